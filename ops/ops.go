@@ -1,0 +1,207 @@
+// Package ops defines mtlrun's native op set: the Op interface every kernel
+// implements, the attribute values a kernel is built from, and the registry
+// that maps an (domain, op type, opset) to a kernel factory. The kernels live
+// in sub-packages by family (ops/math, ops/shape, ops/nn, ops/rnn, ...) and
+// register themselves; import ops/all to get every one. This package knows
+// nothing of ONNX protobuf or of graphs.
+package ops
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/mtlrun/mtlrun/tensor"
+)
+
+// Op is one instantiated kernel: its attributes are fixed, its inputs come at
+// run time. inputs[i] is nil for an omitted optional input. Run must not
+// modify its inputs and must be safe for concurrent use.
+type Op interface {
+	Run(inputs []*tensor.Tensor) ([]*tensor.Tensor, error)
+}
+
+// OpFunc adapts a function to Op.
+type OpFunc func(inputs []*tensor.Tensor) ([]*tensor.Tensor, error)
+
+// Run calls f.
+func (f OpFunc) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return f(in) }
+
+// AttrType says which field of an Attr is set.
+type AttrType int
+
+// Attribute kinds, mirroring ONNX's AttributeProto types.
+const (
+	AttrUndefined AttrType = iota
+	AttrFloat
+	AttrInt
+	AttrString
+	AttrTensor
+	AttrGraph
+	AttrFloats
+	AttrInts
+	AttrStrings
+	AttrTensors
+	AttrGraphs
+)
+
+// Attr is one attribute value. Graph attributes hold whatever the runtime
+// stored there (a *runtime.Graph); ops never looks inside.
+type Attr struct {
+	Type    AttrType
+	Float   float32
+	Int     int64
+	String  string
+	Tensor  *tensor.Tensor
+	Graph   any
+	Floats  []float32
+	Ints    []int64
+	Strings []string
+	Tensors []*tensor.Tensor
+	Graphs  []any
+}
+
+// Attrs are a node's attributes by name.
+type Attrs map[string]Attr
+
+// Has reports whether the attribute is present.
+func (a Attrs) Has(name string) bool { _, ok := a[name]; return ok }
+
+// Int returns an int attribute or def when absent.
+func (a Attrs) Int(name string, def int64) int64 {
+	if v, ok := a[name]; ok {
+		return v.Int
+	}
+	return def
+}
+
+// Float returns a float attribute or def when absent.
+func (a Attrs) Float(name string, def float32) float32 {
+	if v, ok := a[name]; ok {
+		return v.Float
+	}
+	return def
+}
+
+// String returns a string attribute or def when absent.
+func (a Attrs) String(name, def string) string {
+	if v, ok := a[name]; ok {
+		return v.String
+	}
+	return def
+}
+
+// Ints returns an ints attribute, or nil when absent.
+func (a Attrs) Ints(name string) []int64 { return a[name].Ints }
+
+// Floats returns a floats attribute, or nil when absent.
+func (a Attrs) Floats(name string) []float32 { return a[name].Floats }
+
+// Strings returns a strings attribute, or nil when absent.
+func (a Attrs) Strings(name string) []string { return a[name].Strings }
+
+// Tensor returns a tensor attribute, or nil when absent.
+func (a Attrs) Tensor(name string) *tensor.Tensor { return a[name].Tensor }
+
+// Config is everything a factory may use to build a kernel for one node.
+type Config struct {
+	Name       string // node name, for messages
+	OpType     string
+	Domain     string // "" for the default ONNX domain
+	Opset      int    // the model's opset for Domain
+	Attrs      Attrs
+	NumInputs  int // as written in the node, including empty optional slots
+	NumOutputs int
+}
+
+// Factory builds a kernel for a node, validating its attributes.
+type Factory func(c *Config) (Op, error)
+
+type key struct{ domain, opType string }
+
+type entry struct {
+	since   int
+	factory Factory
+}
+
+var (
+	mu       sync.RWMutex
+	registry = map[key][]entry{}
+)
+
+// Register adds a factory for opType in domain, valid from opset since
+// onwards (until a later registration of the same op takes over). Kernels
+// whose behaviour changed between opsets either register once per version
+// or read Config.Opset.
+func Register(domain, opType string, since int, f Factory) {
+	mu.Lock()
+	defer mu.Unlock()
+	k := key{normDomain(domain), opType}
+	registry[k] = append(registry[k], entry{since, f})
+	sort.Slice(registry[k], func(i, j int) bool { return registry[k][i].since < registry[k][j].since })
+}
+
+func normDomain(d string) string {
+	if d == "ai.onnx" {
+		return ""
+	}
+	return d
+}
+
+// ErrUnsupported is wrapped by Lookup and New when no kernel exists.
+var ErrUnsupported = errors.New("unsupported op")
+
+// Lookup finds the factory for opType at the given opset.
+func Lookup(domain, opType string, opset int) (Factory, error) {
+	mu.RLock()
+	defer mu.RUnlock()
+	es := registry[key{normDomain(domain), opType}]
+	if len(es) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrUnsupported, qualified(domain, opType))
+	}
+	var f Factory
+	for _, e := range es {
+		if e.since <= opset || opset <= 0 {
+			f = e.factory
+		}
+	}
+	if f == nil {
+		return nil, fmt.Errorf("%w: %s at opset %d (supported from opset %d)", ErrUnsupported, qualified(domain, opType), opset, es[0].since)
+	}
+	return f, nil
+}
+
+// Supported reports whether Lookup would succeed.
+func Supported(domain, opType string, opset int) bool {
+	_, err := Lookup(domain, opType, opset)
+	return err == nil
+}
+
+// New looks up and builds a kernel.
+func New(c *Config) (Op, error) {
+	f, err := Lookup(c.Domain, c.OpType, c.Opset)
+	if err != nil {
+		return nil, err
+	}
+	return f(c)
+}
+
+// Registered lists every registered op as "domain:Op" or "Op", sorted.
+func Registered() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	var out []string
+	for k := range registry {
+		out = append(out, qualified(k.domain, k.opType))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func qualified(domain, opType string) string {
+	if normDomain(domain) == "" {
+		return opType
+	}
+	return domain + ":" + opType
+}

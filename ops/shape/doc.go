@@ -1,0 +1,3 @@
+// Package shape holds the kernels that move data without arithmetic:
+// reshaping, slicing, gathering, concatenation, padding and friends.
+package shape

@@ -1,0 +1,430 @@
+// Package tensor is mtlrun's n-dimensional array: a dtype, a shape and a
+// flat row-major Go slice. It is the one value type shared by ops, runtime,
+// importer, exporter and training, and it knows nothing of ONNX files.
+package tensor
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// DType is an element type. The numeric values equal ONNX's
+// TensorProto.DataType enum so that conversion at the file boundary is a cast.
+type DType int32
+
+// Element types. Values follow the ONNX specification.
+const (
+	Undefined DType = 0
+	Float32   DType = 1
+	Uint8     DType = 2
+	Int8      DType = 3
+	Uint16    DType = 4
+	Int16     DType = 5
+	Int32     DType = 6
+	Int64     DType = 7
+	String    DType = 8
+	Bool      DType = 9
+	Float16   DType = 10
+	Float64   DType = 11
+	Uint32    DType = 12
+	Uint64    DType = 13
+	BFloat16  DType = 16
+)
+
+var dtypeNames = map[DType]string{
+	Float32: "float32", Uint8: "uint8", Int8: "int8", Uint16: "uint16",
+	Int16: "int16", Int32: "int32", Int64: "int64", String: "string",
+	Bool: "bool", Float16: "float16", Float64: "float64", Uint32: "uint32",
+	Uint64: "uint64", BFloat16: "bfloat16",
+}
+
+func (d DType) String() string {
+	if s, ok := dtypeNames[d]; ok {
+		return s
+	}
+	return fmt.Sprintf("dtype(%d)", int32(d))
+}
+
+// Supported reports whether mtlrun can hold tensors of this dtype.
+func (d DType) Supported() bool { _, ok := dtypeNames[d]; return ok }
+
+// IsFloat reports whether d is a floating-point type.
+func (d DType) IsFloat() bool {
+	return d == Float32 || d == Float64 || d == Float16 || d == BFloat16
+}
+
+// IsInteger reports whether d is a signed or unsigned integer type.
+func (d DType) IsInteger() bool {
+	switch d {
+	case Int8, Int16, Int32, Int64, Uint8, Uint16, Uint32, Uint64:
+		return true
+	}
+	return false
+}
+
+// Size is the number of bytes one element takes in ONNX raw_data (0 for strings).
+func (d DType) Size() int {
+	switch d {
+	case Uint8, Int8, Bool:
+		return 1
+	case Uint16, Int16, Float16, BFloat16:
+		return 2
+	case Float32, Int32, Uint32:
+		return 4
+	case Float64, Int64, Uint64:
+		return 8
+	}
+	return 0
+}
+
+// ParseDType accepts the names printed by DType.String.
+func ParseDType(s string) (DType, error) {
+	for d, n := range dtypeNames {
+		if n == s {
+			return d, nil
+		}
+	}
+	return Undefined, fmt.Errorf("tensor: unknown dtype %q", s)
+}
+
+// Float16Bits is an IEEE 754 half-precision value held as its bit pattern.
+// It is deliberately not an arithmetic type: kernels convert to float32.
+type Float16Bits uint16
+
+// BFloat16Bits is a bfloat16 value held as its bit pattern.
+type BFloat16Bits uint16
+
+// Elem is the set of Go element types a Tensor may hold.
+type Elem interface {
+	float32 | float64 | int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64 | bool | string | Float16Bits | BFloat16Bits
+}
+
+// Number is the set of element types with Go arithmetic.
+type Number interface {
+	float32 | float64 | int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64
+}
+
+// Float is the set of Go floating-point element types.
+type Float interface{ float32 | float64 }
+
+// MaxElements bounds the size of any one tensor (2^31 elements, 8 GiB of
+// float32) so that a corrupt or hostile shape fails with an error instead of
+// exhausting memory.
+const MaxElements = 1 << 31
+
+// ErrTooLarge is returned when a shape asks for more than MaxElements.
+var ErrTooLarge = errors.New("tensor: too many elements")
+
+// Tensor is a dense row-major array. Data holds a slice of the Go type that
+// matches DType (float32 → []float32, Float16 → []Float16Bits, ...), with
+// len(Data) == product(Shape). A scalar has an empty Shape and one element.
+type Tensor struct {
+	DType DType
+	Shape []int
+	Data  any
+}
+
+// NumElements returns the product of shape, or an error for negative dims or
+// a product above MaxElements.
+func NumElements(shape []int) (int, error) {
+	n := 1
+	for _, d := range shape {
+		if d < 0 {
+			return 0, fmt.Errorf("tensor: negative dimension in shape %v", shape)
+		}
+		if d != 0 && n > MaxElements/d {
+			return 0, fmt.Errorf("%w: shape %v", ErrTooLarge, shape)
+		}
+		n *= d
+	}
+	if n > MaxElements {
+		return 0, fmt.Errorf("%w: shape %v", ErrTooLarge, shape)
+	}
+	return n, nil
+}
+
+// New allocates a zero tensor.
+func New(dt DType, shape []int) (*Tensor, error) {
+	n, err := NumElements(shape)
+	if err != nil {
+		return nil, err
+	}
+	data, err := MakeSlice(dt, n)
+	if err != nil {
+		return nil, err
+	}
+	return &Tensor{DType: dt, Shape: append([]int{}, shape...), Data: data}, nil
+}
+
+// MakeSlice allocates a zeroed slice of n elements of type dt.
+func MakeSlice(dt DType, n int) (any, error) {
+	switch dt {
+	case Float32:
+		return make([]float32, n), nil
+	case Float64:
+		return make([]float64, n), nil
+	case Int8:
+		return make([]int8, n), nil
+	case Int16:
+		return make([]int16, n), nil
+	case Int32:
+		return make([]int32, n), nil
+	case Int64:
+		return make([]int64, n), nil
+	case Uint8:
+		return make([]uint8, n), nil
+	case Uint16:
+		return make([]uint16, n), nil
+	case Uint32:
+		return make([]uint32, n), nil
+	case Uint64:
+		return make([]uint64, n), nil
+	case Bool:
+		return make([]bool, n), nil
+	case String:
+		return make([]string, n), nil
+	case Float16:
+		return make([]Float16Bits, n), nil
+	case BFloat16:
+		return make([]BFloat16Bits, n), nil
+	}
+	return nil, fmt.Errorf("tensor: unsupported dtype %v", dt)
+}
+
+// DTypeOf returns the DType for a Go element type.
+func DTypeOf[T Elem]() DType {
+	var z T
+	switch any(z).(type) {
+	case float32:
+		return Float32
+	case float64:
+		return Float64
+	case int8:
+		return Int8
+	case int16:
+		return Int16
+	case int32:
+		return Int32
+	case int64:
+		return Int64
+	case uint8:
+		return Uint8
+	case uint16:
+		return Uint16
+	case uint32:
+		return Uint32
+	case uint64:
+		return Uint64
+	case bool:
+		return Bool
+	case string:
+		return String
+	case Float16Bits:
+		return Float16
+	case BFloat16Bits:
+		return BFloat16
+	}
+	return Undefined
+}
+
+// From wraps data (not copied) as a tensor of the given shape. It panics if
+// the length does not match: callers construct both from the same source.
+// Use FromChecked for data from outside the program.
+func From[T Elem](shape []int, data []T) *Tensor {
+	t, err := FromChecked(shape, data)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// FromChecked is From with an error instead of a panic.
+func FromChecked[T Elem](shape []int, data []T) (*Tensor, error) {
+	n, err := NumElements(shape)
+	if err != nil {
+		return nil, err
+	}
+	if n != len(data) {
+		return nil, fmt.Errorf("tensor: shape %v needs %d elements, data has %d", shape, n, len(data))
+	}
+	if shape == nil {
+		shape = []int{}
+	}
+	return &Tensor{DType: DTypeOf[T](), Shape: append([]int{}, shape...), Data: data}, nil
+}
+
+// Scalar returns a rank-0 tensor.
+func Scalar[T Elem](v T) *Tensor { return From([]int{}, []T{v}) }
+
+// Data returns the tensor's slice as []T. It panics if T does not match the
+// tensor's dtype, which is a programming error in the caller.
+func Data[T Elem](t *Tensor) []T {
+	d, ok := t.Data.([]T)
+	if !ok {
+		var z T
+		panic(fmt.Sprintf("tensor: Data[%T] on %v tensor", z, t.DType))
+	}
+	return d
+}
+
+// Float32s is Data[float32].
+func (t *Tensor) Float32s() []float32 { return Data[float32](t) }
+
+// Float64s is Data[float64].
+func (t *Tensor) Float64s() []float64 { return Data[float64](t) }
+
+// Int64s is Data[int64].
+func (t *Tensor) Int64s() []int64 { return Data[int64](t) }
+
+// Bools is Data[bool].
+func (t *Tensor) Bools() []bool { return Data[bool](t) }
+
+// Rank is len(Shape).
+func (t *Tensor) Rank() int { return len(t.Shape) }
+
+// Len is the number of elements.
+func (t *Tensor) Len() int {
+	n := 1
+	for _, d := range t.Shape {
+		n *= d
+	}
+	return n
+}
+
+// Clone returns a deep copy.
+func (t *Tensor) Clone() *Tensor {
+	c := &Tensor{DType: t.DType, Shape: append([]int{}, t.Shape...)}
+	switch d := t.Data.(type) {
+	case []float32:
+		c.Data = append([]float32(nil), d...)
+	case []float64:
+		c.Data = append([]float64(nil), d...)
+	case []int8:
+		c.Data = append([]int8(nil), d...)
+	case []int16:
+		c.Data = append([]int16(nil), d...)
+	case []int32:
+		c.Data = append([]int32(nil), d...)
+	case []int64:
+		c.Data = append([]int64(nil), d...)
+	case []uint8:
+		c.Data = append([]uint8(nil), d...)
+	case []uint16:
+		c.Data = append([]uint16(nil), d...)
+	case []uint32:
+		c.Data = append([]uint32(nil), d...)
+	case []uint64:
+		c.Data = append([]uint64(nil), d...)
+	case []bool:
+		c.Data = append([]bool(nil), d...)
+	case []string:
+		c.Data = append([]string(nil), d...)
+	case []Float16Bits:
+		c.Data = append([]Float16Bits(nil), d...)
+	case []BFloat16Bits:
+		c.Data = append([]BFloat16Bits(nil), d...)
+	}
+	if c.Data == nil {
+		c.Data, _ = MakeSlice(t.DType, 0)
+	}
+	return c
+}
+
+// Reshaped returns a tensor sharing t's data with a new shape.
+func (t *Tensor) Reshaped(shape []int) (*Tensor, error) {
+	n, err := NumElements(shape)
+	if err != nil {
+		return nil, err
+	}
+	if n != t.Len() {
+		return nil, fmt.Errorf("tensor: cannot reshape %v (%d elements) to %v", t.Shape, t.Len(), shape)
+	}
+	return &Tensor{DType: t.DType, Shape: append([]int{}, shape...), Data: t.Data}, nil
+}
+
+// Validate checks that Data's Go type matches DType and its length matches Shape.
+func (t *Tensor) Validate() error {
+	if t == nil {
+		return errors.New("tensor: nil")
+	}
+	n, err := NumElements(t.Shape)
+	if err != nil {
+		return err
+	}
+	want, err := MakeSlice(t.DType, 0)
+	if err != nil {
+		return err
+	}
+	if fmt.Sprintf("%T", want) != fmt.Sprintf("%T", t.Data) {
+		return fmt.Errorf("tensor: dtype %v holds %T", t.DType, t.Data)
+	}
+	if l := sliceLen(t.Data); l != n {
+		return fmt.Errorf("tensor: shape %v needs %d elements, data has %d", t.Shape, n, l)
+	}
+	return nil
+}
+
+func sliceLen(d any) int {
+	switch d := d.(type) {
+	case []float32:
+		return len(d)
+	case []float64:
+		return len(d)
+	case []int8:
+		return len(d)
+	case []int16:
+		return len(d)
+	case []int32:
+		return len(d)
+	case []int64:
+		return len(d)
+	case []uint8:
+		return len(d)
+	case []uint16:
+		return len(d)
+	case []uint32:
+		return len(d)
+	case []uint64:
+		return len(d)
+	case []bool:
+		return len(d)
+	case []string:
+		return len(d)
+	case []Float16Bits:
+		return len(d)
+	case []BFloat16Bits:
+		return len(d)
+	}
+	return -1
+}
+
+// ShapeString formats a shape as "[2 3 4]".
+func ShapeString(shape []int) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, d := range shape {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprint(&b, d)
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// String describes the tensor without its data, e.g. "float32[2 3]".
+func (t *Tensor) String() string { return t.DType.String() + ShapeString(t.Shape) }
+
+// SameShape reports whether two shapes are equal.
+func SameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
