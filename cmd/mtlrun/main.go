@@ -8,15 +8,14 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-)
 
-// Version is the mtlrun release, also written as the producer version of exports.
-const Version = "0.1.0"
+	"github.com/mtlrun/mtlrun/internal/version"
+)
 
 var rootCmd = &cobra.Command{
 	Use:           "mtlrun",
 	Short:         "Run, test and fine-tune multi-task ONNX models in pure Go",
-	Version:       Version,
+	Version:       version.Version,
 	SilenceUsage:  true,
 	SilenceErrors: true,
 }
