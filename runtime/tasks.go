@@ -90,3 +90,21 @@ func FloatParams(g *Graph) []string {
 	}
 	return out
 }
+
+// NodeTasks maps each node to the graph outputs it contributes to, in
+// output order. A node serving several outputs is trunk; one serving a
+// single output belongs to that task's head.
+func NodeTasks(g *Graph) map[*Node][]string {
+	producers := g.Producers()
+	res := map[*Node][]string{}
+	for _, o := range g.Outputs {
+		seen := map[*Node]bool{}
+		for _, v := range Ancestors(g, producers, o.Name) {
+			if n := producers[v]; n != nil && !seen[n] {
+				seen[n] = true
+				res[n] = append(res[n], o.Name)
+			}
+		}
+	}
+	return res
+}

@@ -172,15 +172,19 @@ func orDash(s string) string {
 }
 
 func init() {
-	var asJSON bool
+	var asJSON, dot bool
 	cmd := &cobra.Command{
-		Use:   "inspect MODEL",
+		Use:   "inspect MODEL [--json | --dot]",
 		Short: "Show a model's inputs, tasks, ops, parameters and trunk/head split",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := importer.Load(args[0])
 			if err != nil {
 				return err
+			}
+			if dot {
+				writeDot(cmd.OutOrStdout(), m.Graph)
+				return nil
 			}
 			s := summarize(args[0], m)
 			if asJSON {
@@ -193,5 +197,6 @@ func init() {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.Flags().BoolVar(&dot, "dot", false, "print a Graphviz DOT picture, trunk and each task's head in their own colours")
 	rootCmd.AddCommand(cmd)
 }
