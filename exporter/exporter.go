@@ -225,6 +225,11 @@ func valueInfos(vs []runtime.ValueInfo) []*onnxpb.ValueInfoProto {
 				tt.Shape = sh
 			}
 			vp.Type = &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: tt}}
+		} else if len(v.EncodedType) > 0 {
+			var tp onnxpb.TypeProto
+			if proto.Unmarshal(v.EncodedType, &tp) == nil {
+				vp.Type = &tp
+			}
 		}
 		out = append(out, vp)
 	}

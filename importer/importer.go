@@ -337,6 +337,9 @@ func valueInfos(vs []*onnxpb.ValueInfoProto) ([]runtime.ValueInfo, error) {
 		default:
 			v.Kind = "unknown"
 		}
+		if v.Kind != "tensor" && tp != nil {
+			v.EncodedType, _ = proto.Marshal(tp)
+		}
 		out = append(out, v)
 	}
 	return out, nil

@@ -47,6 +47,9 @@ type ValueInfo struct {
 	// Kind is "tensor" for tensors; other ONNX types (sequence, optional, map)
 	// are recorded by name so that they can be reported and refused clearly.
 	Kind string
+	// EncodedType keeps a non-tensor type exactly as the file encoded it
+	// (opaque bytes), so that export can write it back unchanged.
+	EncodedType []byte
 }
 
 // ShapeString formats the declared shape, e.g. "[batch 50 1]".
