@@ -1,0 +1,323 @@
+// Package autodiff is reverse-mode automatic differentiation over a
+// runtime.Graph: a Program runs the forward pass keeping every value it
+// needs (a Tape), then propagates output gradients back to the chosen
+// parameters with one backward rule per op type. It is the engine under
+// package train; it works in float32 for training and float64 for gradient
+// checks.
+package autodiff
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/tensor"
+)
+
+// Ctx is what a backward rule sees for one node.
+type Ctx struct {
+	Node    *runtime.Node
+	Attrs   ops.Attrs
+	Opset   int
+	In      []*tensor.Tensor // forward inputs (nil where omitted)
+	Out     []*tensor.Tensor // forward outputs
+	GradOut []*tensor.Tensor // gradient of the loss w.r.t. each output (nil: zero)
+	Need    []bool           // which inputs need a gradient
+	Saved   any              // what a custom forward kept
+	Kernel  ops.Op           // the node's forward kernel, for rules that re-run it
+}
+
+// Rule returns the gradient for each input (nil where not needed or zero).
+type Rule func(c *Ctx) ([]*tensor.Tensor, error)
+
+// Forward is a custom forward pass that keeps state for its rule (e.g. the
+// gate activations of an LSTM). It returns the node's outputs and the state.
+type Forward func(c *Ctx) ([]*tensor.Tensor, any, error)
+
+type entry struct {
+	rule    Rule
+	forward Forward
+}
+
+var rules = map[string]entry{}
+
+// register adds the backward rule (and optional custom forward) of an op.
+func register(opType string, r Rule, f Forward) { rules[opType] = entry{r, f} }
+
+// HasRule reports whether an op type can be differentiated.
+func HasRule(opType string) bool { _, ok := rules[opType]; return ok }
+
+// Program is a compiled forward+backward for a set of outputs and params.
+type Program struct {
+	model    *runtime.Model
+	g        *runtime.Graph
+	nodes    []*runtime.Node
+	opsets   []int
+	kernels  []ops.Op
+	entries  []entry
+	needGrad map[string]bool // values whose gradient is needed
+	outputs  []string
+	params   []string
+}
+
+// NotDifferentiableError lists nodes on a gradient path without a rule.
+type NotDifferentiableError struct{ Nodes []string }
+
+func (e *NotDifferentiableError) Error() string {
+	return "autodiff: no backward rule for " + strings.Join(e.Nodes, ", ")
+}
+
+// NewProgram prepares differentiation of the named outputs w.r.t. params
+// (float initializers of the main graph).
+func NewProgram(m *runtime.Model, outputs, params []string) (*Program, error) {
+	g, err := runtime.Prune(m.Graph, outputs)
+	if err != nil {
+		return nil, fmt.Errorf("autodiff: %w", err)
+	}
+	p := &Program{model: m, g: g, outputs: outputs, params: params, needGrad: map[string]bool{}}
+	for _, name := range params {
+		t := m.Graph.Initializers[name]
+		if t == nil {
+			return nil, fmt.Errorf("autodiff: parameter %q is not an initializer", name)
+		}
+		if !t.DType.IsFloat() {
+			return nil, fmt.Errorf("autodiff: parameter %q is %v, not float", name, t.DType)
+		}
+		p.needGrad[name] = true
+	}
+	var missing []string
+	for _, n := range g.Nodes {
+		opset := int(m.Opsets[n.Domain])
+		if n.Domain == "" {
+			opset = m.Opset()
+		}
+		if len(n.Subgraphs()) > 0 {
+			return nil, fmt.Errorf("autodiff: node %q (%s): training through control flow is not supported", n.Label(), n.OpType)
+		}
+		k, err := ops.New(&ops.Config{Name: n.Label(), OpType: n.OpType, Domain: n.Domain, Opset: opset,
+			Attrs: n.Attrs, NumInputs: len(n.Inputs), NumOutputs: len(n.Outputs)})
+		if err != nil {
+			return nil, fmt.Errorf("autodiff: node %q (%s): %w", n.Label(), n.OpType, err)
+		}
+		e, hasRule := rules[n.OpType]
+		// a node needs a rule when a float output depends on a parameter
+		depends := false
+		for _, in := range n.Inputs {
+			if p.needGrad[in] {
+				depends = true
+			}
+		}
+		if depends {
+			if !hasRule {
+				missing = append(missing, fmt.Sprintf("node %q (%s)", n.Label(), n.OpType))
+			}
+			for _, o := range n.Outputs {
+				if o != "" {
+					p.needGrad[o] = true
+				}
+			}
+		}
+		p.nodes = append(p.nodes, n)
+		p.opsets = append(p.opsets, opset)
+		p.kernels = append(p.kernels, k)
+		p.entries = append(p.entries, e)
+	}
+	if len(missing) > 0 {
+		return nil, &NotDifferentiableError{Nodes: missing}
+	}
+	return p, nil
+}
+
+// Params returns the parameter names the program differentiates.
+func (p *Program) Params() []string { return p.params }
+
+// Tape holds one forward pass.
+type Tape struct {
+	p      *Program
+	values map[string]*tensor.Tensor
+	ins    [][]*tensor.Tensor
+	outs   [][]*tensor.Tensor
+	saved  []any
+}
+
+// Value returns a value computed (or fed) in the forward pass.
+func (t *Tape) Value(name string) *tensor.Tensor { return t.values[name] }
+
+// Forward runs the model on inputs with the parameters' current values.
+func (p *Program) Forward(inputs map[string]*tensor.Tensor) (*Tape, error) {
+	t := &Tape{p: p, values: map[string]*tensor.Tensor{}, ins: make([][]*tensor.Tensor, len(p.nodes)),
+		outs: make([][]*tensor.Tensor, len(p.nodes)), saved: make([]any, len(p.nodes))}
+	for k, v := range inputs {
+		t.values[k] = v
+	}
+	get := func(name string) (*tensor.Tensor, bool) {
+		if v, ok := t.values[name]; ok {
+			return v, true
+		}
+		v := p.model.Graph.Initializers[name]
+		return v, v != nil
+	}
+	for _, v := range p.g.FeedInputs() {
+		if _, ok := t.values[v.Name]; !ok {
+			return nil, fmt.Errorf("autodiff: missing input %q", v.Name)
+		}
+	}
+	for i, n := range p.nodes {
+		in := make([]*tensor.Tensor, len(n.Inputs))
+		for j, name := range n.Inputs {
+			if name == "" {
+				continue
+			}
+			v, ok := get(name)
+			if !ok {
+				return nil, fmt.Errorf("autodiff: node %q (%s): input %q has no value", n.Label(), n.OpType, name)
+			}
+			in[j] = v
+		}
+		var outs []*tensor.Tensor
+		var err error
+		if f := p.entries[i].forward; f != nil && p.nodeNeedsBackward(i) {
+			outs, t.saved[i], err = f(&Ctx{Node: n, Attrs: n.Attrs, Opset: p.opsets[i], In: in})
+		} else {
+			outs, err = p.kernels[i].Run(in)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("autodiff: node %q (%s): %w", n.Label(), n.OpType, err)
+		}
+		t.ins[i], t.outs[i] = in, outs
+		for j, o := range n.Outputs {
+			if o != "" && j < len(outs) {
+				t.values[o] = outs[j]
+			}
+		}
+	}
+	return t, nil
+}
+
+func (p *Program) nodeNeedsBackward(i int) bool {
+	for _, o := range p.nodes[i].Outputs {
+		if p.needGrad[o] {
+			return true
+		}
+	}
+	return false
+}
+
+// Backward propagates the given output gradients (missing outputs count as
+// zero) and returns the gradient of every parameter, zero-filled where no
+// path reaches it. The tape may be reused for several Backward calls (e.g.
+// one per task).
+func (t *Tape) Backward(gradOutputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	p := t.p
+	grads := map[string]*tensor.Tensor{}
+	for name, gt := range gradOutputs {
+		v := t.values[name]
+		if v == nil {
+			return nil, fmt.Errorf("autodiff: gradient given for unknown output %q", name)
+		}
+		if !tensor.SameShape(v.Shape, gt.Shape) || v.DType != gt.DType {
+			return nil, fmt.Errorf("autodiff: gradient for %q is %v, the output is %v", name, gt, v)
+		}
+		grads[name] = gt
+	}
+	for i := len(p.nodes) - 1; i >= 0; i-- {
+		n := p.nodes[i]
+		if !p.nodeNeedsBackward(i) {
+			continue
+		}
+		gout := make([]*tensor.Tensor, len(n.Outputs))
+		any := false
+		for j, o := range n.Outputs {
+			if o != "" && grads[o] != nil {
+				gout[j] = grads[o]
+				any = true
+			}
+		}
+		if !any {
+			continue
+		}
+		need := make([]bool, len(n.Inputs))
+		anyNeed := false
+		for j, in := range n.Inputs {
+			need[j] = in != "" && p.needGrad[in]
+			anyNeed = anyNeed || need[j]
+		}
+		if !anyNeed {
+			continue
+		}
+		c := &Ctx{Node: n, Attrs: n.Attrs, Opset: p.opsets[i], In: t.ins[i], Out: t.outs[i], GradOut: gout, Need: need, Saved: t.saved[i], Kernel: p.kernels[i]}
+		gin, err := p.entries[i].rule(c)
+		if err != nil {
+			return nil, fmt.Errorf("autodiff: backward of node %q (%s): %w", n.Label(), n.OpType, err)
+		}
+		for j, gi := range gin {
+			if gi == nil || j >= len(n.Inputs) || !need[j] {
+				continue
+			}
+			name := n.Inputs[j]
+			if in := t.ins[i][j]; !tensor.SameShape(gi.Shape, in.Shape) {
+				return nil, fmt.Errorf("autodiff: backward of node %q (%s): gradient of input %d is %v, input is %v", n.Label(), n.OpType, j, gi, in)
+			}
+			if prev := grads[name]; prev != nil {
+				sum, err := addTensors(prev, gi)
+				if err != nil {
+					return nil, err
+				}
+				grads[name] = sum
+			} else {
+				grads[name] = gi
+			}
+		}
+	}
+	out := make(map[string]*tensor.Tensor, len(p.params))
+	for _, name := range p.params {
+		if g := grads[name]; g != nil {
+			out[name] = g
+			continue
+		}
+		w := p.model.Graph.Initializers[name]
+		z, err := tensor.New(w.DType, w.Shape)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = z
+	}
+	return out, nil
+}
+
+// addTensors returns a+b (same shape and float dtype) in a new tensor.
+func addTensors(a, b *tensor.Tensor) (*tensor.Tensor, error) {
+	if a.DType != b.DType || !tensor.SameShape(a.Shape, b.Shape) {
+		return nil, fmt.Errorf("autodiff: cannot accumulate %v and %v", a, b)
+	}
+	switch a.DType {
+	case tensor.Float32:
+		return tensor.From(a.Shape, addSlices(tensor.Data[float32](a), tensor.Data[float32](b))), nil
+	case tensor.Float64:
+		return tensor.From(a.Shape, addSlices(tensor.Data[float64](a), tensor.Data[float64](b))), nil
+	}
+	return nil, fmt.Errorf("autodiff: gradients must be float32 or float64, got %v", a.DType)
+}
+
+func addSlices[T tensor.Float](a, b []T) []T {
+	out := make([]T, len(a))
+	for i := range a {
+		out[i] = a[i] + b[i]
+	}
+	return out
+}
+
+// Supported lists the op types with backward rules, sorted.
+func Supported() []string {
+	out := make([]string, 0, len(rules))
+	for k := range rules {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+var errDType = errors.New("autodiff: only float32 and float64 are differentiable")

@@ -1,0 +1,79 @@
+package autodiff
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/tensor"
+)
+
+func TestGradients(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	r := func(shape ...int) *tensor.Tensor { return randT(rng, false, shape...) }
+	pos := func(shape ...int) *tensor.Tensor { return randT(rng, true, shape...) }
+	cases := []gradCase{
+		{name: "add_bcast", op: "Add", inputs: []*tensor.Tensor{r(2, 3, 4), r(4)}},
+		{name: "sub_bcast", op: "Sub", inputs: []*tensor.Tensor{r(2, 1, 4), r(3, 1)}},
+		{name: "mul_bcast", op: "Mul", inputs: []*tensor.Tensor{r(2, 3), r(1, 3)}},
+		{name: "div", op: "Div", inputs: []*tensor.Tensor{r(2, 3), pos(2, 3)}},
+		{name: "pow", op: "Pow", inputs: []*tensor.Tensor{pos(2, 3), r(3)}},
+		{name: "pow_int", op: "Pow", inputs: []*tensor.Tensor{r(2, 3), i64([]int{}, 2)}},
+		{name: "relu", op: "Relu", inputs: []*tensor.Tensor{r(3, 4)}},
+		{name: "leakyrelu", op: "LeakyRelu", inputs: []*tensor.Tensor{r(3, 4)}, attrs: ops.Attrs{"alpha": attrFloat(0.1)}},
+		{name: "elu", op: "Elu", inputs: []*tensor.Tensor{r(3, 4)}},
+		{name: "selu", op: "Selu", inputs: []*tensor.Tensor{r(3, 4)}},
+		{name: "sigmoid", op: "Sigmoid", inputs: []*tensor.Tensor{r(3, 4)}},
+		{name: "tanh", op: "Tanh", inputs: []*tensor.Tensor{r(3, 4)}},
+		{name: "softplus", op: "Softplus", inputs: []*tensor.Tensor{r(3, 4)}},
+		{name: "softsign", op: "Softsign", inputs: []*tensor.Tensor{r(3, 4)}},
+		{name: "exp", op: "Exp", inputs: []*tensor.Tensor{r(3, 4)}},
+		{name: "log", op: "Log", inputs: []*tensor.Tensor{pos(3, 4)}},
+		{name: "sqrt", op: "Sqrt", inputs: []*tensor.Tensor{pos(3, 4)}},
+		{name: "neg", op: "Neg", inputs: []*tensor.Tensor{r(3, 4)}},
+		{name: "abs", op: "Abs", inputs: []*tensor.Tensor{r(3, 4)}},
+		{name: "reciprocal", op: "Reciprocal", inputs: []*tensor.Tensor{pos(3, 4)}},
+		{name: "erf", op: "Erf", inputs: []*tensor.Tensor{r(3, 4)}},
+		{name: "hardsigmoid", op: "HardSigmoid", inputs: []*tensor.Tensor{r(3, 4)}},
+		{name: "identity", op: "Identity", inputs: []*tensor.Tensor{r(3, 4)}},
+		{name: "clip", op: "Clip", inputs: []*tensor.Tensor{r(3, 4), tensor.Scalar(-0.5), tensor.Scalar(0.5)}, constant: map[int]bool{1: true, 2: true}},
+		{name: "where", op: "Where", inputs: []*tensor.Tensor{tensor.From([]int{3}, []bool{true, false, true}), r(2, 3), r(3)}},
+		{name: "matmul_2d", op: "MatMul", inputs: []*tensor.Tensor{r(3, 4), r(4, 5)}},
+		{name: "matmul_batched_bcast", op: "MatMul", inputs: []*tensor.Tensor{r(2, 3, 4), r(4, 2)}},
+		{name: "matmul_1d", op: "MatMul", inputs: []*tensor.Tensor{r(4), r(2, 4, 3)}},
+		{name: "gemm", op: "Gemm", inputs: []*tensor.Tensor{r(3, 4), r(4, 5), r(5)}},
+		{name: "gemm_trans", op: "Gemm", inputs: []*tensor.Tensor{r(4, 3), r(5, 4), r(3, 5)},
+			attrs: ops.Attrs{"transA": attrInt(1), "transB": attrInt(1), "alpha": attrFloat(0.7), "beta": attrFloat(1.3)}},
+		{name: "softmax13", op: "Softmax", inputs: []*tensor.Tensor{r(2, 3, 4)}, attrs: ops.Attrs{"axis": attrInt(1)}},
+		{name: "softmax11", op: "Softmax", opset: 11, inputs: []*tensor.Tensor{r(2, 3, 4)}},
+		{name: "logsoftmax", op: "LogSoftmax", inputs: []*tensor.Tensor{r(3, 5)}},
+		{name: "reducemean", op: "ReduceMean", opset: 13, inputs: []*tensor.Tensor{r(2, 3, 4)}, attrs: ops.Attrs{"axes": attrInts(1), "keepdims": attrInt(0)}},
+		{name: "reducemean18", op: "ReduceMean", opset: 18, inputs: []*tensor.Tensor{r(2, 3, 4), i64([]int{1}, -1)}},
+		{name: "reducesum", op: "ReduceSum", opset: 13, inputs: []*tensor.Tensor{r(2, 3, 4), i64([]int{2}, 0, 2)}},
+		{name: "reducemax", op: "ReduceMax", opset: 13, inputs: []*tensor.Tensor{r(2, 3, 4)}, attrs: ops.Attrs{"axes": attrInts(2)}},
+		{name: "reducesumsquare", op: "ReduceSumSquare", opset: 13, inputs: []*tensor.Tensor{r(2, 3)}},
+		{name: "globalavgpool", op: "GlobalAveragePool", inputs: []*tensor.Tensor{r(2, 3, 5)}},
+		{name: "batchnorm", op: "BatchNormalization", inputs: []*tensor.Tensor{r(2, 3, 4), r(3), r(3), r(3), pos(3)}, constant: map[int]bool{3: true, 4: true}},
+		{name: "layernorm", op: "LayerNormalization", inputs: []*tensor.Tensor{r(2, 3, 4), r(4), r(4)}},
+		{name: "reshape", op: "Reshape", inputs: []*tensor.Tensor{r(2, 3, 4), i64([]int{2}, 6, -1)}},
+		{name: "flatten", op: "Flatten", inputs: []*tensor.Tensor{r(2, 3, 4)}},
+		{name: "squeeze", op: "Squeeze", inputs: []*tensor.Tensor{r(2, 1, 4), i64([]int{1}, 1)}},
+		{name: "unsqueeze", op: "Unsqueeze", inputs: []*tensor.Tensor{r(2, 4), i64([]int{1}, 0)}},
+		{name: "transpose", op: "Transpose", inputs: []*tensor.Tensor{r(2, 3, 4)}, attrs: ops.Attrs{"perm": attrInts(2, 0, 1)}},
+		{name: "slice", op: "Slice", inputs: []*tensor.Tensor{r(4, 5), i64([]int{2}, 1, -1), i64([]int{2}, 3, -6), i64([]int{2}, 0, 1), i64([]int{2}, 1, -2)}},
+		{name: "gather_embed", op: "Gather", inputs: []*tensor.Tensor{r(5, 3), i64([]int{2, 3}, 0, 4, 4, 1, 0, 2)}},
+		{name: "gather_axis1", op: "Gather", inputs: []*tensor.Tensor{r(2, 5), i64([]int{}, -1)}, attrs: ops.Attrs{"axis": attrInt(1)}},
+		{name: "concat", op: "Concat", inputs: []*tensor.Tensor{r(2, 3), r(2, 2)}, attrs: ops.Attrs{"axis": attrInt(1)}},
+		{name: "split", op: "Split", inputs: []*tensor.Tensor{r(2, 5), i64([]int{2}, 2, 3)}, attrs: ops.Attrs{"axis": attrInt(1)}, outputs: 2},
+		{name: "expand", op: "Expand", inputs: []*tensor.Tensor{r(3, 1), i64([]int{3}, 2, 3, 4)}},
+		{name: "tile", op: "Tile", inputs: []*tensor.Tensor{r(2, 3), i64([]int{2}, 2, 1)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if !HasRule(c.op) {
+				t.Fatalf("no rule for %s", c.op)
+			}
+			checkGradients(t, c)
+		})
+	}
+}
