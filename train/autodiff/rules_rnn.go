@@ -332,7 +332,6 @@ func rnnForward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, any, error) {
 	return outs[:min(len(outs), max(len(c.Node.Outputs), 1))], tp, nil
 }
 
-
 func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 	tp, ok := c.Saved.(*rnnTape[T])
 	if !ok {
