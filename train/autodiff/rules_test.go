@@ -66,6 +66,9 @@ func TestGradients(t *testing.T) {
 		{name: "concat", op: "Concat", inputs: []*tensor.Tensor{r(2, 3), r(2, 2)}, attrs: ops.Attrs{"axis": attrInt(1)}},
 		{name: "split", op: "Split", inputs: []*tensor.Tensor{r(2, 5), i64([]int{2}, 2, 3)}, attrs: ops.Attrs{"axis": attrInt(1)}, outputs: 2},
 		{name: "expand", op: "Expand", inputs: []*tensor.Tensor{r(3, 1), i64([]int{3}, 2, 3, 4)}},
+		{name: "conv1d", op: "Conv", inputs: []*tensor.Tensor{r(2, 3, 7), r(4, 3, 3), r(4)}, attrs: ops.Attrs{"pads": attrInts(1, 1)}},
+		{name: "conv1d_stride_dil", op: "Conv", inputs: []*tensor.Tensor{r(1, 2, 9), r(2, 2, 2)}, attrs: ops.Attrs{"strides": attrInts(2), "dilations": attrInts(2)}},
+		{name: "conv2d_group_same", op: "Conv", inputs: []*tensor.Tensor{r(1, 4, 5, 5), r(4, 2, 3, 3), r(4)}, attrs: ops.Attrs{"group": attrInt(2), "auto_pad": ops.Attr{Type: ops.AttrString, String: "SAME_UPPER"}}},
 		{name: "tile", op: "Tile", inputs: []*tensor.Tensor{r(2, 3), i64([]int{2}, 2, 1)}},
 	}
 	for _, c := range cases {

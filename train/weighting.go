@@ -1,0 +1,555 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// Weightings lists the task-weighting methods.
+var Weightings = []string{"fixed", "rlw", "uncertainty", "dwa", "gradnorm", "mgda", "pcgrad", "cagrad", "imtl"}
+
+// Weighting decides how task losses (or their gradients) combine.
+//
+// Loss-level methods (fixed, rlw, uncertainty, dwa, gradnorm) return
+// per-task multipliers of the task losses. Gradient-level methods (mgda,
+// pcgrad, cagrad, imtl) combine the per-task gradients of the shared
+// (trunk) parameters; head parameters receive their own task's gradient.
+type Weighting interface {
+	Name() string
+	// TaskGrads reports whether Combine needs per-task trunk gradients.
+	TaskGrads() bool
+	// Weights returns this step's loss multipliers given the task losses.
+	Weights(losses []float64) []float64
+	// Combine merges per-task gradients (one flat vector per task over the
+	// trunk parameters) into one; it also returns the multipliers applied
+	// to each task's head gradients.
+	Combine(grads [][]float64) (combined []float64, headWeights []float64)
+	// Observe gives the method what it learns from after a step: task
+	// losses and, for GradNorm, the norms of each weighted task gradient on
+	// the last shared layer.
+	Observe(losses []float64, lastLayerNorms []float64)
+	// EndEpoch passes each task's mean training loss of the epoch.
+	EndEpoch(epochLosses []float64)
+	// State and Restore support checkpoints.
+	State() []float64
+	Restore([]float64)
+}
+
+// WeightingConfig selects a method and its hyper-parameters.
+type WeightingConfig struct {
+	Kind    string
+	Fixed   []float64 // per-task weights for "fixed" (default 1)
+	Alpha   float64   // GradNorm asymmetry (default 1.5)
+	LR      float64   // learning rate of learned weights (uncertainty, GradNorm)
+	Temp    float64   // DWA temperature (default 2)
+	CAGradC float64   // CAGrad c (default 0.5)
+	Seed    uint64
+}
+
+// NewWeighting builds the method for k tasks.
+func NewWeighting(c WeightingConfig, k int) (Weighting, error) {
+	if k < 1 {
+		return nil, fmt.Errorf("weighting needs at least one task")
+	}
+	ones := func() []float64 {
+		w := make([]float64, k)
+		for i := range w {
+			w[i] = 1
+		}
+		return w
+	}
+	fixed := ones()
+	if c.Fixed != nil {
+		if len(c.Fixed) != k {
+			return nil, fmt.Errorf("%d fixed weights for %d tasks", len(c.Fixed), k)
+		}
+		copy(fixed, c.Fixed)
+	}
+	rng := rand.New(rand.NewPCG(c.Seed, 0x776569676874))
+	switch c.Kind {
+	case "", "fixed":
+		return &fixedW{w: fixed}, nil
+	case "rlw":
+		return &rlw{k: k, rng: rng}, nil
+	case "uncertainty":
+		lr := c.LR
+		if lr == 0 {
+			lr = 0.01
+		}
+		return &uncertainty{logVar: make([]float64, k), lr: lr}, nil
+	case "dwa":
+		t := c.Temp
+		if t == 0 {
+			t = 2
+		}
+		return &dwa{k: k, temp: t, w: ones()}, nil
+	case "gradnorm":
+		a := c.Alpha
+		if a == 0 {
+			a = 1.5
+		}
+		lr := c.LR
+		if lr == 0 {
+			lr = 0.025
+		}
+		return &gradNorm{alpha: a, lr: lr, w: ones()}, nil
+	case "mgda":
+		return gradMethod{name: "mgda", combine: mgda}, nil
+	case "pcgrad":
+		return gradMethod{name: "pcgrad", combine: func(g [][]float64) ([]float64, []float64) { return pcgrad(g, rng) }}, nil
+	case "cagrad":
+		cc := c.CAGradC
+		if cc == 0 {
+			cc = 0.5
+		}
+		return gradMethod{name: "cagrad", combine: func(g [][]float64) ([]float64, []float64) { return cagrad(g, cc) }}, nil
+	case "imtl":
+		return gradMethod{name: "imtl", combine: imtlG}, nil
+	}
+	return nil, fmt.Errorf("unknown weighting %q (want one of %v)", c.Kind, Weightings)
+}
+
+type fixedW struct{ w []float64 }
+
+func (f *fixedW) Name() string                               { return "fixed" }
+func (f *fixedW) TaskGrads() bool                            { return false }
+func (f *fixedW) Weights([]float64) []float64                { return f.w }
+func (f *fixedW) Combine([][]float64) ([]float64, []float64) { return nil, nil }
+func (f *fixedW) Observe([]float64, []float64)               {}
+func (f *fixedW) EndEpoch([]float64)                         {}
+func (f *fixedW) State() []float64                           { return nil }
+func (f *fixedW) Restore([]float64)                          {}
+
+// rlw draws fresh weights softmax(z), z ~ N(0, I), every step (Lin et al.,
+// "Reasonable effectiveness of random weighting", TMLR 2022).
+type rlw struct {
+	k   int
+	rng *rand.Rand
+}
+
+func (r *rlw) Name() string    { return "rlw" }
+func (r *rlw) TaskGrads() bool { return false }
+func (r *rlw) Weights([]float64) []float64 {
+	z := make([]float64, r.k)
+	for i := range z {
+		z[i] = r.rng.NormFloat64()
+	}
+	return softmax(z, 1)
+}
+func (r *rlw) Combine([][]float64) ([]float64, []float64) { return nil, nil }
+func (r *rlw) Observe([]float64, []float64)               {}
+func (r *rlw) EndEpoch([]float64)                         {}
+func (r *rlw) State() []float64                           { return nil }
+func (r *rlw) Restore([]float64)                          {}
+
+// uncertainty learns s_i = log σ_i² with total loss Σ L_i/(2·e^{s_i}) + s_i/2
+// (Kendall, Gal and Cipolla, CVPR 2018, in LibMTL's form). The weight of
+// task i is 1/(2e^{s_i}); s_i takes a plain gradient step per batch.
+type uncertainty struct {
+	logVar []float64
+	lr     float64
+}
+
+func (u *uncertainty) Name() string    { return "uncertainty" }
+func (u *uncertainty) TaskGrads() bool { return false }
+func (u *uncertainty) Weights([]float64) []float64 {
+	w := make([]float64, len(u.logVar))
+	for i, s := range u.logVar {
+		w[i] = 1 / (2 * math.Exp(s))
+	}
+	return w
+}
+func (u *uncertainty) Combine([][]float64) ([]float64, []float64) { return nil, nil }
+func (u *uncertainty) Observe(losses []float64, _ []float64) {
+	for i, l := range losses {
+		// d/ds [L/(2e^s) + s/2] = −L/(2e^s) + 1/2
+		u.logVar[i] -= u.lr * (0.5 - l/(2*math.Exp(u.logVar[i])))
+	}
+}
+func (u *uncertainty) EndEpoch([]float64)  {}
+func (u *uncertainty) State() []float64    { return append([]float64(nil), u.logVar...) }
+func (u *uncertainty) Restore(s []float64) { copy(u.logVar, s) }
+
+// dwa sets w_i = K·softmax(r/T)_i with r_i = L_i(e−1)/L_i(e−2), the ratio of
+// the last two epochs' mean losses (Liu, Johns and Davison, CVPR 2019);
+// weights are 1 for the first two epochs.
+type dwa struct {
+	k       int
+	temp    float64
+	history [][]float64
+	w       []float64
+}
+
+func (d *dwa) Name() string                               { return "dwa" }
+func (d *dwa) TaskGrads() bool                            { return false }
+func (d *dwa) Weights([]float64) []float64                { return d.w }
+func (d *dwa) Combine([][]float64) ([]float64, []float64) { return nil, nil }
+func (d *dwa) Observe([]float64, []float64)               {}
+func (d *dwa) EndEpoch(l []float64) {
+	d.history = append(d.history, append([]float64(nil), l...))
+	n := len(d.history)
+	if n < 2 {
+		return
+	}
+	r := make([]float64, d.k)
+	for i := range r {
+		r[i] = d.history[n-1][i] / math.Max(d.history[n-2][i], 1e-12)
+	}
+	s := softmax(r, d.temp)
+	for i := range s {
+		d.w[i] = float64(d.k) * s[i]
+	}
+}
+func (d *dwa) State() []float64    { return append([]float64(nil), d.w...) }
+func (d *dwa) Restore(s []float64) { copy(d.w, s) }
+
+// gradNorm learns weights so that each task's weighted gradient norm on the
+// last shared layer, G_i = ‖∇_W w_i L_i‖, tracks mean(G)·r_i^α with r_i the
+// task's relative inverse training rate L_i(t)/L_i(0) over its mean (Chen
+// et al., ICML 2018). The targets are constants; weights are renormalised to
+// sum to the number of tasks after every update.
+type gradNorm struct {
+	alpha, lr float64
+	w         []float64
+	initial   []float64
+}
+
+func (g *gradNorm) Name() string                               { return "gradnorm" }
+func (g *gradNorm) TaskGrads() bool                            { return false }
+func (g *gradNorm) Weights([]float64) []float64                { return g.w }
+func (g *gradNorm) Combine([][]float64) ([]float64, []float64) { return nil, nil }
+func (g *gradNorm) Observe(losses, norms []float64) {
+	k := len(g.w)
+	if g.initial == nil {
+		g.initial = append([]float64(nil), losses...)
+	}
+	if len(norms) != k {
+		return
+	}
+	ratio := make([]float64, k)
+	var meanRatio, meanNorm float64
+	for i := range ratio {
+		ratio[i] = losses[i] / math.Max(g.initial[i], 1e-12)
+		meanRatio += ratio[i] / float64(k)
+		meanNorm += norms[i] / float64(k)
+	}
+	for i := range g.w {
+		target := meanNorm * math.Pow(ratio[i]/math.Max(meanRatio, 1e-12), g.alpha)
+		// norms[i] = w_i·‖∇L_i‖, so d|G_i − target|/dw_i = sign(·)·‖∇L_i‖
+		unit := norms[i] / math.Max(g.w[i], 1e-12)
+		g.w[i] -= g.lr * sign(norms[i]-target) * unit
+		g.w[i] = math.Max(g.w[i], 1e-3)
+	}
+	var s float64
+	for _, v := range g.w {
+		s += v
+	}
+	for i := range g.w {
+		g.w[i] *= float64(k) / s
+	}
+}
+func (g *gradNorm) EndEpoch([]float64)  {}
+func (g *gradNorm) State() []float64    { return append([]float64(nil), g.w...) }
+func (g *gradNorm) Restore(s []float64) { copy(g.w, s) }
+
+// gradMethod adapts a per-task-gradient combiner.
+type gradMethod struct {
+	name    string
+	combine func([][]float64) ([]float64, []float64)
+}
+
+func (m gradMethod) Name() string    { return m.name }
+func (m gradMethod) TaskGrads() bool { return true }
+func (m gradMethod) Weights(l []float64) []float64 {
+	w := make([]float64, len(l))
+	for i := range w {
+		w[i] = 1
+	}
+	return w
+}
+func (m gradMethod) Combine(g [][]float64) ([]float64, []float64) { return m.combine(g) }
+func (m gradMethod) Observe([]float64, []float64)                 {}
+func (m gradMethod) EndEpoch([]float64)                           {}
+func (m gradMethod) State() []float64                             { return nil }
+func (m gradMethod) Restore([]float64)                            {}
+
+func softmax(z []float64, temp float64) []float64 {
+	mx := math.Inf(-1)
+	for _, v := range z {
+		mx = math.Max(mx, v/temp)
+	}
+	out := make([]float64, len(z))
+	var s float64
+	for i, v := range z {
+		out[i] = math.Exp(v/temp - mx)
+		s += out[i]
+	}
+	for i := range out {
+		out[i] /= s
+	}
+	return out
+}
+
+func dot(a, b []float64) float64 {
+	var s float64
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+func weightedSum(g [][]float64, w []float64) []float64 {
+	out := make([]float64, len(g[0]))
+	for i, gi := range g {
+		for j, v := range gi {
+			out[j] += w[i] * v
+		}
+	}
+	return out
+}
+
+// minNormWeights finds α on the simplex minimising ‖Σ αᵢ gᵢ‖²: the closed
+// form for two tasks, Frank-Wolfe beyond (Sener and Koltun, NeurIPS 2018).
+func minNormWeights(g [][]float64) []float64 {
+	k := len(g)
+	gram := make([][]float64, k)
+	for i := range gram {
+		gram[i] = make([]float64, k)
+		for j := range gram[i] {
+			gram[i][j] = dot(g[i], g[j])
+		}
+	}
+	if k == 1 {
+		return []float64{1}
+	}
+	if k == 2 {
+		return minNorm2(gram[0][0], gram[0][1], gram[1][1])
+	}
+	alpha := make([]float64, k)
+	for i := range alpha {
+		alpha[i] = 1 / float64(k)
+	}
+	for it := 0; it < 250; it++ {
+		// gradient of αᵀMα is 2Mα: move toward the vertex with the smallest
+		grad := make([]float64, k)
+		for i := range grad {
+			grad[i] = dot(gram[i], alpha)
+		}
+		t := 0
+		for i := range grad {
+			if grad[i] < grad[t] {
+				t = i
+			}
+		}
+		// line search between the current point v1 = Σαg and the vertex g_t
+		v1v1 := 0.0
+		for i := range alpha {
+			v1v1 += alpha[i] * grad[i]
+		}
+		v1v2 := grad[t]
+		v2v2 := gram[t][t]
+		gamma := minNorm2(v1v1, v1v2, v2v2)[0]
+		done := true
+		for i := range alpha {
+			na := gamma * alpha[i]
+			if i == t {
+				na += 1 - gamma
+			}
+			if math.Abs(na-alpha[i]) > 1e-10 {
+				done = false
+			}
+			alpha[i] = na
+		}
+		if done {
+			break
+		}
+	}
+	return alpha
+}
+
+// minNorm2 solves min_γ‖γ·a + (1−γ)·b‖² for γ in [0,1] from a·a, a·b, b·b.
+func minNorm2(aa, ab, bb float64) []float64 {
+	denom := aa - 2*ab + bb
+	var gamma float64
+	switch {
+	case ab >= aa:
+		gamma = 1
+	case ab >= bb:
+		gamma = 0
+	case denom <= 0:
+		gamma = 0.5
+	default:
+		gamma = (bb - ab) / denom
+	}
+	return []float64{gamma, 1 - gamma}
+}
+
+func mgda(g [][]float64) ([]float64, []float64) {
+	a := minNormWeights(g)
+	return weightedSum(g, a), a
+}
+
+// pcgrad projects each task gradient off the normal plane of every other
+// task gradient it conflicts with (negative dot product), visiting the
+// others in random order, then sums (Yu et al., NeurIPS 2020).
+func pcgrad(g [][]float64, rng *rand.Rand) ([]float64, []float64) {
+	k := len(g)
+	out := make([]float64, len(g[0]))
+	for i := range g {
+		gi := append([]float64(nil), g[i]...)
+		for _, j := range rng.Perm(k) {
+			if j == i {
+				continue
+			}
+			if d := dot(gi, g[j]); d < 0 {
+				nn := dot(g[j], g[j])
+				if nn > 0 {
+					for p := range gi {
+						gi[p] -= d / nn * g[j][p]
+					}
+				}
+			}
+		}
+		for p, v := range gi {
+			out[p] += v
+		}
+	}
+	ones := make([]float64, k)
+	for i := range ones {
+		ones[i] = 1
+	}
+	return out, ones
+}
+
+// cagrad finds the update within a ball of radius c‖g₀‖ around the average
+// gradient g₀ that maximises the worst task's improvement (Liu et al.,
+// NeurIPS 2021): w = argmin_{w∈simplex} g_wᵀg₀ + √φ‖g_w‖, φ = c²‖g₀‖²,
+// d = (g₀ + √φ/‖g_w‖·g_w)/(1+c²), as the authors' implementation. The simplex
+// problem is solved by exponentiated-gradient descent on the task Gram matrix.
+func cagrad(g [][]float64, c float64) ([]float64, []float64) {
+	k := len(g)
+	gram := make([][]float64, k)
+	for i := range gram {
+		gram[i] = make([]float64, k)
+		for j := range gram[i] {
+			gram[i][j] = dot(g[i], g[j])
+		}
+	}
+	// g₀ = mean gradient; g_wᵀg₀ = Σ_i w_i (Σ_j G_ij)/k; ‖g_w‖² = wᵀGw
+	g0g0 := 0.0
+	b := make([]float64, k)
+	for i := range gram {
+		for j := range gram[i] {
+			b[i] += gram[i][j] / float64(k)
+			g0g0 += gram[i][j] / float64(k*k)
+		}
+	}
+	sqrtPhi := c * math.Sqrt(g0g0)
+	w := make([]float64, k)
+	for i := range w {
+		w[i] = 1 / float64(k)
+	}
+	for it := 0; it < 500; it++ {
+		gw := make([]float64, k) // G·w
+		for i := range gw {
+			gw[i] = dot(gram[i], w)
+		}
+		nw := math.Sqrt(math.Max(dot(w, gw), 1e-20))
+		obj := make([]float64, k)
+		for i := range obj {
+			obj[i] = b[i] + sqrtPhi*gw[i]/nw
+		}
+		// exponentiated gradient step keeps w on the simplex
+		step := 1.0 / (1 + math.Sqrt(float64(it)))
+		mx := math.Inf(-1)
+		for i := range obj {
+			mx = math.Max(mx, math.Abs(obj[i]))
+		}
+		if mx == 0 {
+			break
+		}
+		s := 0.0
+		for i := range w {
+			w[i] *= math.Exp(-step * obj[i] / mx)
+			s += w[i]
+		}
+		for i := range w {
+			w[i] /= s
+		}
+	}
+	gwVec := weightedSum(g, w)
+	g0 := make([]float64, len(g[0]))
+	for _, gi := range g {
+		for p, v := range gi {
+			g0[p] += v / float64(k)
+		}
+	}
+	nw := math.Sqrt(dot(gwVec, gwVec))
+	lambda := 0.0
+	if nw > 0 {
+		lambda = sqrtPhi / nw
+	}
+	out := make([]float64, len(g0))
+	for p := range out {
+		out[p] = (g0[p] + lambda*gwVec[p]) / (1 + c*c)
+	}
+	ones := make([]float64, k)
+	for i := range ones {
+		ones[i] = 1
+	}
+	return out, ones
+}
+
+// imtlG finds weights α (summing to 1) whose combined gradient has equal
+// projections onto every task's unit gradient (Liu et al., ICLR 2021):
+// α_{2..K} = g₁Uᵀ(DUᵀ)⁻¹ with D = [g₁−g_i], U = [u₁−u_i], α₁ = 1 − Σα.
+func imtlG(g [][]float64) ([]float64, []float64) {
+	k := len(g)
+	if k == 1 {
+		return append([]float64(nil), g[0]...), []float64{1}
+	}
+	n := len(g[0])
+	unit := make([][]float64, k)
+	for i := range g {
+		nn := math.Sqrt(dot(g[i], g[i]))
+		unit[i] = make([]float64, n)
+		for p := range unit[i] {
+			if nn > 0 {
+				unit[i][p] = g[i][p] / nn
+			}
+		}
+	}
+	D := mat.NewDense(k-1, n, nil)
+	U := mat.NewDense(k-1, n, nil)
+	for i := 1; i < k; i++ {
+		for p := 0; p < n; p++ {
+			D.Set(i-1, p, g[0][p]-g[i][p])
+			U.Set(i-1, p, unit[0][p]-unit[i][p])
+		}
+	}
+	var DU mat.Dense
+	DU.Mul(D, U.T())
+	var inv mat.Dense
+	alpha := make([]float64, k)
+	if err := inv.Inverse(&DU); err != nil {
+		// degenerate (e.g. parallel gradients): fall back to equal weights
+		for i := range alpha {
+			alpha[i] = 1 / float64(k)
+		}
+		return weightedSum(g, alpha), alpha
+	}
+	g1U := mat.NewVecDense(k-1, nil)
+	g1U.MulVec(U, mat.NewVecDense(n, g[0]))
+	var a mat.VecDense
+	a.MulVec(inv.T(), g1U)
+	s := 0.0
+	for i := 1; i < k; i++ {
+		alpha[i] = a.AtVec(i - 1)
+		s += alpha[i]
+	}
+	alpha[0] = 1 - s
+	return weightedSum(g, alpha), alpha
+}
