@@ -1,0 +1,798 @@
+package rnn
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/tensor"
+)
+
+func init() {
+	ops.Register("", "LSTM", 1, func(c *ops.Config) (ops.Op, error) { return newOp(c, cellLSTM) })
+	ops.Register("", "GRU", 1, func(c *ops.Config) (ops.Op, error) { return newOp(c, cellGRU) })
+	ops.Register("", "RNN", 1, func(c *ops.Config) (ops.Op, error) { return newOp(c, cellRNN) })
+}
+
+type cellKind int
+
+const (
+	cellLSTM cellKind = iota
+	cellGRU
+	cellRNN
+)
+
+func (k cellKind) String() string { return [...]string{"LSTM", "GRU", "RNN"}[k] }
+
+// gates is the number of gate blocks stacked in W, R and each half of B.
+func (k cellKind) gates() int { return [...]int{4, 3, 1}[k] }
+
+func (k cellKind) maxOutputs() int {
+	if k == cellLSTM {
+		return 3
+	}
+	return 2
+}
+
+// rnnOp is one configured LSTM, GRU or RNN node.
+type rnnOp struct {
+	cell        cellKind
+	hidden      int // from hidden_size; -1 when absent
+	numDir      int
+	reverse     []bool // per direction index
+	layout      int
+	hasClip     bool
+	clip        float64
+	acts        [][]act // [direction][function]
+	fast        []bool  // per direction: default activations
+	inputForget bool
+	lbr         bool // GRU linear_before_reset
+	numOutputs  int
+
+	mu    sync.Mutex
+	cache any // *weights[float32] or *weights[float64]
+
+	pools [2]sync.Pool // scratch buffers for float32 and float64
+}
+
+func newOp(c *ops.Config, cell cellKind) (ops.Op, error) {
+	o := &rnnOp{cell: cell, hidden: -1, numOutputs: c.NumOutputs}
+	a := c.Attrs
+	if a.Has("hidden_size") {
+		h := a.Int("hidden_size", 0)
+		if h < 0 || h > 1<<20 {
+			return nil, ops.BadAttr("hidden_size", "must be in [0, 2^20], got %d", h)
+		}
+		o.hidden = int(h)
+	}
+	switch d := a.String("direction", "forward"); d {
+	case "forward":
+		o.numDir, o.reverse = 1, []bool{false}
+	case "reverse":
+		o.numDir, o.reverse = 1, []bool{true}
+	case "bidirectional":
+		o.numDir, o.reverse = 2, []bool{false, true}
+	default:
+		return nil, ops.BadAttr("direction", "must be forward, reverse or bidirectional, got %q", d)
+	}
+	o.layout = int(a.Int("layout", 0))
+	if o.layout != 0 && o.layout != 1 {
+		return nil, ops.BadAttr("layout", "must be 0 or 1, got %d", o.layout)
+	}
+	if a.Has("clip") {
+		cl := a.Float("clip", 0)
+		if !(cl > 0) {
+			return nil, ops.BadAttr("clip", "must be positive, got %v", cl)
+		}
+		o.hasClip, o.clip = true, float64(cl)
+	}
+	var defs []string
+	switch cell {
+	case cellLSTM:
+		defs = []string{"Sigmoid", "Tanh", "Tanh"}
+		switch v := a.Int("input_forget", 0); v {
+		case 0, 1:
+			o.inputForget = v == 1
+		default:
+			return nil, ops.BadAttr("input_forget", "must be 0 or 1, got %d", v)
+		}
+	case cellGRU:
+		defs = []string{"Sigmoid", "Tanh"}
+		switch v := a.Int("linear_before_reset", 0); v {
+		case 0, 1:
+			o.lbr = v == 1
+		default:
+			return nil, ops.BadAttr("linear_before_reset", "must be 0 or 1, got %d", v)
+		}
+	case cellRNN:
+		defs = []string{"Tanh"}
+	}
+	acts, err := parseActs(a, o.numDir, defs)
+	if err != nil {
+		return nil, err
+	}
+	o.acts = acts
+	o.fast = make([]bool, o.numDir)
+	for d, fs := range acts {
+		ok := true
+		for i, f := range fs {
+			want := actTanh
+			if defs[i] == "Sigmoid" {
+				want = actSigmoid
+			}
+			ok = ok && f.kind == want
+		}
+		o.fast[d] = ok
+	}
+	return o, nil
+}
+
+// dims are the sizes a Run works with.
+type dims struct {
+	seq, batch, in, hid, gh int
+}
+
+func (o *rnnOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if err := ops.NeedInputs(in, 3); err != nil {
+		return nil, err
+	}
+	switch in[0].DType {
+	case tensor.Float32:
+		return run[float32](o, in)
+	case tensor.Float64:
+		return run[float64](o, in)
+	}
+	return nil, ops.BadInput(0, "dtype %v not supported (want float32 or float64)", in[0].DType)
+}
+
+func input(in []*tensor.Tensor, i int) *tensor.Tensor {
+	if i < len(in) {
+		return in[i]
+	}
+	return nil
+}
+
+// check validates the inputs' dtypes and shapes and returns the sizes.
+func (o *rnnOp) check(in []*tensor.Tensor) (dims, error) {
+	var dm dims
+	x, w, r := in[0], in[1], in[2]
+	for i := 1; i < len(in) && i < 8; i++ {
+		if in[i] == nil || i == 4 {
+			continue
+		}
+		if in[i].DType != x.DType {
+			return dm, ops.BadInput(i, "dtype %v does not match X's %v", in[i].DType, x.DType)
+		}
+	}
+	if len(in) > 8 {
+		return dm, fmt.Errorf("%v takes at most 8 inputs, got %d", o.cell, len(in))
+	}
+	if o.cell != cellLSTM && len(in) > 6 {
+		for i := 6; i < len(in); i++ {
+			if in[i] != nil {
+				return dm, ops.BadInput(i, "%v takes at most 6 inputs", o.cell)
+			}
+		}
+	}
+	if x.Rank() != 3 {
+		return dm, ops.BadInput(0, "X must have rank 3, got shape %v", x.Shape)
+	}
+	if o.layout == 0 {
+		dm.seq, dm.batch = x.Shape[0], x.Shape[1]
+	} else {
+		dm.batch, dm.seq = x.Shape[0], x.Shape[1]
+	}
+	dm.in = x.Shape[2]
+	nd, g := o.numDir, o.cell.gates()
+	if r.Rank() != 3 || r.Shape[0] != nd {
+		return dm, ops.BadInput(2, "R must have shape [%d, %d*hidden, hidden], got %v", nd, g, r.Shape)
+	}
+	dm.hid = r.Shape[2]
+	if o.hidden >= 0 && o.hidden != dm.hid {
+		return dm, ops.BadInput(2, "R shape %v does not match hidden_size %d", r.Shape, o.hidden)
+	}
+	dm.gh = g * dm.hid
+	if _, err := tensor.NumElements([]int{dm.seq, dm.batch, 2 * dm.gh}); err != nil {
+		return dm, ops.BadInput(0, "X shape %v with hidden size %d needs too large a workspace: %v", x.Shape, dm.hid, err)
+	}
+	if r.Shape[1] != dm.gh {
+		return dm, ops.BadInput(2, "R must have shape [%d, %d, %d], got %v", nd, dm.gh, dm.hid, r.Shape)
+	}
+	if !tensor.SameShape(w.Shape, []int{nd, dm.gh, dm.in}) {
+		return dm, ops.BadInput(1, "W must have shape [%d, %d, %d], got %v", nd, dm.gh, dm.in, w.Shape)
+	}
+	if b := input(in, 3); b != nil && !tensor.SameShape(b.Shape, []int{nd, 2 * dm.gh}) {
+		return dm, ops.BadInput(3, "B must have shape [%d, %d], got %v", nd, 2*dm.gh, b.Shape)
+	}
+	if s := input(in, 4); s != nil {
+		if s.DType != tensor.Int32 && s.DType != tensor.Int64 {
+			return dm, ops.BadInput(4, "sequence_lens must be int32, got %v", s.DType)
+		}
+		if !tensor.SameShape(s.Shape, []int{dm.batch}) {
+			return dm, ops.BadInput(4, "sequence_lens must have shape [%d], got %v", dm.batch, s.Shape)
+		}
+	}
+	state := []int{nd, dm.batch, dm.hid}
+	if o.layout == 1 {
+		state = []int{dm.batch, nd, dm.hid}
+	}
+	if h := input(in, 5); h != nil && !tensor.SameShape(h.Shape, state) {
+		return dm, ops.BadInput(5, "initial_h must have shape %v, got %v", state, h.Shape)
+	}
+	if o.cell == cellLSTM {
+		if c := input(in, 6); c != nil && !tensor.SameShape(c.Shape, state) {
+			return dm, ops.BadInput(6, "initial_c must have shape %v, got %v", state, c.Shape)
+		}
+		if p := input(in, 7); p != nil && !tensor.SameShape(p.Shape, []int{nd, 3 * dm.hid}) {
+			return dm, ops.BadInput(7, "P must have shape [%d, %d], got %v", nd, 3*dm.hid, p.Shape)
+		}
+	}
+	return dm, nil
+}
+
+// seqLens returns per-row lengths, or nil when every row runs all steps.
+func seqLens(s *tensor.Tensor, dm dims) ([]int, error) {
+	if s == nil {
+		return nil, nil
+	}
+	v, err := tensor.AsInt64(s)
+	if err != nil {
+		return nil, ops.BadInput(4, "%v", err)
+	}
+	full := true
+	out := make([]int, len(v))
+	for i, l := range v {
+		if l < 0 || l > int64(dm.seq) {
+			return nil, ops.BadInput(4, "sequence_lens[%d] = %d out of range [0, %d]", i, l, dm.seq)
+		}
+		out[i] = int(l)
+		full = full && out[i] == dm.seq
+	}
+	if full {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// dirWeights are one direction's weights, packed for the multiply kernel,
+// with the biases pre-summed.
+type dirWeights[T tensor.Float] struct {
+	w     packed[T] // [gates*H, I]
+	r     packed[T] // [gates*H, H]; GRU lbr=0: only the z and r rows
+	rh    packed[T] // GRU lbr=0: the h rows of R
+	xbias []T       // added to X·Wᵀ: Wb+Rb (GRU lbr=1 h block: Wbh only)
+	rbias []T       // added to H·Rᵀ: GRU lbr=1 holds Rbh in its h block
+	pi    []T       // peepholes (LSTM) or nil
+	po    []T
+	pf    []T
+}
+
+// weights caches the packed weights of all directions, keyed on the
+// identity of the input tensors' data (W, R, B, P). It keeps those slices
+// referenced so that their addresses cannot be reused by other data while
+// cached. A few sampled values per slice are compared on every hit, so a
+// caller that rewrites a weight buffer in place is very likely (though not
+// certain) to be noticed; weights are expected to be constant initializers.
+type weights[T tensor.Float] struct {
+	keys    [4]unsafe.Pointer
+	lens    [4]int
+	in      int
+	hid     int
+	keep    [4][]T
+	samples [4][nSamples]T
+	dirs    []dirWeights[T]
+}
+
+const nSamples = 8
+
+func sample[T tensor.Float](s []T) (out [nSamples]T) {
+	if len(s) == 0 {
+		return
+	}
+	for i := range out {
+		out[i] = s[(len(s)-1)*i/(nSamples-1)]
+	}
+	return
+}
+
+// same compares sampled values bitwise (so NaN weights still match).
+func sameSamples[T tensor.Float](a, b [nSamples]T) bool {
+	for i := range a {
+		if a[i] != b[i] && (a[i] == a[i] || b[i] == b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func dataOf[T tensor.Float](t *tensor.Tensor) []T {
+	if t == nil {
+		return nil
+	}
+	return t.Data.([]T)
+}
+
+func getWeights[T tensor.Float](o *rnnOp, in []*tensor.Tensor, dm dims) *weights[T] {
+	src := [4][]T{dataOf[T](in[1]), dataOf[T](in[2]), dataOf[T](input(in, 3)), nil}
+	if o.cell == cellLSTM {
+		src[3] = dataOf[T](input(in, 7))
+	}
+	var keys [4]unsafe.Pointer
+	var lens [4]int
+	for i, s := range src {
+		if s != nil {
+			keys[i], lens[i] = unsafe.Pointer(unsafe.SliceData(s)), len(s)
+		}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var samples [4][nSamples]T
+	for i, s := range src {
+		samples[i] = sample(s)
+	}
+	if c, ok := o.cache.(*weights[T]); ok && c.keys == keys && c.lens == lens && c.in == dm.in && c.hid == dm.hid &&
+		sameSamples(c.samples[0], samples[0]) && sameSamples(c.samples[1], samples[1]) &&
+		sameSamples(c.samples[2], samples[2]) && sameSamples(c.samples[3], samples[3]) {
+		return c
+	}
+	c := &weights[T]{keys: keys, lens: lens, in: dm.in, hid: dm.hid, keep: src, samples: samples}
+	c.dirs = make([]dirWeights[T], o.numDir)
+	H, GH, I := dm.hid, dm.gh, dm.in
+	for d := range c.dirs {
+		dw := &c.dirs[d]
+		wd := src[0][d*GH*I : (d+1)*GH*I]
+		rd := src[1][d*GH*H : (d+1)*GH*H]
+		dw.w = packRows(wd, 0, GH, I)
+		if o.cell == cellGRU && !o.lbr {
+			dw.r = packRows(rd, 0, 2*H, H)
+			dw.rh = packRows(rd, 2*H, H, H)
+		} else {
+			dw.r = packRows(rd, 0, GH, H)
+		}
+		if b := src[2]; b != nil {
+			bd := b[d*2*GH : (d+1)*2*GH]
+			wb, rb := bd[:GH], bd[GH:]
+			dw.xbias = make([]T, GH)
+			for j := range dw.xbias {
+				dw.xbias[j] = wb[j] + rb[j]
+			}
+			if o.cell == cellGRU && o.lbr {
+				dw.rbias = make([]T, GH)
+				copy(dw.rbias[2*H:], rb[2*H:])
+				copy(dw.xbias[2*H:], wb[2*H:])
+			}
+		}
+		if p := src[3]; p != nil {
+			pd := append([]T(nil), p[d*3*H:(d+1)*3*H]...)
+			dw.pi, dw.po, dw.pf = pd[:H], pd[H:2*H], pd[2*H:]
+		}
+	}
+	o.cache = c
+	return c
+}
+
+// parallelWork is the multiply-add count from which a Run splits its batch
+// rows and directions across goroutines.
+var parallelWork = 1 << 19
+
+// job is the recurrence of one direction over a contiguous range of batch
+// rows; rows are independent, so jobs run in parallel.
+type job[T tensor.Float] struct {
+	o       *rnnOp
+	w       *dirWeights[T]
+	d       int
+	dm      dims
+	b0, b1  int
+	x       []T
+	lens    []int
+	h0, c0  []T
+	y       []T
+	yh, yc  []T
+	scratch *[]T
+}
+
+func run[T tensor.Float](o *rnnOp, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	dm, err := o.check(in)
+	if err != nil {
+		return nil, err
+	}
+	lens, err := seqLens(input(in, 4), dm)
+	if err != nil {
+		return nil, err
+	}
+	wts := getWeights[T](o, in, dm)
+	nd := o.numDir
+	var yShape, hShape []int
+	if o.layout == 0 {
+		yShape = []int{dm.seq, nd, dm.batch, dm.hid}
+		hShape = []int{nd, dm.batch, dm.hid}
+	} else {
+		yShape = []int{dm.batch, dm.seq, nd, dm.hid}
+		hShape = []int{dm.batch, nd, dm.hid}
+	}
+	outs := make([]*tensor.Tensor, o.numOutputs)
+	var y, yh, yc []T
+	nOut := min(o.numOutputs, o.cell.maxOutputs())
+	if nOut >= 1 {
+		y = make([]T, dm.seq*nd*dm.batch*dm.hid)
+		outs[0] = tensor.From(yShape, y)
+	}
+	if nOut >= 2 {
+		yh = make([]T, nd*dm.batch*dm.hid)
+		outs[1] = tensor.From(hShape, yh)
+	}
+	if nOut >= 3 {
+		yc = make([]T, nd*dm.batch*dm.hid)
+		outs[2] = tensor.From(hShape, yc)
+	}
+	var c0 []T
+	if o.cell == cellLSTM {
+		c0 = dataOf[T](input(in, 6))
+	}
+	base := job[T]{o: o, dm: dm, x: dataOf[T](in[0]), lens: lens,
+		h0: dataOf[T](input(in, 5)), c0: c0, y: y, yh: yh, yc: yc}
+
+	// Split rows across goroutines when there is enough work.
+	chunks := 1
+	work := dm.seq * dm.batch * dm.gh * (dm.in + dm.hid) * nd
+	procs := runtime.GOMAXPROCS(0)
+	parallel := procs > 1 && work >= parallelWork
+	if parallel {
+		chunks = min((procs+nd-1)/nd, max(1, dm.batch/8))
+	}
+	if !parallel && nd == 1 {
+		j := base
+		j.w, j.b1 = &wts.dirs[0], dm.batch
+		runJob(&j)
+		return outs, nil
+	}
+	jobs := make([]job[T], 0, nd*chunks)
+	for d := 0; d < nd; d++ {
+		for ci := 0; ci < chunks; ci++ {
+			j := base
+			j.w, j.d = &wts.dirs[d], d
+			j.b0, j.b1 = dm.batch*ci/chunks, dm.batch*(ci+1)/chunks
+			jobs = append(jobs, j)
+		}
+	}
+	if !parallel || len(jobs) == 1 {
+		for i := range jobs {
+			runJob(&jobs[i])
+		}
+		return outs, nil
+	}
+	var wg sync.WaitGroup
+	for i := range jobs {
+		wg.Go(func() { runJob(&jobs[i]) })
+	}
+	wg.Wait()
+	return outs, nil
+}
+
+func poolIndex[T tensor.Float]() int {
+	var z T
+	if _, ok := any(z).(float32); ok {
+		return 0
+	}
+	return 1
+}
+
+func getScratch[T tensor.Float](o *rnnOp, n int) *[]T {
+	p := &o.pools[poolIndex[T]()]
+	if v, ok := p.Get().(*[]T); ok {
+		if cap(*v) >= n {
+			*v = (*v)[:n]
+			return v
+		}
+	}
+	b := make([]T, n)
+	return &b
+}
+
+func clamp[T tensor.Float](v, c T) T {
+	if v > c {
+		return c
+	}
+	if v < -c {
+		return -c
+	}
+	return v
+}
+
+// runJob runs one direction over rows [b0, b1).
+func runJob[T tensor.Float](j *job[T]) {
+	o, w, dm := j.o, j.w, j.dm
+	seq, batch, I, H, GH := dm.seq, dm.batch, dm.in, dm.hid, dm.gh
+	cb := j.b1 - j.b0
+	if cb == 0 {
+		return
+	}
+	nd, d := o.numDir, j.d
+	rev := o.reverse[d]
+	lstm, gru := o.cell == cellLSTM, o.cell == cellGRU
+	ngate := GH // columns of the per-step recurrence product
+	if gru && !o.lbr {
+		ngate = 2 * H
+	}
+	size := seq*cb*GH + cb*ngate + 2*cb*H
+	if lstm {
+		size += cb * H
+	}
+	if gru && !o.lbr {
+		size += 2 * cb * H
+	}
+	sp := getScratch[T](o, size)
+	defer o.pools[poolIndex[T]()].Put(sp)
+	buf := *sp
+	take := func(n int) []T {
+		s := buf[:n:n]
+		buf = buf[n:]
+		return s
+	}
+	xw := take(seq * cb * GH)
+	g := take(cb * ngate)
+	hs := take(cb * H)
+	var cs, rh, gh []T
+	if lstm {
+		cs = take(cb * H)
+	}
+	if gru && !o.lbr {
+		rh = take(cb * H)
+		gh = take(cb * H)
+	}
+
+	// Input projection for every step at once: xw = X·Wᵀ + bias.
+	var xwOff func(t, lb int) int
+	if o.layout == 0 {
+		if cb == batch {
+			gemmNT(seq*batch, j.x, I, w.w, w.xbias, xw, GH)
+		} else {
+			for t := 0; t < seq; t++ {
+				gemmNT(cb, j.x[(t*batch+j.b0)*I:], I, w.w, w.xbias, xw[t*cb*GH:], GH)
+			}
+		}
+		xwOff = func(t, lb int) int { return (t*cb + lb) * GH }
+	} else {
+		gemmNT(cb*seq, j.x[j.b0*seq*I:], I, w.w, w.xbias, xw, GH)
+		xwOff = func(t, lb int) int { return (lb*seq + t) * GH }
+	}
+	stateOff := func(b int) int {
+		if o.layout == 0 {
+			return (d*batch + b) * H
+		}
+		return (b*nd + d) * H
+	}
+	yOff := func(t, b int) int {
+		if o.layout == 0 {
+			return ((t*nd+d)*batch + b) * H
+		}
+		return ((b*seq+t)*nd + d) * H
+	}
+
+	// Initial state.
+	for lb := 0; lb < cb; lb++ {
+		so := stateOff(j.b0 + lb)
+		if j.h0 != nil {
+			copy(hs[lb*H:(lb+1)*H], j.h0[so:so+H])
+		} else {
+			clear(hs[lb*H : (lb+1)*H])
+		}
+		if lstm {
+			if j.c0 != nil {
+				copy(cs[lb*H:(lb+1)*H], j.c0[so:so+H])
+			} else {
+				clear(cs[lb*H : (lb+1)*H])
+			}
+		}
+	}
+	steps := seq
+	if j.lens != nil {
+		steps = 0
+		for _, l := range j.lens[j.b0:j.b1] {
+			steps = max(steps, l)
+		}
+	}
+	rowLen := func(lb int) int {
+		if j.lens == nil {
+			return seq
+		}
+		return j.lens[j.b0+lb]
+	}
+	acts := o.acts[d]
+	fast := o.fast[d]
+	clip := T(o.clip)
+	hasClip := o.hasClip
+
+	for s := 0; s < steps; s++ {
+		gemmNT(cb, hs, H, w.r, w.rbias, g, ngate)
+		if gru && !o.lbr {
+			// z and r first, then the h block needs (r ⊙ H)·Rhᵀ.
+			for lb := 0; lb < cb; lb++ {
+				L := rowLen(lb)
+				if s >= L {
+					continue
+				}
+				t := s
+				if rev {
+					t = L - 1 - s
+				}
+				x := xw[xwOff(t, lb):][:2*H]
+				gr := g[lb*ngate:][:2*H]
+				h := hs[lb*H:][:H]
+				r := rh[lb*H:][:H]
+				for k := 0; k < 2*H; k++ {
+					v := x[k] + gr[k]
+					if hasClip {
+						v = clamp(v, clip)
+					}
+					if fast {
+						gr[k] = sigmoid(v)
+					} else {
+						gr[k] = applyT(acts[0], v)
+					}
+				}
+				for k := range r {
+					r[k] = gr[H+k] * h[k]
+				}
+			}
+			gemmNT(cb, rh, H, w.rh, nil, gh, H)
+		}
+		for lb := 0; lb < cb; lb++ {
+			L := rowLen(lb)
+			if s >= L {
+				continue
+			}
+			t := s
+			if rev {
+				t = L - 1 - s
+			}
+			x := xw[xwOff(t, lb):][:GH]
+			gr := g[lb*ngate:][:ngate]
+			h := hs[lb*H:][:H]
+			switch o.cell {
+			case cellLSTM:
+				c := cs[lb*H:][:H]
+				if fast && !hasClip && w.pi == nil && !o.inputForget {
+					lstmFast(x, gr, h, c)
+				} else {
+					lstmGeneral(o, w, acts, x, gr, h, c, clip)
+				}
+			case cellGRU:
+				if o.lbr {
+					gruLBR(fast, acts, hasClip, clip, x, gr, h)
+				} else {
+					gruStep2(fast, acts, hasClip, clip, x[2*H:], gr[:H], gh[lb*H:][:H], h)
+				}
+			case cellRNN:
+				f := acts[0]
+				for k := range h {
+					v := x[k] + gr[k]
+					if hasClip {
+						v = clamp(v, clip)
+					}
+					if fast {
+						h[k] = tanh(v)
+					} else {
+						h[k] = applyT(f, v)
+					}
+				}
+			}
+			if j.y != nil {
+				copy(j.y[yOff(t, j.b0+lb):][:H], h)
+			}
+		}
+	}
+	for lb := 0; lb < cb; lb++ {
+		so := stateOff(j.b0 + lb)
+		if j.yh != nil {
+			copy(j.yh[so:so+H], hs[lb*H:(lb+1)*H])
+		}
+		if j.yc != nil {
+			copy(j.yc[so:so+H], cs[lb*H:(lb+1)*H])
+		}
+	}
+}
+
+// lstmFast is the LSTM cell with the default activations and no clip,
+// peepholes or input_forget. x and g hold the iofc pre-activations.
+func lstmFast[T tensor.Float](x, g, h, c []T) {
+	H := len(h)
+	c = c[:H]
+	xi, xo, xf, xc := x[:H], x[H:2*H], x[2*H:3*H], x[3*H:4*H]
+	gi, gO, gf, gc := g[:H], g[H:2*H], g[2*H:3*H], g[3*H:4*H]
+	for k := range h {
+		i := sigmoid(xi[k] + gi[k])
+		f := sigmoid(xf[k] + gf[k])
+		cc := tanh(xc[k] + gc[k])
+		cn := f*c[k] + i*cc
+		c[k] = cn
+		h[k] = sigmoid(xo[k]+gO[k]) * tanh(cn)
+	}
+}
+
+func lstmGeneral[T tensor.Float](o *rnnOp, w *dirWeights[T], acts []act, x, g, h, c []T, clip T) {
+	H := len(h)
+	hasClip := o.hasClip
+	fa, ga, ha := acts[0], acts[1], acts[2]
+	for k := 0; k < H; k++ {
+		ip := x[k] + g[k]
+		op := x[H+k] + g[H+k]
+		fp := x[2*H+k] + g[2*H+k]
+		cp := x[3*H+k] + g[3*H+k]
+		if w.pi != nil {
+			ip += w.pi[k] * c[k]
+			fp += w.pf[k] * c[k]
+		}
+		if hasClip {
+			ip, fp, cp = clamp(ip, clip), clamp(fp, clip), clamp(cp, clip)
+		}
+		i := applyT(fa, ip)
+		var f T
+		if o.inputForget {
+			f = 1 - i
+		} else {
+			f = applyT(fa, fp)
+		}
+		cn := f*c[k] + i*applyT(ga, cp)
+		if w.po != nil {
+			op += w.po[k] * cn
+		}
+		if hasClip {
+			op = clamp(op, clip)
+		}
+		c[k] = cn
+		h[k] = applyT(fa, op) * applyT(ha, cn)
+	}
+}
+
+// gruLBR is the GRU cell with linear_before_reset=1: g holds H·Rᵀ (+Rbh in
+// the h block), x the zrh input projections.
+func gruLBR[T tensor.Float](fast bool, acts []act, hasClip bool, clip T, x, g, h []T) {
+	H := len(h)
+	for k := 0; k < H; k++ {
+		zp := x[k] + g[k]
+		rp := x[H+k] + g[H+k]
+		if hasClip {
+			zp, rp = clamp(zp, clip), clamp(rp, clip)
+		}
+		var z, r T
+		if fast {
+			z, r = sigmoid(zp), sigmoid(rp)
+		} else {
+			z, r = applyT(acts[0], zp), applyT(acts[0], rp)
+		}
+		hp := x[2*H+k] + r*g[2*H+k]
+		if hasClip {
+			hp = clamp(hp, clip)
+		}
+		var hh T
+		if fast {
+			hh = tanh(hp)
+		} else {
+			hh = applyT(acts[1], hp)
+		}
+		h[k] = (1-z)*hh + z*h[k]
+	}
+}
+
+// gruStep2 finishes a linear_before_reset=0 GRU step: z holds the activated
+// update gate, gh = (r ⊙ H)·Rhᵀ, xh the h block of the input projection.
+func gruStep2[T tensor.Float](fast bool, acts []act, hasClip bool, clip T, xh, z, gh, h []T) {
+	H := len(h)
+	xh, z, gh = xh[:H], z[:H], gh[:H]
+	for k := 0; k < H; k++ {
+		hp := xh[k] + gh[k]
+		if hasClip {
+			hp = clamp(hp, clip)
+		}
+		var hh T
+		if fast {
+			hh = tanh(hp)
+		} else {
+			hh = applyT(acts[1], hp)
+		}
+		h[k] = (1-z[k])*hh + z[k]*h[k]
+	}
+}
