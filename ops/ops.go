@@ -113,6 +113,10 @@ type Config struct {
 	Attrs      Attrs
 	NumInputs  int // as written in the node, including empty optional slots
 	NumOutputs int
+	// Threads is the intra-op parallelism budget of the session: 0 or 1
+	// means run on the calling goroutine only (best for latency and for
+	// servers that run many sessions at once).
+	Threads int
 }
 
 // Factory builds a kernel for a node, validating its attributes.

@@ -14,7 +14,10 @@ import (
 
 // Options tune a Session. The zero value is the default.
 type Options struct {
-	// Threads is reserved for intra-op parallelism; 0 or 1 means one thread.
+	// Threads is the intra-op parallelism budget given to kernels (the
+	// recurrent kernels split batch rows and directions over goroutines).
+	// 0 or 1 runs everything on the caller's goroutine, which is best for
+	// latency and for servers running many requests at once.
 	Threads int
 }
 
@@ -82,7 +85,7 @@ func NewSession(m *Model, opts Options) (*Session, error) {
 		return nil, errors.New("runtime: nil model")
 	}
 	var unsupported []UnsupportedOp
-	root, err := compile(m, m.Graph, &unsupported)
+	root, err := compile(m, m.Graph, max(opts.Threads, 1), &unsupported)
 	if len(unsupported) > 0 {
 		return nil, &UnsupportedError{Ops: unsupported}
 	}
@@ -95,7 +98,7 @@ func NewSession(m *Model, opts Options) (*Session, error) {
 // Model returns the model the session runs.
 func (s *Session) Model() *Model { return s.model }
 
-func compile(m *Model, g *Graph, unsupported *[]UnsupportedOp) (*compiled, error) {
+func compile(m *Model, g *Graph, threads int, unsupported *[]UnsupportedOp) (*compiled, error) {
 	c := &compiled{g: g, kernels: make([]kernel, len(g.Nodes))}
 	var firstErr error
 	for i, n := range g.Nodes {
@@ -103,7 +106,7 @@ func compile(m *Model, g *Graph, unsupported *[]UnsupportedOp) (*compiled, error
 		if n.Domain == "ai.onnx" {
 			opset = m.Opset()
 		}
-		k, err := newKernel(m, n, opset, unsupported)
+		k, err := newKernel(m, n, opset, threads, unsupported)
 		if err != nil {
 			if errors.Is(err, ops.ErrUnsupported) {
 				*unsupported = append(*unsupported, UnsupportedOp{n.Label(), n.OpType, n.Domain, opset})
@@ -119,13 +122,13 @@ func compile(m *Model, g *Graph, unsupported *[]UnsupportedOp) (*compiled, error
 	return c, firstErr
 }
 
-func newKernel(m *Model, n *Node, opset int, unsupported *[]UnsupportedOp) (kernel, error) {
+func newKernel(m *Model, n *Node, opset, threads int, unsupported *[]UnsupportedOp) (kernel, error) {
 	if n.Domain == "" || n.Domain == "ai.onnx" {
 		switch n.OpType {
 		case "If", "Loop", "Scan":
 			subs := map[string]*compiled{}
 			for _, sg := range n.Subgraphs() {
-				c, err := compile(m, sg.Graph, unsupported)
+				c, err := compile(m, sg.Graph, threads, unsupported)
 				if err != nil {
 					return nil, fmt.Errorf("subgraph %q: %w", sg.Attr, err)
 				}
@@ -136,7 +139,7 @@ func newKernel(m *Model, n *Node, opset int, unsupported *[]UnsupportedOp) (kern
 	}
 	return ops.New(&ops.Config{
 		Name: n.Label(), OpType: n.OpType, Domain: n.Domain, Opset: opset,
-		Attrs: n.Attrs, NumInputs: len(n.Inputs), NumOutputs: len(n.Outputs),
+		Attrs: n.Attrs, NumInputs: len(n.Inputs), NumOutputs: len(n.Outputs), Threads: threads,
 	})
 }
 

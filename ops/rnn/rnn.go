@@ -2,7 +2,6 @@ package rnn
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
 	"unsafe"
 
@@ -39,6 +38,7 @@ func (k cellKind) maxOutputs() int {
 // rnnOp is one configured LSTM, GRU or RNN node.
 type rnnOp struct {
 	cell        cellKind
+	threads     int // intra-op parallelism budget (Config.Threads)
 	hidden      int // from hidden_size; -1 when absent
 	numDir      int
 	reverse     []bool // per direction index
@@ -58,7 +58,7 @@ type rnnOp struct {
 }
 
 func newOp(c *ops.Config, cell cellKind) (ops.Op, error) {
-	o := &rnnOp{cell: cell, hidden: -1, numOutputs: c.NumOutputs}
+	o := &rnnOp{cell: cell, hidden: -1, numOutputs: c.NumOutputs, threads: max(c.Threads, 1)}
 	a := c.Attrs
 	if a.Has("hidden_size") {
 		h := a.Int("hidden_size", 0)
@@ -437,7 +437,7 @@ func run[T tensor.Float](o *rnnOp, in []*tensor.Tensor) ([]*tensor.Tensor, error
 	// Split rows across goroutines when there is enough work.
 	chunks := 1
 	work := dm.seq * dm.batch * dm.gh * (dm.in + dm.hid) * nd
-	procs := runtime.GOMAXPROCS(0)
+	procs := o.threads
 	parallel := procs > 1 && work >= parallelWork
 	if parallel {
 		chunks = min((procs+nd-1)/nd, max(1, dm.batch/8))

@@ -103,7 +103,7 @@ func newRandCase(seed uint64, opType string, attrs ops.Attrs, T, N, I, H int, le
 }
 
 func (rc randCase) build(t testing.TB) ops.Op {
-	op, err := ops.New(&ops.Config{OpType: rc.op, Opset: 14, Attrs: rc.attrs, NumInputs: len(rc.inputs), NumOutputs: rc.nOut})
+	op, err := ops.New(&ops.Config{OpType: rc.op, Opset: 14, Attrs: rc.attrs, NumInputs: len(rc.inputs), NumOutputs: rc.nOut, Threads: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
