@@ -1,0 +1,193 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	goruntime "runtime"
+	"sort"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mtlrun/mtlrun/importer"
+	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/tensor"
+)
+
+// benchResult is what `bench --json` prints for one runtime.
+type benchResult struct {
+	Runtime       string  `json:"runtime"`
+	Runs          int     `json:"runs"`
+	P50Millis     float64 `json:"p50_ms"`
+	P99Millis     float64 `json:"p99_ms"`
+	MeanMillis    float64 `json:"mean_ms"`
+	RowsPerSecond float64 `json:"rows_per_second"`
+	AllocsPerRun  float64 `json:"allocs_per_run"`
+	BytesPerRun   float64 `json:"bytes_per_run"`
+}
+
+// benchRunner runs a model once on fixed inputs.
+type benchRunner func() error
+
+// measure times runs of f after a warm-up, interleaving several runners
+// run by run so they see the same machine conditions.
+func measure(runners []benchRunner, runs, batch int) ([]benchResult, error) {
+	warm := max(runs/10, 5)
+	for i := 0; i < warm; i++ {
+		for _, r := range runners {
+			if err := r(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	lat := make([][]time.Duration, len(runners))
+	allocs := make([]uint64, len(runners))
+	bytes := make([]uint64, len(runners))
+	var mem goruntime.MemStats
+	for i := 0; i < runs; i++ {
+		for k, r := range runners {
+			goruntime.ReadMemStats(&mem)
+			m0, b0 := mem.Mallocs, mem.TotalAlloc
+			start := time.Now()
+			if err := r(); err != nil {
+				return nil, err
+			}
+			lat[k] = append(lat[k], time.Since(start))
+			goruntime.ReadMemStats(&mem)
+			allocs[k] += mem.Mallocs - m0
+			bytes[k] += mem.TotalAlloc - b0
+		}
+	}
+	out := make([]benchResult, len(runners))
+	for k, l := range lat {
+		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+		var sum time.Duration
+		for _, d := range l {
+			sum += d
+		}
+		mean := sum.Seconds() / float64(len(l))
+		out[k] = benchResult{
+			Runs: runs, P50Millis: ms(l[len(l)/2]), P99Millis: ms(l[min(len(l)-1, len(l)*99/100)]), MeanMillis: mean * 1e3,
+			RowsPerSecond: float64(batch) / mean, AllocsPerRun: float64(allocs[k]) / float64(runs), BytesPerRun: float64(bytes[k]) / float64(runs),
+		}
+	}
+	return out, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
+
+// randomInputs fills every feed input with N(0,1) floats or small integers,
+// the first free dim set to batch and other free dims to time.
+func randomInputs(g *runtime.Graph, batch, time int, seed uint64) (map[string]*tensor.Tensor, error) {
+	ins, err := exampleInputs(g, batch, time)
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(seed, 1))
+	for _, t := range ins {
+		switch d := t.Data.(type) {
+		case []float32:
+			for i := range d {
+				d[i] = float32(rng.NormFloat64())
+			}
+		case []float64:
+			for i := range d {
+				d[i] = rng.NormFloat64()
+			}
+		case []int64:
+			for i := range d {
+				d[i] = rng.Int64N(10)
+			}
+		case []int32:
+			for i := range d {
+				d[i] = rng.Int32N(10)
+			}
+		}
+	}
+	return ins, nil
+}
+
+// ortBenchRunner, when the parity bridge is built in, returns a runner for
+// onnxruntime on the same model and inputs.
+var ortBenchRunner func(modelPath string, inputs map[string]*tensor.Tensor, outputs []string, threads int) (benchRunner, func(), error)
+
+func init() {
+	var batch, timeSteps, threads, runs int
+	var vsORT, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "bench MODEL [--batch N] [--time T] [--threads K] [--runs R] [--vs-ort] [--json]",
+		Short: "Measure latency (p50, p99), throughput and allocations per run",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := importer.Load(args[0])
+			if err != nil {
+				return err
+			}
+			sess, err := runtime.NewSession(m, runtime.Options{Threads: threads})
+			if err != nil {
+				return err
+			}
+			inputs, err := randomInputs(m.Graph, batch, timeSteps, 1)
+			if err != nil {
+				return err
+			}
+			var outputs []string
+			for _, o := range m.Graph.Outputs {
+				outputs = append(outputs, o.Name)
+			}
+			runners := []benchRunner{func() error { _, err := sess.Run(inputs); return err }}
+			names := []string{"mtlrun"}
+			if vsORT {
+				if ortBenchRunner == nil {
+					return fmt.Errorf("--vs-ort needs the onnxruntime bridge, which this build lacks (build with CGO_ENABLED=1)")
+				}
+				r, closeORT, err := ortBenchRunner(args[0], inputs, outputs, threads)
+				if err != nil {
+					return err
+				}
+				defer closeORT()
+				runners = append(runners, r)
+				names = append(names, "onnxruntime")
+			}
+			res, err := measure(runners, runs, batch)
+			if err != nil {
+				return err
+			}
+			for i := range res {
+				res[i].Runtime = names[i]
+			}
+			w := cmd.OutOrStdout()
+			var shapes []string
+			for _, v := range m.Graph.FeedInputs() {
+				shapes = append(shapes, fmt.Sprintf("%s%v", v.Name, inputs[v.Name].Shape))
+			}
+			if asJSON {
+				doc := map[string]any{"model": args[0], "inputs": shapes, "threads": max(threads, 1), "batch": batch, "results": res}
+				if len(res) == 2 {
+					doc["ratio"] = map[string]float64{"p50": res[0].P50Millis / res[1].P50Millis, "p99": res[0].P99Millis / res[1].P99Millis}
+				}
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(doc)
+			}
+			fmt.Fprintf(w, "model %s, inputs %v, threads %d, %d runs after warm-up\n", args[0], shapes, max(threads, 1), runs)
+			fmt.Fprintf(w, "%-12s %10s %10s %14s %12s %12s\n", "runtime", "p50 ms", "p99 ms", "rows/s", "allocs/run", "bytes/run")
+			for _, r := range res {
+				fmt.Fprintf(w, "%-12s %10.3f %10.3f %14.0f %12.1f %12.0f\n", r.Runtime, r.P50Millis, r.P99Millis, r.RowsPerSecond, r.AllocsPerRun, r.BytesPerRun)
+			}
+			if len(res) == 2 {
+				fmt.Fprintf(w, "ratio mtlrun/ort p50=%.2f p99=%.2f\n", res[0].P50Millis/res[1].P50Millis, res[0].P99Millis/res[1].P99Millis)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&batch, "batch", 1, "batch size (first free input dim)")
+	f.IntVar(&timeSteps, "time", 50, "sequence length (other free dims; ignored by models without a time axis)")
+	f.IntVar(&threads, "threads", 1, "intra-op threads, for mtlrun and onnxruntime alike")
+	f.IntVar(&runs, "runs", 200, "measured runs")
+	f.BoolVar(&vsORT, "vs-ort", false, "also run onnxruntime, interleaved, and print the ratio")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	rootCmd.AddCommand(cmd)
+}
