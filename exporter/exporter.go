@@ -5,9 +5,7 @@
 package exporter
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -353,7 +351,7 @@ func (w *writer) tensor(name string, t *tensor.Tensor, initializer bool) (*onnxp
 		}
 		return tp, nil
 	}
-	raw, err := RawBytes(t)
+	raw, err := tensor.EncodeRaw(t)
 	if err != nil {
 		return nil, err
 	}
@@ -374,67 +372,4 @@ func (w *writer) tensor(name string, t *tensor.Tensor, initializer bool) (*onnxp
 	}
 	tp.RawData = raw
 	return tp, nil
-}
-
-// RawBytes returns a numeric tensor's little-endian bytes as in raw_data.
-func RawBytes(t *tensor.Tensor) ([]byte, error) {
-	le := binary.LittleEndian
-	out := make([]byte, t.Len()*t.DType.Size())
-	switch d := t.Data.(type) {
-	case []float32:
-		for i, v := range d {
-			le.PutUint32(out[4*i:], math.Float32bits(v))
-		}
-	case []float64:
-		for i, v := range d {
-			le.PutUint64(out[8*i:], math.Float64bits(v))
-		}
-	case []int64:
-		for i, v := range d {
-			le.PutUint64(out[8*i:], uint64(v))
-		}
-	case []uint64:
-		for i, v := range d {
-			le.PutUint64(out[8*i:], v)
-		}
-	case []int32:
-		for i, v := range d {
-			le.PutUint32(out[4*i:], uint32(v))
-		}
-	case []uint32:
-		for i, v := range d {
-			le.PutUint32(out[4*i:], v)
-		}
-	case []int16:
-		for i, v := range d {
-			le.PutUint16(out[2*i:], uint16(v))
-		}
-	case []uint16:
-		for i, v := range d {
-			le.PutUint16(out[2*i:], v)
-		}
-	case []tensor.Float16Bits:
-		for i, v := range d {
-			le.PutUint16(out[2*i:], uint16(v))
-		}
-	case []tensor.BFloat16Bits:
-		for i, v := range d {
-			le.PutUint16(out[2*i:], uint16(v))
-		}
-	case []int8:
-		for i, v := range d {
-			out[i] = byte(v)
-		}
-	case []uint8:
-		copy(out, d)
-	case []bool:
-		for i, v := range d {
-			if v {
-				out[i] = 1
-			}
-		}
-	default:
-		return nil, fmt.Errorf("cannot encode %v data of Go type %T", t.DType, t.Data)
-	}
-	return out, nil
 }

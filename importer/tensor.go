@@ -1,11 +1,9 @@
 package importer
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -73,7 +71,7 @@ func TensorFromProto(tp *onnxpb.TensorProto, dir string) (*tensor.Tensor, error)
 		if len(raw) != n*dt.Size() {
 			return nil, fmt.Errorf("tensor %q: shape %v of %v needs %d bytes of raw data, has %d", tp.GetName(), shape, dt, n*dt.Size(), len(raw))
 		}
-		data, err = decodeRaw(dt, raw, n)
+		data, err = tensor.DecodeRaw(dt, raw, n)
 	} else {
 		data, err = decodeTyped(tp, dt, n)
 	}
@@ -81,87 +79,6 @@ func TensorFromProto(tp *onnxpb.TensorProto, dir string) (*tensor.Tensor, error)
 		return nil, fmt.Errorf("tensor %q: %w", tp.GetName(), err)
 	}
 	return &tensor.Tensor{DType: dt, Shape: shape, Data: data}, nil
-}
-
-func decodeRaw(dt tensor.DType, raw []byte, n int) (any, error) {
-	le := binary.LittleEndian
-	switch dt {
-	case tensor.Float32:
-		out := make([]float32, n)
-		for i := range out {
-			out[i] = math.Float32frombits(le.Uint32(raw[4*i:]))
-		}
-		return out, nil
-	case tensor.Float64:
-		out := make([]float64, n)
-		for i := range out {
-			out[i] = math.Float64frombits(le.Uint64(raw[8*i:]))
-		}
-		return out, nil
-	case tensor.Int64:
-		out := make([]int64, n)
-		for i := range out {
-			out[i] = int64(le.Uint64(raw[8*i:]))
-		}
-		return out, nil
-	case tensor.Uint64:
-		out := make([]uint64, n)
-		for i := range out {
-			out[i] = le.Uint64(raw[8*i:])
-		}
-		return out, nil
-	case tensor.Int32:
-		out := make([]int32, n)
-		for i := range out {
-			out[i] = int32(le.Uint32(raw[4*i:]))
-		}
-		return out, nil
-	case tensor.Uint32:
-		out := make([]uint32, n)
-		for i := range out {
-			out[i] = le.Uint32(raw[4*i:])
-		}
-		return out, nil
-	case tensor.Int16:
-		out := make([]int16, n)
-		for i := range out {
-			out[i] = int16(le.Uint16(raw[2*i:]))
-		}
-		return out, nil
-	case tensor.Uint16:
-		out := make([]uint16, n)
-		for i := range out {
-			out[i] = le.Uint16(raw[2*i:])
-		}
-		return out, nil
-	case tensor.Float16:
-		out := make([]tensor.Float16Bits, n)
-		for i := range out {
-			out[i] = tensor.Float16Bits(le.Uint16(raw[2*i:]))
-		}
-		return out, nil
-	case tensor.BFloat16:
-		out := make([]tensor.BFloat16Bits, n)
-		for i := range out {
-			out[i] = tensor.BFloat16Bits(le.Uint16(raw[2*i:]))
-		}
-		return out, nil
-	case tensor.Int8:
-		out := make([]int8, n)
-		for i := range out {
-			out[i] = int8(raw[i])
-		}
-		return out, nil
-	case tensor.Uint8:
-		return append([]uint8(nil), raw[:n]...), nil
-	case tensor.Bool:
-		out := make([]bool, n)
-		for i := range out {
-			out[i] = raw[i] != 0
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("raw data for %v is not supported", dt)
 }
 
 func countErr(field string, have, want int) error {
