@@ -1,0 +1,316 @@
+// Package serve is mtlrun's inference server: the Open Inference Protocol
+// (KServe v2) over REST, with the binary tensor data extension, and over
+// gRPC, for one or more multi-task models, with dynamic batching, bounded
+// queues, Prometheus metrics and structured logs.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mtlrun/mtlrun/importer"
+	"github.com/mtlrun/mtlrun/internal/version"
+	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/tensor"
+)
+
+// Options configure a Server. Zero values take the defaults in brackets.
+type Options struct {
+	Threads      int           // intra-op threads per session [1]
+	MaxBatch     int           // rows per coalesced batch; ≤ 1 disables dynamic batching
+	BatchTimeout time.Duration // how long a batch waits for more requests [2ms]
+	MaxBody      int64         // request body limit in bytes [64 MiB]
+	Timeout      time.Duration // per-request deadline [30s]
+	MaxQueue     int           // requests waiting or running per model before 503 [256]
+	Logger       *slog.Logger
+	Registry     *prometheus.Registry // metrics registry [a new one]
+}
+
+func (o *Options) defaults() {
+	if o.Threads < 1 {
+		o.Threads = 1
+	}
+	if o.BatchTimeout <= 0 {
+		o.BatchTimeout = 2 * time.Millisecond
+	}
+	if o.MaxBody <= 0 {
+		o.MaxBody = 64 << 20
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.MaxQueue <= 0 {
+		o.MaxQueue = 256
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+}
+
+// Server serves a fixed set of models.
+type Server struct {
+	opts    Options
+	models  map[string]*Model
+	metrics *metrics
+	ready   atomic.Bool
+}
+
+// Model is one served model.
+type Model struct {
+	Name    string
+	Path    string
+	model   *runtime.Model
+	session *runtime.Session
+	queue   chan struct{} // admission tokens (bounded queue)
+	batcher *batcher
+	meta    ModelMetadata
+}
+
+// Errors a caller may branch on.
+var (
+	ErrUnknownModel = errors.New("unknown model")
+	ErrOverloaded   = errors.New("server overloaded: too many requests queued for this model, retry later")
+)
+
+// New makes a server with no models.
+func New(opts Options) *Server {
+	opts.defaults()
+	return &Server{opts: opts, models: map[string]*Model{}, metrics: newMetrics(opts.Registry)}
+}
+
+// AddModel loads a model file and serves it under name (the file's base
+// name without extension when name is empty).
+func (s *Server) AddModel(name, path string) error {
+	if name == "" {
+		name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+		if name == "model" {
+			name = filepath.Base(filepath.Dir(path))
+		}
+	}
+	if _, dup := s.models[name]; dup {
+		return fmt.Errorf("serve: two models named %q (use NAME=PATH)", name)
+	}
+	m, err := importer.Load(path)
+	if err != nil {
+		return err
+	}
+	return s.AddLoaded(name, path, m)
+}
+
+// AddLoaded serves an already-loaded model.
+func (s *Server) AddLoaded(name, path string, m *runtime.Model) error {
+	sess, err := runtime.NewSession(m, runtime.Options{Threads: s.opts.Threads})
+	if err != nil {
+		return fmt.Errorf("serve: model %q: %w", name, err)
+	}
+	sm := &Model{Name: name, Path: path, model: m, session: sess, queue: make(chan struct{}, s.opts.MaxQueue)}
+	sm.meta = metadataOf(name, m)
+	if s.opts.MaxBatch > 1 && batchable(m.Graph) {
+		sm.batcher = newBatcher(sm, s.opts.MaxBatch, s.opts.BatchTimeout, s.metrics)
+	}
+	s.models[name] = sm
+	s.opts.Logger.Info("model loaded", "model", name, "path", path, "inputs", len(sm.meta.Inputs),
+		"outputs", len(sm.meta.Outputs), "dynamic_batching", sm.batcher != nil)
+	return nil
+}
+
+// SetReady marks the server ready (after all models loaded) or not (while
+// shutting down).
+func (s *Server) SetReady(v bool) { s.ready.Store(v) }
+
+// Ready reports readiness.
+func (s *Server) Ready() bool { return s.ready.Load() }
+
+// ModelNames lists served models, sorted.
+func (s *Server) ModelNames() []string {
+	out := make([]string, 0, len(s.models))
+	for k := range s.models {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Model returns a served model.
+func (s *Server) Model(name string) (*Model, error) {
+	m, ok := s.models[name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q (served: %s)", ErrUnknownModel, name, strings.Join(s.ModelNames(), ", "))
+	}
+	return m, nil
+}
+
+// Close stops the batchers after in-flight batches finish.
+func (s *Server) Close() {
+	for _, m := range s.models {
+		if m.batcher != nil {
+			m.batcher.close()
+		}
+	}
+}
+
+// Infer validates and runs one request through admission control and, when
+// enabled, dynamic batching. outputs selects tasks (nil: all).
+func (s *Server) Infer(ctx context.Context, m *Model, inputs map[string]*tensor.Tensor, outputs []string) (map[string]*tensor.Tensor, error) {
+	for _, o := range outputs {
+		if _, ok := m.model.Graph.Output(o); !ok {
+			return nil, badf("model %q has no output %q (outputs: %s)", m.Name, o, strings.Join(m.meta.outputNames(), ", "))
+		}
+	}
+	if len(outputs) == 0 {
+		outputs = m.meta.outputNames()
+	}
+	if err := m.checkInputs(inputs); err != nil {
+		return nil, err
+	}
+	select {
+	case m.queue <- struct{}{}:
+	default:
+		return nil, ErrOverloaded
+	}
+	s.metrics.queueDepth.WithLabelValues(m.Name).Inc()
+	defer func() {
+		<-m.queue
+		s.metrics.queueDepth.WithLabelValues(m.Name).Dec()
+	}()
+	if m.batcher != nil {
+		return m.batcher.submit(ctx, inputs, outputs)
+	}
+	start := time.Now()
+	out, err := m.session.Run(inputs, outputs...)
+	s.metrics.compute.WithLabelValues(m.Name).Observe(time.Since(start).Seconds())
+	s.metrics.batchSize.WithLabelValues(m.Name).Observe(float64(batchRows(inputs)))
+	if err != nil {
+		return nil, classifyRunError(err)
+	}
+	return out, nil
+}
+
+// classifyRunError turns input errors into bad requests.
+func classifyRunError(err error) error {
+	var ie *runtime.InputError
+	if errors.As(err, &ie) {
+		return &BadRequest{ie.Error()}
+	}
+	var ne *runtime.NodeError
+	if errors.As(err, &ne) {
+		// a kernel rejecting the shapes it got is the caller's doing
+		return &BadRequest{err.Error()}
+	}
+	return err
+}
+
+// checkInputs gives early, protocol-level errors before queueing.
+func (m *Model) checkInputs(inputs map[string]*tensor.Tensor) error {
+	feeds := m.model.Graph.FeedInputs()
+	for name := range inputs {
+		if _, ok := m.model.Graph.Input(name); !ok {
+			return badf("model %q has no input %q (inputs: %s)", m.Name, name, strings.Join(m.meta.inputNames(), ", "))
+		}
+	}
+	for _, v := range feeds {
+		if _, ok := inputs[v.Name]; !ok {
+			return badf("missing input %q (%s%s)", v.Name, Datatype(v.DType), v.ShapeString())
+		}
+	}
+	return nil
+}
+
+func batchRows(inputs map[string]*tensor.Tensor) int {
+	for _, t := range inputs {
+		if t.Rank() > 0 {
+			return t.Shape[0]
+		}
+	}
+	return 1
+}
+
+// TensorMetadata describes one input or output.
+type TensorMetadata struct {
+	Name     string  `json:"name"`
+	Datatype string  `json:"datatype"`
+	Shape    []int64 `json:"shape"`
+}
+
+// ModelMetadata is the /v2/models/{name} document, with mtlrun's
+// multi-task extras (task list and trunk/head split).
+type ModelMetadata struct {
+	Name     string              `json:"name"`
+	Versions []string            `json:"versions"`
+	Platform string              `json:"platform"`
+	Inputs   []TensorMetadata    `json:"inputs"`
+	Outputs  []TensorMetadata    `json:"outputs"`
+	Tasks    []string            `json:"tasks"`
+	Trunk    []string            `json:"trunk_parameters"`
+	Heads    map[string][]string `json:"head_parameters"`
+	Producer string              `json:"producer,omitempty"`
+}
+
+func (md ModelMetadata) outputNames() []string {
+	out := make([]string, len(md.Outputs))
+	for i, o := range md.Outputs {
+		out[i] = o.Name
+	}
+	return out
+}
+
+func (md ModelMetadata) inputNames() []string {
+	out := make([]string, len(md.Inputs))
+	for i, o := range md.Inputs {
+		out[i] = o.Name
+	}
+	return out
+}
+
+func metadataOf(name string, m *runtime.Model) ModelMetadata {
+	desc := func(v runtime.ValueInfo) TensorMetadata {
+		t := TensorMetadata{Name: v.Name, Datatype: Datatype(v.DType), Shape: []int64{}}
+		for _, d := range v.Shape {
+			if d.Known() {
+				t.Shape = append(t.Shape, d.Value)
+			} else {
+				t.Shape = append(t.Shape, -1)
+			}
+		}
+		return t
+	}
+	md := ModelMetadata{Name: name, Versions: []string{"1"}, Platform: "onnx_onnxv1", Heads: map[string][]string{},
+		Producer: strings.TrimSpace(m.Producer + " " + m.ProducerVersion)}
+	for _, v := range m.Graph.FeedInputs() {
+		md.Inputs = append(md.Inputs, desc(v))
+	}
+	for _, v := range m.Graph.Outputs {
+		md.Outputs = append(md.Outputs, desc(v))
+		md.Tasks = append(md.Tasks, v.Name)
+	}
+	split := runtime.TaskSplit(m.Graph)
+	md.Trunk = append([]string{}, split.Trunk...)
+	for k, v := range split.Heads {
+		md.Heads[k] = append([]string{}, v...)
+	}
+	return md
+}
+
+// serverMetadata is the /v2 document.
+type serverMetadata struct {
+	Name       string   `json:"name"`
+	Version    string   `json:"version"`
+	Extensions []string `json:"extensions"`
+}
+
+func (s *Server) serverMetadata() serverMetadata {
+	return serverMetadata{Name: "mtlrun", Version: version.Version, Extensions: []string{"binary_tensor_data"}}
+}
