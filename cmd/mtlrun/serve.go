@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,9 +16,6 @@ import (
 
 	"github.com/mtlrun/mtlrun/serve"
 )
-
-// grpcStarter, set by the gRPC front end, serves the same models on lis.
-var grpcStarter func(s *serve.Server, lis net.Listener) (stop func(), err error)
 
 func init() {
 	var opts serve.Options
@@ -56,16 +52,11 @@ GET /metrics (Prometheus). SIGTERM or Ctrl-C stops accepting, finishes in-flight
 			httpSrv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 			var stopGRPC func()
 			if grpcAddr != "" {
-				if grpcStarter == nil {
-					return errors.New("--grpc-addr: this build has no gRPC front end")
-				}
 				gl, err := net.Listen("tcp", grpcAddr)
 				if err != nil {
 					return err
 				}
-				if stopGRPC, err = grpcStarter(s, gl); err != nil {
-					return err
-				}
+				stopGRPC = s.ServeGRPC(gl)
 				opts.Logger.Info("grpc listening", "addr", gl.Addr().String())
 			}
 			s.SetReady(true)
