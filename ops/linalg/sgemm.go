@@ -1,0 +1,223 @@
+// Package linalg holds mtlrun's dense float32 kernels: a packed SGEMM whose
+// inner micro-kernels are written in Go assembly for AVX2+FMA and AVX-512
+// (chosen at run time with golang.org/x/sys/cpu), with a pure-Go fallback
+// that the `purego` build tag forces. Op families (ops/nn, ops/rnn) call it;
+// it knows nothing of tensors or graphs.
+package linalg
+
+import (
+	"fmt"
+	"sync"
+)
+
+// aPool recycles A-panel buffers so steady-state calls allocate nothing.
+var aPool = sync.Pool{New: func() any { return new([]float32) }}
+
+// Panel geometry: the micro-kernels compute mr×nr tiles of C from an A
+// panel (k×mr, interleaved) and a B panel (k×nr, interleaved).
+const (
+	mr = 6
+	nr = 16
+	kc = 384 // k-block: an A and a B panel block stay in L1/L2
+)
+
+// PackedB is a right-hand matrix laid out in k×16 column panels (zero
+// padded), ready for the micro-kernels. Pack constant weights once and
+// reuse them across calls.
+type PackedB struct {
+	K, N   int
+	panels []float32 // ceil(N/16) panels of K×16
+}
+
+// PackB packs op(B) (k×n; B is n×k when transB) with leading dimension ldb.
+func PackB(transB bool, k, n int, b []float32, ldb int) *PackedB {
+	np := (n + nr - 1) / nr
+	p := &PackedB{K: k, N: n, panels: make([]float32, np*k*nr)}
+	for j := 0; j < np; j++ {
+		dst := p.panels[j*k*nr : (j+1)*k*nr]
+		c0 := j * nr
+		cols := min(nr, n-c0)
+		if !transB {
+			for q := 0; q < k; q++ {
+				copy(dst[q*nr:q*nr+cols], b[q*ldb+c0:q*ldb+c0+cols])
+			}
+		} else {
+			for c := 0; c < cols; c++ {
+				row := b[(c0+c)*ldb : (c0+c)*ldb+k]
+				for q, v := range row {
+					dst[q*nr+c] = v
+				}
+			}
+		}
+	}
+	return p
+}
+
+// panel returns the k-rows [q0, q0+kk) of column panel j.
+func (p *PackedB) panel(j, q0, kk int) []float32 {
+	base := j*p.K*nr + q0*nr
+	return p.panels[base : base+kk*nr]
+}
+
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices:
+// op(A) is m×k (A is k×m when transA), op(B) is k×n (B is n×k when transB).
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	SgemmPacked(transA, m, alpha, a, lda, PackB(transB, k, n, b, ldb), beta, c, ldc)
+}
+
+// SgemmPacked is Sgemm with a pre-packed B.
+func SgemmPacked(transA bool, m int, alpha float32, a []float32, lda int, pb *PackedB, beta float32, c []float32, ldc int) {
+	n, k := pb.N, pb.K
+	if m == 0 || n == 0 {
+		return
+	}
+	if ldc < n || len(c) < (m-1)*ldc+n {
+		panic(fmt.Sprintf("linalg: C of %d elements (ldc %d) cannot hold %d×%d", len(c), ldc, m, n))
+	}
+	scaleC(m, n, beta, c, ldc)
+	if k == 0 || alpha == 0 {
+		return
+	}
+	need := ((m + mr - 1) / mr) * mr * min(k, kc)
+	bufp := aPool.Get().(*[]float32)
+	if cap(*bufp) < need {
+		*bufp = make([]float32, need)
+	}
+	apack := (*bufp)[:need]
+	defer aPool.Put(bufp)
+	var edge [mr * nr]float32
+	np := (n + nr - 1) / nr
+	for q0 := 0; q0 < k; q0 += kc {
+		kk := min(kc, k-q0)
+		packA(transA, m, kk, q0, alpha, a, lda, apack)
+		full := m / mr
+		for j := 0; j < np; j++ {
+			bp := pb.panel(j, q0, kk)
+			c0 := j * nr
+			cols := min(nr, n-c0)
+			for i := 0; i < full; i++ {
+				ap := apack[i*mr*kk : (i+1)*mr*kk]
+				if cols == nr {
+					kernel6x16(kk, ap, bp, c[i*mr*ldc+c0:], ldc)
+					continue
+				}
+				clear(edge[:])
+				kernel6x16(kk, ap, bp, edge[:], nr)
+				for r := 0; r < mr; r++ {
+					row := c[(i*mr+r)*ldc+c0 : (i*mr+r)*ldc+c0+cols]
+					for x := range row {
+						row[x] += edge[r*nr+x]
+					}
+				}
+			}
+			// leftover rows: one-row kernel straight from the A panel rows
+			for r := full * mr; r < m; r++ {
+				ap := apack[full*mr*kk+(r-full*mr)*kk : full*mr*kk+(r-full*mr+1)*kk]
+				if cols == nr {
+					kernel1x16(kk, ap, bp, c[r*ldc+c0:])
+					continue
+				}
+				clear(edge[:nr])
+				kernel1x16(kk, ap, bp, edge[:nr])
+				row := c[r*ldc+c0 : r*ldc+c0+cols]
+				for x := range row {
+					row[x] += edge[x]
+				}
+			}
+		}
+	}
+}
+
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	if beta == 1 {
+		return
+	}
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}
+
+// packA lays out alpha·op(A)[:, q0:q0+kk]: full row blocks interleaved as
+// kk×mr panels, then leftover rows each as a contiguous kk-vector.
+func packA(transA bool, m, kk, q0 int, alpha float32, a []float32, lda int, dst []float32) {
+	at := func(i, q int) float32 {
+		if transA {
+			return a[q*lda+i]
+		}
+		return a[i*lda+q]
+	}
+	full := m / mr
+	for i := 0; i < full; i++ {
+		d := dst[i*mr*kk : (i+1)*mr*kk]
+		if !transA {
+			for r := 0; r < mr; r++ {
+				row := a[(i*mr+r)*lda+q0 : (i*mr+r)*lda+q0+kk]
+				for q, v := range row {
+					d[q*mr+r] = alpha * v
+				}
+			}
+			continue
+		}
+		for q := 0; q < kk; q++ {
+			for r := 0; r < mr; r++ {
+				d[q*mr+r] = alpha * at(i*mr+r, q0+q)
+			}
+		}
+	}
+	off := full * mr * kk
+	for r := full * mr; r < m; r++ {
+		d := dst[off : off+kk]
+		for q := range d {
+			d[q] = alpha * at(r, q0+q)
+		}
+		off += kk
+	}
+}
+
+// kernel6x16Go is the portable micro-kernel: c[r*ldc+j] += Σ_q a[q*6+r]·b[q*16+j].
+func kernel6x16Go(k int, a, b, c []float32, ldc int) {
+	var acc [mr][nr]float32
+	for q := 0; q < k; q++ {
+		bq := b[q*nr : q*nr+nr]
+		aq := a[q*mr : q*mr+mr]
+		for r := 0; r < mr; r++ {
+			ar := aq[r]
+			acc_r := &acc[r]
+			for j := 0; j < nr; j++ {
+				acc_r[j] += ar * bq[j]
+			}
+		}
+	}
+	for r := 0; r < mr; r++ {
+		row := c[r*ldc : r*ldc+nr]
+		for j := range row {
+			row[j] += acc[r][j]
+		}
+	}
+}
+
+// kernel1x16Go: c[j] += Σ_q a[q]·b[q*16+j].
+func kernel1x16Go(k int, a, b, c []float32) {
+	var acc [nr]float32
+	for q := 0; q < k; q++ {
+		bq := b[q*nr : q*nr+nr]
+		aq := a[q]
+		for j := 0; j < nr; j++ {
+			acc[j] += aq * bq[j]
+		}
+	}
+	row := c[:nr]
+	for j := range row {
+		row[j] += acc[j]
+	}
+}

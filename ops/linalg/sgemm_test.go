@@ -1,0 +1,125 @@
+package linalg
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func naive(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for q := 0; q < k; q++ {
+				var av, bv float32
+				if transA {
+					av = a[q*lda+i]
+				} else {
+					av = a[i*lda+q]
+				}
+				if transB {
+					bv = b[j*ldb+q]
+				} else {
+					bv = b[q*ldb+j]
+				}
+				s += float64(av) * float64(bv)
+			}
+			c[i*ldc+j] = float32(float64(alpha)*s + float64(beta)*float64(c[i*ldc+j]))
+		}
+	}
+}
+
+func randSlice(rng *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	return v
+}
+
+// kernels lists every micro-kernel set this machine can run; each is
+// checked against the naive product (so CI covers asm and pure Go alike).
+func kernels() []string {
+	var out []string
+	for _, k := range []string{"go", "avx2+fma", "avx512"} {
+		restore, ok := setKernel(k)
+		restore()
+		if ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func TestSgemmMatchesNaive(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	sizes := []int{1, 2, 3, 5, 6, 7, 13, 16, 17, 31, 33, 48, 67}
+	for _, kern := range kernels() {
+		restore, _ := setKernel(kern)
+		for _, m := range sizes {
+			for _, n := range sizes {
+				for _, k := range []int{1, 4, 17, 67, 400} {
+					for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+						ta, tb := tr[0], tr[1]
+						lda, ldb, ldc := k+1, n+2, n+3
+						if ta {
+							lda = m + 1
+						}
+						if tb {
+							ldb = k + 2
+						}
+						rowsA, rowsB := m, k
+						if ta {
+							rowsA = k
+						}
+						if tb {
+							rowsB = n
+						}
+						a, b := randSlice(rng, rowsA*lda), randSlice(rng, rowsB*ldb)
+						c := randSlice(rng, m*ldc)
+						want := append([]float32(nil), c...)
+						alpha, beta := float32(0.7), float32(-0.3)
+						naive(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, want, ldc)
+						Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+						for i := 0; i < m; i++ {
+							for j := 0; j < n; j++ {
+								g, w := c[i*ldc+j], want[i*ldc+j]
+								if math.Abs(float64(g-w)) > 1e-4*math.Sqrt(float64(k))*(1+math.Abs(float64(w))) {
+									t.Fatalf("%s m=%d n=%d k=%d ta=%v tb=%v: C[%d,%d] = %g, want %g", kern, m, n, k, ta, tb, i, j, g, w)
+								}
+							}
+							// padding columns of C must be untouched
+							for j := n; j < ldc; j++ {
+								if c[i*ldc+j] != want[i*ldc+j] {
+									t.Fatalf("%s: wrote outside C at [%d,%d]", kern, i, j)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+		restore()
+	}
+}
+
+func BenchmarkSgemm(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, kern := range kernels() {
+		for _, sz := range [][3]int{{1, 256, 64}, {64, 256, 64}, {64, 128, 20}, {256, 256, 256}} {
+			m, n, k := sz[0], sz[1], sz[2]
+			a, bm, c := randSlice(rng, m*k), randSlice(rng, k*n), make([]float32, m*n)
+			pb := PackB(false, k, n, bm, n)
+			b.Run(fmt.Sprintf("%s/%dx%dx%d", kern, m, n, k), func(b *testing.B) {
+				restore, _ := setKernel(kern)
+				defer restore()
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					SgemmPacked(false, m, 1, a, k, pb, 0, c, n)
+				}
+				b.ReportMetric(float64(2*m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
