@@ -89,3 +89,29 @@ func setKernel(name string) (restore func(), ok bool) {
 	Kernel = name
 	return restore, true
 }
+
+//go:noescape
+func sigmoid8AVX2(x unsafe.Pointer, n int)
+
+//go:noescape
+func tanh8AVX2(x unsafe.Pointer, n int)
+
+func sigmoidVec(x []float32) {
+	n := len(x) &^ 7
+	if useAVX2 && n > 0 {
+		sigmoid8AVX2(unsafe.Pointer(&x[0]), n)
+		sigmoidGo(x[n:])
+		return
+	}
+	sigmoidGo(x)
+}
+
+func tanhVec(x []float32) {
+	n := len(x) &^ 7
+	if useAVX2 && n > 0 {
+		tanh8AVX2(unsafe.Pointer(&x[0]), n)
+		tanhGo(x[n:])
+		return
+	}
+	tanhGo(x)
+}

@@ -1,6 +1,9 @@
 package rnn
 
-import "github.com/mtlrun/mtlrun/tensor"
+import (
+	"github.com/mtlrun/mtlrun/ops/linalg"
+	"github.com/mtlrun/mtlrun/tensor"
+)
 
 // panelW is the number of output columns one packed panel holds.
 const panelW = 4
@@ -12,10 +15,16 @@ const panelW = 4
 type packed[T tensor.Float] struct {
 	n, k int
 	data [][panelW]T
+	// f32 is the same matrix packed for the SIMD kernels of ops/linalg;
+	// float32 products go there, float64 through the portable loop.
+	f32 *linalg.PackedB
 }
 
 // packRows packs rows [r0, r0+n) of the row-major matrix b with k columns.
 func packRows[T tensor.Float](b []T, r0, n, k int) packed[T] {
+	if b32, ok := any(b).([]float32); ok {
+		return packed[T]{n: n, k: k, f32: linalg.PackB(true, k, n, b32[r0*k:], k)}
+	}
 	np := (n + panelW - 1) / panelW
 	out := make([][panelW]T, np*k)
 	for q := 0; q < np; q++ {
@@ -43,6 +52,23 @@ const rowBlock = 64
 func gemmNT[T tensor.Float](m int, a []T, lda int, b packed[T], bias []T, c []T, ldc int) {
 	n, k := b.n, b.k
 	if m == 0 || n == 0 {
+		return
+	}
+	if b.f32 != nil {
+		a32, c32 := any(a).([]float32), any(c).([]float32)
+		var bias32 []float32
+		if bias != nil {
+			bias32 = any(bias).([]float32)
+		}
+		for i := 0; i < m; i++ {
+			row := c32[i*ldc : i*ldc+n]
+			if bias32 != nil {
+				copy(row, bias32[:n])
+			} else {
+				clear(row)
+			}
+		}
+		linalg.SgemmPacked(false, m, 1, a32, lda, b.f32, 1, c32, ldc)
 		return
 	}
 	np := (n + panelW - 1) / panelW

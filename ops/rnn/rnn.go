@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/ops/linalg"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -698,6 +699,10 @@ func runJob[T tensor.Float](j *job[T]) {
 // lstmFast is the LSTM cell with the default activations and no clip,
 // peepholes or input_forget. x and g hold the iofc pre-activations.
 func lstmFast[T tensor.Float](x, g, h, c []T) {
+	if x32, ok := any(x).([]float32); ok {
+		lstmFast32(x32, any(g).([]float32), any(h).([]float32), any(c).([]float32))
+		return
+	}
 	H := len(h)
 	c = c[:H]
 	xi, xo, xf, xc := x[:H], x[H:2*H], x[2*H:3*H], x[3*H:4*H]
@@ -750,6 +755,10 @@ func lstmGeneral[T tensor.Float](o *rnnOp, w *dirWeights[T], acts []act, x, g, h
 // gruLBR is the GRU cell with linear_before_reset=1: g holds H·Rᵀ (+Rbh in
 // the h block), x the zrh input projections.
 func gruLBR[T tensor.Float](fast bool, acts []act, hasClip bool, clip T, x, g, h []T) {
+	if x32, ok := any(x).([]float32); ok && fast && !hasClip {
+		gruLBRFast32(x32, any(g).([]float32), any(h).([]float32))
+		return
+	}
 	H := len(h)
 	for k := 0; k < H; k++ {
 		zp := x[k] + g[k]
@@ -794,5 +803,45 @@ func gruStep2[T tensor.Float](fast bool, acts []act, hasClip bool, clip T, xh, z
 			hh = applyT(acts[1], hp)
 		}
 		h[k] = (1-z[k])*hh + z[k]*h[k]
+	}
+}
+
+// lstmFast32 is lstmFast for float32 with the vector activations of
+// ops/linalg: the gate block g (scratch of this step) is overwritten.
+func lstmFast32(x, g, h, c []float32) {
+	H := len(h)
+	g, x, c = g[:4*H], x[:4*H], c[:H]
+	for k := range g {
+		g[k] += x[k]
+	}
+	linalg.Sigmoid(g[:3*H])
+	linalg.Tanh(g[3*H:])
+	i, o, f, cc := g[:H], g[H:2*H], g[2*H:3*H], g[3*H:]
+	for k := range c {
+		cn := f[k]*c[k] + i[k]*cc[k]
+		c[k] = cn
+		cc[k] = cn
+	}
+	linalg.Tanh(cc)
+	for k := range h {
+		h[k] = o[k] * cc[k]
+	}
+}
+
+// gruLBRFast32 is gruLBR (default activations, no clip) for float32.
+func gruLBRFast32(x, g, h []float32) {
+	H := len(h)
+	g, x = g[:3*H], x[:3*H]
+	for k := 0; k < 2*H; k++ {
+		g[k] += x[k]
+	}
+	linalg.Sigmoid(g[:2*H])
+	z, r, hh := g[:H], g[H:2*H], g[2*H:]
+	for k := range hh {
+		hh[k] = x[2*H+k] + r[k]*hh[k]
+	}
+	linalg.Tanh(hh)
+	for k := range h {
+		h[k] = (1-z[k])*hh[k] + z[k]*h[k]
 	}
 }
