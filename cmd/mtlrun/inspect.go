@@ -11,6 +11,7 @@ import (
 
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/train"
 )
 
 // modelSummary is what `inspect --json` prints.
@@ -29,6 +30,9 @@ type modelSummary struct {
 	TrunkParameters int               `json:"trunk_parameters"`
 	Heads           []headSummary     `json:"heads"`
 	Metadata        map[string]string `json:"metadata,omitempty"`
+	// SoftShare lists the head parameters paired for --soft-share: towers of
+	// equal shapes at equal positions along two tasks' paths.
+	SoftShare [][2]string `json:"soft_share_pairs,omitempty"`
 }
 
 type valueSummary struct {
@@ -90,6 +94,7 @@ func summarize(path string, m *runtime.Model) modelSummary {
 	for _, kv := range m.Metadata {
 		s.Metadata[kv.Key] = kv.Value
 	}
+	s.SoftShare = train.MatchTowers(g)
 	return s
 }
 
@@ -149,6 +154,12 @@ func printSummary(w io.Writer, s modelSummary) {
 		fmt.Fprintf(w, "head %s: %d params\n", h.Output, h.Parameters)
 		for _, p := range h.Params {
 			fmt.Fprintf(w, "  %-40s %v\n", p.Name, p.Shape)
+		}
+	}
+	if len(s.SoftShare) > 0 {
+		fmt.Fprintln(w, "soft-share pairs (train --soft-share):")
+		for _, p := range s.SoftShare {
+			fmt.Fprintf(w, "  %s <-> %s\n", p[0], p[1])
 		}
 	}
 	if len(s.Metadata) > 0 {
