@@ -1,0 +1,173 @@
+package shape
+
+import (
+	"fmt"
+
+	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/tensor"
+)
+
+func init() {
+	ops.Register("", "Shape", 1, newShape)
+	ops.Register("", "Size", 1, func(*ops.Config) (ops.Op, error) { return ops.OpFunc(runSize), nil })
+	ops.Register("", "ConstantOfShape", 9, newConstantOfShape)
+	ops.Register("", "Constant", 1, newConstant)
+}
+
+type shapeOp struct {
+	start, end int64
+	hasEnd     bool
+}
+
+func newShape(c *ops.Config) (ops.Op, error) {
+	return &shapeOp{start: c.Attrs.Int("start", 0), end: c.Attrs.Int("end", 0), hasEnd: c.Attrs.Has("end")}, nil
+}
+
+func (s *shapeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if err := ops.NeedInputs(in, 1); err != nil {
+		return nil, err
+	}
+	x := in[0]
+	r := int64(x.Rank())
+	b, e := s.start, r
+	if s.hasEnd {
+		e = s.end
+	}
+	if b < 0 {
+		b += r
+	}
+	if e < 0 {
+		e += r
+	}
+	b, e = clamp(b, 0, r), clamp(e, 0, r)
+	var v []int64
+	for i := b; i < e; i++ {
+		v = append(v, int64(x.Shape[i]))
+	}
+	if v == nil {
+		v = []int64{}
+	}
+	return one(tensor.From([]int{len(v)}, v))
+}
+
+func runSize(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if err := ops.NeedInputs(in, 1); err != nil {
+		return nil, err
+	}
+	return one(tensor.Scalar(int64(in[0].Len())))
+}
+
+type constantOfShapeOp struct {
+	value *tensor.Tensor // one element
+}
+
+func newConstantOfShape(c *ops.Config) (ops.Op, error) {
+	v := c.Attrs.Tensor("value")
+	if v == nil {
+		v = tensor.From([]int{1}, []float32{0})
+	}
+	if err := v.Validate(); err != nil {
+		return nil, ops.BadAttr("value", "%v", err)
+	}
+	if v.Len() != 1 {
+		return nil, ops.BadAttr("value", "must have one element, got %v", v)
+	}
+	return &constantOfShapeOp{value: v}, nil
+}
+
+func (c *constantOfShapeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if err := ops.NeedInputs(in, 1); err != nil {
+		return nil, err
+	}
+	spec, _, err := intsInput(in, 0, "shape")
+	if err != nil {
+		return nil, err
+	}
+	shape := make([]int, len(spec))
+	for i, d := range spec {
+		if d < 0 || d > tensor.MaxElements {
+			return nil, ops.BadInput(0, "ConstantOfShape dim %d invalid in shape %v", d, spec)
+		}
+		shape[i] = int(d)
+	}
+	out, dst, err := alloc(c.value.DType, shape)
+	if err != nil {
+		return nil, ops.BadInput(0, "ConstantOfShape %v: %v", spec, err)
+	}
+	v, err := rawOf(c.value)
+	if err != nil {
+		return nil, err
+	}
+	fillRaw(dst, v)
+	return one(out)
+}
+
+// fillRaw sets every element of dst to v's first element.
+func fillRaw(dst, v raw) {
+	switch v.k {
+	case k1:
+		fillT(dst.b1, v.b1[0])
+	case k2:
+		fillT(dst.b2, v.b2[0])
+	case k4:
+		fillT(dst.b4, v.b4[0])
+	case k8:
+		fillT(dst.b8, v.b8[0])
+	default:
+		fillT(dst.s, v.s[0])
+	}
+}
+
+func fillT[T word](dst []T, v T) {
+	var z T
+	if v == z {
+		return // fresh tensors are zeroed
+	}
+	for i := range dst {
+		dst[i] = v
+	}
+}
+
+// constantOp returns its attribute value. The output shares the attribute
+// tensor, which nobody may write to.
+type constantOp struct{ t *tensor.Tensor }
+
+func newConstant(c *ops.Config) (ops.Op, error) {
+	var t *tensor.Tensor
+	n := 0
+	for name, a := range c.Attrs {
+		switch name {
+		case "value":
+			t = a.Tensor
+			if t == nil {
+				return nil, ops.BadAttr(name, "is not a tensor")
+			}
+		case "value_float":
+			t = tensor.Scalar(a.Float)
+		case "value_floats":
+			t = tensor.From([]int{len(a.Floats)}, append([]float32{}, a.Floats...))
+		case "value_int":
+			t = tensor.Scalar(a.Int)
+		case "value_ints":
+			t = tensor.From([]int{len(a.Ints)}, append([]int64{}, a.Ints...))
+		case "value_string":
+			t = tensor.Scalar(a.String)
+		case "value_strings":
+			t = tensor.From([]int{len(a.Strings)}, append([]string{}, a.Strings...))
+		case "sparse_value":
+			return nil, ops.BadAttr(name, "sparse tensors are not supported")
+		default:
+			continue
+		}
+		n++
+	}
+	if n != 1 {
+		return nil, fmt.Errorf("Constant needs exactly one value attribute, got %d", n)
+	}
+	if err := t.Validate(); err != nil {
+		return nil, ops.BadAttr("value", "%v", err)
+	}
+	return &constantOp{t: t}, nil
+}
+
+func (c *constantOp) Run([]*tensor.Tensor) ([]*tensor.Tensor, error) { return one(c.t) }
