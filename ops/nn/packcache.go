@@ -1,0 +1,39 @@
+package nn
+
+import (
+	"sync"
+	"unsafe"
+
+	"github.com/mtlrun/mtlrun/ops/linalg"
+	"github.com/mtlrun/mtlrun/tensor"
+)
+
+// packCache keeps the packed form of the last right-hand matrix a kernel
+// saw. Weights are initializers, so the same tensor arrives on every run;
+// the cache holds a reference to the slice it packed, so its address cannot
+// be reused by another allocation while cached, and a different slice (new
+// weights after training) simply repacks. Callers must not write into an
+// input tensor in place (the runtime never does).
+type packCache struct {
+	mu     sync.Mutex
+	data   []float32
+	transB bool
+	packed *linalg.PackedB
+}
+
+func (p *packCache) get(b *tensor.Tensor, transB bool, k, n int) *linalg.PackedB {
+	d := b.Float32s()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.packed != nil && p.transB == transB && len(d) == len(p.data) && len(d) > 0 &&
+		unsafe.SliceData(d) == unsafe.SliceData(p.data) && p.packed.K == k && p.packed.N == n {
+		return p.packed
+	}
+	ldb := n
+	if transB {
+		ldb = k
+	}
+	pk := linalg.PackB(transB, k, n, d, ldb)
+	p.data, p.transB, p.packed = d, transB, pk
+	return pk
+}
