@@ -1,0 +1,265 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/tensor"
+)
+
+// Reductions. Axes come from the `axes` attribute before opset 13
+// (ReduceSum) or 18 (the others), and from the optional second input after;
+// empty axes reduce everything unless noop_with_empty_axes is set.
+
+var reducers = map[string]struct {
+	init      float64
+	step      func(acc, x float64) float64
+	finish    func(acc float64, n int) float64
+	inputFrom int // opset from which axes is an input
+}{
+	"ReduceSum":       {0, func(a, x float64) float64 { return a + x }, nil, 13},
+	"ReduceMean":      {0, func(a, x float64) float64 { return a + x }, func(a float64, n int) float64 { return a / float64(n) }, 18},
+	"ReduceMax":       {math.Inf(-1), math.Max, nil, 18},
+	"ReduceMin":       {math.Inf(1), math.Min, nil, 18},
+	"ReduceProd":      {1, func(a, x float64) float64 { return a * x }, nil, 18},
+	"ReduceL1":        {0, func(a, x float64) float64 { return a + math.Abs(x) }, nil, 18},
+	"ReduceL2":        {0, func(a, x float64) float64 { return a + x*x }, func(a float64, _ int) float64 { return math.Sqrt(a) }, 18},
+	"ReduceSumSquare": {0, func(a, x float64) float64 { return a + x*x }, nil, 18},
+	"ReduceLogSumExp": {0, func(a, x float64) float64 { return a + math.Exp(x) }, func(a float64, _ int) float64 { return math.Log(a) }, 18},
+	"ReduceLogSum":    {0, func(a, x float64) float64 { return a + x }, func(a float64, _ int) float64 { return math.Log(a) }, 18},
+}
+
+func init() {
+	for name := range reducers {
+		name := name
+		ops.Register("", name, 1, func(c *ops.Config) (ops.Op, error) {
+			r := &reduce{name: name, keep: c.Attrs.Int("keepdims", 1) != 0,
+				noop:      c.Attrs.Int("noop_with_empty_axes", 0) != 0,
+				inputAxes: c.Opset >= reducers[name].inputFrom}
+			if !r.inputAxes {
+				r.attrAxes = c.Attrs.Ints("axes")
+			}
+			return r, nil
+		})
+	}
+	for _, name := range []string{"ArgMax", "ArgMin"} {
+		isMax := name == "ArgMax"
+		ops.Register("", name, 1, func(c *ops.Config) (ops.Op, error) {
+			return &argReduce{max: isMax, axis: int(c.Attrs.Int("axis", 0)), keep: c.Attrs.Int("keepdims", 1) != 0,
+				last: c.Attrs.Int("select_last_index", 0) != 0}, nil
+		})
+	}
+}
+
+type reduce struct {
+	name      string
+	keep      bool
+	noop      bool
+	inputAxes bool
+	attrAxes  []int64
+}
+
+func (r *reduce) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if err := ops.NeedInputs(in, 1); err != nil {
+		return nil, err
+	}
+	x := in[0]
+	raw := r.attrAxes
+	if r.inputAxes && len(in) > 1 && in[1] != nil {
+		v, err := tensor.AsInt64(in[1])
+		if err != nil {
+			return nil, ops.BadInput(1, "axes: %v", err)
+		}
+		raw = v
+	}
+	rank := x.Rank()
+	reduced := make([]bool, rank)
+	if len(raw) == 0 {
+		if r.noop {
+			return []*tensor.Tensor{x}, nil
+		}
+		for i := range reduced {
+			reduced[i] = true
+		}
+	}
+	for _, a := range raw {
+		ax, err := ops.NormAxis(int(a), rank)
+		if err != nil {
+			return nil, ops.BadInput(1, "axes %v: %v", raw, err)
+		}
+		reduced[ax] = true
+	}
+	var outShape, keptShape []int
+	for i, d := range x.Shape {
+		if reduced[i] {
+			keptShape = append(keptShape, 1)
+			if r.keep {
+				outShape = append(outShape, 1)
+			}
+			continue
+		}
+		keptShape = append(keptShape, d)
+		outShape = append(outShape, d)
+	}
+	if outShape == nil {
+		outShape = []int{}
+	}
+	xv, err := tensor.AsFloat64(x)
+	if err != nil {
+		return nil, ops.BadInput(0, "%v", err)
+	}
+	red := reducers[r.name]
+	nOut := 1
+	for _, d := range keptShape {
+		nOut *= d
+	}
+	acc := make([]float64, nOut)
+	for i := range acc {
+		acc[i] = red.init
+	}
+	count := make([]int, nOut)
+	idx := tensor.BroadcastIndex(keptShape, x.Shape)
+	if r.name == "ReduceLogSumExp" {
+		// stable: subtract each group's maximum first
+		mx := make([]float64, nOut)
+		for i := range mx {
+			mx[i] = math.Inf(-1)
+		}
+		for i, j := range idx {
+			mx[j] = math.Max(mx[j], xv[i])
+		}
+		for i, j := range idx {
+			acc[j] += math.Exp(xv[i] - mx[j])
+			count[j]++
+		}
+		for j := range acc {
+			if math.IsInf(mx[j], 0) {
+				acc[j] = mx[j]
+				continue
+			}
+			acc[j] = mx[j] + math.Log(acc[j])
+		}
+	} else {
+		for i, j := range idx {
+			acc[j] = red.step(acc[j], xv[i])
+			count[j]++
+		}
+		if red.finish != nil {
+			for j := range acc {
+				acc[j] = red.finish(acc[j], count[j])
+			}
+		}
+	}
+	out, err := fromFloat64(x.DType, outShape, acc)
+	if err != nil {
+		return nil, err
+	}
+	return []*tensor.Tensor{out}, nil
+}
+
+// fromFloat64 converts accumulated values back to the input's dtype.
+func fromFloat64(dt tensor.DType, shape []int, v []float64) (*tensor.Tensor, error) {
+	out, err := tensor.New(dt, shape)
+	if err != nil {
+		return nil, err
+	}
+	switch d := out.Data.(type) {
+	case []float32:
+		for i, x := range v {
+			d[i] = float32(x)
+		}
+	case []float64:
+		copy(d, v)
+	case []int64:
+		for i, x := range v {
+			d[i] = int64(x)
+		}
+	case []int32:
+		for i, x := range v {
+			d[i] = int32(x)
+		}
+	case []int8:
+		for i, x := range v {
+			d[i] = int8(x)
+		}
+	case []uint8:
+		for i, x := range v {
+			d[i] = uint8(x)
+		}
+	case []uint32:
+		for i, x := range v {
+			d[i] = uint32(x)
+		}
+	case []uint64:
+		for i, x := range v {
+			d[i] = uint64(x)
+		}
+	case []tensor.Float16Bits:
+		for i, x := range v {
+			d[i] = tensor.Float32ToFloat16(float32(x))
+		}
+	default:
+		return nil, fmt.Errorf("dtype %v not supported", dt)
+	}
+	return out, nil
+}
+
+type argReduce struct {
+	max, keep, last bool
+	axis            int
+}
+
+func (r *argReduce) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if err := ops.NeedInputs(in, 1); err != nil {
+		return nil, err
+	}
+	x := in[0]
+	axis, err := ops.NormAxis(r.axis, x.Rank())
+	if err != nil {
+		return nil, ops.BadAttr("axis", "%v", err)
+	}
+	xv, err := tensor.AsFloat64(x)
+	if err != nil {
+		return nil, ops.BadInput(0, "%v", err)
+	}
+	outer, n, inner := 1, x.Shape[axis], 1
+	for i, d := range x.Shape {
+		if i < axis {
+			outer *= d
+		} else if i > axis {
+			inner *= d
+		}
+	}
+	var shape []int
+	for i, d := range x.Shape {
+		if i == axis {
+			if r.keep {
+				shape = append(shape, 1)
+			}
+			continue
+		}
+		shape = append(shape, d)
+	}
+	if shape == nil {
+		shape = []int{}
+	}
+	res := make([]int64, outer*inner)
+	for o := 0; o < outer; o++ {
+		for i := 0; i < inner; i++ {
+			best := 0
+			for j := 1; j < n; j++ {
+				v, b := xv[(o*n+j)*inner+i], xv[(o*n+best)*inner+i]
+				better := v > b
+				if !r.max {
+					better = v < b
+				}
+				if better || (r.last && v == b) {
+					best = j
+				}
+			}
+			res[o*inner+i] = int64(best)
+		}
+	}
+	return []*tensor.Tensor{tensor.From(shape, res)}, nil
+}
