@@ -126,6 +126,8 @@ func (e *tooLarge) Error() string {
 
 func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	s.accepted.Add(1)
+	defer s.answered.Add(1)
 	m, ok := s.model(w, r)
 	if !ok {
 		s.metrics.requests.WithLabelValues(r.PathValue("name"), "rest", "unknown_model").Inc()

@@ -66,7 +66,13 @@ type Server struct {
 	models  map[string]*Model
 	metrics *metrics
 	ready   atomic.Bool
+	// accepted counts inference requests whose handler started; answered
+	// those that received a complete response (graceful-shutdown checks).
+	accepted, answered atomic.Int64
 }
+
+// Counts returns how many inference requests were accepted and answered.
+func (s *Server) Counts() (accepted, answered int64) { return s.accepted.Load(), s.answered.Load() }
 
 // Model is one served model.
 type Model struct {
@@ -122,6 +128,8 @@ func (s *Server) AddLoaded(name, path string, m *runtime.Model) error {
 		sm.batcher = newBatcher(sm, s.opts.MaxBatch, s.opts.BatchTimeout, s.metrics)
 	}
 	s.models[name] = sm
+	// export the model's series from the start, not only after traffic
+	s.metrics.queueDepth.WithLabelValues(name).Set(0)
 	s.opts.Logger.Info("model loaded", "model", name, "path", path, "inputs", len(sm.meta.Inputs),
 		"outputs", len(sm.meta.Outputs), "dynamic_batching", sm.batcher != nil)
 	return nil

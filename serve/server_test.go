@@ -265,12 +265,12 @@ func TestBadRequests(t *testing.T) {
 	}
 	for _, c := range cases {
 		code, body, _ := jsonInfer(t, url, c.body, nil)
-		if code != c.code || !strings.Contains(string(body), c.want) {
-			t.Errorf("%s: %d %s (want %d containing %q)", c.name, code, body, c.code, c.want)
-		}
-		var doc map[string]any
-		if json.Unmarshal(body, &doc) != nil || doc["error"] == nil {
+		var doc map[string]string
+		if json.Unmarshal(body, &doc) != nil || doc["error"] == "" {
 			t.Errorf("%s: error body is not {\"error\": ...}: %s", c.name, body)
+		}
+		if code != c.code || !strings.Contains(doc["error"], c.want) {
+			t.Errorf("%s: %d %s (want %d containing %q)", c.name, code, body, c.code, c.want)
 		}
 	}
 	// unknown request parameters are ignored

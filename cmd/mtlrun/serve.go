@@ -81,7 +81,8 @@ GET /metrics (Prometheus). SIGTERM or Ctrl-C stops accepting, finishes in-flight
 			if err := httpSrv.Shutdown(shutCtx); err != nil {
 				return err
 			}
-			opts.Logger.Info("stopped")
+			acc, ans := s.Counts()
+			opts.Logger.Info("stopped", "requests_accepted", acc, "requests_answered", ans)
 			return nil
 		},
 	}
