@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -25,6 +27,11 @@ line per test set and ends with "N passed, M failed"; exit status 1 if any faile
 			var all []testset.Result
 			passed, failed := 0, 0
 			for _, dir := range args {
+				if st, err := os.Stat(filepath.Join(dir, "model.onnx")); err != nil || st.IsDir() {
+					// globs like models/* also match READMEs and data folders
+					fmt.Fprintf(cmd.ErrOrStderr(), "skipping %s: no model.onnx\n", dir)
+					continue
+				}
 				for _, r := range testset.RunDir(dir, tol) {
 					all = append(all, r)
 					if r.Pass {
