@@ -1,0 +1,443 @@
+package math
+
+import (
+	gomath "math"
+
+	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/tensor"
+)
+
+type num = tensor.Number
+
+type integer interface {
+	int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64
+}
+
+type arithOp int
+
+const (
+	opAdd arithOp = iota
+	opSub
+	opMul
+	opDiv
+	opMax
+	opMin
+)
+
+var arithNames = [...]string{"Add", "Sub", "Mul", "Div", "Max", "Min"}
+
+func init() {
+	for _, op := range []arithOp{opAdd, opSub, opMul, opDiv} {
+		op := op
+		ops.Register("", arithNames[op], 1, fixed(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			if err := ops.NeedInputs(in, 2); err != nil {
+				return nil, err
+			}
+			return one(arith(op, nil, in[0], in[1]))
+		}))
+	}
+	ops.Register("", "Pow", 1, fixed(runPow))
+	ops.Register("", "Mod", 10, func(c *ops.Config) (ops.Op, error) {
+		fm := c.Attrs.Int("fmod", 0)
+		if fm != 0 && fm != 1 {
+			return nil, ops.BadAttr("fmod", "must be 0 or 1, got %d", fm)
+		}
+		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			if err := ops.NeedInputs(in, 2); err != nil {
+				return nil, err
+			}
+			return one(mod(in[0], in[1], fm == 1))
+		}), nil
+	})
+}
+
+// Kernel tables, built once: a generic closure allocates each time it is
+// made, so the hot path only indexes these.
+var (
+	kF32 = arithKerns[float32]()
+	kF64 = arithKerns[float64]()
+	kI8  = arithKerns[int8]()
+	kI16 = arithKerns[int16]()
+	kI32 = arithKerns[int32]()
+	kI64 = arithKerns[int64]()
+	kU8  = arithKerns[uint8]()
+	kU16 = arithKerns[uint16]()
+	kU32 = arithKerns[uint32]()
+	kU64 = arithKerns[uint64]()
+)
+
+func arithKerns[T num]() (k [opMin + 1]kern[T, T, T]) {
+	for op := range k {
+		k[op] = arithKern[T](arithOp(op))
+	}
+	return k
+}
+
+// arithKern returns the typed loops of op for T.
+func arithKern[T num](op arithOp) kern[T, T, T] {
+	switch op {
+	case opAdd:
+		return kern[T, T, T]{
+			vv: func(o, a, b []T) {
+				a, b = a[:len(o)], b[:len(o)]
+				for i := range o {
+					o[i] = a[i] + b[i]
+				}
+			},
+			vs: func(o, a []T, s T) {
+				a = a[:len(o)]
+				for i := range o {
+					o[i] = a[i] + s
+				}
+			},
+			sv: func(o []T, s T, b []T) {
+				b = b[:len(o)]
+				for i := range o {
+					o[i] = s + b[i]
+				}
+			},
+		}
+	case opSub:
+		return kern[T, T, T]{
+			vv: func(o, a, b []T) {
+				a, b = a[:len(o)], b[:len(o)]
+				for i := range o {
+					o[i] = a[i] - b[i]
+				}
+			},
+			vs: func(o, a []T, s T) {
+				a = a[:len(o)]
+				for i := range o {
+					o[i] = a[i] - s
+				}
+			},
+			sv: func(o []T, s T, b []T) {
+				b = b[:len(o)]
+				for i := range o {
+					o[i] = s - b[i]
+				}
+			},
+		}
+	case opMul:
+		return kern[T, T, T]{
+			vv: func(o, a, b []T) {
+				a, b = a[:len(o)], b[:len(o)]
+				for i := range o {
+					o[i] = a[i] * b[i]
+				}
+			},
+			vs: func(o, a []T, s T) {
+				a = a[:len(o)]
+				for i := range o {
+					o[i] = a[i] * s
+				}
+			},
+			sv: func(o []T, s T, b []T) {
+				b = b[:len(o)]
+				for i := range o {
+					o[i] = s * b[i]
+				}
+			},
+		}
+	case opDiv:
+		return kern[T, T, T]{
+			vv: func(o, a, b []T) {
+				a, b = a[:len(o)], b[:len(o)]
+				for i := range o {
+					o[i] = a[i] / b[i]
+				}
+			},
+			vs: func(o, a []T, s T) {
+				a = a[:len(o)]
+				for i := range o {
+					o[i] = a[i] / s
+				}
+			},
+			sv: func(o []T, s T, b []T) {
+				b = b[:len(o)]
+				for i := range o {
+					o[i] = s / b[i]
+				}
+			},
+		}
+	case opMax:
+		return elementwise(func(a, b T) T {
+			if b > a || b != b { // NaN propagates, as in numpy.maximum
+				return b
+			}
+			return a
+		})
+	default: // opMin
+		return elementwise(func(a, b T) T {
+			if b < a || b != b {
+				return b
+			}
+			return a
+		})
+	}
+}
+
+// arith computes a op b with broadcasting, writing into dst when it has the
+// result's shape and dtype (dst may be a or b).
+func arith(op arithOp, dst, a, b *tensor.Tensor) (*tensor.Tensor, error) {
+	if a.DType != b.DType {
+		return nil, ops.BadInput(1, "dtype %v (shape %v) differs from input 0's %v (shape %v)", b.DType, b.Shape, a.DType, a.Shape)
+	}
+	switch a.DType {
+	case tensor.Float32:
+		return binaryInto(dst, a, b, kF32[op])
+	case tensor.Float64:
+		return binaryInto(dst, a, b, kF64[op])
+	case tensor.Float16, tensor.BFloat16:
+		r, err := arith(op, nil, toF32(a), toF32(b))
+		if err != nil {
+			return nil, err
+		}
+		return fromF32(r, a.DType), nil
+	case tensor.Int8:
+		return intArith(op, dst, a, b, kI8[op])
+	case tensor.Int16:
+		return intArith(op, dst, a, b, kI16[op])
+	case tensor.Int32:
+		return intArith(op, dst, a, b, kI32[op])
+	case tensor.Int64:
+		return intArith(op, dst, a, b, kI64[op])
+	case tensor.Uint8:
+		return intArith(op, dst, a, b, kU8[op])
+	case tensor.Uint16:
+		return intArith(op, dst, a, b, kU16[op])
+	case tensor.Uint32:
+		return intArith(op, dst, a, b, kU32[op])
+	case tensor.Uint64:
+		return intArith(op, dst, a, b, kU64[op])
+	}
+	return nil, unsupported(0, a)
+}
+
+// intArith guards integer division against a zero divisor (Go would panic)
+// and otherwise runs the typed loops. Go's integer division truncates toward
+// zero, as C and the ONNX reference do.
+func intArith[T integer](op arithOp, dst, a, b *tensor.Tensor, k kern[T, T, T]) (*tensor.Tensor, error) {
+	if op == opDiv {
+		if bd, ok := b.Data.([]T); ok {
+			for _, v := range bd {
+				if v == 0 {
+					return nil, ops.BadInput(1, "integer division by zero (%v divisor, shape %v)", b.DType, b.Shape)
+				}
+			}
+		}
+	}
+	return binaryInto(dst, a, b, k)
+}
+
+// ---- Pow ----
+
+func runPow(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if err := ops.NeedInputs(in, 2); err != nil {
+		return nil, err
+	}
+	return one(pow(in[0], in[1]))
+}
+
+// pow computes base**exp; the result has the base's dtype.
+func pow(a, b *tensor.Tensor) (*tensor.Tensor, error) {
+	if isHalf(a.DType) {
+		r, err := pow(toF32(a), toF32(b))
+		if err != nil {
+			return nil, err
+		}
+		return fromF32(r, a.DType), nil
+	}
+	if isHalf(b.DType) {
+		b = toF32(b)
+	}
+	if !b.DType.IsFloat() && !b.DType.IsInteger() {
+		return nil, unsupported(1, b)
+	}
+	// Exact-type float paths with the common constant exponents.
+	switch a.DType {
+	case tensor.Float32:
+		if b.DType == tensor.Float32 {
+			return binary(a, b, powKern[float32]())
+		}
+	case tensor.Float64:
+		if b.DType == tensor.Float64 {
+			return binary(a, b, powKern[float64]())
+		}
+	}
+	if a.DType.IsInteger() && b.DType.IsInteger() {
+		e, err := tensor.AsInt64(b)
+		if err != nil {
+			return nil, ops.BadInput(1, "%v", err)
+		}
+		et := &tensor.Tensor{DType: tensor.Int64, Shape: b.Shape, Data: e}
+		switch a.DType {
+		case tensor.Int8:
+			return binary(a, et, elementwise(ipow[int8]))
+		case tensor.Int16:
+			return binary(a, et, elementwise(ipow[int16]))
+		case tensor.Int32:
+			return binary(a, et, elementwise(ipow[int32]))
+		case tensor.Int64:
+			return binary(a, et, elementwise(ipow[int64]))
+		case tensor.Uint8:
+			return binary(a, et, elementwise(ipow[uint8]))
+		case tensor.Uint16:
+			return binary(a, et, elementwise(ipow[uint16]))
+		case tensor.Uint32:
+			return binary(a, et, elementwise(ipow[uint32]))
+		case tensor.Uint64:
+			return binary(a, et, elementwise(ipow[uint64]))
+		}
+	}
+	e, err := tensor.AsFloat64(b)
+	if err != nil {
+		return nil, ops.BadInput(1, "%v", err)
+	}
+	et := &tensor.Tensor{DType: tensor.Float64, Shape: b.Shape, Data: e}
+	switch a.DType {
+	case tensor.Float32:
+		return binary(a, et, elementwise(fpow[float32]))
+	case tensor.Float64:
+		return binary(a, et, elementwise(fpow[float64]))
+	case tensor.Int8:
+		return binary(a, et, elementwise(fpow[int8]))
+	case tensor.Int16:
+		return binary(a, et, elementwise(fpow[int16]))
+	case tensor.Int32:
+		return binary(a, et, elementwise(fpow[int32]))
+	case tensor.Int64:
+		return binary(a, et, elementwise(fpow[int64]))
+	case tensor.Uint8:
+		return binary(a, et, elementwise(fpow[uint8]))
+	case tensor.Uint16:
+		return binary(a, et, elementwise(fpow[uint16]))
+	case tensor.Uint32:
+		return binary(a, et, elementwise(fpow[uint32]))
+	case tensor.Uint64:
+		return binary(a, et, elementwise(fpow[uint64]))
+	}
+	return nil, unsupported(0, a)
+}
+
+func fpow[T num](a T, e float64) T { return T(gomath.Pow(float64(a), e)) }
+
+// ipow is integer exponentiation by squaring with wrap-around, as numpy.
+// A negative exponent gives 0 except for bases 1 and -1.
+func ipow[T integer](a T, e int64) T {
+	if e < 0 {
+		switch {
+		case a == 1:
+			return 1
+		case int64(a) == -1 && a < 0: // signed -1
+			if e%2 == 0 {
+				return 1
+			}
+			return a
+		}
+		return 0
+	}
+	r := T(1)
+	for e > 0 {
+		if e&1 == 1 {
+			r *= a
+		}
+		a *= a
+		e >>= 1
+	}
+	return r
+}
+
+// powKern is float**float with the exponents 2, 0.5 and 1 special-cased when
+// the exponent is a constant over the run.
+func powKern[T tensor.Float]() kern[T, T, T] {
+	k := elementwise(func(a, b T) T { return T(gomath.Pow(float64(a), float64(b))) })
+	general := k.vs
+	k.vs = func(o, a []T, s T) {
+		a = a[:len(o)]
+		switch s {
+		case 2:
+			for i, v := range a {
+				o[i] = v * v
+			}
+		case 1:
+			copy(o, a)
+		case 0.5:
+			for i, v := range a {
+				o[i] = T(gomath.Sqrt(float64(v)))
+			}
+		default:
+			general(o, a, s)
+		}
+	}
+	return k
+}
+
+// ---- Mod ----
+
+func mod(a, b *tensor.Tensor, fmod bool) (*tensor.Tensor, error) {
+	if a.DType != b.DType {
+		return nil, ops.BadInput(1, "dtype %v (shape %v) differs from input 0's %v", b.DType, b.Shape, a.DType)
+	}
+	switch a.DType {
+	case tensor.Float32:
+		return binary(a, b, elementwise(fmodF[float32](fmod)))
+	case tensor.Float64:
+		return binary(a, b, elementwise(fmodF[float64](fmod)))
+	case tensor.Float16, tensor.BFloat16:
+		r, err := mod(toF32(a), toF32(b), fmod)
+		if err != nil {
+			return nil, err
+		}
+		return fromF32(r, a.DType), nil
+	case tensor.Int8:
+		return imod[int8](a, b, fmod)
+	case tensor.Int16:
+		return imod[int16](a, b, fmod)
+	case tensor.Int32:
+		return imod[int32](a, b, fmod)
+	case tensor.Int64:
+		return imod[int64](a, b, fmod)
+	case tensor.Uint8:
+		return imod[uint8](a, b, fmod)
+	case tensor.Uint16:
+		return imod[uint16](a, b, fmod)
+	case tensor.Uint32:
+		return imod[uint32](a, b, fmod)
+	case tensor.Uint64:
+		return imod[uint64](a, b, fmod)
+	}
+	return nil, unsupported(0, a)
+}
+
+// fmodF: fmod=1 is C fmod (sign of the dividend); fmod=0 is the floored
+// modulo of numpy.mod (sign of the divisor).
+func fmodF[T tensor.Float](fmod bool) func(a, b T) T {
+	return func(a, b T) T {
+		r := gomath.Mod(float64(a), float64(b))
+		if !fmod && r != 0 && (r < 0) != (b < 0) {
+			r += float64(b)
+		}
+		return T(r)
+	}
+}
+
+func imod[T integer](a, b *tensor.Tensor, fmod bool) (*tensor.Tensor, error) {
+	if bd, ok := b.Data.([]T); ok {
+		for _, v := range bd {
+			if v == 0 {
+				return nil, ops.BadInput(1, "integer modulo by zero (%v divisor, shape %v)", b.DType, b.Shape)
+			}
+		}
+	}
+	if fmod {
+		return binary(a, b, elementwise(func(x, y T) T { return x % y }))
+	}
+	return binary(a, b, elementwise(func(x, y T) T {
+		r := x % y
+		if r != 0 && (r < 0) != (y < 0) {
+			r += y
+		}
+		return r
+	}))
+}

@@ -1,0 +1,259 @@
+package math
+
+import (
+	"fmt"
+
+	"github.com/mtlrun/mtlrun/tensor"
+)
+
+// kern is a binary element-wise kernel split into its three contiguous-run
+// shapes. Every broadcast, however odd, is walked as a sequence of runs in
+// which each operand either advances with the output (a slice) or stays put
+// (a single value), so a kernel only ever runs tight typed loops.
+type kern[A, B, R any] struct {
+	vv func(out []R, a []A, b []B) // both operands advance
+	vs func(out []R, a []A, b B)   // b is constant over the run
+	sv func(out []R, a A, b []B)   // a is constant over the run
+}
+
+// elementwise builds a kern from a scalar function. It costs an indirect
+// call per element; the hot ops write their loops out instead.
+func elementwise[A, B, R any](f func(A, B) R) kern[A, B, R] {
+	return kern[A, B, R]{
+		vv: func(out []R, a []A, b []B) {
+			a, b = a[:len(out)], b[:len(out)]
+			for i := range out {
+				out[i] = f(a[i], b[i])
+			}
+		},
+		vs: func(out []R, a []A, b B) {
+			a = a[:len(out)]
+			for i := range out {
+				out[i] = f(a[i], b)
+			}
+		},
+		sv: func(out []R, a A, b []B) {
+			b = b[:len(out)]
+			for i := range out {
+				out[i] = f(a, b[i])
+			}
+		},
+	}
+}
+
+// bplan is the walk of a binary broadcast: the output is cut into runs of
+// length inner; within a run a advances iff aStep, b iff bStep; between runs
+// the offsets into a and b follow the collapsed outer dimensions.
+type bplan struct {
+	out          []int // output shape
+	n            int   // output elements
+	inner        int
+	aStep, bStep bool
+	outer        []int // collapsed outer dims, outermost first
+	aStr, bStr   []int // their strides in a and b (0 where broadcast)
+}
+
+// planBinary computes the output shape of a NumPy broadcast of shapes as and
+// bs and the run decomposition used by apply.
+func planBinary(as, bs []int) (*bplan, error) {
+	out, err := tensor.BroadcastShapes(as, bs)
+	if err != nil {
+		return nil, err
+	}
+	n, err := tensor.NumElements(out)
+	if err != nil {
+		return nil, err
+	}
+	p := &bplan{out: out, n: n, inner: 1, aStep: true, bStep: true}
+	if n == 0 {
+		return p, nil
+	}
+	r := len(out)
+	// Collapse: drop unit output dims, merge neighbours with the same
+	// broadcast pattern.
+	type dim struct {
+		size   int
+		aB, bB bool // operand is broadcast along this dim
+	}
+	dims := make([]dim, 0, r)
+	for i := 0; i < r; i++ {
+		o := out[i]
+		if o == 1 {
+			continue
+		}
+		ad, bd := dimAt(as, r, i), dimAt(bs, r, i)
+		d := dim{size: o, aB: ad == 1, bB: bd == 1}
+		if k := len(dims) - 1; k >= 0 && dims[k].aB == d.aB && dims[k].bB == d.bB {
+			dims[k].size *= o
+			continue
+		}
+		dims = append(dims, d)
+	}
+	if len(dims) == 0 {
+		return p, nil // one element
+	}
+	last := dims[len(dims)-1]
+	p.inner, p.aStep, p.bStep = last.size, !last.aB, !last.bB
+	no := len(dims) - 1
+	p.outer = make([]int, no)
+	p.aStr = make([]int, no)
+	p.bStr = make([]int, no)
+	sa, sb := 1, 1
+	if p.aStep {
+		sa = p.inner
+	}
+	if p.bStep {
+		sb = p.inner
+	}
+	for i := no - 1; i >= 0; i-- {
+		d := dims[i]
+		p.outer[i] = d.size
+		if !d.aB {
+			p.aStr[i] = sa
+			sa *= d.size
+		}
+		if !d.bB {
+			p.bStr[i] = sb
+			sb *= d.size
+		}
+	}
+	return p, nil
+}
+
+func dimAt(s []int, rank, i int) int {
+	j := i - (rank - len(s))
+	if j < 0 {
+		return 1
+	}
+	return s[j]
+}
+
+// apply runs k over the plan. out may alias a or b when that operand has the
+// output's shape (each element is read before it is written).
+func apply[A, B, R any](p *bplan, out []R, a []A, b []B, k kern[A, B, R]) {
+	if p.n == 0 {
+		return
+	}
+	in := p.inner
+	cnt := make([]int, len(p.outer))
+	ao, bo := 0, 0
+	for off := 0; off < p.n; off += in {
+		dst := out[off : off+in]
+		switch {
+		case p.aStep && p.bStep:
+			k.vv(dst, a[ao:ao+in], b[bo:bo+in])
+		case p.aStep:
+			k.vs(dst, a[ao:ao+in], b[bo])
+		default:
+			k.sv(dst, a[ao], b[bo:bo+in])
+		}
+		for d := len(cnt) - 1; d >= 0; d-- {
+			cnt[d]++
+			ao += p.aStr[d]
+			bo += p.bStr[d]
+			if cnt[d] < p.outer[d] {
+				break
+			}
+			ao -= p.aStr[d] * cnt[d]
+			bo -= p.bStr[d] * cnt[d]
+			cnt[d] = 0
+		}
+	}
+}
+
+// binaryInto computes k(a, b) with broadcasting. When dst is non-nil and has
+// the output's shape it is written in place and returned.
+func binaryInto[A, B, R tensor.Elem](dst, a, b *tensor.Tensor, k kern[A, B, R]) (*tensor.Tensor, error) {
+	ad, ok := a.Data.([]A)
+	if !ok {
+		return nil, fmt.Errorf("input 0: %v tensor holds %T", a.DType, a.Data)
+	}
+	bd, ok := b.Data.([]B)
+	if !ok {
+		return nil, fmt.Errorf("input 1: %v tensor holds %T", b.DType, b.Data)
+	}
+	if err := lenMatches(0, a, len(ad)); err != nil {
+		return nil, err
+	}
+	if err := lenMatches(1, b, len(bd)); err != nil {
+		return nil, err
+	}
+	// Fast paths that need no plan: same shape, one side a scalar.
+	var shape []int
+	mode := 0
+	switch {
+	case tensor.SameShape(a.Shape, b.Shape):
+		shape, mode = a.Shape, 1
+	case len(bd) == 1 && len(b.Shape) <= len(a.Shape):
+		shape, mode = a.Shape, 2
+	case len(ad) == 1 && len(a.Shape) <= len(b.Shape):
+		shape, mode = b.Shape, 3
+	}
+	var p *bplan
+	if mode == 0 {
+		var err error
+		if p, err = planBinary(a.Shape, b.Shape); err != nil {
+			return nil, fmt.Errorf("inputs %v and %v: %w", a, b, err)
+		}
+		shape = p.out
+	}
+	rt := tensor.DTypeOf[R]()
+	var out []R
+	if dst != nil && dst.DType == rt && tensor.SameShape(dst.Shape, shape) {
+		out = dst.Data.([]R)
+	} else {
+		n, err := tensor.NumElements(shape)
+		if err != nil {
+			return nil, err
+		}
+		out = make([]R, n)
+		dst = &tensor.Tensor{DType: rt, Shape: append([]int{}, shape...), Data: out}
+	}
+	switch mode {
+	case 1:
+		k.vv(out, ad, bd)
+	case 2:
+		k.vs(out, ad, bd[0])
+	case 3:
+		k.sv(out, ad[0], bd)
+	default:
+		apply(p, out, ad, bd, k)
+	}
+	return dst, nil
+}
+
+func binary[A, B, R tensor.Elem](a, b *tensor.Tensor, k kern[A, B, R]) (*tensor.Tensor, error) {
+	return binaryInto(nil, a, b, k)
+}
+
+// broadcastIndex3 returns, for an n-way broadcast, the output shape and per
+// input the flat source index of each output element (nil where the input
+// already has the output's shape).
+func broadcastIndexes(shapes ...[]int) ([]int, [][]int, error) {
+	out, err := tensor.BroadcastShapes(shapes...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := tensor.NumElements(out); err != nil {
+		return nil, nil, err
+	}
+	idx := make([][]int, len(shapes))
+	for i, s := range shapes {
+		if !tensor.SameShape(s, out) {
+			idx[i] = tensor.BroadcastIndex(s, out)
+		}
+	}
+	return out, idx, nil
+}
+
+// lenMatches checks that a tensor's data length agrees with its shape.
+func lenMatches(i int, t *tensor.Tensor, n int) error {
+	want, err := tensor.NumElements(t.Shape)
+	if err != nil {
+		return fmt.Errorf("input %d: %w", i, err)
+	}
+	if want != n {
+		return fmt.Errorf("input %d: %v tensor has %d elements for shape %v", i, t.DType, n, t.Shape)
+	}
+	return nil
+}

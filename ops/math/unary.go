@@ -1,0 +1,391 @@
+package math
+
+import (
+	gomath "math"
+
+	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/tensor"
+)
+
+// intOp names the integer semantics of a unary op (iNone: floats only).
+type intOp int
+
+const (
+	iNone intOp = iota
+	iAbs
+	iNeg
+	iSign
+	iRelu
+)
+
+// unaryDef is one unary element-wise op. f64 defines it on floats (float32
+// is computed through float64 and rounded once, float16/bfloat16 through
+// float32); f32, when set, is a direct float32 loop with the same result.
+type unaryDef struct {
+	f64 func(float64) float64
+	f32 func(o, x []float32)
+	iop intOp
+}
+
+func init() {
+	plain := map[string]unaryDef{
+		"Abs": {f64: gomath.Abs, iop: iAbs, f32: func(o, x []float32) {
+			o = o[:len(x)]
+			for i, v := range x {
+				o[i] = float32(gomath.Abs(float64(v)))
+			}
+		}},
+		"Neg": {f64: func(x float64) float64 { return -x }, iop: iNeg, f32: func(o, x []float32) {
+			o = o[:len(x)]
+			for i, v := range x {
+				o[i] = -v
+			}
+		}},
+		"Sqrt": {f64: gomath.Sqrt, f32: func(o, x []float32) {
+			o = o[:len(x)]
+			for i, v := range x {
+				o[i] = float32(gomath.Sqrt(float64(v)))
+			}
+		}},
+		"Exp": {f64: gomath.Exp, f32: func(o, x []float32) {
+			o = o[:len(x)]
+			for i, v := range x {
+				o[i] = float32(gomath.Exp(float64(v)))
+			}
+		}},
+		"Log":        {f64: gomath.Log},
+		"Reciprocal": {f64: func(x float64) float64 { return 1 / x }},
+		"Floor":      {f64: gomath.Floor},
+		"Ceil":       {f64: gomath.Ceil},
+		"Round":      {f64: gomath.RoundToEven},
+		"Sign":       {f64: sign, iop: iSign},
+		"Erf":        {f64: gomath.Erf},
+		"Sin":        {f64: gomath.Sin},
+		"Cos":        {f64: gomath.Cos},
+		"Tan":        {f64: gomath.Tan},
+		"Asin":       {f64: gomath.Asin},
+		"Acos":       {f64: gomath.Acos},
+		"Atan":       {f64: gomath.Atan},
+		"Sinh":       {f64: gomath.Sinh},
+		"Cosh":       {f64: gomath.Cosh},
+		"Asinh":      {f64: gomath.Asinh},
+		"Acosh":      {f64: gomath.Acosh},
+		"Atanh":      {f64: gomath.Atanh},
+		"Tanh": {f64: gomath.Tanh, f32: func(o, x []float32) {
+			o = o[:len(x)]
+			for i, v := range x {
+				o[i] = tanh32(v)
+			}
+		}},
+		"Sigmoid": {f64: sigmoid, f32: sigmoidSlice},
+		"Relu": {f64: func(x float64) float64 { return gomath.Max(x, 0) }, iop: iRelu, f32: func(o, x []float32) {
+			o = o[:len(x)]
+			for i, v := range x {
+				o[i] = max(v, 0) // branch-free; NaN stays NaN
+			}
+		}},
+		"Softplus": {f64: softplus},
+		"Softsign": {f64: func(x float64) float64 { return x / (1 + gomath.Abs(x)) }},
+		"HardSwish": {f64: func(x float64) float64 {
+			return x * gomath.Max(0, gomath.Min(1, x/6+0.5))
+		}},
+		"Mish": {f64: func(x float64) float64 { return x * gomath.Tanh(softplus(x)) }},
+	}
+	for name, def := range plain {
+		def := def
+		ops.Register("", name, 1, fixed(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			if err := ops.NeedInputs(in, 1); err != nil {
+				return nil, err
+			}
+			return one(unary(def, in[0]))
+		}))
+	}
+
+	withAttrs("LeakyRelu", func(a ops.Attrs) unaryDef {
+		alpha := float64(a.Float("alpha", 0.01))
+		a32 := float32(alpha)
+		return unaryDef{
+			f64: func(x float64) float64 {
+				if x < 0 {
+					return alpha * x
+				}
+				return x
+			},
+			f32: func(o, x []float32) {
+				o = o[:len(x)]
+				for i, v := range x {
+					if v < 0 {
+						v *= a32
+					}
+					o[i] = v
+				}
+			},
+		}
+	})
+	withAttrs("Elu", func(a ops.Attrs) unaryDef {
+		alpha := float64(a.Float("alpha", 1))
+		return unaryDef{f64: func(x float64) float64 {
+			if x < 0 {
+				return alpha * (gomath.Exp(x) - 1)
+			}
+			return x
+		}}
+	})
+	withAttrs("Selu", func(a ops.Attrs) unaryDef {
+		alpha := float64(a.Float("alpha", 1.67326319217681884765625))
+		gamma := float64(a.Float("gamma", 1.05070102214813232421875))
+		return unaryDef{f64: func(x float64) float64 {
+			if x <= 0 {
+				return gamma * alpha * (gomath.Exp(x) - 1)
+			}
+			return gamma * x
+		}}
+	})
+	withAttrs("Celu", func(a ops.Attrs) unaryDef {
+		alpha := float64(a.Float("alpha", 1))
+		return unaryDef{f64: func(x float64) float64 {
+			return gomath.Max(0, x) + gomath.Min(0, alpha*(gomath.Exp(x/alpha)-1))
+		}}
+	})
+	withAttrs("HardSigmoid", func(a ops.Attrs) unaryDef {
+		alpha := float64(a.Float("alpha", 0.2))
+		beta := float64(a.Float("beta", 0.5))
+		return unaryDef{f64: func(x float64) float64 {
+			return gomath.Max(0, gomath.Min(1, alpha*x+beta))
+		}}
+	})
+	withAttrs("ThresholdedRelu", func(a ops.Attrs) unaryDef {
+		alpha := float64(a.Float("alpha", 1))
+		return unaryDef{f64: func(x float64) float64 {
+			if x > alpha {
+				return x
+			}
+			return 0
+		}}
+	})
+	ops.Register("", "Gelu", 20, func(c *ops.Config) (ops.Op, error) {
+		approx := c.Attrs.String("approximate", "none")
+		var def unaryDef
+		switch approx {
+		case "none":
+			def.f64 = func(x float64) float64 { return 0.5 * x * (1 + gomath.Erf(x/gomath.Sqrt2)) }
+		case "tanh":
+			k := gomath.Sqrt(2 / gomath.Pi)
+			def.f64 = func(x float64) float64 { return 0.5 * x * (1 + gomath.Tanh(k*(x+0.044715*x*x*x))) }
+		default:
+			return nil, ops.BadAttr("approximate", "must be \"none\" or \"tanh\", got %q", approx)
+		}
+		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			if err := ops.NeedInputs(in, 1); err != nil {
+				return nil, err
+			}
+			return one(unary(def, in[0]))
+		}), nil
+	})
+
+	ops.Register("", "Identity", 1, fixed(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		if err := ops.NeedInputs(in, 1); err != nil {
+			return nil, err
+		}
+		x := in[0]
+		// A pure view: same data, fresh header.
+		return []*tensor.Tensor{{DType: x.DType, Shape: append([]int{}, x.Shape...), Data: x.Data}}, nil
+	}))
+	ops.Register("", "IsNaN", 9, fixed(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		if err := ops.NeedInputs(in, 1); err != nil {
+			return nil, err
+		}
+		return one(floatPredicate(in[0], func(x float64) bool { return x != x }))
+	}))
+	ops.Register("", "IsInf", 10, func(c *ops.Config) (ops.Op, error) {
+		neg, pos := c.Attrs.Int("detect_negative", 1) != 0, c.Attrs.Int("detect_positive", 1) != 0
+		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			if err := ops.NeedInputs(in, 1); err != nil {
+				return nil, err
+			}
+			return one(floatPredicate(in[0], func(x float64) bool {
+				return (pos && gomath.IsInf(x, 1)) || (neg && gomath.IsInf(x, -1))
+			}))
+		}), nil
+	})
+}
+
+// withAttrs registers a unary op whose definition depends on attributes.
+func withAttrs(name string, build func(ops.Attrs) unaryDef) {
+	ops.Register("", name, 1, func(c *ops.Config) (ops.Op, error) {
+		def := build(c.Attrs)
+		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			if err := ops.NeedInputs(in, 1); err != nil {
+				return nil, err
+			}
+			return one(unary(def, in[0]))
+		}), nil
+	})
+}
+
+func sign(x float64) float64 {
+	switch {
+	case x > 0:
+		return 1
+	case x < 0:
+		return -1
+	}
+	return x // 0, -0 or NaN
+}
+
+func sigmoid(x float64) float64 {
+	if x >= 0 {
+		return 1 / (1 + gomath.Exp(-x))
+	}
+	e := gomath.Exp(x)
+	return e / (1 + e)
+}
+
+func softplus(x float64) float64 {
+	if x > 0 {
+		return x + gomath.Log1p(gomath.Exp(-x))
+	}
+	return gomath.Log1p(gomath.Exp(x))
+}
+
+// unary applies def to x, returning a new tensor of x's dtype and shape.
+func unary(def unaryDef, x *tensor.Tensor) (*tensor.Tensor, error) {
+	if err := lenMatches(0, x, sliceLen(x.Data)); err != nil {
+		return nil, err
+	}
+	shape := append([]int{}, x.Shape...)
+	switch d := x.Data.(type) {
+	case []float32:
+		out := make([]float32, len(d))
+		unaryF32(def, out, d)
+		return &tensor.Tensor{DType: tensor.Float32, Shape: shape, Data: out}, nil
+	case []float64:
+		out := make([]float64, len(d))
+		f := def.f64
+		for i, v := range d {
+			out[i] = f(v)
+		}
+		return &tensor.Tensor{DType: tensor.Float64, Shape: shape, Data: out}, nil
+	case []tensor.Float16Bits, []tensor.BFloat16Bits:
+		w := toF32(x)
+		wd := w.Data.([]float32)
+		unaryF32(def, wd, wd)
+		return fromF32(w, x.DType), nil
+	case []int8:
+		return intUnary(def.iop, x, d)
+	case []int16:
+		return intUnary(def.iop, x, d)
+	case []int32:
+		return intUnary(def.iop, x, d)
+	case []int64:
+		return intUnary(def.iop, x, d)
+	case []uint8:
+		return intUnary(def.iop, x, d)
+	case []uint16:
+		return intUnary(def.iop, x, d)
+	case []uint32:
+		return intUnary(def.iop, x, d)
+	case []uint64:
+		return intUnary(def.iop, x, d)
+	}
+	return nil, unsupported(0, x)
+}
+
+// unaryF32 runs def over float32 data; o may alias x.
+func unaryF32(def unaryDef, o, x []float32) {
+	if def.f32 != nil {
+		def.f32(o, x)
+		return
+	}
+	f := def.f64
+	o = o[:len(x)]
+	for i, v := range x {
+		o[i] = float32(f(float64(v)))
+	}
+}
+
+func intUnary[T integer](op intOp, x *tensor.Tensor, d []T) (*tensor.Tensor, error) {
+	out := make([]T, len(d))
+	switch op {
+	case iAbs:
+		for i, v := range d {
+			if v < 0 {
+				v = -v
+			}
+			out[i] = v
+		}
+	case iNeg:
+		for i, v := range d {
+			out[i] = -v
+		}
+	case iSign:
+		var one T = 1
+		for i, v := range d {
+			switch {
+			case v > 0:
+				out[i] = 1
+			case v < 0:
+				out[i] = -one
+			}
+		}
+	case iRelu:
+		for i, v := range d {
+			if v > 0 {
+				out[i] = v
+			}
+		}
+	default:
+		return nil, unsupported(0, x)
+	}
+	return &tensor.Tensor{DType: x.DType, Shape: append([]int{}, x.Shape...), Data: out}, nil
+}
+
+// floatPredicate maps a float tensor to bool.
+func floatPredicate(x *tensor.Tensor, f func(float64) bool) (*tensor.Tensor, error) {
+	if !x.DType.IsFloat() {
+		return nil, unsupported(0, x)
+	}
+	v, err := tensor.AsFloat64(x)
+	if err != nil {
+		return nil, ops.BadInput(0, "%v", err)
+	}
+	out := make([]bool, len(v))
+	for i, e := range v {
+		out[i] = f(e)
+	}
+	return &tensor.Tensor{DType: tensor.Bool, Shape: append([]int{}, x.Shape...), Data: out}, nil
+}
+
+func sliceLen(d any) int {
+	switch d := d.(type) {
+	case []float32:
+		return len(d)
+	case []float64:
+		return len(d)
+	case []int8:
+		return len(d)
+	case []int16:
+		return len(d)
+	case []int32:
+		return len(d)
+	case []int64:
+		return len(d)
+	case []uint8:
+		return len(d)
+	case []uint16:
+		return len(d)
+	case []uint32:
+		return len(d)
+	case []uint64:
+		return len(d)
+	case []bool:
+		return len(d)
+	case []string:
+		return len(d)
+	case []tensor.Float16Bits:
+		return len(d)
+	case []tensor.BFloat16Bits:
+		return len(d)
+	}
+	return -1
+}
