@@ -31,4 +31,7 @@ for target in $(go test ./importer -list '^Fuzz' 2>/dev/null | grep '^Fuzz' || t
   echo "fuzz importer/${target}: ok"
 done
 
+# the pure-Go kernel path, forced by the purego tag, against the same references
+go test -count=1 -tags purego ./ops/... ./train/autodiff >/dev/null && echo "purego kernels: ok"
+
 go test -count=1 "$@" ./...
