@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	goruntime "runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -37,6 +38,7 @@ type batcher struct {
 	timeout time.Duration
 	metrics *metrics
 	jobs    chan *job
+	ready   chan []*job // formed batches, run by the executors
 	quit    chan struct{}
 	done    sync.WaitGroup
 }
@@ -57,9 +59,21 @@ type jobResult struct {
 }
 
 func newBatcher(m *Model, max int, timeout time.Duration, mt *metrics) *batcher {
-	b := &batcher{m: m, max: max, timeout: timeout, metrics: mt, jobs: make(chan *job, 4*max), quit: make(chan struct{})}
-	b.done.Add(1)
+	b := &batcher{m: m, max: max, timeout: timeout, metrics: mt, jobs: make(chan *job, 4*max),
+		ready: make(chan []*job), quit: make(chan struct{})}
+	// one collector forms batches while executors (one per CPU) run them,
+	// so the next batch fills up while the previous one computes
+	workers := goruntime.GOMAXPROCS(0)
+	b.done.Add(1 + workers)
 	go b.loop()
+	for i := 0; i < workers; i++ {
+		go func() {
+			defer b.done.Done()
+			for batch := range b.ready {
+				b.run(batch)
+			}
+		}()
+	}
 	return b
 }
 
@@ -116,6 +130,7 @@ func (b *batcher) submit(ctx context.Context, inputs map[string]*tensor.Tensor, 
 
 func (b *batcher) loop() {
 	defer b.done.Done()
+	defer close(b.ready)
 	var pending []*job
 	for {
 		var first *job
@@ -159,11 +174,11 @@ func (b *batcher) loop() {
 			}
 			timer.Stop()
 		}
-		b.run(batch, rows)
+		b.ready <- batch
 	}
 }
 
-func (b *batcher) run(batch []*job, rows int) {
+func (b *batcher) run(batch []*job) {
 	now := time.Now()
 	live := batch[:0]
 	for _, j := range batch {
@@ -189,7 +204,7 @@ func (b *batcher) run(batch []*job, rows int) {
 		j.result <- jobResult{out, err}
 		return
 	}
-	rows = 0
+	rows := 0
 	for _, j := range live {
 		rows += j.rows
 	}

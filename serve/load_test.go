@@ -29,6 +29,7 @@ import (
 var (
 	loadClients  = flag.Int("load.clients", 8, "load test: concurrent clients")
 	loadDuration = flag.Duration("load.duration", 2*time.Second, "load test: duration of each run")
+	loadTime     = flag.Int("load.time", 100, "load test: sequence length of each batch-1 request")
 )
 
 type loadReport struct {
@@ -51,7 +52,7 @@ func runLoad(t testing.TB, s *Server, url string, clients int, d time.Duration) 
 	}
 	samples := make([]sample, variants)
 	for i := range samples {
-		x := randInput([]int{1, 20, 1}, i)
+		x := randInput([]int{1, *loadTime, 1}, i)
 		want := direct(t, s, "seed", map[string]*tensor.Tensor{"input": x})
 		body, _ := json.Marshal(map[string]any{"inputs": []any{inputDoc("input", x)}})
 		samples[i] = sample{body, map[string][]float32{}}
@@ -134,7 +135,7 @@ func TestLoad(t *testing.T) {
 	for _, batching := range []bool{false, true} {
 		opts := Options{MaxQueue: 4096}
 		if batching {
-			opts.MaxBatch, opts.BatchTimeout = 32, time.Millisecond
+			opts.MaxBatch, opts.BatchTimeout = 32, 100*time.Microsecond
 		}
 		s, ts := newTestServer(t, opts)
 		rep := runLoad(t, s, ts.URL+"/v2/models/seed/infer", *loadClients, *loadDuration)

@@ -55,16 +55,16 @@ type bplan struct {
 
 // planBinary computes the output shape of a NumPy broadcast of shapes as and
 // bs and the run decomposition used by apply.
-func planBinary(as, bs []int) (*bplan, error) {
+func planBinary(as, bs []int) (bplan, error) {
 	out, err := tensor.BroadcastShapes(as, bs)
 	if err != nil {
-		return nil, err
+		return bplan{}, err
 	}
 	n, err := tensor.NumElements(out)
 	if err != nil {
-		return nil, err
+		return bplan{}, err
 	}
-	p := &bplan{out: out, n: n, inner: 1, aStep: true, bStep: true}
+	p := bplan{out: out, n: n, inner: 1, aStep: true, bStep: true}
 	if n == 0 {
 		return p, nil
 	}
@@ -75,7 +75,8 @@ func planBinary(as, bs []int) (*bplan, error) {
 		size   int
 		aB, bB bool // operand is broadcast along this dim
 	}
-	dims := make([]dim, 0, r)
+	var buf [8]dim
+	dims := buf[:0]
 	for i := 0; i < r; i++ {
 		o := out[i]
 		if o == 1 {
@@ -95,9 +96,8 @@ func planBinary(as, bs []int) (*bplan, error) {
 	last := dims[len(dims)-1]
 	p.inner, p.aStep, p.bStep = last.size, !last.aB, !last.bB
 	no := len(dims) - 1
-	p.outer = make([]int, no)
-	p.aStr = make([]int, no)
-	p.bStr = make([]int, no)
+	all := make([]int, 3*no)
+	p.outer, p.aStr, p.bStr = all[:no:no], all[no:2*no:2*no], all[2*no:]
 	sa, sb := 1, 1
 	if p.aStep {
 		sa = p.inner
@@ -135,7 +135,12 @@ func apply[A, B, R any](p *bplan, out []R, a []A, b []B, k kern[A, B, R]) {
 		return
 	}
 	in := p.inner
-	cnt := make([]int, len(p.outer))
+	var cbuf [8]int // the run counter, on the stack for rank <= 9
+	cnt := cbuf[:]
+	if len(p.outer) > len(cbuf) {
+		cnt = make([]int, len(p.outer))
+	}
+	cnt = cnt[:len(p.outer)]
 	ao, bo := 0, 0
 	for off := 0; off < p.n; off += in {
 		dst := out[off : off+in]
@@ -189,13 +194,14 @@ func binaryInto[A, B, R tensor.Elem](dst, a, b *tensor.Tensor, k kern[A, B, R]) 
 	case len(ad) == 1 && len(a.Shape) <= len(b.Shape):
 		shape, mode = b.Shape, 3
 	}
-	var p *bplan
+	var p bplan
+	fresh := false // shape is already a private copy
 	if mode == 0 {
 		var err error
 		if p, err = planBinary(a.Shape, b.Shape); err != nil {
 			return nil, fmt.Errorf("inputs %v and %v: %w", a, b, err)
 		}
-		shape = p.out
+		shape, fresh = p.out, true
 	}
 	rt := tensor.DTypeOf[R]()
 	var out []R
@@ -207,7 +213,10 @@ func binaryInto[A, B, R tensor.Elem](dst, a, b *tensor.Tensor, k kern[A, B, R]) 
 			return nil, err
 		}
 		out = make([]R, n)
-		dst = &tensor.Tensor{DType: rt, Shape: append([]int{}, shape...), Data: out}
+		if !fresh {
+			shape = append([]int{}, shape...)
+		}
+		dst = &tensor.Tensor{DType: rt, Shape: shape, Data: out}
 	}
 	switch mode {
 	case 1:
@@ -217,7 +226,7 @@ func binaryInto[A, B, R tensor.Elem](dst, a, b *tensor.Tensor, k kern[A, B, R]) 
 	case 3:
 		k.sv(out, ad[0], bd)
 	default:
-		apply(p, out, ad, bd, k)
+		apply(&p, out, ad, bd, k)
 	}
 	return dst, nil
 }
@@ -226,7 +235,7 @@ func binary[A, B, R tensor.Elem](a, b *tensor.Tensor, k kern[A, B, R]) (*tensor.
 	return binaryInto(nil, a, b, k)
 }
 
-// broadcastIndex3 returns, for an n-way broadcast, the output shape and per
+// broadcastIndexes returns, for an n-way broadcast, the output shape and per
 // input the flat source index of each output element (nil where the input
 // already has the output's shape).
 func broadcastIndexes(shapes ...[]int) ([]int, [][]int, error) {
