@@ -84,6 +84,11 @@ func NewSession(m *Model, opts Options) (*Session, error) {
 	if m == nil || m.Graph == nil {
 		return nil, errors.New("runtime: nil model")
 	}
+	for _, v := range m.Graph.FeedInputs() {
+		if v.Kind != "" && v.Kind != "tensor" {
+			return nil, fmt.Errorf("runtime: graph input %q is a %s; mtlrun runs models whose inputs are tensors", v.Name, v.Kind)
+		}
+	}
 	var unsupported []UnsupportedOp
 	root, err := compile(m, m.Graph, max(opts.Threads, 1), &unsupported)
 	if len(unsupported) > 0 {
