@@ -56,14 +56,24 @@ func main() {
 		fmt.Fprintf(w, "task %d (σ=%g)\t", i, s)
 	}
 	fmt.Fprintln(w, "mean\t")
-	for _, method := range train.Weightings {
+	// "fixed, 1/σ²" is a hand-tuned fixed weighting: what a practitioner
+	// who knows the task scales would choose
+	for _, method := range append(append([]string{}, train.Weightings...), "fixed, 1/σ²") {
 		m := buildModel(len(sigmas), *seed)
 		losses := map[string]string{}
-		for i := range sigmas {
+		weights := map[string]float64{}
+		for i, s := range sigmas {
 			losses[task(i)] = "mse"
+			weights[task(i)] = 1 / (s * s)
+		}
+		kind := method
+		if method != "fixed, 1/σ²" {
+			weights = nil
+		} else {
+			kind = "fixed"
 		}
 		cfg := train.Config{
-			Losses: losses, Weighting: train.WeightingConfig{Kind: method, Seed: *seed},
+			Losses: losses, LossWeights: weights, Weighting: train.WeightingConfig{Kind: kind, Seed: *seed},
 			Optimizer: train.OptimizerConfig{Kind: "adam", LR: 1e-3}, BatchSize: 100,
 			Epochs: *steps * 100 / trainSet.Rows, Seed: *seed,
 		}

@@ -3,6 +3,8 @@ package autodiff
 import (
 	"fmt"
 
+	"github.com/mtlrun/mtlrun/ops/linalg"
+
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -15,6 +17,17 @@ func init() {
 // b (k×n, or n×k when tb). It is the one matrix product of the backward
 // pass; float32 goes through the same loop order the compiler vectorises.
 func gemmAcc[T tensor.Float](ta, tb bool, m, n, k int, a, b, c []T) {
+	if a32, ok := any(a).([]float32); ok {
+		lda, ldb := k, n
+		if ta {
+			lda = m
+		}
+		if tb {
+			ldb = k
+		}
+		linalg.Sgemm(ta, tb, m, n, k, 1, a32, lda, any(b).([]float32), ldb, 1, any(c).([]float32), n)
+		return
+	}
 	for i := 0; i < m; i++ {
 		ci := c[i*n : i*n+n]
 		for p := 0; p < k; p++ {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/mtlrun/mtlrun/ops/linalg"
+
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -543,6 +545,10 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 // gemmAccCols adds daᵀ·h to the first `cols` rows of gR (rows of R are gate
 // units): gR[j, p] += Σ_b da[b, j]·h[b, p] for j < cols.
 func gemmAccCols[T tensor.Float](da []T, B, stride, cols int, h []T, H int, gR []T) {
+	if d32, ok := any(da).([]float32); ok {
+		linalg.Sgemm(true, false, cols, H, B, 1, d32, stride, any(h).([]float32), H, 1, any(gR).([]float32), H)
+		return
+	}
 	for b := 0; b < B; b++ {
 		hb := h[b*H : (b+1)*H]
 		for j := 0; j < cols; j++ {
@@ -560,6 +566,10 @@ func gemmAccCols[T tensor.Float](da []T, B, stride, cols int, h []T, H int, gR [
 
 // gemmAccRows adds da[:, :cols]·R[:cols, :] into dh.
 func gemmAccRows[T tensor.Float](da []T, B, stride, cols int, R []T, H int, dh []T) {
+	if d32, ok := any(da).([]float32); ok {
+		linalg.Sgemm(false, false, B, H, cols, 1, d32, stride, any(R).([]float32), H, 1, any(dh).([]float32), H)
+		return
+	}
 	for b := 0; b < B; b++ {
 		out := dh[b*H : (b+1)*H]
 		for j := 0; j < cols; j++ {
