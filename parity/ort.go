@@ -3,7 +3,11 @@
 package parity
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -14,9 +18,11 @@ import (
 var (
 	envOnce sync.Once
 	envErr  error
+	envPath string
 )
 
-// initORT loads the shared library once per process.
+// initORT loads the shared library and creates the onnxruntime environment,
+// once per process.
 func initORT() error {
 	envOnce.Do(func() {
 		path, err := LibraryPath()
@@ -24,158 +30,455 @@ func initORT() error {
 			envErr = err
 			return
 		}
+		envPath = path
 		ort.SetSharedLibraryPath(path)
-		if err := ort.InitializeEnvironment(); err != nil {
-			envErr = fmt.Errorf("parity: loading onnxruntime from %s: %w", path, err)
+		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+			envErr = fmt.Errorf("parity: loading onnxruntime from %s: %w\n%s", path, err, InstallHint)
 		}
 	})
 	return envErr
 }
 
-// Available reports whether onnxruntime can be used (cgo build and library found).
+// Available reports whether onnxruntime can be used: nil when this is a cgo
+// build and the shared library loads; otherwise an error that says how to
+// fix it (errors.Is(err, ErrLibraryMissing) when the library is absent).
 func Available() error { return initORT() }
 
-// ORT is one onnxruntime session.
+// Version returns the loaded onnxruntime's version and library path.
+func Version() (version, path string, err error) {
+	if err := initORT(); err != nil {
+		return "", "", err
+	}
+	return ort.GetVersion(), envPath, nil
+}
+
+// ORT runs one model file in onnxruntime. Shapes may differ from call to
+// call. It is safe for concurrent use.
 type ORT struct {
-	sess    *ort.DynamicAdvancedSession
-	inputs  []string
-	outputs []string
+	path    string
+	opts    Options
+	inputs  []ort.InputOutputInfo
+	outputs []ort.InputOutputInfo
+
+	mu       sync.Mutex
+	sessions map[string]*ort.DynamicAdvancedSession
 }
 
-// Options for Open.
-type Options struct {
-	Threads int // intra-op threads; 0 or 1 = one thread
-}
-
-// Open creates an onnxruntime session on a model file; outputs lists the
-// outputs Run returns, in order.
-func Open(modelPath string, inputs, outputs []string, opts Options) (*ORT, error) {
+// Open prepares onnxruntime for a model file. Sessions are created lazily,
+// one per set of fed inputs and requested outputs.
+func Open(modelPath string, opts Options) (*ORT, error) {
 	if err := initORT(); err != nil {
 		return nil, err
 	}
-	so, err := ort.NewSessionOptions()
+	so, err := sessionOptions(opts)
 	if err != nil {
 		return nil, err
 	}
 	defer so.Destroy()
-	threads := max(opts.Threads, 1)
-	if err := so.SetIntraOpNumThreads(threads); err != nil {
-		return nil, err
-	}
-	if err := so.SetInterOpNumThreads(1); err != nil {
-		return nil, err
-	}
-	s, err := ort.NewDynamicAdvancedSession(modelPath, inputs, outputs, so)
+	ins, outs, err := ort.GetInputOutputInfoWithOptions(modelPath, so)
 	if err != nil {
 		return nil, fmt.Errorf("parity: onnxruntime cannot open %s: %w", modelPath, err)
 	}
-	return &ORT{sess: s, inputs: inputs, outputs: outputs}, nil
+	o := &ORT{path: modelPath, opts: opts, inputs: ins, outputs: outs, sessions: map[string]*ort.DynamicAdvancedSession{}}
+	// Create the all-inputs/all-outputs session now so that a model
+	// onnxruntime rejects fails at Open.
+	if _, err := o.session(o.InputNames(), o.OutputNames()); err != nil {
+		return nil, err
+	}
+	return o, nil
 }
 
-// Close releases the session.
-func (o *ORT) Close() error { return o.sess.Destroy() }
+func sessionOptions(opts Options) (*ort.SessionOptions, error) {
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("parity: onnxruntime session options: %w", err)
+	}
+	if err := so.SetIntraOpNumThreads(max(opts.Threads, 1)); err != nil {
+		so.Destroy()
+		return nil, err
+	}
+	if err := so.SetInterOpNumThreads(1); err != nil {
+		so.Destroy()
+		return nil, err
+	}
+	if opts.NoOptimize {
+		if err := so.SetGraphOptimizationLevel(ort.GraphOptimizationLevelDisableAll); err != nil {
+			so.Destroy()
+			return nil, err
+		}
+	}
+	return so, nil
+}
+
+// InputNames lists the inputs onnxruntime reports for the model.
+func (o *ORT) InputNames() []string {
+	var out []string
+	for _, v := range o.inputs {
+		out = append(out, v.Name)
+	}
+	return out
+}
+
+// OutputNames lists the model's outputs in file order.
+func (o *ORT) OutputNames() []string {
+	var out []string
+	for _, v := range o.outputs {
+		out = append(out, v.Name)
+	}
+	return out
+}
+
+func (o *ORT) session(inputs, outputs []string) (*ort.DynamicAdvancedSession, error) {
+	key := strings.Join(inputs, "\x00") + "\x01" + strings.Join(outputs, "\x00")
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.sessions == nil {
+		return nil, errors.New("parity: onnxruntime session is closed")
+	}
+	if s, ok := o.sessions[key]; ok {
+		return s, nil
+	}
+	so, err := sessionOptions(o.opts)
+	if err != nil {
+		return nil, err
+	}
+	defer so.Destroy()
+	s, err := ort.NewDynamicAdvancedSession(o.path, inputs, outputs, so)
+	if err != nil {
+		return nil, fmt.Errorf("parity: onnxruntime cannot open %s: %w", o.path, err)
+	}
+	o.sessions[key] = s
+	return s, nil
+}
+
+// Close releases every session.
+func (o *ORT) Close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var first error
+	for _, s := range o.sessions {
+		if err := s.Destroy(); err != nil && first == nil {
+			first = err
+		}
+	}
+	o.sessions = nil
+	return first
+}
+
+// Run feeds the named inputs and returns the requested outputs (all model
+// outputs when outputNames is empty) as mtlrun tensors.
+func (o *ORT) Run(inputs map[string]*tensor.Tensor, outputNames []string) (map[string]*tensor.Tensor, error) {
+	run, release, err := o.Prepare(inputs, outputNames)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return run()
+}
+
+// Prepare converts the inputs once and returns a function that runs the
+// model on them (for benchmarks: the timed call does no input conversion)
+// and a function that releases the converted inputs.
+func (o *ORT) Prepare(inputs map[string]*tensor.Tensor, outputNames []string) (run func() (map[string]*tensor.Tensor, error), release func(), err error) {
+	names := make([]string, 0, len(inputs))
+	for k := range inputs {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	if len(outputNames) == 0 {
+		outputNames = o.OutputNames()
+	}
+	sess, err := o.session(names, outputNames)
+	if err != nil {
+		return nil, nil, err
+	}
+	in := make([]ort.Value, len(names))
+	release = func() {
+		for _, v := range in {
+			if v != nil {
+				v.Destroy()
+			}
+		}
+	}
+	for i, name := range names {
+		v, err := toORT(inputs[name])
+		if err != nil {
+			release()
+			return nil, nil, fmt.Errorf("parity: input %q: %w", name, err)
+		}
+		in[i] = v
+	}
+	scalar := map[string]tensor.DType{}
+	for _, info := range o.outputs {
+		if info.OrtValueType == ort.ONNXTypeTensor && info.Dimensions != nil && len(info.Dimensions) == 0 {
+			scalar[info.Name] = fromORTType(info.DataType)
+		}
+	}
+	run = func() (map[string]*tensor.Tensor, error) {
+		res, err := o.runOnce(sess, in, outputNames, scalar)
+		if err != nil && len(scalar) > 0 {
+			// the declared rank-0 outputs may not be scalars after all
+			res, err = o.runOnce(sess, in, outputNames, nil)
+		}
+		return res, err
+	}
+	return run, release, nil
+}
+
+func (o *ORT) runOnce(sess *ort.DynamicAdvancedSession, in []ort.Value, outputNames []string, scalar map[string]tensor.DType) (map[string]*tensor.Tensor, error) {
+	out := make([]ort.Value, len(outputNames))
+	defer func() {
+		for _, v := range out {
+			if v != nil {
+				v.Destroy()
+			}
+		}
+	}()
+	// onnxruntime_go cannot wrap a rank-0 result it allocates itself, so
+	// declared scalar outputs get a caller-allocated value.
+	for i, name := range outputNames {
+		if dt, ok := scalar[name]; ok {
+			v, err := newScalar(dt)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = v
+		}
+	}
+	if err := sess.Run(in, out); err != nil {
+		return nil, fmt.Errorf("parity: onnxruntime: %w", err)
+	}
+	res := make(map[string]*tensor.Tensor, len(out))
+	for i, v := range out {
+		if v == nil {
+			return nil, fmt.Errorf("parity: onnxruntime produced no value for output %q", outputNames[i])
+		}
+		t, err := fromORT(v)
+		if err != nil {
+			return nil, fmt.Errorf("parity: output %q: %w", outputNames[i], err)
+		}
+		res[outputNames[i]] = t
+	}
+	return res, nil
+}
+
+func newScalar(dt tensor.DType) (ort.Value, error) {
+	switch dt {
+	case tensor.Float32:
+		return ort.NewEmptyScalar[float32]()
+	case tensor.Float64:
+		return ort.NewEmptyScalar[float64]()
+	case tensor.Int64:
+		return ort.NewEmptyScalar[int64]()
+	case tensor.Int32:
+		return ort.NewEmptyScalar[int32]()
+	case tensor.Int16:
+		return ort.NewEmptyScalar[int16]()
+	case tensor.Int8:
+		return ort.NewEmptyScalar[int8]()
+	case tensor.Uint8:
+		return ort.NewEmptyScalar[uint8]()
+	case tensor.Uint16:
+		return ort.NewEmptyScalar[uint16]()
+	case tensor.Uint32:
+		return ort.NewEmptyScalar[uint32]()
+	case tensor.Uint64:
+		return ort.NewEmptyScalar[uint64]()
+	case tensor.Bool:
+		return ort.NewEmptyScalar[bool]()
+	}
+	return nil, fmt.Errorf("parity: cannot receive a %v scalar from onnxruntime", dt)
+}
+
+func fromORTType(t ort.TensorElementDataType) tensor.DType {
+	switch t {
+	case ort.TensorElementDataTypeFloat:
+		return tensor.Float32
+	case ort.TensorElementDataTypeDouble:
+		return tensor.Float64
+	case ort.TensorElementDataTypeInt64:
+		return tensor.Int64
+	case ort.TensorElementDataTypeInt32:
+		return tensor.Int32
+	case ort.TensorElementDataTypeInt16:
+		return tensor.Int16
+	case ort.TensorElementDataTypeInt8:
+		return tensor.Int8
+	case ort.TensorElementDataTypeUint8:
+		return tensor.Uint8
+	case ort.TensorElementDataTypeUint16:
+		return tensor.Uint16
+	case ort.TensorElementDataTypeUint32:
+		return tensor.Uint32
+	case ort.TensorElementDataTypeUint64:
+		return tensor.Uint64
+	case ort.TensorElementDataTypeBool:
+		return tensor.Bool
+	case ort.TensorElementDataTypeString:
+		return tensor.String
+	case ort.TensorElementDataTypeFloat16:
+		return tensor.Float16
+	case ort.TensorElementDataTypeBFloat16:
+		return tensor.BFloat16
+	}
+	return tensor.Undefined
+}
+
+func newValue[T ort.TensorData](shape ort.Shape, data []T) (ort.Value, error) {
+	if len(shape) == 0 {
+		if len(data) != 1 {
+			return nil, fmt.Errorf("scalar with %d elements", len(data))
+		}
+		return ort.NewScalar(data[0])
+	}
+	// onnxruntime reads the Go memory directly; copy so that callers' tensors
+	// (possibly shared initializers) are never touched.
+	return ort.NewTensor(shape, append([]T(nil), data...))
+}
 
 func toORT(t *tensor.Tensor) (ort.Value, error) {
+	if t == nil {
+		return nil, errors.New("nil tensor")
+	}
 	shape := make(ort.Shape, len(t.Shape))
 	for i, d := range t.Shape {
 		shape[i] = int64(d)
 	}
 	switch d := t.Data.(type) {
 	case []float32:
-		return ort.NewTensor(shape, append([]float32(nil), d...))
+		return newValue(shape, d)
 	case []float64:
-		return ort.NewTensor(shape, append([]float64(nil), d...))
+		return newValue(shape, d)
 	case []int64:
-		return ort.NewTensor(shape, append([]int64(nil), d...))
+		return newValue(shape, d)
 	case []int32:
-		return ort.NewTensor(shape, append([]int32(nil), d...))
+		return newValue(shape, d)
+	case []int16:
+		return newValue(shape, d)
 	case []int8:
-		return ort.NewTensor(shape, append([]int8(nil), d...))
+		return newValue(shape, d)
 	case []uint8:
-		return ort.NewTensor(shape, append([]uint8(nil), d...))
+		return newValue(shape, d)
+	case []uint16:
+		return newValue(shape, d)
+	case []uint32:
+		return newValue(shape, d)
+	case []uint64:
+		return newValue(shape, d)
 	case []bool:
-		// onnxruntime's bool is one byte
-		b := make([]uint8, len(d))
-		for i, v := range d {
-			if v {
-				b[i] = 1
-			}
+		return newValue(shape, d)
+	case []tensor.Float16Bits, []tensor.BFloat16Bits:
+		if len(shape) == 0 {
+			return nil, fmt.Errorf("cannot pass a %v scalar to onnxruntime", t.DType)
 		}
-		raw := make([]byte, len(b))
-		copy(raw, b)
-		return ort.NewCustomDataTensor(shape, raw, ort.TensorElementDataTypeBool)
+		raw := make([]byte, 2*t.Len())
+		switch d := d.(type) {
+		case []tensor.Float16Bits:
+			for i, v := range d {
+				binary.LittleEndian.PutUint16(raw[2*i:], uint16(v))
+			}
+			return ort.NewCustomDataTensor(shape, raw, ort.TensorElementDataTypeFloat16)
+		case []tensor.BFloat16Bits:
+			for i, v := range d {
+				binary.LittleEndian.PutUint16(raw[2*i:], uint16(v))
+			}
+			return ort.NewCustomDataTensor(shape, raw, ort.TensorElementDataTypeBFloat16)
+		}
+	case []string:
+		if len(shape) == 0 {
+			return nil, errors.New("cannot pass a string scalar to onnxruntime")
+		}
+		s, err := ort.NewStringTensor(shape)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.SetContents(d); err != nil {
+			s.Destroy()
+			return nil, err
+		}
+		return s, nil
 	}
-	return nil, fmt.Errorf("parity: cannot pass %v to onnxruntime", t.DType)
+	return nil, fmt.Errorf("cannot pass %v to onnxruntime", t.DType)
+}
+
+func tensorOf[T tensor.Elem](shape ort.Shape, data []T) (*tensor.Tensor, error) {
+	s := make([]int, len(shape))
+	for i, d := range shape {
+		s[i] = int(d)
+	}
+	return tensor.FromChecked(s, append([]T(nil), data...))
 }
 
 func fromORT(v ort.Value) (*tensor.Tensor, error) {
-	shape := make([]int, len(v.GetShape()))
-	for i, d := range v.GetShape() {
-		shape[i] = int(d)
-	}
+	shape := v.GetShape()
 	switch t := v.(type) {
 	case *ort.Tensor[float32]:
-		return tensor.FromChecked(shape, append([]float32(nil), t.GetData()...))
+		return tensorOf(shape, t.GetData())
 	case *ort.Tensor[float64]:
-		return tensor.FromChecked(shape, append([]float64(nil), t.GetData()...))
+		return tensorOf(shape, t.GetData())
 	case *ort.Tensor[int64]:
-		return tensor.FromChecked(shape, append([]int64(nil), t.GetData()...))
+		return tensorOf(shape, t.GetData())
 	case *ort.Tensor[int32]:
-		return tensor.FromChecked(shape, append([]int32(nil), t.GetData()...))
-	case *ort.Tensor[uint8]:
-		return tensor.FromChecked(shape, append([]uint8(nil), t.GetData()...))
+		return tensorOf(shape, t.GetData())
+	case *ort.Tensor[int16]:
+		return tensorOf(shape, t.GetData())
 	case *ort.Tensor[int8]:
-		return tensor.FromChecked(shape, append([]int8(nil), t.GetData()...))
+		return tensorOf(shape, t.GetData())
+	case *ort.Tensor[uint8]:
+		return tensorOf(shape, t.GetData())
+	case *ort.Tensor[uint16]:
+		return tensorOf(shape, t.GetData())
+	case *ort.Tensor[uint32]:
+		return tensorOf(shape, t.GetData())
+	case *ort.Tensor[uint64]:
+		return tensorOf(shape, t.GetData())
+	case *ort.Tensor[bool]:
+		return tensorOf(shape, t.GetData())
+	case *ort.Scalar[float32]:
+		return tensor.Scalar(t.GetData()), nil
+	case *ort.Scalar[float64]:
+		return tensor.Scalar(t.GetData()), nil
+	case *ort.Scalar[int64]:
+		return tensor.Scalar(t.GetData()), nil
+	case *ort.Scalar[int32]:
+		return tensor.Scalar(t.GetData()), nil
+	case *ort.Scalar[int16]:
+		return tensor.Scalar(t.GetData()), nil
+	case *ort.Scalar[int8]:
+		return tensor.Scalar(t.GetData()), nil
+	case *ort.Scalar[uint8]:
+		return tensor.Scalar(t.GetData()), nil
+	case *ort.Scalar[uint16]:
+		return tensor.Scalar(t.GetData()), nil
+	case *ort.Scalar[uint32]:
+		return tensor.Scalar(t.GetData()), nil
+	case *ort.Scalar[uint64]:
+		return tensor.Scalar(t.GetData()), nil
+	case *ort.Scalar[bool]:
+		return tensor.Scalar(t.GetData()), nil
+	case *ort.StringTensor:
+		s, err := t.GetContents()
+		if err != nil {
+			return nil, err
+		}
+		return tensorOf(shape, s)
 	case *ort.CustomDataTensor:
-		if t.DataType() == ort.TensorElementDataTypeBool {
-			raw := t.GetData()
-			b := make([]bool, len(raw))
-			for i, x := range raw {
-				b[i] = x != 0
+		raw := t.GetData()
+		switch ort.TensorElementDataType(t.DataType()) {
+		case ort.TensorElementDataTypeFloat16:
+			d := make([]tensor.Float16Bits, len(raw)/2)
+			for i := range d {
+				d[i] = tensor.Float16Bits(binary.LittleEndian.Uint16(raw[2*i:]))
 			}
-			return tensor.FromChecked(shape, b)
-		}
-	}
-	return nil, fmt.Errorf("parity: onnxruntime returned an unsupported value %T", v)
-}
-
-// Run feeds named inputs (every input the session was opened with) and
-// returns the outputs by name.
-func (o *ORT) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
-	in := make([]ort.Value, len(o.inputs))
-	defer func() {
-		for _, v := range in {
-			if v != nil {
-				v.Destroy()
+			return tensorOf(shape, d)
+		case ort.TensorElementDataTypeBFloat16:
+			d := make([]tensor.BFloat16Bits, len(raw)/2)
+			for i := range d {
+				d[i] = tensor.BFloat16Bits(binary.LittleEndian.Uint16(raw[2*i:]))
 			}
+			return tensorOf(shape, d)
 		}
-	}()
-	for i, name := range o.inputs {
-		t, ok := inputs[name]
-		if !ok {
-			return nil, fmt.Errorf("parity: no value for input %q", name)
-		}
-		v, err := toORT(t)
-		if err != nil {
-			return nil, fmt.Errorf("input %q: %w", name, err)
-		}
-		in[i] = v
+		return nil, fmt.Errorf("onnxruntime returned element type %v, which mtlrun does not hold", ort.TensorElementDataType(t.DataType()))
 	}
-	out := make([]ort.Value, len(o.outputs))
-	if err := o.sess.Run(in, out); err != nil {
-		return nil, fmt.Errorf("parity: onnxruntime: %w", err)
-	}
-	res := map[string]*tensor.Tensor{}
-	for i, v := range out {
-		if v == nil {
-			continue
-		}
-		t, err := fromORT(v)
-		v.Destroy()
-		if err != nil {
-			return nil, fmt.Errorf("output %q: %w", o.outputs[i], err)
-		}
-		res[o.outputs[i]] = t
-	}
-	return res, nil
+	return nil, fmt.Errorf("onnxruntime returned a %T (sequences and maps are not compared)", v)
 }

@@ -8,22 +8,36 @@ import (
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
-var errNoCgo = errors.New("parity: mtlrun was built without cgo; checks against onnxruntime need CGO_ENABLED=1")
+// ErrNoCgo is returned by every onnxruntime entry point of a build without cgo.
+var ErrNoCgo = errors.New("parity: mtlrun was built without cgo; parity needs CGO_ENABLED=1 (onnxruntime is loaded through cgo)")
 
-// Available reports whether onnxruntime can be used.
-func Available() error { return errNoCgo }
+// Available reports whether onnxruntime can be used; without cgo it never can.
+func Available() error { return ErrNoCgo }
 
-// ORT is one onnxruntime session (unavailable without cgo).
+// Version fails without cgo.
+func Version() (version, path string, err error) { return "", "", ErrNoCgo }
+
+// ORT runs one model file in onnxruntime (unavailable without cgo).
 type ORT struct{}
 
-// Options for Open.
-type Options struct{ Threads int }
-
 // Open fails without cgo.
-func Open(string, []string, []string, Options) (*ORT, error) { return nil, errNoCgo }
+func Open(modelPath string, opts Options) (*ORT, error) { return nil, ErrNoCgo }
+
+// InputNames returns nothing without cgo.
+func (o *ORT) InputNames() []string { return nil }
+
+// OutputNames returns nothing without cgo.
+func (o *ORT) OutputNames() []string { return nil }
 
 // Close does nothing.
 func (o *ORT) Close() error { return nil }
 
 // Run fails without cgo.
-func (o *ORT) Run(map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) { return nil, errNoCgo }
+func (o *ORT) Run(inputs map[string]*tensor.Tensor, outputNames []string) (map[string]*tensor.Tensor, error) {
+	return nil, ErrNoCgo
+}
+
+// Prepare fails without cgo.
+func (o *ORT) Prepare(inputs map[string]*tensor.Tensor, outputNames []string) (run func() (map[string]*tensor.Tensor, error), release func(), err error) {
+	return nil, nil, ErrNoCgo
+}
