@@ -35,12 +35,12 @@ func Check(modelPath string, m *runtime.Model, inputs map[string]*tensor.Tensor,
 	if err != nil {
 		return rep, fmt.Errorf("mtlrun: %w", err)
 	}
-	o, err := Open(modelPath, inNames, outNames, Options{})
+	o, err := Open(modelPath, Options{})
 	if err != nil {
 		return rep, err
 	}
 	defer o.Close()
-	want, err := o.Run(inputs)
+	want, err := o.Run(inputs, outNames)
 	if err != nil {
 		return rep, err
 	}

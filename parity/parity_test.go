@@ -92,7 +92,7 @@ func TestAgreesWithONNXRuntime(t *testing.T) {
 				outs = append(outs, o.Name)
 				kinds[o.Name] = ClassifierKind(m.Graph, o.Name)
 			}
-			o, err := Open(path, ins, outs, Options{})
+			o, err := Open(path, Options{})
 			if err != nil {
 				if strings.Contains(err.Error(), "not supported") || strings.Contains(err.Error(), "does not support") {
 					// onnxruntime's CPU kernels lack e.g. layout=1 recurrences;
@@ -129,7 +129,7 @@ func TestAgreesWithONNXRuntime(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					want, err := o.Run(x)
+					want, err := o.Run(x, outs)
 					if err != nil {
 						// shapes the model cannot take (a fixed batch, a time
 						// axis shorter than a valid convolution): onnxruntime
