@@ -2,29 +2,34 @@ package nn
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/ops/linalg"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
-// Convolution and pooling over any number of spatial dims. Conv lowers to
-// im2col + SGEMM per group for float32.
+// Convolution over any number of spatial dims. Up to three spatial dims run
+// on the 3-D fast path (1-D and 2-D are 3-D with leading unit dims): float32
+// lowers to im2col + the packed SGEMM with the weights packed once per
+// tensor; narrow groups (depthwise) use a direct multiply-add over the
+// columns. More spatial dims fall back to a general index loop.
 
 func init() {
-	ops.Register("", "Conv", 1, func(c *ops.Config) (ops.Op, error) { return &conv{window: parseWindow(c)}, nil })
+	ops.Register("", "Conv", 1, func(c *ops.Config) (ops.Op, error) {
+		w, err := parseWindow(c)
+		if err != nil {
+			return nil, err
+		}
+		return &conv{window: w, packs: make([]packCache, w.group)}, nil
+	})
 	ops.Register("", "ConvTranspose", 1, func(c *ops.Config) (ops.Op, error) {
-		return &convTranspose{window: parseWindow(c), outPad: c.Attrs.Ints("output_padding"), outShape: c.Attrs.Ints("output_shape")}, nil
+		w, err := parseWindow(c)
+		if err != nil {
+			return nil, err
+		}
+		return &convTranspose{window: w, outPad: c.Attrs.Ints("output_padding"), outShape: c.Attrs.Ints("output_shape"),
+			packs: make([]packCache, w.group)}, nil
 	})
-	ops.Register("", "MaxPool", 1, func(c *ops.Config) (ops.Op, error) {
-		return &pool{window: parseWindow(c), max: true, storageOrder: int(c.Attrs.Int("storage_order", 0))}, nil
-	})
-	ops.Register("", "AveragePool", 1, func(c *ops.Config) (ops.Op, error) {
-		return &pool{window: parseWindow(c), includePad: c.Attrs.Int("count_include_pad", 0) != 0}, nil
-	})
-	ops.Register("", "GlobalAveragePool", 1, func(c *ops.Config) (ops.Op, error) { return &globalPool{}, nil })
-	ops.Register("", "GlobalMaxPool", 1, func(c *ops.Config) (ops.Op, error) { return &globalPool{max: true}, nil })
 }
 
 // window holds the attributes shared by Conv and the pools.
@@ -38,12 +43,26 @@ type window struct {
 	ceil      bool
 }
 
-func parseWindow(c *ops.Config) window {
-	return window{
+func parseWindow(c *ops.Config) (window, error) {
+	w := window{
 		autoPad: c.Attrs.String("auto_pad", "NOTSET"), kernel: c.Attrs.Ints("kernel_shape"),
 		strides: c.Attrs.Ints("strides"), dilations: c.Attrs.Ints("dilations"), pads: c.Attrs.Ints("pads"),
 		group: int(c.Attrs.Int("group", 1)), ceil: c.Attrs.Int("ceil_mode", 0) != 0,
 	}
+	if w.group < 1 {
+		return w, ops.BadAttr("group", "must be ≥ 1, got %d", w.group)
+	}
+	switch w.autoPad {
+	case "NOTSET", "", "VALID", "SAME_UPPER", "SAME_LOWER":
+	default:
+		return w, ops.BadAttr("auto_pad", "unknown value %q", w.autoPad)
+	}
+	for _, p := range w.pads {
+		if p < 0 {
+			return w, ops.BadAttr("pads", "negative padding %v", w.pads)
+		}
+	}
+	return w, nil
 }
 
 // geometry is one resolved window: per spatial dim the input size, kernel,
@@ -106,6 +125,137 @@ func (w window) resolve(in, k []int) (*geometry, error) {
 	return g, nil
 }
 
+// geom3 is a geometry of at most three spatial dims widened to exactly
+// three (leading unit dims), so that one set of loops serves 1-D, 2-D and 3-D.
+type geom3 struct {
+	in, k, s, d, pb, pe, out [3]int
+}
+
+func (g *geometry) as3() (*geom3, bool) {
+	nd := len(g.in)
+	if nd > 3 {
+		return nil, false
+	}
+	r := &geom3{}
+	for i := 0; i < 3; i++ {
+		r.in[i], r.k[i], r.s[i], r.d[i], r.out[i] = 1, 1, 1, 1, 1
+	}
+	off := 3 - nd
+	for i := 0; i < nd; i++ {
+		r.in[off+i], r.k[off+i], r.s[off+i], r.d[off+i] = g.in[i], g.k[i], g.s[i], g.d[i]
+		r.pb[off+i], r.pe[off+i], r.out[off+i] = g.pb[i], g.pe[i], g.out[i]
+	}
+	return r, true
+}
+
+func (g *geom3) inSize() int  { return g.in[0] * g.in[1] * g.in[2] }
+func (g *geom3) kSize() int   { return g.k[0] * g.k[1] * g.k[2] }
+func (g *geom3) outSize() int { return g.out[0] * g.out[1] * g.out[2] }
+
+// pointwise reports a 1×1 kernel with unit stride and no padding, where the
+// columns are the input itself.
+func (g *geom3) pointwise() bool {
+	for i := 0; i < 3; i++ {
+		if g.k[i] != 1 || g.s[i] != 1 || g.pb[i] != 0 || g.out[i] != g.in[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// im2col3 fills cols [cg·K rows, outSize columns] for cg channels of x.
+func im2col3[T any](x []T, cg int, g *geom3, cols []T) {
+	D, H, W := g.in[0], g.in[1], g.in[2]
+	OD, OH, OW := g.out[0], g.out[1], g.out[2]
+	oSize, inSize := OD*OH*OW, D*H*W
+	sw := g.s[2]
+	r := 0
+	for ch := 0; ch < cg; ch++ {
+		xc := x[ch*inSize : (ch+1)*inSize]
+		for kd := 0; kd < g.k[0]; kd++ {
+			for kh := 0; kh < g.k[1]; kh++ {
+				for kw := 0; kw < g.k[2]; kw++ {
+					dst := cols[r*oSize : (r+1)*oSize]
+					r++
+					o := 0
+					iw0 := kw*g.d[2] - g.pb[2]
+					// output columns whose input column is inside [0, W)
+					lo, hi := 0, OW
+					if iw0 < 0 {
+						lo = min(OW, (-iw0+sw-1)/sw)
+					}
+					if last := iw0 + (OW-1)*sw; last >= W {
+						hi = max(lo, OW-((last-W)/sw+1))
+					}
+					for od := 0; od < OD; od++ {
+						id := od*g.s[0] - g.pb[0] + kd*g.d[0]
+						if id < 0 || id >= D {
+							clear(dst[o : o+OH*OW])
+							o += OH * OW
+							continue
+						}
+						for oh := 0; oh < OH; oh++ {
+							ih := oh*g.s[1] - g.pb[1] + kh*g.d[1]
+							row := dst[o : o+OW]
+							o += OW
+							if ih < 0 || ih >= H {
+								clear(row)
+								continue
+							}
+							src := xc[(id*H+ih)*W : (id*H+ih+1)*W]
+							clear(row[:lo])
+							clear(row[hi:])
+							if sw == 1 {
+								copy(row[lo:hi], src[iw0+lo:iw0+hi])
+								continue
+							}
+							iw := iw0 + lo*sw
+							for ow := lo; ow < hi; ow++ {
+								row[ow] = src[iw]
+								iw += sw
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// im2colND is im2col for any number of spatial dims.
+func im2colND[T any](x []T, cg int, g *geometry, cols []T) {
+	inSize, oSize := prodInts(g.in), prodInts(g.out)
+	nd := len(g.in)
+	inStr := tensor.Strides(g.in)
+	var zero T
+	row := 0
+	for ch := 0; ch < cg; ch++ {
+		xc := x[ch*inSize : (ch+1)*inSize]
+		forEachIndex(g.k, func(kidx []int) {
+			dst := cols[row*oSize : (row+1)*oSize]
+			o := 0
+			forEachIndex(g.out, func(oidx []int) {
+				off, ok := 0, true
+				for a := 0; a < nd; a++ {
+					p := oidx[a]*g.s[a] - g.pb[a] + kidx[a]*g.d[a]
+					if p < 0 || p >= g.in[a] {
+						ok = false
+						break
+					}
+					off += p * inStr[a]
+				}
+				if ok {
+					dst[o] = xc[off]
+				} else {
+					dst[o] = zero
+				}
+				o++
+			})
+			row++
+		})
+	}
+}
+
 // forEachIndex visits every multi-index of dims in row-major order.
 func forEachIndex(dims []int, f func(idx []int)) {
 	total := 1
@@ -133,7 +283,10 @@ func prodInts(v []int) int {
 	return n
 }
 
-type conv struct{ window }
+type conv struct {
+	window
+	packs []packCache // float32 weights per group, packed for SGEMM
+}
 
 func (c *conv) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 2); err != nil {
@@ -148,7 +301,7 @@ func (c *conv) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	}
 	N, C, M := x.Shape[0], x.Shape[1], w.Shape[0]
 	grp := c.group
-	if grp < 1 || C%grp != 0 || M%grp != 0 || w.Shape[1] != C/grp {
+	if C%grp != 0 || M%grp != 0 || w.Shape[1] != C/grp {
 		return nil, fmt.Errorf("Conv: X has %d channels, W is %v, group %d do not fit", C, w.Shape, grp)
 	}
 	kdims := w.Shape[2:]
@@ -166,8 +319,8 @@ func (c *conv) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	var bias *tensor.Tensor
 	if len(in) > 2 && in[2] != nil {
 		bias = in[2]
-		if bias.Len() != M {
-			return nil, ops.BadInput(2, "bias has %d values for %d output channels", bias.Len(), M)
+		if bias.Len() != M || bias.DType != x.DType {
+			return nil, ops.BadInput(2, "bias %v %v does not fit %d output channels of %v", bias.DType, bias.Shape, M, x.DType)
 		}
 	}
 	outShape := append([]int{N, M}, g.out...)
@@ -177,101 +330,191 @@ func (c *conv) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	}
 	switch x.DType {
 	case tensor.Float32:
-		convF32(x.Float32s(), w.Float32s(), out.Float32s(), bias, N, C, M, grp, g)
+		var b []float32
+		if bias != nil {
+			b = bias.Float32s()
+		}
+		if g3, ok := g.as3(); ok && M/grp >= 4 {
+			c.gemmF32(x.Float32s(), w.Float32s(), out.Float32s(), b, N, C, M, g3)
+		} else {
+			convDirect(x.Float32s(), w.Float32s(), out.Float32s(), b, N, C, M, grp, g)
+		}
 	case tensor.Float64:
-		convDirect(x.Float64s(), w.Float64s(), out.Float64s(), bias, N, C, M, grp, g)
+		var b []float64
+		if bias != nil {
+			b = bias.Float64s()
+		}
+		convDirect(x.Float64s(), w.Float64s(), out.Float64s(), b, N, C, M, grp, g)
 	default:
 		return nil, ops.BadInput(0, "dtype %v not supported", x.DType)
 	}
 	return []*tensor.Tensor{out}, nil
 }
 
-// im2col fills cols [cg·K, O] for one image and group.
-func im2col[T tensor.Float](x []T, cg int, g *geometry, cols []T) {
-	inSize, kSize, oSize := prodInts(g.in), prodInts(g.k), prodInts(g.out)
-	nd := len(g.in)
-	inStr := tensor.Strides(g.in)
-	row := 0
-	for ch := 0; ch < cg; ch++ {
-		xc := x[ch*inSize : (ch+1)*inSize]
-		forEachIndex(g.k, func(kidx []int) {
-			dst := cols[row*oSize : (row+1)*oSize]
-			o := 0
-			forEachIndex(g.out, func(oidx []int) {
-				off, ok := 0, true
-				for a := 0; a < nd; a++ {
-					p := oidx[a]*g.s[a] - g.pb[a] + kidx[a]*g.d[a]
-					if p < 0 || p >= g.in[a] {
-						ok = false
-						break
-					}
-					off += p * inStr[a]
-				}
-				if ok {
-					dst[o] = xc[off]
-				} else {
-					dst[o] = 0
-				}
-				o++
-			})
-			row++
-		})
-	}
-	_ = kSize
-}
-
-func convF32(x, w, y []float32, bias *tensor.Tensor, N, C, M, grp int, g *geometry) {
-	inSize, kSize, oSize := prodInts(g.in), prodInts(g.k), prodInts(g.out)
+// gemmF32: per image and group, Yᵀ (outSize×mg) = colsᵀ · Wgᵀ with Wg packed
+// once, then a blocked transpose into Y adding the bias.
+func (c *conv) gemmF32(x, w, y, b []float32, N, C, M int, g *geom3) {
+	grp := c.group
+	inSize, K, oSize := g.inSize(), g.kSize(), g.outSize()
 	cg, mg := C/grp, M/grp
-	cols := make([]float32, cg*kSize*oSize)
-	var b []float32
-	if bias != nil {
-		b = bias.Float32s()
+	ck := cg * K
+	if oSize == 0 || N == 0 {
+		return
 	}
+	pw := g.pointwise()
+	var cols []float32
+	if !pw {
+		cp := getF32(ck * oSize)
+		defer putF32(cp)
+		cols = *cp
+	}
+	tp := getF32(oSize * mg)
+	defer putF32(tp)
+	tmp := *tp
 	for n := 0; n < N; n++ {
 		for gi := 0; gi < grp; gi++ {
-			im2col(x[(n*C+gi*cg)*inSize:], cg, g, cols)
+			xg := x[(n*C+gi*cg)*inSize : (n*C+(gi+1)*cg)*inSize]
+			a := xg
+			if !pw {
+				im2col3(xg, cg, g, cols)
+				a = cols
+			}
+			pb := c.packs[gi].getSlice(w[gi*mg*ck:(gi+1)*mg*ck], true, ck, mg)
+			if ck == 0 {
+				clear(tmp)
+			} else {
+				linalg.SgemmPacked(true, oSize, 1, a, oSize, pb, 0, tmp, mg)
+			}
 			yg := y[(n*M+gi*mg)*oSize : (n*M+(gi+1)*mg)*oSize]
-			beta := float32(0)
-			if b != nil {
+			const blk = 64
+			for o0 := 0; o0 < oSize; o0 += blk {
+				o1 := min(oSize, o0+blk)
 				for m := 0; m < mg; m++ {
-					row := yg[m*oSize : (m+1)*oSize]
+					var bm float32
+					if b != nil {
+						bm = b[gi*mg+m]
+					}
+					row := yg[m*oSize+o0 : m*oSize+o1]
+					src := tmp[o0*mg+m:]
 					for i := range row {
-						row[i] = b[gi*mg+m]
+						row[i] = src[i*mg] + bm
 					}
 				}
-				beta = 1
 			}
-			wg := w[gi*mg*cg*kSize : (gi+1)*mg*cg*kSize]
-			linalg.Sgemm(false, false, mg, oSize, cg*kSize, 1, wg, cg*kSize, cols, oSize, beta, yg, oSize)
 		}
 	}
 }
 
-func convDirect[T tensor.Float](x, w, y []T, bias *tensor.Tensor, N, C, M, grp int, g *geometry) {
+// convDirect: im2col then one multiply-add pass per weight (good for
+// depthwise and narrow groups, and the float64 path).
+func convDirect[T tensor.Float](x, w, y, b []T, N, C, M, grp int, g *geometry) {
 	inSize, kSize, oSize := prodInts(g.in), prodInts(g.k), prodInts(g.out)
 	cg, mg := C/grp, M/grp
-	cols := make([]T, cg*kSize*oSize)
-	var b []T
-	if bias != nil {
-		b = tensor.Data[T](bias)
+	ck := cg * kSize
+	g3, is3 := g.as3()
+	if is3 && cg == 1 {
+		depthwise3(x, w, y, b, N, C, M, grp, g3)
+		return
 	}
+	pw := is3 && g3.pointwise()
+	cols := make([]T, ck*oSize)
 	for n := 0; n < N; n++ {
 		for gi := 0; gi < grp; gi++ {
-			im2col(x[(n*C+gi*cg)*inSize:], cg, g, cols)
+			xg := x[(n*C+gi*cg)*inSize : (n*C+(gi+1)*cg)*inSize]
+			src := cols
+			switch {
+			case pw:
+				src = xg
+			case is3:
+				im2col3(xg, cg, g3, cols)
+			default:
+				im2colND(xg, cg, g, cols)
+			}
 			for m := 0; m < mg; m++ {
 				mm := gi*mg + m
-				wr := w[mm*cg*kSize : (mm+1)*cg*kSize]
+				wr := w[mm*ck : (mm+1)*ck]
 				yr := y[(n*M+mm)*oSize : (n*M+mm+1)*oSize]
+				var bv T
+				if b != nil {
+					bv = b[mm]
+				}
 				for o := range yr {
-					var s T
-					if b != nil {
-						s = b[mm]
+					yr[o] = bv
+				}
+				for r, wv := range wr {
+					if wv == 0 {
+						continue
 					}
-					for r, wv := range wr {
-						s += wv * cols[r*oSize+o]
+					col := src[r*oSize : (r+1)*oSize]
+					for o, v := range col {
+						yr[o] += wv * v
 					}
-					yr[o] = s
+				}
+			}
+		}
+	}
+}
+
+// depthwise3 is convolution with one input channel per group, accumulated
+// straight from the input rows (no column matrix).
+func depthwise3[T tensor.Float](x, w, y, b []T, N, C, M, grp int, g *geom3) {
+	D, H, W := g.in[0], g.in[1], g.in[2]
+	OD, OH, OW := g.out[0], g.out[1], g.out[2]
+	inSize, K, oSize := g.inSize(), g.kSize(), g.outSize()
+	mg := M / grp
+	sw := g.s[2]
+	for n := 0; n < N; n++ {
+		for mm := 0; mm < M; mm++ {
+			ch := mm / mg
+			xc := x[(n*C+ch)*inSize : (n*C+ch+1)*inSize]
+			yr := y[(n*M+mm)*oSize : (n*M+mm+1)*oSize]
+			var bv T
+			if b != nil {
+				bv = b[mm]
+			}
+			for i := range yr {
+				yr[i] = bv
+			}
+			wr := w[mm*K : (mm+1)*K]
+			kk := 0
+			for kd := 0; kd < g.k[0]; kd++ {
+				for kh := 0; kh < g.k[1]; kh++ {
+					for kw := 0; kw < g.k[2]; kw++ {
+						wv := wr[kk]
+						kk++
+						if wv == 0 {
+							continue
+						}
+						iw0 := kw*g.d[2] - g.pb[2]
+						lo, hi := validRange(iw0, sw, OW, W)
+						for od := 0; od < OD; od++ {
+							id := od*g.s[0] - g.pb[0] + kd*g.d[0]
+							if id < 0 || id >= D {
+								continue
+							}
+							for oh := 0; oh < OH; oh++ {
+								ih := oh*g.s[1] - g.pb[1] + kh*g.d[1]
+								if ih < 0 || ih >= H || lo >= hi {
+									continue
+								}
+								src := xc[(id*H+ih)*W : (id*H+ih+1)*W]
+								dst := yr[(od*OH+oh)*OW : (od*OH+oh+1)*OW]
+								if sw == 1 {
+									s := src[iw0+lo : iw0+hi]
+									d := dst[lo:hi]
+									for i, v := range s {
+										d[i] += wv * v
+									}
+									continue
+								}
+								iw := iw0 + lo*sw
+								for ow := lo; ow < hi; ow++ {
+									dst[ow] += wv * src[iw]
+									iw += sw
+								}
+							}
+						}
+					}
 				}
 			}
 		}
@@ -281,6 +524,7 @@ func convDirect[T tensor.Float](x, w, y []T, bias *tensor.Tensor, N, C, M, grp i
 type convTranspose struct {
 	window
 	outPad, outShape []int64
+	packs            []packCache
 }
 
 func (c *convTranspose) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
@@ -291,23 +535,43 @@ func (c *convTranspose) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if x.Rank() < 3 || w.Rank() != x.Rank() {
 		return nil, fmt.Errorf("ConvTranspose needs X of rank ≥ 3 and W of the same rank, got %v and %v", x.Shape, w.Shape)
 	}
+	if x.DType != w.DType {
+		return nil, ops.BadInput(1, "dtype %v differs from X's %v", w.DType, x.DType)
+	}
+	if x.DType != tensor.Float32 && x.DType != tensor.Float64 {
+		return nil, ops.BadInput(0, "dtype %v not supported", x.DType)
+	}
 	N, C := x.Shape[0], x.Shape[1]
 	grp := c.group
-	if grp < 1 || C%grp != 0 || w.Shape[0] != C {
+	if C%grp != 0 || w.Shape[0] != C {
 		return nil, fmt.Errorf("ConvTranspose: X has %d channels, W is %v, group %d do not fit", C, w.Shape, grp)
 	}
 	mg := w.Shape[1]
 	M := mg * grp
 	nd := x.Rank() - 2
 	in0, k := x.Shape[2:], w.Shape[2:]
-	s, d, pb, pe, out := make([]int, nd), make([]int, nd), make([]int, nd), make([]int, nd), make([]int, nd)
+	if len(c.kernel) > 0 {
+		for i := range k {
+			if at(c.kernel, i, k[i]) != k[i] {
+				return nil, ops.BadAttr("kernel_shape", "%v disagrees with W's %v", c.kernel, k)
+			}
+		}
+	}
+	g := &geometry{in: in0, k: k, s: make([]int, nd), d: make([]int, nd), pb: make([]int, nd), pe: make([]int, nd), out: make([]int, nd)}
+	s, d, pb, pe, out := g.s, g.d, g.pb, g.pe, g.out
 	for i := 0; i < nd; i++ {
 		s[i], d[i] = at(c.strides, i, 1), at(c.dilations, i, 1)
+		if s[i] < 1 || d[i] < 1 {
+			return nil, fmt.Errorf("ConvTranspose: strides and dilations must be positive (dim %d: %d, %d)", i, s[i], d[i])
+		}
 		span := (k[i]-1)*d[i] + 1
 		op := at(c.outPad, i, 0)
 		full := s[i]*(in0[i]-1) + op + span
 		switch {
 		case len(c.outShape) > 0:
+			if len(c.outShape) < nd {
+				return nil, ops.BadAttr("output_shape", "%v has fewer than %d spatial dims", c.outShape, nd)
+			}
 			out[i] = int(c.outShape[len(c.outShape)-nd+i])
 			total := full - out[i]
 			if c.autoPad == "SAME_LOWER" {
@@ -335,34 +599,153 @@ func (c *convTranspose) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			return nil, fmt.Errorf("ConvTranspose: negative output size in dim %d", i)
 		}
 	}
-	yv := make([]float64, N*M*prodInts(out))
-	xv, err := tensor.AsFloat64(x)
+	var bias *tensor.Tensor
+	if len(in) > 2 && in[2] != nil {
+		bias = in[2]
+		if bias.Len() != M || bias.DType != x.DType {
+			return nil, ops.BadInput(2, "bias %v %v does not fit %d output channels of %v", bias.DType, bias.Shape, M, x.DType)
+		}
+	}
+	y, err := tensor.New(x.DType, append([]int{N, M}, out...))
 	if err != nil {
 		return nil, err
 	}
-	wv, err := tensor.AsFloat64(w)
-	if err != nil {
-		return nil, err
+	g3, is3 := g.as3()
+	if x.DType == tensor.Float32 && is3 {
+		var b []float32
+		if bias != nil {
+			b = bias.Float32s()
+		}
+		c.gemmF32(x.Float32s(), w.Float32s(), y.Float32s(), b, N, C, M, g3)
+		return []*tensor.Tensor{y}, nil
 	}
-	inSize, kSize, oSize := prodInts(in0), prodInts(k), prodInts(out)
-	oStr := tensor.Strides(out)
+	if x.DType == tensor.Float32 {
+		var b []float32
+		if bias != nil {
+			b = bias.Float32s()
+		}
+		convTransposeND(x.Float32s(), w.Float32s(), y.Float32s(), b, N, C, M, grp, g)
+	} else {
+		var b []float64
+		if bias != nil {
+			b = bias.Float64s()
+		}
+		convTransposeND(x.Float64s(), w.Float64s(), y.Float64s(), b, N, C, M, grp, g)
+	}
+	return []*tensor.Tensor{y}, nil
+}
+
+// gemmF32: per image and group, cols (inSize × mg·K) = Xgᵀ · Wg with Wg
+// packed once, then col2im scatters the columns into Y.
+func (c *convTranspose) gemmF32(x, w, y, b []float32, N, C, M int, g *geom3) {
+	grp := c.group
+	inSize, K, oSize := g.inSize(), g.kSize(), g.outSize()
+	cg, mg := C/grp, M/grp
+	mk := mg * K
+	cp := getF32(inSize * mk)
+	defer putF32(cp)
+	cols := *cp
+	for n := 0; n < N; n++ {
+		for gi := 0; gi < grp; gi++ {
+			yg := y[(n*M+gi*mg)*oSize : (n*M+(gi+1)*mg)*oSize]
+			for m := 0; m < mg; m++ {
+				row := yg[m*oSize : (m+1)*oSize]
+				var bm float32
+				if b != nil {
+					bm = b[gi*mg+m]
+				}
+				for i := range row {
+					row[i] = bm
+				}
+			}
+			if cg == 0 || inSize == 0 || mk == 0 {
+				continue
+			}
+			xg := x[(n*C+gi*cg)*inSize : (n*C+(gi+1)*cg)*inSize]
+			pb := c.packs[gi].getSlice(w[gi*cg*mk:(gi+1)*cg*mk], false, cg, mk)
+			linalg.SgemmPacked(true, inSize, 1, xg, inSize, pb, 0, cols, mk)
+			col2im3(cols, mg, g, yg)
+		}
+	}
+}
+
+// col2im3 adds cols [inSize rows of mg·K] into y [mg, outSize]: the input
+// position i with kernel offset kk lands at output i·s − pb + kk·d.
+func col2im3[T tensor.Float](cols []T, mg int, g *geom3, y []T) {
+	D, H, W := g.in[0], g.in[1], g.in[2]
+	OD, OH, OW := g.out[0], g.out[1], g.out[2]
+	K := g.kSize()
+	oSize := OD * OH * OW
+	mk := mg * K
+	i := 0
+	for id := 0; id < D; id++ {
+		for ih := 0; ih < H; ih++ {
+			for iw := 0; iw < W; iw++ {
+				row := cols[i*mk : (i+1)*mk]
+				i++
+				for m := 0; m < mg; m++ {
+					ym := y[m*oSize : (m+1)*oSize]
+					r := row[m*K : (m+1)*K]
+					kk := 0
+					for kd := 0; kd < g.k[0]; kd++ {
+						od := id*g.s[0] - g.pb[0] + kd*g.d[0]
+						if od < 0 || od >= OD {
+							kk += g.k[1] * g.k[2]
+							continue
+						}
+						for kh := 0; kh < g.k[1]; kh++ {
+							oh := ih*g.s[1] - g.pb[1] + kh*g.d[1]
+							if oh < 0 || oh >= OH {
+								kk += g.k[2]
+								continue
+							}
+							base := (od*OH + oh) * OW
+							ow := iw*g.s[2] - g.pb[2]
+							for kw := 0; kw < g.k[2]; kw++ {
+								if ow >= 0 && ow < OW {
+									ym[base+ow] += r[kk]
+								}
+								ow += g.d[2]
+								kk++
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// convTransposeND is the general scatter loop for any spatial rank.
+func convTransposeND[T tensor.Float](xv, wv, yv, b []T, N, C, M, grp int, g *geometry) {
+	nd := len(g.in)
+	mg := M / grp
+	inSize, kSize, oSize := prodInts(g.in), prodInts(g.k), prodInts(g.out)
+	oStr := tensor.Strides(g.out)
 	cg := C / grp
 	for n := 0; n < N; n++ {
+		for m := 0; m < M; m++ {
+			row := yv[(n*M+m)*oSize : (n*M+m+1)*oSize]
+			var bm T
+			if b != nil {
+				bm = b[m]
+			}
+			for i := range row {
+				row[i] = bm
+			}
+		}
 		for ch := 0; ch < C; ch++ {
 			gi := ch / cg
 			xi := 0
-			forEachIndex(in0, func(iidx []int) {
+			forEachIndex(g.in, func(iidx []int) {
 				v := xv[(n*C+ch)*inSize+xi]
 				xi++
-				if v == 0 {
-					return
-				}
 				ki := 0
-				forEachIndex(k, func(kidx []int) {
+				forEachIndex(g.k, func(kidx []int) {
 					off, ok := 0, true
 					for a := 0; a < nd; a++ {
-						p := iidx[a]*s[a] - pb[a] + kidx[a]*d[a]
-						if p < 0 || p >= out[a] {
+						p := iidx[a]*g.s[a] - g.pb[a] + kidx[a]*g.d[a]
+						if p < 0 || p >= g.out[a] {
 							ok = false
 							break
 						}
@@ -378,197 +761,4 @@ func (c *convTranspose) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			})
 		}
 	}
-	if len(in) > 2 && in[2] != nil {
-		b, err := tensor.AsFloat64(in[2])
-		if err != nil {
-			return nil, err
-		}
-		for n := 0; n < N; n++ {
-			for m := 0; m < M; m++ {
-				row := yv[(n*M+m)*oSize : (n*M+m+1)*oSize]
-				for i := range row {
-					row[i] += b[m]
-				}
-			}
-		}
-	}
-	t, err := fromFloat64(x.DType, append([]int{N, M}, out...), yv)
-	if err != nil {
-		return nil, err
-	}
-	return []*tensor.Tensor{t}, nil
-}
-
-type pool struct {
-	window
-	max          bool
-	includePad   bool
-	storageOrder int
-}
-
-func (p *pool) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	if err := ops.NeedInputs(in, 1); err != nil {
-		return nil, err
-	}
-	x := in[0]
-	if x.Rank() < 3 {
-		return nil, fmt.Errorf("pooling needs rank ≥ 3, got %v", x.Shape)
-	}
-	nd := x.Rank() - 2
-	if len(p.kernel) != nd {
-		return nil, ops.BadAttr("kernel_shape", "%v does not match %d spatial dims", p.kernel, nd)
-	}
-	k := make([]int, nd)
-	for i := range k {
-		k[i] = int(p.kernel[i])
-	}
-	g, err := p.resolve(x.Shape[2:], k)
-	if err != nil {
-		return nil, err
-	}
-	N, C := x.Shape[0], x.Shape[1]
-	xv, err := tensor.AsFloat64(x)
-	if err != nil {
-		return nil, ops.BadInput(0, "%v", err)
-	}
-	inSize, oSize := prodInts(g.in), prodInts(g.out)
-	inStr := tensor.Strides(g.in)
-	yv := make([]float64, N*C*oSize)
-	idxOut := make([]int64, N*C*oSize)
-	for nc := 0; nc < N*C; nc++ {
-		base := nc * inSize
-		o := 0
-		forEachIndex(g.out, func(oidx []int) {
-			acc := math.Inf(-1)
-			if !p.max {
-				acc = 0
-			}
-			best, count := -1, 0
-			forEachIndex(g.k, func(kidx []int) {
-				off, inside, inPad := 0, true, true
-				for a := 0; a < nd; a++ {
-					q := oidx[a]*g.s[a] - g.pb[a] + kidx[a]*g.d[a]
-					if q < 0 || q >= g.in[a] {
-						inside = false
-						if q < -g.pb[a] || q >= g.in[a]+g.pe[a] {
-							inPad = false
-						}
-					} else {
-						off += q * inStr[a]
-					}
-				}
-				if !inside {
-					if !p.max && p.includePad && inPad {
-						count++
-					}
-					return
-				}
-				v := xv[base+off]
-				if p.max {
-					if v > acc || best < 0 {
-						acc, best = v, off
-					}
-				} else {
-					acc += v
-					count++
-				}
-			})
-			if p.max {
-				yv[nc*oSize+o] = acc
-				if best >= 0 {
-					idx := best
-					if p.storageOrder == 1 {
-						// column-major position within the image
-						idx = 0
-						rem := best
-						pos := make([]int, nd)
-						for a := 0; a < nd; a++ {
-							pos[a] = rem / inStr[a]
-							rem %= inStr[a]
-						}
-						mul := 1
-						for a := 0; a < nd; a++ {
-							idx += pos[a] * mul
-							mul *= g.in[a]
-						}
-					}
-					idxOut[nc*oSize+o] = int64(base + idx)
-				}
-			} else if count > 0 {
-				yv[nc*oSize+o] = acc / float64(count)
-			}
-			o++
-		})
-	}
-	shape := append([]int{N, C}, g.out...)
-	y, err := fromFloat64(x.DType, shape, yv)
-	if err != nil {
-		return nil, err
-	}
-	return []*tensor.Tensor{y, tensor.From(shape, idxOut)}, nil
-}
-
-type globalPool struct{ max bool }
-
-func (p *globalPool) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	if err := ops.NeedInputs(in, 1); err != nil {
-		return nil, err
-	}
-	x := in[0]
-	if x.Rank() < 2 {
-		return nil, fmt.Errorf("global pooling needs rank ≥ 2, got %v", x.Shape)
-	}
-	N, C := x.Shape[0], x.Shape[1]
-	sp := prodInts(x.Shape[2:])
-	shape := []int{N, C}
-	for range x.Shape[2:] {
-		shape = append(shape, 1)
-	}
-	if x.DType == tensor.Float32 {
-		xs := x.Float32s()
-		y := make([]float32, N*C)
-		for i := range y {
-			row := xs[i*sp : (i+1)*sp]
-			if p.max {
-				m := float32(math.Inf(-1))
-				for _, v := range row {
-					m = max(m, v)
-				}
-				y[i] = m
-				continue
-			}
-			var s float32
-			for _, v := range row {
-				s += v
-			}
-			y[i] = s / float32(sp)
-		}
-		return []*tensor.Tensor{tensor.From(shape, y)}, nil
-	}
-	xv, err := tensor.AsFloat64(x)
-	if err != nil {
-		return nil, ops.BadInput(0, "%v", err)
-	}
-	y := make([]float64, N*C)
-	for i := range y {
-		row := xv[i*sp : (i+1)*sp]
-		if p.max {
-			m := math.Inf(-1)
-			for _, v := range row {
-				m = math.Max(m, v)
-			}
-			y[i] = m
-			continue
-		}
-		var s float64
-		for _, v := range row {
-			s += v
-		}
-		y[i] = s / float64(sp)
-	}
-	t, err := fromFloat64(x.DType, shape, y)
-	if err != nil {
-		return nil, err
-	}
-	return []*tensor.Tensor{t}, nil
 }

@@ -66,7 +66,7 @@ func (g *linGemm) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if cIn.DType != a.DType {
 			return nil, ops.BadInput(2, "dtype %v differs from A's %v", cIn.DType, a.DType)
 		}
-		if _, err := tensor.BroadcastShapes(cIn.Shape, []int{m, n}); err != nil || cIn.Rank() > 2 {
+		if bs, err := tensor.BroadcastShapes(cIn.Shape, []int{m, n}); err != nil || cIn.Rank() > 2 || !tensor.SameShape(bs, []int{m, n}) {
 			return nil, ops.BadInput(2, "C of shape %v does not broadcast to %d×%d", cIn.Shape, m, n)
 		}
 	}
@@ -98,9 +98,21 @@ func (g *linGemm) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 
 // fillBroadcast writes beta·C (unidirectionally broadcast to m×n) into c.
 func fillBroadcast[T tensor.Number](c, cv []T, shape []int, m, n int, beta float32) {
-	idx := tensor.BroadcastIndex(shape, []int{m, n})
-	for i, j := range idx {
-		c[i] = T(beta) * cv[j]
+	switch {
+	case len(cv) == 1:
+		v := T(float64(beta) * float64(cv[0]))
+		for i := range c {
+			c[i] = v
+		}
+	case len(cv) == m*n:
+		for i, v := range cv {
+			c[i] = T(float64(beta) * float64(v))
+		}
+	default:
+		idx := tensor.BroadcastIndex(shape, []int{m, n})
+		for i, j := range idx {
+			c[i] = T(float64(beta) * float64(cv[j]))
+		}
 	}
 }
 
@@ -114,16 +126,20 @@ func gemmLoop[T tensor.Number](g *linGemm, a, b, cIn, out *tensor.Tensor, m, n, 
 		for j := 0; j < n; j++ {
 			var s T
 			for q := 0; q < k; q++ {
-				x, y := av[i*lda+q], bv[q*ldb+j]
+				var x, y T
 				if g.transA {
 					x = av[q*lda+i]
+				} else {
+					x = av[i*lda+q]
 				}
 				if g.transB {
 					y = bv[j*ldb+q]
+				} else {
+					y = bv[q*ldb+j]
 				}
 				s += x * y
 			}
-			o[i*n+j] += T(g.alpha) * s
+			o[i*n+j] += T(float64(g.alpha) * float64(s))
 		}
 	}
 }
@@ -190,7 +206,7 @@ func (mm *linMatMul) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			}
 			if !sharedB {
 				bo := bIdx[i] * k * n
-				linalg.Sgemm(false, false, m, n, k, 1, av[ao:ao+m*k], k, bv[bo:bo+k*n], n, 0, o[co:co+m*n], n)
+				Sgemm(false, false, m, n, k, 1, av[ao:ao+m*k], k, bv[bo:bo+k*n], n, 0, o[co:co+m*n], n)
 				continue
 			}
 			linalg.SgemmPacked(false, m, 1, av[ao:ao+m*k], k, pb, 0, o[co:co+m*n], n)

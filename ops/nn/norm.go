@@ -8,14 +8,113 @@ import (
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
+// Normalisations: statistics are accumulated in float64, the per-element
+// pass runs in the input's own type (float32 and float64 directly, other
+// float types through float64).
+
 func init() {
 	ops.Register("", "BatchNormalization", 1, func(c *ops.Config) (ops.Op, error) {
 		return &batchNorm{eps: float64(c.Attrs.Float("epsilon", 1e-5)), momentum: float64(c.Attrs.Float("momentum", 0.9)),
-			training: c.Attrs.Int("training_mode", 0) != 0, outputs: c.NumOutputs}, nil
+			training: c.Opset >= 14 && c.Attrs.Int("training_mode", 0) != 0, outputs: c.NumOutputs}, nil
 	})
 	ops.Register("", "LayerNormalization", 1, func(c *ops.Config) (ops.Op, error) {
 		return &layerNorm{axis: int(c.Attrs.Int("axis", -1)), eps: float64(c.Attrs.Float("epsilon", 1e-5))}, nil
 	})
+	ops.Register("", "InstanceNormalization", 1, func(c *ops.Config) (ops.Op, error) {
+		return &instanceNorm{eps: float64(c.Attrs.Float("epsilon", 1e-5))}, nil
+	})
+	ops.Register("", "MeanVarianceNormalization", 1, func(c *ops.Config) (ops.Op, error) {
+		axes := c.Attrs.Ints("axes")
+		if !c.Attrs.Has("axes") {
+			axes = []int64{0, 2, 3}
+		}
+		return &mvn{axes: axes}, nil
+	})
+	ops.Register("", "LRN", 1, func(c *ops.Config) (ops.Op, error) {
+		size := c.Attrs.Int("size", 0)
+		if size < 1 {
+			return nil, ops.BadAttr("size", "must be ≥ 1, got %d", size)
+		}
+		return &lrn{alpha: float64(c.Attrs.Float("alpha", 1e-4)), beta: float64(c.Attrs.Float("beta", 0.75)),
+			bias: float64(c.Attrs.Float("bias", 1)), size: int(size)}, nil
+	})
+}
+
+// affine computes y = x·a[c] + b[c] over [N, C, sp] in x's type.
+func affine(x *tensor.Tensor, a, b []float64, N, C, sp int) (*tensor.Tensor, error) {
+	switch x.DType {
+	case tensor.Float32:
+		y := make([]float32, len(x.Float32s()))
+		affineT(x.Float32s(), y, a, b, N, C, sp)
+		return tensor.From(x.Shape, y), nil
+	case tensor.Float64:
+		y := make([]float64, len(x.Float64s()))
+		affineT(x.Float64s(), y, a, b, N, C, sp)
+		return tensor.From(x.Shape, y), nil
+	}
+	xv, err := tensor.AsFloat64(x)
+	if err != nil {
+		return nil, ops.BadInput(0, "%v", err)
+	}
+	y := make([]float64, len(xv))
+	affineT(xv, y, a, b, N, C, sp)
+	t, err := fromFloat64(x.DType, x.Shape, y)
+	if err != nil {
+		return nil, ops.BadInput(0, "%v", err)
+	}
+	return t, nil
+}
+
+func affineT[T float32 | float64](x, y []T, a, b []float64, N, C, sp int) {
+	for n := 0; n < N; n++ {
+		for c := 0; c < C; c++ {
+			av, bv := T(a[c]), T(b[c])
+			off := (n*C + c) * sp
+			src, dst := x[off:off+sp], y[off:off+sp]
+			for i, v := range src {
+				dst[i] = v*av + bv
+			}
+		}
+	}
+}
+
+// channelStats returns per-channel mean and (biased) variance over [N, C, sp].
+func channelStats(x *tensor.Tensor, N, C, sp int) (mean, variance []float64, err error) {
+	mean, variance = make([]float64, C), make([]float64, C)
+	switch x.DType {
+	case tensor.Float32:
+		statsT(x.Float32s(), mean, variance, N, C, sp)
+	case tensor.Float64:
+		statsT(x.Float64s(), mean, variance, N, C, sp)
+	default:
+		xv, err := tensor.AsFloat64(x)
+		if err != nil {
+			return nil, nil, ops.BadInput(0, "%v", err)
+		}
+		statsT(xv, mean, variance, N, C, sp)
+	}
+	return mean, variance, nil
+}
+
+func statsT[T float32 | float64](x []T, mean, variance []float64, N, C, sp int) {
+	cnt := float64(N * sp)
+	for c := 0; c < C; c++ {
+		var s float64
+		for n := 0; n < N; n++ {
+			for _, v := range x[(n*C+c)*sp : (n*C+c+1)*sp] {
+				s += float64(v)
+			}
+		}
+		m := s / cnt
+		var s2 float64
+		for n := 0; n < N; n++ {
+			for _, v := range x[(n*C+c)*sp : (n*C+c+1)*sp] {
+				d := float64(v) - m
+				s2 += d * d
+			}
+		}
+		mean[c], variance[c] = m, s2/cnt
+	}
 }
 
 // batchNorm: inference uses the running statistics; training_mode (opset
@@ -33,41 +132,35 @@ func (b *batchNorm) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	}
 	x := in[0]
 	if x.Rank() < 2 {
-		return nil, fmt.Errorf("BatchNormalization needs rank ≥ 2, got %v", x.Shape)
+		return nil, ops.BadInput(0, "BatchNormalization needs rank ≥ 2, got %v", x.Shape)
+	}
+	if !x.DType.IsFloat() {
+		return nil, ops.BadInput(0, "dtype %v not supported", x.DType)
 	}
 	N, C := x.Shape[0], x.Shape[1]
 	sp := prodInts(x.Shape[2:])
+	if sp > 1 && in[1].Len() == C*sp && !b.training {
+		// spatial=0 (opset < 9): statistics per channel and position
+		C, sp = C*sp, 1
+	}
 	vals := make([][]float64, 5)
-	for i := 0; i < 5; i++ {
+	for i := 1; i < 5; i++ {
 		v, err := tensor.AsFloat64(in[i])
 		if err != nil {
 			return nil, ops.BadInput(i, "%v", err)
 		}
-		if i > 0 && len(v) != C {
-			return nil, ops.BadInput(i, "has %d values for %d channels", len(v), C)
+		if len(v) != C {
+			return nil, ops.BadInput(i, "has %d values (shape %v) for %d channels", len(v), in[i].Shape, C)
 		}
 		vals[i] = v
 	}
-	xv, scale, bias, mean, variance := vals[0], vals[1], vals[2], vals[3], vals[4]
+	scale, bias, mean, variance := vals[1], vals[2], vals[3], vals[4]
 	useMean, useVar := mean, variance
 	var runMean, runVar []float64
 	if b.training {
-		useMean, useVar = make([]float64, C), make([]float64, C)
-		cnt := float64(N * sp)
-		for c := 0; c < C; c++ {
-			var s, s2 float64
-			for n := 0; n < N; n++ {
-				for _, v := range xv[(n*C+c)*sp : (n*C+c+1)*sp] {
-					s += v
-				}
-			}
-			m := s / cnt
-			for n := 0; n < N; n++ {
-				for _, v := range xv[(n*C+c)*sp : (n*C+c+1)*sp] {
-					s2 += (v - m) * (v - m)
-				}
-			}
-			useMean[c], useVar[c] = m, s2/cnt
+		var err error
+		if useMean, useVar, err = channelStats(x, N, C, sp); err != nil {
+			return nil, err
 		}
 		runMean, runVar = make([]float64, C), make([]float64, C)
 		for c := 0; c < C; c++ {
@@ -75,30 +168,38 @@ func (b *batchNorm) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			runVar[c] = variance[c]*b.momentum + useVar[c]*(1-b.momentum)
 		}
 	}
-	y := make([]float64, len(xv))
-	for n := 0; n < N; n++ {
-		for c := 0; c < C; c++ {
-			inv := 1 / math.Sqrt(useVar[c]+b.eps)
-			for i := (n*C + c) * sp; i < (n*C+c+1)*sp; i++ {
-				y[i] = (xv[i]-useMean[c])*inv*scale[c] + bias[c]
-			}
-		}
+	a, sh := make([]float64, C), make([]float64, C)
+	for c := 0; c < C; c++ {
+		a[c] = scale[c] / math.Sqrt(useVar[c]+b.eps)
+		sh[c] = bias[c] - useMean[c]*a[c]
 	}
-	yt, err := fromFloat64(x.DType, x.Shape, y)
+	y, err := affine(x, a, sh, N, C, sp)
 	if err != nil {
 		return nil, err
 	}
-	outs := []*tensor.Tensor{yt}
-	if b.outputs > 1 && runMean != nil {
+	outs := []*tensor.Tensor{y}
+	if b.outputs > 1 {
+		if runMean == nil {
+			// not training: the statistics pass through unchanged
+			runMean, runVar = mean, variance
+		}
 		rm, err := fromFloat64(in[3].DType, in[3].Shape, runMean)
 		if err != nil {
-			return nil, err
+			return nil, ops.BadInput(3, "%v", err)
 		}
 		rv, err := fromFloat64(in[4].DType, in[4].Shape, runVar)
 		if err != nil {
-			return nil, err
+			return nil, ops.BadInput(4, "%v", err)
 		}
 		outs = append(outs, rm, rv)
+		for len(outs) < b.outputs {
+			// saved mean / saved variance (opset < 14 training outputs)
+			if len(outs) == 3 {
+				outs = append(outs, rm)
+			} else {
+				outs = append(outs, rv)
+			}
+		}
 	}
 	return outs, nil
 }
@@ -110,71 +211,232 @@ type layerNorm struct {
 	eps  float64
 }
 
+// expandTo returns t's values broadcast to shape, as float64.
+func expandTo(t *tensor.Tensor, shape []int, idx int) ([]float64, error) {
+	v, err := tensor.AsFloat64(t)
+	if err != nil {
+		return nil, ops.BadInput(idx, "%v", err)
+	}
+	if _, err := tensor.BroadcastShapes(t.Shape, shape); err != nil || t.Rank() > len(shape) {
+		return nil, ops.BadInput(idx, "shape %v does not broadcast to %v", t.Shape, shape)
+	}
+	if len(v) == prodInts(shape) {
+		return v, nil
+	}
+	bi := tensor.BroadcastIndex(t.Shape, shape)
+	out := make([]float64, len(bi))
+	for i, j := range bi {
+		out[i] = v[j]
+	}
+	return out, nil
+}
+
 func (l *layerNorm) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 2); err != nil {
 		return nil, err
 	}
 	x := in[0]
+	if !x.DType.IsFloat() {
+		return nil, ops.BadInput(0, "dtype %v not supported", x.DType)
+	}
 	axis, err := ops.NormAxis(l.axis, x.Rank())
 	if err != nil {
 		return nil, ops.BadAttr("axis", "%v", err)
 	}
 	rows, n := prodInts(x.Shape[:axis]), prodInts(x.Shape[axis:])
-	xv, err := tensor.AsFloat64(x)
-	if err != nil {
-		return nil, ops.BadInput(0, "%v", err)
-	}
 	norm := x.Shape[axis:]
-	scale, err := tensor.AsFloat64(in[1])
-	if err != nil {
-		return nil, ops.BadInput(1, "%v", err)
-	}
-	sIdx := tensor.BroadcastIndex(in[1].Shape, norm)
-	var bias []float64
-	var bIdx []int
-	if len(in) > 2 && in[2] != nil {
-		if bias, err = tensor.AsFloat64(in[2]); err != nil {
-			return nil, ops.BadInput(2, "%v", err)
-		}
-		bIdx = tensor.BroadcastIndex(in[2].Shape, norm)
-	}
-	y := make([]float64, len(xv))
-	means, invs := make([]float64, rows), make([]float64, rows)
-	for r := 0; r < rows; r++ {
-		row := xv[r*n : (r+1)*n]
-		var m, v float64
-		for _, a := range row {
-			m += a
-		}
-		m /= float64(n)
-		for _, a := range row {
-			v += (a - m) * (a - m)
-		}
-		inv := 1 / math.Sqrt(v/float64(n)+l.eps)
-		means[r], invs[r] = m, inv
-		for j, a := range row {
-			o := (a - m) * inv * scale[sIdx[j]]
-			if bias != nil {
-				o += bias[bIdx[j]]
-			}
-			y[r*n+j] = o
-		}
-	}
-	yt, err := fromFloat64(x.DType, x.Shape, y)
+	scale, err := expandTo(in[1], norm, 1)
 	if err != nil {
 		return nil, err
+	}
+	var bias []float64
+	if len(in) > 2 && in[2] != nil {
+		if bias, err = expandTo(in[2], norm, 2); err != nil {
+			return nil, err
+		}
+	}
+	means, invs := make([]float32, rows), make([]float32, rows)
+	var yt *tensor.Tensor
+	switch x.DType {
+	case tensor.Float32:
+		y := make([]float32, rows*n)
+		layerNormT(x.Float32s(), y, scale, bias, means, invs, rows, n, l.eps)
+		yt = tensor.From(x.Shape, y)
+	case tensor.Float64:
+		y := make([]float64, rows*n)
+		layerNormT(x.Float64s(), y, scale, bias, means, invs, rows, n, l.eps)
+		yt = tensor.From(x.Shape, y)
+	default:
+		xv, err := tensor.AsFloat64(x)
+		if err != nil {
+			return nil, ops.BadInput(0, "%v", err)
+		}
+		y := make([]float64, rows*n)
+		layerNormT(xv, y, scale, bias, means, invs, rows, n, l.eps)
+		if yt, err = fromFloat64(x.DType, x.Shape, y); err != nil {
+			return nil, ops.BadInput(0, "%v", err)
+		}
 	}
 	statShape := append([]int{}, x.Shape[:axis]...)
 	for range norm {
 		statShape = append(statShape, 1)
 	}
-	mt, err := fromFloat64(tensor.Float32, statShape, means)
+	return []*tensor.Tensor{yt, tensor.From(statShape, means), tensor.From(statShape, invs)}, nil
+}
+
+func layerNormT[T float32 | float64](x, y []T, scale, bias []float64, means, invs []float32, rows, n int, eps float64) {
+	for r := 0; r < rows; r++ {
+		row, dst := x[r*n:(r+1)*n], y[r*n:(r+1)*n]
+		var m, v float64
+		for _, a := range row {
+			m += float64(a)
+		}
+		m /= float64(n)
+		for _, a := range row {
+			d := float64(a) - m
+			v += d * d
+		}
+		inv := 1 / math.Sqrt(v/float64(n)+eps)
+		means[r], invs[r] = float32(m), float32(inv)
+		if bias != nil {
+			for j, a := range row {
+				dst[j] = T((float64(a)-m)*inv*scale[j] + bias[j])
+			}
+		} else {
+			for j, a := range row {
+				dst[j] = T((float64(a) - m) * inv * scale[j])
+			}
+		}
+	}
+}
+
+// instanceNorm normalises each (n, c) plane with its own statistics.
+type instanceNorm struct{ eps float64 }
+
+func (l *instanceNorm) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if err := ops.NeedInputs(in, 3); err != nil {
+		return nil, err
+	}
+	x := in[0]
+	if x.Rank() < 2 || !x.DType.IsFloat() {
+		return nil, ops.BadInput(0, "InstanceNormalization needs a float tensor of rank ≥ 2, got %v %v", x.DType, x.Shape)
+	}
+	N, C := x.Shape[0], x.Shape[1]
+	sp := prodInts(x.Shape[2:])
+	scale, err := tensor.AsFloat64(in[1])
+	if err != nil || len(scale) != C {
+		return nil, ops.BadInput(1, "scale %v %v does not fit %d channels", in[1].DType, in[1].Shape, C)
+	}
+	bias, err := tensor.AsFloat64(in[2])
+	if err != nil || len(bias) != C {
+		return nil, ops.BadInput(2, "bias %v %v does not fit %d channels", in[2].DType, in[2].Shape, C)
+	}
+	// per (n, c) statistics: view X as [1, N·C, sp]
+	mean, variance, err := channelStats(x, 1, N*C, sp)
 	if err != nil {
 		return nil, err
 	}
-	it, err := fromFloat64(tensor.Float32, statShape, invs)
+	a, b := make([]float64, N*C), make([]float64, N*C)
+	for i := range a {
+		c := i % C
+		a[i] = scale[c] / math.Sqrt(variance[i]+l.eps)
+		b[i] = bias[c] - mean[i]*a[i]
+	}
+	y, err := affine(x, a, b, 1, N*C, sp)
 	if err != nil {
 		return nil, err
 	}
-	return []*tensor.Tensor{yt, mt, it}, nil
+	return []*tensor.Tensor{y}, nil
+}
+
+// mvn is MeanVarianceNormalization: (X − E[X]) / (sqrt(E[X²] − E[X]²) + 1e-9)
+// over `axes`.
+type mvn struct{ axes []int64 }
+
+func (m *mvn) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if err := ops.NeedInputs(in, 1); err != nil {
+		return nil, err
+	}
+	x := in[0]
+	if !x.DType.IsFloat() {
+		return nil, ops.BadInput(0, "dtype %v not supported", x.DType)
+	}
+	rank := x.Rank()
+	kept := append([]int{}, x.Shape...)
+	for _, a := range m.axes {
+		ax, err := ops.NormAxis(int(a), rank)
+		if err != nil {
+			return nil, ops.BadAttr("axes", "%v for input %v", err, x.Shape)
+		}
+		kept[ax] = 1
+	}
+	xv, err := tensor.AsFloat64(x)
+	if err != nil {
+		return nil, ops.BadInput(0, "%v", err)
+	}
+	nk := prodInts(kept)
+	s, s2, cnt := make([]float64, nk), make([]float64, nk), make([]int, nk)
+	idx := tensor.BroadcastIndex(kept, x.Shape)
+	for i, j := range idx {
+		s[j] += xv[i]
+		s2[j] += xv[i] * xv[i]
+		cnt[j]++
+	}
+	for j := range s {
+		if cnt[j] > 0 {
+			s[j] /= float64(cnt[j])
+			s2[j] = math.Sqrt(math.Max(0, s2[j]/float64(cnt[j])-s[j]*s[j])) + 1e-9
+		}
+	}
+	y := make([]float64, len(xv))
+	for i, j := range idx {
+		y[i] = (xv[i] - s[j]) / s2[j]
+	}
+	t, err := fromFloat64(x.DType, x.Shape, y)
+	if err != nil {
+		return nil, ops.BadInput(0, "%v", err)
+	}
+	return []*tensor.Tensor{t}, nil
+}
+
+// lrn is local response normalisation across channels.
+type lrn struct {
+	alpha, beta, bias float64
+	size              int
+}
+
+func (l *lrn) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if err := ops.NeedInputs(in, 1); err != nil {
+		return nil, err
+	}
+	x := in[0]
+	if x.Rank() < 2 || !x.DType.IsFloat() {
+		return nil, fmt.Errorf("LRN needs a float tensor of rank ≥ 2, got %v %v", x.DType, x.Shape)
+	}
+	N, C := x.Shape[0], x.Shape[1]
+	sp := prodInts(x.Shape[2:])
+	xv, err := tensor.AsFloat64(x)
+	if err != nil {
+		return nil, ops.BadInput(0, "%v", err)
+	}
+	lo, hi := (l.size-1)/2, (l.size-1)-(l.size-1)/2
+	y := make([]float64, len(xv))
+	for n := 0; n < N; n++ {
+		for c := 0; c < C; c++ {
+			for i := 0; i < sp; i++ {
+				var s float64
+				for cc := max(0, c-lo); cc <= min(C-1, c+hi); cc++ {
+					v := xv[(n*C+cc)*sp+i]
+					s += v * v
+				}
+				p := (n*C+c)*sp + i
+				y[p] = xv[p] / math.Pow(l.bias+l.alpha/float64(l.size)*s, l.beta)
+			}
+		}
+	}
+	t, err := fromFloat64(x.DType, x.Shape, y)
+	if err != nil {
+		return nil, ops.BadInput(0, "%v", err)
+	}
+	return []*tensor.Tensor{t}, nil
 }

@@ -22,7 +22,11 @@ type packCache struct {
 }
 
 func (p *packCache) get(b *tensor.Tensor, transB bool, k, n int) *linalg.PackedB {
-	d := b.Float32s()
+	return p.getSlice(b.Float32s(), transB, k, n)
+}
+
+// getSlice packs op(B) (k×n; B is n×k when transB) stored densely in d.
+func (p *packCache) getSlice(d []float32, transB bool, k, n int) *linalg.PackedB {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.packed != nil && p.transB == transB && len(d) == len(p.data) && len(d) > 0 &&
@@ -37,3 +41,17 @@ func (p *packCache) get(b *tensor.Tensor, transB bool, k, n int) *linalg.PackedB
 	p.data, p.transB, p.packed = d, transB, pk
 	return pk
 }
+
+// f32Pool recycles float32 scratch buffers (im2col columns and the like).
+var f32Pool sync.Pool
+
+func getF32(n int) *[]float32 {
+	if p, ok := f32Pool.Get().(*[]float32); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	s := make([]float32, n)
+	return &s
+}
+
+func putF32(p *[]float32) { f32Pool.Put(p) }

@@ -105,6 +105,18 @@ func (r *reduce) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if outShape == nil {
 		outShape = []int{}
 	}
+	if outer, n, inner, ok := reduceBlock(x.Shape, reduced); ok {
+		switch x.DType {
+		case tensor.Float32:
+			out := make([]float32, outer*inner)
+			reduceT(r.name, x.Float32s(), out, outer, n, inner)
+			return []*tensor.Tensor{tensor.From(outShape, out)}, nil
+		case tensor.Float64:
+			out := make([]float64, outer*inner)
+			reduceT(r.name, x.Float64s(), out, outer, n, inner)
+			return []*tensor.Tensor{tensor.From(outShape, out)}, nil
+		}
+	}
 	xv, err := tensor.AsFloat64(x)
 	if err != nil {
 		return nil, ops.BadInput(0, "%v", err)
@@ -205,6 +217,126 @@ func fromFloat64(dt tensor.DType, shape []int, v []float64) (*tensor.Tensor, err
 	return out, nil
 }
 
+// reduceBlock reports whether the reduced axes form one contiguous block
+// (ignoring unit dims), returning the sizes before, inside and after it.
+func reduceBlock(shape []int, reduced []bool) (outer, n, inner int, ok bool) {
+	outer, n, inner = 1, 1, 1
+	state := 0 // 0 before the block, 1 inside, 2 after
+	for i, d := range shape {
+		if d == 1 {
+			continue
+		}
+		switch {
+		case reduced[i] && state == 0:
+			state = 1
+			n *= d
+		case reduced[i] && state == 1:
+			n *= d
+		case reduced[i]:
+			return 0, 0, 0, false
+		case state == 0:
+			outer *= d
+		default:
+			state = 2
+			inner *= d
+		}
+	}
+	return outer, n, inner, true
+}
+
+// reduceT reduces x viewed as [outer, n, inner] over n, accumulating in
+// float64.
+func reduceT[T float32 | float64](name string, x, out []T, outer, n, inner int) {
+	acc := make([]float64, inner)
+	mx := make([]float64, inner)
+	for o := 0; o < outer; o++ {
+		blk := x[o*n*inner : (o+1)*n*inner]
+		switch name {
+		case "ReduceMax", "ReduceMin", "ReduceLogSumExp":
+			isMin := name == "ReduceMin"
+			for i := range mx {
+				mx[i] = math.Inf(-1)
+				if isMin {
+					mx[i] = math.Inf(1)
+				}
+			}
+			for j := 0; j < n; j++ {
+				row := blk[j*inner : (j+1)*inner]
+				if isMin {
+					for i, v := range row {
+						mx[i] = math.Min(mx[i], float64(v))
+					}
+				} else {
+					for i, v := range row {
+						mx[i] = math.Max(mx[i], float64(v))
+					}
+				}
+			}
+			if name != "ReduceLogSumExp" {
+				for i := range mx {
+					out[o*inner+i] = T(mx[i])
+				}
+				continue
+			}
+			clear(acc)
+			for j := 0; j < n; j++ {
+				row := blk[j*inner : (j+1)*inner]
+				for i, v := range row {
+					acc[i] += math.Exp(float64(v) - mx[i])
+				}
+			}
+			for i := range acc {
+				if math.IsInf(mx[i], 0) {
+					out[o*inner+i] = T(mx[i])
+				} else {
+					out[o*inner+i] = T(mx[i] + math.Log(acc[i]))
+				}
+			}
+			continue
+		}
+		init := 0.0
+		if name == "ReduceProd" {
+			init = 1
+		}
+		for i := range acc {
+			acc[i] = init
+		}
+		for j := 0; j < n; j++ {
+			row := blk[j*inner : (j+1)*inner]
+			switch name {
+			case "ReduceProd":
+				for i, v := range row {
+					acc[i] *= float64(v)
+				}
+			case "ReduceL1":
+				for i, v := range row {
+					acc[i] += math.Abs(float64(v))
+				}
+			case "ReduceL2", "ReduceSumSquare":
+				for i, v := range row {
+					acc[i] += float64(v) * float64(v)
+				}
+			default: // Sum, Mean, LogSum
+				for i, v := range row {
+					acc[i] += float64(v)
+				}
+			}
+		}
+		dst := out[o*inner : (o+1)*inner]
+		for i, a := range acc {
+			switch name {
+			case "ReduceMean":
+				a /= float64(n)
+			case "ReduceL2":
+				a = math.Sqrt(a)
+			case "ReduceLogSum":
+				a = math.Log(a)
+			}
+			dst[i] = T(a)
+		}
+	}
+}
+
 type argReduce struct {
 	max, keep, last bool
 	axis            int
@@ -215,6 +347,9 @@ func (r *argReduce) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		return nil, err
 	}
 	x := in[0]
+	if x.Rank() == 0 {
+		return nil, ops.BadInput(0, "arg-reduction needs rank ≥ 1, got a scalar")
+	}
 	axis, err := ops.NormAxis(r.axis, x.Rank())
 	if err != nil {
 		return nil, ops.BadAttr("axis", "%v", err)

@@ -56,7 +56,11 @@ func (s *softmax) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	}
 	switch x.DType {
 	case tensor.Float32:
-		softmaxT(x.Float32s(), out.Float32s(), outer, n, inner, s.log)
+		if inner == 1 {
+			softmaxRowsF32(x.Float32s(), out.Float32s(), outer, n, s.log)
+		} else {
+			softmaxT(x.Float32s(), out.Float32s(), outer, n, inner, s.log)
+		}
 	case tensor.Float64:
 		softmaxT(x.Float64s(), out.Float64s(), outer, n, inner, s.log)
 	case tensor.Float16:
@@ -101,4 +105,63 @@ func softmaxT[T tensor.Float](x, y []T, outer, n, inner int, log bool) {
 			}
 		}
 	}
+}
+
+// softmaxRowsF32 is the contiguous float32 case (the axis is innermost).
+func softmaxRowsF32(x, y []float32, rows, n int, log bool) {
+	for r := 0; r < rows; r++ {
+		row, dst := x[r*n:(r+1)*n], y[r*n:(r+1)*n]
+		if n == 0 {
+			continue
+		}
+		mx := row[0]
+		for _, v := range row[1:] {
+			if v > mx {
+				mx = v
+			}
+		}
+		var sum float64
+		for i, v := range row {
+			e := exp32(v - mx)
+			dst[i] = e
+			sum += float64(e)
+		}
+		if log {
+			lse := float32(math.Log(sum))
+			for i, v := range row {
+				dst[i] = v - mx - lse
+			}
+			continue
+		}
+		inv := float32(1 / sum)
+		for i := range dst {
+			dst[i] *= inv
+		}
+	}
+}
+
+// exp32 is e^x for float32 to within a few ulp: x = n·ln2 + r with
+// |r| ≤ ln2/2, e^r by its degree-7 Taylor polynomial, scaled by 2^n through
+// the exponent bits. Arguments whose result is not a normal float32 (and
+// NaN) go to math.Exp.
+func exp32(x float32) float32 {
+	if !(x > -87 && x < 88) {
+		return float32(math.Exp(float64(x)))
+	}
+	const (
+		log2e = 1.44269504088896341
+		ln2hi = 0.693359375
+		ln2lo = -2.12194440e-4
+	)
+	t := x * log2e
+	var n int32
+	if t >= 0 {
+		n = int32(t + 0.5)
+	} else {
+		n = int32(t - 0.5)
+	}
+	fn := float32(n)
+	r := x - fn*ln2hi - fn*ln2lo
+	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720+r*(1.0/5040)))))))
+	return p * math.Float32frombits(uint32(n+127)<<23)
 }
