@@ -211,12 +211,16 @@ func readExternal(tp *onnxpb.TensorProto, dir string, want int) ([]byte, error) 
 	if length != int64(want) {
 		return nil, fmt.Errorf("external data length %d, shape needs %d bytes", length, want)
 	}
-	if offset < 0 || offset+length > st.Size() {
-		return nil, fmt.Errorf("external data [%d, %d) lies outside %s (%d bytes)", offset, offset+length, location, st.Size())
+	// written so that offset+length cannot overflow
+	if offset < 0 || offset > st.Size() || length > st.Size()-offset {
+		return nil, fmt.Errorf("external data at offset %d, %d bytes, lies outside %s (%d bytes)", offset, length, location, st.Size())
 	}
 	buf := make([]byte, length)
-	if _, err := f.ReadAt(buf, offset); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("external data: %w", err)
+	if n, err := f.ReadAt(buf, offset); n != len(buf) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("external data %s: %w", location, err)
 	}
 	return buf, nil
 }

@@ -151,6 +151,7 @@ func (o *loopOp) runScoped(env *scope, in []*tensor.Tensor) ([]*tensor.Tensor, e
 	nScan := len(o.body.g.Outputs) - 1 - o.nState
 	scans := make([][]*tensor.Tensor, nScan)
 	bodyIn := make([]*tensor.Tensor, 2+o.nState)
+	scanned := 0
 	for i := int64(0); i < tripLimit && cond; i++ {
 		bodyIn[0] = tensor.Scalar(i)
 		bodyIn[1] = tensor.Scalar(cond)
@@ -166,7 +167,12 @@ func (o *loopOp) runScoped(env *scope, in []*tensor.Tensor) ([]*tensor.Tensor, e
 		cond = c
 		copy(state, outs[1:1+o.nState])
 		for k := range scans {
-			scans[k] = append(scans[k], outs[1+o.nState+k])
+			t := outs[1+o.nState+k]
+			// bound what a runaway loop can pile up before Stack refuses it
+			if scanned += t.Len(); scanned > tensor.MaxElements {
+				return nil, fmt.Errorf("iteration %d: scan outputs exceed %d elements", i, tensor.MaxElements)
+			}
+			scans[k] = append(scans[k], t)
 		}
 	}
 	res := append([]*tensor.Tensor{}, state...)
@@ -216,6 +222,9 @@ func (o *scanOp) runScoped(env *scope, in []*tensor.Tensor) ([]*tensor.Tensor, e
 		batch := rest[0].Shape[0]
 		rows := make([][]*tensor.Tensor, len(rest))
 		for i, t := range rest {
+			if t == nil {
+				return nil, fmt.Errorf("Scan-8 input %d is missing", i+1)
+			}
 			u, err := tensor.Unstack(t)
 			if err != nil || len(u) != batch {
 				return nil, fmt.Errorf("Scan-8 input %d must have batch %d first, has shape %v", i+1, batch, t.Shape)
@@ -317,6 +326,9 @@ func (o *scanOp) scan(env *scope, in []*tensor.Tensor, _ int) ([]*tensor.Tensor,
 		axis := o.outAxes[k]
 		if axis < 0 {
 			axis += t.Rank()
+		}
+		if axis < 0 || axis >= t.Rank() {
+			return nil, fmt.Errorf("scan output %d: axis %d out of range for shape %v", k, o.outAxes[k], t.Shape)
 		}
 		if axis != 0 {
 			if t, err = moveFrontAxisTo(t, axis); err != nil {

@@ -7,6 +7,7 @@
 package runtime
 
 import (
+	"container/heap"
 	"fmt"
 	"sort"
 	"strings"
@@ -285,35 +286,58 @@ func (g *Graph) Sort() error {
 			users[p] = append(users[p], i)
 		}
 	}
-	// a min-heap over original positions keeps the order stable; a simple
-	// sorted ready list is enough for graph sizes we see
-	var ready []int
+	// a min-heap over original positions keeps the order stable (and stays
+	// O(n log n) on wide graphs with thousands of ready nodes)
+	ready := &intHeap{}
 	for i := range g.Nodes {
 		if indeg[i] == 0 {
-			ready = append(ready, i)
+			heap.Push(ready, i)
 		}
 	}
 	order := make([]*Node, 0, len(g.Nodes))
-	for len(ready) > 0 {
-		sort.Ints(ready)
-		i := ready[0]
-		ready = ready[1:]
+	for ready.Len() > 0 {
+		i := heap.Pop(ready).(int)
 		order = append(order, g.Nodes[i])
 		for _, u := range users[i] {
 			indeg[u]--
 			if indeg[u] == 0 {
-				ready = append(ready, u)
+				heap.Push(ready, u)
 			}
 		}
 	}
 	if len(order) != len(g.Nodes) {
-		var stuck []string
-		for i, n := range g.Nodes {
+		// the stuck nodes are on a cycle or downstream of one; peel off
+		// those whose outputs feed no other stuck node until only the
+		// nodes on cycles remain
+		stuck := map[int]bool{}
+		for i := range g.Nodes {
 			if indeg[i] > 0 {
-				stuck = append(stuck, fmt.Sprintf("%q (%s)", n.Label(), n.OpType))
+				stuck[i] = true
 			}
 		}
-		return &CycleError{Nodes: stuck}
+		for changed := true; changed; {
+			changed = false
+			for i := range stuck {
+				feeds := false
+				for _, u := range users[i] {
+					if stuck[u] {
+						feeds = true
+						break
+					}
+				}
+				if !feeds {
+					delete(stuck, i)
+					changed = true
+				}
+			}
+		}
+		var names []string
+		for i, n := range g.Nodes {
+			if stuck[i] {
+				names = append(names, fmt.Sprintf("%q (%s)", n.Label(), n.OpType))
+			}
+		}
+		return &CycleError{Nodes: names}
 	}
 	g.Nodes = order
 	return nil
@@ -388,4 +412,18 @@ func OpHistogram(g *Graph) []OpCount {
 type OpCount struct {
 	Op    string
 	Count int
+}
+
+// intHeap is a min-heap of node positions for Sort.
+type intHeap []int
+
+func (h intHeap) Len() int           { return len(h) }
+func (h intHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h intHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *intHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *intHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
