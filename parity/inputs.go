@@ -9,111 +9,344 @@ import (
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
-// HasTimeAxis reports whether any input has a free dim after the first.
-func HasTimeAxis(g *runtime.Graph) bool {
-	for _, v := range g.FeedInputs() {
-		for i, d := range v.Shape {
-			if i > 0 && !d.Known() {
-				return true
-			}
-		}
+// OtherDim is the size RandomInputs gives a free dim that is neither batch
+// nor time.
+const OtherDim = 8
+
+// dimRole is what a free dim stands for.
+type dimRole int
+
+const (
+	roleOther dimRole = iota
+	roleBatch
+	roleTime
+)
+
+// freeDimRole guesses what a free (symbolic or unknown) dim of an input
+// means: its name when it has a telling one ("batch", "N"; "time", "seq",
+// "len", "step"), else its position: the first dim is the batch, the second
+// of a rank-3 input (or of a rank-2 integer input: token ids) is time.
+func freeDimRole(v runtime.ValueInfo, i int) dimRole {
+	p := strings.ToLower(v.Shape[i].Param)
+	switch {
+	case strings.Contains(p, "batch") || p == "n":
+		return roleBatch
+	case strings.Contains(p, "time") || strings.Contains(p, "seq") || strings.Contains(p, "len") || strings.Contains(p, "step"):
+		return roleTime
+	case i == 0:
+		return roleBatch
+	case i == 1 && len(v.Shape) == 3:
+		return roleTime
+	case i == 1 && len(v.Shape) == 2 && isTokenInput(v):
+		return roleTime
 	}
-	return false
+	return roleOther
 }
 
-// RandomInputs draws inputs for every feed input that respect its dtype and
-// meaning: floats N(0,1); integer inputs that index a Gather table (token
-// ids) uniform over the table's rows, other integers in 0..9; inputs named
-// like "length(s)" get the full sequence length. Free dims: the first is
-// batch, any later one time.
-func RandomInputs(m *runtime.Model, batch, time int, seed uint64) (map[string]*tensor.Tensor, error) {
-	g := m.Graph
-	rng := rand.New(rand.NewPCG(seed, 0x70617269))
-	out := map[string]*tensor.Tensor{}
+// isTokenInput: a rank-2 integer input [batch, ?] is read as token ids
+// [batch, time] unless its name says otherwise.
+func isTokenInput(v runtime.ValueInfo) bool {
+	return v.DType.IsInteger() && !isLengthName(v.Name)
+}
+
+func isLengthName(name string) bool {
+	n := strings.ToLower(name)
+	return strings.Contains(n, "length") || strings.Contains(n, "lens") || strings.Contains(n, "seq_len")
+}
+
+// InputShapes picks a concrete shape for every feed input: declared sizes
+// stay, free dims become batch, time or OtherDim (see RandomInputs), and a
+// symbolic name used by several inputs gets one size. hasTime reports
+// whether some free dim was read as a time axis.
+func InputShapes(g *runtime.Graph, batch, time int) (shapes map[string][]int, hasTime bool) {
+	shapes = map[string][]int{}
+	byParam := map[string]int{}
 	for _, v := range g.FeedInputs() {
 		shape := make([]int, len(v.Shape))
 		for i, d := range v.Shape {
-			switch {
-			case d.Known():
+			if d.Known() {
 				shape[i] = int(d.Value)
-			case i == 0:
+				continue
+			}
+			if n, ok := byParam[d.Param]; ok && d.Param != "" {
+				shape[i] = n
+				if n == time && freeDimRole(v, i) == roleTime {
+					hasTime = true
+				}
+				continue
+			}
+			switch freeDimRole(v, i) {
+			case roleBatch:
 				shape[i] = batch
-			default:
+			case roleTime:
 				shape[i] = time
+				hasTime = true
+			default:
+				shape[i] = OtherDim
+			}
+			if d.Param != "" {
+				byParam[d.Param] = shape[i]
 			}
 		}
+		shapes[v.Name] = shape
+	}
+	return shapes, hasTime
+}
+
+// HasTimeAxis reports whether RandomInputs would read some free input dim
+// as time (so that --time changes the inputs).
+func HasTimeAxis(m *runtime.Model) bool {
+	_, has := InputShapes(m.Graph, 2, 3)
+	return has
+}
+
+// RandomInputs draws one value for every feed input, respecting its dtype
+// and meaning:
+//   - floats are N(0,1), except float inputs cast to integers and used as
+//     Gather indices (token ids stored as floats), which get whole numbers
+//     inside the table;
+//   - integer inputs that index a Gather table held as an initializer (an
+//     embedding) are uniform over the table's rows; inputs named like
+//     "length(s)"/"lens" get the full sequence length; other integers are
+//     uniform in 0..9; bools are fair coin flips;
+//   - free dims: a dim named like batch/N, or else the first, is batch; a
+//     dim named like time/seq/len/step, or else the second of a rank-3 input
+//     (or of a rank-2 integer token input), is time; others are OtherDim.
+//
+// time is ignored by models without such a time axis. The same seed gives
+// the same inputs.
+func RandomInputs(m *runtime.Model, batch, time int, seed uint64) (map[string]*tensor.Tensor, error) {
+	if m == nil || m.Graph == nil {
+		return nil, fmt.Errorf("parity: nil model")
+	}
+	if batch < 1 || time < 1 {
+		return nil, fmt.Errorf("parity: batch (%d) and time (%d) must be at least 1", batch, time)
+	}
+	g := m.Graph
+	shapes, hasTime := InputShapes(g, batch, time)
+	rng := rand.New(rand.NewPCG(seed, 0x70617269747921))
+	out := map[string]*tensor.Tensor{}
+	for _, v := range g.FeedInputs() {
+		shape := shapes[v.Name]
 		t, err := tensor.New(v.DType, shape)
 		if err != nil {
-			return nil, fmt.Errorf("input %q: %w", v.Name, err)
+			return nil, fmt.Errorf("parity: input %q (%v %v): %w", v.Name, v.DType, shape, err)
 		}
-		lower := strings.ToLower(v.Name)
-		isLength := strings.Contains(lower, "length") || strings.Contains(lower, "lens")
+		rows := int64(gatherRows(g, v.Name))
 		hi := int64(10)
-		if rows := gatherRows(g, v.Name); rows > 0 {
-			hi = int64(rows)
+		if rows > 0 {
+			hi = rows
+		}
+		length := int64(-1)
+		if v.DType.IsInteger() && isLengthName(v.Name) {
+			length = int64(sequenceLength(g, v.Name, shapes, hasTime, time))
+		}
+		intVal := func() int64 {
+			if length >= 0 {
+				return length
+			}
+			return rng.Int64N(hi)
 		}
 		switch d := t.Data.(type) {
 		case []float32:
 			for i := range d {
-				d[i] = float32(rng.NormFloat64())
+				if rows > 0 {
+					d[i] = float32(rng.Int64N(rows))
+				} else {
+					d[i] = float32(rng.NormFloat64())
+				}
 			}
 		case []float64:
 			for i := range d {
-				d[i] = rng.NormFloat64()
+				if rows > 0 {
+					d[i] = float64(rng.Int64N(rows))
+				} else {
+					d[i] = rng.NormFloat64()
+				}
+			}
+		case []tensor.Float16Bits:
+			for i := range d {
+				d[i] = tensor.Float32ToFloat16(float32(rng.NormFloat64()))
+			}
+		case []tensor.BFloat16Bits:
+			for i := range d {
+				d[i] = tensor.Float32ToBFloat16(float32(rng.NormFloat64()))
 			}
 		case []int64:
 			for i := range d {
-				if isLength {
-					d[i] = int64(time)
-				} else {
-					d[i] = rng.Int64N(hi)
-				}
+				d[i] = intVal()
 			}
 		case []int32:
 			for i := range d {
-				if isLength {
-					d[i] = int32(time)
-				} else {
-					d[i] = int32(rng.Int64N(hi))
-				}
+				d[i] = int32(intVal())
+			}
+		case []int16:
+			for i := range d {
+				d[i] = int16(intVal())
+			}
+		case []int8:
+			for i := range d {
+				d[i] = int8(min(intVal(), 127))
+			}
+		case []uint8:
+			for i := range d {
+				d[i] = uint8(min(intVal(), 255))
+			}
+		case []uint16:
+			for i := range d {
+				d[i] = uint16(intVal())
+			}
+		case []uint32:
+			for i := range d {
+				d[i] = uint32(intVal())
+			}
+		case []uint64:
+			for i := range d {
+				d[i] = uint64(intVal())
 			}
 		case []bool:
 			for i := range d {
 				d[i] = rng.IntN(2) == 1
 			}
 		default:
-			return nil, fmt.Errorf("input %q: cannot draw random %v values", v.Name, v.DType)
+			return nil, fmt.Errorf("parity: input %q: cannot draw random %v values; pass it with --input", v.Name, v.DType)
 		}
 		out[v.Name] = t
 	}
 	return out, nil
 }
 
-// gatherRows follows an input through Cast/Identity/Unsqueeze/Reshape to a
-// Gather whose data is an initializer and returns that table's row count.
+// sequenceLength is the full length for a lengths input: the sequence axis
+// of the recurrence it feeds (LSTM/GRU/RNN sequence_lens, honouring layout),
+// else the time size used for the other inputs.
+func sequenceLength(g *runtime.Graph, name string, shapes map[string][]int, hasTime bool, time int) int {
+	for _, n := range g.Consumers()[name] {
+		switch n.OpType {
+		case "LSTM", "GRU", "RNN":
+			if len(n.Inputs) > 4 && n.Inputs[4] == name {
+				if x, ok := shapes[n.Inputs[0]]; ok && len(x) == 3 {
+					if n.Attrs.Int("layout", 0) == 1 {
+						return x[1]
+					}
+					return x[0]
+				}
+			}
+		}
+	}
+	if hasTime {
+		return time
+	}
+	// no time axis among free dims: the longest fixed middle axis of a rank-3
+	// input is the best guess
+	best := 0
+	for _, v := range g.FeedInputs() {
+		if s := shapes[v.Name]; len(s) == 3 && v.Name != name {
+			best = max(best, s[1])
+		}
+	}
+	if best > 0 {
+		return best
+	}
+	return time
+}
+
+// indexPreserving ops pass token ids through unchanged in meaning (casts,
+// reshapes) or adjust them element-wise (the negative-index wrap some
+// exporters emit before an embedding Gather).
+var indexPreserving = map[string]bool{
+	"Cast": true, "Identity": true, "Reshape": true, "Squeeze": true, "Unsqueeze": true, "Flatten": true,
+	"Transpose": true, "Add": true, "Mul": true, "Where": true, "Expand": true, "Clip": true, "Max": true, "Min": true,
+}
+
+// gatherRows follows an input through index-preserving ops (at most a few
+// steps) to a Gather on axis 0 whose data is an initializer, and returns that
+// table's row count (0 when none is found). A float input counts only when
+// it is cast to an integer type first.
 func gatherRows(g *runtime.Graph, name string) int {
+	if g == nil {
+		return 0
+	}
 	cons := g.Consumers()
-	frontier := []string{name}
+	type item struct {
+		v     string
+		depth int
+		isInt bool
+	}
+	in, _ := g.Input(name)
+	frontier := []item{{name, 0, !in.DType.IsFloat()}}
 	seen := map[string]bool{}
 	for len(frontier) > 0 {
-		v := frontier[0]
+		it := frontier[0]
 		frontier = frontier[1:]
-		if seen[v] {
+		if seen[it.v] || it.depth > 6 {
 			continue
 		}
-		seen[v] = true
-		for _, n := range cons[v] {
-			switch n.OpType {
-			case "Gather":
-				if len(n.Inputs) > 1 && n.Inputs[1] == v {
-					if t := g.Initializers[n.Inputs[0]]; t != nil && t.Rank() > 0 && n.Attrs.Int("axis", 0) == 0 {
+		seen[it.v] = true
+		for _, n := range cons[it.v] {
+			switch {
+			case n.OpType == "Gather" && n.Domain == "":
+				if it.isInt && len(n.Inputs) > 1 && n.Inputs[1] == it.v && n.Attrs.Int("axis", 0) == 0 {
+					if t := g.Initializers[n.Inputs[0]]; t != nil && t.Rank() > 0 && t.Shape[0] > 0 {
 						return t.Shape[0]
 					}
 				}
-			case "Cast", "Identity", "Unsqueeze", "Reshape", "Squeeze":
-				frontier = append(frontier, n.Outputs...)
+			case n.OpType == "Cast" && n.Domain == "":
+				to := tensor.DType(n.Attrs.Int("to", 0))
+				for _, o := range n.Outputs {
+					frontier = append(frontier, item{o, it.depth + 1, to.IsInteger()})
+				}
+			case indexPreserving[n.OpType] && n.Domain == "" && it.isInt:
+				for _, o := range n.Outputs {
+					frontier = append(frontier, item{o, it.depth + 1, true})
+				}
 			}
 		}
 	}
 	return 0
+}
+
+// passThrough ops do not change what an output means for classification.
+var passThrough = map[string]bool{
+	"Identity": true, "Reshape": true, "Squeeze": true, "Unsqueeze": true, "Flatten": true, "Dropout": true,
+}
+
+// ClassifierKind tells whether a graph output comes from a Softmax,
+// LogSoftmax or Sigmoid (looking back through Identity, Reshape, Squeeze,
+// Unsqueeze, Flatten and Dropout), so that Compare can check decisions.
+func ClassifierKind(m *runtime.Model, output string) Kind {
+	if m == nil || m.Graph == nil {
+		return KindNone
+	}
+	prod := m.Graph.Producers()
+	v := output
+	for range 32 {
+		n := prod[v]
+		if n == nil || n.Domain != "" && n.Domain != "ai.onnx" {
+			return KindNone
+		}
+		switch n.OpType {
+		case "Softmax":
+			return KindSoftmax
+		case "LogSoftmax":
+			return KindLogSoftmax
+		case "Sigmoid":
+			return KindSigmoid
+		}
+		if !passThrough[n.OpType] || len(n.Inputs) == 0 {
+			return KindNone
+		}
+		v = n.Inputs[0]
+	}
+	return KindNone
+}
+
+// ClassifierKinds returns ClassifierKind for every graph output that has one.
+func ClassifierKinds(m *runtime.Model) map[string]Kind {
+	out := map[string]Kind{}
+	for _, o := range m.Graph.Outputs {
+		if k := ClassifierKind(m, o.Name); k != KindNone {
+			out[o.Name] = k
+		}
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -32,7 +33,9 @@ func initORT() error {
 		}
 		envPath = path
 		ort.SetSharedLibraryPath(path)
-		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+		// onnxruntime's own error log would repeat, on stderr, the errors
+		// that come back from each call anyway
+		if err := ort.InitializeEnvironment(ort.WithLogLevelFatal()); err != nil {
 			envErr = fmt.Errorf("parity: loading onnxruntime from %s: %w\n%s", path, err, InstallHint)
 		}
 	})
@@ -168,7 +171,16 @@ func (o *ORT) Close() error {
 // Run feeds the named inputs and returns the requested outputs (all model
 // outputs when outputNames is empty) as mtlrun tensors.
 func (o *ORT) Run(inputs map[string]*tensor.Tensor, outputNames []string) (map[string]*tensor.Tensor, error) {
-	run, release, err := o.Prepare(inputs, outputNames)
+	return o.RunWithShapes(inputs, outputNames, nil)
+}
+
+// RunWithShapes is Run with the expected shape of some outputs (e.g. from
+// mtlrun's own run). onnxruntime_go cannot take back float16/bfloat16
+// results or scalars that onnxruntime allocates, so those outputs are
+// allocated beforehand, at these shapes; if a shape is wrong onnxruntime
+// says so.
+func (o *ORT) RunWithShapes(inputs map[string]*tensor.Tensor, outputNames []string, shapes map[string][]int) (map[string]*tensor.Tensor, error) {
+	run, release, err := o.prepare(inputs, outputNames, shapes)
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +192,16 @@ func (o *ORT) Run(inputs map[string]*tensor.Tensor, outputNames []string) (map[s
 // model on them (for benchmarks: the timed call does no input conversion)
 // and a function that releases the converted inputs.
 func (o *ORT) Prepare(inputs map[string]*tensor.Tensor, outputNames []string) (run func() (map[string]*tensor.Tensor, error), release func(), err error) {
+	return o.prepare(inputs, outputNames, nil)
+}
+
+// preset is an output allocated before the run.
+type preset struct {
+	dtype tensor.DType
+	shape []int
+}
+
+func (o *ORT) prepare(inputs map[string]*tensor.Tensor, outputNames []string, shapes map[string][]int) (run func() (map[string]*tensor.Tensor, error), release func(), err error) {
 	names := make([]string, 0, len(inputs))
 	for k := range inputs {
 		names = append(names, k)
@@ -195,9 +217,7 @@ func (o *ORT) Prepare(inputs map[string]*tensor.Tensor, outputNames []string) (r
 	in := make([]ort.Value, len(names))
 	release = func() {
 		for _, v := range in {
-			if v != nil {
-				v.Destroy()
-			}
+			destroy(v)
 		}
 	}
 	for i, name := range names {
@@ -208,16 +228,26 @@ func (o *ORT) Prepare(inputs map[string]*tensor.Tensor, outputNames []string) (r
 		}
 		in[i] = v
 	}
-	scalar := map[string]tensor.DType{}
+	presets := map[string]preset{}
+	guessed := false
 	for _, info := range o.outputs {
-		if info.OrtValueType == ort.ONNXTypeTensor && info.Dimensions != nil && len(info.Dimensions) == 0 {
-			scalar[info.Name] = fromORTType(info.DataType)
+		if info.OrtValueType != ort.ONNXTypeTensor {
+			continue
+		}
+		dt := fromORTType(info.DataType)
+		if s, ok := shapes[info.Name]; ok {
+			if len(s) == 0 || dt == tensor.Float16 || dt == tensor.BFloat16 {
+				presets[info.Name] = preset{dt, s}
+			}
+		} else if info.Dimensions != nil && len(info.Dimensions) == 0 {
+			presets[info.Name] = preset{dt, []int{}}
+			guessed = true
 		}
 	}
 	run = func() (map[string]*tensor.Tensor, error) {
-		res, err := o.runOnce(sess, in, outputNames, scalar)
-		if err != nil && len(scalar) > 0 {
-			// the declared rank-0 outputs may not be scalars after all
+		res, err := o.runOnce(sess, in, outputNames, presets)
+		if err != nil && guessed {
+			// outputs declared rank 0 may not be scalars after all
 			res, err = o.runOnce(sess, in, outputNames, nil)
 		}
 		return res, err
@@ -225,27 +255,27 @@ func (o *ORT) Prepare(inputs map[string]*tensor.Tensor, outputNames []string) (r
 	return run, release, nil
 }
 
-func (o *ORT) runOnce(sess *ort.DynamicAdvancedSession, in []ort.Value, outputNames []string, scalar map[string]tensor.DType) (map[string]*tensor.Tensor, error) {
+func (o *ORT) runOnce(sess *ort.DynamicAdvancedSession, in []ort.Value, outputNames []string, presets map[string]preset) (map[string]*tensor.Tensor, error) {
 	out := make([]ort.Value, len(outputNames))
 	defer func() {
 		for _, v := range out {
-			if v != nil {
-				v.Destroy()
-			}
+			destroy(v)
 		}
 	}()
-	// onnxruntime_go cannot wrap a rank-0 result it allocates itself, so
-	// declared scalar outputs get a caller-allocated value.
 	for i, name := range outputNames {
-		if dt, ok := scalar[name]; ok {
-			v, err := newScalar(dt)
+		if p, ok := presets[name]; ok {
+			v, err := newOutput(p)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("parity: output %q: %w", name, err)
 			}
 			out[i] = v
 		}
 	}
 	if err := sess.Run(in, out); err != nil {
+		msg := err.Error()
+		if strings.Contains(msg, "not enough space") {
+			return nil, fmt.Errorf("parity: onnxruntime: %w (onnxruntime_go cannot take back float16/bfloat16 outputs without their shape: use RunWithShapes)", err)
+		}
 		return nil, fmt.Errorf("parity: onnxruntime: %w", err)
 	}
 	res := make(map[string]*tensor.Tensor, len(out))
@@ -260,6 +290,39 @@ func (o *ORT) runOnce(sess *ort.DynamicAdvancedSession, in []ort.Value, outputNa
 		res[outputNames[i]] = t
 	}
 	return res, nil
+}
+
+// newOutput allocates an output value for onnxruntime to fill.
+func newOutput(p preset) (ort.Value, error) {
+	if len(p.shape) == 0 {
+		return newScalar(p.dtype)
+	}
+	shape := make(ort.Shape, len(p.shape))
+	n := 1
+	for i, d := range p.shape {
+		shape[i] = int64(d)
+		n *= d
+	}
+	switch p.dtype {
+	case tensor.Float16:
+		return ort.NewCustomDataTensor(shape, make([]byte, 2*n), ort.TensorElementDataTypeFloat16)
+	case tensor.BFloat16:
+		return ort.NewCustomDataTensor(shape, make([]byte, 2*n), ort.TensorElementDataTypeBFloat16)
+	}
+	return nil, fmt.Errorf("cannot preallocate a %v output", p.dtype)
+}
+
+// destroy releases a value, also when it is an interface holding a nil
+// pointer (onnxruntime_go leaves those behind when it fails to wrap an
+// output).
+func destroy(v ort.Value) {
+	if v == nil {
+		return
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
+		return
+	}
+	v.Destroy()
 }
 
 func newScalar(dt tensor.DType) (ort.Value, error) {

@@ -3,13 +3,8 @@
 package parity
 
 import (
-	"errors"
-
 	"github.com/mtlrun/mtlrun/tensor"
 )
-
-// ErrNoCgo is returned by every onnxruntime entry point of a build without cgo.
-var ErrNoCgo = errors.New("parity: mtlrun was built without cgo; parity needs CGO_ENABLED=1 (onnxruntime is loaded through cgo)")
 
 // Available reports whether onnxruntime can be used; without cgo it never can.
 func Available() error { return ErrNoCgo }
@@ -40,4 +35,9 @@ func (o *ORT) Run(inputs map[string]*tensor.Tensor, outputNames []string) (map[s
 // Prepare fails without cgo.
 func (o *ORT) Prepare(inputs map[string]*tensor.Tensor, outputNames []string) (run func() (map[string]*tensor.Tensor, error), release func(), err error) {
 	return nil, nil, ErrNoCgo
+}
+
+// RunWithShapes fails without cgo.
+func (o *ORT) RunWithShapes(inputs map[string]*tensor.Tensor, outputNames []string, shapes map[string][]int) (map[string]*tensor.Tensor, error) {
+	return nil, ErrNoCgo
 }

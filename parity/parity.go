@@ -21,6 +21,9 @@ import (
 // Errors wrapping it carry InstallHint.
 var ErrLibraryMissing = errors.New("parity: the onnxruntime shared library was not found")
 
+// ErrNoCgo is returned by every onnxruntime entry point of a build without cgo.
+var ErrNoCgo = errors.New("parity: mtlrun was built without cgo; parity needs CGO_ENABLED=1 (onnxruntime is loaded through cgo)")
+
 // LibraryEnv names the environment variable holding the library's path.
 const LibraryEnv = "ONNXRUNTIME_LIB"
 
