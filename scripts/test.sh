@@ -27,7 +27,7 @@ go vet ./...
 CGO_ENABLED=0 go build ./...
 # short fuzz runs of every parser (bounded; see docs/ARCHITECTURE.md)
 for target in $(go test ./importer -list '^Fuzz' 2>/dev/null | grep '^Fuzz' || true); do
-  go test ./importer -run '^$' -fuzz "^${target}\$" -fuzztime "${MTLRUN_FUZZTIME:-15s}" >/dev/null
+  go test ./importer -run '^$' -fuzz "^${target}\$" -fuzztime "${MTLRUN_FUZZTIME:-15s}" -fuzzminimizetime 5s >/dev/null
   echo "fuzz importer/${target}: ok"
 done
 

@@ -205,6 +205,10 @@ func im2col3[T any](x []T, cg int, g *geom3, cols []T) {
 							src := xc[(id*H+ih)*W : (id*H+ih+1)*W]
 							clear(row[:lo])
 							clear(row[hi:])
+							if lo >= hi {
+								// the whole window row lies in the padding
+								continue
+							}
 							if sw == 1 {
 								copy(row[lo:hi], src[iw0+lo:iw0+hi])
 								continue
