@@ -34,4 +34,7 @@ done
 # the pure-Go kernel path, forced by the purego tag, against the same references
 go test -count=1 -tags purego ./ops/... ./train/autodiff >/dev/null && echo "purego kernels: ok"
 
+# the data-race detector over the concurrent parts: server, sessions, kernels
+go test -count=1 -race -short ./serve ./runtime ./ops/rnn >/dev/null && echo "race detector (serve, runtime, ops/rnn): ok"
+
 go test -count=1 "$@" ./...
