@@ -81,7 +81,7 @@ func Float32ToBFloat16(f float32) BFloat16Bits {
 // AsFloat64 returns the tensor's values widened to float64 (bools as 0/1).
 // It fails for strings.
 func AsFloat64(t *Tensor) ([]float64, error) {
-	out := make([]float64, sliceLen(t.Data))
+	out := make([]float64, DataLen(t.Data))
 	switch d := t.Data.(type) {
 	case []float32:
 		for i, v := range d {
@@ -134,7 +134,7 @@ func widen[T Number](out []float64, in []T) {
 // AsInt64 returns integer (or bool) tensor values as int64, for shapes,
 // axes and indices. Floating-point tensors are refused.
 func AsInt64(t *Tensor) ([]int64, error) {
-	out := make([]int64, sliceLen(t.Data))
+	out := make([]int64, DataLen(t.Data))
 	switch d := t.Data.(type) {
 	case []int64:
 		copy(out, d)

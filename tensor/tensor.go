@@ -359,13 +359,15 @@ func (t *Tensor) Validate() error {
 	if fmt.Sprintf("%T", want) != fmt.Sprintf("%T", t.Data) {
 		return fmt.Errorf("tensor: dtype %v holds %T", t.DType, t.Data)
 	}
-	if l := sliceLen(t.Data); l != n {
+	if l := DataLen(t.Data); l != n {
 		return fmt.Errorf("tensor: shape %v needs %d elements, data has %d", t.Shape, n, l)
 	}
 	return nil
 }
 
-func sliceLen(d any) int {
+// DataLen returns the length of a tensor data slice of any element type,
+// or -1 for a value that is not one.
+func DataLen(d any) int {
 	switch d := d.(type) {
 	case []float32:
 		return len(d)

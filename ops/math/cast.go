@@ -39,7 +39,7 @@ func init() {
 // print as numpy prints them ("0.039187793", "1e-05", "NaN", "INF"); strings
 // parse as numbers (case-insensitive "nan", "inf", "+inf", "-inf").
 func cast(x *tensor.Tensor, to tensor.DType) (*tensor.Tensor, error) {
-	n := sliceLen(x.Data)
+	n := tensor.DataLen(x.Data)
 	if n < 0 {
 		return nil, unsupported(0, x)
 	}

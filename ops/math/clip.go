@@ -68,7 +68,7 @@ func newClip(c *ops.Config) (ops.Op, error) {
 			if t.DType != in[0].DType {
 				return nil, ops.BadInput(i+1, "dtype %v differs from input 0's %v", t.DType, in[0].DType)
 			}
-			if sliceLen(t.Data) > 1 {
+			if tensor.DataLen(t.Data) > 1 {
 				return nil, ops.BadInput(i+1, "want a scalar bound, got shape %v", t.Shape)
 			}
 		}
@@ -295,7 +295,7 @@ func (d *dropout) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			return nil, ops.BadInput(1, "ratio must be in [0, 1], got %v", ratio)
 		}
 	}
-	n := sliceLen(x.Data)
+	n := tensor.DataLen(x.Data)
 	if !training || ratio == 0 {
 		y := &tensor.Tensor{DType: x.DType, Shape: append([]int{}, x.Shape...), Data: x.Data}
 		if d.nOut < 2 {

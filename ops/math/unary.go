@@ -250,7 +250,7 @@ func softplus(x float64) float64 {
 
 // unary applies def to x, returning a new tensor of x's dtype and shape.
 func unary(def unaryDef, x *tensor.Tensor) (*tensor.Tensor, error) {
-	if err := lenMatches(0, x, sliceLen(x.Data)); err != nil {
+	if err := lenMatches(0, x, tensor.DataLen(x.Data)); err != nil {
 		return nil, err
 	}
 	shape := append([]int{}, x.Shape...)
@@ -356,36 +356,3 @@ func floatPredicate(x *tensor.Tensor, f func(float64) bool) (*tensor.Tensor, err
 	return &tensor.Tensor{DType: tensor.Bool, Shape: append([]int{}, x.Shape...), Data: out}, nil
 }
 
-func sliceLen(d any) int {
-	switch d := d.(type) {
-	case []float32:
-		return len(d)
-	case []float64:
-		return len(d)
-	case []int8:
-		return len(d)
-	case []int16:
-		return len(d)
-	case []int32:
-		return len(d)
-	case []int64:
-		return len(d)
-	case []uint8:
-		return len(d)
-	case []uint16:
-		return len(d)
-	case []uint32:
-		return len(d)
-	case []uint64:
-		return len(d)
-	case []bool:
-		return len(d)
-	case []string:
-		return len(d)
-	case []tensor.Float16Bits:
-		return len(d)
-	case []tensor.BFloat16Bits:
-		return len(d)
-	}
-	return -1
-}

@@ -47,7 +47,7 @@ func variadic(op arithOp, mean bool, in []*tensor.Tensor) (*tensor.Tensor, error
 	}
 	var acc *tensor.Tensor
 	if len(in) == 1 {
-		if err := lenMatches(0, in[0], sliceLen(in[0].Data)); err != nil {
+		if err := lenMatches(0, in[0], tensor.DataLen(in[0].Data)); err != nil {
 			return nil, err
 		}
 		acc = in[0].Clone()
@@ -106,7 +106,7 @@ func where(c, x, y *tensor.Tensor) (*tensor.Tensor, error) {
 		return nil, ops.BadInput(2, "dtype %v (shape %v) differs from input 1's %v", y.DType, y.Shape, x.DType)
 	}
 	for i, t := range []*tensor.Tensor{c, x, y} {
-		if err := lenMatches(i, t, sliceLen(t.Data)); err != nil {
+		if err := lenMatches(i, t, tensor.DataLen(t.Data)); err != nil {
 			return nil, err
 		}
 	}
