@@ -355,4 +355,3 @@ func floatPredicate(x *tensor.Tensor, f func(float64) bool) (*tensor.Tensor, err
 	}
 	return &tensor.Tensor{DType: tensor.Bool, Shape: append([]int{}, x.Shape...), Data: out}, nil
 }
-
