@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	goruntime "runtime"
 	"sort"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mtlrun/mtlrun/importer"
+	"github.com/mtlrun/mtlrun/parity"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -77,37 +77,6 @@ func measure(runners []benchRunner, runs, batch int) ([]benchResult, error) {
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 
-// randomInputs fills every feed input with N(0,1) floats or small integers,
-// the first free dim set to batch and other free dims to time.
-func randomInputs(g *runtime.Graph, batch, time int, seed uint64) (map[string]*tensor.Tensor, error) {
-	ins, err := exampleInputs(g, batch, time)
-	if err != nil {
-		return nil, err
-	}
-	rng := rand.New(rand.NewPCG(seed, 1))
-	for _, t := range ins {
-		switch d := t.Data.(type) {
-		case []float32:
-			for i := range d {
-				d[i] = float32(rng.NormFloat64())
-			}
-		case []float64:
-			for i := range d {
-				d[i] = rng.NormFloat64()
-			}
-		case []int64:
-			for i := range d {
-				d[i] = rng.Int64N(10)
-			}
-		case []int32:
-			for i := range d {
-				d[i] = rng.Int32N(10)
-			}
-		}
-	}
-	return ins, nil
-}
-
 // ortBenchRunner, when the parity bridge is built in, returns a runner for
 // onnxruntime on the same model and inputs.
 var ortBenchRunner func(modelPath string, inputs map[string]*tensor.Tensor, outputs []string, threads int) (benchRunner, func(), error)
@@ -128,7 +97,7 @@ func init() {
 			if err != nil {
 				return err
 			}
-			inputs, err := randomInputs(m.Graph, batch, timeSteps, 1)
+			inputs, err := parity.RandomInputs(m, batch, timeSteps, 1)
 			if err != nil {
 				return err
 			}
