@@ -33,6 +33,9 @@ func sgemm1x16AVX2(k int, a, b, c unsafe.Pointer)
 //go:noescape
 func sgemm6x16AVX512(k int, a, b, c unsafe.Pointer, ldc int)
 
+//go:noescape
+func sgemm1x16AVX512(k int, a, b, c unsafe.Pointer)
+
 func kernel6x16(k int, a, b, c []float32, ldc int) {
 	if k == 0 {
 		return
@@ -58,6 +61,10 @@ func kernel1x16(k int, a, b, c []float32) {
 	_ = a[k-1]
 	_ = b[k*nr-1]
 	_ = c[nr-1]
+	if useAVX512 {
+		sgemm1x16AVX512(k, unsafe.Pointer(&a[0]), unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]))
+		return
+	}
 	if useAVX2 {
 		sgemm1x16AVX2(k, unsafe.Pointer(&a[0]), unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]))
 		return

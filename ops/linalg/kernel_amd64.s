@@ -84,7 +84,8 @@ loop6:
 	RET
 
 // func sgemm1x16AVX2(k int, a, b, c unsafe.Pointer)
-// C[1×16] += a[k] · B[k×16 interleaved], unrolled by two with split sums.
+// C[1×16] += a[k] · B[k×16 interleaved], summing over k in order, as
+// sgemm6x16AVX2 does for each of its rows (same answer alone or in a block).
 TEXT ·sgemm1x16AVX2(SB), NOSPLIT, $0-32
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
@@ -92,34 +93,16 @@ TEXT ·sgemm1x16AVX2(SB), NOSPLIT, $0-32
 	MOVQ c+24(FP), DX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	CMPQ CX, $2
-	JLT  tail1
 
-pair1:
+loop1:
 	VBROADCASTSS (AX), Y14
 	VFMADD231PS (BX), Y14, Y0
 	VFMADD231PS 32(BX), Y14, Y1
-	VBROADCASTSS 4(AX), Y15
-	VFMADD231PS 64(BX), Y15, Y2
-	VFMADD231PS 96(BX), Y15, Y3
-	ADDQ $8, AX
-	ADDQ $128, BX
-	SUBQ $2, CX
-	CMPQ CX, $2
-	JGE  pair1
+	ADDQ $4, AX
+	ADDQ $64, BX
+	DECQ CX
+	JNZ  loop1
 
-tail1:
-	TESTQ CX, CX
-	JZ    done1
-	VBROADCASTSS (AX), Y14
-	VFMADD231PS (BX), Y14, Y0
-	VFMADD231PS 32(BX), Y14, Y1
-
-done1:
-	VADDPS Y2, Y0, Y0
-	VADDPS Y3, Y1, Y1
 	VADDPS (DX), Y0, Y0
 	VMOVUPS Y0, (DX)
 	VADDPS 32(DX), Y1, Y1
@@ -408,5 +391,44 @@ peak5:
 	VFMADD231PS Z12, Z13, Z11
 	DECQ CX
 	JNZ  peak5
+	VZEROUPPER
+	RET
+
+// func sgemm1x16AVX512(k int, a, b, c unsafe.Pointer)
+// C[1×16] += a[k] · B[k×16 interleaved]. It sums in exactly the order of
+// sgemm6x16AVX512 (even k into one register, odd k into another), so a
+// row's result does not depend on whether it was computed alone or in a
+// block of six — batching never changes an answer.
+TEXT ·sgemm1x16AVX512(SB), NOSPLIT, $0-32
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	CMPQ CX, $2
+	JLT  tail1x512
+
+pair1x512:
+	VMOVUPS (BX), Z4
+	VMOVUPS 64(BX), Z5
+	VFMADD231PS.BCST (AX), Z4, Z0
+	VFMADD231PS.BCST 4(AX), Z5, Z1
+	ADDQ $8, AX
+	ADDQ $128, BX
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  pair1x512
+
+tail1x512:
+	TESTQ CX, CX
+	JZ    done1x512
+	VMOVUPS (BX), Z4
+	VFMADD231PS.BCST (AX), Z4, Z0
+
+done1x512:
+	VADDPS Z1, Z0, Z0
+	VADDPS (DX), Z0, Z0
+	VMOVUPS Z0, (DX)
 	VZEROUPPER
 	RET

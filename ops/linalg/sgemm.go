@@ -81,6 +81,12 @@ func SgemmPacked(transA bool, m int, alpha float32, a []float32, lda int, pb *Pa
 	if k == 0 || alpha == 0 {
 		return
 	}
+	if m == 1 && alpha == 1 && !transA && k <= kc {
+		// a single row (the batch-1 recurrence) needs no packing: the
+		// one-row kernel reads A directly
+		gemv(k, n, a[:k], pb, c[:n])
+		return
+	}
 	need := ((m + mr - 1) / mr) * mr * min(k, kc)
 	bufp := aPool.Get().(*[]float32)
 	if cap(*bufp) < need {
@@ -219,5 +225,24 @@ func kernel1x16Go(k int, a, b, c []float32) {
 	row := c[:nr]
 	for j := range row {
 		row[j] += acc[j]
+	}
+}
+
+// gemv computes c[:n] += a[:k]·B for packed B with k ≤ kc.
+func gemv(k, n int, a []float32, pb *PackedB, c []float32) {
+	var edge [nr]float32
+	np := (n + nr - 1) / nr
+	for j := 0; j < np; j++ {
+		bp := pb.panel(j, 0, k)
+		c0 := j * nr
+		if cols := min(nr, n-c0); cols < nr {
+			clear(edge[:])
+			kernel1x16(k, a, bp, edge[:])
+			for x := 0; x < cols; x++ {
+				c[c0+x] += edge[x]
+			}
+			continue
+		}
+		kernel1x16(k, a, bp, c[c0:c0+nr])
 	}
 }

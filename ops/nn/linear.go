@@ -108,6 +108,15 @@ func fillBroadcast[T tensor.Number](c, cv []T, shape []int, m, n int, beta float
 		for i, v := range cv {
 			c[i] = T(float64(beta) * float64(v))
 		}
+	case len(cv) == n && (len(shape) == 1 || shape[0] == 1):
+		// the usual bias vector: scale one row, copy it down
+		row := c[:n]
+		for j, v := range cv {
+			row[j] = T(float64(beta) * float64(v))
+		}
+		for i := 1; i < m; i++ {
+			copy(c[i*n:(i+1)*n], row)
+		}
 	default:
 		idx := tensor.BroadcastIndex(shape, []int{m, n})
 		for i, j := range idx {
