@@ -588,8 +588,13 @@ func (t *Trainer) Fit(ctx context.Context, trainSet, valSet *Dataset, cb Callbac
 		stats.Train, _, _ = acc.result(cfg.LossWeights)
 		// per-sample metrics of regression tasks come from an evaluation
 		// pass, since the step itself only sees losses
-		for i, name := range t.tasks {
-			stats.Weights[name] = t.weighting.Weights(epochLoss)[i]
+		// the weights in force for the next epoch; rlw draws afresh every
+		// step, so it reports none rather than consume a draw
+		if t.weighting.Name() != "rlw" {
+			w := t.weighting.Weights(epochLoss)
+			for i, name := range t.tasks {
+				stats.Weights[name] = w[i]
+			}
 		}
 		if m, _, err := t.Evaluate(trainSet); err == nil {
 			for name, v := range m {

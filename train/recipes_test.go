@@ -133,10 +133,22 @@ func TestMatchesPyTorch(t *testing.T) {
 // TestResumeEqualsUninterrupted: one epoch, checkpoint, resume for the
 // rest gives bit-identical weights to an uninterrupted run.
 func TestResumeEqualsUninterrupted(t *testing.T) {
+	// rlw and pcgrad draw random numbers every step: their sequence must
+	// continue across a resume too
+	for _, kind := range []string{"fixed", "rlw", "pcgrad"} {
+		t.Run(kind, func(t *testing.T) { resumeCase(t, kind) })
+	}
+}
+
+func resumeCase(t *testing.T, weighting string) {
 	dir := recipeDirs(t)[0]
 	r, m1, d := loadRecipe(t, dir)
 	r.Epochs, r.Shuffle = 3, true
 	cfg := r.config()
+	cfg.Weighting = WeightingConfig{Kind: weighting, Seed: 5}
+	if weighting != "fixed" {
+		cfg.LossWeights = nil
+	}
 	if _, err := Fit(context.Background(), m1, cfg, d, nil, Callbacks{}); err != nil {
 		t.Fatal(err)
 	}

@@ -68,12 +68,11 @@ func NewWeighting(c WeightingConfig, k int) (Weighting, error) {
 		}
 		copy(fixed, c.Fixed)
 	}
-	rng := rand.New(rand.NewPCG(c.Seed, 0x776569676874))
 	switch c.Kind {
 	case "", "fixed":
 		return &fixedW{w: fixed}, nil
 	case "rlw":
-		return &rlw{k: k, rng: rng}, nil
+		return &rlw{k: k, seed: c.Seed}, nil
 	case "uncertainty":
 		lr := c.LR
 		if lr == 0 {
@@ -97,17 +96,25 @@ func NewWeighting(c WeightingConfig, k int) (Weighting, error) {
 		}
 		return &gradNorm{alpha: a, lr: lr, w: ones()}, nil
 	case "mgda":
-		return gradMethod{name: "mgda", combine: mgda}, nil
+		return &gradMethod{name: "mgda", combine: mgda}, nil
 	case "pcgrad":
-		return gradMethod{name: "pcgrad", combine: func(g [][]float64) ([]float64, []float64) { return pcgrad(g, rng) }}, nil
+		// the projection order is drawn per step from (seed, step), so a
+		// resumed run continues the same sequence
+		m := &gradMethod{name: "pcgrad"}
+		m.combine = func(g [][]float64) ([]float64, []float64) {
+			rng := rand.New(rand.NewPCG(c.Seed, uint64(m.step)))
+			m.step++
+			return pcgrad(g, rng)
+		}
+		return m, nil
 	case "cagrad":
 		cc := c.CAGradC
 		if cc == 0 {
 			cc = 0.5
 		}
-		return gradMethod{name: "cagrad", combine: func(g [][]float64) ([]float64, []float64) { return cagrad(g, cc) }}, nil
+		return &gradMethod{name: "cagrad", combine: func(g [][]float64) ([]float64, []float64) { return cagrad(g, cc) }}, nil
 	case "imtl":
-		return gradMethod{name: "imtl", combine: imtlG}, nil
+		return &gradMethod{name: "imtl", combine: imtlG}, nil
 	}
 	return nil, fmt.Errorf("unknown weighting %q (want one of %v)", c.Kind, Weightings)
 }
@@ -126,24 +133,31 @@ func (f *fixedW) Restore([]float64)                          {}
 // rlw draws fresh weights softmax(z), z ~ N(0, I), every step (Lin et al.,
 // "Reasonable effectiveness of random weighting", TMLR 2022).
 type rlw struct {
-	k   int
-	rng *rand.Rand
+	k    int
+	seed uint64
+	step int // draws so far: each draw's generator derives from (seed, step), so a resumed run continues the sequence
 }
 
 func (r *rlw) Name() string    { return "rlw" }
 func (r *rlw) TaskGrads() bool { return false }
 func (r *rlw) Weights([]float64) []float64 {
+	rng := rand.New(rand.NewPCG(r.seed, uint64(r.step)))
+	r.step++
 	z := make([]float64, r.k)
 	for i := range z {
-		z[i] = r.rng.NormFloat64()
+		z[i] = rng.NormFloat64()
 	}
 	return softmax(z, 1)
 }
 func (r *rlw) Combine([][]float64) ([]float64, []float64) { return nil, nil }
 func (r *rlw) Observe([]float64, []float64)               {}
 func (r *rlw) EndEpoch([]float64)                         {}
-func (r *rlw) State() []float64                           { return nil }
-func (r *rlw) Restore([]float64)                          {}
+func (r *rlw) State() []float64                           { return []float64{float64(r.step)} }
+func (r *rlw) Restore(s []float64) {
+	if len(s) == 1 {
+		r.step = int(s[0])
+	}
+}
 
 // uncertainty learns s_i = log σ_i² with total loss Σ L_i/(2·e^{s_i}) + s_i/2
 // (Kendall, Gal and Cipolla, CVPR 2018, in LibMTL's form). The weight of
@@ -259,22 +273,27 @@ func (g *gradNorm) Restore(s []float64) { copy(g.w, s) }
 type gradMethod struct {
 	name    string
 	combine func([][]float64) ([]float64, []float64)
+	step    int // combines so far (pcgrad's random order depends on it)
 }
 
-func (m gradMethod) Name() string    { return m.name }
-func (m gradMethod) TaskGrads() bool { return true }
-func (m gradMethod) Weights(l []float64) []float64 {
+func (m *gradMethod) Name() string    { return m.name }
+func (m *gradMethod) TaskGrads() bool { return true }
+func (m *gradMethod) Weights(l []float64) []float64 {
 	w := make([]float64, len(l))
 	for i := range w {
 		w[i] = 1
 	}
 	return w
 }
-func (m gradMethod) Combine(g [][]float64) ([]float64, []float64) { return m.combine(g) }
-func (m gradMethod) Observe([]float64, []float64)                 {}
-func (m gradMethod) EndEpoch([]float64)                           {}
-func (m gradMethod) State() []float64                             { return nil }
-func (m gradMethod) Restore([]float64)                            {}
+func (m *gradMethod) Combine(g [][]float64) ([]float64, []float64) { return m.combine(g) }
+func (m *gradMethod) Observe([]float64, []float64)                 {}
+func (m *gradMethod) EndEpoch([]float64)                           {}
+func (m *gradMethod) State() []float64                             { return []float64{float64(m.step)} }
+func (m *gradMethod) Restore(s []float64) {
+	if len(s) == 1 {
+		m.step = int(s[0])
+	}
+}
 
 func softmax(z []float64, temp float64) []float64 {
 	mx := math.Inf(-1)
