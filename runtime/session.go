@@ -25,10 +25,11 @@ type Options struct {
 // compiled) and is safe for concurrent Run calls: each call has its own
 // value table and kernels hold no per-call state.
 type Session struct {
-	model *Model
-	root  *compiled
-	opts  Options
-	plans sync.Map // plan key → *plan
+	model  *Model
+	root   *compiled
+	opts   Options
+	plans  sync.Map // plan key → *plan
+	static *staticInfo
 }
 
 // kernel is what a node runs: an ops.Op, or a control-flow op that needs the
@@ -97,7 +98,7 @@ func NewSession(m *Model, opts Options) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Session{model: m, root: root, opts: opts}, nil
+	return &Session{model: m, root: root, opts: opts, static: findStatic(m.Graph)}, nil
 }
 
 // Model returns the model the session runs.
@@ -207,8 +208,27 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor, outputs ...string) (map[
 	for _, o := range outputs {
 		keep[o] = true
 	}
-	if err := s.root.execute(env, p, keep); err != nil {
+	var skip []bool
+	var capture map[string]*tensor.Tensor
+	var key string
+	if s.static.any {
+		// the plan is part of the key: a run for other outputs needs other
+		// static values
+		key = shapeKey(inputs, g.FeedInputs()) + "|" + strings.Join(outputs, "\x00")
+		if vals, ok := s.static.lookup(key); ok {
+			for k, v := range vals {
+				env.vals[k] = v
+			}
+			skip = s.static.isStatic
+		} else {
+			capture = map[string]*tensor.Tensor{}
+		}
+	}
+	if err := s.root.execute(env, p, keep, skip, capture, s.static.isStatic); err != nil {
 		return nil, err
+	}
+	if capture != nil {
+		s.static.store(key, capture)
 	}
 	res := make(map[string]*tensor.Tensor, len(outputs))
 	for _, o := range outputs {
@@ -365,9 +385,15 @@ func (s *Session) checkInputs(inputs map[string]*tensor.Tensor, p *plan) error {
 
 // execute runs the plan's steps in env. keep names values that must survive
 // (requested outputs); other intermediates are dropped after their last use.
-func (c *compiled) execute(env *scope, p *plan, keep map[string]bool) error {
+// skip marks nodes whose outputs are already in env (cached static
+// values); capture, when non-nil, collects the outputs of the nodes marked
+// in isStatic.
+func (c *compiled) execute(env *scope, p *plan, keep map[string]bool, skip []bool, capture map[string]*tensor.Tensor, isStatic []bool) error {
 	for si, i := range p.steps {
 		n := c.g.Nodes[i]
+		if skip != nil && skip[i] {
+			continue
+		}
 		outs, err := c.runNode(env, i)
 		if err != nil {
 			return err
@@ -375,6 +401,9 @@ func (c *compiled) execute(env *scope, p *plan, keep map[string]bool) error {
 		for j, o := range n.Outputs {
 			if o != "" && j < len(outs) && outs[j] != nil {
 				env.vals[o] = outs[j]
+				if capture != nil && isStatic[i] {
+					capture[o] = outs[j]
+				}
 			}
 		}
 		if p.lastUse != nil {
@@ -460,7 +489,7 @@ func (c *compiled) runGraph(parent *scope, inputs []*tensor.Tensor) ([]*tensor.T
 	for i := range steps {
 		steps[i] = i
 	}
-	if err := c.execute(env, &plan{steps: steps}, nil); err != nil {
+	if err := c.execute(env, &plan{steps: steps}, nil, nil, nil, nil); err != nil {
 		return nil, err
 	}
 	outs := make([]*tensor.Tensor, len(g.Outputs))
