@@ -21,7 +21,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	x := tensor.From([]int{1, 50, 1}, make([]float32, 50)) // (batch, time, features)
+	x := tensor.From([]int{1, 50, 1}, make([]float32, 50))                 // (batch, time, features)
 	out, err := sess.Run(map[string]*tensor.Tensor{"input": x}, "output1") // only task output1 is computed
 	if err != nil {
 		panic(err)
