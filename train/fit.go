@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -260,6 +259,7 @@ func (t *Trainer) Tasks() []string { return t.tasks }
 type batchResult struct {
 	loss  float64
 	tasks []LossResult
+	preds []*tensor.Tensor // each task's prediction on the batch (before the update)
 }
 
 // Step runs one optimisation step on a batch.
@@ -276,7 +276,7 @@ func (t *Trainer) Step(batch *Dataset) (batchResult, error) {
 	if err != nil {
 		return batchResult{}, err
 	}
-	res := batchResult{tasks: make([]LossResult, len(t.tasks))}
+	res := batchResult{tasks: make([]LossResult, len(t.tasks)), preds: make([]*tensor.Tensor, len(t.tasks))}
 	losses := make([]float64, len(t.tasks))
 	for i, name := range t.tasks {
 		target, ok := batch.Arrays[name]
@@ -288,6 +288,7 @@ func (t *Trainer) Step(batch *Dataset) (batchResult, error) {
 			return res, fmt.Errorf("train: task %q: %w", name, err)
 		}
 		res.tasks[i] = r
+		res.preds[i] = tape.Value(name)
 		losses[i] = r.Loss
 	}
 	grads, weights, err := t.gradients(tape, res.tasks, losses)
@@ -563,8 +564,8 @@ func (t *Trainer) Fit(ctx context.Context, trainSet, valSet *Dataset, cb Callbac
 			if err != nil {
 				return res, fmt.Errorf("epoch %d batch %d: %w", t.epoch+1, bi+1, err)
 			}
-			for i := range t.tasks {
-				acc.add(i, r.tasks[i], nil, nil)
+			for i, name := range t.tasks {
+				acc.add(i, r.tasks[i], r.preds[i], b.Arrays[name])
 				epochLoss[i] += r.tasks[i].Loss * float64(len(rows))
 			}
 			running += r.loss * float64(len(rows))
@@ -586,21 +587,12 @@ func (t *Trainer) Fit(ctx context.Context, trainSet, valSet *Dataset, cb Callbac
 			Seconds: time.Since(start).Seconds(), Weights: map[string]float64{}}
 		stats.Samples = float64(seen) / math.Max(stats.Seconds, 1e-9)
 		stats.Train, _, _ = acc.result(cfg.LossWeights)
-		// per-sample metrics of regression tasks come from an evaluation
-		// pass, since the step itself only sees losses
 		// the weights in force for the next epoch; rlw draws afresh every
 		// step, so it reports none rather than consume a draw
 		if t.weighting.Name() != "rlw" {
 			w := t.weighting.Weights(epochLoss)
 			for i, name := range t.tasks {
 				stats.Weights[name] = w[i]
-			}
-		}
-		if m, _, err := t.Evaluate(trainSet); err == nil {
-			for name, v := range m {
-				tm := stats.Train[name]
-				tm.MSE, tm.MAE = v.MSE, v.MAE
-				stats.Train[name] = tm
 			}
 		}
 		if valSet != nil && valSet.Rows > 0 {
@@ -659,14 +651,4 @@ func (t *Trainer) restore(s map[string]*tensor.Tensor) {
 	for k, v := range s {
 		t.model.Graph.Initializers[k] = v
 	}
-}
-
-// sortedKeys returns a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
