@@ -8,34 +8,9 @@ import (
 	"github.com/mtlrun/mtlrun/edit"
 	"github.com/mtlrun/mtlrun/exporter"
 	"github.com/mtlrun/mtlrun/importer"
+	"github.com/mtlrun/mtlrun/parity"
 	"github.com/mtlrun/mtlrun/runtime"
-	"github.com/mtlrun/mtlrun/tensor"
 )
-
-// exampleInputs builds zero inputs for every feed input: fixed dims as
-// declared, the first free dim = batch, any other free dim = time.
-func exampleInputs(g *runtime.Graph, batch, time int) (map[string]*tensor.Tensor, error) {
-	out := map[string]*tensor.Tensor{}
-	for _, v := range g.FeedInputs() {
-		shape := make([]int, len(v.Shape))
-		for i, d := range v.Shape {
-			switch {
-			case d.Known():
-				shape[i] = int(d.Value)
-			case i == 0:
-				shape[i] = batch
-			default:
-				shape[i] = time
-			}
-		}
-		t, err := tensor.New(v.DType, shape)
-		if err != nil {
-			return nil, fmt.Errorf("input %q: %w", v.Name, err)
-		}
-		out[v.Name] = t
-	}
-	return out, nil
-}
 
 func init() {
 	var spec edit.HeadSpec
@@ -52,7 +27,8 @@ func init() {
 			if err != nil {
 				return err
 			}
-			probe, err := exampleInputs(m.Graph, 2, 4)
+			// any valid inputs do: the probe only learns the source tensor's shape
+			probe, err := parity.RandomInputs(m, 2, 4, 1)
 			if err != nil {
 				return err
 			}
