@@ -117,6 +117,20 @@ type Config struct {
 	// means run on the calling goroutine only (best for latency and for
 	// servers that run many sessions at once).
 	Threads int
+	// ConstInputs[i] says the tensor given at input i is never written
+	// while the session lives (an initializer, or a value the runtime
+	// computes once per input shape and caches), so a kernel may keep work
+	// derived from it, keyed by its data address: packed weights, say. Any
+	// other input may be an arena buffer that the next run overwrites in
+	// place. Nil means the caller does not know and runs kernels without
+	// arenas (tests, tools), where such caches are safe.
+	ConstInputs []bool
+}
+
+// InputIsConst reports whether a kernel may cache work keyed by input i's
+// data address (see ConstInputs).
+func (c *Config) InputIsConst(i int) bool {
+	return c.ConstInputs == nil || (i < len(c.ConstInputs) && c.ConstInputs[i])
 }
 
 // Factory builds a kernel for a node, validating its attributes.

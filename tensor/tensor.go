@@ -131,15 +131,15 @@ func NumElements(shape []int) (int, error) {
 	n := 1
 	for _, d := range shape {
 		if d < 0 {
-			return 0, fmt.Errorf("tensor: negative dimension in shape %v", shape)
+			return 0, fmt.Errorf("tensor: negative dimension in shape %s", ShapeString(shape))
 		}
 		if d != 0 && n > MaxElements/d {
-			return 0, fmt.Errorf("%w: shape %v", ErrTooLarge, shape)
+			return 0, fmt.Errorf("%w: shape %s", ErrTooLarge, ShapeString(shape))
 		}
 		n *= d
 	}
 	if n > MaxElements {
-		return 0, fmt.Errorf("%w: shape %v", ErrTooLarge, shape)
+		return 0, fmt.Errorf("%w: shape %s", ErrTooLarge, ShapeString(shape))
 	}
 	return n, nil
 }
