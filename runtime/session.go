@@ -3,7 +3,6 @@ package runtime
 import (
 	"errors"
 	"fmt"
-	rt "runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -19,17 +18,23 @@ type Options struct {
 	// 0 or 1 runs everything on the caller's goroutine, which is best for
 	// latency and for servers running many requests at once.
 	Threads int
+	// NoFusion turns off the session's Dense fusion pass (see fuse.go), for
+	// comparing fused and unfused results.
+	NoFusion bool
 }
 
 // Session runs one Model. It is built once (kernels instantiated, subgraphs
 // compiled) and is safe for concurrent Run calls: each call has its own
 // value table and kernels hold no per-call state.
 type Session struct {
-	model  *Model
-	root   *compiled
-	opts   Options
-	plans  sync.Map // plan key → *plan
-	static *staticInfo
+	model *Model
+	opts  Options
+	root  *compiled // the graph after fusion
+	// base is the graph as the model has it, compiled on first need: for a
+	// request of a value that fusion removed. It is root when nothing fused.
+	base     *compiled
+	baseOnce sync.Once
+	baseErr  error
 }
 
 // kernel is what a node runs: an ops.Op, or a control-flow op that needs the
@@ -43,7 +48,18 @@ type scopedOp interface {
 type compiled struct {
 	g       *Graph
 	kernels []kernel
+
+	// main graphs only (subgraphs run through runGraph)
+	static    *staticInfo
+	plans     sync.Map // outputs key → *plan
+	execs     sync.Map // outputs key → *sync.Pool of *Executor
+	feeds     []ValueInfo
+	inputInfo map[string]ValueInfo
+	symDims   [][]dimRef // per symbolic dim name shared by several feeds
 }
+
+// dimRef is one dim of one feed input.
+type dimRef struct{ feed, dim int }
 
 // UnsupportedOp names one node the op set cannot run.
 type UnsupportedOp struct {
@@ -90,21 +106,109 @@ func NewSession(m *Model, opts Options) (*Session, error) {
 			return nil, fmt.Errorf("runtime: graph input %q is a %s; mtlrun runs models whose inputs are tensors", v.Name, v.Kind)
 		}
 	}
+	g := m.Graph
+	if !opts.NoFusion && ops.Supported(denseDomain, "Dense", 1) {
+		g, _ = fuseDense(g)
+	}
+	root, err := compileMain(m, g, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{model: m, root: root, opts: opts}
+	if g == m.Graph {
+		s.base = root
+	}
+	return s, nil
+}
+
+// compileMain compiles a top-level graph with what executors need.
+func compileMain(m *Model, g *Graph, opts Options) (*compiled, error) {
+	static := findStatic(g)
+	consts := map[string]bool{}
+	for name := range g.Initializers {
+		consts[name] = true
+	}
+	for i, n := range g.Nodes {
+		if static.isStatic[i] {
+			for _, o := range n.Outputs {
+				consts[o] = true
+			}
+		}
+	}
 	var unsupported []UnsupportedOp
-	root, err := compile(m, m.Graph, max(opts.Threads, 1), &unsupported)
+	root, err := compile(m, g, max(opts.Threads, 1), consts, &unsupported)
 	if len(unsupported) > 0 {
 		return nil, &UnsupportedError{Ops: unsupported}
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &Session{model: m, root: root, opts: opts, static: findStatic(m.Graph)}, nil
+	root.static = static
+	root.feeds = g.FeedInputs()
+	root.inputInfo = map[string]ValueInfo{}
+	for _, v := range g.Inputs {
+		root.inputInfo[v.Name] = v
+	}
+	byParam := map[string][]dimRef{}
+	var params []string
+	for fi, v := range root.feeds {
+		for di, d := range v.Shape {
+			if d.Param != "" {
+				if byParam[d.Param] == nil {
+					params = append(params, d.Param)
+				}
+				byParam[d.Param] = append(byParam[d.Param], dimRef{fi, di})
+			}
+		}
+	}
+	for _, p := range params {
+		if len(byParam[p]) > 1 {
+			root.symDims = append(root.symDims, byParam[p])
+		}
+	}
+	return root, nil
+}
+
+// compiledFor picks the compiled graph that produces every named output:
+// the fused one unless fusion removed one of them.
+func (s *Session) compiledFor(outputs []string) (*compiled, error) {
+	if s.base == s.root || s.root.produces(outputs) {
+		return s.root, nil
+	}
+	s.baseOnce.Do(func() {
+		s.base, s.baseErr = compileMain(s.model, s.model.Graph, s.opts)
+	})
+	return s.base, s.baseErr
+}
+
+// produces reports whether every name is a value of c's graph.
+func (c *compiled) produces(names []string) bool {
+	for _, name := range names {
+		if _, ok := c.g.Initializers[name]; ok {
+			continue
+		}
+		if _, ok := c.inputInfo[name]; ok {
+			continue
+		}
+		found := false
+		for _, n := range c.g.Nodes {
+			for _, o := range n.Outputs {
+				found = found || o == name
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // Model returns the model the session runs.
 func (s *Session) Model() *Model { return s.model }
 
-func compile(m *Model, g *Graph, threads int, unsupported *[]UnsupportedOp) (*compiled, error) {
+// compile instantiates the kernels of g. consts names the values that are
+// never written while the session lives (ops.Config.ConstInputs).
+func compile(m *Model, g *Graph, threads int, consts map[string]bool, unsupported *[]UnsupportedOp) (*compiled, error) {
 	c := &compiled{g: g, kernels: make([]kernel, len(g.Nodes))}
 	var firstErr error
 	for i, n := range g.Nodes {
@@ -112,7 +216,7 @@ func compile(m *Model, g *Graph, threads int, unsupported *[]UnsupportedOp) (*co
 		if n.Domain == "ai.onnx" {
 			opset = m.Opset()
 		}
-		k, err := newKernel(m, n, opset, threads, unsupported)
+		k, err := newKernel(m, n, opset, threads, consts, unsupported)
 		if err != nil {
 			if errors.Is(err, ops.ErrUnsupported) {
 				*unsupported = append(*unsupported, UnsupportedOp{n.Label(), n.OpType, n.Domain, opset})
@@ -128,13 +232,20 @@ func compile(m *Model, g *Graph, threads int, unsupported *[]UnsupportedOp) (*co
 	return c, firstErr
 }
 
-func newKernel(m *Model, n *Node, opset, threads int, unsupported *[]UnsupportedOp) (kernel, error) {
+func newKernel(m *Model, n *Node, opset, threads int, consts map[string]bool, unsupported *[]UnsupportedOp) (kernel, error) {
 	if n.Domain == "" || n.Domain == "ai.onnx" {
 		switch n.OpType {
 		case "If", "Loop", "Scan":
 			subs := map[string]*compiled{}
 			for _, sg := range n.Subgraphs() {
-				c, err := compile(m, sg.Graph, threads, unsupported)
+				sub := map[string]bool{}
+				for name := range consts {
+					sub[name] = true
+				}
+				for name := range sg.Graph.Initializers {
+					sub[name] = true
+				}
+				c, err := compile(m, sg.Graph, threads, sub, unsupported)
 				if err != nil {
 					return nil, fmt.Errorf("subgraph %q: %w", sg.Attr, err)
 				}
@@ -143,9 +254,14 @@ func newKernel(m *Model, n *Node, opset, threads int, unsupported *[]Unsupported
 			return newControlFlow(n, opset, subs)
 		}
 	}
+	constIn := make([]bool, len(n.Inputs))
+	for i, in := range n.Inputs {
+		constIn[i] = in != "" && consts[in]
+	}
 	return ops.New(&ops.Config{
 		Name: n.Label(), OpType: n.OpType, Domain: n.Domain, Opset: opset,
 		Attrs: n.Attrs, NumInputs: len(n.Inputs), NumOutputs: len(n.Outputs), Threads: threads,
+		ConstInputs: constIn,
 	})
 }
 
@@ -168,12 +284,10 @@ func (s *scope) get(name string) (*tensor.Tensor, bool) {
 	return nil, false
 }
 
-// plan is the pruned node list for one set of requested outputs, with the
-// last step that reads each value, so intermediates are dropped early.
+// plan is the pruned node list for one set of requested outputs.
 type plan struct {
 	steps    []int
-	lastUse  map[string]int // value → index into steps of its last reader
-	required []string       // feed inputs the plan needs
+	required []string // feed inputs the plan needs
 }
 
 // InputError reports a problem with a caller's input tensor.
@@ -185,68 +299,45 @@ type InputError struct {
 func (e *InputError) Error() string { return fmt.Sprintf("runtime: input %q: %s", e.Input, e.Reason) }
 
 // Run computes the requested outputs (all graph outputs when none are named)
-// from the given inputs, evaluating only the nodes they need.
+// from the given inputs, evaluating only the nodes they need. The caller owns
+// the results. It is safe for concurrent use: each call borrows an Executor
+// from a pool, so steady-state calls allocate little beyond the results.
 func (s *Session) Run(inputs map[string]*tensor.Tensor, outputs ...string) (map[string]*tensor.Tensor, error) {
-	g := s.root.g
-	if len(outputs) == 0 {
-		for _, o := range g.Outputs {
-			outputs = append(outputs, o.Name)
-		}
-	}
-	p, err := s.plan(outputs)
+	c, err := s.compiledFor(outputs)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkInputs(inputs, p); err != nil {
-		return nil, err
+	key := strings.Join(outputs, "\x00")
+	pv, ok := c.execs.Load(key)
+	if !ok {
+		pv, _ = c.execs.LoadOrStore(key, &sync.Pool{})
 	}
-	env := &scope{vals: make(map[string]*tensor.Tensor, len(p.steps)+len(inputs)), consts: g.Initializers}
-	for k, v := range inputs {
-		env.vals[k] = v
-	}
-	keep := map[string]bool{}
-	for _, o := range outputs {
-		keep[o] = true
-	}
-	var skip []bool
-	var capture map[string]*tensor.Tensor
-	var key string
-	if s.static.any {
-		// the plan is part of the key: a run for other outputs needs other
-		// static values
-		key = shapeKey(inputs, g.FeedInputs()) + "|" + strings.Join(outputs, "\x00")
-		if vals, ok := s.static.lookup(key); ok {
-			for k, v := range vals {
-				env.vals[k] = v
-			}
-			skip = s.static.isStatic
-		} else {
-			capture = map[string]*tensor.Tensor{}
+	pool := pv.(*sync.Pool)
+	e, _ := pool.Get().(*Executor)
+	if e == nil {
+		if e, err = s.NewExecutor(outputs...); err != nil {
+			return nil, err
 		}
 	}
-	if err := s.root.execute(env, p, keep, skip, capture, s.static.isStatic); err != nil {
+	res, err := e.Run(inputs)
+	if err != nil {
+		pool.Put(e)
 		return nil, err
 	}
-	if capture != nil {
-		s.static.store(key, capture)
+	out := make(map[string]*tensor.Tensor, len(res))
+	for name, t := range res {
+		out[name] = t.Clone()
 	}
-	res := make(map[string]*tensor.Tensor, len(outputs))
-	for _, o := range outputs {
-		t, ok := env.get(o)
-		if !ok {
-			return nil, fmt.Errorf("runtime: output %q was not produced", o)
-		}
-		res[o] = t
-	}
-	return res, nil
+	pool.Put(e)
+	return out, nil
 }
 
-func (s *Session) plan(outputs []string) (*plan, error) {
+func (c *compiled) plan(outputs []string) (*plan, error) {
 	key := strings.Join(outputs, "\x00")
-	if p, ok := s.plans.Load(key); ok {
+	if p, ok := c.plans.Load(key); ok {
 		return p.(*plan), nil
 	}
-	g := s.root.g
+	g := c.g
 	producers := map[string]int{}
 	for i, n := range g.Nodes {
 		for _, o := range n.Outputs {
@@ -301,32 +392,25 @@ func (s *Session) plan(outputs []string) (*plan, error) {
 			return nil, err
 		}
 	}
-	p := &plan{lastUse: map[string]int{}, required: required}
+	p := &plan{required: required}
 	for i := range g.Nodes {
 		if need[i] {
-			for _, in := range nodeReads(g.Nodes[i]) {
-				p.lastUse[in] = len(p.steps)
-			}
 			p.steps = append(p.steps, i)
 		}
 	}
 	sort.Strings(p.required)
-	s.plans.Store(key, p)
+	c.plans.Store(key, p)
 	return p, nil
 }
 
-func (s *Session) checkInputs(inputs map[string]*tensor.Tensor, p *plan) error {
-	g := s.root.g
-	feeds := g.FeedInputs()
-	byName := map[string]ValueInfo{}
-	for _, v := range g.Inputs {
-		byName[v.Name] = v
-	}
+// checkInputs validates a run's inputs against the graph's declarations. It
+// allocates nothing unless an input is wrong.
+func (c *compiled) checkInputs(inputs map[string]*tensor.Tensor, required []string) error {
 	for name, t := range inputs {
-		v, ok := byName[name]
+		v, ok := c.inputInfo[name]
 		if !ok {
 			var names []string
-			for _, f := range feeds {
+			for _, f := range c.feeds {
 				names = append(names, f.Name)
 			}
 			return &InputError{name, fmt.Sprintf("the model has no such input (its inputs are %s)", strings.Join(names, ", "))}
@@ -352,48 +436,38 @@ func (s *Session) checkInputs(inputs map[string]*tensor.Tensor, p *plan) error {
 		}
 	}
 	// a symbolic dim shared by several inputs must agree
-	sym := map[string]struct {
-		val   int
-		input string
-	}{}
-	for _, v := range feeds {
-		t, ok := inputs[v.Name]
-		if !ok || !v.HasShape {
-			continue
-		}
-		for i, d := range v.Shape {
-			if d.Param == "" {
+	for _, refs := range c.symDims {
+		var first *dimRef
+		want := 0
+		for k, r := range refs {
+			t, ok := inputs[c.feeds[r.feed].Name]
+			if !ok || r.dim >= len(t.Shape) {
 				continue
 			}
-			if prev, ok := sym[d.Param]; ok && prev.val != t.Shape[i] {
-				return &InputError{v.Name, fmt.Sprintf("dim %d (%s) is %d but input %q has %s = %d", i, d.Param, t.Shape[i], prev.input, d.Param, prev.val)}
+			if first == nil {
+				first, want = &refs[k], t.Shape[r.dim]
+				continue
 			}
-			sym[d.Param] = struct {
-				val   int
-				input string
-			}{t.Shape[i], v.Name}
+			if got := t.Shape[r.dim]; got != want {
+				v, f := c.feeds[r.feed], c.feeds[first.feed]
+				param := v.Shape[r.dim].Param
+				return &InputError{v.Name, fmt.Sprintf("dim %d (%s) is %d but input %q has %s = %d", r.dim, param, got, f.Name, param, want)}
+			}
 		}
 	}
-	for _, name := range p.required {
+	for _, name := range required {
 		if _, ok := inputs[name]; !ok {
-			v := byName[name]
+			v := c.inputInfo[name]
 			return &InputError{name, fmt.Sprintf("missing: the requested outputs need it (%v%s)", v.DType, v.ShapeString())}
 		}
 	}
 	return nil
 }
 
-// execute runs the plan's steps in env. keep names values that must survive
-// (requested outputs); other intermediates are dropped after their last use.
-// skip marks nodes whose outputs are already in env (cached static
-// values); capture, when non-nil, collects the outputs of the nodes marked
-// in isStatic.
-func (c *compiled) execute(env *scope, p *plan, keep map[string]bool, skip []bool, capture map[string]*tensor.Tensor, isStatic []bool) error {
-	for si, i := range p.steps {
-		n := c.g.Nodes[i]
-		if skip != nil && skip[i] {
-			continue
-		}
+// execute runs a subgraph's nodes in order in env. (Top-level graphs run
+// through an Executor.)
+func (c *compiled) execute(env *scope) error {
+	for i, n := range c.g.Nodes {
 		outs, err := c.runNode(env, i)
 		if err != nil {
 			return err
@@ -401,23 +475,13 @@ func (c *compiled) execute(env *scope, p *plan, keep map[string]bool, skip []boo
 		for j, o := range n.Outputs {
 			if o != "" && j < len(outs) && outs[j] != nil {
 				env.vals[o] = outs[j]
-				if capture != nil && isStatic[i] {
-					capture[o] = outs[j]
-				}
-			}
-		}
-		if p.lastUse != nil {
-			for _, in := range n.Inputs {
-				if in != "" && p.lastUse[in] == si && !keep[in] {
-					delete(env.vals, in)
-				}
 			}
 		}
 	}
 	return nil
 }
 
-func (c *compiled) runNode(env *scope, i int) (outs []*tensor.Tensor, err error) {
+func (c *compiled) runNode(env *scope, i int) ([]*tensor.Tensor, error) {
 	n := c.g.Nodes[i]
 	in := make([]*tensor.Tensor, len(n.Inputs))
 	for j, name := range n.Inputs {
@@ -430,27 +494,18 @@ func (c *compiled) runNode(env *scope, i int) (outs []*tensor.Tensor, err error)
 		}
 		in[j] = t
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			buf := make([]byte, 2048)
-			buf = buf[:rt.Stack(buf, false)]
-			err = &NodeError{n.Label(), n.OpType, fmt.Errorf("kernel panicked: %v (inputs %s)\n%s", r, describe(in), buf)}
-		}
-	}()
+	var outs []*tensor.Tensor
+	var err error
 	switch k := c.kernels[i].(type) {
 	case scopedOp:
-		outs, err = k.runScoped(env, in)
+		outs, err = runGuarded(n, in, func() ([]*tensor.Tensor, error) { return k.runScoped(env, in) })
 	case ops.Op:
-		outs, err = k.Run(in)
+		outs, err = runGuarded(n, in, func() ([]*tensor.Tensor, error) { return k.Run(in) })
 	default:
-		err = errors.New("node was not compiled")
+		err = &NodeError{n.Label(), n.OpType, errors.New("node was not compiled")}
 	}
 	if err != nil {
-		var ne *NodeError
-		if errors.As(err, &ne) && ne.Node == n.Label() {
-			return nil, err
-		}
-		return nil, &NodeError{n.Label(), n.OpType, fmt.Errorf("%w (inputs %s)", err, describe(in))}
+		return nil, err
 	}
 	for j, o := range n.Outputs {
 		if o != "" && (j >= len(outs) || outs[j] == nil) {
@@ -485,11 +540,7 @@ func (c *compiled) runGraph(parent *scope, inputs []*tensor.Tensor) ([]*tensor.T
 			env.vals[g.Inputs[i].Name] = t
 		}
 	}
-	steps := make([]int, len(g.Nodes))
-	for i := range steps {
-		steps[i] = i
-	}
-	if err := c.execute(env, &plan{steps: steps}, nil, nil, nil, nil); err != nil {
+	if err := c.execute(env); err != nil {
 		return nil, err
 	}
 	outs := make([]*tensor.Tensor, len(g.Outputs))

@@ -343,7 +343,9 @@ func (t *Tensor) Reshaped(shape []int) (*Tensor, error) {
 	return &Tensor{DType: t.DType, Shape: append([]int{}, shape...), Data: t.Data}, nil
 }
 
-// Validate checks that Data's Go type matches DType and its length matches Shape.
+// Validate checks that Data's Go type matches DType and its length matches
+// Shape. It allocates nothing unless it fails (the runtime calls it on
+// every input of every run).
 func (t *Tensor) Validate() error {
 	if t == nil {
 		return errors.New("tensor: nil")
@@ -352,17 +354,51 @@ func (t *Tensor) Validate() error {
 	if err != nil {
 		return err
 	}
-	want, err := MakeSlice(t.DType, 0)
-	if err != nil {
-		return err
+	if !t.DType.Supported() {
+		return fmt.Errorf("tensor: unsupported dtype %v", t.DType)
 	}
-	if fmt.Sprintf("%T", want) != fmt.Sprintf("%T", t.Data) {
+	if dataDType(t.Data) != t.DType {
 		return fmt.Errorf("tensor: dtype %v holds %T", t.DType, t.Data)
 	}
 	if l := DataLen(t.Data); l != n {
-		return fmt.Errorf("tensor: shape %v needs %d elements, data has %d", t.Shape, n, l)
+		return fmt.Errorf("tensor: shape %s needs %d elements, data has %d", ShapeString(t.Shape), n, l)
 	}
 	return nil
+}
+
+// dataDType is the dtype whose Go slice type d has, or Undefined.
+func dataDType(d any) DType {
+	switch d.(type) {
+	case []float32:
+		return Float32
+	case []float64:
+		return Float64
+	case []int8:
+		return Int8
+	case []int16:
+		return Int16
+	case []int32:
+		return Int32
+	case []int64:
+		return Int64
+	case []uint8:
+		return Uint8
+	case []uint16:
+		return Uint16
+	case []uint32:
+		return Uint32
+	case []uint64:
+		return Uint64
+	case []bool:
+		return Bool
+	case []string:
+		return String
+	case []Float16Bits:
+		return Float16
+	case []BFloat16Bits:
+		return BFloat16
+	}
+	return Undefined
 }
 
 // DataLen returns the length of a tensor data slice of any element type,

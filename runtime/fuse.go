@@ -1,0 +1,169 @@
+package runtime
+
+import (
+	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/tensor"
+)
+
+// Dense fusion: a Session runs
+//
+//	Gemm → activation
+//	MatMul(x, W) → Add(·, b) [→ activation]
+//	MatMul(x, W) → activation
+//
+// as one ai.mtlrun:Dense node, which applies bias and activation to each
+// block of the product while it is still in cache, and skips the
+// intermediate tensors. Only float32 weights held as initializers are
+// fused (what the kernel is specialised for), and only intermediates that
+// nothing else reads and that are not graph outputs disappear. The rewrite
+// is private to the session: the model, its export and its value names stay
+// as they were (a request for a fused-away value falls back to an unfused
+// copy of the graph).
+
+// denseDomain is mtlrun's private op domain; it never appears in a file.
+const denseDomain = "ai.mtlrun"
+
+var fusableActivations = map[string]bool{"Relu": true, "LeakyRelu": true, "Sigmoid": true, "Tanh": true}
+
+// fuseDense returns g itself when nothing fuses, else a shallow copy with
+// the fused node list (initializers and untouched nodes are shared).
+func fuseDense(g *Graph) (*Graph, int) {
+	readers := map[string]int{}
+	for _, n := range g.Nodes {
+		for _, in := range nodeReads(n) {
+			readers[in]++
+		}
+	}
+	for _, o := range g.Outputs {
+		readers[o.Name]++ // a graph output must stay a value
+	}
+	producer := map[string]int{}
+	for i, n := range g.Nodes {
+		for _, o := range n.Outputs {
+			if o != "" {
+				producer[o] = i
+			}
+		}
+	}
+	nodes := append([]*Node(nil), g.Nodes...)
+	// the product node feeding value v, when v is read by one node only
+	soleProduct := func(v string, types ...string) (int, bool) {
+		if readers[v] != 1 {
+			return 0, false
+		}
+		i, ok := producer[v]
+		if !ok || nodes[i] == nil {
+			return 0, false
+		}
+		for _, t := range types {
+			if nodes[i].OpType == t && isDefaultDomain(nodes[i].Domain) && nodes[i].Domain != denseDomain {
+				return i, true
+			}
+			if t == "Dense" && nodes[i].Domain == denseDomain {
+				return i, true
+			}
+		}
+		return 0, false
+	}
+	fused := 0
+	// MatMul + Add
+	for i, n := range nodes {
+		if n == nil || n.OpType != "Add" || !isDefaultDomain(n.Domain) || len(n.Inputs) != 2 || len(n.Outputs) != 1 {
+			continue
+		}
+		for side := 0; side < 2; side++ {
+			mmVal, biasVal := n.Inputs[side], n.Inputs[1-side]
+			j, ok := soleProduct(mmVal, "MatMul")
+			if !ok || !denseWeight(g, nodes[j]) {
+				continue
+			}
+			w := g.Initializers[nodes[j].Inputs[1]]
+			bias := g.Initializers[biasVal]
+			if bias == nil || bias.DType != tensor.Float32 || !isRowVector(bias, w.Shape[1]) {
+				continue
+			}
+			nodes[i] = &Node{
+				Name: nodes[j].Label() + "+" + n.Label(), OpType: "Dense", Domain: denseDomain,
+				Inputs:  []string{nodes[j].Inputs[0], nodes[j].Inputs[1], biasVal},
+				Outputs: n.Outputs, Attrs: ops.Attrs{},
+			}
+			nodes[j] = nil
+			fused++
+			break
+		}
+	}
+	// product → activation
+	for i, n := range nodes {
+		if n == nil || !fusableActivations[n.OpType] || !isDefaultDomain(n.Domain) || len(n.Inputs) != 1 || len(n.Outputs) != 1 {
+			continue
+		}
+		j, ok := soleProduct(n.Inputs[0], "Gemm", "MatMul", "Dense")
+		if !ok {
+			continue
+		}
+		p := nodes[j]
+		var d *Node
+		switch {
+		case p.Domain == denseDomain:
+			if p.Attrs.Has("activation") {
+				continue
+			}
+			d = &Node{Name: p.Name, OpType: "Dense", Domain: denseDomain, Inputs: p.Inputs, Attrs: ops.Attrs{}}
+		case !denseWeight(g, p):
+			continue
+		case p.OpType == "Gemm":
+			d = &Node{Name: p.Label(), OpType: "Dense", Domain: denseDomain, Inputs: p.Inputs, Attrs: ops.Attrs{}}
+			for k, v := range p.Attrs {
+				d.Attrs[k] = v
+			}
+		default: // MatMul
+			d = &Node{Name: p.Label(), OpType: "Dense", Domain: denseDomain, Inputs: p.Inputs[:2], Attrs: ops.Attrs{}}
+		}
+		d.Name += "+" + n.Label()
+		d.Outputs = n.Outputs
+		d.Attrs["activation"] = ops.Attr{Type: ops.AttrString, String: n.OpType}
+		if n.OpType == "LeakyRelu" {
+			d.Attrs["activation_alpha"] = ops.Attr{Type: ops.AttrFloat, Float: n.Attrs.Float("alpha", 0.01)}
+		}
+		nodes[i], nodes[j] = d, nil
+		fused++
+	}
+	if fused == 0 {
+		return g, 0
+	}
+	out := *g
+	out.Nodes = make([]*Node, 0, len(nodes))
+	for _, n := range nodes {
+		if n != nil {
+			out.Nodes = append(out.Nodes, n)
+		}
+	}
+	return &out, fused
+}
+
+func isDefaultDomain(d string) bool { return d == "" || d == "ai.onnx" }
+
+// denseWeight reports whether a Gemm or MatMul node multiplies by a 2-D
+// float32 initializer (its second input), which Dense needs. A MatMul must
+// not transpose anything, and a Gemm may.
+func denseWeight(g *Graph, n *Node) bool {
+	if len(n.Inputs) < 2 || len(n.Outputs) != 1 || n.Inputs[0] == "" {
+		return false
+	}
+	if n.OpType == "MatMul" && len(n.Inputs) != 2 {
+		return false
+	}
+	w := g.Initializers[n.Inputs[1]]
+	return w != nil && w.DType == tensor.Float32 && w.Rank() == 2
+}
+
+// isRowVector reports whether t has shape [n] or [1 n].
+func isRowVector(t *tensor.Tensor, n int) bool {
+	switch t.Rank() {
+	case 1:
+		return t.Shape[0] == n
+	case 2:
+		return t.Shape[0] == 1 && t.Shape[1] == n
+	}
+	return false
+}
