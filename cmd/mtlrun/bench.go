@@ -83,7 +83,7 @@ var ortBenchRunner func(modelPath string, inputs map[string]*tensor.Tensor, outp
 
 func init() {
 	var batch, timeSteps, threads, runs int
-	var vsORT, asJSON bool
+	var vsORT, asJSON, noFusion bool
 	cmd := &cobra.Command{
 		Use:   "bench MODEL [--batch N] [--time T] [--threads K] [--runs R] [--vs-ort] [--json]",
 		Short: "Measure latency (p50, p99), throughput and allocations per run",
@@ -93,7 +93,13 @@ func init() {
 			if err != nil {
 				return err
 			}
-			sess, err := runtime.NewSession(m, runtime.Options{Threads: threads})
+			sess, err := runtime.NewSession(m, runtime.Options{Threads: threads, NoFusion: noFusion})
+			if err != nil {
+				return err
+			}
+			// an executor, as a latency-sensitive service would hold one per
+			// worker: buffers reused, results not copied out
+			ex, err := sess.NewExecutor()
 			if err != nil {
 				return err
 			}
@@ -105,7 +111,7 @@ func init() {
 			for _, o := range m.Graph.Outputs {
 				outputs = append(outputs, o.Name)
 			}
-			runners := []benchRunner{func() error { _, err := sess.Run(inputs); return err }}
+			runners := []benchRunner{func() error { _, err := ex.Run(inputs); return err }}
 			names := []string{"mtlrun"}
 			if vsORT {
 				if ortBenchRunner == nil {
@@ -158,5 +164,6 @@ func init() {
 	f.IntVar(&runs, "runs", 200, "measured runs")
 	f.BoolVar(&vsORT, "vs-ort", false, "also run onnxruntime, interleaved, and print the ratio")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	f.BoolVar(&noFusion, "no-fusion", false, "run the graph as written, without fusing Dense+bias+activation")
 	rootCmd.AddCommand(cmd)
 }
