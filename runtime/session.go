@@ -206,6 +206,10 @@ func (c *compiled) produces(names []string) bool {
 // Model returns the model the session runs.
 func (s *Session) Model() *Model { return s.model }
 
+// ExecutedGraph is the graph the session runs: the model's graph after the
+// session's own rewrites (Dense fusion). Read it, do not change it.
+func (s *Session) ExecutedGraph() *Graph { return s.root.g }
+
 // compile instantiates the kernels of g. consts names the values that are
 // never written while the session lives (ops.Config.ConstInputs).
 func compile(m *Model, g *Graph, threads int, consts map[string]bool, unsupported *[]UnsupportedOp) (*compiled, error) {
