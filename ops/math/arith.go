@@ -29,11 +29,12 @@ var arithNames = [...]string{"Add", "Sub", "Mul", "Div", "Max", "Min"}
 func init() {
 	for _, op := range []arithOp{opAdd, opSub, opMul, opDiv} {
 		op := op
-		ops.Register("", arithNames[op], 1, fixed(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		ops.Register("", arithNames[op], 1, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if err := ops.NeedInputs(in, 2); err != nil {
 				return nil, err
 			}
-			return one(arith(op, nil, in[0], in[1]))
+			r, err := arith(ar, op, nil, in[0], in[1])
+			return one(ar, r, err)
 		}))
 	}
 	ops.Register("", "Pow", 1, fixed(runPow))
@@ -42,11 +43,12 @@ func init() {
 		if fm != 0 && fm != 1 {
 			return nil, ops.BadAttr("fmod", "must be 0 or 1, got %d", fm)
 		}
-		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		return kernel(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if err := ops.NeedInputs(in, 2); err != nil {
 				return nil, err
 			}
-			return one(mod(in[0], in[1], fm == 1))
+			r, err := mod(ar, in[0], in[1], fm == 1)
+			return one(ar, r, err)
 		}), nil
 	})
 }
@@ -179,37 +181,37 @@ func arithKern[T num](op arithOp) kern[T, T, T] {
 
 // arith computes a op b with broadcasting, writing into dst when it has the
 // result's shape and dtype (dst may be a or b).
-func arith(op arithOp, dst, a, b *tensor.Tensor) (*tensor.Tensor, error) {
+func arith(ar *ops.Arena, op arithOp, dst, a, b *tensor.Tensor) (*tensor.Tensor, error) {
 	if a.DType != b.DType {
 		return nil, ops.BadInput(1, "dtype %v (shape %v) differs from input 0's %v (shape %v)", b.DType, b.Shape, a.DType, a.Shape)
 	}
 	switch a.DType {
 	case tensor.Float32:
-		return binaryInto(dst, a, b, kF32[op])
+		return binaryInto(ar, dst, a, b, kF32[op])
 	case tensor.Float64:
-		return binaryInto(dst, a, b, kF64[op])
+		return binaryInto(ar, dst, a, b, kF64[op])
 	case tensor.Float16, tensor.BFloat16:
-		r, err := arith(op, nil, toF32(a), toF32(b))
+		r, err := arith(ar, op, nil, toF32(ar, a), toF32(ar, b))
 		if err != nil {
 			return nil, err
 		}
-		return fromF32(r, a.DType), nil
+		return fromF32(ar, r, a.DType), nil
 	case tensor.Int8:
-		return intArith(op, dst, a, b, kI8[op])
+		return intArith(ar, op, dst, a, b, kI8[op])
 	case tensor.Int16:
-		return intArith(op, dst, a, b, kI16[op])
+		return intArith(ar, op, dst, a, b, kI16[op])
 	case tensor.Int32:
-		return intArith(op, dst, a, b, kI32[op])
+		return intArith(ar, op, dst, a, b, kI32[op])
 	case tensor.Int64:
-		return intArith(op, dst, a, b, kI64[op])
+		return intArith(ar, op, dst, a, b, kI64[op])
 	case tensor.Uint8:
-		return intArith(op, dst, a, b, kU8[op])
+		return intArith(ar, op, dst, a, b, kU8[op])
 	case tensor.Uint16:
-		return intArith(op, dst, a, b, kU16[op])
+		return intArith(ar, op, dst, a, b, kU16[op])
 	case tensor.Uint32:
-		return intArith(op, dst, a, b, kU32[op])
+		return intArith(ar, op, dst, a, b, kU32[op])
 	case tensor.Uint64:
-		return intArith(op, dst, a, b, kU64[op])
+		return intArith(ar, op, dst, a, b, kU64[op])
 	}
 	return nil, unsupported(0, a)
 }
@@ -217,7 +219,7 @@ func arith(op arithOp, dst, a, b *tensor.Tensor) (*tensor.Tensor, error) {
 // intArith guards integer division against a zero divisor (Go would panic)
 // and otherwise runs the typed loops. Go's integer division truncates toward
 // zero, as C and the ONNX reference do.
-func intArith[T integer](op arithOp, dst, a, b *tensor.Tensor, k kern[T, T, T]) (*tensor.Tensor, error) {
+func intArith[T integer](ar *ops.Arena, op arithOp, dst, a, b *tensor.Tensor, k kern[T, T, T]) (*tensor.Tensor, error) {
 	if op == opDiv {
 		if bd, ok := b.Data.([]T); ok {
 			for _, v := range bd {
@@ -227,29 +229,56 @@ func intArith[T integer](op arithOp, dst, a, b *tensor.Tensor, k kern[T, T, T]) 
 			}
 		}
 	}
-	return binaryInto(dst, a, b, k)
+	return binaryInto(ar, dst, a, b, k)
 }
 
 // ---- Pow ----
 
-func runPow(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func runPow(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 2); err != nil {
 		return nil, err
 	}
-	return one(pow(in[0], in[1]))
+	r, err := pow(ar, in[0], in[1])
+	return one(ar, r, err)
 }
 
+// Pow kernel tables, built once (see kF32).
+var (
+	powF32 = powKern[float32]()
+	powF64 = powKern[float64]()
+
+	ipowI8  = elementwise(ipow[int8])
+	ipowI16 = elementwise(ipow[int16])
+	ipowI32 = elementwise(ipow[int32])
+	ipowI64 = elementwise(ipow[int64])
+	ipowU8  = elementwise(ipow[uint8])
+	ipowU16 = elementwise(ipow[uint16])
+	ipowU32 = elementwise(ipow[uint32])
+	ipowU64 = elementwise(ipow[uint64])
+
+	fpowF32 = elementwise(fpow[float32])
+	fpowF64 = elementwise(fpow[float64])
+	fpowI8  = elementwise(fpow[int8])
+	fpowI16 = elementwise(fpow[int16])
+	fpowI32 = elementwise(fpow[int32])
+	fpowI64 = elementwise(fpow[int64])
+	fpowU8  = elementwise(fpow[uint8])
+	fpowU16 = elementwise(fpow[uint16])
+	fpowU32 = elementwise(fpow[uint32])
+	fpowU64 = elementwise(fpow[uint64])
+)
+
 // pow computes base**exp; the result has the base's dtype.
-func pow(a, b *tensor.Tensor) (*tensor.Tensor, error) {
+func pow(ar *ops.Arena, a, b *tensor.Tensor) (*tensor.Tensor, error) {
 	if isHalf(a.DType) {
-		r, err := pow(toF32(a), toF32(b))
+		r, err := pow(ar, toF32(ar, a), toF32(ar, b))
 		if err != nil {
 			return nil, err
 		}
-		return fromF32(r, a.DType), nil
+		return fromF32(ar, r, a.DType), nil
 	}
 	if isHalf(b.DType) {
-		b = toF32(b)
+		b = toF32(ar, b)
 	}
 	if !b.DType.IsFloat() && !b.DType.IsInteger() {
 		return nil, unsupported(1, b)
@@ -258,64 +287,62 @@ func pow(a, b *tensor.Tensor) (*tensor.Tensor, error) {
 	switch a.DType {
 	case tensor.Float32:
 		if b.DType == tensor.Float32 {
-			return binary(a, b, powKern[float32]())
+			return binary(ar, a, b, powF32)
 		}
 	case tensor.Float64:
 		if b.DType == tensor.Float64 {
-			return binary(a, b, powKern[float64]())
+			return binary(ar, a, b, powF64)
 		}
 	}
 	if a.DType.IsInteger() && b.DType.IsInteger() {
-		e, err := tensor.AsInt64(b)
+		et, err := castTo(ar, b, tensor.Int64)
 		if err != nil {
 			return nil, ops.BadInput(1, "%v", err)
 		}
-		et := &tensor.Tensor{DType: tensor.Int64, Shape: b.Shape, Data: e}
 		switch a.DType {
 		case tensor.Int8:
-			return binary(a, et, elementwise(ipow[int8]))
+			return binary(ar, a, et, ipowI8)
 		case tensor.Int16:
-			return binary(a, et, elementwise(ipow[int16]))
+			return binary(ar, a, et, ipowI16)
 		case tensor.Int32:
-			return binary(a, et, elementwise(ipow[int32]))
+			return binary(ar, a, et, ipowI32)
 		case tensor.Int64:
-			return binary(a, et, elementwise(ipow[int64]))
+			return binary(ar, a, et, ipowI64)
 		case tensor.Uint8:
-			return binary(a, et, elementwise(ipow[uint8]))
+			return binary(ar, a, et, ipowU8)
 		case tensor.Uint16:
-			return binary(a, et, elementwise(ipow[uint16]))
+			return binary(ar, a, et, ipowU16)
 		case tensor.Uint32:
-			return binary(a, et, elementwise(ipow[uint32]))
+			return binary(ar, a, et, ipowU32)
 		case tensor.Uint64:
-			return binary(a, et, elementwise(ipow[uint64]))
+			return binary(ar, a, et, ipowU64)
 		}
 	}
-	e, err := tensor.AsFloat64(b)
+	et, err := castTo(ar, b, tensor.Float64)
 	if err != nil {
 		return nil, ops.BadInput(1, "%v", err)
 	}
-	et := &tensor.Tensor{DType: tensor.Float64, Shape: b.Shape, Data: e}
 	switch a.DType {
 	case tensor.Float32:
-		return binary(a, et, elementwise(fpow[float32]))
+		return binary(ar, a, et, fpowF32)
 	case tensor.Float64:
-		return binary(a, et, elementwise(fpow[float64]))
+		return binary(ar, a, et, fpowF64)
 	case tensor.Int8:
-		return binary(a, et, elementwise(fpow[int8]))
+		return binary(ar, a, et, fpowI8)
 	case tensor.Int16:
-		return binary(a, et, elementwise(fpow[int16]))
+		return binary(ar, a, et, fpowI16)
 	case tensor.Int32:
-		return binary(a, et, elementwise(fpow[int32]))
+		return binary(ar, a, et, fpowI32)
 	case tensor.Int64:
-		return binary(a, et, elementwise(fpow[int64]))
+		return binary(ar, a, et, fpowI64)
 	case tensor.Uint8:
-		return binary(a, et, elementwise(fpow[uint8]))
+		return binary(ar, a, et, fpowU8)
 	case tensor.Uint16:
-		return binary(a, et, elementwise(fpow[uint16]))
+		return binary(ar, a, et, fpowU16)
 	case tensor.Uint32:
-		return binary(a, et, elementwise(fpow[uint32]))
+		return binary(ar, a, et, fpowU32)
 	case tensor.Uint64:
-		return binary(a, et, elementwise(fpow[uint64]))
+		return binary(ar, a, et, fpowU64)
 	}
 	return nil, unsupported(0, a)
 }
@@ -375,37 +402,52 @@ func powKern[T tensor.Float]() kern[T, T, T] {
 
 // ---- Mod ----
 
-func mod(a, b *tensor.Tensor, fmod bool) (*tensor.Tensor, error) {
+// Mod kernel tables, [0] floored (numpy.mod), [1] fmod; built once.
+var (
+	modF32 = [2]kern[float32, float32, float32]{elementwise(fmodF[float32](false)), elementwise(fmodF[float32](true))}
+	modF64 = [2]kern[float64, float64, float64]{elementwise(fmodF[float64](false)), elementwise(fmodF[float64](true))}
+	modI8  = imodKerns[int8]()
+	modI16 = imodKerns[int16]()
+	modI32 = imodKerns[int32]()
+	modI64 = imodKerns[int64]()
+	modU8  = imodKerns[uint8]()
+	modU16 = imodKerns[uint16]()
+	modU32 = imodKerns[uint32]()
+	modU64 = imodKerns[uint64]()
+)
+
+func mod(ar *ops.Arena, a, b *tensor.Tensor, fmod bool) (*tensor.Tensor, error) {
 	if a.DType != b.DType {
 		return nil, ops.BadInput(1, "dtype %v (shape %v) differs from input 0's %v", b.DType, b.Shape, a.DType)
 	}
+	f := b2i(fmod)
 	switch a.DType {
 	case tensor.Float32:
-		return binary(a, b, elementwise(fmodF[float32](fmod)))
+		return binary(ar, a, b, modF32[f])
 	case tensor.Float64:
-		return binary(a, b, elementwise(fmodF[float64](fmod)))
+		return binary(ar, a, b, modF64[f])
 	case tensor.Float16, tensor.BFloat16:
-		r, err := mod(toF32(a), toF32(b), fmod)
+		r, err := mod(ar, toF32(ar, a), toF32(ar, b), fmod)
 		if err != nil {
 			return nil, err
 		}
-		return fromF32(r, a.DType), nil
+		return fromF32(ar, r, a.DType), nil
 	case tensor.Int8:
-		return imod[int8](a, b, fmod)
+		return imod(ar, a, b, modI8[f])
 	case tensor.Int16:
-		return imod[int16](a, b, fmod)
+		return imod(ar, a, b, modI16[f])
 	case tensor.Int32:
-		return imod[int32](a, b, fmod)
+		return imod(ar, a, b, modI32[f])
 	case tensor.Int64:
-		return imod[int64](a, b, fmod)
+		return imod(ar, a, b, modI64[f])
 	case tensor.Uint8:
-		return imod[uint8](a, b, fmod)
+		return imod(ar, a, b, modU8[f])
 	case tensor.Uint16:
-		return imod[uint16](a, b, fmod)
+		return imod(ar, a, b, modU16[f])
 	case tensor.Uint32:
-		return imod[uint32](a, b, fmod)
+		return imod(ar, a, b, modU32[f])
 	case tensor.Uint64:
-		return imod[uint64](a, b, fmod)
+		return imod(ar, a, b, modU64[f])
 	}
 	return nil, unsupported(0, a)
 }
@@ -422,7 +464,20 @@ func fmodF[T tensor.Float](fmod bool) func(a, b T) T {
 	}
 }
 
-func imod[T integer](a, b *tensor.Tensor, fmod bool) (*tensor.Tensor, error) {
+func imodKerns[T integer]() [2]kern[T, T, T] {
+	return [2]kern[T, T, T]{
+		elementwise(func(x, y T) T {
+			r := x % y
+			if r != 0 && (r < 0) != (y < 0) {
+				r += y
+			}
+			return r
+		}),
+		elementwise(func(x, y T) T { return x % y }),
+	}
+}
+
+func imod[T integer](ar *ops.Arena, a, b *tensor.Tensor, k kern[T, T, T]) (*tensor.Tensor, error) {
 	if bd, ok := b.Data.([]T); ok {
 		for _, v := range bd {
 			if v == 0 {
@@ -430,14 +485,5 @@ func imod[T integer](a, b *tensor.Tensor, fmod bool) (*tensor.Tensor, error) {
 			}
 		}
 	}
-	if fmod {
-		return binary(a, b, elementwise(func(x, y T) T { return x % y }))
-	}
-	return binary(a, b, elementwise(func(x, y T) T {
-		r := x % y
-		if r != 0 && (r < 0) != (y < 0) {
-			r += y
-		}
-		return r
-	}))
+	return binary(ar, a, b, k)
 }

@@ -3,6 +3,7 @@ package math
 import (
 	"fmt"
 
+	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -53,12 +54,41 @@ type bplan struct {
 	aStr, bStr   []int // their strides in a and b (0 where broadcast)
 }
 
+// broadcastShape writes the NumPy broadcast of as and bs into scratch from
+// ar. ok is false when they are incompatible (the caller builds the error,
+// off the hot path).
+func broadcastShape(ar *ops.Arena, as, bs []int) (out []int, ok bool) {
+	r := max(len(as), len(bs))
+	out = ar.Ints(r)
+	for i := range out {
+		ad, bd := dimAt(as, r, i), dimAt(bs, r, i)
+		switch {
+		case ad == bd || bd == 1:
+			out[i] = ad
+		case ad == 1:
+			out[i] = bd
+		default:
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// broadcastErr describes incompatible shapes (error path only).
+func broadcastErr(shapes ...[]int) error {
+	_, err := tensor.BroadcastShapes(shapes...)
+	if err == nil {
+		err = errorf("shapes %v are not broadcast-compatible", shapes)
+	}
+	return err
+}
+
 // planBinary computes the output shape of a NumPy broadcast of shapes as and
-// bs and the run decomposition used by apply.
-func planBinary(as, bs []int) (bplan, error) {
-	out, err := tensor.BroadcastShapes(as, bs)
-	if err != nil {
-		return bplan{}, err
+// bs and the run decomposition used by apply; its slices come from ar.
+func planBinary(ar *ops.Arena, as, bs []int) (bplan, error) {
+	out, ok := broadcastShape(ar, as, bs)
+	if !ok {
+		return bplan{}, broadcastErr(as, bs)
 	}
 	n, err := tensor.NumElements(out)
 	if err != nil {
@@ -70,33 +100,28 @@ func planBinary(as, bs []int) (bplan, error) {
 	}
 	r := len(out)
 	// Collapse: drop unit output dims, merge neighbours with the same
-	// broadcast pattern.
-	type dim struct {
-		size   int
-		aB, bB bool // operand is broadcast along this dim
-	}
-	var buf [8]dim
-	dims := buf[:0]
+	// broadcast pattern. dims lives in arena scratch: 3 ints per dim.
+	dims := ar.Ints(3 * r)[:0] // size, a broadcast, b broadcast
 	for i := 0; i < r; i++ {
 		o := out[i]
 		if o == 1 {
 			continue
 		}
-		ad, bd := dimAt(as, r, i), dimAt(bs, r, i)
-		d := dim{size: o, aB: ad == 1, bB: bd == 1}
-		if k := len(dims) - 1; k >= 0 && dims[k].aB == d.aB && dims[k].bB == d.bB {
-			dims[k].size *= o
+		aB, bB := b2i(dimAt(as, r, i) == 1), b2i(dimAt(bs, r, i) == 1)
+		if k := len(dims) - 3; k >= 0 && dims[k+1] == aB && dims[k+2] == bB {
+			dims[k] *= o
 			continue
 		}
-		dims = append(dims, d)
+		dims = append(dims, o, aB, bB)
 	}
-	if len(dims) == 0 {
+	nd := len(dims) / 3
+	if nd == 0 {
 		return p, nil // one element
 	}
-	last := dims[len(dims)-1]
-	p.inner, p.aStep, p.bStep = last.size, !last.aB, !last.bB
-	no := len(dims) - 1
-	all := make([]int, 3*no)
+	last := dims[3*(nd-1):]
+	p.inner, p.aStep, p.bStep = last[0], last[1] == 0, last[2] == 0
+	no := nd - 1
+	all := ar.Ints(3 * no)
 	p.outer, p.aStr, p.bStr = all[:no:no], all[no:2*no:2*no], all[2*no:]
 	sa, sb := 1, 1
 	if p.aStep {
@@ -106,18 +131,25 @@ func planBinary(as, bs []int) (bplan, error) {
 		sb = p.inner
 	}
 	for i := no - 1; i >= 0; i-- {
-		d := dims[i]
-		p.outer[i] = d.size
-		if !d.aB {
+		size, aB, bB := dims[3*i], dims[3*i+1], dims[3*i+2]
+		p.outer[i] = size
+		if aB == 0 {
 			p.aStr[i] = sa
-			sa *= d.size
+			sa *= size
 		}
-		if !d.bB {
+		if bB == 0 {
 			p.bStr[i] = sb
-			sb *= d.size
+			sb *= size
 		}
 	}
 	return p, nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func dimAt(s []int, rank, i int) int {
@@ -167,8 +199,9 @@ func apply[A, B, R any](p *bplan, out []R, a []A, b []B, k kern[A, B, R]) {
 }
 
 // binaryInto computes k(a, b) with broadcasting. When dst is non-nil and has
-// the output's shape it is written in place and returned.
-func binaryInto[A, B, R tensor.Elem](dst, a, b *tensor.Tensor, k kern[A, B, R]) (*tensor.Tensor, error) {
+// the output's shape and dtype it is written in place and returned;
+// otherwise the result is a new tensor from ar.
+func binaryInto[A, B, R tensor.Elem](ar *ops.Arena, dst, a, b *tensor.Tensor, k kern[A, B, R]) (*tensor.Tensor, error) {
 	ad, ok := a.Data.([]A)
 	if !ok {
 		return nil, fmt.Errorf("input 0: %v tensor holds %T", a.DType, a.Data)
@@ -195,28 +228,23 @@ func binaryInto[A, B, R tensor.Elem](dst, a, b *tensor.Tensor, k kern[A, B, R]) 
 		shape, mode = b.Shape, 3
 	}
 	var p bplan
-	fresh := false // shape is already a private copy
 	if mode == 0 {
 		var err error
-		if p, err = planBinary(a.Shape, b.Shape); err != nil {
+		if p, err = planBinary(ar, a.Shape, b.Shape); err != nil {
 			return nil, fmt.Errorf("inputs %v and %v: %w", a, b, err)
 		}
-		shape, fresh = p.out, true
+		shape = p.out
 	}
 	rt := tensor.DTypeOf[R]()
 	var out []R
 	if dst != nil && dst.DType == rt && tensor.SameShape(dst.Shape, shape) {
 		out = dst.Data.([]R)
 	} else {
-		n, err := tensor.NumElements(shape)
-		if err != nil {
+		var err error
+		if dst, err = ar.Empty(rt, shape); err != nil {
 			return nil, err
 		}
-		out = make([]R, n)
-		if !fresh {
-			shape = append([]int{}, shape...)
-		}
-		dst = &tensor.Tensor{DType: rt, Shape: shape, Data: out}
+		out = dst.Data.([]R)
 	}
 	switch mode {
 	case 1:
@@ -231,28 +259,38 @@ func binaryInto[A, B, R tensor.Elem](dst, a, b *tensor.Tensor, k kern[A, B, R]) 
 	return dst, nil
 }
 
-func binary[A, B, R tensor.Elem](a, b *tensor.Tensor, k kern[A, B, R]) (*tensor.Tensor, error) {
-	return binaryInto(nil, a, b, k)
+func binary[A, B, R tensor.Elem](ar *ops.Arena, a, b *tensor.Tensor, k kern[A, B, R]) (*tensor.Tensor, error) {
+	return binaryInto(ar, nil, a, b, k)
 }
 
-// broadcastIndexes returns, for an n-way broadcast, the output shape and per
-// input the flat source index of each output element (nil where the input
-// already has the output's shape).
-func broadcastIndexes(shapes ...[]int) ([]int, [][]int, error) {
-	out, err := tensor.BroadcastShapes(shapes...)
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := tensor.NumElements(out); err != nil {
-		return nil, nil, err
-	}
-	idx := make([][]int, len(shapes))
-	for i, s := range shapes {
-		if !tensor.SameShape(s, out) {
-			idx[i] = tensor.BroadcastIndex(s, out)
+// broadcastIndex fills idx (one entry per element of the broadcast shape
+// out) with the flat index of the element of an input of shape in that it
+// reads, using cnt (len(out) ints) as the counter.
+func broadcastIndex(idx []int, in, out []int, st, cnt []int) {
+	r := len(out)
+	// st: the stride of each output axis in the input (0 where broadcast)
+	s := 1
+	for i := r - 1; i >= 0; i-- {
+		st[i] = 0
+		if d := dimAt(in, r, i); d != 1 {
+			st[i] = s
+			s *= d
 		}
 	}
-	return out, idx, nil
+	clear(cnt)
+	pos := 0
+	for k := range idx {
+		idx[k] = pos
+		for ax := r - 1; ax >= 0; ax-- {
+			cnt[ax]++
+			pos += st[ax]
+			if cnt[ax] < out[ax] {
+				break
+			}
+			pos -= st[ax] * cnt[ax]
+			cnt[ax] = 0
+		}
+	}
 }
 
 // lenMatches checks that a tensor's data length agrees with its shape.

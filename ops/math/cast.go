@@ -18,27 +18,35 @@ func init() {
 		if !to.Supported() {
 			return nil, ops.BadAttr("to", "unsupported target dtype %v", to)
 		}
-		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		return kernel(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if err := ops.NeedInputs(in, 1); err != nil {
 				return nil, err
 			}
-			return one(cast(in[0], to))
+			r, err := castTo(ar, in[0], to)
+			return one(ar, r, err)
 		}), nil
 	})
-	ops.Register("", "CastLike", 15, fixed(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	ops.Register("", "CastLike", 15, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := ops.NeedInputs(in, 2); err != nil {
 			return nil, err
 		}
-		return one(cast(in[0], in[1].DType))
+		r, err := castTo(ar, in[0], in[1].DType)
+		return one(ar, r, err)
 	}))
 }
 
-// cast converts x to dtype to. Numeric conversions follow Go (and C): float
-// to integer truncates toward zero, integers wrap. Conversions to float16 and
-// bfloat16 round once, to nearest even, from the exact source value. Floats
-// print as numpy prints them ("0.039187793", "1e-05", "NaN", "INF"); strings
-// parse as numbers (case-insensitive "nan", "inf", "+inf", "-inf").
-func cast(x *tensor.Tensor, to tensor.DType) (*tensor.Tensor, error) {
+// cast is castTo with fresh memory.
+func cast(x *tensor.Tensor, to tensor.DType) (*tensor.Tensor, error) { return castTo(nil, x, to) }
+
+// castTo converts x to dtype to, the result coming from ar. Numeric
+// conversions follow Go (and C): float to integer truncates toward zero,
+// integers wrap. Conversions to float16 and bfloat16 round once, to nearest
+// even, from the exact source value. Floats print as numpy prints them
+// ("0.039187793", "1e-05", "NaN", "INF"); strings parse as numbers
+// (case-insensitive "nan", "inf", "+inf", "-inf"). A cast to the input's own
+// dtype is a view of the input. Casts from or to strings allocate (the
+// strings themselves are new memory anyway).
+func castTo(ar *ops.Arena, x *tensor.Tensor, to tensor.DType) (*tensor.Tensor, error) {
 	n := tensor.DataLen(x.Data)
 	if n < 0 {
 		return nil, unsupported(0, x)
@@ -46,9 +54,8 @@ func cast(x *tensor.Tensor, to tensor.DType) (*tensor.Tensor, error) {
 	if err := lenMatches(0, x, n); err != nil {
 		return nil, err
 	}
-	shape := append([]int{}, x.Shape...)
 	if x.DType == to {
-		return &tensor.Tensor{DType: to, Shape: shape, Data: x.Data}, nil
+		return ar.View(x, x.Shape)
 	}
 	src := x.Data
 	if s, ok := src.([]string); ok {
@@ -58,153 +65,218 @@ func cast(x *tensor.Tensor, to tensor.DType) (*tensor.Tensor, error) {
 		}
 		src = v
 	}
-	var out any
-	switch to {
-	case tensor.String:
-		out = formatAll(src)
-	case tensor.Float16, tensor.BFloat16:
-		w := widenForHalf(src)
-		if w == nil {
-			return nil, unsupported(0, x)
+	if to == tensor.String {
+		out := formatAll(src)
+		if out == nil {
+			return nil, ops.BadInput(0, "cannot cast %v (shape %v) to %v", x.DType, x.Shape, to)
 		}
-		return fromF32(&tensor.Tensor{DType: tensor.Float32, Shape: shape, Data: w}, to), nil
-	case tensor.Bool:
-		out = toBool(src)
-	case tensor.Float32:
-		out = castNum[float32](src)
-	case tensor.Float64:
-		out = castNum[float64](src)
-	case tensor.Int8:
-		out = castNum[int8](src)
-	case tensor.Int16:
-		out = castNum[int16](src)
-	case tensor.Int32:
-		out = castNum[int32](src)
-	case tensor.Int64:
-		out = castNum[int64](src)
-	case tensor.Uint8:
-		out = castNum[uint8](src)
-	case tensor.Uint16:
-		out = castNum[uint16](src)
-	case tensor.Uint32:
-		out = castNum[uint32](src)
-	case tensor.Uint64:
-		out = castNum[uint64](src)
+		return &tensor.Tensor{DType: to, Shape: append([]int{}, x.Shape...), Data: out}, nil
 	}
-	if out == nil {
-		return nil, ops.BadInput(0, "cannot cast %v (shape %v) to %v", x.DType, x.Shape, to)
-	}
-	return &tensor.Tensor{DType: to, Shape: shape, Data: out}, nil
-}
-
-func conv[D, S num](src []S) []D {
-	out := make([]D, len(src))
-	for i, v := range src {
-		out[i] = D(v)
-	}
-	return out
-}
-
-// castNum converts any numeric, bool or 16-bit float slice to []D; it
-// returns nil for other data.
-func castNum[D num](src any) any {
-	switch s := src.(type) {
-	case []float32:
-		return conv[D](s)
-	case []float64:
-		return conv[D](s)
-	case []int8:
-		return conv[D](s)
-	case []int16:
-		return conv[D](s)
-	case []int32:
-		return conv[D](s)
-	case []int64:
-		return conv[D](s)
-	case []uint8:
-		return conv[D](s)
-	case []uint16:
-		return conv[D](s)
-	case []uint32:
-		return conv[D](s)
-	case []uint64:
-		return conv[D](s)
-	case []bool:
-		out := make([]D, len(s))
-		for i, v := range s {
-			if v {
-				out[i] = 1
+	if isHalf(to) {
+		w, ok := src.([]float32)
+		if !ok {
+			w = ar.Float32s(n)
+			if !widenForHalf(w, src) {
+				return nil, unsupported(0, x)
 			}
 		}
-		return out
-	case []tensor.Float16Bits:
-		out := make([]D, len(s))
-		for i, v := range s {
-			out[i] = D(tensor.Float16ToFloat32(v))
+		r, err := ar.Empty(to, x.Shape)
+		if err != nil {
+			return nil, err
 		}
-		return out
-	case []tensor.BFloat16Bits:
-		out := make([]D, len(s))
-		for i, v := range s {
-			out[i] = D(tensor.BFloat16ToFloat32(v))
+		switch d := r.Data.(type) {
+		case []tensor.Float16Bits:
+			for i, v := range w {
+				d[i] = tensor.Float32ToFloat16(v)
+			}
+		case []tensor.BFloat16Bits:
+			for i, v := range w {
+				d[i] = tensor.Float32ToBFloat16(v)
+			}
 		}
-		return out
+		return r, nil
 	}
-	return nil
+	r, err := ar.Empty(to, x.Shape)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	switch d := r.Data.(type) {
+	case []bool:
+		ok = boolInto(d, src)
+	case []float32:
+		ok = castInto(d, src)
+	case []float64:
+		ok = castInto(d, src)
+	case []int8:
+		ok = castInto(d, src)
+	case []int16:
+		ok = castInto(d, src)
+	case []int32:
+		ok = castInto(d, src)
+	case []int64:
+		ok = castInto(d, src)
+	case []uint8:
+		ok = castInto(d, src)
+	case []uint16:
+		ok = castInto(d, src)
+	case []uint32:
+		ok = castInto(d, src)
+	case []uint64:
+		ok = castInto(d, src)
+	}
+	if !ok {
+		return nil, ops.BadInput(0, "cannot cast %v (shape %v) to %v", x.DType, x.Shape, to)
+	}
+	return r, nil
 }
 
-func toBool(src any) any {
-	if b, ok := src.([]bool); ok {
-		return append([]bool(nil), b...)
+func conv[D, S num](dst []D, src []S) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = D(v)
 	}
-	f := castNum[float64](src)
-	if f == nil {
-		return nil
-	}
-	fs := f.([]float64)
-	out := make([]bool, len(fs))
-	for i, v := range fs {
-		out[i] = v != 0
-	}
-	return out
 }
 
-// widenForHalf gives float32 values from which float16/bfloat16 round
-// correctly: exact for narrow sources, rounded to odd from float64 and wide
-// integers so that the second rounding is not a double rounding.
-func widenForHalf(src any) []float32 {
+// castInto converts any numeric, bool or 16-bit float slice into dst (of
+// the same length); it returns false for other data.
+func castInto[D num](dst []D, src any) bool {
 	switch s := src.(type) {
 	case []float32:
-		return s
+		conv(dst, s)
 	case []float64:
-		out := make([]float32, len(s))
-		for i, v := range s {
-			out[i] = roundToOdd32(v)
-		}
-		return out
+		conv(dst, s)
+	case []int8:
+		conv(dst, s)
+	case []int16:
+		conv(dst, s)
+	case []int32:
+		conv(dst, s)
 	case []int64:
-		out := make([]float32, len(s))
-		for i, v := range s {
-			out[i] = roundToOdd32(float64(v))
-		}
-		return out
+		conv(dst, s)
+	case []uint8:
+		conv(dst, s)
+	case []uint16:
+		conv(dst, s)
+	case []uint32:
+		conv(dst, s)
 	case []uint64:
-		out := make([]float32, len(s))
+		conv(dst, s)
+	case []bool:
+		dst = dst[:len(s)]
 		for i, v := range s {
-			out[i] = roundToOdd32(float64(v))
+			dst[i] = 0
+			if v {
+				dst[i] = 1
+			}
 		}
-		return out
+	case []tensor.Float16Bits:
+		dst = dst[:len(s)]
+		for i, v := range s {
+			dst[i] = D(tensor.Float16ToFloat32(v))
+		}
+	case []tensor.BFloat16Bits:
+		dst = dst[:len(s)]
+		for i, v := range s {
+			dst[i] = D(tensor.BFloat16ToFloat32(v))
+		}
+	default:
+		return false
 	}
-	v := castNum[float64](src)
-	if v == nil {
+	return true
+}
+
+// castNum converts src to a new []D (nil for unsupported data).
+func castNum[D num](src any) []D {
+	out := make([]D, tensor.DataLen(src))
+	if !castInto(out, src) {
 		return nil
 	}
-	f := v.([]float64)
-	out := make([]float32, len(f))
-	for i, x := range f {
-		out[i] = roundToOdd32(x)
-	}
 	return out
+}
+
+func nonZero[T num](dst []bool, src []T) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = v != 0
+	}
+}
+
+// boolInto sets dst[i] = src[i] != 0 (NaN counts as non-zero).
+func boolInto(dst []bool, src any) bool {
+	switch s := src.(type) {
+	case []bool:
+		copy(dst, s)
+	case []float32:
+		nonZero(dst, s)
+	case []float64:
+		nonZero(dst, s)
+	case []int8:
+		nonZero(dst, s)
+	case []int16:
+		nonZero(dst, s)
+	case []int32:
+		nonZero(dst, s)
+	case []int64:
+		nonZero(dst, s)
+	case []uint8:
+		nonZero(dst, s)
+	case []uint16:
+		nonZero(dst, s)
+	case []uint32:
+		nonZero(dst, s)
+	case []uint64:
+		nonZero(dst, s)
+	case []tensor.Float16Bits:
+		for i, v := range s {
+			dst[i] = tensor.Float16ToFloat32(v) != 0
+		}
+	case []tensor.BFloat16Bits:
+		for i, v := range s {
+			dst[i] = tensor.BFloat16ToFloat32(v) != 0
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+func roundToOdd[T num](dst []float32, src []T) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = roundToOdd32(float64(v))
+	}
+}
+
+// widenForHalf writes into dst float32 values from which float16/bfloat16
+// round correctly: exact for narrow sources, rounded to odd from float64 and
+// wide integers so that the second rounding is not a double rounding.
+func widenForHalf(dst []float32, src any) bool {
+	switch s := src.(type) {
+	case []float32:
+		copy(dst, s)
+	case []float64:
+		roundToOdd(dst, s)
+	case []int64:
+		roundToOdd(dst, s)
+	case []uint64:
+		roundToOdd(dst, s)
+	case []int8:
+		roundToOdd(dst, s)
+	case []int16:
+		roundToOdd(dst, s)
+	case []int32:
+		roundToOdd(dst, s)
+	case []uint8:
+		roundToOdd(dst, s)
+	case []uint16:
+		roundToOdd(dst, s)
+	case []uint32:
+		roundToOdd(dst, s)
+	default:
+		return castInto(dst, src) // bool and the half formats are exact
+	}
+	return true
 }
 
 // roundToOdd32 rounds x to float32 toward zero and sets the last mantissa bit
@@ -239,7 +311,7 @@ func formatAll(src any) []string {
 		}
 		return out
 	case []tensor.Float16Bits, []tensor.BFloat16Bits:
-		w := castNum[float32](s).([]float32)
+		w := castNum[float32](s)
 		out := make([]string, len(w))
 		for i, v := range w {
 			out[i] = formatFloat(float64(v), 32)
@@ -262,11 +334,10 @@ func formatAll(src any) []string {
 		}
 		return out
 	}
-	v := castNum[int64](src)
-	if v == nil {
+	iv := castNum[int64](src)
+	if iv == nil {
 		return nil
 	}
-	iv := v.([]int64)
 	out := make([]string, len(iv))
 	for i, x := range iv {
 		out[i] = strconv.FormatInt(x, 10)

@@ -11,11 +11,12 @@ import (
 
 func init() {
 	ops.Register("", "Clip", 1, newClip)
-	ops.Register("", "PRelu", 1, fixed(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	ops.Register("", "PRelu", 1, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := ops.NeedInputs(in, 2); err != nil {
 			return nil, err
 		}
-		return one(prelu(in[0], in[1]))
+		r, err := prelu(ar, in[0], in[1])
+		return one(ar, r, err)
 	}))
 	ops.Register("", "Dropout", 1, newDropout)
 }
@@ -32,25 +33,15 @@ func newClip(c *ops.Config) (ops.Op, error) {
 		if !c.Attrs.Has("max") {
 			hi = gomath.Inf(1)
 		}
-		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		return kernel(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if err := ops.NeedInputs(in, 1); err != nil {
 				return nil, err
 			}
-			x := in[0]
-			if !x.DType.IsFloat() {
-				return nil, unsupported(0, x)
-			}
-			var lt, ht *tensor.Tensor
-			if !gomath.IsInf(lo, -1) {
-				lt = tensor.Scalar(lo)
-			}
-			if !gomath.IsInf(hi, 1) {
-				ht = tensor.Scalar(hi)
-			}
-			return one(clip(x, castScalar(lt, x.DType), castScalar(ht, x.DType)))
+			r, err := clipAttrs(ar, in[0], lo, hi)
+			return one(ar, r, err)
 		}), nil
 	}
-	return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return kernel(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := ops.NeedInputs(in, 1); err != nil {
 			return nil, err
 		}
@@ -61,7 +52,7 @@ func newClip(c *ops.Config) (ops.Op, error) {
 		if len(in) > 2 {
 			hi = in[2]
 		}
-		for i, t := range []*tensor.Tensor{lo, hi} {
+		for i, t := range [2]*tensor.Tensor{lo, hi} {
 			if t == nil {
 				continue
 			}
@@ -72,70 +63,117 @@ func newClip(c *ops.Config) (ops.Op, error) {
 				return nil, ops.BadInput(i+1, "want a scalar bound, got shape %v", t.Shape)
 			}
 		}
-		return one(clip(in[0], lo, hi))
+		r, err := clip(ar, in[0], lo, hi)
+		return one(ar, r, err)
 	}), nil
 }
 
-// castScalar converts a float64 scalar bound to dt (nil stays nil).
-func castScalar(t *tensor.Tensor, dt tensor.DType) *tensor.Tensor {
-	if t == nil {
-		return nil
-	}
-	r, err := cast(t, dt)
-	if err != nil {
-		return nil
-	}
-	return r
-}
-
-// clip computes min(max(x, lo), hi); nil or empty bounds are absent.
-func clip(x, lo, hi *tensor.Tensor) (*tensor.Tensor, error) {
-	if isHalf(x.DType) {
-		r, err := clip(toF32(x), toF32(lo), toF32(hi))
-		if err != nil {
-			return nil, err
-		}
-		return fromF32(r, x.DType), nil
-	}
+// clipAttrs is Clip before opset 11: float inputs, bounds from attributes
+// (±Inf when absent), rounded to the input's dtype.
+func clipAttrs(ar *ops.Arena, x *tensor.Tensor, lo, hi float64) (*tensor.Tensor, error) {
+	hasL, hasH := !gomath.IsInf(lo, -1), !gomath.IsInf(hi, 1)
 	switch d := x.Data.(type) {
 	case []float32:
-		return clipT(x, d, lo, hi)
+		return clipT(ar, x, d, float32(lo), hasL, float32(hi), hasH)
 	case []float64:
-		return clipT(x, d, lo, hi)
-	case []int8:
-		return clipT(x, d, lo, hi)
-	case []int16:
-		return clipT(x, d, lo, hi)
-	case []int32:
-		return clipT(x, d, lo, hi)
-	case []int64:
-		return clipT(x, d, lo, hi)
-	case []uint8:
-		return clipT(x, d, lo, hi)
-	case []uint16:
-		return clipT(x, d, lo, hi)
-	case []uint32:
-		return clipT(x, d, lo, hi)
-	case []uint64:
-		return clipT(x, d, lo, hi)
+		return clipT(ar, x, d, lo, hasL, hi, hasH)
+	case []tensor.Float16Bits:
+		l := tensor.Float16ToFloat32(tensor.Float32ToFloat16(float32(lo)))
+		h := tensor.Float16ToFloat32(tensor.Float32ToFloat16(float32(hi)))
+		return clipHalf(ar, x, l, hasL, h, hasH)
+	case []tensor.BFloat16Bits:
+		l := tensor.BFloat16ToFloat32(tensor.Float32ToBFloat16(float32(lo)))
+		h := tensor.BFloat16ToFloat32(tensor.Float32ToBFloat16(float32(hi)))
+		return clipHalf(ar, x, l, hasL, h, hasH)
 	}
 	return nil, unsupported(0, x)
 }
 
-func clipT[T num](x *tensor.Tensor, d []T, lo, hi *tensor.Tensor) (*tensor.Tensor, error) {
-	bound := func(t *tensor.Tensor) (T, bool) {
-		if t == nil {
-			return 0, false
-		}
-		v, ok := t.Data.([]T)
-		if !ok || len(v) == 0 {
-			return 0, false
-		}
-		return v[0], true
+// clipHalf clips a float16/bfloat16 tensor in float32.
+func clipHalf(ar *ops.Arena, x *tensor.Tensor, l float32, hasL bool, h float32, hasH bool) (*tensor.Tensor, error) {
+	w := toF32(ar, x)
+	r, err := clipT(ar, w, w.Data.([]float32), l, hasL, h, hasH)
+	if err != nil {
+		return nil, err
 	}
-	l, hasL := bound(lo)
-	h, hasH := bound(hi)
-	out := make([]T, len(d))
+	return fromF32(ar, r, x.DType), nil
+}
+
+// clip computes min(max(x, lo), hi); nil or empty bounds are absent.
+func clip(ar *ops.Arena, x, lo, hi *tensor.Tensor) (*tensor.Tensor, error) {
+	if isHalf(x.DType) {
+		l, hasL := halfBound(lo)
+		h, hasH := halfBound(hi)
+		return clipHalf(ar, x, l, hasL, h, hasH)
+	}
+	switch d := x.Data.(type) {
+	case []float32:
+		return clipBounds(ar, x, d, lo, hi)
+	case []float64:
+		return clipBounds(ar, x, d, lo, hi)
+	case []int8:
+		return clipBounds(ar, x, d, lo, hi)
+	case []int16:
+		return clipBounds(ar, x, d, lo, hi)
+	case []int32:
+		return clipBounds(ar, x, d, lo, hi)
+	case []int64:
+		return clipBounds(ar, x, d, lo, hi)
+	case []uint8:
+		return clipBounds(ar, x, d, lo, hi)
+	case []uint16:
+		return clipBounds(ar, x, d, lo, hi)
+	case []uint32:
+		return clipBounds(ar, x, d, lo, hi)
+	case []uint64:
+		return clipBounds(ar, x, d, lo, hi)
+	}
+	return nil, unsupported(0, x)
+}
+
+// halfBound reads a float16/bfloat16 scalar bound as float32.
+func halfBound(t *tensor.Tensor) (float32, bool) {
+	if t == nil {
+		return 0, false
+	}
+	switch d := t.Data.(type) {
+	case []tensor.Float16Bits:
+		if len(d) > 0 {
+			return tensor.Float16ToFloat32(d[0]), true
+		}
+	case []tensor.BFloat16Bits:
+		if len(d) > 0 {
+			return tensor.BFloat16ToFloat32(d[0]), true
+		}
+	}
+	return 0, false
+}
+
+// bound reads a scalar bound of type T; absent, empty or mistyped bounds
+// are no bound.
+func bound[T num](t *tensor.Tensor) (T, bool) {
+	if t == nil {
+		return 0, false
+	}
+	v, ok := t.Data.([]T)
+	if !ok || len(v) == 0 {
+		return 0, false
+	}
+	return v[0], true
+}
+
+func clipBounds[T num](ar *ops.Arena, x *tensor.Tensor, d []T, lo, hi *tensor.Tensor) (*tensor.Tensor, error) {
+	l, hasL := bound[T](lo)
+	h, hasH := bound[T](hi)
+	return clipT(ar, x, d, l, hasL, h, hasH)
+}
+
+func clipT[T num](ar *ops.Arena, x *tensor.Tensor, d []T, l T, hasL bool, h T, hasH bool) (*tensor.Tensor, error) {
+	r, err := ar.Empty(x.DType, x.Shape)
+	if err != nil {
+		return nil, err
+	}
+	out := r.Data.([]T)[:len(d)]
 	switch {
 	case hasL && hasH:
 		for i, v := range d {
@@ -164,47 +202,60 @@ func clipT[T num](x *tensor.Tensor, d []T, lo, hi *tensor.Tensor) (*tensor.Tenso
 	default:
 		copy(out, d)
 	}
-	return &tensor.Tensor{DType: x.DType, Shape: append([]int{}, x.Shape...), Data: out}, nil
+	return r, nil
 }
 
 // ---- PRelu ----
 
+// PRelu kernel tables, built once (see kF32).
+var (
+	preluF32 = preluKern[float32]()
+	preluF64 = preluKern[float64]()
+	preluI8  = preluKern[int8]()
+	preluI16 = preluKern[int16]()
+	preluI32 = preluKern[int32]()
+	preluI64 = preluKern[int64]()
+	preluU8  = preluKern[uint8]()
+	preluU16 = preluKern[uint16]()
+	preluU32 = preluKern[uint32]()
+	preluU64 = preluKern[uint64]()
+)
+
 // prelu computes x < 0 ? slope*x : x, with slope broadcast to x's shape.
-func prelu(x, slope *tensor.Tensor) (*tensor.Tensor, error) {
+func prelu(ar *ops.Arena, x, slope *tensor.Tensor) (*tensor.Tensor, error) {
 	if x.DType != slope.DType {
 		return nil, ops.BadInput(1, "dtype %v (shape %v) differs from input 0's %v", slope.DType, slope.Shape, x.DType)
 	}
-	s, err := tensor.BroadcastShapes(x.Shape, slope.Shape)
-	if err != nil || !tensor.SameShape(s, x.Shape) {
+	if s, ok := broadcastShape(ar, x.Shape, slope.Shape); !ok || !tensor.SameShape(s, x.Shape) {
 		return nil, ops.BadInput(1, "slope shape %v does not broadcast to X's shape %v", slope.Shape, x.Shape)
 	}
 	switch x.DType {
 	case tensor.Float32:
-		return binary(x, slope, preluKern[float32]())
+		return binary(ar, x, slope, preluF32)
 	case tensor.Float64:
-		return binary(x, slope, preluKern[float64]())
+		return binary(ar, x, slope, preluF64)
 	case tensor.Float16, tensor.BFloat16:
-		r, err := prelu(toF32(x), toF32(slope))
+		r, err := prelu(ar, toF32(ar, x), toF32(ar, slope))
 		if err != nil {
 			return nil, err
 		}
-		return fromF32(r, x.DType), nil
+		return fromF32(ar, r, x.DType), nil
 	case tensor.Int8:
-		return binary(x, slope, preluKern[int8]())
+		return binary(ar, x, slope, preluI8)
 	case tensor.Int16:
-		return binary(x, slope, preluKern[int16]())
+		return binary(ar, x, slope, preluI16)
 	case tensor.Int32:
-		return binary(x, slope, preluKern[int32]())
+		return binary(ar, x, slope, preluI32)
 	case tensor.Int64:
-		return binary(x, slope, preluKern[int64]())
+		return binary(ar, x, slope, preluI64)
 	case tensor.Uint8:
-		return binary(x, slope, preluKern[uint8]())
+		return binary(ar, x, slope, preluU8)
 	case tensor.Uint16:
-		return binary(x, slope, preluKern[uint16]())
+		return binary(ar, x, slope, preluU16)
 	case tensor.Uint32:
-		return binary(x, slope, preluKern[uint32]())
+		return binary(ar, x, slope, preluU32)
 	case tensor.Uint64:
-		return binary(x, slope, preluKern[uint64]())
+		return binary(ar, x, slope, preluU64)
 	}
 	return nil, unsupported(0, x)
 }
@@ -266,7 +317,12 @@ func newDropout(c *ops.Config) (ops.Op, error) {
 	return d, nil
 }
 
-func (d *dropout) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// Run is RunWith(nil, in).
+func (d *dropout) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return d.RunWith(nil, in) }
+
+// RunWith runs Dropout; in inference (the common case in exported models)
+// the output is a view of the input and the mask comes from ar.
+func (d *dropout) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 1); err != nil {
 		return nil, err
 	}
@@ -297,11 +353,18 @@ func (d *dropout) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	}
 	n := tensor.DataLen(x.Data)
 	if !training || ratio == 0 {
-		y := &tensor.Tensor{DType: x.DType, Shape: append([]int{}, x.Shape...), Data: x.Data}
-		if d.nOut < 2 {
-			return []*tensor.Tensor{y}, nil
+		y, err := ar.View(x, x.Shape)
+		if err != nil {
+			return nil, ops.BadInput(0, "%v", err)
 		}
-		return []*tensor.Tensor{y, d.fullMask(x, n)}, nil
+		if d.nOut < 2 {
+			return ar.Outputs(y), nil
+		}
+		m, err := d.fullMask(ar, x)
+		if err != nil {
+			return nil, err
+		}
+		return ar.Outputs(y, m), nil
 	}
 	if err := x.Validate(); err != nil {
 		return nil, ops.BadInput(0, "%v", err)
@@ -331,14 +394,14 @@ func (d *dropout) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		}
 		y = &tensor.Tensor{DType: x.DType, Shape: append([]int{}, x.Shape...), Data: yd}
 	} else {
-		src := toF32(x).Data.([]float32)
+		src := toF32(nil, x).Data.([]float32)
 		yd := make([]float32, n)
 		for i, keep := range mask {
 			if keep {
 				yd[i] = src[i] * scale
 			}
 		}
-		y = fromF32(&tensor.Tensor{DType: tensor.Float32, Shape: append([]int{}, x.Shape...), Data: yd}, x.DType)
+		y = fromF32(nil, &tensor.Tensor{DType: tensor.Float32, Shape: append([]int{}, x.Shape...), Data: yd}, x.DType)
 	}
 	if d.nOut < 2 {
 		return []*tensor.Tensor{y}, nil
@@ -348,22 +411,39 @@ func (d *dropout) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 
 // fullMask is the all-kept mask: bool from opset 10, the input's dtype (ones)
 // before.
-func (d *dropout) fullMask(x *tensor.Tensor, n int) *tensor.Tensor {
-	shape := append([]int{}, x.Shape...)
+func (d *dropout) fullMask(ar *ops.Arena, x *tensor.Tensor) (*tensor.Tensor, error) {
 	if d.opset >= 10 || d.opset <= 0 {
-		m := make([]bool, n)
-		for i := range m {
-			m[i] = true
+		m, err := ar.Empty(tensor.Bool, x.Shape)
+		if err != nil {
+			return nil, err
 		}
-		return &tensor.Tensor{DType: tensor.Bool, Shape: shape, Data: m}
+		md := m.Data.([]bool)
+		for i := range md {
+			md[i] = true
+		}
+		return m, nil
 	}
-	ones := make([]float32, n)
-	for i := range ones {
-		ones[i] = 1
-	}
-	t, err := cast(&tensor.Tensor{DType: tensor.Float32, Shape: shape, Data: ones}, x.DType)
+	m, err := ar.Empty(x.DType, x.Shape)
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	return t
+	switch md := m.Data.(type) {
+	case []float32:
+		for i := range md {
+			md[i] = 1
+		}
+	case []float64:
+		for i := range md {
+			md[i] = 1
+		}
+	case []tensor.Float16Bits:
+		for i := range md {
+			md[i] = tensor.Float32ToFloat16(1)
+		}
+	case []tensor.BFloat16Bits:
+		for i := range md {
+			md[i] = tensor.Float32ToBFloat16(1)
+		}
+	}
+	return m, nil
 }

@@ -7,55 +7,81 @@ import (
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
+// kernel is the shape of every arena-aware kernel in this package: it takes
+// its outputs and scratch from a (nil: fresh memory). As a func type with
+// methods it is an ops.ArenaOp without a struct per op, and since it is
+// built once per node, calling it allocates nothing.
+type kernel func(a *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error)
+
+// Run is RunWith(nil, in).
+func (k kernel) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return k(nil, in) }
+
+// RunWith runs the kernel with outputs and scratch from a.
+func (k kernel) RunWith(a *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return k(a, in)
+}
+
+var _ ops.ArenaOp = kernel(nil)
+
 // isHalf reports whether dt is one of the 16-bit float formats, which the
 // kernels compute in float32.
 func isHalf(dt tensor.DType) bool { return dt == tensor.Float16 || dt == tensor.BFloat16 }
 
-// toF32 widens a float16 or bfloat16 tensor to a new float32 tensor; other
-// tensors are returned unchanged.
-func toF32(t *tensor.Tensor) *tensor.Tensor {
+// toF32 widens a float16 or bfloat16 tensor to a float32 tensor from ar;
+// other tensors are returned unchanged.
+func toF32(ar *ops.Arena, t *tensor.Tensor) *tensor.Tensor {
 	if t == nil {
 		return nil
 	}
 	switch d := t.Data.(type) {
 	case []tensor.Float16Bits:
-		out := make([]float32, len(d))
+		w, err := ar.Empty(tensor.Float32, t.Shape)
+		if err != nil {
+			return t // the shape is already valid: cannot happen
+		}
+		out := w.Data.([]float32)[:len(d)]
 		for i, v := range d {
 			out[i] = tensor.Float16ToFloat32(v)
 		}
-		return &tensor.Tensor{DType: tensor.Float32, Shape: t.Shape, Data: out}
+		return w
 	case []tensor.BFloat16Bits:
-		out := make([]float32, len(d))
+		w, err := ar.Empty(tensor.Float32, t.Shape)
+		if err != nil {
+			return t
+		}
+		out := w.Data.([]float32)[:len(d)]
 		for i, v := range d {
 			out[i] = tensor.BFloat16ToFloat32(v)
 		}
-		return &tensor.Tensor{DType: tensor.Float32, Shape: t.Shape, Data: out}
+		return w
 	}
 	return t
 }
 
-// fromF32 narrows a float32 tensor to dt (float16 or bfloat16); for any other
-// dt it returns t unchanged.
-func fromF32(t *tensor.Tensor, dt tensor.DType) *tensor.Tensor {
-	if t == nil || t.DType != tensor.Float32 {
+// fromF32 narrows a float32 tensor to dt (float16 or bfloat16) in a tensor
+// from ar; for any other dt it returns t unchanged.
+func fromF32(ar *ops.Arena, t *tensor.Tensor, dt tensor.DType) *tensor.Tensor {
+	if t == nil || t.DType != tensor.Float32 || !isHalf(dt) {
 		return t
 	}
 	d := t.Data.([]float32)
-	switch dt {
-	case tensor.Float16:
-		out := make([]tensor.Float16Bits, len(d))
+	r, err := ar.Empty(dt, t.Shape)
+	if err != nil {
+		return t
+	}
+	switch out := r.Data.(type) {
+	case []tensor.Float16Bits:
+		out = out[:len(d)]
 		for i, v := range d {
 			out[i] = tensor.Float32ToFloat16(v)
 		}
-		return &tensor.Tensor{DType: dt, Shape: t.Shape, Data: out}
-	case tensor.BFloat16:
-		out := make([]tensor.BFloat16Bits, len(d))
+	case []tensor.BFloat16Bits:
+		out = out[:len(d)]
 		for i, v := range d {
 			out[i] = tensor.Float32ToBFloat16(v)
 		}
-		return &tensor.Tensor{DType: dt, Shape: t.Shape, Data: out}
 	}
-	return t
+	return r
 }
 
 // sameDType checks that inputs 1.. have the dtype of input 0 (nil inputs are
@@ -69,36 +95,22 @@ func sameDType(in []*tensor.Tensor) error {
 	return nil
 }
 
-// checkData verifies that every non-nil input's Data matches its dtype and
-// shape, so the typed kernels can assert freely.
-func checkData(in []*tensor.Tensor) error {
-	for i, t := range in {
-		if t == nil {
-			continue
-		}
-		if err := t.Validate(); err != nil {
-			return ops.BadInput(i, "%v", err)
-		}
-	}
-	return nil
-}
-
 // unsupported is the error for a dtype an op does not implement.
 func unsupported(i int, t *tensor.Tensor) error {
 	return ops.BadInput(i, "dtype %v (shape %v) is not supported", t.DType, t.Shape)
 }
 
 // fixed returns a factory for an op without attributes.
-func fixed(run func([]*tensor.Tensor) ([]*tensor.Tensor, error)) ops.Factory {
-	return func(*ops.Config) (ops.Op, error) { return ops.OpFunc(run), nil }
+func fixed(run kernel) ops.Factory {
+	return func(*ops.Config) (ops.Op, error) { return run, nil }
 }
 
-// one wraps a single-output result.
-func one(t *tensor.Tensor, err error) ([]*tensor.Tensor, error) {
+// one wraps a single-output result in the arena's result list.
+func one(a *ops.Arena, t *tensor.Tensor, err error) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []*tensor.Tensor{t}, nil
+	return a.Outputs(t), nil
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

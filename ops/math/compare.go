@@ -20,11 +20,12 @@ const (
 func init() {
 	for name, op := range map[string]cmpOp{"Equal": cmpEq, "Less": cmpLt, "Greater": cmpGt, "LessOrEqual": cmpLe, "GreaterOrEqual": cmpGe} {
 		op := op
-		ops.Register("", name, 1, fixed(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		ops.Register("", name, 1, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if err := ops.NeedInputs(in, 2); err != nil {
 				return nil, err
 			}
-			return one(compare(op, in[0], in[1]))
+			r, err := compare(ar, op, in[0], in[1])
+			return one(ar, r, err)
 		}))
 	}
 	for name, f := range map[string]func(a, b bool) bool{
@@ -33,7 +34,7 @@ func init() {
 		"Xor": func(a, b bool) bool { return a != b },
 	} {
 		k := elementwise(f)
-		ops.Register("", name, 1, fixed(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		ops.Register("", name, 1, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if err := ops.NeedInputs(in, 2); err != nil {
 				return nil, err
 			}
@@ -42,10 +43,11 @@ func init() {
 					return nil, ops.BadInput(i, "dtype %v (shape %v): want bool", in[i].DType, in[i].Shape)
 				}
 			}
-			return one(binary(in[0], in[1], k))
+			r, err := binary(ar, in[0], in[1], k)
+			return one(ar, r, err)
 		}))
 	}
-	ops.Register("", "Not", 1, fixed(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	ops.Register("", "Not", 1, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := ops.NeedInputs(in, 1); err != nil {
 			return nil, err
 		}
@@ -53,11 +55,18 @@ func init() {
 		if !ok {
 			return nil, ops.BadInput(0, "dtype %v (shape %v): want bool", in[0].DType, in[0].Shape)
 		}
-		out := make([]bool, len(x))
+		if err := lenMatches(0, in[0], len(x)); err != nil {
+			return nil, err
+		}
+		r, err := ar.Empty(tensor.Bool, in[0].Shape)
+		if err != nil {
+			return nil, err
+		}
+		out := r.Data.([]bool)[:len(x)]
 		for i, v := range x {
 			out[i] = !v
 		}
-		return []*tensor.Tensor{{DType: tensor.Bool, Shape: append([]int{}, in[0].Shape...), Data: out}}, nil
+		return ar.Outputs(r), nil
 	}))
 	ops.Register("", "BitShift", 11, func(c *ops.Config) (ops.Op, error) {
 		dir := c.Attrs.String("direction", "")
@@ -65,24 +74,29 @@ func init() {
 			return nil, ops.BadAttr("direction", "must be LEFT or RIGHT, got %q", dir)
 		}
 		left := dir == "LEFT"
-		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		k8, k16, k32, k64 := shiftKern[uint8](left), shiftKern[uint16](left), shiftKern[uint32](left), shiftKern[uint64](left)
+		return kernel(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if err := ops.NeedInputs(in, 2); err != nil {
 				return nil, err
 			}
 			if err := sameDType(in[:2]); err != nil {
 				return nil, err
 			}
+			var r *tensor.Tensor
+			var err error
 			switch in[0].DType {
 			case tensor.Uint8:
-				return one(binary(in[0], in[1], shiftKern[uint8](left)))
+				r, err = binary(ar, in[0], in[1], k8)
 			case tensor.Uint16:
-				return one(binary(in[0], in[1], shiftKern[uint16](left)))
+				r, err = binary(ar, in[0], in[1], k16)
 			case tensor.Uint32:
-				return one(binary(in[0], in[1], shiftKern[uint32](left)))
+				r, err = binary(ar, in[0], in[1], k32)
 			case tensor.Uint64:
-				return one(binary(in[0], in[1], shiftKern[uint64](left)))
+				r, err = binary(ar, in[0], in[1], k64)
+			default:
+				return nil, unsupported(0, in[0])
 			}
-			return nil, unsupported(0, in[0])
+			return one(ar, r, err)
 		}), nil
 	})
 }
@@ -94,73 +108,87 @@ func shiftKern[T integer](left bool) kern[T, T, T] {
 	return elementwise(func(a, b T) T { return a >> b })
 }
 
-func cmpKern[T cmp.Ordered](op cmpOp) kern[T, T, bool] {
-	switch op {
-	case cmpEq:
-		return elementwise(func(a, b T) bool { return a == b })
-	case cmpLt:
-		return elementwise(func(a, b T) bool { return a < b })
-	case cmpGt:
-		return elementwise(func(a, b T) bool { return a > b })
-	case cmpLe:
-		return elementwise(func(a, b T) bool { return a <= b })
+// cmpKerns builds the comparison loops of T once (elementwise allocates).
+func cmpKerns[T cmp.Ordered]() [cmpGe + 1]kern[T, T, bool] {
+	return [...]kern[T, T, bool]{
+		cmpEq: elementwise(func(a, b T) bool { return a == b }),
+		cmpLt: elementwise(func(a, b T) bool { return a < b }),
+		cmpGt: elementwise(func(a, b T) bool { return a > b }),
+		cmpLe: elementwise(func(a, b T) bool { return a <= b }),
+		cmpGe: elementwise(func(a, b T) bool { return a >= b }),
 	}
-	return elementwise(func(a, b T) bool { return a >= b })
 }
 
-func compare(op cmpOp, a, b *tensor.Tensor) (*tensor.Tensor, error) {
+var (
+	cmpF32  = cmpKerns[float32]()
+	cmpF64  = cmpKerns[float64]()
+	cmpI8   = cmpKerns[int8]()
+	cmpI16  = cmpKerns[int16]()
+	cmpI32  = cmpKerns[int32]()
+	cmpI64  = cmpKerns[int64]()
+	cmpU8   = cmpKerns[uint8]()
+	cmpU16  = cmpKerns[uint16]()
+	cmpU32  = cmpKerns[uint32]()
+	cmpU64  = cmpKerns[uint64]()
+	cmpStr  = cmpKerns[string]()
+	eqBools = elementwise(func(x, y bool) bool { return x == y })
+)
+
+func compare(ar *ops.Arena, op cmpOp, a, b *tensor.Tensor) (*tensor.Tensor, error) {
 	if a.DType != b.DType {
 		return nil, ops.BadInput(1, "dtype %v (shape %v) differs from input 0's %v (shape %v)", b.DType, b.Shape, a.DType, a.Shape)
 	}
 	switch a.DType {
 	case tensor.Float32:
-		return binary(a, b, cmpKern[float32](op))
+		return binary(ar, a, b, cmpF32[op])
 	case tensor.Float64:
-		return binary(a, b, cmpKern[float64](op))
+		return binary(ar, a, b, cmpF64[op])
 	case tensor.Float16, tensor.BFloat16:
-		return compare(op, toF32(a), toF32(b))
+		return compare(ar, op, toF32(ar, a), toF32(ar, b))
 	case tensor.Int8:
-		return binary(a, b, cmpKern[int8](op))
+		return binary(ar, a, b, cmpI8[op])
 	case tensor.Int16:
-		return binary(a, b, cmpKern[int16](op))
+		return binary(ar, a, b, cmpI16[op])
 	case tensor.Int32:
-		return binary(a, b, cmpKern[int32](op))
+		return binary(ar, a, b, cmpI32[op])
 	case tensor.Int64:
-		return binary(a, b, cmpKern[int64](op))
+		return binary(ar, a, b, cmpI64[op])
 	case tensor.Uint8:
-		return binary(a, b, cmpKern[uint8](op))
+		return binary(ar, a, b, cmpU8[op])
 	case tensor.Uint16:
-		return binary(a, b, cmpKern[uint16](op))
+		return binary(ar, a, b, cmpU16[op])
 	case tensor.Uint32:
-		return binary(a, b, cmpKern[uint32](op))
+		return binary(ar, a, b, cmpU32[op])
 	case tensor.Uint64:
-		return binary(a, b, cmpKern[uint64](op))
+		return binary(ar, a, b, cmpU64[op])
 	case tensor.String:
-		return binary(a, b, cmpKern[string](op))
+		return binary(ar, a, b, cmpStr[op])
 	case tensor.Bool:
 		if op == cmpEq {
-			return binary(a, b, elementwise(func(x, y bool) bool { return x == y }))
+			return binary(ar, a, b, eqBools)
 		}
 		// false < true, as numpy orders booleans.
-		au, bu := boolToU8(a), boolToU8(b)
+		au, bu := boolToU8(ar, a), boolToU8(ar, b)
 		if au == nil || bu == nil {
 			return nil, ops.BadInput(0, "bool tensors hold %T and %T", a.Data, b.Data)
 		}
-		return compare(op, au, bu)
+		return compare(ar, op, au, bu)
 	}
 	return nil, unsupported(0, a)
 }
 
-func boolToU8(t *tensor.Tensor) *tensor.Tensor {
+// boolToU8 is t as 0/1 uint8s in a tensor from ar (nil if t is not bool).
+func boolToU8(ar *ops.Arena, t *tensor.Tensor) *tensor.Tensor {
 	d, ok := t.Data.([]bool)
 	if !ok {
 		return nil
 	}
-	out := make([]uint8, len(d))
-	for i, v := range d {
-		if v {
-			out[i] = 1
-		}
+	r, err := ar.Empty(tensor.Uint8, t.Shape)
+	if err != nil {
+		return nil
 	}
-	return &tensor.Tensor{DType: tensor.Uint8, Shape: t.Shape, Data: out}
+	if !castInto(r.Data.([]uint8), d) {
+		return nil
+	}
+	return r
 }

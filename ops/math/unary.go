@@ -4,6 +4,7 @@ import (
 	gomath "math"
 
 	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/ops/linalg"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -71,13 +72,16 @@ func init() {
 		"Asinh":      {f64: gomath.Asinh},
 		"Acosh":      {f64: gomath.Acosh},
 		"Atanh":      {f64: gomath.Atanh},
+		// float32 Sigmoid and Tanh are ops/linalg's vector kernels, so that
+		// a fused Dense+activation gives bitwise the unfused result.
 		"Tanh": {f64: gomath.Tanh, f32: func(o, x []float32) {
-			o = o[:len(x)]
-			for i, v := range x {
-				o[i] = tanh32(v)
-			}
+			copy(o, x)
+			linalg.Tanh(o[:len(x)])
 		}},
-		"Sigmoid": {f64: sigmoid, f32: sigmoidSlice},
+		"Sigmoid": {f64: sigmoid, f32: func(o, x []float32) {
+			copy(o, x)
+			linalg.Sigmoid(o[:len(x)])
+		}},
 		"Relu": {f64: func(x float64) float64 { return gomath.Max(x, 0) }, iop: iRelu, f32: func(o, x []float32) {
 			o = o[:len(x)]
 			for i, v := range x {
@@ -93,12 +97,7 @@ func init() {
 	}
 	for name, def := range plain {
 		def := def
-		ops.Register("", name, 1, fixed(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-			if err := ops.NeedInputs(in, 1); err != nil {
-				return nil, err
-			}
-			return one(unary(def, in[0]))
-		}))
+		ops.Register("", name, 1, fixed(unaryKernel(def)))
 	}
 
 	withAttrs("LeakyRelu", func(a ops.Attrs) unaryDef {
@@ -175,51 +174,58 @@ func init() {
 		default:
 			return nil, ops.BadAttr("approximate", "must be \"none\" or \"tanh\", got %q", approx)
 		}
-		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-			if err := ops.NeedInputs(in, 1); err != nil {
-				return nil, err
-			}
-			return one(unary(def, in[0]))
-		}), nil
+		return unaryKernel(def), nil
 	})
 
-	ops.Register("", "Identity", 1, fixed(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	ops.Register("", "Identity", 1, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := ops.NeedInputs(in, 1); err != nil {
 			return nil, err
 		}
-		x := in[0]
-		// A pure view: same data, fresh header.
-		return []*tensor.Tensor{{DType: x.DType, Shape: append([]int{}, x.Shape...), Data: x.Data}}, nil
+		// A pure view: same data, its own header.
+		y, err := ar.View(in[0], in[0].Shape)
+		if err != nil {
+			return nil, ops.BadInput(0, "%v", err)
+		}
+		return ar.Outputs(y), nil
 	}))
-	ops.Register("", "IsNaN", 9, fixed(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	isNaN := func(x float64) bool { return x != x }
+	ops.Register("", "IsNaN", 9, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := ops.NeedInputs(in, 1); err != nil {
 			return nil, err
 		}
-		return one(floatPredicate(in[0], func(x float64) bool { return x != x }))
+		r, err := floatPredicate(ar, in[0], isNaN)
+		return one(ar, r, err)
 	}))
 	ops.Register("", "IsInf", 10, func(c *ops.Config) (ops.Op, error) {
 		neg, pos := c.Attrs.Int("detect_negative", 1) != 0, c.Attrs.Int("detect_positive", 1) != 0
-		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		isInf := func(x float64) bool {
+			return (pos && gomath.IsInf(x, 1)) || (neg && gomath.IsInf(x, -1))
+		}
+		return kernel(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if err := ops.NeedInputs(in, 1); err != nil {
 				return nil, err
 			}
-			return one(floatPredicate(in[0], func(x float64) bool {
-				return (pos && gomath.IsInf(x, 1)) || (neg && gomath.IsInf(x, -1))
-			}))
+			r, err := floatPredicate(ar, in[0], isInf)
+			return one(ar, r, err)
 		}), nil
 	})
+}
+
+// unaryKernel is the kernel of a unary op.
+func unaryKernel(def unaryDef) kernel {
+	return func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		if err := ops.NeedInputs(in, 1); err != nil {
+			return nil, err
+		}
+		r, err := unary(ar, def, in[0])
+		return one(ar, r, err)
+	}
 }
 
 // withAttrs registers a unary op whose definition depends on attributes.
 func withAttrs(name string, build func(ops.Attrs) unaryDef) {
 	ops.Register("", name, 1, func(c *ops.Config) (ops.Op, error) {
-		def := build(c.Attrs)
-		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-			if err := ops.NeedInputs(in, 1); err != nil {
-				return nil, err
-			}
-			return one(unary(def, in[0]))
-		}), nil
+		return unaryKernel(build(c.Attrs)), nil
 	})
 }
 
@@ -248,45 +254,51 @@ func softplus(x float64) float64 {
 	return gomath.Log1p(gomath.Exp(x))
 }
 
-// unary applies def to x, returning a new tensor of x's dtype and shape.
-func unary(def unaryDef, x *tensor.Tensor) (*tensor.Tensor, error) {
+// unary applies def to x, returning a tensor from ar of x's dtype and shape.
+func unary(ar *ops.Arena, def unaryDef, x *tensor.Tensor) (*tensor.Tensor, error) {
 	if err := lenMatches(0, x, tensor.DataLen(x.Data)); err != nil {
 		return nil, err
 	}
-	shape := append([]int{}, x.Shape...)
 	switch d := x.Data.(type) {
 	case []float32:
-		out := make([]float32, len(d))
-		unaryF32(def, out, d)
-		return &tensor.Tensor{DType: tensor.Float32, Shape: shape, Data: out}, nil
+		r, err := ar.Empty(tensor.Float32, x.Shape)
+		if err != nil {
+			return nil, err
+		}
+		unaryF32(def, r.Data.([]float32), d)
+		return r, nil
 	case []float64:
-		out := make([]float64, len(d))
+		r, err := ar.Empty(tensor.Float64, x.Shape)
+		if err != nil {
+			return nil, err
+		}
+		out := r.Data.([]float64)[:len(d)]
 		f := def.f64
 		for i, v := range d {
 			out[i] = f(v)
 		}
-		return &tensor.Tensor{DType: tensor.Float64, Shape: shape, Data: out}, nil
+		return r, nil
 	case []tensor.Float16Bits, []tensor.BFloat16Bits:
-		w := toF32(x)
+		w := toF32(ar, x)
 		wd := w.Data.([]float32)
 		unaryF32(def, wd, wd)
-		return fromF32(w, x.DType), nil
+		return fromF32(ar, w, x.DType), nil
 	case []int8:
-		return intUnary(def.iop, x, d)
+		return intUnary(ar, def.iop, x, d)
 	case []int16:
-		return intUnary(def.iop, x, d)
+		return intUnary(ar, def.iop, x, d)
 	case []int32:
-		return intUnary(def.iop, x, d)
+		return intUnary(ar, def.iop, x, d)
 	case []int64:
-		return intUnary(def.iop, x, d)
+		return intUnary(ar, def.iop, x, d)
 	case []uint8:
-		return intUnary(def.iop, x, d)
+		return intUnary(ar, def.iop, x, d)
 	case []uint16:
-		return intUnary(def.iop, x, d)
+		return intUnary(ar, def.iop, x, d)
 	case []uint32:
-		return intUnary(def.iop, x, d)
+		return intUnary(ar, def.iop, x, d)
 	case []uint64:
-		return intUnary(def.iop, x, d)
+		return intUnary(ar, def.iop, x, d)
 	}
 	return nil, unsupported(0, x)
 }
@@ -304,8 +316,15 @@ func unaryF32(def unaryDef, o, x []float32) {
 	}
 }
 
-func intUnary[T integer](op intOp, x *tensor.Tensor, d []T) (*tensor.Tensor, error) {
-	out := make([]T, len(d))
+func intUnary[T integer](ar *ops.Arena, op intOp, x *tensor.Tensor, d []T) (*tensor.Tensor, error) {
+	if op == iNone {
+		return nil, unsupported(0, x)
+	}
+	r, err := ar.Empty(x.DType, x.Shape)
+	if err != nil {
+		return nil, err
+	}
+	out := r.Data.([]T)[:len(d)]
 	switch op {
 	case iAbs:
 		for i, v := range d {
@@ -326,32 +345,46 @@ func intUnary[T integer](op intOp, x *tensor.Tensor, d []T) (*tensor.Tensor, err
 				out[i] = 1
 			case v < 0:
 				out[i] = -one
+			default:
+				out[i] = 0
 			}
 		}
 	case iRelu:
 		for i, v := range d {
-			if v > 0 {
-				out[i] = v
-			}
+			out[i] = max(v, 0)
 		}
-	default:
-		return nil, unsupported(0, x)
 	}
-	return &tensor.Tensor{DType: x.DType, Shape: append([]int{}, x.Shape...), Data: out}, nil
+	return r, nil
+}
+
+func predicate[T tensor.Float](out []bool, d []T, f func(float64) bool) {
+	out = out[:len(d)]
+	for i, v := range d {
+		out[i] = f(float64(v))
+	}
 }
 
 // floatPredicate maps a float tensor to bool.
-func floatPredicate(x *tensor.Tensor, f func(float64) bool) (*tensor.Tensor, error) {
+func floatPredicate(ar *ops.Arena, x *tensor.Tensor, f func(float64) bool) (*tensor.Tensor, error) {
 	if !x.DType.IsFloat() {
 		return nil, unsupported(0, x)
 	}
-	v, err := tensor.AsFloat64(x)
-	if err != nil {
+	if err := x.Validate(); err != nil {
 		return nil, ops.BadInput(0, "%v", err)
 	}
-	out := make([]bool, len(v))
-	for i, e := range v {
-		out[i] = f(e)
+	r, err := ar.Empty(tensor.Bool, x.Shape)
+	if err != nil {
+		return nil, err
 	}
-	return &tensor.Tensor{DType: tensor.Bool, Shape: append([]int{}, x.Shape...), Data: out}, nil
+	out := r.Data.([]bool)
+	switch d := x.Data.(type) {
+	case []float32:
+		predicate(out, d, f)
+	case []float64:
+		predicate(out, d, f)
+	default:
+		w := toF32(ar, x)
+		predicate(out, w.Data.([]float32), f)
+	}
+	return r, nil
 }

@@ -6,21 +6,29 @@ import (
 )
 
 func init() {
-	ops.Register("", "Max", 1, fixed(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return one(variadic(opMax, false, in)) }))
-	ops.Register("", "Min", 1, fixed(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return one(variadic(opMin, false, in)) }))
-	ops.Register("", "Sum", 1, fixed(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return one(variadic(opAdd, false, in)) }))
-	ops.Register("", "Mean", 1, fixed(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return one(variadic(opAdd, true, in)) }))
-	ops.Register("", "Where", 9, fixed(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	reg := func(name string, op arithOp, mean bool) {
+		ops.Register("", name, 1, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			r, err := variadic(ar, op, mean, in)
+			return one(ar, r, err)
+		}))
+	}
+	reg("Max", opMax, false)
+	reg("Min", opMin, false)
+	reg("Sum", opAdd, false)
+	reg("Mean", opAdd, true)
+	ops.Register("", "Where", 9, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := ops.NeedInputs(in, 3); err != nil {
 			return nil, err
 		}
-		return one(where(in[0], in[1], in[2]))
+		r, err := where(ar, in[0], in[1], in[2])
+		return one(ar, r, err)
 	}))
 }
 
 // variadic folds op over the inputs with broadcasting, accumulating in place
-// once the accumulator is its own buffer. mean divides by the input count.
-func variadic(op arithOp, mean bool, in []*tensor.Tensor) (*tensor.Tensor, error) {
+// once the accumulator is its own buffer (never an input). mean divides by
+// the input count.
+func variadic(ar *ops.Arena, op arithOp, mean bool, in []*tensor.Tensor) (*tensor.Tensor, error) {
 	if len(in) == 0 {
 		return nil, errorf("need at least 1 input, got 0")
 	}
@@ -31,38 +39,38 @@ func variadic(op arithOp, mean bool, in []*tensor.Tensor) (*tensor.Tensor, error
 		return nil, err
 	}
 	dt := in[0].DType
-	if isHalf(dt) {
-		w := make([]*tensor.Tensor, len(in))
-		for i, t := range in {
-			w[i] = toF32(t)
-		}
-		r, err := variadic(op, mean, w)
-		if err != nil {
-			return nil, err
-		}
-		return fromF32(r, dt), nil
-	}
-	if !dt.IsFloat() && !dt.IsInteger() {
+	half := isHalf(dt)
+	if !half && !dt.IsFloat() && !dt.IsInteger() {
 		return nil, unsupported(0, in[0])
 	}
+	// Float16/bfloat16 inputs are widened one at a time and folded in
+	// float32, then narrowed once.
 	var acc *tensor.Tensor
 	if len(in) == 1 {
-		if err := lenMatches(0, in[0], tensor.DataLen(in[0].Data)); err != nil {
+		x := in[0]
+		if err := lenMatches(0, x, tensor.DataLen(x.Data)); err != nil {
 			return nil, err
 		}
-		acc = in[0].Clone()
-	} else {
+		if half {
+			return fromF32(ar, toF32(ar, x), dt), nil
+		}
 		var err error
-		if acc, err = arith(op, nil, in[0], in[1]); err != nil {
+		if acc, err = ar.Empty(dt, x.Shape); err != nil {
 			return nil, err
 		}
-		for i := 2; i < len(in); i++ {
-			if acc, err = arith(op, acc, acc, in[i]); err != nil {
-				return nil, ops.BadInput(i, "%v", err)
-			}
+		copyData(acc.Data, x.Data)
+		return acc, nil
+	}
+	var err error
+	if acc, err = arith(ar, op, nil, toF32(ar, in[0]), toF32(ar, in[1])); err != nil {
+		return nil, err
+	}
+	for i := 2; i < len(in); i++ {
+		if acc, err = arith(ar, op, acc, acc, toF32(ar, in[i])); err != nil {
+			return nil, ops.BadInput(i, "%v", err)
 		}
 	}
-	if mean && len(in) > 1 {
+	if mean {
 		switch d := acc.Data.(type) {
 		case []float32:
 			scaleDiv(d, len(in))
@@ -86,7 +94,44 @@ func variadic(op arithOp, mean bool, in []*tensor.Tensor) (*tensor.Tensor, error
 			scaleDiv(d, len(in))
 		}
 	}
+	if half {
+		return fromF32(ar, acc, dt), nil
+	}
 	return acc, nil
+}
+
+// copyData copies between two data slices of the same type.
+func copyData(dst, src any) {
+	switch s := src.(type) {
+	case []float32:
+		copy(dst.([]float32), s)
+	case []float64:
+		copy(dst.([]float64), s)
+	case []int8:
+		copy(dst.([]int8), s)
+	case []int16:
+		copy(dst.([]int16), s)
+	case []int32:
+		copy(dst.([]int32), s)
+	case []int64:
+		copy(dst.([]int64), s)
+	case []uint8:
+		copy(dst.([]uint8), s)
+	case []uint16:
+		copy(dst.([]uint16), s)
+	case []uint32:
+		copy(dst.([]uint32), s)
+	case []uint64:
+		copy(dst.([]uint64), s)
+	case []bool:
+		copy(dst.([]bool), s)
+	case []string:
+		copy(dst.([]string), s)
+	case []tensor.Float16Bits:
+		copy(dst.([]tensor.Float16Bits), s)
+	case []tensor.BFloat16Bits:
+		copy(dst.([]tensor.BFloat16Bits), s)
+	}
 }
 
 func scaleDiv[T num](d []T, n int) {
@@ -97,7 +142,7 @@ func scaleDiv[T num](d []T, n int) {
 }
 
 // where selects x where cond is true and y elsewhere, broadcasting all three.
-func where(c, x, y *tensor.Tensor) (*tensor.Tensor, error) {
+func where(ar *ops.Arena, c, x, y *tensor.Tensor) (*tensor.Tensor, error) {
 	cd, ok := c.Data.([]bool)
 	if !ok {
 		return nil, ops.BadInput(0, "dtype %v (shape %v): want bool", c.DType, c.Shape)
@@ -105,65 +150,87 @@ func where(c, x, y *tensor.Tensor) (*tensor.Tensor, error) {
 	if y.DType != x.DType {
 		return nil, ops.BadInput(2, "dtype %v (shape %v) differs from input 1's %v", y.DType, y.Shape, x.DType)
 	}
-	for i, t := range []*tensor.Tensor{c, x, y} {
+	for i, t := range [3]*tensor.Tensor{c, x, y} {
 		if err := lenMatches(i, t, tensor.DataLen(t.Data)); err != nil {
 			return nil, err
 		}
 	}
-	shape, idx, err := broadcastIndexes(c.Shape, x.Shape, y.Shape)
-	if err != nil {
-		return nil, errorf("inputs %v, %v, %v: %w", c, x, y, err)
+	// The output shape, then per input the flat source index of each output
+	// element (nil where the input already has the output's shape).
+	s1, ok1 := broadcastShape(ar, c.Shape, x.Shape)
+	shape, ok2 := s1, ok1
+	if ok1 {
+		shape, ok2 = broadcastShape(ar, s1, y.Shape)
 	}
-	var out any
+	if !ok1 || !ok2 {
+		return nil, errorf("inputs %v, %v, %v: %w", c, x, y, broadcastErr(c.Shape, x.Shape, y.Shape))
+	}
+	n, err := tensor.NumElements(shape)
+	if err != nil {
+		return nil, err
+	}
+	var idx [3][]int
+	var st, cnt []int
+	for i, t := range [3]*tensor.Tensor{c, x, y} {
+		if tensor.SameShape(t.Shape, shape) {
+			continue
+		}
+		if st == nil {
+			st, cnt = ar.Ints(len(shape)), ar.Ints(len(shape))
+		}
+		idx[i] = ar.Ints(n)
+		broadcastIndex(idx[i], t.Shape, shape, st, cnt)
+	}
+	out, err := ar.Empty(x.DType, shape)
+	if err != nil {
+		return nil, err
+	}
 	ok = false
 	switch xd := x.Data.(type) {
 	case []float32:
-		out, ok = whereT(cd, xd, y.Data, idx, shape)
+		ok = whereT(out.Data, cd, xd, y.Data, &idx)
 	case []float64:
-		out, ok = whereT(cd, xd, y.Data, idx, shape)
+		ok = whereT(out.Data, cd, xd, y.Data, &idx)
 	case []int8:
-		out, ok = whereT(cd, xd, y.Data, idx, shape)
+		ok = whereT(out.Data, cd, xd, y.Data, &idx)
 	case []int16:
-		out, ok = whereT(cd, xd, y.Data, idx, shape)
+		ok = whereT(out.Data, cd, xd, y.Data, &idx)
 	case []int32:
-		out, ok = whereT(cd, xd, y.Data, idx, shape)
+		ok = whereT(out.Data, cd, xd, y.Data, &idx)
 	case []int64:
-		out, ok = whereT(cd, xd, y.Data, idx, shape)
+		ok = whereT(out.Data, cd, xd, y.Data, &idx)
 	case []uint8:
-		out, ok = whereT(cd, xd, y.Data, idx, shape)
+		ok = whereT(out.Data, cd, xd, y.Data, &idx)
 	case []uint16:
-		out, ok = whereT(cd, xd, y.Data, idx, shape)
+		ok = whereT(out.Data, cd, xd, y.Data, &idx)
 	case []uint32:
-		out, ok = whereT(cd, xd, y.Data, idx, shape)
+		ok = whereT(out.Data, cd, xd, y.Data, &idx)
 	case []uint64:
-		out, ok = whereT(cd, xd, y.Data, idx, shape)
+		ok = whereT(out.Data, cd, xd, y.Data, &idx)
 	case []bool:
-		out, ok = whereT(cd, xd, y.Data, idx, shape)
+		ok = whereT(out.Data, cd, xd, y.Data, &idx)
 	case []string:
-		out, ok = whereT(cd, xd, y.Data, idx, shape)
+		ok = whereT(out.Data, cd, xd, y.Data, &idx)
 	case []tensor.Float16Bits:
-		out, ok = whereT(cd, xd, y.Data, idx, shape)
+		ok = whereT(out.Data, cd, xd, y.Data, &idx)
 	case []tensor.BFloat16Bits:
-		out, ok = whereT(cd, xd, y.Data, idx, shape)
+		ok = whereT(out.Data, cd, xd, y.Data, &idx)
 	default:
 		return nil, unsupported(1, x)
 	}
 	if !ok {
 		return nil, ops.BadInput(2, "%v tensor holds %T, input 1 holds %T", y.DType, y.Data, x.Data)
 	}
-	return &tensor.Tensor{DType: x.DType, Shape: shape, Data: out}, nil
+	return out, nil
 }
 
-func whereT[T any](c []bool, x []T, yAny any, idx [][]int, shape []int) (any, bool) {
+func whereT[T any](outAny any, c []bool, x []T, yAny any, idx *[3][]int) bool {
 	y, ok := yAny.([]T)
 	if !ok {
-		return nil, false
+		return false
 	}
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	out := make([]T, n)
+	out := outAny.([]T)
+	n := len(out)
 	if idx[0] == nil && idx[1] == nil && idx[2] == nil {
 		c, x, y = c[:n], x[:n], y[:n]
 		for i := range out {
@@ -173,7 +240,7 @@ func whereT[T any](c []bool, x []T, yAny any, idx [][]int, shape []int) (any, bo
 				out[i] = y[i]
 			}
 		}
-		return out, true
+		return true
 	}
 	at := func(k, i int) int {
 		if idx[k] == nil {
@@ -188,5 +255,5 @@ func whereT[T any](c []bool, x []T, yAny any, idx [][]int, shape []int) (any, bo
 			out[i] = y[at(2, i)]
 		}
 	}
-	return out, true
+	return true
 }
