@@ -374,4 +374,3 @@ func TestRoundToOdd(t *testing.T) {
 		t.Log("(plain float32 rounding happened to agree)")
 	}
 }
-

@@ -1,0 +1,270 @@
+package math
+
+import (
+	gomath "math"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/ops/linalg"
+	"github.com/mtlrun/mtlrun/tensor"
+)
+
+// arenaCase is one kernel at one input signature for the arena checks.
+type arenaCase struct {
+	op    string
+	opset int
+	attrs ops.Attrs
+	nOut  int
+	in    []*tensor.Tensor
+}
+
+func randF32(rng *rand.Rand, shape ...int) *tensor.Tensor {
+	t, _ := tensor.New(tensor.Float32, shape)
+	d := t.Float32s()
+	for i := range d {
+		d[i] = rng.Float32()*8 - 4
+	}
+	return t
+}
+
+func randF64(rng *rand.Rand, shape ...int) *tensor.Tensor {
+	t, _ := tensor.New(tensor.Float64, shape)
+	d := t.Float64s()
+	for i := range d {
+		d[i] = rng.Float64()*8 - 4
+	}
+	return t
+}
+
+func randI64(rng *rand.Rand, shape ...int) *tensor.Tensor {
+	t, _ := tensor.New(tensor.Int64, shape)
+	d := t.Int64s()
+	for i := range d {
+		d[i] = int64(rng.IntN(19)) - 9
+	}
+	return t
+}
+
+func randBool(rng *rand.Rand, shape ...int) *tensor.Tensor {
+	t, _ := tensor.New(tensor.Bool, shape)
+	d := t.Bools()
+	for i := range d {
+		d[i] = rng.IntN(2) == 0
+	}
+	return t
+}
+
+func randF16(rng *rand.Rand, shape ...int) *tensor.Tensor {
+	x := randF32(rng, shape...)
+	h, _ := cast(x, tensor.Float16)
+	return h
+}
+
+func arenaCases() []arenaCase {
+	rng := rand.New(rand.NewPCG(11, 12))
+	f := func(s ...int) *tensor.Tensor { return randF32(rng, s...) }
+	i := func(s ...int) *tensor.Tensor { return randI64(rng, s...) }
+	pos := func(s ...int) *tensor.Tensor { // positive, non-zero divisors
+		t := randI64(rng, s...)
+		for k, v := range t.Int64s() {
+			if v <= 0 {
+				t.Int64s()[k] = 1 - v
+			}
+		}
+		return t
+	}
+	b := func(s ...int) *tensor.Tensor { return randBool(rng, s...) }
+	fa := func(v float32) ops.Attr { return ops.Attr{Type: ops.AttrFloat, Float: v} }
+	ia := func(v int64) ops.Attr { return ops.Attr{Type: ops.AttrInt, Int: v} }
+	var cs []arenaCase
+	for _, op := range []string{"Relu", "Sigmoid", "Tanh", "Exp", "Neg", "Abs", "Sqrt", "Log", "Erf",
+		"Softplus", "Softsign", "Floor", "Ceil", "Round", "Sign", "Reciprocal", "Sin", "Cos",
+		"HardSwish", "Mish", "LeakyRelu", "Elu", "Selu", "Celu", "HardSigmoid", "ThresholdedRelu", "Identity"} {
+		cs = append(cs, arenaCase{op: op, in: []*tensor.Tensor{f(64, 128)}})
+	}
+	cs = append(cs,
+		arenaCase{op: "Relu", opset: 14, in: []*tensor.Tensor{i(8, 5)}},
+		arenaCase{op: "Neg", in: []*tensor.Tensor{i(8, 5)}},
+		arenaCase{op: "Abs", in: []*tensor.Tensor{randF64(rng, 3, 4)}},
+		arenaCase{op: "Sigmoid", in: []*tensor.Tensor{randF16(rng, 3, 4)}},
+		arenaCase{op: "LeakyRelu", attrs: ops.Attrs{"alpha": fa(0.2)}, in: []*tensor.Tensor{f(7, 9)}},
+		arenaCase{op: "Gelu", opset: 20, in: []*tensor.Tensor{f(4, 33)}},
+		arenaCase{op: "IsNaN", opset: 9, in: []*tensor.Tensor{f(4, 5)}},
+		arenaCase{op: "IsInf", opset: 10, in: []*tensor.Tensor{f(4, 5)}},
+		arenaCase{op: "Identity", in: []*tensor.Tensor{b(3, 2)}},
+	)
+	for _, op := range []string{"Add", "Sub", "Mul", "Div", "Pow"} {
+		cs = append(cs,
+			arenaCase{op: op, in: []*tensor.Tensor{f(64, 128), f(64, 128)}},
+			arenaCase{op: op, in: []*tensor.Tensor{f(64, 1), f(64)}},
+			arenaCase{op: op, in: []*tensor.Tensor{f(2, 3, 4), f(4)}},
+			arenaCase{op: op, in: []*tensor.Tensor{f(), f(5, 6)}},
+			arenaCase{op: op, in: []*tensor.Tensor{f(2, 1, 4, 1, 3), f(4, 5, 1)}},
+		)
+	}
+	cs = append(cs,
+		arenaCase{op: "Add", in: []*tensor.Tensor{i(64, 1), i(64)}},
+		arenaCase{op: "Div", in: []*tensor.Tensor{i(3, 4), pos(4)}},
+		arenaCase{op: "Add", in: []*tensor.Tensor{randF16(rng, 3, 4), randF16(rng, 4)}},
+		arenaCase{op: "Pow", in: []*tensor.Tensor{f(3, 4), f()}}, // constant exponent
+		arenaCase{op: "Pow", in: []*tensor.Tensor{f(3, 4), i(4)}},
+		arenaCase{op: "Pow", in: []*tensor.Tensor{i(3, 4), pos(4)}},
+		arenaCase{op: "Mod", opset: 13, in: []*tensor.Tensor{i(3, 4), pos(4)}},
+		arenaCase{op: "Mod", opset: 13, attrs: ops.Attrs{"fmod": ia(1)}, in: []*tensor.Tensor{f(3, 4), f(4)}},
+		arenaCase{op: "PRelu", in: []*tensor.Tensor{f(2, 3, 4), f(3, 1)}},
+		arenaCase{op: "PRelu", in: []*tensor.Tensor{f(64, 128), f(128)}},
+		arenaCase{op: "Sum", in: []*tensor.Tensor{f(64, 128), f(128), f(64, 1)}},
+		arenaCase{op: "Mean", in: []*tensor.Tensor{f(2, 3), f(3), f(2, 1), f(1)}},
+		arenaCase{op: "Max", in: []*tensor.Tensor{f(1, 3), f(4, 1)}},
+		arenaCase{op: "Min", in: []*tensor.Tensor{i(2, 3), i(3), i()}},
+		arenaCase{op: "Sum", in: []*tensor.Tensor{f(5)}},
+		arenaCase{op: "Max", in: []*tensor.Tensor{randF16(rng, 2, 3), randF16(rng, 3)}},
+		arenaCase{op: "Clip", opset: 13, in: []*tensor.Tensor{f(64, 128), f(), f()}},
+		arenaCase{op: "Clip", opset: 13, in: []*tensor.Tensor{i(3, 5), nil, i()}},
+		arenaCase{op: "Clip", opset: 6, attrs: ops.Attrs{"min": fa(-1), "max": fa(1)}, in: []*tensor.Tensor{f(3, 5)}},
+		arenaCase{op: "Clip", opset: 6, attrs: ops.Attrs{"min": fa(0)}, in: []*tensor.Tensor{randF16(rng, 3, 5)}},
+		arenaCase{op: "Cast", attrs: ops.Attrs{"to": ia(int64(tensor.Int64))}, in: []*tensor.Tensor{f(64, 128)}},
+		arenaCase{op: "Cast", attrs: ops.Attrs{"to": ia(int64(tensor.Float32))}, in: []*tensor.Tensor{i(4, 5)}},
+		arenaCase{op: "Cast", attrs: ops.Attrs{"to": ia(int64(tensor.Bool))}, in: []*tensor.Tensor{i(4, 5)}},
+		arenaCase{op: "Cast", attrs: ops.Attrs{"to": ia(int64(tensor.Float32))}, in: []*tensor.Tensor{b(4, 5)}},
+		arenaCase{op: "Cast", attrs: ops.Attrs{"to": ia(int64(tensor.Float16))}, in: []*tensor.Tensor{randF64(rng, 4, 5)}},
+		arenaCase{op: "Cast", attrs: ops.Attrs{"to": ia(int64(tensor.Float32))}, in: []*tensor.Tensor{f(4, 5)}},
+		arenaCase{op: "CastLike", opset: 15, in: []*tensor.Tensor{f(4, 5), i()}},
+		arenaCase{op: "Equal", in: []*tensor.Tensor{i(64, 1), i(64)}},
+		arenaCase{op: "Less", in: []*tensor.Tensor{f(2, 3, 4), f(4)}},
+		arenaCase{op: "GreaterOrEqual", in: []*tensor.Tensor{f(64, 128), f(64, 128)}},
+		arenaCase{op: "Greater", in: []*tensor.Tensor{b(3, 2), b(2)}},
+		arenaCase{op: "And", in: []*tensor.Tensor{b(3, 2), b(2)}},
+		arenaCase{op: "Not", in: []*tensor.Tensor{b(3, 2)}},
+		arenaCase{op: "Where", opset: 9, in: []*tensor.Tensor{b(64, 128), f(64, 128), f(64, 128)}},
+		arenaCase{op: "Where", opset: 9, in: []*tensor.Tensor{b(64, 1), f(64, 128), f()}},
+		arenaCase{op: "Where", opset: 9, in: []*tensor.Tensor{b(3, 1), i(1, 4), i(3, 4)}},
+		arenaCase{op: "BitShift", opset: 11, attrs: ops.Attrs{"direction": {Type: ops.AttrString, String: "LEFT"}},
+			in: []*tensor.Tensor{tensor.From([]int{3}, []uint8{1, 2, 3}), tensor.From([]int{1}, []uint8{2})}},
+		arenaCase{op: "Dropout", opset: 13, nOut: 2, in: []*tensor.Tensor{f(4, 5)}},
+	)
+	return cs
+}
+
+func sameBits(t *testing.T, got, want *tensor.Tensor) {
+	t.Helper()
+	if got.DType != want.DType || !tensor.SameShape(got.Shape, want.Shape) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if err := got.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	g, w := reflect.ValueOf(got.Data), reflect.ValueOf(want.Data)
+	for k := 0; k < w.Len(); k++ {
+		gv, wv := g.Index(k).Interface(), w.Index(k).Interface()
+		if gv != wv {
+			if gf, ok := gv.(float32); ok && gomath.IsNaN(float64(gf)) && gomath.IsNaN(float64(wv.(float32))) {
+				continue
+			}
+			t.Fatalf("element %d: got %v, want %v", k, gv, wv)
+		}
+	}
+}
+
+// TestArenaRuns runs every converted kernel twice through RunWith on one
+// reused arena: the results must equal Run's (nil arena), and the steady
+// state must allocate nothing.
+func TestArenaRuns(t *testing.T) {
+	for _, c := range arenaCases() {
+		name := c.op
+		for _, x := range c.in {
+			if x != nil {
+				name += "/" + x.String()
+			}
+		}
+		t.Run(name, func(t *testing.T) {
+			opset, nOut := c.opset, c.nOut
+			if opset == 0 {
+				opset = 13
+			}
+			if nOut == 0 {
+				nOut = 1
+			}
+			k, err := ops.New(&ops.Config{OpType: c.op, Opset: opset, Attrs: c.attrs, NumInputs: len(c.in), NumOutputs: nOut})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ak, ok := k.(ops.ArenaOp)
+			if !ok {
+				t.Fatalf("%s is not an ops.ArenaOp", c.op)
+			}
+			want, err := k.Run(c.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := &ops.Arena{}
+			for run := 0; run < 2; run++ {
+				a.Reset()
+				got, err := ak.RunWith(a, c.in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != len(want) {
+					t.Fatalf("%d outputs, want %d", len(got), len(want))
+				}
+				for j := range want {
+					sameBits(t, got[j], want[j])
+				}
+			}
+			allocs := testing.AllocsPerRun(20, func() {
+				a.Reset()
+				if _, err := ak.RunWith(a, c.in); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("steady-state RunWith allocates %v times per run", allocs)
+			}
+		})
+	}
+}
+
+// TestArenaInputsUntouched checks in-place accumulation never writes into
+// an input, also when the arena hands back last run's buffers.
+func TestArenaInputsUntouched(t *testing.T) {
+	x := f32([]int{2, 2}, 1, 2, 3, 4)
+	y := f32([]int{2, 2}, 10, 20, 30, 40)
+	k, _ := ops.New(&ops.Config{OpType: "Sum", Opset: 13})
+	a := &ops.Arena{}
+	for run := 0; run < 3; run++ {
+		a.Reset()
+		got, err := k.(ops.ArenaOp).RunWith(a, []*tensor.Tensor{x, y, x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		same(t, got[0], f32([]int{2, 2}, 12, 24, 36, 48))
+	}
+	same(t, x, f32([]int{2, 2}, 1, 2, 3, 4))
+}
+
+// TestSigmoidTanhMatchLinalg: the ops are bitwise the vector kernels the
+// fused Dense uses.
+func TestSigmoidTanhMatchLinalg(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	x := randF32(rng, 1000)
+	for _, op := range []string{"Sigmoid", "Tanh"} {
+		got, err := runOp(op, 13, nil, 1, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := append([]float32(nil), x.Float32s()...)
+		if op == "Sigmoid" {
+			linalgSigmoid(want)
+		} else {
+			linalgTanh(want)
+		}
+		sameBits(t, got[0], f32([]int{1000}, want...))
+	}
+}
+
+var (
+	linalgSigmoid = linalg.Sigmoid
+	linalgTanh    = linalg.Tanh
+)
