@@ -15,13 +15,7 @@ import (
 // columns. More spatial dims fall back to a general index loop.
 
 func init() {
-	ops.Register("", "Conv", 1, func(c *ops.Config) (ops.Op, error) {
-		w, err := parseWindow(c)
-		if err != nil {
-			return nil, err
-		}
-		return &conv{window: w, packs: make([]packCache, w.group)}, nil
-	})
+	ops.Register("", "Conv", 1, func(c *ops.Config) (ops.Op, error) { return newConv(c) })
 	ops.Register("", "ConvTranspose", 1, func(c *ops.Config) (ops.Op, error) {
 		w, err := parseWindow(c)
 		if err != nil {
@@ -81,12 +75,22 @@ func at(v []int64, i int, def int) int {
 // resolve computes the output geometry for spatial input dims `in` and
 // kernel dims `k`.
 func (w window) resolve(in, k []int) (*geometry, error) {
+	g := &geometry{}
+	if err := w.resolveInto(nil, g, in, k); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// resolveInto is resolve writing into g, with its slices from the arena.
+func (w window) resolveInto(ar *ops.Arena, g *geometry, in, k []int) error {
 	n := len(in)
-	g := &geometry{in: in, k: k, s: make([]int, n), d: make([]int, n), pb: make([]int, n), pe: make([]int, n), out: make([]int, n)}
+	buf := ar.Ints(5 * n)
+	*g = geometry{in: in, k: k, s: buf[:n:n], d: buf[n : 2*n : 2*n], pb: buf[2*n : 3*n : 3*n], pe: buf[3*n : 4*n : 4*n], out: buf[4*n : 5*n : 5*n]}
 	for i := 0; i < n; i++ {
 		g.s[i], g.d[i] = at(w.strides, i, 1), at(w.dilations, i, 1)
 		if g.s[i] < 1 || g.d[i] < 1 || k[i] < 1 {
-			return nil, fmt.Errorf("strides, dilations and kernel must be positive (dim %d: stride %d, dilation %d, kernel %d)", i, g.s[i], g.d[i], k[i])
+			return fmt.Errorf("strides, dilations and kernel must be positive (dim %d: stride %d, dilation %d, kernel %d)", i, g.s[i], g.d[i], k[i])
 		}
 		span := (k[i]-1)*g.d[i] + 1
 		switch w.autoPad {
@@ -94,7 +98,7 @@ func (w window) resolve(in, k []int) (*geometry, error) {
 			g.pb[i], g.pe[i] = at(w.pads, i, 0), at(w.pads, i+n, 0)
 			num := in[i] + g.pb[i] + g.pe[i] - span
 			if num < 0 {
-				return nil, fmt.Errorf("dim %d: kernel span %d exceeds padded input %d", i, span, in[i]+g.pb[i]+g.pe[i])
+				return fmt.Errorf("dim %d: kernel span %d exceeds padded input %d", i, span, in[i]+g.pb[i]+g.pe[i])
 			}
 			if w.ceil {
 				g.out[i] = (num+g.s[i]-1)/g.s[i] + 1
@@ -107,7 +111,7 @@ func (w window) resolve(in, k []int) (*geometry, error) {
 			}
 		case "VALID":
 			if in[i] < span {
-				return nil, fmt.Errorf("dim %d: kernel span %d exceeds input %d", i, span, in[i])
+				return fmt.Errorf("dim %d: kernel span %d exceeds input %d", i, span, in[i])
 			}
 			g.out[i] = (in[i]-span)/g.s[i] + 1
 		case "SAME_UPPER", "SAME_LOWER":
@@ -119,10 +123,10 @@ func (w window) resolve(in, k []int) (*geometry, error) {
 			}
 			g.pe[i] = total - g.pb[i]
 		default:
-			return nil, fmt.Errorf("unknown auto_pad %q", w.autoPad)
+			return fmt.Errorf("unknown auto_pad %q", w.autoPad)
 		}
 	}
-	return g, nil
+	return nil
 }
 
 // geom3 is a geometry of at most three spatial dims widened to exactly
@@ -132,11 +136,17 @@ type geom3 struct {
 }
 
 func (g *geometry) as3() (*geom3, bool) {
+	r, ok := g.as3v()
+	return &r, ok
+}
+
+// as3v is as3 returning the value (which stays on the caller's stack).
+func (g *geometry) as3v() (geom3, bool) {
 	nd := len(g.in)
+	var r geom3
 	if nd > 3 {
-		return nil, false
+		return r, false
 	}
-	r := &geom3{}
 	for i := 0; i < 3; i++ {
 		r.in[i], r.k[i], r.s[i], r.d[i], r.out[i] = 1, 1, 1, 1, 1
 	}
@@ -289,10 +299,22 @@ func prodInts(v []int) int {
 
 type conv struct {
 	window
-	packs []packCache // float32 weights per group, packed for SGEMM
+	packs   []packCache // float32 weights per group, packed for SGEMM
+	constW  bool        // W never changes: its packed groups are cached
+	threads int
 }
 
-func (c *conv) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func newConv(c *ops.Config) (*conv, error) {
+	w, err := parseWindow(c)
+	if err != nil {
+		return nil, err
+	}
+	return &conv{window: w, packs: make([]packCache, w.group), constW: c.InputIsConst(1), threads: max(c.Threads, 1)}, nil
+}
+
+func (c *conv) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return c.RunWith(nil, in) }
+
+func (c *conv) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 2); err != nil {
 		return nil, err
 	}
@@ -316,8 +338,8 @@ func (c *conv) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			}
 		}
 	}
-	g, err := c.resolve(x.Shape[2:], kdims)
-	if err != nil {
+	var g geometry
+	if err := c.resolveInto(ar, &g, x.Shape[2:], kdims); err != nil {
 		return nil, err
 	}
 	var bias *tensor.Tensor
@@ -327,8 +349,11 @@ func (c *conv) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			return nil, ops.BadInput(2, "bias %v %v does not fit %d output channels of %v", bias.DType, bias.Shape, M, x.DType)
 		}
 	}
-	outShape := append([]int{N, M}, g.out...)
-	out, err := tensor.New(x.DType, outShape)
+	outShape := ar.Ints(2 + len(g.out))
+	outShape[0], outShape[1] = N, M
+	copy(outShape[2:], g.out)
+	// every path below writes every output element
+	out, err := ar.Empty(x.DType, outShape)
 	if err != nil {
 		return nil, err
 	}
@@ -338,80 +363,203 @@ func (c *conv) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if bias != nil {
 			b = bias.Float32s()
 		}
-		if g3, ok := g.as3(); ok && M/grp >= 4 {
-			c.gemmF32(x.Float32s(), w.Float32s(), out.Float32s(), b, N, C, M, g3)
+		if g3, ok := g.as3v(); ok && M/grp >= 4 {
+			c.gemmF32(ar, x.Float32s(), w.Float32s(), out.Float32s(), b, N, C, M, &g3)
 		} else {
-			convDirect(x.Float32s(), w.Float32s(), out.Float32s(), b, N, C, M, grp, g)
+			var cols []float32
+			if n := directCols(&g, C, grp); n > 0 {
+				cols = ar.Float32s(n)
+			}
+			convDirect(x.Float32s(), w.Float32s(), out.Float32s(), b, N, C, M, grp, &g, cols)
 		}
 	case tensor.Float64:
 		var b []float64
 		if bias != nil {
 			b = bias.Float64s()
 		}
-		convDirect(x.Float64s(), w.Float64s(), out.Float64s(), b, N, C, M, grp, g)
+		convDirect(x.Float64s(), w.Float64s(), out.Float64s(), b, N, C, M, grp, &g, make([]float64, directCols(&g, C, grp)))
 	default:
 		return nil, ops.BadInput(0, "dtype %v not supported", x.DType)
 	}
-	return []*tensor.Tensor{out}, nil
+	return ar.Outputs(out), nil
 }
 
-// gemmF32: per image and group, Yᵀ (outSize×mg) = colsᵀ · Wgᵀ with Wg packed
-// once, then a blocked transpose into Y adding the bias.
-func (c *conv) gemmF32(x, w, y, b []float32, N, C, M int, g *geom3) {
-	grp := c.group
-	inSize, K, oSize := g.inSize(), g.kSize(), g.outSize()
-	cg, mg := C/grp, M/grp
-	ck := cg * K
-	if oSize == 0 || N == 0 {
+// directCols is the column matrix convDirect needs (0: none, for
+// depthwise and pointwise windows).
+func directCols(g *geometry, C, grp int) int {
+	g3, is3 := g.as3v()
+	cg := C / grp
+	if is3 && (cg == 1 || g3.pointwise()) {
+		return 0
+	}
+	return cg * prodInts(g.k) * prodInts(g.out)
+}
+
+// convJob is the float32 im2col + SGEMM convolution, shared by the workers
+// of one call: either whole images [r0, r1) each with its own scratch, or
+// output positions [r0, r1) of image n, group gi, whose columns are ready.
+type convJob struct {
+	c        *conv
+	x, w, y  []float32
+	b        []float32
+	N, C, M  int
+	g        geom3
+	pbs      []*linalg.PackedB // non-constant weights, packed for this call
+	scratch  []float32         // per chunk: cols then tmp
+	per      int               // scratch floats per chunk
+	byPos    bool
+	n, gi    int
+	a, tmp   []float32
+	posChunk int
+}
+
+// packed returns group gi's weights packed (cached when W is constant).
+func (j *convJob) packed(gi int) *linalg.PackedB {
+	if j.pbs != nil {
+		return j.pbs[gi]
+	}
+	cg, mg := j.C/j.c.group, j.M/j.c.group
+	ck := cg * j.g.kSize()
+	return j.c.packs[gi].getSlice(j.w[gi*mg*ck:(gi+1)*mg*ck], true, ck, mg)
+}
+
+func (j *convJob) batches(idx, r0, r1 int) {
+	if j.byPos {
+		j.positions(j.a, j.packed(j.gi), j.tmp, j.n, j.gi, r0, r1)
 		return
 	}
-	pw := g.pointwise()
-	var cols []float32
-	if !pw {
-		cp := getF32(ck * oSize)
-		defer putF32(cp)
-		cols = *cp
+	oSize, mg := j.g.outSize(), j.M/j.c.group
+	buf := j.scratch[idx*j.per : (idx+1)*j.per]
+	cols, tmp := buf[:j.per-oSize*mg], buf[j.per-oSize*mg:]
+	for n := r0; n < r1; n++ {
+		for gi := 0; gi < j.c.group; gi++ {
+			a := j.columns(n, gi, cols)
+			j.positions(a, j.packed(gi), tmp, n, gi, 0, oSize)
+		}
 	}
-	tp := getF32(oSize * mg)
-	defer putF32(tp)
-	tmp := *tp
-	for n := 0; n < N; n++ {
-		for gi := 0; gi < grp; gi++ {
-			xg := x[(n*C+gi*cg)*inSize : (n*C+(gi+1)*cg)*inSize]
-			a := xg
-			if !pw {
-				im2col3(xg, cg, g, cols)
-				a = cols
+}
+
+// columns returns the SGEMM's left-hand side for image n, group gi: the
+// input itself for pointwise windows, else im2col into cols.
+func (j *convJob) columns(n, gi int, cols []float32) []float32 {
+	inSize, cg := j.g.inSize(), j.C/j.c.group
+	xg := j.x[(n*j.C+gi*cg)*inSize : (n*j.C+(gi+1)*cg)*inSize]
+	if j.g.pointwise() {
+		return xg
+	}
+	im2col3(xg, cg, &j.g, cols)
+	return cols
+}
+
+// positions computes output positions [o0, o1) of image n, group gi:
+// Yᵀ = colsᵀ · Wgᵀ into tmp, then a blocked transpose into Y adding the bias.
+func (j *convJob) positions(a []float32, pb *linalg.PackedB, tmp []float32, n, gi, o0, o1 int) {
+	oSize, mg := j.g.outSize(), j.M/j.c.group
+	if pb.K == 0 {
+		clear(tmp[o0*mg : o1*mg])
+	} else {
+		linalg.SgemmPacked(true, o1-o0, 1, a[o0:], oSize, pb, 0, tmp[o0*mg:o1*mg], mg)
+	}
+	yg := j.y[(n*j.M+gi*mg)*oSize : (n*j.M+(gi+1)*mg)*oSize]
+	const blk = 64
+	for b0 := o0; b0 < o1; b0 += blk {
+		b1 := min(o1, b0+blk)
+		for m := 0; m < mg; m++ {
+			var bm float32
+			if j.b != nil {
+				bm = j.b[gi*mg+m]
 			}
-			pb := c.packs[gi].getSlice(w[gi*mg*ck:(gi+1)*mg*ck], true, ck, mg)
-			if ck == 0 {
-				clear(tmp)
-			} else {
-				linalg.SgemmPacked(true, oSize, 1, a, oSize, pb, 0, tmp, mg)
-			}
-			yg := y[(n*M+gi*mg)*oSize : (n*M+(gi+1)*mg)*oSize]
-			const blk = 64
-			for o0 := 0; o0 < oSize; o0 += blk {
-				o1 := min(oSize, o0+blk)
-				for m := 0; m < mg; m++ {
-					var bm float32
-					if b != nil {
-						bm = b[gi*mg+m]
-					}
-					row := yg[m*oSize+o0 : m*oSize+o1]
-					src := tmp[o0*mg+m:]
-					for i := range row {
-						row[i] = src[i*mg] + bm
-					}
-				}
+			row := yg[m*oSize+b0 : m*oSize+b1]
+			src := tmp[b0*mg+m:]
+			for i := range row {
+				row[i] = src[i*mg] + bm
 			}
 		}
 	}
 }
 
+// gemmF32: per image and group, Yᵀ (outSize×mg) = colsᵀ · Wgᵀ with Wg packed
+// once, then a blocked transpose into Y adding the bias. With a Threads
+// budget, images are split over goroutines (each with its own scratch), or
+// for a single image the output positions of each group.
+func (c *conv) gemmF32(ar *ops.Arena, x, w, y, b []float32, N, C, M int, g *geom3) {
+	grp := c.group
+	K, oSize := g.kSize(), g.outSize()
+	cg, mg := C/grp, M/grp
+	ck := cg * K
+	if oSize == 0 || N == 0 {
+		return
+	}
+	j := convJob{c: c, x: x, w: w, y: y, b: b, N: N, C: C, M: M, g: *g}
+	if !c.constW {
+		j.pbs = make([]*linalg.PackedB, grp)
+		for gi := range j.pbs {
+			j.pbs[gi] = packB(true, ck, mg, w[gi*mg*ck:(gi+1)*mg*ck])
+		}
+	}
+	colsN := 0
+	if !g.pointwise() {
+		colsN = ck * oSize
+	}
+	j.per = colsN + oSize*mg
+	parts := 1
+	if c.threads > 1 && N*oSize*mg*ck >= parallelWork {
+		parts = min(c.threads, maxChunks)
+	}
+	var bounds []int
+	var bbuf [maxChunks + 1]int
+	if parts > 1 && N >= 2 {
+		bounds = splitRows(&bbuf, N, parts, 1)
+	}
+	if len(bounds) > 2 {
+		nparts := len(bounds) - 1
+		var pool []*[]float32
+		if ar != nil {
+			j.scratch = ar.Float32s(nparts * j.per)
+		} else {
+			p := getF32(nparts * j.per)
+			pool = append(pool, p)
+			j.scratch = *p
+		}
+		fanOut(&job{kind: jobConv, conv: j}, bounds)
+		for _, p := range pool {
+			putF32(p)
+		}
+		return
+	}
+	var sp *[]float32
+	if ar != nil {
+		j.scratch = ar.Float32s(j.per)
+	} else {
+		sp = getF32(j.per)
+		j.scratch = *sp
+	}
+	cols, tmp := j.scratch[:colsN], j.scratch[colsN:]
+	if parts > 1 && oSize >= 32 {
+		// one image: split each group's output positions
+		bounds = splitRows(&bbuf, oSize, min(parts, oSize/16), 16)
+	}
+	for n := 0; n < N; n++ {
+		for gi := 0; gi < grp; gi++ {
+			a := j.columns(n, gi, cols)
+			pb := j.packed(gi)
+			if len(bounds) > 2 {
+				jj := j
+				jj.byPos, jj.n, jj.gi, jj.a, jj.tmp = true, n, gi, a, tmp
+				fanOut(&job{kind: jobConv, conv: jj}, bounds)
+				continue
+			}
+			j.positions(a, pb, tmp, n, gi, 0, oSize)
+		}
+	}
+	if sp != nil {
+		putF32(sp)
+	}
+}
+
 // convDirect: im2col then one multiply-add pass per weight (good for
 // depthwise and narrow groups, and the float64 path).
-func convDirect[T tensor.Float](x, w, y, b []T, N, C, M, grp int, g *geometry) {
+func convDirect[T tensor.Float](x, w, y, b []T, N, C, M, grp int, g *geometry, cols []T) {
 	inSize, kSize, oSize := prodInts(g.in), prodInts(g.k), prodInts(g.out)
 	cg, mg := C/grp, M/grp
 	ck := cg * kSize
@@ -421,7 +569,6 @@ func convDirect[T tensor.Float](x, w, y, b []T, N, C, M, grp int, g *geometry) {
 		return
 	}
 	pw := is3 && g3.pointwise()
-	cols := make([]T, ck*oSize)
 	for n := 0; n < N; n++ {
 		for gi := 0; gi < grp; gi++ {
 			xg := x[(n*C+gi*cg)*inSize : (n*C+(gi+1)*cg)*inSize]

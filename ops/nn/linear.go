@@ -14,12 +14,14 @@ import (
 
 func init() {
 	ops.Register("", "Gemm", 1, newGemm)
-	ops.Register("", "MatMul", 1, func(c *ops.Config) (ops.Op, error) { return &linMatMul{}, nil })
+	ops.Register("", "MatMul", 1, newMatMul)
 }
 
 type linGemm struct {
 	transA, transB bool
 	alpha, beta    float32
+	constB         bool // input 1 never changes: its packed form is cached
+	threads        int
 	packs          packCache
 }
 
@@ -27,6 +29,7 @@ func newGemm(c *ops.Config) (ops.Op, error) {
 	g := &linGemm{
 		transA: c.Attrs.Int("transA", 0) != 0, transB: c.Attrs.Int("transB", 0) != 0,
 		alpha: c.Attrs.Float("alpha", 1), beta: c.Attrs.Float("beta", 1),
+		constB: c.InputIsConst(1), threads: max(c.Threads, 1),
 	}
 	if c.Opset < 7 && c.Attrs.Has("broadcast") && c.Attrs.Int("broadcast", 0) == 0 {
 		return nil, ops.BadAttr("broadcast", "Gemm without broadcast (opset < 7) is not supported")
@@ -34,18 +37,22 @@ func newGemm(c *ops.Config) (ops.Op, error) {
 	return g, nil
 }
 
-func (g *linGemm) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (g *linGemm) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return g.RunWith(nil, in) }
+
+// gemmShapes checks Gemm's inputs and returns m, n, k and C (nil when it
+// does not contribute).
+func (g *linGemm) gemmShapes(in []*tensor.Tensor) (m, n, k int, cIn *tensor.Tensor, err error) {
 	if err := ops.NeedInputs(in, 2); err != nil {
-		return nil, err
+		return 0, 0, 0, nil, err
 	}
 	a, b := in[0], in[1]
 	if a.Rank() != 2 || b.Rank() != 2 {
-		return nil, fmt.Errorf("Gemm needs 2-D A and B, got %v and %v", a.Shape, b.Shape)
+		return 0, 0, 0, nil, fmt.Errorf("Gemm needs 2-D A and B, got %v and %v", a.Shape, b.Shape)
 	}
 	if a.DType != b.DType {
-		return nil, ops.BadInput(1, "dtype %v differs from A's %v", b.DType, a.DType)
+		return 0, 0, 0, nil, ops.BadInput(1, "dtype %v differs from A's %v", b.DType, a.DType)
 	}
-	m, k := a.Shape[0], a.Shape[1]
+	m, k = a.Shape[0], a.Shape[1]
 	if g.transA {
 		m, k = k, m
 	}
@@ -54,32 +61,49 @@ func (g *linGemm) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		kb, n = n, kb
 	}
 	if kb != k {
-		return nil, fmt.Errorf("Gemm inner dimensions differ: op(A) is %d×%d, op(B) is %d×%d", m, k, kb, n)
+		return 0, 0, 0, nil, fmt.Errorf("Gemm inner dimensions differ: op(A) is %d×%d, op(B) is %d×%d", m, k, kb, n)
 	}
-	out, err := tensor.New(a.DType, []int{m, n})
-	if err != nil {
-		return nil, err
-	}
-	var cIn *tensor.Tensor
 	if len(in) > 2 && in[2] != nil && g.beta != 0 {
 		cIn = in[2]
 		if cIn.DType != a.DType {
-			return nil, ops.BadInput(2, "dtype %v differs from A's %v", cIn.DType, a.DType)
+			return 0, 0, 0, nil, ops.BadInput(2, "dtype %v differs from A's %v", cIn.DType, a.DType)
 		}
-		if bs, err := tensor.BroadcastShapes(cIn.Shape, []int{m, n}); err != nil || cIn.Rank() > 2 || !tensor.SameShape(bs, []int{m, n}) {
-			return nil, ops.BadInput(2, "C of shape %v does not broadcast to %d×%d", cIn.Shape, m, n)
+		if !broadcastsTo2D(cIn.Shape, m, n) {
+			return 0, 0, 0, nil, ops.BadInput(2, "C of shape %v does not broadcast to %d×%d", cIn.Shape, m, n)
 		}
 	}
+	return m, n, k, cIn, nil
+}
+
+// broadcastsTo2D reports whether shape (rank ≤ 2) broadcasts
+// unidirectionally to m×n.
+func broadcastsTo2D(shape []int, m, n int) bool {
+	switch len(shape) {
+	case 0:
+		return true
+	case 1:
+		return shape[0] == 1 || shape[0] == n
+	case 2:
+		return (shape[0] == 1 || shape[0] == m) && (shape[1] == 1 || shape[1] == n)
+	}
+	return false
+}
+
+// RunWith computes alpha·op(A)·op(B) + beta·C.
+func (g *linGemm) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if len(in) >= 2 && in[0] != nil && in[0].DType == tensor.Float32 {
+		return g.runF32(ar, in, actNone, 0)
+	}
+	m, n, k, cIn, err := g.gemmShapes(in)
+	if err != nil {
+		return nil, err
+	}
+	a, b := in[0], in[1]
+	out, err := ar.New(a.DType, []int{m, n})
+	if err != nil {
+		return nil, err
+	}
 	switch a.DType {
-	case tensor.Float32:
-		c := out.Float32s()
-		beta := float32(0)
-		if cIn != nil {
-			fillBroadcast(c, cIn.Float32s(), cIn.Shape, m, n, g.beta)
-			beta = 1
-		}
-		pb := g.packs.get(b, g.transB, k, n)
-		linalg.SgemmPacked(g.transA, m, g.alpha, a.Float32s(), a.Shape[1], pb, beta, c, n)
 	case tensor.Float64:
 		gemmLoop(g, a, b, cIn, out, m, n, k, tensor.Data[float64])
 	case tensor.Int32:
@@ -93,7 +117,74 @@ func (g *linGemm) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	default:
 		return nil, ops.BadInput(0, "dtype %v not supported", a.DType)
 	}
-	return []*tensor.Tensor{out}, nil
+	return ar.Outputs(out), nil
+}
+
+// runF32 is float32 Gemm followed by an activation (Dense with 2-D A).
+func (g *linGemm) runF32(ar *ops.Arena, in []*tensor.Tensor, act actKind, leakyAlpha float32) ([]*tensor.Tensor, error) {
+	m, n, k, cIn, err := g.gemmShapes(in)
+	if err != nil {
+		return nil, err
+	}
+	a, b := in[0], in[1]
+	shape := [2]int{m, n}
+	out, err := ar.Empty(tensor.Float32, shape[:])
+	if err != nil {
+		return nil, err
+	}
+	var c cView
+	if cIn != nil {
+		c = cView{data: cIn.Float32s(), kind: classifyC(cIn.Shape, m, n), beta: g.beta}
+	}
+	pb := g.packed(b.Float32s(), k, n)
+	g.product(g.transA, m, n, a.Float32s(), a.Shape[1], pb, c, out.Float32s(), act, leakyAlpha)
+	return ar.Outputs(out), nil
+}
+
+// packed returns op(B) packed for the micro-kernels: cached when B is a
+// constant, packed afresh otherwise (an arena buffer at the same address
+// may hold new values on the next run).
+func (g *linGemm) packed(b []float32, k, n int) *linalg.PackedB {
+	if g.constB {
+		return g.packs.getSlice(b, g.transB, k, n)
+	}
+	return packB(g.transB, k, n, b)
+}
+
+// parallelWork is the number of multiply-adds below which a product stays
+// on one goroutine: waking a worker costs about a microsecond.
+const parallelWork = 1 << 17
+
+// product computes out (m×n) = act(alpha·op(A)·B + beta·C), splitting the
+// rows over up to g.threads goroutines when there are enough of them.
+func (g *linGemm) product(transA bool, m, n int, a []float32, lda int, pb *linalg.PackedB, c cView, out []float32, act actKind, leakyAlpha float32) {
+	if m == 0 || n == 0 {
+		return
+	}
+	j := denseJob{transA: transA, alpha: g.alpha, a: a, lda: lda, pb: pb, c: c, out: out, n: n,
+		block: m, act: act, leakyAlpha: leakyAlpha}
+	if c.kind != cNone || act != actNone {
+		j.block = blockRows(n)
+	}
+	parts := 1
+	if g.threads > 1 && m >= 32 && m*n*pb.K >= parallelWork {
+		parts = min(g.threads, m/16)
+	}
+	if parts <= 1 {
+		j.rows(0, m)
+		return
+	}
+	align := j.block
+	if align >= m {
+		align = blockRows(n)
+	}
+	var buf [maxChunks + 1]int
+	bounds := splitRows(&buf, m, parts, align)
+	if len(bounds) <= 2 {
+		j.rows(0, m)
+		return
+	}
+	fanOut(&job{kind: jobDense, dense: j}, bounds)
 }
 
 // fillBroadcast writes beta·C (unidirectionally broadcast to m×n) into c.
@@ -153,9 +244,19 @@ func gemmLoop[T tensor.Number](g *linGemm, a, b, cIn, out *tensor.Tensor, m, n, 
 	}
 }
 
-type linMatMul struct{ packs packCache }
+type linMatMul struct{ gemm linGemm }
 
-func (mm *linMatMul) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func newMatMul(c *ops.Config) (ops.Op, error) {
+	return &linMatMul{gemm: linGemm{alpha: 1, constB: c.InputIsConst(1), threads: max(c.Threads, 1)}}, nil
+}
+
+func (mm *linMatMul) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return mm.RunWith(nil, in) }
+
+// RunWith is numpy's matmul: 1-D operands are promoted to a row (A) or a
+// column (B) and the promotion undone in the result; leading dims
+// broadcast. A 2-D B shared by every batch entry is packed once (cached
+// when constant) and the batch folded into the rows of one product.
+func (mm *linMatMul) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 2); err != nil {
 		return nil, err
 	}
@@ -166,59 +267,78 @@ func (mm *linMatMul) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if a.Rank() == 0 || b.Rank() == 0 {
 		return nil, fmt.Errorf("MatMul needs inputs of rank ≥ 1, got %v and %v", a.Shape, b.Shape)
 	}
+	var abuf, bbuf [2]int
 	as, bs := a.Shape, b.Shape
 	if len(as) == 1 {
-		as = []int{1, as[0]}
+		abuf = [2]int{1, as[0]}
+		as = abuf[:]
 	}
 	if len(bs) == 1 {
-		bs = []int{bs[0], 1}
+		bbuf = [2]int{bs[0], 1}
+		bs = bbuf[:]
 	}
 	m, k, kb, n := as[len(as)-2], as[len(as)-1], bs[len(bs)-2], bs[len(bs)-1]
 	if k != kb {
 		return nil, fmt.Errorf("MatMul inner dimensions differ: %v × %v (%d vs %d)", a.Shape, b.Shape, k, kb)
 	}
-	batch, err := tensor.BroadcastShapes(as[:len(as)-2], bs[:len(bs)-2])
-	if err != nil {
-		return nil, fmt.Errorf("MatMul batch dims: %w", err)
-	}
-	outShape := append(append([]int{}, batch...), m, n)
-	out, err := tensor.New(a.DType, outShape)
-	if err != nil {
-		return nil, err
+	aB, bB := as[:len(as)-2], bs[:len(bs)-2]
+	nbd := max(len(aB), len(bB))
+	shape := ar.Ints(nbd + 2)
+	batch := shape[:nbd]
+	for i := range batch {
+		da, db := 1, 1
+		if j := i - (nbd - len(aB)); j >= 0 {
+			da = aB[j]
+		}
+		if j := i - (nbd - len(bB)); j >= 0 {
+			db = bB[j]
+		}
+		switch {
+		case da == db || db == 1:
+			batch[i] = da
+		case da == 1:
+			batch[i] = db
+		default:
+			return nil, fmt.Errorf("MatMul batch dims: cannot broadcast %v and %v", aB, bB)
+		}
 	}
 	nb := 1
 	for _, d := range batch {
 		nb *= d
 	}
-	// batch offsets of A and B (broadcast over the leading dims)
-	aIdx := tensor.BroadcastIndex(as[:len(as)-2], batch)
-	bIdx := tensor.BroadcastIndex(bs[:len(bs)-2], batch)
-	if len(batch) == 0 {
-		aIdx, bIdx = []int{0}, []int{0}
+	// the result's shape, with the 1-D promotions undone
+	final := batch
+	if a.Rank() > 1 {
+		final = append(final, m)
 	}
+	if b.Rank() > 1 {
+		final = append(final, n)
+	}
+	var out *tensor.Tensor
+	var err error
+	if a.DType == tensor.Float32 {
+		out, err = ar.Empty(a.DType, final) // every element is written
+	} else {
+		out, err = ar.New(a.DType, final)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.DType == tensor.Float32 && len(bB) == 0 {
+		// B shared by every batch entry: the batch is more rows
+		pb := mm.gemm.packed(b.Float32s(), k, n)
+		mm.gemm.product(false, nb*m, n, a.Float32s(), k, pb, cView{}, out.Float32s(), actNone, 0)
+		return ar.Outputs(out), nil
+	}
+	aIdx, bIdx := ar.Ints(nb), ar.Ints(nb)
+	batchOffsets(aIdx, aB, batch)
+	batchOffsets(bIdx, bB, batch)
 	switch a.DType {
 	case tensor.Float32:
 		av, bv, o := a.Float32s(), b.Float32s(), out.Float32s()
-		// a weight shared by every batch entry is packed once and cached
-		sharedB := len(bs) == 2
-		var pb *linalg.PackedB
-		if sharedB {
-			pb = mm.packs.get(&tensor.Tensor{DType: b.DType, Shape: bs, Data: b.Data}, false, k, n)
-		}
 		for i := 0; i < nb; i++ {
-			ao := aIdx[i] * m * k
-			co := i * m * n
-			if sharedB && len(as) > 2 && allContiguous(aIdx) {
-				// fold the batch into the rows: one large product
-				linalg.SgemmPacked(false, nb*m, 1, av, k, pb, 0, o, n)
-				break
-			}
-			if !sharedB {
-				bo := bIdx[i] * k * n
-				Sgemm(false, false, m, n, k, 1, av[ao:ao+m*k], k, bv[bo:bo+k*n], n, 0, o[co:co+m*n], n)
-				continue
-			}
-			linalg.SgemmPacked(false, m, 1, av[ao:ao+m*k], k, pb, 0, o[co:co+m*n], n)
+			ao, bo, co := aIdx[i]*m*k, bIdx[i]*k*n, i*m*n
+			Sgemm(false, false, m, n, k, 1, av[ao:ao+m*k], k, bv[bo:bo+k*n], n, 0, o[co:co+m*n], n)
 		}
 	case tensor.Float64:
 		matmulLoop(a, b, out, nb, m, n, k, aIdx, bIdx, tensor.Data[float64])
@@ -233,25 +353,32 @@ func (mm *linMatMul) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	default:
 		return nil, ops.BadInput(0, "dtype %v not supported", a.DType)
 	}
-	// undo the 1-D promotions
-	final := append([]int{}, batch...)
-	if a.Rank() > 1 {
-		final = append(final, m)
-	}
-	if b.Rank() > 1 {
-		final = append(final, n)
-	}
-	out.Shape = final
-	return []*tensor.Tensor{out}, nil
+	return ar.Outputs(out), nil
 }
 
-func allContiguous(idx []int) bool {
-	for i, v := range idx {
-		if v != i {
-			return false
-		}
+// batchOffsets writes, for every flat index i over the batch shape, the
+// flat index into src (right-aligned, broadcast where src has 1 or lacks
+// the dim).
+func batchOffsets(dst, src, batch []int) {
+	if len(batch) == 0 {
+		dst[0] = 0
+		return
 	}
-	return true
+	off := len(batch) - len(src)
+	for i := range dst {
+		rem, idx, stride := i, 0, 1
+		for d := len(batch) - 1; d >= 0; d-- {
+			p := rem % batch[d]
+			rem /= batch[d]
+			if j := d - off; j >= 0 {
+				if src[j] != 1 {
+					idx += p * stride
+				}
+				stride *= src[j]
+			}
+		}
+		dst[i] = idx
+	}
 }
 
 func matmulLoop[T tensor.Number](a, b, out *tensor.Tensor, nb, m, n, k int, aIdx, bIdx []int, get func(*tensor.Tensor) []T) {

@@ -42,6 +42,19 @@ func (p *packCache) getSlice(d []float32, transB bool, k, n int) *linalg.PackedB
 	return pk
 }
 
+// packB packs a right-hand matrix that is not a constant, on every run.
+//
+// It allocates (linalg.PackB makes the panel buffer): packing into arena
+// scratch needs a linalg entry point that takes the destination buffer,
+// since PackedB's fields are linalg's own.
+func packB(transB bool, k, n int, d []float32) *linalg.PackedB {
+	ldb := n
+	if transB {
+		ldb = k
+	}
+	return linalg.PackB(transB, k, n, d, ldb)
+}
+
 // f32Pool recycles float32 scratch buffers (im2col columns and the like).
 var f32Pool sync.Pool
 

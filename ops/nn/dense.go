@@ -1,0 +1,308 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/ops/linalg"
+	"github.com/mtlrun/mtlrun/tensor"
+)
+
+// Dense (domain ai.mtlrun) is the fused layer the runtime's fusion pass
+// emits for Gemm → activation and MatMul → Add → activation: Gemm's inputs
+// and attributes, A of any rank ≥ 1 when transA = 0 (MatMul's flattening of
+// leading dims, with a row-vector C), and an "activation" applied to each
+// block of output rows right after its product, while it is still in
+// cache. It never appears in a model file.
+//
+// Its results are bit-for-bit those of the unfused nodes: the product is
+// computed exactly as Gemm and MatMul compute it (same packed kernel, and
+// every row's result is independent of how rows are blocked), C is added
+// after the product as Add would add it, and the activations are the ones
+// ops/math applies. Float32 Gemm itself runs through the same code with no
+// activation.
+
+func init() {
+	ops.Register("ai.mtlrun", "Dense", 1, newDense)
+}
+
+type actKind uint8
+
+const (
+	actNone actKind = iota
+	actRelu
+	actLeakyRelu
+	actSigmoid
+	actTanh
+)
+
+// actAlign is the element alignment of the blocks an activation is applied
+// to. linalg.Sigmoid and Tanh run full SIMD vectors and finish a slice's
+// tail with scalar code whose last bits may differ, so to match ops/math
+// (which applies them to the whole output at once) every block but the last
+// must start at a multiple of the vector width; 64 covers any width up to
+// 2048 bits.
+const actAlign = 64
+
+type dense struct {
+	gemm       *linGemm
+	act        actKind
+	leakyAlpha float32
+}
+
+func newDense(c *ops.Config) (ops.Op, error) {
+	g, err := newGemm(c)
+	if err != nil {
+		return nil, err
+	}
+	d := &dense{gemm: g.(*linGemm), leakyAlpha: c.Attrs.Float("activation_alpha", 0.01)}
+	switch s := c.Attrs.String("activation", ""); s {
+	case "":
+		d.act = actNone
+	case "Relu":
+		d.act = actRelu
+	case "LeakyRelu":
+		d.act = actLeakyRelu
+	case "Sigmoid":
+		d.act = actSigmoid
+	case "Tanh":
+		d.act = actTanh
+	default:
+		return nil, ops.BadAttr("activation", "unknown activation %q", s)
+	}
+	return d, nil
+}
+
+func (d *dense) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return d.RunWith(nil, in) }
+
+// RunWith computes act(alpha·op(A)·op(B) + beta·C).
+func (d *dense) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if err := ops.NeedInputs(in, 2); err != nil {
+		return nil, err
+	}
+	a, b := in[0], in[1]
+	if a.DType != tensor.Float32 || b.DType != tensor.Float32 {
+		return nil, fmt.Errorf("Dense needs float32 A and B, got %v and %v", a.DType, b.DType)
+	}
+	if a.Rank() == 2 || d.gemm.transA {
+		return d.gemm.runF32(ar, in, d.act, d.leakyAlpha)
+	}
+	// MatMul semantics: leading dims of A are rows
+	if a.Rank() < 1 || b.Rank() != 2 {
+		return nil, fmt.Errorf("Dense needs A of rank ≥ 1 and 2-D B, got %v and %v", a.Shape, b.Shape)
+	}
+	k := a.Shape[a.Rank()-1]
+	m := a.Len() / max(k, 1)
+	if k == 0 {
+		m = 1
+		for _, v := range a.Shape[:a.Rank()-1] {
+			m *= v
+		}
+	}
+	kb, n := b.Shape[0], b.Shape[1]
+	if d.gemm.transB {
+		kb, n = n, kb
+	}
+	if kb != k {
+		return nil, fmt.Errorf("Dense inner dimensions differ: A is %v, op(B) is %d×%d", a.Shape, kb, n)
+	}
+	var shape [8]int
+	os := append(shape[:0], a.Shape[:a.Rank()-1]...)
+	os = append(os, n)
+	out, err := ar.Empty(tensor.Float32, os)
+	if err != nil {
+		return nil, err
+	}
+	var c cView
+	if len(in) > 2 && in[2] != nil && d.gemm.beta != 0 {
+		ct := in[2]
+		if ct.DType != tensor.Float32 || !isRow(ct, n) {
+			return nil, ops.BadInput(2, "C of shape %v must be [%d] or [1 %d] when A has rank %d", ct.Shape, n, n, a.Rank())
+		}
+		c = cView{data: ct.Float32s(), kind: cRow, beta: d.gemm.beta}
+	}
+	pb := d.gemm.packed(b.Float32s(), k, n)
+	d.gemm.product(false, m, n, a.Float32s(), k, pb, c, out.Float32s(), d.act, d.leakyAlpha)
+	return ar.Outputs(out), nil
+}
+
+func isRow(t *tensor.Tensor, n int) bool {
+	switch t.Rank() {
+	case 1:
+		return t.Shape[0] == n
+	case 2:
+		return t.Shape[0] == 1 && t.Shape[1] == n
+	}
+	return false
+}
+
+// cKind is how C broadcasts over the m×n output.
+type cKind uint8
+
+const (
+	cNone cKind = iota
+	cScalar
+	cRow  // one value per column
+	cCol  // one value per row
+	cFull // m×n
+)
+
+type cView struct {
+	data []float32
+	kind cKind
+	beta float32
+}
+
+// classifyC says how a C of the given shape (already checked to broadcast
+// unidirectionally to m×n, rank ≤ 2) is laid out.
+func classifyC(shape []int, m, n int) cKind {
+	l := 1
+	for _, d := range shape {
+		l *= d
+	}
+	switch {
+	case l == 1:
+		return cScalar
+	case len(shape) == 2 && shape[0] == m && shape[1] == n:
+		return cFull
+	case len(shape) == 2 && shape[1] == 1:
+		return cCol
+	default:
+		return cRow
+	}
+}
+
+// denseJob is the float32 product out = act(alpha·op(A)·B + beta·C) over
+// m rows, one value copy per worker.
+type denseJob struct {
+	transA     bool
+	alpha      float32
+	a          []float32
+	lda        int
+	pb         *linalg.PackedB
+	c          cView
+	out        []float32 // m×n, row stride n
+	n          int
+	block      int // rows per block
+	act        actKind
+	leakyAlpha float32
+}
+
+// blockRows picks the rows per block: a multiple of the micro-kernel's six
+// rows and of whatever makes every block start at a multiple of actAlign
+// elements, about 16 KB of output so the block is still in L1 when the bias
+// and the activation pass over it.
+func blockRows(n int) int {
+	g := gcd(n, actAlign)
+	base := lcm(6, actAlign/g)
+	t := max(1, 4096/max(n*base, 1))
+	return base * t
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+func lcm(a, b int) int { return a / gcd(a, b) * b }
+
+// rows computes output rows [r0, r1) block by block.
+func (j *denseJob) rows(r0, r1 int) {
+	n := j.n
+	for b0 := r0; b0 < r1; b0 += j.block {
+		b1 := min(r1, b0+j.block)
+		var a []float32
+		if j.transA {
+			a = j.a[b0:]
+		} else {
+			a = j.a[b0*j.lda:]
+		}
+		out := j.out[b0*n : b1*n]
+		linalg.SgemmPacked(j.transA, b1-b0, j.alpha, a, j.lda, j.pb, 0, out, n)
+		j.addC(out, b0, b1)
+		applyAct(out, j.act, j.leakyAlpha)
+	}
+}
+
+// addC adds beta·C to rows [b0, b1) held in out, after the product, in the
+// order Add would: out = product + beta·C.
+func (j *denseJob) addC(out []float32, b0, b1 int) {
+	c, n := j.c, j.n
+	if c.kind == cNone {
+		return
+	}
+	scale := func(v float32) float32 { return float32(float64(c.beta) * float64(v)) }
+	if c.beta == 1 {
+		scale = nil
+	}
+	switch c.kind {
+	case cScalar:
+		v := c.data[0]
+		if scale != nil {
+			v = scale(v)
+		}
+		for i := range out {
+			out[i] += v
+		}
+	case cRow:
+		bias := c.data[:n]
+		for r := 0; r < b1-b0; r++ {
+			row := out[r*n : r*n+n]
+			if scale == nil {
+				for x, v := range bias {
+					row[x] += v
+				}
+				continue
+			}
+			for x, v := range bias {
+				row[x] += scale(v)
+			}
+		}
+	case cCol:
+		for r := 0; r < b1-b0; r++ {
+			v := c.data[b0+r]
+			if scale != nil {
+				v = scale(v)
+			}
+			row := out[r*n : r*n+n]
+			for x := range row {
+				row[x] += v
+			}
+		}
+	case cFull:
+		src := c.data[b0*n : b1*n]
+		if scale == nil {
+			for i, v := range src {
+				out[i] += v
+			}
+			return
+		}
+		for i, v := range src {
+			out[i] += scale(v)
+		}
+	}
+}
+
+// applyAct applies an activation in place, exactly as ops/math's float32
+// kernels do: Relu is max(x, 0) (NaN stays NaN), LeakyRelu multiplies
+// negative values by alpha, Sigmoid and Tanh are linalg's vector functions.
+func applyAct(x []float32, act actKind, alpha float32) {
+	switch act {
+	case actRelu:
+		for i, v := range x {
+			x[i] = max(v, 0)
+		}
+	case actLeakyRelu:
+		for i, v := range x {
+			if v < 0 {
+				x[i] = v * alpha
+			}
+		}
+	case actSigmoid:
+		linalg.Sigmoid(x)
+	case actTanh:
+		linalg.Tanh(x)
+	}
+}

@@ -1,0 +1,211 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/ops/linalg"
+	"github.com/mtlrun/mtlrun/tensor"
+)
+
+// newOpCfg builds a kernel with a full Config (threads, domain).
+func newOpCfg(tb testing.TB, domain, opType string, opset int, attrs ops.Attrs, nIn, threads int) ops.Op {
+	tb.Helper()
+	if attrs == nil {
+		attrs = ops.Attrs{}
+	}
+	op, err := ops.New(&ops.Config{Domain: domain, OpType: opType, Opset: opset, Attrs: attrs, NumInputs: nIn, NumOutputs: 1, Threads: threads})
+	if err != nil {
+		tb.Fatalf("%s: %v", opType, err)
+	}
+	return op
+}
+
+// refAct is what the unfused activation node does to the whole product:
+// ops/math's float32 Relu and LeakyRelu loops, linalg's Sigmoid and Tanh
+// over the whole output.
+func refAct(x []float32, act string, alpha float32) {
+	switch act {
+	case "Relu":
+		for i, v := range x {
+			x[i] = max(v, 0)
+		}
+	case "LeakyRelu":
+		for i, v := range x {
+			if v < 0 {
+				v *= alpha
+			}
+			x[i] = v
+		}
+	case "Sigmoid":
+		linalg.Sigmoid(x)
+	case "Tanh":
+		linalg.Tanh(x)
+	}
+}
+
+func sameBits(tb testing.TB, what string, got, want *tensor.Tensor) {
+	tb.Helper()
+	if !tensor.SameShape(got.Shape, want.Shape) || got.DType != want.DType {
+		tb.Fatalf("%s: %v %v, want %v %v", what, got.DType, got.Shape, want.DType, want.Shape)
+	}
+	switch g := got.Data.(type) {
+	case []float32:
+		w := want.Float32s()
+		for i := range g {
+			if math.Float32bits(g[i]) != math.Float32bits(w[i]) {
+				tb.Fatalf("%s: [%d] = %v (%#x), want %v (%#x)", what, i, g[i], math.Float32bits(g[i]), w[i], math.Float32bits(w[i]))
+			}
+		}
+	default:
+		gv, wv := toF64(got), toF64(want)
+		for i := range gv {
+			if gv[i] != wv[i] && !(math.IsNaN(gv[i]) && math.IsNaN(wv[i])) {
+				tb.Fatalf("%s: [%d] = %v, want %v", what, i, gv[i], wv[i])
+			}
+		}
+	}
+}
+
+var activations = []string{"", "Relu", "LeakyRelu", "Sigmoid", "Tanh"}
+
+func denseAttrs(act string, extra ops.Attrs) ops.Attrs {
+	at := ops.Attrs{}
+	for k, v := range extra {
+		at[k] = v
+	}
+	if act != "" {
+		at["activation"] = aStr(act)
+	}
+	if act == "LeakyRelu" {
+		at["activation_alpha"] = aFloat(0.07)
+	}
+	return at
+}
+
+// TestDenseMatchesGemm: Dense with 2-D A is bit for bit Gemm followed by
+// the activation, for every activation, C layout, transpose and size,
+// with one and two threads.
+func TestDenseMatchesGemm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	ms := []int{1, 2, 3, 7, 13, 33, 64, 67, 200}
+	ns := []int{1, 5, 8, 16, 17, 64, 128}
+	ks := []int{1, 3, 20, 64, 129, 400}
+	cases := 0
+	for mi, m := range ms {
+		for ni, n := range ns {
+			k := ks[(mi+ni)%len(ks)]
+			variant := (mi*len(ns) + ni) % 6
+			transA, transB := variant&1 != 0, variant&2 != 0
+			attrs := ops.Attrs{}
+			if transA {
+				attrs["transA"] = aInt(1)
+			}
+			if transB {
+				attrs["transB"] = aInt(1)
+			}
+			if variant == 5 {
+				attrs["alpha"], attrs["beta"] = aFloat(0.5), aFloat(-1.5)
+			}
+			as, bs := []int{m, k}, []int{k, n}
+			if transA {
+				as = []int{k, m}
+			}
+			if transB {
+				bs = []int{n, k}
+			}
+			a, b := randF32(rng, as...), randF32(rng, bs...)
+			cShapes := [][]int{nil, {n}, {1, n}, {m, n}, {m, 1}, {1}, {}}
+			for ci, cs := range cShapes {
+				if ci > 2 && (mi+ni+ci)%3 != 0 {
+					continue // fewer of the rare layouts
+				}
+				in := []*tensor.Tensor{a, b}
+				if cs != nil {
+					in = append(in, randF32(rng, cs...))
+				}
+				for _, act := range activations {
+					for _, threads := range []int{1, 2} {
+						name := fmt.Sprintf("m%d n%d k%d tA%v tB%v C%v %s t%d", m, n, k, transA, transB, cs, act, threads)
+						gemm := newOpCfg(t, "", "Gemm", 13, attrs, len(in), 1)
+						want := runOp(t, gemm, in...)[0]
+						refAct(want.Float32s(), act, 0.07)
+						d := newOpCfg(t, "ai.mtlrun", "Dense", 1, denseAttrs(act, attrs), len(in), threads)
+						sameBits(t, name, runOp(t, d, in...)[0], want)
+						var ar ops.Arena
+						for r := 0; r < 2; r++ {
+							ar.Reset()
+							got, err := d.(ops.ArenaOp).RunWith(&ar, in)
+							if err != nil {
+								t.Fatal(err)
+							}
+							sameBits(t, name+" arena", got[0], want)
+						}
+						cases++
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d cases", cases)
+}
+
+// TestDenseMatchesMatMulAdd: Dense with A of rank 1, 2 or 3 is bit for bit
+// MatMul, then Add of a row bias (as ops/math adds it), then activation.
+func TestDenseMatchesMatMulAdd(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	shapes := [][]int{{20}, {1, 20}, {3, 7, 20}, {64, 20}, {2, 33, 129}, {5, 13, 400}, {4, 50, 64}}
+	for si, as := range shapes {
+		k := as[len(as)-1]
+		for _, n := range []int{1, 5, 16, 33} {
+			a, b := randF32(rng, as...), randF32(rng, k, n)
+			for bi, bias := range []*tensor.Tensor{nil, randF32(rng, n), randF32(rng, 1, n)} {
+				for _, act := range activations {
+					for _, threads := range []int{1, 2} {
+						name := fmt.Sprintf("A%v n%d bias%d %s t%d", as, n, bi, act, threads)
+						mm := newOpCfg(t, "", "MatMul", 13, nil, 2, 1)
+						want := runOp(t, mm, a, b)[0]
+						w := want.Float32s()
+						in := []*tensor.Tensor{a, b}
+						if bias != nil {
+							bv := bias.Float32s()
+							for i := range w {
+								w[i] = w[i] + bv[i%n]
+							}
+							in = append(in, bias)
+						}
+						if bias != nil && bias.Rank() == 2 && len(as) == 1 {
+							// Add would broadcast the result to [1 n]
+							want.Shape = []int{1, n}
+							continue
+						}
+						refAct(w, act, 0.07)
+						d := newOpCfg(t, "ai.mtlrun", "Dense", 1, denseAttrs(act, nil), len(in), threads)
+						sameBits(t, name, runOp(t, d, in...)[0], want)
+					}
+				}
+			}
+		}
+		_ = si
+	}
+}
+
+func TestDenseErrors(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	if _, err := ops.New(&ops.Config{Domain: "ai.mtlrun", OpType: "Dense", Opset: 1, Attrs: ops.Attrs{"activation": aStr("Gelu")}}); err == nil {
+		t.Error("unknown activation accepted")
+	}
+	d := newOpCfg(t, "ai.mtlrun", "Dense", 1, nil, 3, 1)
+	for _, in := range [][]*tensor.Tensor{
+		{randF32(rng, 2, 3, 4), randF32(rng, 4, 5), randF32(rng, 3, 5)}, // C not a row for rank-3 A
+		{randF32(rng, 2, 4), randF32(rng, 3, 5)},                       // inner dims
+		{randF32(rng, 2, 4), randF32(rng, 2, 4, 5)},                    // 3-D B
+	} {
+		if _, err := d.Run(in); err == nil {
+			t.Errorf("Dense accepted %v", in)
+		}
+	}
+}
