@@ -201,8 +201,8 @@ func TestDenseErrors(t *testing.T) {
 	d := newOpCfg(t, "ai.mtlrun", "Dense", 1, nil, 3, 1)
 	for _, in := range [][]*tensor.Tensor{
 		{randF32(rng, 2, 3, 4), randF32(rng, 4, 5), randF32(rng, 3, 5)}, // C not a row for rank-3 A
-		{randF32(rng, 2, 4), randF32(rng, 3, 5)},                       // inner dims
-		{randF32(rng, 2, 4), randF32(rng, 2, 4, 5)},                    // 3-D B
+		{randF32(rng, 2, 4), randF32(rng, 3, 5)},                        // inner dims
+		{randF32(rng, 2, 4), randF32(rng, 2, 4, 5)},                     // 3-D B
 	} {
 		if _, err := d.Run(in); err == nil {
 			t.Errorf("Dense accepted %v", in)

@@ -299,7 +299,7 @@ func (mm *linMatMul) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tens
 		case da == 1:
 			batch[i] = db
 		default:
-			return nil, fmt.Errorf("MatMul batch dims: cannot broadcast %v and %v", aB, bB)
+			return nil, fmt.Errorf("MatMul batch dims of %v and %v do not broadcast", a.Shape, b.Shape)
 		}
 	}
 	nb := 1

@@ -126,7 +126,61 @@ type batchNorm struct {
 	outputs       int
 }
 
-func (b *batchNorm) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (b *batchNorm) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return b.RunWith(nil, in) }
+
+// RunWith has an allocation-free path for the common case (float32
+// inference, one output); the others allocate as Run always did.
+func (b *batchNorm) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if len(in) >= 5 && !b.training && b.outputs <= 1 && allFloat32(in[:5]) && in[0].Rank() >= 2 {
+		return b.inferF32(ar, in)
+	}
+	return b.run(in)
+}
+
+func allFloat32(ts []*tensor.Tensor) bool {
+	for _, t := range ts {
+		if t == nil || t.DType != tensor.Float32 {
+			return false
+		}
+	}
+	return true
+}
+
+// inferF32 is the float32 inference path: y = x·a[c] + sh[c] with a and sh
+// computed in float64 and rounded once, exactly as the general path does.
+func (b *batchNorm) inferF32(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	x := in[0]
+	N, C := x.Shape[0], x.Shape[1]
+	sp := prodInts(x.Shape[2:])
+	if sp > 1 && in[1].Len() == C*sp {
+		C, sp = C*sp, 1
+	}
+	for i := 1; i < 5; i++ {
+		if in[i].Len() != C {
+			return nil, ops.BadInput(i, "has %d values (shape %v) for %d channels", in[i].Len(), in[i].Shape, C)
+		}
+	}
+	scale, bias, mean, variance := in[1].Float32s(), in[2].Float32s(), in[3].Float32s(), in[4].Float32s()
+	y, err := ar.Empty(tensor.Float32, x.Shape)
+	if err != nil {
+		return nil, err
+	}
+	xv, yv := x.Float32s(), y.Float32s()
+	for c := 0; c < C; c++ {
+		a := float64(scale[c]) / math.Sqrt(float64(variance[c])+b.eps)
+		av, bv := float32(a), float32(float64(bias[c])-float64(mean[c])*a)
+		for n := 0; n < N; n++ {
+			off := (n*C + c) * sp
+			src, dst := xv[off:off+sp], yv[off:off+sp]
+			for i, v := range src {
+				dst[i] = v*av + bv
+			}
+		}
+	}
+	return ar.Outputs(y), nil
+}
+
+func (b *batchNorm) run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 5); err != nil {
 		return nil, err
 	}
@@ -231,7 +285,91 @@ func expandTo(t *tensor.Tensor, shape []int, idx int) ([]float64, error) {
 	return out, nil
 }
 
-func (l *layerNorm) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (l *layerNorm) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return l.RunWith(nil, in) }
+
+// RunWith has an allocation-free path for float32 with full-size float32
+// scale and bias; other cases allocate as Run always did.
+func (l *layerNorm) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if len(in) >= 2 && allFloat32(in[:2]) && (len(in) < 3 || in[2] == nil || in[2].DType == tensor.Float32) {
+		x := in[0]
+		if axis, err := ops.NormAxis(l.axis, x.Rank()); err == nil {
+			norm := x.Shape[axis:]
+			if fullTail(in[1], norm) && (len(in) < 3 || in[2] == nil || fullTail(in[2], norm)) {
+				return l.runF32(ar, in, axis)
+			}
+		}
+	}
+	return l.run(in)
+}
+
+// fullTail reports whether t has exactly shape's elements laid out the same
+// way (shape's dims right-aligned, any extra leading dims of shape being 1).
+func fullTail(t *tensor.Tensor, shape []int) bool {
+	if t.Rank() > len(shape) || t.Len() != prodInts(shape) {
+		return false
+	}
+	off := len(shape) - t.Rank()
+	for i, d := range t.Shape {
+		if d != shape[off+i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *layerNorm) runF32(ar *ops.Arena, in []*tensor.Tensor, axis int) ([]*tensor.Tensor, error) {
+	x := in[0]
+	rows, n := prodInts(x.Shape[:axis]), prodInts(x.Shape[axis:])
+	statShape := ar.Ints(x.Rank())
+	copy(statShape, x.Shape[:axis])
+	for i := axis; i < len(statShape); i++ {
+		statShape[i] = 1
+	}
+	y, err := ar.Empty(tensor.Float32, x.Shape)
+	if err != nil {
+		return nil, err
+	}
+	mt, err := ar.Empty(tensor.Float32, statShape)
+	if err != nil {
+		return nil, err
+	}
+	it, err := ar.Empty(tensor.Float32, statShape)
+	if err != nil {
+		return nil, err
+	}
+	scale := in[1].Float32s()
+	var bias []float32
+	if len(in) > 2 && in[2] != nil {
+		bias = in[2].Float32s()
+	}
+	xv, yv, means, invs := x.Float32s(), y.Float32s(), mt.Float32s(), it.Float32s()
+	for r := 0; r < rows; r++ {
+		row, dst := xv[r*n:(r+1)*n], yv[r*n:(r+1)*n]
+		var m, v float64
+		for _, a := range row {
+			m += float64(a)
+		}
+		m /= float64(n)
+		for _, a := range row {
+			d := float64(a) - m
+			v += d * d
+		}
+		inv := 1 / math.Sqrt(v/float64(n)+l.eps)
+		means[r], invs[r] = float32(m), float32(inv)
+		if bias != nil {
+			for j, a := range row {
+				dst[j] = float32((float64(a)-m)*inv*float64(scale[j]) + float64(bias[j]))
+			}
+		} else {
+			for j, a := range row {
+				dst[j] = float32((float64(a) - m) * inv * float64(scale[j]))
+			}
+		}
+	}
+	return ar.Outputs(y, mt, it), nil
+}
+
+func (l *layerNorm) run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 2); err != nil {
 		return nil, err
 	}

@@ -38,7 +38,12 @@ type pool struct {
 	outputs      int
 }
 
-func (p *pool) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (p *pool) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return p.RunWith(nil, in) }
+
+// RunWith takes the output and the window geometry from the arena; the
+// Indices output of MaxPool and the general (> 3-D, float16) loop
+// allocate.
+func (p *pool) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 1); err != nil {
 		return nil, err
 	}
@@ -50,17 +55,20 @@ func (p *pool) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if len(p.kernel) != nd {
 		return nil, ops.BadAttr("kernel_shape", "%v does not match %d spatial dims of input %v", p.kernel, nd, x.Shape)
 	}
-	k := make([]int, nd)
+	k := ar.Ints(nd)
 	for i := range k {
 		k[i] = int(p.kernel[i])
 	}
-	g, err := p.resolve(x.Shape[2:], k)
-	if err != nil {
+	var geo geometry
+	if err := p.resolveInto(ar, &geo, x.Shape[2:], k); err != nil {
 		return nil, err
 	}
+	g := &geo
 	N, C := x.Shape[0], x.Shape[1]
-	shape := append([]int{N, C}, g.out...)
-	y, err := tensor.New(x.DType, shape)
+	shape := ar.Ints(2 + nd)
+	shape[0], shape[1] = N, C
+	copy(shape[2:], g.out)
+	y, err := ar.New(x.DType, shape)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +76,8 @@ func (p *pool) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if p.max && p.outputs > 1 {
 		idx = make([]int64, y.Len())
 	}
-	g3, ok := g.as3()
+	g3v, ok := g.as3v()
+	g3 := &g3v
 	if ok {
 		switch x.DType {
 		case tensor.Float32:
@@ -96,14 +105,13 @@ func (p *pool) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			return nil, ops.BadInput(0, "%v", err)
 		}
 	}
-	outs := []*tensor.Tensor{y}
 	if p.outputs > 1 {
 		if idx == nil {
 			idx = make([]int64, y.Len())
 		}
-		outs = append(outs, tensor.From(shape, idx))
+		return ar.Outputs(y, tensor.From(append([]int(nil), shape...), idx)), nil
 	}
-	return outs, nil
+	return ar.Outputs(y), nil
 }
 
 // validRange returns the kernel taps [lo, hi) of window start `start` whose
@@ -292,7 +300,9 @@ func (p *pool) general(x *tensor.Tensor, g *geometry, idxOut []int64) ([]float64
 
 type globalPool struct{ max bool }
 
-func (p *globalPool) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (p *globalPool) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return p.RunWith(nil, in) }
+
+func (p *globalPool) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 1); err != nil {
 		return nil, err
 	}
@@ -302,19 +312,23 @@ func (p *globalPool) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	}
 	N, C := x.Shape[0], x.Shape[1]
 	sp := prodInts(x.Shape[2:])
-	shape := []int{N, C}
-	for range x.Shape[2:] {
-		shape = append(shape, 1)
+	shape := ar.Ints(x.Rank())
+	shape[0], shape[1] = N, C
+	for i := 2; i < len(shape); i++ {
+		shape[i] = 1
 	}
 	switch x.DType {
-	case tensor.Float32:
-		y := make([]float32, N*C)
-		globalT(x.Float32s(), y, sp, p.max)
-		return []*tensor.Tensor{tensor.From(shape, y)}, nil
-	case tensor.Float64:
-		y := make([]float64, N*C)
-		globalT(x.Float64s(), y, sp, p.max)
-		return []*tensor.Tensor{tensor.From(shape, y)}, nil
+	case tensor.Float32, tensor.Float64:
+		y, err := ar.New(x.DType, shape)
+		if err != nil {
+			return nil, err
+		}
+		if x.DType == tensor.Float32 {
+			globalT(x.Float32s(), y.Float32s(), sp, p.max)
+		} else {
+			globalT(x.Float64s(), y.Float64s(), sp, p.max)
+		}
+		return ar.Outputs(y), nil
 	}
 	xv, err := tensor.AsFloat64(x)
 	if err != nil {

@@ -60,7 +60,12 @@ type reduce struct {
 	attrAxes  []int64
 }
 
-func (r *reduce) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (r *reduce) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return r.RunWith(nil, in) }
+
+// RunWith is allocation-free for float32/float64 reductions over one
+// contiguous block of axes (up to 16 trailing elements per output); the
+// general loop allocates.
+func (r *reduce) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 1); err != nil {
 		return nil, err
 	}
@@ -74,10 +79,16 @@ func (r *reduce) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		raw = v
 	}
 	rank := x.Rank()
-	reduced := make([]bool, rank)
+	var rbuf [8]bool
+	var reduced []bool
+	if rank <= len(rbuf) {
+		reduced = rbuf[:rank]
+	} else {
+		reduced = make([]bool, rank)
+	}
 	if len(raw) == 0 {
 		if r.noop {
-			return []*tensor.Tensor{x}, nil
+			return ar.Outputs(x), nil
 		}
 		for i := range reduced {
 			reduced[i] = true
@@ -90,7 +101,8 @@ func (r *reduce) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		}
 		reduced[ax] = true
 	}
-	var outShape, keptShape []int
+	shapes := ar.Ints(2 * rank)
+	outShape, keptShape := shapes[:0:rank], shapes[rank:rank]
 	for i, d := range x.Shape {
 		if reduced[i] {
 			keptShape = append(keptShape, 1)
@@ -102,21 +114,27 @@ func (r *reduce) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		keptShape = append(keptShape, d)
 		outShape = append(outShape, d)
 	}
-	if outShape == nil {
-		outShape = []int{}
-	}
-	if outer, n, inner, ok := reduceBlock(x.Shape, reduced); ok {
-		switch x.DType {
-		case tensor.Float32:
-			out := make([]float32, outer*inner)
-			reduceT(r.name, x.Float32s(), out, outer, n, inner)
-			return []*tensor.Tensor{tensor.From(outShape, out)}, nil
-		case tensor.Float64:
-			out := make([]float64, outer*inner)
-			reduceT(r.name, x.Float64s(), out, outer, n, inner)
-			return []*tensor.Tensor{tensor.From(outShape, out)}, nil
+	if outer, n, inner, ok := reduceBlock(x.Shape, reduced); ok && (x.DType == tensor.Float32 || x.DType == tensor.Float64) {
+		out, err := ar.Empty(x.DType, outShape) // every element is written
+		if err != nil {
+			return nil, err
 		}
+		var accBuf, mxBuf [16]float64
+		var acc, mx []float64
+		if inner <= len(accBuf) {
+			acc, mx = accBuf[:inner], mxBuf[:inner]
+		} else {
+			acc, mx = make([]float64, inner), make([]float64, inner)
+		}
+		if x.DType == tensor.Float32 {
+			reduceT(r.name, x.Float32s(), out.Float32s(), outer, n, inner, acc, mx)
+		} else {
+			reduceT(r.name, x.Float64s(), out.Float64s(), outer, n, inner, acc, mx)
+		}
+		return ar.Outputs(out), nil
 	}
+	outShape = append([]int{}, outShape...)
+	keptShape = append([]int{}, keptShape...)
 	xv, err := tensor.AsFloat64(x)
 	if err != nil {
 		return nil, ops.BadInput(0, "%v", err)
@@ -246,9 +264,7 @@ func reduceBlock(shape []int, reduced []bool) (outer, n, inner int, ok bool) {
 
 // reduceT reduces x viewed as [outer, n, inner] over n, accumulating in
 // float64.
-func reduceT[T float32 | float64](name string, x, out []T, outer, n, inner int) {
-	acc := make([]float64, inner)
-	mx := make([]float64, inner)
+func reduceT[T float32 | float64](name string, x, out []T, outer, n, inner int, acc, mx []float64) {
 	for o := 0; o < outer; o++ {
 		blk := x[o*n*inner : (o+1)*n*inner]
 		switch name {
@@ -342,7 +358,9 @@ type argReduce struct {
 	axis            int
 }
 
-func (r *argReduce) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (r *argReduce) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return r.RunWith(nil, in) }
+
+func (r *argReduce) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 1); err != nil {
 		return nil, err
 	}
@@ -354,10 +372,6 @@ func (r *argReduce) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, ops.BadAttr("axis", "%v", err)
 	}
-	xv, err := tensor.AsFloat64(x)
-	if err != nil {
-		return nil, ops.BadInput(0, "%v", err)
-	}
 	outer, n, inner := 1, x.Shape[axis], 1
 	for i, d := range x.Shape {
 		if i < axis {
@@ -366,7 +380,7 @@ func (r *argReduce) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			inner *= d
 		}
 	}
-	var shape []int
+	shape := ar.Ints(x.Rank())[:0]
 	for i, d := range x.Shape {
 		if i == axis {
 			if r.keep {
@@ -376,10 +390,29 @@ func (r *argReduce) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		}
 		shape = append(shape, d)
 	}
-	if shape == nil {
-		shape = []int{}
+	out, err := ar.Empty(tensor.Int64, shape) // every element is written
+	if err != nil {
+		return nil, err
 	}
-	res := make([]int64, outer*inner)
+	res := out.Int64s()
+	switch x.DType {
+	case tensor.Float32:
+		argT(r, x.Float32s(), res, outer, n, inner)
+	case tensor.Float64:
+		argT(r, x.Float64s(), res, outer, n, inner)
+	default:
+		xv, err := tensor.AsFloat64(x)
+		if err != nil {
+			return nil, ops.BadInput(0, "%v", err)
+		}
+		argT(r, xv, res, outer, n, inner)
+	}
+	return ar.Outputs(out), nil
+}
+
+// argT finds each row's first (or last) extreme; comparisons in the
+// input's own type give the float64 comparisons' answers.
+func argT[T float32 | float64](r *argReduce, xv []T, res []int64, outer, n, inner int) {
 	for o := 0; o < outer; o++ {
 		for i := 0; i < inner; i++ {
 			best := 0
@@ -396,5 +429,4 @@ func (r *argReduce) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			res[o*inner+i] = int64(best)
 		}
 	}
-	return []*tensor.Tensor{tensor.From(shape, res)}, nil
 }

@@ -29,7 +29,9 @@ type softmax struct {
 	legacy, log bool
 }
 
-func (s *softmax) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (s *softmax) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return s.RunWith(nil, in) }
+
+func (s *softmax) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 1); err != nil {
 		return nil, err
 	}
@@ -50,7 +52,7 @@ func (s *softmax) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			inner *= d
 		}
 	}
-	out, err := tensor.New(x.DType, x.Shape)
+	out, err := ar.Empty(x.DType, x.Shape) // every element is written
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +76,7 @@ func (s *softmax) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	default:
 		return nil, ops.BadInput(0, "dtype %v not supported", x.DType)
 	}
-	return []*tensor.Tensor{out}, nil
+	return ar.Outputs(out), nil
 }
 
 func softmaxT[T tensor.Float](x, y []T, outer, n, inner int, log bool) {

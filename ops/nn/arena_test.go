@@ -1,0 +1,127 @@
+package nn
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/tensor"
+)
+
+type arenaCase struct {
+	name    string
+	domain  string
+	op      string
+	opset   int
+	attrs   ops.Attrs
+	nOut    int
+	threads int
+	in      []*tensor.Tensor
+}
+
+func arenaCases() []arenaCase {
+	rng := rand.New(rand.NewPCG(11, 12))
+	r := func(shape ...int) *tensor.Tensor { return randF32(rng, shape...) }
+	pos := func(shape ...int) *tensor.Tensor {
+		t := r(shape...)
+		for i, v := range t.Float32s() {
+			t.Float32s()[i] = v*v + 0.1
+		}
+		return t
+	}
+	tB := ops.Attrs{"transB": aInt(1)}
+	var cs []arenaCase
+	for _, b := range []int{1, 2, 64} {
+		for _, th := range []int{1, 2} {
+			cs = append(cs,
+				arenaCase{name: "Gemm mlp4 L1", op: "Gemm", opset: 13, attrs: tB, threads: th, in: []*tensor.Tensor{r(b, 20), r(128, 20), r(128)}},
+				arenaCase{name: "Gemm mlp4 L2", op: "Gemm", opset: 13, attrs: tB, threads: th, in: []*tensor.Tensor{r(b, 128), r(64, 128), r(64)}},
+				arenaCase{name: "Dense Relu", domain: "ai.mtlrun", op: "Dense", opset: 1, attrs: ops.Attrs{"transB": aInt(1), "activation": aStr("Relu")}, threads: th, in: []*tensor.Tensor{r(b, 128), r(64, 128), r(64)}},
+				arenaCase{name: "Dense Sigmoid", domain: "ai.mtlrun", op: "Dense", opset: 1, attrs: ops.Attrs{"transB": aInt(1), "activation": aStr("Sigmoid")}, threads: th, in: []*tensor.Tensor{r(b, 64), r(1, 64), r(1)}},
+				arenaCase{name: "Dense Tanh rank3", domain: "ai.mtlrun", op: "Dense", opset: 1, attrs: ops.Attrs{"activation": aStr("Tanh")}, threads: th, in: []*tensor.Tensor{r(b, 3, 64), r(64, 8), r(8)}},
+				arenaCase{name: "MatMul shared B", op: "MatMul", opset: 13, threads: th, in: []*tensor.Tensor{r(b, 7, 64), r(64, 32)}},
+				arenaCase{name: "MatMul 1-D", op: "MatMul", opset: 13, threads: th, in: []*tensor.Tensor{r(64), r(64, 32)}},
+				arenaCase{name: "Conv2D", op: "Conv", opset: 11, attrs: ops.Attrs{"pads": aInts(1, 1, 1, 1)}, threads: th, in: []*tensor.Tensor{r(b, 8, 12, 12), r(16, 8, 3, 3), r(16)}},
+				arenaCase{name: "Conv1x1", op: "Conv", opset: 11, threads: th, in: []*tensor.Tensor{r(b, 8, 12, 12), r(16, 8, 1, 1)}},
+			)
+		}
+		cs = append(cs,
+			arenaCase{name: "MatMul batched B rows≤2", op: "MatMul", opset: 13, in: []*tensor.Tensor{r(b, 2, 16), r(b, 16, 8)}},
+			arenaCase{name: "Softmax", op: "Softmax", opset: 13, in: []*tensor.Tensor{r(b, 5)}},
+			arenaCase{name: "Softmax axis0", op: "Softmax", opset: 13, attrs: ops.Attrs{"axis": aInt(0)}, in: []*tensor.Tensor{r(b, 5)}},
+			arenaCase{name: "LogSoftmax", op: "LogSoftmax", opset: 13, in: []*tensor.Tensor{r(b, 5)}},
+			arenaCase{name: "Softmax legacy", op: "Softmax", opset: 11, in: []*tensor.Tensor{r(b, 3, 5)}},
+			arenaCase{name: "BatchNorm", op: "BatchNormalization", opset: 15, in: []*tensor.Tensor{r(b, 8, 5, 5), r(8), r(8), r(8), pos(8)}},
+			arenaCase{name: "LayerNorm", op: "LayerNormalization", opset: 17, nOut: 3, in: []*tensor.Tensor{r(b, 3, 16), r(16), r(16)}},
+			arenaCase{name: "LayerNorm no bias", op: "LayerNormalization", opset: 17, in: []*tensor.Tensor{r(b, 16), r(16)}},
+			arenaCase{name: "Depthwise", op: "Conv", opset: 11, attrs: ops.Attrs{"group": aInt(8), "pads": aInts(1, 1)}, in: []*tensor.Tensor{r(b, 8, 20), r(8, 1, 3), r(8)}},
+			arenaCase{name: "Conv narrow", op: "Conv", opset: 11, attrs: ops.Attrs{"pads": aInts(1, 1)}, in: []*tensor.Tensor{r(b, 4, 20), r(2, 4, 3)}},
+			arenaCase{name: "MaxPool", op: "MaxPool", opset: 12, attrs: ops.Attrs{"kernel_shape": aInts(2, 2), "strides": aInts(2, 2)}, in: []*tensor.Tensor{r(b, 4, 8, 8)}},
+			arenaCase{name: "AveragePool", op: "AveragePool", opset: 11, attrs: ops.Attrs{"kernel_shape": aInts(3), "pads": aInts(1, 1)}, in: []*tensor.Tensor{r(b, 4, 9)}},
+			arenaCase{name: "GlobalAveragePool", op: "GlobalAveragePool", opset: 1, in: []*tensor.Tensor{r(b, 4, 3, 3)}},
+			arenaCase{name: "ReduceMean", op: "ReduceMean", opset: 13, attrs: ops.Attrs{"axes": aInts(-1)}, in: []*tensor.Tensor{r(b, 16)}},
+			arenaCase{name: "ReduceMax keepdims", op: "ReduceMax", opset: 13, attrs: ops.Attrs{"axes": aInts(1)}, in: []*tensor.Tensor{r(b, 6, 4)}},
+			arenaCase{name: "ReduceSum all", op: "ReduceSum", opset: 11, attrs: ops.Attrs{"keepdims": aInt(0)}, in: []*tensor.Tensor{r(b, 6)}},
+			arenaCase{name: "ArgMax", op: "ArgMax", opset: 13, attrs: ops.Attrs{"axis": aInt(-1)}, in: []*tensor.Tensor{r(b, 5)}},
+			arenaCase{name: "ArgMin keepdims0", op: "ArgMin", opset: 13, attrs: ops.Attrs{"axis": aInt(0), "keepdims": aInt(0)}, in: []*tensor.Tensor{r(b, 5)}},
+		)
+	}
+	return cs
+}
+
+// TestArenaKernels: every converted kernel gives, through RunWith with a
+// reused arena, exactly what Run gives, and allocates nothing once warm.
+func TestArenaKernels(t *testing.T) {
+	for _, c := range arenaCases() {
+		nOut := max(c.nOut, 1)
+		op, err := ops.New(&ops.Config{Domain: c.domain, OpType: c.op, Opset: c.opset, Attrs: c.attrs,
+			NumInputs: len(c.in), NumOutputs: nOut, Threads: c.threads})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		name := c.name + " " + tensor.ShapeString(c.in[0].Shape)
+		if c.threads > 1 {
+			name += " threads"
+		}
+		ao, ok := op.(ops.ArenaOp)
+		if !ok {
+			t.Errorf("%s: no RunWith", name)
+			continue
+		}
+		want := runOp(t, op, c.in...)
+		if c.threads > 1 {
+			// splitting the work never changes a result
+			single, err := ops.New(&ops.Config{Domain: c.domain, OpType: c.op, Opset: c.opset, Attrs: c.attrs,
+				NumInputs: len(c.in), NumOutputs: nOut, Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, w := range runOp(t, single, c.in...) {
+				sameBits(t, name+" vs one thread", want[i], w)
+			}
+		}
+		var ar ops.Arena
+		for run := 0; run < 3; run++ {
+			ar.Reset()
+			got, err := ao.RunWith(&ar, c.in)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%s: %d outputs, want %d", name, len(got), len(want))
+			}
+			for i := range got {
+				sameBits(t, name, got[i], want[i])
+			}
+		}
+		allocs := testing.AllocsPerRun(50, func() {
+			ar.Reset()
+			if _, err := ao.RunWith(&ar, c.in); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %v allocations per steady-state run, want 0", name, allocs)
+		}
+	}
+}
