@@ -100,9 +100,23 @@ func rawSlice[T word](r raw) []T {
 	return any(r.s).([]T)
 }
 
-// alloc makes a fresh tensor of dtype dt and shape, and returns its raw view.
-func alloc(dt tensor.DType, shape []int) (*tensor.Tensor, raw, error) {
-	t, err := tensor.New(dt, shape)
+// alloc takes a tensor of dtype dt and shape from ar, and returns its raw
+// view. The contents are undefined: every caller writes every element.
+func alloc(ar *ops.Arena, dt tensor.DType, shape []int) (*tensor.Tensor, raw, error) {
+	t, err := ar.Empty(dt, shape)
+	if err != nil {
+		return nil, raw{}, err
+	}
+	r, err := rawOf(t)
+	if err != nil {
+		return nil, raw{}, err
+	}
+	return t, r, nil
+}
+
+// allocZero is alloc with zeroed contents.
+func allocZero(ar *ops.Arena, dt tensor.DType, shape []int) (*tensor.Tensor, raw, error) {
+	t, err := ar.New(dt, shape)
 	if err != nil {
 		return nil, raw{}, err
 	}
@@ -148,8 +162,9 @@ func prod(dims []int) int {
 }
 
 // intsInput reads an optional integer tensor input as int64s. ok is false
-// when the input is absent.
-func intsInput(in []*tensor.Tensor, i int, what string) (v []int64, ok bool, err error) {
+// when the input is absent. An int64 input's own data is returned (callers
+// only read it); int32 data is widened into a tensor from ar.
+func intsInput(ar *ops.Arena, in []*tensor.Tensor, i int, what string) (v []int64, ok bool, err error) {
 	if i >= len(in) || in[i] == nil {
 		return nil, false, nil
 	}
@@ -160,11 +175,24 @@ func intsInput(in []*tensor.Tensor, i int, what string) (v []int64, ok bool, err
 	if t.Rank() > 1 {
 		return nil, true, ops.BadInput(i, "%s must be a 1-D tensor, got %v", what, t)
 	}
-	v, err = tensor.AsInt64(t)
-	if err != nil {
+	if err := t.Validate(); err != nil {
 		return nil, true, ops.BadInput(i, "%s: %v", what, err)
 	}
-	return v, true, nil
+	switch d := t.Data.(type) {
+	case []int64:
+		return d, true, nil
+	case []int32:
+		w, err := ar.Empty(tensor.Int64, t.Shape)
+		if err != nil {
+			return nil, true, ops.BadInput(i, "%s: %v", what, err)
+		}
+		v = w.Data.([]int64)
+		for k, x := range d {
+			v[k] = int64(x)
+		}
+		return v, true, nil
+	}
+	return nil, true, ops.BadInput(i, "%s: %v tensor holds %T", what, t.DType, t.Data)
 }
 
 // scalarInt reads a one-element integer input.
@@ -176,21 +204,23 @@ func scalarInt(in []*tensor.Tensor, i int, what string) (v int64, ok bool, err e
 	if t.DType != tensor.Int64 && t.DType != tensor.Int32 {
 		return 0, true, ops.BadInput(i, "%s must be int32 or int64, got %v", what, t)
 	}
-	if t.Len() != 1 {
+	if t.Len() != 1 || tensor.DataLen(t.Data) != 1 {
 		return 0, true, ops.BadInput(i, "%s must have one element, got %v", what, t)
 	}
-	vs, err := tensor.AsInt64(t)
-	if err != nil {
-		return 0, true, ops.BadInput(i, "%s: %v", what, err)
+	switch d := t.Data.(type) {
+	case []int64:
+		return d[0], true, nil
+	case []int32:
+		return int64(d[0]), true, nil
 	}
-	return vs[0], true, nil
+	return 0, true, ops.BadInput(i, "%s: %v tensor holds %T", what, t.DType, t.Data)
 }
 
-// normAxes normalizes axes against rank, rejecting out-of-range values and
-// duplicates.
-func normAxes(axes []int64, rank int) ([]int, error) {
-	out := make([]int, len(axes))
-	seen := make([]bool, rank)
+// normAxes normalizes axes against rank into scratch from ar, rejecting
+// out-of-range values and duplicates.
+func normAxes(ar *ops.Arena, axes []int64, rank int) ([]int, error) {
+	out := ar.Ints(len(axes))
+	seen := ar.Ints(rank)
 	for i, a := range axes {
 		if a < -int64(rank) || a >= int64(rank) {
 			return nil, fmt.Errorf("axis %d out of range for rank %d", a, rank)
@@ -198,13 +228,24 @@ func normAxes(axes []int64, rank int) ([]int, error) {
 		if a < 0 {
 			a += int64(rank)
 		}
-		if seen[a] {
+		if seen[a] != 0 {
 			return nil, fmt.Errorf("axis %d repeated in %v", axes[i], axes)
 		}
-		seen[a] = true
+		seen[a] = 1
 		out[i] = int(a)
 	}
 	return out, nil
+}
+
+// strides writes the row-major strides of shape into scratch from ar.
+func strides(ar *ops.Arena, shape []int) []int {
+	st := ar.Ints(len(shape))
+	s := 1
+	for i := len(shape) - 1; i >= 0; i-- {
+		st[i] = s
+		s *= shape[i]
+	}
+	return st
 }
 
 // normAxis normalizes one axis attribute against rank.
@@ -218,19 +259,17 @@ func normAxis(axis int64, rank int) (int, error) {
 	return int(axis), nil
 }
 
-// outs returns a result slice of n outputs holding ts in order.
-func outs(n int, ts ...*tensor.Tensor) []*tensor.Tensor {
-	if n < len(ts) {
-		n = len(ts)
-	}
-	r := make([]*tensor.Tensor, n)
-	copy(r, ts)
-	return r
-}
+// one wraps a single-output result in the arena's result list.
+func one(ar *ops.Arena, t *tensor.Tensor) ([]*tensor.Tensor, error) { return ar.Outputs(t), nil }
 
-func one(t *tensor.Tensor) ([]*tensor.Tensor, error) { return []*tensor.Tensor{t}, nil }
+// kernel adapts a function of (arena, inputs) to ops.ArenaOp, for ops
+// without attributes: built once, calling it allocates nothing.
+type kernel func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 
-// view returns a tensor sharing t's data with a new shape.
-func view(t *tensor.Tensor, shape []int) *tensor.Tensor {
-	return &tensor.Tensor{DType: t.DType, Shape: shape, Data: t.Data}
+// Run is RunWith(nil, in).
+func (k kernel) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return k(nil, in) }
+
+// RunWith runs the kernel with outputs and scratch from ar.
+func (k kernel) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return k(ar, in)
 }

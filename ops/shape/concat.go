@@ -22,7 +22,11 @@ func newConcat(c *ops.Config) (ops.Op, error) {
 	return &concatOp{axis: c.Attrs.Int("axis", 1)}, nil
 }
 
-func (c *concatOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// Run is RunWith(nil, in).
+func (c *concatOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return c.RunWith(nil, in) }
+
+// RunWith joins the inputs into a tensor from ar.
+func (c *concatOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if len(in) == 0 {
 		return nil, fmt.Errorf("Concat needs at least one input")
 	}
@@ -45,17 +49,18 @@ func (c *concatOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, ops.BadInput(0, "Concat: %v", err)
 	}
-	shape := append([]int{}, first.Shape...)
+	shape := ar.Ints(r)
+	copy(shape, first.Shape)
 	shape[axis] = 0
-	use := make([]*tensor.Tensor, 0, len(in))
+	used, last := 0, 0
 	for i, t := range in {
 		if t.DType != first.DType {
 			return nil, ops.BadInput(i, "Concat input dtype %v differs from %v", t.DType, first.DType)
 		}
+		if skipped(t, r) {
+			continue
+		}
 		if t.Rank() != r {
-			if t.Rank() == 1 && t.Len() == 0 {
-				continue
-			}
 			return nil, ops.BadInput(i, "Concat input %v has rank %d, want %d (like %v)", t, t.Rank(), r, first)
 		}
 		for d := 0; d < r; d++ {
@@ -63,20 +68,31 @@ func (c *concatOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 				return nil, ops.BadInput(i, "Concat input %v differs from %v on axis %d (concat axis %d)", t, first, d, axis)
 			}
 		}
+		if err := t.Validate(); err != nil {
+			return nil, ops.BadInput(i, "%v", err)
+		}
 		shape[axis] += t.Shape[axis]
-		use = append(use, t)
+		used, last = used+1, i
 	}
-	if len(use) == 1 {
-		return one(use[0].Clone())
-	}
-	out, dst, err := alloc(first.DType, shape)
+	out, dst, err := alloc(ar, first.DType, shape)
 	if err != nil {
 		return nil, err
+	}
+	if used == 1 { // a copy of the one input
+		src, err := rawOf(in[last])
+		if err != nil {
+			return nil, ops.BadInput(last, "%v", err)
+		}
+		copyRaw(dst, src, 0, 0, rawLen(src))
+		return one(ar, out)
 	}
 	outer, inner := prod(shape[:axis]), prod(shape[axis+1:])
 	rowOut := shape[axis] * inner
 	off := 0
-	for i, t := range use {
+	for i, t := range in {
+		if skipped(t, r) {
+			continue
+		}
 		src, err := rawOf(t)
 		if err != nil {
 			return nil, ops.BadInput(i, "%v", err)
@@ -87,8 +103,11 @@ func (c *concatOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		}
 		off += blk
 	}
-	return one(out)
+	return one(ar, out)
 }
+
+// skipped reports a 1-D empty input beside inputs of another rank r.
+func skipped(t *tensor.Tensor, r int) bool { return t.Rank() != r && t.Rank() == 1 && t.Len() == 0 }
 
 // copyStrided copies count blocks of n elements: block o goes from
 // src[so+o*sStride:] to dst[do+o*dStride:].
@@ -154,7 +173,11 @@ func newSplit(c *ops.Config) (ops.Op, error) {
 	return s, nil
 }
 
-func (s *splitOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// Run is RunWith(nil, in).
+func (s *splitOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return s.RunWith(nil, in) }
+
+// RunWith splits into tensors from ar.
+func (s *splitOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 1); err != nil {
 		return nil, err
 	}
@@ -164,7 +187,10 @@ func (s *splitOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		return nil, ops.BadInput(0, "Split axis %d invalid for %v", s.axis, x)
 	}
 	dim := x.Shape[axis]
-	sizes, _, err := intsInput(in, 1, "split")
+	if err := x.Validate(); err != nil {
+		return nil, ops.BadInput(0, "%v", err)
+	}
+	sizes, _, err := intsInput(ar, in, 1, "split")
 	if err != nil {
 		return nil, err
 	}
@@ -175,12 +201,13 @@ func (s *splitOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	switch {
 	case len(sizes) > 0:
 		sum := int64(0)
-		for _, v := range sizes {
+		parts = ar.Ints(len(sizes))
+		for i, v := range sizes {
 			if v < 0 {
 				return nil, ops.BadInput(1, "Split size %d is negative in %v", v, sizes)
 			}
 			sum += v
-			parts = append(parts, int(v))
+			parts[i] = int(v)
 		}
 		if sum != int64(dim) {
 			return nil, ops.BadInput(1, "Split sizes %v sum to %d, but axis %d of %v has %d", sizes, sum, axis, x, dim)
@@ -203,12 +230,13 @@ func (s *splitOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if chunk*(n-1) > dim {
 			return nil, ops.BadInput(0, "Split: axis %d of %v (size %d) cannot be split into %d outputs", axis, x, dim, n)
 		}
-		for i := 0; i < n; i++ {
+		parts = ar.Ints(n)
+		for i := range parts {
 			c := chunk
 			if i == n-1 {
 				c = dim - chunk*(n-1)
 			}
-			parts = append(parts, c)
+			parts[i] = c
 		}
 	}
 	src, err := inputRaw(in, 0)
@@ -217,12 +245,18 @@ func (s *splitOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	}
 	outer, inner := prod(x.Shape[:axis]), prod(x.Shape[axis+1:])
 	rowIn := dim * inner
-	res := make([]*tensor.Tensor, len(parts))
+	// the result list: on the stack for up to 16 outputs
+	var buf [16]*tensor.Tensor
+	res := buf[:0]
+	if len(parts) > len(buf) {
+		res = make([]*tensor.Tensor, 0, len(parts))
+	}
+	shape := ar.Ints(x.Rank())
+	copy(shape, x.Shape)
 	off := 0
-	for i, p := range parts {
-		shape := append([]int{}, x.Shape...)
+	for _, p := range parts {
 		shape[axis] = p
-		t, dst, err := alloc(x.DType, shape)
+		t, dst, err := alloc(ar, x.DType, shape)
 		if err != nil {
 			return nil, err
 		}
@@ -231,7 +265,7 @@ func (s *splitOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			copyStrided(dst, src, 0, blk, off, rowIn, blk, outer)
 		}
 		off += blk
-		res[i] = t
+		res = append(res, t)
 	}
-	return res, nil
+	return ar.Outputs(res...), nil
 }

@@ -6,61 +6,64 @@ import (
 )
 
 func init() {
-	ops.Register("", "Expand", 8, func(*ops.Config) (ops.Op, error) { return ops.OpFunc(runExpand), nil })
-	ops.Register("", "Tile", 1, func(*ops.Config) (ops.Op, error) { return ops.OpFunc(runTile), nil })
+	ops.Register("", "Expand", 8, func(*ops.Config) (ops.Op, error) { return kernel(runExpand), nil })
+	ops.Register("", "Tile", 1, func(*ops.Config) (ops.Op, error) { return kernel(runTile), nil })
 }
 
-func runExpand(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func runExpand(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 2); err != nil {
 		return nil, err
 	}
 	x := in[0]
-	spec, _, err := intsInput(in, 1, "shape")
+	spec, _, err := intsInput(ar, in, 1, "shape")
 	if err != nil {
 		return nil, err
 	}
-	want := make([]int, len(spec))
+	want := ar.Ints(len(spec))
 	for i, d := range spec {
 		if d < 0 || d > tensor.MaxElements {
 			return nil, ops.BadInput(1, "Expand shape %v has invalid dim %d", spec, d)
 		}
 		want[i] = int(d)
 	}
-	shape, err := tensor.BroadcastShapes(x.Shape, want)
-	if err != nil {
+	shape, ok := broadcastShape(ar, x.Shape, want)
+	if !ok {
+		_, err := tensor.BroadcastShapes(x.Shape, want)
 		return nil, ops.BadInput(1, "Expand of %v to %v: %v", x, spec, err)
+	}
+	if err := x.Validate(); err != nil {
+		return nil, ops.BadInput(0, "%v", err)
 	}
 	src, err := inputRaw(in, 0)
 	if err != nil {
 		return nil, err
 	}
-	out, dst, err := alloc(x.DType, shape)
+	out, dst, err := alloc(ar, x.DType, shape)
 	if err != nil {
 		return nil, err
 	}
 	r := len(shape)
 	off := r - x.Rank()
-	st := tensor.Strides(x.Shape)
-	maps := make([][]int, r)
-	for a := range maps {
-		m := make([]int, shape[a])
+	st := strides(ar, x.Shape)
+	maps := newAxisMaps(ar, shape)
+	for a := 0; a < r; a++ {
+		m := maps.axis(a)
 		if a >= off && x.Shape[a-off] != 1 {
 			for o := range m {
 				m[o] = o * st[a-off]
 			}
 		}
-		maps[a] = m
 	}
-	mappedCopy(dst, src, shape, maps, raw{})
-	return one(out)
+	mappedCopy(ar, dst, src, shape, maps, raw{})
+	return one(ar, out)
 }
 
-func runTile(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func runTile(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 2); err != nil {
 		return nil, err
 	}
 	x := in[0]
-	reps, _, err := intsInput(in, 1, "repeats")
+	reps, _, err := intsInput(ar, in, 1, "repeats")
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +71,10 @@ func runTile(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if len(reps) != r {
 		return nil, ops.BadInput(1, "Tile repeats %v has %d values but input %v has rank %d", reps, len(reps), x, r)
 	}
-	shape := make([]int, r)
+	if err := x.Validate(); err != nil {
+		return nil, ops.BadInput(0, "%v", err)
+	}
+	shape := ar.Ints(r)
 	for a, n := range reps {
 		if n < 0 || n > tensor.MaxElements {
 			return nil, ops.BadInput(1, "Tile repeat %d invalid in %v", n, reps)
@@ -79,19 +85,46 @@ func runTile(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, dst, err := alloc(x.DType, shape)
+	out, dst, err := alloc(ar, x.DType, shape)
 	if err != nil {
 		return nil, err
 	}
-	st := tensor.Strides(x.Shape)
-	maps := make([][]int, r)
-	for a := range maps {
-		m := make([]int, shape[a])
+	st := strides(ar, x.Shape)
+	maps := newAxisMaps(ar, shape)
+	for a := 0; a < r; a++ {
+		m := maps.axis(a)
 		for o := range m {
 			m[o] = (o % x.Shape[a]) * st[a]
 		}
-		maps[a] = m
 	}
-	mappedCopy(dst, src, shape, maps, raw{})
-	return one(out)
+	mappedCopy(ar, dst, src, shape, maps, raw{})
+	return one(ar, out)
+}
+
+// broadcastShape writes the NumPy broadcast of as and bs into scratch from
+// ar; ok is false when they are incompatible.
+func broadcastShape(ar *ops.Arena, as, bs []int) (out []int, ok bool) {
+	r := max(len(as), len(bs))
+	out = ar.Ints(r)
+	for i := range out {
+		ad, bd := dimAt(as, r, i), dimAt(bs, r, i)
+		switch {
+		case ad == bd || bd == 1:
+			out[i] = ad
+		case ad == 1:
+			out[i] = bd
+		default:
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// dimAt is dim i of shape s right-aligned to rank (1 where s is shorter).
+func dimAt(s []int, rank, i int) int {
+	j := i - (rank - len(s))
+	if j < 0 {
+		return 1
+	}
+	return s[j]
 }

@@ -21,7 +21,11 @@ func newGather(c *ops.Config) (ops.Op, error) {
 	return &gatherOp{axis: c.Attrs.Int("axis", 0)}, nil
 }
 
-func (g *gatherOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// Run is RunWith(nil, in).
+func (g *gatherOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return g.RunWith(nil, in) }
+
+// RunWith gathers into a tensor from ar.
+func (g *gatherOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 2); err != nil {
 		return nil, err
 	}
@@ -30,7 +34,7 @@ func (g *gatherOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil || data.Rank() == 0 {
 		return nil, ops.BadInput(0, "Gather axis %d invalid for data %v", g.axis, data)
 	}
-	shape := make([]int, 0, data.Rank()+idx.Rank()-1)
+	shape := ar.Ints(data.Rank() + idx.Rank() - 1)[:0]
 	shape = append(shape, data.Shape[:axis]...)
 	shape = append(shape, idx.Shape...)
 	shape = append(shape, data.Shape[axis+1:]...)
@@ -38,7 +42,10 @@ func (g *gatherOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, dst, err := alloc(data.DType, shape)
+	if err := lenMatches(in); err != nil {
+		return nil, err
+	}
+	out, dst, err := alloc(ar, data.DType, shape)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +61,7 @@ func (g *gatherOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, ops.BadInput(1, "%v", err)
 	}
-	return one(out)
+	return one(ar, out)
 }
 
 func gatherAny[I index](dst, src raw, idx []I, outer, k, inner, axis int) error {
@@ -113,7 +120,13 @@ func newGatherElements(c *ops.Config) (ops.Op, error) {
 	return &gatherElementsOp{axis: c.Attrs.Int("axis", 0)}, nil
 }
 
+// Run is RunWith(nil, in).
 func (g *gatherElementsOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return g.RunWith(nil, in)
+}
+
+// RunWith gathers into a tensor from ar.
+func (g *gatherElementsOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 2); err != nil {
 		return nil, err
 	}
@@ -134,30 +147,65 @@ func (g *gatherElementsOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			return nil, ops.BadInput(1, "GatherElements indices %v exceed data %v on axis %d", idx, data, d)
 		}
 	}
-	iv, err := tensor.AsInt64(idx)
-	if err != nil || (idx.DType != tensor.Int64 && idx.DType != tensor.Int32) {
+	if idx.DType != tensor.Int64 && idx.DType != tensor.Int32 {
 		return nil, ops.BadInput(1, "GatherElements indices must be int32 or int64, got %v", idx)
+	}
+	if err := lenMatches(in); err != nil {
+		return nil, err
 	}
 	src, err := inputRaw(in, 0)
 	if err != nil {
 		return nil, err
 	}
-	out, dst, err := alloc(data.DType, idx.Shape)
+	out, dst, err := alloc(ar, data.DType, idx.Shape)
 	if err != nil {
 		return nil, err
 	}
-	if len(iv) == 0 {
-		return one(out)
+	n := idx.Len()
+	if n == 0 {
+		return one(ar, out)
 	}
-	// offs[p] = source offset of output element p without the axis term.
-	st := tensor.Strides(data.Shape)
-	k := data.Shape[axis]
-	src1 := make([]int, len(iv))
-	counter := make([]int, r)
+	var src1 []int
+	switch iv := idx.Data.(type) {
+	case []int64:
+		src1, err = elementOffsets(ar, iv, idx.Shape, data.Shape, axis)
+	case []int32:
+		src1, err = elementOffsets(ar, iv, idx.Shape, data.Shape, axis)
+	}
+	if err != nil {
+		return nil, ops.BadInput(1, "GatherElements %v", err)
+	}
+	takeAny(dst, src, src1)
+	return one(ar, out)
+}
+
+// lenMatches checks every present input's data against its shape, so the
+// typed loops can index freely.
+func lenMatches(in []*tensor.Tensor) error {
+	for i, t := range in {
+		if t == nil {
+			continue
+		}
+		if err := t.Validate(); err != nil {
+			return ops.BadInput(i, "%v", err)
+		}
+	}
+	return nil
+}
+
+// elementOffsets returns (in scratch from ar) the source offset of every
+// output element of GatherElements.
+func elementOffsets[I index](ar *ops.Arena, iv []I, ishape, dshape []int, axis int) ([]int, error) {
+	r := len(dshape)
+	st := strides(ar, dshape)
+	k := dshape[axis]
+	src1 := ar.Ints(len(iv))
+	counter := ar.Ints(r)
 	base := 0
-	for p, v := range iv {
+	for p, vi := range iv {
+		v := int64(vi)
 		if v < -int64(k) || v >= int64(k) {
-			return nil, ops.BadInput(1, "GatherElements index %d (at flat position %d) out of range [%d, %d) for axis %d", v, p, -k, k, axis)
+			return nil, fmt.Errorf("index %d (at flat position %d) out of range [%d, %d) for axis %d", v, p, -k, k, axis)
 		}
 		if v < 0 {
 			v += int64(k)
@@ -168,7 +216,7 @@ func (g *gatherElementsOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if d != axis {
 				base += st[d]
 			}
-			if counter[d] < idx.Shape[d] {
+			if counter[d] < ishape[d] {
 				break
 			}
 			if d != axis {
@@ -177,8 +225,7 @@ func (g *gatherElementsOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			counter[d] = 0
 		}
 	}
-	takeAny(dst, src, src1)
-	return one(out)
+	return src1, nil
 }
 
 // takeAny sets dst[i] = src[idx[i]].

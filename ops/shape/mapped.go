@@ -1,52 +1,66 @@
 package shape
 
+import "github.com/mtlrun/mtlrun/ops"
+
 // mappedCopy fills an output tensor whose every axis is described by an
-// index map: maps[a][o] is the source element offset contributed by output
-// coordinate o on axis a (source coordinate times source stride), or -1 when
-// that output position takes the fill value. The innermost axis is turned
-// into runs (contiguous copies, repeats of one element, fills) so rows move
-// with copy() wherever the map allows. Expand, Tile and Pad use it.
+// index map: the map of axis a, maps.axis(a), holds for every output
+// coordinate o the source element offset it contributes (source coordinate
+// times source stride), or -1 when that output position takes the fill
+// value. The innermost axis is turned into runs (contiguous copies, repeats
+// of one element, fills) so rows move with copy() wherever the map allows.
+// Expand, Tile and Pad use it. All of its memory is arena scratch.
 
-type segKind uint8
-
+// Segment kinds.
 const (
-	segCopy   segKind = iota // n contiguous source elements
-	segRepeat                // one source element n times
-	segFill                  // the fill value n times
+	segCopy   = iota // n contiguous source elements
+	segRepeat        // one source element n times
+	segFill          // the fill value n times
 )
 
-type segment struct {
-	kind segKind
-	src  int // source offset (copy, repeat)
-	n    int
+// axisMaps is the flat storage of one map per output axis.
+type axisMaps struct {
+	flat []int
+	off  []int // axis a's map is flat[off[a]:off[a+1]]
 }
 
-// segments compresses the innermost axis map.
-func segments(m []int) []segment {
-	var segs []segment
+// newAxisMaps takes maps for an output of the given shape from ar.
+func newAxisMaps(ar *ops.Arena, shape []int) axisMaps {
+	off := ar.Ints(len(shape) + 1)
+	for a, d := range shape {
+		off[a+1] = off[a] + d
+	}
+	return axisMaps{flat: ar.Ints(off[len(shape)]), off: off}
+}
+
+func (m axisMaps) axis(a int) []int { return m.flat[m.off[a]:m.off[a+1]] }
+
+// segments compresses the innermost axis map into (kind, src, n) triples
+// in scratch from ar.
+func segments(ar *ops.Arena, m []int) []int {
+	segs := ar.Ints(3 * len(m))[:0]
 	for _, s := range m {
 		if n := len(segs); n > 0 {
-			last := &segs[n-1]
+			kind, src, cnt := &segs[n-3], segs[n-2], &segs[n-1]
 			switch {
-			case s < 0 && last.kind == segFill:
-				last.n++
+			case s < 0 && *kind == segFill:
+				*cnt++
 				continue
-			case s >= 0 && last.kind == segCopy && last.src+last.n == s:
-				last.n++
+			case s >= 0 && *kind == segCopy && src+*cnt == s:
+				*cnt++
 				continue
-			case s >= 0 && last.kind == segCopy && last.n == 1 && last.src == s:
-				last.kind = segRepeat
-				last.n++
+			case s >= 0 && *kind == segCopy && *cnt == 1 && src == s:
+				*kind = segRepeat
+				*cnt++
 				continue
-			case s >= 0 && last.kind == segRepeat && last.src == s:
-				last.n++
+			case s >= 0 && *kind == segRepeat && src == s:
+				*cnt++
 				continue
 			}
 		}
 		if s < 0 {
-			segs = append(segs, segment{kind: segFill, n: 1})
+			segs = append(segs, segFill, 0, 1)
 		} else {
-			segs = append(segs, segment{kind: segCopy, src: s, n: 1})
+			segs = append(segs, segCopy, s, 1)
 		}
 	}
 	return segs
@@ -54,22 +68,28 @@ func segments(m []int) []segment {
 
 // mappedCopy runs the copy; fill is a one-element raw of the same kind
 // (unused when no map holds -1).
-func mappedCopy(dst, src raw, shape []int, maps [][]int, fill raw) {
+func mappedCopy(ar *ops.Arena, dst, src raw, shape []int, maps axisMaps, fill raw) {
+	r := len(shape)
+	var segs, counter []int
+	if r > 0 {
+		segs = segments(ar, maps.axis(r-1))
+		counter = ar.Ints(r - 1)
+	}
 	switch src.k {
 	case k1:
-		mappedT(dst.b1, src.b1, shape, maps, fill.b1)
+		mappedT(dst.b1, src.b1, shape, maps, segs, counter, fill.b1)
 	case k2:
-		mappedT(dst.b2, src.b2, shape, maps, fill.b2)
+		mappedT(dst.b2, src.b2, shape, maps, segs, counter, fill.b2)
 	case k4:
-		mappedT(dst.b4, src.b4, shape, maps, fill.b4)
+		mappedT(dst.b4, src.b4, shape, maps, segs, counter, fill.b4)
 	case k8:
-		mappedT(dst.b8, src.b8, shape, maps, fill.b8)
+		mappedT(dst.b8, src.b8, shape, maps, segs, counter, fill.b8)
 	default:
-		mappedT(dst.s, src.s, shape, maps, fill.s)
+		mappedT(dst.s, src.s, shape, maps, segs, counter, fill.s)
 	}
 }
 
-func mappedT[T word](dst, src []T, shape []int, maps [][]int, fillv []T) {
+func mappedT[T word](dst, src []T, shape []int, maps axisMaps, segs, counter []int, fillv []T) {
 	var fill T
 	if len(fillv) > 0 {
 		fill = fillv[0]
@@ -82,14 +102,12 @@ func mappedT[T word](dst, src []T, shape []int, maps [][]int, fillv []T) {
 		dst[0] = src[0]
 		return
 	}
-	segs := segments(maps[r-1])
 	rowLen := shape[r-1]
 	outer := len(dst) / rowLen
-	counter := make([]int, r-1)
 	for row := 0; row < outer; row++ {
 		base, filled := 0, false
 		for a := 0; a < r-1; a++ {
-			v := maps[a][counter[a]]
+			v := maps.flat[maps.off[a]+counter[a]]
 			if v < 0 {
 				filled = true
 				break
@@ -103,21 +121,22 @@ func mappedT[T word](dst, src []T, shape []int, maps [][]int, fillv []T) {
 			}
 		} else {
 			p := 0
-			for _, s := range segs {
-				switch s.kind {
+			for k := 0; k < len(segs); k += 3 {
+				kind, s, n := segs[k], base+segs[k+1], segs[k+2]
+				switch kind {
 				case segCopy:
-					copy(d[p:p+s.n], src[base+s.src:base+s.src+s.n])
+					copy(d[p:p+n], src[s:s+n])
 				case segRepeat:
-					v := src[base+s.src]
-					for i := p; i < p+s.n; i++ {
+					v := src[s]
+					for i := p; i < p+n; i++ {
 						d[i] = v
 					}
 				default:
-					for i := p; i < p+s.n; i++ {
+					for i := p; i < p+n; i++ {
 						d[i] = fill
 					}
 				}
-				p += s.n
+				p += n
 			}
 		}
 		for a := r - 2; a >= 0; a-- {

@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	ops.Register("", "Range", 11, func(*ops.Config) (ops.Op, error) { return ops.OpFunc(runRange), nil })
+	ops.Register("", "Range", 11, func(*ops.Config) (ops.Op, error) { return kernel(runRange), nil })
 	ops.Register("", "CumSum", 11, newCumSum)
 	ops.Register("", "Trilu", 14, newTrilu)
 	ops.Register("", "ReverseSequence", 10, newReverseSequence)
@@ -16,12 +16,12 @@ func init() {
 
 // ---- Range ----
 
-func runRange(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func runRange(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 3); err != nil {
 		return nil, err
 	}
 	for i := 0; i < 3; i++ {
-		if in[i].Len() != 1 {
+		if in[i].Len() != 1 || tensor.DataLen(in[i].Data) != 1 {
 			return nil, ops.BadInput(i, "Range inputs must be scalars, got %v", in[i])
 		}
 		if in[i].DType != in[0].DType {
@@ -30,30 +30,30 @@ func runRange(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	}
 	switch in[0].DType {
 	case tensor.Float32:
-		return rangeT[float32](in, true)
+		return rangeT[float32](ar, in, true)
 	case tensor.Float64:
-		return rangeT[float64](in, true)
+		return rangeT[float64](ar, in, true)
 	case tensor.Int16:
-		return rangeT[int16](in, false)
+		return rangeT[int16](ar, in, false)
 	case tensor.Int32:
-		return rangeT[int32](in, false)
+		return rangeT[int32](ar, in, false)
 	case tensor.Int64:
-		return rangeT[int64](in, false)
+		return rangeT[int64](ar, in, false)
 	case tensor.Int8:
-		return rangeT[int8](in, false)
+		return rangeT[int8](ar, in, false)
 	case tensor.Uint8:
-		return rangeT[uint8](in, false)
+		return rangeT[uint8](ar, in, false)
 	case tensor.Uint16:
-		return rangeT[uint16](in, false)
+		return rangeT[uint16](ar, in, false)
 	case tensor.Uint32:
-		return rangeT[uint32](in, false)
+		return rangeT[uint32](ar, in, false)
 	case tensor.Uint64:
-		return rangeT[uint64](in, false)
+		return rangeT[uint64](ar, in, false)
 	}
 	return nil, ops.BadInput(0, "Range does not support %v", in[0])
 }
 
-func rangeT[T tensor.Number](in []*tensor.Tensor, isFloat bool) ([]*tensor.Tensor, error) {
+func rangeT[T tensor.Number](ar *ops.Arena, in []*tensor.Tensor, isFloat bool) ([]*tensor.Tensor, error) {
 	s, l, d := tensor.Data[T](in[0])[0], tensor.Data[T](in[1])[0], tensor.Data[T](in[2])[0]
 	if d == 0 {
 		return nil, ops.BadInput(2, "Range delta is 0")
@@ -78,11 +78,16 @@ func rangeT[T tensor.Number](in []*tensor.Tensor, isFloat bool) ([]*tensor.Tenso
 	if n > tensor.MaxElements {
 		return nil, ops.BadInput(1, "Range from %v to %v by %v has too many elements", s, l, d)
 	}
-	out := make([]T, int(n))
+	shape := [1]int{int(n)}
+	t, err := ar.Empty(tensor.DTypeOf[T](), shape[:])
+	if err != nil {
+		return nil, err
+	}
+	out := t.Data.([]T)
 	for i := range out {
 		out[i] = s + T(i)*d
 	}
-	return one(tensor.From([]int{len(out)}, out))
+	return one(ar, t)
 }
 
 // ---- CumSum ----
@@ -93,7 +98,11 @@ func newCumSum(c *ops.Config) (ops.Op, error) {
 	return &cumSumOp{exclusive: c.Attrs.Int("exclusive", 0) != 0, reverse: c.Attrs.Int("reverse", 0) != 0}, nil
 }
 
-func (c *cumSumOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// Run is RunWith(nil, in).
+func (c *cumSumOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return c.RunWith(nil, in) }
+
+// RunWith sums into a tensor from ar (float16/bfloat16 allocate).
+func (c *cumSumOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 2); err != nil {
 		return nil, err
 	}
@@ -106,32 +115,36 @@ func (c *cumSumOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil || x.Rank() == 0 {
 		return nil, ops.BadInput(1, "CumSum axis %d invalid for %v", a, x)
 	}
+	if err := x.Validate(); err != nil {
+		return nil, ops.BadInput(0, "%v", err)
+	}
 	outer, k, inner := prod(x.Shape[:axis]), x.Shape[axis], prod(x.Shape[axis+1:])
 	var out *tensor.Tensor
 	switch d := x.Data.(type) {
 	case []float32:
-		out = cumSumT(x, d, outer, k, inner, c)
+		out, err = cumSumT(ar, x, d, outer, k, inner, c)
 	case []float64:
-		out = cumSumT(x, d, outer, k, inner, c)
+		out, err = cumSumT(ar, x, d, outer, k, inner, c)
 	case []int32:
-		out = cumSumT(x, d, outer, k, inner, c)
+		out, err = cumSumT(ar, x, d, outer, k, inner, c)
 	case []int64:
-		out = cumSumT(x, d, outer, k, inner, c)
+		out, err = cumSumT(ar, x, d, outer, k, inner, c)
 	case []uint32:
-		out = cumSumT(x, d, outer, k, inner, c)
+		out, err = cumSumT(ar, x, d, outer, k, inner, c)
 	case []uint64:
-		out = cumSumT(x, d, outer, k, inner, c)
+		out, err = cumSumT(ar, x, d, outer, k, inner, c)
 	case []int8:
-		out = cumSumT(x, d, outer, k, inner, c)
+		out, err = cumSumT(ar, x, d, outer, k, inner, c)
 	case []int16:
-		out = cumSumT(x, d, outer, k, inner, c)
+		out, err = cumSumT(ar, x, d, outer, k, inner, c)
 	case []uint8:
-		out = cumSumT(x, d, outer, k, inner, c)
+		out, err = cumSumT(ar, x, d, outer, k, inner, c)
 	case []uint16:
-		out = cumSumT(x, d, outer, k, inner, c)
+		out, err = cumSumT(ar, x, d, outer, k, inner, c)
 	case []tensor.Float16Bits, []tensor.BFloat16Bits:
 		f, _ := tensor.AsFloat64(x)
-		y := cumSumT(&tensor.Tensor{DType: tensor.Float64, Shape: x.Shape, Data: f}, f, outer, k, inner, c).Float64s()
+		yt, _ := cumSumT(nil, &tensor.Tensor{DType: tensor.Float64, Shape: x.Shape, Data: f}, f, outer, k, inner, c)
+		y := yt.Float64s()
 		out, _ = tensor.New(x.DType, x.Shape)
 		if h, ok := out.Data.([]tensor.Float16Bits); ok {
 			for i, v := range y {
@@ -146,11 +159,18 @@ func (c *cumSumOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	default:
 		return nil, ops.BadInput(0, "CumSum does not support %v", x)
 	}
-	return one(out)
+	if err != nil {
+		return nil, err
+	}
+	return one(ar, out)
 }
 
-func cumSumT[T tensor.Number](x *tensor.Tensor, src []T, outer, k, inner int, c *cumSumOp) *tensor.Tensor {
-	dst := make([]T, len(src))
+func cumSumT[T tensor.Number](ar *ops.Arena, x *tensor.Tensor, src []T, outer, k, inner int, c *cumSumOp) (*tensor.Tensor, error) {
+	t, err := ar.New(x.DType, x.Shape) // exclusive sums leave their first row 0
+	if err != nil {
+		return nil, err
+	}
+	dst := t.Data.([]T)
 	for o := 0; o < outer; o++ {
 		s := src[o*k*inner : (o+1)*k*inner]
 		d := dst[o*k*inner : (o+1)*k*inner]
@@ -185,7 +205,7 @@ func cumSumT[T tensor.Number](x *tensor.Tensor, src []T, outer, k, inner int, c 
 			prev = row
 		}
 	}
-	return &tensor.Tensor{DType: x.DType, Shape: append([]int{}, x.Shape...), Data: dst}
+	return t, nil
 }
 
 // ---- Trilu ----
@@ -196,7 +216,11 @@ func newTrilu(c *ops.Config) (ops.Op, error) {
 	return &triluOp{upper: c.Attrs.Int("upper", 1) != 0}, nil
 }
 
-func (t *triluOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// Run is RunWith(nil, in).
+func (t *triluOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return t.RunWith(nil, in) }
+
+// RunWith writes into a zeroed tensor from ar.
+func (t *triluOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 1); err != nil {
 		return nil, err
 	}
@@ -213,7 +237,10 @@ func (t *triluOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, dst, err := alloc(x.DType, x.Shape)
+	if err := x.Validate(); err != nil {
+		return nil, ops.BadInput(0, "%v", err)
+	}
+	out, dst, err := allocZero(ar, x.DType, x.Shape)
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +261,7 @@ func (t *triluOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			}
 		}
 	}
-	return one(out)
+	return one(ar, out)
 }
 
 // ---- ReverseSequence ----
@@ -249,7 +276,13 @@ func newReverseSequence(c *ops.Config) (ops.Op, error) {
 	return r, nil
 }
 
+// Run is RunWith(nil, in).
 func (rs *reverseSequenceOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return rs.RunWith(nil, in)
+}
+
+// RunWith reverses into a tensor from ar.
+func (rs *reverseSequenceOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 2); err != nil {
 		return nil, err
 	}
@@ -257,7 +290,7 @@ func (rs *reverseSequenceOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 	if x.Rank() < 2 {
 		return nil, ops.BadInput(0, "ReverseSequence needs rank >= 2, got %v", x)
 	}
-	lens, _, err := intsInput(in, 1, "sequence_lens")
+	lens, _, err := intsInput(ar, in, 1, "sequence_lens")
 	if err != nil {
 		return nil, err
 	}
@@ -274,13 +307,16 @@ func (rs *reverseSequenceOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 	if err != nil {
 		return nil, err
 	}
-	out, dst, err := alloc(x.DType, x.Shape)
+	if err := x.Validate(); err != nil {
+		return nil, ops.BadInput(0, "%v", err)
+	}
+	out, dst, err := alloc(ar, x.DType, x.Shape)
 	if err != nil {
 		return nil, err
 	}
 	inner := prod(x.Shape[2:])
 	if inner == 0 {
-		return one(out)
+		return one(ar, out)
 	}
 	off := func(b, t int) int {
 		if rs.timeAxis == 0 {
@@ -298,5 +334,5 @@ func (rs *reverseSequenceOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 			copyRaw(dst, src, off(b, t), off(b, s), inner)
 		}
 	}
-	return one(out)
+	return one(ar, out)
 }

@@ -33,7 +33,11 @@ func newPad(c *ops.Config) (ops.Op, error) {
 	return p, nil
 }
 
-func (p *padOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// Run is RunWith(nil, in).
+func (p *padOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return p.RunWith(nil, in) }
+
+// RunWith pads into a tensor from ar.
+func (p *padOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 1); err != nil {
 		return nil, err
 	}
@@ -45,7 +49,7 @@ func (p *padOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if p.attrs {
 		if p.mode == "constant" && p.value != 0 {
 			var err error
-			if fill, err = scalarOf(x.DType, float64(p.value)); err != nil {
+			if fill, err = scalarOf(ar, x.DType, float64(p.value)); err != nil {
 				return nil, ops.BadInput(0, "Pad value for %v: %v", x, err)
 			}
 		}
@@ -54,7 +58,7 @@ func (p *padOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			return nil, err
 		}
 		var err error
-		if pads, _, err = intsInput(in, 1, "pads"); err != nil {
+		if pads, _, err = intsInput(ar, in, 1, "pads"); err != nil {
 			return nil, err
 		}
 		if len(in) > 2 && in[2] != nil && p.mode == "constant" {
@@ -69,18 +73,18 @@ func (p *padOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 				fill = c
 			}
 		}
-		av, ok, err := intsInput(in, 3, "axes")
+		av, ok, err := intsInput(ar, in, 3, "axes")
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			if axes, err = normAxes(av, r); err != nil {
+			if axes, err = normAxes(ar, av, r); err != nil {
 				return nil, ops.BadInput(3, "Pad axes for %v: %v", x, err)
 			}
 		}
 	}
 	if axes == nil {
-		axes = make([]int, r)
+		axes = ar.Ints(r)
 		for i := range axes {
 			axes[i] = i
 		}
@@ -93,12 +97,14 @@ func (p *padOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			return nil, ops.BadInput(1, "Pad pads %v has out-of-range value %d", pads, v)
 		}
 	}
-	begin := make([]int, r)
-	end := make([]int, r)
+	if err := x.Validate(); err != nil {
+		return nil, ops.BadInput(0, "%v", err)
+	}
+	begin, end := ar.Ints(r), ar.Ints(r)
 	for i, a := range axes {
 		begin[a], end[a] = int(pads[i]), int(pads[i+len(axes)])
 	}
-	shape := make([]int, r)
+	shape := ar.Ints(r)
 	for a := range shape {
 		shape[a] = x.Shape[a] + begin[a] + end[a]
 		if shape[a] < 0 {
@@ -112,15 +118,15 @@ func (p *padOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, dst, err := alloc(x.DType, shape)
+	out, dst, err := alloc(ar, x.DType, shape)
 	if err != nil {
 		return nil, err
 	}
-	st := tensor.Strides(x.Shape)
-	maps := make([][]int, r)
-	for a := range maps {
+	st := strides(ar, x.Shape)
+	maps := newAxisMaps(ar, shape)
+	for a := 0; a < r; a++ {
 		n := x.Shape[a]
-		m := make([]int, shape[a])
+		m := maps.axis(a)
 		for o := range m {
 			i := o - begin[a]
 			if i < 0 || i >= n {
@@ -138,7 +144,6 @@ func (p *padOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			}
 			m[o] = i * st[a]
 		}
-		maps[a] = m
 	}
 	var fr raw
 	if fill != nil {
@@ -146,8 +151,8 @@ func (p *padOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			return nil, ops.BadInput(2, "%v", err)
 		}
 	}
-	mappedCopy(dst, src, shape, maps, fr)
-	return one(out)
+	mappedCopy(ar, dst, src, shape, maps, fr)
+	return one(ar, out)
 }
 
 // reflectIndex maps i into [0, n) by mirroring without repeating the edge.
@@ -163,9 +168,9 @@ func reflectIndex(i, n int) int {
 	return i
 }
 
-// scalarOf builds a one-element tensor of dtype dt holding v.
-func scalarOf(dt tensor.DType, v float64) (*tensor.Tensor, error) {
-	t, err := tensor.New(dt, []int{})
+// scalarOf builds a one-element tensor of dtype dt holding v, from ar.
+func scalarOf(ar *ops.Arena, dt tensor.DType, v float64) (*tensor.Tensor, error) {
+	t, err := ar.New(dt, nil)
 	if err != nil {
 		return nil, err
 	}

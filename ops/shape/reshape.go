@@ -2,7 +2,7 @@ package shape
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
@@ -32,12 +32,16 @@ func newReshape(c *ops.Config) (ops.Op, error) {
 	return r, nil
 }
 
-func (r *reshapeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// Run is RunWith(nil, in).
+func (r *reshapeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return r.RunWith(nil, in) }
+
+// RunWith returns a view of the input from ar.
+func (r *reshapeOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 1); err != nil {
 		return nil, err
 	}
 	x := in[0]
-	spec, ok, err := intsInput(in, 1, "shape")
+	spec, ok, err := intsInput(ar, in, 1, "shape")
 	if err != nil {
 		return nil, err
 	}
@@ -47,16 +51,16 @@ func (r *reshapeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		}
 		spec = r.attrShape
 	}
-	shape, err := reshapeTarget(x.Shape, spec, r.allowZero)
+	shape, err := reshapeTarget(ar, x.Shape, spec, r.allowZero)
 	if err != nil {
 		return nil, ops.BadInput(1, "Reshape of %v: %v", x, err)
 	}
-	return one(view(x, shape))
+	return viewOf(ar, x, shape)
 }
 
 // reshapeTarget resolves a Reshape shape spec against the input shape.
-func reshapeTarget(in []int, spec []int64, allowZero bool) ([]int, error) {
-	shape := make([]int, len(spec))
+func reshapeTarget(ar *ops.Arena, in []int, spec []int64, allowZero bool) ([]int, error) {
+	shape := ar.Ints(len(spec))
 	infer := -1
 	known := 1
 	zero := false
@@ -123,7 +127,11 @@ func newFlatten(c *ops.Config) (ops.Op, error) {
 	return &flattenOp{axis: c.Attrs.Int("axis", 1)}, nil
 }
 
-func (f *flattenOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// Run is RunWith(nil, in).
+func (f *flattenOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return f.RunWith(nil, in) }
+
+// RunWith returns a view of the input from ar.
+func (f *flattenOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 1); err != nil {
 		return nil, err
 	}
@@ -136,7 +144,8 @@ func (f *flattenOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if a < 0 {
 		a += r
 	}
-	return one(view(x, []int{prod(x.Shape[:a]), prod(x.Shape[a:])}))
+	shape := [2]int{prod(x.Shape[:a]), prod(x.Shape[a:])}
+	return viewOf(ar, x, shape[:])
 }
 
 type squeezeOp struct {
@@ -148,25 +157,31 @@ func newSqueeze(c *ops.Config) (ops.Op, error) {
 	return &squeezeOp{fromInput: c.Opset >= 13, axes: c.Attrs.Ints("axes")}, nil
 }
 
-func (s *squeezeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// Run is RunWith(nil, in).
+func (s *squeezeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return s.RunWith(nil, in) }
+
+// RunWith returns a view of the input from ar.
+func (s *squeezeOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 1); err != nil {
 		return nil, err
 	}
 	x := in[0]
 	axes := s.axes
-	if v, ok, err := intsInput(in, 1, "axes"); err != nil {
+	if v, ok, err := intsInput(ar, in, 1, "axes"); err != nil {
 		return nil, err
 	} else if ok {
 		axes = v
 	}
 	r := x.Rank()
-	drop := make([]bool, r)
+	drop := ar.Ints(r) // 1 where the axis goes
 	if len(axes) == 0 {
 		for i, d := range x.Shape {
-			drop[i] = d == 1
+			if d == 1 {
+				drop[i] = 1
+			}
 		}
 	} else {
-		ax, err := normAxes(axes, r)
+		ax, err := normAxes(ar, axes, r)
 		if err != nil {
 			return nil, ops.BadInput(1, "Squeeze axes of %v: %v", x, err)
 		}
@@ -174,16 +189,16 @@ func (s *squeezeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if x.Shape[a] != 1 {
 				return nil, ops.BadInput(1, "Squeeze axis %d of %v has size %d, not 1", a, x, x.Shape[a])
 			}
-			drop[a] = true
+			drop[a] = 1
 		}
 	}
-	shape := make([]int, 0, r)
+	shape := ar.Ints(r)[:0]
 	for i, d := range x.Shape {
-		if !drop[i] {
+		if drop[i] == 0 {
 			shape = append(shape, d)
 		}
 	}
-	return one(view(x, shape))
+	return viewOf(ar, x, shape)
 }
 
 type unsqueezeOp struct {
@@ -199,13 +214,17 @@ func newUnsqueeze(c *ops.Config) (ops.Op, error) {
 	return u, nil
 }
 
-func (u *unsqueezeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// Run is RunWith(nil, in).
+func (u *unsqueezeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return u.RunWith(nil, in) }
+
+// RunWith returns a view of the input from ar.
+func (u *unsqueezeOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 1); err != nil {
 		return nil, err
 	}
 	x := in[0]
 	axes := u.axes
-	v, ok, err := intsInput(in, 1, "axes")
+	v, ok, err := intsInput(ar, in, 1, "axes")
 	if err != nil {
 		return nil, err
 	}
@@ -215,12 +234,12 @@ func (u *unsqueezeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		return nil, ops.BadInput(1, "Unsqueeze needs an axes input from opset 13")
 	}
 	r := x.Rank() + len(axes)
-	ax, err := normAxes(axes, r)
+	ax, err := normAxes(ar, axes, r)
 	if err != nil {
 		return nil, ops.BadInput(1, "Unsqueeze axes of %v: %v", x, err)
 	}
-	sort.Ints(ax)
-	shape := make([]int, 0, r)
+	slices.Sort(ax)
+	shape := ar.Ints(r)[:0]
 	k, j := 0, 0
 	for i := 0; i < r; i++ {
 		if k < len(ax) && ax[k] == i {
@@ -231,5 +250,14 @@ func (u *unsqueezeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		shape = append(shape, x.Shape[j])
 		j++
 	}
-	return one(view(x, shape))
+	return viewOf(ar, x, shape)
+}
+
+// viewOf returns the single output: a view of x under shape from ar.
+func viewOf(ar *ops.Arena, x *tensor.Tensor, shape []int) ([]*tensor.Tensor, error) {
+	v, err := ar.View(x, shape)
+	if err != nil {
+		return nil, ops.BadInput(0, "%v", err)
+	}
+	return ar.Outputs(v), nil
 }

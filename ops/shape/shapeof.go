@@ -9,7 +9,7 @@ import (
 
 func init() {
 	ops.Register("", "Shape", 1, newShape)
-	ops.Register("", "Size", 1, func(*ops.Config) (ops.Op, error) { return ops.OpFunc(runSize), nil })
+	ops.Register("", "Size", 1, func(*ops.Config) (ops.Op, error) { return kernel(runSize), nil })
 	ops.Register("", "ConstantOfShape", 9, newConstantOfShape)
 	ops.Register("", "Constant", 1, newConstant)
 }
@@ -23,7 +23,11 @@ func newShape(c *ops.Config) (ops.Op, error) {
 	return &shapeOp{start: c.Attrs.Int("start", 0), end: c.Attrs.Int("end", 0), hasEnd: c.Attrs.Has("end")}, nil
 }
 
-func (s *shapeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// Run is RunWith(nil, in).
+func (s *shapeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return s.RunWith(nil, in) }
+
+// RunWith writes the shape into an int64 tensor from ar.
+func (s *shapeOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 1); err != nil {
 		return nil, err
 	}
@@ -40,21 +44,28 @@ func (s *shapeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		e += r
 	}
 	b, e = clamp(b, 0, r), clamp(e, 0, r)
-	var v []int64
-	for i := b; i < e; i++ {
-		v = append(v, int64(x.Shape[i]))
+	shape := [1]int{int(max(e-b, 0))}
+	t, err := ar.Empty(tensor.Int64, shape[:])
+	if err != nil {
+		return nil, err
 	}
-	if v == nil {
-		v = []int64{}
+	v := t.Data.([]int64)
+	for i := range v {
+		v[i] = int64(x.Shape[int(b)+i])
 	}
-	return one(tensor.From([]int{len(v)}, v))
+	return one(ar, t)
 }
 
-func runSize(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func runSize(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 1); err != nil {
 		return nil, err
 	}
-	return one(tensor.Scalar(int64(in[0].Len())))
+	t, err := ar.Empty(tensor.Int64, nil)
+	if err != nil {
+		return nil, err
+	}
+	t.Data.([]int64)[0] = int64(in[0].Len())
+	return one(ar, t)
 }
 
 type constantOfShapeOp struct {
@@ -75,22 +86,28 @@ func newConstantOfShape(c *ops.Config) (ops.Op, error) {
 	return &constantOfShapeOp{value: v}, nil
 }
 
+// Run is RunWith(nil, in).
 func (c *constantOfShapeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return c.RunWith(nil, in)
+}
+
+// RunWith fills a tensor from ar.
+func (c *constantOfShapeOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 1); err != nil {
 		return nil, err
 	}
-	spec, _, err := intsInput(in, 0, "shape")
+	spec, _, err := intsInput(ar, in, 0, "shape")
 	if err != nil {
 		return nil, err
 	}
-	shape := make([]int, len(spec))
+	shape := ar.Ints(len(spec))
 	for i, d := range spec {
 		if d < 0 || d > tensor.MaxElements {
 			return nil, ops.BadInput(0, "ConstantOfShape dim %d invalid in shape %v", d, spec)
 		}
 		shape[i] = int(d)
 	}
-	out, dst, err := alloc(c.value.DType, shape)
+	out, dst, err := alloc(ar, c.value.DType, shape)
 	if err != nil {
 		return nil, ops.BadInput(0, "ConstantOfShape %v: %v", spec, err)
 	}
@@ -99,7 +116,7 @@ func (c *constantOfShapeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		return nil, err
 	}
 	fillRaw(dst, v)
-	return one(out)
+	return one(ar, out)
 }
 
 // fillRaw sets every element of dst to v's first element.
@@ -119,17 +136,13 @@ func fillRaw(dst, v raw) {
 }
 
 func fillT[T word](dst []T, v T) {
-	var z T
-	if v == z {
-		return // fresh tensors are zeroed
-	}
 	for i := range dst {
 		dst[i] = v
 	}
 }
 
-// constantOp returns its attribute value. The output shares the attribute
-// tensor, which nobody may write to.
+// constantOp returns its attribute value. The output is the attribute
+// tensor itself (not arena memory), which nobody may write to.
 type constantOp struct{ t *tensor.Tensor }
 
 func newConstant(c *ops.Config) (ops.Op, error) {
@@ -170,4 +183,10 @@ func newConstant(c *ops.Config) (ops.Op, error) {
 	return &constantOp{t: t}, nil
 }
 
-func (c *constantOp) Run([]*tensor.Tensor) ([]*tensor.Tensor, error) { return one(c.t) }
+// Run is RunWith(nil, in).
+func (c *constantOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return c.RunWith(nil, in) }
+
+// RunWith returns the attribute tensor in a result list from ar.
+func (c *constantOp) RunWith(ar *ops.Arena, _ []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return one(ar, c.t)
+}

@@ -34,7 +34,11 @@ func newSlice(c *ops.Config) (ops.Op, error) {
 	return s, nil
 }
 
-func (s *sliceOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// Run is RunWith(nil, in).
+func (s *sliceOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return s.RunWith(nil, in) }
+
+// RunWith slices into a tensor from ar.
+func (s *sliceOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 1); err != nil {
 		return nil, err
 	}
@@ -46,23 +50,23 @@ func (s *sliceOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			return nil, err
 		}
 		var err error
-		if starts, _, err = intsInput(in, 1, "starts"); err != nil {
+		if starts, _, err = intsInput(ar, in, 1, "starts"); err != nil {
 			return nil, err
 		}
-		if ends, _, err = intsInput(in, 2, "ends"); err != nil {
+		if ends, _, err = intsInput(ar, in, 2, "ends"); err != nil {
 			return nil, err
 		}
 		if len(ends) != len(starts) {
 			return nil, ops.BadInput(2, "Slice ends %v has %d values but starts %v has %d", ends, len(ends), starts, len(starts))
 		}
 		var ok bool
-		if axes, ok, err = intsInput(in, 3, "axes"); err != nil {
+		if axes, ok, err = intsInput(ar, in, 3, "axes"); err != nil {
 			return nil, err
 		}
 		if ok && len(axes) != len(starts) {
 			return nil, ops.BadInput(3, "Slice axes %v has %d values but starts has %d", axes, len(axes), len(starts))
 		}
-		if steps, ok, err = intsInput(in, 4, "steps"); err != nil {
+		if steps, ok, err = intsInput(ar, in, 4, "steps"); err != nil {
 			return nil, err
 		}
 		if ok && len(steps) != len(starts) {
@@ -73,21 +77,23 @@ func (s *sliceOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	var ax []int
 	if len(axes) > 0 {
 		var err error
-		if ax, err = normAxes(axes, r); err != nil {
+		if ax, err = normAxes(ar, axes, r); err != nil {
 			return nil, ops.BadInput(3, "Slice axes: %v (data %v)", err, x)
 		}
 	} else {
 		if len(starts) > r {
 			return nil, ops.BadInput(1, "Slice starts %v has more values than data %v has axes", starts, x)
 		}
-		ax = make([]int, len(starts))
+		ax = ar.Ints(len(starts))
 		for i := range ax {
 			ax[i] = i
 		}
 	}
-	start := make([]int, r)
-	step := make([]int, r)
-	n := append([]int{}, x.Shape...)
+	if err := x.Validate(); err != nil {
+		return nil, ops.BadInput(0, "%v", err)
+	}
+	start, step, n := ar.Ints(r), ar.Ints(r), ar.Ints(r)
+	copy(n, x.Shape)
 	for a := range step {
 		step[a] = 1
 	}
@@ -128,23 +134,23 @@ func (s *sliceOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, dst, err := alloc(x.DType, n)
+	out, dst, err := alloc(ar, x.DType, n)
 	if err != nil {
 		return nil, err
 	}
 	if out.Len() == 0 {
-		return one(out)
+		return one(ar, out)
 	}
 	// Find the contiguous run: trailing full axes, plus the last partial
 	// axis if it has step 1.
-	st := tensor.Strides(x.Shape)
+	st := strides(ar, x.Shape)
 	j := r - 1
 	for j >= 0 && start[j] == 0 && step[j] == 1 && n[j] == x.Shape[j] {
 		j--
 	}
 	if j < 0 {
 		copyRaw(dst, src, 0, 0, out.Len())
-		return one(out)
+		return one(ar, out)
 	}
 	var m, run, base int
 	if step[j] == 1 {
@@ -152,7 +158,7 @@ func (s *sliceOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	} else {
 		m, run, base = j+1, st[j], 0
 	}
-	sl := sliceLoop{m: m, n: n, start: start, step: step, st: st, run: run, base: base}
+	sl := sliceLoop{m: m, n: n, start: start, step: step, st: st, run: run, base: base, counter: ar.Ints(m)}
 	switch src.k {
 	case k1:
 		sliceT(dst.b1, src.b1, &sl)
@@ -165,7 +171,7 @@ func (s *sliceOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	default:
 		sliceT(dst.s, src.s, &sl)
 	}
-	return one(out)
+	return one(ar, out)
 }
 
 func clamp(v, lo, hi int64) int64 {
@@ -184,6 +190,7 @@ type sliceLoop struct {
 	m                  int
 	n, start, step, st []int
 	run, base          int
+	counter            []int // m ints of zeroed scratch
 }
 
 func sliceT[T word](dst, src []T, l *sliceLoop) {
@@ -200,7 +207,7 @@ func sliceT[T word](dst, src []T, l *sliceLoop) {
 	last := m - 1
 	inc := l.step[last] * l.st[last]
 	cnt := l.n[last]
-	counter := make([]int, m)
+	counter := l.counter
 	d := 0
 	total := len(dst)
 	for d < total {

@@ -1,8 +1,6 @@
 package shape
 
 import (
-	"sort"
-
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -28,13 +26,17 @@ func newTranspose(c *ops.Config) (ops.Op, error) {
 	return t, nil
 }
 
-func (t *transposeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// Run is RunWith(nil, in).
+func (t *transposeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return t.RunWith(nil, in) }
+
+// RunWith transposes into a tensor from ar.
+func (t *transposeOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 1); err != nil {
 		return nil, err
 	}
 	x := in[0]
 	r := x.Rank()
-	perm := make([]int, r)
+	perm := ar.Ints(r)
 	if t.hasPerm && len(t.perm) > 0 || r == 0 && t.hasPerm {
 		if len(t.perm) != r {
 			return nil, ops.BadInput(0, "Transpose perm %v has %d values but input %v has rank %d", t.perm, len(t.perm), x, r)
@@ -51,75 +53,84 @@ func (t *transposeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	shape := make([]int, r)
+	shape := ar.Ints(r)
 	for i, p := range perm {
 		shape[i] = x.Shape[p]
 	}
-	out, dst, err := alloc(x.DType, shape)
+	out, dst, err := alloc(ar, x.DType, shape)
 	if err != nil {
 		return nil, err
 	}
-	transposeRaw(dst, src, x.Shape, perm)
-	return one(out)
+	if rawLen(src) != rawLen(dst) {
+		return nil, ops.BadInput(0, "Transpose input %v holds %d elements", x, rawLen(src))
+	}
+	transposeRaw(ar, dst, src, x.Shape, perm)
+	return one(ar, out)
 }
 
-// transposeRaw writes the transpose of src (shape, perm) to dst.
-func transposeRaw(dst, src raw, shape, perm []int) {
-	ns, np := coalesce(shape, perm)
+// rawLen is the number of elements of r.
+func rawLen(r raw) int { return len(r.b1) + len(r.b2) + len(r.b4) + len(r.b8) + len(r.s) }
+
+// transposeRaw writes the transpose of src (shape, perm) to dst, with
+// scratch from ar.
+func transposeRaw(ar *ops.Arena, dst, src raw, shape, perm []int) {
+	ns, np := coalesce(ar, shape, perm)
+	sc := ar.Ints(4 * len(ns))
 	switch src.k {
 	case k1:
-		transposeT(dst.b1, src.b1, ns, np)
+		transposeT(dst.b1, src.b1, ns, np, sc)
 	case k2:
-		transposeT(dst.b2, src.b2, ns, np)
+		transposeT(dst.b2, src.b2, ns, np, sc)
 	case k4:
-		transposeT(dst.b4, src.b4, ns, np)
+		transposeT(dst.b4, src.b4, ns, np, sc)
 	case k8:
-		transposeT(dst.b8, src.b8, ns, np)
+		transposeT(dst.b8, src.b8, ns, np, sc)
 	default:
-		transposeT(dst.s, src.s, ns, np)
+		transposeT(dst.s, src.s, ns, np, sc)
 	}
 }
 
 // coalesce drops size-1 axes and merges source axes that stay adjacent in
-// the output, giving an equivalent smaller transpose.
-func coalesce(shape, perm []int) (ns, np []int) {
-	newIdx := make([]int, len(shape))
-	var s2 []int
+// the output, giving an equivalent smaller transpose (slices from ar).
+func coalesce(ar *ops.Arena, shape, perm []int) (ns, np []int) {
+	r := len(shape)
+	sc := ar.Ints(6 * r)
+	newIdx, s2, p2 := sc[:r], sc[r:r:2*r], sc[2*r:2*r:3*r]
+	gStart, gEnd := sc[3*r:3*r:4*r], sc[4*r:4*r:5*r]
+	order := sc[5*r : 5*r : 6*r]
 	for a, d := range shape {
 		newIdx[a] = len(s2)
 		if d != 1 {
 			s2 = append(s2, d)
 		}
 	}
-	var p2 []int
 	for _, a := range perm {
 		if shape[a] != 1 {
 			p2 = append(p2, newIdx[a])
 		}
 	}
-	type group struct{ start, end int }
-	var groups []group
+	// groups of source axes that stay adjacent, in output order
 	for _, a := range p2 {
-		if n := len(groups); n > 0 && groups[n-1].end == a {
-			groups[n-1].end++
+		if n := len(gEnd); n > 0 && gEnd[n-1] == a {
+			gEnd[n-1]++
 			continue
 		}
-		groups = append(groups, group{a, a + 1})
+		gStart, gEnd = append(gStart, a), append(gEnd, a+1)
 	}
-	order := make([]int, len(groups))
-	for i := range order {
-		order[i] = i
+	ng := len(gStart)
+	// order: the groups sorted by source position (insertion sort: ranks
+	// are small and sort.Slice would allocate)
+	for g := 0; g < ng; g++ {
+		order = append(order, g)
+		for j := len(order) - 1; j > 0 && gStart[order[j-1]] > gStart[order[j]]; j-- {
+			order[j-1], order[j] = order[j], order[j-1]
+		}
 	}
-	sort.Slice(order, func(i, j int) bool { return groups[order[i]].start < groups[order[j]].start })
-	pos := make([]int, len(groups))
-	ns = make([]int, len(groups))
+	out := ar.Ints(2 * ng)
+	ns, np = out[:ng:ng], out[ng:]
 	for p, g := range order {
-		pos[g] = p
-		ns[p] = prod(s2[groups[g].start:groups[g].end])
-	}
-	np = make([]int, len(groups))
-	for i := range groups {
-		np[i] = pos[i]
+		np[g] = p
+		ns[p] = prod(s2[gStart[g]:gEnd[g]])
 	}
 	return ns, np
 }
@@ -131,7 +142,9 @@ const (
 	tileC = 16
 )
 
-func transposeT[T word](dst, src []T, shape, perm []int) {
+// transposeT moves src (shape) to dst in perm order; sc is scratch of at
+// least 4*len(shape) ints.
+func transposeT[T word](dst, src []T, shape, perm []int, sc []int) {
 	r := len(shape)
 	n := len(dst)
 	if n == 0 {
@@ -157,9 +170,12 @@ func transposeT[T word](dst, src []T, shape, perm []int) {
 		}
 		return
 	}
-	st := tensor.Strides(shape)
-	os := make([]int, r)
-	ss := make([]int, r)
+	st, os, ss, counter := sc[:r], sc[r:2*r], sc[2*r:3*r], sc[3*r:4*r]
+	s := 1
+	for i := r - 1; i >= 0; i-- {
+		st[i] = s
+		s *= shape[i]
+	}
 	for i, p := range perm {
 		os[i] = shape[p]
 		ss[i] = st[p]
@@ -172,7 +188,8 @@ func transposeT[T word](dst, src []T, shape, perm []int) {
 	}
 	last := walk - 1
 	cnt, inc := os[last], ss[last]
-	counter := make([]int, walk)
+	counter = counter[:walk]
+	clear(counter)
 	off := 0
 	for d := 0; d < n; {
 		o := off
