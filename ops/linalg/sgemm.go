@@ -31,8 +31,21 @@ type PackedB struct {
 
 // PackB packs op(B) (k×n; B is n×k when transB) with leading dimension ldb.
 func PackB(transB bool, k, n int, b []float32, ldb int) *PackedB {
+	p := &PackedB{}
+	PackBInto(p, make([]float32, PackedSize(k, n)), transB, k, n, b, ldb)
+	return p
+}
+
+// PackedSize is the number of float32s a packed k×n matrix occupies.
+func PackedSize(k, n int) int { return (n + nr - 1) / nr * k * nr }
+
+// PackBInto is PackB into a caller's buffer of at least PackedSize(k, n)
+// elements (arena scratch, say), so packing per call allocates nothing.
+// p keeps a reference to buf.
+func PackBInto(p *PackedB, buf []float32, transB bool, k, n int, b []float32, ldb int) {
 	np := (n + nr - 1) / nr
-	p := &PackedB{K: k, N: n, panels: make([]float32, np*k*nr)}
+	*p = PackedB{K: k, N: n, panels: buf[:np*k*nr]}
+	clear(p.panels) // the padding columns must be zero
 	for j := 0; j < np; j++ {
 		dst := p.panels[j*k*nr : (j+1)*k*nr]
 		c0 := j * nr
@@ -50,7 +63,6 @@ func PackB(transB bool, k, n int, b []float32, ldb int) *PackedB {
 			}
 		}
 	}
-	return p
 }
 
 // panel returns the k-rows [q0, q0+kk) of column panel j.
@@ -70,6 +82,18 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 
 // SgemmPacked is Sgemm with a pre-packed B.
 func SgemmPacked(transA bool, m int, alpha float32, a []float32, lda int, pb *PackedB, beta float32, c []float32, ldc int) {
+	SgemmPackedWork(transA, m, alpha, a, lda, pb, beta, c, ldc, nil)
+}
+
+// WorkSize is the scratch SgemmPackedWork needs for an m-row A with k
+// columns (the packed A panels).
+func WorkSize(m, k int) int { return ((m + mr - 1) / mr) * mr * min(k, kc) }
+
+// SgemmPackedWork is SgemmPacked with the A-panel scratch supplied by the
+// caller (at least WorkSize(m, k) elements; nil takes it from a pool), so a
+// kernel with an arena allocates nothing, not even after a GC empties the
+// pool.
+func SgemmPackedWork(transA bool, m int, alpha float32, a []float32, lda int, pb *PackedB, beta float32, c []float32, ldc int, work []float32) {
 	n, k := pb.N, pb.K
 	if m == 0 || n == 0 {
 		return
@@ -87,13 +111,18 @@ func SgemmPacked(transA bool, m int, alpha float32, a []float32, lda int, pb *Pa
 		gemv(k, n, a[:k], pb, c[:n])
 		return
 	}
-	need := ((m + mr - 1) / mr) * mr * min(k, kc)
-	bufp := aPool.Get().(*[]float32)
-	if cap(*bufp) < need {
-		*bufp = make([]float32, need)
+	need := WorkSize(m, k)
+	var apack []float32
+	if len(work) >= need {
+		apack = work[:need]
+	} else {
+		bufp := aPool.Get().(*[]float32)
+		if cap(*bufp) < need {
+			*bufp = make([]float32, need)
+		}
+		apack = (*bufp)[:need]
+		defer aPool.Put(bufp)
 	}
-	apack := (*bufp)[:need]
-	defer aPool.Put(bufp)
 	var edge [mr * nr]float32
 	np := (n + nr - 1) / nr
 	for q0 := 0; q0 < k; q0 += kc {

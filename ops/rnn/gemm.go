@@ -1,6 +1,7 @@
 package rnn
 
 import (
+	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/ops/linalg"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -15,15 +16,21 @@ const panelW = 4
 type packed[T tensor.Float] struct {
 	n, k int
 	data [][panelW]T
-	// f32 is the same matrix packed for the SIMD kernels of ops/linalg;
-	// float32 products go there, float64 through the portable loop.
-	f32 *linalg.PackedB
+	// pb is the same matrix packed for the SIMD kernels of ops/linalg
+	// (when is32); float32 products go there, float64 through the
+	// portable loop. A value, so packing into arena scratch allocates
+	// nothing.
+	pb   linalg.PackedB
+	is32 bool
 }
 
-// packRows packs rows [r0, r0+n) of the row-major matrix b with k columns.
-func packRows[T tensor.Float](b []T, r0, n, k int) packed[T] {
+// packRows packs rows [r0, r0+n) of the row-major matrix b with k columns,
+// into scratch from a (nil: fresh memory; float64 always fresh).
+func packRows[T tensor.Float](a *ops.Arena, b []T, r0, n, k int) packed[T] {
 	if b32, ok := any(b).([]float32); ok {
-		return packed[T]{n: n, k: k, f32: linalg.PackB(true, k, n, b32[r0*k:], k)}
+		p := packed[T]{n: n, k: k, is32: true}
+		linalg.PackBInto(&p.pb, a.Float32s(linalg.PackedSize(k, n)), true, k, n, b32[r0*k:], k)
+		return p
 	}
 	np := (n + panelW - 1) / panelW
 	out := make([][panelW]T, np*k)
@@ -48,13 +55,14 @@ func packRows[T tensor.Float](b []T, r0, n, k int) packed[T] {
 const rowBlock = 64
 
 // gemmNT computes C[m, n] = A[m, k] · Bᵀ (+ bias[j] when bias is non-nil),
-// overwriting C. A has row stride lda, C row stride ldc; B is packed.
-func gemmNT[T tensor.Float](m int, a []T, lda int, b packed[T], bias []T, c []T, ldc int) {
+// overwriting C. A has row stride lda, C row stride ldc; B is packed. work
+// is the float32 GEMM's A-panel scratch (linalg.WorkSize(m, k)).
+func gemmNT[T tensor.Float](m int, a []T, lda int, b *packed[T], bias []T, c []T, ldc int, work []float32) {
 	n, k := b.n, b.k
 	if m == 0 || n == 0 {
 		return
 	}
-	if b.f32 != nil {
+	if b.is32 {
 		a32, c32 := any(a).([]float32), any(c).([]float32)
 		var bias32 []float32
 		if bias != nil {
@@ -68,7 +76,7 @@ func gemmNT[T tensor.Float](m int, a []T, lda int, b packed[T], bias []T, c []T,
 				clear(row)
 			}
 		}
-		linalg.SgemmPacked(false, m, 1, a32, lda, b.f32, 1, c32, ldc)
+		linalg.SgemmPackedWork(false, m, 1, a32, lda, &b.pb, 1, c32, ldc, work)
 		return
 	}
 	np := (n + panelW - 1) / panelW

@@ -52,14 +52,15 @@ type rnnOp struct {
 	lbr         bool // GRU linear_before_reset
 	numOutputs  int
 
+	constW bool // W, R, B and P are constant: packed weights may be cached
+
 	mu    sync.Mutex
 	cache any // *weights[float32] or *weights[float64]
-
-	pools [2]sync.Pool // scratch buffers for float32 and float64
 }
 
 func newOp(c *ops.Config, cell cellKind) (ops.Op, error) {
-	o := &rnnOp{cell: cell, hidden: -1, numOutputs: c.NumOutputs, threads: max(c.Threads, 1)}
+	o := &rnnOp{cell: cell, hidden: -1, numOutputs: c.NumOutputs, threads: max(c.Threads, 1),
+		constW: c.InputIsConst(1) && c.InputIsConst(2) && c.InputIsConst(3) && (cell != cellLSTM || c.InputIsConst(7))}
 	a := c.Attrs
 	if a.Has("hidden_size") {
 		h := a.Int("hidden_size", 0)
@@ -135,15 +136,19 @@ type dims struct {
 	seq, batch, in, hid, gh int
 }
 
-func (o *rnnOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (o *rnnOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return o.RunWith(nil, in) }
+
+// RunWith is Run with outputs and scratch from a (see ops.Arena): with a
+// reused arena a steady-state run allocates nothing on one thread.
+func (o *rnnOp) RunWith(a *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 3); err != nil {
 		return nil, err
 	}
 	switch in[0].DType {
 	case tensor.Float32:
-		return run[float32](o, in)
+		return run[float32](o, a, in)
 	case tensor.Float64:
-		return run[float64](o, in)
+		return run[float64](o, a, in)
 	}
 	return nil, ops.BadInput(0, "dtype %v not supported (want float32 or float64)", in[0].DType)
 }
@@ -215,16 +220,18 @@ func (o *rnnOp) check(in []*tensor.Tensor) (dims, error) {
 			return dm, ops.BadInput(4, "sequence_lens must have shape [%d], got %v", dm.batch, s.Shape)
 		}
 	}
-	state := []int{nd, dm.batch, dm.hid}
+	// an array, copied only into error messages, so the check allocates
+	// nothing
+	state := [3]int{nd, dm.batch, dm.hid}
 	if o.layout == 1 {
-		state = []int{dm.batch, nd, dm.hid}
+		state = [3]int{dm.batch, nd, dm.hid}
 	}
-	if h := input(in, 5); h != nil && !tensor.SameShape(h.Shape, state) {
-		return dm, ops.BadInput(5, "initial_h must have shape %v, got %v", state, h.Shape)
+	if h := input(in, 5); h != nil && !tensor.SameShape(h.Shape, state[:]) {
+		return dm, ops.BadInput(5, "initial_h must have shape %v, got %v", fmt.Sprint(state), h.Shape)
 	}
 	if o.cell == cellLSTM {
-		if c := input(in, 6); c != nil && !tensor.SameShape(c.Shape, state) {
-			return dm, ops.BadInput(6, "initial_c must have shape %v, got %v", state, c.Shape)
+		if c := input(in, 6); c != nil && !tensor.SameShape(c.Shape, state[:]) {
+			return dm, ops.BadInput(6, "initial_c must have shape %v, got %v", fmt.Sprint(state), c.Shape)
 		}
 		if p := input(in, 7); p != nil && !tensor.SameShape(p.Shape, []int{nd, 3 * dm.hid}) {
 			return dm, ops.BadInput(7, "P must have shape [%d, %d], got %v", nd, 3*dm.hid, p.Shape)
@@ -233,57 +240,75 @@ func (o *rnnOp) check(in []*tensor.Tensor) (dims, error) {
 	return dm, nil
 }
 
-// seqLens returns per-row lengths, or nil when every row runs all steps.
-func seqLens(s *tensor.Tensor, dm dims) ([]int, error) {
+// seqLens returns per-row lengths (arena scratch), or nil when every row
+// runs all steps.
+func seqLens(a *ops.Arena, s *tensor.Tensor, dm dims) ([]int, error) {
 	if s == nil {
 		return nil, nil
 	}
-	v, err := tensor.AsInt64(s)
-	if err != nil {
-		return nil, ops.BadInput(4, "%v", err)
+	at := func(i int) int64 { return 0 }
+	switch v := s.Data.(type) {
+	case []int32:
+		at = func(i int) int64 { return int64(v[i]) }
+	case []int64:
+		at = func(i int) int64 { return v[i] }
+	default:
+		return nil, ops.BadInput(4, "sequence_lens must be int32 or int64, got %v", s.DType)
 	}
 	full := true
-	out := make([]int, len(v))
-	for i, l := range v {
+	for i := 0; i < dm.batch; i++ {
+		l := at(i)
 		if l < 0 || l > int64(dm.seq) {
 			return nil, ops.BadInput(4, "sequence_lens[%d] = %d out of range [0, %d]", i, l, dm.seq)
 		}
-		out[i] = int(l)
-		full = full && out[i] == dm.seq
+		full = full && int(l) == dm.seq
 	}
 	if full {
 		return nil, nil
+	}
+	out := a.Ints(dm.batch)
+	for i := range out {
+		out[i] = int(at(i))
 	}
 	return out, nil
 }
 
 // dirWeights are one direction's weights, packed for the multiply kernel,
-// with the biases pre-summed.
+// with the biases pre-summed. They are copied by value into each job, so a
+// run with per-run (non-constant) weights keeps no pointer to its stack.
 type dirWeights[T tensor.Float] struct {
 	w     packed[T] // [gates*H, I]
 	r     packed[T] // [gates*H, H]; GRU lbr=0: only the z and r rows
 	rh    packed[T] // GRU lbr=0: the h rows of R
-	xbias []T       // added to X·Wᵀ: Wb+Rb (GRU lbr=1 h block: Wbh only)
+	xbias []T       // added to X·Wᵀ: Wb+Rb (GRU lbr=1 h block: Wbh only); zeros without B
 	rbias []T       // added to H·Rᵀ: GRU lbr=1 holds Rbh in its h block
 	pi    []T       // peepholes (LSTM) or nil
 	po    []T
 	pf    []T
+	// fused cell (float32, default activations, see fusedOK): W and R
+	// packed together when fuseX, R alone otherwise (X·Wᵀ then comes from w)
+	cell  linalg.CellWeights
+	fuseX bool
+	fused bool
 }
 
 // weights caches the packed weights of all directions, keyed on the
-// identity of the input tensors' data (W, R, B, P). It keeps those slices
-// referenced so that their addresses cannot be reused by other data while
-// cached. A few sampled values per slice are compared on every hit, so a
-// caller that rewrites a weight buffer in place is very likely (though not
-// certain) to be noticed; weights are expected to be constant initializers.
+// identity of the input tensors' data (W, R, B, P). It is only used when
+// the runtime says those inputs are constant (Config.ConstInputs): an arena
+// buffer may hold new data at the same address on the next run. It keeps
+// the slices referenced so that their addresses cannot be reused by other
+// data while cached. A few sampled values per slice are compared on every
+// hit, so a caller that rewrites a weight buffer in place is very likely
+// (though not certain) to be noticed.
 type weights[T tensor.Float] struct {
 	keys    [4]unsafe.Pointer
 	lens    [4]int
 	in      int
 	hid     int
+	fused   [2]bool
 	keep    [4][]T
 	samples [4][nSamples]T
-	dirs    []dirWeights[T]
+	dirs    [2]dirWeights[T]
 }
 
 const nSamples = 8
@@ -315,10 +340,54 @@ func dataOf[T tensor.Float](t *tensor.Tensor) []T {
 	return t.Data.([]T)
 }
 
-func getWeights[T tensor.Float](o *rnnOp, in []*tensor.Tensor, dm dims) *weights[T] {
+// forceFused overrides the choice of the fused cells in tests: 0 = when
+// the assembly is available, 1 = always (the pure-Go cell too), -1 = never.
+var forceFused = 0
+
+// fuseMaxIn is the widest input the fused cell multiplies step by step;
+// wider inputs are projected for all steps at once by one GEMM, which
+// blocks rows and runs nearer peak.
+const fuseMaxIn = 16
+
+// fusedOK reports whether direction d of a float32 run can use the fused
+// cell kernels.
+func fusedOK[T tensor.Float](o *rnnOp, in []*tensor.Tensor, d int) bool {
+	var z T
+	if _, ok := any(z).(float32); !ok || forceFused < 0 {
+		return false
+	}
+	if forceFused == 0 && !linalg.CellAccelerated() {
+		return false
+	}
+	if !o.fast[d] || o.hasClip {
+		return false
+	}
+	switch o.cell {
+	case cellLSTM:
+		return !o.inputForget && input(in, 7) == nil
+	case cellGRU:
+		return o.lbr
+	}
+	return false
+}
+
+// getWeights returns the packed weights, from the cache when W, R, B and P
+// are constant, else packed into arena scratch for this run only.
+func getWeights[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, dm dims) [2]dirWeights[T] {
 	src := [4][]T{dataOf[T](in[1]), dataOf[T](in[2]), dataOf[T](input(in, 3)), nil}
 	if o.cell == cellLSTM {
 		src[3] = dataOf[T](input(in, 7))
+	}
+	var fused [2]bool
+	for d := 0; d < o.numDir; d++ {
+		fused[d] = fusedOK[T](o, in, d)
+	}
+	if !o.constW {
+		// packed into this run's scratch: a cache would be keyed by
+		// addresses an arena reuses for other data
+		var dirs [2]dirWeights[T]
+		packWeights(o, a, src, dm, fused, &dirs)
+		return dirs
 	}
 	var keys [4]unsafe.Pointer
 	var lens [4]int
@@ -334,44 +403,81 @@ func getWeights[T tensor.Float](o *rnnOp, in []*tensor.Tensor, dm dims) *weights
 		samples[i] = sample(s)
 	}
 	if c, ok := o.cache.(*weights[T]); ok && c.keys == keys && c.lens == lens && c.in == dm.in && c.hid == dm.hid &&
-		sameSamples(c.samples[0], samples[0]) && sameSamples(c.samples[1], samples[1]) &&
+		c.fused == fused && sameSamples(c.samples[0], samples[0]) && sameSamples(c.samples[1], samples[1]) &&
 		sameSamples(c.samples[2], samples[2]) && sameSamples(c.samples[3], samples[3]) {
-		return c
+		return c.dirs
 	}
-	c := &weights[T]{keys: keys, lens: lens, in: dm.in, hid: dm.hid, keep: src, samples: samples}
-	c.dirs = make([]dirWeights[T], o.numDir)
+	c := &weights[T]{keys: keys, lens: lens, in: dm.in, hid: dm.hid, fused: fused, keep: src, samples: samples}
+	packWeights(o, nil, src, dm, fused, &c.dirs)
+	o.cache = c
+	return c.dirs
+}
+
+// packWeights packs every direction, taking buffers from a (nil: fresh).
+func packWeights[T tensor.Float](o *rnnOp, a *ops.Arena, src [4][]T, dm dims, fused [2]bool, dirs *[2]dirWeights[T]) {
 	H, GH, I := dm.hid, dm.gh, dm.in
-	for d := range c.dirs {
-		dw := &c.dirs[d]
+	for d := 0; d < o.numDir; d++ {
+		dw := &dirs[d]
 		wd := src[0][d*GH*I : (d+1)*GH*I]
 		rd := src[1][d*GH*H : (d+1)*GH*H]
-		dw.w = packRows(wd, 0, GH, I)
-		if o.cell == cellGRU && !o.lbr {
-			dw.r = packRows(rd, 0, 2*H, H)
-			dw.rh = packRows(rd, 2*H, H, H)
-		} else {
-			dw.r = packRows(rd, 0, GH, H)
+		dw.fused = fused[d]
+		dw.fuseX = fused[d] && I <= fuseMaxIn
+		if !dw.fuseX {
+			dw.w = packRows(a, wd, 0, GH, I)
 		}
+		switch {
+		case dw.fused:
+			k := 0
+			var w32 []float32
+			if dw.fuseX {
+				k, w32 = I, any(wd).([]float32)
+			}
+			g := o.cell.gates()
+			linalg.PackCell(&dw.cell, a.Float32s(linalg.CellSize(g, k, H)), g, k, H, w32, any(rd).([]float32))
+		case o.cell == cellGRU && !o.lbr:
+			dw.r = packRows(a, rd, 0, 2*H, H)
+			dw.rh = packRows(a, rd, 2*H, H, H)
+		default:
+			dw.r = packRows(a, rd, 0, GH, H)
+		}
+		dw.xbias = scratch[T](a, GH)
 		if b := src[2]; b != nil {
 			bd := b[d*2*GH : (d+1)*2*GH]
 			wb, rb := bd[:GH], bd[GH:]
-			dw.xbias = make([]T, GH)
 			for j := range dw.xbias {
 				dw.xbias[j] = wb[j] + rb[j]
 			}
 			if o.cell == cellGRU && o.lbr {
-				dw.rbias = make([]T, GH)
+				dw.rbias = scratch[T](a, GH)
 				copy(dw.rbias[2*H:], rb[2*H:])
 				copy(dw.xbias[2*H:], wb[2*H:])
 			}
 		}
 		if p := src[3]; p != nil {
-			pd := append([]T(nil), p[d*3*H:(d+1)*3*H]...)
+			pd := scratch[T](a, 3*H)
+			copy(pd, p[d*3*H:(d+1)*3*H])
 			dw.pi, dw.po, dw.pf = pd[:H], pd[H:2*H], pd[2*H:]
 		}
 	}
-	o.cache = c
-	return c
+}
+
+// scratch returns n zeroed elements of arena scratch (fresh memory when a
+// is nil). float64 scratch is carved from float32 buffers, 8-byte aligned.
+func scratch[T tensor.Float](a *ops.Arena, n int) []T {
+	var z T
+	if unsafe.Sizeof(z) == 4 {
+		f := a.Float32s(n)
+		return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(f))), n)
+	}
+	if a == nil {
+		return make([]T, n)
+	}
+	f := a.Float32s(2*n + 1)
+	p := unsafe.Pointer(unsafe.SliceData(f))
+	if uintptr(p)%8 != 0 {
+		p = unsafe.Add(p, 4)
+	}
+	return unsafe.Slice((*T)(p), n)
 }
 
 // parallelWork is the multiply-add count from which a Run splits its batch
@@ -379,117 +485,163 @@ func getWeights[T tensor.Float](o *rnnOp, in []*tensor.Tensor, dm dims) *weights
 var parallelWork = 1 << 19
 
 // job is the recurrence of one direction over a contiguous range of batch
-// rows; rows are independent, so jobs run in parallel.
+// rows; rows are independent, so jobs run in parallel. Each job owns its
+// scratch (taken from the arena before any goroutine starts).
 type job[T tensor.Float] struct {
-	o       *rnnOp
-	w       *dirWeights[T]
-	d       int
-	dm      dims
-	b0, b1  int
-	x       []T
-	lens    []int
-	h0, c0  []T
-	y       []T
-	yh, yc  []T
-	scratch *[]T
+	o      *rnnOp
+	w      dirWeights[T]
+	d      int
+	dm     dims
+	b0, b1 int
+	x      []T
+	lens   []int
+	h0, c0 []T
+	y      []T
+	yh, yc []T
+	buf    []T
 }
 
-func run[T tensor.Float](o *rnnOp, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// scratchSize is the scratch a job over cb rows needs.
+func (j *job[T]) scratchSize(cb int) int {
+	o, dm := j.o, j.dm
+	H, GH := dm.hid, dm.gh
+	if cb == 0 {
+		return 0
+	}
+	if j.w.fused {
+		n := 3 * cb * H // c, and two h buffers
+		if !j.w.fuseX {
+			n += dm.seq*cb*GH + linalg.WorkSize(dm.seq*cb, dm.in)
+		}
+		return n
+	}
+	ngate := GH
+	if o.cell == cellGRU && !o.lbr {
+		ngate = 2 * H
+	}
+	n := dm.seq*cb*GH + cb*ngate + 2*cb*H
+	if o.cell == cellLSTM {
+		n += cb * H
+	}
+	if o.cell == cellGRU && !o.lbr {
+		n += 2 * cb * H
+	}
+	// A-panel work of the GEMMs (the input projection is the largest)
+	return n + linalg.WorkSize(max(dm.seq*cb, cb), max(dm.in, H))
+}
+
+func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	dm, err := o.check(in)
 	if err != nil {
 		return nil, err
 	}
-	lens, err := seqLens(input(in, 4), dm)
+	lens, err := seqLens(a, input(in, 4), dm)
 	if err != nil {
 		return nil, err
 	}
-	wts := getWeights[T](o, in, dm)
 	nd := o.numDir
-	var yShape, hShape []int
+	var yShape, hShape [4]int
 	if o.layout == 0 {
-		yShape = []int{dm.seq, nd, dm.batch, dm.hid}
-		hShape = []int{nd, dm.batch, dm.hid}
+		yShape = [4]int{dm.seq, nd, dm.batch, dm.hid}
+		hShape = [4]int{nd, dm.batch, dm.hid}
 	} else {
-		yShape = []int{dm.batch, dm.seq, nd, dm.hid}
-		hShape = []int{dm.batch, nd, dm.hid}
+		yShape = [4]int{dm.batch, dm.seq, nd, dm.hid}
+		hShape = [4]int{dm.batch, nd, dm.hid}
 	}
-	outs := make([]*tensor.Tensor, o.numOutputs)
+	dt := in[0].DType
+	var outs [3]*tensor.Tensor
 	var y, yh, yc []T
 	nOut := min(o.numOutputs, o.cell.maxOutputs())
 	if nOut >= 1 {
-		y = make([]T, dm.seq*nd*dm.batch*dm.hid)
-		outs[0] = tensor.From(yShape, y)
+		// without sequence_lens every element of Y is written
+		if lens != nil {
+			outs[0], err = a.New(dt, yShape[:])
+		} else {
+			outs[0], err = a.Empty(dt, yShape[:])
+		}
+		if err != nil {
+			return nil, err
+		}
+		y = dataOf[T](outs[0])
 	}
 	if nOut >= 2 {
-		yh = make([]T, nd*dm.batch*dm.hid)
-		outs[1] = tensor.From(hShape, yh)
+		if outs[1], err = a.Empty(dt, hShape[:3]); err != nil {
+			return nil, err
+		}
+		yh = dataOf[T](outs[1])
 	}
 	if nOut >= 3 {
-		yc = make([]T, nd*dm.batch*dm.hid)
-		outs[2] = tensor.From(hShape, yc)
+		if outs[2], err = a.Empty(dt, hShape[:3]); err != nil {
+			return nil, err
+		}
+		yc = dataOf[T](outs[2])
 	}
+	wts := getWeights[T](o, a, in, dm)
 	var c0 []T
 	if o.cell == cellLSTM {
 		c0 = dataOf[T](input(in, 6))
 	}
 	base := job[T]{o: o, dm: dm, x: dataOf[T](in[0]), lens: lens,
 		h0: dataOf[T](input(in, 5)), c0: c0, y: y, yh: yh, yc: yc}
+	result := func() []*tensor.Tensor {
+		// extra declared outputs beyond the op's own stay nil
+		switch o.numOutputs {
+		case 0:
+			return a.Outputs()
+		case 1:
+			return a.Outputs(outs[0])
+		case 2:
+			return a.Outputs(outs[0], outs[1])
+		case 3:
+			return a.Outputs(outs[0], outs[1], outs[2])
+		}
+		r := make([]*tensor.Tensor, o.numOutputs)
+		copy(r, outs[:])
+		return r
+	}
 
 	// Split rows across goroutines when there is enough work.
 	chunks := 1
 	work := dm.seq * dm.batch * dm.gh * (dm.in + dm.hid) * nd
-	procs := o.threads
-	parallel := procs > 1 && work >= parallelWork
+	parallel := o.threads > 1 && work >= parallelWork
 	if parallel {
-		chunks = min((procs+nd-1)/nd, max(1, dm.batch/8))
+		chunks = min((o.threads+nd-1)/nd, max(1, dm.batch/8))
 	}
-	if !parallel && nd == 1 {
-		j := base
-		j.w, j.b1 = &wts.dirs[0], dm.batch
-		runJob(&j)
-		return outs, nil
+	if !parallel || nd*chunks == 1 {
+		// sequential: jobs live on this stack, nothing escapes
+		for d := 0; d < nd; d++ {
+			j := base
+			j.w, j.d, j.b1 = wts[d], d, dm.batch
+			j.buf = scratch[T](a, j.scratchSize(dm.batch))
+			runJob(&j)
+		}
+		return result(), nil
 	}
+	runParallel(a, base, &wts, nd, chunks)
+	return result(), nil
+}
+
+// runParallel runs nd×chunks jobs, one on the calling goroutine and the
+// rest on as many goroutines, started once per Run (each job covers every
+// time step of its rows, so there is no per-step synchronisation).
+func runParallel[T tensor.Float](a *ops.Arena, base job[T], wts *[2]dirWeights[T], nd, chunks int) {
 	jobs := make([]job[T], 0, nd*chunks)
+	batch := base.dm.batch
 	for d := 0; d < nd; d++ {
 		for ci := 0; ci < chunks; ci++ {
 			j := base
-			j.w, j.d = &wts.dirs[d], d
-			j.b0, j.b1 = dm.batch*ci/chunks, dm.batch*(ci+1)/chunks
+			j.w, j.d = wts[d], d
+			j.b0, j.b1 = batch*ci/chunks, batch*(ci+1)/chunks
+			j.buf = scratch[T](a, j.scratchSize(j.b1-j.b0))
 			jobs = append(jobs, j)
 		}
 	}
-	if !parallel || len(jobs) == 1 {
-		for i := range jobs {
-			runJob(&jobs[i])
-		}
-		return outs, nil
-	}
 	var wg sync.WaitGroup
-	for i := range jobs {
+	for i := 1; i < len(jobs); i++ {
 		wg.Go(func() { runJob(&jobs[i]) })
 	}
+	runJob(&jobs[0])
 	wg.Wait()
-	return outs, nil
-}
-
-func poolIndex[T tensor.Float]() int {
-	var z T
-	if _, ok := any(z).(float32); ok {
-		return 0
-	}
-	return 1
-}
-
-func getScratch[T tensor.Float](o *rnnOp, n int) *[]T {
-	p := &o.pools[poolIndex[T]()]
-	if v, ok := p.Get().(*[]T); ok {
-		if cap(*v) >= n {
-			*v = (*v)[:n]
-			return v
-		}
-	}
-	b := make([]T, n)
-	return &b
 }
 
 func clamp[T tensor.Float](v, c T) T {
@@ -502,12 +654,163 @@ func clamp[T tensor.Float](v, c T) T {
 	return v
 }
 
+// f32 views a []T as []float32 (T is float32 whenever this is called).
+func f32[T tensor.Float](s []T) []float32 {
+	if s == nil {
+		return nil
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
+}
+
+// runFused runs one direction over rows [b0, b1) with the fused cell
+// kernels (float32). Without sequence_lens the new hidden state is written
+// straight into Y (row stride H for layout 0, seq·nd·H for layout 1) and
+// read back from there at the next step: no copies. With sequence_lens each
+// live row steps on its own.
+func runFused(j *job[float32]) {
+	o, w, dm := j.o, &j.w, j.dm
+	seq, batch, I, H, GH := dm.seq, dm.batch, dm.in, dm.hid, dm.gh
+	cb := j.b1 - j.b0
+	nd, d := o.numDir, j.d
+	rev := o.reverse[d]
+	lstm := o.cell == cellLSTM
+	buf := j.buf
+	take := func(n int) []float32 {
+		s := buf[:n:n]
+		buf = buf[n:]
+		return s
+	}
+	cs, hA, hB := take(cb*H), take(cb*H), take(cb*H)
+	var xw []float32
+	// xw row of (t, local row lb) = xwRow + t*xwT + lb*xwB
+	xwT, xwB := cb*GH, GH
+	if o.layout == 1 {
+		xwT, xwB = GH, seq*GH
+	}
+	if !w.fuseX {
+		xw = take(seq * cb * GH)
+		work := take(linalg.WorkSize(seq*cb, I))
+		if o.layout == 0 {
+			if cb == batch {
+				gemmNT(seq*batch, j.x, I, &w.w, w.xbias, xw, GH, work)
+			} else {
+				for t := 0; t < seq; t++ {
+					gemmNT(cb, j.x[(t*batch+j.b0)*I:], I, &w.w, w.xbias, xw[t*cb*GH:], GH, work)
+				}
+			}
+		} else {
+			gemmNT(cb*seq, j.x[j.b0*seq*I:], I, &w.w, w.xbias, xw, GH, work)
+		}
+	}
+	// strides of X, Y and the initial/final states between batch rows
+	xT, xB := batch*I, I
+	yT, yB := nd*batch*H, H
+	yBase := (d*batch + j.b0) * H
+	sB, sBase := H, (d*batch+j.b0)*H
+	if o.layout == 1 {
+		xT, xB = I, seq*I
+		yT, yB = nd*H, seq*nd*H
+		yBase = (j.b0*seq*nd + d) * H
+		sB, sBase = nd*H, (j.b0*nd+d)*H
+	}
+	xBase := j.b0 * xB
+	if o.layout == 0 {
+		xBase = j.b0 * I
+	}
+	for lb := 0; lb < cb; lb++ {
+		if j.h0 != nil {
+			copy(hA[lb*H:(lb+1)*H], j.h0[sBase+lb*sB:][:H])
+		}
+		if lstm && j.c0 != nil {
+			copy(cs[lb*H:(lb+1)*H], j.c0[sBase+lb*sB:][:H])
+		}
+	}
+	var rb []float32
+	if !lstm && w.rbias != nil {
+		rb = f32(w.rbias)[2*H:]
+	}
+	xbias := f32(w.xbias)
+	args := linalg.CellArgs{RB: rb, C: cs, LdC: H}
+	step := func() {
+		if lstm {
+			linalg.LSTMCell(&w.cell, &args)
+		} else {
+			linalg.GRUCell(&w.cell, &args)
+		}
+	}
+	setInput := func(t, lb, rows int) {
+		args.Rows = rows
+		if w.fuseX {
+			args.X, args.LdX = j.x[xBase+t*xT+lb*xB:], xB
+			args.Init, args.LdInit = xbias, 0
+		} else {
+			args.X, args.LdX = nil, 0
+			args.Init, args.LdInit = xw[t*xwT+lb*xwB:], xwB
+		}
+	}
+	if j.lens == nil {
+		args.H, args.LdH = hA, H
+		for s := 0; s < seq; s++ {
+			t := s
+			if rev {
+				t = seq - 1 - s
+			}
+			setInput(t, 0, cb)
+			if j.y != nil {
+				args.HOut, args.LdHOut = j.y[yBase+t*yT:], yB
+			} else if &args.H[0] == &hB[0] {
+				args.HOut, args.LdHOut = hA, H
+			} else {
+				args.HOut, args.LdHOut = hB, H
+			}
+			step()
+			args.H, args.LdH = args.HOut, args.LdHOut
+		}
+		if j.yh != nil {
+			for lb := 0; lb < cb; lb++ {
+				copy(j.yh[sBase+lb*sB:][:H], args.H[lb*args.LdH:][:H])
+			}
+		}
+	} else {
+		for lb := 0; lb < cb; lb++ {
+			L := j.lens[j.b0+lb]
+			args.C = cs[lb*H:]
+			hs := hA[lb*H : (lb+1)*H]
+			for s := 0; s < L; s++ {
+				t := s
+				if rev {
+					t = L - 1 - s
+				}
+				setInput(t, lb, 1)
+				args.H, args.HOut = hs, hB[lb*H:(lb+1)*H]
+				step()
+				copy(hs, args.HOut)
+				if j.y != nil {
+					copy(j.y[yBase+t*yT+lb*yB:][:H], hs)
+				}
+			}
+			if j.yh != nil {
+				copy(j.yh[sBase+lb*sB:][:H], hs)
+			}
+		}
+	}
+	if j.yc != nil {
+		for lb := 0; lb < cb; lb++ {
+			copy(j.yc[sBase+lb*sB:][:H], cs[lb*H:(lb+1)*H])
+		}
+	}
+}
+
 // runJob runs one direction over rows [b0, b1).
 func runJob[T tensor.Float](j *job[T]) {
-	o, w, dm := j.o, j.w, j.dm
+	o, w, dm := j.o, &j.w, j.dm
 	seq, batch, I, H, GH := dm.seq, dm.batch, dm.in, dm.hid, dm.gh
 	cb := j.b1 - j.b0
 	if cb == 0 {
+		return
+	}
+	if w.fused {
+		runFused((*job[float32])(unsafe.Pointer(j)))
 		return
 	}
 	nd, d := o.numDir, j.d
@@ -517,16 +820,7 @@ func runJob[T tensor.Float](j *job[T]) {
 	if gru && !o.lbr {
 		ngate = 2 * H
 	}
-	size := seq*cb*GH + cb*ngate + 2*cb*H
-	if lstm {
-		size += cb * H
-	}
-	if gru && !o.lbr {
-		size += 2 * cb * H
-	}
-	sp := getScratch[T](o, size)
-	defer o.pools[poolIndex[T]()].Put(sp)
-	buf := *sp
+	buf := j.buf
 	take := func(n int) []T {
 		s := buf[:n:n]
 		buf = buf[n:]
@@ -543,21 +837,26 @@ func runJob[T tensor.Float](j *job[T]) {
 		rh = take(cb * H)
 		gh = take(cb * H)
 	}
+	take(cb * H) // keeps the layout of scratchSize
+	work := f32(buf)
 
 	// Input projection for every step at once: xw = X·Wᵀ + bias.
-	var xwOff func(t, lb int) int
 	if o.layout == 0 {
 		if cb == batch {
-			gemmNT(seq*batch, j.x, I, w.w, w.xbias, xw, GH)
+			gemmNT(seq*batch, j.x, I, &w.w, w.xbias, xw, GH, work)
 		} else {
 			for t := 0; t < seq; t++ {
-				gemmNT(cb, j.x[(t*batch+j.b0)*I:], I, w.w, w.xbias, xw[t*cb*GH:], GH)
+				gemmNT(cb, j.x[(t*batch+j.b0)*I:], I, &w.w, w.xbias, xw[t*cb*GH:], GH, work)
 			}
 		}
-		xwOff = func(t, lb int) int { return (t*cb + lb) * GH }
 	} else {
-		gemmNT(cb*seq, j.x[j.b0*seq*I:], I, w.w, w.xbias, xw, GH)
-		xwOff = func(t, lb int) int { return (lb*seq + t) * GH }
+		gemmNT(cb*seq, j.x[j.b0*seq*I:], I, &w.w, w.xbias, xw, GH, work)
+	}
+	xwOff := func(t, lb int) int {
+		if o.layout == 0 {
+			return (t*cb + lb) * GH
+		}
+		return (lb*seq + t) * GH
 	}
 	stateOff := func(b int) int {
 		if o.layout == 0 {
@@ -605,9 +904,10 @@ func runJob[T tensor.Float](j *job[T]) {
 	fast := o.fast[d]
 	clip := T(o.clip)
 	hasClip := o.hasClip
+	_, is32 := any(clip).(float32)
 
 	for s := 0; s < steps; s++ {
-		gemmNT(cb, hs, H, w.r, w.rbias, g, ngate)
+		gemmNT(cb, hs, H, &w.r, w.rbias, g, ngate, work)
 		if gru && !o.lbr {
 			// z and r first, then the h block needs (r ⊙ H)·Rhᵀ.
 			for lb := 0; lb < cb; lb++ {
@@ -623,22 +923,30 @@ func runJob[T tensor.Float](j *job[T]) {
 				gr := g[lb*ngate:][:2*H]
 				h := hs[lb*H:][:H]
 				r := rh[lb*H:][:H]
-				for k := 0; k < 2*H; k++ {
-					v := x[k] + gr[k]
-					if hasClip {
-						v = clamp(v, clip)
+				if fast && !hasClip && is32 {
+					// vector sigmoid over the z and r blocks
+					for k := range gr {
+						gr[k] += x[k]
 					}
-					if fast {
-						gr[k] = sigmoid(v)
-					} else {
-						gr[k] = applyT(acts[0], v)
+					linalg.Sigmoid(f32(gr))
+				} else {
+					for k := 0; k < 2*H; k++ {
+						v := x[k] + gr[k]
+						if hasClip {
+							v = clamp(v, clip)
+						}
+						if fast {
+							gr[k] = sigmoid(v)
+						} else {
+							gr[k] = applyT(acts[0], v)
+						}
 					}
 				}
 				for k := range r {
 					r[k] = gr[H+k] * h[k]
 				}
 			}
-			gemmNT(cb, rh, H, w.rh, nil, gh, H)
+			gemmNT(cb, rh, H, &w.rh, nil, gh, H, work)
 		}
 		for lb := 0; lb < cb; lb++ {
 			L := rowLen(lb)
@@ -668,6 +976,13 @@ func runJob[T tensor.Float](j *job[T]) {
 				}
 			case cellRNN:
 				f := acts[0]
+				if fast && !hasClip && is32 {
+					for k := range h {
+						h[k] = x[k] + gr[k]
+					}
+					linalg.Tanh(f32(h))
+					break
+				}
 				for k := range h {
 					v := x[k] + gr[k]
 					if hasClip {

@@ -1,6 +1,7 @@
 package rnn
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -34,7 +35,8 @@ func TestGemmNT(t *testing.T) {
 			if withBias {
 				bs = bias
 			}
-			gemmNT(tc.m, a, lda, packRows(b, 0, tc.n, tc.k), bs, c, ldc)
+			p := packRows(nil, b, 0, tc.n, tc.k)
+			gemmNT(tc.m, a, lda, &p, bs, c, ldc, nil)
 			for i := 0; i < tc.m; i++ {
 				for j := 0; j < ldc; j++ {
 					var want float32
@@ -363,18 +365,30 @@ func TestErrors(t *testing.T) {
 }
 
 func benchOp(b *testing.B, opType string, attrs ops.Attrs, T, N, I, H int) {
-	rc := newRandCase(1, opType, attrs, T, N, I, H, nil, false)
-	if opType == "LSTM" {
-		rc.inputs = rc.inputs[:4] // no peepholes: the common export
-	}
-	op := rc.build(b)
-	mustRun(b, op, rc.inputs)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := op.Run(rc.inputs); err != nil {
-			b.Fatal(err)
-		}
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads%d", threads), func(b *testing.B) {
+			rc := newRandCase(1, opType, attrs, T, N, I, H, nil, false)
+			if opType == "LSTM" {
+				rc.inputs = rc.inputs[:4] // no peepholes: the common export
+			}
+			op, err := ops.New(&ops.Config{OpType: rc.op, Opset: 14, Attrs: rc.attrs, NumInputs: len(rc.inputs), NumOutputs: rc.nOut, Threads: threads})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var a ops.Arena
+			run := func() {
+				a.Reset()
+				if _, err := op.(ops.ArenaOp).RunWith(&a, rc.inputs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			run()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				run()
+			}
+		})
 	}
 }
 
@@ -387,16 +401,17 @@ func BenchmarkGRU32_I8_T50_B64(b *testing.B) {
 	benchOp(b, "GRU", ops.Attrs{"linear_before_reset": {Type: ops.AttrInt, Int: 1}}, 50, 64, 8, 32)
 }
 func BenchmarkGRU32lbr0_I8_T50_B1(b *testing.B) { benchOp(b, "GRU", ops.Attrs{}, 50, 1, 8, 32) }
+func BenchmarkRNN32_I8_T50_B64(b *testing.B)    { benchOp(b, "RNN", ops.Attrs{}, 50, 64, 8, 32) }
 
 func BenchmarkGemmNT_64x256x64(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	m, n, k := 64, 256, 64
 	a := randSlice(r, m*k, 1)
-	p := packRows(randSlice(r, n*k, 1), 0, n, k)
+	p := packRows(nil, randSlice(r, n*k, 1), 0, n, k)
 	c := make([]float32, m*n)
 	b.ReportMetric(0, "ns/op")
 	for b.Loop() {
-		gemmNT(m, a, k, p, nil, c, n)
+		gemmNT(m, a, k, &p, nil, c, n, nil)
 	}
 	b.ReportMetric(float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFMA/s")
 }

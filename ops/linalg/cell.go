@@ -1,0 +1,241 @@
+package linalg
+
+// Fused recurrent cells. One LSTM or GRU time step for a block of batch
+// rows is a product of [x_t, h_{t-1}] with the stacked gate weights,
+// followed by the gate nonlinearities and the state update. Doing all of it
+// per tile of 16 hidden units — the gate pre-activations of those units
+// stay in registers from the first multiply-add to the stored new state —
+// removes the round trips through a gate buffer, the separate activation
+// passes and the bias copies that a GEMM followed by element-wise passes
+// costs at every step.
+//
+// Numerics: every pre-activation is summed in one fixed order (its initial
+// value, then x's terms in k order, then h's terms in k order), whether a
+// row is processed alone or in a block of four, so batching never changes a
+// result. The AVX-512 kernels compute exp with a degree-6 polynomial after
+// range reduction (the scalar expf) and 1/d with a refined reciprocal; sigmoid
+// and tanh agree with float64 to a few 1e-7 absolute.
+
+// cellBlock is the number of hidden units one tile covers (one ZMM).
+const cellBlock = 16
+
+// CellWeights are a recurrent cell's input and recurrence weights packed for
+// the fused kernels: for every block of 16 hidden units, first I rows (the
+// input part, k over x) then H rows (the recurrence part, k over h), each row
+// holding Slots vectors of 16 units (one per gate, units past H zero).
+//
+// LSTM slots are the ONNX gates i, o, f, c. GRU (linear_before_reset=1)
+// slots are z, r and h: in the input rows the third slot holds W_h, in the
+// recurrence rows R_h, because the kernel keeps x·W_hᵀ and h·R_hᵀ apart
+// (the reset gate scales only the latter).
+type CellWeights struct {
+	I, H  int // I = 0: the input projection is not fused (precomputed)
+	Slots int
+	data  []float32
+}
+
+// CellSize is the number of float32s PackCell needs.
+func CellSize(slots, in, hid int) int {
+	return (hid + cellBlock - 1) / cellBlock * (in + hid) * slots * cellBlock
+}
+
+// PackCell packs w ([slots·H, I] row-major, nil when I is 0) and r
+// ([slots·H, H]) into buf (at least CellSize elements), filling p. p keeps
+// a reference to buf.
+func PackCell(p *CellWeights, buf []float32, slots, in, hid int, w, r []float32) {
+	nb := (hid + cellBlock - 1) / cellBlock
+	K := in + hid
+	buf = buf[:nb*K*slots*cellBlock]
+	clear(buf)
+	*p = CellWeights{I: in, H: hid, Slots: slots, data: buf}
+	for u := 0; u < nb; u++ {
+		blk := buf[u*K*slots*cellBlock:]
+		for g := 0; g < slots; g++ {
+			for j := 0; j < cellBlock; j++ {
+				unit := u*cellBlock + j
+				if unit >= hid {
+					break
+				}
+				row := g*hid + unit
+				for k := 0; k < in; k++ {
+					blk[(k*slots+g)*cellBlock+j] = w[row*in+k]
+				}
+				for k := 0; k < hid; k++ {
+					blk[((in+k)*slots+g)*cellBlock+j] = r[row*hid+k]
+				}
+			}
+		}
+	}
+}
+
+// CellArgs are the operands of one fused step over Rows batch rows. Row r
+// of each operand starts at r·stride (in elements) of its slice.
+//
+//   - X (LdX): the step's input rows, read when the weights fuse the input
+//     projection (I > 0).
+//   - Init (LdInit, 0 to share one row): each slot's starting value laid out
+//     as slots×H ([i o f c] for LSTM, [z r h] for GRU): the biases, or a
+//     precomputed x·Wᵀ + bias.
+//   - RB: GRU only, the recurrence bias of the h gate (H elements, nil for
+//     none), added to h·R_hᵀ before the reset gate scales it.
+//   - H (LdH): the previous hidden state, HOut (LdHOut) the new one; they
+//     must not overlap.
+//   - C (LdC): LSTM only, the cell state, updated in place.
+type CellArgs struct {
+	Rows   int
+	X      []float32
+	LdX    int
+	Init   []float32
+	LdInit int
+	RB     []float32
+	H      []float32
+	LdH    int
+	HOut   []float32
+	LdHOut int
+	C      []float32
+	LdC    int
+}
+
+// LSTMCell runs one LSTM step (default activations, no peepholes or clip):
+// i, o, f = σ(·), g = tanh(·), c' = f⊙c + i⊙g, h' = o⊙tanh(c').
+func LSTMCell(p *CellWeights, a *CellArgs) {
+	if a.Rows <= 0 || p.H == 0 {
+		return
+	}
+	checkCell(p, a, 4, true)
+	if cellAsmOn() {
+		lstmCellAsm(p, a)
+		return
+	}
+	lstmCellGo(p, a)
+}
+
+// GRUCell runs one GRU step with linear_before_reset=1 and default
+// activations: z, r = σ(·), n = tanh(x·W_hᵀ + init_h + r⊙(h·R_hᵀ + RB)),
+// h' = n + z⊙(h - n), i.e. (1-z)⊙n + z⊙h.
+func GRUCell(p *CellWeights, a *CellArgs) {
+	if a.Rows <= 0 || p.H == 0 {
+		return
+	}
+	checkCell(p, a, 3, false)
+	if cellAsmOn() {
+		gruCellAsm(p, a)
+		return
+	}
+	gruCellGo(p, a)
+}
+
+// CellAccelerated reports whether the fused cells run as SIMD assembly
+// (AVX-512); without it a GEMM plus vector activations is faster.
+func CellAccelerated() bool { return cellAsmOn() }
+
+// checkCell checks every slice the kernels touch, once per call, because
+// the assembly reads and writes without bounds checks.
+func checkCell(p *CellWeights, a *CellArgs, slots int, lstm bool) {
+	H, I, n := p.H, p.I, a.Rows-1
+	if p.Slots != slots || len(p.data) < CellSize(slots, I, H) {
+		panic("linalg: cell weights of the wrong kind or size")
+	}
+	need := func(s []float32, ld, width int, what string) {
+		if len(s) < n*ld+width {
+			panic("linalg: cell operand " + what + " too short")
+		}
+	}
+	if I > 0 {
+		need(a.X, a.LdX, I, "X")
+	}
+	need(a.Init, a.LdInit, slots*H, "Init")
+	need(a.H, a.LdH, H, "H")
+	need(a.HOut, a.LdHOut, H, "HOut")
+	if lstm {
+		need(a.C, a.LdC, H, "C")
+	} else if a.RB != nil && len(a.RB) < H {
+		panic("linalg: cell operand RB too short")
+	}
+}
+
+// cellAccum adds Σ_k v[k·ld]·panel[k·stride + j] to acc[j] in k order (the
+// pure-Go form of one slot's multiply-adds).
+func cellAccum(acc *[cellBlock]float32, v []float32, panel []float32, kn, stride int) {
+	for k := 0; k < kn; k++ {
+		x := v[k]
+		b := panel[k*stride : k*stride+cellBlock]
+		for j := range acc {
+			acc[j] += x * b[j]
+		}
+	}
+}
+
+func lstmCellGo(p *CellWeights, a *CellArgs) {
+	H, I := p.H, p.I
+	K, S := I+H, 4*cellBlock
+	nb := (H + cellBlock - 1) / cellBlock
+	for r := 0; r < a.Rows; r++ {
+		x := a.X
+		if I > 0 {
+			x = a.X[r*a.LdX:][:I]
+		}
+		h := a.H[r*a.LdH:][:H]
+		init := a.Init[r*a.LdInit:][:4*H]
+		c := a.C[r*a.LdC:][:H]
+		ho := a.HOut[r*a.LdHOut:][:H]
+		for u := 0; u < nb; u++ {
+			blk := p.data[u*K*S:][:K*S]
+			var acc [4][cellBlock]float32
+			w := min(cellBlock, H-u*cellBlock)
+			for g := range acc {
+				copy(acc[g][:w], init[g*H+u*cellBlock:][:w])
+				cellAccum(&acc[g], x, blk[g*cellBlock:], I, S)
+				cellAccum(&acc[g], h, blk[I*S+g*cellBlock:], H, S)
+			}
+			for j := 0; j < w; j++ {
+				k := u*cellBlock + j
+				i := sigmoidf(acc[0][j])
+				o := sigmoidf(acc[1][j])
+				f := sigmoidf(acc[2][j])
+				g := tanhf(acc[3][j])
+				cn := f*c[k] + i*g
+				c[k] = cn
+				ho[k] = o * tanhf(cn)
+			}
+		}
+	}
+}
+
+func gruCellGo(p *CellWeights, a *CellArgs) {
+	H, I := p.H, p.I
+	K, S := I+H, 3*cellBlock
+	nb := (H + cellBlock - 1) / cellBlock
+	for r := 0; r < a.Rows; r++ {
+		x := a.X
+		if I > 0 {
+			x = a.X[r*a.LdX:][:I]
+		}
+		h := a.H[r*a.LdH:][:H]
+		init := a.Init[r*a.LdInit:][:3*H]
+		ho := a.HOut[r*a.LdHOut:][:H]
+		for u := 0; u < nb; u++ {
+			blk := p.data[u*K*S:][:K*S]
+			var z, rr, nx, nh [cellBlock]float32
+			w := min(cellBlock, H-u*cellBlock)
+			copy(z[:w], init[u*cellBlock:][:w])
+			copy(rr[:w], init[H+u*cellBlock:][:w])
+			copy(nx[:w], init[2*H+u*cellBlock:][:w])
+			if a.RB != nil {
+				copy(nh[:w], a.RB[u*cellBlock:][:w])
+			}
+			cellAccum(&z, x, blk, I, S)
+			cellAccum(&rr, x, blk[cellBlock:], I, S)
+			cellAccum(&nx, x, blk[2*cellBlock:], I, S)
+			cellAccum(&z, h, blk[I*S:], H, S)
+			cellAccum(&rr, h, blk[I*S+cellBlock:], H, S)
+			cellAccum(&nh, h, blk[I*S+2*cellBlock:], H, S)
+			for j := 0; j < w; j++ {
+				k := u*cellBlock + j
+				zz := sigmoidf(z[j])
+				n := tanhf(nx[j] + sigmoidf(rr[j])*nh[j])
+				ho[k] = n + zz*(h[k]-n)
+			}
+		}
+	}
+}

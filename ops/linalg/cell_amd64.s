@@ -1,0 +1,408 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Fused LSTM / GRU steps for one block of 16 hidden units over 1 or 4 batch
+// rows (see cell.go). The operands come in a cellFrame:
+//   0 pw  8 k1  16 k2  24 x  32 ldx  40 h  48 ldh  56 init  64 ldi  72 hb
+//   80 c  88 ldc  96 ho  104 ldo  112 mask  120 rb
+// Accumulator of row r, slot s: Z(4r+s). Panel vectors Z16-Z19, broadcast
+// inputs Z20-Z23, activation temporaries Z24-Z27, Z30 the GRU h-gate bias,
+// Z31 = 1.0. Constants come as embedded broadcasts.
+
+DATA cellc<>+0(SB)/4, $0x42b0c0a5   // 88.3762626647949: exp input max
+DATA cellc<>+4(SB)/4, $0xc2aeac50   // -87.3365478515625: exp input min
+DATA cellc<>+8(SB)/4, $0x3fb8aa3b   // log2(e)
+DATA cellc<>+12(SB)/4, $0x3f318000  // ln2 hi
+DATA cellc<>+16(SB)/4, $0xb95e8083  // ln2 lo
+DATA cellc<>+20(SB)/4, $0x39506967  // exp polynomial p0..p5
+DATA cellc<>+24(SB)/4, $0x3ab743ce
+DATA cellc<>+28(SB)/4, $0x3c088908
+DATA cellc<>+32(SB)/4, $0x3d2aa9c1
+DATA cellc<>+36(SB)/4, $0x3e2aaaaa
+DATA cellc<>+40(SB)/4, $0x3f000000
+DATA cellc<>+44(SB)/4, $0x80000000  // sign bit
+DATA cellc<>+48(SB)/4, $0x3f800000  // 1
+GLOBL cellc<>(SB), RODATA|NOPTR, $52
+
+// z = exp(z): n = round(z·log2e), r = z - n·ln2 (two parts), then
+// 2^n · (1 + r + r²·P(r)) with VSCALEFPS doing the 2^n.
+#define EXPZ(z, t1, t2) \
+	VMINPS.BCST cellc<>+0(SB), z, z \
+	VMAXPS.BCST cellc<>+4(SB), z, z \
+	VMULPS.BCST cellc<>+8(SB), z, t1 \
+	VRNDSCALEPS $0, t1, t1 \
+	VFNMADD231PS.BCST cellc<>+12(SB), t1, z \
+	VFNMADD231PS.BCST cellc<>+16(SB), t1, z \
+	VBROADCASTSS cellc<>+20(SB), t2 \
+	VFMADD213PS.BCST cellc<>+24(SB), z, t2 \
+	VFMADD213PS.BCST cellc<>+28(SB), z, t2 \
+	VFMADD213PS.BCST cellc<>+32(SB), z, t2 \
+	VFMADD213PS.BCST cellc<>+36(SB), z, t2 \
+	VFMADD213PS.BCST cellc<>+40(SB), z, t2 \
+	VFMADD213PS Z31, z, t2 \
+	VFMADD213PS Z31, z, t2 \
+	VSCALEFPS t1, t2, z
+
+// z = 1/z: 14-bit reciprocal estimate and one Newton step.
+#define RECIP(z, t) \
+	VRCP14PS z, t \
+	VFNMADD213PS Z31, t, z \
+	VFMADD213PS t, t, z
+
+// z = 1/(1+exp(-z))
+#define SIG(z) \
+	VPXORD.BCST cellc<>+44(SB), z, z \
+	EXPZ(z, Z25, Z26) \
+	VADDPS Z31, z, z \
+	RECIP(z, Z27)
+
+// z = tanh(z) = 1 - 2/(exp(2z)+1)
+#define TANH(z) \
+	VADDPS z, z, z \
+	EXPZ(z, Z25, Z26) \
+	VADDPS Z31, z, z \
+	RECIP(z, Z27) \
+	VADDPS z, z, z \
+	VSUBPS z, Z31, z
+
+// LSTM gates of one row (i o f c in a0..a3); DX = c row, BX = h out row.
+#define LSTMROW(a0, a1, a2, a3) \
+	SIG(a0) \
+	SIG(a1) \
+	SIG(a2) \
+	TANH(a3) \
+	VMOVUPS.Z (DX), K1, Z24 \
+	VMULPS a2, Z24, Z24 \
+	VFMADD231PS a0, a3, Z24 \
+	VMOVUPS Z24, K1, (DX) \
+	TANH(Z24) \
+	VMULPS a1, Z24, Z24 \
+	VMOVUPS Z24, K1, (BX)
+
+// GRU of one row (z r nx nh in a0..a3); DX = old h row, BX = h out row.
+#define GRUROW(a0, a1, a2, a3) \
+	SIG(a0) \
+	SIG(a1) \
+	VFMADD231PS a1, a3, a2 \
+	TANH(a2) \
+	VMOVUPS.Z (DX), K1, Z24 \
+	VSUBPS a2, Z24, Z24 \
+	VFMADD231PS a0, Z24, a2 \
+	VMOVUPS a2, K1, (BX)
+
+// starting values of slots 0..n-1 of one row from R10 (slot stride R11)
+#define INIT3(a, b, c) \
+	VMOVUPS.Z (R10), K1, a \
+	VMOVUPS.Z (R10)(R11*1), K1, b \
+	VMOVUPS.Z (R10)(R11*2), K1, c
+
+#define INIT4(a, b, c, d) \
+	INIT3(a, b, c) \
+	LEAQ (R10)(R11*2), R12 \
+	VMOVUPS.Z (R12)(R11*1), K1, d
+
+
+#define STEP4LSTM \
+	VMOVUPS 0(AX), Z16 \
+	VMOVUPS 64(AX), Z17 \
+	VMOVUPS 128(AX), Z18 \
+	VMOVUPS 192(AX), Z19 \
+	VBROADCASTSS (SI), Z20 \
+	VBROADCASTSS (SI)(R8*1), Z21 \
+	VBROADCASTSS (SI)(R8*2), Z22 \
+	VBROADCASTSS (SI)(R9*1), Z23 \
+	VFMADD231PS Z20, Z16, Z0 \
+	VFMADD231PS Z20, Z17, Z1 \
+	VFMADD231PS Z20, Z18, Z2 \
+	VFMADD231PS Z20, Z19, Z3 \
+	VFMADD231PS Z21, Z16, Z4 \
+	VFMADD231PS Z21, Z17, Z5 \
+	VFMADD231PS Z21, Z18, Z6 \
+	VFMADD231PS Z21, Z19, Z7 \
+	VFMADD231PS Z22, Z16, Z8 \
+	VFMADD231PS Z22, Z17, Z9 \
+	VFMADD231PS Z22, Z18, Z10 \
+	VFMADD231PS Z22, Z19, Z11 \
+	VFMADD231PS Z23, Z16, Z12 \
+	VFMADD231PS Z23, Z17, Z13 \
+	VFMADD231PS Z23, Z18, Z14 \
+	VFMADD231PS Z23, Z19, Z15 \
+	ADDQ $256, AX \
+	ADDQ $4, SI
+
+#define STEP1LSTM \
+	VMOVUPS 0(AX), Z16 \
+	VMOVUPS 64(AX), Z17 \
+	VMOVUPS 128(AX), Z18 \
+	VMOVUPS 192(AX), Z19 \
+	VBROADCASTSS (SI), Z20 \
+	VFMADD231PS Z20, Z16, Z0 \
+	VFMADD231PS Z20, Z17, Z1 \
+	VFMADD231PS Z20, Z18, Z2 \
+	VFMADD231PS Z20, Z19, Z3 \
+	ADDQ $256, AX \
+	ADDQ $4, SI
+
+#define STEP4GRUX \
+	VMOVUPS 0(AX), Z16 \
+	VMOVUPS 64(AX), Z17 \
+	VMOVUPS 128(AX), Z18 \
+	VBROADCASTSS (SI), Z20 \
+	VBROADCASTSS (SI)(R8*1), Z21 \
+	VBROADCASTSS (SI)(R8*2), Z22 \
+	VBROADCASTSS (SI)(R9*1), Z23 \
+	VFMADD231PS Z20, Z16, Z0 \
+	VFMADD231PS Z20, Z17, Z1 \
+	VFMADD231PS Z20, Z18, Z2 \
+	VFMADD231PS Z21, Z16, Z4 \
+	VFMADD231PS Z21, Z17, Z5 \
+	VFMADD231PS Z21, Z18, Z6 \
+	VFMADD231PS Z22, Z16, Z8 \
+	VFMADD231PS Z22, Z17, Z9 \
+	VFMADD231PS Z22, Z18, Z10 \
+	VFMADD231PS Z23, Z16, Z12 \
+	VFMADD231PS Z23, Z17, Z13 \
+	VFMADD231PS Z23, Z18, Z14 \
+	ADDQ $192, AX \
+	ADDQ $4, SI
+
+#define STEP1GRUX \
+	VMOVUPS 0(AX), Z16 \
+	VMOVUPS 64(AX), Z17 \
+	VMOVUPS 128(AX), Z18 \
+	VBROADCASTSS (SI), Z20 \
+	VFMADD231PS Z20, Z16, Z0 \
+	VFMADD231PS Z20, Z17, Z1 \
+	VFMADD231PS Z20, Z18, Z2 \
+	ADDQ $192, AX \
+	ADDQ $4, SI
+
+#define STEP4GRUH \
+	VMOVUPS 0(AX), Z16 \
+	VMOVUPS 64(AX), Z17 \
+	VMOVUPS 128(AX), Z18 \
+	VBROADCASTSS (SI), Z20 \
+	VBROADCASTSS (SI)(R8*1), Z21 \
+	VBROADCASTSS (SI)(R8*2), Z22 \
+	VBROADCASTSS (SI)(R9*1), Z23 \
+	VFMADD231PS Z20, Z16, Z0 \
+	VFMADD231PS Z20, Z17, Z1 \
+	VFMADD231PS Z20, Z18, Z3 \
+	VFMADD231PS Z21, Z16, Z4 \
+	VFMADD231PS Z21, Z17, Z5 \
+	VFMADD231PS Z21, Z18, Z7 \
+	VFMADD231PS Z22, Z16, Z8 \
+	VFMADD231PS Z22, Z17, Z9 \
+	VFMADD231PS Z22, Z18, Z11 \
+	VFMADD231PS Z23, Z16, Z12 \
+	VFMADD231PS Z23, Z17, Z13 \
+	VFMADD231PS Z23, Z18, Z15 \
+	ADDQ $192, AX \
+	ADDQ $4, SI
+
+#define STEP1GRUH \
+	VMOVUPS 0(AX), Z16 \
+	VMOVUPS 64(AX), Z17 \
+	VMOVUPS 128(AX), Z18 \
+	VBROADCASTSS (SI), Z20 \
+	VFMADD231PS Z20, Z16, Z0 \
+	VFMADD231PS Z20, Z17, Z1 \
+	VFMADD231PS Z20, Z18, Z3 \
+	ADDQ $192, AX \
+	ADDQ $4, SI
+
+// func lstmCell4AVX512(f *cellFrame)
+TEXT ·lstmCell4AVX512(SB), NOSPLIT, $0-8
+	MOVQ f+0(FP), DI
+	KMOVW 112(DI), K1
+	VBROADCASTSS cellc<>+48(SB), Z31
+	MOVQ 56(DI), R10
+	MOVQ 72(DI), R11
+	MOVQ 64(DI), R13
+	INIT4(Z0, Z1, Z2, Z3)
+	ADDQ R13, R10
+	INIT4(Z4, Z5, Z6, Z7)
+	ADDQ R13, R10
+	INIT4(Z8, Z9, Z10, Z11)
+	ADDQ R13, R10
+	INIT4(Z12, Z13, Z14, Z15)
+	MOVQ 0(DI), AX
+	MOVQ 8(DI), CX
+	MOVQ 24(DI), SI
+	MOVQ 32(DI), R8
+	LEAQ (R8)(R8*2), R9
+	TESTQ CX, CX
+	JZ lstmCell4AVX512_h
+lstmCell4AVX512_x:
+	STEP4LSTM
+	DECQ CX
+	JNZ lstmCell4AVX512_x
+lstmCell4AVX512_h:
+	MOVQ 16(DI), CX
+	MOVQ 40(DI), SI
+	MOVQ 48(DI), R8
+	LEAQ (R8)(R8*2), R9
+lstmCell4AVX512_hl:
+	STEP4LSTM
+	DECQ CX
+	JNZ lstmCell4AVX512_hl
+	MOVQ 80(DI), DX
+	MOVQ 96(DI), BX
+	MOVQ 88(DI), R8
+	MOVQ 104(DI), R9
+	LSTMROW(Z0, Z1, Z2, Z3)
+	ADDQ R8, DX
+	ADDQ R9, BX
+	LSTMROW(Z4, Z5, Z6, Z7)
+	ADDQ R8, DX
+	ADDQ R9, BX
+	LSTMROW(Z8, Z9, Z10, Z11)
+	ADDQ R8, DX
+	ADDQ R9, BX
+	LSTMROW(Z12, Z13, Z14, Z15)
+	VZEROUPPER
+	RET
+
+// func lstmCell1AVX512(f *cellFrame)
+TEXT ·lstmCell1AVX512(SB), NOSPLIT, $0-8
+	MOVQ f+0(FP), DI
+	KMOVW 112(DI), K1
+	VBROADCASTSS cellc<>+48(SB), Z31
+	MOVQ 56(DI), R10
+	MOVQ 72(DI), R11
+	MOVQ 64(DI), R13
+	INIT4(Z0, Z1, Z2, Z3)
+	MOVQ 0(DI), AX
+	MOVQ 8(DI), CX
+	MOVQ 24(DI), SI
+	MOVQ 32(DI), R8
+	LEAQ (R8)(R8*2), R9
+	TESTQ CX, CX
+	JZ lstmCell1AVX512_h
+lstmCell1AVX512_x:
+	STEP1LSTM
+	DECQ CX
+	JNZ lstmCell1AVX512_x
+lstmCell1AVX512_h:
+	MOVQ 16(DI), CX
+	MOVQ 40(DI), SI
+	MOVQ 48(DI), R8
+	LEAQ (R8)(R8*2), R9
+lstmCell1AVX512_hl:
+	STEP1LSTM
+	DECQ CX
+	JNZ lstmCell1AVX512_hl
+	MOVQ 80(DI), DX
+	MOVQ 96(DI), BX
+	MOVQ 88(DI), R8
+	MOVQ 104(DI), R9
+	LSTMROW(Z0, Z1, Z2, Z3)
+	VZEROUPPER
+	RET
+
+// func gruCell4AVX512(f *cellFrame)
+TEXT ·gruCell4AVX512(SB), NOSPLIT, $0-8
+	MOVQ f+0(FP), DI
+	KMOVW 112(DI), K1
+	VBROADCASTSS cellc<>+48(SB), Z31
+	MOVQ 56(DI), R10
+	MOVQ 72(DI), R11
+	MOVQ 64(DI), R13
+	VPXORD Z30, Z30, Z30
+	MOVQ 120(DI), R12
+	TESTQ R12, R12
+	JZ gruCell4AVX512_norb
+	VMOVUPS.Z (R12), K1, Z30
+gruCell4AVX512_norb:
+	INIT3(Z0, Z1, Z2)
+	VMOVAPS Z30, Z3
+	ADDQ R13, R10
+	INIT3(Z4, Z5, Z6)
+	VMOVAPS Z30, Z7
+	ADDQ R13, R10
+	INIT3(Z8, Z9, Z10)
+	VMOVAPS Z30, Z11
+	ADDQ R13, R10
+	INIT3(Z12, Z13, Z14)
+	VMOVAPS Z30, Z15
+	MOVQ 0(DI), AX
+	MOVQ 8(DI), CX
+	MOVQ 24(DI), SI
+	MOVQ 32(DI), R8
+	LEAQ (R8)(R8*2), R9
+	TESTQ CX, CX
+	JZ gruCell4AVX512_h
+gruCell4AVX512_x:
+	STEP4GRUX
+	DECQ CX
+	JNZ gruCell4AVX512_x
+gruCell4AVX512_h:
+	MOVQ 16(DI), CX
+	MOVQ 40(DI), SI
+	MOVQ 48(DI), R8
+	LEAQ (R8)(R8*2), R9
+gruCell4AVX512_hl:
+	STEP4GRUH
+	DECQ CX
+	JNZ gruCell4AVX512_hl
+	MOVQ 80(DI), DX
+	MOVQ 96(DI), BX
+	MOVQ 88(DI), R8
+	MOVQ 104(DI), R9
+	GRUROW(Z0, Z1, Z2, Z3)
+	ADDQ R8, DX
+	ADDQ R9, BX
+	GRUROW(Z4, Z5, Z6, Z7)
+	ADDQ R8, DX
+	ADDQ R9, BX
+	GRUROW(Z8, Z9, Z10, Z11)
+	ADDQ R8, DX
+	ADDQ R9, BX
+	GRUROW(Z12, Z13, Z14, Z15)
+	VZEROUPPER
+	RET
+
+// func gruCell1AVX512(f *cellFrame)
+TEXT ·gruCell1AVX512(SB), NOSPLIT, $0-8
+	MOVQ f+0(FP), DI
+	KMOVW 112(DI), K1
+	VBROADCASTSS cellc<>+48(SB), Z31
+	MOVQ 56(DI), R10
+	MOVQ 72(DI), R11
+	MOVQ 64(DI), R13
+	VPXORD Z30, Z30, Z30
+	MOVQ 120(DI), R12
+	TESTQ R12, R12
+	JZ gruCell1AVX512_norb
+	VMOVUPS.Z (R12), K1, Z30
+gruCell1AVX512_norb:
+	INIT3(Z0, Z1, Z2)
+	VMOVAPS Z30, Z3
+	MOVQ 0(DI), AX
+	MOVQ 8(DI), CX
+	MOVQ 24(DI), SI
+	MOVQ 32(DI), R8
+	LEAQ (R8)(R8*2), R9
+	TESTQ CX, CX
+	JZ gruCell1AVX512_h
+gruCell1AVX512_x:
+	STEP1GRUX
+	DECQ CX
+	JNZ gruCell1AVX512_x
+gruCell1AVX512_h:
+	MOVQ 16(DI), CX
+	MOVQ 40(DI), SI
+	MOVQ 48(DI), R8
+	LEAQ (R8)(R8*2), R9
+gruCell1AVX512_hl:
+	STEP1GRUH
+	DECQ CX
+	JNZ gruCell1AVX512_hl
+	MOVQ 80(DI), DX
+	MOVQ 96(DI), BX
+	MOVQ 88(DI), R8
+	MOVQ 104(DI), R9
+	GRUROW(Z0, Z1, Z2, Z3)
+	VZEROUPPER
+	RET
