@@ -8,12 +8,26 @@ import (
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
+// benchOp runs op the way the runtime does: through RunWith on one reused
+// arena when the kernel has it (a steady state allocates nothing), else Run.
 func benchOp(b *testing.B, op string, in ...*tensor.Tensor) {
-	k, err := ops.New(&ops.Config{OpType: op, Opset: 13, NumInputs: len(in), NumOutputs: 1})
+	benchOpAttrs(b, op, nil, in...)
+}
+
+func benchOpAttrs(b *testing.B, op string, attrs ops.Attrs, in ...*tensor.Tensor) {
+	k, err := ops.New(&ops.Config{OpType: op, Opset: 13, Attrs: attrs, NumInputs: len(in), NumOutputs: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
-	out, err := k.Run(in)
+	run := k.Run
+	if ak, ok := k.(ops.ArenaOp); ok {
+		a := &ops.Arena{}
+		run = func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			a.Reset()
+			return ak.RunWith(a, in)
+		}
+	}
+	out, err := run(in)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -21,7 +35,7 @@ func benchOp(b *testing.B, op string, in ...*tensor.Tensor) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := k.Run(in); err != nil {
+		if _, err := run(in); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -32,6 +46,15 @@ func benchT(shape ...int) *tensor.Tensor {
 	t, _ := tensor.New(tensor.Float32, shape)
 	for i := range t.Float32s() {
 		t.Float32s()[i] = rng.Float32()*8 - 4
+	}
+	return t
+}
+
+func benchB(shape ...int) *tensor.Tensor {
+	rng := rand.New(rand.NewPCG(3, 5))
+	t, _ := tensor.New(tensor.Bool, shape)
+	for i := range t.Bools() {
+		t.Bools()[i] = rng.IntN(2) == 0
 	}
 	return t
 }
@@ -50,3 +73,32 @@ func BenchmarkRelu(b *testing.B)    { benchOp(b, "Relu", benchT(256, 256)) }
 func BenchmarkSigmoid(b *testing.B) { benchOp(b, "Sigmoid", benchT(256, 256)) }
 func BenchmarkTanh(b *testing.B)    { benchOp(b, "Tanh", benchT(256, 256)) }
 func BenchmarkErf(b *testing.B)     { benchOp(b, "Erf", benchT(256, 256)) }
+
+// The activation-sized shapes of a batch-64 MLP layer: 64×128 float32.
+func BenchmarkSmall(b *testing.B) {
+	x, y := benchT(64, 128), benchT(64, 128)
+	for _, c := range []struct {
+		name, op string
+		attrs    ops.Attrs
+		in       []*tensor.Tensor
+	}{
+		{"Relu", "Relu", nil, []*tensor.Tensor{x}},
+		{"Sigmoid", "Sigmoid", nil, []*tensor.Tensor{x}},
+		{"Tanh", "Tanh", nil, []*tensor.Tensor{x}},
+		{"Exp", "Exp", nil, []*tensor.Tensor{x}},
+		{"LeakyRelu", "LeakyRelu", nil, []*tensor.Tensor{x}},
+		{"Add", "Add", nil, []*tensor.Tensor{x, y}},
+		{"AddBias", "Add", nil, []*tensor.Tensor{x, benchT(128)}},
+		{"MulCol", "Mul", nil, []*tensor.Tensor{x, benchT(64, 1)}},
+		{"MulScalar", "Mul", nil, []*tensor.Tensor{x, benchT()}},
+		{"Div", "Div", nil, []*tensor.Tensor{x, y}},
+		{"PowSquare", "Pow", nil, []*tensor.Tensor{x, tensor.Scalar(float32(2))}},
+		{"Sum3", "Sum", nil, []*tensor.Tensor{x, y, benchT(128)}},
+		{"Clip", "Clip", nil, []*tensor.Tensor{x, tensor.Scalar(float32(-1)), tensor.Scalar(float32(1))}},
+		{"Less", "Less", nil, []*tensor.Tensor{x, y}},
+		{"Where", "Where", nil, []*tensor.Tensor{benchB(64, 128), x, y}},
+		{"CastInt64", "Cast", ops.Attrs{"to": {Type: ops.AttrInt, Int: int64(tensor.Int64)}}, []*tensor.Tensor{x}},
+	} {
+		b.Run(c.name, func(b *testing.B) { benchOpAttrs(b, c.op, c.attrs, c.in...) })
+	}
+}

@@ -16,13 +16,26 @@ func mustOp(b *testing.B, op string, attrs ops.Attrs) ops.Op {
 	return k
 }
 
+// runBench runs k the way the runtime does: through RunWith on one reused
+// arena when the kernel has it (a steady state allocates nothing), else Run.
 func runBench(b *testing.B, k ops.Op, bytes int, in ...*tensor.Tensor) {
 	b.Helper()
+	run := k.Run
+	if ak, ok := k.(ops.ArenaOp); ok {
+		a := &ops.Arena{}
+		run = func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			a.Reset()
+			return ak.RunWith(a, in)
+		}
+	}
+	if _, err := run(in); err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	b.SetBytes(int64(bytes))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := k.Run(in); err != nil {
+		if _, err := run(in); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -76,4 +89,34 @@ func BenchmarkConcatAxis0(b *testing.B) {
 func BenchmarkSliceInner(b *testing.B) {
 	x := seq(64, 128, 256)
 	runBench(b, mustOp(b, "Slice", nil), 64*128*128*4, x, i64(64), i64(192), i64(2))
+}
+
+// Activation-sized shapes (batch 64, width 128).
+
+func BenchmarkGatherSmall(b *testing.B) {
+	ids := make([]int64, 64)
+	for i := range ids {
+		ids[i] = int64(i*37) % 1000
+	}
+	runBench(b, mustOp(b, "Gather", nil), 64*128*4, seq(1000, 128), tensor.From([]int{64}, ids))
+}
+
+func BenchmarkConcatSmall(b *testing.B) {
+	runBench(b, mustOp(b, "Concat", ops.Attrs{"axis": intA(1)}), 64*160*4, seq(64, 128), seq(64, 32))
+}
+
+func BenchmarkTransposeSmall(b *testing.B) {
+	runBench(b, mustOp(b, "Transpose", nil), 64*128*4, seq(64, 128))
+}
+
+func BenchmarkTransposeSmall4D(b *testing.B) {
+	runBench(b, mustOp(b, "Transpose", ops.Attrs{"perm": ints(0, 2, 1, 3)}), 64*128*4, seq(4, 16, 8, 16))
+}
+
+func BenchmarkReshapeSmall(b *testing.B) {
+	runBench(b, mustOp(b, "Reshape", nil), 0, seq(64, 128), i64(64, 4, 32))
+}
+
+func BenchmarkSliceSmall(b *testing.B) {
+	runBench(b, mustOp(b, "Slice", nil), 64*64*4, seq(64, 128), i64(32), i64(96), i64(1))
 }
