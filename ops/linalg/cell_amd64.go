@@ -22,6 +22,7 @@ type cellFrame struct {
 	ldo    int
 	mask   int            // live lanes of this block
 	rb     unsafe.Pointer // GRU recurrence bias of the h gate, or nil
+	bs     int            // bytes between the panels of consecutive blocks
 }
 
 //go:noescape
@@ -36,71 +37,107 @@ func gruCell4AVX512(f *cellFrame)
 //go:noescape
 func gruCell1AVX512(f *cellFrame)
 
+//go:noescape
+func lstmCell1x4AVX512(f *cellFrame)
+
+//go:noescape
+func lstmCell1x2AVX512(f *cellFrame)
+
+//go:noescape
+func gruCell1x4AVX512(f *cellFrame)
+
+//go:noescape
+func gruCell1x2AVX512(f *cellFrame)
+
 // cellAsmOn is read per call (not cached at init) so setKernel can switch it.
 func cellAsmOn() bool { return useAVX512 }
 
 func blockMask(w int) int { return 1<<w - 1 }
 
-func lstmCellAsm(p *CellWeights, a *CellArgs) {
-	H, I := p.H, p.I
+// cellAsm runs the rows in groups of four (unit blocks outside, rows
+// inside: a block's panel stays in L1 while the row groups stream past it),
+// then each leftover row over several unit blocks at once, since one row
+// alone would leave the FMA units waiting on its four dependency chains.
+func cellAsm(p *CellWeights, a *CellArgs, gru bool) {
+	H, I, S := p.H, p.I, p.Slots
 	K := I + H
 	nb := (H + cellBlock - 1) / cellBlock
+	bs := K * S * cellBlock // floats per unit block panel
 	f := cellFrame{k1: I, k2: H, ldx: 4 * a.LdX, ldh: 4 * a.LdH, ldi: 4 * a.LdInit, hb: 4 * H,
-		ldc: 4 * a.LdC, ldo: 4 * a.LdHOut}
-	// unit blocks outside, rows inside: the block's panel stays in L1
-	// while the row groups stream past it
-	for u := 0; u < nb; u++ {
-		f.pw = unsafe.Pointer(&p.data[u*K*4*cellBlock])
-		f.mask = blockMask(min(cellBlock, H-u*cellBlock))
+		ldc: 4 * a.LdC, ldo: 4 * a.LdHOut, bs: 4 * bs}
+	if gru {
+		f.ldc = 4 * a.LdH // c is the old h of the block
+	}
+	setRow := func(r, u int) {
 		c0 := u * cellBlock
-		for r := 0; r < a.Rows; {
-			if I > 0 {
-				f.x = unsafe.Pointer(&a.X[r*a.LdX])
+		f.pw = unsafe.Pointer(&p.data[u*bs])
+		if I > 0 {
+			f.x = unsafe.Pointer(&a.X[r*a.LdX])
+		}
+		f.h = unsafe.Pointer(&a.H[r*a.LdH])
+		f.init = unsafe.Pointer(&a.Init[r*a.LdInit+c0])
+		if gru {
+			f.c = unsafe.Pointer(&a.H[r*a.LdH+c0])
+			f.rb = nil
+			if a.RB != nil {
+				f.rb = unsafe.Pointer(&a.RB[c0])
 			}
-			f.h = unsafe.Pointer(&a.H[r*a.LdH])
-			f.init = unsafe.Pointer(&a.Init[r*a.LdInit+c0])
+		} else {
 			f.c = unsafe.Pointer(&a.C[r*a.LdC+c0])
-			f.ho = unsafe.Pointer(&a.HOut[r*a.LdHOut+c0])
-			if a.Rows-r >= 4 {
+		}
+		f.ho = unsafe.Pointer(&a.HOut[r*a.LdHOut+c0])
+	}
+	rows4 := a.Rows &^ 3
+	for u := 0; u < nb; u++ {
+		f.mask = blockMask(min(cellBlock, H-u*cellBlock))
+		for r := 0; r < rows4; r += 4 {
+			setRow(r, u)
+			if gru {
+				gruCell4AVX512(&f)
+			} else {
 				lstmCell4AVX512(&f)
-				r += 4
+			}
+		}
+	}
+	full := H / cellBlock
+	if !cellMulti {
+		full = 0
+	}
+	for r := rows4; r < a.Rows; r++ {
+		u := 0
+		f.mask = blockMask(cellBlock)
+		for ; u+4 <= full; u += 4 {
+			setRow(r, u)
+			if gru {
+				gruCell1x4AVX512(&f)
+			} else {
+				lstmCell1x4AVX512(&f)
+			}
+		}
+		for ; u+2 <= full; u += 2 {
+			setRow(r, u)
+			if gru {
+				gruCell1x2AVX512(&f)
+			} else {
+				lstmCell1x2AVX512(&f)
+			}
+		}
+		for ; u < nb; u++ {
+			f.mask = blockMask(min(cellBlock, H-u*cellBlock))
+			setRow(r, u)
+			if gru {
+				gruCell1AVX512(&f)
 			} else {
 				lstmCell1AVX512(&f)
-				r++
 			}
 		}
 	}
 }
 
-func gruCellAsm(p *CellWeights, a *CellArgs) {
-	H, I := p.H, p.I
-	K := I + H
-	nb := (H + cellBlock - 1) / cellBlock
-	f := cellFrame{k1: I, k2: H, ldx: 4 * a.LdX, ldh: 4 * a.LdH, ldi: 4 * a.LdInit, hb: 4 * H,
-		ldc: 4 * a.LdH, ldo: 4 * a.LdHOut}
-	for u := 0; u < nb; u++ {
-		f.pw = unsafe.Pointer(&p.data[u*K*3*cellBlock])
-		f.mask = blockMask(min(cellBlock, H-u*cellBlock))
-		c0 := u * cellBlock
-		f.rb = nil
-		if a.RB != nil {
-			f.rb = unsafe.Pointer(&a.RB[c0])
-		}
-		for r := 0; r < a.Rows; {
-			if I > 0 {
-				f.x = unsafe.Pointer(&a.X[r*a.LdX])
-			}
-			f.h = unsafe.Pointer(&a.H[r*a.LdH])
-			f.c = unsafe.Pointer(&a.H[r*a.LdH+c0])
-			f.init = unsafe.Pointer(&a.Init[r*a.LdInit+c0])
-			f.ho = unsafe.Pointer(&a.HOut[r*a.LdHOut+c0])
-			if a.Rows-r >= 4 {
-				gruCell4AVX512(&f)
-				r += 4
-			} else {
-				gruCell1AVX512(&f)
-				r++
-			}
-		}
-	}
-}
+// cellMulti enables the several-blocks-per-row kernels (tests and
+// benchmarks compare against the block-at-a-time ones).
+var cellMulti = true
+
+func lstmCellAsm(p *CellWeights, a *CellArgs) { cellAsm(p, a, false) }
+
+func gruCellAsm(p *CellWeights, a *CellArgs) { cellAsm(p, a, true) }
