@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -107,4 +108,79 @@ func BenchmarkEinsumBatchMatmul(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 13))
 	op := newOp(b, "Einsum", 12, ops.Attrs{"equation": aStr("bij,bjk->bik")}, 2, 1)
 	benchOp(b, op, randF32(rng, 8, 32, 64), randF32(rng, 8, 64, 32))
+}
+
+// benchArena runs an op the way the runtime does: RunWith on an arena
+// reset before every run.
+func benchArena(b *testing.B, op ops.Op, in ...*tensor.Tensor) {
+	ao := op.(ops.ArenaOp)
+	var ar ops.Arena
+	b.ReportAllocs()
+	for b.Loop() {
+		ar.Reset()
+		if _, err := ao.RunWith(&ar, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMLP4 covers the layers of models/mlp4 (20→128 Relu, 128→64
+// Relu, heads 64→1/5/1/8) at batch 1 and 64, unfused and fused, with one
+// and two threads.
+func BenchmarkMLP4(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 14))
+	tB := ops.Attrs{"transB": aInt(1)}
+	layers := []struct {
+		name    string
+		k, n    int
+		act     string
+		threads []int
+	}{
+		{"L1_20x128", 20, 128, "Relu", []int{1, 2}},
+		{"L2_128x64", 128, 64, "Relu", []int{1, 2}},
+		{"head_64x1", 64, 1, "Sigmoid", []int{1}},
+		{"head_64x8", 64, 8, "Tanh", []int{1}},
+	}
+	for _, batch := range []int{1, 64} {
+		for _, l := range layers {
+			x, w, bias := randF32(rng, batch, l.k), randF32(rng, l.n, l.k), randF32(rng, l.n)
+			wt := randF32(rng, l.k, l.n)
+			for _, th := range l.threads {
+				sfx := fmt.Sprintf("/b%d/%s/t%d", batch, l.name, th)
+				b.Run("Gemm"+sfx, func(b *testing.B) {
+					benchArena(b, newOpCfg(b, "", "Gemm", 13, tB, 3, th), x, w, bias)
+				})
+				b.Run("MatMul"+sfx, func(b *testing.B) {
+					benchArena(b, newOpCfg(b, "", "MatMul", 13, nil, 2, th), x, wt)
+				})
+				for _, act := range []string{"", l.act} {
+					name := "Dense" + act
+					if act == "" {
+						name = "DenseNone"
+					}
+					b.Run(name+sfx, func(b *testing.B) {
+						benchArena(b, newOpCfg(b, "ai.mtlrun", "Dense", 1, denseAttrs(act, tB), 3, th), x, w, bias)
+					})
+				}
+			}
+		}
+		b.Run(fmt.Sprintf("Softmax/b%d/5", batch), func(b *testing.B) {
+			benchArena(b, newOp(b, "Softmax", 13, nil, 1, 1), randF32(rng, batch, 5))
+		})
+	}
+}
+
+// BenchmarkDenseActivations: the fused layer per activation, 64×128×64.
+func BenchmarkDenseActivations(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 15))
+	x, w, bias := randF32(rng, 64, 128), randF32(rng, 64, 128), randF32(rng, 64)
+	for _, act := range []string{"", "Relu", "LeakyRelu", "Sigmoid", "Tanh"} {
+		name := act
+		if name == "" {
+			name = "None"
+		}
+		b.Run(name, func(b *testing.B) {
+			benchArena(b, newOpCfg(b, "ai.mtlrun", "Dense", 1, denseAttrs(act, ops.Attrs{"transB": aInt(1)}), 3, 1), x, w, bias)
+		})
+	}
 }

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/ops/linalg"
@@ -221,6 +222,21 @@ func (j *denseJob) rows(r0, r1 int) {
 		}
 		out := j.out[b0*n : b1*n]
 		linalg.SgemmPacked(j.transA, b1-b0, j.alpha, a, j.lda, j.pb, 0, out, n)
+		if j.c.kind == cRow && j.c.beta == 1 && (j.act == actNone || j.act == actRelu) {
+			// the usual bias (+ Relu): one pass per row
+			bias := j.c.data[:n]
+			for r := 0; r < b1-b0; r++ {
+				row := out[r*n : r*n+n]
+				if j.act == actRelu {
+					biasRelu(row, bias)
+					continue
+				}
+				for x, v := range bias {
+					row[x] += v
+				}
+			}
+			continue
+		}
 		j.addC(out, b0, b1)
 		applyAct(out, j.act, j.leakyAlpha)
 	}
@@ -285,15 +301,22 @@ func (j *denseJob) addC(out []float32, b0, b1 int) {
 	}
 }
 
+// relu is max(v, 0) bit for bit as Go's builtin computes it (negative
+// values and −0 give +0, a NaN keeps its payload with the sign cleared),
+// without the builtin's branches, which mispredict on mixed signs.
+func relu(v float32) float32 {
+	u := math.Float32bits(v)
+	keep := ^uint32(int32(u)>>31) | uint32(int32(0x7f800000-(u&0x7fffffff))>>31)>>1
+	return math.Float32frombits(u & keep)
+}
+
 // applyAct applies an activation in place, exactly as ops/math's float32
 // kernels do: Relu is max(x, 0) (NaN stays NaN), LeakyRelu multiplies
 // negative values by alpha, Sigmoid and Tanh are linalg's vector functions.
 func applyAct(x []float32, act actKind, alpha float32) {
 	switch act {
 	case actRelu:
-		for i, v := range x {
-			x[i] = max(v, 0)
-		}
+		reluSlice(x)
 	case actLeakyRelu:
 		for i, v := range x {
 			if v < 0 {

@@ -209,3 +209,51 @@ func TestDenseErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestReluBits: the branch-free relu is Go's max(v, 0), which ops/math's
+// Relu uses, on every special value and a sweep of bit patterns.
+func TestReluBits(t *testing.T) {
+	check := func(u uint32) {
+		v := math.Float32frombits(u)
+		if got, want := math.Float32bits(relu(v)), math.Float32bits(max(v, 0)); got != want {
+			t.Fatalf("relu(%#x) = %#x, max gives %#x", u, got, want)
+		}
+	}
+	for _, u := range []uint32{0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc00000, 0x7f800001, 0xff800001, 0x00000001, 0x80000001, 0x3f800000, 0xbf800000, 0x7f7fffff, 0xff7fffff} {
+		check(u)
+	}
+	for u := uint64(0); u < 1<<32; u += 65521 {
+		check(uint32(u))
+	}
+}
+
+// TestReluSliceBits: the vector Relu epilogues agree with max(v, 0) on
+// special values in every lane position and on the scalar tail.
+func TestReluSliceBits(t *testing.T) {
+	specials := []uint32{0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc00000, 0x7f800001, 0xff800001, 0x00000001, 0x80000001, 0x3f800000, 0xbf800000, 0x7f7fffff, 0xff7fffff}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for n := 0; n <= 37; n++ {
+		x, bias := make([]float32, n), make([]float32, n)
+		for i := range x {
+			x[i] = math.Float32frombits(specials[rng.IntN(len(specials))])
+			if rng.IntN(3) == 0 {
+				x[i] = float32(rng.NormFloat64())
+			}
+			bias[i] = float32(rng.NormFloat64())
+			if rng.IntN(4) == 0 {
+				bias[i] = 0
+			}
+		}
+		got, got2 := append([]float32(nil), x...), append([]float32(nil), x...)
+		reluSlice(got)
+		biasRelu(got2, bias)
+		for i, v := range x {
+			if a, b := math.Float32bits(got[i]), math.Float32bits(max(v, 0)); a != b {
+				t.Fatalf("n=%d relu(%#x) = %#x, want %#x", n, math.Float32bits(v), a, b)
+			}
+			if a, b := math.Float32bits(got2[i]), math.Float32bits(max(v+bias[i], 0)); a != b {
+				t.Fatalf("n=%d relu(%#x + %v) = %#x, want %#x", n, math.Float32bits(v), bias[i], a, b)
+			}
+		}
+	}
+}

@@ -1,0 +1,59 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// relu on the bits of Y0 (as Go's max(v, 0)): lanes with the sign set
+// become +0, except NaNs, which keep their payload with the sign cleared.
+// Y8 = 0x7fffffff, Y9 = 0x7f800000 in every lane.
+#define RELU8 \
+	VPSRAD  $31, Y0, Y2 \
+	VPANDN  Y0, Y2, Y3  \
+	VPAND   Y0, Y8, Y4  \
+	VPCMPGTD Y9, Y4, Y5 \
+	VPAND   Y4, Y5, Y5  \
+	VPOR    Y3, Y5, Y0
+
+#define CONSTS \
+	MOVL $0x7fffffff, AX \
+	MOVD AX, X8 \
+	VPBROADCASTD X8, Y8 \
+	MOVL $0x7f800000, AX \
+	MOVD AX, X9 \
+	VPBROADCASTD X9, Y9
+
+// func biasRelu8AVX2(x, b unsafe.Pointer, n int)
+TEXT ·biasRelu8AVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), DI
+	MOVQ b+8(FP), SI
+	MOVQ n+16(FP), CX
+	CONSTS
+	SHRQ $3, CX
+
+brloop:
+	VMOVUPS (DI), Y0
+	VADDPS  (SI), Y0, Y0
+	RELU8
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  brloop
+	VZEROUPPER
+	RET
+
+// func relu8AVX2(x unsafe.Pointer, n int)
+TEXT ·relu8AVX2(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	CONSTS
+	SHRQ $3, CX
+
+rloop:
+	VMOVUPS (DI), Y0
+	RELU8
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  rloop
+	VZEROUPPER
+	RET

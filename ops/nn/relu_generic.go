@@ -1,0 +1,18 @@
+//go:build !amd64 || purego
+
+package nn
+
+// biasRelu is row[x] = relu(row[x] + bias[x]).
+func biasRelu(row, bias []float32) {
+	bias = bias[:len(row)]
+	for x, v := range row {
+		row[x] = relu(v + bias[x])
+	}
+}
+
+// reluSlice is x[i] = relu(x[i]).
+func reluSlice(x []float32) {
+	for i, v := range x {
+		x[i] = relu(v)
+	}
+}
