@@ -268,3 +268,53 @@ var (
 	linalgSigmoid = linalg.Sigmoid
 	linalgTanh    = linalg.Tanh
 )
+
+// TestThreadsBitwise: splitting large element-wise ops over threads gives
+// bitwise the single-threaded result, and the steady state allocates
+// nothing either way.
+func TestThreadsBitwise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	x, y := randF32(rng, 601, 499), randF32(rng, 601, 499) // 299899 elements, not a multiple of 64
+	s := randF32(rng)
+	for _, c := range []struct {
+		op string
+		in []*tensor.Tensor
+	}{
+		{"Sigmoid", []*tensor.Tensor{x}},
+		{"Tanh", []*tensor.Tensor{x}},
+		{"Relu", []*tensor.Tensor{x}},
+		{"Exp", []*tensor.Tensor{x}},
+		{"Add", []*tensor.Tensor{x, y}},
+		{"Mul", []*tensor.Tensor{x, s}},
+		{"Sub", []*tensor.Tensor{s, y}},
+		{"Div", []*tensor.Tensor{x, y}},
+		{"Sum", []*tensor.Tensor{x, y, x}},
+		{"Max", []*tensor.Tensor{x, s}},
+	} {
+		t.Run(c.op, func(t *testing.T) {
+			var res [2]*tensor.Tensor
+			for i, threads := range []int{1, 4} {
+				k, err := ops.New(&ops.Config{OpType: c.op, Opset: 13, NumInputs: len(c.in), NumOutputs: 1, Threads: threads})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ak := k.(ops.ArenaOp)
+				a := &ops.Arena{}
+				out, err := ak.RunWith(a, c.in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res[i] = out[0]
+				if n := testing.AllocsPerRun(10, func() {
+					a.Reset()
+					if _, err := ak.RunWith(a, c.in); err != nil {
+						t.Fatal(err)
+					}
+				}); n != 0 {
+					t.Errorf("threads %d: %v allocations per steady-state run", threads, n)
+				}
+			}
+			sameBits(t, res[1], res[0])
+		})
+	}
+}

@@ -29,13 +29,16 @@ var arithNames = [...]string{"Add", "Sub", "Mul", "Div", "Max", "Min"}
 func init() {
 	for _, op := range []arithOp{opAdd, opSub, opMul, opDiv} {
 		op := op
-		ops.Register("", arithNames[op], 1, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-			if err := ops.NeedInputs(in, 2); err != nil {
-				return nil, err
-			}
-			r, err := arith(ar, op, nil, in[0], in[1])
-			return one(ar, r, err)
-		}))
+		ops.Register("", arithNames[op], 1, func(c *ops.Config) (ops.Op, error) {
+			threads := c.Threads
+			return kernel(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+				if err := ops.NeedInputs(in, 2); err != nil {
+					return nil, err
+				}
+				r, err := arith(ar, threads, op, nil, in[0], in[1])
+				return one(ar, r, err)
+			}), nil
+		})
 	}
 	ops.Register("", "Pow", 1, fixed(runPow))
 	ops.Register("", "Mod", 10, func(c *ops.Config) (ops.Op, error) {
@@ -180,18 +183,24 @@ func arithKern[T num](op arithOp) kern[T, T, T] {
 }
 
 // arith computes a op b with broadcasting, writing into dst when it has the
-// result's shape and dtype (dst may be a or b).
-func arith(ar *ops.Arena, op arithOp, dst, a, b *tensor.Tensor) (*tensor.Tensor, error) {
+// result's shape and dtype (dst may be a or b). Large float32 operands of
+// one shape (or with a scalar) are split over threads.
+func arith(ar *ops.Arena, threads int, op arithOp, dst, a, b *tensor.Tensor) (*tensor.Tensor, error) {
 	if a.DType != b.DType {
 		return nil, ops.BadInput(1, "dtype %v (shape %v) differs from input 0's %v (shape %v)", b.DType, b.Shape, a.DType, a.Shape)
 	}
 	switch a.DType {
 	case tensor.Float32:
+		if threads > 1 {
+			if r, ok, err := parallelArith(ar, &kF32[op], dst, a, b, threads); ok {
+				return r, err
+			}
+		}
 		return binaryInto(ar, dst, a, b, kF32[op])
 	case tensor.Float64:
 		return binaryInto(ar, dst, a, b, kF64[op])
 	case tensor.Float16, tensor.BFloat16:
-		r, err := arith(ar, op, nil, toF32(ar, a), toF32(ar, b))
+		r, err := arith(ar, threads, op, nil, toF32(ar, a), toF32(ar, b))
 		if err != nil {
 			return nil, err
 		}

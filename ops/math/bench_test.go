@@ -1,6 +1,7 @@
 package math
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -15,7 +16,11 @@ func benchOp(b *testing.B, op string, in ...*tensor.Tensor) {
 }
 
 func benchOpAttrs(b *testing.B, op string, attrs ops.Attrs, in ...*tensor.Tensor) {
-	k, err := ops.New(&ops.Config{OpType: op, Opset: 13, Attrs: attrs, NumInputs: len(in), NumOutputs: 1})
+	benchOpThreads(b, op, attrs, 1, in...)
+}
+
+func benchOpThreads(b *testing.B, op string, attrs ops.Attrs, threads int, in ...*tensor.Tensor) {
+	k, err := ops.New(&ops.Config{OpType: op, Opset: 13, Attrs: attrs, NumInputs: len(in), NumOutputs: 1, Threads: threads})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -100,5 +105,22 @@ func BenchmarkSmall(b *testing.B) {
 		{"CastInt64", "Cast", ops.Attrs{"to": {Type: ops.AttrInt, Int: int64(tensor.Int64)}}, []*tensor.Tensor{x}},
 	} {
 		b.Run(c.name, func(b *testing.B) { benchOpAttrs(b, c.op, c.attrs, c.in...) })
+	}
+}
+
+// Large element-wise ops (512×256) at Threads 1 and 2.
+func BenchmarkThreads(b *testing.B) {
+	x, y := benchT(512, 256), benchT(512, 256)
+	for _, c := range []struct {
+		op string
+		in []*tensor.Tensor
+	}{
+		{"Sigmoid", []*tensor.Tensor{x}},
+		{"Exp", []*tensor.Tensor{x}},
+		{"Add", []*tensor.Tensor{x, y}},
+	} {
+		for _, th := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/threads%d", c.op, th), func(b *testing.B) { benchOpThreads(b, c.op, nil, th, c.in...) })
+		}
 	}
 }

@@ -23,20 +23,21 @@ const (
 // is computed through float64 and rounded once, float16/bfloat16 through
 // float32); f32, when set, is a direct float32 loop with the same result.
 type unaryDef struct {
-	f64 func(float64) float64
-	f32 func(o, x []float32)
-	iop intOp
+	f64   func(float64) float64
+	f32   func(o, x []float32)
+	iop   intOp
+	cheap bool // f32 is a memory-bound loop: split over threads only when huge
 }
 
 func init() {
 	plain := map[string]unaryDef{
-		"Abs": {f64: gomath.Abs, iop: iAbs, f32: func(o, x []float32) {
+		"Abs": {f64: gomath.Abs, iop: iAbs, cheap: true, f32: func(o, x []float32) {
 			o = o[:len(x)]
 			for i, v := range x {
 				o[i] = float32(gomath.Abs(float64(v)))
 			}
 		}},
-		"Neg": {f64: func(x float64) float64 { return -x }, iop: iNeg, f32: func(o, x []float32) {
+		"Neg": {f64: func(x float64) float64 { return -x }, iop: iNeg, cheap: true, f32: func(o, x []float32) {
 			o = o[:len(x)]
 			for i, v := range x {
 				o[i] = -v
@@ -74,15 +75,15 @@ func init() {
 		"Atanh":      {f64: gomath.Atanh},
 		// float32 Sigmoid and Tanh are ops/linalg's vector kernels, so that
 		// a fused Dense+activation gives bitwise the unfused result.
-		"Tanh": {f64: gomath.Tanh, f32: func(o, x []float32) {
+		"Tanh": {f64: gomath.Tanh, cheap: true, f32: func(o, x []float32) {
 			copy(o, x)
 			linalg.Tanh(o[:len(x)])
 		}},
-		"Sigmoid": {f64: sigmoid, f32: func(o, x []float32) {
+		"Sigmoid": {f64: sigmoid, cheap: true, f32: func(o, x []float32) {
 			copy(o, x)
 			linalg.Sigmoid(o[:len(x)])
 		}},
-		"Relu": {f64: func(x float64) float64 { return gomath.Max(x, 0) }, iop: iRelu, f32: func(o, x []float32) {
+		"Relu": {f64: func(x float64) float64 { return gomath.Max(x, 0) }, iop: iRelu, cheap: true, f32: func(o, x []float32) {
 			o = o[:len(x)]
 			for i, v := range x {
 				o[i] = max(v, 0) // branch-free; NaN stays NaN
@@ -97,13 +98,14 @@ func init() {
 	}
 	for name, def := range plain {
 		def := def
-		ops.Register("", name, 1, fixed(unaryKernel(def)))
+		ops.Register("", name, 1, func(c *ops.Config) (ops.Op, error) { return unaryKernel(def, c.Threads), nil })
 	}
 
 	withAttrs("LeakyRelu", func(a ops.Attrs) unaryDef {
 		alpha := float64(a.Float("alpha", 0.01))
 		a32 := float32(alpha)
 		return unaryDef{
+			cheap: true,
 			f64: func(x float64) float64 {
 				if x < 0 {
 					return alpha * x
@@ -174,7 +176,7 @@ func init() {
 		default:
 			return nil, ops.BadAttr("approximate", "must be \"none\" or \"tanh\", got %q", approx)
 		}
-		return unaryKernel(def), nil
+		return unaryKernel(def, c.Threads), nil
 	})
 
 	ops.Register("", "Identity", 1, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
@@ -211,13 +213,14 @@ func init() {
 	})
 }
 
-// unaryKernel is the kernel of a unary op.
-func unaryKernel(def unaryDef) kernel {
+// unaryKernel is the kernel of a unary op with a Threads budget.
+func unaryKernel(def unaryDef, threads int) kernel {
+	d := &def // one heap copy per node: the hot path passes the pointer
 	return func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := ops.NeedInputs(in, 1); err != nil {
 			return nil, err
 		}
-		r, err := unary(ar, def, in[0])
+		r, err := unary(ar, d, threads, in[0])
 		return one(ar, r, err)
 	}
 }
@@ -225,7 +228,7 @@ func unaryKernel(def unaryDef) kernel {
 // withAttrs registers a unary op whose definition depends on attributes.
 func withAttrs(name string, build func(ops.Attrs) unaryDef) {
 	ops.Register("", name, 1, func(c *ops.Config) (ops.Op, error) {
-		return unaryKernel(build(c.Attrs)), nil
+		return unaryKernel(build(c.Attrs), c.Threads), nil
 	})
 }
 
@@ -255,7 +258,8 @@ func softplus(x float64) float64 {
 }
 
 // unary applies def to x, returning a tensor from ar of x's dtype and shape.
-func unary(ar *ops.Arena, def unaryDef, x *tensor.Tensor) (*tensor.Tensor, error) {
+// Large float32 inputs are split over threads.
+func unary(ar *ops.Arena, def *unaryDef, threads int, x *tensor.Tensor) (*tensor.Tensor, error) {
 	if err := lenMatches(0, x, tensor.DataLen(x.Data)); err != nil {
 		return nil, err
 	}
@@ -265,7 +269,11 @@ func unary(ar *ops.Arena, def unaryDef, x *tensor.Tensor) (*tensor.Tensor, error
 		if err != nil {
 			return nil, err
 		}
-		unaryF32(def, r.Data.([]float32), d)
+		if splits(threads, len(d), def.cheap) {
+			fanOut(ewJob{un: def, o: r.Data.([]float32), x: d}, len(d), threads)
+		} else {
+			unaryF32(def, r.Data.([]float32), d)
+		}
 		return r, nil
 	case []float64:
 		r, err := ar.Empty(tensor.Float64, x.Shape)
@@ -304,7 +312,7 @@ func unary(ar *ops.Arena, def unaryDef, x *tensor.Tensor) (*tensor.Tensor, error
 }
 
 // unaryF32 runs def over float32 data; o may alias x.
-func unaryF32(def unaryDef, o, x []float32) {
+func unaryF32(def *unaryDef, o, x []float32) {
 	if def.f32 != nil {
 		def.f32(o, x)
 		return

@@ -7,10 +7,13 @@ import (
 
 func init() {
 	reg := func(name string, op arithOp, mean bool) {
-		ops.Register("", name, 1, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-			r, err := variadic(ar, op, mean, in)
-			return one(ar, r, err)
-		}))
+		ops.Register("", name, 1, func(c *ops.Config) (ops.Op, error) {
+			threads := c.Threads
+			return kernel(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+				r, err := variadic(ar, threads, op, mean, in)
+				return one(ar, r, err)
+			}), nil
+		})
 	}
 	reg("Max", opMax, false)
 	reg("Min", opMin, false)
@@ -28,7 +31,7 @@ func init() {
 // variadic folds op over the inputs with broadcasting, accumulating in place
 // once the accumulator is its own buffer (never an input). mean divides by
 // the input count.
-func variadic(ar *ops.Arena, op arithOp, mean bool, in []*tensor.Tensor) (*tensor.Tensor, error) {
+func variadic(ar *ops.Arena, threads int, op arithOp, mean bool, in []*tensor.Tensor) (*tensor.Tensor, error) {
 	if len(in) == 0 {
 		return nil, errorf("need at least 1 input, got 0")
 	}
@@ -62,11 +65,11 @@ func variadic(ar *ops.Arena, op arithOp, mean bool, in []*tensor.Tensor) (*tenso
 		return acc, nil
 	}
 	var err error
-	if acc, err = arith(ar, op, nil, toF32(ar, in[0]), toF32(ar, in[1])); err != nil {
+	if acc, err = arith(ar, threads, op, nil, toF32(ar, in[0]), toF32(ar, in[1])); err != nil {
 		return nil, err
 	}
 	for i := 2; i < len(in); i++ {
-		if acc, err = arith(ar, op, acc, acc, toF32(ar, in[i])); err != nil {
+		if acc, err = arith(ar, threads, op, acc, acc, toF32(ar, in[i])); err != nil {
 			return nil, ops.BadInput(i, "%v", err)
 		}
 	}
