@@ -208,3 +208,27 @@ func TestNonConstWeightsNotCached(t *testing.T) {
 		equalOutputs(t, op, wantB, got)
 	}
 }
+
+// TestArenaParallelAllocs: a parallel run reuses its job list and
+// WaitGroup, allocating only the closure of the one goroutine it starts.
+func TestArenaParallelAllocs(t *testing.T) {
+	saved := parallelWork
+	defer func() { parallelWork = saved }()
+	parallelWork = 0
+	for _, c := range []arenaCase{{name: "lstm", op: "LSTM", attrs: ops.Attrs{}, in: 1},
+		{name: "gru_bidi", op: "GRU", attrs: merge(lbr1, biDir), in: 8}} {
+		rc := c.randCase(1, 10, 64, 32)
+		op := buildOp(t, rc, 2, true)
+		var a ops.Arena
+		run := func() {
+			a.Reset()
+			if _, err := op.RunWith(&a, rc.inputs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run()
+		if n := testing.AllocsPerRun(50, run); n > 1 {
+			t.Errorf("%s at 2 threads: %v allocations per run, want at most 1", c.name, n)
+		}
+	}
+}

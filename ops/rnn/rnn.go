@@ -54,8 +54,9 @@ type rnnOp struct {
 
 	constW bool // W, R, B and P are constant: packed weights may be cached
 
-	mu    sync.Mutex
-	cache any // *weights[float32] or *weights[float64]
+	mu      sync.Mutex
+	cache   any   // *weights[float32] or *weights[float64]
+	parFree []any // idle *parRun[float32] / *parRun[float64]
 }
 
 func newOp(c *ops.Config, cell cellKind) (ops.Op, error) {
@@ -617,15 +618,40 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor) ([]*tensor
 		}
 		return result(), nil
 	}
-	runParallel(a, base, &wts, nd, chunks)
+	runParallel(o, a, base, &wts, nd, chunks)
 	return result(), nil
+}
+
+// parRun is the job list and WaitGroup of one parallel Run. They are
+// reused through the op's free list (a run's headers, not its buffers,
+// which come from the arena), so a parallel run allocates only the closure
+// of each goroutine it starts.
+type parRun[T tensor.Float] struct {
+	wg   sync.WaitGroup
+	jobs []job[T]
+}
+
+func (p *parRun[T]) run(i int) {
+	defer p.wg.Done()
+	runJob(&p.jobs[i])
 }
 
 // runParallel runs nd×chunks jobs, one on the calling goroutine and the
 // rest on as many goroutines, started once per Run (each job covers every
 // time step of its rows, so there is no per-step synchronisation).
-func runParallel[T tensor.Float](a *ops.Arena, base job[T], wts *[2]dirWeights[T], nd, chunks int) {
-	jobs := make([]job[T], 0, nd*chunks)
+func runParallel[T tensor.Float](o *rnnOp, a *ops.Arena, base job[T], wts *[2]dirWeights[T], nd, chunks int) {
+	o.mu.Lock()
+	var p *parRun[T]
+	for i := len(o.parFree) - 1; i >= 0 && p == nil; i-- {
+		if q, ok := o.parFree[i].(*parRun[T]); ok {
+			p = q
+			o.parFree = append(o.parFree[:i], o.parFree[i+1:]...)
+		}
+	}
+	o.mu.Unlock()
+	if p == nil {
+		p = new(parRun[T])
+	}
 	batch := base.dm.batch
 	for d := 0; d < nd; d++ {
 		for ci := 0; ci < chunks; ci++ {
@@ -633,15 +659,23 @@ func runParallel[T tensor.Float](a *ops.Arena, base job[T], wts *[2]dirWeights[T
 			j.w, j.d = wts[d], d
 			j.b0, j.b1 = batch*ci/chunks, batch*(ci+1)/chunks
 			j.buf = scratch[T](a, j.scratchSize(j.b1-j.b0))
-			jobs = append(jobs, j)
+			p.jobs = append(p.jobs, j)
 		}
 	}
-	var wg sync.WaitGroup
-	for i := 1; i < len(jobs); i++ {
-		wg.Go(func() { runJob(&jobs[i]) })
+	p.wg.Add(len(p.jobs) - 1)
+	for i := 1; i < len(p.jobs); i++ {
+		go p.run(i)
 	}
-	runJob(&jobs[0])
-	wg.Wait()
+	runJob(&p.jobs[0])
+	p.wg.Wait()
+	// drop references to this run's inputs and buffers before parking
+	clear(p.jobs)
+	p.jobs = p.jobs[:0]
+	o.mu.Lock()
+	if len(o.parFree) < 8 {
+		o.parFree = append(o.parFree, p)
+	}
+	o.mu.Unlock()
 }
 
 func clamp[T tensor.Float](v, c T) T {
@@ -671,6 +705,9 @@ func runFused(j *job[float32]) {
 	o, w, dm := j.o, &j.w, j.dm
 	seq, batch, I, H, GH := dm.seq, dm.batch, dm.in, dm.hid, dm.gh
 	cb := j.b1 - j.b0
+	if H == 0 {
+		return // Y, Y_h and Y_c are empty
+	}
 	nd, d := o.numDir, j.d
 	rev := o.reverse[d]
 	lstm := o.cell == cellLSTM
