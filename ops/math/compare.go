@@ -108,14 +108,110 @@ func shiftKern[T integer](left bool) kern[T, T, T] {
 	return elementwise(func(a, b T) T { return a >> b })
 }
 
-// cmpKerns builds the comparison loops of T once (elementwise allocates).
+// cmpKerns builds the comparison loops of T once, written out per op (an
+// indirect call per element would cost several times the comparison).
 func cmpKerns[T cmp.Ordered]() [cmpGe + 1]kern[T, T, bool] {
 	return [...]kern[T, T, bool]{
-		cmpEq: elementwise(func(a, b T) bool { return a == b }),
-		cmpLt: elementwise(func(a, b T) bool { return a < b }),
-		cmpGt: elementwise(func(a, b T) bool { return a > b }),
-		cmpLe: elementwise(func(a, b T) bool { return a <= b }),
-		cmpGe: elementwise(func(a, b T) bool { return a >= b }),
+		cmpEq: {
+			vv: func(out []bool, a, b []T) {
+				a, b = a[:len(out)], b[:len(out)]
+				for i := range out {
+					out[i] = a[i] == b[i]
+				}
+			},
+			vs: func(out []bool, a []T, s T) {
+				a = a[:len(out)]
+				for i := range out {
+					out[i] = a[i] == s
+				}
+			},
+			sv: func(out []bool, s T, b []T) {
+				b = b[:len(out)]
+				for i := range out {
+					out[i] = s == b[i]
+				}
+			},
+		},
+		cmpLt: {
+			vv: func(out []bool, a, b []T) {
+				a, b = a[:len(out)], b[:len(out)]
+				for i := range out {
+					out[i] = a[i] < b[i]
+				}
+			},
+			vs: func(out []bool, a []T, s T) {
+				a = a[:len(out)]
+				for i := range out {
+					out[i] = a[i] < s
+				}
+			},
+			sv: func(out []bool, s T, b []T) {
+				b = b[:len(out)]
+				for i := range out {
+					out[i] = s < b[i]
+				}
+			},
+		},
+		cmpGt: {
+			vv: func(out []bool, a, b []T) {
+				a, b = a[:len(out)], b[:len(out)]
+				for i := range out {
+					out[i] = a[i] > b[i]
+				}
+			},
+			vs: func(out []bool, a []T, s T) {
+				a = a[:len(out)]
+				for i := range out {
+					out[i] = a[i] > s
+				}
+			},
+			sv: func(out []bool, s T, b []T) {
+				b = b[:len(out)]
+				for i := range out {
+					out[i] = s > b[i]
+				}
+			},
+		},
+		cmpLe: {
+			vv: func(out []bool, a, b []T) {
+				a, b = a[:len(out)], b[:len(out)]
+				for i := range out {
+					out[i] = a[i] <= b[i]
+				}
+			},
+			vs: func(out []bool, a []T, s T) {
+				a = a[:len(out)]
+				for i := range out {
+					out[i] = a[i] <= s
+				}
+			},
+			sv: func(out []bool, s T, b []T) {
+				b = b[:len(out)]
+				for i := range out {
+					out[i] = s <= b[i]
+				}
+			},
+		},
+		cmpGe: {
+			vv: func(out []bool, a, b []T) {
+				a, b = a[:len(out)], b[:len(out)]
+				for i := range out {
+					out[i] = a[i] >= b[i]
+				}
+			},
+			vs: func(out []bool, a []T, s T) {
+				a = a[:len(out)]
+				for i := range out {
+					out[i] = a[i] >= s
+				}
+			},
+			sv: func(out []bool, s T, b []T) {
+				b = b[:len(out)]
+				for i := range out {
+					out[i] = s >= b[i]
+				}
+			},
+		},
 	}
 }
 
