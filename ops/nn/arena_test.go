@@ -17,6 +17,10 @@ type arenaCase struct {
 	nOut    int
 	threads int
 	in      []*tensor.Tensor
+	// varying: no input is constant (ConstInputs all false), so weights
+	// are packed into arena scratch on every run
+	varying bool
+	allocs  float64 // allowed allocations per steady-state run
 }
 
 func arenaCases() []arenaCase {
@@ -46,6 +50,11 @@ func arenaCases() []arenaCase {
 			)
 		}
 		cs = append(cs,
+			arenaCase{name: "Gemm varying B", op: "Gemm", opset: 13, attrs: tB, varying: true, in: []*tensor.Tensor{r(b, 20), r(128, 20), r(128)}},
+			arenaCase{name: "Dense varying B", domain: "ai.mtlrun", op: "Dense", opset: 1, attrs: ops.Attrs{"activation": aStr("Relu")}, varying: true, threads: 2, in: []*tensor.Tensor{r(b, 128), r(128, 64), r(64)}},
+			arenaCase{name: "MatMul varying B", op: "MatMul", opset: 13, varying: true, in: []*tensor.Tensor{r(b, 7, 64), r(64, 32)}},
+			arenaCase{name: "MatMul batched B", op: "MatMul", opset: 13, in: []*tensor.Tensor{r(b, 9, 16), r(b, 16, 8)}},
+			arenaCase{name: "Conv varying W", op: "Conv", opset: 11, varying: true, allocs: 1, in: []*tensor.Tensor{r(b, 8, 12, 12), r(16, 8, 3, 3), r(16)}},
 			arenaCase{name: "MatMul batched B rows≤2", op: "MatMul", opset: 13, in: []*tensor.Tensor{r(b, 2, 16), r(b, 16, 8)}},
 			arenaCase{name: "Softmax", op: "Softmax", opset: 13, in: []*tensor.Tensor{r(b, 5)}},
 			arenaCase{name: "Softmax axis0", op: "Softmax", opset: 13, attrs: ops.Attrs{"axis": aInt(0)}, in: []*tensor.Tensor{r(b, 5)}},
@@ -74,8 +83,12 @@ func arenaCases() []arenaCase {
 func TestArenaKernels(t *testing.T) {
 	for _, c := range arenaCases() {
 		nOut := max(c.nOut, 1)
+		var constIn []bool
+		if c.varying {
+			constIn = make([]bool, len(c.in))
+		}
 		op, err := ops.New(&ops.Config{Domain: c.domain, OpType: c.op, Opset: c.opset, Attrs: c.attrs,
-			NumInputs: len(c.in), NumOutputs: nOut, Threads: c.threads})
+			NumInputs: len(c.in), NumOutputs: nOut, Threads: c.threads, ConstInputs: constIn})
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -120,8 +133,45 @@ func TestArenaKernels(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
-		if allocs != 0 {
-			t.Errorf("%s: %v allocations per steady-state run, want 0", name, allocs)
+		if allocs > c.allocs {
+			t.Errorf("%s: %v allocations per steady-state run, want %v", name, allocs, c.allocs)
+		}
+	}
+}
+
+// TestVaryingWeightsRepacked: a right-hand input that is not constant may
+// be an arena buffer rewritten in place between runs; the kernel must see
+// the new values (a cache keyed by address would not).
+func TestVaryingWeightsRepacked(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, c := range []struct {
+		domain, op string
+		attrs      ops.Attrs
+		in         []*tensor.Tensor
+	}{
+		{"", "Gemm", ops.Attrs{"transB": aInt(1)}, []*tensor.Tensor{randF32(rng, 8, 20), randF32(rng, 16, 20), randF32(rng, 16)}},
+		{"", "MatMul", nil, []*tensor.Tensor{randF32(rng, 2, 8, 20), randF32(rng, 20, 16)}},
+		{"ai.mtlrun", "Dense", ops.Attrs{"activation": aStr("Tanh")}, []*tensor.Tensor{randF32(rng, 2, 8, 20), randF32(rng, 20, 16), randF32(rng, 16)}},
+		{"", "Conv", nil, []*tensor.Tensor{randF32(rng, 2, 3, 9, 9), randF32(rng, 8, 3, 3, 3)}},
+	} {
+		op, err := ops.New(&ops.Config{Domain: c.domain, OpType: c.op, Opset: 13, Attrs: c.attrs,
+			NumInputs: len(c.in), NumOutputs: 1, ConstInputs: make([]bool, len(c.in))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ar ops.Arena
+		for run := 0; run < 3; run++ {
+			w := c.in[1].Float32s()
+			for i := range w {
+				w[i] = float32(rng.NormFloat64()) // same address, new values
+			}
+			fresh := runOp(t, newOpCfg(t, c.domain, c.op, 13, c.attrs, len(c.in), 1), c.in...)
+			ar.Reset()
+			got, err := op.(ops.ArenaOp).RunWith(&ar, c.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameBits(t, c.op, got[0], fresh[0])
 		}
 	}
 }

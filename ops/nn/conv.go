@@ -404,7 +404,7 @@ type convJob struct {
 	b        []float32
 	N, C, M  int
 	g        geom3
-	pbs      []*linalg.PackedB // non-constant weights, packed for this call
+	pbs      []linalg.PackedB // non-constant weights, packed for this call
 	scratch  []float32         // per chunk: cols then tmp
 	per      int               // scratch floats per chunk
 	byPos    bool
@@ -416,7 +416,7 @@ type convJob struct {
 // packed returns group gi's weights packed (cached when W is constant).
 func (j *convJob) packed(gi int) *linalg.PackedB {
 	if j.pbs != nil {
-		return j.pbs[gi]
+		return &j.pbs[gi]
 	}
 	cg, mg := j.C/j.c.group, j.M/j.c.group
 	ck := cg * j.g.kSize()
@@ -492,9 +492,9 @@ func (c *conv) gemmF32(ar *ops.Arena, x, w, y, b []float32, N, C, M int, g *geom
 	}
 	j := convJob{c: c, x: x, w: w, y: y, b: b, N: N, C: C, M: M, g: *g}
 	if !c.constW {
-		j.pbs = make([]*linalg.PackedB, grp)
+		j.pbs = make([]linalg.PackedB, grp) // the one allocation left
 		for gi := range j.pbs {
-			j.pbs[gi] = packB(true, ck, mg, w[gi*mg*ck:(gi+1)*mg*ck])
+			j.pbs[gi] = packB(ar, true, ck, mg, w[gi*mg*ck:(gi+1)*mg*ck])
 		}
 	}
 	colsN := 0

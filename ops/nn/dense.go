@@ -122,7 +122,7 @@ func (d *dense) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, e
 		}
 		c = cView{data: ct.Float32s(), kind: cRow, beta: d.gemm.beta}
 	}
-	pb := d.gemm.packed(b.Float32s(), k, n)
+	pb := d.gemm.packed(ar, b.Float32s(), k, n)
 	d.gemm.product(false, m, n, a.Float32s(), k, pb, c, out.Float32s(), d.act, d.leakyAlpha)
 	return ar.Outputs(out), nil
 }
@@ -180,7 +180,7 @@ type denseJob struct {
 	alpha      float32
 	a          []float32
 	lda        int
-	pb         *linalg.PackedB
+	pb         linalg.PackedB
 	c          cView
 	out        []float32 // m×n, row stride n
 	n          int
@@ -221,7 +221,7 @@ func (j *denseJob) rows(r0, r1 int) {
 			a = j.a[b0*j.lda:]
 		}
 		out := j.out[b0*n : b1*n]
-		linalg.SgemmPacked(j.transA, b1-b0, j.alpha, a, j.lda, j.pb, 0, out, n)
+		linalg.SgemmPacked(j.transA, b1-b0, j.alpha, a, j.lda, &j.pb, 0, out, n)
 		if j.c.kind == cRow && j.c.beta == 1 && (j.act == actNone || j.act == actRelu) {
 			// the usual bias (+ Relu): one pass per row
 			bias := j.c.data[:n]

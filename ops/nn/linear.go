@@ -136,7 +136,7 @@ func (g *linGemm) runF32(ar *ops.Arena, in []*tensor.Tensor, act actKind, leakyA
 	if cIn != nil {
 		c = cView{data: cIn.Float32s(), kind: classifyC(cIn.Shape, m, n), beta: g.beta}
 	}
-	pb := g.packed(b.Float32s(), k, n)
+	pb := g.packed(ar, b.Float32s(), k, n)
 	g.product(g.transA, m, n, a.Float32s(), a.Shape[1], pb, c, out.Float32s(), act, leakyAlpha)
 	return ar.Outputs(out), nil
 }
@@ -144,11 +144,11 @@ func (g *linGemm) runF32(ar *ops.Arena, in []*tensor.Tensor, act actKind, leakyA
 // packed returns op(B) packed for the micro-kernels: cached when B is a
 // constant, packed afresh otherwise (an arena buffer at the same address
 // may hold new values on the next run).
-func (g *linGemm) packed(b []float32, k, n int) *linalg.PackedB {
+func (g *linGemm) packed(ar *ops.Arena, b []float32, k, n int) linalg.PackedB {
 	if g.constB {
-		return g.packs.getSlice(b, g.transB, k, n)
+		return *g.packs.getSlice(b, g.transB, k, n)
 	}
-	return packB(g.transB, k, n, b)
+	return packB(ar, g.transB, k, n, b)
 }
 
 // parallelWork is the number of multiply-adds below which a product stays
@@ -157,7 +157,7 @@ const parallelWork = 1 << 17
 
 // product computes out (m×n) = act(alpha·op(A)·B + beta·C), splitting the
 // rows over up to g.threads goroutines when there are enough of them.
-func (g *linGemm) product(transA bool, m, n int, a []float32, lda int, pb *linalg.PackedB, c cView, out []float32, act actKind, leakyAlpha float32) {
+func (g *linGemm) product(transA bool, m, n int, a []float32, lda int, pb linalg.PackedB, c cView, out []float32, act actKind, leakyAlpha float32) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -326,7 +326,7 @@ func (mm *linMatMul) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tens
 	}
 	if a.DType == tensor.Float32 && len(bB) == 0 {
 		// B shared by every batch entry: the batch is more rows
-		pb := mm.gemm.packed(b.Float32s(), k, n)
+		pb := mm.gemm.packed(ar, b.Float32s(), k, n)
 		mm.gemm.product(false, nb*m, n, a.Float32s(), k, pb, cView{}, out.Float32s(), actNone, 0)
 		return ar.Outputs(out), nil
 	}
@@ -336,9 +336,20 @@ func (mm *linMatMul) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tens
 	switch a.DType {
 	case tensor.Float32:
 		av, bv, o := a.Float32s(), b.Float32s(), out.Float32s()
+		var pb linalg.PackedB
+		var panels []float32
+		if m > 2 {
+			panels = ar.Float32s(linalg.PackedSize(k, n))
+		}
 		for i := 0; i < nb; i++ {
 			ao, bo, co := aIdx[i]*m*k, bIdx[i]*k*n, i*m*n
-			Sgemm(false, false, m, n, k, 1, av[ao:ao+m*k], k, bv[bo:bo+k*n], n, 0, o[co:co+m*n], n)
+			if m <= 2 {
+				// a row or two: dot products, no packing
+				Sgemm(false, false, m, n, k, 1, av[ao:ao+m*k], k, bv[bo:bo+k*n], n, 0, o[co:co+m*n], n)
+				continue
+			}
+			linalg.PackBInto(&pb, panels, false, k, n, bv[bo:bo+k*n], n)
+			linalg.SgemmPacked(false, m, 1, av[ao:ao+m*k], k, &pb, 0, o[co:co+m*n], n)
 		}
 	case tensor.Float64:
 		matmulLoop(a, b, out, nb, m, n, k, aIdx, bIdx, tensor.Data[float64])

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/ops/linalg"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -42,17 +43,17 @@ func (p *packCache) getSlice(d []float32, transB bool, k, n int) *linalg.PackedB
 	return pk
 }
 
-// packB packs a right-hand matrix that is not a constant, on every run.
-//
-// It allocates (linalg.PackB makes the panel buffer): packing into arena
-// scratch needs a linalg entry point that takes the destination buffer,
-// since PackedB's fields are linalg's own.
-func packB(transB bool, k, n int, d []float32) *linalg.PackedB {
+// packB packs a right-hand matrix that is not a constant, on every run,
+// into arena scratch (an arena buffer at the same address may hold other
+// values next run, so nothing is cached).
+func packB(ar *ops.Arena, transB bool, k, n int, d []float32) linalg.PackedB {
 	ldb := n
 	if transB {
 		ldb = k
 	}
-	return linalg.PackB(transB, k, n, d, ldb)
+	var p linalg.PackedB
+	linalg.PackBInto(&p, ar.Float32s(linalg.PackedSize(k, n)), transB, k, n, d, ldb)
+	return p
 }
 
 // f32Pool recycles float32 scratch buffers (im2col columns and the like).

@@ -3,23 +3,34 @@ package nn
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Intra-op parallelism. Kernels with a Threads budget above one split their
 // rows (or batch entries) into chunks; the calling goroutine runs the first
 // chunk and a small package-wide pool of worker goroutines runs the others.
-// A job travels to a worker by value through a channel and completion is
-// signalled through a pooled WaitGroup, so fanning out allocates nothing in
-// steady state (a `go` statement with a closure would allocate the closure
-// and its captured WaitGroup on every call).
+//
+// The chunks here are a few microseconds of work, about what it costs to
+// wake a parked goroutine (a futex and, in a VM, an inter-processor
+// interrupt), so handing them to sleeping workers made two threads slower
+// than one. Workers therefore poll for a short while after each job before
+// parking, and the caller polls for its chunks' completion instead of
+// sleeping on a WaitGroup: back-to-back products (the layers of one model
+// run, or consecutive runs) find the workers awake. Polling yields the
+// processor (runtime.Gosched), so other goroutines still run.
+//
+// A job travels to a worker by value through a channel and completion is a
+// pooled counter, so fanning out allocates nothing in steady state (a `go`
+// statement with a closure would allocate the closure on every call).
 
 // job is one chunk of a kernel's work: rows [r0, r1) of the payload kind
 // says. Dispatch is a switch rather than a func field, because an indirect
 // call makes the job escape to the heap.
 type job struct {
 	kind  jobKind
-	wg    *sync.WaitGroup
-	idx   int // chunk number
+	left  *atomic.Int32 // chunks not yet done
+	idx   int           // chunk number
 	r0    int
 	r1    int
 	dense denseJob
@@ -42,44 +53,75 @@ func (j *job) do() {
 	}
 }
 
+// pollFor is how long an idle worker keeps polling for the next job.
+const pollFor = 50 * time.Microsecond
+
 var (
-	workerOnce sync.Once
-	workerCh   chan job
-	wgPool     = sync.Pool{New: func() any { return new(sync.WaitGroup) }}
+	workerOnce  sync.Once
+	workerCh    chan job
+	counterPool = sync.Pool{New: func() any { return new(atomic.Int32) }}
 )
 
+// startWorkers starts GOMAXPROCS−1 workers (at least one): with the
+// caller, that fills the processors.
 func startWorkers() {
-	n := max(runtime.GOMAXPROCS(0), 2)
-	workerCh = make(chan job, 4*n)
+	n := max(runtime.GOMAXPROCS(0)-1, 1)
+	workerCh = make(chan job, 4*maxChunks)
 	for i := 0; i < n; i++ {
-		go func() {
-			var j job
-			for j = range workerCh {
-				j.do()
-				j.wg.Done()
-			}
-		}()
+		go worker()
 	}
 }
 
-// fanOut runs template over the chunk boundaries bounds[0..len-1]: chunk i
-// covers [bounds[i], bounds[i+1]). The caller's goroutine runs chunk 0.
-// bounds must have at most maxChunks+1 entries.
+func worker() {
+	var j job
+	for {
+		select {
+		case j = <-workerCh:
+		default:
+			if !poll(&j) {
+				j = <-workerCh
+			}
+		}
+		j.do()
+		j.left.Add(-1)
+	}
+}
+
+// poll waits up to pollFor for a job without parking.
+func poll(j *job) bool {
+	start := time.Now()
+	for i := 0; ; i++ {
+		select {
+		case *j = <-workerCh:
+			return true
+		default:
+		}
+		if i&15 == 15 && time.Since(start) > pollFor {
+			return false
+		}
+		runtime.Gosched()
+	}
+}
+
+// fanOut runs template over the chunk boundaries: chunk i covers
+// [bounds[i], bounds[i+1]). The caller's goroutine runs chunk 0.
 func fanOut(template *job, bounds []int) {
 	workerOnce.Do(startWorkers)
-	wg := wgPool.Get().(*sync.WaitGroup)
+	left := counterPool.Get().(*atomic.Int32)
 	chunks := len(bounds) - 1
-	wg.Add(chunks - 1)
+	left.Store(int32(chunks - 1))
 	for i := 1; i < chunks; i++ {
 		j := *template
-		j.wg, j.idx, j.r0, j.r1 = wg, i, bounds[i], bounds[i+1]
+		j.left, j.idx, j.r0, j.r1 = left, i, bounds[i], bounds[i+1]
 		workerCh <- j
 	}
 	j := *template
 	j.r0, j.r1 = bounds[0], bounds[1]
 	j.do()
-	wg.Wait()
-	wgPool.Put(wg)
+	for left.Load() > 0 {
+		runtime.Gosched()
+	}
+	counterPool.Put(left)
 }
 
 // maxChunks bounds the number of goroutines one kernel call fans out to.
