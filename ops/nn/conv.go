@@ -405,8 +405,8 @@ type convJob struct {
 	N, C, M  int
 	g        geom3
 	pbs      []linalg.PackedB // non-constant weights, packed for this call
-	scratch  []float32         // per chunk: cols then tmp
-	per      int               // scratch floats per chunk
+	scratch  []float32        // per chunk: cols then tmp
+	per      int              // scratch floats per chunk
 	byPos    bool
 	n, gi    int
 	a, tmp   []float32
