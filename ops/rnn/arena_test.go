@@ -232,3 +232,28 @@ func TestArenaParallelAllocs(t *testing.T) {
 		}
 	}
 }
+
+// Omitted optional inputs (P of an LSTM, B) count as constant: the packed
+// weights are cached even when ConstInputs is shorter than 8 or marks the
+// empty slots false, and packing happens once.
+func TestConstWeightsCachedWithOmittedInputs(t *testing.T) {
+	rc := newRandCase(1, "LSTM", ops.Attrs{}, 3, 2, 2, 4, nil, false)
+	rc.inputs = rc.inputs[:4]
+	op, err := ops.New(&ops.Config{OpType: "LSTM", Opset: 14, Attrs: ops.Attrs{}, NumInputs: 4, NumOutputs: 3,
+		ConstInputs: []bool{false, true, true, true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := op.(ops.ArenaOp)
+	var a ops.Arena
+	for i := 0; i < 2; i++ {
+		a.Reset()
+		if _, err := k.RunWith(&a, rc.inputs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := op.(*rnnOp)
+	if _, ok := o.cache.(*weights[float32]); !ok {
+		t.Fatal("constant weights were not cached")
+	}
+}

@@ -52,7 +52,7 @@ type rnnOp struct {
 	lbr         bool // GRU linear_before_reset
 	numOutputs  int
 
-	constW bool // W, R, B and P are constant: packed weights may be cached
+	constIn [8]bool // Config.InputIsConst per input slot
 
 	mu      sync.Mutex
 	cache   any   // *weights[float32] or *weights[float64]
@@ -60,8 +60,10 @@ type rnnOp struct {
 }
 
 func newOp(c *ops.Config, cell cellKind) (ops.Op, error) {
-	o := &rnnOp{cell: cell, hidden: -1, numOutputs: c.NumOutputs, threads: max(c.Threads, 1),
-		constW: c.InputIsConst(1) && c.InputIsConst(2) && c.InputIsConst(3) && (cell != cellLSTM || c.InputIsConst(7))}
+	o := &rnnOp{cell: cell, hidden: -1, numOutputs: c.NumOutputs, threads: max(c.Threads, 1)}
+	for i := range o.constIn {
+		o.constIn[i] = c.InputIsConst(i)
+	}
 	a := c.Attrs
 	if a.Has("hidden_size") {
 		h := a.Int("hidden_size", 0)
@@ -383,7 +385,14 @@ func getWeights[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, dm 
 	for d := 0; d < o.numDir; d++ {
 		fused[d] = fusedOK[T](o, in, d)
 	}
-	if !o.constW {
+	// cache only when every weight input given is constant (an omitted
+	// optional input, nil here, counts as constant)
+	constW := true
+	for i, s := range src {
+		slot := [4]int{1, 2, 3, 7}[i]
+		constW = constW && (s == nil || o.constIn[slot])
+	}
+	if !constW {
 		// packed into this run's scratch: a cache would be keyed by
 		// addresses an arena reuses for other data
 		var dirs [2]dirWeights[T]
