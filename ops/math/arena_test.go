@@ -150,22 +150,37 @@ func arenaCases() []arenaCase {
 
 func sameBits(t *testing.T, got, want *tensor.Tensor) {
 	t.Helper()
+	if err := bitsEqual(got, want); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// bitsEqual compares dtype, shape and every element exactly (NaN equals NaN).
+func bitsEqual(got, want *tensor.Tensor) error {
 	if got.DType != want.DType || !tensor.SameShape(got.Shape, want.Shape) {
-		t.Fatalf("got %v, want %v", got, want)
+		return errorf("got %v, want %v", got, want)
 	}
 	if err := got.Validate(); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	g, w := reflect.ValueOf(got.Data), reflect.ValueOf(want.Data)
 	for k := 0; k < w.Len(); k++ {
 		gv, wv := g.Index(k).Interface(), w.Index(k).Interface()
 		if gv != wv {
-			if gf, ok := gv.(float32); ok && gomath.IsNaN(float64(gf)) && gomath.IsNaN(float64(wv.(float32))) {
-				continue
+			switch gf := gv.(type) {
+			case float32:
+				if gomath.IsNaN(float64(gf)) && gomath.IsNaN(float64(wv.(float32))) {
+					continue
+				}
+			case float64:
+				if gomath.IsNaN(gf) && gomath.IsNaN(wv.(float64)) {
+					continue
+				}
 			}
-			t.Fatalf("element %d: got %v, want %v", k, gv, wv)
+			return errorf("element %d: got %v, want %v", k, gv, wv)
 		}
 	}
+	return nil
 }
 
 // TestArenaRuns runs every converted kernel twice through RunWith on one
@@ -316,5 +331,53 @@ func TestThreadsBitwise(t *testing.T) {
 			}
 			sameBits(t, res[1], res[0])
 		})
+	}
+}
+
+// TestArenaConcurrent runs every kernel from several goroutines at once,
+// each with its own arena, as executors of one session do (run with -race).
+func TestArenaConcurrent(t *testing.T) {
+	for _, c := range arenaCases() {
+		opset, nOut := c.opset, c.nOut
+		if opset == 0 {
+			opset = 13
+		}
+		if nOut == 0 {
+			nOut = 1
+		}
+		k, err := ops.New(&ops.Config{OpType: c.op, Opset: opset, Attrs: c.attrs, NumInputs: len(c.in), NumOutputs: nOut})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := k.Run(c.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 4)
+		for g := 0; g < 4; g++ {
+			go func() {
+				a := &ops.Arena{}
+				for run := 0; run < 3; run++ {
+					a.Reset()
+					got, err := k.(ops.ArenaOp).RunWith(a, c.in)
+					if err != nil {
+						errs <- err
+						return
+					}
+					for j := range want {
+						if err := bitsEqual(got[j], want[j]); err != nil {
+							errs <- errorf("%s: concurrent run: %v", c.op, err)
+							return
+						}
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for g := 0; g < 4; g++ {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package shape
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/mtlrun/mtlrun/ops"
@@ -169,4 +170,56 @@ func sameData(a, b raw) bool {
 		return &a.b8[0] == &b.b8[0]
 	}
 	return false
+}
+
+// TestArenaConcurrent runs every kernel from several goroutines at once,
+// each with its own arena, as executors of one session do (run with -race).
+func TestArenaConcurrent(t *testing.T) {
+	for _, c := range arenaCases() {
+		opset, nOut := c.opset, c.nOut
+		if opset == 0 {
+			opset = 13
+		}
+		if nOut == 0 {
+			nOut = 1
+		}
+		attrs := c.attrs
+		if attrs == nil {
+			attrs = ops.Attrs{}
+		}
+		k, err := ops.New(&ops.Config{OpType: c.op, Opset: opset, Attrs: attrs, NumInputs: len(c.in), NumOutputs: nOut})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := k.Run(c.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 4)
+		for g := 0; g < 4; g++ {
+			go func() {
+				a := &ops.Arena{}
+				for run := 0; run < 3; run++ {
+					a.Reset()
+					got, err := k.(ops.ArenaOp).RunWith(a, c.in)
+					if err != nil {
+						errs <- err
+						return
+					}
+					for j := range want {
+						if err := sameTensor(got[j], want[j]); err != nil {
+							errs <- fmt.Errorf("%s: concurrent run: %v", c.op, err)
+							return
+						}
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for g := 0; g < 4; g++ {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+	}
 }
