@@ -189,16 +189,18 @@ type denseJob struct {
 	leakyAlpha float32
 }
 
-// blockRows picks the rows per block: a multiple of the micro-kernel's six
-// rows and of whatever makes every block start at a multiple of actAlign
-// elements, about 16 KB of output so the block is still in L1 when the bias
-// and the activation pass over it.
+// blockRows picks the rows per block: a multiple of blockAlign(n), about
+// 16 KB of output so the block is still in L1 when the bias and the
+// activation pass over it.
 func blockRows(n int) int {
-	g := gcd(n, actAlign)
-	base := lcm(6, actAlign/g)
-	t := max(1, 4096/max(n*base, 1))
-	return base * t
+	base := blockAlign(n)
+	return base * max(1, 4096/max(n*base, 1))
 }
+
+// blockAlign is the row granularity of blocks and thread chunks: a
+// multiple of the micro-kernel's six rows that makes every block start at
+// a multiple of actAlign elements.
+func blockAlign(n int) int { return lcm(6, actAlign/gcd(n, actAlign)) }
 
 func gcd(a, b int) int {
 	for b != 0 {

@@ -174,10 +174,7 @@ func (g *linGemm) product(transA bool, m, n int, a []float32, lda int, pb linalg
 		j.rows(0, m)
 		return
 	}
-	align := j.block
-	if align >= m {
-		align = blockRows(n)
-	}
+	align := blockAlign(n)
 	var buf [maxChunks + 1]int
 	bounds := splitRows(&buf, m, parts, align)
 	if len(bounds) <= 2 {
