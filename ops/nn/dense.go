@@ -185,6 +185,11 @@ type denseJob struct {
 	out        []float32 // m×n, row stride n
 	n          int
 	block      int // rows per block
+	// cFirst: C is written first and the product added to it, which is
+	// bitwise the same as adding C after the product when the product is
+	// one k-block (the kernels sum into zeroed registers and add those to
+	// C once: acc + c either way); over several k-blocks it is not.
+	cFirst bool
 	act        actKind
 	leakyAlpha float32
 }
@@ -223,6 +228,13 @@ func (j *denseJob) rows(r0, r1 int) {
 			a = j.a[b0*j.lda:]
 		}
 		out := j.out[b0*n : b1*n]
+		if j.cFirst {
+			// C first, the product added to it: one pass fewer
+			j.setC(out, b0, b1)
+			linalg.SgemmPacked(j.transA, b1-b0, j.alpha, a, j.lda, &j.pb, 1, out, n)
+			applyAct(out, j.act, j.leakyAlpha)
+			continue
+		}
 		linalg.SgemmPacked(j.transA, b1-b0, j.alpha, a, j.lda, &j.pb, 0, out, n)
 		if j.c.kind == cRow && j.c.beta == 1 && (j.act == actNone || j.act == actRelu) {
 			// the usual bias (+ Relu): one pass per row
@@ -241,6 +253,38 @@ func (j *denseJob) rows(r0, r1 int) {
 		}
 		j.addC(out, b0, b1)
 		applyAct(out, j.act, j.leakyAlpha)
+	}
+}
+
+// setC writes beta·C for rows [b0, b1) into out.
+func (j *denseJob) setC(out []float32, b0, b1 int) {
+	c, n := j.c, j.n
+	if c.beta != 1 {
+		clear(out)
+		j.addC(out, b0, b1)
+		return
+	}
+	switch c.kind {
+	case cScalar:
+		v := c.data[0]
+		for i := range out {
+			out[i] = v
+		}
+	case cRow:
+		bias := c.data[:n]
+		for r := 0; r < b1-b0; r++ {
+			copy(out[r*n:r*n+n], bias)
+		}
+	case cCol:
+		for r := 0; r < b1-b0; r++ {
+			v := c.data[b0+r]
+			row := out[r*n : r*n+n]
+			for x := range row {
+				row[x] = v
+			}
+		}
+	case cFull:
+		copy(out, c.data[b0*n:b1*n])
 	}
 }
 

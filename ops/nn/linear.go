@@ -166,8 +166,10 @@ func (g *linGemm) product(transA bool, m, n int, a []float32, lda int, pb linalg
 	if c.kind != cNone || act != actNone {
 		j.block = blockRows(n)
 	}
+	k := pb.K
+	j.cFirst = c.kind != cNone && k > 0 && linalg.WorkSize(6, k) == 6*k
 	parts := 1
-	if g.threads > 1 && m >= 32 && m*n*pb.K >= parallelWork {
+	if g.threads > 1 && m >= 32 && m*n*k >= parallelWork {
 		parts = min(g.threads, m/16)
 	}
 	if parts <= 1 {
