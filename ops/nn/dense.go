@@ -176,20 +176,20 @@ func classifyC(shape []int, m, n int) cKind {
 // denseJob is the float32 product out = act(alpha·op(A)·B + beta·C) over
 // m rows, one value copy per worker.
 type denseJob struct {
-	transA     bool
-	alpha      float32
-	a          []float32
-	lda        int
-	pb         linalg.PackedB
-	c          cView
-	out        []float32 // m×n, row stride n
-	n          int
-	block      int // rows per block
+	transA bool
+	alpha  float32
+	a      []float32
+	lda    int
+	pb     linalg.PackedB
+	c      cView
+	out    []float32 // m×n, row stride n
+	n      int
+	block  int // rows per block
 	// cFirst: C is written first and the product added to it, which is
 	// bitwise the same as adding C after the product when the product is
 	// one k-block (the kernels sum into zeroed registers and add those to
 	// C once: acc + c either way); over several k-blocks it is not.
-	cFirst bool
+	cFirst     bool
 	act        actKind
 	leakyAlpha float32
 }
