@@ -381,3 +381,22 @@ func TestArenaConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestReluMatchesBuiltinMax: the bitwise Relu equals Go's max(x, 0) bit for
+// bit, NaNs and signed zeros included.
+func TestReluMatchesBuiltinMax(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	x := []float32{0, float32(gomath.Copysign(0, -1)), 1, -1, float32(gomath.Inf(1)), float32(gomath.Inf(-1)),
+		gomath.Float32frombits(0x7fc00000), gomath.Float32frombits(0xffc00000), gomath.Float32frombits(0x7f800001),
+		gomath.Float32frombits(0xff800001), gomath.Float32frombits(0x80000001), gomath.Float32frombits(0x00000001)}
+	for i := 0; i < 100000; i++ {
+		x = append(x, gomath.Float32frombits(rng.Uint32()))
+	}
+	o := make([]float32, len(x))
+	reluF32(o, x)
+	for i, v := range x {
+		if w := max(v, 0); gomath.Float32bits(o[i]) != gomath.Float32bits(w) {
+			t.Fatalf("relu(%#x) = %#x, max gives %#x", gomath.Float32bits(v), gomath.Float32bits(o[i]), gomath.Float32bits(w))
+		}
+	}
+}
