@@ -118,8 +118,16 @@ func fanOut(template *job, bounds []int) {
 	j := *template
 	j.r0, j.r1 = bounds[0], bounds[1]
 	j.do()
+	// while waiting, run queued chunks (ours or another caller's) rather
+	// than idle: when every worker is busy this is what keeps us moving
 	for left.Load() > 0 {
-		runtime.Gosched()
+		select {
+		case j = <-workerCh:
+			j.do()
+			j.left.Add(-1)
+		default:
+			runtime.Gosched()
+		}
 	}
 	counterPool.Put(left)
 }
