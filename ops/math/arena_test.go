@@ -106,6 +106,8 @@ func arenaCases() []arenaCase {
 	}
 	cs = append(cs,
 		arenaCase{op: "Add", in: []*tensor.Tensor{i(64, 1), i(64)}},
+		// eleven alternating broadcast dims: ten outer runs in the plan
+		arenaCase{op: "Sub", in: []*tensor.Tensor{f(2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2), f(1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1)}},
 		arenaCase{op: "Div", in: []*tensor.Tensor{i(3, 4), pos(4)}},
 		arenaCase{op: "Add", in: []*tensor.Tensor{randF16(rng, 3, 4), randF16(rng, 4)}},
 		arenaCase{op: "Pow", in: []*tensor.Tensor{f(3, 4), f()}}, // constant exponent
@@ -399,4 +401,23 @@ func TestReluMatchesBuiltinMax(t *testing.T) {
 			t.Fatalf("relu(%#x) = %#x, max gives %#x", gomath.Float32bits(v), gomath.Float32bits(o[i]), gomath.Float32bits(w))
 		}
 	}
+}
+
+// TestBroadcastHighRank checks the run walk when the plan has more outer
+// dimensions than fit a small counter, against the index-table reference.
+func TestBroadcastHighRank(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	as, bs := []int{2, 1, 2, 1, 2, 1, 3, 1, 2, 1, 2}, []int{1, 2, 1, 2, 1, 2, 1, 2, 1, 3, 1}
+	a, b := randT(rng, as), randT(rng, bs)
+	got, err := runOp("Sub", 13, nil, 1, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os, _ := tensor.BroadcastShapes(as, bs)
+	ai, bi := tensor.BroadcastIndex(as, os), tensor.BroadcastIndex(bs, os)
+	want := make([]float32, len(ai))
+	for i := range want {
+		want[i] = a.Float32s()[ai[i]] - b.Float32s()[bi[i]]
+	}
+	sameBits(t, got[0], f32(os, want...))
 }

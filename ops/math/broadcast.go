@@ -52,6 +52,7 @@ type bplan struct {
 	aStep, bStep bool
 	outer        []int // collapsed outer dims, outermost first
 	aStr, bStr   []int // their strides in a and b (0 where broadcast)
+	cnt          []int // the run counter over outer (zeroed scratch)
 }
 
 // broadcastShape writes the NumPy broadcast of as and bs into scratch from
@@ -121,8 +122,8 @@ func planBinary(ar *ops.Arena, as, bs []int) (bplan, error) {
 	last := dims[3*(nd-1):]
 	p.inner, p.aStep, p.bStep = last[0], last[1] == 0, last[2] == 0
 	no := nd - 1
-	all := ar.Ints(3 * no)
-	p.outer, p.aStr, p.bStr = all[:no:no], all[no:2*no:2*no], all[2*no:]
+	all := ar.Ints(4 * no)
+	p.outer, p.aStr, p.bStr, p.cnt = all[:no:no], all[no:2*no:2*no], all[2*no:3*no:3*no], all[3*no:]
 	sa, sb := 1, 1
 	if p.aStep {
 		sa = p.inner
@@ -167,12 +168,7 @@ func apply[A, B, R any](p *bplan, out []R, a []A, b []B, k kern[A, B, R]) {
 		return
 	}
 	in := p.inner
-	var cbuf [8]int // the run counter, on the stack for rank <= 9
-	cnt := cbuf[:]
-	if len(p.outer) > len(cbuf) {
-		cnt = make([]int, len(p.outer))
-	}
-	cnt = cnt[:len(p.outer)]
+	cnt := p.cnt
 	ao, bo := 0, 0
 	for off := 0; off < p.n; off += in {
 		dst := out[off : off+in]
