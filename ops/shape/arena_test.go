@@ -64,6 +64,7 @@ func arenaCases() []arenaCase {
 		{op: "Slice", opset: 9, attrs: ops.Attrs{"starts": ints(1), "ends": ints(3), "axes": ints(1)}, in: []*tensor.Tensor{seq(4, 5)}},
 		{op: "Split", nOut: 3, attrs: ax(1), in: []*tensor.Tensor{seq(64, 96)}},
 		{op: "Split", nOut: 2, in: []*tensor.Tensor{i64seq(5, 2), i64(2, 3)}},
+		{op: "Split", nOut: 40, attrs: ax(1), in: []*tensor.Tensor{seq(3, 80)}},
 		{op: "Split", opset: 18, nOut: 3, attrs: ops.Attrs{"num_outputs": intA(3)}, in: []*tensor.Tensor{seq(7, 2)}},
 		{op: "Shape", in: []*tensor.Tensor{seq(64, 128)}},
 		{op: "Shape", opset: 15, attrs: ops.Attrs{"start": intA(1), "end": intA(-1)}, in: []*tensor.Tensor{seq(2, 3, 4, 5)}},

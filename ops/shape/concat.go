@@ -245,16 +245,11 @@ func (s *splitOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor,
 	}
 	outer, inner := prod(x.Shape[:axis]), prod(x.Shape[axis+1:])
 	rowIn := dim * inner
-	// the result list: on the stack for up to 16 outputs
-	var buf [16]*tensor.Tensor
-	res := buf[:0]
-	if len(parts) > len(buf) {
-		res = make([]*tensor.Tensor, 0, len(parts))
-	}
+	res := outputList(ar, len(parts))
 	shape := ar.Ints(x.Rank())
 	copy(shape, x.Shape)
 	off := 0
-	for _, p := range parts {
+	for i, p := range parts {
 		shape[axis] = p
 		t, dst, err := alloc(ar, x.DType, shape)
 		if err != nil {
@@ -265,7 +260,20 @@ func (s *splitOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor,
 			copyStrided(dst, src, 0, blk, off, rowIn, blk, outer)
 		}
 		off += blk
-		res = append(res, t)
+		res[i] = t
 	}
-	return ar.Outputs(res...), nil
+	return res, nil
+}
+
+// noTensors is a read-only row of nils from which outputList takes an
+// arena result list of any length up to its size without allocating.
+var noTensors [256]*tensor.Tensor
+
+// outputList returns a result list of n nil entries for the kernel to fill:
+// the arena's list (Outputs copies its arguments) up to 256 outputs.
+func outputList(ar *ops.Arena, n int) []*tensor.Tensor {
+	if n > len(noTensors) {
+		return make([]*tensor.Tensor, n)
+	}
+	return ar.Outputs(noTensors[:n]...)
 }

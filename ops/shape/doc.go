@@ -6,7 +6,7 @@
 // allocates nothing; Run is RunWith with a nil arena. Reshape, Flatten,
 // Squeeze and Unsqueeze return views sharing the input's data; Constant
 // returns its attribute tensor itself. Exceptions that still allocate:
-// Split into more than 16 outputs (the result list) and CumSum of
+// Split into more than 256 outputs (the result list) and CumSum of
 // float16/bfloat16. Integer shape-like inputs (shape, axes, starts, pads,
 // ...) of dtype int64 are read in place, never copied.
 package shape
