@@ -3,6 +3,7 @@ package rnn
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/mtlrun/mtlrun/ops"
@@ -615,7 +616,10 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor) ([]*tensor
 	work := dm.seq * dm.batch * dm.gh * (dm.in + dm.hid) * nd
 	parallel := o.threads > 1 && work >= parallelWork
 	if parallel {
-		chunks = min((o.threads+nd-1)/nd, max(1, dm.batch/8))
+		// two row blocks per thread, handed out from a shared counter: a
+		// thread whose core is busy with something else takes fewer, so
+		// the run does not wait on a straggler (cores are often shared)
+		chunks = min(2*((o.threads+nd-1)/nd), max(1, dm.batch/8))
 	}
 	if !parallel || nd*chunks == 1 {
 		// sequential: jobs live on this stack, nothing escapes
@@ -637,17 +641,29 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor) ([]*tensor
 // of each goroutine it starts.
 type parRun[T tensor.Float] struct {
 	wg   sync.WaitGroup
+	next atomic.Int32
 	jobs []job[T]
 }
 
-func (p *parRun[T]) run(i int) {
-	defer p.wg.Done()
-	runJob(&p.jobs[i])
+// work runs jobs until none is left.
+func (p *parRun[T]) work() {
+	for {
+		i := int(p.next.Add(1)) - 1
+		if i >= len(p.jobs) {
+			return
+		}
+		runJob(&p.jobs[i])
+	}
 }
 
-// runParallel runs nd×chunks jobs, one on the calling goroutine and the
-// rest on as many goroutines, started once per Run (each job covers every
-// time step of its rows, so there is no per-step synchronisation).
+func (p *parRun[T]) worker() {
+	defer p.wg.Done()
+	p.work()
+}
+
+// runParallel runs nd×chunks jobs on the calling goroutine and threads-1
+// others, started once per Run (each job covers every time step of its
+// rows, so there is no per-step synchronisation).
 func runParallel[T tensor.Float](o *rnnOp, a *ops.Arena, base job[T], wts *[2]dirWeights[T], nd, chunks int) {
 	o.mu.Lock()
 	var p *parRun[T]
@@ -671,11 +687,13 @@ func runParallel[T tensor.Float](o *rnnOp, a *ops.Arena, base job[T], wts *[2]di
 			p.jobs = append(p.jobs, j)
 		}
 	}
-	p.wg.Add(len(p.jobs) - 1)
-	for i := 1; i < len(p.jobs); i++ {
-		go p.run(i)
+	p.next.Store(0)
+	helpers := min(o.threads, len(p.jobs)) - 1
+	p.wg.Add(helpers)
+	for i := 0; i < helpers; i++ {
+		go p.worker()
 	}
-	runJob(&p.jobs[0])
+	p.work()
 	p.wg.Wait()
 	// drop references to this run's inputs and buffers before parking
 	clear(p.jobs)
