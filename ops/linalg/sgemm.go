@@ -1,8 +1,10 @@
 // Package linalg holds mtlrun's dense float32 kernels: a packed SGEMM whose
 // inner micro-kernels are written in Go assembly for AVX2+FMA and AVX-512
 // (chosen at run time with golang.org/x/sys/cpu), with a pure-Go fallback
-// that the `purego` build tag forces. Op families (ops/nn, ops/rnn) call it;
-// it knows nothing of tensors or graphs.
+// that the `purego` build tag forces; vector sigmoid and tanh; and fused
+// LSTM/GRU time steps (cell.go: product, gates and state update per tile of
+// 16 hidden units, AVX-512). Op families (ops/nn, ops/rnn) call it; it knows
+// nothing of tensors or graphs.
 package linalg
 
 import (
