@@ -66,6 +66,9 @@ func arenaCases() []arenaCase {
 			arenaCase{name: "LayerNorm no bias", op: "LayerNormalization", opset: 17, in: []*tensor.Tensor{r(b, 16), r(16)}},
 			arenaCase{name: "Depthwise", op: "Conv", opset: 11, attrs: ops.Attrs{"group": aInt(8), "pads": aInts(1, 1)}, in: []*tensor.Tensor{r(b, 8, 20), r(8, 1, 3), r(8)}},
 			arenaCase{name: "Conv narrow", op: "Conv", opset: 11, attrs: ops.Attrs{"pads": aInts(1, 1)}, in: []*tensor.Tensor{r(b, 4, 20), r(2, 4, 3)}},
+			arenaCase{name: "InstanceNorm", op: "InstanceNormalization", opset: 6, in: []*tensor.Tensor{r(b, 4, 5, 5), r(4), r(4)}},
+			arenaCase{name: "ConvTranspose", op: "ConvTranspose", opset: 11, attrs: ops.Attrs{"strides": aInts(2, 2)}, in: []*tensor.Tensor{r(b, 4, 5, 5), r(4, 8, 3, 3), r(8)}},
+			arenaCase{name: "ConvTranspose varying W", op: "ConvTranspose", opset: 11, varying: true, in: []*tensor.Tensor{r(b, 4, 5, 5), r(4, 8, 3, 3)}},
 			arenaCase{name: "MaxPool", op: "MaxPool", opset: 12, attrs: ops.Attrs{"kernel_shape": aInts(2, 2), "strides": aInts(2, 2)}, in: []*tensor.Tensor{r(b, 4, 8, 8)}},
 			arenaCase{name: "AveragePool", op: "AveragePool", opset: 11, attrs: ops.Attrs{"kernel_shape": aInts(3), "pads": aInts(1, 1)}, in: []*tensor.Tensor{r(b, 4, 9)}},
 			arenaCase{name: "GlobalAveragePool", op: "GlobalAveragePool", opset: 1, in: []*tensor.Tensor{r(b, 4, 3, 3)}},
@@ -224,4 +227,39 @@ func TestConcurrentExecutors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestNormFastPaths: the float32 fast paths of the normalisations give
+// bit for bit what their general (float64-staged) paths give.
+func TestNormFastPaths(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	v := randF32(rng, 6)
+	for i, x := range v.Float32s() {
+		v.Float32s()[i] = x*x + 0.01
+	}
+	bnIn := []*tensor.Tensor{randF32(rng, 3, 6, 4, 5), randF32(rng, 6), randF32(rng, 6), randF32(rng, 6), v}
+	bn := newOp(t, "BatchNormalization", 15, nil, 5, 1).(*batchNorm)
+	want, err := bn.run(bnIn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameBits(t, "BatchNorm", runOp(t, bn, bnIn...)[0], want[0])
+
+	lnIn := []*tensor.Tensor{randF32(rng, 3, 4, 16), randF32(rng, 4, 16), randF32(rng, 16)}
+	ln := newOp(t, "LayerNormalization", 17, ops.Attrs{"axis": aInt(1)}, 3, 3).(*layerNorm)
+	want, err = ln.run(lnIn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, g := range runOp(t, ln, lnIn...) {
+		sameBits(t, "LayerNorm", g, want[i])
+	}
+
+	inIn := []*tensor.Tensor{randF32(rng, 2, 6, 7), randF32(rng, 6), randF32(rng, 6)}
+	in := newOp(t, "InstanceNormalization", 6, nil, 3, 1).(*instanceNorm)
+	want, err = in.run(inIn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameBits(t, "InstanceNorm", runOp(t, in, inIn...)[0], want[0])
 }

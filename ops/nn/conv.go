@@ -22,7 +22,7 @@ func init() {
 			return nil, err
 		}
 		return &convTranspose{window: w, outPad: c.Attrs.Ints("output_padding"), outShape: c.Attrs.Ints("output_shape"),
-			packs: make([]packCache, w.group)}, nil
+			packs: make([]packCache, w.group), constW: c.InputIsConst(1)}, nil
 	})
 }
 
@@ -676,9 +676,14 @@ type convTranspose struct {
 	window
 	outPad, outShape []int64
 	packs            []packCache
+	constW           bool
 }
 
-func (c *convTranspose) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (c *convTranspose) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return c.RunWith(nil, in) }
+
+// RunWith takes the output, the geometry and the column scratch from the
+// arena (the > 3-D index loop still allocates its index vectors).
+func (c *convTranspose) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 2); err != nil {
 		return nil, err
 	}
@@ -708,7 +713,9 @@ func (c *convTranspose) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			}
 		}
 	}
-	g := &geometry{in: in0, k: k, s: make([]int, nd), d: make([]int, nd), pb: make([]int, nd), pe: make([]int, nd), out: make([]int, nd)}
+	buf := ar.Ints(5 * nd)
+	geo := geometry{in: in0, k: k, s: buf[:nd:nd], d: buf[nd : 2*nd : 2*nd], pb: buf[2*nd : 3*nd : 3*nd], pe: buf[3*nd : 4*nd : 4*nd], out: buf[4*nd : 5*nd : 5*nd]}
+	g := &geo
 	s, d, pb, pe, out := g.s, g.d, g.pb, g.pe, g.out
 	for i := 0; i < nd; i++ {
 		s[i], d[i] = at(c.strides, i, 1), at(c.dilations, i, 1)
@@ -757,18 +764,21 @@ func (c *convTranspose) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			return nil, ops.BadInput(2, "bias %v %v does not fit %d output channels of %v", bias.DType, bias.Shape, M, x.DType)
 		}
 	}
-	y, err := tensor.New(x.DType, append([]int{N, M}, out...))
+	yShape := ar.Ints(2 + nd)
+	yShape[0], yShape[1] = N, M
+	copy(yShape[2:], out)
+	y, err := ar.Empty(x.DType, yShape) // every path starts by writing the bias
 	if err != nil {
 		return nil, err
 	}
-	g3, is3 := g.as3()
+	g3, is3 := g.as3v()
 	if x.DType == tensor.Float32 && is3 {
 		var b []float32
 		if bias != nil {
 			b = bias.Float32s()
 		}
-		c.gemmF32(x.Float32s(), w.Float32s(), y.Float32s(), b, N, C, M, g3)
-		return []*tensor.Tensor{y}, nil
+		c.gemmF32(ar, x.Float32s(), w.Float32s(), y.Float32s(), b, N, C, M, &g3)
+		return ar.Outputs(y), nil
 	}
 	if x.DType == tensor.Float32 {
 		var b []float32
@@ -783,19 +793,29 @@ func (c *convTranspose) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		}
 		convTransposeND(x.Float64s(), w.Float64s(), y.Float64s(), b, N, C, M, grp, g)
 	}
-	return []*tensor.Tensor{y}, nil
+	return ar.Outputs(y), nil
 }
 
 // gemmF32: per image and group, cols (inSize × mg·K) = Xgᵀ · Wg with Wg
 // packed once, then col2im scatters the columns into Y.
-func (c *convTranspose) gemmF32(x, w, y, b []float32, N, C, M int, g *geom3) {
+func (c *convTranspose) gemmF32(ar *ops.Arena, x, w, y, b []float32, N, C, M int, g *geom3) {
 	grp := c.group
 	inSize, K, oSize := g.inSize(), g.kSize(), g.outSize()
 	cg, mg := C/grp, M/grp
 	mk := mg * K
-	cp := getF32(inSize * mk)
-	defer putF32(cp)
-	cols := *cp
+	var cols []float32
+	if ar != nil {
+		cols = ar.Float32s(inSize * mk)
+	} else {
+		cp := getF32(inSize * mk)
+		defer putF32(cp)
+		cols = *cp
+	}
+	var pk linalg.PackedB
+	var panels []float32
+	if !c.constW {
+		panels = ar.Float32s(linalg.PackedSize(cg, mk))
+	}
 	for n := 0; n < N; n++ {
 		for gi := 0; gi < grp; gi++ {
 			yg := y[(n*M+gi*mg)*oSize : (n*M+(gi+1)*mg)*oSize]
@@ -813,7 +833,13 @@ func (c *convTranspose) gemmF32(x, w, y, b []float32, N, C, M int, g *geom3) {
 				continue
 			}
 			xg := x[(n*C+gi*cg)*inSize : (n*C+(gi+1)*cg)*inSize]
-			pb := c.packs[gi].getSlice(w[gi*cg*mk:(gi+1)*cg*mk], false, cg, mk)
+			wg := w[gi*cg*mk : (gi+1)*cg*mk]
+			pb := &pk
+			if c.constW {
+				pb = c.packs[gi].getSlice(wg, false, cg, mk)
+			} else {
+				linalg.PackBInto(pb, panels, false, cg, mk, wg, mk)
+			}
 			linalg.SgemmPacked(true, inSize, 1, xg, inSize, pb, 0, cols, mk)
 			col2im3(cols, mg, g, yg)
 		}

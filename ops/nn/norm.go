@@ -451,7 +451,45 @@ func layerNormT[T float32 | float64](x, y []T, scale, bias []float64, means, inv
 // instanceNorm normalises each (n, c) plane with its own statistics.
 type instanceNorm struct{ eps float64 }
 
-func (l *instanceNorm) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (l *instanceNorm) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return l.RunWith(nil, in) }
+
+// RunWith has an allocation-free float32 path computing each plane's
+// statistics and affine map on the fly, with the general path's arithmetic.
+func (l *instanceNorm) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if len(in) >= 3 && allFloat32(in[:3]) && in[0].Rank() >= 2 && in[1].Len() == in[0].Shape[1] && in[2].Len() == in[0].Shape[1] {
+		x := in[0]
+		N, C := x.Shape[0], x.Shape[1]
+		sp := prodInts(x.Shape[2:])
+		y, err := ar.Empty(tensor.Float32, x.Shape)
+		if err != nil {
+			return nil, err
+		}
+		xv, yv, scale, bias := x.Float32s(), y.Float32s(), in[1].Float32s(), in[2].Float32s()
+		for i := 0; i < N*C; i++ {
+			c := i % C
+			plane, dst := xv[i*sp:(i+1)*sp], yv[i*sp:(i+1)*sp]
+			var s float64
+			for _, v := range plane {
+				s += float64(v)
+			}
+			m := s / float64(sp)
+			var s2 float64
+			for _, v := range plane {
+				d := float64(v) - m
+				s2 += d * d
+			}
+			a := float64(scale[c]) / math.Sqrt(s2/float64(sp)+l.eps)
+			av, bv := float32(a), float32(float64(bias[c])-m*a)
+			for j, v := range plane {
+				dst[j] = v*av + bv
+			}
+		}
+		return ar.Outputs(y), nil
+	}
+	return l.run(in)
+}
+
+func (l *instanceNorm) run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err := ops.NeedInputs(in, 3); err != nil {
 		return nil, err
 	}
