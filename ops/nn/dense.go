@@ -107,20 +107,23 @@ func (d *dense) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, e
 	if kb != k {
 		return nil, fmt.Errorf("Dense inner dimensions differ: A is %v, op(B) is %d×%d", a.Shape, kb, n)
 	}
+	var c cView
 	var shape [8]int
 	os := append(shape[:0], a.Shape[:a.Rank()-1]...)
-	os = append(os, n)
-	out, err := ar.Empty(tensor.Float32, os)
-	if err != nil {
-		return nil, err
-	}
-	var c cView
 	if len(in) > 2 && in[2] != nil && d.gemm.beta != 0 {
 		ct := in[2]
 		if ct.DType != tensor.Float32 || !isRow(ct, n) {
 			return nil, ops.BadInput(2, "C of shape %v must be [%d] or [1 %d] when A has rank %d", ct.Shape, n, n, a.Rank())
 		}
 		c = cView{data: ct.Float32s(), kind: cRow, beta: d.gemm.beta}
+		if a.Rank() == 1 && ct.Rank() == 2 {
+			os = append(os, 1) // [n] + [1 n] broadcasts to [1 n]
+		}
+	}
+	os = append(os, n)
+	out, err := ar.Empty(tensor.Float32, os)
+	if err != nil {
+		return nil, err
 	}
 	pb := d.gemm.packed(ar, b.Float32s(), k, n)
 	d.gemm.product(false, m, n, a.Float32s(), k, pb, c, out.Float32s(), d.act, d.leakyAlpha)
