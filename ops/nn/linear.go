@@ -152,8 +152,14 @@ func (g *linGemm) packed(ar *ops.Arena, b []float32, k, n int) linalg.PackedB {
 }
 
 // parallelWork is the number of multiply-adds below which a product stays
-// on one goroutine: waking a worker costs about a microsecond.
-const parallelWork = 1 << 17
+// on one goroutine. Handing a chunk over costs ~0.1 µs when a worker is
+// spinning but several µs when it must be woken (a futex, and an
+// inter-processor interrupt in a VM), and a spinning worker competes for
+// the core when the machine is busy: measured on a shared 2-vCPU VM,
+// splitting mlp4's 64-row layers (0.2-0.5 M multiply-adds, 4-11 µs) made
+// them slower, while from 2 M multiply-adds (256×128×64) two threads
+// gave 1.3-1.5×.
+const parallelWork = 1 << 21
 
 // product computes out (m×n) = act(alpha·op(A)·B + beta·C), splitting the
 // rows over up to g.threads goroutines when there are enough of them.

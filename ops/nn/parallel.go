@@ -14,11 +14,11 @@ import (
 // The chunks here are a few microseconds of work, about what it costs to
 // wake a parked goroutine (a futex and, in a VM, an inter-processor
 // interrupt), so handing them to sleeping workers made two threads slower
-// than one. Workers therefore poll for a short while after each job before
-// parking, and the caller polls for its chunks' completion instead of
-// sleeping on a WaitGroup: back-to-back products (the layers of one model
-// run, or consecutive runs) find the workers awake. Polling yields the
-// processor (runtime.Gosched), so other goroutines still run.
+// than one. Workers therefore spin for a short while (pollFor) after each
+// job before parking, and the caller spins for its chunks' completion
+// instead of sleeping on a WaitGroup, running queued chunks itself when no
+// worker has taken them: back-to-back products (the layers of one model
+// run, or consecutive runs) find the workers awake.
 //
 // A job travels to a worker by value through a channel and completion is a
 // pooled counter, so fanning out allocates nothing in steady state (a `go`
@@ -54,7 +54,7 @@ func (j *job) do() {
 }
 
 // pollFor is how long an idle worker keeps polling for the next job.
-const pollFor = 50 * time.Microsecond
+const pollFor = 20 * time.Microsecond
 
 var (
 	workerOnce  sync.Once
@@ -87,7 +87,9 @@ func worker() {
 	}
 }
 
-// poll waits up to pollFor for a job without parking.
+// poll waits up to pollFor for a job without parking. It spins without
+// yielding: a yield goes through the scheduler's global queue and its lock,
+// which the caller's processor needs too.
 func poll(j *job) bool {
 	start := time.Now()
 	for i := 0; ; i++ {
@@ -96,10 +98,9 @@ func poll(j *job) bool {
 			return true
 		default:
 		}
-		if i&15 == 15 && time.Since(start) > pollFor {
+		if i&63 == 63 && time.Since(start) > pollFor {
 			return false
 		}
-		runtime.Gosched()
 	}
 }
 
@@ -120,13 +121,16 @@ func fanOut(template *job, bounds []int) {
 	j.do()
 	// while waiting, run queued chunks (ours or another caller's) rather
 	// than idle: when every worker is busy this is what keeps us moving
-	for left.Load() > 0 {
+	for spins := 0; left.Load() > 0; spins++ {
 		select {
 		case j = <-workerCh:
 			j.do()
 			j.left.Add(-1)
 		default:
-			runtime.Gosched()
+			if spins&255 == 255 {
+				// a worker just woken may be queued on our processor
+				runtime.Gosched()
+			}
 		}
 	}
 	counterPool.Put(left)
