@@ -637,8 +637,8 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor) ([]*tensor
 
 // parRun is the job list and WaitGroup of one parallel Run. They are
 // reused through the op's free list (a run's headers, not its buffers,
-// which come from the arena), so a parallel run allocates only the closure
-// of each goroutine it starts.
+// which come from the arena) and helpers come from the pool (pool.go), so a
+// parallel run allocates nothing in steady state.
 type parRun[T tensor.Float] struct {
 	wg   sync.WaitGroup
 	next atomic.Int32
@@ -662,8 +662,8 @@ func (p *parRun[T]) worker() {
 }
 
 // runParallel runs nd×chunks jobs on the calling goroutine and threads-1
-// others, started once per Run (each job covers every time step of its
-// rows, so there is no per-step synchronisation).
+// pool helpers, handed out once per Run (each job covers every time step
+// of its rows, so there is no per-step synchronisation).
 func runParallel[T tensor.Float](o *rnnOp, a *ops.Arena, base job[T], wts *[2]dirWeights[T], nd, chunks int) {
 	o.mu.Lock()
 	var p *parRun[T]
@@ -691,7 +691,7 @@ func runParallel[T tensor.Float](o *rnnOp, a *ops.Arena, base job[T], wts *[2]di
 	helpers := min(o.threads, len(p.jobs)) - 1
 	p.wg.Add(helpers)
 	for i := 0; i < helpers; i++ {
-		go p.worker()
+		submit(p)
 	}
 	p.work()
 	p.wg.Wait()
