@@ -51,6 +51,7 @@ func arenaCases() []arenaCase {
 			)
 		}
 		cs = append(cs,
+			arenaCase{name: "Dense split", domain: "ai.mtlrun", op: "Dense", opset: 1, attrs: ops.Attrs{"transB": aInt(1), "activation": aStr("Sigmoid")}, threads: 2, in: []*tensor.Tensor{r(4*b, 128), r(64, 128), r(64)}},
 			arenaCase{name: "Gemm varying B", op: "Gemm", opset: 13, attrs: tB, varying: true, in: []*tensor.Tensor{r(b, 20), r(128, 20), r(128)}},
 			arenaCase{name: "Dense varying B", domain: "ai.mtlrun", op: "Dense", opset: 1, attrs: ops.Attrs{"activation": aStr("Relu")}, varying: true, threads: 2, in: []*tensor.Tensor{r(b, 128), r(128, 64), r(64)}},
 			arenaCase{name: "MatMul varying B", op: "MatMul", opset: 13, varying: true, in: []*tensor.Tensor{r(b, 7, 64), r(64, 32)}},
@@ -193,7 +194,7 @@ func TestConcurrentExecutors(t *testing.T) {
 	type io struct{ in, want []*tensor.Tensor }
 	var cases [callers][2]io
 	for i := range cases {
-		x := randF32(rng, 96, 128)
+		x := randF32(rng, 256, 128) // above parallelWork: split over threads
 		cases[i][0] = io{[]*tensor.Tensor{x, w, bias}, runOp(t, newOpCfg(t, "ai.mtlrun", "Dense", 1, ops.Attrs{"transB": aInt(1), "activation": aStr("Sigmoid")}, 3, 1), x, w, bias)}
 		cx := randF32(rng, 1+i%3, 8, 12, 12)
 		cases[i][1] = io{[]*tensor.Tensor{cx, cw, cb}, runOp(t, newOpCfg(t, "", "Conv", 11, ops.Attrs{"pads": aInts(1, 1, 1, 1)}, 3, 1), cx, cw, cb)}

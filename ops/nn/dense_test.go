@@ -256,3 +256,24 @@ func TestReluSliceBits(t *testing.T) {
 		}
 	}
 }
+
+// TestDenseThreadsSplit: products large enough to be split over threads
+// give, for every activation and thread count, the one-thread result.
+func TestDenseThreadsSplit(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, sz := range [][3]int{{256, 128, 64}, {7000, 64, 5}, {333, 96, 128}, {2200, 33, 31}} {
+		m, k, n := sz[0], sz[1], sz[2]
+		if m*k*n < parallelWork {
+			t.Fatalf("%v is below parallelWork", sz)
+		}
+		in := []*tensor.Tensor{randF32(rng, m, k), randF32(rng, n, k), randF32(rng, n)}
+		for _, act := range activations {
+			attrs := denseAttrs(act, ops.Attrs{"transB": aInt(1)})
+			want := runOp(t, newOpCfg(t, "ai.mtlrun", "Dense", 1, attrs, 3, 1), in...)[0]
+			for _, threads := range []int{2, 3, 5} {
+				got := runOp(t, newOpCfg(t, "ai.mtlrun", "Dense", 1, attrs, 3, threads), in...)[0]
+				sameBits(t, fmt.Sprintf("%v %s t%d", sz, act, threads), got, want)
+			}
+		}
+	}
+}
