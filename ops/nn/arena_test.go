@@ -51,6 +51,7 @@ func arenaCases() []arenaCase {
 			)
 		}
 		cs = append(cs,
+			arenaCase{name: "Conv one image split", op: "Conv", opset: 11, attrs: ops.Attrs{"pads": aInts(1, 1, 1, 1)}, threads: 2, in: []*tensor.Tensor{r(1, 16, 32, 32), r(32, 16, 3, 3), r(32)}},
 			arenaCase{name: "Dense split", domain: "ai.mtlrun", op: "Dense", opset: 1, attrs: ops.Attrs{"transB": aInt(1), "activation": aStr("Sigmoid")}, threads: 2, in: []*tensor.Tensor{r(4*b, 128), r(64, 128), r(64)}},
 			arenaCase{name: "Gemm varying B", op: "Gemm", opset: 13, attrs: tB, varying: true, in: []*tensor.Tensor{r(b, 20), r(128, 20), r(128)}},
 			arenaCase{name: "Dense varying B", domain: "ai.mtlrun", op: "Dense", opset: 1, attrs: ops.Attrs{"activation": aStr("Relu")}, varying: true, threads: 2, in: []*tensor.Tensor{r(b, 128), r(128, 64), r(64)}},
