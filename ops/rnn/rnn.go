@@ -492,8 +492,17 @@ func scratch[T tensor.Float](a *ops.Arena, n int) []T {
 }
 
 // parallelWork is the multiply-add count from which a Run splits its batch
-// rows and directions across goroutines.
-var parallelWork = 1 << 19
+// rows and directions across goroutines: about 250 µs of work on one
+// thread, because a parked helper needed a median ~230 µs to get a core on
+// the shared development machine (GRU(32) batch 64, 12M multiply-adds,
+// ran slower on two threads than on one; LSTM(64) batch 64, 53M, gains).
+var parallelWork = 1 << 24
+
+// chunksPerThread is how many row blocks per thread a parallel run makes:
+// small blocks let the caller take over the share of a helper that starts
+// late (p50 of LSTM(64) batch 64 on 2 threads: 672 µs with 1 block per
+// thread, 615 with 2, 574 with 4).
+var chunksPerThread = 4
 
 // job is the recurrence of one direction over a contiguous range of batch
 // rows; rows are independent, so jobs run in parallel. Each job owns its
@@ -616,10 +625,11 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor) ([]*tensor
 	work := dm.seq * dm.batch * dm.gh * (dm.in + dm.hid) * nd
 	parallel := o.threads > 1 && work >= parallelWork
 	if parallel {
-		// two row blocks per thread, handed out from a shared counter: a
-		// thread whose core is busy with something else takes fewer, so
-		// the run does not wait on a straggler (cores are often shared)
-		chunks = min(2*((o.threads+nd-1)/nd), max(1, dm.batch/8))
+		// several row blocks per thread, handed out from a shared
+		// counter: a thread whose core is busy with something else takes
+		// fewer, so the run does not wait on a straggler (cores are often
+		// shared)
+		chunks = min(chunksPerThread*((o.threads+nd-1)/nd), max(1, dm.batch/8))
 	}
 	if !parallel || nd*chunks == 1 {
 		// sequential: jobs live on this stack, nothing escapes
