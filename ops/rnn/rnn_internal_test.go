@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/ops/linalg"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -409,9 +410,10 @@ func BenchmarkGemmNT_64x256x64(b *testing.B) {
 	a := randSlice(r, m*k, 1)
 	p := packRows(nil, randSlice(r, n*k, 1), 0, n, k)
 	c := make([]float32, m*n)
-	b.ReportMetric(0, "ns/op")
+	work := make([]float32, linalg.WorkSize(m, k))
+	b.ReportAllocs()
 	for b.Loop() {
-		gemmNT(m, a, k, &p, nil, c, n, nil)
+		gemmNT(m, a, k, &p, nil, c, n, work)
 	}
 	b.ReportMetric(float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFMA/s")
 }
