@@ -42,7 +42,7 @@ func arenaCases() []arenaCase {
 		dirs := []struct {
 			name  string
 			attrs ops.Attrs
-		}{{"fwd", ops.Attrs{}}, {"bidi", biDir}, {"rev_layout1", merge(revDir, layout1)}}
+		}{{"fwd", ops.Attrs{}}, {"bidi", biDir}, {"rev_layout1", merge(revDir, layout1)}, {"bidi_layout1", merge(biDir, layout1)}}
 		for _, dir := range dirs {
 			for _, lens := range []bool{false, true} {
 				for _, initial := range []bool{false, true} {
