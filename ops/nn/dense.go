@@ -367,11 +367,7 @@ func applyAct(x []float32, act actKind, alpha float32) {
 	case actRelu:
 		reluSlice(x)
 	case actLeakyRelu:
-		for i, v := range x {
-			if v < 0 {
-				x[i] = v * alpha
-			}
-		}
+		leakyRelu(x, alpha)
 	case actSigmoid:
 		linalg.Sigmoid(x)
 	case actTanh:

@@ -226,7 +226,8 @@ func TestReluBits(t *testing.T) {
 	}
 }
 
-// TestReluSliceBits: the vector Relu epilogues agree with max(v, 0) on
+// TestReluSliceBits: the vector Relu epilogues agree with max(v, 0) (and
+// LeakyRelu with ops/math's loop) on
 // special values in every lane position and on the scalar tail.
 func TestReluSliceBits(t *testing.T) {
 	specials := []uint32{0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc00000, 0x7f800001, 0xff800001, 0x00000001, 0x80000001, 0x3f800000, 0xbf800000, 0x7f7fffff, 0xff7fffff}
@@ -243,9 +244,19 @@ func TestReluSliceBits(t *testing.T) {
 				bias[i] = 0
 			}
 		}
-		got, got2 := append([]float32(nil), x...), append([]float32(nil), x...)
+		got, got2, got3 := append([]float32(nil), x...), append([]float32(nil), x...), append([]float32(nil), x...)
 		reluSlice(got)
 		biasRelu(got2, bias)
+		leakyRelu(got3, 0.07)
+		for i, v := range x {
+			want := v
+			if v < 0 {
+				want = v * 0.07
+			}
+			if a, b := math.Float32bits(got3[i]), math.Float32bits(want); a != b {
+				t.Fatalf("n=%d leakyRelu(%#x) = %#x, want %#x", n, math.Float32bits(v), a, b)
+			}
+		}
 		for i, v := range x {
 			if a, b := math.Float32bits(got[i]), math.Float32bits(max(v, 0)); a != b {
 				t.Fatalf("n=%d relu(%#x) = %#x, want %#x", n, math.Float32bits(v), a, b)

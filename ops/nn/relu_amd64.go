@@ -50,3 +50,24 @@ func reluSlice(x []float32) {
 		x[i] = relu(x[i])
 	}
 }
+
+// leakyRelu8AVX2 sets x[i] = x[i]·alpha where x[i] < 0, for i < n, n a
+// multiple of 8.
+//
+//go:noescape
+func leakyRelu8AVX2(x unsafe.Pointer, n int, alpha float32)
+
+// leakyRelu is ops/math's LeakyRelu in place: x·alpha where x < 0.
+func leakyRelu(x []float32, alpha float32) {
+	n := len(x) &^ 7
+	if reluAVX2 && n > 0 {
+		leakyRelu8AVX2(unsafe.Pointer(&x[0]), n, alpha)
+	} else {
+		n = 0
+	}
+	for i := n; i < len(x); i++ {
+		if v := x[i]; v < 0 {
+			x[i] = v * alpha
+		}
+	}
+}

@@ -57,3 +57,24 @@ rloop:
 	JNZ  rloop
 	VZEROUPPER
 	RET
+
+// func leakyRelu8AVX2(x unsafe.Pointer, n int, alpha float32)
+// x[i] = x[i] < 0 ? x[i]·alpha : x[i] (NaN and −0 compare false and stay).
+TEXT ·leakyRelu8AVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS alpha+16(FP), Y8
+	VXORPS Y9, Y9, Y9
+	SHRQ $3, CX
+
+lloop:
+	VMOVUPS (DI), Y0
+	VMULPS  Y8, Y0, Y1
+	VCMPPS  $1, Y9, Y0, Y2 // x < 0, ordered: false for NaN
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  lloop
+	VZEROUPPER
+	RET

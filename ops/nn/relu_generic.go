@@ -16,3 +16,12 @@ func reluSlice(x []float32) {
 		x[i] = relu(v)
 	}
 }
+
+// leakyRelu is ops/math's LeakyRelu in place: x·alpha where x < 0.
+func leakyRelu(x []float32, alpha float32) {
+	for i, v := range x {
+		if v < 0 {
+			x[i] = v * alpha
+		}
+	}
+}
