@@ -155,13 +155,9 @@ func exp32(x float32) float32 {
 		ln2hi = 0.693359375
 		ln2lo = -2.12194440e-4
 	)
-	t := x * log2e
-	var n int32
-	if t >= 0 {
-		n = int32(t + 0.5)
-	} else {
-		n = int32(t - 0.5)
-	}
+	// round x·log2e to the nearest integer without a branch: adding
+	// 1.5·2^23 leaves the integer in the low mantissa bits
+	n := int32(math.Float32bits(x*log2e+12582912)) - 0x4b400000
 	fn := float32(n)
 	r := x - fn*ln2hi - fn*ln2lo
 	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720+r*(1.0/5040)))))))
