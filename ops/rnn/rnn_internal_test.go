@@ -168,7 +168,7 @@ func TestParallelMatchesSequential(t *testing.T) {
 	}
 }
 
-// Concurrent runs of one op share the weight cache and scratch pools.
+// Concurrent runs of one op share the weight cache (scratch is per run).
 func TestConcurrentRuns(t *testing.T) {
 	for _, bc := range bigCases {
 		rc := newRandCase(5, bc.op, bc.attrs, 5, 9, 4, 5, nil, true)
