@@ -1180,6 +1180,18 @@ func gruLBR[T tensor.Float](fast bool, acts []act, hasClip bool, clip T, x, g, h
 func gruStep2[T tensor.Float](fast bool, acts []act, hasClip bool, clip T, xh, z, gh, h []T) {
 	H := len(h)
 	xh, z, gh = xh[:H], z[:H], gh[:H]
+	if gh32, ok := any(gh).([]float32); ok && fast && !hasClip {
+		// float32 default activations: one vector tanh over the row (gh
+		// is this step's scratch)
+		for k := range gh {
+			gh[k] += xh[k]
+		}
+		linalg.Tanh(gh32)
+		for k := range h {
+			h[k] = (1-z[k])*gh[k] + z[k]*h[k]
+		}
+		return
+	}
 	for k := 0; k < H; k++ {
 		hp := xh[k] + gh[k]
 		if hasClip {
