@@ -192,7 +192,13 @@ type denseJob struct {
 	// bitwise the same as adding C after the product when the product is
 	// one k-block (the kernels sum into zeroed registers and add those to
 	// C once: acc + c either way); over several k-blocks it is not.
-	cFirst     bool
+	cFirst bool
+	// rowWise: one linalg call per row. A product with one column panel
+	// (n ≤ 16) costs less than packing A for it, and linalg's one-row path
+	// reads A in place; its rows come out bitwise as in the blocked
+	// product (linalg keeps the one-row and six-row kernels' summation
+	// order the same).
+	rowWise    bool
 	act        actKind
 	leakyAlpha float32
 }
@@ -234,11 +240,11 @@ func (j *denseJob) rows(r0, r1 int) {
 		if j.cFirst {
 			// C first, the product added to it: one pass fewer
 			j.setC(out, b0, b1)
-			linalg.SgemmPacked(j.transA, b1-b0, j.alpha, a, j.lda, &j.pb, 1, out, n)
+			j.gemm(a, b1-b0, 1, out)
 			applyAct(out, j.act, j.leakyAlpha)
 			continue
 		}
-		linalg.SgemmPacked(j.transA, b1-b0, j.alpha, a, j.lda, &j.pb, 0, out, n)
+		j.gemm(a, b1-b0, 0, out)
 		if j.c.kind == cRow && j.c.beta == 1 && (j.act == actNone || j.act == actRelu) {
 			// the usual bias (+ Relu): one pass per row
 			bias := j.c.data[:n]
@@ -256,6 +262,17 @@ func (j *denseJob) rows(r0, r1 int) {
 		}
 		j.addC(out, b0, b1)
 		applyAct(out, j.act, j.leakyAlpha)
+	}
+}
+
+// gemm computes out (rows×n) = op(A)·B + beta·out for the rows of a.
+func (j *denseJob) gemm(a []float32, rows int, beta float32, out []float32) {
+	if !j.rowWise {
+		linalg.SgemmPacked(j.transA, rows, j.alpha, a, j.lda, &j.pb, beta, out, j.n)
+		return
+	}
+	for r := 0; r < rows; r++ {
+		linalg.SgemmPacked(false, 1, 1, a[r*j.lda:], j.lda, &j.pb, beta, out[r*j.n:], j.n)
 	}
 }
 

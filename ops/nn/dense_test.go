@@ -288,3 +288,19 @@ func TestDenseThreadsSplit(t *testing.T) {
 		}
 	}
 }
+
+// TestRowWiseMatchesBlocked: the one-call-per-row path used for narrow
+// products gives bitwise linalg's blocked product, so a result never
+// depends on which path (or how many rows) computed it.
+func TestRowWiseMatchesBlocked(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, sz := range [][3]int{{64, 64, 1}, {64, 64, 8}, {7, 20, 16}, {100, 333, 5}, {13, 384, 3}} {
+		m, k, n := sz[0], sz[1], sz[2]
+		a, b := randF32(rng, m, k), randF32(rng, k, n)
+		pb := linalg.PackB(false, k, n, b.Float32s(), n)
+		want := make([]float32, m*n)
+		linalg.SgemmPacked(false, m, 1, a.Float32s(), k, pb, 0, want, n)
+		got := runOp(t, newOpCfg(t, "", "MatMul", 13, nil, 2, 1), a, b)[0]
+		sameBits(t, fmt.Sprint(sz), got, tensor.From([]int{m, n}, want))
+	}
+}

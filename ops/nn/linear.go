@@ -173,7 +173,9 @@ func (g *linGemm) product(transA bool, m, n int, a []float32, lda int, pb linalg
 		j.block = blockRows(n)
 	}
 	k := pb.K
-	j.cFirst = c.kind != cNone && k > 0 && linalg.WorkSize(6, k) == 6*k
+	oneKBlock := k > 0 && linalg.WorkSize(6, k) == 6*k
+	j.cFirst = c.kind != cNone && oneKBlock
+	j.rowWise = !transA && g.alpha == 1 && n <= 16 && m > 1 && oneKBlock
 	parts := 1
 	if g.threads > 1 && m >= 32 && m*n*k >= parallelWork {
 		parts = min(g.threads, m/16)
