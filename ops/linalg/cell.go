@@ -239,3 +239,114 @@ func gruCellGo(p *CellWeights, a *CellArgs) {
 		}
 	}
 }
+
+// GRU0Weights are a GRU's weights for linear_before_reset=0, where the
+// candidate needs (r ⊙ h)·R_hᵀ, so a step takes two passes: ZR holds the z
+// and r gates (Slots 2), N the h gate (Slots 1; its recurrence rows are
+// multiplied by r ⊙ h, not h).
+type GRU0Weights struct {
+	ZR, N CellWeights
+}
+
+// GRU0Size is the number of float32s PackGRU0 needs.
+func GRU0Size(in, hid int) int { return CellSize(2, in, hid) + CellSize(1, in, hid) }
+
+// PackGRU0 packs w ([3·H, I], nil when I is 0) and r ([3·H, H]) into buf
+// (at least GRU0Size elements).
+func PackGRU0(p *GRU0Weights, buf []float32, in, hid int, w, r []float32) {
+	n1 := CellSize(2, in, hid)
+	var wh []float32
+	if in > 0 {
+		wh = w[2*hid*in:]
+	}
+	PackCell(&p.ZR, buf[:n1], 2, in, hid, w, r)
+	PackCell(&p.N, buf[n1:], 1, in, hid, wh, r[2*hid*hid:])
+}
+
+// GRU0Cell runs one GRU step with linear_before_reset=0 and default
+// activations: z, r = σ(·), n = tanh(x·W_hᵀ + init_h + (r⊙h)·R_hᵀ),
+// h' = n + z⊙(h - n). Init is laid out [z r h] (all biases summed, Wb+Rb);
+// RB is not used. Z and RH are scratch of Rows×H (row stride H): the update
+// gates and r⊙h between the two passes.
+func GRU0Cell(p *GRU0Weights, a *CellArgs, z, rh []float32) {
+	if a.Rows <= 0 || p.ZR.H == 0 {
+		return
+	}
+	H := p.ZR.H
+	if p.ZR.Slots != 2 || p.N.Slots != 1 || p.N.H != H || p.N.I != p.ZR.I ||
+		len(p.ZR.data) < CellSize(2, p.ZR.I, H) || len(p.N.data) < CellSize(1, p.N.I, H) {
+		panic("linalg: GRU0 weights of the wrong kind or size")
+	}
+	if len(z) < a.Rows*H || len(rh) < a.Rows*H {
+		panic("linalg: GRU0 scratch too short")
+	}
+	checkOperands(p.ZR.I, H, 3, a)
+	if cellAsmOn() {
+		gru0CellAsm(p, a, z, rh)
+		return
+	}
+	gru0CellGo(p, a, z, rh)
+}
+
+// checkOperands checks the operands every cell reads and writes.
+func checkOperands(I, H, slots int, a *CellArgs) {
+	n := a.Rows - 1
+	need := func(s []float32, ld, width int, what string) {
+		if len(s) < n*ld+width {
+			panic("linalg: cell operand " + what + " too short")
+		}
+	}
+	if I > 0 {
+		need(a.X, a.LdX, I, "X")
+	}
+	need(a.Init, a.LdInit, slots*H, "Init")
+	need(a.H, a.LdH, H, "H")
+	need(a.HOut, a.LdHOut, H, "HOut")
+}
+
+func gru0CellGo(p *GRU0Weights, a *CellArgs, zs, rhs []float32) {
+	H, I := p.ZR.H, p.ZR.I
+	K := I + H
+	nb := (H + cellBlock - 1) / cellBlock
+	for r := 0; r < a.Rows; r++ {
+		x := a.X
+		if I > 0 {
+			x = a.X[r*a.LdX:][:I]
+		}
+		h := a.H[r*a.LdH:][:H]
+		init := a.Init[r*a.LdInit:][:3*H]
+		ho := a.HOut[r*a.LdHOut:][:H]
+		z, rh := zs[r*H:][:H], rhs[r*H:][:H]
+		for u := 0; u < nb; u++ {
+			S := 2 * cellBlock
+			blk := p.ZR.data[u*K*S:][:K*S]
+			var az, ar [cellBlock]float32
+			w := min(cellBlock, H-u*cellBlock)
+			copy(az[:w], init[u*cellBlock:][:w])
+			copy(ar[:w], init[H+u*cellBlock:][:w])
+			cellAccum(&az, x, blk, I, S)
+			cellAccum(&ar, x, blk[cellBlock:], I, S)
+			cellAccum(&az, h, blk[I*S:], H, S)
+			cellAccum(&ar, h, blk[I*S+cellBlock:], H, S)
+			for j := 0; j < w; j++ {
+				k := u*cellBlock + j
+				z[k] = sigmoidf(az[j])
+				rh[k] = sigmoidf(ar[j]) * h[k]
+			}
+		}
+		for u := 0; u < nb; u++ {
+			S := cellBlock
+			blk := p.N.data[u*K*S:][:K*S]
+			var an [cellBlock]float32
+			w := min(cellBlock, H-u*cellBlock)
+			copy(an[:w], init[2*H+u*cellBlock:][:w])
+			cellAccum(&an, x, blk, I, S)
+			cellAccum(&an, rh, blk[I*S:], H, S)
+			for j := 0; j < w; j++ {
+				k := u*cellBlock + j
+				n := tanhf(an[j])
+				ho[k] = n + z[k]*(h[k]-n)
+			}
+		}
+	}
+}

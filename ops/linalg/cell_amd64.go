@@ -23,6 +23,9 @@ type cellFrame struct {
 	mask   int            // live lanes of this block
 	rb     unsafe.Pointer // GRU recurrence bias of the h gate, or nil
 	bs     int            // bytes between the panels of consecutive blocks
+	_      int            // (offset 136, unused)
+	aux    unsafe.Pointer // GRU0: r⊙h rows (pass 1) or z rows (pass 2)
+	ldaux  int
 }
 
 //go:noescape
@@ -36,6 +39,18 @@ func gruCell4AVX512(f *cellFrame)
 
 //go:noescape
 func gruCell1AVX512(f *cellFrame)
+
+//go:noescape
+func gru0ZR4AVX512(f *cellFrame)
+
+//go:noescape
+func gru0ZR1AVX512(f *cellFrame)
+
+//go:noescape
+func gru0N4AVX512(f *cellFrame)
+
+//go:noescape
+func gru0N1AVX512(f *cellFrame)
 
 //go:noescape
 func lstmCell1x4AVX512(f *cellFrame)
@@ -141,3 +156,60 @@ var cellMulti = true
 func lstmCellAsm(p *CellWeights, a *CellArgs) { cellAsm(p, a, false) }
 
 func gruCellAsm(p *CellWeights, a *CellArgs) { cellAsm(p, a, true) }
+
+// gru0CellAsm runs the two passes of a linear_before_reset=0 GRU step:
+// z and r⊙h for every row and unit block, then the h gate, whose product
+// needs all of r⊙h.
+func gru0CellAsm(p *GRU0Weights, a *CellArgs, z, rh []float32) {
+	H, I := p.ZR.H, p.ZR.I
+	K := I + H
+	nb := (H + cellBlock - 1) / cellBlock
+	rows4 := a.Rows &^ 3
+	f := cellFrame{k1: I, k2: H, ldx: 4 * a.LdX, ldi: 4 * a.LdInit, hb: 4 * H, ldc: 4 * a.LdH}
+	pass := func(zr bool) {
+		slots, data := 1, p.N.data
+		if zr {
+			slots, data = 2, p.ZR.data
+		}
+		for u := 0; u < nb; u++ {
+			c0 := u * cellBlock
+			f.pw = unsafe.Pointer(&data[u*K*slots*cellBlock])
+			f.mask = blockMask(min(cellBlock, H-c0))
+			for r := 0; r < a.Rows; {
+				if I > 0 {
+					f.x = unsafe.Pointer(&a.X[r*a.LdX])
+				}
+				f.c = unsafe.Pointer(&a.H[r*a.LdH+c0])
+				if zr {
+					f.h, f.ldh = unsafe.Pointer(&a.H[r*a.LdH]), 4*a.LdH
+					f.init = unsafe.Pointer(&a.Init[r*a.LdInit+c0])
+					f.ho, f.ldo = unsafe.Pointer(&z[r*H+c0]), 4*H
+					f.aux, f.ldaux = unsafe.Pointer(&rh[r*H+c0]), 4*H
+				} else {
+					f.h, f.ldh = unsafe.Pointer(&rh[r*H]), 4*H
+					f.init = unsafe.Pointer(&a.Init[r*a.LdInit+2*H+c0])
+					f.ho, f.ldo = unsafe.Pointer(&a.HOut[r*a.LdHOut+c0]), 4*a.LdHOut
+					f.aux, f.ldaux = unsafe.Pointer(&z[r*H+c0]), 4*H
+				}
+				four := r < rows4
+				switch {
+				case zr && four:
+					gru0ZR4AVX512(&f)
+				case zr:
+					gru0ZR1AVX512(&f)
+				case four:
+					gru0N4AVX512(&f)
+				default:
+					gru0N1AVX512(&f)
+				}
+				if four {
+					r += 4
+				} else {
+					r++
+				}
+			}
+		}
+	}
+	pass(true)
+	pass(false)
+}

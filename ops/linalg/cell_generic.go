@@ -7,3 +7,5 @@ func cellAsmOn() bool { return false }
 func lstmCellAsm(p *CellWeights, a *CellArgs) { lstmCellGo(p, a) }
 
 func gruCellAsm(p *CellWeights, a *CellArgs) { gruCellGo(p, a) }
+
+func gru0CellAsm(p *GRU0Weights, a *CellArgs, z, rh []float32) { gru0CellGo(p, a, z, rh) }

@@ -226,3 +226,132 @@ func BenchmarkCell(b *testing.B) {
 		}
 	}
 }
+
+// gru0Ref is the float64 reference of GRU0Cell.
+func gru0Ref(in, hid int, w, r []float32, a *CellArgs) (hout []float64) {
+	sig := func(v float64) float64 { return 1 / (1 + math.Exp(-v)) }
+	for row := 0; row < a.Rows; row++ {
+		h := a.H[row*a.LdH:][:hid]
+		pre := func(g int, j int, hv []float64) float64 {
+			s := float64(a.Init[row*a.LdInit+g*hid+j])
+			for k := 0; k < in; k++ {
+				s += float64(a.X[row*a.LdX+k]) * float64(w[(g*hid+j)*in+k])
+			}
+			for k := 0; k < hid; k++ {
+				s += hv[k] * float64(r[(g*hid+j)*hid+k])
+			}
+			return s
+		}
+		h64 := make([]float64, hid)
+		for k := range h64 {
+			h64[k] = float64(h[k])
+		}
+		z := make([]float64, hid)
+		rh := make([]float64, hid)
+		for j := 0; j < hid; j++ {
+			z[j] = sig(pre(0, j, h64))
+			rh[j] = sig(pre(1, j, h64)) * h64[j]
+		}
+		for j := 0; j < hid; j++ {
+			n := math.Tanh(pre(2, j, rh))
+			hout = append(hout, (1-z[j])*n+z[j]*h64[j])
+		}
+	}
+	return
+}
+
+// TestGRU0MatchesReference: the two-pass linear_before_reset=0 GRU step,
+// every kernel set against the float64 reference over odd sizes.
+func TestGRU0MatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, kern := range kernels() {
+		restore, _ := setKernel(kern)
+		for _, hid := range []int{1, 2, 5, 15, 16, 17, 31, 32, 33, 64, 67} {
+			for _, in := range []int{0, 1, 3, 8, 67} {
+				for _, rows := range []int{1, 3, 4, 5, 9} {
+					name := fmt.Sprintf("%s H=%d I=%d rows=%d", kern, hid, in, rows)
+					w := randVec(rng, 3*hid*max(in, 1), 0.5)
+					r := randVec(rng, 3*hid*hid, 0.5)
+					var p GRU0Weights
+					PackGRU0(&p, make([]float32, GRU0Size(in, hid)), in, hid, w, r)
+					a := &CellArgs{Rows: rows, LdX: in + 2, LdH: hid + 1, LdHOut: hid + 3, LdInit: 3*hid + 1}
+					if rows%2 == 0 {
+						a.LdInit = 0
+					}
+					a.X = randVec(rng, rows*a.LdX, 1)
+					a.H = randVec(rng, rows*a.LdH, 1)
+					a.Init = randVec(rng, max(rows*a.LdInit, 3*hid), 1)
+					a.HOut = randVec(rng, rows*a.LdHOut, 1)
+					hOrig := append([]float32(nil), a.HOut...)
+					want := gru0Ref(in, hid, w, r, a)
+					GRU0Cell(&p, a, make([]float32, rows*hid), make([]float32, rows*hid))
+					tol := 2e-6 * math.Sqrt(float64(in+hid+1))
+					for row := 0; row < rows; row++ {
+						for j := 0; j < a.LdHOut; j++ {
+							got := a.HOut[row*a.LdHOut+j]
+							if j >= hid {
+								if got != hOrig[row*a.LdHOut+j] {
+									t.Fatalf("%s: wrote h padding", name)
+								}
+								continue
+							}
+							if d := math.Abs(float64(got) - want[row*hid+j]); d > tol {
+								t.Fatalf("%s: h[%d,%d] = %v, want %v", name, row, j, got, want[row*hid+j])
+							}
+						}
+					}
+				}
+			}
+		}
+		restore()
+	}
+}
+
+// TestGRU0RowIndependentOfBlock: as TestCellRowIndependentOfBlock for the
+// two-pass GRU.
+func TestGRU0RowIndependentOfBlock(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	for _, kern := range kernels() {
+		restore, _ := setKernel(kern)
+		for _, hid := range []int{7, 32} {
+			const in, rows = 5, 6
+			var p GRU0Weights
+			PackGRU0(&p, make([]float32, GRU0Size(in, hid)), in, hid, randVec(rng, 3*hid*in, 0.5), randVec(rng, 3*hid*hid, 0.5))
+			x, h, init := randVec(rng, rows*in, 1), randVec(rng, rows*hid, 1), randVec(rng, 3*hid, 1)
+			all := &CellArgs{Rows: rows, X: x, LdX: in, H: h, LdH: hid, Init: init, HOut: make([]float32, rows*hid), LdHOut: hid}
+			GRU0Cell(&p, all, make([]float32, rows*hid), make([]float32, rows*hid))
+			for row := 0; row < rows; row++ {
+				one := &CellArgs{Rows: 1, X: x[row*in:], H: h[row*hid:], Init: init, HOut: make([]float32, hid)}
+				GRU0Cell(&p, one, make([]float32, hid), make([]float32, hid))
+				for j := 0; j < hid; j++ {
+					if one.HOut[j] != all.HOut[row*hid+j] {
+						t.Fatalf("%s H=%d: row %d unit %d differs alone and in a block", kern, hid, row, j)
+					}
+				}
+			}
+		}
+		restore()
+	}
+}
+
+func BenchmarkGRU0Cell(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, kern := range kernels() {
+		for _, rows := range []int{1, 64} {
+			const in, hid = 8, 32
+			var p GRU0Weights
+			PackGRU0(&p, make([]float32, GRU0Size(in, hid)), in, hid, randVec(rng, 3*hid*in, 0.5), randVec(rng, 3*hid*hid, 0.5))
+			a := &CellArgs{Rows: rows, X: randVec(rng, rows*in, 1), LdX: in, H: randVec(rng, rows*hid, 1), LdH: hid,
+				Init: randVec(rng, 3*hid, 1), HOut: make([]float32, rows*hid), LdHOut: hid}
+			z, rh := make([]float32, rows*hid), make([]float32, rows*hid)
+			b.Run(fmt.Sprintf("%s/rows%d_I%d_H%d", kern, rows, in, hid), func(b *testing.B) {
+				restore, _ := setKernel(kern)
+				defer restore()
+				b.ReportAllocs()
+				for b.Loop() {
+					GRU0Cell(&p, a, z, rh)
+				}
+			})
+		}
+	}
+}

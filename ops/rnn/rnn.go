@@ -292,6 +292,7 @@ type dirWeights[T tensor.Float] struct {
 	// fused cell (float32, default activations, see fusedOK): W and R
 	// packed together when fuseX, R alone otherwise (X·Wᵀ then comes from w)
 	cell  linalg.CellWeights
+	gru0  linalg.GRU0Weights // GRU linear_before_reset=0 (two passes)
 	fuseX bool
 	fused bool
 }
@@ -370,7 +371,7 @@ func fusedOK[T tensor.Float](o *rnnOp, in []*tensor.Tensor, d int) bool {
 	case cellLSTM:
 		return !o.inputForget && input(in, 7) == nil
 	case cellGRU:
-		return o.lbr
+		return true
 	}
 	return false
 }
@@ -442,6 +443,10 @@ func packWeights[T tensor.Float](o *rnnOp, a *ops.Arena, src [4][]T, dm dims, fu
 			var w32 []float32
 			if dw.fuseX {
 				k, w32 = I, any(wd).([]float32)
+			}
+			if o.cell == cellGRU && !o.lbr {
+				linalg.PackGRU0(&dw.gru0, a.Float32s(linalg.GRU0Size(k, H)), k, H, w32, any(rd).([]float32))
+				break
 			}
 			g := o.cell.gates()
 			linalg.PackCell(&dw.cell, a.Float32s(linalg.CellSize(g, k, H)), g, k, H, w32, any(rd).([]float32))
@@ -530,6 +535,9 @@ func (j *job[T]) scratchSize(cb int) int {
 	}
 	if j.w.fused {
 		n := 3 * cb * H // c, and two h buffers
+		if o.cell == cellGRU && !o.lbr {
+			n += 2 * cb * H // z and r⊙h between the two passes
+		}
 		if !j.w.fuseX {
 			n += dm.seq*cb*GH + linalg.WorkSize(dm.seq*cb, dm.in)
 		}
@@ -755,6 +763,11 @@ func runFused(j *job[float32]) {
 		return s
 	}
 	cs, hA, hB := take(cb*H), take(cb*H), take(cb*H)
+	gru0 := !lstm && !o.lbr
+	var zs, rhs []float32
+	if gru0 {
+		zs, rhs = take(cb*H), take(cb*H)
+	}
 	var xw []float32
 	// xw row of (t, local row lb) = xwRow + t*xwT + lb*xwB
 	xwT, xwB := cb*GH, GH
@@ -806,9 +819,12 @@ func runFused(j *job[float32]) {
 	xbias := f32(w.xbias)
 	args := linalg.CellArgs{RB: rb, C: cs, LdC: H}
 	step := func() {
-		if lstm {
+		switch {
+		case lstm:
 			linalg.LSTMCell(&w.cell, &args)
-		} else {
+		case gru0:
+			linalg.GRU0Cell(&w.gru0, &args, zs, rhs)
+		default:
 			linalg.GRUCell(&w.cell, &args)
 		}
 	}
