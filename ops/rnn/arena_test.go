@@ -3,6 +3,7 @@ package rnn
 import (
 	"fmt"
 	"math"
+	"sync"
 	"testing"
 
 	"github.com/mtlrun/mtlrun/ops"
@@ -255,5 +256,50 @@ func TestConstWeightsCachedWithOmittedInputs(t *testing.T) {
 	o := op.(*rnnOp)
 	if _, ok := o.cache.(*weights[float32]); !ok {
 		t.Fatal("constant weights were not cached")
+	}
+}
+
+// TestConcurrentParallelRuns: executors running one op at once, each with
+// its own arena and a thread split, share the helper pool; results equal a
+// sequential run (a helper delayed behind another run's work must not
+// disturb a later run that reuses its job list).
+func TestConcurrentParallelRuns(t *testing.T) {
+	saved := parallelWork
+	defer func() { parallelWork = saved }()
+	parallelWork = 0
+	for _, c := range []arenaCase{{name: "lstm", op: "LSTM", attrs: ops.Attrs{}, in: 1},
+		{name: "gru_bidi", op: "GRU", attrs: merge(lbr1, biDir), in: 3, lens: true}} {
+		rc := c.randCase(2, 6, 33, 7)
+		want := mustRun(t, buildOp(t, rc, 1, true), rc.inputs)
+		op := buildOp(t, rc, 3, true)
+		var wg sync.WaitGroup
+		errs := make(chan string, 16)
+		for g := 0; g < 6; g++ {
+			wg.Go(func() {
+				var a ops.Arena
+				for k := 0; k < 30; k++ {
+					a.Reset()
+					got, err := op.RunWith(&a, rc.inputs)
+					if err != nil {
+						errs <- err.Error()
+						return
+					}
+					for i := range want {
+						x, y := want[i].Float32s(), got[i].Float32s()
+						for e := range x {
+							if x[e] != y[e] {
+								errs <- fmt.Sprintf("output %d element %d: %v vs %v", i, e, y[e], x[e])
+								return
+							}
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			t.Fatalf("%s: %s", c.name, e)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package rnn
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -653,14 +654,21 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor) ([]*tensor
 	return result(), nil
 }
 
-// parRun is the job list and WaitGroup of one parallel Run. They are
-// reused through the op's free list (a run's headers, not its buffers,
-// which come from the arena) and helpers come from the pool (pool.go), so a
-// parallel run allocates nothing in steady state.
+// parRun is the job list of one parallel Run. It is reused through the
+// op's free list (a run's headers, not its buffers, which come from the
+// arena) and helpers come from the pool (pool.go), so a parallel run
+// allocates nothing in steady state.
+//
+// The caller waits for the jobs, not for the helpers: a helper queued
+// behind other runs' work may arrive after every job is done (it then
+// finds none left). Such a late helper still holds p, so p is recycled only
+// once every helper has finished with it (pending), else left to it and the
+// garbage collector.
 type parRun[T tensor.Float] struct {
-	wg   sync.WaitGroup
-	next atomic.Int32
-	jobs []job[T]
+	done    sync.WaitGroup // one count per job
+	pending atomic.Int32   // helpers not yet finished with p
+	next    atomic.Int32
+	jobs    []job[T]
 }
 
 // work runs jobs until none is left.
@@ -671,12 +679,13 @@ func (p *parRun[T]) work() {
 			return
 		}
 		runJob(&p.jobs[i])
+		p.done.Done()
 	}
 }
 
 func (p *parRun[T]) worker() {
-	defer p.wg.Done()
 	p.work()
+	p.pending.Add(-1) // the helper's last touch of p
 }
 
 // runParallel runs nd×chunks jobs on the calling goroutine and threads-1
@@ -706,13 +715,22 @@ func runParallel[T tensor.Float](o *rnnOp, a *ops.Arena, base job[T], wts *[2]di
 		}
 	}
 	p.next.Store(0)
+	p.done.Add(len(p.jobs))
 	helpers := min(o.threads, len(p.jobs)) - 1
-	p.wg.Add(helpers)
+	p.pending.Store(int32(helpers))
 	for i := 0; i < helpers; i++ {
 		submit(p)
 	}
 	p.work()
-	p.wg.Wait()
+	p.done.Wait()
+	// a helper that ran the last job decrements pending right after; one
+	// still queued elsewhere keeps p
+	for spin := 0; p.pending.Load() != 0 && spin < 100; spin++ {
+		runtime.Gosched()
+	}
+	if p.pending.Load() != 0 {
+		return
+	}
 	// drop references to this run's inputs and buffers before parking
 	clear(p.jobs)
 	p.jobs = p.jobs[:0]
