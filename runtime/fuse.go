@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"strings"
+
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -13,7 +15,10 @@ import (
 //
 // as one ai.mtlrun:Dense node, which applies bias and activation to each
 // block of the product while it is still in cache, and skips the
-// intermediate tensors. Only float32 weights held as initializers are
+// intermediate tensors. Then sibling products of the same input (the task
+// heads of a multi-task model, each a few columns wide) become one
+// ai.mtlrun:DenseGroup node: the trunk output is packed once and
+// multiplied by all heads' weights side by side. Only float32 weights held as initializers are
 // fused (what the kernel is specialised for), and only intermediates that
 // nothing else reads and that are not graph outputs disappear. The rewrite
 // is private to the session: the model, its export and its value names stay
@@ -128,6 +133,9 @@ func fuseDense(g *Graph) (*Graph, int) {
 		nodes[i], nodes[j] = d, nil
 		fused++
 	}
+	if ops.Supported(denseDomain, "DenseGroup", 1) {
+		fused += groupHeads(g, nodes)
+	}
 	if fused == 0 {
 		return g, 0
 	}
@@ -139,6 +147,97 @@ func fuseDense(g *Graph) (*Graph, int) {
 		}
 	}
 	return &out, fused
+}
+
+// groupHeads merges Gemm and Dense nodes that multiply the same input by
+// float32 weight initializers into DenseGroup nodes, in place in nodes
+// (merged nodes become nil), and returns how many nodes it removed.
+func groupHeads(g *Graph, nodes []*Node) int {
+	type groupKey struct {
+		input  string
+		transB bool
+	}
+	groups := map[groupKey][]int{}
+	var order []groupKey
+	for i, n := range nodes {
+		if n == nil || !groupable(g, n) {
+			continue
+		}
+		k := groupKey{n.Inputs[0], n.Attrs.Int("transB", 0) != 0}
+		if groups[k] == nil {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	removed := 0
+	for _, k := range order {
+		members := groups[k]
+		if len(members) < 2 {
+			continue
+		}
+		grp := &Node{OpType: "DenseGroup", Domain: denseDomain, Inputs: []string{k.input}, Attrs: ops.Attrs{}}
+		var labels, acts []string
+		var alphas []float32
+		for _, i := range members {
+			n := nodes[i]
+			c := ""
+			if len(n.Inputs) > 2 {
+				c = n.Inputs[2]
+			}
+			grp.Inputs = append(grp.Inputs, n.Inputs[1], c)
+			grp.Outputs = append(grp.Outputs, n.Outputs[0])
+			labels = append(labels, n.Label())
+			acts = append(acts, n.Attrs.String("activation", ""))
+			alphas = append(alphas, n.Attrs.Float("activation_alpha", 0.01))
+		}
+		grp.Name = strings.Join(labels, "+")
+		transB := int64(0)
+		if k.transB {
+			transB = 1
+		}
+		grp.Attrs["transB"] = ops.Attr{Type: ops.AttrInt, Int: transB}
+		grp.Attrs["activations"] = ops.Attr{Type: ops.AttrStrings, Strings: acts}
+		grp.Attrs["activation_alphas"] = ops.Attr{Type: ops.AttrFloats, Floats: alphas}
+		// at the first member's place: its inputs are ready there, and every
+		// reader of any member's output comes after that member
+		nodes[members[0]] = grp
+		for _, i := range members[1:] {
+			nodes[i] = nil
+		}
+		removed += len(members) - 1
+	}
+	return removed
+}
+
+// groupable reports whether n is a plain product DenseGroup can take over:
+// a Gemm or Dense without transA, alpha or beta, by a 2-D float32 weight
+// initializer, with no bias or a float32 row-vector bias initializer.
+func groupable(g *Graph, n *Node) bool {
+	switch {
+	case n.Domain == denseDomain && n.OpType == "Dense":
+	case isDefaultDomain(n.Domain) && n.OpType == "Gemm":
+	default:
+		return false
+	}
+	if !denseWeight(g, n) || len(n.Inputs) > 3 {
+		return false
+	}
+	a := n.Attrs
+	if a.Int("transA", 0) != 0 || a.Float("alpha", 1) != 1 || a.Float("beta", 1) != 1 || a.Has("broadcast") {
+		return false
+	}
+	w := g.Initializers[n.Inputs[1]]
+	cols := w.Shape[1]
+	if a.Int("transB", 0) != 0 {
+		cols = w.Shape[0]
+	}
+	if len(n.Inputs) == 3 && n.Inputs[2] != "" {
+		c := g.Initializers[n.Inputs[2]]
+		if c == nil || c.DType != tensor.Float32 || !isRowVector(c, cols) {
+			return false
+		}
+	}
+	return true
 }
 
 func isDefaultDomain(d string) bool { return d == "" || d == "ai.onnx" }

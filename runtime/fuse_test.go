@@ -140,3 +140,73 @@ func TestDenseFusionLeavesSharedValues(t *testing.T) {
 		t.Fatalf("a fed weight was fused: %v", got)
 	}
 }
+
+// TestHeadGrouping: task heads reading the same trunk output run as one
+// ai.mtlrun:DenseGroup with results bit-identical to separate heads.
+func TestHeadGrouping(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	g := &runtime.Graph{
+		Inputs: []runtime.ValueInfo{vi("x", tensor.Float32, "b", 8)},
+		Outputs: []runtime.ValueInfo{
+			vi("p", tensor.Float32, "b", 1), vi("c", tensor.Float32, "b", 5),
+			vi("e", tensor.Float32, "b", 3), vi("k", tensor.Float32, "b", 2),
+		},
+		Nodes: []*runtime.Node{
+			nd("Gemm", "trunk", []string{"x", "T", "tb"}, []string{"h0"}, "transB", 1),
+			nd("Relu", "trunk_act", []string{"h0"}, []string{"h"}),
+			nd("Gemm", "head_p", []string{"h", "W1", "b1"}, []string{"p0"}, "transB", 1),
+			nd("Sigmoid", "head_p_act", []string{"p0"}, []string{"p"}),
+			nd("Gemm", "head_c", []string{"h", "W2", "b2"}, []string{"c"}, "transB", 1),
+			nd("Gemm", "head_e", []string{"h", "W3"}, []string{"e0"}, "transB", 1),
+			nd("Tanh", "head_e_act", []string{"e0"}, []string{"e"}),
+			nd("MatMul", "head_k", []string{"h", "W4"}, []string{"k0"}),
+			nd("Add", "head_k_bias", []string{"k0", "b4"}, []string{"k"}),
+		},
+		Initializers: map[string]*tensor.Tensor{
+			"T": randTensor(rng, 16, 8), "tb": randTensor(rng, 16),
+			"W1": randTensor(rng, 1, 16), "b1": randTensor(rng, 1),
+			"W2": randTensor(rng, 5, 16), "b2": randTensor(rng, 1, 5),
+			"W3": randTensor(rng, 3, 16),
+			"W4": randTensor(rng, 16, 2), "b4": randTensor(rng, 2),
+		},
+	}
+	m := model(g, 17)
+	fused, err := runtime.NewSession(m, runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := runtime.NewSession(m, runtime.Options{NoFusion: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := opTypes(fused.ExecutedGraph())
+	want := []string{"ai.mtlrun:Dense", "ai.mtlrun:DenseGroup", "ai.mtlrun:Dense"}
+	if len(got) != len(want) {
+		t.Fatalf("executed graph %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("executed graph %v, want %v", got, want)
+		}
+	}
+	for _, batch := range []int{1, 3, 64} {
+		feeds := map[string]*tensor.Tensor{"x": randTensor(rng, batch, 8)}
+		w, err := plain.Run(feeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotOut, err := fused.Run(feeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, wv := range w {
+			sameBits(t, name, gotOut[name], wv)
+		}
+		// one head alone still works (and is computed by the group)
+		one, err := fused.Run(feeds, "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameBits(t, "c alone", one["c"], w["c"])
+	}
+}
