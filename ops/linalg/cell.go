@@ -1,6 +1,7 @@
 package linalg
 
-// Fused recurrent cells. One LSTM or GRU time step for a block of batch
+// Fused recurrent cells (LSTM, GRU in both linear_before_reset forms, plain
+// RNN). One LSTM or GRU time step for a block of batch
 // rows is a product of [x_t, h_{t-1}] with the stacked gate weights,
 // followed by the gate nonlinearities and the state update. Doing all of it
 // per tile of 16 hidden units — the gate pre-activations of those units
@@ -346,6 +347,50 @@ func gru0CellGo(p *GRU0Weights, a *CellArgs, zs, rhs []float32) {
 				k := u*cellBlock + j
 				n := tanhf(an[j])
 				ho[k] = n + z[k]*(h[k]-n)
+			}
+		}
+	}
+}
+
+// RNNCell runs one plain RNN step with the default activation:
+// h' = tanh(Init + x·Wᵀ + h·Rᵀ) (Init holds Wb+Rb, or a precomputed x·Wᵀ +
+// bias), for weights packed with Slots 1.
+func RNNCell(p *CellWeights, a *CellArgs) {
+	if a.Rows <= 0 || p.H == 0 {
+		return
+	}
+	if p.Slots != 1 || len(p.data) < CellSize(1, p.I, p.H) {
+		panic("linalg: cell weights of the wrong kind or size")
+	}
+	checkOperands(p.I, p.H, 1, a)
+	if cellAsmOn() {
+		rnnCellAsm(p, a)
+		return
+	}
+	rnnCellGo(p, a)
+}
+
+func rnnCellGo(p *CellWeights, a *CellArgs) {
+	H, I := p.H, p.I
+	K, S := I+H, cellBlock
+	nb := (H + cellBlock - 1) / cellBlock
+	for r := 0; r < a.Rows; r++ {
+		x := a.X
+		if I > 0 {
+			x = a.X[r*a.LdX:][:I]
+		}
+		h := a.H[r*a.LdH:][:H]
+		init := a.Init[r*a.LdInit:][:H]
+		ho := a.HOut[r*a.LdHOut:][:H]
+		for u := 0; u < nb; u++ {
+			blk := p.data[u*K*S:][:K*S]
+			var acc [cellBlock]float32
+			w := min(cellBlock, H-u*cellBlock)
+			copy(acc[:w], init[u*cellBlock:][:w])
+			cellAccum(&acc, x, blk, I, S)
+			cellAccum(&acc, h, blk[I*S:], H, S)
+			for j := 0; j < w; j++ {
+				ho[u*cellBlock+j] = tanhf(acc[j])
 			}
 		}
 	}

@@ -41,6 +41,12 @@ func gruCell4AVX512(f *cellFrame)
 func gruCell1AVX512(f *cellFrame)
 
 //go:noescape
+func rnnCell4AVX512(f *cellFrame)
+
+//go:noescape
+func rnnCell1AVX512(f *cellFrame)
+
+//go:noescape
 func gru0ZR4AVX512(f *cellFrame)
 
 //go:noescape
@@ -212,4 +218,33 @@ func gru0CellAsm(p *GRU0Weights, a *CellArgs, z, rh []float32) {
 	}
 	pass(true)
 	pass(false)
+}
+
+// rnnCellAsm: unit blocks outside, rows in groups of four inside.
+func rnnCellAsm(p *CellWeights, a *CellArgs) {
+	H, I := p.H, p.I
+	K := I + H
+	nb := (H + cellBlock - 1) / cellBlock
+	rows4 := a.Rows &^ 3
+	f := cellFrame{k1: I, k2: H, ldx: 4 * a.LdX, ldh: 4 * a.LdH, ldi: 4 * a.LdInit, ldo: 4 * a.LdHOut}
+	for u := 0; u < nb; u++ {
+		c0 := u * cellBlock
+		f.pw = unsafe.Pointer(&p.data[u*K*cellBlock])
+		f.mask = blockMask(min(cellBlock, H-c0))
+		for r := 0; r < a.Rows; {
+			if I > 0 {
+				f.x = unsafe.Pointer(&a.X[r*a.LdX])
+			}
+			f.h = unsafe.Pointer(&a.H[r*a.LdH])
+			f.init = unsafe.Pointer(&a.Init[r*a.LdInit+c0])
+			f.ho = unsafe.Pointer(&a.HOut[r*a.LdHOut+c0])
+			if r < rows4 {
+				rnnCell4AVX512(&f)
+				r += 4
+			} else {
+				rnnCell1AVX512(&f)
+				r++
+			}
+		}
+	}
 }

@@ -355,3 +355,85 @@ func BenchmarkGRU0Cell(b *testing.B) {
 		}
 	}
 }
+
+// TestRNNCellMatchesReference: every kernel set against float64 over odd
+// sizes, and a row alone equals the same row in a block, bit for bit.
+func TestRNNCellMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, kern := range kernels() {
+		restore, _ := setKernel(kern)
+		for _, hid := range []int{1, 2, 5, 15, 16, 17, 31, 32, 33, 64, 67} {
+			for _, in := range []int{0, 1, 3, 8, 67} {
+				for _, rows := range []int{1, 3, 4, 5, 9} {
+					name := fmt.Sprintf("%s H=%d I=%d rows=%d", kern, hid, in, rows)
+					w := randVec(rng, hid*max(in, 1), 0.5)
+					r := randVec(rng, hid*hid, 0.5)
+					var p CellWeights
+					PackCell(&p, make([]float32, CellSize(1, in, hid)), 1, in, hid, w, r)
+					a := &CellArgs{Rows: rows, LdX: in + 2, LdH: hid + 1, LdHOut: hid + 3, LdInit: hid + 1}
+					if rows%2 == 0 {
+						a.LdInit = 0
+					}
+					a.X = randVec(rng, rows*a.LdX, 1)
+					a.H = randVec(rng, rows*a.LdH, 1)
+					a.Init = randVec(rng, max(rows*a.LdInit, hid), 1)
+					a.HOut = randVec(rng, rows*a.LdHOut, 1)
+					hOrig := append([]float32(nil), a.HOut...)
+					RNNCell(&p, a)
+					tol := 2e-6 * math.Sqrt(float64(in+hid+1))
+					for row := 0; row < rows; row++ {
+						for j := 0; j < a.LdHOut; j++ {
+							got := a.HOut[row*a.LdHOut+j]
+							if j >= hid {
+								if got != hOrig[row*a.LdHOut+j] {
+									t.Fatalf("%s: wrote h padding", name)
+								}
+								continue
+							}
+							s := float64(a.Init[row*a.LdInit+j])
+							for k := 0; k < in; k++ {
+								s += float64(a.X[row*a.LdX+k]) * float64(w[j*in+k])
+							}
+							for k := 0; k < hid; k++ {
+								s += float64(a.H[row*a.LdH+k]) * float64(r[j*hid+k])
+							}
+							if d := math.Abs(float64(got) - math.Tanh(s)); d > tol {
+								t.Fatalf("%s: h[%d,%d] = %v, want %v", name, row, j, got, math.Tanh(s))
+							}
+						}
+						// the same row alone
+						one := &CellArgs{Rows: 1, X: a.X[row*a.LdX:], H: a.H[row*a.LdH:], Init: a.Init[row*a.LdInit:], HOut: make([]float32, hid)}
+						RNNCell(&p, one)
+						for j := 0; j < hid; j++ {
+							if one.HOut[j] != a.HOut[row*a.LdHOut+j] {
+								t.Fatalf("%s: row %d unit %d differs alone and in a block", name, row, j)
+							}
+						}
+					}
+				}
+			}
+		}
+		restore()
+	}
+}
+
+func BenchmarkRNNCell(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, kern := range kernels() {
+		for _, rows := range []int{1, 64} {
+			const in, hid = 8, 32
+			var p CellWeights
+			PackCell(&p, make([]float32, CellSize(1, in, hid)), 1, in, hid, randVec(rng, hid*in, 0.5), randVec(rng, hid*hid, 0.5))
+			a := &CellArgs{Rows: rows, X: randVec(rng, rows*in, 1), LdX: in, H: randVec(rng, rows*hid, 1), LdH: hid,
+				Init: randVec(rng, hid, 1), HOut: make([]float32, rows*hid), LdHOut: hid}
+			b.Run(fmt.Sprintf("%s/rows%d_I%d_H%d", kern, rows, in, hid), func(b *testing.B) {
+				restore, _ := setKernel(kern)
+				defer restore()
+				b.ReportAllocs()
+				for b.Loop() {
+					RNNCell(&p, a)
+				}
+			})
+		}
+	}
+}

@@ -4,10 +4,10 @@
 //
 // Structure of a Run (float32 and float64 share the generic code):
 //
-//   - Fused path (float32 LSTM without peepholes, clip or input_forget, and
-//     GRU, default activations, when the CPU has AVX-512): each time step
-//     is one call of ops/linalg's fused cell (two passes for GRU with
-//     linear_before_reset=0, whose h gate needs all of r⊙h first). Per
+//   - Fused path (float32 LSTM without peepholes or input_forget, GRU and
+//     RNN, default activations, no clip, when the CPU has AVX-512): each
+//     time step is one call of ops/linalg's fused cell (two passes for GRU
+//     with linear_before_reset=0, whose h gate needs all of r⊙h first). Per
 //     tile of 16 hidden units and up to four batch rows it multiplies
 //     [x_t, h_{t-1}] by the packed [W; R] (inputs up to 16 wide are
 //     projected step by step; wider ones once for all steps by a GEMM),
@@ -16,8 +16,8 @@
 //     hidden state goes straight into Y and is read back from there at the
 //     next step, so Y costs no copies; with sequence_lens each live row
 //     steps on its own.
-//   - General path (everything else: float64, RNN, peepholes, clip,
-//     other activations, CPUs without AVX-512): the input projection X·Wᵀ
+//   - General path (everything else: float64, peepholes, clip, other
+//     activations, CPUs without AVX-512): the input projection X·Wᵀ
 //     (+ the summed biases) for all time steps is one matrix multiply; each
 //     step multiplies the [batch, H] state by the packed recurrence weights
 //     (GRU with linear_before_reset=0 needs a second, smaller one for the

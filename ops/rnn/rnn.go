@@ -371,7 +371,7 @@ func fusedOK[T tensor.Float](o *rnnOp, in []*tensor.Tensor, d int) bool {
 	switch o.cell {
 	case cellLSTM:
 		return !o.inputForget && input(in, 7) == nil
-	case cellGRU:
+	case cellGRU, cellRNN:
 		return true
 	}
 	return false
@@ -781,7 +781,7 @@ func runFused(j *job[float32]) {
 		return s
 	}
 	cs, hA, hB := take(cb*H), take(cb*H), take(cb*H)
-	gru0 := !lstm && !o.lbr
+	gru0 := o.cell == cellGRU && !o.lbr
 	var zs, rhs []float32
 	if gru0 {
 		zs, rhs = take(cb*H), take(cb*H)
@@ -842,6 +842,8 @@ func runFused(j *job[float32]) {
 			linalg.LSTMCell(&w.cell, &args)
 		case gru0:
 			linalg.GRU0Cell(&w.gru0, &args, zs, rhs)
+		case o.cell == cellRNN:
+			linalg.RNNCell(&w.cell, &args)
 		default:
 			linalg.GRUCell(&w.cell, &args)
 		}
