@@ -120,19 +120,7 @@ func (a *Arena) Float32s(n int) []float32 {
 	if a == nil {
 		return make([]float32, n)
 	}
-	if a.nextF == len(a.f32) {
-		a.f32 = append(a.f32, nil)
-	}
-	b := a.f32[a.nextF]
-	a.nextF++
-	if cap(b) < n {
-		b = make([]float32, n)
-		a.f32[a.nextF-1] = b
-		return b
-	}
-	b = b[:n]
-	clear(b)
-	return b
+	return takeScratch(&a.f32, &a.nextF, n)
 }
 
 // Ints returns a zeroed scratch slice of n ints (indices, strides, shapes).
@@ -140,14 +128,19 @@ func (a *Arena) Ints(n int) []int {
 	if a == nil {
 		return make([]int, n)
 	}
-	if a.nextI == len(a.ints) {
-		a.ints = append(a.ints, nil)
+	return takeScratch(&a.ints, &a.nextI, n)
+}
+
+// takeScratch hands out the next slot of bufs, grown to n if needed, zeroed.
+func takeScratch[T any](bufs *[][]T, next *int, n int) []T {
+	if *next == len(*bufs) {
+		*bufs = append(*bufs, nil)
 	}
-	b := a.ints[a.nextI]
-	a.nextI++
+	b := (*bufs)[*next]
+	*next++
 	if cap(b) < n {
-		b = make([]int, n)
-		a.ints[a.nextI-1] = b
+		b = make([]T, n)
+		(*bufs)[*next-1] = b
 		return b
 	}
 	b = b[:n]
