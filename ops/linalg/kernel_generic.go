@@ -14,3 +14,6 @@ func setKernel(name string) (restore func(), ok bool) { return func() {}, name =
 func sigmoidVec(x []float32) { sigmoidGo(x) }
 
 func tanhVec(x []float32) { tanhGo(x) }
+
+// packBlock6 has no assembly here: packA's Go loop does the block.
+func packBlock6(d, a []float32, lda, kk int) bool { return false }

@@ -185,39 +185,94 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 }
 
 // packA lays out alpha·op(A)[:, q0:q0+kk]: full row blocks interleaved as
-// kk×mr panels, then leftover rows each as a contiguous kk-vector.
+// kk×mr panels, then leftover rows each as a contiguous kk-vector (the
+// one-row kernel reads them as they are, so they need no zero padding).
+// It is pure data movement plus, when alpha ≠ 1, one float32 multiply per
+// element, so its output is bit for bit that of the obvious loop
+// (packARef in the tests); alpha == 1 skips the multiply, which changes
+// nothing since 1·v == v.
 func packA(transA bool, m, kk, q0 int, alpha float32, a []float32, lda int, dst []float32) {
-	at := func(i, q int) float32 {
-		if transA {
-			return a[q*lda+i]
-		}
-		return a[i*lda+q]
+	if kk <= 0 {
+		return
 	}
 	full := m / mr
+	dst = dst[:m*kk] // one check for the whole output
+	if transA {
+		packAT(full, m, kk, q0, alpha, a, lda, dst)
+		return
+	}
 	for i := 0; i < full; i++ {
+		base := i*mr*lda + q0
 		d := dst[i*mr*kk : (i+1)*mr*kk]
-		if !transA {
-			for r := 0; r < mr; r++ {
-				row := a[(i*mr+r)*lda+q0 : (i*mr+r)*lda+q0+kk]
-				for q, v := range row {
-					d[q*mr+r] = alpha * v
-				}
+		if alpha == 1 && packBlock6(d, a[base:], lda, kk) {
+			continue
+		}
+		// reslice the six rows to kk once: the loop below then indexes
+		// them without bounds checks (q < kk == len(rᵢ)), and d is walked
+		// six at a time so its checks fold into the loop condition
+		r0 := a[base:][:kk]
+		r1 := a[base+lda:][:kk]
+		r2 := a[base+2*lda:][:kk]
+		r3 := a[base+3*lda:][:kk]
+		r4 := a[base+4*lda:][:kk]
+		r5 := a[base+5*lda:][:kk]
+		if alpha == 1 {
+			for q := 0; q < kk && len(d) >= mr; q++ {
+				d[0], d[1], d[2], d[3], d[4], d[5] = r0[q], r1[q], r2[q], r3[q], r4[q], r5[q]
+				d = d[mr:]
 			}
 			continue
 		}
-		for q := 0; q < kk; q++ {
-			for r := 0; r < mr; r++ {
-				d[q*mr+r] = alpha * at(i*mr+r, q0+q)
-			}
+		for q := 0; q < kk && len(d) >= mr; q++ {
+			d[0], d[1], d[2], d[3], d[4], d[5] = alpha*r0[q], alpha*r1[q], alpha*r2[q], alpha*r3[q], alpha*r4[q], alpha*r5[q]
+			d = d[mr:]
 		}
 	}
-	off := full * mr * kk
+	// leftover rows are contiguous in A as in the panel: a copy (or one
+	// scaling pass) per row
+	d := dst[full*mr*kk:]
 	for r := full * mr; r < m; r++ {
-		d := dst[off : off+kk]
-		for q := range d {
-			d[q] = alpha * at(r, q0+q)
+		row := a[r*lda+q0:][:kk]
+		if alpha == 1 {
+			copy(d[:kk], row)
+		} else {
+			out := d[:kk]
+			for q, v := range row {
+				out[q] = alpha * v
+			}
 		}
-		off += kk
+		d = d[kk:]
+	}
+}
+
+// packAT is packA for a transposed A (k×m): the six values a panel row
+// wants, op(A)[i*6:i*6+6, q], are contiguous in A's row q, so each panel
+// row is one six-element copy (or six multiplies).
+func packAT(full, m, kk, q0 int, alpha float32, a []float32, lda int, dst []float32) {
+	for i := 0; i < full; i++ {
+		d := dst[i*mr*kk : (i+1)*mr*kk]
+		off := q0*lda + i*mr
+		for q := 0; q < kk && len(d) >= mr; q++ {
+			s := a[off : off+mr : off+mr]
+			if alpha == 1 {
+				d[0], d[1], d[2], d[3], d[4], d[5] = s[0], s[1], s[2], s[3], s[4], s[5]
+			} else {
+				d[0], d[1], d[2], d[3], d[4], d[5] = alpha*s[0], alpha*s[1], alpha*s[2], alpha*s[3], alpha*s[4], alpha*s[5]
+			}
+			d = d[mr:]
+			off += lda
+		}
+	}
+	// a leftover row of op(A) is a column of A: strided reads
+	d := dst[full*mr*kk:]
+	for r := full * mr; r < m; r++ {
+		out := d[:kk]
+		off := q0*lda + r
+		for q := range out {
+			out[q] = alpha * a[off]
+			off += lda
+		}
+		d = d[kk:]
 	}
 }
 
