@@ -122,6 +122,3 @@ func tanhVec(x []float32) {
 	}
 	tanhGo(x)
 }
-
-// packBlock6 would pack a 6-row block with assembly; none yet.
-func packBlock6(d, a []float32, lda, kk int) bool { return false }

@@ -38,11 +38,21 @@ func packARef(transA bool, m, kk, q0 int, alpha float32, a []float32, lda int, d
 
 // TestPackAMatchesRef checks packA bit for bit against packARef over odd
 // sizes, both transposes, alpha 1 and not, a nonzero k-offset and padded
-// leading dimensions, and that it writes nothing past its panels.
+// leading dimensions, and that it writes nothing past its panels — for
+// every kernel set, so both the assembly block transpose and the Go loop
+// are checked.
 func TestPackAMatchesRef(t *testing.T) {
+	for _, kern := range kernels() {
+		restore, _ := setKernel(kern)
+		testPackA(t, kern)
+		restore()
+	}
+}
+
+func testPackA(t *testing.T, kern string) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for m := 1; m <= 67; m++ {
-		for _, kk := range []int{1, 2, 3, 5, 7, 15, 16, 17, 20, 31, 33, 47, 64, 67} {
+		for _, kk := range []int{1, 2, 3, 5, 7, 15, 16, 17, 20, 31, 32, 33, 47, 48, 64, 67, 128} {
 			for _, transA := range []bool{false, true} {
 				for _, alpha := range []float32{1, 0.7, -3} {
 					q0 := m % 3 // a k-block that does not start at column 0
@@ -63,7 +73,7 @@ func TestPackAMatchesRef(t *testing.T) {
 					packA(transA, m, kk, q0, alpha, a, lda, got)
 					for i := range want {
 						if got[i] != want[i] && !(got[i] != got[i] && want[i] != want[i]) {
-							t.Fatalf("m=%d kk=%d q0=%d transA=%v alpha=%g: dst[%d] = %g, want %g", m, kk, q0, transA, alpha, i, got[i], want[i])
+							t.Fatalf("%s m=%d kk=%d q0=%d transA=%v alpha=%g: dst[%d] = %g, want %g", kern, m, kk, q0, transA, alpha, i, got[i], want[i])
 						}
 					}
 				}

@@ -190,7 +190,8 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 // It is pure data movement plus, when alpha ≠ 1, one float32 multiply per
 // element, so its output is bit for bit that of the obvious loop
 // (packARef in the tests); alpha == 1 skips the multiply, which changes
-// nothing since 1·v == v.
+// nothing since 1·v == v. With AVX-512 the full blocks at alpha == 1 are
+// transposed by assembly (packBlock6, pack_amd64.s).
 func packA(transA bool, m, kk, q0 int, alpha float32, a []float32, lda int, dst []float32) {
 	if kk <= 0 {
 		return
@@ -207,26 +208,7 @@ func packA(transA bool, m, kk, q0 int, alpha float32, a []float32, lda int, dst 
 		if alpha == 1 && packBlock6(d, a[base:], lda, kk) {
 			continue
 		}
-		// reslice the six rows to kk once: the loop below then indexes
-		// them without bounds checks (q < kk == len(rᵢ)), and d is walked
-		// six at a time so its checks fold into the loop condition
-		r0 := a[base:][:kk]
-		r1 := a[base+lda:][:kk]
-		r2 := a[base+2*lda:][:kk]
-		r3 := a[base+3*lda:][:kk]
-		r4 := a[base+4*lda:][:kk]
-		r5 := a[base+5*lda:][:kk]
-		if alpha == 1 {
-			for q := 0; q < kk && len(d) >= mr; q++ {
-				d[0], d[1], d[2], d[3], d[4], d[5] = r0[q], r1[q], r2[q], r3[q], r4[q], r5[q]
-				d = d[mr:]
-			}
-			continue
-		}
-		for q := 0; q < kk && len(d) >= mr; q++ {
-			d[0], d[1], d[2], d[3], d[4], d[5] = alpha*r0[q], alpha*r1[q], alpha*r2[q], alpha*r3[q], alpha*r4[q], alpha*r5[q]
-			d = d[mr:]
-		}
+		packBlock6Go(d, a[base:], lda, kk, alpha)
 	}
 	// leftover rows are contiguous in A as in the panel: a copy (or one
 	// scaling pass) per row
@@ -242,6 +224,33 @@ func packA(transA bool, m, kk, q0 int, alpha float32, a []float32, lda int, dst 
 			}
 		}
 		d = d[kk:]
+	}
+}
+
+// packBlock6Go packs one 6-row block, d[q*6+r] = alpha·a[r*lda+q] for
+// q < kk, in Go. It is a function of its own so the compiler keeps its
+// few values in registers (written inline in packA, beside the call to
+// the assembly, its alpha ≠ 1 loop ran ~1.5× slower).
+func packBlock6Go(d, a []float32, lda, kk int, alpha float32) {
+	// reslice the six rows to kk once: the loops then index them without
+	// bounds checks (q < kk == len(rᵢ)), and d is walked six at a time so
+	// its checks fold into the loop condition
+	r0 := a[:kk]
+	r1 := a[lda:][:kk]
+	r2 := a[2*lda:][:kk]
+	r3 := a[3*lda:][:kk]
+	r4 := a[4*lda:][:kk]
+	r5 := a[5*lda:][:kk]
+	if alpha == 1 {
+		for q := 0; q < kk && len(d) >= mr; q++ {
+			d[0], d[1], d[2], d[3], d[4], d[5] = r0[q], r1[q], r2[q], r3[q], r4[q], r5[q]
+			d = d[mr:]
+		}
+		return
+	}
+	for q := 0; q < kk && len(d) >= mr; q++ {
+		d[0], d[1], d[2], d[3], d[4], d[5] = alpha*r0[q], alpha*r1[q], alpha*r2[q], alpha*r3[q], alpha*r4[q], alpha*r5[q]
+		d = d[mr:]
 	}
 }
 
