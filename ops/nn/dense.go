@@ -198,7 +198,11 @@ type denseJob struct {
 	// reads A in place; its rows come out bitwise as in the blocked
 	// product (linalg keeps the one-row and six-row kernels' summation
 	// order the same).
-	rowWise    bool
+	rowWise bool
+	// keep: out already holds the values the product is added to
+	// (DenseGroup's bias columns, written before the product for the
+	// reason cFirst is); no C, no activation, beta 1.
+	keep       bool
 	act        actKind
 	leakyAlpha float32
 }
@@ -237,6 +241,10 @@ func (j *denseJob) rows(r0, r1 int) {
 			a = j.a[b0*j.lda:]
 		}
 		out := j.out[b0*n : b1*n]
+		if j.keep {
+			j.gemm(a, b1-b0, 1, out)
+			continue
+		}
 		if j.cFirst {
 			// C first, the product added to it: one pass fewer
 			j.setC(out, b0, b1)

@@ -5,8 +5,9 @@
 // MeanVarianceNormalization and LRN; Conv, ConvInteger, ConvTranspose,
 // MaxPool (with Indices), AveragePool and the global pools; and
 // ai.mtlrun:Dense, the fused product + bias + activation that the
-// runtime's fusion pass emits (dense.go), bitwise equal to the nodes it
-// replaces.
+// runtime's fusion pass emits (dense.go), and ai.mtlrun:DenseGroup,
+// sibling task heads of one input as one product (densegroup.go), both
+// bitwise equal to the nodes they replace.
 //
 // float32 is the hot type: Gemm, MatMul, Dense, Conv and ConvTranspose run
 // on the packed SIMD SGEMM of ops/linalg, with weights packed once when
