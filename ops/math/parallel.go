@@ -1,21 +1,18 @@
 package math
 
 import (
-	"runtime"
 	"sync"
 
 	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/ops/parallel"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
 // Intra-op parallelism for large float32 element-wise ops (the session's
 // ops.Config.Threads budget). Below parallelMin elements, or at Threads <= 1,
 // a kernel runs on the calling goroutine and allocates nothing; above, the
-// output is cut into contiguous chunks: the caller runs the first and a
-// package-wide pool of workers the others. A chunk travels to a worker by
-// value through a channel and completion goes through a pooled WaitGroup,
-// so fanning out allocates nothing in steady state either (a `go` statement
-// with a closure would allocate on every call).
+// output is cut into contiguous chunks handed to ops/parallel: the caller
+// runs the first and the shared workers the others.
 
 // parallelMin is the element count from which an op computed through
 // float64 math (Exp, Erf, Log, ...) splits its work: below it the hand-off
@@ -35,50 +32,45 @@ const chunkAlign = 64
 // maxChunks bounds the number of chunks of one call.
 const maxChunks = 16
 
-// ewJob is one chunk, elements [lo, hi), of a float32 element-wise op:
-// unary (un != nil) o = un(x), or binary through k: mode 1 both operands
-// advance, 2 y is a scalar, 3 x is a scalar.
+// ewJob is a float32 element-wise op over elements [0, n) cut into parts
+// aligned chunks: unary (un != nil) o = un(x), or binary through k: mode 1
+// both operands advance, 2 y is a scalar, 3 x is a scalar.
 type ewJob struct {
-	wg      *sync.WaitGroup
-	un      *unaryDef
-	k       *kern[float32, float32, float32]
-	mode    int
-	o, x, y []float32
-	lo, hi  int
+	un       *unaryDef
+	k        *kern[float32, float32, float32]
+	mode     int
+	o, x, y  []float32
+	n, parts int
 }
 
-func (j *ewJob) do() {
-	o := j.o[j.lo:j.hi]
+// bound is where chunk i starts (i == parts: the end).
+func (j *ewJob) bound(i int) int {
+	if i == j.parts {
+		return j.n
+	}
+	units := (j.n + chunkAlign - 1) / chunkAlign
+	return min(j.n, units*i/j.parts*chunkAlign)
+}
+
+// Do computes chunk i (parallel.Task).
+func (j *ewJob) Do(i int) {
+	lo, hi := j.bound(i), j.bound(i+1)
+	o := j.o[lo:hi]
 	switch {
 	case j.un != nil:
-		unaryF32(j.un, o, j.x[j.lo:j.hi])
+		unaryF32(j.un, o, j.x[lo:hi])
 	case j.mode == 1:
-		j.k.vv(o, j.x[j.lo:j.hi], j.y[j.lo:j.hi])
+		j.k.vv(o, j.x[lo:hi], j.y[lo:hi])
 	case j.mode == 2:
-		j.k.vs(o, j.x[j.lo:j.hi], j.y[0])
+		j.k.vs(o, j.x[lo:hi], j.y[0])
 	default:
-		j.k.sv(o, j.x[0], j.y[j.lo:j.hi])
+		j.k.sv(o, j.x[0], j.y[lo:hi])
 	}
 }
 
-var (
-	workerOnce sync.Once
-	workerCh   chan ewJob
-	wgPool     = sync.Pool{New: func() any { return new(sync.WaitGroup) }}
-)
-
-func startWorkers() {
-	n := max(runtime.GOMAXPROCS(0), 2)
-	workerCh = make(chan ewJob, 4*n)
-	for i := 0; i < n; i++ {
-		go func() {
-			for j := range workerCh {
-				j.do()
-				j.wg.Done()
-			}
-		}()
-	}
-}
+// ewJobs pools the jobs handed to parallel.Run, which keeps the *ewJob
+// where workers see it (a stack job would move to the heap every call).
+var ewJobs = sync.Pool{New: func() any { return new(ewJob) }}
 
 // splits reports whether an op over n elements fans out at threads.
 func splits(threads, n int, cheap bool) bool {
@@ -91,28 +83,17 @@ func splits(threads, n int, cheap bool) bool {
 // fanOut runs t over elements [0, n) in up to threads aligned chunks.
 func fanOut(t ewJob, n, threads int) {
 	units := (n + chunkAlign - 1) / chunkAlign
-	parts := min(threads, maxChunks, units, n/(parallelMin/2))
-	if parts <= 1 {
-		t.lo, t.hi = 0, n
-		t.do()
+	t.n = n
+	t.parts = max(1, min(threads, maxChunks, units, n/(parallelMin/2)))
+	if t.parts == 1 {
+		t.Do(0)
 		return
 	}
-	workerOnce.Do(startWorkers)
-	wg := wgPool.Get().(*sync.WaitGroup)
-	wg.Add(parts - 1)
-	bound := func(i int) int { return min(n, units*i/parts*chunkAlign) }
-	for i := 1; i < parts; i++ {
-		j := t
-		j.wg, j.lo, j.hi = wg, bound(i), bound(i+1)
-		if i == parts-1 {
-			j.hi = n
-		}
-		workerCh <- j
-	}
-	t.lo, t.hi = 0, bound(1)
-	t.do()
-	wg.Wait()
-	wgPool.Put(wg)
+	j := ewJobs.Get().(*ewJob)
+	*j = t
+	parallel.Run(j, j.parts, j.parts)
+	*j = ewJob{} // drop the call's slices before pooling
+	ewJobs.Put(j)
 }
 
 // parallelArith is arith for float32 operands of the same shape or with one

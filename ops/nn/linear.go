@@ -158,7 +158,10 @@ func (g *linGemm) packed(ar *ops.Arena, b []float32, k, n int) linalg.PackedB {
 // the core when the machine is busy: measured on a shared 2-vCPU VM,
 // splitting mlp4's 64-row layers (0.2-0.5 M multiply-adds, 4-11 µs) made
 // them slower, while from 2 M multiply-adds (256×128×64) two threads
-// gave 1.3-1.5×.
+// gave 1.3-1.5×. Re-measured on a quiet machine with ops/parallel's
+// polling workers: lowering this to split mlp4's layers (131 K and 524 K
+// multiply-adds) still lost (rows/s 3.2 M → 2.3 M), the second core's
+// cache misses on the rows the first wrote costing more than its share.
 const parallelWork = 1 << 21
 
 // product computes out (m×n) = act(alpha·op(A)·B + beta·C), splitting the

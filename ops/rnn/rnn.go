@@ -2,13 +2,12 @@ package rnn
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/ops/linalg"
+	"github.com/mtlrun/mtlrun/ops/parallel"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -498,17 +497,21 @@ func scratch[T tensor.Float](a *ops.Arena, n int) []T {
 }
 
 // parallelWork is the multiply-add count from which a Run splits its batch
-// rows and directions across goroutines: about 250 µs of work on one
-// thread, because a parked helper needed a median ~230 µs to get a core on
-// the shared development machine (GRU(32) batch 64, 12M multiply-adds,
-// ran slower on two threads than on one; LSTM(64) batch 64, 53M, gains).
-var parallelWork = 1 << 24
+// rows and directions across goroutines. Once ops/parallel's workers poll
+// between calls instead of parking (a parked one needed ~100-230 µs to get
+// a core), a hand-off costs well under a microsecond and the limit is the
+// data the second core must fetch from the first (the input rows, written
+// by the op before): GRU(32) batch 64, 12M multiply-adds, ~0.23 ms, gains
+// ~1.15× at p50 on two threads; LSTM(64) batch 64, 53M, ~1.7×.
+var parallelWork = 1 << 22
 
-// chunksPerThread is how many row blocks per thread a parallel run makes:
-// small blocks let the caller take over the share of a helper that starts
-// late (p50 of LSTM(64) batch 64 on 2 threads: 672 µs with 1 block per
-// thread, 615 with 2, 574 with 4).
-var chunksPerThread = 4
+// chunksPerThread is how many row blocks per thread a parallel run makes.
+// Blocks are claimed from a shared counter, so more blocks let the caller
+// take over the share of a helper that starts late (under load); with
+// helpers that are awake, one block each measured best on the quiet
+// 2-vCPU machine (p50 GRU(32) batch 64: 0.198 ms with 1, 0.211 with 2;
+// LSTM(64): ~0.46 ms with either), as each block's rows stay on one core.
+var chunksPerThread = 1
 
 // job is the recurrence of one direction over a contiguous range of batch
 // rows; rows are independent, so jobs run in parallel. Each job owns its
@@ -564,11 +567,18 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor) ([]*tensor
 	if err != nil {
 		return nil, err
 	}
+	nd := o.numDir
+	work := dm.seq * dm.batch * dm.gh * (dm.in + dm.hid) * nd
+	split := o.threads > 1 && work >= parallelWork
+	if split {
+		// a parked worker takes a while to get a core: wake it now, so it
+		// is polling by the time the buffers below are ready
+		parallel.Wake(o.threads)
+	}
 	lens, err := seqLens(a, input(in, 4), dm)
 	if err != nil {
 		return nil, err
 	}
-	nd := o.numDir
 	var yShape, hShape [4]int
 	if o.layout == 0 {
 		yShape = [4]int{dm.seq, nd, dm.batch, dm.hid}
@@ -631,16 +641,14 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor) ([]*tensor
 
 	// Split rows across goroutines when there is enough work.
 	chunks := 1
-	work := dm.seq * dm.batch * dm.gh * (dm.in + dm.hid) * nd
-	parallel := o.threads > 1 && work >= parallelWork
-	if parallel {
+	if split {
 		// several row blocks per thread, handed out from a shared
 		// counter: a thread whose core is busy with something else takes
 		// fewer, so the run does not wait on a straggler (cores are often
 		// shared)
 		chunks = min(chunksPerThread*((o.threads+nd-1)/nd), max(1, dm.batch/8))
 	}
-	if !parallel || nd*chunks == 1 {
+	if !split || nd*chunks == 1 {
 		// sequential: jobs live on this stack, nothing escapes
 		for d := 0; d < nd; d++ {
 			j := base
@@ -654,43 +662,20 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor) ([]*tensor
 	return result(), nil
 }
 
-// parRun is the job list of one parallel Run. It is reused through the
-// op's free list (a run's headers, not its buffers, which come from the
-// arena) and helpers come from the pool (pool.go), so a parallel run
-// allocates nothing in steady state.
-//
-// The caller waits for the jobs, not for the helpers: a helper queued
-// behind other runs' work may arrive after every job is done (it then
-// finds none left). Such a late helper still holds p, so p is recycled only
-// once every helper has finished with it (pending), else left to it and the
-// garbage collector.
+// parRun is the job list of one parallel Run (a parallel.Task: chunk i is
+// jobs[i]). It is reused through the op's free list (a run's headers, not
+// its buffers, which come from the arena), so a parallel run allocates
+// nothing in steady state.
 type parRun[T tensor.Float] struct {
-	done    sync.WaitGroup // one count per job
-	pending atomic.Int32   // helpers not yet finished with p
-	next    atomic.Int32
-	jobs    []job[T]
+	jobs []job[T]
 }
 
-// work runs jobs until none is left.
-func (p *parRun[T]) work() {
-	for {
-		i := int(p.next.Add(1)) - 1
-		if i >= len(p.jobs) {
-			return
-		}
-		runJob(&p.jobs[i])
-		p.done.Done()
-	}
-}
+// Do runs job i.
+func (p *parRun[T]) Do(i int) { runJob(&p.jobs[i]) }
 
-func (p *parRun[T]) worker() {
-	p.work()
-	p.pending.Add(-1) // the helper's last touch of p
-}
-
-// runParallel runs nd×chunks jobs on the calling goroutine and threads-1
-// pool helpers, handed out once per Run (each job covers every time step
-// of its rows, so there is no per-step synchronisation).
+// runParallel runs nd×chunks jobs on the calling goroutine and up to
+// threads-1 ops/parallel workers, handed out once per Run (each job covers
+// every time step of its rows, so there is no per-step synchronisation).
 func runParallel[T tensor.Float](o *rnnOp, a *ops.Arena, base job[T], wts *[2]dirWeights[T], nd, chunks int) {
 	o.mu.Lock()
 	var p *parRun[T]
@@ -714,23 +699,7 @@ func runParallel[T tensor.Float](o *rnnOp, a *ops.Arena, base job[T], wts *[2]di
 			p.jobs = append(p.jobs, j)
 		}
 	}
-	p.next.Store(0)
-	p.done.Add(len(p.jobs))
-	helpers := min(o.threads, len(p.jobs)) - 1
-	p.pending.Store(int32(helpers))
-	for i := 0; i < helpers; i++ {
-		submit(p)
-	}
-	p.work()
-	p.done.Wait()
-	// a helper that ran the last job decrements pending right after; one
-	// still queued elsewhere keeps p
-	for spin := 0; p.pending.Load() != 0 && spin < 100; spin++ {
-		runtime.Gosched()
-	}
-	if p.pending.Load() != 0 {
-		return
-	}
+	parallel.Run(p, len(p.jobs), o.threads)
 	// drop references to this run's inputs and buffers before parking
 	clear(p.jobs)
 	p.jobs = p.jobs[:0]
