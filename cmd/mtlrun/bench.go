@@ -5,6 +5,7 @@ import (
 	"fmt"
 	goruntime "runtime"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -77,6 +78,66 @@ func measure(runners []benchRunner, runs, batch int) ([]benchResult, error) {
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 
+// measureConcurrent runs one runner per goroutine, each for runs runs after
+// a warm-up, all at once: the throughput of an offline job or a server that
+// gives every request (or every batch) its own executor. Latencies are
+// pooled over all goroutines.
+func measureConcurrent(runners []benchRunner, runs, batch int) (benchResult, error) {
+	warm := max(runs/10, 5)
+	lat := make([][]time.Duration, len(runners))
+	errs := make([]error, len(runners))
+	var ready, done sync.WaitGroup
+	start := make(chan struct{})
+	for k, r := range runners {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			for i := 0; i < warm; i++ {
+				if errs[k] = r(); errs[k] != nil {
+					ready.Done()
+					return
+				}
+			}
+			ready.Done()
+			<-start
+			for i := 0; i < runs; i++ {
+				t0 := time.Now()
+				if errs[k] = r(); errs[k] != nil {
+					return
+				}
+				lat[k] = append(lat[k], time.Since(t0))
+			}
+		}()
+	}
+	ready.Wait()
+	var mem goruntime.MemStats
+	goruntime.ReadMemStats(&mem)
+	m0, b0 := mem.Mallocs, mem.TotalAlloc
+	t0 := time.Now()
+	close(start)
+	done.Wait()
+	wall := time.Since(t0)
+	goruntime.ReadMemStats(&mem)
+	var all []time.Duration
+	for k := range runners {
+		if errs[k] != nil {
+			return benchResult{}, errs[k]
+		}
+		all = append(all, lat[k]...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	return benchResult{
+		Runtime: fmt.Sprintf("mtlrun×%d", len(runners)), Runs: len(all),
+		P50Millis: ms(all[len(all)/2]), P99Millis: ms(all[min(len(all)-1, len(all)*99/100)]),
+		MeanMillis:    wall.Seconds() * 1e3 / float64(runs),
+		RowsPerSecond: float64(batch*len(all)) / wall.Seconds(),
+		// the latency slices grow too; a few appends over thousands of runs
+		AllocsPerRun: float64(mem.Mallocs-m0) / float64(len(all)),
+		BytesPerRun:  float64(mem.TotalAlloc-b0) / float64(len(all)),
+	}, nil
+}
+
 // ortBenchRunner, when the parity bridge is built in, returns a runner for
 // onnxruntime on the same model and inputs.
 var ortBenchRunner func(modelPath string, inputs map[string]*tensor.Tensor, outputs []string, threads int) (benchRunner, func(), error)
@@ -84,8 +145,9 @@ var ortBenchRunner func(modelPath string, inputs map[string]*tensor.Tensor, outp
 func init() {
 	var batch, timeSteps, threads, runs int
 	var vsORT, asJSON, noFusion bool
+	var concurrent int
 	cmd := &cobra.Command{
-		Use:   "bench MODEL [--batch N] [--time T] [--threads K] [--runs R] [--vs-ort] [--json]",
+		Use:   "bench MODEL [--batch N] [--time T] [--threads K] [--runs R] [--vs-ort] [--concurrent C] [--json]",
 		Short: "Measure latency (p50, p99), throughput and allocations per run",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -125,9 +187,27 @@ func init() {
 				runners = append(runners, r)
 				names = append(names, "onnxruntime")
 			}
+			if concurrent > 1 && vsORT {
+				return fmt.Errorf("--concurrent and --vs-ort do not mix: onnxruntime would compete for the same cores")
+			}
 			res, err := measure(runners, runs, batch)
 			if err != nil {
 				return err
+			}
+			if concurrent > 1 {
+				conc := []benchRunner{runners[0]}
+				for len(conc) < concurrent {
+					ex, err := sess.NewExecutor()
+					if err != nil {
+						return err
+					}
+					conc = append(conc, func() error { _, err := ex.Run(inputs); return err })
+				}
+				r, err := measureConcurrent(conc, runs, batch)
+				if err != nil {
+					return err
+				}
+				res, names = append(res, r), append(names, r.Runtime)
 			}
 			for i := range res {
 				res[i].Runtime = names[i]
@@ -139,7 +219,7 @@ func init() {
 			}
 			if asJSON {
 				doc := map[string]any{"model": args[0], "inputs": shapes, "threads": max(threads, 1), "batch": batch, "results": res}
-				if len(res) == 2 {
+				if vsORT {
 					doc["ratio"] = map[string]float64{"p50": res[0].P50Millis / res[1].P50Millis, "p99": res[0].P99Millis / res[1].P99Millis}
 				}
 				enc := json.NewEncoder(w)
@@ -151,7 +231,7 @@ func init() {
 			for _, r := range res {
 				fmt.Fprintf(w, "%-12s %10.3f %10.3f %14.0f %12.1f %12.0f\n", r.Runtime, r.P50Millis, r.P99Millis, r.RowsPerSecond, r.AllocsPerRun, r.BytesPerRun)
 			}
-			if len(res) == 2 {
+			if vsORT {
 				fmt.Fprintf(w, "ratio mtlrun/ort p50=%.2f p99=%.2f\n", res[0].P50Millis/res[1].P50Millis, res[0].P99Millis/res[1].P99Millis)
 			}
 			return nil
@@ -164,6 +244,7 @@ func init() {
 	f.IntVar(&runs, "runs", 200, "measured runs")
 	f.BoolVar(&vsORT, "vs-ort", false, "also run onnxruntime, interleaved, and print the ratio")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	f.IntVar(&concurrent, "concurrent", 1, "also run this many executors at once, one goroutine each, and report their combined rows/s")
 	f.BoolVar(&noFusion, "no-fusion", false, "run the graph as written, without fusing Dense+bias+activation")
 	rootCmd.AddCommand(cmd)
 }

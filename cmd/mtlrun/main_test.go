@@ -111,3 +111,29 @@ func TestTrainExportInspectFlow(t *testing.T) {
 		t.Errorf("a failing test must exit 1, got %v", err)
 	}
 }
+
+// TestBenchConcurrent: bench reports one executor and, with --concurrent,
+// several at once, in JSON.
+func TestBenchConcurrent(t *testing.T) {
+	out, err := mtlrun(t, "bench", filepath.Join(fixtures.RepoRoot(), "models", "mlp4", "model.onnx"), "--batch", "4", "--runs", "20", "--concurrent", "2", "--json")
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out)
+	}
+	var doc struct {
+		Results []benchResult `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(doc.Results) != 2 || doc.Results[1].Runtime != "mtlrun×2" || doc.Results[1].Runs != 40 {
+		t.Fatalf("results %+v", doc.Results)
+	}
+	for _, r := range doc.Results {
+		if !(r.RowsPerSecond > 0 && r.P50Millis > 0 && r.P99Millis >= r.P50Millis) {
+			t.Fatalf("implausible result %+v", r)
+		}
+	}
+	if _, err := mtlrun(t, "bench", seed, "--runs", "5", "--concurrent", "2", "--vs-ort"); err == nil {
+		t.Fatal("--concurrent with --vs-ort must be refused")
+	}
+}
