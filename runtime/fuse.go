@@ -84,7 +84,7 @@ func fuseDense(g *Graph) (*Graph, int) {
 			}
 			w := g.Initializers[nodes[j].Inputs[1]]
 			bias := g.Initializers[biasVal]
-			if bias == nil || bias.DType != tensor.Float32 || !isRowVector(bias, w.Shape[1]) {
+			if bias == nil || bias.DType != tensor.Float32 || !bias.IsRowVector(w.Shape[1]) {
 				continue
 			}
 			nodes[i] = &Node{
@@ -233,7 +233,7 @@ func groupable(g *Graph, n *Node) bool {
 	}
 	if len(n.Inputs) == 3 && n.Inputs[2] != "" {
 		c := g.Initializers[n.Inputs[2]]
-		if c == nil || c.DType != tensor.Float32 || !isRowVector(c, cols) {
+		if c == nil || c.DType != tensor.Float32 || !c.IsRowVector(cols) {
 			return false
 		}
 	}
@@ -254,15 +254,4 @@ func denseWeight(g *Graph, n *Node) bool {
 	}
 	w := g.Initializers[n.Inputs[1]]
 	return w != nil && w.DType == tensor.Float32 && w.Rank() == 2
-}
-
-// isRowVector reports whether t has shape [n] or [1 n].
-func isRowVector(t *tensor.Tensor, n int) bool {
-	switch t.Rank() {
-	case 1:
-		return t.Shape[0] == n
-	case 2:
-		return t.Shape[0] == 1 && t.Shape[1] == n
-	}
-	return false
 }

@@ -280,6 +280,18 @@ func (t *Tensor) Int64s() []int64 { return Data[int64](t) }
 // Bools is Data[bool].
 func (t *Tensor) Bools() []bool { return Data[bool](t) }
 
+// IsRowVector reports whether the shape is [n] or [1 n]: a bias that
+// broadcasts over the rows of an m×n matrix one value per column.
+func (t *Tensor) IsRowVector(n int) bool {
+	switch len(t.Shape) {
+	case 1:
+		return t.Shape[0] == n
+	case 2:
+		return t.Shape[0] == 1 && t.Shape[1] == n
+	}
+	return false
+}
+
 // Rank is len(Shape).
 func (t *Tensor) Rank() int { return len(t.Shape) }
 

@@ -112,7 +112,7 @@ func (d *dense) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, e
 	os := append(shape[:0], a.Shape[:a.Rank()-1]...)
 	if len(in) > 2 && in[2] != nil && d.gemm.beta != 0 {
 		ct := in[2]
-		if ct.DType != tensor.Float32 || !isRow(ct, n) {
+		if ct.DType != tensor.Float32 || !ct.IsRowVector(n) {
 			return nil, ops.BadInput(2, "C of shape %v must be [%d] or [1 %d] when A has rank %d", ct.Shape, n, n, a.Rank())
 		}
 		c = cView{data: ct.Float32s(), kind: cRow, beta: d.gemm.beta}
@@ -128,16 +128,6 @@ func (d *dense) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, e
 	pb := d.gemm.packed(ar, b.Float32s(), k, n)
 	d.gemm.product(false, m, n, a.Float32s(), k, pb, c, out.Float32s(), d.act, d.leakyAlpha)
 	return ar.Outputs(out), nil
-}
-
-func isRow(t *tensor.Tensor, n int) bool {
-	switch t.Rank() {
-	case 1:
-		return t.Shape[0] == n
-	case 2:
-		return t.Shape[0] == 1 && t.Shape[1] == n
-	}
-	return false
 }
 
 // cKind is how C broadcasts over the m×n output.

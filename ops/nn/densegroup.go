@@ -201,7 +201,7 @@ func (g *denseGroup) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tens
 		if kb != k {
 			return nil, ops.BadInput(wi, "head %d: inner dimensions differ: A is %v, op(W) is %d×%d", i, a.Shape, kb, n)
 		}
-		if c := headC(in, i); c != nil && (c.DType != tensor.Float32 || !isRow(c, n)) {
+		if c := headC(in, i); c != nil && (c.DType != tensor.Float32 || !c.IsRowVector(n)) {
 			return nil, ops.BadInput(wi+1, "head %d: C of %v %v must be float32 [%d] or [1 %d]", i, c.DType, c.Shape, n, n)
 		}
 		offs[i+1] = offs[i] + n
