@@ -25,7 +25,6 @@ import (
 // and cached static values.
 type Executor struct {
 	c       *compiled
-	s       *Session
 	outputs []string
 	arena   ops.Arena
 
@@ -77,7 +76,7 @@ func (s *Session) NewExecutor(outputs ...string) (*Executor, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Executor{c: c, s: s, outputs: append([]string(nil), outputs...), result: make(map[string]*tensor.Tensor, len(outputs))}
+	e := &Executor{c: c, outputs: append([]string(nil), outputs...), result: make(map[string]*tensor.Tensor, len(outputs))}
 	e.staticKey = "|" + strings.Join(outputs, "\x00")
 	e.required = p.required
 	slots := map[string]int{}
