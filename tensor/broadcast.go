@@ -28,6 +28,33 @@ func BroadcastShapes(shapes ...[]int) ([]int, error) {
 	return out, nil
 }
 
+// BroadcastPairInto writes the NumPy broadcast of shapes a and b into dst,
+// which must have length max(len(a), len(b)), and returns it; ok is false
+// (and the shape nil) when they are incompatible. It allocates nothing, so
+// kernels on the hot path can hand it scratch from their arena; the error
+// text stays with BroadcastShapes, off the hot path.
+func BroadcastPairInto(dst, a, b []int) (shape []int, ok bool) {
+	offA, offB := len(dst)-len(a), len(dst)-len(b)
+	for i := range dst {
+		ad, bd := 1, 1
+		if i >= offA {
+			ad = a[i-offA]
+		}
+		if i >= offB {
+			bd = b[i-offB]
+		}
+		switch {
+		case ad == bd || bd == 1:
+			dst[i] = ad
+		case ad == 1:
+			dst[i] = bd
+		default:
+			return nil, false
+		}
+	}
+	return dst, true
+}
+
 // Strides returns row-major element strides for shape.
 func Strides(shape []int) []int {
 	st := make([]int, len(shape))

@@ -59,20 +59,7 @@ type bplan struct {
 // ar. ok is false when they are incompatible (the caller builds the error,
 // off the hot path).
 func broadcastShape(ar *ops.Arena, as, bs []int) (out []int, ok bool) {
-	r := max(len(as), len(bs))
-	out = ar.Ints(r)
-	for i := range out {
-		ad, bd := dimAt(as, r, i), dimAt(bs, r, i)
-		switch {
-		case ad == bd || bd == 1:
-			out[i] = ad
-		case ad == 1:
-			out[i] = bd
-		default:
-			return nil, false
-		}
-	}
-	return out, true
+	return tensor.BroadcastPairInto(ar.Ints(max(len(as), len(bs))), as, bs)
 }
 
 // broadcastErr describes incompatible shapes (error path only).

@@ -104,27 +104,5 @@ func runTile(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 // broadcastShape writes the NumPy broadcast of as and bs into scratch from
 // ar; ok is false when they are incompatible.
 func broadcastShape(ar *ops.Arena, as, bs []int) (out []int, ok bool) {
-	r := max(len(as), len(bs))
-	out = ar.Ints(r)
-	for i := range out {
-		ad, bd := dimAt(as, r, i), dimAt(bs, r, i)
-		switch {
-		case ad == bd || bd == 1:
-			out[i] = ad
-		case ad == 1:
-			out[i] = bd
-		default:
-			return nil, false
-		}
-	}
-	return out, true
-}
-
-// dimAt is dim i of shape s right-aligned to rank (1 where s is shorter).
-func dimAt(s []int, rank, i int) int {
-	j := i - (rank - len(s))
-	if j < 0 {
-		return 1
-	}
-	return s[j]
+	return tensor.BroadcastPairInto(ar.Ints(max(len(as), len(bs))), as, bs)
 }
