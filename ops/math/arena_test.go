@@ -7,53 +7,35 @@ import (
 	"testing"
 
 	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/ops/internal/opstest"
 	"github.com/mtlrun/mtlrun/ops/linalg"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
-// arenaCase is one kernel at one input signature for the arena checks.
-type arenaCase struct {
-	op    string
-	opset int
-	attrs ops.Attrs
-	nOut  int
-	in    []*tensor.Tensor
+// randOf is a tensor of dt and shape filled by gen in element order.
+func randOf[T tensor.Elem](dt tensor.DType, shape []int, gen func() T) *tensor.Tensor {
+	t, _ := tensor.New(dt, shape)
+	d := tensor.Data[T](t)
+	for i := range d {
+		d[i] = gen()
+	}
+	return t
 }
 
 func randF32(rng *rand.Rand, shape ...int) *tensor.Tensor {
-	t, _ := tensor.New(tensor.Float32, shape)
-	d := t.Float32s()
-	for i := range d {
-		d[i] = rng.Float32()*8 - 4
-	}
-	return t
+	return randOf(tensor.Float32, shape, func() float32 { return rng.Float32()*8 - 4 })
 }
 
 func randF64(rng *rand.Rand, shape ...int) *tensor.Tensor {
-	t, _ := tensor.New(tensor.Float64, shape)
-	d := t.Float64s()
-	for i := range d {
-		d[i] = rng.Float64()*8 - 4
-	}
-	return t
+	return randOf(tensor.Float64, shape, func() float64 { return rng.Float64()*8 - 4 })
 }
 
 func randI64(rng *rand.Rand, shape ...int) *tensor.Tensor {
-	t, _ := tensor.New(tensor.Int64, shape)
-	d := t.Int64s()
-	for i := range d {
-		d[i] = int64(rng.IntN(19)) - 9
-	}
-	return t
+	return randOf(tensor.Int64, shape, func() int64 { return int64(rng.IntN(19)) - 9 })
 }
 
 func randBool(rng *rand.Rand, shape ...int) *tensor.Tensor {
-	t, _ := tensor.New(tensor.Bool, shape)
-	d := t.Bools()
-	for i := range d {
-		d[i] = rng.IntN(2) == 0
-	}
-	return t
+	return randOf(tensor.Bool, shape, func() bool { return rng.IntN(2) == 0 })
 }
 
 func randF16(rng *rand.Rand, shape ...int) *tensor.Tensor {
@@ -62,7 +44,7 @@ func randF16(rng *rand.Rand, shape ...int) *tensor.Tensor {
 	return h
 }
 
-func arenaCases() []arenaCase {
+func arenaCases() []opstest.Case {
 	rng := rand.New(rand.NewPCG(11, 12))
 	f := func(s ...int) *tensor.Tensor { return randF32(rng, s...) }
 	i := func(s ...int) *tensor.Tensor { return randI64(rng, s...) }
@@ -78,74 +60,74 @@ func arenaCases() []arenaCase {
 	b := func(s ...int) *tensor.Tensor { return randBool(rng, s...) }
 	fa := func(v float32) ops.Attr { return ops.Attr{Type: ops.AttrFloat, Float: v} }
 	ia := func(v int64) ops.Attr { return ops.Attr{Type: ops.AttrInt, Int: v} }
-	var cs []arenaCase
+	var cs []opstest.Case
 	for _, op := range []string{"Relu", "Sigmoid", "Tanh", "Exp", "Neg", "Abs", "Sqrt", "Log", "Erf",
 		"Softplus", "Softsign", "Floor", "Ceil", "Round", "Sign", "Reciprocal", "Sin", "Cos",
 		"HardSwish", "Mish", "LeakyRelu", "Elu", "Selu", "Celu", "HardSigmoid", "ThresholdedRelu", "Identity"} {
-		cs = append(cs, arenaCase{op: op, in: []*tensor.Tensor{f(64, 128)}})
+		cs = append(cs, opstest.Case{Op: op, In: []*tensor.Tensor{f(64, 128)}})
 	}
 	cs = append(cs,
-		arenaCase{op: "Relu", opset: 14, in: []*tensor.Tensor{i(8, 5)}},
-		arenaCase{op: "Neg", in: []*tensor.Tensor{i(8, 5)}},
-		arenaCase{op: "Abs", in: []*tensor.Tensor{randF64(rng, 3, 4)}},
-		arenaCase{op: "Sigmoid", in: []*tensor.Tensor{randF16(rng, 3, 4)}},
-		arenaCase{op: "LeakyRelu", attrs: ops.Attrs{"alpha": fa(0.2)}, in: []*tensor.Tensor{f(7, 9)}},
-		arenaCase{op: "Gelu", opset: 20, in: []*tensor.Tensor{f(4, 33)}},
-		arenaCase{op: "IsNaN", opset: 9, in: []*tensor.Tensor{f(4, 5)}},
-		arenaCase{op: "IsInf", opset: 10, in: []*tensor.Tensor{f(4, 5)}},
-		arenaCase{op: "Identity", in: []*tensor.Tensor{b(3, 2)}},
+		opstest.Case{Op: "Relu", Opset: 14, In: []*tensor.Tensor{i(8, 5)}},
+		opstest.Case{Op: "Neg", In: []*tensor.Tensor{i(8, 5)}},
+		opstest.Case{Op: "Abs", In: []*tensor.Tensor{randF64(rng, 3, 4)}},
+		opstest.Case{Op: "Sigmoid", In: []*tensor.Tensor{randF16(rng, 3, 4)}},
+		opstest.Case{Op: "LeakyRelu", Attrs: ops.Attrs{"alpha": fa(0.2)}, In: []*tensor.Tensor{f(7, 9)}},
+		opstest.Case{Op: "Gelu", Opset: 20, In: []*tensor.Tensor{f(4, 33)}},
+		opstest.Case{Op: "IsNaN", Opset: 9, In: []*tensor.Tensor{f(4, 5)}},
+		opstest.Case{Op: "IsInf", Opset: 10, In: []*tensor.Tensor{f(4, 5)}},
+		opstest.Case{Op: "Identity", In: []*tensor.Tensor{b(3, 2)}},
 	)
 	for _, op := range []string{"Add", "Sub", "Mul", "Div", "Pow"} {
 		cs = append(cs,
-			arenaCase{op: op, in: []*tensor.Tensor{f(64, 128), f(64, 128)}},
-			arenaCase{op: op, in: []*tensor.Tensor{f(64, 1), f(64)}},
-			arenaCase{op: op, in: []*tensor.Tensor{f(2, 3, 4), f(4)}},
-			arenaCase{op: op, in: []*tensor.Tensor{f(), f(5, 6)}},
-			arenaCase{op: op, in: []*tensor.Tensor{f(2, 1, 4, 1, 3), f(4, 5, 1)}},
+			opstest.Case{Op: op, In: []*tensor.Tensor{f(64, 128), f(64, 128)}},
+			opstest.Case{Op: op, In: []*tensor.Tensor{f(64, 1), f(64)}},
+			opstest.Case{Op: op, In: []*tensor.Tensor{f(2, 3, 4), f(4)}},
+			opstest.Case{Op: op, In: []*tensor.Tensor{f(), f(5, 6)}},
+			opstest.Case{Op: op, In: []*tensor.Tensor{f(2, 1, 4, 1, 3), f(4, 5, 1)}},
 		)
 	}
 	cs = append(cs,
-		arenaCase{op: "Add", in: []*tensor.Tensor{i(64, 1), i(64)}},
+		opstest.Case{Op: "Add", In: []*tensor.Tensor{i(64, 1), i(64)}},
 		// eleven alternating broadcast dims: ten outer runs in the plan
-		arenaCase{op: "Sub", in: []*tensor.Tensor{f(2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2), f(1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1)}},
-		arenaCase{op: "Div", in: []*tensor.Tensor{i(3, 4), pos(4)}},
-		arenaCase{op: "Add", in: []*tensor.Tensor{randF16(rng, 3, 4), randF16(rng, 4)}},
-		arenaCase{op: "Pow", in: []*tensor.Tensor{f(3, 4), f()}}, // constant exponent
-		arenaCase{op: "Pow", in: []*tensor.Tensor{f(3, 4), i(4)}},
-		arenaCase{op: "Pow", in: []*tensor.Tensor{i(3, 4), pos(4)}},
-		arenaCase{op: "Mod", opset: 13, in: []*tensor.Tensor{i(3, 4), pos(4)}},
-		arenaCase{op: "Mod", opset: 13, attrs: ops.Attrs{"fmod": ia(1)}, in: []*tensor.Tensor{f(3, 4), f(4)}},
-		arenaCase{op: "PRelu", in: []*tensor.Tensor{f(2, 3, 4), f(3, 1)}},
-		arenaCase{op: "PRelu", in: []*tensor.Tensor{f(64, 128), f(128)}},
-		arenaCase{op: "Sum", in: []*tensor.Tensor{f(64, 128), f(128), f(64, 1)}},
-		arenaCase{op: "Mean", in: []*tensor.Tensor{f(2, 3), f(3), f(2, 1), f(1)}},
-		arenaCase{op: "Max", in: []*tensor.Tensor{f(1, 3), f(4, 1)}},
-		arenaCase{op: "Min", in: []*tensor.Tensor{i(2, 3), i(3), i()}},
-		arenaCase{op: "Sum", in: []*tensor.Tensor{f(5)}},
-		arenaCase{op: "Max", in: []*tensor.Tensor{randF16(rng, 2, 3), randF16(rng, 3)}},
-		arenaCase{op: "Clip", opset: 13, in: []*tensor.Tensor{f(64, 128), f(), f()}},
-		arenaCase{op: "Clip", opset: 13, in: []*tensor.Tensor{i(3, 5), nil, i()}},
-		arenaCase{op: "Clip", opset: 6, attrs: ops.Attrs{"min": fa(-1), "max": fa(1)}, in: []*tensor.Tensor{f(3, 5)}},
-		arenaCase{op: "Clip", opset: 6, attrs: ops.Attrs{"min": fa(0)}, in: []*tensor.Tensor{randF16(rng, 3, 5)}},
-		arenaCase{op: "Cast", attrs: ops.Attrs{"to": ia(int64(tensor.Int64))}, in: []*tensor.Tensor{f(64, 128)}},
-		arenaCase{op: "Cast", attrs: ops.Attrs{"to": ia(int64(tensor.Float32))}, in: []*tensor.Tensor{i(4, 5)}},
-		arenaCase{op: "Cast", attrs: ops.Attrs{"to": ia(int64(tensor.Bool))}, in: []*tensor.Tensor{i(4, 5)}},
-		arenaCase{op: "Cast", attrs: ops.Attrs{"to": ia(int64(tensor.Float32))}, in: []*tensor.Tensor{b(4, 5)}},
-		arenaCase{op: "Cast", attrs: ops.Attrs{"to": ia(int64(tensor.Float16))}, in: []*tensor.Tensor{randF64(rng, 4, 5)}},
-		arenaCase{op: "Cast", attrs: ops.Attrs{"to": ia(int64(tensor.Float32))}, in: []*tensor.Tensor{f(4, 5)}},
-		arenaCase{op: "CastLike", opset: 15, in: []*tensor.Tensor{f(4, 5), i()}},
-		arenaCase{op: "Equal", in: []*tensor.Tensor{i(64, 1), i(64)}},
-		arenaCase{op: "Less", in: []*tensor.Tensor{f(2, 3, 4), f(4)}},
-		arenaCase{op: "GreaterOrEqual", in: []*tensor.Tensor{f(64, 128), f(64, 128)}},
-		arenaCase{op: "Greater", in: []*tensor.Tensor{b(3, 2), b(2)}},
-		arenaCase{op: "And", in: []*tensor.Tensor{b(3, 2), b(2)}},
-		arenaCase{op: "Not", in: []*tensor.Tensor{b(3, 2)}},
-		arenaCase{op: "Where", opset: 9, in: []*tensor.Tensor{b(64, 128), f(64, 128), f(64, 128)}},
-		arenaCase{op: "Where", opset: 9, in: []*tensor.Tensor{b(64, 1), f(64, 128), f()}},
-		arenaCase{op: "Where", opset: 9, in: []*tensor.Tensor{b(3, 1), i(1, 4), i(3, 4)}},
-		arenaCase{op: "BitShift", opset: 11, attrs: ops.Attrs{"direction": {Type: ops.AttrString, String: "LEFT"}},
-			in: []*tensor.Tensor{tensor.From([]int{3}, []uint8{1, 2, 3}), tensor.From([]int{1}, []uint8{2})}},
-		arenaCase{op: "Dropout", opset: 13, nOut: 2, in: []*tensor.Tensor{f(4, 5)}},
+		opstest.Case{Op: "Sub", In: []*tensor.Tensor{f(2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2), f(1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1)}},
+		opstest.Case{Op: "Div", In: []*tensor.Tensor{i(3, 4), pos(4)}},
+		opstest.Case{Op: "Add", In: []*tensor.Tensor{randF16(rng, 3, 4), randF16(rng, 4)}},
+		opstest.Case{Op: "Pow", In: []*tensor.Tensor{f(3, 4), f()}}, // constant exponent
+		opstest.Case{Op: "Pow", In: []*tensor.Tensor{f(3, 4), i(4)}},
+		opstest.Case{Op: "Pow", In: []*tensor.Tensor{i(3, 4), pos(4)}},
+		opstest.Case{Op: "Mod", Opset: 13, In: []*tensor.Tensor{i(3, 4), pos(4)}},
+		opstest.Case{Op: "Mod", Opset: 13, Attrs: ops.Attrs{"fmod": ia(1)}, In: []*tensor.Tensor{f(3, 4), f(4)}},
+		opstest.Case{Op: "PRelu", In: []*tensor.Tensor{f(2, 3, 4), f(3, 1)}},
+		opstest.Case{Op: "PRelu", In: []*tensor.Tensor{f(64, 128), f(128)}},
+		opstest.Case{Op: "Sum", In: []*tensor.Tensor{f(64, 128), f(128), f(64, 1)}},
+		opstest.Case{Op: "Mean", In: []*tensor.Tensor{f(2, 3), f(3), f(2, 1), f(1)}},
+		opstest.Case{Op: "Max", In: []*tensor.Tensor{f(1, 3), f(4, 1)}},
+		opstest.Case{Op: "Min", In: []*tensor.Tensor{i(2, 3), i(3), i()}},
+		opstest.Case{Op: "Sum", In: []*tensor.Tensor{f(5)}},
+		opstest.Case{Op: "Max", In: []*tensor.Tensor{randF16(rng, 2, 3), randF16(rng, 3)}},
+		opstest.Case{Op: "Clip", Opset: 13, In: []*tensor.Tensor{f(64, 128), f(), f()}},
+		opstest.Case{Op: "Clip", Opset: 13, In: []*tensor.Tensor{i(3, 5), nil, i()}},
+		opstest.Case{Op: "Clip", Opset: 6, Attrs: ops.Attrs{"min": fa(-1), "max": fa(1)}, In: []*tensor.Tensor{f(3, 5)}},
+		opstest.Case{Op: "Clip", Opset: 6, Attrs: ops.Attrs{"min": fa(0)}, In: []*tensor.Tensor{randF16(rng, 3, 5)}},
+		opstest.Case{Op: "Cast", Attrs: ops.Attrs{"to": ia(int64(tensor.Int64))}, In: []*tensor.Tensor{f(64, 128)}},
+		opstest.Case{Op: "Cast", Attrs: ops.Attrs{"to": ia(int64(tensor.Float32))}, In: []*tensor.Tensor{i(4, 5)}},
+		opstest.Case{Op: "Cast", Attrs: ops.Attrs{"to": ia(int64(tensor.Bool))}, In: []*tensor.Tensor{i(4, 5)}},
+		opstest.Case{Op: "Cast", Attrs: ops.Attrs{"to": ia(int64(tensor.Float32))}, In: []*tensor.Tensor{b(4, 5)}},
+		opstest.Case{Op: "Cast", Attrs: ops.Attrs{"to": ia(int64(tensor.Float16))}, In: []*tensor.Tensor{randF64(rng, 4, 5)}},
+		opstest.Case{Op: "Cast", Attrs: ops.Attrs{"to": ia(int64(tensor.Float32))}, In: []*tensor.Tensor{f(4, 5)}},
+		opstest.Case{Op: "CastLike", Opset: 15, In: []*tensor.Tensor{f(4, 5), i()}},
+		opstest.Case{Op: "Equal", In: []*tensor.Tensor{i(64, 1), i(64)}},
+		opstest.Case{Op: "Less", In: []*tensor.Tensor{f(2, 3, 4), f(4)}},
+		opstest.Case{Op: "GreaterOrEqual", In: []*tensor.Tensor{f(64, 128), f(64, 128)}},
+		opstest.Case{Op: "Greater", In: []*tensor.Tensor{b(3, 2), b(2)}},
+		opstest.Case{Op: "And", In: []*tensor.Tensor{b(3, 2), b(2)}},
+		opstest.Case{Op: "Not", In: []*tensor.Tensor{b(3, 2)}},
+		opstest.Case{Op: "Where", Opset: 9, In: []*tensor.Tensor{b(64, 128), f(64, 128), f(64, 128)}},
+		opstest.Case{Op: "Where", Opset: 9, In: []*tensor.Tensor{b(64, 1), f(64, 128), f()}},
+		opstest.Case{Op: "Where", Opset: 9, In: []*tensor.Tensor{b(3, 1), i(1, 4), i(3, 4)}},
+		opstest.Case{Op: "BitShift", Opset: 11, Attrs: ops.Attrs{"direction": {Type: ops.AttrString, String: "LEFT"}},
+			In: []*tensor.Tensor{tensor.From([]int{3}, []uint8{1, 2, 3}), tensor.From([]int{1}, []uint8{2})}},
+		opstest.Case{Op: "Dropout", Opset: 13, NOut: 2, In: []*tensor.Tensor{f(4, 5)}},
 	)
 	return cs
 }
@@ -190,55 +172,8 @@ func bitsEqual(got, want *tensor.Tensor) error {
 // state must allocate nothing.
 func TestArenaRuns(t *testing.T) {
 	for _, c := range arenaCases() {
-		name := c.op
-		for _, x := range c.in {
-			if x != nil {
-				name += "/" + x.String()
-			}
-		}
-		t.Run(name, func(t *testing.T) {
-			opset, nOut := c.opset, c.nOut
-			if opset == 0 {
-				opset = 13
-			}
-			if nOut == 0 {
-				nOut = 1
-			}
-			k, err := ops.New(&ops.Config{OpType: c.op, Opset: opset, Attrs: c.attrs, NumInputs: len(c.in), NumOutputs: nOut})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ak, ok := k.(ops.ArenaOp)
-			if !ok {
-				t.Fatalf("%s is not an ops.ArenaOp", c.op)
-			}
-			want, err := k.Run(c.in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a := &ops.Arena{}
-			for run := 0; run < 2; run++ {
-				a.Reset()
-				got, err := ak.RunWith(a, c.in)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(got) != len(want) {
-					t.Fatalf("%d outputs, want %d", len(got), len(want))
-				}
-				for j := range want {
-					sameBits(t, got[j], want[j])
-				}
-			}
-			allocs := testing.AllocsPerRun(20, func() {
-				a.Reset()
-				if _, err := ak.RunWith(a, c.in); err != nil {
-					t.Fatal(err)
-				}
-			})
-			if allocs != 0 {
-				t.Errorf("steady-state RunWith allocates %v times per run", allocs)
-			}
+		t.Run(c.Name(), func(t *testing.T) {
+			opstest.ArenaRuns(t, c.New(t), c.In, bitsEqual, nil)
 		})
 	}
 }
@@ -340,47 +275,7 @@ func TestThreadsBitwise(t *testing.T) {
 // each with its own arena, as executors of one session do (run with -race).
 func TestArenaConcurrent(t *testing.T) {
 	for _, c := range arenaCases() {
-		opset, nOut := c.opset, c.nOut
-		if opset == 0 {
-			opset = 13
-		}
-		if nOut == 0 {
-			nOut = 1
-		}
-		k, err := ops.New(&ops.Config{OpType: c.op, Opset: opset, Attrs: c.attrs, NumInputs: len(c.in), NumOutputs: nOut})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := k.Run(c.in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		errs := make(chan error, 4)
-		for g := 0; g < 4; g++ {
-			go func() {
-				a := &ops.Arena{}
-				for run := 0; run < 3; run++ {
-					a.Reset()
-					got, err := k.(ops.ArenaOp).RunWith(a, c.in)
-					if err != nil {
-						errs <- err
-						return
-					}
-					for j := range want {
-						if err := bitsEqual(got[j], want[j]); err != nil {
-							errs <- errorf("%s: concurrent run: %v", c.op, err)
-							return
-						}
-					}
-				}
-				errs <- nil
-			}()
-		}
-		for g := 0; g < 4; g++ {
-			if err := <-errs; err != nil {
-				t.Error(err)
-			}
-		}
+		opstest.ArenaConcurrent(t, c.Op, c.New(t), c.In, bitsEqual)
 	}
 }
 

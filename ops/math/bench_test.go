@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/ops/internal/opstest"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -24,26 +25,8 @@ func benchOpThreads(b *testing.B, op string, attrs ops.Attrs, threads int, in ..
 	if err != nil {
 		b.Fatal(err)
 	}
-	run := k.Run
-	if ak, ok := k.(ops.ArenaOp); ok {
-		a := &ops.Arena{}
-		run = func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-			a.Reset()
-			return ak.RunWith(a, in)
-		}
-	}
-	out, err := run(in)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(4 * out[0].Len()))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := run(in); err != nil {
-			b.Fatal(err)
-		}
-	}
+	// one float32 written per output element
+	opstest.Bench(b, k, func(out []*tensor.Tensor) int64 { return int64(4 * out[0].Len()) }, in...)
 }
 
 func benchT(shape ...int) *tensor.Tensor {

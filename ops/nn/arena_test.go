@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/ops/internal/opstest"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -200,35 +201,21 @@ func TestConcurrentExecutors(t *testing.T) {
 		cx := randF32(rng, 1+i%3, 8, 12, 12)
 		cases[i][1] = io{[]*tensor.Tensor{cx, cw, cb}, runOp(t, newOpCfg(t, "", "Conv", 11, ops.Attrs{"pads": aInts(1, 1, 1, 1)}, 3, 1), cx, cw, cb)}
 	}
-	errs := make(chan error, callers)
-	for i := 0; i < callers; i++ {
-		go func(i int) {
-			var ar ops.Arena
-			for r := 0; r < 50; r++ {
-				ar.Reset()
-				for k, op := range []ops.Op{dense, conv} {
-					got, err := op.(ops.ArenaOp).RunWith(&ar, cases[i][k].in)
-					if err != nil {
-						errs <- err
-						return
-					}
-					g, w := got[0].Float32s(), cases[i][k].want[0].Float32s()
-					for e := range g {
-						if g[e] != w[e] {
-							errs <- fmt.Errorf("caller %d op %d run %d: [%d] = %v, want %v", i, k, r, e, g[e], w[e])
-							return
-						}
-					}
+	opstest.Concurrent(t, callers, 50, func(i, r int, ar *ops.Arena) error {
+		for k, op := range []ops.Op{dense, conv} {
+			got, err := op.(ops.ArenaOp).RunWith(ar, cases[i][k].in)
+			if err != nil {
+				return err
+			}
+			g, w := got[0].Float32s(), cases[i][k].want[0].Float32s()
+			for e := range g {
+				if g[e] != w[e] {
+					return fmt.Errorf("caller %d op %d run %d: [%d] = %v, want %v", i, k, r, e, g[e], w[e])
 				}
 			}
-			errs <- nil
-		}(i)
-	}
-	for i := 0; i < callers; i++ {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
 		}
-	}
+		return nil
+	})
 }
 
 // TestNormFastPaths: the float32 fast paths of the normalisations give

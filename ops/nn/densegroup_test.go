@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/ops/internal/opstest"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -333,35 +334,21 @@ func TestDenseGroupConcurrent(t *testing.T) {
 		c.a = randF32(rng, 256+6*i, 128)
 		cases[i], wants[i] = &c, c.perHead(t, 1)
 	}
-	errs := make(chan error, callers)
-	for i := 0; i < callers; i++ {
-		go func(i int) {
-			var ar ops.Arena
-			for r := 0; r < 30; r++ {
-				ar.Reset()
-				got, err := op.RunWith(&ar, cases[i].inputs())
-				if err != nil {
-					errs <- err
-					return
-				}
-				for h, w := range wants[i] {
-					g, wv := got[h].Float32s(), w.Float32s()
-					for e := range wv {
-						if g[e] != wv[e] {
-							errs <- fmt.Errorf("caller %d run %d head %d: [%d] = %v, want %v", i, r, h, e, g[e], wv[e])
-							return
-						}
-					}
+	opstest.Concurrent(t, callers, 30, func(i, r int, ar *ops.Arena) error {
+		got, err := op.RunWith(ar, cases[i].inputs())
+		if err != nil {
+			return err
+		}
+		for h, w := range wants[i] {
+			g, wv := got[h].Float32s(), w.Float32s()
+			for e := range wv {
+				if g[e] != wv[e] {
+					return fmt.Errorf("caller %d run %d head %d: [%d] = %v, want %v", i, r, h, e, g[e], wv[e])
 				}
 			}
-			errs <- nil
-		}(i)
-	}
-	for i := 0; i < callers; i++ {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
 		}
-	}
+		return nil
+	})
 }
 
 // mlp4Heads are models/mlp4's four task heads on a trunk output of 64.

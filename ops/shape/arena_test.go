@@ -1,10 +1,10 @@
 package shape
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/ops/internal/opstest"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -89,57 +89,21 @@ func arenaCases() []arenaCase {
 	}
 }
 
+// kernelCase is c for the shared harness.
+func (c arenaCase) kernelCase() opstest.Case {
+	return opstest.Case{Op: c.op, Opset: c.opset, Attrs: c.attrs, NOut: c.nOut, In: c.in}
+}
+
 // TestArenaRuns runs every kernel twice through RunWith on one reused arena:
 // the results must equal Run's (nil arena), views must share the input's
 // data, and the steady state must allocate nothing.
 func TestArenaRuns(t *testing.T) {
 	for _, c := range arenaCases() {
-		name := c.op
-		for _, x := range c.in {
-			if x != nil {
-				name += "/" + x.String()
-			}
-		}
-		t.Run(name, func(t *testing.T) {
-			opset, nOut := c.opset, c.nOut
-			if opset == 0 {
-				opset = 13
-			}
-			if nOut == 0 {
-				nOut = 1
-			}
-			attrs := c.attrs
-			if attrs == nil {
-				attrs = ops.Attrs{}
-			}
-			k, err := ops.New(&ops.Config{OpType: c.op, Opset: opset, Attrs: attrs, NumInputs: len(c.in), NumOutputs: nOut})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ak, ok := k.(ops.ArenaOp)
-			if !ok {
-				t.Fatalf("%s is not an ops.ArenaOp", c.op)
-			}
-			want, err := k.Run(c.in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a := &ops.Arena{}
-			for run := 0; run < 2; run++ {
-				a.Reset()
-				got, err := ak.RunWith(a, c.in)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(got) != len(want) {
-					t.Fatalf("%d outputs, want %d", len(got), len(want))
-				}
-				for j := range want {
-					if err := sameTensor(got[j], want[j]); err != nil {
-						t.Fatalf("output %d: %v", j, err)
-					}
-				}
-				if c.view {
+		kc := c.kernelCase()
+		t.Run(kc.Name(), func(t *testing.T) {
+			var view func(t *testing.T, got []*tensor.Tensor)
+			if c.view {
+				view = func(t *testing.T, got []*tensor.Tensor) {
 					g, _ := rawOf(got[0])
 					x, _ := rawOf(c.in[0])
 					if !sameData(g, x) {
@@ -147,15 +111,7 @@ func TestArenaRuns(t *testing.T) {
 					}
 				}
 			}
-			allocs := testing.AllocsPerRun(20, func() {
-				a.Reset()
-				if _, err := ak.RunWith(a, c.in); err != nil {
-					t.Fatal(err)
-				}
-			})
-			if allocs != 0 {
-				t.Errorf("steady-state RunWith allocates %v times per run", allocs)
-			}
+			opstest.ArenaRuns(t, kc.New(t), c.in, sameTensor, view)
 		})
 	}
 }
@@ -177,50 +133,6 @@ func sameData(a, b raw) bool {
 // each with its own arena, as executors of one session do (run with -race).
 func TestArenaConcurrent(t *testing.T) {
 	for _, c := range arenaCases() {
-		opset, nOut := c.opset, c.nOut
-		if opset == 0 {
-			opset = 13
-		}
-		if nOut == 0 {
-			nOut = 1
-		}
-		attrs := c.attrs
-		if attrs == nil {
-			attrs = ops.Attrs{}
-		}
-		k, err := ops.New(&ops.Config{OpType: c.op, Opset: opset, Attrs: attrs, NumInputs: len(c.in), NumOutputs: nOut})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := k.Run(c.in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		errs := make(chan error, 4)
-		for g := 0; g < 4; g++ {
-			go func() {
-				a := &ops.Arena{}
-				for run := 0; run < 3; run++ {
-					a.Reset()
-					got, err := k.(ops.ArenaOp).RunWith(a, c.in)
-					if err != nil {
-						errs <- err
-						return
-					}
-					for j := range want {
-						if err := sameTensor(got[j], want[j]); err != nil {
-							errs <- fmt.Errorf("%s: concurrent run: %v", c.op, err)
-							return
-						}
-					}
-				}
-				errs <- nil
-			}()
-		}
-		for g := 0; g < 4; g++ {
-			if err := <-errs; err != nil {
-				t.Error(err)
-			}
-		}
+		opstest.ArenaConcurrent(t, c.op, c.kernelCase().New(t), c.in, sameTensor)
 	}
 }

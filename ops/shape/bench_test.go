@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/ops/internal/opstest"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -16,29 +17,11 @@ func mustOp(b *testing.B, op string, attrs ops.Attrs) ops.Op {
 	return k
 }
 
-// runBench runs k the way the runtime does: through RunWith on one reused
-// arena when the kernel has it (a steady state allocates nothing), else Run.
+// runBench benchmarks k on in through the shared harness; bytes is what
+// one run moves.
 func runBench(b *testing.B, k ops.Op, bytes int, in ...*tensor.Tensor) {
 	b.Helper()
-	run := k.Run
-	if ak, ok := k.(ops.ArenaOp); ok {
-		a := &ops.Arena{}
-		run = func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-			a.Reset()
-			return ak.RunWith(a, in)
-		}
-	}
-	if _, err := run(in); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	b.SetBytes(int64(bytes))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := run(in); err != nil {
-			b.Fatal(err)
-		}
-	}
+	opstest.Bench(b, k, func([]*tensor.Tensor) int64 { return int64(bytes) }, in...)
 }
 
 // BenchmarkGatherEmbedding is the embedding lookup: 128 token ids into a
