@@ -45,6 +45,22 @@ func denseGraph(rng *rand.Rand, act string) *runtime.Graph {
 	return g
 }
 
+// sameRuns runs both sessions on feeds and requires bit-identical outputs.
+func sameRuns(t *testing.T, got, want *runtime.Session, feeds map[string]*tensor.Tensor, outputs ...string) {
+	t.Helper()
+	w, err := want.Run(feeds, outputs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := got.Run(feeds, outputs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, wv := range w {
+		sameBits(t, name, g[name], wv)
+	}
+}
+
 func opTypes(g *runtime.Graph) []string {
 	var out []string
 	for _, n := range g.Nodes {
@@ -77,29 +93,9 @@ func TestDenseFusion(t *testing.T) {
 			}
 			for _, bt := range [][2]int{{1, 1}, {3, 7}, {64, 5}} {
 				feeds := map[string]*tensor.Tensor{"x": randTensor(rng, bt[0], bt[1], 8), "z": randTensor(rng, bt[0], 8)}
-				want, err := plain.Run(feeds)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := fused.Run(feeds)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for name, w := range want {
-					sameBits(t, name, got[name], w)
-				}
+				sameRuns(t, fused, plain, feeds)
 				// a value fusion removed is still there when asked for
-				inner, err := fused.Run(feeds, "pre", "g_out")
-				if err != nil {
-					t.Fatal(err)
-				}
-				innerWant, err := plain.Run(feeds, "pre", "g_out")
-				if err != nil {
-					t.Fatal(err)
-				}
-				for name, w := range innerWant {
-					sameBits(t, name, inner[name], w)
-				}
+				sameRuns(t, fused, plain, feeds, "pre", "g_out")
 			}
 		})
 	}
@@ -191,22 +187,8 @@ func TestHeadGrouping(t *testing.T) {
 	}
 	for _, batch := range []int{1, 3, 64} {
 		feeds := map[string]*tensor.Tensor{"x": randTensor(rng, batch, 8)}
-		w, err := plain.Run(feeds)
-		if err != nil {
-			t.Fatal(err)
-		}
-		gotOut, err := fused.Run(feeds)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for name, wv := range w {
-			sameBits(t, name, gotOut[name], wv)
-		}
+		sameRuns(t, fused, plain, feeds)
 		// one head alone still works (and is computed by the group)
-		one, err := fused.Run(feeds, "c")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sameBits(t, "c alone", one["c"], w["c"])
+		sameRuns(t, fused, plain, feeds, "c")
 	}
 }
