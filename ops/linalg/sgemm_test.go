@@ -5,30 +5,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
-)
 
-func naive(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	for i := 0; i < m; i++ {
-		for j := 0; j < n; j++ {
-			var s float64
-			for q := 0; q < k; q++ {
-				var av, bv float32
-				if transA {
-					av = a[q*lda+i]
-				} else {
-					av = a[i*lda+q]
-				}
-				if transB {
-					bv = b[j*ldb+q]
-				} else {
-					bv = b[q*ldb+j]
-				}
-				s += float64(av) * float64(bv)
-			}
-			c[i*ldc+j] = float32(float64(alpha)*s + float64(beta)*float64(c[i*ldc+j]))
-		}
-	}
-}
+	"github.com/mtlrun/mtlrun/ops/internal/opstest"
+)
 
 func randSlice(rng *rand.Rand, n int) []float32 {
 	v := make([]float32, n)
@@ -80,7 +59,7 @@ func TestSgemmMatchesNaive(t *testing.T) {
 						c := randSlice(rng, m*ldc)
 						want := append([]float32(nil), c...)
 						alpha, beta := float32(0.7), float32(-0.3)
-						naive(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, want, ldc)
+						opstest.NaiveGemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, want, ldc)
 						Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 						for i := 0; i < m; i++ {
 							for j := 0; j < n; j++ {

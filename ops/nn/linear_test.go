@@ -7,31 +7,9 @@ import (
 	"testing"
 
 	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/ops/internal/opstest"
 	"github.com/mtlrun/mtlrun/tensor"
 )
-
-func naiveGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	for i := 0; i < m; i++ {
-		for j := 0; j < n; j++ {
-			var s float64
-			for q := 0; q < k; q++ {
-				var av, bv float32
-				if transA {
-					av = a[q*lda+i]
-				} else {
-					av = a[i*lda+q]
-				}
-				if transB {
-					bv = b[j*ldb+q]
-				} else {
-					bv = b[q*ldb+j]
-				}
-				s += float64(av) * float64(bv)
-			}
-			c[i*ldc+j] = float32(float64(alpha)*s + float64(beta)*float64(c[i*ldc+j]))
-		}
-	}
-}
 
 func TestSgemmMatchesNaive(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -56,7 +34,7 @@ func TestSgemmMatchesNaive(t *testing.T) {
 						b := randF32(rng, br*ldb).Float32s()
 						c := randF32(rng, m*ldc).Float32s()
 						want := append([]float32(nil), c...)
-						naiveGemm(transA, transB, m, n, k, p.alpha, a, lda, b, ldb, p.beta, want, ldc)
+						opstest.NaiveGemm(transA, transB, m, n, k, p.alpha, a, lda, b, ldb, p.beta, want, ldc)
 						Sgemm(transA, transB, m, n, k, p.alpha, a, lda, b, ldb, p.beta, c, ldc)
 						for i := range c {
 							if d := math.Abs(float64(c[i] - want[i])); d > 1e-4*(1+math.Abs(float64(want[i]))) {
@@ -74,7 +52,7 @@ func TestSgemmMatchesNaive(t *testing.T) {
 			m, n, k := shape[0], shape[1], shape[2]
 			a, b := randF32(rng, m*k).Float32s(), randF32(rng, n*k).Float32s()
 			c, want := make([]float32, m*n), make([]float32, m*n)
-			naiveGemm(false, true, m, n, k, 1, a, k, b, k, 0, want, n)
+			opstest.NaiveGemm(false, true, m, n, k, 1, a, k, b, k, 0, want, n)
 			Sgemm(false, true, m, n, k, 1, a, k, b, k, 0, c, n)
 			for i := range c {
 				if math.Abs(float64(c[i]-want[i])) > 1e-4*(1+math.Abs(float64(want[i]))) {
