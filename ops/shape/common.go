@@ -103,20 +103,15 @@ func rawSlice[T word](r raw) []T {
 // alloc takes a tensor of dtype dt and shape from ar, and returns its raw
 // view. The contents are undefined: every caller writes every element.
 func alloc(ar *ops.Arena, dt tensor.DType, shape []int) (*tensor.Tensor, raw, error) {
-	t, err := ar.Empty(dt, shape)
-	if err != nil {
-		return nil, raw{}, err
-	}
-	r, err := rawOf(t)
-	if err != nil {
-		return nil, raw{}, err
-	}
-	return t, r, nil
+	return withRaw(ar.Empty(dt, shape))
 }
 
 // allocZero is alloc with zeroed contents.
 func allocZero(ar *ops.Arena, dt tensor.DType, shape []int) (*tensor.Tensor, raw, error) {
-	t, err := ar.New(dt, shape)
+	return withRaw(ar.New(dt, shape))
+}
+
+func withRaw(t *tensor.Tensor, err error) (*tensor.Tensor, raw, error) {
 	if err != nil {
 		return nil, raw{}, err
 	}
