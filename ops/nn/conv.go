@@ -65,6 +65,21 @@ type geometry struct {
 	in, k, s, d, pb, pe, out []int
 }
 
+// tap is where kernel tap kidx of window position pos lands on a grid of
+// the given size and strides (the input for Conv, the output for
+// ConvTranspose): its flat offset, or false when it falls in the padding.
+func (g *geometry) tap(pos, kidx, size, strides []int) (int, bool) {
+	off := 0
+	for a := range pos {
+		p := pos[a]*g.s[a] - g.pb[a] + kidx[a]*g.d[a]
+		if p < 0 || p >= size[a] {
+			return 0, false
+		}
+		off += p * strides[a]
+	}
+	return off, true
+}
+
 func at(v []int64, i int, def int) int {
 	if i < len(v) {
 		return int(v[i])
@@ -239,7 +254,6 @@ func im2col3[T any](x []T, cg int, g *geom3, cols []T) {
 // im2colND is im2col for any number of spatial dims.
 func im2colND[T any](x []T, cg int, g *geometry, cols []T) {
 	inSize, oSize := prodInts(g.in), prodInts(g.out)
-	nd := len(g.in)
 	inStr := tensor.Strides(g.in)
 	var zero T
 	row := 0
@@ -249,16 +263,7 @@ func im2colND[T any](x []T, cg int, g *geometry, cols []T) {
 			dst := cols[row*oSize : (row+1)*oSize]
 			o := 0
 			forEachIndex(g.out, func(oidx []int) {
-				off, ok := 0, true
-				for a := 0; a < nd; a++ {
-					p := oidx[a]*g.s[a] - g.pb[a] + kidx[a]*g.d[a]
-					if p < 0 || p >= g.in[a] {
-						ok = false
-						break
-					}
-					off += p * inStr[a]
-				}
-				if ok {
+				if off, ok := g.tap(oidx, kidx, g.in, inStr); ok {
 					dst[o] = xc[off]
 				} else {
 					dst[o] = zero
@@ -895,7 +900,6 @@ func col2im3[T tensor.Float](cols []T, mg int, g *geom3, y []T) {
 
 // convTransposeND is the general scatter loop for any spatial rank.
 func convTransposeND[T tensor.Float](xv, wv, yv, b []T, N, C, M, grp int, g *geometry) {
-	nd := len(g.in)
 	mg := M / grp
 	inSize, kSize, oSize := prodInts(g.in), prodInts(g.k), prodInts(g.out)
 	oStr := tensor.Strides(g.out)
@@ -919,16 +923,7 @@ func convTransposeND[T tensor.Float](xv, wv, yv, b []T, N, C, M, grp int, g *geo
 				xi++
 				ki := 0
 				forEachIndex(g.k, func(kidx []int) {
-					off, ok := 0, true
-					for a := 0; a < nd; a++ {
-						p := iidx[a]*g.s[a] - g.pb[a] + kidx[a]*g.d[a]
-						if p < 0 || p >= g.out[a] {
-							ok = false
-							break
-						}
-						off += p * oStr[a]
-					}
-					if ok {
+					if off, ok := g.tap(iidx, kidx, g.out, oStr); ok {
 						for m := 0; m < mg; m++ {
 							yv[(n*M+gi*mg+m)*oSize+off] += v * wv[(ch*mg+m)*kSize+ki]
 						}
