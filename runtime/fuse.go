@@ -60,11 +60,13 @@ func fuseDense(g *Graph) (*Graph, int) {
 		if !ok || nodes[i] == nil {
 			return 0, false
 		}
+		n := nodes[i]
 		for _, t := range types {
-			if nodes[i].OpType == t && isDefaultDomain(nodes[i].Domain) && nodes[i].Domain != denseDomain {
-				return i, true
+			inDomain := isDefaultDomain(n.Domain)
+			if t == "Dense" {
+				inDomain = n.Domain == denseDomain
 			}
-			if t == "Dense" && nodes[i].Domain == denseDomain {
+			if n.OpType == t && inDomain {
 				return i, true
 			}
 		}
