@@ -50,12 +50,13 @@ type compiled struct {
 	kernels []kernel
 
 	// main graphs only (subgraphs run through runGraph)
-	static    *staticInfo
-	plans     sync.Map // outputs key → *plan
-	execs     sync.Map // outputs key → *sync.Pool of *Executor
-	feeds     []ValueInfo
-	inputInfo map[string]ValueInfo
-	symDims   [][]dimRef // per symbolic dim name shared by several feeds
+	static      *staticInfo
+	plans       sync.Map // outputs key → *plan
+	execs       sync.Map // outputs key → *sync.Pool of *Executor
+	feeds       []ValueInfo
+	inputInfo   map[string]ValueInfo
+	nodeOutputs map[string]bool
+	symDims     [][]dimRef // per symbolic dim name shared by several feeds
 }
 
 // dimRef is one dim of one feed input.
@@ -149,6 +150,12 @@ func compileMain(m *Model, g *Graph, opts Options) (*compiled, error) {
 	for _, v := range g.Inputs {
 		root.inputInfo[v.Name] = v
 	}
+	root.nodeOutputs = map[string]bool{}
+	for _, n := range g.Nodes {
+		for _, o := range n.Outputs {
+			root.nodeOutputs[o] = o != ""
+		}
+	}
 	byParam := map[string][]dimRef{}
 	var params []string
 	for fi, v := range root.feeds {
@@ -190,13 +197,7 @@ func (c *compiled) produces(names []string) bool {
 		if _, ok := c.inputInfo[name]; ok {
 			continue
 		}
-		found := false
-		for _, n := range c.g.Nodes {
-			for _, o := range n.Outputs {
-				found = found || o == name
-			}
-		}
-		if !found {
+		if !c.nodeOutputs[name] {
 			return false
 		}
 	}
