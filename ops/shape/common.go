@@ -268,3 +268,6 @@ func (k kernel) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return k(ni
 func (k kernel) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	return k(ar, in)
 }
+
+// noRuleYet waives the gradient of ops train/autodiff has no rule for.
+var noRuleYet = ops.NotDifferentiable("no backward rule yet")
