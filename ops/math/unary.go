@@ -216,13 +216,11 @@ func unaryOps() map[string]unaryEntry {
 				return 0
 			}}, nil
 		}, grad: noRuleYet},
-		// Shrink (opset 9): y = x+bias for x < -lambd, x-bias for x > lambd,
-		// else 0. Float inputs only.
+		// Shrink (opset 9): y = x+bias for x < -lambd, else x-bias for
+		// x > lambd, else 0 (the first test wins when lambd < 0, as in the
+		// ONNX reference). Float inputs only.
 		"Shrink": {since: 9, build: func(a ops.Attrs) (unaryDef, error) {
 			lambd, bias := float64(a.Float("lambd", 0.5)), float64(a.Float("bias", 0))
-			if lambd < 0 {
-				return unaryDef{}, ops.BadAttr("lambd", "must be ≥ 0, got %g", lambd)
-			}
 			return unaryDef{f64: func(x float64) float64 {
 				switch {
 				case x < -lambd:

@@ -8,7 +8,9 @@ import (
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
-func TestRecurrentGradients(t *testing.T) {
+// recurrentGradCases are the finite-difference checks of the LSTM and GRU
+// rules.
+func recurrentGradCases() []gradCase {
 	rng := rand.New(rand.NewPCG(3, 4))
 	r := func(shape ...int) *tensor.Tensor {
 		x := randT(rng, false, shape...)
@@ -20,7 +22,7 @@ func TestRecurrentGradients(t *testing.T) {
 	lens := tensor.From([]int{3}, []int32{4, 2, 3})
 	str := func(s string) ops.Attr { return ops.Attr{Type: ops.AttrString, String: s} }
 	const T, B, I, H = 4, 3, 2, 3
-	cases := []gradCase{
+	return []gradCase{
 		{name: "lstm_forward", op: "LSTM", outputs: 3, attrs: ops.Attrs{"hidden_size": attrInt(H)},
 			inputs: []*tensor.Tensor{r(T, B, I), r(1, 4*H, I), r(1, 4*H, H), r(1, 8*H)}},
 		{name: "lstm_bidirectional_lens_states_peepholes", op: "LSTM", outputs: 3,
@@ -36,7 +38,10 @@ func TestRecurrentGradients(t *testing.T) {
 			attrs:  ops.Attrs{"hidden_size": attrInt(H)},
 			inputs: []*tensor.Tensor{r(T, B, I), r(1, 3*H, I), r(1, 3*H, H), r(1, 6*H), nil, r(1, B, H)}},
 	}
-	for _, c := range cases {
+}
+
+func TestRecurrentGradients(t *testing.T) {
+	for _, c := range recurrentGradCases() {
 		t.Run(c.name, func(t *testing.T) { checkGradients(t, c) })
 	}
 }
