@@ -27,7 +27,7 @@ type Ctx struct {
 	GradOut []*tensor.Tensor // gradient of the loss w.r.t. each output (nil: zero)
 	Need    []bool           // which inputs need a gradient
 	Saved   any              // what a custom forward kept
-	Kernel  ops.Op           // the node's forward kernel, for rules that re-run it
+	Kernel  ops.Op           // the node's forward kernel (for custom forwards and rules that re-run it)
 }
 
 // Rule returns the gradient for each input (nil where not needed or zero).
@@ -201,7 +201,7 @@ func (p *Program) Forward(inputs map[string]*tensor.Tensor) (*Tape, error) {
 		var outs []*tensor.Tensor
 		var err error
 		if f := p.entries[i].forward; f != nil && p.nodeNeedsBackward(i) {
-			outs, t.saved[i], err = f(&Ctx{Node: n, Attrs: n.Attrs, Opset: p.opsets[i], In: in})
+			outs, t.saved[i], err = f(&Ctx{Node: n, Attrs: n.Attrs, Opset: p.opsets[i], In: in, Kernel: p.kernels[i]})
 		} else {
 			outs, err = p.kernels[i].Run(in)
 		}
