@@ -206,6 +206,16 @@ func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T]
 				}
 				ab := a[b*GH : (b+1)*GH]
 				hb, cb := h[b*H:(b+1)*H], cs[b*H:(b+1)*H]
+				if a32, ok := any(ab).([]float32); ok && s.lstm && peep == nil {
+					// float32 without peepholes: the vector activations
+					// of ops/linalg, as the inference kernel applies them
+					linalg.Sigmoid(a32[:3*H])
+					linalg.Tanh(a32[3*H : 4*H])
+					for j := 0; j < H; j++ {
+						cb[j] = ab[2*H+j]*cb[j] + ab[j]*ab[3*H+j]
+					}
+					continue // the next step starts from the traced state
+				}
 				if s.lstm {
 					for j := 0; j < H; j++ {
 						ai, ao, af, ac := float64(ab[j]), float64(ab[H+j]), float64(ab[2*H+j]), float64(ab[3*H+j])
@@ -234,40 +244,58 @@ func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T]
 					rbh = bias[d*2*GH+GH+2*H : (d+1)*2*GH]
 				}
 				hrk = make([]T, B*H)
+				// z and r
+				for b := 0; b < B; b++ {
+					if s.timeOf(d, k, b) < 0 {
+						continue
+					}
+					zr := a[b*GH : b*GH+2*H]
+					if z32, ok := any(zr).([]float32); ok {
+						linalg.Sigmoid(z32)
+						continue
+					}
+					for j := range zr {
+						zr[j] = T(sig(float64(zr[j])))
+					}
+				}
+				// the recurrent part of h~: H·Rhᵀ (linear_before_reset=1)
+				// or (r ⊙ H)·Rhᵀ, plus Rbh, for all rows at once
+				src := hPrev
+				if !s.lbr {
+					src = make([]T, B*H)
+					for b := 0; b < B; b++ {
+						r := a[b*GH+H : b*GH+2*H]
+						for p := 0; p < H; p++ {
+							src[b*H+p] = r[p] * hPrev[b*H+p]
+						}
+					}
+				}
+				gemmAcc(false, true, B, H, H, src, Rh, hrk)
 				for b := 0; b < B; b++ {
 					if s.timeOf(d, k, b) < 0 {
 						continue
 					}
 					ab := a[b*GH : (b+1)*GH]
-					hb := hPrev[b*H : (b+1)*H]
-					for j := 0; j < 2*H; j++ {
-						ab[j] = T(sig(float64(ab[j])))
+					hr := hrk[b*H : (b+1)*H]
+					if rbh != nil {
+						for j := range hr {
+							hr[j] += rbh[j]
+						}
 					}
-					r := ab[H : 2*H]
-					for j := 0; j < H; j++ {
-						var acc T
-						for p := 0; p < H; p++ {
-							if s.lbr {
-								acc += hb[p] * Rh[j*H+p]
-							} else {
-								acc += r[p] * hb[p] * Rh[j*H+p]
-							}
-						}
-						if rbh != nil {
-							acc += rbh[j]
-						}
-						hrk[b*H+j] = acc
-						pre := ab[2*H+j]
+					r, hh := ab[H:2*H], ab[2*H:3*H]
+					for j := range hh {
 						if s.lbr {
-							pre += r[j] * acc
+							hh[j] += r[j] * hr[j]
 						} else {
-							pre += acc
+							hh[j] += hr[j]
 						}
-						ab[2*H+j] = T(math.Tanh(float64(pre)))
 					}
-					z := ab[:H]
-					for j := 0; j < H; j++ {
-						h[b*H+j] = (1-z[j])*ab[2*H+j] + z[j]*hb[j]
+					if h32, ok := any(hh).([]float32); ok {
+						linalg.Tanh(h32)
+						continue
+					}
+					for j := range hh {
+						hh[j] = T(math.Tanh(float64(hh[j])))
 					}
 				}
 			}

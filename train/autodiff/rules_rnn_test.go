@@ -150,3 +150,79 @@ func TestTrainingForwardIsInference(t *testing.T) {
 		}
 	}
 }
+
+// TestRecurrentFloat32MatchesFloat64: the float32 tape (vector activations
+// of ops/linalg, fused inference cells) gives the float64 gradients, which
+// TestRecurrentGradients checks against finite differences, to float32
+// precision.
+func TestRecurrentFloat32MatchesFloat64(t *testing.T) {
+	to32 := func(x *tensor.Tensor) *tensor.Tensor {
+		if x == nil || x.DType != tensor.Float64 {
+			return x
+		}
+		v := make([]float32, x.Len())
+		for i, f := range x.Float64s() {
+			v[i] = float32(f)
+		}
+		return tensor.From(append([]int(nil), x.Shape...), v)
+	}
+	grads := func(gc gradCase) map[string]*tensor.Tensor {
+		m, outs, params := gc.build()
+		prog, err := NewProgram(m, outs, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tape, err := prog.Forward(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gy := map[string]*tensor.Tensor{}
+		for i, o := range outs {
+			y := tape.Value(o)
+			w := make([]float64, y.Len())
+			for k := range w {
+				w[k] = math.Sin(float64(3*k + i))
+			}
+			gy[o] = tensor.From(append([]int(nil), y.Shape...), w)
+			if y.DType == tensor.Float32 {
+				gy[o] = to32(gy[o])
+			}
+		}
+		g, err := tape.Backward(gy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	for _, gc := range recurrentGradCases() {
+		t.Run(gc.name, func(t *testing.T) {
+			want := grads(gc)
+			gc32 := gc
+			gc32.inputs = make([]*tensor.Tensor, len(gc.inputs))
+			for i, x := range gc.inputs {
+				gc32.inputs[i] = to32(x)
+			}
+			got := grads(gc32)
+			for p, w := range want {
+				wv := w.Float64s()
+				gv, err := tensor.AsFloat64(got[p])
+				if err != nil {
+					t.Fatal(err)
+				}
+				scale := 0.0
+				for _, v := range wv {
+					scale = max(scale, math.Abs(v))
+				}
+				worst := 0.0
+				for i := range wv {
+					d := math.Abs(gv[i] - wv[i])
+					worst = max(worst, d/max(scale, 1))
+					if d > 1e-6*max(scale, 1) { // observed ≤ 1.7e-7
+						t.Fatalf("d/d %s[%d]: float32 %g, float64 %g", p, i, gv[i], wv[i])
+					}
+				}
+				t.Logf("d/d %s: worst difference %.2g of the largest gradient", p, worst)
+			}
+		})
+	}
+}
