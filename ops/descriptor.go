@@ -119,7 +119,8 @@ type GradKind int
 
 const (
 	// GradAttached (the zero value): the rule is code in package
-	// train/autodiff, attached with AttachGrad.
+	// train/autodiff, attached with AttachGrad; with a Reason and nothing
+	// attached, a waiver (NotDifferentiableYet).
 	GradAttached GradKind = iota
 	// GradUnary: a unary element-wise op, dx = dy · Derivative(x, y, attrs).
 	GradUnary
@@ -142,7 +143,7 @@ type GradRule struct {
 	// the output y and the node's attributes (GradUnary).
 	Derivative func(x, y float64, a Attrs) float64
 	DataInputs []int  // GradMovement: inputs carrying data; nil means all
-	Reason     string // GradZero, GradNone
+	Reason     string // GradZero, GradNone, NotDifferentiableYet
 	// PositiveInputs asks finite-difference checks to draw inputs from
 	// (0.5, 1.5) rather than N(0, 1) (Log, Sqrt, Reciprocal, ...).
 	PositiveInputs bool
@@ -176,6 +177,13 @@ func ZeroGradient(reason string) GradRule { return GradRule{Kind: GradZero, Reas
 
 // NotDifferentiable waives the gradient of an op, saying why.
 func NotDifferentiable(reason string) GradRule { return GradRule{Kind: GradNone, Reason: reason} }
+
+// NotDifferentiableYet waives the gradient of an op that could have a rule
+// but has none yet, saying why: a rule train/autodiff attaches later takes
+// over without an edit here (the waiver is the zero GradRule plus a reason).
+func NotDifferentiableYet(reason string) GradRule {
+	return GradRule{Kind: GradAttached, Reason: reason}
+}
 
 // Differentiable reports whether g is a backward rule (not a waiver). An
 // attached rule counts only when Impl is set.
@@ -353,7 +361,7 @@ func Check() []string {
 			}
 			_, hasGrad := grads[k]
 			switch {
-			case d.Grad.Kind == GradAttached && !hasGrad:
+			case d.Grad.Kind == GradAttached && !hasGrad && d.Grad.Reason == "":
 				out = append(out, at+": no gradient rule (declare one, attach one in train/autodiff, or waive it with ZeroGradient/NotDifferentiable(reason))")
 			case (d.Grad.Kind == GradZero || d.Grad.Kind == GradNone) && d.Grad.Reason == "":
 				out = append(out, at+": gradient waived without a reason")

@@ -105,6 +105,18 @@ func TestDescriptorRegistry(t *testing.T) {
 	if slices.Contains(Registered(), testDomain+":NoKernel") || !slices.Contains(Registered(), testDomain+":Ranged") {
 		t.Error("Registered lists ops with kernels only")
 	}
+	// a provisional waiver, then a rule attached for it
+	Define(Desc{Domain: testDomain, Type: "Later", Since: 1, Kernel: testKernel("l"), Shape: ShapeSameAsInput, Grad: NotDifferentiableYet("no rule yet")})
+	if Describe(testDomain, "Later", 1).Grad.Differentiable() {
+		t.Error("NotDifferentiableYet without a rule counts as a rule")
+	}
+	if p := domainProblems(); len(p) != 0 {
+		t.Fatalf("complete descriptors reported: %v", p)
+	}
+	AttachGrad(testDomain, "Later", "rule")
+	if !Describe(testDomain, "Later", 1).Grad.Differentiable() {
+		t.Error("a rule attached to a NotDifferentiableYet op is not used")
+	}
 	if p := domainProblems(); len(p) != 0 {
 		t.Fatalf("complete descriptors reported: %v", p)
 	}

@@ -9,6 +9,6 @@ func init() {
 	for _, op := range []string{"If", "Loop", "Scan"} {
 		ops.Define(ops.Desc{Type: op, Since: 1, Traits: ops.ControlFlow,
 			NoKernel: "control flow: the runtime's executor runs it (runtime/control.go)",
-			Grad:     ops.NotDifferentiable("training through control flow is not supported")})
+			Grad:     ops.NotDifferentiableYet("training through control flow is not supported")})
 	}
 }

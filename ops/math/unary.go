@@ -45,7 +45,7 @@ type unaryEntry struct {
 // Gradient waivers shared by several unary ops.
 var (
 	piecewiseConstant = ops.ZeroGradient("piecewise constant: the gradient is zero wherever it exists")
-	noRuleYet         = ops.NotDifferentiable("no backward rule yet")
+	noRuleYet         = ops.NotDifferentiableYet("no backward rule yet") // a rule attached in train/autodiff takes over
 )
 
 func unaryOps() map[string]unaryEntry {

@@ -269,5 +269,6 @@ func (k kernel) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, e
 	return k(ar, in)
 }
 
-// noRuleYet waives the gradient of ops train/autodiff has no rule for.
-var noRuleYet = ops.NotDifferentiable("no backward rule yet")
+// noRuleYet waives the gradient of ops train/autodiff has no rule for
+// (a rule attached there later takes over).
+var noRuleYet = ops.NotDifferentiableYet("no backward rule yet")
