@@ -153,7 +153,9 @@ func NewTrainer(m *runtime.Model, cfg Config) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range runtime.FloatParams(m.Graph) {
+	// constants (shape plumbing, fill values, initial states) never train
+	trainable, _ := autodiff.Parameters(m)
+	for _, p := range trainable {
 		if !candidates[p] {
 			continue
 		}

@@ -1,0 +1,112 @@
+package train
+
+import (
+	"context"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/tensor"
+	"github.com/mtlrun/mtlrun/train/autodiff"
+)
+
+// zeroStateLSTM builds the pattern tf2onnx writes for a Keras LSTM: the
+// zero initial state is a scalar float constant ("lstm/zeros/Const:0")
+// expanded to [batch, hidden] from the input's Shape, fed as initial_h and
+// initial_c; a Dense head (MatMul + Add) reads the last hidden state.
+func zeroStateLSTM(rng *rand.Rand) *runtime.Model {
+	const I, H = 3, 4
+	r := func(shape ...int) *tensor.Tensor {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64() * 0.4)
+		}
+		return tensor.From(shape, v)
+	}
+	ints := func(v ...int64) ops.Attr { return ops.Attr{Type: ops.AttrInts, Ints: v} }
+	nd := func(op, name string, in, out []string, attrs ops.Attrs) *runtime.Node {
+		if attrs == nil {
+			attrs = ops.Attrs{}
+		}
+		return &runtime.Node{Name: name, OpType: op, Inputs: in, Outputs: out, Attrs: attrs}
+	}
+	g := &runtime.Graph{Name: "zero_state"}
+	g.Inputs = []runtime.ValueInfo{{Name: "x", DType: tensor.Float32, Kind: "tensor", HasShape: true,
+		Shape: []runtime.Dim{{Value: -1, Param: "batch"}, {Value: 5}, {Value: I}}}}
+	g.Outputs = []runtime.ValueInfo{{Name: "y", DType: tensor.Float32, Kind: "tensor"}}
+	g.AddInitializer("lstm/zeros/Const:0", tensor.Scalar(float32(0)))
+	g.AddInitializer("zero_idx", tensor.Scalar(int64(0)))
+	g.AddInitializer("hidden", tensor.From([]int{1}, []int64{H}))
+	g.AddInitializer("W", r(1, 4*H, I))
+	g.AddInitializer("R", r(1, 4*H, H))
+	g.AddInitializer("B", r(1, 8*H))
+	g.AddInitializer("dense/kernel", r(H, 2))
+	g.AddInitializer("dense/bias", r(2))
+	g.Nodes = []*runtime.Node{
+		nd("Shape", "lstm/Shape", []string{"x"}, []string{"shape"}, nil),
+		nd("Gather", "lstm/strided_slice", []string{"shape", "zero_idx"}, []string{"batch"}, nil),
+		nd("Unsqueeze", "lstm/zeros/packed", []string{"batch"}, []string{"batch1"}, ops.Attrs{"axes": ints(0)}),
+		nd("Concat", "lstm/zeros/shape", []string{"batch1", "hidden"}, []string{"zshape"}, ops.Attrs{"axis": {Type: ops.AttrInt, Int: 0}}),
+		nd("Expand", "lstm/zeros", []string{"lstm/zeros/Const:0", "zshape"}, []string{"zeros"}, nil),
+		nd("Unsqueeze", "lstm/h0", []string{"zeros"}, []string{"h0"}, ops.Attrs{"axes": ints(0)}),
+		nd("Transpose", "lstm/transpose", []string{"x"}, []string{"xt"}, ops.Attrs{"perm": ints(1, 0, 2)}),
+		nd("LSTM", "lstm/LSTM", []string{"xt", "W", "R", "B", "", "h0", "h0"}, []string{"Y", "Yh", "Yc"},
+			ops.Attrs{"hidden_size": {Type: ops.AttrInt, Int: H}}),
+		nd("Squeeze", "lstm/last", []string{"Yh"}, []string{"h"}, ops.Attrs{"axes": ints(0)}),
+		nd("MatMul", "dense/MatMul", []string{"h", "dense/kernel"}, []string{"hk"}, nil),
+		nd("Add", "dense/BiasAdd", []string{"hk", "dense/bias"}, []string{"y"}, nil),
+	}
+	return &runtime.Model{Graph: g, IRVersion: 7, Opsets: map[string]int64{"": 11}}
+}
+
+// TestConstantsNeverTrain: the zero-state constant is not a parameter, and
+// after training every constant is bit-identical while the LSTM moved.
+func TestConstantsNeverTrain(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	m := zeroStateLSTM(rng)
+	params, constants := autodiff.Parameters(m)
+	if strings.Join(constants, ",") != "lstm/zeros/Const:0" {
+		t.Fatalf("constants %v, want [lstm/zeros/Const:0]", constants)
+	}
+	if strings.Join(params, ",") != "W,R,B,dense/kernel,dense/bias" {
+		t.Fatalf("parameters %v", params)
+	}
+	before := map[string][]float32{}
+	for _, name := range runtime.FloatParams(m.Graph) {
+		before[name] = append([]float32(nil), m.Graph.Initializers[name].Float32s()...)
+	}
+	const n = 32
+	x, y := make([]float32, n*5*3), make([]float32, n*2)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	for i := range y {
+		y[i] = float32(rng.NormFloat64())
+	}
+	d, err := NewDataset(map[string]*tensor.Tensor{"x": tensor.From([]int{n, 5, 3}, x), "y": tensor.From([]int{n, 2}, y)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Fit(context.Background(), m, Config{Losses: map[string]string{"y": "mse"},
+		Optimizer: OptimizerConfig{Kind: "adam", LR: 0.05}, BatchSize: 8, Epochs: 2}, d, nil, Callbacks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(res.Trainable, ",") != strings.Join(params, ",") {
+		t.Errorf("trained %v, want %v", res.Trainable, params)
+	}
+	for _, name := range constants {
+		if got := m.Graph.Initializers[name].Float32s(); got[0] != before[name][0] {
+			t.Errorf("constant %q changed from %g to %g", name, before[name][0], got[0])
+		}
+	}
+	if m.Graph.Initializers["R"].Float32s()[0] == before["R"][0] {
+		t.Errorf("the LSTM's recurrent weights did not change")
+	}
+}
