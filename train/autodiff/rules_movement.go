@@ -18,7 +18,7 @@ import (
 // indices, shapes or axes).
 var movementInputs = map[string][]int{
 	"Reshape": {0}, "Flatten": {0}, "Squeeze": {0}, "Unsqueeze": {0},
-	"Transpose": {0}, "Slice": {0}, "Gather": {0}, "GatherElements": {0},
+	"Transpose": {0}, "Slice": {0}, "GatherElements": {0}, "Trilu": {0},
 	"Expand": {0}, "Tile": {0}, "Pad": {0}, "ReverseSequence": {0},
 	"Split": {0}, "Concat": nil, // nil: every input
 }
