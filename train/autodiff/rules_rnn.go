@@ -9,7 +9,7 @@ import (
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
-// LSTM and GRU are differentiated by full backpropagation through time.
+// LSTM, GRU and RNN are differentiated by full backpropagation through time.
 // Their forward pass here is a plain, state-keeping implementation of the
 // ONNX formulas (gate orders iofc and zrh; directions; sequence_lens;
 // initial states; peepholes; layout 0 and 1; GRU linear_before_reset 0 and
@@ -18,6 +18,7 @@ import (
 func init() {
 	register("LSTM", typed(rnnBackward[float32], rnnBackward[float64]), typedForward(rnnForward[float32], rnnForward[float64]))
 	register("GRU", typed(rnnBackward[float32], rnnBackward[float64]), typedForward(rnnForward[float32], rnnForward[float64]))
+	register("RNN", typed(rnnBackward[float32], rnnBackward[float64]), typedForward(rnnForward[float32], rnnForward[float64]))
 }
 
 func typedForward(f32, f64 Forward) Forward {
@@ -34,6 +35,7 @@ func typedForward(f32, f64 Forward) Forward {
 
 type rnnSpec struct {
 	lstm       bool
+	rnn        bool // plain RNN: h = tanh(X·Wᵀ + H·Rᵀ + Wb + Rb)
 	lbr        bool // GRU linear_before_reset
 	dirs       int
 	reverse    []bool // per direction
@@ -44,10 +46,13 @@ type rnnSpec struct {
 }
 
 func parseRNN(c *Ctx) (*rnnSpec, error) {
-	s := &rnnSpec{lstm: c.Node.OpType == "LSTM", layout: int(c.Attrs.Int("layout", 0))}
+	s := &rnnSpec{lstm: c.Node.OpType == "LSTM", rnn: c.Node.OpType == "RNN", layout: int(c.Attrs.Int("layout", 0))}
 	if acts := c.Attrs.Strings("activations"); len(acts) > 0 {
 		def := []string{"Sigmoid", "Tanh", "Tanh"}
-		if !s.lstm {
+		switch {
+		case s.rnn:
+			def = []string{"Tanh"}
+		case !s.lstm:
 			def = def[:2]
 		}
 		for i, a := range acts {
@@ -64,8 +69,11 @@ func parseRNN(c *Ctx) (*rnnSpec, error) {
 	}
 	s.lbr = c.Attrs.Int("linear_before_reset", 0) != 0
 	s.G = 3
-	if s.lstm {
+	switch {
+	case s.lstm:
 		s.G = 4
+	case s.rnn:
+		s.G = 1
 	}
 	switch dir := c.Attrs.String("direction", "forward"); dir {
 	case "forward":
@@ -103,6 +111,10 @@ func parseRNN(c *Ctx) (*rnnSpec, error) {
 	}
 	return s, nil
 }
+
+// gru reports whether the cell is a GRU (whose candidate's recurrent part
+// is applied with the reset gate).
+func (s *rnnSpec) gru() bool { return !s.lstm && !s.rnn }
 
 // timeOf is the time index row b handles at processing step k, or -1.
 func (s *rnnSpec) timeOf(dir, k, b int) int {
@@ -210,7 +222,7 @@ func rnnForward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, any, error) {
 					wb, rb := bias[d*2*GH:d*2*GH+GH], bias[d*2*GH+GH:(d+1)*2*GH]
 					for j := 0; j < GH; j++ {
 						a[b*GH+j] = wb[j]
-						if s.lstm || j < 2*H { // GRU's Rbh is applied with the reset gate below
+						if !s.gru() || j < 2*H { // GRU's Rbh is applied with the reset gate below
 							a[b*GH+j] += rb[j]
 						}
 					}
@@ -220,7 +232,7 @@ func rnnForward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, any, error) {
 			hPrev := append([]T(nil), h...)
 			cPrev := append([]T(nil), cs...)
 			var hrk []T
-			if s.lstm {
+			if !s.gru() {
 				gemmAcc(false, true, B, GH, H, h, Rd, a)
 			} else {
 				// z and r see H·R directly; h~ depends on the reset mode
@@ -255,9 +267,14 @@ func rnnForward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, any, error) {
 						cb[j] = T(cn)
 						hb[j] = T(o * math.Tanh(cn))
 					}
+				} else if s.rnn {
+					for j := 0; j < H; j++ {
+						ab[j] = T(math.Tanh(float64(ab[j])))
+						hb[j] = ab[j]
+					}
 				}
 			}
-			if !s.lstm {
+			if s.gru() {
 				// h~ pre-activation: X·Whᵀ + Wbh already in a[2H:]; add the
 				// recurrent part per reset mode
 				Rh := Rd[2*H*H:]
@@ -433,6 +450,11 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 						}
 					}
 					clear(hb) // refilled from da·R below
+				} else if s.rnn {
+					for j := 0; j < H; j++ {
+						ab[j] = hb[j] * (1 - g[j]*g[j])
+					}
+					clear(hb)
 				} else {
 					hp := hPrev[b*H : (b+1)*H]
 					hr := tp.hr[d][k][b*H : (b+1)*H]
@@ -484,7 +506,7 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 			}
 			// parameter and input gradients of this step
 			recurrentCols := GH
-			if !s.lstm {
+			if s.gru() {
 				recurrentCols = 2 * H // h~'s recurrent part was handled above
 			}
 			gemmAcc(true, false, GH, I, B, da, xk, gWd)

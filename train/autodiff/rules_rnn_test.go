@@ -41,6 +41,12 @@ func recurrentCases() []gradCase {
 		{name: "gru_lbr0", op: "GRU", outputs: 2,
 			attrs:  ops.Attrs{"hidden_size": attrInt(H)},
 			inputs: []*tensor.Tensor{r(T, B, I), r(1, 3*H, I), r(1, 3*H, H), r(1, 6*H), nil, r(1, B, H)}},
+		{name: "rnn_bidirectional_lens_state", op: "RNN", outputs: 2,
+			attrs:  ops.Attrs{"hidden_size": attrInt(H), "direction": str("bidirectional")},
+			inputs: []*tensor.Tensor{r(T, B, I), r(2, H, I), r(2, H, H), r(2, 2*H), lens, r(2, B, H)}},
+		{name: "rnn_forward_layout1", op: "RNN", outputs: 2, opset: 14,
+			attrs:  ops.Attrs{"hidden_size": attrInt(H), "layout": attrInt(1)},
+			inputs: []*tensor.Tensor{r(B, T, I), r(1, H, I), r(1, H, H), r(1, 2*H)}},
 	}
 	return cases
 }
