@@ -110,3 +110,23 @@ func TestConstantsNeverTrain(t *testing.T) {
 		t.Errorf("the LSTM's recurrent weights did not change")
 	}
 }
+
+// TestNoGradientPathIsNamed: a task whose only path from the weights runs
+// through an op without a gradient is refused, naming that node.
+func TestNoGradientPathIsNamed(t *testing.T) {
+	g := &runtime.Graph{Name: "argmax_only"}
+	g.Inputs = []runtime.ValueInfo{{Name: "x", DType: tensor.Float32, Kind: "tensor"}}
+	g.Outputs = []runtime.ValueInfo{{Name: "y", DType: tensor.Float32, Kind: "tensor"}}
+	g.AddInitializer("W", tensor.From([]int{3, 4}, make([]float32, 12)))
+	g.Nodes = []*runtime.Node{
+		{Name: "mm", OpType: "MatMul", Inputs: []string{"x", "W"}, Outputs: []string{"s"}, Attrs: ops.Attrs{}},
+		{Name: "pick", OpType: "ArgMax", Inputs: []string{"s"}, Outputs: []string{"k"}, Attrs: ops.Attrs{"axis": {Type: ops.AttrInt, Int: 1}}},
+		{Name: "as_float", OpType: "Cast", Inputs: []string{"k"}, Outputs: []string{"y"}, Attrs: ops.Attrs{"to": {Type: ops.AttrInt, Int: int64(tensor.Float32)}}},
+	}
+	m := &runtime.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 13}}
+	_, err := NewTrainer(m, Config{Losses: map[string]string{"y": "mse"}})
+	if err == nil || !strings.Contains(err.Error(), `node "pick" (ArgMax)`) {
+		t.Fatalf("got %v, want an error naming the ArgMax node", err)
+	}
+	t.Log(err)
+}

@@ -165,6 +165,13 @@ func NewTrainer(m *runtime.Model, cfg Config) (*Trainer, error) {
 			t.params = append(t.params, p)
 		}
 	}
+	if len(t.params) == 0 && len(t.frozen) == 0 {
+		msg := fmt.Sprintf("train: no trainable parameter reaches the tasks (%s) through differentiable ops", strings.Join(t.tasks, ", "))
+		if stops := autodiff.GradientStops(m, t.tasks); len(stops) > 0 {
+			msg += "; the weights they depend on stop carrying a gradient at " + strings.Join(stops, ", ")
+		}
+		return nil, errors.New(msg)
+	}
 	if len(t.params) == 0 {
 		return nil, fmt.Errorf("train: nothing to train: every parameter the tasks use is frozen (--freeze %s)", cfg.Freeze)
 	}

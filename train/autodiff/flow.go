@@ -1,6 +1,8 @@
 package autodiff
 
 import (
+	"fmt"
+
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -388,4 +390,46 @@ func Parameters(m *runtime.Model) (params, constants []string) {
 		}
 	}
 	return params, constants
+}
+
+// GradientStops explains a model whose outputs no parameter reaches: it
+// names the nodes (of the main graph) where the influence of the float
+// initializers on those outputs stops carrying a gradient, such as an
+// ArgMax, a Cast to an integer, or an index input.
+func GradientStops(m *runtime.Model, outputs []string) []string {
+	g := m.Graph
+	dep, anc := map[string]bool{}, map[string]bool{}
+	for _, name := range runtime.FloatParams(g) {
+		if g.Initializers[name].Rank() > 0 {
+			dep[name] = true
+		}
+	}
+	all := &analysis{mode: dependMode}
+	all.forward(g, dep)
+	for _, o := range outputs {
+		anc[o] = true
+	}
+	all.backward(g, anc)
+	a := &analysis{mode: weightMode, inits: func(name string) *tensor.Tensor { return g.Initializers[name] }}
+	var out []string
+	for _, n := range g.Nodes {
+		feeds := false
+		for _, o := range n.Outputs {
+			feeds = feeds || anc[o]
+		}
+		if !feeds {
+			continue
+		}
+		flowsOut := false
+		for j := range n.Outputs {
+			flowsOut = flowsOut || a.outputFlows(n, j)
+		}
+		for i, in := range n.Inputs {
+			if in != "" && dep[in] && (!flowsOut || !a.inputFlows(g, n, i)) {
+				out = append(out, fmt.Sprintf("node %q (%s) input %d", n.Label(), n.OpType, i))
+				break
+			}
+		}
+	}
+	return out
 }
