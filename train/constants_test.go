@@ -130,3 +130,60 @@ func TestNoGradientPathIsNamed(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// TestSampleWeightsInFit: a "sample_weight/OUT" array of 2s trains exactly
+// as a loss weight of 2.
+func TestSampleWeightsInFit(t *testing.T) {
+	run := func(sampleWeights bool) *runtime.Model {
+		rng := rand.New(rand.NewPCG(3, 5))
+		m := zeroStateLSTM(rng)
+		const n = 16
+		x, y, w := make([]float32, n*5*3), make([]float32, n*2), make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		for i := range y {
+			y[i] = float32(rng.NormFloat64())
+		}
+		for i := range w {
+			w[i] = 2
+		}
+		arrays := map[string]*tensor.Tensor{"x": tensor.From([]int{n, 5, 3}, x), "y": tensor.From([]int{n, 2}, y)}
+		cfg := Config{Losses: map[string]string{"y": "mse"}, Optimizer: OptimizerConfig{Kind: "sgd", LR: 0.1}, BatchSize: 4, Epochs: 2}
+		if sampleWeights {
+			arrays[SampleWeightPrefix+"y"] = tensor.From([]int{n}, w)
+		} else {
+			cfg.LossWeights = map[string]float64{"y": 2}
+		}
+		d, err := NewDataset(arrays)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Fit(context.Background(), m, cfg, d, nil, Callbacks{}); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	a, b := run(true), run(false)
+	for name, v := range a.Graph.Initializers {
+		if v.DType == tensor.Float32 && !slicesEqual(v.Float32s(), b.Graph.Initializers[name].Float32s()) {
+			t.Errorf("%s differs between sample weights of 2 and a loss weight of 2", name)
+		}
+	}
+	_, err := NewTrainer(zeroStateLSTM(rand.New(rand.NewPCG(1, 1))), Config{Losses: map[string]string{"y": "mse"}, ClassWeights: map[string][]float64{"y": {1, 2}}})
+	if err == nil || !strings.Contains(err.Error(), "classification") {
+		t.Errorf("class weights on an mse task: got %v", err)
+	}
+}
+
+func slicesEqual(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -30,6 +30,10 @@ type Config struct {
 	ClipNorm    float64 // 0: no clipping
 	EarlyStop   int     // patience in epochs on validation loss; 0: off
 	SoftShare   float64 // λ of soft parameter sharing between matched towers
+	// ClassWeights maps a classification task to one weight per class
+	// (Keras' class_weight); per-row weights come from data arrays named
+	// SampleWeightPrefix+task.
+	ClassWeights map[string][]float64
 	// Checkpoint, when set, is a folder that receives a checkpoint after
 	// every epoch (and when the context is cancelled).
 	Checkpoint string
@@ -124,6 +128,20 @@ func NewTrainer(m *runtime.Model, cfg Config) (*Trainer, error) {
 		}
 		if !validLoss(kind) {
 			return nil, fmt.Errorf("train: output %q: unknown loss %q (want one of %v)", name, kind, LossKinds)
+		}
+	}
+	for name, cw := range cfg.ClassWeights {
+		kind, ok := cfg.Losses[name]
+		if !ok {
+			return nil, fmt.Errorf("train: --class-weight names %q, which has no loss", name)
+		}
+		if !IsClassification(kind) {
+			return nil, fmt.Errorf("train: --class-weight %s: class weights apply to classification losses, not %s", name, kind)
+		}
+		for c, w := range cw {
+			if math.IsNaN(w) || math.IsInf(w, 0) || w < 0 {
+				return nil, fmt.Errorf("train: --class-weight %s: weight %v of class %d is not a finite non-negative number", name, w, c)
+			}
 		}
 	}
 	for name := range cfg.LossWeights {
@@ -292,7 +310,11 @@ func (t *Trainer) Step(batch *Dataset) (batchResult, error) {
 		if !ok {
 			return res, fmt.Errorf("train: the data has no target array for task %q", name)
 		}
-		r, err := TaskLoss(t.cfg.Losses[name], tape.Value(name), target)
+		rw, err := RowWeights(t.cfg.Losses[name], target, batch.Arrays[SampleWeightPrefix+name], t.cfg.ClassWeights[name])
+		if err != nil {
+			return res, fmt.Errorf("train: task %q: %w", name, err)
+		}
+		r, err := WeightedTaskLoss(t.cfg.Losses[name], tape.Value(name), target, rw)
 		if err != nil {
 			return res, fmt.Errorf("train: task %q: %w", name, err)
 		}
@@ -461,7 +483,11 @@ func evaluate(sess *runtime.Session, m *runtime.Model, tasks []string, cfg Confi
 			return nil, 0, err
 		}
 		for i, name := range tasks {
-			r, err := TaskLoss(cfg.Losses[name], outs[name], b.Arrays[name])
+			rw, err := RowWeights(cfg.Losses[name], b.Arrays[name], b.Arrays[SampleWeightPrefix+name], cfg.ClassWeights[name])
+			if err != nil {
+				return nil, 0, fmt.Errorf("train: task %q: %w", name, err)
+			}
+			r, err := WeightedTaskLoss(cfg.Losses[name], outs[name], b.Arrays[name], rw)
 			if err != nil {
 				return nil, 0, fmt.Errorf("train: task %q: %w", name, err)
 			}
