@@ -143,12 +143,41 @@ func backBody(sub *Program, tp *Tape, gout []*tensor.Tensor, free map[string]*te
 	}
 	for _, fv := range sub.freeNeed {
 		if g := grads[fv]; g != nil {
-			if err := accumulate(free, fv, g); err != nil {
+			if err := accumulateOwned(free, fv, g); err != nil {
 				return nil, err
 			}
 		}
 	}
 	return gin, nil
+}
+
+// accumulateOwned adds g into acc[name], which it owns: the first gradient
+// is copied, later ones are added in place (a Loop sums a weight's
+// gradient over every iteration without a new tensor each time).
+func accumulateOwned(acc map[string]*tensor.Tensor, name string, g *tensor.Tensor) error {
+	prev := acc[name]
+	if prev == nil {
+		acc[name] = g.Clone()
+		return nil
+	}
+	if prev.DType != g.DType || !tensor.SameShape(prev.Shape, g.Shape) {
+		return fmt.Errorf("autodiff: cannot accumulate %v and %v for %q", prev, g, name)
+	}
+	switch prev.DType {
+	case tensor.Float32:
+		addInto(tensor.Data[float32](prev), tensor.Data[float32](g))
+	case tensor.Float64:
+		addInto(tensor.Data[float64](prev), tensor.Data[float64](g))
+	default:
+		return errDType
+	}
+	return nil
+}
+
+func addInto[T tensor.Float](dst, src []T) {
+	for i, v := range src {
+		dst[i] += v
+	}
 }
 
 type loopTapes struct{ tapes []*Tape }
@@ -248,11 +277,25 @@ func (p *Program) backLoop(i int, c *Ctx) ([]*tensor.Tensor, map[string]*tensor.
 			scanGrads[k] = u
 		}
 	}
+	// a carried value the body passes through unchanged (a weight) has the
+	// same gradient flowing in and out of every iteration: its total is the
+	// final output's gradient plus what each iteration's nodes add, summed
+	// here in place
+	through := make([]bool, nState)
+	passed := map[string]*tensor.Tensor{}
+	for k := range through {
+		through[k] = !carriedIsState(body.g, 2+k, 1+k)
+	}
 	free := map[string]*tensor.Tensor{}
 	gout := make([]*tensor.Tensor, len(body.g.Outputs))
 	for it := len(saved.tapes) - 1; it >= 0; it-- {
 		gout[0] = nil
 		copy(gout[1:], gState)
+		for k := range through {
+			if through[k] {
+				gout[1+k] = nil
+			}
+		}
 		for k := 0; k < nScan; k++ {
 			gout[1+nState+k] = nil
 			if scanGrads[k] != nil {
@@ -263,10 +306,32 @@ func (p *Program) backLoop(i int, c *Ctx) ([]*tensor.Tensor, map[string]*tensor.
 		if err != nil {
 			return nil, nil, fmt.Errorf("iteration %d: %w", it, err)
 		}
-		copy(gState, gin[2:])
+		for k := range through {
+			if !through[k] {
+				gState[k] = gin[2+k]
+			} else if g := gin[2+k]; g != nil {
+				if err := accumulateOwned(passed, body.g.Inputs[2+k].Name, g); err != nil {
+					return nil, nil, err
+				}
+			}
+		}
 	}
 	out := make([]*tensor.Tensor, len(c.In))
-	copy(out[2:], gState)
+	for k := range through {
+		out[2+k] = gState[k]
+		if !through[k] {
+			continue
+		}
+		// gState[k] still holds the final output's gradient
+		if g := passed[body.g.Inputs[2+k].Name]; g != nil {
+			if gState[k] != nil {
+				if err := accumulateOwned(passed, body.g.Inputs[2+k].Name, gState[k]); err != nil {
+					return nil, nil, err
+				}
+			}
+			out[2+k] = passed[body.g.Inputs[2+k].Name]
+		}
+	}
 	return out, free, nil
 }
 
