@@ -185,7 +185,9 @@ func NewTrainer(m *runtime.Model, cfg Config) (*Trainer, error) {
 	}
 	if len(t.params) == 0 && len(t.frozen) == 0 {
 		msg := fmt.Sprintf("train: no trainable parameter reaches the tasks (%s) through differentiable ops", strings.Join(t.tasks, ", "))
-		if stops := autodiff.GradientStops(m, t.tasks); len(stops) > 0 {
+		if len(runtime.FloatParams(m.Graph)) == 0 {
+			msg += "; the model has no float initializers (are its weights graph inputs?)"
+		} else if stops := autodiff.GradientStops(m, t.tasks); len(stops) > 0 {
 			msg += "; the weights they depend on stop carrying a gradient at " + strings.Join(stops, ", ")
 		}
 		return nil, errors.New(msg)
