@@ -46,7 +46,8 @@ func matrixModels(t *testing.T) map[string]string {
 	return out
 }
 
-// TestTrainabilityMatrix: every model that runs also trains. Each trains
+// TestTrainabilityMatrix: every model that runs also trains. Its training
+// forward pass must agree with inference; then each trains
 // for a few SGD steps on synthetic data with an mse loss on every float
 // output and must reduce the loss, move its recurrent weights, leave every
 // constant bit-identical, and export a model onnxruntime agrees with; a
@@ -103,6 +104,31 @@ func trainabilityCase(t *testing.T, path string, ort bool) string {
 		// not a model `mtlrun run` accepts on these inputs: nothing to train
 		t.Logf("does not run: %v", err)
 		return producer + " | does not run (" + firstLine(err) + ")"
+	}
+	// the training forward pass (own LSTM/GRU cells, Loop/Scan/If bodies
+	// run as sub-programs) computes what inference computes
+	var floatOuts []string
+	for _, o := range m.Graph.Outputs {
+		if y := outs[o.Name]; y != nil && y.DType == tensor.Float32 {
+			floatOuts = append(floatOuts, o.Name)
+		}
+	}
+	params0, _ := autodiff.Parameters(m)
+	prog, err := autodiff.NewProgram(m, floatOuts, params0)
+	if err != nil {
+		t.Fatalf("train: %v", err)
+	}
+	tape, err := prog.Forward(inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range floatOuts {
+		a, b := tape.Value(o).Float32s(), outs[o].Float32s()
+		for i := range b {
+			if d := math.Abs(float64(a[i]) - float64(b[i])); d > 1e-5+1e-4*math.Abs(float64(b[i])) {
+				t.Fatalf("output %s[%d]: training forward %g, inference %g", o, i, a[i], b[i])
+			}
+		}
 	}
 	rng := rand.New(rand.NewPCG(9, 9))
 	arrays := map[string]*tensor.Tensor{}

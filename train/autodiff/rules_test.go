@@ -79,6 +79,7 @@ func gradCases() []gradCase {
 		{name: "reducesumsquare", op: "ReduceSumSquare", opset: 13, inputs: []*tensor.Tensor{r(2, 3)}},
 		{name: "globalavgpool", op: "GlobalAveragePool", inputs: []*tensor.Tensor{r(2, 3, 5)}},
 		{name: "batchnorm", op: "BatchNormalization", inputs: []*tensor.Tensor{r(2, 3, 4), r(3), r(3), r(3), pos(3)}, constant: map[int]bool{3: true, 4: true}},
+		{name: "instancenorm", op: "InstanceNormalization", inputs: []*tensor.Tensor{r(2, 3, 5), r(3), r(3)}},
 		{name: "layernorm", op: "LayerNormalization", inputs: []*tensor.Tensor{r(2, 3, 4), r(4), r(4)}},
 		{name: "reshape", op: "Reshape", inputs: []*tensor.Tensor{r(2, 3, 4), i64([]int{2}, 6, -1)}},
 		{name: "flatten", op: "Flatten", inputs: []*tensor.Tensor{r(2, 3, 4)}},
