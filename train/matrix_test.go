@@ -58,6 +58,9 @@ func TestTrainabilityMatrix(t *testing.T) {
 		t.Skip("trains every sample and shared model (skipped with -short)")
 	}
 	ortErr := parity.Available()
+	if ortErr != nil && fixtures.Required() {
+		t.Fatalf("onnxruntime missing (MTLRUN_REQUIRE_FIXTURES=1): %v", firstLine(ortErr))
+	}
 	if ortErr != nil {
 		t.Logf("onnxruntime parity of the trained models not checked: %v", firstLine(ortErr))
 	}
