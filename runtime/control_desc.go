@@ -4,11 +4,11 @@ import "github.com/mtlrun/mtlrun/ops"
 
 // The control-flow ops' descriptors: no kernel in the registry, because the
 // executor runs them itself (their bodies are graphs that read the
-// enclosing scope); shape rules in shapeinfer.
+// enclosing scope); shape rules in shapeinfer; the gradient is
+// train/autodiff's (control.go), which runs and replays the bodies.
 func init() {
 	for _, op := range []string{"If", "Loop", "Scan"} {
 		ops.Define(ops.Desc{Type: op, Since: 1, Traits: ops.ControlFlow,
-			NoKernel: "control flow: the runtime's executor runs it (runtime/control.go)",
-			Grad:     ops.NotDifferentiableYet("training through control flow is not supported")})
+			NoKernel: "control flow: the runtime's executor runs it (runtime/control.go)"})
 	}
 }

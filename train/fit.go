@@ -30,6 +30,10 @@ type Config struct {
 	ClipNorm    float64 // 0: no clipping
 	EarlyStop   int     // patience in epochs on validation loss; 0: off
 	SoftShare   float64 // λ of soft parameter sharing between matched towers
+	// ClassWeights maps a classification task to one weight per class
+	// (Keras' class_weight); per-row weights come from data arrays named
+	// SampleWeightPrefix+task.
+	ClassWeights map[string][]float64
 	// Checkpoint, when set, is a folder that receives a checkpoint after
 	// every epoch (and when the context is cancelled).
 	Checkpoint string
@@ -126,6 +130,20 @@ func NewTrainer(m *runtime.Model, cfg Config) (*Trainer, error) {
 			return nil, fmt.Errorf("train: output %q: unknown loss %q (want one of %v)", name, kind, LossKinds)
 		}
 	}
+	for name, cw := range cfg.ClassWeights {
+		kind, ok := cfg.Losses[name]
+		if !ok {
+			return nil, fmt.Errorf("train: --class-weight names %q, which has no loss", name)
+		}
+		if !IsClassification(kind) {
+			return nil, fmt.Errorf("train: --class-weight %s: class weights apply to classification losses, not %s", name, kind)
+		}
+		for c, w := range cw {
+			if math.IsNaN(w) || math.IsInf(w, 0) || w < 0 {
+				return nil, fmt.Errorf("train: --class-weight %s: weight %v of class %d is not a finite non-negative number", name, w, c)
+			}
+		}
+	}
 	for name := range cfg.LossWeights {
 		if _, ok := cfg.Losses[name]; !ok {
 			return nil, fmt.Errorf("train: --loss-weights names %q, which has no loss", name)
@@ -153,7 +171,9 @@ func NewTrainer(m *runtime.Model, cfg Config) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range runtime.FloatParams(m.Graph) {
+	// constants (shape plumbing, fill values, initial states) never train
+	trainable, _ := autodiff.Parameters(m)
+	for _, p := range trainable {
 		if !candidates[p] {
 			continue
 		}
@@ -162,6 +182,15 @@ func NewTrainer(m *runtime.Model, cfg Config) (*Trainer, error) {
 		} else {
 			t.params = append(t.params, p)
 		}
+	}
+	if len(t.params) == 0 && len(t.frozen) == 0 {
+		msg := fmt.Sprintf("train: no trainable parameter reaches the tasks (%s) through differentiable ops", strings.Join(t.tasks, ", "))
+		if len(runtime.FloatParams(m.Graph)) == 0 {
+			msg += "; the model has no float initializers (are its weights graph inputs?)"
+		} else if stops := autodiff.GradientStops(m, t.tasks); len(stops) > 0 {
+			msg += "; the weights they depend on stop carrying a gradient at " + strings.Join(stops, ", ")
+		}
+		return nil, errors.New(msg)
 	}
 	if len(t.params) == 0 {
 		return nil, fmt.Errorf("train: nothing to train: every parameter the tasks use is frozen (--freeze %s)", cfg.Freeze)
@@ -283,7 +312,11 @@ func (t *Trainer) Step(batch *Dataset) (batchResult, error) {
 		if !ok {
 			return res, fmt.Errorf("train: the data has no target array for task %q", name)
 		}
-		r, err := TaskLoss(t.cfg.Losses[name], tape.Value(name), target)
+		rw, err := RowWeights(t.cfg.Losses[name], target, batch.Arrays[SampleWeightPrefix+name], t.cfg.ClassWeights[name])
+		if err != nil {
+			return res, fmt.Errorf("train: task %q: %w", name, err)
+		}
+		r, err := WeightedTaskLoss(t.cfg.Losses[name], tape.Value(name), target, rw)
 		if err != nil {
 			return res, fmt.Errorf("train: task %q: %w", name, err)
 		}
@@ -452,7 +485,11 @@ func evaluate(sess *runtime.Session, m *runtime.Model, tasks []string, cfg Confi
 			return nil, 0, err
 		}
 		for i, name := range tasks {
-			r, err := TaskLoss(cfg.Losses[name], outs[name], b.Arrays[name])
+			rw, err := RowWeights(cfg.Losses[name], b.Arrays[name], b.Arrays[SampleWeightPrefix+name], cfg.ClassWeights[name])
+			if err != nil {
+				return nil, 0, fmt.Errorf("train: task %q: %w", name, err)
+			}
+			r, err := WeightedTaskLoss(cfg.Losses[name], outs[name], b.Arrays[name], rw)
 			if err != nil {
 				return nil, 0, fmt.Errorf("train: task %q: %w", name, err)
 			}

@@ -42,6 +42,14 @@ func IsClassification(kind string) bool {
 // (batch, 1) integer-valued labels for the sparse losses and nll. A NaN
 // target anywhere in a row (or a negative sparse label) leaves that row out.
 func TaskLoss(kind string, pred, target *tensor.Tensor) (LossResult, error) {
+	return WeightedTaskLoss(kind, pred, target, nil)
+}
+
+// WeightedTaskLoss is TaskLoss with one weight per row (nil: all 1), as
+// Keras' sample_weight: each row's loss and gradient are scaled by its
+// weight and the mean still divides by the labelled rows (Keras'
+// sum_over_batch_size reduction).
+func WeightedTaskLoss(kind string, pred, target *tensor.Tensor, rowWeights []float64) (LossResult, error) {
 	if pred.DType != tensor.Float32 {
 		return LossResult{}, fmt.Errorf("prediction is %v, want float32", pred.DType)
 	}
@@ -58,6 +66,9 @@ func TaskLoss(kind string, pred, target *tensor.Tensor) (LossResult, error) {
 		return LossResult{}, fmt.Errorf("target shape %v does not match prediction %v (batch %d)", target.Shape, pred.Shape, batch)
 	}
 	width := len(p) / max(batch, 1)
+	if rowWeights != nil && len(rowWeights) != batch {
+		return LossResult{}, fmt.Errorf("%d row weights for %d rows", len(rowWeights), batch)
+	}
 	g := make([]float32, len(p))
 	res := LossResult{Grad: tensor.From(pred.Shape, g)}
 	sparse := kind == "sparse_cce" || kind == "sparse_cce_logits" || kind == "nll"
@@ -105,6 +116,7 @@ func TaskLoss(kind string, pred, target *tensor.Tensor) (LossResult, error) {
 			continue
 		}
 		pr, tr, gr := p[b*width:(b+1)*width], tv[:0], g[b*width:(b+1)*width]
+		rowStart := total
 		if !sparse {
 			tr = tv[b*width : (b+1)*width]
 		}
@@ -231,6 +243,13 @@ func TaskLoss(kind string, pred, target *tensor.Tensor) (LossResult, error) {
 		default:
 			return res, fmt.Errorf("unknown loss %q (want one of %v)", kind, LossKinds)
 		}
+		if rowWeights != nil {
+			w := rowWeights[b]
+			total = rowStart + (total-rowStart)*w
+			for j := range gr {
+				gr[j] *= float32(w)
+			}
+		}
 	}
 	res.Judged = res.Rows
 	if kind == "bce" || kind == "bce_logits" {
@@ -275,4 +294,74 @@ func argmax64(v []float64) int {
 		}
 	}
 	return best
+}
+
+// SampleWeightPrefix starts the name of a data array holding one task's
+// per-row weights: "sample_weight/OUT" (Keras' sample_weight per output).
+const SampleWeightPrefix = "sample_weight/"
+
+// RowWeights combines a task's sample weights (nil: 1 per row) and class
+// weights (nil: none; Keras' class_weight) into one weight per row, or nil
+// when there are neither. A row's class is its label for sparse_cce,
+// sparse_cce_logits and nll, the largest target for cce, and the 0/1 target
+// for bce and bce_logits with one unit. Rows without a label get weight 0.
+func RowWeights(kind string, target, sample *tensor.Tensor, class []float64) ([]float64, error) {
+	if sample == nil && class == nil {
+		return nil, nil
+	}
+	if target == nil || target.Rank() == 0 {
+		return nil, fmt.Errorf("weights need a target with a row axis")
+	}
+	rows := target.Shape[0]
+	w := make([]float64, rows)
+	for i := range w {
+		w[i] = 1
+	}
+	if sample != nil {
+		sv, err := tensor.AsFloat64(sample)
+		if err != nil {
+			return nil, fmt.Errorf("sample weights: %w", err)
+		}
+		if len(sv) != rows {
+			return nil, fmt.Errorf("sample weights have shape %v, want one per row (%d)", sample.Shape, rows)
+		}
+		for i, v := range sv {
+			if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+				return nil, fmt.Errorf("sample weight %v in row %d is not a finite non-negative number", v, i)
+			}
+			w[i] = v
+		}
+	}
+	if class == nil {
+		return w, nil
+	}
+	tv, err := tensor.AsFloat64(target)
+	if err != nil {
+		return nil, err
+	}
+	width := len(tv) / max(rows, 1)
+	for i := range w {
+		row := tv[i*width : (i+1)*width]
+		var c int
+		switch kind {
+		case "sparse_cce", "sparse_cce_logits", "nll", "bce", "bce_logits":
+			if width != 1 {
+				return nil, fmt.Errorf("class weights need one label per row; %s targets have %d per row", kind, width)
+			}
+			if math.IsNaN(row[0]) || row[0] < 0 {
+				w[i] = 0 // no label: the row is out of the loss anyway
+				continue
+			}
+			c = int(math.Round(row[0]))
+		case "cce":
+			c = argmax64(row)
+		default:
+			return nil, fmt.Errorf("class weights apply to classification losses, not %s", kind)
+		}
+		if c >= len(class) {
+			return nil, fmt.Errorf("row %d has class %d but only %d class weights are given", i, c, len(class))
+		}
+		w[i] *= class[c]
+	}
+	return w, nil
 }

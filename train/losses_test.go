@@ -2,6 +2,7 @@ package train
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/diff/fd"
@@ -85,6 +86,75 @@ func TestLossValues(t *testing.T) {
 		}
 		if math.Abs(r.Loss-c.want) > 1e-6 || r.Rows != c.rows {
 			t.Errorf("%s: loss %g over %d rows, want %g over %d", c.kind, r.Loss, r.Rows, c.want, c.rows)
+		}
+	}
+}
+
+// TestWeightedLosses: Keras' sample_weight and class_weight scale each
+// row's loss and gradient; the mean still divides by the labelled rows.
+func TestWeightedLosses(t *testing.T) {
+	nan := math.NaN()
+	pred := tensor.From([]int{3, 1}, []float32{1, 2, 3})
+	target := tensor.From([]int{3, 1}, []float64{0, 0, nan})
+	rw, err := RowWeights("mse", target, tensor.From([]int{3}, []float32{2, 0.5, 7}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := WeightedTaskLoss("mse", pred, target, rw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (2·1² + 0.5·2²) / 2 rows; d/dp = w·2(p−y)/2
+	if res.Loss != 2 || res.Grad.Float32s()[0] != 2 || res.Grad.Float32s()[1] != 1 || res.Grad.Float32s()[2] != 0 {
+		t.Errorf("weighted mse: loss %v grad %v, want 2 and [2 1 0]", res.Loss, res.Grad.Float32s())
+	}
+
+	logits := tensor.From([]int{2, 2}, []float32{0, 0, 0, 0})
+	labels := tensor.From([]int{2}, []int64{0, 1})
+	rw, err = RowWeights("sparse_cce_logits", labels, nil, []float64{1, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = WeightedTaskLoss("sparse_cce_logits", logits, labels, rw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 2 * math.Ln2; math.Abs(res.Loss-want) > 1e-12 {
+		t.Errorf("class-weighted cross-entropy %v, want (1·ln2 + 3·ln2)/2 = %v", res.Loss, want)
+	}
+
+	for _, c := range []struct {
+		kind   string
+		target *tensor.Tensor
+		sample *tensor.Tensor
+		class  []float64
+		want   []float64
+		err    string
+	}{
+		{kind: "sparse_cce", target: tensor.From([]int{2}, []int64{1, 0}), sample: tensor.From([]int{2, 1}, []float32{1, 2}), class: []float64{1, 3}, want: []float64{3, 2}},
+		{kind: "bce", target: tensor.From([]int{3, 1}, []float32{1, 0, float32(nan)}), class: []float64{0.5, 4}, want: []float64{4, 0.5, 0}},
+		{kind: "cce", target: tensor.From([]int{2, 3}, []float32{0, 0, 1, 1, 0, 0}), class: []float64{2, 1, 5}, want: []float64{5, 2}},
+		{kind: "mse", target: tensor.From([]int{2, 1}, []float32{0, 1}), class: []float64{1, 2}, err: "classification"},
+		{kind: "nll", target: tensor.From([]int{2}, []int64{0, 2}), class: []float64{1, 2}, err: "class 2"},
+		{kind: "mse", target: tensor.From([]int{2, 1}, []float32{0, 1}), sample: tensor.From([]int{2}, []float32{1, -1}), err: "non-negative"},
+		{kind: "mse", target: tensor.From([]int{2, 1}, []float32{0, 1}), sample: tensor.From([]int{3}, []float32{1, 1, 1}), err: "one per row"},
+	} {
+		got, err := RowWeights(c.kind, c.target, c.sample, c.class)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: got %v, %v; want an error about %q", c.kind, got, err, c.err)
+			}
+			continue
+		}
+		if err != nil || len(got) != len(c.want) {
+			t.Errorf("%s: got %v, %v; want %v", c.kind, got, err, c.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != c.want[i] {
+				t.Errorf("%s: got %v, want %v", c.kind, got, c.want)
+				break
+			}
 		}
 	}
 }

@@ -122,8 +122,8 @@ func TestMatchesPyTorch(t *testing.T) {
 					worst = math.Max(worst, math.Abs(float64(gv[i])-float64(wv[i])))
 				}
 				t.Logf("%s: max |mtlrun − PyTorch| = %.3g", name, worst)
-				if worst > 1e-4 {
-					t.Errorf("output %q differs from PyTorch's trained model by %.3g (> 1e-4)", name, worst)
+				if worst > 1e-6 {
+					t.Errorf("output %q differs from PyTorch's trained model by %.3g (> 1e-6)", name, worst)
 				}
 			}
 		})

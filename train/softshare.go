@@ -6,15 +6,22 @@ import (
 
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
+	"github.com/mtlrun/mtlrun/train/autodiff"
 )
 
-// MatchTowers pairs the head parameters of tasks that have towers of the
+// MatchTowers pairs the trainable head parameters of tasks that have towers of the
 // same shape: each task's head parameters are listed in the order the graph
 // uses them, and two tasks match when their lists have equal length and
 // equal shapes position by position. Each returned pair is (task a's
 // parameter, task b's parameter) for every matching pair of tasks.
 func MatchTowers(g *runtime.Graph) [][2]string {
 	split := runtime.TaskSplit(g)
+	// constants (initial states, literals) are no part of a tower
+	params, _ := autodiff.Parameters(&runtime.Model{Graph: g})
+	trainable := map[string]bool{}
+	for _, p := range params {
+		trainable[p] = true
+	}
 	order := map[string]int{}
 	for i, n := range g.Nodes {
 		for _, in := range n.Inputs {
@@ -25,7 +32,12 @@ func MatchTowers(g *runtime.Graph) [][2]string {
 	}
 	towers := make([][]string, 0, len(g.Outputs))
 	for _, o := range g.Outputs {
-		ps := append([]string(nil), split.Heads[o.Name]...)
+		var ps []string
+		for _, p := range split.Heads[o.Name] {
+			if trainable[p] {
+				ps = append(ps, p)
+			}
+		}
 		sort.SliceStable(ps, func(i, j int) bool { return order[ps[i]] < order[ps[j]] })
 		towers = append(towers, ps)
 	}

@@ -12,20 +12,25 @@ import (
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/train"
+	"github.com/mtlrun/mtlrun/train/autodiff"
 )
 
 // modelSummary is what `inspect --json` prints.
 type modelSummary struct {
-	Path            string            `json:"path"`
-	Producer        string            `json:"producer"`
-	ProducerVersion string            `json:"producer_version"`
-	IRVersion       int64             `json:"ir_version"`
-	Opsets          map[string]int64  `json:"opsets"`
-	Inputs          []valueSummary    `json:"inputs"`
-	Outputs         []valueSummary    `json:"outputs"`
-	Ops             map[string]int    `json:"ops"`
-	Nodes           int               `json:"nodes"`
-	Parameters      int               `json:"parameters"`
+	Path            string           `json:"path"`
+	Producer        string           `json:"producer"`
+	ProducerVersion string           `json:"producer_version"`
+	IRVersion       int64            `json:"ir_version"`
+	Opsets          map[string]int64 `json:"opsets"`
+	Inputs          []valueSummary   `json:"inputs"`
+	Outputs         []valueSummary   `json:"outputs"`
+	Ops             map[string]int   `json:"ops"`
+	Nodes           int              `json:"nodes"`
+	Parameters      int              `json:"parameters"`
+	// Constants are float initializers that training never changes (shape
+	// plumbing, fill values, initial states, literals); the trunk and heads
+	// list only trainable parameters.
+	Constants       []paramSummary    `json:"constants"`
 	Trunk           []paramSummary    `json:"trunk"`
 	TrunkParameters int               `json:"trunk_parameters"`
 	Heads           []headSummary     `json:"heads"`
@@ -75,8 +80,26 @@ func summarize(path string, m *runtime.Model) modelSummary {
 	for _, c := range runtime.OpHistogram(g) {
 		s.Ops[c.Op] = c.Count
 	}
-	s.Parameters = runtime.ParamCount(g, runtime.FloatParams(g))
+	trainable, constants := autodiff.Parameters(m)
+	s.Parameters = runtime.ParamCount(g, trainable)
 	split := runtime.TaskSplit(g)
+	isParam := map[string]bool{}
+	for _, p := range trainable {
+		isParam[p] = true
+	}
+	only := func(names []string) []string {
+		var out []string
+		for _, n := range names {
+			if isParam[n] {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	split.Trunk = only(split.Trunk)
+	for k, v := range split.Heads {
+		split.Heads[k] = only(v)
+	}
 	params := func(names []string) []paramSummary {
 		out := []paramSummary{}
 		for _, n := range names {
@@ -85,6 +108,7 @@ func summarize(path string, m *runtime.Model) modelSummary {
 		}
 		return out
 	}
+	s.Constants = params(constants)
 	s.Trunk = params(split.Trunk)
 	s.TrunkParameters = runtime.ParamCount(g, split.Trunk)
 	for _, o := range g.Outputs {
@@ -145,7 +169,7 @@ func printSummary(w io.Writer, s modelSummary) {
 		parts = append(parts, fmt.Sprintf("%s×%d", h.k, h.v))
 	}
 	fmt.Fprintf(w, "ops:       %d nodes: %s\n", s.Nodes, strings.Join(parts, " "))
-	fmt.Fprintf(w, "params:    %d (trunk %d in %d tensors)\n", s.Parameters, s.TrunkParameters, len(s.Trunk))
+	fmt.Fprintf(w, "params:    %d trainable (trunk %d in %d tensors); %d constant tensors\n", s.Parameters, s.TrunkParameters, len(s.Trunk), len(s.Constants))
 	fmt.Fprintln(w, "trunk:")
 	for _, p := range s.Trunk {
 		fmt.Fprintf(w, "  %-40s %v\n", p.Name, p.Shape)
@@ -153,6 +177,12 @@ func printSummary(w io.Writer, s modelSummary) {
 	for _, h := range s.Heads {
 		fmt.Fprintf(w, "head %s: %d params\n", h.Output, h.Parameters)
 		for _, p := range h.Params {
+			fmt.Fprintf(w, "  %-40s %v\n", p.Name, p.Shape)
+		}
+	}
+	if len(s.Constants) > 0 {
+		fmt.Fprintln(w, "constants (never trained):")
+		for _, p := range s.Constants {
 			fmt.Fprintf(w, "  %-40s %v\n", p.Name, p.Shape)
 		}
 	}

@@ -37,6 +37,26 @@ func parseAssignments(flag string, items []string) (map[string]string, error) {
 	return out, nil
 }
 
+// parseClassWeights reads "OUT=w0,w1,..." items, one task per item.
+func parseClassWeights(items []string) (map[string][]float64, error) {
+	out := map[string][]float64{}
+	for _, item := range items {
+		k, v, ok := strings.Cut(item, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" || strings.TrimSpace(v) == "" {
+			return nil, fmt.Errorf("--class-weight %q: want OUTPUT=w0,w1,...", item)
+		}
+		for _, part := range strings.Split(v, ",") {
+			w, err := strconv.ParseFloat(strings.TrimSpace(part), 64)
+			if err != nil {
+				return nil, fmt.Errorf("--class-weight %s: %w", item, err)
+			}
+			out[k] = append(out[k], w)
+		}
+	}
+	return out, nil
+}
+
 func loadData(path string, csvMap map[string][]string) (*train.Dataset, error) {
 	if strings.HasSuffix(strings.ToLower(path), ".csv") {
 		if len(csvMap) == 0 {
@@ -63,6 +83,7 @@ type trainFlags struct {
 	schedule             string
 	stepSize             int
 	gamma                float64
+	classWeights         []string
 }
 
 func init() {
@@ -75,7 +96,9 @@ result as ONNX in the original graph's structure with updated weights.
 
 Data: .npz with arrays keyed by the model's input and output names (like Keras'
 fit(x={...}, y={...})), or .csv with --csv-map. A NaN target marks a missing
-label: that row is left out of that task's loss.
+label: that row is left out of that task's loss. An array "sample_weight/OUT"
+weights each row of task OUT (Keras' sample_weight); --class-weight weights
+the classes of a classification task (Keras' class_weight).
 
 Losses: mse mae huber bce bce_logits cce sparse_cce sparse_cce_logits nll.
 Weighting: fixed (default) rlw uncertainty dwa gradnorm mgda pcgrad cagrad imtl.
@@ -90,6 +113,7 @@ Ctrl-C stops after the current batch and writes the checkpoint (with --checkpoin
 	fl.StringArrayVar(&f.csv, "csv-map", nil, "CSV columns per array: NAME=col1:col2 (repeatable or comma-separated)")
 	fl.StringArrayVar(&f.losses, "loss", nil, "task losses: OUTPUT=KIND[,OUTPUT=KIND]")
 	fl.StringArrayVar(&f.weights, "loss-weights", nil, "fixed task weights: OUTPUT=W[,OUTPUT=W] (default 1)")
+	fl.StringArrayVar(&f.classWeights, "class-weight", nil, "class weights of a classification task: OUTPUT=w0,w1,... (repeat per task)")
 	fl.StringVar(&f.weighting, "weighting", "fixed", "task weighting: fixed rlw uncertainty dwa gradnorm mgda pcgrad cagrad imtl")
 	fl.StringVar(&f.optimizer, "optimizer", "adam", "sgd, adam or adamw")
 	fl.Float64Var(&f.lr, "lr", 0.001, "learning rate")
@@ -134,6 +158,10 @@ func runTrain(cmd *cobra.Command, modelPath string, f *trainFlags) error {
 		}
 		weights[k] = w
 	}
+	classWeights, err := parseClassWeights(f.classWeights)
+	if err != nil {
+		return err
+	}
 	csvSpecs, err := parseAssignments("csv-map", f.csv)
 	if err != nil {
 		return err
@@ -169,7 +197,7 @@ func runTrain(cmd *cobra.Command, modelPath string, f *trainFlags) error {
 		Optimizer: train.OptimizerConfig{Kind: f.optimizer, LR: f.lr, Momentum: f.momentum, WeightDecay: wd},
 		Schedule:  train.Schedule{Kind: f.schedule, StepSize: f.stepSize, Gamma: f.gamma, Epochs: f.epochs},
 		BatchSize: f.batch, Epochs: f.epochs, NoShuffle: !f.shuffle, Seed: f.seed, Freeze: f.freeze,
-		ClipNorm: f.clipNorm, EarlyStop: f.earlyStop, SoftShare: f.softShare,
+		ClipNorm: f.clipNorm, EarlyStop: f.earlyStop, SoftShare: f.softShare, ClassWeights: classWeights,
 		Checkpoint: f.checkpoint, Resume: f.resume,
 	}
 	tr, err := train.NewTrainer(m, cfg)
@@ -224,6 +252,7 @@ func runTrain(cmd *cobra.Command, modelPath string, f *trainFlags) error {
 		"losses": losses, "loss_weights": weights, "weighting": f.weighting, "optimizer": f.optimizer,
 		"lr": f.lr, "momentum": f.momentum, "weight_decay": wd, "batch": f.batch, "epochs": f.epochs,
 		"shuffle": f.shuffle, "seed": f.seed, "freeze": f.freeze, "clip_norm": f.clipNorm, "soft_share": f.softShare,
+		"class_weights": classWeights,
 	})
 	meta := []runtime.KeyValue{
 		{Key: "mtlrun.train.recipe", Value: string(recipe)},

@@ -92,8 +92,8 @@ func unaryOps() map[string]unaryEntry {
 		"Erf": {def: unaryDef{f64: gomath.Erf}, grad: d(func(x, _ float64, _ ops.Attrs) float64 {
 			return 2 / gomath.Sqrt(gomath.Pi) * gomath.Exp(-x*x)
 		})},
-		"Sin":   {def: unaryDef{f64: gomath.Sin}, grad: noRuleYet},
-		"Cos":   {def: unaryDef{f64: gomath.Cos}, grad: noRuleYet},
+		"Sin":   {def: unaryDef{f64: gomath.Sin}, grad: d(func(x, _ float64, _ ops.Attrs) float64 { return gomath.Cos(x) })},
+		"Cos":   {def: unaryDef{f64: gomath.Cos}, grad: d(func(x, _ float64, _ ops.Attrs) float64 { return -gomath.Sin(x) })},
 		"Tan":   {def: unaryDef{f64: gomath.Tan}, grad: noRuleYet},
 		"Asin":  {def: unaryDef{f64: gomath.Asin}, grad: noRuleYet},
 		"Acos":  {def: unaryDef{f64: gomath.Acos}, grad: noRuleYet},
@@ -246,8 +246,19 @@ func unaryOps() map[string]unaryEntry {
 				return def, ops.BadAttr("approximate", "must be \"none\" or \"tanh\", got %q", approx)
 			}
 			return def, nil
-		}, grad: noRuleYet},
+		}, grad: d(geluDerivative)},
 	}
+}
+
+// geluDerivative is d Gelu(x)/dx for either form of the approximate
+// attribute.
+func geluDerivative(x, _ float64, a ops.Attrs) float64 {
+	if a.String("approximate", "none") == "tanh" {
+		k := gomath.Sqrt(2 / gomath.Pi)
+		th := gomath.Tanh(k * (x + 0.044715*x*x*x))
+		return 0.5*(1+th) + 0.5*x*(1-th*th)*k*(1+3*0.044715*x*x)
+	}
+	return 0.5*(1+gomath.Erf(x/gomath.Sqrt2)) + x*gomath.Exp(-x*x/2)/gomath.Sqrt(2*gomath.Pi)
 }
 
 func init() {

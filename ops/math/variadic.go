@@ -7,7 +7,7 @@ import (
 
 func init() {
 	reg := func(name string, op arithOp, mean bool) {
-		ops.Define(ops.Desc{Type: name, Since: 1, Shape: ops.ShapeBroadcastInputs, Grad: noRuleYet, Traits: ops.Elementwise, Kernel: func(c *ops.Config) (ops.Op, error) {
+		ops.Define(ops.Desc{Type: name, Since: 1, Shape: ops.ShapeBroadcastInputs, Traits: ops.Elementwise, Kernel: func(c *ops.Config) (ops.Op, error) {
 			threads := c.Threads
 			return kernel(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 				r, err := variadic(ar, threads, op, mean, in)

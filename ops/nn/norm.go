@@ -20,7 +20,7 @@ func init() {
 	ops.Define(ops.Desc{Type: "LayerNormalization", Since: 1, Grad: ops.GradRule{}, Kernel: func(c *ops.Config) (ops.Op, error) {
 		return &layerNorm{axis: int(c.Attrs.Int("axis", -1)), eps: float64(c.Attrs.Float("epsilon", 1e-5))}, nil
 	}})
-	ops.Define(ops.Desc{Type: "InstanceNormalization", Since: 1, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "InstanceNormalization", Since: 1, Shape: ops.ShapeSameAsInput, Kernel: func(c *ops.Config) (ops.Op, error) {
 		return &instanceNorm{eps: float64(c.Attrs.Float("epsilon", 1e-5))}, nil
 	}})
 	ops.Define(ops.Desc{Type: "MeanVarianceNormalization", Since: 1, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {

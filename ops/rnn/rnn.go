@@ -14,7 +14,7 @@ import (
 func init() {
 	ops.Define(ops.Desc{Type: "LSTM", Since: 1, Grad: ops.GradRule{}, Kernel: func(c *ops.Config) (ops.Op, error) { return newOp(c, cellLSTM) }})
 	ops.Define(ops.Desc{Type: "GRU", Since: 1, Grad: ops.GradRule{}, Kernel: func(c *ops.Config) (ops.Op, error) { return newOp(c, cellGRU) }})
-	ops.Define(ops.Desc{Type: "RNN", Since: 1, Grad: ops.NotDifferentiableYet("no backward rule yet"), Kernel: func(c *ops.Config) (ops.Op, error) { return newOp(c, cellRNN) }})
+	ops.Define(ops.Desc{Type: "RNN", Since: 1, Kernel: func(c *ops.Config) (ops.Op, error) { return newOp(c, cellRNN) }})
 }
 
 type cellKind int

@@ -9,7 +9,7 @@ import (
 
 func init() {
 	ops.Define(ops.Desc{Type: "Concat", Since: 1, Grad: ops.Movement(), Traits: ops.DataMovement, Kernel: newConcat})
-	ops.Define(ops.Desc{Type: "Split", Since: 1, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newSplit})
+	ops.Define(ops.Desc{Type: "Split", Since: 1, Traits: ops.DataMovement, Kernel: newSplit})
 }
 
 // concatOp implements Concat.

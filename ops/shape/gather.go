@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	ops.Define(ops.Desc{Type: "Gather", Since: 1, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newGather})
+	ops.Define(ops.Desc{Type: "Gather", Since: 1, Traits: ops.DataMovement, Kernel: newGather})
 	ops.Define(ops.Desc{Type: "GatherElements", Since: 11, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newGatherElements})
 }
 

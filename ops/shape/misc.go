@@ -9,8 +9,8 @@ import (
 
 func init() {
 	ops.Define(ops.Desc{Type: "Range", Since: 11, Grad: ops.NotDifferentiable("no backward rule: its inputs are shape arithmetic, not parameters"), Traits: ops.ShapeOnly, Kernel: func(*ops.Config) (ops.Op, error) { return kernel(runRange), nil }})
-	ops.Define(ops.Desc{Type: "CumSum", Since: 11, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: newCumSum})
-	ops.Define(ops.Desc{Type: "Trilu", Since: 14, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: newTrilu})
+	ops.Define(ops.Desc{Type: "CumSum", Since: 11, Shape: ops.ShapeSameAsInput, Kernel: newCumSum})
+	ops.Define(ops.Desc{Type: "Trilu", Since: 14, Shape: ops.ShapeSameAsInput, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newTrilu})
 	ops.Define(ops.Desc{Type: "ReverseSequence", Since: 10, Shape: ops.ShapeSameAsInput, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newReverseSequence})
 }
 

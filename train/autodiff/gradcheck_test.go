@@ -94,7 +94,6 @@ func checkGradients(t *testing.T, gc gradCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(7, 11))
 	tape, err := prog.Forward(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +119,15 @@ func checkGradients(t *testing.T, gc gradCase) {
 			}
 		}
 	}
+	fdCheck(t, gc.name, m, prog, tape, outs, params)
+}
+
+// fdCheck compares the program's gradient of Σ wᵢ·yᵢ (fixed random
+// weights over every float64 output) with float64 central differences on
+// every parameter.
+func fdCheck(t *testing.T, name string, m *runtime.Model, prog *Program, tape *Tape, outs, params []string) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(7, 11))
 	weights := map[string]*tensor.Tensor{}
 	for _, o := range outs {
 		y := tape.Value(o)
@@ -161,11 +169,11 @@ func checkGradients(t *testing.T, gc gradCase) {
 			nonzero = nonzero || v != 0
 		}
 		if !nonzero && len(want) > 0 {
-			t.Logf("%s: gradient of %s is identically zero", gc.name, p)
+			t.Logf("%s: gradient of %s is identically zero", name, p)
 		}
 		for i := range want {
 			if d := math.Abs(got[i] - want[i]); d > 1e-5+1e-4*math.Abs(want[i]) {
-				t.Errorf("%s: d loss/d %s[%d] = %.8g, finite differences say %.8g", gc.name, p, i, got[i], want[i])
+				t.Errorf("%s: d loss/d %s[%d] = %.8g, finite differences say %.8g", name, p, i, got[i], want[i])
 				break
 			}
 		}

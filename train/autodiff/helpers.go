@@ -37,10 +37,37 @@ func gradOr[T tensor.Float](c *Ctx, i int) []T {
 	return make([]T, c.Out[i].Len())
 }
 
+// suffixBroadcast reports whether shape `small` (leading 1s aside) is the
+// trailing part of `big`, so that broadcasting repeats it whole; it returns
+// its element count.
+func suffixBroadcast(small, big []int) (int, bool) {
+	for len(small) > 0 && small[0] == 1 {
+		small = small[1:]
+	}
+	if len(small) > len(big) {
+		return 0, false
+	}
+	tail := big[len(big)-len(small):]
+	if !tensor.SameShape(small, tail) {
+		return 0, false
+	}
+	return prod(small), true
+}
+
 // sumTo reduces a gradient of broadcast shape `from` to shape `to`.
 func sumTo[T tensor.Float](g []T, from, to []int) []T {
 	if tensor.SameShape(from, to) {
 		return g
+	}
+	if n, ok := suffixBroadcast(to, from); ok && n > 0 {
+		// a bias: sum the repeated rows
+		out := make([]T, n)
+		for o := 0; o+n <= len(g); o += n {
+			for j, v := range g[o : o+n] {
+				out[j] += v
+			}
+		}
+		return out
 	}
 	out := make([]T, prod(to))
 	idx := tensor.BroadcastIndex(to, from)
@@ -54,6 +81,13 @@ func sumTo[T tensor.Float](g []T, from, to []int) []T {
 func bcast[T tensor.Float](x []T, shape, to []int) []T {
 	if tensor.SameShape(shape, to) {
 		return x
+	}
+	if n, ok := suffixBroadcast(shape, to); ok && n > 0 {
+		out := make([]T, prod(to))
+		for o := 0; o < len(out); o += n {
+			copy(out[o:o+n], x)
+		}
+		return out
 	}
 	idx := tensor.BroadcastIndex(shape, to)
 	out := make([]T, len(idx))

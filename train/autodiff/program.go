@@ -72,16 +72,26 @@ func ruleFor(domain, opType string, opset int) (e entry, ok bool) {
 func HasRule(opType string) bool { _, ok := ruleFor("", opType, 0); return ok }
 
 // Program is a compiled forward+backward for a set of outputs and params.
+// A Loop, Scan or If body is compiled into a Program of its own (sub), run
+// once per iteration with its own Tape.
 type Program struct {
-	model    *runtime.Model
-	g        *runtime.Graph
-	nodes    []*runtime.Node
-	opsets   []int
-	kernels  []ops.Op
-	entries  []entry
-	needGrad map[string]bool // values whose gradient is needed
+	model   *runtime.Model
+	g       *runtime.Graph
+	main    bool
+	nodes   []*runtime.Node
+	opsets  []int
+	kernels []ops.Op
+	entries []entry
+	subs    []map[string]*Program // per node: its compiled subgraphs by attribute (control flow only)
+	flow    *analysis
+	// needGrad marks values that carry a gradient from a parameter, matter
+	// those whose gradient reaches a loss; both are shared with the bodies.
+	needGrad map[string]bool
+	matter   map[string]bool
+	depends  map[string]bool // values that depend on a parameter at all
 	outputs  []string
 	params   []string
+	freeNeed []string // bodies: outer values read here whose gradient is needed
 }
 
 // NotDifferentiableError lists nodes on a gradient path without a rule.
@@ -92,13 +102,15 @@ func (e *NotDifferentiableError) Error() string {
 }
 
 // NewProgram prepares differentiation of the named outputs w.r.t. params
-// (float initializers of the main graph).
+// (float initializers of the main graph). Only nodes through which a
+// gradient really flows from a parameter to an output need a backward rule;
+// every node that lacks one is named in a *NotDifferentiableError.
 func NewProgram(m *runtime.Model, outputs, params []string) (*Program, error) {
 	g, err := runtime.Prune(m.Graph, outputs)
 	if err != nil {
 		return nil, fmt.Errorf("autodiff: %w", err)
 	}
-	p := &Program{model: m, g: g, outputs: outputs, params: params, needGrad: map[string]bool{}}
+	carry, matter, depends := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, name := range params {
 		t := m.Graph.Initializers[name]
 		if t == nil {
@@ -107,16 +119,63 @@ func NewProgram(m *runtime.Model, outputs, params []string) (*Program, error) {
 		if !t.DType.IsFloat() {
 			return nil, fmt.Errorf("autodiff: parameter %q is %v, not float", name, t.DType)
 		}
-		p.needGrad[name] = true
+		carry[name], depends[name] = true, true
 	}
+	a := &analysis{mode: gradMode}
+	a.forward(g, carry)
+	for _, o := range outputs {
+		matter[o] = true
+	}
+	a.backward(g, matter)
+	(&analysis{mode: dependMode}).forward(g, depends)
 	var missing []string
+	p, err := compile(m, g, true, a, carry, matter, depends, &missing)
+	if err != nil {
+		return nil, err
+	}
+	p.outputs, p.params = outputs, params
+	if len(missing) > 0 {
+		return nil, &NotDifferentiableError{Nodes: missing}
+	}
+	return p, nil
+}
+
+func compile(m *runtime.Model, g *runtime.Graph, main bool, a *analysis, needGrad, matter, depends map[string]bool, missing *[]string) (*Program, error) {
+	p := &Program{model: m, g: g, main: main, flow: a, needGrad: needGrad, matter: matter, depends: depends}
 	for _, n := range g.Nodes {
 		opset := int(m.Opsets[n.Domain])
 		if n.Domain == "" {
 			opset = m.Opset()
 		}
-		if len(n.Subgraphs()) > 0 {
-			return nil, fmt.Errorf("autodiff: node %q (%s): training through control flow is not supported", n.Label(), n.OpType)
+		p.nodes = append(p.nodes, n)
+		p.opsets = append(p.opsets, opset)
+		i := len(p.nodes) - 1
+		if sgs := n.Subgraphs(); len(sgs) > 0 {
+			if !ops.HasTraits(n.Domain, n.OpType, ops.ControlFlow) {
+				return nil, fmt.Errorf("autodiff: node %q (%s): training through its subgraphs is not supported", n.Label(), n.OpType)
+			}
+			subs := map[string]*Program{}
+			for _, sg := range sgs {
+				sub, err := compile(m, sg.Graph, false, a, needGrad, matter, depends, missing)
+				if err != nil {
+					return nil, err
+				}
+				for _, fv := range sg.Graph.FreeVariables() {
+					if needGrad[fv] && matter[fv] {
+						sub.freeNeed = append(sub.freeNeed, fv)
+					}
+				}
+				subs[sg.Attr] = sub
+			}
+			p.kernels = append(p.kernels, nil)
+			p.entries = append(p.entries, entry{})
+			p.subs = append(p.subs, subs)
+			if p.nodeNeedsBackward(i) {
+				if err := checkControl(p, i); err != nil {
+					return nil, err
+				}
+			}
+			continue
 		}
 		k, err := ops.New(&ops.Config{Name: n.Label(), OpType: n.OpType, Domain: n.Domain, Opset: opset,
 			Attrs: n.Attrs, NumInputs: len(n.Inputs), NumOutputs: len(n.Outputs)})
@@ -124,30 +183,12 @@ func NewProgram(m *runtime.Model, outputs, params []string) (*Program, error) {
 			return nil, fmt.Errorf("autodiff: node %q (%s): %w", n.Label(), n.OpType, err)
 		}
 		e, hasRule := ruleFor(n.Domain, n.OpType, opset)
-		// a node needs a rule when a float output depends on a parameter
-		depends := false
-		for _, in := range n.Inputs {
-			if p.needGrad[in] {
-				depends = true
-			}
+		if p.nodeNeedsBackward(i) && !hasRule {
+			*missing = append(*missing, fmt.Sprintf("node %q (%s)", n.Label(), n.OpType))
 		}
-		if depends {
-			if !hasRule {
-				missing = append(missing, fmt.Sprintf("node %q (%s)", n.Label(), n.OpType))
-			}
-			for _, o := range n.Outputs {
-				if o != "" {
-					p.needGrad[o] = true
-				}
-			}
-		}
-		p.nodes = append(p.nodes, n)
-		p.opsets = append(p.opsets, opset)
 		p.kernels = append(p.kernels, k)
 		p.entries = append(p.entries, e)
-	}
-	if len(missing) > 0 {
-		return nil, &NotDifferentiableError{Nodes: missing}
+		p.subs = append(p.subs, nil)
 	}
 	return p, nil
 }
@@ -155,9 +196,11 @@ func NewProgram(m *runtime.Model, outputs, params []string) (*Program, error) {
 // Params returns the parameter names the program differentiates.
 func (p *Program) Params() []string { return p.params }
 
-// Tape holds one forward pass.
+// Tape holds one forward pass (of the main graph, or of one iteration of a
+// body, whose outer values come from the parent tape).
 type Tape struct {
 	p      *Program
+	parent *Tape
 	values map[string]*tensor.Tensor
 	ins    [][]*tensor.Tensor
 	outs   [][]*tensor.Tensor
@@ -165,26 +208,40 @@ type Tape struct {
 }
 
 // Value returns a value computed (or fed) in the forward pass.
-func (t *Tape) Value(name string) *tensor.Tensor { return t.values[name] }
+func (t *Tape) Value(name string) *tensor.Tensor { v, _ := t.get(name); return v }
+
+func (t *Tape) get(name string) (*tensor.Tensor, bool) {
+	if v, ok := t.values[name]; ok {
+		return v, true
+	}
+	inits := t.p.g.Initializers
+	if t.p.main {
+		inits = t.p.model.Graph.Initializers
+	}
+	if v := inits[name]; v != nil {
+		return v, true
+	}
+	if t.parent != nil {
+		return t.parent.get(name)
+	}
+	return nil, false
+}
 
 // Forward runs the model on inputs with the parameters' current values.
 func (p *Program) Forward(inputs map[string]*tensor.Tensor) (*Tape, error) {
-	t := &Tape{p: p, values: map[string]*tensor.Tensor{}, ins: make([][]*tensor.Tensor, len(p.nodes)),
-		outs: make([][]*tensor.Tensor, len(p.nodes)), saved: make([]any, len(p.nodes))}
-	for k, v := range inputs {
-		t.values[k] = v
-	}
-	get := func(name string) (*tensor.Tensor, bool) {
-		if v, ok := t.values[name]; ok {
-			return v, true
-		}
-		v := p.model.Graph.Initializers[name]
-		return v, v != nil
-	}
 	for _, v := range p.g.FeedInputs() {
-		if _, ok := t.values[v.Name]; !ok {
+		if _, ok := inputs[v.Name]; !ok {
 			return nil, fmt.Errorf("autodiff: missing input %q", v.Name)
 		}
+	}
+	return p.run(inputs, nil)
+}
+
+func (p *Program) run(inputs map[string]*tensor.Tensor, parent *Tape) (*Tape, error) {
+	t := &Tape{p: p, parent: parent, values: make(map[string]*tensor.Tensor, len(inputs)+len(p.nodes)),
+		ins: make([][]*tensor.Tensor, len(p.nodes)), outs: make([][]*tensor.Tensor, len(p.nodes)), saved: make([]any, len(p.nodes))}
+	for k, v := range inputs {
+		t.values[k] = v
 	}
 	for i, n := range p.nodes {
 		in := make([]*tensor.Tensor, len(n.Inputs))
@@ -192,7 +249,7 @@ func (p *Program) Forward(inputs map[string]*tensor.Tensor) (*Tape, error) {
 			if name == "" {
 				continue
 			}
-			v, ok := get(name)
+			v, ok := t.get(name)
 			if !ok {
 				return nil, fmt.Errorf("autodiff: node %q (%s): input %q has no value", n.Label(), n.OpType, name)
 			}
@@ -200,9 +257,12 @@ func (p *Program) Forward(inputs map[string]*tensor.Tensor) (*Tape, error) {
 		}
 		var outs []*tensor.Tensor
 		var err error
-		if f := p.entries[i].forward; f != nil && p.nodeNeedsBackward(i) {
-			outs, t.saved[i], err = f(&Ctx{Node: n, Attrs: n.Attrs, Opset: p.opsets[i], In: in, Kernel: p.kernels[i]})
-		} else {
+		switch {
+		case p.subs[i] != nil:
+			outs, t.saved[i], err = p.runControl(i, in, t)
+		case p.entries[i].forward != nil && p.nodeNeedsBackward(i):
+			outs, t.saved[i], err = p.entries[i].forward(&Ctx{Node: n, Attrs: n.Attrs, Opset: p.opsets[i], In: in, Kernel: p.kernels[i]})
+		default:
 			outs, err = p.kernels[i].Run(in)
 		}
 		if err != nil {
@@ -218,9 +278,11 @@ func (p *Program) Forward(inputs map[string]*tensor.Tensor) (*Tape, error) {
 	return t, nil
 }
 
+// nodeNeedsBackward reports whether a gradient from a parameter reaches a
+// loss through one of the node's outputs.
 func (p *Program) nodeNeedsBackward(i int) bool {
 	for _, o := range p.nodes[i].Outputs {
-		if p.needGrad[o] {
+		if o != "" && p.needGrad[o] && p.matter[o] {
 			return true
 		}
 	}
@@ -233,7 +295,6 @@ func (p *Program) nodeNeedsBackward(i int) bool {
 // one per task).
 func (t *Tape) Backward(gradOutputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	p := t.p
-	grads := map[string]*tensor.Tensor{}
 	for name, gt := range gradOutputs {
 		v := t.values[name]
 		if v == nil {
@@ -242,7 +303,49 @@ func (t *Tape) Backward(gradOutputs map[string]*tensor.Tensor) (map[string]*tens
 		if !tensor.SameShape(v.Shape, gt.Shape) || v.DType != gt.DType {
 			return nil, fmt.Errorf("autodiff: gradient for %q is %v, the output is %v", name, gt, v)
 		}
-		grads[name] = gt
+	}
+	grads, err := t.backprop(gradOutputs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*tensor.Tensor, len(p.params))
+	for _, name := range p.params {
+		if g := grads[name]; g != nil {
+			out[name] = g
+			continue
+		}
+		w := p.model.Graph.Initializers[name]
+		z, err := tensor.New(w.DType, w.Shape)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = z
+	}
+	return out, nil
+}
+
+// accumulate adds g to grads[name].
+func accumulate(grads map[string]*tensor.Tensor, name string, g *tensor.Tensor) error {
+	prev := grads[name]
+	if prev == nil {
+		grads[name] = g
+		return nil
+	}
+	sum, err := addTensors(prev, g)
+	if err != nil {
+		return fmt.Errorf("autodiff: gradient of %q: %w", name, err)
+	}
+	grads[name] = sum
+	return nil
+}
+
+// backprop runs the backward pass from seed gradients and returns the
+// gradient of every value reached (outer values read by a body included).
+func (t *Tape) backprop(seed map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	p := t.p
+	grads := make(map[string]*tensor.Tensor, len(seed))
+	for name, g := range seed {
+		grads[name] = g
 	}
 	for i := len(p.nodes) - 1; i >= 0; i-- {
 		n := p.nodes[i]
@@ -263,14 +366,23 @@ func (t *Tape) Backward(gradOutputs map[string]*tensor.Tensor) (map[string]*tens
 		need := make([]bool, len(n.Inputs))
 		anyNeed := false
 		for j, in := range n.Inputs {
-			need[j] = in != "" && p.needGrad[in]
+			need[j] = in != "" && p.needGrad[in] && p.matter[in] && p.flow.inputFlows(p.g, n, j)
 			anyNeed = anyNeed || need[j]
 		}
-		if !anyNeed {
-			continue
-		}
 		c := &Ctx{Node: n, Attrs: n.Attrs, Opset: p.opsets[i], In: t.ins[i], Out: t.outs[i], GradOut: gout, Need: need, Saved: t.saved[i], Kernel: p.kernels[i]}
-		gin, err := p.entries[i].rule(c)
+		var gin []*tensor.Tensor
+		var err error
+		if p.subs[i] != nil {
+			var free map[string]*tensor.Tensor
+			gin, free, err = p.backControl(i, c)
+			for name, g := range free {
+				if err == nil {
+					err = accumulate(grads, name, g)
+				}
+			}
+		} else if anyNeed {
+			gin, err = p.entries[i].rule(c)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("autodiff: backward of node %q (%s): %w", n.Label(), n.OpType, err)
 		}
@@ -278,35 +390,15 @@ func (t *Tape) Backward(gradOutputs map[string]*tensor.Tensor) (map[string]*tens
 			if gi == nil || j >= len(n.Inputs) || !need[j] {
 				continue
 			}
-			name := n.Inputs[j]
 			if in := t.ins[i][j]; !tensor.SameShape(gi.Shape, in.Shape) {
 				return nil, fmt.Errorf("autodiff: backward of node %q (%s): gradient of input %d is %v, input is %v", n.Label(), n.OpType, j, gi, in)
 			}
-			if prev := grads[name]; prev != nil {
-				sum, err := addTensors(prev, gi)
-				if err != nil {
-					return nil, err
-				}
-				grads[name] = sum
-			} else {
-				grads[name] = gi
+			if err := accumulate(grads, n.Inputs[j], gi); err != nil {
+				return nil, err
 			}
 		}
 	}
-	out := make(map[string]*tensor.Tensor, len(p.params))
-	for _, name := range p.params {
-		if g := grads[name]; g != nil {
-			out[name] = g
-			continue
-		}
-		w := p.model.Graph.Initializers[name]
-		z, err := tensor.New(w.DType, w.Shape)
-		if err != nil {
-			return nil, err
-		}
-		out[name] = z
-	}
-	return out, nil
+	return grads, nil
 }
 
 // addTensors returns a+b (same shape and float dtype) in a new tensor.

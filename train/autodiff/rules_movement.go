@@ -93,3 +93,63 @@ func scatter[T tensor.Float](c *Ctx, routed []*tensor.Tensor, in *tensor.Tensor)
 	}
 	return like(in, gx), nil
 }
+
+// Reshape-likes and Split have direct rules, faster than routing positions
+// through their kernels; their descriptors leave Grad zero for these.
+func init() {
+	for _, op := range []string{"Reshape", "Flatten", "Squeeze", "Unsqueeze"} {
+		register(op, gradReshape, nil)
+	}
+	register("Split", gradSplit, nil)
+}
+
+// gradReshape: a reshape keeps every element in place, so the gradient is
+// the output's, reshaped.
+func gradReshape(c *Ctx) ([]*tensor.Tensor, error) {
+	out := make([]*tensor.Tensor, len(c.In))
+	if g := c.GradOut[0]; g != nil {
+		out[0] = &tensor.Tensor{DType: g.DType, Shape: append([]int{}, c.In[0].Shape...), Data: g.Data}
+	}
+	return out, nil
+}
+
+// gradSplit concatenates the outputs' gradients (zeros where none) along
+// the split axis.
+func gradSplit(c *Ctx) ([]*tensor.Tensor, error) {
+	x := c.In[0]
+	axis, err := axisOf(c.Attrs.Int("axis", 0), x.Rank())
+	if err != nil {
+		return nil, err
+	}
+	outer, inner := prod(x.Shape[:axis]), prod(x.Shape[axis+1:])
+	var g any
+	switch x.DType {
+	case tensor.Float32:
+		g = splitBack[float32](c, outer, inner, axis)
+	case tensor.Float64:
+		g = splitBack[float64](c, outer, inner, axis)
+	default:
+		return nil, errDType
+	}
+	out := make([]*tensor.Tensor, len(c.In))
+	out[0] = &tensor.Tensor{DType: x.DType, Shape: append([]int{}, x.Shape...), Data: g}
+	return out, nil
+}
+
+func splitBack[T tensor.Float](c *Ctx, outer, inner, axis int) []T {
+	x := c.In[0]
+	gx := make([]T, x.Len())
+	n := x.Shape[axis]
+	off := 0
+	for k, y := range c.Out {
+		w := y.Shape[axis]
+		if k < len(c.GradOut) && c.GradOut[k] != nil {
+			gy := data[T](c.GradOut[k])
+			for o := 0; o < outer; o++ {
+				copy(gx[(o*n+off)*inner:(o*n+off+w)*inner], gy[o*w*inner:(o+1)*w*inner])
+			}
+		}
+		off += w
+	}
+	return gx
+}

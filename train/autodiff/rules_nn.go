@@ -17,6 +17,7 @@ func init() {
 	register("GlobalAveragePool", typed(gradGlobalAvgPool[float32], gradGlobalAvgPool[float64]), nil)
 	register("BatchNormalization", typed(gradBatchNorm[float32], gradBatchNorm[float64]), nil)
 	register("LayerNormalization", typed(gradLayerNorm[float32], gradLayerNorm[float64]), nil)
+	register("InstanceNormalization", typed(gradInstanceNorm[float32], gradInstanceNorm[float64]), nil)
 }
 
 // softmaxLayout returns (outer, n, inner) such that the softmax runs over n
@@ -259,6 +260,52 @@ func gradLayerNorm[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 	out[1] = like(c.In[1], gg)
 	if len(c.In) > 2 && c.In[2] != nil {
 		out[2] = like(c.In[2], gbeta)
+	}
+	return out, nil
+}
+
+// gradInstanceNorm: each (n, c) plane is normalised over its spatial
+// elements, then scaled and shifted per channel.
+func gradInstanceNorm[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
+	x := c.In[0]
+	if x.Rank() < 3 {
+		return nil, fmt.Errorf("input rank %d, want N×C×spatial", x.Rank())
+	}
+	eps := float64(c.Attrs.Float("epsilon", 1e-5))
+	ch, n := x.Shape[1], prod(x.Shape[2:])
+	xv, gamma, gy := data[T](x), data[T](c.In[1]), gradOr[T](c, 0)
+	gx, gg, gb := make([]T, len(xv)), make([]T, ch), make([]T, ch)
+	xhat := make([]float64, n)
+	for pl := 0; pl < x.Shape[0]*ch; pl++ {
+		k := pl % ch
+		row, grow := xv[pl*n:(pl+1)*n], gy[pl*n:(pl+1)*n]
+		var mean, v float64
+		for _, a := range row {
+			mean += float64(a)
+		}
+		mean /= float64(n)
+		for _, a := range row {
+			v += (float64(a) - mean) * (float64(a) - mean)
+		}
+		inv := 1 / math.Sqrt(v/float64(n)+eps)
+		var sumG, sumGX float64
+		for j, a := range row {
+			xhat[j] = (float64(a) - mean) * inv
+			g := float64(grow[j])
+			sumG += g
+			sumGX += g * xhat[j]
+		}
+		gg[k] += T(sumGX)
+		gb[k] += T(sumG)
+		sc := float64(gamma[k])
+		for j := range row {
+			gx[pl*n+j] = T(sc * inv / float64(n) * (float64(n)*float64(grow[j]) - sumG - xhat[j]*sumGX))
+		}
+	}
+	out := make([]*tensor.Tensor, len(c.In))
+	out[0], out[1] = like(x, gx), like(c.In[1], gg)
+	if len(c.In) > 2 && c.In[2] != nil {
+		out[2] = like(c.In[2], gb)
 	}
 	return out, nil
 }

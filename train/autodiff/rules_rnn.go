@@ -9,19 +9,20 @@ import (
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
-// LSTM and GRU are differentiated by full backpropagation through time.
+// LSTM, GRU and RNN are differentiated by full backpropagation through time.
 // The forward pass is the inference kernel of ops/rnn itself (fused where
 // it is), run with a trace (rnn.RunTraced) that records the node's parsed
 // configuration and the state every step started from; so training's
 // outputs are bitwise inference's, and there is one attribute parser, the
 // kernel's. From the recorded states the tape recomputes each step's gate
-// activations (gate orders iofc and zrh; directions; sequence_lens;
+// activations (gate orders iofc and zrh, RNN's single tanh; directions; sequence_lens;
 // initial states; peepholes; layout 0 and 1; GRU linear_before_reset 0 and
 // 1), which the backward pass needs.
 
 func init() {
 	register("LSTM", typed(rnnBackward[float32], rnnBackward[float64]), typedForward(rnnForward[float32], rnnForward[float64]))
 	register("GRU", typed(rnnBackward[float32], rnnBackward[float64]), typedForward(rnnForward[float32], rnnForward[float64]))
+	register("RNN", typed(rnnBackward[float32], rnnBackward[float64]), typedForward(rnnForward[float32], rnnForward[float64]))
 }
 
 func typedForward(f32, f64 Forward) Forward {
@@ -38,11 +39,12 @@ func typedForward(f32, f64 Forward) Forward {
 
 type rnnSpec struct {
 	lstm       bool
+	rnn        bool // plain RNN: h = tanh(X·Wᵀ + H·Rᵀ + Wb + Rb)
 	lbr        bool // GRU linear_before_reset
 	dirs       int
 	reverse    []bool // per direction
 	T, B, I, H int
-	G          int // gates: 4 for LSTM, 3 for GRU
+	G          int // gates: 4 for LSTM, 3 for GRU, 1 for RNN
 	layout     int
 	lens       []int
 }
@@ -57,13 +59,16 @@ func specOf[T tensor.Float](tr *rnn.Trace[T]) (*rnnSpec, error) {
 		return nil, fmt.Errorf("training does not support the clip attribute")
 	case tr.InputForget:
 		return nil, fmt.Errorf("training does not support input_forget")
-	case tr.Cell != "LSTM" && tr.Cell != "GRU":
+	case tr.Cell != "LSTM" && tr.Cell != "GRU" && tr.Cell != "RNN":
 		return nil, fmt.Errorf("training does not support %s", tr.Cell)
 	}
-	s := &rnnSpec{lstm: tr.Cell == "LSTM", lbr: tr.LinearBeforeReset, dirs: tr.Dirs(), reverse: tr.Reverse,
+	s := &rnnSpec{lstm: tr.Cell == "LSTM", rnn: tr.Cell == "RNN", lbr: tr.LinearBeforeReset, dirs: tr.Dirs(), reverse: tr.Reverse,
 		T: tr.Seq, B: tr.Batch, I: tr.Input, H: tr.Hidden, layout: tr.Layout, lens: tr.Lens, G: 3}
-	if s.lstm {
+	switch {
+	case s.lstm:
 		s.G = 4
+	case s.rnn:
+		s.G = 1
 	}
 	if s.lens == nil {
 		s.lens = make([]int, s.B)
@@ -73,6 +78,10 @@ func specOf[T tensor.Float](tr *rnn.Trace[T]) (*rnnSpec, error) {
 	}
 	return s, nil
 }
+
+// gru reports whether the cell is a GRU (whose candidate's recurrent part
+// is applied with the reset gate).
+func (s *rnnSpec) gru() bool { return !s.lstm && !s.rnn }
 
 // timeOf is the time index row b handles at processing step k, or -1.
 func (s *rnnSpec) timeOf(dir, k, b int) int {
@@ -178,7 +187,7 @@ func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T]
 					wb, rb := bias[d*2*GH:d*2*GH+GH], bias[d*2*GH+GH:(d+1)*2*GH]
 					for j := 0; j < GH; j++ {
 						a[b*GH+j] = wb[j]
-						if s.lstm || j < 2*H { // GRU's Rbh is applied with the reset gate below
+						if !s.gru() || j < 2*H { // GRU's Rbh is applied with the reset gate below
 							a[b*GH+j] += rb[j]
 						}
 					}
@@ -188,7 +197,7 @@ func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T]
 			hPrev := append([]T(nil), h...)
 			cPrev := append([]T(nil), cs...)
 			var hrk []T
-			if s.lstm {
+			if !s.gru() {
 				gemmAcc(false, true, B, GH, H, h, Rd, a)
 			} else {
 				// z and r see H·R directly; h~ depends on the reset mode
@@ -206,6 +215,18 @@ func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T]
 				}
 				ab := a[b*GH : (b+1)*GH]
 				hb, cb := h[b*H:(b+1)*H], cs[b*H:(b+1)*H]
+				if s.rnn {
+					// the state after the step is the next traced one;
+					// only the activation is kept
+					if a32, ok := any(ab).([]float32); ok {
+						linalg.Tanh(a32)
+						continue
+					}
+					for j := range ab {
+						ab[j] = T(math.Tanh(float64(ab[j])))
+					}
+					continue
+				}
 				if a32, ok := any(ab).([]float32); ok && s.lstm && peep == nil {
 					// float32 without peepholes: the vector activations
 					// of ops/linalg, as the inference kernel applies them
@@ -235,7 +256,7 @@ func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T]
 					}
 				}
 			}
-			if !s.lstm {
+			if s.gru() {
 				// h~ pre-activation: X·Whᵀ + Wbh already in a[2H:]; add the
 				// recurrent part per reset mode
 				Rh := Rd[2*H*H:]
@@ -413,6 +434,11 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 						}
 					}
 					clear(hb) // refilled from da·R below
+				} else if s.rnn {
+					for j := 0; j < H; j++ {
+						ab[j] = hb[j] * (1 - g[j]*g[j])
+					}
+					clear(hb)
 				} else {
 					hp := hPrev[b*H : (b+1)*H]
 					hr := tp.hr[d][k][b*H : (b+1)*H]
@@ -464,7 +490,7 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 			}
 			// parameter and input gradients of this step
 			recurrentCols := GH
-			if !s.lstm {
+			if s.gru() {
 				recurrentCols = 2 * H // h~'s recurrent part was handled above
 			}
 			gemmAcc(true, false, GH, I, B, da, xk, gWd)
