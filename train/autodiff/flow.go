@@ -2,7 +2,9 @@ package autodiff
 
 import (
 	"fmt"
+	"sync"
 
+	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -14,31 +16,60 @@ import (
 // rule; everything else (shape plumbing, integer arithmetic, comparisons,
 // indices) is a constant of the backward pass.
 
-// constantOps never pass a gradient: their outputs are integers, booleans,
-// or piecewise constant in their inputs.
-var constantOps = map[string]bool{
-	"Shape": true, "Size": true, "ConstantOfShape": true, "Range": true, "NonZero": true,
-	"Equal": true, "Less": true, "LessOrEqual": true, "Greater": true, "GreaterOrEqual": true,
-	"Not": true, "And": true, "Or": true, "Xor": true, "IsNaN": true, "IsInf": true,
-	"ArgMax": true, "ArgMin": true, "Floor": true, "Ceil": true, "Round": true, "Sign": true,
-	"EyeLike": true, "OneHot": true, "RandomNormal": true, "RandomUniform": true,
-	"RandomNormalLike": true, "RandomUniformLike": true, "Multinomial": true, "Bernoulli": true,
-	"Constant": true, "BitShift": true, "BitwiseAnd": true, "BitwiseOr": true, "BitwiseXor": true,
-	"BitwiseNot": true, "Mod": true, "StringNormalizer": true, "Unique": true,
-}
+// What the flow analysis knows of an op comes from its descriptor first
+// (see opFlow): a ZeroGradient waiver makes it a constant of the backward
+// pass, and a data-movement op's ops.Movement(...) names its data inputs.
+// The tables below hold only what descriptors do not say.
 
-// gradInputs lists, for ops where not every input is differentiable, the
-// inputs that are (indices, shapes, axes, lengths and statistics are not).
+// constantOps are treated as constants although their descriptors do not
+// waive the gradient as zero: Range (shape arithmetic) and Mod (integer
+// arithmetic in the exports training meets).
+var constantOps = map[string]bool{"Range": true, "Mod": true}
+
+// gradInputs lists, for ops where not every input is differentiable and
+// whose descriptor is not an ops.Movement listing them, the inputs that are
+// (indices, shapes, axes, lengths and statistics are not).
 var gradInputs = map[string][]int{
-	"Reshape": {0}, "Squeeze": {0}, "Unsqueeze": {0}, "Slice": {0}, "Expand": {0}, "Tile": {0},
-	"Gather": {0}, "GatherElements": {0}, "GatherND": {0}, "ScatterElements": {0, 2},
-	"ScatterND": {0, 2}, "Pad": {0}, "Split": {0}, "ReverseSequence": {0}, "Resize": {0},
-	"Upsample": {0}, "Where": {1, 2}, "Clip": {0}, "CumSum": {0}, "TopK": {0}, "Trilu": {0},
+	"Reshape": {0}, "Flatten": {0}, "Squeeze": {0}, "Unsqueeze": {0}, "Split": {0},
+	"Gather": {0}, "GatherND": {0}, "ScatterElements": {0, 2}, "ScatterND": {0, 2},
+	"Resize": {0}, "Upsample": {0}, "Where": {1, 2}, "Clip": {0}, "CumSum": {0}, "TopK": {0},
 	"ReduceSum": {0}, "ReduceMean": {0}, "ReduceMax": {0}, "ReduceMin": {0}, "ReduceProd": {0},
 	"ReduceSumSquare": {0}, "ReduceL1": {0}, "ReduceL2": {0}, "ReduceLogSumExp": {0}, "ReduceLogSum": {0},
 	"BatchNormalization": {0, 1, 2}, "Dropout": {0},
 	"LSTM": {0, 1, 2, 3, 5, 6, 7}, "GRU": {0, 1, 2, 3, 5}, "RNN": {0, 1, 2, 3, 5},
 	"If": {}, "Loop": nil, // Loop: its carried values, see gradFlows
+}
+
+// opFlowFacts is what an op's descriptor tells the flow analysis.
+type opFlowFacts struct {
+	constant bool  // outputs carry no gradient (ZeroGradient, or constantOps)
+	inputs   []int // differentiable inputs; nil: every input
+}
+
+type opKey struct{ domain, opType string }
+
+// opFlows caches opFlowFacts per op: descriptors are fixed once the
+// packages are initialised, and the backward pass asks on every node.
+var opFlows sync.Map // opKey → opFlowFacts
+
+func opFlow(n *runtime.Node) opFlowFacts {
+	k := opKey{n.Domain, n.OpType}
+	if f, ok := opFlows.Load(k); ok {
+		return f.(opFlowFacts)
+	}
+	f := opFlowFacts{constant: constantOps[n.OpType], inputs: gradInputs[n.OpType]}
+	if d := ops.Describe(n.Domain, n.OpType, 0); d != nil {
+		switch d.Grad.Kind {
+		case ops.GradZero:
+			f.constant = true
+		case ops.GradMovement:
+			if f.inputs == nil {
+				f.inputs = d.Grad.DataInputs
+			}
+		}
+	}
+	opFlows.Store(k, f)
+	return f
 }
 
 // gradOutputs lists the outputs that can carry a gradient where not all do.
@@ -92,13 +123,14 @@ func (a *analysis) inputFlows(g *runtime.Graph, n *runtime.Node, i int) bool {
 	if a.mode == dependMode {
 		return n.Inputs[i] != ""
 	}
-	if n.Inputs[i] == "" || constantOps[n.OpType] {
+	f := opFlow(n)
+	if n.Inputs[i] == "" || f.constant {
 		return false
 	}
 	if n.OpType == "Cast" && !castsToFloat(n) {
 		return false
 	}
-	if ins, ok := gradInputs[n.OpType]; ok && ins != nil && !contains(ins, i) {
+	if f.inputs != nil && !contains(f.inputs, i) {
 		return false
 	}
 	if a.mode == weightMode {
@@ -130,7 +162,7 @@ func (a *analysis) outputFlows(n *runtime.Node, j int) bool {
 	if a.mode == dependMode {
 		return n.Outputs[j] != ""
 	}
-	if n.Outputs[j] == "" || constantOps[n.OpType] {
+	if n.Outputs[j] == "" || opFlow(n).constant {
 		return false
 	}
 	if n.OpType == "Cast" && !castsToFloat(n) {
