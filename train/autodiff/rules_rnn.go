@@ -168,41 +168,50 @@ func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T]
 		Wd, Rd := W[d*GH*I:(d+1)*GH*I], R[d*GH*H:(d+1)*GH*H]
 		h, cs := make([]T, B*H), make([]T, B*H)
 		var gatesD, hPrevD, cPrevD, cNextD, hrD [][]T
-		xk := make([]T, B*I)
+		// the input projection X·Wᵀ of every step at once (row r of xw is
+		// row r of X, in either layout); R packed once for the steps
+		xw := make([]T, s.T*B*GH)
+		gemmAcc(false, true, s.T*B, GH, I, X, Wd, xw)
+		var rAll, rZR, rH *packedMat[T]
+		if s.gru() {
+			rZR, rH = packMat(true, H, 2*H, Rd, H), packMat(true, H, H, Rd[2*H*H:], H)
+		} else {
+			rAll = packMat(true, H, GH, Rd, H)
+		}
 		for k := 0; k < s.T; k++ {
 			a := make([]T, B*GH)
 			for b := 0; b < B; b++ {
-				row := xk[b*I : (b+1)*I]
+				ab := a[b*GH : (b+1)*GH]
+				if bias != nil {
+					wb, rb := bias[d*2*GH:d*2*GH+GH], bias[d*2*GH+GH:(d+1)*2*GH]
+					for j := 0; j < GH; j++ {
+						ab[j] = wb[j]
+						if !s.gru() || j < 2*H { // GRU's Rbh is applied with the reset gate below
+							ab[j] += rb[j]
+						}
+					}
+				}
 				if t := s.timeOf(d, k, b); t >= 0 {
-					copy(row, X[s.xAt(t, b):s.xAt(t, b)+I])
+					xr := xw[s.xAt(t, b)/I*GH:][:GH]
+					for j := range ab {
+						ab[j] += xr[j]
+					}
 					// the state the kernel started this step from
 					copy(h[b*H:(b+1)*H], tr.H(d, t, b))
 					if s.lstm {
 						copy(cs[b*H:(b+1)*H], tr.C(d, t, b))
 					}
-				} else {
-					clear(row)
-				}
-				if bias != nil {
-					wb, rb := bias[d*2*GH:d*2*GH+GH], bias[d*2*GH+GH:(d+1)*2*GH]
-					for j := 0; j < GH; j++ {
-						a[b*GH+j] = wb[j]
-						if !s.gru() || j < 2*H { // GRU's Rbh is applied with the reset gate below
-							a[b*GH+j] += rb[j]
-						}
-					}
 				}
 			}
-			gemmAcc(false, true, B, GH, I, xk, Wd, a)
 			hPrev := append([]T(nil), h...)
 			cPrev := append([]T(nil), cs...)
 			var hrk []T
 			if !s.gru() {
-				gemmAcc(false, true, B, GH, H, h, Rd, a)
+				rAll.mulAcc(B, h, H, a)
 			} else {
 				// z and r see H·R directly; h~ depends on the reset mode
 				zr := make([]T, B*2*H)
-				gemmAcc(false, true, B, 2*H, H, h, Rd[:2*H*H], zr)
+				rZR.mulAcc(B, h, H, zr)
 				for b := 0; b < B; b++ {
 					for j := 0; j < 2*H; j++ {
 						a[b*GH+j] += zr[b*2*H+j]
@@ -259,7 +268,6 @@ func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T]
 			if s.gru() {
 				// h~ pre-activation: X·Whᵀ + Wbh already in a[2H:]; add the
 				// recurrent part per reset mode
-				Rh := Rd[2*H*H:]
 				var rbh []T
 				if bias != nil {
 					rbh = bias[d*2*GH+GH+2*H : (d+1)*2*GH]
@@ -291,7 +299,7 @@ func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T]
 						}
 					}
 				}
-				gemmAcc(false, true, B, H, H, src, Rh, hrk)
+				rH.mulAcc(B, src, H, hrk)
 				for b := 0; b < B; b++ {
 					if s.timeOf(d, k, b) < 0 {
 						continue
@@ -386,6 +394,12 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 		}
 		da := make([]T, B*GH)
 		xk := make([]T, B*I)
+		recurrentCols := GH
+		if s.gru() {
+			recurrentCols = 2 * H // h~'s recurrent part is handled per row
+		}
+		// W and R's gate rows multiply da on every step: packed once
+		wNN, rRows := packMat(false, GH, I, Wd, I), packMat(false, recurrentCols, H, Rd, H)
 		dxk := make([]T, B*I)
 		for k := s.T - 1; k >= 0; k-- {
 			gates, hPrev, cPrev, cNext := tp.gates[d][k], tp.hPrev[d][k], tp.cPrev[d][k], tp.cNext[d][k]
@@ -489,17 +503,13 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 				continue
 			}
 			// parameter and input gradients of this step
-			recurrentCols := GH
-			if s.gru() {
-				recurrentCols = 2 * H // h~'s recurrent part was handled above
-			}
 			gemmAcc(true, false, GH, I, B, da, xk, gWd)
 			hPrevAll := hPrev
 			gemmAccCols(da, B, GH, recurrentCols, hPrevAll, H, gRd)
 			clear(dxk)
-			gemmAcc(false, false, B, I, GH, da, Wd, dxk)
+			wNN.mulAcc(B, da, GH, dxk)
 			dhNew := make([]T, B*H)
-			gemmAccRows(da, B, GH, recurrentCols, Rd, H, dhNew)
+			rRows.mulAcc(B, da, GH, dhNew)
 			for b := 0; b < B; b++ {
 				t := s.timeOf(d, k, b)
 				if t < 0 {
@@ -570,22 +580,47 @@ func gemmAccCols[T tensor.Float](da []T, B, stride, cols int, h []T, H int, gR [
 	}
 }
 
-// gemmAccRows adds da[:, :cols]·R[:cols, :] into dh.
-func gemmAccRows[T tensor.Float](da []T, B, stride, cols int, R []T, H int, dh []T) {
-	if d32, ok := any(da).([]float32); ok {
-		linalg.Sgemm(false, false, B, H, cols, 1, d32, stride, any(R).([]float32), H, 1, any(dh).([]float32), H)
+// packedMat is the right-hand matrix of repeated products c += a·op(B)
+// (op(B) k×n), packed once for ops/linalg's SGEMM when T is float32 rather
+// than on every call.
+type packedMat[T tensor.Float] struct {
+	b         []T
+	trans     bool
+	k, n, ldb int
+	p         *linalg.PackedB
+}
+
+func packMat[T tensor.Float](trans bool, k, n int, b []T, ldb int) *packedMat[T] {
+	q := &packedMat[T]{b: b, trans: trans, k: k, n: n, ldb: ldb}
+	if b32, ok := any(b).([]float32); ok {
+		q.p = linalg.PackB(trans, k, n, b32, ldb)
+	}
+	return q
+}
+
+// mulAcc adds a·op(B) into c (m×n, row-major), a being m×k with row
+// stride lda.
+func (q *packedMat[T]) mulAcc(m int, a []T, lda int, c []T) {
+	if q.p != nil {
+		linalg.SgemmPacked(false, m, 1, any(a).([]float32), lda, q.p, 1, any(c).([]float32), q.n)
 		return
 	}
-	for b := 0; b < B; b++ {
-		out := dh[b*H : (b+1)*H]
-		for j := 0; j < cols; j++ {
-			a := da[b*stride+j]
-			if a == 0 {
+	for i := 0; i < m; i++ {
+		ci := c[i*q.n : (i+1)*q.n]
+		for p := 0; p < q.k; p++ {
+			av := a[i*lda+p]
+			if av == 0 {
 				continue
 			}
-			row := R[j*H : (j+1)*H]
-			for p := range out {
-				out[p] += a * row[p]
+			if q.trans {
+				for j := range ci {
+					ci[j] += av * q.b[j*q.ldb+p]
+				}
+			} else {
+				row := q.b[p*q.ldb : p*q.ldb+q.n]
+				for j, v := range row {
+					ci[j] += av * v
+				}
 			}
 		}
 	}
