@@ -1,12 +1,17 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -202,3 +207,112 @@ func TestTrainAcceptsWhatItDocuments(t *testing.T) {
 		t.Errorf("temporary files left behind: %v", leftovers)
 	}
 }
+
+// TestTrainSignalHelper runs `mtlrun` with the arguments in
+// MTLRUN_SIGNAL_HELPER_ARGS and exits as main does; TestTrainSignals
+// starts it as a separate process to send it signals.
+func TestTrainSignalHelper(t *testing.T) {
+	args := os.Getenv("MTLRUN_SIGNAL_HELPER_ARGS")
+	if args == "" {
+		t.Skip("helper process of TestTrainSignals")
+	}
+	rootCmd.SetArgs(strings.Split(args, "\x1f"))
+	err := rootCmd.Execute()
+	var ee *exitError
+	switch {
+	case err == nil:
+		os.Exit(0)
+	case errors.As(err, &ee):
+		os.Exit(ee.code)
+	}
+	os.Exit(2)
+}
+
+// TestTrainSignals: SIGINT and SIGTERM stop after the current batch, write
+// the checkpoint and the model, and exit 130 and 143; two Ctrl-C in a row
+// exit at once with nothing partial on disk. The checkpoint resumes.
+func TestTrainSignals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes: -short")
+	}
+	dir := t.TempDir()
+	data := seedData(t, dir, "data.npz", 64, 4, 1, nil)
+	cases := []struct {
+		name    string
+		signals []os.Signal
+		code    int
+		model   bool // the model is written
+	}{
+		{"SIGINT", []os.Signal{os.Interrupt}, 130, true},
+		{"SIGTERM", []os.Signal{syscall.SIGTERM}, 143, true},
+		{"two SIGINTs", []os.Signal{os.Interrupt, os.Interrupt}, 130, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sub := t.TempDir()
+			ck, out := filepath.Join(sub, "ck"), filepath.Join(sub, "out.onnx")
+			args := []string{"train", seed, "--data", data, "--out", out, "--loss", "output1=mse,output2=mse",
+				"--epochs", "100000", "--batch", "4", "--checkpoint", ck, "--json"}
+			cmd := exec.Command(os.Args[0], "-test.run=^TestTrainSignalHelper$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "MTLRUN_SIGNAL_HELPER_ARGS="+strings.Join(args, "\x1f"))
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(60 * time.Second)
+			for !fileExists(filepath.Join(ck, "state.json")) {
+				if time.Now().After(deadline) {
+					cmd.Process.Kill()
+					cmd.Wait()
+					t.Fatalf("no checkpoint after 60 s: %s", stderr.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			for _, s := range c.signals {
+				cmd.Process.Signal(s)
+			}
+			err := cmd.Wait()
+			var xe *exec.ExitError
+			if !errors.As(err, &xe) || xe.ExitCode() != c.code {
+				t.Fatalf("exit %v, want status %d; stderr:\n%s", err, c.code, stderr.String())
+			}
+			if got := fileExists(out); got != c.model {
+				t.Errorf("model written: %v, want %v", got, c.model)
+			}
+			left, _ := filepath.Glob(filepath.Join(sub, ".*"))
+			if more, _ := filepath.Glob(filepath.Join(sub, "*.tmp")); len(more) > 0 {
+				left = append(left, more...)
+			}
+			if len(left) > 0 {
+				t.Errorf("left behind: %v", left)
+			}
+			// the checkpoint is whole and resumes (one more epoch)
+			resetTrainFlags(t)
+			if _, err := mtlrun(t, "train", seed, "--data", data, "--out", filepath.Join(sub, "resumed.onnx"), "--loss", "output1=mse,output2=mse",
+				"--batch", "4", "--resume", ck, "--checkpoint-every", "1", "--checkpoint", ck, "--json", "--epochs", resumeEpochs(t, ck)); err != nil {
+				t.Fatalf("resume: %v", err)
+			}
+		})
+	}
+}
+
+// resumeEpochs gives an --epochs value one past the checkpoint's epoch.
+func resumeEpochs(t *testing.T, ck string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(ck, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Run struct {
+			Epoch int `json:"epoch"`
+		} `json:"run"`
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		t.Fatal(err)
+	}
+	return strconv.Itoa(st.Run.Epoch + 1)
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
