@@ -371,6 +371,7 @@ func notifyStop(f *trainFlags) (ctx context.Context, sig func() os.Signal, stop 
 				}
 				mu.Unlock()
 				if !again {
+					fmt.Fprintln(os.Stderr, "mtlrun: stopping after the current batch (press Ctrl-C again to stop at once)")
 					cancel()
 					continue
 				}
