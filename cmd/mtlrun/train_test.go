@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"math"
@@ -182,12 +183,29 @@ func TestTrainAcceptsWhatItDocuments(t *testing.T) {
 		{"--schedule", "step", "--step-size", "1", "--val-split", "0.25", "--early-stop", "1"},
 		{"--optimizer", "sgd", "--momentum", "0.9", "--lr", "0.01"},
 		{"--weighting", "uncertainty"},
+		{"--weighting", "rlw", "--json"},
+		{"--weighting", "mgda", "--json"},
 	} {
 		resetTrainFlags(t)
 		args := append([]string{"train", seed, "--data", data, "--out", out, "--loss", "output1=mse,output2=mse", "--batch", "8", "--epochs", "1"}, extra...)
-		stdout, err := mtlrun(t, args...)
-		if err != nil {
-			t.Fatalf("%v: %v\n%s", extra, err, stdout)
+		var stdout, stderr bytes.Buffer
+		rootCmd.SetOut(&stdout)
+		rootCmd.SetErr(&stderr)
+		rootCmd.SetArgs(args)
+		if err := rootCmd.Execute(); err != nil {
+			t.Fatalf("%v: %v\n%s", extra, err, stdout.String())
+		}
+		if !strings.Contains(stderr.String(), `note: ignoring array "notes" in the training data`) {
+			t.Errorf("no note about the unrelated array: %q", stderr.String())
+		}
+		if strings.Contains(stderr.String(), "\r") {
+			t.Errorf("progress bar written to a non-terminal: %q", stderr.String())
+		}
+		if extra[len(extra)-1] == "--json" && !strings.Contains(stdout.String(), `"task_weights":{"output1":`) {
+			t.Errorf("%v: no task_weights in %s", extra, stdout.String())
+		}
+		if extra[0] == "--weighting" && extra[1] == "uncertainty" && !strings.Contains(stdout.String(), "| w 0.5") {
+			t.Errorf("the table shows no task weights:\n%s", stdout.String())
 		}
 		st, err := os.Stat(out)
 		if err != nil {
@@ -196,11 +214,8 @@ func TestTrainAcceptsWhatItDocuments(t *testing.T) {
 		if st.Mode().Perm() != 0o644 {
 			t.Errorf("model written %v, want 0644", st.Mode().Perm())
 		}
-		if extra[1] == "exp" && (!strings.Contains(stdout, `"lr":0.001`) || !strings.Contains(stdout, `"lr":0.0005`)) {
-			t.Errorf("--schedule exp --gamma 0.5 should halve the rate each epoch:\n%s", stdout)
-		}
-		if strings.Contains(stdout, "\r") {
-			t.Errorf("progress bar written to a non-terminal")
+		if extra[1] == "exp" && (!strings.Contains(stdout.String(), `"lr":0.001`) || !strings.Contains(stdout.String(), `"lr":0.0005`)) {
+			t.Errorf("--schedule exp --gamma 0.5 should halve the rate each epoch:\n%s", stdout.String())
 		}
 		os.Remove(out)
 	}
