@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -764,6 +765,12 @@ func (t *Trainer) Fit(ctx context.Context, trainSet, valSet *Dataset, cb Callbac
 	}
 	if cfg.EarlyStop > 0 && valSet == nil {
 		return nil, cfgErr("--early-stop", "early stopping watches the validation loss: give --val FILE or --val-split F")
+	}
+	if cfg.Checkpoint != "" {
+		// refused now rather than after the first epoch
+		if err := checkCheckpointDir(filepath.Clean(cfg.Checkpoint)); err != nil {
+			return nil, err
+		}
 	}
 	res := &Result{Trainable: t.params, Frozen: t.frozen, Fingerprint: trainSet.Fingerprint(), BestEpoch: -1, Notes: notes}
 	t.fingerprint = res.Fingerprint
