@@ -158,6 +158,8 @@ func checkTrainFlags(cmd *cobra.Command, f *trainFlags) error {
 		return usageError("--gamma only applies to --schedule step or exp (got --schedule %s)", f.schedule)
 	case changed("momentum") && f.optimizer != "sgd":
 		return usageError("--momentum applies to --optimizer sgd only; %s keeps its own moment estimates (drop --momentum, or use sgd)", f.optimizer)
+	case changed("weight-decay") && !(f.wd >= 0):
+		return usageError("--weight-decay %v: want a number ≥ 0", f.wd)
 	case changed("checkpoint-every") && f.checkpoint == "":
 		return usageError("--checkpoint-every needs --checkpoint DIR")
 	case f.earlyStop > 0 && f.val == "" && !changed("val-split"):

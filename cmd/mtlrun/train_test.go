@@ -138,6 +138,7 @@ func TestTrainRefusesWhatItWouldIgnore(t *testing.T) {
 		{"resume from nothing", base(good, "--resume", filepath.Join(dir, "nope")), []string{"no checkpoint here"}},
 		{"checkpoint-every without checkpoint", base(good, "--checkpoint-every", "3"), []string{"--checkpoint-every needs --checkpoint"}},
 		{"negative lr", base(good, "--lr", "-0.1"), []string{"--lr", "positive"}},
+		{"negative weight decay", base(good, "--weight-decay", "-1"), []string{"--weight-decay -1"}},
 		{"non-finite update", base(good, "--optimizer", "sgd", "--lr", "1e38"), []string{": step ", "the weights were left as they were", "--on-nan skip-batch"}},
 	}
 	for _, c := range cases {
@@ -185,6 +186,7 @@ func TestTrainAcceptsWhatItDocuments(t *testing.T) {
 		{"--weighting", "uncertainty"},
 		{"--weighting", "rlw", "--json"},
 		{"--weighting", "mgda", "--json"},
+		{"--optimizer", "sgd", "--lr", "1e38", "--on-nan", "skip-batch", "--json"},
 	} {
 		resetTrainFlags(t)
 		args := append([]string{"train", seed, "--data", data, "--out", out, "--loss", "output1=mse,output2=mse", "--batch", "8", "--epochs", "1"}, extra...)
@@ -201,7 +203,11 @@ func TestTrainAcceptsWhatItDocuments(t *testing.T) {
 		if strings.Contains(stderr.String(), "\r") {
 			t.Errorf("progress bar written to a non-terminal: %q", stderr.String())
 		}
-		if extra[len(extra)-1] == "--json" && !strings.Contains(stdout.String(), `"task_weights":{"output1":`) {
+		if extra[len(extra)-2] == "skip-batch" {
+			if !strings.Contains(stdout.String(), `"skipped_batches":`) {
+				t.Errorf("--on-nan skip-batch: want skipped batches:\n%s", stdout.String())
+			}
+		} else if extra[len(extra)-1] == "--json" && !strings.Contains(stdout.String(), `"task_weights":{"output1":`) {
 			t.Errorf("%v: no task_weights in %s", extra, stdout.String())
 		}
 		if extra[0] == "--weighting" && extra[1] == "uncertainty" && !strings.Contains(stdout.String(), "| w 0.5") {
