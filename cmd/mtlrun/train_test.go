@@ -322,12 +322,37 @@ func TestTrainSignals(t *testing.T) {
 			if len(left) > 0 {
 				t.Errorf("left behind: %v", left)
 			}
-			// the checkpoint is whole and resumes (one more epoch)
+			// the checkpoint is whole and resumes to the end of the next
+			// epoch, with weights bit-identical to a run never stopped
+			epochs := resumeEpochs(t, ck)
 			resetTrainFlags(t)
-			if _, err := mtlrun(t, "train", seed, "--data", data, "--out", filepath.Join(sub, "resumed.onnx"), "--loss", "output1=mse,output2=mse",
-				"--batch", "4", "--resume", ck, "--checkpoint-every", "1", "--checkpoint", ck, "--json", "--epochs", resumeEpochs(t, ck)); err != nil {
+			resumed, whole := filepath.Join(sub, "resumed.onnx"), filepath.Join(sub, "whole.onnx")
+			if _, err := mtlrun(t, "train", seed, "--data", data, "--out", resumed, "--loss", "output1=mse,output2=mse",
+				"--batch", "4", "--resume", ck, "--checkpoint-every", "1", "--checkpoint", ck, "--json", "--epochs", epochs); err != nil {
 				t.Fatalf("resume: %v", err)
 			}
+			resetTrainFlags(t)
+			if _, err := mtlrun(t, "train", seed, "--data", data, "--out", whole, "--loss", "output1=mse,output2=mse",
+				"--batch", "4", "--json", "--epochs", epochs); err != nil {
+				t.Fatalf("uninterrupted: %v", err)
+			}
+			a, err1 := importer.Load(resumed)
+			b, err2 := importer.Load(whole)
+			if err1 != nil || err2 != nil {
+				t.Fatal(err1, err2)
+			}
+			for name, w := range b.Graph.Initializers {
+				wv, ok := w.Data.([]float32)
+				if !ok {
+					continue
+				}
+				for i, v := range a.Graph.Initializers[name].Float32s() {
+					if math.Float32bits(v) != math.Float32bits(wv[i]) {
+						t.Fatalf("%s[%d]: resumed %v, uninterrupted %v (%s epochs)", name, i, v, wv[i], epochs)
+					}
+				}
+			}
+			t.Logf("stopped in epoch %s; resumed run bit-identical to an uninterrupted one", epochs)
 		})
 	}
 }
