@@ -140,11 +140,15 @@ func (t *Trainer) writeCheckpoint(dir string) error {
 			arrays["best__"+safeKey(p)] = t.bestWeights[p]
 		}
 	}
+	wstate := t.weighting.State()
+	if len(wstate) == 0 {
+		return fmt.Errorf("the %s weighting's state holds a non-finite number and cannot be saved", t.weighting.Name())
+	}
 	os1 := t.opt.State()
 	st := checkpointState{
 		Format: checkpointFormat, Run: t.run,
 		OptimizerKind: os1.Kind, OptimizerStep: os1.Step, OptimizerLR: os1.LR,
-		WeightingKind: t.weighting.Name(), Weighting: t.weighting.State(),
+		WeightingKind: t.weighting.Name(), Weighting: wstate,
 		Params: t.params, Best: t.bestWeights != nil, Tasks: t.tasks,
 		Data: t.fingerprint, BatchSize: t.cfg.BatchSize, Shuffle: !t.cfg.NoShuffle, Seed: t.cfg.Seed,
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 // DataError is data that cannot be trained on: Array names the array, Row
-// (≥ 0 when known) its file position as Dataset.RowName gives it.
+// (when one row is at fault) its file position as Dataset.RowName gives it.
 type DataError struct {
 	Array string
 	Row   string

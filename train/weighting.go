@@ -49,11 +49,12 @@ type learner interface {
 	SetLearned([]float32)
 }
 
+// marshalState encodes a method's state; nil when it cannot be encoded
+// (a non-finite number), which makes the checkpoint write fail.
 func marshalState(v any) json.RawMessage {
 	b, err := json.Marshal(v)
 	if err != nil {
-		// the states are plain numbers and slices of finite values
-		panic(fmt.Sprintf("train: weighting state: %v", err))
+		return nil
 	}
 	return b
 }
