@@ -6,10 +6,17 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/tensor"
+	"github.com/mtlrun/mtlrun/tensorio"
 )
 
 // resumeRecipe exercises every piece of state a resume must carry: a
@@ -137,4 +144,97 @@ func floatParams(m *runtime.Model) map[string][]float32 {
 		}
 	}
 	return out
+}
+
+// killResumeRecipe is the run TestKillAndResumeIsExact kills over and over.
+func killResumeRecipe(dir string) Config {
+	cfg := resumeRecipe("dwa", "adam")
+	cfg.Epochs, cfg.EarlyStop = 30, 0
+	cfg.Checkpoint, cfg.CheckpointEvery = dir, 1
+	return cfg
+}
+
+// TestKillResumeHelper trains killResumeRecipe, resuming from its
+// checkpoint if there is one, and saves the final weights.
+func TestKillResumeHelper(t *testing.T) {
+	dir := os.Getenv("MTLRUN_RESUME_HELPER_DIR")
+	if dir == "" {
+		t.Skip("helper process of TestKillAndResumeIsExact")
+	}
+	cfg := killResumeRecipe(dir)
+	if fileExists(filepath.Join(dir, stateFile)) || fileExists(filepath.Join(dir+".old", stateFile)) {
+		cfg.Resume = dir
+	}
+	m := tinyModel(3, 4, 6, "Tanh", 7)
+	if _, err := Fit(context.Background(), m, cfg, tinyData(22, 4, 3, 1), nil, Callbacks{}); err != nil {
+		fmt.Println("fit:", err)
+		os.Exit(3)
+	}
+	final := map[string]*tensor.Tensor{}
+	for name, v := range floatParams(m) {
+		final[name] = tensor.From([]int{len(v)}, v)
+	}
+	if err := tensorio.WriteNPZ(dir+".final.npz", final); err != nil {
+		fmt.Println("save:", err)
+		os.Exit(4)
+	}
+	os.Exit(0)
+}
+
+// TestKillAndResumeIsExact: a run checkpointing after every step is
+// SIGKILLed at random moments and resumed each time until it finishes; its
+// final weights are bit-identical to a run never killed.
+func TestKillAndResumeIsExact(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kill loop: -short")
+	}
+	root := t.TempDir()
+	dir := filepath.Join(root, "ck")
+	ref := killResumeRecipe("")
+	ref.CheckpointEvery = 0
+	m := tinyModel(3, 4, 6, "Tanh", 7)
+	if _, err := Fit(context.Background(), m, ref, tinyData(22, 4, 3, 1), nil, Callbacks{}); err != nil {
+		t.Fatal(err)
+	}
+	want := floatParams(m)
+	rng := rand.New(rand.NewPCG(17, 17))
+	kills, finished := 0, false
+	for i := 0; i < 400 && !finished; i++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestKillResumeHelper$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "MTLRUN_RESUME_HELPER_DIR="+dir)
+		out := &strings.Builder{}
+		cmd.Stdout = out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Fatalf("helper failed: %v\n%s", err, out.String())
+			}
+			finished = true
+		case <-time.After(time.Duration(10+rng.IntN(30)) * time.Millisecond):
+			cmd.Process.Signal(syscall.SIGKILL)
+			if err := <-exited; err == nil {
+				finished = true
+			} else {
+				kills++
+			}
+		}
+	}
+	if !finished {
+		t.Fatalf("the run did not finish after %d kills", kills)
+	}
+	got, err := tensorio.ReadNPZ(dir + ".final.npz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := map[string][]float32{}
+	for name, v := range got {
+		final[name] = v.Float32s()
+	}
+	sameWeights(t, fmt.Sprintf("after %d kills", kills), want, final)
+	t.Logf("killed %d times at random moments, resumed each time: final weights bit-identical to the uninterrupted run", kills)
 }
