@@ -114,6 +114,7 @@ type Trainer struct {
 	skipped     bool      // the last step skipped its batch
 	bestWeights map[string]*tensor.Tensor
 	fingerprint string // of the training data, recorded in checkpoints
+	resumed     bool   // Resume has loaded the checkpoint
 	crashAt     int    // tests: stop dead after this step
 }
 
@@ -773,12 +774,18 @@ func (t *Trainer) Fit(ctx context.Context, trainSet, valSet *Dataset, cb Callbac
 		}
 	}
 	res := &Result{Trainable: t.params, Frozen: t.frozen, Fingerprint: trainSet.Fingerprint(), BestEpoch: -1, Notes: notes}
-	t.fingerprint = res.Fingerprint
-	if cfg.Resume != "" {
+	switch {
+	case t.resumed:
+		if t.fingerprint != res.Fingerprint {
+			return nil, errors.New("train: Resume was given other training data than Fit")
+		}
+	case cfg.Resume != "":
+		t.fingerprint = res.Fingerprint
 		if err := t.loadCheckpoint(cfg.Resume); err != nil {
 			return nil, err
 		}
-	} else {
+	default:
+		t.fingerprint = res.Fingerprint
 		t.startEpoch()
 	}
 	r := &t.run
@@ -878,6 +885,22 @@ func (t *Trainer) Fit(ctx context.Context, trainSet, valSet *Dataset, cb Callbac
 		}
 	}
 	return res, nil
+}
+
+// Resume loads the checkpoint of Config.Resume now rather than at the start
+// of Fit, checking it against the training data (as CheckData returned
+// it), so that the caller can report where the run continues: the 1-based
+// epoch and the number of its batches already done.
+func (t *Trainer) Resume(trainSet *Dataset) (epoch, batchesDone int, err error) {
+	if t.cfg.Resume == "" {
+		return 0, 0, cfgErr("--resume", "no checkpoint folder given")
+	}
+	t.fingerprint = trainSet.Fingerprint()
+	if err := t.loadCheckpoint(t.cfg.Resume); err != nil {
+		return 0, 0, err
+	}
+	t.resumed = true
+	return t.run.Epoch + 1, t.run.Batch, nil
 }
 
 // endEpoch closes the current epoch: the weighting sees the epoch's mean

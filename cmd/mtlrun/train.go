@@ -265,6 +265,15 @@ func runTrain(cmd *cobra.Command, modelPath string, f *trainFlags) error {
 	for _, n := range notes {
 		fmt.Fprintln(errw, "note:", n)
 	}
+	if f.resume != "" {
+		epoch, done, err := tr.Resume(trainSet)
+		if err != nil {
+			return err
+		}
+		if !f.asJSON {
+			fmt.Fprintf(out, "resuming from %s: epoch %d, after batch %d\n", f.resume, epoch, done)
+		}
+	}
 	if !f.asJSON {
 		fmt.Fprintf(out, "training %s: tasks %s; %d trainable tensors, %d frozen; %d training rows", modelPath,
 			strings.Join(tr.Tasks(), ", "), len(tr.Trainable()), len(tr.Frozen()), trainSet.Rows)
