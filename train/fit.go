@@ -64,7 +64,7 @@ type EpochStats struct {
 	Train     map[string]TaskMetrics `json:"train"`
 	Val       map[string]TaskMetrics `json:"val,omitempty"`
 	Weights   map[string]float64     `json:"task_weights,omitempty"` // applied by the method, mean over the epoch's steps
-	Skipped   int                    `json:"skipped_batches,omitempty"`
+	Skipped   int                    `json:"skipped_batches,omitempty"` // batches skipped this epoch (--on-nan skip-batch)
 	Seconds   float64                `json:"seconds"`
 	Samples   float64                `json:"samples_per_second"`
 }
@@ -723,7 +723,7 @@ type runState struct {
 	Epoch   int `json:"epoch"`   // current epoch, 0-based
 	Batch   int `json:"batch"`   // next batch within the epoch
 	Step    int `json:"step"`    // optimisation steps taken
-	Skipped int `json:"skipped"` // batches skipped (--on-nan skip-batch)
+	Skipped int `json:"skipped"` // batches skipped this epoch (--on-nan skip-batch)
 	// the epoch so far
 	Running   float64    `json:"running"`    // Σ weighted batch loss × rows
 	Seen      int        `json:"seen"`       // rows
@@ -741,7 +741,7 @@ type runState struct {
 func (t *Trainer) startEpoch() {
 	k := len(t.tasks)
 	r := &t.run
-	r.Batch, r.Running, r.Seen, r.Steps = 0, 0, 0, 0
+	r.Batch, r.Running, r.Seen, r.Steps, r.Skipped = 0, 0, 0, 0, 0
 	r.EpochLoss, r.WeightSum = make([]float64, k), make([]float64, k)
 	r.Metrics = newMetricAcc(t.tasks, t.cfg.Losses)
 }
