@@ -63,7 +63,7 @@ type EpochStats struct {
 	ValLoss   float64                `json:"val_loss,omitempty"`
 	Train     map[string]TaskMetrics `json:"train"`
 	Val       map[string]TaskMetrics `json:"val,omitempty"`
-	Weights   map[string]float64     `json:"task_weights,omitempty"` // applied by the method, mean over the epoch's steps
+	Weights   map[string]float64     `json:"task_weights,omitempty"`    // applied by the method, mean over the epoch's steps
 	Skipped   int                    `json:"skipped_batches,omitempty"` // batches skipped this epoch (--on-nan skip-batch)
 	Seconds   float64                `json:"seconds"`
 	Samples   float64                `json:"samples_per_second"`
