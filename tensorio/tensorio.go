@@ -4,6 +4,9 @@
 package tensorio
 
 import (
+	"archive/zip"
+	"bufio"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -21,11 +24,69 @@ import (
 
 // ReadNPY reads one array from a .npy stream.
 func ReadNPY(r io.Reader) (*tensor.Tensor, error) {
+	br := bufio.NewReader(r)
+	prefix, _ := br.Peek(npyPrefix)
+	if err := checkHeaderLen(prefix, 0); err != nil {
+		return nil, err
+	}
 	var arr npy.Array
-	if err := npy.Read(r, &arr); err != nil {
+	if err := readArray(func() error { return npy.Read(br, &arr) }); err != nil {
 		return nil, fmt.Errorf("npy: %w", err)
 	}
 	return fromArray(arr)
+}
+
+// npyPrefix is the magic, the version and a version 2/3 header length.
+const npyPrefix = 12
+
+// maxHeader bounds an .npy header (NumPy itself refuses headers over 10000
+// bytes by default); npyio would allocate whatever a damaged length says.
+const maxHeader = 1 << 20
+
+// checkHeaderLen refuses an implausible header length before npyio
+// allocates it; size, when known, is the member's length.
+func checkHeaderLen(prefix []byte, size uint64) error {
+	if len(prefix) < npyPrefix || string(prefix[:6]) != "\x93NUMPY" || prefix[6] < 2 {
+		return nil // npyio reports what is wrong, version 1 lengths are 16-bit
+	}
+	n := uint64(binary.LittleEndian.Uint32(prefix[8:12]))
+	if n > maxHeader || (size > 0 && n+npyPrefix > size) {
+		return fmt.Errorf("npy: header length %d is implausible (a damaged file?)", n)
+	}
+	return nil
+}
+
+// checkNPZHeaders applies checkHeaderLen to every member of a .npz file.
+func checkNPZHeaders(path string) error {
+	z, err := zip.OpenReader(path)
+	if err != nil {
+		return nil // npz.Open reports it
+	}
+	defer z.Close()
+	for _, f := range z.File {
+		rc, err := f.Open()
+		if err != nil {
+			continue
+		}
+		prefix := make([]byte, npyPrefix)
+		n, _ := io.ReadFull(rc, prefix)
+		rc.Close()
+		if err := checkHeaderLen(prefix[:n], f.UncompressedSize64); err != nil {
+			return fmt.Errorf("array %q: %w", strings.TrimSuffix(f.Name, ".npy"), err)
+		}
+	}
+	return nil
+}
+
+// readArray runs an npyio read, reporting a panic of the library on a
+// malformed header (e.g. slice bounds out of range) as an error.
+func readArray(read func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed array header (%v)", r)
+		}
+	}()
+	return read()
 }
 
 func fromArray(arr npy.Array) (*tensor.Tensor, error) {
@@ -80,6 +141,9 @@ func fromArray(arr npy.Array) (*tensor.Tensor, error) {
 
 // ReadNPZ reads every array of a .npz file, keyed by name without ".npy".
 func ReadNPZ(path string) (map[string]*tensor.Tensor, error) {
+	if err := checkNPZHeaders(path); err != nil {
+		return nil, fmt.Errorf("npz %s: %w", path, err)
+	}
 	f, err := npz.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("npz %s: %w", path, err)
@@ -88,7 +152,7 @@ func ReadNPZ(path string) (map[string]*tensor.Tensor, error) {
 	out := map[string]*tensor.Tensor{}
 	for _, key := range f.Keys() {
 		var arr npy.Array
-		if err := f.Read(key, &arr); err != nil {
+		if err := readArray(func() error { return f.Read(key, &arr) }); err != nil {
 			return nil, fmt.Errorf("npz %s: array %q: %w", path, key, err)
 		}
 		t, err := fromArray(arr)

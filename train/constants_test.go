@@ -124,7 +124,7 @@ func TestNoGradientPathIsNamed(t *testing.T) {
 		{Name: "as_float", OpType: "Cast", Inputs: []string{"k"}, Outputs: []string{"y"}, Attrs: ops.Attrs{"to": {Type: ops.AttrInt, Int: int64(tensor.Float32)}}},
 	}
 	m := &runtime.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 13}}
-	_, err := NewTrainer(m, Config{Losses: map[string]string{"y": "mse"}})
+	_, err := NewTrainer(m, Config{Losses: map[string]string{"y": "mse"}, Optimizer: OptimizerConfig{Kind: "sgd", LR: 0.1}})
 	if err == nil || !strings.Contains(err.Error(), `node "pick" (ArgMax)`) {
 		t.Fatalf("got %v, want an error naming the ArgMax node", err)
 	}
@@ -186,4 +186,36 @@ func slicesEqual(a, b []float32) bool {
 		}
 	}
 	return true
+}
+
+// TestCheckDataSampleWeights: CheckData keeps a task's "sample_weight/OUT"
+// array and refuses a weight that is negative, naming the array.
+func TestCheckDataSampleWeights(t *testing.T) {
+	m := zeroStateLSTM(rand.New(rand.NewPCG(1, 1)))
+	tr, err := NewTrainer(m, Config{Losses: map[string]string{"y": "mse"}, Optimizer: OptimizerConfig{Kind: "sgd", LR: 0.1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 4
+	for _, tc := range []struct {
+		w    []float32
+		want string // "" for no error
+	}{{[]float32{1, 2, 0, 1}, ""}, {[]float32{1, -2, 0, 1}, `"sample_weight/y"`}} {
+		d, err := NewDataset(map[string]*tensor.Tensor{
+			"x": tensor.From([]int{n, 5, 3}, make([]float32, n*5*3)), "y": tensor.From([]int{n, 2}, make([]float32, n*2)),
+			SampleWeightPrefix + "y": tensor.From([]int{n}, tc.w),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sel, notes, err := tr.CheckData(d, "training")
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("weights %v: %v", tc.w, err)
+		case tc.want == "" && (sel.Arrays[SampleWeightPrefix+"y"] == nil || len(notes) != 0):
+			t.Errorf("weights %v: the sample weights were dropped (notes %q)", tc.w, notes)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("weights %v: got %v, want an error naming %s", tc.w, err, tc.want)
+		}
+	}
 }

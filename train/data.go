@@ -24,6 +24,64 @@ import (
 type Dataset struct {
 	Arrays map[string]*tensor.Tensor
 	Rows   int
+	// Source names where the rows came from (a file path), for messages.
+	Source string
+	// firstRow is the file row of row 0 (a validation split starts past
+	// the training rows); csv makes RowName count CSV lines.
+	firstRow int
+	csv      bool
+	// mismatch is set when the arrays disagree on their row count (LoadNPZ
+	// keeps them until Select picks the arrays in use).
+	mismatch error
+}
+
+// RowName names row r as its file position: "data.npz row 17" (rows count
+// from 0, as in NumPy) or "data.csv line 19" (lines count from 1, the
+// header being line 1).
+func (d *Dataset) RowName(r int) string {
+	src := d.Source
+	if src == "" {
+		src = "data"
+	}
+	if d.csv {
+		return fmt.Sprintf("%s line %d", src, d.firstRow+r+2)
+	}
+	return fmt.Sprintf("%s row %d", src, d.firstRow+r)
+}
+
+// Select returns the data set of the named arrays only, and the names of
+// the arrays it leaves out (sorted). Every named array must exist.
+func (d *Dataset) Select(names []string) (*Dataset, []string, error) {
+	keep := map[string]*tensor.Tensor{}
+	for _, n := range names {
+		t, ok := d.Arrays[n]
+		if !ok {
+			return nil, nil, fmt.Errorf("no array %q (arrays: %s)", n, strings.Join(d.Names(), ", "))
+		}
+		keep[n] = t
+	}
+	var ignored []string
+	for _, n := range d.Names() {
+		if _, ok := keep[n]; !ok {
+			ignored = append(ignored, n)
+		}
+	}
+	out, err := NewDataset(keep)
+	if err != nil {
+		return nil, nil, err
+	}
+	out.Source, out.firstRow, out.csv = d.Source, d.firstRow, d.csv
+	return out, ignored, nil
+}
+
+// Names lists the arrays, sorted.
+func (d *Dataset) Names() []string {
+	names := make([]string, 0, len(d.Arrays))
+	for k := range d.Arrays {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // NewDataset checks that all arrays agree on their row count.
@@ -62,10 +120,16 @@ func LoadNPZ(path string) (*Dataset, error) {
 			arrays[k] = toFloat32(t)
 		}
 	}
+	if len(arrays) == 0 {
+		return nil, fmt.Errorf("%s: the file holds no arrays", path)
+	}
 	d, err := NewDataset(arrays)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		// an unrelated array (other row count, a scalar) is no reason to
+		// refuse the file: Select decides once the arrays in use are known
+		d = &Dataset{Arrays: arrays, Rows: -1, mismatch: fmt.Errorf("%s: %w", path, err)}
 	}
+	d.Source = path
 	return d, nil
 }
 
@@ -114,6 +178,9 @@ func LoadCSV(r io.Reader, mapping map[string][]string) (*Dataset, error) {
 		}
 		for name, idx := range cols {
 			for _, i := range idx {
+				if i >= len(rec) {
+					return nil, fmt.Errorf("csv line %d: %d fields, column %q is field %d", rows+2, len(rec), header[i], i+1)
+				}
 				s := strings.TrimSpace(rec[i])
 				v := math.NaN()
 				if s != "" && !strings.EqualFold(s, "nan") {
@@ -132,7 +199,17 @@ func LoadCSV(r io.Reader, mapping map[string][]string) (*Dataset, error) {
 	for name, v := range values {
 		arrays[name] = tensor.From([]int{rows, len(cols[name])}, v)
 	}
-	return NewDataset(arrays)
+	if rows == 0 {
+		for name, c := range cols {
+			arrays[name] = tensor.From([]int{0, len(c)}, []float32{})
+		}
+	}
+	d, err := NewDataset(arrays)
+	if err != nil {
+		return nil, err
+	}
+	d.csv = true
+	return d, nil
 }
 
 // LoadCSVFile is LoadCSV on a file.
@@ -146,12 +223,13 @@ func LoadCSVFile(path string, mapping map[string][]string) (*Dataset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	d.Source = path
 	return d, nil
 }
 
 // Take returns a new Dataset of the given rows (copied).
 func (d *Dataset) Take(rows []int) *Dataset {
-	out := &Dataset{Arrays: map[string]*tensor.Tensor{}, Rows: len(rows)}
+	out := &Dataset{Arrays: map[string]*tensor.Tensor{}, Rows: len(rows), Source: d.Source, csv: d.csv}
 	for k, t := range d.Arrays {
 		out.Arrays[k] = takeRows(t, rows)
 	}
@@ -172,21 +250,36 @@ func takeRows(t *tensor.Tensor, rows []int) *tensor.Tensor {
 	return out
 }
 
-// Split holds out the last fraction of rows (after an optional seeded
-// shuffle) as a validation set, as Keras' validation_split takes the tail.
-func (d *Dataset) Split(fraction float64) (train, val *Dataset) {
+// Split holds out the last fraction of rows as a validation set, as Keras'
+// validation_split takes the tail. The fraction must leave at least one row
+// on each side.
+func (d *Dataset) Split(fraction float64) (train, val *Dataset, err error) {
+	if d.mismatch != nil {
+		return nil, nil, d.mismatch
+	}
+	if !(fraction > 0 && fraction < 1) {
+		return nil, nil, fmt.Errorf("--val-split %v: want a fraction between 0 and 1 (exclusive), e.g. 0.2 holds out the last 20%% of the rows", fraction)
+	}
 	nVal := int(math.Round(float64(d.Rows) * fraction))
+	if nVal < 1 || nVal >= d.Rows {
+		return nil, nil, fmt.Errorf("--val-split %v of %d rows leaves %d training and %d validation rows; both need at least one", fraction, d.Rows, d.Rows-nVal, nVal)
+	}
 	idx := make([]int, d.Rows)
 	for i := range idx {
 		idx[i] = i
 	}
-	return d.Take(idx[:d.Rows-nVal]), d.Take(idx[d.Rows-nVal:])
+	train, val = d.Take(idx[:d.Rows-nVal]), d.Take(idx[d.Rows-nVal:])
+	train.firstRow, val.firstRow = d.firstRow, d.firstRow+d.Rows-nVal
+	return train, val, nil
 }
 
 // Batches returns the row indices of each batch of an epoch: in order when
 // shuffle is false (the last batch may be smaller), else a permutation drawn
 // from (seed, epoch) so that a resumed run sees the same batches.
 func (d *Dataset) Batches(size int, shuffle bool, seed uint64, epoch int) [][]int {
+	if d.Rows <= 0 || size <= 0 {
+		return nil
+	}
 	idx := make([]int, d.Rows)
 	for i := range idx {
 		idx[i] = i

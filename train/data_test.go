@@ -41,7 +41,10 @@ func TestBatchesAndSplit(t *testing.T) {
 	if strings.Join(strings.Fields(fmtInts(s1)), "") != strings.Join(strings.Fields(fmtInts(s2)), "") {
 		t.Errorf("shuffled batches must depend only on seed and epoch")
 	}
-	tr, va := d.Split(0.4)
+	tr, va, err := d.Split(0.4)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if tr.Rows != 3 || va.Rows != 2 || va.Arrays["a"].Float32s()[0] != 4 {
 		t.Errorf("split: %d/%d %v", tr.Rows, va.Rows, va.Arrays["a"].Float32s())
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -37,8 +38,15 @@ type Config struct {
 	// Checkpoint, when set, is a folder that receives a checkpoint after
 	// every epoch (and when the context is cancelled).
 	Checkpoint string
-	// Resume, when set, continues from a checkpoint folder.
+	// CheckpointEvery, when positive, also writes the checkpoint every that
+	// many optimisation steps within an epoch.
+	CheckpointEvery int
+	// Resume, when set, continues from a checkpoint folder at the batch
+	// after the one it was written at.
 	Resume string
+	// OnNaN says what a non-finite loss or gradient does: OnNaNStop (the
+	// default) ends Fit with a *NonFiniteError, OnNaNSkipBatch skips it.
+	OnNaN string
 }
 
 // TaskMetrics are one task's numbers over an epoch.
@@ -59,7 +67,8 @@ type EpochStats struct {
 	ValLoss   float64                `json:"val_loss,omitempty"`
 	Train     map[string]TaskMetrics `json:"train"`
 	Val       map[string]TaskMetrics `json:"val,omitempty"`
-	Weights   map[string]float64     `json:"task_weights,omitempty"`
+	Weights   map[string]float64     `json:"task_weights,omitempty"`    // applied by the method, mean over the epoch's steps
+	Skipped   int                    `json:"skipped_batches,omitempty"` // batches skipped this epoch (--on-nan skip-batch)
 	Seconds   float64                `json:"seconds"`
 	Samples   float64                `json:"samples_per_second"`
 }
@@ -86,6 +95,7 @@ type Result struct {
 	Trainable   []string
 	Frozen      []string
 	Fingerprint string
+	Notes       []string // e.g. arrays in the data that the model does not use
 }
 
 // Trainer holds the state of one training run over a model whose float
@@ -102,14 +112,20 @@ type Trainer struct {
 	prog      *autodiff.Program
 	opt       Optimizer
 	weighting Weighting
-	epoch     int
-	step      int
+
+	run         runState
+	applied     []float64 // the task weights of the last step
+	skipped     bool      // the last step skipped its batch
+	bestWeights map[string]*tensor.Tensor
+	fingerprint string // of the training data, recorded in checkpoints
+	resumed     bool   // Resume has loaded the checkpoint
+	crashAt     int    // tests: stop dead after this step
 }
 
 // NewTrainer validates the recipe against the model.
 func NewTrainer(m *runtime.Model, cfg Config) (*Trainer, error) {
-	if len(cfg.Losses) == 0 {
-		return nil, errors.New("train: no task has a loss (give --loss OUTPUT=KIND)")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 32
@@ -118,35 +134,13 @@ func NewTrainer(m *runtime.Model, cfg Config) (*Trainer, error) {
 		cfg.Epochs = 1
 	}
 	t := &Trainer{model: m, cfg: cfg, trunk: map[string]bool{}}
-	for name, kind := range cfg.Losses {
+	for _, name := range sortedKeys(cfg.Losses) {
 		if _, ok := m.Graph.Output(name); !ok {
 			var outs []string
 			for _, o := range m.Graph.Outputs {
 				outs = append(outs, o.Name)
 			}
-			return nil, fmt.Errorf("train: --loss names %q, which is not an output (outputs: %s)", name, strings.Join(outs, ", "))
-		}
-		if !validLoss(kind) {
-			return nil, fmt.Errorf("train: output %q: unknown loss %q (want one of %v)", name, kind, LossKinds)
-		}
-	}
-	for name, cw := range cfg.ClassWeights {
-		kind, ok := cfg.Losses[name]
-		if !ok {
-			return nil, fmt.Errorf("train: --class-weight names %q, which has no loss", name)
-		}
-		if !IsClassification(kind) {
-			return nil, fmt.Errorf("train: --class-weight %s: class weights apply to classification losses, not %s", name, kind)
-		}
-		for c, w := range cw {
-			if math.IsNaN(w) || math.IsInf(w, 0) || w < 0 {
-				return nil, fmt.Errorf("train: --class-weight %s: weight %v of class %d is not a finite non-negative number", name, w, c)
-			}
-		}
-	}
-	for name := range cfg.LossWeights {
-		if _, ok := cfg.Losses[name]; !ok {
-			return nil, fmt.Errorf("train: --loss-weights names %q, which has no loss", name)
+			return nil, cfgErr("--loss", "names %q, which is not an output (outputs: %s)", name, strings.Join(outs, ", "))
 		}
 	}
 	for _, o := range m.Graph.Outputs {
@@ -169,6 +163,10 @@ func NewTrainer(m *runtime.Model, cfg Config) (*Trainer, error) {
 	}
 	freeze, err := freezeRule(cfg.Freeze, t.trunk)
 	if err != nil {
+		return nil, err
+	}
+	all := runtime.FloatParams(m.Graph)
+	if err := freezeMatches(cfg.Freeze, all, freeze); err != nil {
 		return nil, err
 	}
 	// constants (shape plumbing, fill values, initial states) never train
@@ -219,6 +217,10 @@ func NewTrainer(m *runtime.Model, cfg Config) (*Trainer, error) {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	t.lastLayer = lastSharedLayer(m.Graph, t.trunk, t.params)
+	if u, ok := t.weighting.(*uncertainty); ok {
+		u.managed = true // the run's optimiser steps the log-variances
+	}
+	t.startEpoch()
 	if cfg.SoftShare > 0 {
 		t.pairs = MatchTowers(m.Graph)
 		if len(t.pairs) == 0 {
@@ -251,6 +253,30 @@ func freezeRule(spec string, trunk map[string]bool) (func(string) bool, error) {
 		return nil, fmt.Errorf("train: --freeze %q is neither none/trunk/heads nor a valid regular expression: %w", spec, err)
 	}
 	return re.MatchString, nil
+}
+
+// freezeMatches refuses a --freeze expression that matches no parameter,
+// listing the names it could have matched.
+func freezeMatches(spec string, params []string, freeze func(string) bool) error {
+	switch spec {
+	case "", "none", "trunk", "heads":
+		return nil
+	}
+	for _, p := range params {
+		if freeze(p) {
+			return nil
+		}
+	}
+	const most = 40
+	shown := params
+	if len(shown) > most {
+		shown = shown[:most]
+	}
+	more := ""
+	if len(params) > most {
+		more = fmt.Sprintf(" and %d more (mtlrun inspect lists all)", len(params)-most)
+	}
+	return cfgErr("--freeze", "%q matches no parameter; the parameters are: %s%s (or use none, trunk or heads)", spec, strings.Join(shown, ", "), more)
 }
 
 // lastSharedLayer picks the trainable trunk parameters read by the last
@@ -291,8 +317,26 @@ type batchResult struct {
 	preds []*tensor.Tensor // each task's prediction on the batch (before the update)
 }
 
-// Step runs one optimisation step on a batch.
+// NonFiniteError is a loss or gradient that became NaN or infinite during
+// training. The step's update was not applied.
+type NonFiniteError struct {
+	Step  int    // 1-based optimisation step
+	Task  string // the task whose loss or gradient is not finite
+	What  string // "loss" or "gradient of PARAM"
+	Value float64
+}
+
+func (e *NonFiniteError) Error() string {
+	return fmt.Sprintf("train: step %d: task %q: %s is %v; the weights were left as they were before this step "+
+		"(lower --lr, set --clip-norm, check the data for extreme values, or pass --on-nan skip-batch to skip such batches)",
+		e.Step, e.Task, e.What, e.Value)
+}
+
+// Step runs one optimisation step on a batch. A non-finite loss or
+// gradient returns a *NonFiniteError and changes nothing, unless the recipe
+// says --on-nan skip-batch: then the batch is skipped (Skipped reports it).
 func (t *Trainer) Step(batch *Dataset) (batchResult, error) {
+	t.skipped = false
 	inputs := map[string]*tensor.Tensor{}
 	for _, v := range t.model.Graph.FeedInputs() {
 		x, ok := batch.Arrays[v.Name]
@@ -318,38 +362,157 @@ func (t *Trainer) Step(batch *Dataset) (batchResult, error) {
 		}
 		r, err := WeightedTaskLoss(t.cfg.Losses[name], tape.Value(name), target, rw)
 		if err != nil {
+			var re *rowError
+			if errors.As(err, &re) {
+				return res, &batchRowError{task: name, row: re.row, msg: re.msg}
+			}
 			return res, fmt.Errorf("train: task %q: %w", name, err)
 		}
 		res.tasks[i] = r
 		res.preds[i] = tape.Value(name)
 		losses[i] = r.Loss
+		if bad(r.Loss) {
+			return res, t.nonFinite(&NonFiniteError{Step: t.run.Step + 1, Task: name, What: "loss", Value: r.Loss})
+		}
 	}
-	grads, weights, err := t.gradients(tape, res.tasks, losses)
+	g, err := t.gradients(tape, res.tasks, losses)
 	if err != nil {
 		return res, err
 	}
+	if p, v := firstBad(g.grads, t.params); p != "" {
+		task := t.blame(tape, res.tasks, g.perTask, p)
+		return res, t.nonFinite(&NonFiniteError{Step: t.run.Step + 1, Task: task, What: "the gradient of " + p, Value: v})
+	}
+	t.applied = g.weights
 	for i, l := range losses {
-		res.loss += weights[i] * l
+		res.loss += g.weights[i] * l
 	}
 	if t.cfg.SoftShare > 0 {
-		res.loss += t.softShare(grads)
+		res.loss += t.softShare(g.grads)
 	}
 	if t.cfg.ClipNorm > 0 {
-		ClipGradNorm(grads, t.cfg.ClipNorm)
+		ClipGradNorm(g.grads, t.cfg.ClipNorm)
+	}
+	// the optimiser keeps its moments per parameter: a rejected update must
+	// not have touched them, so work on a copy until all values are finite
+	saved := t.opt.State()
+	momentsBefore := cloneSlots(saved)
+	updated := make(map[string][]float32, len(t.params))
+	for _, p := range t.params {
+		updated[p] = t.opt.Step(p, t.model.Graph.Initializers[p].Float32s(), g.grads[p])
+	}
+	check := t.params
+	l, hasLearner := t.weighting.(learner)
+	var learned []float32
+	if hasLearner {
+		name, value, grad := l.Learned(losses)
+		learned = t.opt.Step(name, value, grad)
+		updated[name] = learned
+		check = append(append([]string(nil), t.params...), name)
+	}
+	if p, v := firstBad(updated, check); p != "" {
+		t.opt.Restore(momentsBefore)
+		return res, t.nonFinite(&NonFiniteError{Step: t.run.Step + 1, Task: strings.Join(t.tasks, "+"), What: "the update of " + p, Value: v})
+	}
+	t.weighting.Observe(losses, g.norms)
+	if hasLearner {
+		l.SetLearned(learned)
 	}
 	for _, p := range t.params {
 		w := t.model.Graph.Initializers[p]
-		updated := t.opt.Step(p, w.Float32s(), grads[p])
-		t.model.Graph.Initializers[p] = tensor.From(w.Shape, updated)
+		t.model.Graph.Initializers[p] = tensor.From(w.Shape, updated[p])
 	}
 	t.opt.Tick()
-	t.step++
+	t.run.Step++
 	return res, nil
+}
+
+// cloneSlots deep-copies an optimiser state (its moment buffers are
+// updated in place by Step).
+func cloneSlots(s OptimizerState) OptimizerState {
+	c := s
+	for _, m := range []*map[string][]float32{&c.Slots1, &c.Slots2} {
+		if *m == nil {
+			continue
+		}
+		cp := make(map[string][]float32, len(*m))
+		for k, v := range *m {
+			cp[k] = append([]float32(nil), v...)
+		}
+		*m = cp
+	}
+	return c
+}
+
+// Skipped reports whether the last Step skipped its batch (--on-nan skip-batch).
+func (t *Trainer) Skipped() bool { return t.skipped }
+
+func (t *Trainer) nonFinite(e *NonFiniteError) error {
+	if t.cfg.OnNaN == OnNaNSkipBatch {
+		t.skipped = true
+		return nil
+	}
+	return e
+}
+
+func bad(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }
+
+// firstBad finds the first parameter (in order) with a non-finite gradient.
+func firstBad(grads map[string][]float32, params []string) (string, float64) {
+	for _, p := range params {
+		for _, v := range grads[p] {
+			if bad(float64(v)) {
+				return p, float64(v)
+			}
+		}
+	}
+	return "", 0
+}
+
+// blame names the task whose own gradient of param is not finite (the
+// first such task; the joint backward pass is redone per task if needed).
+func (t *Trainer) blame(tape *autodiff.Tape, tasks []LossResult, perTask []map[string]*tensor.Tensor, param string) string {
+	for i, name := range t.tasks {
+		var g map[string]*tensor.Tensor
+		if perTask != nil {
+			g = perTask[i]
+		} else {
+			var err error
+			if g, err = tape.Backward(map[string]*tensor.Tensor{name: tasks[i].Grad}); err != nil {
+				continue
+			}
+		}
+		if x := g[param]; x != nil {
+			if p, _ := firstBad(map[string][]float32{param: x.Float32s()}, []string{param}); p != "" {
+				return name
+			}
+		}
+	}
+	return strings.Join(t.tasks, "+")
+}
+
+// batchRowError is a bad target in a batch row; Fit names the file row.
+type batchRowError struct {
+	task string
+	row  int
+	msg  string
+}
+
+func (e *batchRowError) Error() string {
+	return fmt.Sprintf("train: array %q, row %d of the batch: %s", e.task, e.row, e.msg)
+}
+
+// stepGrads is what gradients computes for one step.
+type stepGrads struct {
+	grads   map[string][]float32 // combined gradient per trainable parameter
+	weights []float64            // the task weights applied (to losses, or to head gradients)
+	norms   []float64            // GradNorm: weighted gradient norms on the last shared layer
+	perTask []map[string]*tensor.Tensor
 }
 
 // gradients combines the tasks' gradients per the weighting method and
 // returns them as float32 slices per parameter, with the loss weights used.
-func (t *Trainer) gradients(tape *autodiff.Tape, tasks []LossResult, losses []float64) (map[string][]float32, []float64, error) {
+func (t *Trainer) gradients(tape *autodiff.Tape, tasks []LossResult, losses []float64) (stepGrads, error) {
 	w := t.weighting
 	weights := append([]float64(nil), w.Weights(losses)...)
 	out := map[string][]float32{}
@@ -361,19 +524,18 @@ func (t *Trainer) gradients(tape *autodiff.Tape, tasks []LossResult, losses []fl
 		}
 		g, err := tape.Backward(gout)
 		if err != nil {
-			return nil, nil, err
+			return stepGrads{}, err
 		}
 		for _, p := range t.params {
 			out[p] = g[p].Float32s()
 		}
-		w.Observe(losses, nil)
-		return out, weights, nil
+		return stepGrads{grads: out, weights: weights}, nil
 	}
 	taskGrads := make([]map[string]*tensor.Tensor, len(t.tasks))
 	for i, name := range t.tasks {
 		g, err := tape.Backward(map[string]*tensor.Tensor{name: tasks[i].Grad})
 		if err != nil {
-			return nil, nil, err
+			return stepGrads{}, err
 		}
 		taskGrads[i] = g
 	}
@@ -397,8 +559,7 @@ func (t *Trainer) gradients(tape *autodiff.Tape, tasks []LossResult, losses []fl
 			}
 			out[p] = acc
 		}
-		w.Observe(losses, norms)
-		return out, weights, nil
+		return stepGrads{grads: out, weights: weights, norms: norms, perTask: taskGrads}, nil
 	}
 	// gradient-level methods: combine the trunk, weight the heads
 	var trunkParams []string
@@ -442,8 +603,7 @@ func (t *Trainer) gradients(tape *autodiff.Tape, tasks []LossResult, losses []fl
 		}
 		out[p] = acc
 	}
-	w.Observe(losses, nil)
-	return out, headW, nil
+	return stepGrads{grads: out, weights: append([]float64(nil), headW...), perTask: taskGrads}, nil
 }
 
 func scaled(g *tensor.Tensor, w float64) *tensor.Tensor {
@@ -499,31 +659,36 @@ func evaluate(sess *runtime.Session, m *runtime.Model, tasks []string, cfg Confi
 	return acc.result(cfg.LossWeights)
 }
 
-// metricAcc accumulates row-weighted task metrics over batches.
+// metricAcc accumulates row-weighted task metrics over batches (saved in
+// checkpoints, hence the exported fields).
 type metricAcc struct {
-	tasks             []string
-	kinds             []string
-	loss, se, ae      []float64
-	rows, right, seen []int
-	elems             []int
+	Tasks []string  `json:"tasks"`
+	Kinds []string  `json:"kinds"`
+	Loss  []float64 `json:"loss"`
+	SE    []float64 `json:"se"`
+	AE    []float64 `json:"ae"`
+	Rows  []int     `json:"rows"`
+	Right []int     `json:"right"`
+	Seen  []int     `json:"seen"`
+	Elems []int     `json:"elems"`
 }
 
 func newMetricAcc(tasks []string, kinds map[string]string) *metricAcc {
 	k := len(tasks)
-	a := &metricAcc{tasks: tasks, loss: make([]float64, k), se: make([]float64, k), ae: make([]float64, k),
-		rows: make([]int, k), right: make([]int, k), seen: make([]int, k), elems: make([]int, k)}
+	a := &metricAcc{Tasks: tasks, Loss: make([]float64, k), SE: make([]float64, k), AE: make([]float64, k),
+		Rows: make([]int, k), Right: make([]int, k), Seen: make([]int, k), Elems: make([]int, k)}
 	for _, t := range tasks {
-		a.kinds = append(a.kinds, kinds[t])
+		a.Kinds = append(a.Kinds, kinds[t])
 	}
 	return a
 }
 
 func (a *metricAcc) add(i int, r LossResult, pred, target *tensor.Tensor) {
-	a.loss[i] += r.Loss * float64(r.Rows)
-	a.rows[i] += r.Rows
-	a.right[i] += r.Right
-	a.seen[i] += r.Judged
-	if IsClassification(a.kinds[i]) || pred == nil {
+	a.Loss[i] += r.Loss * float64(r.Rows)
+	a.Rows[i] += r.Rows
+	a.Right[i] += r.Right
+	a.Seen[i] += r.Judged
+	if IsClassification(a.Kinds[i]) || pred == nil {
 		return
 	}
 	p := pred.Float32s()
@@ -531,9 +696,9 @@ func (a *metricAcc) add(i int, r LossResult, pred, target *tensor.Tensor) {
 	for j := range p {
 		if j < len(tv) && !math.IsNaN(tv[j]) {
 			d := float64(p[j]) - tv[j]
-			a.se[i] += d * d
-			a.ae[i] += math.Abs(d)
-			a.elems[i]++
+			a.SE[i] += d * d
+			a.AE[i] += math.Abs(d)
+			a.Elems[i]++
 		}
 	}
 }
@@ -541,18 +706,18 @@ func (a *metricAcc) add(i int, r LossResult, pred, target *tensor.Tensor) {
 func (a *metricAcc) result(weights map[string]float64) (map[string]TaskMetrics, float64, error) {
 	out := map[string]TaskMetrics{}
 	total := 0.0
-	for i, name := range a.tasks {
-		m := TaskMetrics{Kind: a.kinds[i], Rows: a.rows[i]}
-		if a.rows[i] > 0 {
-			m.Loss = a.loss[i] / float64(a.rows[i])
+	for i, name := range a.Tasks {
+		m := TaskMetrics{Kind: a.Kinds[i], Rows: a.Rows[i]}
+		if a.Rows[i] > 0 {
+			m.Loss = a.Loss[i] / float64(a.Rows[i])
 		}
-		if IsClassification(a.kinds[i]) {
-			if a.seen[i] > 0 {
-				m.Accuracy = float64(a.right[i]) / float64(a.seen[i])
+		if IsClassification(a.Kinds[i]) {
+			if a.Seen[i] > 0 {
+				m.Accuracy = float64(a.Right[i]) / float64(a.Seen[i])
 			}
-		} else if a.elems[i] > 0 {
-			m.MSE = a.se[i] / float64(a.elems[i])
-			m.MAE = a.ae[i] / float64(a.elems[i])
+		} else if a.Elems[i] > 0 {
+			m.MSE = a.SE[i] / float64(a.Elems[i])
+			m.MAE = a.AE[i] / float64(a.Elems[i])
 		}
 		w := 1.0
 		if v, ok := weights[name]; ok {
@@ -574,77 +739,139 @@ func Fit(ctx context.Context, m *runtime.Model, cfg Config, trainSet, valSet *Da
 	return t.Fit(ctx, trainSet, valSet, cb)
 }
 
-// Fit runs the training loop of an already-built trainer.
+// runState is everything the training loop carries from one step to the
+// next; a checkpoint saves it whole, so a resumed run continues at the
+// next batch exactly as if it had not stopped.
+type runState struct {
+	Epoch   int `json:"epoch"`   // current epoch, 0-based
+	Batch   int `json:"batch"`   // next batch within the epoch
+	Step    int `json:"step"`    // optimisation steps taken
+	Skipped int `json:"skipped"` // batches skipped this epoch (--on-nan skip-batch)
+	// the epoch so far
+	Running   float64    `json:"running"`    // Σ weighted batch loss × rows
+	Seen      int        `json:"seen"`       // rows
+	EpochLoss []float64  `json:"epoch_loss"` // per task: Σ loss × rows
+	WeightSum []float64  `json:"weight_sum"` // per task: Σ applied weights
+	Steps     int        `json:"steps"`      // steps taken this epoch
+	Metrics   *metricAcc `json:"metrics"`
+	// early stopping
+	Best      *float64 `json:"best_val_loss,omitempty"`
+	Patience  int      `json:"patience"`
+	BestEpoch int      `json:"best_epoch"`
+	Done      string   `json:"done,omitempty"` // "early stopping" once the run has stopped early
+}
+
+func (t *Trainer) startEpoch() {
+	k := len(t.tasks)
+	r := &t.run
+	r.Batch, r.Running, r.Seen, r.Steps, r.Skipped = 0, 0, 0, 0, 0
+	r.EpochLoss, r.WeightSum = make([]float64, k), make([]float64, k)
+	r.Metrics = newMetricAcc(t.tasks, t.cfg.Losses)
+}
+
+// errSimulatedCrash ends a run at once, as a killed process would (tests).
+var errSimulatedCrash = errors.New("train: simulated crash")
+
+// Fit runs the training loop of an already-built trainer. The data is
+// checked first (CheckData); notes about ignored arrays go to Result.Notes.
 func (t *Trainer) Fit(ctx context.Context, trainSet, valSet *Dataset, cb Callbacks) (*Result, error) {
 	cfg := t.cfg
-	res := &Result{Trainable: t.params, Frozen: t.frozen, Fingerprint: trainSet.Fingerprint(), BestEpoch: -1}
-	if cfg.Resume != "" {
-		if err := t.loadCheckpoint(cfg.Resume); err != nil {
+	trainSet, notes, err := t.CheckData(trainSet, "training")
+	if err != nil {
+		return nil, err
+	}
+	if valSet != nil {
+		var more []string
+		if valSet, more, err = t.CheckData(valSet, "validation"); err != nil {
+			return nil, err
+		}
+		notes = append(notes, more...)
+	}
+	if cfg.EarlyStop > 0 && valSet == nil {
+		return nil, cfgErr("--early-stop", "early stopping watches the validation loss: give --val FILE or --val-split F")
+	}
+	if cfg.Checkpoint != "" {
+		// refused now rather than after the first epoch
+		if err := checkCheckpointDir(filepath.Clean(cfg.Checkpoint)); err != nil {
 			return nil, err
 		}
 	}
+	res := &Result{Trainable: t.params, Frozen: t.frozen, Fingerprint: trainSet.Fingerprint(), BestEpoch: -1, Notes: notes}
+	switch {
+	case t.resumed:
+		if t.fingerprint != res.Fingerprint {
+			return nil, errors.New("train: Resume was given other training data than Fit")
+		}
+	case cfg.Resume != "":
+		t.fingerprint = res.Fingerprint
+		if err := t.loadCheckpoint(cfg.Resume); err != nil {
+			return nil, err
+		}
+	default:
+		t.fingerprint = res.Fingerprint
+		t.startEpoch()
+	}
+	r := &t.run
+	if r.Done != "" {
+		res.Stopped = r.Done
+		res.BestEpoch = r.BestEpoch
+		return res, nil
+	}
 	base := cfg.Optimizer.LR
-	best := math.Inf(1)
-	var bestWeights map[string]*tensor.Tensor
-	patience := 0
-	for ; t.epoch < cfg.Epochs; t.epoch++ {
-		t.opt.SetLR(cfg.Schedule.LR(base, t.epoch))
+	for r.Epoch < cfg.Epochs {
+		t.opt.SetLR(cfg.Schedule.LR(base, r.Epoch))
 		start := time.Now()
-		acc := newMetricAcc(t.tasks, cfg.Losses)
-		batches := trainSet.Batches(cfg.BatchSize, !cfg.NoShuffle, cfg.Seed, t.epoch)
-		running, seen := 0.0, 0
-		epochLoss := make([]float64, len(t.tasks))
+		seenHere := 0
+		batches := trainSet.Batches(cfg.BatchSize, !cfg.NoShuffle, cfg.Seed, r.Epoch)
+		if r.Batch > len(batches) {
+			return res, fmt.Errorf("resume: the checkpoint is at batch %d of epoch %d, which has %d batches (were --batch or the data changed?)", r.Batch, r.Epoch+1, len(batches))
+		}
 		interrupted := false
-		for bi, rows := range batches {
+		for r.Batch < len(batches) {
+			rows := batches[r.Batch]
 			b := trainSet.Take(rows)
-			r, err := t.Step(b)
+			out, err := t.Step(b)
 			if err != nil {
-				return res, fmt.Errorf("epoch %d batch %d: %w", t.epoch+1, bi+1, err)
+				var be *batchRowError
+				if errors.As(err, &be) {
+					err = &DataError{Array: be.task, Row: trainSet.RowName(rows[be.row]), Msg: be.msg}
+				}
+				return res, fmt.Errorf("epoch %d batch %d: %w", r.Epoch+1, r.Batch+1, err)
 			}
-			for i, name := range t.tasks {
-				acc.add(i, r.tasks[i], r.preds[i], b.Arrays[name])
-				epochLoss[i] += r.tasks[i].Loss * float64(len(rows))
+			if t.skipped {
+				r.Skipped++
+			} else {
+				for i, name := range t.tasks {
+					r.Metrics.add(i, out.tasks[i], out.preds[i], b.Arrays[name])
+					r.EpochLoss[i] += out.tasks[i].Loss * float64(len(rows))
+					r.WeightSum[i] += t.applied[i]
+				}
+				r.Running += out.loss * float64(len(rows))
+				r.Seen += len(rows)
+				r.Steps++
 			}
-			running += r.loss * float64(len(rows))
-			seen += len(rows)
+			seenHere += len(rows)
+			r.Batch++
 			if cb.OnBatch != nil {
-				cb.OnBatch(Progress{Epoch: t.epoch + 1, Epochs: cfg.Epochs, Batch: bi + 1, Batches: len(batches),
-					RunningLoss: running / float64(seen), SamplesPerSecond: float64(seen) / time.Since(start).Seconds()})
+				cb.OnBatch(Progress{Epoch: r.Epoch + 1, Epochs: cfg.Epochs, Batch: r.Batch, Batches: len(batches),
+					RunningLoss: r.Running / float64(max(r.Seen, 1)), SamplesPerSecond: float64(seenHere) / time.Since(start).Seconds()})
 			}
-			if ctx.Err() != nil {
-				interrupted = true
-				break
+			if r.Batch < len(batches) {
+				if cfg.CheckpointEvery > 0 && r.Step%cfg.CheckpointEvery == 0 && !t.skipped {
+					if err := t.saveCheckpoint(cfg.Checkpoint); err != nil {
+						return res, err
+					}
+				}
+				if t.crashAt > 0 && r.Step >= t.crashAt {
+					return res, errSimulatedCrash
+				}
+				if ctx.Err() != nil {
+					interrupted = true
+					break
+				}
 			}
-		}
-		for i := range epochLoss {
-			epochLoss[i] /= float64(max(seen, 1))
-		}
-		t.weighting.EndEpoch(epochLoss)
-		stats := EpochStats{Epoch: t.epoch + 1, LR: t.opt.LR(), TrainLoss: running / float64(max(seen, 1)),
-			Seconds: time.Since(start).Seconds(), Weights: map[string]float64{}}
-		stats.Samples = float64(seen) / math.Max(stats.Seconds, 1e-9)
-		stats.Train, _, _ = acc.result(cfg.LossWeights)
-		// the weights in force for the next epoch; rlw draws afresh every
-		// step, so it reports none rather than consume a draw
-		if t.weighting.Name() != "rlw" {
-			w := t.weighting.Weights(epochLoss)
-			for i, name := range t.tasks {
-				stats.Weights[name] = w[i]
-			}
-		}
-		if valSet != nil && valSet.Rows > 0 {
-			vm, vl, err := t.Evaluate(valSet)
-			if err != nil {
-				return res, err
-			}
-			stats.Val, stats.ValLoss = vm, vl
-		}
-		res.Epochs = append(res.Epochs, stats)
-		if cb.OnEpoch != nil {
-			cb.OnEpoch(stats)
 		}
 		if interrupted {
-			t.epoch++ // the partial epoch counts: resume starts with the next
 			res.Stopped = "interrupted"
 			if cfg.Checkpoint != "" {
 				if err := t.saveCheckpoint(cfg.Checkpoint); err != nil {
@@ -653,27 +880,95 @@ func (t *Trainer) Fit(ctx context.Context, trainSet, valSet *Dataset, cb Callbac
 			}
 			return res, ctx.Err()
 		}
+		stats, stop, err := t.endEpoch(valSet, res, time.Since(start).Seconds(), seenHere)
+		if err != nil {
+			return res, err
+		}
 		if cfg.Checkpoint != "" {
-			t.epoch++
-			err := t.saveCheckpoint(cfg.Checkpoint)
-			t.epoch--
-			if err != nil {
+			if err := t.saveCheckpoint(cfg.Checkpoint); err != nil {
 				return res, err
 			}
 		}
-		if cfg.EarlyStop > 0 && valSet != nil && valSet.Rows > 0 {
-			if stats.ValLoss < best {
-				best, patience, res.BestEpoch = stats.ValLoss, 0, t.epoch+1
-				bestWeights = t.snapshot()
-			} else if patience++; patience >= cfg.EarlyStop {
-				res.Stopped = "early stopping"
-				t.restore(bestWeights)
-				t.epoch++
-				break
+		res.Epochs = append(res.Epochs, stats)
+		if cb.OnEpoch != nil {
+			cb.OnEpoch(stats)
+		}
+		if stop {
+			res.Stopped = r.Done
+			break
+		}
+		if t.crashAt > 0 && r.Step >= t.crashAt {
+			return res, errSimulatedCrash
+		}
+		if ctx.Err() != nil {
+			if r.Epoch < cfg.Epochs {
+				res.Stopped = "interrupted"
 			}
+			return res, ctx.Err()
 		}
 	}
 	return res, nil
+}
+
+// Resume loads the checkpoint of Config.Resume now rather than at the start
+// of Fit, checking it against the training data (as CheckData returned
+// it), so that the caller can report where the run continues: the 1-based
+// epoch and the number of its batches already done.
+func (t *Trainer) Resume(trainSet *Dataset) (epoch, batchesDone int, err error) {
+	if t.cfg.Resume == "" {
+		return 0, 0, cfgErr("--resume", "no checkpoint folder given")
+	}
+	t.fingerprint = trainSet.Fingerprint()
+	if err := t.loadCheckpoint(t.cfg.Resume); err != nil {
+		return 0, 0, err
+	}
+	t.resumed = true
+	return t.run.Epoch + 1, t.run.Batch, nil
+}
+
+// endEpoch closes the current epoch: the weighting sees the epoch's mean
+// losses, validation runs, early stopping decides, and the state moves to
+// the next epoch's first batch.
+func (t *Trainer) endEpoch(valSet *Dataset, res *Result, seconds float64, seenHere int) (EpochStats, bool, error) {
+	r, cfg := &t.run, t.cfg
+	epochLoss := make([]float64, len(t.tasks))
+	for i := range epochLoss {
+		epochLoss[i] = r.EpochLoss[i] / float64(max(r.Seen, 1))
+	}
+	t.weighting.EndEpoch(epochLoss)
+	stats := EpochStats{Epoch: r.Epoch + 1, LR: t.opt.LR(), TrainLoss: r.Running / float64(max(r.Seen, 1)),
+		Seconds: seconds, Weights: map[string]float64{}, Skipped: r.Skipped}
+	stats.Samples = float64(seenHere) / math.Max(seconds, 1e-9)
+	stats.Train, _, _ = r.Metrics.result(cfg.LossWeights)
+	// the weights each method applied, averaged over the epoch's steps
+	if r.Steps > 0 {
+		for i, name := range t.tasks {
+			stats.Weights[name] = r.WeightSum[i] / float64(r.Steps)
+		}
+	}
+	if valSet != nil {
+		vm, vl, err := t.Evaluate(valSet)
+		if err != nil {
+			return stats, false, err
+		}
+		stats.Val, stats.ValLoss = vm, vl
+	}
+	stop := false
+	if cfg.EarlyStop > 0 && valSet != nil {
+		if r.Best == nil || stats.ValLoss < *r.Best {
+			v := stats.ValLoss
+			r.Best, r.Patience, r.BestEpoch = &v, 0, r.Epoch+1
+			t.bestWeights = t.snapshot()
+		} else if r.Patience++; r.Patience >= cfg.EarlyStop {
+			r.Done = "early stopping"
+			t.restore(t.bestWeights)
+			stop = true
+		}
+		res.BestEpoch = r.BestEpoch
+	}
+	r.Epoch++
+	t.startEpoch()
+	return stats, stop, nil
 }
 
 func (t *Trainer) snapshot() map[string]*tensor.Tensor {

@@ -87,8 +87,10 @@ func WeightedTaskLoss(kind string, pred, target *tensor.Tensor, rowWeights []flo
 			l := tv[b]
 			if math.IsNaN(l) || l < 0 {
 				valid[b] = false
-			} else if int(l) >= width {
-				return res, fmt.Errorf("label %v in row %d is out of range for %d classes", l, b, width)
+			} else if math.IsInf(l, 0) || l != math.Trunc(l) {
+				return res, &rowError{row: b, msg: fmt.Sprintf("label %v is not a class id (%s needs whole numbers)", l, kind)}
+			} else if l >= float64(width) {
+				return res, &rowError{row: b, msg: fmt.Sprintf("label %v is out of range for %d classes", l, width)}
 			}
 			continue
 		}
@@ -263,6 +265,15 @@ func WeightedTaskLoss(kind string, pred, target *tensor.Tensor, rowWeights []flo
 	}
 	return res, nil
 }
+
+// rowError is a bad target in one row of a batch; the training loop turns
+// the batch row into the file row.
+type rowError struct {
+	row int
+	msg string
+}
+
+func (e *rowError) Error() string { return fmt.Sprintf("row %d: %s", e.row, e.msg) }
 
 func sign(x float64) float64 {
 	switch {

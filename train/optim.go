@@ -212,15 +212,15 @@ func ClipGradNorm(grads map[string][]float32, maxNorm float64) float64 {
 
 // Schedule gives the learning rate of an epoch (0-based).
 type Schedule struct {
-	Kind     string  // "", "step" or "cosine"
+	Kind     string  // "" or "none", "step", "cosine", "exp"
 	StepSize int     // step: epochs between decays
-	Gamma    float64 // step: decay factor (default 0.1)
+	Gamma    float64 // step, exp: decay factor (default 0.1 for step, 0.9 for exp)
 	Epochs   int     // cosine: T_max
 	MinLR    float64 // cosine: eta_min
 }
 
-// LR returns the rate for epoch e given the base rate, as torch's StepLR
-// and CosineAnnealingLR (closed form).
+// LR returns the rate for epoch e given the base rate, as torch's StepLR,
+// CosineAnnealingLR and ExponentialLR (closed forms).
 func (s Schedule) LR(base float64, e int) float64 {
 	switch s.Kind {
 	case "step":
@@ -230,6 +230,12 @@ func (s Schedule) LR(base float64, e int) float64 {
 		}
 		step := max(s.StepSize, 1)
 		return base * math.Pow(g, float64(e/step))
+	case "exp":
+		g := s.Gamma
+		if g == 0 {
+			g = 0.9
+		}
+		return base * math.Pow(g, float64(e))
 	case "cosine":
 		tmax := max(s.Epochs, 1)
 		return s.MinLR + (base-s.MinLR)*(1+math.Cos(math.Pi*float64(e)/float64(tmax)))/2

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -33,9 +34,39 @@ type Weighting interface {
 	Observe(losses []float64, lastLayerNorms []float64)
 	// EndEpoch passes each task's mean training loss of the epoch.
 	EndEpoch(epochLosses []float64)
-	// State and Restore support checkpoints.
-	State() []float64
-	Restore([]float64)
+	// State and Restore support checkpoints: State is the method's whole
+	// learned or drawn state (JSON), Restore puts it back exactly.
+	State() json.RawMessage
+	Restore(json.RawMessage) error
+}
+
+// learner is a weighting with parameters of its own (uncertainty's
+// log-variances), trained by the run's optimiser: Learned gives their
+// values and the gradient of the total loss given this step's task losses;
+// the trainer steps them and hands back the new values with SetLearned.
+type learner interface {
+	Learned(losses []float64) (name string, value, grad []float32)
+	SetLearned([]float32)
+}
+
+// marshalState encodes a method's state; nil when it cannot be encoded
+// (a non-finite number), which makes the checkpoint write fail.
+func marshalState(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func restoreState(name string, s json.RawMessage, v any) error {
+	if len(s) == 0 {
+		return fmt.Errorf("%s: the checkpoint has no weighting state", name)
+	}
+	if err := json.Unmarshal(s, v); err != nil {
+		return fmt.Errorf("%s weighting state: %w", name, err)
+	}
+	return nil
 }
 
 // WeightingConfig selects a method and its hyper-parameters.
@@ -43,7 +74,7 @@ type WeightingConfig struct {
 	Kind    string
 	Fixed   []float64 // per-task weights for "fixed" (default 1)
 	Alpha   float64   // GradNorm asymmetry (default 1.5)
-	LR      float64   // learning rate of learned weights (uncertainty, GradNorm)
+	LR      float64   // learning rate of GradNorm's weights (and of uncertainty's log-variances outside a Trainer, whose optimiser trains them)
 	Temp    float64   // DWA temperature (default 2)
 	CAGradC float64   // CAGrad c (default 0.5)
 	Seed    uint64
@@ -78,7 +109,7 @@ func NewWeighting(c WeightingConfig, k int) (Weighting, error) {
 		if lr == 0 {
 			lr = 0.01
 		}
-		return &uncertainty{logVar: make([]float64, k), lr: lr}, nil
+		return &uncertainty{logVar: make([]float32, k), grad: make([]float32, k), lr: lr}, nil
 	case "dwa":
 		t := c.Temp
 		if t == 0 {
@@ -127,8 +158,8 @@ func (f *fixedW) Weights([]float64) []float64                { return f.w }
 func (f *fixedW) Combine([][]float64) ([]float64, []float64) { return nil, nil }
 func (f *fixedW) Observe([]float64, []float64)               {}
 func (f *fixedW) EndEpoch([]float64)                         {}
-func (f *fixedW) State() []float64                           { return nil }
-func (f *fixedW) Restore([]float64)                          {}
+func (f *fixedW) State() json.RawMessage                     { return json.RawMessage("{}") }
+func (f *fixedW) Restore(json.RawMessage) error              { return nil }
 
 // rlw draws fresh weights softmax(z), z ~ N(0, I), every step (Lin et al.,
 // "Reasonable effectiveness of random weighting", TMLR 2022).
@@ -152,19 +183,49 @@ func (r *rlw) Weights([]float64) []float64 {
 func (r *rlw) Combine([][]float64) ([]float64, []float64) { return nil, nil }
 func (r *rlw) Observe([]float64, []float64)               {}
 func (r *rlw) EndEpoch([]float64)                         {}
-func (r *rlw) State() []float64                           { return []float64{float64(r.step)} }
-func (r *rlw) Restore(s []float64) {
-	if len(s) == 1 {
-		r.step = int(s[0])
+func (r *rlw) State() json.RawMessage {
+	return marshalState(stepState{Step: r.step})
+}
+func (r *rlw) Restore(s json.RawMessage) error {
+	var st stepState
+	if err := restoreState("rlw", s, &st); err != nil {
+		return err
 	}
+	r.step = st.Step
+	return nil
+}
+
+type stepState struct {
+	Step int `json:"step"`
 }
 
 // uncertainty learns s_i = log σ_i² with total loss Σ L_i/(2·e^{s_i}) + s_i/2
 // (Kendall, Gal and Cipolla, CVPR 2018, in LibMTL's form). The weight of
-// task i is 1/(2e^{s_i}); s_i takes a plain gradient step per batch.
+// task i is 1/(2e^{s_i}). In training the s_i are parameters of the run's
+// optimiser (same kind, same learning rate and schedule, as LibMTL puts
+// them in the model's optimiser); used on its own, Observe takes a plain
+// gradient step of size lr.
 type uncertainty struct {
-	logVar []float64
-	lr     float64
+	logVar  []float32
+	grad    []float32
+	lr      float64
+	managed bool // the trainer's optimiser steps logVar
+}
+
+// uncertaintyParam names uncertainty's log-variances in the optimiser.
+const uncertaintyParam = "weighting/uncertainty.log_var"
+
+func (u *uncertainty) Learned(losses []float64) (string, []float32, []float32) {
+	u.gradient(losses)
+	return uncertaintyParam, u.logVar, u.grad
+}
+func (u *uncertainty) SetLearned(v []float32) { u.logVar = v }
+
+// gradient sets d/ds_i [L_i/(2e^{s_i}) + s_i/2] = ½ − L_i/(2e^{s_i}).
+func (u *uncertainty) gradient(losses []float64) {
+	for i, l := range losses {
+		u.grad[i] = float32(0.5 - l/(2*math.Exp(float64(u.logVar[i]))))
+	}
 }
 
 func (u *uncertainty) Name() string    { return "uncertainty" }
@@ -172,20 +233,42 @@ func (u *uncertainty) TaskGrads() bool { return false }
 func (u *uncertainty) Weights([]float64) []float64 {
 	w := make([]float64, len(u.logVar))
 	for i, s := range u.logVar {
-		w[i] = 1 / (2 * math.Exp(s))
+		w[i] = 1 / (2 * math.Exp(float64(s)))
 	}
 	return w
 }
 func (u *uncertainty) Combine([][]float64) ([]float64, []float64) { return nil, nil }
 func (u *uncertainty) Observe(losses []float64, _ []float64) {
-	for i, l := range losses {
-		// d/ds [L/(2e^s) + s/2] = −L/(2e^s) + 1/2
-		u.logVar[i] -= u.lr * (0.5 - l/(2*math.Exp(u.logVar[i])))
+	if u.managed {
+		return // the trainer's optimiser has stepped them
 	}
+	u.gradient(losses)
+	next := make([]float32, len(u.logVar))
+	for i := range next {
+		next[i] = float32(float64(u.logVar[i]) - u.lr*float64(u.grad[i]))
+	}
+	u.logVar = next
 }
-func (u *uncertainty) EndEpoch([]float64)  {}
-func (u *uncertainty) State() []float64    { return append([]float64(nil), u.logVar...) }
-func (u *uncertainty) Restore(s []float64) { copy(u.logVar, s) }
+func (u *uncertainty) EndEpoch([]float64) {}
+
+type uncertaintyState struct {
+	LogVar []float32 `json:"log_var"`
+}
+
+func (u *uncertainty) State() json.RawMessage {
+	return marshalState(uncertaintyState{LogVar: u.logVar})
+}
+func (u *uncertainty) Restore(s json.RawMessage) error {
+	var st uncertaintyState
+	if err := restoreState("uncertainty", s, &st); err != nil {
+		return err
+	}
+	if len(st.LogVar) != len(u.logVar) {
+		return fmt.Errorf("uncertainty: the checkpoint has %d log-variances for %d tasks", len(st.LogVar), len(u.logVar))
+	}
+	u.logVar = st.LogVar
+	return nil
+}
 
 // dwa sets w_i = K·softmax(r/T)_i with r_i = L_i(e−1)/L_i(e−2), the ratio of
 // the last two epochs' mean losses (Liu, Johns and Davison, CVPR 2019);
@@ -217,8 +300,26 @@ func (d *dwa) EndEpoch(l []float64) {
 		d.w[i] = float64(d.k) * s[i]
 	}
 }
-func (d *dwa) State() []float64    { return append([]float64(nil), d.w...) }
-func (d *dwa) Restore(s []float64) { copy(d.w, s) }
+
+type dwaState struct {
+	History [][]float64 `json:"history"`
+	W       []float64   `json:"w"`
+}
+
+func (d *dwa) State() json.RawMessage {
+	return marshalState(dwaState{History: d.history, W: d.w})
+}
+func (d *dwa) Restore(s json.RawMessage) error {
+	var st dwaState
+	if err := restoreState("dwa", s, &st); err != nil {
+		return err
+	}
+	if len(st.W) != d.k {
+		return fmt.Errorf("dwa: the checkpoint has %d weights for %d tasks", len(st.W), d.k)
+	}
+	d.history, d.w = st.History, st.W
+	return nil
+}
 
 // gradNorm learns weights so that each task's weighted gradient norm on the
 // last shared layer, G_i = ‖∇_W w_i L_i‖, tracks mean(G)·r_i^α with r_i the
@@ -265,9 +366,27 @@ func (g *gradNorm) Observe(losses, norms []float64) {
 		g.w[i] *= float64(k) / s
 	}
 }
-func (g *gradNorm) EndEpoch([]float64)  {}
-func (g *gradNorm) State() []float64    { return append([]float64(nil), g.w...) }
-func (g *gradNorm) Restore(s []float64) { copy(g.w, s) }
+func (g *gradNorm) EndEpoch([]float64) {}
+
+type gradNormState struct {
+	W       []float64 `json:"w"`
+	Initial []float64 `json:"initial_losses,omitempty"`
+}
+
+func (g *gradNorm) State() json.RawMessage {
+	return marshalState(gradNormState{W: g.w, Initial: g.initial})
+}
+func (g *gradNorm) Restore(s json.RawMessage) error {
+	var st gradNormState
+	if err := restoreState("gradnorm", s, &st); err != nil {
+		return err
+	}
+	if len(st.W) != len(g.w) {
+		return fmt.Errorf("gradnorm: the checkpoint has %d weights for %d tasks", len(st.W), len(g.w))
+	}
+	g.w, g.initial = st.W, st.Initial
+	return nil
+}
 
 // gradMethod adapts a per-task-gradient combiner.
 type gradMethod struct {
@@ -288,11 +407,14 @@ func (m *gradMethod) Weights(l []float64) []float64 {
 func (m *gradMethod) Combine(g [][]float64) ([]float64, []float64) { return m.combine(g) }
 func (m *gradMethod) Observe([]float64, []float64)                 {}
 func (m *gradMethod) EndEpoch([]float64)                           {}
-func (m *gradMethod) State() []float64                             { return []float64{float64(m.step)} }
-func (m *gradMethod) Restore(s []float64) {
-	if len(s) == 1 {
-		m.step = int(s[0])
+func (m *gradMethod) State() json.RawMessage                       { return marshalState(stepState{Step: m.step}) }
+func (m *gradMethod) Restore(s json.RawMessage) error {
+	var st stepState
+	if err := restoreState(m.name, s, &st); err != nil {
+		return err
 	}
+	m.step = st.Step
+	return nil
 }
 
 func softmax(z []float64, temp float64) []float64 {

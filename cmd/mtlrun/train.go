@@ -7,8 +7,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,10 +31,14 @@ func parseAssignments(flag string, items []string) (map[string]string, error) {
 				continue
 			}
 			k, v, ok := strings.Cut(part, "=")
+			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 			if !ok || k == "" || v == "" {
-				return nil, fmt.Errorf("--%s %q: want OUTPUT=VALUE", flag, part)
+				return nil, fmt.Errorf("--%s %q: want NAME=VALUE", flag, part)
 			}
-			out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+			if prev, dup := out[k]; dup {
+				return nil, fmt.Errorf("--%s names %s twice (%s=%s and %s=%s); give each once", flag, k, k, prev, k, v)
+			}
+			out[k] = v
 		}
 	}
 	return out, nil
@@ -64,6 +71,9 @@ func loadData(path string, csvMap map[string][]string) (*train.Dataset, error) {
 		}
 		return train.LoadCSVFile(path, csvMap)
 	}
+	if len(csvMap) > 0 {
+		return nil, fmt.Errorf("--csv-map applies to .csv data only; %s is read as .npz (drop --csv-map)", path)
+	}
 	return train.LoadNPZ(path)
 }
 
@@ -80,10 +90,12 @@ type trainFlags struct {
 	softShare, clipNorm  float64
 	earlyStop            int
 	checkpoint, resume   string
+	checkpointEvery      int
 	schedule             string
 	stepSize             int
 	gamma                float64
 	classWeights         []string
+	onNaN                string
 }
 
 func init() {
@@ -102,7 +114,10 @@ the classes of a classification task (Keras' class_weight).
 
 Losses: mse mae huber bce bce_logits cce sparse_cce sparse_cce_logits nll.
 Weighting: fixed (default) rlw uncertainty dwa gradnorm mgda pcgrad cagrad imtl.
-Ctrl-C stops after the current batch and writes the checkpoint (with --checkpoint).`,
+Ctrl-C (or SIGTERM) stops after the current batch, writes the checkpoint (with
+--checkpoint) and the model, and exits 130 (143); a second Ctrl-C exits at once,
+writing nothing. --resume continues at the next batch, bit-identical to a run
+that was never stopped.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runTrain(cmd, args[0], &f) },
 	}
@@ -127,20 +142,70 @@ Ctrl-C stops after the current batch and writes the checkpoint (with --checkpoin
 	fl.Float64Var(&f.softShare, "soft-share", 0, "soft parameter sharing λ between task towers of equal shape")
 	fl.Float64Var(&f.clipNorm, "clip-norm", 0, "clip gradients to this global L2 norm (0: off)")
 	fl.IntVar(&f.earlyStop, "early-stop", 0, "stop after N epochs without validation improvement, keeping the best weights")
-	fl.StringVar(&f.checkpoint, "checkpoint", "", "write a checkpoint to this folder after every epoch")
+	fl.StringVar(&f.checkpoint, "checkpoint", "", "write a checkpoint to this folder after every epoch (and on Ctrl-C)")
+	fl.IntVar(&f.checkpointEvery, "checkpoint-every", 0, "also write the checkpoint every N steps (0: per epoch only)")
+	fl.StringVar(&f.onNaN, "on-nan", "stop", "a NaN/Inf loss or gradient: stop (error, no model written) or skip-batch")
 	fl.StringVar(&f.resume, "resume", "", "resume from a checkpoint folder")
-	fl.StringVar(&f.schedule, "schedule", "", "learning-rate schedule: step or cosine")
+	fl.StringVar(&f.schedule, "schedule", "none", "learning-rate schedule per epoch: none, step, cosine or exp")
 	fl.IntVar(&f.stepSize, "step-size", 10, "epochs between decays (--schedule step)")
-	fl.Float64Var(&f.gamma, "gamma", 0.1, "decay factor (--schedule step)")
+	fl.Float64Var(&f.gamma, "gamma", 0, "decay factor per decay (--schedule step, default 0.1) or per epoch (exp, default 0.9)")
 	fl.StringVar(&f.plot, "plot", "", "draw per-task loss curves to FILE.png or FILE.svg")
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON line per epoch instead of tables")
 	fl.StringVar(&f.out, "out", "", "where to write the trained model (.onnx)")
 	rootCmd.AddCommand(cmd)
 }
 
+// usageError is a flag that cannot work as given: exit status 2.
+func usageError(format string, args ...any) error {
+	return &exitError{code: 2, msg: fmt.Sprintf(format, args...)}
+}
+
+// checkTrainFlags refuses flag values and combinations that would be
+// silently ignored or cannot work; the recipe itself is checked by
+// train.Config.Validate.
+func checkTrainFlags(cmd *cobra.Command, f *trainFlags) error {
+	changed := cmd.Flags().Changed
+	switch {
+	case f.data == "" || f.out == "":
+		return usageError("--data and --out are required")
+	case f.epochs < 1:
+		return usageError("--epochs %d: train for at least 1 epoch", f.epochs)
+	case f.batch < 1:
+		return usageError("--batch %d: the batch size must be at least 1", f.batch)
+	case f.val != "" && changed("val-split"):
+		return usageError("--val and --val-split both give validation data; use one")
+	case changed("val-split") && !(f.valSplit > 0 && f.valSplit < 1):
+		return usageError("--val-split %v: want a fraction between 0 and 1 (exclusive), e.g. 0.2 holds out the last 20%% of the rows", f.valSplit)
+	case changed("step-size") && f.schedule != "step":
+		return usageError("--step-size only applies to --schedule step (got --schedule %s)", f.schedule)
+	case changed("gamma") && f.schedule != "step" && f.schedule != "exp":
+		return usageError("--gamma only applies to --schedule step or exp (got --schedule %s)", f.schedule)
+	case changed("momentum") && f.optimizer != "sgd":
+		return usageError("--momentum applies to --optimizer sgd only; %s keeps its own moment estimates (drop --momentum, or use sgd)", f.optimizer)
+	case changed("weight-decay") && !(f.wd >= 0):
+		return usageError("--weight-decay %v: want a number ≥ 0", f.wd)
+	case changed("checkpoint-every") && f.checkpoint == "":
+		return usageError("--checkpoint-every needs --checkpoint DIR")
+	case f.earlyStop > 0 && f.val == "" && !changed("val-split"):
+		return usageError("--early-stop watches the validation loss: give --val FILE or --val-split F")
+	}
+	if st, err := os.Stat(f.out); err == nil && st.IsDir() {
+		return usageError("--out %s is a folder; give the model's file name, e.g. %s", f.out, filepath.Join(f.out, "trained.onnx"))
+	}
+	if st, err := os.Stat(filepath.Dir(f.out)); err != nil || !st.IsDir() {
+		return usageError("--out %s: the folder %s does not exist", f.out, filepath.Dir(f.out))
+	}
+	if f.plot != "" {
+		if ext := strings.ToLower(filepath.Ext(f.plot)); ext != ".png" && ext != ".svg" {
+			return usageError("--plot %s: use a .png or .svg file", f.plot)
+		}
+	}
+	return nil
+}
+
 func runTrain(cmd *cobra.Command, modelPath string, f *trainFlags) error {
-	if f.data == "" || f.out == "" {
-		return fmt.Errorf("--data and --out are required")
+	if err := checkTrainFlags(cmd, f); err != nil {
+		return err
 	}
 	losses, err := parseAssignments("loss", f.losses)
 	if err != nil {
@@ -154,7 +219,7 @@ func runTrain(cmd *cobra.Command, modelPath string, f *trainFlags) error {
 	for k, v := range weightSpecs {
 		w, err := strconv.ParseFloat(v, 64)
 		if err != nil {
-			return fmt.Errorf("--loss-weights %s=%s: %w", k, v, err)
+			return fmt.Errorf("--loss-weights %s=%s: not a number", k, v)
 		}
 		weights[k] = w
 	}
@@ -170,11 +235,42 @@ func runTrain(cmd *cobra.Command, modelPath string, f *trainFlags) error {
 	for k, v := range csvSpecs {
 		csvMap[k] = strings.Split(v, ":")
 	}
+	wd := f.wd
+	if wd < 0 && f.optimizer != "adamw" {
+		wd = 0
+	}
+	schedule := f.schedule
+	if schedule == "none" {
+		schedule = ""
+	}
+	cfg := train.Config{
+		Losses: losses, LossWeights: weights,
+		Weighting: train.WeightingConfig{Kind: f.weighting, Seed: f.seed},
+		Optimizer: train.OptimizerConfig{Kind: f.optimizer, LR: f.lr, Momentum: f.momentum, WeightDecay: wd},
+		Schedule:  train.Schedule{Kind: schedule, StepSize: f.stepSize, Gamma: f.gamma, Epochs: f.epochs},
+		BatchSize: f.batch, Epochs: f.epochs, NoShuffle: !f.shuffle, Seed: f.seed, Freeze: f.freeze,
+		ClipNorm: f.clipNorm, EarlyStop: f.earlyStop, SoftShare: f.softShare, ClassWeights: classWeights,
+		Checkpoint: f.checkpoint, CheckpointEvery: f.checkpointEvery, Resume: f.resume, OnNaN: f.onNaN,
+	}
+	// the recipe alone first, so that a bad flag is reported before any
+	// file is read
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	m, err := importer.Load(modelPath)
 	if err != nil {
 		return err
 	}
+	tr, err := train.NewTrainer(m, cfg)
+	if err != nil {
+		return err
+	}
 	trainSet, err := loadData(f.data, csvMap)
+	if err != nil {
+		return err
+	}
+	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	trainSet, notes, err := tr.CheckData(trainSet, "training")
 	if err != nil {
 		return err
 	}
@@ -184,27 +280,28 @@ func runTrain(cmd *cobra.Command, modelPath string, f *trainFlags) error {
 		if valSet, err = loadData(f.val, csvMap); err != nil {
 			return err
 		}
+		var more []string
+		if valSet, more, err = tr.CheckData(valSet, "validation"); err != nil {
+			return err
+		}
+		notes = append(notes, more...)
 	case f.valSplit > 0:
-		trainSet, valSet = trainSet.Split(f.valSplit)
+		if trainSet, valSet, err = trainSet.Split(f.valSplit); err != nil {
+			return usageError("%v", err)
+		}
 	}
-	wd := f.wd
-	if wd < 0 && f.optimizer != "adamw" {
-		wd = 0
+	for _, n := range notes {
+		fmt.Fprintln(errw, "note:", n)
 	}
-	cfg := train.Config{
-		Losses: losses, LossWeights: weights,
-		Weighting: train.WeightingConfig{Kind: f.weighting, Seed: f.seed},
-		Optimizer: train.OptimizerConfig{Kind: f.optimizer, LR: f.lr, Momentum: f.momentum, WeightDecay: wd},
-		Schedule:  train.Schedule{Kind: f.schedule, StepSize: f.stepSize, Gamma: f.gamma, Epochs: f.epochs},
-		BatchSize: f.batch, Epochs: f.epochs, NoShuffle: !f.shuffle, Seed: f.seed, Freeze: f.freeze,
-		ClipNorm: f.clipNorm, EarlyStop: f.earlyStop, SoftShare: f.softShare, ClassWeights: classWeights,
-		Checkpoint: f.checkpoint, Resume: f.resume,
+	if f.resume != "" {
+		epoch, done, err := tr.Resume(trainSet)
+		if err != nil {
+			return err
+		}
+		if !f.asJSON {
+			fmt.Fprintf(out, "resuming from %s: epoch %d, after batch %d\n", f.resume, epoch, done)
+		}
 	}
-	tr, err := train.NewTrainer(m, cfg)
-	if err != nil {
-		return err
-	}
-	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	if !f.asJSON {
 		fmt.Fprintf(out, "training %s: tasks %s; %d trainable tensors, %d frozen; %d training rows", modelPath,
 			strings.Join(tr.Tasks(), ", "), len(tr.Trainable()), len(tr.Frozen()), trainSet.Rows)
@@ -218,12 +315,13 @@ func runTrain(cmd *cobra.Command, modelPath string, f *trainFlags) error {
 			printMetrics(out, tr.Tasks(), before)
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, sig, stop := notifyStop(f)
 	defer stop()
 	enc := json.NewEncoder(out)
+	bar := isTerminal(errw) && !f.asJSON
 	cb := train.Callbacks{
 		OnBatch: func(p train.Progress) {
-			if !f.asJSON {
+			if bar {
 				drawProgress(errw, p)
 			}
 		},
@@ -232,15 +330,17 @@ func runTrain(cmd *cobra.Command, modelPath string, f *trainFlags) error {
 				enc.Encode(s)
 				return
 			}
-			fmt.Fprint(errw, "\r\033[K")
+			if bar {
+				fmt.Fprint(errw, "\r\033[K")
+			}
 			printEpoch(out, tr.Tasks(), s)
 		},
 	}
 	res, fitErr := tr.Fit(ctx, trainSet, valSet, cb)
-	if fitErr != nil && res == nil {
-		return fitErr
-	}
-	if fitErr != nil && ctx.Err() == nil {
+	if fitErr != nil && (res == nil || ctx.Err() == nil) {
+		if bar {
+			fmt.Fprint(errw, "\r\033[K")
+		}
 		return fitErr
 	}
 	if f.plot != "" && len(res.Epochs) > 0 {
@@ -252,7 +352,7 @@ func runTrain(cmd *cobra.Command, modelPath string, f *trainFlags) error {
 		"losses": losses, "loss_weights": weights, "weighting": f.weighting, "optimizer": f.optimizer,
 		"lr": f.lr, "momentum": f.momentum, "weight_decay": wd, "batch": f.batch, "epochs": f.epochs,
 		"shuffle": f.shuffle, "seed": f.seed, "freeze": f.freeze, "clip_norm": f.clipNorm, "soft_share": f.softShare,
-		"class_weights": classWeights,
+		"class_weights": classWeights, "schedule": f.schedule,
 	})
 	meta := []runtime.KeyValue{
 		{Key: "mtlrun.train.recipe", Value: string(recipe)},
@@ -277,9 +377,85 @@ func runTrain(cmd *cobra.Command, modelPath string, f *trainFlags) error {
 		fmt.Fprintf(out, "wrote %s\n", f.out)
 	}
 	if ctx.Err() != nil {
-		return &exitError{code: 130, msg: "interrupted" + checkpointNote(f.checkpoint)}
+		code := 130
+		if s := sig(); s == syscall.SIGTERM {
+			code = 143
+		}
+		return &exitError{code: code, msg: "interrupted" + checkpointNote(f.checkpoint)}
 	}
 	return nil
+}
+
+// notifyStop cancels the returned context on the first SIGINT or SIGTERM
+// (training stops after the current batch); a second one exits at once
+// with 130 (143), removing the checkpoint being written, if any, so that
+// nothing partial is left. sig reports the first signal.
+func notifyStop(f *trainFlags) (ctx context.Context, sig func() os.Signal, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	var mu sync.Mutex
+	var first os.Signal
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case s := <-ch:
+				mu.Lock()
+				again := first != nil
+				if !again {
+					first = s
+				}
+				mu.Unlock()
+				if !again {
+					fmt.Fprintln(os.Stderr, "mtlrun: stopping after the current batch (press Ctrl-C again to stop at once)")
+					cancel()
+					continue
+				}
+				if f.checkpoint != "" {
+					os.RemoveAll(filepath.Clean(f.checkpoint) + ".tmp")
+				}
+				removeTemps(f.out)
+				code := 130
+				if s == syscall.SIGTERM {
+					code = 143
+				}
+				fmt.Fprintln(os.Stderr, "mtlrun: stopped at once; nothing more was written")
+				os.Exit(code)
+			}
+		}
+	}()
+	sig = func() os.Signal {
+		mu.Lock()
+		defer mu.Unlock()
+		return first
+	}
+	return ctx, sig, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel()
+	}
+}
+
+// removeTemps deletes the exporter's temporary files for path, if any.
+func removeTemps(path string) {
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp*"))
+	for _, m := range matches {
+		os.Remove(m)
+	}
+}
+
+// isTerminal reports whether w is a terminal (the progress bar's \r
+// redraws would flood a log file or pipe).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func checkpointNote(dir string) string {
