@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/internal/fixtures"
 	_ "github.com/mtlrun/mtlrun/ops/all"
-	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -204,7 +204,7 @@ func shapesOf(x map[string]*tensor.Tensor) []string {
 
 // testSetInputs reads a model-zoo test set's input_N.pb files, by position
 // among the feed inputs (or by the name stored in the file).
-func testSetInputs(dir string, feeds []runtime.ValueInfo) (map[string]*tensor.Tensor, error) {
+func testSetInputs(dir string, feeds []graph.ValueInfo) (map[string]*tensor.Tensor, error) {
 	out := map[string]*tensor.Tensor{}
 	for i, v := range feeds {
 		p := filepath.Join(dir, fmt.Sprintf("input_%d.pb", i))

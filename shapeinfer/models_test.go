@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/internal/fixtures"
 	_ "github.com/mtlrun/mtlrun/ops/all"
@@ -277,7 +278,7 @@ func TestSeedOutputs(t *testing.T) {
 		if vi.ShapeString() != want || vi.DType != tensor.Float32 {
 			t.Errorf("output %q: %v%s, want float32%s", o.Name, vi.DType, vi.ShapeString(), want)
 		}
-		if vi.Shape[0].Param != batch || vi.Shape[1] != (runtime.Dim{Value: 1}) {
+		if vi.Shape[0].Param != batch || vi.Shape[1] != (graph.Dim{Value: 1}) {
 			t.Errorf("output %q: dims %+v", o.Name, vi.Shape)
 		}
 	}
@@ -285,7 +286,7 @@ func TestSeedOutputs(t *testing.T) {
 
 // BenchmarkInfer times Infer over every model folder (load excluded).
 func BenchmarkInfer(b *testing.B) {
-	var ms []*runtime.Model
+	var ms []*graph.Model
 	for _, dir := range modelDirs(b) {
 		m, err := importer.Load(filepath.Join(dir, "model.onnx"))
 		if err != nil {
@@ -306,7 +307,7 @@ func BenchmarkInfer(b *testing.B) {
 
 // stripDeclared forgets the declared types of outputs and intermediates (in
 // subgraphs too), keeping graph inputs.
-func stripDeclared(g *runtime.Graph) {
+func stripDeclared(g *graph.Graph) {
 	for i := range g.Outputs {
 		g.Outputs[i].HasShape, g.Outputs[i].Shape, g.Outputs[i].DType = false, nil, tensor.Undefined
 	}

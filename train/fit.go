@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 	"github.com/mtlrun/mtlrun/train/autodiff"
@@ -87,7 +88,7 @@ type Result struct {
 // Trainer holds the state of one training run over a model whose float
 // initializers it updates (replacing the tensors, never writing into them).
 type Trainer struct {
-	model     *runtime.Model
+	model     *graph.Model
 	cfg       Config
 	tasks     []string // outputs with a loss, in graph order
 	params    []string // trainable parameters
@@ -103,7 +104,7 @@ type Trainer struct {
 }
 
 // NewTrainer validates the recipe against the model.
-func NewTrainer(m *runtime.Model, cfg Config) (*Trainer, error) {
+func NewTrainer(m *graph.Model, cfg Config) (*Trainer, error) {
 	if len(cfg.Losses) == 0 {
 		return nil, errors.New("train: no task has a loss (give --loss OUTPUT=KIND)")
 	}
@@ -136,7 +137,7 @@ func NewTrainer(m *runtime.Model, cfg Config) (*Trainer, error) {
 			t.tasks = append(t.tasks, o.Name)
 		}
 	}
-	split := runtime.TaskSplit(m.Graph)
+	split := graph.TaskSplit(m.Graph)
 	for _, p := range split.Trunk {
 		t.trunk[p] = true
 	}
@@ -153,7 +154,7 @@ func NewTrainer(m *runtime.Model, cfg Config) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range runtime.FloatParams(m.Graph) {
+	for _, p := range graph.FloatParams(m.Graph) {
 		if !candidates[p] {
 			continue
 		}
@@ -226,7 +227,7 @@ func freezeRule(spec string, trunk map[string]bool) (func(string) bool, error) {
 
 // lastSharedLayer picks the trainable trunk parameters read by the last
 // node (in topological order) that reads any trainable trunk parameter.
-func lastSharedLayer(g *runtime.Graph, trunk map[string]bool, params []string) []string {
+func lastSharedLayer(g *graph.Graph, trunk map[string]bool, params []string) []string {
 	trainable := map[string]bool{}
 	for _, p := range params {
 		trainable[p] = true
@@ -435,7 +436,7 @@ func (t *Trainer) Evaluate(d *Dataset) (map[string]TaskMetrics, float64, error) 
 	return evaluate(sess, t.model, t.tasks, t.cfg, d)
 }
 
-func evaluate(sess *runtime.Session, m *runtime.Model, tasks []string, cfg Config, d *Dataset) (map[string]TaskMetrics, float64, error) {
+func evaluate(sess *runtime.Session, m *graph.Model, tasks []string, cfg Config, d *Dataset) (map[string]TaskMetrics, float64, error) {
 	acc := newMetricAcc(tasks, cfg.Losses)
 	for _, rows := range d.Batches(max(cfg.BatchSize, 256), false, 0, 0) {
 		b := d.Take(rows)
@@ -529,7 +530,7 @@ func (a *metricAcc) result(weights map[string]float64) (map[string]TaskMetrics, 
 
 // Fit trains for cfg.Epochs epochs (or until early stopping or ctx ends,
 // which stops after the current batch and still writes a checkpoint).
-func Fit(ctx context.Context, m *runtime.Model, cfg Config, trainSet, valSet *Dataset, cb Callbacks) (*Result, error) {
+func Fit(ctx context.Context, m *graph.Model, cfg Config, trainSet, valSet *Dataset, cb Callbacks) (*Result, error) {
 	t, err := NewTrainer(m, cfg)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/internal/fixtures"
 	_ "github.com/mtlrun/mtlrun/ops/all"
@@ -41,7 +42,7 @@ func (r recipe) config() Config {
 	}
 }
 
-func loadRecipe(t *testing.T, dir string) (recipe, *runtime.Model, *Dataset) {
+func loadRecipe(t *testing.T, dir string) (recipe, *graph.Model, *Dataset) {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, "recipe.json"))
 	if err != nil {

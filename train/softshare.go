@@ -4,7 +4,7 @@ import (
 	"hash/fnv"
 	"sort"
 
-	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -13,8 +13,8 @@ import (
 // uses them, and two tasks match when their lists have equal length and
 // equal shapes position by position. Each returned pair is (task a's
 // parameter, task b's parameter) for every matching pair of tasks.
-func MatchTowers(g *runtime.Graph) [][2]string {
-	split := runtime.TaskSplit(g)
+func MatchTowers(g *graph.Graph) [][2]string {
+	split := graph.TaskSplit(g)
 	order := map[string]int{}
 	for i, n := range g.Nodes {
 		for _, in := range n.Inputs {

@@ -3,6 +3,7 @@ package math
 import (
 	gomath "math"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/ops/linalg"
 	"github.com/mtlrun/mtlrun/tensor"
@@ -96,7 +97,7 @@ func init() {
 		ops.Register("", name, 1, func(c *ops.Config) (ops.Op, error) { return unaryKernel(def, c.Threads), nil })
 	}
 
-	withAttrs("LeakyRelu", func(a ops.Attrs) unaryDef {
+	withAttrs("LeakyRelu", func(a graph.Attrs) unaryDef {
 		alpha := float64(a.Float("alpha", 0.01))
 		a32 := float32(alpha)
 		return unaryDef{
@@ -118,7 +119,7 @@ func init() {
 			},
 		}
 	})
-	withAttrs("Elu", func(a ops.Attrs) unaryDef {
+	withAttrs("Elu", func(a graph.Attrs) unaryDef {
 		alpha := float64(a.Float("alpha", 1))
 		return unaryDef{f64: func(x float64) float64 {
 			if x < 0 {
@@ -127,7 +128,7 @@ func init() {
 			return x
 		}}
 	})
-	withAttrs("Selu", func(a ops.Attrs) unaryDef {
+	withAttrs("Selu", func(a graph.Attrs) unaryDef {
 		alpha := float64(a.Float("alpha", 1.67326319217681884765625))
 		gamma := float64(a.Float("gamma", 1.05070102214813232421875))
 		return unaryDef{f64: func(x float64) float64 {
@@ -137,20 +138,20 @@ func init() {
 			return gamma * x
 		}}
 	})
-	withAttrs("Celu", func(a ops.Attrs) unaryDef {
+	withAttrs("Celu", func(a graph.Attrs) unaryDef {
 		alpha := float64(a.Float("alpha", 1))
 		return unaryDef{f64: func(x float64) float64 {
 			return gomath.Max(0, x) + gomath.Min(0, alpha*(gomath.Exp(x/alpha)-1))
 		}}
 	})
-	withAttrs("HardSigmoid", func(a ops.Attrs) unaryDef {
+	withAttrs("HardSigmoid", func(a graph.Attrs) unaryDef {
 		alpha := float64(a.Float("alpha", 0.2))
 		beta := float64(a.Float("beta", 0.5))
 		return unaryDef{f64: func(x float64) float64 {
 			return gomath.Max(0, gomath.Min(1, alpha*x+beta))
 		}}
 	})
-	withAttrs("ThresholdedRelu", func(a ops.Attrs) unaryDef {
+	withAttrs("ThresholdedRelu", func(a graph.Attrs) unaryDef {
 		alpha := float64(a.Float("alpha", 1))
 		return unaryDef{f64: func(x float64) float64 {
 			if x > alpha {
@@ -221,7 +222,7 @@ func unaryKernel(def unaryDef, threads int) kernel {
 }
 
 // withAttrs registers a unary op whose definition depends on attributes.
-func withAttrs(name string, build func(ops.Attrs) unaryDef) {
+func withAttrs(name string, build func(graph.Attrs) unaryDef) {
 	ops.Register("", name, 1, func(c *ops.Config) (ops.Op, error) {
 		return unaryKernel(build(c.Attrs), c.Threads), nil
 	})

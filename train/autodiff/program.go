@@ -1,5 +1,5 @@
 // Package autodiff is reverse-mode automatic differentiation over a
-// runtime.Graph: a Program runs the forward pass keeping every value it
+// graph.Graph: a Program runs the forward pass keeping every value it
 // needs (a Tape), then propagates output gradients back to the chosen
 // parameters with one backward rule per op type. It is the engine under
 // package train; it works in float32 for training and float64 for gradient
@@ -12,15 +12,15 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
-	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
 // Ctx is what a backward rule sees for one node.
 type Ctx struct {
-	Node    *runtime.Node
-	Attrs   ops.Attrs
+	Node    *graph.Node
+	Attrs   graph.Attrs
 	Opset   int
 	In      []*tensor.Tensor // forward inputs (nil where omitted)
 	Out     []*tensor.Tensor // forward outputs
@@ -52,9 +52,9 @@ func HasRule(opType string) bool { _, ok := rules[opType]; return ok }
 
 // Program is a compiled forward+backward for a set of outputs and params.
 type Program struct {
-	model    *runtime.Model
-	g        *runtime.Graph
-	nodes    []*runtime.Node
+	model    *graph.Model
+	g        *graph.Graph
+	nodes    []*graph.Node
 	opsets   []int
 	kernels  []ops.Op
 	entries  []entry
@@ -72,8 +72,8 @@ func (e *NotDifferentiableError) Error() string {
 
 // NewProgram prepares differentiation of the named outputs w.r.t. params
 // (float initializers of the main graph).
-func NewProgram(m *runtime.Model, outputs, params []string) (*Program, error) {
-	g, err := runtime.Prune(m.Graph, outputs)
+func NewProgram(m *graph.Model, outputs, params []string) (*Program, error) {
+	g, err := graph.Prune(m.Graph, outputs)
 	if err != nil {
 		return nil, fmt.Errorf("autodiff: %w", err)
 	}

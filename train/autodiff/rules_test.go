@@ -4,7 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -20,7 +20,7 @@ func TestGradients(t *testing.T) {
 		{name: "pow", op: "Pow", inputs: []*tensor.Tensor{pos(2, 3), r(3)}},
 		{name: "pow_int", op: "Pow", inputs: []*tensor.Tensor{r(2, 3), i64([]int{}, 2)}},
 		{name: "relu", op: "Relu", inputs: []*tensor.Tensor{r(3, 4)}},
-		{name: "leakyrelu", op: "LeakyRelu", inputs: []*tensor.Tensor{r(3, 4)}, attrs: ops.Attrs{"alpha": attrFloat(0.1)}},
+		{name: "leakyrelu", op: "LeakyRelu", inputs: []*tensor.Tensor{r(3, 4)}, attrs: graph.Attrs{"alpha": attrFloat(0.1)}},
 		{name: "elu", op: "Elu", inputs: []*tensor.Tensor{r(3, 4)}},
 		{name: "selu", op: "Selu", inputs: []*tensor.Tensor{r(3, 4)}},
 		{name: "sigmoid", op: "Sigmoid", inputs: []*tensor.Tensor{r(3, 4)}},
@@ -43,14 +43,14 @@ func TestGradients(t *testing.T) {
 		{name: "matmul_1d", op: "MatMul", inputs: []*tensor.Tensor{r(4), r(2, 4, 3)}},
 		{name: "gemm", op: "Gemm", inputs: []*tensor.Tensor{r(3, 4), r(4, 5), r(5)}},
 		{name: "gemm_trans", op: "Gemm", inputs: []*tensor.Tensor{r(4, 3), r(5, 4), r(3, 5)},
-			attrs: ops.Attrs{"transA": attrInt(1), "transB": attrInt(1), "alpha": attrFloat(0.7), "beta": attrFloat(1.3)}},
-		{name: "softmax13", op: "Softmax", inputs: []*tensor.Tensor{r(2, 3, 4)}, attrs: ops.Attrs{"axis": attrInt(1)}},
+			attrs: graph.Attrs{"transA": attrInt(1), "transB": attrInt(1), "alpha": attrFloat(0.7), "beta": attrFloat(1.3)}},
+		{name: "softmax13", op: "Softmax", inputs: []*tensor.Tensor{r(2, 3, 4)}, attrs: graph.Attrs{"axis": attrInt(1)}},
 		{name: "softmax11", op: "Softmax", opset: 11, inputs: []*tensor.Tensor{r(2, 3, 4)}},
 		{name: "logsoftmax", op: "LogSoftmax", inputs: []*tensor.Tensor{r(3, 5)}},
-		{name: "reducemean", op: "ReduceMean", opset: 13, inputs: []*tensor.Tensor{r(2, 3, 4)}, attrs: ops.Attrs{"axes": attrInts(1), "keepdims": attrInt(0)}},
+		{name: "reducemean", op: "ReduceMean", opset: 13, inputs: []*tensor.Tensor{r(2, 3, 4)}, attrs: graph.Attrs{"axes": attrInts(1), "keepdims": attrInt(0)}},
 		{name: "reducemean18", op: "ReduceMean", opset: 18, inputs: []*tensor.Tensor{r(2, 3, 4), i64([]int{1}, -1)}},
 		{name: "reducesum", op: "ReduceSum", opset: 13, inputs: []*tensor.Tensor{r(2, 3, 4), i64([]int{2}, 0, 2)}},
-		{name: "reducemax", op: "ReduceMax", opset: 13, inputs: []*tensor.Tensor{r(2, 3, 4)}, attrs: ops.Attrs{"axes": attrInts(2)}},
+		{name: "reducemax", op: "ReduceMax", opset: 13, inputs: []*tensor.Tensor{r(2, 3, 4)}, attrs: graph.Attrs{"axes": attrInts(2)}},
 		{name: "reducesumsquare", op: "ReduceSumSquare", opset: 13, inputs: []*tensor.Tensor{r(2, 3)}},
 		{name: "globalavgpool", op: "GlobalAveragePool", inputs: []*tensor.Tensor{r(2, 3, 5)}},
 		{name: "batchnorm", op: "BatchNormalization", inputs: []*tensor.Tensor{r(2, 3, 4), r(3), r(3), r(3), pos(3)}, constant: map[int]bool{3: true, 4: true}},
@@ -59,16 +59,16 @@ func TestGradients(t *testing.T) {
 		{name: "flatten", op: "Flatten", inputs: []*tensor.Tensor{r(2, 3, 4)}},
 		{name: "squeeze", op: "Squeeze", inputs: []*tensor.Tensor{r(2, 1, 4), i64([]int{1}, 1)}},
 		{name: "unsqueeze", op: "Unsqueeze", inputs: []*tensor.Tensor{r(2, 4), i64([]int{1}, 0)}},
-		{name: "transpose", op: "Transpose", inputs: []*tensor.Tensor{r(2, 3, 4)}, attrs: ops.Attrs{"perm": attrInts(2, 0, 1)}},
+		{name: "transpose", op: "Transpose", inputs: []*tensor.Tensor{r(2, 3, 4)}, attrs: graph.Attrs{"perm": attrInts(2, 0, 1)}},
 		{name: "slice", op: "Slice", inputs: []*tensor.Tensor{r(4, 5), i64([]int{2}, 1, -1), i64([]int{2}, 3, -6), i64([]int{2}, 0, 1), i64([]int{2}, 1, -2)}},
 		{name: "gather_embed", op: "Gather", inputs: []*tensor.Tensor{r(5, 3), i64([]int{2, 3}, 0, 4, 4, 1, 0, 2)}},
-		{name: "gather_axis1", op: "Gather", inputs: []*tensor.Tensor{r(2, 5), i64([]int{}, -1)}, attrs: ops.Attrs{"axis": attrInt(1)}},
-		{name: "concat", op: "Concat", inputs: []*tensor.Tensor{r(2, 3), r(2, 2)}, attrs: ops.Attrs{"axis": attrInt(1)}},
-		{name: "split", op: "Split", inputs: []*tensor.Tensor{r(2, 5), i64([]int{2}, 2, 3)}, attrs: ops.Attrs{"axis": attrInt(1)}, outputs: 2},
+		{name: "gather_axis1", op: "Gather", inputs: []*tensor.Tensor{r(2, 5), i64([]int{}, -1)}, attrs: graph.Attrs{"axis": attrInt(1)}},
+		{name: "concat", op: "Concat", inputs: []*tensor.Tensor{r(2, 3), r(2, 2)}, attrs: graph.Attrs{"axis": attrInt(1)}},
+		{name: "split", op: "Split", inputs: []*tensor.Tensor{r(2, 5), i64([]int{2}, 2, 3)}, attrs: graph.Attrs{"axis": attrInt(1)}, outputs: 2},
 		{name: "expand", op: "Expand", inputs: []*tensor.Tensor{r(3, 1), i64([]int{3}, 2, 3, 4)}},
-		{name: "conv1d", op: "Conv", inputs: []*tensor.Tensor{r(2, 3, 7), r(4, 3, 3), r(4)}, attrs: ops.Attrs{"pads": attrInts(1, 1)}},
-		{name: "conv1d_stride_dil", op: "Conv", inputs: []*tensor.Tensor{r(1, 2, 9), r(2, 2, 2)}, attrs: ops.Attrs{"strides": attrInts(2), "dilations": attrInts(2)}},
-		{name: "conv2d_group_same", op: "Conv", inputs: []*tensor.Tensor{r(1, 4, 5, 5), r(4, 2, 3, 3), r(4)}, attrs: ops.Attrs{"group": attrInt(2), "auto_pad": ops.Attr{Type: ops.AttrString, String: "SAME_UPPER"}}},
+		{name: "conv1d", op: "Conv", inputs: []*tensor.Tensor{r(2, 3, 7), r(4, 3, 3), r(4)}, attrs: graph.Attrs{"pads": attrInts(1, 1)}},
+		{name: "conv1d_stride_dil", op: "Conv", inputs: []*tensor.Tensor{r(1, 2, 9), r(2, 2, 2)}, attrs: graph.Attrs{"strides": attrInts(2), "dilations": attrInts(2)}},
+		{name: "conv2d_group_same", op: "Conv", inputs: []*tensor.Tensor{r(1, 4, 5, 5), r(4, 2, 3, 3), r(4)}, attrs: graph.Attrs{"group": attrInt(2), "auto_pad": graph.Attr{Type: graph.AttrString, String: "SAME_UPPER"}}},
 		{name: "tile", op: "Tile", inputs: []*tensor.Tensor{r(2, 3), i64([]int{2}, 2, 1)}},
 	}
 	for _, c := range cases {
