@@ -279,7 +279,11 @@ func runGuarded(n *graph.Node, in []*tensor.Tensor, run func() ([]*tensor.Tensor
 		if r := recover(); r != nil {
 			buf := make([]byte, 2048)
 			buf = buf[:rt.Stack(buf, false)]
-			err = &NodeError{n.Label(), n.OpType, fmt.Errorf("kernel panicked: %v (inputs %s)\n%s", r, describe(in), buf)}
+			if e, ok := r.(error); ok { // e.g. a worker chunk's *parallel.PanicError
+				err = &NodeError{n.Label(), n.OpType, fmt.Errorf("kernel panicked: %w (inputs %s)\n%s", e, describe(in), buf)}
+			} else {
+				err = &NodeError{n.Label(), n.OpType, fmt.Errorf("kernel panicked: %v (inputs %s)\n%s", r, describe(in), buf)}
+			}
 		}
 	}()
 	outs, err = run()

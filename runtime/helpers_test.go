@@ -3,10 +3,12 @@ package runtime_test
 import (
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	_ "github.com/mtlrun/mtlrun/ops/all"
+	"github.com/mtlrun/mtlrun/ops/parallel"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -25,6 +27,14 @@ func init() {
 	ops.Register(testDomain, "Panic", 1, func(c *ops.Config) (ops.Op, error) {
 		return ops.OpFunc(func([]*tensor.Tensor) ([]*tensor.Tensor, error) { panic("kaboom") }), nil
 	})
+	ops.Register(testDomain, "ChunkPanic", 1, func(c *ops.Config) (ops.Op, error) {
+		threads := c.Threads
+		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			task := &chunkPanic{started: make(chan struct{})}
+			parallel.Run(task, 2, threads)
+			return []*tensor.Tensor{in[0]}, nil
+		}), nil
+	})
 	ops.Register(testDomain, "Count", 1, func(c *ops.Config) (ops.Op, error) {
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			counted.Add(1)
@@ -34,6 +44,27 @@ func init() {
 	ops.Register(testDomain, "Nothing", 1, func(c *ops.Config) (ops.Op, error) {
 		return ops.OpFunc(func([]*tensor.Tensor) ([]*tensor.Tensor, error) { return nil, nil }), nil
 	})
+}
+
+// chunkPanic is a kernel's parallel task whose chunk 0 panics once chunk 1
+// is running: with two threads the caller claims chunk 1 (chunks go from
+// the last down) and waits in it, so chunk 0 panics on a pool worker.
+type chunkPanic struct{ started chan struct{} }
+
+// chunkPanicsBesideCaller counts chunk-1 runs that saw chunk 0 start
+// elsewhere, proving the panic was on a worker goroutine.
+var chunkPanicsBesideCaller atomic.Int64
+
+func (t *chunkPanic) Do(i int) {
+	if i == 0 {
+		close(t.started)
+		panic("chunk kaboom")
+	}
+	select {
+	case <-t.started:
+		chunkPanicsBesideCaller.Add(1)
+	case <-time.After(10 * time.Second): // a guard, not a measurement
+	}
 }
 
 // vi declares a value; dims are ints (fixed), strings (symbolic) or nil

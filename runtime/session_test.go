@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mtlrun/mtlrun/graph"
+	"github.com/mtlrun/mtlrun/ops/parallel"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -306,3 +307,49 @@ func TestConcurrentRun(t *testing.T) {
 	}
 }
 
+// TestWorkerPanicIsNodeError: a kernel whose parallel chunk panics on a
+// worker goroutine (Threads 2) fails the run with a *NodeError naming the
+// node, from Session.Run and from Executor.Run, instead of ending the
+// process; the session keeps working.
+func TestWorkerPanicIsNodeError(t *testing.T) {
+	g := &graph.Graph{
+		Inputs: []graph.ValueInfo{vi("x", tensor.Float32, 2)},
+		Nodes: []*graph.Node{
+			testNode("ChunkPanic", "split", []string{"x"}, []string{"y"}),
+			nd("Relu", "ok", []string{"x"}, []string{"r"}),
+		},
+		Outputs: []graph.ValueInfo{vi("y", tensor.Float32, 2), vi("r", tensor.Float32, 2)},
+	}
+	s, err := runtime.NewSession(model(g, 13), runtime.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := s.NewExecutor("y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := map[string]*tensor.Tensor{"x": f32([]int{2}, -1, 2)}
+	runs := map[string]func() error{
+		"Session.Run":  func() error { _, err := s.Run(x, "y"); return err },
+		"Executor.Run": func() error { _, err := ex.Run(x); return err },
+	}
+	for name, run := range runs {
+		before := chunkPanicsBesideCaller.Load()
+		err := run()
+		var ne *runtime.NodeError
+		if !errors.As(err, &ne) || ne.Node != "split" || ne.OpType != "ChunkPanic" {
+			t.Fatalf("%s: err = %v, want a *runtime.NodeError for node split", name, err)
+		}
+		var pe *parallel.PanicError
+		if !errors.As(err, &pe) || pe.Value != "chunk kaboom" {
+			t.Errorf("%s: err %v does not carry the chunk's panic", name, err)
+		}
+		if chunkPanicsBesideCaller.Load() == before {
+			t.Errorf("%s: the panicking chunk did not run on a worker", name)
+		}
+	}
+	out, err := s.Run(x, "r")
+	if err != nil || out["r"].Float32s()[1] != 2 {
+		t.Fatalf("session broken after a worker panic: %v", err)
+	}
+}
