@@ -71,13 +71,6 @@ func Encode(m *graph.Model, opts Options) ([]byte, error) {
 	return proto.Marshal(mp)
 }
 
-// ToProto converts the model to its protobuf form (all data inline).
-func ToProto(m *graph.Model, opts Options) (*onnxpb.ModelProto, error) {
-	opts.ExternalData = ""
-	w := &writer{opts: opts}
-	return w.model(m)
-}
-
 func writeAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {

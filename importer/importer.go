@@ -45,11 +45,11 @@ func Decode(data []byte, dir string) (*graph.Model, error) {
 	if err := proto.Unmarshal(data, &mp); err != nil {
 		return nil, fmt.Errorf("not an ONNX model (protobuf decode failed: %w)", err)
 	}
-	return FromProto(&mp, dir)
+	return fromProto(&mp, dir)
 }
 
-// FromProto converts a decoded ModelProto.
-func FromProto(mp *onnxpb.ModelProto, dir string) (*graph.Model, error) {
+// fromProto converts a decoded ModelProto.
+func fromProto(mp *onnxpb.ModelProto, dir string) (*graph.Model, error) {
 	if mp.GetGraph() == nil {
 		return nil, errors.New("model has no graph (is this an ONNX model file?)")
 	}
@@ -105,7 +105,7 @@ func convertGraph(gp *onnxpb.GraphProto, dir string, outer map[string]bool) (*gr
 		return nil, fmt.Errorf("graph %q: sparse initializers are not supported", gp.GetName())
 	}
 	for _, tp := range gp.GetInitializer() {
-		t, err := TensorFromProto(tp, dir)
+		t, err := tensorFromProto(tp, dir)
 		if err != nil {
 			return nil, fmt.Errorf("initializer: %w", err)
 		}
@@ -266,7 +266,7 @@ func convertAttr(ap *onnxpb.AttributeProto, dir string, visible map[string]bool)
 		}
 		a = graph.Attr{Type: graph.AttrStrings, Strings: ss}
 	case onnxpb.AttributeProto_TENSOR:
-		tt, err := TensorFromProto(ap.GetT(), dir)
+		tt, err := tensorFromProto(ap.GetT(), dir)
 		if err != nil {
 			return a, err
 		}
@@ -274,7 +274,7 @@ func convertAttr(ap *onnxpb.AttributeProto, dir string, visible map[string]bool)
 	case onnxpb.AttributeProto_TENSORS:
 		a = graph.Attr{Type: graph.AttrTensors}
 		for _, tp := range ap.GetTensors() {
-			tt, err := TensorFromProto(tp, dir)
+			tt, err := tensorFromProto(tp, dir)
 			if err != nil {
 				return a, err
 			}

@@ -43,12 +43,12 @@ func TestInitializers(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			// directly
-			got, err := TensorFromProto(c.tp, "")
+			got, err := tensorFromProto(c.tp, "")
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !sameTensor(got, c.want) {
-				t.Fatalf("TensorFromProto = %v %v, want %v %v", got, got.Data, c.want, c.want.Data)
+				t.Fatalf("tensorFromProto = %v %v, want %v %v", got, got.Data, c.want, c.want.Data)
 			}
 			// serialized on its own
 			got, err = DecodeTensor(marshal(t, c.tp), "")

@@ -296,14 +296,6 @@ type plan struct {
 	required []string // feed inputs the plan needs
 }
 
-// InputError reports a problem with a caller's input tensor.
-type InputError struct {
-	Input  string
-	Reason string
-}
-
-func (e *InputError) Error() string { return fmt.Sprintf("runtime: input %q: %s", e.Input, e.Reason) }
-
 // Run computes the requested outputs (all graph outputs when none are named)
 // from the given inputs, evaluating only the nodes they need. The caller owns
 // the results. It is safe for concurrent use: each call borrows an Executor
@@ -419,24 +411,24 @@ func (c *compiled) checkInputs(inputs map[string]*tensor.Tensor, required []stri
 			for _, f := range c.feeds {
 				names = append(names, f.Name)
 			}
-			return &InputError{name, fmt.Sprintf("the model has no such input (its inputs are %s)", strings.Join(names, ", "))}
+			return ops.BadFeed(name, fmt.Sprintf("the model has no such input (its inputs are %s)", strings.Join(names, ", ")))
 		}
 		if t == nil {
-			return &InputError{name, "nil tensor"}
+			return ops.BadFeed(name, "nil tensor")
 		}
 		if err := t.Validate(); err != nil {
-			return &InputError{name, err.Error()}
+			return ops.BadFeed(name, err.Error())
 		}
 		if v.DType != tensor.Undefined && t.DType != v.DType {
-			return &InputError{name, fmt.Sprintf("dtype %v, the model expects %v", t.DType, v.DType)}
+			return ops.BadFeed(name, fmt.Sprintf("dtype %v, the model expects %v", t.DType, v.DType))
 		}
 		if v.HasShape {
 			if len(t.Shape) != len(v.Shape) {
-				return &InputError{name, fmt.Sprintf("rank %d (shape %v), the model expects rank %d %s", len(t.Shape), t.Shape, len(v.Shape), v.ShapeString())}
+				return ops.BadFeed(name, fmt.Sprintf("rank %d (shape %v), the model expects rank %d %s", len(t.Shape), t.Shape, len(v.Shape), v.ShapeString()))
 			}
 			for i, d := range v.Shape {
 				if d.Known() && int64(t.Shape[i]) != d.Value {
-					return &InputError{name, fmt.Sprintf("shape %v, the model expects %s (dim %d must be %d)", t.Shape, v.ShapeString(), i, d.Value)}
+					return ops.BadFeed(name, fmt.Sprintf("shape %v, the model expects %s (dim %d must be %d)", t.Shape, v.ShapeString(), i, d.Value))
 				}
 			}
 		}
@@ -457,14 +449,14 @@ func (c *compiled) checkInputs(inputs map[string]*tensor.Tensor, required []stri
 			if got := t.Shape[r.dim]; got != want {
 				v, f := c.feeds[r.feed], c.feeds[first.feed]
 				param := v.Shape[r.dim].Param
-				return &InputError{v.Name, fmt.Sprintf("dim %d (%s) is %d but input %q has %s = %d", r.dim, param, got, f.Name, param, want)}
+				return ops.BadFeed(v.Name, fmt.Sprintf("dim %d (%s) is %d but input %q has %s = %d", r.dim, param, got, f.Name, param, want))
 			}
 		}
 	}
 	for _, name := range required {
 		if _, ok := inputs[name]; !ok {
 			v := c.inputInfo[name]
-			return &InputError{name, fmt.Sprintf("missing: the requested outputs need it (%v%s)", v.DType, v.ShapeString())}
+			return ops.BadFeed(name, fmt.Sprintf("missing: the requested outputs need it (%v%s)", v.DType, v.ShapeString()))
 		}
 	}
 	return nil

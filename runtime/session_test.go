@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mtlrun/mtlrun/graph"
+	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/ops/parallel"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
@@ -94,8 +95,8 @@ func TestInputChecks(t *testing.T) {
 	if _, err := s.Run(map[string]*tensor.Tensor{"a": a, "b": tensor.From([]int{7, 1}, make([]int64, 7))}, "sum"); err == nil {
 		t.Errorf("inconsistent batch across inputs accepted")
 	}
-	var ie *runtime.InputError
-	if _, err := s.Run(map[string]*tensor.Tensor{"a": a}); !errors.As(err, &ie) || ie.Input != "b" {
+	var ie *ops.InputError
+	if _, err := s.Run(map[string]*tensor.Tensor{"a": a}); !errors.As(err, &ie) || ie.Name != "b" || ie.Index != -1 {
 		t.Errorf("missing input error = %#v", err)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/internal/version"
+	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -210,7 +211,7 @@ func (s *Server) Infer(ctx context.Context, m *Model, inputs map[string]*tensor.
 
 // classifyRunError turns input errors into bad requests.
 func classifyRunError(err error) error {
-	var ie *runtime.InputError
+	var ie *ops.InputError // a caller's feed, or a kernel input (then inside a NodeError)
 	if errors.As(err, &ie) {
 		return &BadRequest{ie.Error()}
 	}

@@ -256,28 +256,28 @@ func (t *Trainer) Frozen() []string { return t.frozen }
 // Tasks lists the outputs trained toward.
 func (t *Trainer) Tasks() []string { return t.tasks }
 
-// batchResult carries one step's numbers.
-type batchResult struct {
-	loss  float64
-	tasks []LossResult
-	preds []*tensor.Tensor // each task's prediction on the batch (before the update)
+// StepResult is what one Trainer.Step measured on its batch.
+type StepResult struct {
+	Loss  float64          // the weighted total the step minimised
+	Tasks []LossResult     // each task's loss, in Trainer.Tasks order
+	Preds []*tensor.Tensor // each task's prediction on the batch (before the update)
 }
 
 // Step runs one optimisation step on a batch.
-func (t *Trainer) Step(batch *Dataset) (batchResult, error) {
+func (t *Trainer) Step(batch *Dataset) (StepResult, error) {
 	inputs := map[string]*tensor.Tensor{}
 	for _, v := range t.model.Graph.FeedInputs() {
 		x, ok := batch.Arrays[v.Name]
 		if !ok {
-			return batchResult{}, fmt.Errorf("train: the data has no array for model input %q", v.Name)
+			return StepResult{}, fmt.Errorf("train: the data has no array for model input %q", v.Name)
 		}
 		inputs[v.Name] = x
 	}
 	tape, err := t.prog.Forward(inputs)
 	if err != nil {
-		return batchResult{}, err
+		return StepResult{}, err
 	}
-	res := batchResult{tasks: make([]LossResult, len(t.tasks)), preds: make([]*tensor.Tensor, len(t.tasks))}
+	res := StepResult{Tasks: make([]LossResult, len(t.tasks)), Preds: make([]*tensor.Tensor, len(t.tasks))}
 	losses := make([]float64, len(t.tasks))
 	for i, name := range t.tasks {
 		target, ok := batch.Arrays[name]
@@ -288,19 +288,19 @@ func (t *Trainer) Step(batch *Dataset) (batchResult, error) {
 		if err != nil {
 			return res, fmt.Errorf("train: task %q: %w", name, err)
 		}
-		res.tasks[i] = r
-		res.preds[i] = tape.Value(name)
+		res.Tasks[i] = r
+		res.Preds[i] = tape.Value(name)
 		losses[i] = r.Loss
 	}
-	grads, weights, err := t.gradients(tape, res.tasks, losses)
+	grads, weights, err := t.gradients(tape, res.Tasks, losses)
 	if err != nil {
 		return res, err
 	}
 	for i, l := range losses {
-		res.loss += weights[i] * l
+		res.Loss += weights[i] * l
 	}
 	if t.cfg.SoftShare > 0 {
-		res.loss += t.softShare(grads)
+		res.Loss += t.softShare(grads)
 	}
 	if t.cfg.ClipNorm > 0 {
 		ClipGradNorm(grads, t.cfg.ClipNorm)
@@ -566,10 +566,10 @@ func (t *Trainer) Fit(ctx context.Context, trainSet, valSet *Dataset, cb Callbac
 				return res, fmt.Errorf("epoch %d batch %d: %w", t.epoch+1, bi+1, err)
 			}
 			for i, name := range t.tasks {
-				acc.add(i, r.tasks[i], r.preds[i], b.Arrays[name])
-				epochLoss[i] += r.tasks[i].Loss * float64(len(rows))
+				acc.add(i, r.Tasks[i], r.Preds[i], b.Arrays[name])
+				epochLoss[i] += r.Tasks[i].Loss * float64(len(rows))
 			}
-			running += r.loss * float64(len(rows))
+			running += r.Loss * float64(len(rows))
 			seen += len(rows)
 			if cb.OnBatch != nil {
 				cb.OnBatch(Progress{Epoch: t.epoch + 1, Epochs: cfg.Epochs, Batch: bi + 1, Batches: len(batches),

@@ -79,7 +79,11 @@ func loadCase(t *testing.T, dir string) *nodeCase {
 	}
 	values := map[string]*tensor.Tensor{}
 	for _, tp := range g.GetInitializer() {
-		v, err := importer.TensorFromProto(tp, dir)
+		raw, err := proto.Marshal(tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := importer.DecodeTensor(raw, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
