@@ -66,9 +66,6 @@ func NewChecker(path string, m *graph.Model, opts Options) (*Checker, error) {
 // Close releases onnxruntime's sessions.
 func (c *Checker) Close() error { return c.ort.Close() }
 
-// ORT returns the onnxruntime side of the checker.
-func (c *Checker) ORT() *ORT { return c.ort }
-
 // Check runs both runtimes on the inputs and compares every output. A
 // runtime that cannot run the inputs yields a *RunError naming it; when
 // both refuse, the error names onnxruntime (inputs the reference refuses

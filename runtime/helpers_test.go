@@ -125,11 +125,3 @@ func f32(shape []int, v ...float32) *tensor.Tensor {
 	}
 	return tensor.From(shape, v)
 }
-
-func names(ns []*graph.Node) []string {
-	var out []string
-	for _, n := range ns {
-		out = append(out, n.Name)
-	}
-	return out
-}
