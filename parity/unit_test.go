@@ -290,7 +290,6 @@ func TestClassifierKind(t *testing.T) {
 func TestORTValues(t *testing.T) {
 	requireORT(t)
 	g := &graph.Graph{Name: "identity"}
-	inputs := map[string]*tensor.Tensor{}
 	batches := map[int]map[string]*tensor.Tensor{}
 	add := func(name string, dt tensor.DType, mk func(n int) *tensor.Tensor) {
 		g.Inputs = append(g.Inputs, graph.ValueInfo{Name: name, DType: dt, Shape: []graph.Dim{{Value: -1, Param: "batch"}, {Value: 2}}, HasShape: true, Kind: "tensor"})
@@ -343,7 +342,7 @@ func TestORTValues(t *testing.T) {
 	}
 	defer c.Close()
 	for _, b := range []int{1, 3, 1} {
-		inputs = batches[b]
+		inputs := batches[b]
 		shapes := map[string][]int{"f16_out": inputs["f16"].Shape}
 		out, err := o.RunWithShapes(inputs, nil, shapes)
 		if err != nil {

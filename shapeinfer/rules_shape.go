@@ -557,9 +557,8 @@ func ruleSlice(c *ctx) []*val {
 	shape := copyShape(x.shape)
 	type axSpec struct {
 		axis          int
-		start, step   int64
-		length        int
-		known, sliced bool
+		start, step int64
+		sliced      bool
 	}
 	specs := make([]axSpec, r)
 	for i := range specs {

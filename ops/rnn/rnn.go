@@ -250,7 +250,7 @@ func seqLens(a *ops.Arena, s *tensor.Tensor, dm dims) ([]int, error) {
 	if s == nil {
 		return nil, nil
 	}
-	at := func(i int) int64 { return 0 }
+	var at func(i int) int64
 	switch v := s.Data.(type) {
 	case []int32:
 		at = func(i int) int64 { return int64(v[i]) }

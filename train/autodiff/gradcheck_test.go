@@ -26,8 +26,6 @@ type gradCase struct {
 	outputs int
 	// constant marks inputs that are not differentiated (indices, shapes, ...)
 	constant map[int]bool
-	// positive draws float inputs from (0.5, 1.5) (for Log, Sqrt, Pow, ...)
-	positive bool
 }
 
 func randT(rng *rand.Rand, positive bool, shape ...int) *tensor.Tensor {
