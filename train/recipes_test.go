@@ -123,8 +123,10 @@ func TestMatchesPyTorch(t *testing.T) {
 					worst = math.Max(worst, math.Abs(float64(gv[i])-float64(wv[i])))
 				}
 				t.Logf("%s: max |mtlrun − PyTorch| = %.3g", name, worst)
-				if worst > 1e-4 {
-					t.Errorf("output %q differs from PyTorch's trained model by %.3g (> 1e-4)", name, worst)
+				// observed worst over the recipes: 1.8e-7 (SIMD kernels),
+				// 2.4e-7 (purego); 1e-6 leaves 4x and catches a 10x drift
+				if worst > 1e-6 {
+					t.Errorf("output %q differs from PyTorch's trained model by %.3g (> 1e-6)", name, worst)
 				}
 			}
 		})
