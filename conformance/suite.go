@@ -168,9 +168,6 @@ type Case struct {
 // Dir is the case's folder.
 func (c Case) Dir() string { return filepath.Join(SuiteDir(c.Suite), c.Name) }
 
-// ID is "suite/case".
-func (c Case) ID() string { return c.Suite + "/" + c.Name }
-
 // Cases lists a suite's cases. For the node suite these are exactly the
 // shared in-scope cases, in that file's order; for the others, every case
 // folder with a model, sorted, each with the ops mtlrun cannot run in

@@ -8,7 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -37,7 +37,7 @@ func bad(format string, args ...any) error {
 // TrunkOutput finds the tensor where the trunk ends: the last value (in
 // topological order) that every graph output depends on and that is not an
 // input or initializer.
-func TrunkOutput(g *runtime.Graph) (string, error) {
+func TrunkOutput(g *graph.Graph) (string, error) {
 	if len(g.Outputs) == 0 {
 		return "", bad("the model has no outputs")
 	}
@@ -49,7 +49,7 @@ func TrunkOutput(g *runtime.Graph) (string, error) {
 	producers := g.Producers()
 	common := map[string]int{}
 	for _, o := range g.Outputs {
-		for _, v := range runtime.Ancestors(g, producers, o.Name) {
+		for _, v := range graph.Ancestors(g, producers, o.Name) {
 			common[v]++
 		}
 	}
@@ -70,7 +70,7 @@ func TrunkOutput(g *runtime.Graph) (string, error) {
 // AddHead grafts a new head onto m (in place). probe must map every graph
 // input to a small example tensor; it is used to learn the source tensor's
 // feature size.
-func AddHead(m *runtime.Model, spec HeadSpec, probe map[string]*tensor.Tensor) error {
+func AddHead(m *graph.Model, spec HeadSpec, probe map[string]*tensor.Tensor) error {
 	g := m.Graph
 	if spec.Name == "" {
 		return bad("the new head needs a --name")
@@ -153,12 +153,12 @@ func AddHead(m *runtime.Model, spec HeadSpec, probe map[string]*tensor.Tensor) e
 		bt, _ := tensor.New(tensor.Float32, []int{units})
 		g.AddInitializer(b, bt)
 		mm := uniq(prefix + "/" + layer + "/MatMul:0")
-		g.Nodes = append(g.Nodes, &runtime.Node{Name: uniq(prefix + "/" + layer + "/MatMul"), OpType: "MatMul", Inputs: []string{x, w}, Outputs: []string{mm}, Attrs: ops.Attrs{}})
+		g.Nodes = append(g.Nodes, &graph.Node{Name: uniq(prefix + "/" + layer + "/MatMul"), OpType: "MatMul", Inputs: []string{x, w}, Outputs: []string{mm}, Attrs: graph.Attrs{}})
 		sum := uniq(prefix + "/" + layer + "/BiasAdd:0")
 		if final && nodeAct == "linear" {
 			sum = spec.Name
 		}
-		g.Nodes = append(g.Nodes, &runtime.Node{Name: uniq(prefix + "/" + layer + "/BiasAdd"), OpType: "Add", Inputs: []string{mm, b}, Outputs: []string{sum}, Attrs: ops.Attrs{}})
+		g.Nodes = append(g.Nodes, &graph.Node{Name: uniq(prefix + "/" + layer + "/BiasAdd"), OpType: "Add", Inputs: []string{mm, b}, Outputs: []string{sum}, Attrs: graph.Attrs{}})
 		x = sum
 		if nodeAct == "linear" {
 			return
@@ -167,7 +167,7 @@ func AddHead(m *runtime.Model, spec HeadSpec, probe map[string]*tensor.Tensor) e
 		if final {
 			y = spec.Name
 		}
-		n := &runtime.Node{Name: uniq(prefix + "/" + layer + "/" + nodeAct), Inputs: []string{x}, Outputs: []string{y}, Attrs: ops.Attrs{}}
+		n := &graph.Node{Name: uniq(prefix + "/" + layer + "/" + nodeAct), Inputs: []string{x}, Outputs: []string{y}, Attrs: graph.Attrs{}}
 		switch nodeAct {
 		case "relu":
 			n.OpType = "Relu"
@@ -177,7 +177,7 @@ func AddHead(m *runtime.Model, spec HeadSpec, probe map[string]*tensor.Tensor) e
 			n.OpType = map[string]string{"softmax": "Softmax", "log_softmax": "LogSoftmax"}[nodeAct]
 			// axis 1 is the class axis of a (batch, classes) tensor under
 			// both the pre-13 and the 13+ definitions
-			n.Attrs["axis"] = ops.Attr{Type: ops.AttrInt, Int: 1}
+			n.Attrs["axis"] = graph.Attr{Type: graph.AttrInt, Int: 1}
 		}
 		g.Nodes = append(g.Nodes, n)
 		x = y
@@ -188,13 +188,13 @@ func AddHead(m *runtime.Model, spec HeadSpec, probe map[string]*tensor.Tensor) e
 		in = spec.Hidden
 	}
 	dense("dense", in, spec.Units, true, act)
-	batch := runtime.Dim{Param: "batch"}
+	batch := graph.Dim{Param: "batch"}
 	if feeds := g.FeedInputs(); len(feeds) > 0 && feeds[0].HasShape && len(feeds[0].Shape) > 0 {
 		batch = feeds[0].Shape[0]
 	}
-	g.Outputs = append(g.Outputs, runtime.ValueInfo{
+	g.Outputs = append(g.Outputs, graph.ValueInfo{
 		Name: spec.Name, DType: tensor.Float32, Kind: "tensor", HasShape: true,
-		Shape: []runtime.Dim{batch, {Value: int64(spec.Units)}},
+		Shape: []graph.Dim{batch, {Value: int64(spec.Units)}},
 	})
 	return g.Sort()
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mtlrun/mtlrun/exporter"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/internal/fixtures"
 	_ "github.com/mtlrun/mtlrun/ops/all"
@@ -67,7 +68,7 @@ func TestAddHeadTrainExport(t *testing.T) {
 	if _, ok := m.Graph.Output("band"); !ok {
 		t.Fatal("no new output")
 	}
-	split := runtime.TaskSplit(m.Graph)
+	split := graph.TaskSplit(m.Graph)
 	if len(split.Heads["band"]) != 2 {
 		t.Fatalf("new head parameters %v", split.Heads["band"])
 	}

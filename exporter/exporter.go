@@ -1,10 +1,11 @@
-// Package exporter writes a runtime.Model back to an ONNX file: the graph in
+// Package exporter writes a graph.Model back to an ONNX file: the graph in
 // the structure it was imported with (names, symbolic dims, opset imports,
 // doc strings and metadata kept), current weights, producer "mtlrun", and
 // optionally large tensors in an external data file.
 package exporter
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,10 +14,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/internal/onnxpb"
 	"github.com/mtlrun/mtlrun/internal/version"
-	"github.com/mtlrun/mtlrun/ops"
-	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -27,7 +27,7 @@ type Options struct {
 	// writing mtlrun's (the original is then recorded in metadata anyway).
 	KeepProducer bool
 	// Metadata entries are added to (or replace) the model's metadata_props.
-	Metadata []runtime.KeyValue
+	Metadata []graph.KeyValue
 	// ExternalData, when non-empty, is the file name (relative to the model's
 	// folder) that receives every initializer of at least ExternalThreshold
 	// bytes.
@@ -36,7 +36,7 @@ type Options struct {
 }
 
 // Save writes the model to path (and its external data file, if asked).
-func Save(m *runtime.Model, path string, opts Options) error {
+func Save(m *graph.Model, path string, opts Options) error {
 	w := &writer{opts: opts}
 	mp, err := w.model(m)
 	if err != nil {
@@ -61,7 +61,7 @@ func Save(m *runtime.Model, path string, opts Options) error {
 }
 
 // Encode returns the serialized model with all data inline.
-func Encode(m *runtime.Model, opts Options) ([]byte, error) {
+func Encode(m *graph.Model, opts Options) ([]byte, error) {
 	opts.ExternalData = ""
 	w := &writer{opts: opts}
 	mp, err := w.model(m)
@@ -69,13 +69,6 @@ func Encode(m *runtime.Model, opts Options) ([]byte, error) {
 		return nil, fmt.Errorf("exporter: %w", err)
 	}
 	return proto.Marshal(mp)
-}
-
-// ToProto converts the model to its protobuf form (all data inline).
-func ToProto(m *runtime.Model, opts Options) (*onnxpb.ModelProto, error) {
-	opts.ExternalData = ""
-	w := &writer{opts: opts}
-	return w.model(m)
 }
 
 func writeAtomic(path string, data []byte) error {
@@ -110,7 +103,7 @@ type writer struct {
 	external []byte
 }
 
-func (w *writer) model(m *runtime.Model) (*onnxpb.ModelProto, error) {
+func (w *writer) model(m *graph.Model) (*onnxpb.ModelProto, error) {
 	if m == nil || m.Graph == nil {
 		return nil, fmt.Errorf("nil model")
 	}
@@ -139,7 +132,7 @@ func (w *writer) model(m *runtime.Model) (*onnxpb.ModelProto, error) {
 	for _, d := range domains {
 		mp.OpsetImport = append(mp.OpsetImport, &onnxpb.OperatorSetIdProto{Domain: proto.String(d), Version: proto.Int64(m.Opsets[d])})
 	}
-	meta := append([]runtime.KeyValue{}, m.Metadata...)
+	meta := append([]graph.KeyValue{}, m.Metadata...)
 	if !w.opts.KeepProducer && m.Producer != "" && m.Producer != version.Producer {
 		meta = setKV(meta, "mtlrun.source_producer", m.Producer+" "+m.ProducerVersion)
 	}
@@ -157,17 +150,17 @@ func (w *writer) model(m *runtime.Model) (*onnxpb.ModelProto, error) {
 	return mp, nil
 }
 
-func setKV(kvs []runtime.KeyValue, k, v string) []runtime.KeyValue {
+func setKV(kvs []graph.KeyValue, k, v string) []graph.KeyValue {
 	for i := range kvs {
 		if kvs[i].Key == k {
 			kvs[i].Value = v
 			return kvs
 		}
 	}
-	return append(kvs, runtime.KeyValue{Key: k, Value: v})
+	return append(kvs, graph.KeyValue{Key: k, Value: v})
 }
 
-func (w *writer) graph(g *runtime.Graph) (*onnxpb.GraphProto, error) {
+func (w *writer) graph(g *graph.Graph) (*onnxpb.GraphProto, error) {
 	gp := &onnxpb.GraphProto{Name: proto.String(g.Name)}
 	if g.Doc != "" {
 		gp.DocString = proto.String(g.Doc)
@@ -209,7 +202,7 @@ func (w *writer) graph(g *runtime.Graph) (*onnxpb.GraphProto, error) {
 	return gp, nil
 }
 
-func valueInfos(vs []runtime.ValueInfo) []*onnxpb.ValueInfoProto {
+func valueInfos(vs []graph.ValueInfo) []*onnxpb.ValueInfoProto {
 	out := make([]*onnxpb.ValueInfoProto, 0, len(vs))
 	for _, v := range vs {
 		vp := &onnxpb.ValueInfoProto{Name: proto.String(v.Name)}
@@ -244,7 +237,7 @@ func valueInfos(vs []runtime.ValueInfo) []*onnxpb.ValueInfoProto {
 	return out
 }
 
-func (w *writer) node(n *runtime.Node) (*onnxpb.NodeProto, error) {
+func (w *writer) node(n *graph.Node) (*onnxpb.NodeProto, error) {
 	np := &onnxpb.NodeProto{
 		Input:  append([]string{}, n.Inputs...),
 		Output: append([]string{}, n.Outputs...),
@@ -274,38 +267,38 @@ func (w *writer) node(n *runtime.Node) (*onnxpb.NodeProto, error) {
 	return np, nil
 }
 
-func (w *writer) attr(name string, a ops.Attr) (*onnxpb.AttributeProto, error) {
+func (w *writer) attr(name string, a graph.Attr) (*onnxpb.AttributeProto, error) {
 	ap := &onnxpb.AttributeProto{Name: proto.String(name)}
 	set := func(t onnxpb.AttributeProto_AttributeType) { ap.Type = t.Enum() }
 	switch a.Type {
-	case ops.AttrFloat:
+	case graph.AttrFloat:
 		set(onnxpb.AttributeProto_FLOAT)
 		ap.F = proto.Float32(a.Float)
-	case ops.AttrInt:
+	case graph.AttrInt:
 		set(onnxpb.AttributeProto_INT)
 		ap.I = proto.Int64(a.Int)
-	case ops.AttrString:
+	case graph.AttrString:
 		set(onnxpb.AttributeProto_STRING)
 		ap.S = []byte(a.String)
-	case ops.AttrFloats:
+	case graph.AttrFloats:
 		set(onnxpb.AttributeProto_FLOATS)
 		ap.Floats = append([]float32{}, a.Floats...)
-	case ops.AttrInts:
+	case graph.AttrInts:
 		set(onnxpb.AttributeProto_INTS)
 		ap.Ints = append([]int64{}, a.Ints...)
-	case ops.AttrStrings:
+	case graph.AttrStrings:
 		set(onnxpb.AttributeProto_STRINGS)
 		for _, s := range a.Strings {
 			ap.Strings = append(ap.Strings, []byte(s))
 		}
-	case ops.AttrTensor:
+	case graph.AttrTensor:
 		set(onnxpb.AttributeProto_TENSOR)
 		tp, err := w.tensor("", a.Tensor, false)
 		if err != nil {
 			return nil, err
 		}
 		ap.T = tp
-	case ops.AttrTensors:
+	case graph.AttrTensors:
 		set(onnxpb.AttributeProto_TENSORS)
 		for _, t := range a.Tensors {
 			tp, err := w.tensor("", t, false)
@@ -314,23 +307,21 @@ func (w *writer) attr(name string, a ops.Attr) (*onnxpb.AttributeProto, error) {
 			}
 			ap.Tensors = append(ap.Tensors, tp)
 		}
-	case ops.AttrGraph:
+	case graph.AttrGraph:
 		set(onnxpb.AttributeProto_GRAPH)
-		g, ok := a.Graph.(*runtime.Graph)
-		if !ok {
-			return nil, fmt.Errorf("graph attribute holds %T", a.Graph)
+		if a.Graph == nil {
+			return nil, errors.New("graph attribute holds no graph")
 		}
-		gp, err := w.graph(g)
+		gp, err := w.graph(a.Graph)
 		if err != nil {
 			return nil, err
 		}
 		ap.G = gp
-	case ops.AttrGraphs:
+	case graph.AttrGraphs:
 		set(onnxpb.AttributeProto_GRAPHS)
-		for _, x := range a.Graphs {
-			g, ok := x.(*runtime.Graph)
-			if !ok {
-				return nil, fmt.Errorf("graph attribute holds %T", x)
+		for _, g := range a.Graphs {
+			if g == nil {
+				return nil, errors.New("graphs attribute holds a nil graph")
 			}
 			gp, err := w.graph(g)
 			if err != nil {

@@ -5,18 +5,18 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
 // Saved models are ordinary 0644 files, and a save that fails (here: the
 // path is a folder) leaves no temporary file behind.
 func TestSaveFiles(t *testing.T) {
-	g := &runtime.Graph{Name: "id"}
-	g.Inputs = []runtime.ValueInfo{{Name: "x", DType: tensor.Float32, Kind: "tensor", HasShape: true, Shape: []runtime.Dim{{Value: 1}}}}
-	g.Outputs = []runtime.ValueInfo{{Name: "y", DType: tensor.Float32, Kind: "tensor", HasShape: true, Shape: []runtime.Dim{{Value: 1}}}}
-	g.Nodes = []*runtime.Node{{Name: "n", OpType: "Identity", Inputs: []string{"x"}, Outputs: []string{"y"}}}
-	m := &runtime.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 17}}
+	g := &graph.Graph{Name: "id"}
+	g.Inputs = []graph.ValueInfo{{Name: "x", DType: tensor.Float32, Kind: "tensor", HasShape: true, Shape: []graph.Dim{{Value: 1}}}}
+	g.Outputs = []graph.ValueInfo{{Name: "y", DType: tensor.Float32, Kind: "tensor", HasShape: true, Shape: []graph.Dim{{Value: 1}}}}
+	g.Nodes = []*graph.Node{{Name: "n", OpType: "Identity", Inputs: []string{"x"}, Outputs: []string{"y"}}}
+	m := &graph.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 17}}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "m.onnx")
 	if err := Save(m, path, Options{}); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/internal/fixtures"
 	"github.com/mtlrun/mtlrun/internal/onnxpb"
 	"github.com/mtlrun/mtlrun/runtime"
@@ -81,7 +82,7 @@ func FuzzDecode(f *testing.F) {
 
 // exerciseModel compiles m and runs it once on zero inputs, failing only on
 // a panic (or, when strict, a kernel panic the runtime recovered).
-func exerciseModel(t *testing.T, m *runtime.Model, strict bool) {
+func exerciseModel(t *testing.T, m *graph.Model, strict bool) {
 	s, err := runtime.NewSession(m, runtime.Options{})
 	if err != nil {
 		return
@@ -105,7 +106,7 @@ func exerciseModel(t *testing.T, m *runtime.Model, strict bool) {
 
 // zeroInput makes a zero tensor matching a declared input, with every
 // symbolic or unknown dim set to 2.
-func zeroInput(v runtime.ValueInfo) (*tensor.Tensor, bool) {
+func zeroInput(v graph.ValueInfo) (*tensor.Tensor, bool) {
 	dt := v.DType
 	if dt == tensor.Undefined {
 		dt = tensor.Float32
@@ -136,7 +137,7 @@ func zeroInput(v runtime.ValueInfo) (*tensor.Tensor, bool) {
 // into a huge allocation or loop (as a shape, repeat count or trip count):
 // every value within ±65536 and short (shape-like) lists with a product below
 // 2^22, except the ±(2^31-1) and ±2^63 sentinels that Slice ends use.
-func cheapToRun(g *runtime.Graph) bool {
+func cheapToRun(g *graph.Graph) bool {
 	total := 0
 	okInts := func(vals []int64) bool {
 		prod := 1.0
@@ -166,7 +167,7 @@ func cheapToRun(g *runtime.Graph) bool {
 		vals, err := tensor.AsInt64(t)
 		return err == nil && okInts(vals)
 	}
-	declared := func(vs []runtime.ValueInfo) bool {
+	declared := func(vs []graph.ValueInfo) bool {
 		for _, v := range vs {
 			n := 1.0
 			for _, d := range v.Shape {
@@ -182,8 +183,8 @@ func cheapToRun(g *runtime.Graph) bool {
 		}
 		return true
 	}
-	var walk func(g *runtime.Graph, depth int) bool
-	walk = func(g *runtime.Graph, depth int) bool {
+	var walk func(g *graph.Graph, depth int) bool
+	walk = func(g *graph.Graph, depth int) bool {
 		if depth > 8 || !declared(g.Inputs) || !declared(g.Outputs) || !declared(g.ValueInfo) {
 			return false
 		}

@@ -1,5 +1,5 @@
 // Package importer reads ONNX model files (ModelProto, IR versions 3–10,
-// default-domain opsets 7–18) into runtime.Model: initializers in raw or
+// default-domain opsets 7–18) into graph.Model: initializers in raw or
 // typed form and external side files, Constant nodes, value_info, symbolic
 // dims, metadata and subgraphs, with nodes put in topological order.
 package importer
@@ -12,9 +12,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/internal/onnxpb"
-	"github.com/mtlrun/mtlrun/ops"
-	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -27,7 +26,7 @@ const (
 )
 
 // Load reads a model file; external data is resolved relative to its folder.
-func Load(path string) (*runtime.Model, error) {
+func Load(path string) (*graph.Model, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("importer: %w", err)
@@ -41,16 +40,16 @@ func Load(path string) (*runtime.Model, error) {
 
 // Decode parses a serialized ModelProto. dir is the folder external data
 // paths are relative to ("" forbids external data).
-func Decode(data []byte, dir string) (*runtime.Model, error) {
+func Decode(data []byte, dir string) (*graph.Model, error) {
 	var mp onnxpb.ModelProto
 	if err := proto.Unmarshal(data, &mp); err != nil {
 		return nil, fmt.Errorf("not an ONNX model (protobuf decode failed: %w)", err)
 	}
-	return FromProto(&mp, dir)
+	return fromProto(&mp, dir)
 }
 
-// FromProto converts a decoded ModelProto.
-func FromProto(mp *onnxpb.ModelProto, dir string) (*runtime.Model, error) {
+// fromProto converts a decoded ModelProto.
+func fromProto(mp *onnxpb.ModelProto, dir string) (*graph.Model, error) {
 	if mp.GetGraph() == nil {
 		return nil, errors.New("model has no graph (is this an ONNX model file?)")
 	}
@@ -58,7 +57,7 @@ func FromProto(mp *onnxpb.ModelProto, dir string) (*runtime.Model, error) {
 	if ir < MinIRVersion || ir > MaxIRVersion {
 		return nil, fmt.Errorf("IR version %d is not supported (mtlrun reads %d–%d)", ir, MinIRVersion, MaxIRVersion)
 	}
-	m := &runtime.Model{
+	m := &graph.Model{
 		IRVersion:       ir,
 		Opsets:          map[string]int64{},
 		Producer:        mp.GetProducerName(),
@@ -82,7 +81,7 @@ func FromProto(mp *onnxpb.ModelProto, dir string) (*runtime.Model, error) {
 		return nil, fmt.Errorf("default-domain opset %d is not supported (mtlrun runs opsets up to %d)", v, MaxOpset)
 	}
 	for _, kv := range mp.GetMetadataProps() {
-		m.Metadata = append(m.Metadata, runtime.KeyValue{Key: kv.GetKey(), Value: kv.GetValue()})
+		m.Metadata = append(m.Metadata, graph.KeyValue{Key: kv.GetKey(), Value: kv.GetValue()})
 	}
 	// Model-local functions are not expanded: a node calling one is reported
 	// as an unsupported op by the session, with its domain.
@@ -96,8 +95,8 @@ func FromProto(mp *onnxpb.ModelProto, dir string) (*runtime.Model, error) {
 
 // convertGraph converts a graph. outer lists names visible from enclosing
 // graphs (nil for the main graph).
-func convertGraph(gp *onnxpb.GraphProto, dir string, outer map[string]bool) (*runtime.Graph, error) {
-	g := &runtime.Graph{
+func convertGraph(gp *onnxpb.GraphProto, dir string, outer map[string]bool) (*graph.Graph, error) {
+	g := &graph.Graph{
 		Name:         gp.GetName(),
 		Doc:          gp.GetDocString(),
 		Initializers: map[string]*tensor.Tensor{},
@@ -106,7 +105,7 @@ func convertGraph(gp *onnxpb.GraphProto, dir string, outer map[string]bool) (*ru
 		return nil, fmt.Errorf("graph %q: sparse initializers are not supported", gp.GetName())
 	}
 	for _, tp := range gp.GetInitializer() {
-		t, err := TensorFromProto(tp, dir)
+		t, err := tensorFromProto(tp, dir)
 		if err != nil {
 			return nil, fmt.Errorf("initializer: %w", err)
 		}
@@ -159,7 +158,7 @@ func convertGraph(gp *onnxpb.GraphProto, dir string, outer map[string]bool) (*ru
 
 // checkDefined verifies every value read is defined somewhere, naming the
 // first node that reads an undefined one (typically a missing initializer).
-func checkDefined(g *runtime.Graph, outer map[string]bool) error {
+func checkDefined(g *graph.Graph, outer map[string]bool) error {
 	defined := map[string]bool{}
 	for k := range outer {
 		defined[k] = true
@@ -196,15 +195,15 @@ func checkDefined(g *runtime.Graph, outer map[string]bool) error {
 	return nil
 }
 
-func convertNode(np *onnxpb.NodeProto, dir string, visible map[string]bool) (*runtime.Node, error) {
-	n := &runtime.Node{
+func convertNode(np *onnxpb.NodeProto, dir string, visible map[string]bool) (*graph.Node, error) {
+	n := &graph.Node{
 		Name:    np.GetName(),
 		OpType:  np.GetOpType(),
 		Domain:  np.GetDomain(),
 		Inputs:  append([]string{}, np.GetInput()...),
 		Outputs: append([]string{}, np.GetOutput()...),
 		Doc:     np.GetDocString(),
-		Attrs:   ops.Attrs{},
+		Attrs:   graph.Attrs{},
 	}
 	if n.Domain == "ai.onnx" {
 		n.Domain = ""
@@ -222,9 +221,9 @@ func convertNode(np *onnxpb.NodeProto, dir string, visible map[string]bool) (*ru
 	return n, nil
 }
 
-func convertAttr(ap *onnxpb.AttributeProto, dir string, visible map[string]bool) (ops.Attr, error) {
+func convertAttr(ap *onnxpb.AttributeProto, dir string, visible map[string]bool) (graph.Attr, error) {
 	if ap.GetRefAttrName() != "" {
-		return ops.Attr{}, errors.New("attribute references are only valid inside functions")
+		return graph.Attr{}, errors.New("attribute references are only valid inside functions")
 	}
 	t := ap.GetType()
 	if t == onnxpb.AttributeProto_UNDEFINED {
@@ -248,34 +247,34 @@ func convertAttr(ap *onnxpb.AttributeProto, dir string, visible map[string]bool)
 			t = onnxpb.AttributeProto_STRINGS
 		}
 	}
-	var a ops.Attr
+	var a graph.Attr
 	switch t {
 	case onnxpb.AttributeProto_FLOAT:
-		a = ops.Attr{Type: ops.AttrFloat, Float: ap.GetF()}
+		a = graph.Attr{Type: graph.AttrFloat, Float: ap.GetF()}
 	case onnxpb.AttributeProto_INT:
-		a = ops.Attr{Type: ops.AttrInt, Int: ap.GetI()}
+		a = graph.Attr{Type: graph.AttrInt, Int: ap.GetI()}
 	case onnxpb.AttributeProto_STRING:
-		a = ops.Attr{Type: ops.AttrString, String: string(ap.GetS())}
+		a = graph.Attr{Type: graph.AttrString, String: string(ap.GetS())}
 	case onnxpb.AttributeProto_FLOATS:
-		a = ops.Attr{Type: ops.AttrFloats, Floats: append([]float32{}, ap.GetFloats()...)}
+		a = graph.Attr{Type: graph.AttrFloats, Floats: append([]float32{}, ap.GetFloats()...)}
 	case onnxpb.AttributeProto_INTS:
-		a = ops.Attr{Type: ops.AttrInts, Ints: append([]int64{}, ap.GetInts()...)}
+		a = graph.Attr{Type: graph.AttrInts, Ints: append([]int64{}, ap.GetInts()...)}
 	case onnxpb.AttributeProto_STRINGS:
 		ss := make([]string, len(ap.GetStrings()))
 		for i, s := range ap.GetStrings() {
 			ss[i] = string(s)
 		}
-		a = ops.Attr{Type: ops.AttrStrings, Strings: ss}
+		a = graph.Attr{Type: graph.AttrStrings, Strings: ss}
 	case onnxpb.AttributeProto_TENSOR:
-		tt, err := TensorFromProto(ap.GetT(), dir)
+		tt, err := tensorFromProto(ap.GetT(), dir)
 		if err != nil {
 			return a, err
 		}
-		a = ops.Attr{Type: ops.AttrTensor, Tensor: tt}
+		a = graph.Attr{Type: graph.AttrTensor, Tensor: tt}
 	case onnxpb.AttributeProto_TENSORS:
-		a = ops.Attr{Type: ops.AttrTensors}
+		a = graph.Attr{Type: graph.AttrTensors}
 		for _, tp := range ap.GetTensors() {
-			tt, err := TensorFromProto(tp, dir)
+			tt, err := tensorFromProto(tp, dir)
 			if err != nil {
 				return a, err
 			}
@@ -286,9 +285,9 @@ func convertAttr(ap *onnxpb.AttributeProto, dir string, visible map[string]bool)
 		if err != nil {
 			return a, fmt.Errorf("subgraph: %w", err)
 		}
-		a = ops.Attr{Type: ops.AttrGraph, Graph: g}
+		a = graph.Attr{Type: graph.AttrGraph, Graph: g}
 	case onnxpb.AttributeProto_GRAPHS:
-		a = ops.Attr{Type: ops.AttrGraphs}
+		a = graph.Attr{Type: graph.AttrGraphs}
 		for _, gp := range ap.GetGraphs() {
 			g, err := convertGraph(gp, dir, visible)
 			if err != nil {
@@ -302,10 +301,10 @@ func convertAttr(ap *onnxpb.AttributeProto, dir string, visible map[string]bool)
 	return a, nil
 }
 
-func valueInfos(vs []*onnxpb.ValueInfoProto) ([]runtime.ValueInfo, error) {
-	out := make([]runtime.ValueInfo, 0, len(vs))
+func valueInfos(vs []*onnxpb.ValueInfoProto) ([]graph.ValueInfo, error) {
+	out := make([]graph.ValueInfo, 0, len(vs))
 	for _, vp := range vs {
-		v := runtime.ValueInfo{Name: vp.GetName(), Doc: vp.GetDocString(), Kind: "tensor"}
+		v := graph.ValueInfo{Name: vp.GetName(), Doc: vp.GetDocString(), Kind: "tensor"}
 		tp := vp.GetType()
 		switch {
 		case tp == nil:
@@ -318,11 +317,11 @@ func valueInfos(vs []*onnxpb.ValueInfoProto) ([]runtime.ValueInfo, error) {
 				for _, d := range sh.GetDim() {
 					switch {
 					case d.GetDimParam() != "":
-						v.Shape = append(v.Shape, runtime.Dim{Param: d.GetDimParam()})
+						v.Shape = append(v.Shape, graph.Dim{Param: d.GetDimParam()})
 					case d.Value != nil:
-						v.Shape = append(v.Shape, runtime.Dim{Value: d.GetDimValue()})
+						v.Shape = append(v.Shape, graph.Dim{Value: d.GetDimValue()})
 					default:
-						v.Shape = append(v.Shape, runtime.Dim{Value: -1})
+						v.Shape = append(v.Shape, graph.Dim{Value: -1})
 					}
 				}
 			}

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/internal/onnxpb"
 	_ "github.com/mtlrun/mtlrun/ops/all"
 	"github.com/mtlrun/mtlrun/runtime"
@@ -42,12 +43,12 @@ func TestInitializers(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			// directly
-			got, err := TensorFromProto(c.tp, "")
+			got, err := tensorFromProto(c.tp, "")
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !sameTensor(got, c.want) {
-				t.Fatalf("TensorFromProto = %v %v, want %v %v", got, got.Data, c.want, c.want.Data)
+				t.Fatalf("tensorFromProto = %v %v, want %v %v", got, got.Data, c.want, c.want.Data)
 			}
 			// serialized on its own
 			got, err = DecodeTensor(marshal(t, c.tp), "")
@@ -98,7 +99,7 @@ func TestDecodeMultiTaskModel(t *testing.T) {
 	if v, ok := m.MetadataValue("tasks"); !ok || v != "out1,out2" {
 		t.Errorf("metadata tasks = %q %v", v, ok)
 	}
-	if want := []runtime.KeyValue{{Key: "author", Value: "tests"}, {Key: "tasks", Value: "out1,out2"}}; !reflect.DeepEqual(m.Metadata, want) {
+	if want := []graph.KeyValue{{Key: "author", Value: "tests"}, {Key: "tasks", Value: "out1,out2"}}; !reflect.DeepEqual(m.Metadata, want) {
 		t.Errorf("metadata = %v", m.Metadata)
 	}
 	g := m.Graph
@@ -249,7 +250,7 @@ func TestCycleRefused(t *testing.T) {
 		},
 	})
 	_, err := Decode(marshal(t, mp), "")
-	var ce *runtime.CycleError
+	var ce *graph.CycleError
 	if !errors.As(err, &ce) {
 		t.Fatalf("err = %v, want a CycleError", err)
 	}
@@ -274,7 +275,7 @@ func TestCycleRefused(t *testing.T) {
 // TestBadModels checks that malformed models give an error that names what
 // is at fault.
 func TestBadModels(t *testing.T) {
-	graph := func(inits []*onnxpb.TensorProto, nodes ...*onnxpb.NodeProto) *onnxpb.ModelProto {
+	mkModel := func(inits []*onnxpb.TensorProto, nodes ...*onnxpb.NodeProto) *onnxpb.ModelProto {
 		return modelProto(8, 13, &onnxpb.GraphProto{
 			Name:        proto.String("g"),
 			Initializer: inits,
@@ -291,35 +292,35 @@ func TestBadModels(t *testing.T) {
 		m    *onnxpb.ModelProto
 		want []string
 	}{
-		{"raw too short", graph([]*onnxpb.TensorProto{withRaw(tp("w", tFloat, 2, 3), rawF32(1, 2, 3, 4, 5))}, add), []string{`"w"`, "needs 24 bytes", "has 20"}},
-		{"raw too long", graph([]*onnxpb.TensorProto{withRaw(tp("w", tInt64, 1), rawI64(1, 2))}, add), []string{`"w"`, "needs 8 bytes", "has 16"}},
-		{"float_data count", graph([]*onnxpb.TensorProto{floats("w", []int64{2, 3}, 1, 2, 3, 4, 5)}, add), []string{`"w"`, "float_data has 5 values", "needs 6"}},
-		{"int64_data count", graph([]*onnxpb.TensorProto{int64s("w", []int64{4}, 1)}, add), []string{`"w"`, "int64_data has 1 values"}},
-		{"int32_data count", graph([]*onnxpb.TensorProto{withI32(tp("w", tInt8, 3), 1, 2)}, add), []string{`"w"`, "int32_data has 2 values"}},
-		{"wrong typed field", graph([]*onnxpb.TensorProto{func() *onnxpb.TensorProto { p := tp("w", tFloat, 2); p.Int64Data = []int64{1, 2}; return p }()}, add), []string{`"w"`, "float_data has 0 values"}},
-		{"absurd dims", graph([]*onnxpb.TensorProto{withRaw(tp("w", tFloat, 1000000, 1000000), rawF32(1))}, add), []string{`"w"`, "too many elements"}},
-		{"absurd dims typed", graph([]*onnxpb.TensorProto{floats("w", []int64{1 << 20, 1 << 20, 1 << 20}, 1)}, add), []string{`"w"`, "too many elements"}},
-		{"huge single dim", graph([]*onnxpb.TensorProto{floats("w", []int64{1 << 40}, 1)}, add), []string{`"w"`, "bad dimension"}},
-		{"negative dim", graph([]*onnxpb.TensorProto{floats("w", []int64{-2}, 1)}, add), []string{`"w"`, "bad dimension -2"}},
-		{"unknown dtype", graph([]*onnxpb.TensorProto{tp("w", 99, 1)}, add), []string{`"w"`, "data type 99"}},
-		{"missing initializer", graph(nil, add), []string{`"adder"`, "Add", `"w"`, "not defined"}},
-		{"unnamed node reads undefined", graph(nil, node("Relu", "", []string{"ghost"}, []string{"y"})), []string{"→y", "Relu", `"ghost"`}},
-		{"output not produced", graph(nil, node("Relu", "r", []string{"x"}, []string{"z"})), []string{`graph output "y"`}},
-		{"two producers", graph(nil, node("Relu", "r1", []string{"x"}, []string{"y"}), node("Relu", "r2", []string{"x"}, []string{"y"})), []string{`"y"`, "r1", "r2"}},
-		{"no op type", graph(nil, node("", "blank", []string{"x"}, []string{"y"})), []string{`"blank"`, "no op type"}},
-		{"bad Constant", graph(nil, node("Constant", "k", nil, []string{"y"}, attrT("value", floats("", []int64{3}, 1)))), []string{`"k"`, "Constant", `"value"`, "float_data has 1 values"}},
-		{"bad subgraph initializer", graph(nil,
+		{"raw too short", mkModel([]*onnxpb.TensorProto{withRaw(tp("w", tFloat, 2, 3), rawF32(1, 2, 3, 4, 5))}, add), []string{`"w"`, "needs 24 bytes", "has 20"}},
+		{"raw too long", mkModel([]*onnxpb.TensorProto{withRaw(tp("w", tInt64, 1), rawI64(1, 2))}, add), []string{`"w"`, "needs 8 bytes", "has 16"}},
+		{"float_data count", mkModel([]*onnxpb.TensorProto{floats("w", []int64{2, 3}, 1, 2, 3, 4, 5)}, add), []string{`"w"`, "float_data has 5 values", "needs 6"}},
+		{"int64_data count", mkModel([]*onnxpb.TensorProto{int64s("w", []int64{4}, 1)}, add), []string{`"w"`, "int64_data has 1 values"}},
+		{"int32_data count", mkModel([]*onnxpb.TensorProto{withI32(tp("w", tInt8, 3), 1, 2)}, add), []string{`"w"`, "int32_data has 2 values"}},
+		{"wrong typed field", mkModel([]*onnxpb.TensorProto{func() *onnxpb.TensorProto { p := tp("w", tFloat, 2); p.Int64Data = []int64{1, 2}; return p }()}, add), []string{`"w"`, "float_data has 0 values"}},
+		{"absurd dims", mkModel([]*onnxpb.TensorProto{withRaw(tp("w", tFloat, 1000000, 1000000), rawF32(1))}, add), []string{`"w"`, "too many elements"}},
+		{"absurd dims typed", mkModel([]*onnxpb.TensorProto{floats("w", []int64{1 << 20, 1 << 20, 1 << 20}, 1)}, add), []string{`"w"`, "too many elements"}},
+		{"huge single dim", mkModel([]*onnxpb.TensorProto{floats("w", []int64{1 << 40}, 1)}, add), []string{`"w"`, "bad dimension"}},
+		{"negative dim", mkModel([]*onnxpb.TensorProto{floats("w", []int64{-2}, 1)}, add), []string{`"w"`, "bad dimension -2"}},
+		{"unknown dtype", mkModel([]*onnxpb.TensorProto{tp("w", 99, 1)}, add), []string{`"w"`, "data type 99"}},
+		{"missing initializer", mkModel(nil, add), []string{`"adder"`, "Add", `"w"`, "not defined"}},
+		{"unnamed node reads undefined", mkModel(nil, node("Relu", "", []string{"ghost"}, []string{"y"})), []string{"→y", "Relu", `"ghost"`}},
+		{"output not produced", mkModel(nil, node("Relu", "r", []string{"x"}, []string{"z"})), []string{`graph output "y"`}},
+		{"two producers", mkModel(nil, node("Relu", "r1", []string{"x"}, []string{"y"}), node("Relu", "r2", []string{"x"}, []string{"y"})), []string{`"y"`, "r1", "r2"}},
+		{"no op type", mkModel(nil, node("", "blank", []string{"x"}, []string{"y"})), []string{`"blank"`, "no op type"}},
+		{"bad Constant", mkModel(nil, node("Constant", "k", nil, []string{"y"}, attrT("value", floats("", []int64{3}, 1)))), []string{`"k"`, "Constant", `"value"`, "float_data has 1 values"}},
+		{"bad subgraph initializer", mkModel(nil,
 			node("If", "branchy", []string{"x"}, []string{"y"},
 				attrG("then_branch", &onnxpb.GraphProto{Name: proto.String("then"), Initializer: []*onnxpb.TensorProto{floats("t", []int64{5})}, Output: []*onnxpb.ValueInfoProto{vi("t", tFloat)}}),
 				attrG("else_branch", &onnxpb.GraphProto{Name: proto.String("else"), Output: []*onnxpb.ValueInfoProto{vi("x", tFloat)}}))),
 			[]string{`"branchy"`, "then_branch", `"t"`}},
-		{"subgraph reads undefined", graph(nil,
+		{"subgraph reads undefined", mkModel(nil,
 			node("If", "branchy", []string{"x"}, []string{"y"},
 				attrG("then_branch", &onnxpb.GraphProto{Name: proto.String("then"), Node: []*onnxpb.NodeProto{node("Relu", "inner", []string{"nowhere"}, []string{"t"})}, Output: []*onnxpb.ValueInfoProto{vi("t", tFloat)}}),
 				attrG("else_branch", &onnxpb.GraphProto{Name: proto.String("else"), Output: []*onnxpb.ValueInfoProto{vi("x", tFloat)}}))),
 			[]string{`"branchy"`, `"inner"`, `"nowhere"`}},
 		{"no graph", &onnxpb.ModelProto{IrVersion: proto.Int64(8)}, []string{"no graph"}},
-		{"unnamed initializer", graph([]*onnxpb.TensorProto{floats("", []int64{2}, 1, 2)}, add), []string{"initializer without a name"}},
+		{"unnamed initializer", mkModel([]*onnxpb.TensorProto{floats("", []int64{2}, 1, 2)}, add), []string{"initializer without a name"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -35,12 +35,12 @@ func DecodeTensor(data []byte, dir string) (*tensor.Tensor, error) {
 	if err := proto.Unmarshal(data, &tp); err != nil {
 		return nil, fmt.Errorf("not a TensorProto: %w", err)
 	}
-	return TensorFromProto(&tp, dir)
+	return tensorFromProto(&tp, dir)
 }
 
-// TensorFromProto converts a TensorProto, reading raw_data, the typed fields
+// tensorFromProto converts a TensorProto, reading raw_data, the typed fields
 // or external data (relative to dir; "" disallows external data).
-func TensorFromProto(tp *onnxpb.TensorProto, dir string) (*tensor.Tensor, error) {
+func tensorFromProto(tp *onnxpb.TensorProto, dir string) (*tensor.Tensor, error) {
 	dt := tensor.DType(tp.GetDataType())
 	if !dt.Supported() {
 		return nil, fmt.Errorf("tensor %q: unsupported data type %d", tp.GetName(), tp.GetDataType())

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"github.com/mtlrun/mtlrun/graph"
 	"sort"
 	"sync"
 )
@@ -141,7 +142,7 @@ type GradRule struct {
 	Kind GradKind
 	// Derivative gives dy/dx of a unary element-wise op from the input x,
 	// the output y and the node's attributes (GradUnary).
-	Derivative func(x, y float64, a Attrs) float64
+	Derivative func(x, y float64, a graph.Attrs) float64
 	DataInputs []int  // GradMovement: inputs carrying data; nil means all
 	Reason     string // GradZero, GradNone, NotDifferentiableYet
 	// PositiveInputs asks finite-difference checks to draw inputs from
@@ -157,7 +158,7 @@ type GradRule struct {
 
 // Derivative is the gradient rule of a unary element-wise op: dx = dy ·
 // d(x, y, attrs), with x the input and y the output element.
-func Derivative(d func(x, y float64, a Attrs) float64) GradRule {
+func Derivative(d func(x, y float64, a graph.Attrs) float64) GradRule {
 	return GradRule{Kind: GradUnary, Derivative: d}
 }
 

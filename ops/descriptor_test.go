@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -60,7 +61,7 @@ func TestDescriptorRegistry(t *testing.T) {
 	Define(Desc{Domain: testDomain, Type: "NoKernel", Since: 1, NoKernel: "not yet", Shape: ShapeCompare, Grad: ZeroGradient("bool output")})
 	// differentiable by declaration
 	Define(Desc{Domain: testDomain, Type: "Unary", Since: 1, Kernel: testKernel("u"), Shape: ShapeSameAsInput,
-		Grad: Derivative(func(x, _ float64, _ Attrs) float64 { return 2 * x }).Positive(), Traits: Elementwise | Activation})
+		Grad: Derivative(func(x, _ float64, _ graph.Attrs) float64 { return 2 * x }).Positive(), Traits: Elementwise | Activation})
 
 	for _, c := range []struct {
 		op    string

@@ -6,17 +6,32 @@ import (
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
-// InputError reports a bad input tensor; the runtime adds node context.
+// InputError reports a bad input tensor, the one such type of mtlrun. From
+// a kernel it names the node input by position (Index) and reaches the
+// caller wrapped in a *runtime.NodeError, which adds the node. From a
+// session's input checks it names the graph input the caller fed (Name,
+// with Index -1) and comes back unwrapped.
 type InputError struct {
-	Index  int
+	Name   string // the value's name; "" for a kernel input known by position
+	Index  int    // position among the node's inputs; -1 for a caller's feed
 	Reason string
 }
 
-func (e *InputError) Error() string { return fmt.Sprintf("input %d: %s", e.Index, e.Reason) }
+func (e *InputError) Error() string {
+	if e.Name != "" {
+		return fmt.Sprintf("input %q: %s", e.Name, e.Reason)
+	}
+	return fmt.Sprintf("input %d: %s", e.Index, e.Reason)
+}
 
-// BadInput builds an *InputError.
+// BadInput builds an *InputError for kernel input i.
 func BadInput(i int, format string, args ...any) error {
 	return &InputError{Index: i, Reason: fmt.Sprintf(format, args...)}
+}
+
+// BadFeed builds an *InputError for the named value a caller fed.
+func BadFeed(name, reason string) error {
+	return &InputError{Name: name, Index: -1, Reason: reason}
 }
 
 // AttrError reports a bad attribute value at kernel construction.

@@ -3,7 +3,8 @@
 // that maps an (domain, op type, opset) to a kernel factory. The kernels live
 // in sub-packages by family (ops/math, ops/shape, ops/nn, ops/rnn, ...) and
 // register themselves; import ops/all to get every one. This package knows
-// nothing of ONNX protobuf or of graphs.
+// nothing of ONNX protobuf; of graphs it knows only the attribute values
+// (graph.Attrs) a kernel is built from.
 //
 // Each op is described once, by a Desc (descriptor.go): its kernel, its
 // shape rule, its gradient rule or a waiver, and its traits. See "Adding an
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -31,89 +33,13 @@ type OpFunc func(inputs []*tensor.Tensor) ([]*tensor.Tensor, error)
 // Run calls f.
 func (f OpFunc) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return f(in) }
 
-// AttrType says which field of an Attr is set.
-type AttrType int
-
-// Attribute kinds, mirroring ONNX's AttributeProto types.
-const (
-	AttrUndefined AttrType = iota
-	AttrFloat
-	AttrInt
-	AttrString
-	AttrTensor
-	AttrGraph
-	AttrFloats
-	AttrInts
-	AttrStrings
-	AttrTensors
-	AttrGraphs
-)
-
-// Attr is one attribute value. Graph attributes hold whatever the runtime
-// stored there (a *runtime.Graph); ops never looks inside.
-type Attr struct {
-	Type    AttrType
-	Float   float32
-	Int     int64
-	String  string
-	Tensor  *tensor.Tensor
-	Graph   any
-	Floats  []float32
-	Ints    []int64
-	Strings []string
-	Tensors []*tensor.Tensor
-	Graphs  []any
-}
-
-// Attrs are a node's attributes by name.
-type Attrs map[string]Attr
-
-// Has reports whether the attribute is present.
-func (a Attrs) Has(name string) bool { _, ok := a[name]; return ok }
-
-// Int returns an int attribute or def when absent.
-func (a Attrs) Int(name string, def int64) int64 {
-	if v, ok := a[name]; ok {
-		return v.Int
-	}
-	return def
-}
-
-// Float returns a float attribute or def when absent.
-func (a Attrs) Float(name string, def float32) float32 {
-	if v, ok := a[name]; ok {
-		return v.Float
-	}
-	return def
-}
-
-// String returns a string attribute or def when absent.
-func (a Attrs) String(name, def string) string {
-	if v, ok := a[name]; ok {
-		return v.String
-	}
-	return def
-}
-
-// Ints returns an ints attribute, or nil when absent.
-func (a Attrs) Ints(name string) []int64 { return a[name].Ints }
-
-// Floats returns a floats attribute, or nil when absent.
-func (a Attrs) Floats(name string) []float32 { return a[name].Floats }
-
-// Strings returns a strings attribute, or nil when absent.
-func (a Attrs) Strings(name string) []string { return a[name].Strings }
-
-// Tensor returns a tensor attribute, or nil when absent.
-func (a Attrs) Tensor(name string) *tensor.Tensor { return a[name].Tensor }
-
 // Config is everything a factory may use to build a kernel for one node.
 type Config struct {
 	Name       string // node name, for messages
 	OpType     string
 	Domain     string // "" for the default ONNX domain
 	Opset      int    // the model's opset for Domain
-	Attrs      Attrs
+	Attrs      graph.Attrs
 	NumInputs  int // as written in the node, including empty optional slots
 	NumOutputs int
 	// Threads is the intra-op parallelism budget of the session: 0 or 1

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
@@ -24,7 +25,7 @@ func (e *RunError) Unwrap() error { return e.Err }
 // input sets.
 type Checker struct {
 	Path    string
-	Model   *runtime.Model
+	Model   *graph.Model
 	Outputs []string        // compared outputs, in graph order
 	Kinds   map[string]Kind // classification-like outputs
 	sess    *runtime.Session
@@ -34,7 +35,7 @@ type Checker struct {
 // NewChecker loads the model file (m may be nil: it is then imported from
 // path) into both runtimes. It fails with ErrLibraryMissing (wrapped, with
 // install instructions) when onnxruntime cannot be found.
-func NewChecker(path string, m *runtime.Model, opts Options) (*Checker, error) {
+func NewChecker(path string, m *graph.Model, opts Options) (*Checker, error) {
 	if err := Available(); err != nil {
 		return nil, err
 	}
@@ -64,9 +65,6 @@ func NewChecker(path string, m *runtime.Model, opts Options) (*Checker, error) {
 
 // Close releases onnxruntime's sessions.
 func (c *Checker) Close() error { return c.ort.Close() }
-
-// ORT returns the onnxruntime side of the checker.
-func (c *Checker) ORT() *ORT { return c.ort }
 
 // Check runs both runtimes on the inputs and compares every output. A
 // runtime that cannot run the inputs yields a *RunError naming it; when
@@ -106,7 +104,7 @@ func (c *Checker) Check(inputs map[string]*tensor.Tensor, rtol, atol float64) (*
 
 // Check is the one-shot form: load path into both runtimes, run them on the
 // inputs, compare. m may be nil.
-func Check(path string, m *runtime.Model, inputs map[string]*tensor.Tensor, rtol, atol float64) (*Report, error) {
+func Check(path string, m *graph.Model, inputs map[string]*tensor.Tensor, rtol, atol float64) (*Report, error) {
 	c, err := NewChecker(path, m, Options{})
 	if err != nil {
 		return nil, err
@@ -146,7 +144,7 @@ var ErrORTWouldCrash = errors.New("onnxruntime 1.24 would abort the process on t
 // list. That is valid ONNX (the values go, in order, to the activations that
 // take them), but onnxruntime's RNN kernel indexes them by activation
 // position and fails an assertion that kills the process.
-func ortHazard(g *runtime.Graph) error {
+func ortHazard(g *graph.Graph) error {
 	for _, n := range g.Nodes {
 		if n.OpType == "RNN" && (n.Domain == "" || n.Domain == "ai.onnx") {
 			acts := len(n.Attrs.Strings("activations"))

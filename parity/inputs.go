@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
-	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -26,7 +26,7 @@ const (
 // means: its name when it has a telling one ("batch", "N"; "time", "seq",
 // "len", "step"), else its position: the first dim is the batch, the second
 // of a rank-3 input (or of a rank-2 integer input: token ids) is time.
-func freeDimRole(v runtime.ValueInfo, i int) dimRole {
+func freeDimRole(v graph.ValueInfo, i int) dimRole {
 	p := strings.ToLower(v.Shape[i].Param)
 	switch {
 	case strings.Contains(p, "batch") || p == "n":
@@ -45,7 +45,7 @@ func freeDimRole(v runtime.ValueInfo, i int) dimRole {
 
 // isTokenInput: a rank-2 integer input [batch, ?] is read as token ids
 // [batch, time] unless its name says otherwise.
-func isTokenInput(v runtime.ValueInfo) bool {
+func isTokenInput(v graph.ValueInfo) bool {
 	return v.DType.IsInteger() && !isLengthName(v.Name)
 }
 
@@ -58,7 +58,7 @@ func isLengthName(name string) bool {
 // stay, free dims become batch, time or OtherDim (see RandomInputs), and a
 // symbolic name used by several inputs gets one size. hasTime reports
 // whether some free dim was read as a time axis.
-func InputShapes(g *runtime.Graph, batch, time int) (shapes map[string][]int, hasTime bool) {
+func InputShapes(g *graph.Graph, batch, time int) (shapes map[string][]int, hasTime bool) {
 	shapes = map[string][]int{}
 	byParam := map[string]int{}
 	for _, v := range g.FeedInputs() {
@@ -95,7 +95,7 @@ func InputShapes(g *runtime.Graph, batch, time int) (shapes map[string][]int, ha
 
 // HasTimeAxis reports whether RandomInputs would read some free input dim
 // as time (so that --time changes the inputs).
-func HasTimeAxis(m *runtime.Model) bool {
+func HasTimeAxis(m *graph.Model) bool {
 	_, has := InputShapes(m.Graph, 2, 3)
 	return has
 }
@@ -115,7 +115,7 @@ func HasTimeAxis(m *runtime.Model) bool {
 //
 // time is ignored by models without such a time axis. The same seed gives
 // the same inputs.
-func RandomInputs(m *runtime.Model, batch, time int, seed uint64) (map[string]*tensor.Tensor, error) {
+func RandomInputs(m *graph.Model, batch, time int, seed uint64) (map[string]*tensor.Tensor, error) {
 	if m == nil || m.Graph == nil {
 		return nil, fmt.Errorf("parity: nil model")
 	}
@@ -219,7 +219,7 @@ func RandomInputs(m *runtime.Model, batch, time int, seed uint64) (map[string]*t
 // sequenceLength is the full length for a lengths input: the sequence axis
 // of the recurrence it feeds (LSTM/GRU/RNN sequence_lens, honouring layout),
 // else the time size used for the other inputs.
-func sequenceLength(g *runtime.Graph, name string, shapes map[string][]int, hasTime bool, time int) int {
+func sequenceLength(g *graph.Graph, name string, shapes map[string][]int, hasTime bool, time int) int {
 	for _, n := range g.Consumers()[name] {
 		switch n.OpType {
 		case "LSTM", "GRU", "RNN":
@@ -262,7 +262,7 @@ var indexPreserving = map[string]bool{
 // steps) to a Gather on axis 0 whose data is an initializer, and returns that
 // table's row count (0 when none is found). A float input counts only when
 // it is cast to an integer type first.
-func gatherRows(g *runtime.Graph, name string) int {
+func gatherRows(g *graph.Graph, name string) int {
 	if g == nil {
 		return 0
 	}
@@ -313,7 +313,7 @@ var passThrough = map[string]bool{
 // ClassifierKind tells whether a graph output comes from a Softmax,
 // LogSoftmax or Sigmoid (looking back through Identity, Reshape, Squeeze,
 // Unsqueeze, Flatten and Dropout), so that Compare can check decisions.
-func ClassifierKind(m *runtime.Model, output string) Kind {
+func ClassifierKind(m *graph.Model, output string) Kind {
 	if m == nil || m.Graph == nil {
 		return KindNone
 	}
@@ -341,7 +341,7 @@ func ClassifierKind(m *runtime.Model, output string) Kind {
 }
 
 // ClassifierKinds returns ClassifierKind for every graph output that has one.
-func ClassifierKinds(m *runtime.Model) map[string]Kind {
+func ClassifierKinds(m *graph.Model) map[string]Kind {
 	out := map[string]Kind{}
 	for _, o := range m.Graph.Outputs {
 		if k := ClassifierKind(m, o.Name); k != KindNone {

@@ -11,21 +11,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/internal/fixtures"
 	_ "github.com/mtlrun/mtlrun/ops/all"
-	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
-// requireORT fails the test with the install instructions when onnxruntime
-// cannot be loaded, unless MTLRUN_SKIP_ORT=1 asks to skip instead.
+// requireORT lets the test run only with onnxruntime loaded. Like every
+// external fixture: a library that is absent skips the test with one line,
+// or fails it with the install instructions when MTLRUN_REQUIRE_FIXTURES=1
+// (CI). A library that is there but does not load always fails, unless
+// MTLRUN_SKIP_ORT=1 asks to skip whatever the reason.
 func requireORT(t *testing.T) {
 	t.Helper()
-	if err := Available(); err != nil {
-		if os.Getenv("MTLRUN_SKIP_ORT") == "1" {
-			t.Skipf("skipped because MTLRUN_SKIP_ORT=1: %v", err)
-		}
+	err := Available()
+	switch {
+	case err == nil:
+	case os.Getenv("MTLRUN_SKIP_ORT") == "1":
+		t.Skipf("skipped because MTLRUN_SKIP_ORT=1: %v", err)
+	case errors.Is(err, ErrLibraryMissing) && !fixtures.Required():
+		t.Skipf("onnxruntime library not found (set %s, or run bash scripts/install-onnxruntime.sh; MTLRUN_REQUIRE_FIXTURES=1 makes this a failure)", LibraryEnv)
+	default:
 		t.Fatalf("%v\n(set MTLRUN_SKIP_ORT=1 to skip the tests that need onnxruntime)", err)
 	}
 }
@@ -204,7 +211,7 @@ func shapesOf(x map[string]*tensor.Tensor) []string {
 
 // testSetInputs reads a model-zoo test set's input_N.pb files, by position
 // among the feed inputs (or by the name stored in the file).
-func testSetInputs(dir string, feeds []runtime.ValueInfo) (map[string]*tensor.Tensor, error) {
+func testSetInputs(dir string, feeds []graph.ValueInfo) (map[string]*tensor.Tensor, error) {
 	out := map[string]*tensor.Tensor{}
 	for i, v := range feeds {
 		p := filepath.Join(dir, fmt.Sprintf("input_%d.pb", i))

@@ -10,8 +10,7 @@ import (
 	"testing"
 
 	"github.com/mtlrun/mtlrun/exporter"
-	"github.com/mtlrun/mtlrun/ops"
-	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -178,22 +177,22 @@ func TestReportRendering(t *testing.T) {
 // testModel: token ids through Cast into an embedding Gather, lengths, a
 // float sequence [N, T, 3] and features [batch, ?]; outputs from Softmax
 // (through Identity), Sigmoid (through Reshape), LogSoftmax and Add.
-func testModel() *runtime.Model {
-	g := &runtime.Graph{Name: "t"}
-	dims := func(ds ...any) []runtime.Dim {
-		var out []runtime.Dim
+func testModel() *graph.Model {
+	g := &graph.Graph{Name: "t"}
+	dims := func(ds ...any) []graph.Dim {
+		var out []graph.Dim
 		for _, d := range ds {
 			switch d := d.(type) {
 			case int:
-				out = append(out, runtime.Dim{Value: int64(d)})
+				out = append(out, graph.Dim{Value: int64(d)})
 			case string:
-				out = append(out, runtime.Dim{Value: -1, Param: d})
+				out = append(out, graph.Dim{Value: -1, Param: d})
 			}
 		}
 		return out
 	}
-	in := func(name string, dt tensor.DType, d []runtime.Dim) {
-		g.Inputs = append(g.Inputs, runtime.ValueInfo{Name: name, DType: dt, Shape: d, HasShape: true, Kind: "tensor"})
+	in := func(name string, dt tensor.DType, d []graph.Dim) {
+		g.Inputs = append(g.Inputs, graph.ValueInfo{Name: name, DType: dt, Shape: d, HasShape: true, Kind: "tensor"})
 	}
 	in("tokens", tensor.Int64, dims("batch", "time"))
 	in("lengths", tensor.Int64, dims("batch"))
@@ -202,10 +201,10 @@ func testModel() *runtime.Model {
 	emb := make([]float32, 50*4)
 	g.AddInitializer("emb", tensor.From([]int{50, 4}, emb))
 	g.AddInitializer("shape", tensor.From([]int{2}, []int64{-1, 1}))
-	node := func(op string, ins, outs []string, attrs ops.Attrs) {
-		g.Nodes = append(g.Nodes, &runtime.Node{OpType: op, Inputs: ins, Outputs: outs, Attrs: attrs})
+	node := func(op string, ins, outs []string, attrs graph.Attrs) {
+		g.Nodes = append(g.Nodes, &graph.Node{OpType: op, Inputs: ins, Outputs: outs, Attrs: attrs})
 	}
-	node("Cast", []string{"tokens"}, []string{"tok32"}, ops.Attrs{"to": {Type: ops.AttrInt, Int: int64(tensor.Int32)}})
+	node("Cast", []string{"tokens"}, []string{"tok32"}, graph.Attrs{"to": {Type: graph.AttrInt, Int: int64(tensor.Int32)}})
 	node("Gather", []string{"emb", "tok32"}, []string{"embedded"}, nil)
 	node("Softmax", []string{"features"}, []string{"sm"}, nil)
 	node("Identity", []string{"sm"}, []string{"probs"}, nil)
@@ -214,9 +213,9 @@ func testModel() *runtime.Model {
 	node("LogSoftmax", []string{"features"}, []string{"logp"}, nil)
 	node("Add", []string{"features", "features"}, []string{"twice"}, nil)
 	for _, o := range []string{"probs", "flag", "logp", "twice", "embedded"} {
-		g.Outputs = append(g.Outputs, runtime.ValueInfo{Name: o, DType: tensor.Float32, Kind: "tensor"})
+		g.Outputs = append(g.Outputs, graph.ValueInfo{Name: o, DType: tensor.Float32, Kind: "tensor"})
 	}
-	return &runtime.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 17}}
+	return &graph.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 17}}
 }
 
 func TestRandomInputs(t *testing.T) {
@@ -258,21 +257,21 @@ func TestRandomInputs(t *testing.T) {
 	}
 
 	// a recurrence's sequence_lens gets the sequence axis of its X
-	g := &runtime.Graph{
-		Inputs: []runtime.ValueInfo{
-			{Name: "X", DType: tensor.Float32, Shape: []runtime.Dim{{Value: 6}, {Value: 2}, {Value: 3}}, HasShape: true},
-			{Name: "seq_lens", DType: tensor.Int32, Shape: []runtime.Dim{{Value: 2}}, HasShape: true},
+	g := &graph.Graph{
+		Inputs: []graph.ValueInfo{
+			{Name: "X", DType: tensor.Float32, Shape: []graph.Dim{{Value: 6}, {Value: 2}, {Value: 3}}, HasShape: true},
+			{Name: "seq_lens", DType: tensor.Int32, Shape: []graph.Dim{{Value: 2}}, HasShape: true},
 		},
-		Nodes: []*runtime.Node{{OpType: "GRU", Inputs: []string{"X", "W", "R", "B", "seq_lens"}, Outputs: []string{"Y"}}},
+		Nodes: []*graph.Node{{OpType: "GRU", Inputs: []string{"X", "W", "R", "B", "seq_lens"}, Outputs: []string{"Y"}}},
 	}
-	x, err = RandomInputs(&runtime.Model{Graph: g}, 1, 1, 1)
+	x, err = RandomInputs(&graph.Model{Graph: g}, 1, 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if l := tensor.Data[int32](x["seq_lens"]); l[0] != 6 || l[1] != 6 {
 		t.Errorf("seq_lens = %v, want [6 6]", l)
 	}
-	if HasTimeAxis(&runtime.Model{Graph: g}) {
+	if HasTimeAxis(&graph.Model{Graph: g}) {
 		t.Error("a fixed-shape model has no time axis")
 	}
 }
@@ -290,13 +289,12 @@ func TestClassifierKind(t *testing.T) {
 // batch sizes, and takes a scalar and an empty tensor back.
 func TestORTValues(t *testing.T) {
 	requireORT(t)
-	g := &runtime.Graph{Name: "identity"}
-	inputs := map[string]*tensor.Tensor{}
+	g := &graph.Graph{Name: "identity"}
 	batches := map[int]map[string]*tensor.Tensor{}
 	add := func(name string, dt tensor.DType, mk func(n int) *tensor.Tensor) {
-		g.Inputs = append(g.Inputs, runtime.ValueInfo{Name: name, DType: dt, Shape: []runtime.Dim{{Value: -1, Param: "batch"}, {Value: 2}}, HasShape: true, Kind: "tensor"})
-		g.Outputs = append(g.Outputs, runtime.ValueInfo{Name: name + "_out", DType: dt, Shape: []runtime.Dim{{Value: -1, Param: "batch"}, {Value: 2}}, HasShape: true, Kind: "tensor"})
-		g.Nodes = append(g.Nodes, &runtime.Node{OpType: "Identity", Inputs: []string{name}, Outputs: []string{name + "_out"}})
+		g.Inputs = append(g.Inputs, graph.ValueInfo{Name: name, DType: dt, Shape: []graph.Dim{{Value: -1, Param: "batch"}, {Value: 2}}, HasShape: true, Kind: "tensor"})
+		g.Outputs = append(g.Outputs, graph.ValueInfo{Name: name + "_out", DType: dt, Shape: []graph.Dim{{Value: -1, Param: "batch"}, {Value: 2}}, HasShape: true, Kind: "tensor"})
+		g.Nodes = append(g.Nodes, &graph.Node{OpType: "Identity", Inputs: []string{name}, Outputs: []string{name + "_out"}})
 		for _, b := range []int{1, 3} {
 			if batches[b] == nil {
 				batches[b] = map[string]*tensor.Tensor{}
@@ -326,9 +324,9 @@ func TestORTValues(t *testing.T) {
 		return tensor.From([]int{n / 2, 2}, v)
 	})
 	// a scalar output: the sum of every f32 element
-	g.Nodes = append(g.Nodes, &runtime.Node{OpType: "ReduceSum", Inputs: []string{"f32"}, Outputs: []string{"total"}, Attrs: ops.Attrs{"keepdims": {Type: ops.AttrInt, Int: 0}}})
-	g.Outputs = append(g.Outputs, runtime.ValueInfo{Name: "total", DType: tensor.Float32, Shape: []runtime.Dim{}, HasShape: true, Kind: "tensor"})
-	m := &runtime.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 17}}
+	g.Nodes = append(g.Nodes, &graph.Node{OpType: "ReduceSum", Inputs: []string{"f32"}, Outputs: []string{"total"}, Attrs: graph.Attrs{"keepdims": {Type: graph.AttrInt, Int: 0}}})
+	g.Outputs = append(g.Outputs, graph.ValueInfo{Name: "total", DType: tensor.Float32, Shape: []graph.Dim{}, HasShape: true, Kind: "tensor"})
+	m := &graph.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 17}}
 	path := filepath.Join(t.TempDir(), "identity.onnx")
 	if err := exporter.Save(m, path, exporter.Options{}); err != nil {
 		t.Fatal(err)
@@ -344,7 +342,7 @@ func TestORTValues(t *testing.T) {
 	}
 	defer c.Close()
 	for _, b := range []int{1, 3, 1} {
-		inputs = batches[b]
+		inputs := batches[b]
 		shapes := map[string][]int{"f16_out": inputs["f16"].Shape}
 		out, err := o.RunWithShapes(inputs, nil, shapes)
 		if err != nil {

@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"reflect"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
 // The control-flow ops live here rather than in ops/ because their bodies
 // are graphs that read values of the enclosing scope.
 
-func newControlFlow(n *Node, opset int, subs map[string]*compiled) (kernel, error) {
+func newControlFlow(n *graph.Node, opset int, subs map[string]*compiled) (kernel, error) {
 	need := func(attr string) (*compiled, error) {
 		c, ok := subs[attr]
 		if !ok {

@@ -5,12 +5,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
 // runOne builds a session for g and runs it, failing the test on error.
-func runOne(t *testing.T, g *runtime.Graph, opset int64, inputs map[string]*tensor.Tensor) map[string]*tensor.Tensor {
+func runOne(t *testing.T, g *graph.Graph, opset int64, inputs map[string]*tensor.Tensor) map[string]*tensor.Tensor {
 	t.Helper()
 	res, err := tryRun(g, opset, inputs)
 	if err != nil {
@@ -19,7 +20,7 @@ func runOne(t *testing.T, g *runtime.Graph, opset int64, inputs map[string]*tens
 	return res
 }
 
-func tryRun(g *runtime.Graph, opset int64, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+func tryRun(g *graph.Graph, opset int64, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	s, err := runtime.NewSession(model(g, opset), runtime.Options{})
 	if err != nil {
 		return nil, err
@@ -28,8 +29,8 @@ func tryRun(g *runtime.Graph, opset int64, inputs map[string]*tensor.Tensor) (ma
 }
 
 // anyShape declares an input of any rank.
-func anyShape(name string, dt tensor.DType) runtime.ValueInfo {
-	return runtime.ValueInfo{Name: name, DType: dt, Kind: "tensor"}
+func anyShape(name string, dt tensor.DType) graph.ValueInfo {
+	return graph.ValueInfo{Name: name, DType: dt, Kind: "tensor"}
 }
 
 func wantTensor(t *testing.T, name string, got, want *tensor.Tensor) {
@@ -58,20 +59,20 @@ func wantErr(t *testing.T, what string, err error, substrings ...string) {
 
 func TestIf(t *testing.T) {
 	// then: x + k (k an outer initializer); else: xr * xr (xr an outer node's output)
-	then := &runtime.Graph{Name: "then",
-		Nodes:   []*runtime.Node{nd("Add", "then_add", []string{"x", "k"}, []string{"ty"})},
-		Outputs: []runtime.ValueInfo{vi("ty", tensor.Float32, "n")}}
-	els := &runtime.Graph{Name: "else",
-		Nodes:   []*runtime.Node{nd("Mul", "else_mul", []string{"xr", "xr"}, []string{"ey"})},
-		Outputs: []runtime.ValueInfo{vi("ey", tensor.Float32, "n")}}
-	g := &runtime.Graph{
-		Inputs:       []runtime.ValueInfo{vi("c", tensor.Bool), vi("x", tensor.Float32, "n")},
+	then := &graph.Graph{Name: "then",
+		Nodes:   []*graph.Node{nd("Add", "then_add", []string{"x", "k"}, []string{"ty"})},
+		Outputs: []graph.ValueInfo{vi("ty", tensor.Float32, "n")}}
+	els := &graph.Graph{Name: "else",
+		Nodes:   []*graph.Node{nd("Mul", "else_mul", []string{"xr", "xr"}, []string{"ey"})},
+		Outputs: []graph.ValueInfo{vi("ey", tensor.Float32, "n")}}
+	g := &graph.Graph{
+		Inputs:       []graph.ValueInfo{vi("c", tensor.Bool), vi("x", tensor.Float32, "n")},
 		Initializers: map[string]*tensor.Tensor{"k": f32([]int{}, 10)},
-		Nodes: []*runtime.Node{
+		Nodes: []*graph.Node{
 			nd("If", "if", []string{"c"}, []string{"y"}, "then_branch", then, "else_branch", els),
 			nd("Relu", "xr", []string{"x"}, []string{"xr"}),
 		},
-		Outputs: []runtime.ValueInfo{vi("y", tensor.Float32, "n")},
+		Outputs: []graph.ValueInfo{vi("y", tensor.Float32, "n")},
 	}
 	if err := g.Sort(); err != nil {
 		t.Fatal(err)
@@ -109,31 +110,31 @@ func TestIf(t *testing.T) {
 
 // loopBody: acc_out = acc_in + x (x from the outer scope), scan = acc_out,
 // cond_out computed by condNode (nil: pass cond_in through).
-func loopBody(condNode *runtime.Node) *runtime.Graph {
+func loopBody(condNode *graph.Node) *graph.Graph {
 	if condNode == nil {
 		condNode = nd("Identity", "pass_cond", []string{"cond_in"}, []string{"cond_out"})
 	}
-	return &runtime.Graph{
+	return &graph.Graph{
 		Name:   "body",
-		Inputs: []runtime.ValueInfo{vi("i", tensor.Int64), vi("cond_in", tensor.Bool), vi("acc_in", tensor.Float32, 2)},
-		Nodes: []*runtime.Node{
+		Inputs: []graph.ValueInfo{vi("i", tensor.Int64), vi("cond_in", tensor.Bool), vi("acc_in", tensor.Float32, 2)},
+		Nodes: []*graph.Node{
 			condNode,
 			nd("Add", "body_add", []string{"acc_in", "x"}, []string{"acc_out"}),
 			nd("Identity", "body_scan", []string{"acc_out"}, []string{"scan_out"}),
 		},
-		Outputs: []runtime.ValueInfo{vi("cond_out", tensor.Bool), vi("acc_out", tensor.Float32, 2), vi("scan_out", tensor.Float32, 2)},
+		Outputs: []graph.ValueInfo{vi("cond_out", tensor.Bool), vi("acc_out", tensor.Float32, 2), vi("scan_out", tensor.Float32, 2)},
 	}
 }
 
-func loopGraph(body *runtime.Graph, m, cond string) *runtime.Graph {
-	return &runtime.Graph{
-		Inputs: []runtime.ValueInfo{vi("x", tensor.Float32, 2), anyShape("M", tensor.Int64), anyShape("go", tensor.Bool)},
+func loopGraph(body *graph.Graph, m, cond string) *graph.Graph {
+	return &graph.Graph{
+		Inputs: []graph.ValueInfo{vi("x", tensor.Float32, 2), anyShape("M", tensor.Int64), anyShape("go", tensor.Bool)},
 		Initializers: map[string]*tensor.Tensor{
 			"zero": f32([]int{2}, 0, 0),
 			"two":  tensor.Scalar(int64(2)),
 		},
-		Nodes:   []*runtime.Node{nd("Loop", "loop", []string{m, cond, "zero"}, []string{"acc", "partials"}, "body", body)},
-		Outputs: []runtime.ValueInfo{vi("acc", tensor.Float32, 2), vi("partials", tensor.Float32, nil, 2)},
+		Nodes:   []*graph.Node{nd("Loop", "loop", []string{m, cond, "zero"}, []string{"acc", "partials"}, "body", body)},
+		Outputs: []graph.ValueInfo{vi("acc", tensor.Float32, 2), vi("partials", tensor.Float32, nil, 2)},
 	}
 }
 
@@ -205,29 +206,29 @@ func TestLoop(t *testing.T) {
 }
 
 // scanBody: s_out = s_in + x_t; y_t = s_out * k (k outer).
-func scanBody() *runtime.Graph {
-	return &runtime.Graph{
+func scanBody() *graph.Graph {
+	return &graph.Graph{
 		Name:   "scan_body",
-		Inputs: []runtime.ValueInfo{vi("s_in", tensor.Float32, 2), vi("x_t", tensor.Float32, 2)},
-		Nodes: []*runtime.Node{
+		Inputs: []graph.ValueInfo{vi("s_in", tensor.Float32, 2), vi("x_t", tensor.Float32, 2)},
+		Nodes: []*graph.Node{
 			nd("Add", "step_add", []string{"s_in", "x_t"}, []string{"s_out"}),
 			nd("Mul", "step_mul", []string{"s_out", "k"}, []string{"y_t"}),
 		},
-		Outputs: []runtime.ValueInfo{vi("s_out", tensor.Float32, 2), vi("y_t", tensor.Float32, 2)},
+		Outputs: []graph.ValueInfo{vi("s_out", tensor.Float32, 2), vi("y_t", tensor.Float32, 2)},
 	}
 }
 
-func scanGraph(opset8 bool, attrs ...any) *runtime.Graph {
+func scanGraph(opset8 bool, attrs ...any) *graph.Graph {
 	ins := []string{"s0", "xs"}
 	if opset8 {
 		ins = []string{"", "s0", "xs"}
 	}
 	attrs = append([]any{"body", scanBody(), "num_scan_inputs", 1}, attrs...)
-	return &runtime.Graph{
-		Inputs:       []runtime.ValueInfo{anyShape("s0", tensor.Float32), anyShape("xs", tensor.Float32)},
+	return &graph.Graph{
+		Inputs:       []graph.ValueInfo{anyShape("s0", tensor.Float32), anyShape("xs", tensor.Float32)},
 		Initializers: map[string]*tensor.Tensor{"k": f32([]int{}, 10)},
-		Nodes:        []*runtime.Node{nd("Scan", "scan", ins, []string{"s", "ys"}, attrs...)},
-		Outputs:      []runtime.ValueInfo{vi("s", tensor.Float32, nil), vi("ys", tensor.Float32, nil, nil)},
+		Nodes:        []*graph.Node{nd("Scan", "scan", ins, []string{"s", "ys"}, attrs...)},
+		Outputs:      []graph.ValueInfo{vi("s", tensor.Float32, nil), vi("ys", tensor.Float32, nil, nil)},
 	}
 }
 
@@ -265,7 +266,7 @@ func TestScan(t *testing.T) {
 	// bad axes and shapes are errors naming the Scan node, never panics
 	bad := []struct {
 		name  string
-		g     *runtime.Graph
+		g     *graph.Graph
 		opset int64
 		in    map[string]*tensor.Tensor
 		want  []string
@@ -277,12 +278,12 @@ func TestScan(t *testing.T) {
 		{"body shape mismatch", scanGraph(false), 11, map[string]*tensor.Tensor{"s0": f32([]int{3}, 1, 2, 3), "xs": xs}, []string{`node "step_add" (Add)`}},
 		{"Scan-8 batch mismatch", scanGraph(true), 8, map[string]*tensor.Tensor{"s0": f32([]int{1, 2}, 0, 0), "xs": xs8}, []string{"batch"}},
 		{"Scan-8 unbatched", scanGraph(true), 8, map[string]*tensor.Tensor{"s0": f32([]int{}, 0), "xs": xs8}, []string{"batch"}},
-		{"Scan-8 omitted scan input", func() *runtime.Graph {
+		{"Scan-8 omitted scan input", func() *graph.Graph {
 			g := scanGraph(true)
 			g.Nodes[0].Inputs[2] = ""
 			return g
 		}(), 8, map[string]*tensor.Tensor{"s0": s08, "xs": xs8}, []string{"missing"}},
-		{"omitted scan input", func() *runtime.Graph {
+		{"omitted scan input", func() *graph.Graph {
 			g := scanGraph(false)
 			g.Nodes[0].Inputs[1] = ""
 			return g

@@ -6,6 +6,7 @@ import (
 	rt "runtime"
 	"strings"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -273,12 +274,16 @@ func (e *Executor) runStep(st *step, arena *ops.Arena) (err error) {
 
 // runGuarded runs a kernel, turning an error or a panic into a *NodeError
 // that names the node and describes its inputs.
-func runGuarded(n *Node, in []*tensor.Tensor, run func() ([]*tensor.Tensor, error)) (outs []*tensor.Tensor, err error) {
+func runGuarded(n *graph.Node, in []*tensor.Tensor, run func() ([]*tensor.Tensor, error)) (outs []*tensor.Tensor, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			buf := make([]byte, 2048)
 			buf = buf[:rt.Stack(buf, false)]
-			err = &NodeError{n.Label(), n.OpType, fmt.Errorf("kernel panicked: %v (inputs %s)\n%s", r, describe(in), buf)}
+			if e, ok := r.(error); ok { // e.g. a worker chunk's *parallel.PanicError
+				err = &NodeError{n.Label(), n.OpType, fmt.Errorf("kernel panicked: %w (inputs %s)\n%s", e, describe(in), buf)}
+			} else {
+				err = &NodeError{n.Label(), n.OpType, fmt.Errorf("kernel panicked: %v (inputs %s)\n%s", r, describe(in), buf)}
+			}
 		}
 	}()
 	outs, err = run()

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/internal/fixtures"
 	"github.com/mtlrun/mtlrun/runtime"
@@ -20,7 +21,7 @@ var sampleModels = []string{
 	"testdata/pytorch/conv1d_gap", "testdata/pytorch/embed_lstm",
 }
 
-func loadSample(t testing.TB, rel string) *runtime.Model {
+func loadSample(t testing.TB, rel string) *graph.Model {
 	t.Helper()
 	m, err := importer.Load(filepath.Join(fixtures.RepoRoot(), rel, "model.onnx"))
 	if err != nil {
@@ -31,7 +32,7 @@ func loadSample(t testing.TB, rel string) *runtime.Model {
 
 // randomFeeds fills every feed input: the first symbolic dim is batch, the
 // second time; int64 inputs get small indices (valid for embeddings).
-func randomFeeds(m *runtime.Model, rng *rand.Rand, batch, time int) map[string]*tensor.Tensor {
+func randomFeeds(m *graph.Model, rng *rand.Rand, batch, time int) map[string]*tensor.Tensor {
 	feeds := map[string]*tensor.Tensor{}
 	for _, v := range m.Graph.FeedInputs() {
 		var shape []int

@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -16,10 +17,10 @@ const maxFoldedElements = 1 << 16
 // has been evaluated once and replaced by initializers holding its outputs.
 // Control flow and nodes with random outputs are kept. It reports how many
 // nodes were folded.
-func FoldConstants(m *Model) (*Model, int, error) {
+func FoldConstants(m *graph.Model) (*graph.Model, int, error) {
 	g := m.Graph
 	out := *m
-	ng := &Graph{Name: g.Name, Doc: g.Doc, Inputs: g.Inputs, Outputs: g.Outputs, ValueInfo: g.ValueInfo}
+	ng := &graph.Graph{Name: g.Name, Doc: g.Doc, Inputs: g.Inputs, Outputs: g.Outputs, ValueInfo: g.ValueInfo}
 	for _, name := range g.InitOrder {
 		ng.AddInitializer(name, g.Initializers[name])
 	}
@@ -78,7 +79,7 @@ func FoldConstants(m *Model) (*Model, int, error) {
 	return &out, folded, nil
 }
 
-func foldable(n *Node) bool {
+func foldable(n *graph.Node) bool {
 	if len(n.Subgraphs()) > 0 {
 		return false
 	}
@@ -89,7 +90,7 @@ func foldable(n *Node) bool {
 	return true
 }
 
-func allConstant(n *Node, g *Graph, feeds map[string]bool) bool {
+func allConstant(n *graph.Node, g *graph.Graph, feeds map[string]bool) bool {
 	for _, in := range n.Inputs {
 		if in == "" {
 			continue

@@ -3,6 +3,7 @@ package runtime
 import (
 	"strings"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -30,16 +31,16 @@ const denseDomain = "ai.mtlrun"
 
 // fusableActivation reports whether the Dense kernel applies op's
 // activation itself (the ops.Activation trait of its descriptor).
-func fusableActivation(n *Node) bool {
+func fusableActivation(n *graph.Node) bool {
 	return isDefaultDomain(n.Domain) && ops.HasTraits("", n.OpType, ops.Activation)
 }
 
 // fuseDense returns g itself when nothing fuses, else a shallow copy with
 // the fused node list (initializers and untouched nodes are shared).
-func fuseDense(g *Graph) (*Graph, int) {
+func fuseDense(g *graph.Graph) (*graph.Graph, int) {
 	readers := map[string]int{}
 	for _, n := range g.Nodes {
-		for _, in := range nodeReads(n) {
+		for _, in := range n.Reads() {
 			readers[in]++
 		}
 	}
@@ -54,7 +55,7 @@ func fuseDense(g *Graph) (*Graph, int) {
 			}
 		}
 	}
-	nodes := append([]*Node(nil), g.Nodes...)
+	nodes := append([]*graph.Node(nil), g.Nodes...)
 	// the product node feeding value v, when v is read by one node only
 	soleProduct := func(v string, types ...string) (int, bool) {
 		if readers[v] != 1 {
@@ -93,10 +94,10 @@ func fuseDense(g *Graph) (*Graph, int) {
 			if bias == nil || bias.DType != tensor.Float32 || !bias.IsRowVector(w.Shape[1]) {
 				continue
 			}
-			nodes[i] = &Node{
+			nodes[i] = &graph.Node{
 				Name: nodes[j].Label() + "+" + n.Label(), OpType: "Dense", Domain: denseDomain,
 				Inputs:  []string{nodes[j].Inputs[0], nodes[j].Inputs[1], biasVal},
-				Outputs: n.Outputs, Attrs: ops.Attrs{},
+				Outputs: n.Outputs, Attrs: graph.Attrs{},
 			}
 			nodes[j] = nil
 			fused++
@@ -113,28 +114,28 @@ func fuseDense(g *Graph) (*Graph, int) {
 			continue
 		}
 		p := nodes[j]
-		var d *Node
+		var d *graph.Node
 		switch {
 		case p.Domain == denseDomain:
 			if p.Attrs.Has("activation") {
 				continue
 			}
-			d = &Node{Name: p.Name, OpType: "Dense", Domain: denseDomain, Inputs: p.Inputs, Attrs: ops.Attrs{}}
+			d = &graph.Node{Name: p.Name, OpType: "Dense", Domain: denseDomain, Inputs: p.Inputs, Attrs: graph.Attrs{}}
 		case !denseWeight(g, p):
 			continue
 		case p.OpType == "Gemm":
-			d = &Node{Name: p.Label(), OpType: "Dense", Domain: denseDomain, Inputs: p.Inputs, Attrs: ops.Attrs{}}
+			d = &graph.Node{Name: p.Label(), OpType: "Dense", Domain: denseDomain, Inputs: p.Inputs, Attrs: graph.Attrs{}}
 			for k, v := range p.Attrs {
 				d.Attrs[k] = v
 			}
 		default: // MatMul
-			d = &Node{Name: p.Label(), OpType: "Dense", Domain: denseDomain, Inputs: p.Inputs[:2], Attrs: ops.Attrs{}}
+			d = &graph.Node{Name: p.Label(), OpType: "Dense", Domain: denseDomain, Inputs: p.Inputs[:2], Attrs: graph.Attrs{}}
 		}
 		d.Name += "+" + n.Label()
 		d.Outputs = n.Outputs
-		d.Attrs["activation"] = ops.Attr{Type: ops.AttrString, String: n.OpType}
+		d.Attrs["activation"] = graph.Attr{Type: graph.AttrString, String: n.OpType}
 		if n.OpType == "LeakyRelu" {
-			d.Attrs["activation_alpha"] = ops.Attr{Type: ops.AttrFloat, Float: n.Attrs.Float("alpha", 0.01)}
+			d.Attrs["activation_alpha"] = graph.Attr{Type: graph.AttrFloat, Float: n.Attrs.Float("alpha", 0.01)}
 		}
 		nodes[i], nodes[j] = d, nil
 		fused++
@@ -146,7 +147,7 @@ func fuseDense(g *Graph) (*Graph, int) {
 		return g, 0
 	}
 	out := *g
-	out.Nodes = make([]*Node, 0, len(nodes))
+	out.Nodes = make([]*graph.Node, 0, len(nodes))
 	for _, n := range nodes {
 		if n != nil {
 			out.Nodes = append(out.Nodes, n)
@@ -158,7 +159,7 @@ func fuseDense(g *Graph) (*Graph, int) {
 // groupHeads merges Gemm and Dense nodes that multiply the same input by
 // float32 weight initializers into DenseGroup nodes, in place in nodes
 // (merged nodes become nil), and returns how many nodes it removed.
-func groupHeads(g *Graph, nodes []*Node) int {
+func groupHeads(g *graph.Graph, nodes []*graph.Node) int {
 	type groupKey struct {
 		input  string
 		transB bool
@@ -181,7 +182,7 @@ func groupHeads(g *Graph, nodes []*Node) int {
 		if len(members) < 2 {
 			continue
 		}
-		grp := &Node{OpType: "DenseGroup", Domain: denseDomain, Inputs: []string{k.input}, Attrs: ops.Attrs{}}
+		grp := &graph.Node{OpType: "DenseGroup", Domain: denseDomain, Inputs: []string{k.input}, Attrs: graph.Attrs{}}
 		var labels, acts []string
 		var alphas []float32
 		for _, i := range members {
@@ -201,9 +202,9 @@ func groupHeads(g *Graph, nodes []*Node) int {
 		if k.transB {
 			transB = 1
 		}
-		grp.Attrs["transB"] = ops.Attr{Type: ops.AttrInt, Int: transB}
-		grp.Attrs["activations"] = ops.Attr{Type: ops.AttrStrings, Strings: acts}
-		grp.Attrs["activation_alphas"] = ops.Attr{Type: ops.AttrFloats, Floats: alphas}
+		grp.Attrs["transB"] = graph.Attr{Type: graph.AttrInt, Int: transB}
+		grp.Attrs["activations"] = graph.Attr{Type: graph.AttrStrings, Strings: acts}
+		grp.Attrs["activation_alphas"] = graph.Attr{Type: graph.AttrFloats, Floats: alphas}
 		// at the first member's place: its inputs are ready there, and every
 		// reader of any member's output comes after that member
 		nodes[members[0]] = grp
@@ -218,7 +219,7 @@ func groupHeads(g *Graph, nodes []*Node) int {
 // groupable reports whether n is a plain product DenseGroup can take over:
 // a Gemm or Dense without transA, alpha or beta, by a 2-D float32 weight
 // initializer, with no bias or a float32 row-vector bias initializer.
-func groupable(g *Graph, n *Node) bool {
+func groupable(g *graph.Graph, n *graph.Node) bool {
 	switch {
 	case n.Domain == denseDomain && n.OpType == "Dense":
 	case isDefaultDomain(n.Domain) && n.OpType == "Gemm":
@@ -251,7 +252,7 @@ func isDefaultDomain(d string) bool { return d == "" || d == "ai.onnx" }
 // denseWeight reports whether a Gemm or MatMul node multiplies by a 2-D
 // float32 initializer (its second input), which Dense needs. A MatMul must
 // not transpose anything, and a Gemm may.
-func denseWeight(g *Graph, n *Node) bool {
+func denseWeight(g *graph.Graph, n *graph.Node) bool {
 	if len(n.Inputs) < 2 || len(n.Outputs) != 1 || n.Inputs[0] == "" {
 		return false
 	}

@@ -4,7 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -23,11 +23,11 @@ func randTensor(rng *rand.Rand, shape ...int) *tensor.Tensor {
 
 // denseGraph is x[b,t,8] → MatMul W[8,6] → Add bias → act → MatMul W2 →
 // Gemm-free head, plus a Gemm → Relu branch on a 2-D input.
-func denseGraph(rng *rand.Rand, act string) *runtime.Graph {
-	g := &runtime.Graph{
-		Inputs:  []runtime.ValueInfo{vi("x", tensor.Float32, "b", "t", 8), vi("z", tensor.Float32, "b", 8)},
-		Outputs: []runtime.ValueInfo{vi("y", tensor.Float32, "b", "t", 6), vi("h", tensor.Float32, "b", 5)},
-		Nodes: []*runtime.Node{
+func denseGraph(rng *rand.Rand, act string) *graph.Graph {
+	g := &graph.Graph{
+		Inputs:  []graph.ValueInfo{vi("x", tensor.Float32, "b", "t", 8), vi("z", tensor.Float32, "b", 8)},
+		Outputs: []graph.ValueInfo{vi("y", tensor.Float32, "b", "t", 6), vi("h", tensor.Float32, "b", 5)},
+		Nodes: []*graph.Node{
 			nd("MatMul", "mm", []string{"x", "W"}, []string{"mm_out"}),
 			nd("Add", "add", []string{"bias", "mm_out"}, []string{"pre"}),
 			nd(act, "act", []string{"pre"}, []string{"y"}),
@@ -40,7 +40,7 @@ func denseGraph(rng *rand.Rand, act string) *runtime.Graph {
 		},
 	}
 	if act == "LeakyRelu" {
-		g.Nodes[2].Attrs["alpha"] = ops.Attr{Type: ops.AttrFloat, Float: 0.2}
+		g.Nodes[2].Attrs["alpha"] = graph.Attr{Type: graph.AttrFloat, Float: 0.2}
 	}
 	return g
 }
@@ -61,7 +61,7 @@ func sameRuns(t *testing.T, got, want *runtime.Session, feeds map[string]*tensor
 	}
 }
 
-func opTypes(g *runtime.Graph) []string {
+func opTypes(g *graph.Graph) []string {
 	var out []string
 	for _, n := range g.Nodes {
 		out = append(out, n.Domain+":"+n.OpType)
@@ -141,13 +141,13 @@ func TestDenseFusionLeavesSharedValues(t *testing.T) {
 // ai.mtlrun:DenseGroup with results bit-identical to separate heads.
 func TestHeadGrouping(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	g := &runtime.Graph{
-		Inputs: []runtime.ValueInfo{vi("x", tensor.Float32, "b", 8)},
-		Outputs: []runtime.ValueInfo{
+	g := &graph.Graph{
+		Inputs: []graph.ValueInfo{vi("x", tensor.Float32, "b", 8)},
+		Outputs: []graph.ValueInfo{
 			vi("p", tensor.Float32, "b", 1), vi("c", tensor.Float32, "b", 5),
 			vi("e", tensor.Float32, "b", 3), vi("k", tensor.Float32, "b", 2),
 		},
-		Nodes: []*runtime.Node{
+		Nodes: []*graph.Node{
 			nd("Gemm", "trunk", []string{"x", "T", "tb"}, []string{"h0"}, "transB", 1),
 			nd("Relu", "trunk_act", []string{"h0"}, []string{"h"}),
 			nd("Gemm", "head_p", []string{"h", "W1", "b1"}, []string{"p0"}, "transB", 1),

@@ -3,10 +3,12 @@ package runtime_test
 import (
 	"errors"
 	"sync/atomic"
+	"time"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	_ "github.com/mtlrun/mtlrun/ops/all"
-	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/ops/parallel"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -25,6 +27,14 @@ func init() {
 	ops.Register(testDomain, "Panic", 1, func(c *ops.Config) (ops.Op, error) {
 		return ops.OpFunc(func([]*tensor.Tensor) ([]*tensor.Tensor, error) { panic("kaboom") }), nil
 	})
+	ops.Register(testDomain, "ChunkPanic", 1, func(c *ops.Config) (ops.Op, error) {
+		threads := c.Threads
+		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			task := &chunkPanic{started: make(chan struct{})}
+			parallel.Run(task, 2, threads)
+			return []*tensor.Tensor{in[0]}, nil
+		}), nil
+	})
 	ops.Register(testDomain, "Count", 1, func(c *ops.Config) (ops.Op, error) {
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			counted.Add(1)
@@ -36,37 +46,58 @@ func init() {
 	})
 }
 
+// chunkPanic is a kernel's parallel task whose chunk 0 panics once chunk 1
+// is running: with two threads the caller claims chunk 1 (chunks go from
+// the last down) and waits in it, so chunk 0 panics on a pool worker.
+type chunkPanic struct{ started chan struct{} }
+
+// chunkPanicsBesideCaller counts chunk-1 runs that saw chunk 0 start
+// elsewhere, proving the panic was on a worker goroutine.
+var chunkPanicsBesideCaller atomic.Int64
+
+func (t *chunkPanic) Do(i int) {
+	if i == 0 {
+		close(t.started)
+		panic("chunk kaboom")
+	}
+	select {
+	case <-t.started:
+		chunkPanicsBesideCaller.Add(1)
+	case <-time.After(10 * time.Second): // a guard, not a measurement
+	}
+}
+
 // vi declares a value; dims are ints (fixed), strings (symbolic) or nil
 // (unknown). With no dims the shape is a scalar.
-func vi(name string, dt tensor.DType, dims ...any) runtime.ValueInfo {
-	v := runtime.ValueInfo{Name: name, DType: dt, HasShape: true, Kind: "tensor", Shape: []runtime.Dim{}}
+func vi(name string, dt tensor.DType, dims ...any) graph.ValueInfo {
+	v := graph.ValueInfo{Name: name, DType: dt, HasShape: true, Kind: "tensor", Shape: []graph.Dim{}}
 	for _, d := range dims {
 		switch d := d.(type) {
 		case int:
-			v.Shape = append(v.Shape, runtime.Dim{Value: int64(d)})
+			v.Shape = append(v.Shape, graph.Dim{Value: int64(d)})
 		case string:
-			v.Shape = append(v.Shape, runtime.Dim{Param: d})
+			v.Shape = append(v.Shape, graph.Dim{Param: d})
 		default:
-			v.Shape = append(v.Shape, runtime.Dim{Value: -1})
+			v.Shape = append(v.Shape, graph.Dim{Value: -1})
 		}
 	}
 	return v
 }
 
-// nd builds a node; attrs alternate name, value (int, []int64, *runtime.Graph).
-func nd(op, name string, in, out []string, attrs ...any) *runtime.Node {
-	n := &runtime.Node{Name: name, OpType: op, Inputs: in, Outputs: out, Attrs: ops.Attrs{}}
+// nd builds a node; attrs alternate name, value (int, []int64, *graph.Graph).
+func nd(op, name string, in, out []string, attrs ...any) *graph.Node {
+	n := &graph.Node{Name: name, OpType: op, Inputs: in, Outputs: out, Attrs: graph.Attrs{}}
 	for i := 0; i+1 < len(attrs); i += 2 {
 		key := attrs[i].(string)
 		switch v := attrs[i+1].(type) {
 		case int:
-			n.Attrs[key] = ops.Attr{Type: ops.AttrInt, Int: int64(v)}
+			n.Attrs[key] = graph.Attr{Type: graph.AttrInt, Int: int64(v)}
 		case []int64:
-			n.Attrs[key] = ops.Attr{Type: ops.AttrInts, Ints: v}
-		case *runtime.Graph:
-			n.Attrs[key] = ops.Attr{Type: ops.AttrGraph, Graph: v}
+			n.Attrs[key] = graph.Attr{Type: graph.AttrInts, Ints: v}
+		case *graph.Graph:
+			n.Attrs[key] = graph.Attr{Type: graph.AttrGraph, Graph: v}
 		case *tensor.Tensor:
-			n.Attrs[key] = ops.Attr{Type: ops.AttrTensor, Tensor: v}
+			n.Attrs[key] = graph.Attr{Type: graph.AttrTensor, Tensor: v}
 		default:
 			panic("bad attr")
 		}
@@ -75,17 +106,17 @@ func nd(op, name string, in, out []string, attrs ...any) *runtime.Node {
 }
 
 // testNode is a node in the test domain.
-func testNode(op, name string, in, out []string) *runtime.Node {
+func testNode(op, name string, in, out []string) *graph.Node {
 	n := nd(op, name, in, out)
 	n.Domain = testDomain
 	return n
 }
 
-func model(g *runtime.Graph, opset int64) *runtime.Model {
+func model(g *graph.Graph, opset int64) *graph.Model {
 	if g.Initializers == nil {
 		g.Initializers = map[string]*tensor.Tensor{}
 	}
-	return &runtime.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": opset, testDomain: 1}}
+	return &graph.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": opset, testDomain: 1}}
 }
 
 func f32(shape []int, v ...float32) *tensor.Tensor {
@@ -93,12 +124,4 @@ func f32(shape []int, v ...float32) *tensor.Tensor {
 		v = []float32{}
 	}
 	return tensor.From(shape, v)
-}
-
-func names(ns []*runtime.Node) []string {
-	var out []string
-	for _, n := range ns {
-		out = append(out, n.Name)
-	}
-	return out
 }

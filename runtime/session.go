@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -27,7 +28,7 @@ type Options struct {
 // compiled) and is safe for concurrent Run calls: each call has its own
 // value table and kernels hold no per-call state.
 type Session struct {
-	model *Model
+	model *graph.Model
 	opts  Options
 	root  *compiled // the graph after fusion
 	// base is the graph as the model has it, compiled on first need: for a
@@ -46,15 +47,15 @@ type scopedOp interface {
 }
 
 type compiled struct {
-	g       *Graph
+	g       *graph.Graph
 	kernels []kernel
 
 	// main graphs only (subgraphs run through runGraph)
 	static      *staticInfo
 	plans       sync.Map // outputs key → *plan
 	execs       sync.Map // outputs key → *sync.Pool of *Executor
-	feeds       []ValueInfo
-	inputInfo   map[string]ValueInfo
+	feeds       []graph.ValueInfo
+	inputInfo   map[string]graph.ValueInfo
 	nodeOutputs map[string]bool
 	symDims     [][]dimRef // per symbolic dim name shared by several feeds
 }
@@ -98,7 +99,7 @@ func (e *NodeError) Error() string {
 func (e *NodeError) Unwrap() error { return e.Err }
 
 // NewSession compiles the model's graph for execution.
-func NewSession(m *Model, opts Options) (*Session, error) {
+func NewSession(m *graph.Model, opts Options) (*Session, error) {
 	if m == nil || m.Graph == nil {
 		return nil, errors.New("runtime: nil model")
 	}
@@ -123,7 +124,7 @@ func NewSession(m *Model, opts Options) (*Session, error) {
 }
 
 // compileMain compiles a top-level graph with what executors need.
-func compileMain(m *Model, g *Graph, opts Options) (*compiled, error) {
+func compileMain(m *graph.Model, g *graph.Graph, opts Options) (*compiled, error) {
 	static := findStatic(g)
 	consts := map[string]bool{}
 	for name := range g.Initializers {
@@ -146,7 +147,7 @@ func compileMain(m *Model, g *Graph, opts Options) (*compiled, error) {
 	}
 	root.static = static
 	root.feeds = g.FeedInputs()
-	root.inputInfo = map[string]ValueInfo{}
+	root.inputInfo = map[string]graph.ValueInfo{}
 	for _, v := range g.Inputs {
 		root.inputInfo[v.Name] = v
 	}
@@ -205,15 +206,15 @@ func (c *compiled) produces(names []string) bool {
 }
 
 // Model returns the model the session runs.
-func (s *Session) Model() *Model { return s.model }
+func (s *Session) Model() *graph.Model { return s.model }
 
 // ExecutedGraph is the graph the session runs: the model's graph after the
 // session's own rewrites (Dense fusion). Read it, do not change it.
-func (s *Session) ExecutedGraph() *Graph { return s.root.g }
+func (s *Session) ExecutedGraph() *graph.Graph { return s.root.g }
 
 // compile instantiates the kernels of g. consts names the values that are
 // never written while the session lives (ops.Config.ConstInputs).
-func compile(m *Model, g *Graph, threads int, consts map[string]bool, unsupported *[]UnsupportedOp) (*compiled, error) {
+func compile(m *graph.Model, g *graph.Graph, threads int, consts map[string]bool, unsupported *[]UnsupportedOp) (*compiled, error) {
 	c := &compiled{g: g, kernels: make([]kernel, len(g.Nodes))}
 	var firstErr error
 	for i, n := range g.Nodes {
@@ -237,7 +238,7 @@ func compile(m *Model, g *Graph, threads int, consts map[string]bool, unsupporte
 	return c, firstErr
 }
 
-func newKernel(m *Model, n *Node, opset, threads int, consts map[string]bool, unsupported *[]UnsupportedOp) (kernel, error) {
+func newKernel(m *graph.Model, n *graph.Node, opset, threads int, consts map[string]bool, unsupported *[]UnsupportedOp) (kernel, error) {
 	if n.Domain == "" || n.Domain == "ai.onnx" {
 		switch n.OpType {
 		case "If", "Loop", "Scan":
@@ -294,14 +295,6 @@ type plan struct {
 	steps    []int
 	required []string // feed inputs the plan needs
 }
-
-// InputError reports a problem with a caller's input tensor.
-type InputError struct {
-	Input  string
-	Reason string
-}
-
-func (e *InputError) Error() string { return fmt.Sprintf("runtime: input %q: %s", e.Input, e.Reason) }
 
 // Run computes the requested outputs (all graph outputs when none are named)
 // from the given inputs, evaluating only the nodes they need. The caller owns
@@ -369,7 +362,7 @@ func (c *compiled) plan(outputs []string) (*plan, error) {
 				return nil
 			}
 			need[i] = true
-			for _, in := range nodeReads(g.Nodes[i]) {
+			for _, in := range g.Nodes[i].Reads() {
 				if err := visit(in); err != nil {
 					return err
 				}
@@ -418,24 +411,24 @@ func (c *compiled) checkInputs(inputs map[string]*tensor.Tensor, required []stri
 			for _, f := range c.feeds {
 				names = append(names, f.Name)
 			}
-			return &InputError{name, fmt.Sprintf("the model has no such input (its inputs are %s)", strings.Join(names, ", "))}
+			return ops.BadFeed(name, fmt.Sprintf("the model has no such input (its inputs are %s)", strings.Join(names, ", ")))
 		}
 		if t == nil {
-			return &InputError{name, "nil tensor"}
+			return ops.BadFeed(name, "nil tensor")
 		}
 		if err := t.Validate(); err != nil {
-			return &InputError{name, err.Error()}
+			return ops.BadFeed(name, err.Error())
 		}
 		if v.DType != tensor.Undefined && t.DType != v.DType {
-			return &InputError{name, fmt.Sprintf("dtype %v, the model expects %v", t.DType, v.DType)}
+			return ops.BadFeed(name, fmt.Sprintf("dtype %v, the model expects %v", t.DType, v.DType))
 		}
 		if v.HasShape {
 			if len(t.Shape) != len(v.Shape) {
-				return &InputError{name, fmt.Sprintf("rank %d (shape %v), the model expects rank %d %s", len(t.Shape), t.Shape, len(v.Shape), v.ShapeString())}
+				return ops.BadFeed(name, fmt.Sprintf("rank %d (shape %v), the model expects rank %d %s", len(t.Shape), t.Shape, len(v.Shape), v.ShapeString()))
 			}
 			for i, d := range v.Shape {
 				if d.Known() && int64(t.Shape[i]) != d.Value {
-					return &InputError{name, fmt.Sprintf("shape %v, the model expects %s (dim %d must be %d)", t.Shape, v.ShapeString(), i, d.Value)}
+					return ops.BadFeed(name, fmt.Sprintf("shape %v, the model expects %s (dim %d must be %d)", t.Shape, v.ShapeString(), i, d.Value))
 				}
 			}
 		}
@@ -456,14 +449,14 @@ func (c *compiled) checkInputs(inputs map[string]*tensor.Tensor, required []stri
 			if got := t.Shape[r.dim]; got != want {
 				v, f := c.feeds[r.feed], c.feeds[first.feed]
 				param := v.Shape[r.dim].Param
-				return &InputError{v.Name, fmt.Sprintf("dim %d (%s) is %d but input %q has %s = %d", r.dim, param, got, f.Name, param, want)}
+				return ops.BadFeed(v.Name, fmt.Sprintf("dim %d (%s) is %d but input %q has %s = %d", r.dim, param, got, f.Name, param, want))
 			}
 		}
 	}
 	for _, name := range required {
 		if _, ok := inputs[name]; !ok {
 			v := c.inputInfo[name]
-			return &InputError{name, fmt.Sprintf("missing: the requested outputs need it (%v%s)", v.DType, v.ShapeString())}
+			return ops.BadFeed(name, fmt.Sprintf("missing: the requested outputs need it (%v%s)", v.DType, v.ShapeString()))
 		}
 	}
 	return nil

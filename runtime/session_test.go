@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
+	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/ops/parallel"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -15,21 +18,21 @@ import (
 // twoInputModel: a [batch, 3] float and b [batch, time] int64 feed
 // sum = a + bias (fixed dim 3) and n = Cast(b) respectively; c is optional in
 // the sense that only out_c needs it.
-func twoInputModel() *runtime.Model {
-	return model(&runtime.Graph{
+func twoInputModel() *graph.Model {
+	return model(&graph.Graph{
 		Name: "two",
-		Inputs: []runtime.ValueInfo{
+		Inputs: []graph.ValueInfo{
 			vi("a", tensor.Float32, "batch", 3),
 			vi("b", tensor.Int64, "batch", "time"),
 			vi("c", tensor.Float32, nil),
 		},
 		Initializers: map[string]*tensor.Tensor{"bias": f32([]int{3}, 1, 2, 3)},
-		Nodes: []*runtime.Node{
+		Nodes: []*graph.Node{
 			nd("Add", "add_bias", []string{"a", "bias"}, []string{"sum"}),
 			nd("Cast", "cast_b", []string{"b"}, []string{"n"}, "to", int(tensor.Float32)),
 			nd("Relu", "relu_c", []string{"c"}, []string{"out_c"}),
 		},
-		Outputs: []runtime.ValueInfo{vi("sum", tensor.Float32, "batch", 3), vi("n", tensor.Float32, "batch", "time"), vi("out_c", tensor.Float32, nil)},
+		Outputs: []graph.ValueInfo{vi("sum", tensor.Float32, "batch", 3), vi("n", tensor.Float32, "batch", "time"), vi("out_c", tensor.Float32, nil)},
 	}, 13)
 }
 
@@ -92,23 +95,23 @@ func TestInputChecks(t *testing.T) {
 	if _, err := s.Run(map[string]*tensor.Tensor{"a": a, "b": tensor.From([]int{7, 1}, make([]int64, 7))}, "sum"); err == nil {
 		t.Errorf("inconsistent batch across inputs accepted")
 	}
-	var ie *runtime.InputError
-	if _, err := s.Run(map[string]*tensor.Tensor{"a": a}); !errors.As(err, &ie) || ie.Input != "b" {
+	var ie *ops.InputError
+	if _, err := s.Run(map[string]*tensor.Tensor{"a": a}); !errors.As(err, &ie) || ie.Name != "b" || ie.Index != -1 {
 		t.Errorf("missing input error = %#v", err)
 	}
 }
 
 func TestPruning(t *testing.T) {
-	g := &runtime.Graph{
-		Inputs: []runtime.ValueInfo{vi("x", tensor.Float32, "n"), vi("only_bad", tensor.Float32, "n")},
-		Nodes: []*runtime.Node{
+	g := &graph.Graph{
+		Inputs: []graph.ValueInfo{vi("x", tensor.Float32, "n"), vi("only_bad", tensor.Float32, "n")},
+		Nodes: []*graph.Node{
 			testNode("Count", "count", []string{"x"}, []string{"xc"}),
 			nd("Relu", "good", []string{"xc"}, []string{"good_out"}),
 			testNode("Fail", "bad", []string{"xc", "only_bad"}, []string{"bad_mid"}),
 			nd("Relu", "after_bad", []string{"bad_mid"}, []string{"bad_out"}),
 			testNode("Count", "count_unused", []string{"x"}, []string{"unused"}),
 		},
-		Outputs: []runtime.ValueInfo{vi("good_out", tensor.Float32, "n"), vi("bad_out", tensor.Float32, "n")},
+		Outputs: []graph.ValueInfo{vi("good_out", tensor.Float32, "n"), vi("bad_out", tensor.Float32, "n")},
 	}
 	s, err := runtime.NewSession(model(g, 13), runtime.Options{})
 	if err != nil {
@@ -159,10 +162,10 @@ func TestKernelFaults(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.op, func(t *testing.T) {
-			g := &runtime.Graph{
-				Inputs:  []runtime.ValueInfo{vi("x", tensor.Float32, 2)},
-				Nodes:   []*runtime.Node{testNode(c.op, "boom", []string{"x"}, []string{"y"})},
-				Outputs: []runtime.ValueInfo{vi("y", tensor.Float32, 2)},
+			g := &graph.Graph{
+				Inputs:  []graph.ValueInfo{vi("x", tensor.Float32, 2)},
+				Nodes:   []*graph.Node{testNode(c.op, "boom", []string{"x"}, []string{"y"})},
+				Outputs: []graph.ValueInfo{vi("y", tensor.Float32, 2)},
 			}
 			s, err := runtime.NewSession(model(g, 13), runtime.Options{})
 			if err != nil {
@@ -183,20 +186,20 @@ func TestKernelFaults(t *testing.T) {
 }
 
 func TestNewSessionErrors(t *testing.T) {
-	inner := &runtime.Graph{Name: "body",
-		Nodes:   []*runtime.Node{nd("Warp", "inner_warp", []string{"x"}, []string{"w"})},
-		Outputs: []runtime.ValueInfo{vi("w", tensor.Float32)}}
+	inner := &graph.Graph{Name: "body",
+		Nodes:   []*graph.Node{nd("Warp", "inner_warp", []string{"x"}, []string{"w"})},
+		Outputs: []graph.ValueInfo{vi("w", tensor.Float32)}}
 	custom := nd("Frob", "frob", []string{"x"}, []string{"f"})
 	custom.Domain = "com.example"
-	g := &runtime.Graph{
-		Inputs: []runtime.ValueInfo{vi("x", tensor.Float32, 2), vi("c", tensor.Bool)},
-		Nodes: []*runtime.Node{
+	g := &graph.Graph{
+		Inputs: []graph.ValueInfo{vi("x", tensor.Float32, 2), vi("c", tensor.Bool)},
+		Nodes: []*graph.Node{
 			nd("Unheard", "u1", []string{"x"}, []string{"u"}),
 			custom,
 			nd("If", "branch", []string{"c"}, []string{"i"}, "then_branch", inner, "else_branch", inner),
 			nd("Relu", "fine", []string{"x"}, []string{"r"}),
 		},
-		Outputs: []runtime.ValueInfo{vi("u", tensor.Float32)},
+		Outputs: []graph.ValueInfo{vi("u", tensor.Float32)},
 	}
 	m := model(g, 17)
 	m.Opsets["com.example"] = 4
@@ -222,15 +225,15 @@ func TestNewSessionErrors(t *testing.T) {
 	if _, err := runtime.NewSession(nil, runtime.Options{}); err == nil {
 		t.Error("nil model accepted")
 	}
-	g = &runtime.Graph{Inputs: []runtime.ValueInfo{{Name: "seq", Kind: "sequence"}}, Outputs: []runtime.ValueInfo{vi("seq", tensor.Float32)}}
+	g = &graph.Graph{Inputs: []graph.ValueInfo{{Name: "seq", Kind: "sequence"}}, Outputs: []graph.ValueInfo{vi("seq", tensor.Float32)}}
 	if _, err := runtime.NewSession(model(g, 13), runtime.Options{}); err == nil || !strings.Contains(err.Error(), `"seq" is a sequence`) {
 		t.Errorf("sequence input: %v", err)
 	}
 	// a node whose attributes are wrong is named
-	g = &runtime.Graph{
-		Inputs:  []runtime.ValueInfo{vi("x", tensor.Float32, 2)},
-		Nodes:   []*runtime.Node{nd("Loop", "badloop", []string{"x"}, []string{"y"})},
-		Outputs: []runtime.ValueInfo{vi("y", tensor.Float32, 2)},
+	g = &graph.Graph{
+		Inputs:  []graph.ValueInfo{vi("x", tensor.Float32, 2)},
+		Nodes:   []*graph.Node{nd("Loop", "badloop", []string{"x"}, []string{"y"})},
+		Outputs: []graph.ValueInfo{vi("y", tensor.Float32, 2)},
 	}
 	if _, err := runtime.NewSession(model(g, 13), runtime.Options{}); err == nil || !strings.Contains(err.Error(), `node "badloop" (Loop)`) || !strings.Contains(err.Error(), `"body"`) {
 		t.Errorf("Loop without body: %v", err)
@@ -239,21 +242,21 @@ func TestNewSessionErrors(t *testing.T) {
 
 func TestConcurrentRun(t *testing.T) {
 	// out1 = Relu(x·W + b), out2 = Sigmoid(x·W + b) · 2
-	g := &runtime.Graph{
-		Inputs: []runtime.ValueInfo{vi("x", tensor.Float32, "batch", 4)},
+	g := &graph.Graph{
+		Inputs: []graph.ValueInfo{vi("x", tensor.Float32, "batch", 4)},
 		Initializers: map[string]*tensor.Tensor{
 			"W":   f32([]int{4, 3}, 1, 0, -1, 0.5, 1, 0, -0.5, 0, 1, 2, -2, 0.25),
 			"b":   f32([]int{3}, 0.1, -0.2, 0.3),
 			"two": f32([]int{}, 2),
 		},
-		Nodes: []*runtime.Node{
+		Nodes: []*graph.Node{
 			nd("MatMul", "mm", []string{"x", "W"}, []string{"xw"}),
 			nd("Add", "bias", []string{"xw", "b"}, []string{"h"}),
 			nd("Relu", "relu", []string{"h"}, []string{"out1"}),
 			nd("Sigmoid", "sig", []string{"h"}, []string{"s"}),
 			nd("Mul", "scale", []string{"s", "two"}, []string{"out2"}),
 		},
-		Outputs: []runtime.ValueInfo{vi("out1", tensor.Float32, "batch", 3), vi("out2", tensor.Float32, "batch", 3)},
+		Outputs: []graph.ValueInfo{vi("out1", tensor.Float32, "batch", 3), vi("out2", tensor.Float32, "batch", 3)},
 	}
 	s, err := runtime.NewSession(model(g, 13), runtime.Options{})
 	if err != nil {
@@ -302,5 +305,52 @@ func TestConcurrentRun(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestWorkerPanicIsNodeError: a kernel whose parallel chunk panics on a
+// worker goroutine (Threads 2) fails the run with a *NodeError naming the
+// node, from Session.Run and from Executor.Run, instead of ending the
+// process; the session keeps working.
+func TestWorkerPanicIsNodeError(t *testing.T) {
+	g := &graph.Graph{
+		Inputs: []graph.ValueInfo{vi("x", tensor.Float32, 2)},
+		Nodes: []*graph.Node{
+			testNode("ChunkPanic", "split", []string{"x"}, []string{"y"}),
+			nd("Relu", "ok", []string{"x"}, []string{"r"}),
+		},
+		Outputs: []graph.ValueInfo{vi("y", tensor.Float32, 2), vi("r", tensor.Float32, 2)},
+	}
+	s, err := runtime.NewSession(model(g, 13), runtime.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := s.NewExecutor("y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := map[string]*tensor.Tensor{"x": f32([]int{2}, -1, 2)}
+	runs := map[string]func() error{
+		"Session.Run":  func() error { _, err := s.Run(x, "y"); return err },
+		"Executor.Run": func() error { _, err := ex.Run(x); return err },
+	}
+	for name, run := range runs {
+		before := chunkPanicsBesideCaller.Load()
+		err := run()
+		var ne *runtime.NodeError
+		if !errors.As(err, &ne) || ne.Node != "split" || ne.OpType != "ChunkPanic" {
+			t.Fatalf("%s: err = %v, want a *runtime.NodeError for node split", name, err)
+		}
+		var pe *parallel.PanicError
+		if !errors.As(err, &pe) || pe.Value != "chunk kaboom" {
+			t.Errorf("%s: err %v does not carry the chunk's panic", name, err)
+		}
+		if chunkPanicsBesideCaller.Load() == before {
+			t.Errorf("%s: the panicking chunk did not run on a worker", name)
+		}
+	}
+	out, err := s.Run(x, "r")
+	if err != nil || out["r"].Float32s()[1] != 2 {
+		t.Fatalf("session broken after a worker panic: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -30,7 +31,7 @@ type staticInfo struct {
 // counts as static (it depends on the input's shape only). Nodes with
 // subgraphs, random ops and nodes producing graph outputs (returned to
 // callers, who may keep them) are never static.
-func findStatic(g *Graph) *staticInfo {
+func findStatic(g *graph.Graph) *staticInfo {
 	st := &staticInfo{isStatic: make([]bool, len(g.Nodes))}
 	feeds := map[string]bool{}
 	for _, v := range g.FeedInputs() {
@@ -77,7 +78,7 @@ func findStatic(g *Graph) *staticInfo {
 }
 
 // shapeKey identifies a set of input shapes (and dtypes).
-func shapeKey(inputs map[string]*tensor.Tensor, feeds []ValueInfo) string {
+func shapeKey(inputs map[string]*tensor.Tensor, feeds []graph.ValueInfo) string {
 	var b strings.Builder
 	for _, v := range feeds {
 		t, ok := inputs[v.Name]

@@ -25,6 +25,31 @@ fi
 
 go vet ./...
 CGO_ENABLED=0 go build ./...
+
+# static analysis, with pinned tools installed once into .cache/tools:
+# staticcheck (its checks in staticcheck.conf) and deadcode with every main
+# package and every test binary as entry points (-test), so exported API
+# that only its tests call counts as used (docs/ARCHITECTURE.md)
+tools="$PWD/.cache/tools"
+install_tool() { # binary module@version
+  if [ -x "$tools/$1" ] && [ "$(cat "$tools/$1.version" 2>/dev/null)" = "$2" ]; then return; fi
+  mkdir -p "$tools"
+  if ! GOBIN="$tools" go install "$2" >"$tools/$1.log" 2>&1; then
+    cat "$tools/$1.log" >&2
+    exit 1
+  fi
+  echo "$2" >"$tools/$1.version"
+}
+install_tool staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2
+install_tool deadcode golang.org/x/tools/cmd/deadcode@v0.52.0
+"$tools/staticcheck" ./...
+dead=$("$tools/deadcode" -test ./...)
+if [ -n "$dead" ]; then
+  printf 'deadcode: unreachable functions (remove them, or test the API they are):\n%s\n' "$dead" >&2
+  exit 1
+fi
+echo "staticcheck, deadcode: clean"
+
 # short fuzz runs of every parser (bounded; see docs/ARCHITECTURE.md)
 for target in $(go test ./importer -list '^Fuzz' 2>/dev/null | grep '^Fuzz' || true); do
   go test ./importer -run '^$' -fuzz "^${target}\$" -fuzztime "${MTLRUN_FUZZTIME:-15s}" -fuzzminimizetime 5s >/dev/null

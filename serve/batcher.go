@@ -10,13 +10,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
 // batchable reports whether every input has a free leading (batch) dim, so
 // that requests can be stacked along it.
-func batchable(g *runtime.Graph) bool {
+func batchable(g *graph.Graph) bool {
 	feeds := g.FeedInputs()
 	if len(feeds) == 0 {
 		return false

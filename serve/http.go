@@ -187,7 +187,7 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 	var raw [][]byte
 	for _, name := range outputs {
 		t := out[name]
-		ro := responseOutput{Name: name, Shape: int64Shape(t.Shape), Datatype: Datatype(t.DType)}
+		ro := ResponseOutput{Name: name, Shape: int64Shape(t.Shape), Datatype: Datatype(t.DType)}
 		if binaryOut[name] {
 			b, err := tensor.EncodeRaw(t)
 			if err != nil {

@@ -36,8 +36,8 @@ func ParseDatatype(s string) (tensor.DType, error) {
 	return d, nil
 }
 
-// requestInput is one input of an inference request in JSON.
-type requestInput struct {
+// RequestInput is one input of an inference request in JSON.
+type RequestInput struct {
 	Name       string          `json:"name"`
 	Shape      []int64         `json:"shape"`
 	Datatype   string          `json:"datatype"`
@@ -45,7 +45,8 @@ type requestInput struct {
 	Data       json.RawMessage `json:"data,omitempty"`
 }
 
-type requestOutput struct {
+// RequestOutput names one output an inference request asks for in JSON.
+type RequestOutput struct {
 	Name       string         `json:"name"`
 	Parameters map[string]any `json:"parameters,omitempty"`
 }
@@ -54,12 +55,12 @@ type requestOutput struct {
 type InferRequest struct {
 	ID         string          `json:"id,omitempty"`
 	Parameters map[string]any  `json:"parameters,omitempty"`
-	Inputs     []requestInput  `json:"inputs"`
-	Outputs    []requestOutput `json:"outputs,omitempty"`
+	Inputs     []RequestInput  `json:"inputs"`
+	Outputs    []RequestOutput `json:"outputs,omitempty"`
 }
 
-// responseOutput is one output in the JSON response.
-type responseOutput struct {
+// ResponseOutput is one output in the JSON response.
+type ResponseOutput struct {
 	Name       string         `json:"name"`
 	Shape      []int64        `json:"shape"`
 	Datatype   string         `json:"datatype"`
@@ -72,7 +73,7 @@ type InferResponse struct {
 	ModelName    string           `json:"model_name"`
 	ModelVersion string           `json:"model_version,omitempty"`
 	ID           string           `json:"id,omitempty"`
-	Outputs      []responseOutput `json:"outputs"`
+	Outputs      []ResponseOutput `json:"outputs"`
 }
 
 // BadRequest is a client error (HTTP 400, gRPC InvalidArgument).
@@ -121,7 +122,7 @@ func shapeOf(shape []int64) ([]int, error) {
 }
 
 // decodeJSONData reads flat or nested JSON arrays into a tensor.
-func decodeJSONData(in requestInput, dt tensor.DType, shape []int) (*tensor.Tensor, error) {
+func decodeJSONData(in RequestInput, dt tensor.DType, shape []int) (*tensor.Tensor, error) {
 	var nested any
 	dec := json.NewDecoder(bytes.NewReader(in.Data))
 	dec.UseNumber()

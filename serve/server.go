@@ -18,8 +18,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/internal/version"
+	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -78,7 +80,7 @@ func (s *Server) Counts() (accepted, answered int64) { return s.accepted.Load(),
 type Model struct {
 	Name    string
 	Path    string
-	model   *runtime.Model
+	model   *graph.Model
 	session *runtime.Session
 	queue   chan struct{} // admission tokens (bounded queue)
 	batcher *batcher
@@ -117,7 +119,7 @@ func (s *Server) AddModel(name, path string) error {
 }
 
 // AddLoaded serves an already-loaded model.
-func (s *Server) AddLoaded(name, path string, m *runtime.Model) error {
+func (s *Server) AddLoaded(name, path string, m *graph.Model) error {
 	sess, err := runtime.NewSession(m, runtime.Options{Threads: s.opts.Threads})
 	if err != nil {
 		return fmt.Errorf("serve: model %q: %w", name, err)
@@ -209,7 +211,7 @@ func (s *Server) Infer(ctx context.Context, m *Model, inputs map[string]*tensor.
 
 // classifyRunError turns input errors into bad requests.
 func classifyRunError(err error) error {
-	var ie *runtime.InputError
+	var ie *ops.InputError // a caller's feed, or a kernel input (then inside a NodeError)
 	if errors.As(err, &ie) {
 		return &BadRequest{ie.Error()}
 	}
@@ -283,8 +285,8 @@ func (md ModelMetadata) inputNames() []string {
 	return out
 }
 
-func metadataOf(name string, m *runtime.Model) ModelMetadata {
-	desc := func(v runtime.ValueInfo) TensorMetadata {
+func metadataOf(name string, m *graph.Model) ModelMetadata {
+	desc := func(v graph.ValueInfo) TensorMetadata {
 		t := TensorMetadata{Name: v.Name, Datatype: Datatype(v.DType), Shape: []int64{}}
 		for _, d := range v.Shape {
 			if d.Known() {
@@ -304,7 +306,7 @@ func metadataOf(name string, m *runtime.Model) ModelMetadata {
 		md.Outputs = append(md.Outputs, desc(v))
 		md.Tasks = append(md.Tasks, v.Name)
 	}
-	split := runtime.TaskSplit(m.Graph)
+	split := graph.TaskSplit(m.Graph)
 	md.Trunk = append([]string{}, split.Trunk...)
 	for k, v := range split.Heads {
 		md.Heads[k] = append([]string{}, v...)

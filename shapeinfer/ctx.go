@@ -3,16 +3,16 @@ package shapeinfer
 import (
 	"fmt"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	_ "github.com/mtlrun/mtlrun/ops/all" // the op descriptors hold the declarative rules
-	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
 // ctx is what a shape rule sees of one node.
 type ctx struct {
 	in    *inferer
-	n     *runtime.Node
+	n     *graph.Node
 	sc    *scope
 	seq   int
 	opset int

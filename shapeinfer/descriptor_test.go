@@ -3,8 +3,8 @@ package shapeinfer
 import (
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
-	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -17,7 +17,7 @@ func TestDeclaredRules(t *testing.T) {
 		if d.Domain != "" {
 			continue
 		}
-		ins := []runtime.ValueInfo{vi("x", tensor.Float32, "batch", 3)}
+		ins := []graph.ValueInfo{vi("x", tensor.Float32, "batch", 3)}
 		var want string
 		switch d.Shape.Kind {
 		case ops.ShapeSame:

@@ -299,15 +299,6 @@ func (e Expr) String() string {
 	return b.String()
 }
 
-// symbols lists every symbol in e.
-func (e Expr) symbols() []string {
-	var out []string
-	for _, t := range e.terms {
-		out = append(out, splitMono(t.mono)...)
-	}
-	return out
-}
-
 // Eval computes e with symbols bound by env; ok is false when a symbol is
 // missing or e is unknown.
 func (e Expr) Eval(env map[string]int64) (int64, bool) {

@@ -1,5 +1,5 @@
 // Package shapeinfer infers, statically and without running a model, the
-// dtype and shape of every value of a runtime.Graph, keeping symbolic dims
+// dtype and shape of every value of a graph.Graph, keeping symbolic dims
 // by name ([batch time 64]) and arithmetic on them (batch*time, time+2).
 //
 // Small integer tensors computed from shapes (Shape → Gather → Unsqueeze →
@@ -22,8 +22,8 @@ import (
 	"math"
 	"sort"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
-	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -127,7 +127,7 @@ func vec(dt tensor.DType, data []Expr) *val {
 type inferer struct {
 	opset    int
 	problems []Problem
-	out      map[string]runtime.ValueInfo
+	out      map[string]graph.ValueInfo
 	vals     map[string]*val // the final inferred values, for tests
 	used     map[string]bool
 	fresh    map[string]bool // names made by freshName
@@ -151,7 +151,7 @@ func (s *scope) get(name string) *val {
 // Infer computes the dtype and shape of every value of the model's graph
 // (inputs, initializers, node outputs, and the values inside subgraphs),
 // keyed by value name, with the problems found.
-func Infer(m *runtime.Model) (map[string]runtime.ValueInfo, []Problem, error) {
+func Infer(m *graph.Model) (map[string]graph.ValueInfo, []Problem, error) {
 	if m == nil || m.Graph == nil {
 		return nil, nil, errors.New("shapeinfer: nil model")
 	}
@@ -163,8 +163,8 @@ func Infer(m *runtime.Model) (map[string]runtime.ValueInfo, []Problem, error) {
 	return in.out, in.problems, nil
 }
 
-func run(m *runtime.Model, opset int) *inferer {
-	in := &inferer{opset: opset, out: map[string]runtime.ValueInfo{}, vals: map[string]*val{}, used: map[string]bool{}, fresh: map[string]bool{}}
+func run(m *graph.Model, opset int) *inferer {
+	in := &inferer{opset: opset, out: map[string]graph.ValueInfo{}, vals: map[string]*val{}, used: map[string]bool{}, fresh: map[string]bool{}}
 	collectParams(m.Graph, in.used)
 	in.graph(m.Graph, nil, nil)
 	return in
@@ -172,8 +172,8 @@ func run(m *runtime.Model, opset int) *inferer {
 
 // collectParams records every symbolic name the file uses so fresh names
 // never collide with them.
-func collectParams(g *runtime.Graph, used map[string]bool) {
-	add := func(vs []runtime.ValueInfo) {
+func collectParams(g *graph.Graph, used map[string]bool) {
+	add := func(vs []graph.ValueInfo) {
 		for _, v := range vs {
 			for _, d := range v.Shape {
 				if d.Param != "" {
@@ -193,7 +193,7 @@ func collectParams(g *runtime.Graph, used map[string]bool) {
 }
 
 // fromInfo converts a declared ValueInfo.
-func (in *inferer) fromInfo(v runtime.ValueInfo, fresh func() Expr) *val {
+func (in *inferer) fromInfo(v graph.ValueInfo, fresh func() Expr) *val {
 	if v.Kind != "" && v.Kind != "tensor" {
 		return unranked(tensor.Undefined)
 	}
@@ -249,15 +249,15 @@ func fromTensor(t *tensor.Tensor) *val {
 }
 
 // toInfo converts an inferred val for the result map.
-func toInfo(name string, v *val) runtime.ValueInfo {
-	vi := runtime.ValueInfo{Name: name, Kind: "tensor"}
+func toInfo(name string, v *val) graph.ValueInfo {
+	vi := graph.ValueInfo{Name: name, Kind: "tensor"}
 	if v == nil {
 		return vi
 	}
 	vi.DType = v.dtype
 	if v.ranked {
 		vi.HasShape = true
-		vi.Shape = make([]runtime.Dim, len(v.shape))
+		vi.Shape = make([]graph.Dim, len(v.shape))
 		for i, d := range v.shape {
 			vi.Shape[i] = toDim(d)
 		}
@@ -265,22 +265,22 @@ func toInfo(name string, v *val) runtime.ValueInfo {
 	return vi
 }
 
-func toDim(d Expr) runtime.Dim {
+func toDim(d Expr) graph.Dim {
 	if c, ok := d.IsConst(); ok && c >= 0 {
-		return runtime.Dim{Value: c}
+		return graph.Dim{Value: c}
 	}
 	if d.IsUnknown() {
-		return runtime.Dim{Value: -1}
+		return graph.Dim{Value: -1}
 	}
 	if _, ok := d.IsConst(); ok { // negative: impossible as a dim
-		return runtime.Dim{Value: -1}
+		return graph.Dim{Value: -1}
 	}
-	return runtime.Dim{Value: -1, Param: d.String()}
+	return graph.Dim{Value: -1, Param: d.String()}
 }
 
 // graph infers g in a scope nested in parent. inputs, when given, overrides
 // the types of g's inputs by position (subgraph bodies).
-func (in *inferer) graph(g *runtime.Graph, parent *scope, inputs []*val) []*val {
+func (in *inferer) graph(g *graph.Graph, parent *scope, inputs []*val) []*val {
 	sc := &scope{vals: map[string]*val{}, parent: parent}
 	gseq := in.nodeSeq
 	in.nodeSeq++
@@ -289,7 +289,7 @@ func (in *inferer) graph(g *runtime.Graph, parent *scope, inputs []*val) []*val 
 		k++
 		return in.freshName(fmt.Sprintf("unk_in_%d_%d", gseq, k))
 	}
-	declared := map[string]runtime.ValueInfo{}
+	declared := map[string]graph.ValueInfo{}
 	for _, v := range g.ValueInfo {
 		declared[v.Name] = v
 	}
@@ -350,7 +350,7 @@ func (in *inferer) freshName(base string) Expr {
 }
 
 // node infers one node's outputs and stores them in sc.
-func (in *inferer) node(n *runtime.Node, sc *scope, declared map[string]runtime.ValueInfo) {
+func (in *inferer) node(n *graph.Node, sc *scope, declared map[string]graph.ValueInfo) {
 	c := &ctx{in: in, n: n, sc: sc, seq: in.nodeSeq, opset: in.opset}
 	in.nodeSeq++
 	c.ins = make([]*val, len(n.Inputs))
@@ -415,7 +415,7 @@ func (c *ctx) run() (outs []*val) {
 
 // reconcile fills what a rule left unknown from the declared type and
 // reports declared shapes that contradict the inferred ones.
-func (c *ctx) reconcile(name string, v *val, declared map[string]runtime.ValueInfo) *val {
+func (c *ctx) reconcile(name string, v *val, declared map[string]graph.ValueInfo) *val {
 	d, hasDecl := declared[name]
 	if hasDecl && d.Kind != "" && d.Kind != "tensor" {
 		hasDecl = false

@@ -1,7 +1,7 @@
 package shapeinfer
 
 import (
-	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -11,13 +11,12 @@ func init() {
 	register(ruleScan, "Scan")
 }
 
-func (c *ctx) subgraph(attr string) *runtime.Graph {
+func (c *ctx) subgraph(attr string) *graph.Graph {
 	a, ok := c.n.Attrs[attr]
 	if !ok {
 		return nil
 	}
-	g, _ := a.Graph.(*runtime.Graph)
-	return g
+	return a.Graph
 }
 
 // merge is the type both a and b satisfy: equal dims stay, others become
@@ -49,7 +48,7 @@ func ruleIf(c *ctx) []*val {
 	if then == nil || els == nil {
 		return nil
 	}
-	var taken *runtime.Graph
+	var taken *graph.Graph
 	if cond := c.input(0); cond != nil && len(cond.data) == 1 {
 		if v, ok := cond.data[0].IsConst(); ok {
 			taken = els
@@ -117,7 +116,7 @@ func (c *ctx) generalize(a, b *val, fixed map[int]bool) (*val, bool) {
 
 // fixpoint infers body with the carried inputs (positions carriedIn of the
 // body inputs, fed by outputs carriedOut) until their types are stable.
-func (c *ctx) fixpoint(body *runtime.Graph, inputs []*val, carriedIn, carriedOut int, n int) []*val {
+func (c *ctx) fixpoint(body *graph.Graph, inputs []*val, carriedIn, carriedOut int, n int) []*val {
 	fixed := make([]map[int]bool, n)
 	for j := range fixed {
 		fixed[j] = map[int]bool{}
@@ -146,7 +145,7 @@ func (c *ctx) fixpoint(body *runtime.Graph, inputs []*val, carriedIn, carriedOut
 
 // passThrough reports whether body output o is body input i unchanged
 // (directly or through Identity).
-func passThrough(body *runtime.Graph, o, i int) bool {
+func passThrough(body *graph.Graph, o, i int) bool {
 	if o >= len(body.Outputs) || i >= len(body.Inputs) {
 		return false
 	}
@@ -305,7 +304,7 @@ const (
 // on tracked constants (as in tf2onnx while-loops: i < 120 and counter < M):
 // it evaluates, iteration by iteration, just the part of the body that
 // computes the condition and the carried values that feed it.
-func (c *ctx) simulateTrips(body *runtime.Graph) (int64, bool) {
+func (c *ctx) simulateTrips(body *graph.Graph) (int64, bool) {
 	if len(body.Outputs) == 0 || len(body.Inputs) < 2 {
 		return 0, false
 	}
@@ -331,7 +330,7 @@ func (c *ctx) simulateTrips(body *runtime.Graph) (int64, bool) {
 	for i, v := range body.Inputs {
 		inputIdx[v.Name] = i
 	}
-	needNode := map[*runtime.Node]bool{}
+	needNode := map[*graph.Node]bool{}
 	needCarried := map[int]bool{}
 	work := []string{body.Outputs[0].Name}
 	seen := map[string]bool{}
@@ -359,7 +358,7 @@ func (c *ctx) simulateTrips(body *runtime.Graph) (int64, bool) {
 			work = append(work, body.Outputs[1+j].Name)
 		}
 	}
-	var nodes []*runtime.Node
+	var nodes []*graph.Node
 	for _, n := range body.Nodes {
 		if needNode[n] {
 			nodes = append(nodes, n)
@@ -373,13 +372,13 @@ func (c *ctx) simulateTrips(body *runtime.Graph) (int64, bool) {
 		}
 		carried[j] = v
 	}
-	sb := &inferer{opset: c.in.opset, out: map[string]runtime.ValueInfo{}, vals: map[string]*val{},
+	sb := &inferer{opset: c.in.opset, out: map[string]graph.ValueInfo{}, vals: map[string]*val{},
 		used: map[string]bool{}, fresh: map[string]bool{}}
 	consts := map[string]*val{}
 	for name, t := range body.Initializers {
 		consts[name] = fromTensor(t)
 	}
-	none := map[string]runtime.ValueInfo{}
+	none := map[string]graph.ValueInfo{}
 	evals := 0
 	for k := int64(0); ; k++ {
 		if (limit >= 0 && k >= limit) || !cond {
@@ -419,7 +418,7 @@ func (c *ctx) simulateTrips(body *runtime.Graph) (int64, bool) {
 // scan8 is Scan before opset 9: inputs (sequence_lens, states..., scan
 // inputs...) all carry a leading batch axis, and scan inputs and outputs
 // have the sequence on axis 1.
-func (c *ctx) scan8(body *runtime.Graph) []*val {
+func (c *ctx) scan8(body *graph.Graph) []*val {
 	m := int(c.attrInt("num_scan_inputs", 0))
 	nState := len(c.ins) - 1 - m
 	if m <= 0 || nState < 0 {

@@ -556,10 +556,9 @@ func ruleSlice(c *ctx) []*val {
 	}
 	shape := copyShape(x.shape)
 	type axSpec struct {
-		axis          int
-		start, step   int64
-		length        int
-		known, sliced bool
+		axis        int
+		start, step int64
+		sliced      bool
 	}
 	specs := make([]axSpec, r)
 	for i := range specs {

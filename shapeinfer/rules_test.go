@@ -5,209 +5,208 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtlrun/mtlrun/ops"
-	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
 // vi declares a value: dims are ints (fixed), strings (symbolic) or -1.
-func vi(name string, dt tensor.DType, dims ...any) runtime.ValueInfo {
-	v := runtime.ValueInfo{Name: name, DType: dt, HasShape: true, Kind: "tensor"}
+func vi(name string, dt tensor.DType, dims ...any) graph.ValueInfo {
+	v := graph.ValueInfo{Name: name, DType: dt, HasShape: true, Kind: "tensor"}
 	for _, d := range dims {
 		switch d := d.(type) {
 		case int:
-			v.Shape = append(v.Shape, runtime.Dim{Value: int64(d)})
+			v.Shape = append(v.Shape, graph.Dim{Value: int64(d)})
 		case string:
-			v.Shape = append(v.Shape, runtime.Dim{Param: d})
+			v.Shape = append(v.Shape, graph.Dim{Param: d})
 		}
 	}
 	return v
 }
 
-func nd(op string, ins, outs string, attrs ops.Attrs) *runtime.Node {
+func nd(op string, ins, outs string, attrs graph.Attrs) *graph.Node {
 	split := func(s string) []string {
 		if s == "" {
 			return nil
 		}
 		return strings.Split(s, ",")
 	}
-	return &runtime.Node{Name: op + "_" + outs, OpType: op, Inputs: split(ins), Outputs: split(outs), Attrs: attrs}
+	return &graph.Node{Name: op + "_" + outs, OpType: op, Inputs: split(ins), Outputs: split(outs), Attrs: attrs}
 }
 
-func aInt(v int64) ops.Attr            { return ops.Attr{Type: ops.AttrInt, Int: v} }
-func aInts(v ...int64) ops.Attr        { return ops.Attr{Type: ops.AttrInts, Ints: v} }
-func aStr(s string) ops.Attr           { return ops.Attr{Type: ops.AttrString, String: s} }
-func aGraph(g *runtime.Graph) ops.Attr { return ops.Attr{Type: ops.AttrGraph, Graph: g} }
+func aInt(v int64) graph.Attr          { return graph.Attr{Type: graph.AttrInt, Int: v} }
+func aInts(v ...int64) graph.Attr      { return graph.Attr{Type: graph.AttrInts, Ints: v} }
+func aStr(s string) graph.Attr         { return graph.Attr{Type: graph.AttrString, String: s} }
+func aGraph(g *graph.Graph) graph.Attr { return graph.Attr{Type: graph.AttrGraph, Graph: g} }
 
 func i64(v ...int64) *tensor.Tensor { return tensor.From([]int{len(v)}, v) }
 
-func model(opset int, inputs []runtime.ValueInfo, inits map[string]*tensor.Tensor, nodes ...*runtime.Node) *runtime.Model {
-	g := &runtime.Graph{Name: "g", Inputs: inputs, Nodes: nodes}
+func model(opset int, inputs []graph.ValueInfo, inits map[string]*tensor.Tensor, nodes ...*graph.Node) *graph.Model {
+	g := &graph.Graph{Name: "g", Inputs: inputs, Nodes: nodes}
 	for k, v := range inits {
 		g.AddInitializer(k, v)
 	}
-	return &runtime.Model{Graph: g, Opsets: map[string]int64{"": int64(opset)}}
+	return &graph.Model{Graph: g, Opsets: map[string]int64{"": int64(opset)}}
 }
 
 func TestRules(t *testing.T) {
 	x3 := vi("x", tensor.Float32, "batch", "time", 64)
 	cases := []struct {
 		name    string
-		m       *runtime.Model
+		m       *graph.Model
 		want    map[string]string // value → "dtype[shape]"
 		problem string            // substring of a reported problem; "" = none
 	}{
-		{"constant of shape chain", model(17, []runtime.ValueInfo{x3},
+		{"constant of shape chain", model(17, []graph.ValueInfo{x3},
 			map[string]*tensor.Tensor{"zero": tensor.Scalar[int64](0), "ax": i64(0), "one": i64(1), "h": i64(64)},
 			nd("Shape", "x", "s", nil),
-			nd("Gather", "s,zero", "b", ops.Attrs{"axis": aInt(0)}),
+			nd("Gather", "s,zero", "b", graph.Attrs{"axis": aInt(0)}),
 			nd("Unsqueeze", "b,ax", "bu", nil),
-			nd("Concat", "one,bu,h", "shp", ops.Attrs{"axis": aInt(0)}),
+			nd("Concat", "one,bu,h", "shp", graph.Attrs{"axis": aInt(0)}),
 			nd("ConstantOfShape", "shp", "h0", nil)),
 			map[string]string{"s": "int64[3]", "b": "int64[]", "shp": "int64[3]", "h0": "float32[1 batch 64]"}, ""},
-		{"matmul inner dims", model(17, []runtime.ValueInfo{vi("a", tensor.Float32, "batch", 64), vi("w", tensor.Float32, 32, 10)}, nil,
+		{"matmul inner dims", model(17, []graph.ValueInfo{vi("a", tensor.Float32, "batch", 64), vi("w", tensor.Float32, 32, 10)}, nil,
 			nd("MatMul", "a,w", "y", nil)),
 			map[string]string{"y": "float32[batch 10]"}, "inner dims 64 vs 32"},
-		{"matmul batched and vector", model(17, []runtime.ValueInfo{vi("a", tensor.Float32, "batch", "time", 64), vi("v", tensor.Float32, 64)}, nil,
+		{"matmul batched and vector", model(17, []graph.ValueInfo{vi("a", tensor.Float32, "batch", "time", 64), vi("v", tensor.Float32, 64)}, nil,
 			nd("MatMul", "a,v", "y", nil)),
 			map[string]string{"y": "float32[batch time]"}, ""},
-		{"concat rank mismatch", model(17, []runtime.ValueInfo{vi("a", tensor.Float32, 2, 3), vi("b", tensor.Float32, 2, 3, 1)}, nil,
-			nd("Concat", "a,b", "y", ops.Attrs{"axis": aInt(0)})),
+		{"concat rank mismatch", model(17, []graph.ValueInfo{vi("a", tensor.Float32, 2, 3), vi("b", tensor.Float32, 2, 3, 1)}, nil,
+			nd("Concat", "a,b", "y", graph.Attrs{"axis": aInt(0)})),
 			map[string]string{"y": "float32[?]"}, "rank mismatch"},
-		{"concat symbolic sum", model(17, []runtime.ValueInfo{vi("a", tensor.Float32, "batch", "time"), vi("b", tensor.Float32, "batch", 3)}, nil,
-			nd("Concat", "a,b", "y", ops.Attrs{"axis": aInt(-1)})),
+		{"concat symbolic sum", model(17, []graph.ValueInfo{vi("a", tensor.Float32, "batch", "time"), vi("b", tensor.Float32, "batch", 3)}, nil,
+			nd("Concat", "a,b", "y", graph.Attrs{"axis": aInt(-1)})),
 			map[string]string{"y": "float32[batch time+3]"}, ""},
-		{"gemm bias", model(17, []runtime.ValueInfo{vi("a", tensor.Float32, 4, 8), vi("b", tensor.Float32, 3, 8), vi("c", tensor.Float32, 5)}, nil,
-			nd("Gemm", "a,b,c", "y", ops.Attrs{"transB": aInt(1)})),
+		{"gemm bias", model(17, []graph.ValueInfo{vi("a", tensor.Float32, 4, 8), vi("b", tensor.Float32, 3, 8), vi("c", tensor.Float32, 5)}, nil,
+			nd("Gemm", "a,b,c", "y", graph.Attrs{"transB": aInt(1)})),
 			map[string]string{"y": "float32[4 3]"}, "not broadcastable"},
-		{"reshape -1 and 0", model(17, []runtime.ValueInfo{x3}, map[string]*tensor.Tensor{"s1": i64(-1, 64), "s2": i64(0, 0, 8, 8)},
+		{"reshape -1 and 0", model(17, []graph.ValueInfo{x3}, map[string]*tensor.Tensor{"s1": i64(-1, 64), "s2": i64(0, 0, 8, 8)},
 			nd("Reshape", "x,s1", "y1", nil), nd("Reshape", "x,s2", "y2", nil)),
 			map[string]string{"y1": "float32[batch*time 64]", "y2": "float32[batch time 8 8]"}, ""},
-		{"reshape bad count", model(17, []runtime.ValueInfo{vi("x", tensor.Float32, 2, 3)}, map[string]*tensor.Tensor{"s": i64(4, -1)},
+		{"reshape bad count", model(17, []graph.ValueInfo{vi("x", tensor.Float32, 2, 3)}, map[string]*tensor.Tensor{"s": i64(4, -1)},
 			nd("Reshape", "x,s", "y", nil)),
 			map[string]string{}, "cannot reshape"},
-		{"slice last step and unknown ends", model(17, []runtime.ValueInfo{x3, vi("e", tensor.Int64, 1)},
+		{"slice last step and unknown ends", model(17, []graph.ValueInfo{x3, vi("e", tensor.Int64, 1)},
 			map[string]*tensor.Tensor{"st": i64(-1), "en": i64(math.MaxInt64), "ax": i64(1), "z": i64(0)},
 			nd("Slice", "x,st,en,ax", "last", nil), nd("Slice", "x,z,e,ax", "head", nil)),
 			map[string]string{"last": "float32[batch 1 64]", "head": "float32[batch unk_Slice_2_0 64]"}, ""},
-		{"slice opset 9 attrs", model(9, []runtime.ValueInfo{vi("x", tensor.Float32, 10, 20)}, nil,
-			nd("Slice", "x", "y", ops.Attrs{"starts": aInts(2, -5), "ends": aInts(8, 1000), "axes": aInts(0, 1)})),
+		{"slice opset 9 attrs", model(9, []graph.ValueInfo{vi("x", tensor.Float32, 10, 20)}, nil,
+			nd("Slice", "x", "y", graph.Attrs{"starts": aInts(2, -5), "ends": aInts(8, 1000), "axes": aInts(0, 1)})),
 			map[string]string{"y": "float32[6 5]"}, ""},
-		{"lstm layout 1 bidirectional", model(14, []runtime.ValueInfo{vi("x", tensor.Float32, "batch", "time", 3),
+		{"lstm layout 1 bidirectional", model(14, []graph.ValueInfo{vi("x", tensor.Float32, "batch", "time", 3),
 			vi("w", tensor.Float32, 2, 20, 3), vi("r", tensor.Float32, 2, 20, 5)}, nil,
-			nd("LSTM", "x,w,r", "y,yh,yc", ops.Attrs{"hidden_size": aInt(5), "layout": aInt(1), "direction": aStr("bidirectional")})),
+			nd("LSTM", "x,w,r", "y,yh,yc", graph.Attrs{"hidden_size": aInt(5), "layout": aInt(1), "direction": aStr("bidirectional")})),
 			map[string]string{"y": "float32[batch time 2 5]", "yh": "float32[batch 2 5]", "yc": "float32[batch 2 5]"}, ""},
-		{"gru wrong weight rows", model(14, []runtime.ValueInfo{vi("x", tensor.Float32, "time", "batch", 3),
+		{"gru wrong weight rows", model(14, []graph.ValueInfo{vi("x", tensor.Float32, "time", "batch", 3),
 			vi("w", tensor.Float32, 1, 16, 3), vi("r", tensor.Float32, 1, 15, 5)}, nil,
-			nd("GRU", "x,w,r", "y,yh", ops.Attrs{"hidden_size": aInt(5)})),
+			nd("GRU", "x,w,r", "y,yh", graph.Attrs{"hidden_size": aInt(5)})),
 			map[string]string{"y": "float32[time 1 batch 5]", "yh": "float32[1 batch 5]"}, "15 rows expected"},
-		{"conv and pool", model(17, []runtime.ValueInfo{vi("x", tensor.Float32, "N", 3, 32, 32), vi("w", tensor.Float32, 16, 3, 3, 3),
+		{"conv and pool", model(17, []graph.ValueInfo{vi("x", tensor.Float32, "N", 3, 32, 32), vi("w", tensor.Float32, 16, 3, 3, 3),
 			vi("s", tensor.Float32, "N", 4, "time"), vi("k", tensor.Float32, 8, 4, 3)}, nil,
-			nd("Conv", "x,w", "y", ops.Attrs{"pads": aInts(1, 1, 1, 1), "strides": aInts(2, 2)}),
-			nd("MaxPool", "y", "p", ops.Attrs{"kernel_shape": aInts(3, 3), "strides": aInts(2, 2), "ceil_mode": aInt(1)}),
+			nd("Conv", "x,w", "y", graph.Attrs{"pads": aInts(1, 1, 1, 1), "strides": aInts(2, 2)}),
+			nd("MaxPool", "y", "p", graph.Attrs{"kernel_shape": aInts(3, 3), "strides": aInts(2, 2), "ceil_mode": aInt(1)}),
 			nd("GlobalAveragePool", "p", "gp", nil),
 			nd("Conv", "s,k", "c1", nil),
-			nd("Conv", "s,k", "c2", ops.Attrs{"auto_pad": aStr("SAME_UPPER"), "strides": aInts(2)})),
+			nd("Conv", "s,k", "c2", graph.Attrs{"auto_pad": aStr("SAME_UPPER"), "strides": aInts(2)})),
 			map[string]string{"y": "float32[N 16 16 16]", "p": "float32[N 16 8 8]", "gp": "float32[N 16 1 1]",
 				"c1": "float32[N 8 time-2]", "c2": "float32[N 8 ceil((time)/2)]"}, ""},
-		{"conv channels", model(17, []runtime.ValueInfo{vi("x", tensor.Float32, 1, 4, 8), vi("w", tensor.Float32, 2, 3, 3)}, nil,
+		{"conv channels", model(17, []graph.ValueInfo{vi("x", tensor.Float32, 1, 4, 8), vi("w", tensor.Float32, 2, 3, 3)}, nil,
 			nd("Conv", "x,w", "y", nil)),
 			map[string]string{"y": "float32[1 2 6]"}, "input channels"},
-		{"squeeze unsqueeze attr form", model(11, []runtime.ValueInfo{vi("x", tensor.Float32, "batch", 1, 64)}, nil,
-			nd("Squeeze", "x", "s", ops.Attrs{"axes": aInts(1)}), nd("Unsqueeze", "s", "u", ops.Attrs{"axes": aInts(0, -1)})),
+		{"squeeze unsqueeze attr form", model(11, []graph.ValueInfo{vi("x", tensor.Float32, "batch", 1, 64)}, nil,
+			nd("Squeeze", "x", "s", graph.Attrs{"axes": aInts(1)}), nd("Unsqueeze", "s", "u", graph.Attrs{"axes": aInts(0, -1)})),
 			map[string]string{"s": "float32[batch 64]", "u": "float32[1 batch 64 1]"}, ""},
-		{"squeeze input form", model(13, []runtime.ValueInfo{vi("x", tensor.Float32, "batch", 1, 64)}, map[string]*tensor.Tensor{"a": i64(1)},
+		{"squeeze input form", model(13, []graph.ValueInfo{vi("x", tensor.Float32, "batch", 1, 64)}, map[string]*tensor.Tensor{"a": i64(1)},
 			nd("Squeeze", "x,a", "s", nil), nd("Squeeze", "x", "all", nil)),
 			map[string]string{"s": "float32[batch 64]", "all": "float32[?]"}, ""},
-		{"reduce attr and input axes", model(13, []runtime.ValueInfo{x3}, map[string]*tensor.Tensor{"a": i64(1)},
-			nd("ReduceMean", "x", "m", ops.Attrs{"axes": aInts(1), "keepdims": aInt(0)}),
+		{"reduce attr and input axes", model(13, []graph.ValueInfo{x3}, map[string]*tensor.Tensor{"a": i64(1)},
+			nd("ReduceMean", "x", "m", graph.Attrs{"axes": aInts(1), "keepdims": aInt(0)}),
 			nd("ReduceSum", "x,a", "s", nil),
-			nd("ArgMax", "x", "am", ops.Attrs{"axis": aInt(-1), "keepdims": aInt(0)})),
+			nd("ArgMax", "x", "am", graph.Attrs{"axis": aInt(-1), "keepdims": aInt(0)})),
 			map[string]string{"m": "float32[batch 64]", "s": "float32[batch 1 64]", "am": "int64[batch time]"}, ""},
-		{"reduce opset 18 input axes", model(18, []runtime.ValueInfo{x3}, map[string]*tensor.Tensor{"a": i64(-1)},
-			nd("ReduceMax", "x,a", "m", ops.Attrs{"keepdims": aInt(0)})),
+		{"reduce opset 18 input axes", model(18, []graph.ValueInfo{x3}, map[string]*tensor.Tensor{"a": i64(-1)},
+			nd("ReduceMax", "x,a", "m", graph.Attrs{"keepdims": aInt(0)})),
 			map[string]string{"m": "float32[batch time]"}, ""},
-		{"split equal and sized", model(13, []runtime.ValueInfo{vi("x", tensor.Float32, "batch", 64)}, map[string]*tensor.Tensor{"sz": i64(16, 48)},
-			nd("Split", "x", "a,b", ops.Attrs{"axis": aInt(1)}), nd("Split", "x,sz", "c,d", ops.Attrs{"axis": aInt(-1)})),
+		{"split equal and sized", model(13, []graph.ValueInfo{vi("x", tensor.Float32, "batch", 64)}, map[string]*tensor.Tensor{"sz": i64(16, 48)},
+			nd("Split", "x", "a,b", graph.Attrs{"axis": aInt(1)}), nd("Split", "x,sz", "c,d", graph.Attrs{"axis": aInt(-1)})),
 			map[string]string{"a": "float32[batch 32]", "b": "float32[batch 32]", "c": "float32[batch 16]", "d": "float32[batch 48]"}, ""},
-		{"split opset 18 uneven", model(18, []runtime.ValueInfo{vi("x", tensor.Float32, 10)}, nil,
-			nd("Split", "x", "a,b,c", ops.Attrs{"num_outputs": aInt(3)})),
+		{"split opset 18 uneven", model(18, []graph.ValueInfo{vi("x", tensor.Float32, 10)}, nil,
+			nd("Split", "x", "a,b,c", graph.Attrs{"num_outputs": aInt(3)})),
 			map[string]string{"a": "float32[4]", "b": "float32[4]", "c": "float32[2]"}, ""},
-		{"range and expand from shape", model(17, []runtime.ValueInfo{x3, vi("bias", tensor.Float32, 1, 64)},
+		{"range and expand from shape", model(17, []graph.ValueInfo{x3, vi("bias", tensor.Float32, 1, 64)},
 			map[string]*tensor.Tensor{"z": tensor.Scalar[int64](0), "o": tensor.Scalar[int64](1), "ax": i64(0), "h": i64(64)},
 			nd("Shape", "x", "s", nil), nd("Gather", "s,o", "t", nil), nd("Range", "z,t,o", "r", nil),
-			nd("Gather", "s,z", "b", nil), nd("Unsqueeze", "b,ax", "bu", nil), nd("Concat", "bu,h", "es", ops.Attrs{"axis": aInt(0)}),
+			nd("Gather", "s,z", "b", nil), nd("Unsqueeze", "b,ax", "bu", nil), nd("Concat", "bu,h", "es", graph.Attrs{"axis": aInt(0)}),
 			nd("Expand", "bias,es", "e", nil)),
 			map[string]string{"r": "int64[time]", "e": "float32[batch 64]"}, ""},
-		{"shape start end, size, tile", model(15, []runtime.ValueInfo{x3}, map[string]*tensor.Tensor{"rep": i64(1, 2, 1)},
-			nd("Shape", "x", "s", ops.Attrs{"start": aInt(1), "end": aInt(-1)}), nd("Size", "x", "n", nil),
+		{"shape start end, size, tile", model(15, []graph.ValueInfo{x3}, map[string]*tensor.Tensor{"rep": i64(1, 2, 1)},
+			nd("Shape", "x", "s", graph.Attrs{"start": aInt(1), "end": aInt(-1)}), nd("Size", "x", "n", nil),
 			nd("ConstantOfShape", "s", "c", nil), nd("Tile", "x,rep", "tl", nil)),
 			map[string]string{"s": "int64[1]", "n": "int64[]", "c": "float32[time]", "tl": "float32[batch 2*time 64]"}, ""},
-		{"comparison where clip cast", model(17, []runtime.ValueInfo{x3, vi("y", tensor.Float32, 64)}, nil,
+		{"comparison where clip cast", model(17, []graph.ValueInfo{x3, vi("y", tensor.Float32, 64)}, nil,
 			nd("Less", "x,y", "lt", nil), nd("Where", "lt,x,y", "w", nil), nd("Clip", "w", "cl", nil),
-			nd("Cast", "lt", "f", ops.Attrs{"to": aInt(int64(tensor.Float64))}), nd("Dropout", "x", "d,mask", nil)),
+			nd("Cast", "lt", "f", graph.Attrs{"to": aInt(int64(tensor.Float64))}), nd("Dropout", "x", "d,mask", nil)),
 			map[string]string{"lt": "bool[batch time 64]", "w": "float32[batch time 64]", "cl": "float32[batch time 64]",
 				"f": "float64[batch time 64]", "d": "float32[batch time 64]", "mask": "bool[batch time 64]"}, ""},
-		{"broadcast conflict", model(17, []runtime.ValueInfo{vi("a", tensor.Float32, 3, 4), vi("b", tensor.Float32, 5)}, nil,
+		{"broadcast conflict", model(17, []graph.ValueInfo{vi("a", tensor.Float32, 3, 4), vi("b", tensor.Float32, 5)}, nil,
 			nd("Add", "a,b", "y", nil)),
 			map[string]string{}, "not broadcast-compatible"},
-		{"einsum, flatten, transpose", model(17, []runtime.ValueInfo{x3, vi("w", tensor.Float32, "batch", 64, 8)}, nil,
-			nd("Einsum", "x,w", "e", ops.Attrs{"equation": aStr("bij,bjk->bik")}),
-			nd("Einsum", "x", "tr", ops.Attrs{"equation": aStr("bij")}),
-			nd("Flatten", "x", "f", nil), nd("Transpose", "x", "t", ops.Attrs{"perm": aInts(1, 0, 2)})),
+		{"einsum, flatten, transpose", model(17, []graph.ValueInfo{x3, vi("w", tensor.Float32, "batch", 64, 8)}, nil,
+			nd("Einsum", "x,w", "e", graph.Attrs{"equation": aStr("bij,bjk->bik")}),
+			nd("Einsum", "x", "tr", graph.Attrs{"equation": aStr("bij")}),
+			nd("Flatten", "x", "f", nil), nd("Transpose", "x", "t", graph.Attrs{"perm": aInts(1, 0, 2)})),
 			map[string]string{"e": "float32[batch time 8]", "tr": "float32[batch time 64]", "f": "float32[batch 64*time]", "t": "float32[time batch 64]"}, ""},
-		{"pad with input pads", model(17, []runtime.ValueInfo{x3}, map[string]*tensor.Tensor{"p": i64(0, 1, 0, 0, 1, 0)},
+		{"pad with input pads", model(17, []graph.ValueInfo{x3}, map[string]*tensor.Tensor{"p": i64(0, 1, 0, 0, 1, 0)},
 			nd("Pad", "x,p", "y", nil)),
 			map[string]string{"y": "float32[batch time+2 64]"}, ""},
-		{"layer and batch norm", model(17, []runtime.ValueInfo{x3, vi("g", tensor.Float32, 64), vi("c", tensor.Float32, "batch", 8, 5), vi("s", tensor.Float32, 8)}, nil,
+		{"layer and batch norm", model(17, []graph.ValueInfo{x3, vi("g", tensor.Float32, 64), vi("c", tensor.Float32, "batch", 8, 5), vi("s", tensor.Float32, 8)}, nil,
 			nd("LayerNormalization", "x,g", "ln,mean,inv", nil), nd("BatchNormalization", "c,s,s,s,s", "bn", nil),
-			nd("Softmax", "x", "sm", ops.Attrs{"axis": aInt(1)})),
+			nd("Softmax", "x", "sm", graph.Attrs{"axis": aInt(1)})),
 			map[string]string{"ln": "float32[batch time 64]", "mean": "float32[batch time 1]", "bn": "float32[batch 8 5]", "sm": "float32[batch time 64]"}, ""},
-		{"if with constant condition", model(17, []runtime.ValueInfo{x3}, map[string]*tensor.Tensor{"c": tensor.From([]int{}, []bool{false})},
-			&runtime.Node{Name: "if", OpType: "If", Inputs: []string{"c"}, Outputs: []string{"y"}, Attrs: ops.Attrs{
-				"then_branch": aGraph(&runtime.Graph{Name: "then", Outputs: []runtime.ValueInfo{{Name: "t1"}},
-					Nodes: []*runtime.Node{nd("Transpose", "x", "t1", nil)}}),
-				"else_branch": aGraph(&runtime.Graph{Name: "else", Outputs: []runtime.ValueInfo{{Name: "e1"}},
-					Nodes: []*runtime.Node{nd("Relu", "x", "e1", nil)}}),
+		{"if with constant condition", model(17, []graph.ValueInfo{x3}, map[string]*tensor.Tensor{"c": tensor.From([]int{}, []bool{false})},
+			&graph.Node{Name: "if", OpType: "If", Inputs: []string{"c"}, Outputs: []string{"y"}, Attrs: graph.Attrs{
+				"then_branch": aGraph(&graph.Graph{Name: "then", Outputs: []graph.ValueInfo{{Name: "t1"}},
+					Nodes: []*graph.Node{nd("Transpose", "x", "t1", nil)}}),
+				"else_branch": aGraph(&graph.Graph{Name: "else", Outputs: []graph.ValueInfo{{Name: "e1"}},
+					Nodes: []*graph.Node{nd("Relu", "x", "e1", nil)}}),
 			}}),
 			map[string]string{"y": "float32[batch time 64]", "t1": "float32[64 time batch]"}, ""},
-		{"loop with trip count from shape", model(17, []runtime.ValueInfo{x3},
+		{"loop with trip count from shape", model(17, []graph.ValueInfo{x3},
 			map[string]*tensor.Tensor{"one": tensor.Scalar[int64](1), "init": tensor.Scalar[float32](0)},
 			nd("Shape", "x", "s", nil), nd("Gather", "s,one", "t", nil),
-			&runtime.Node{Name: "loop", OpType: "Loop", Inputs: []string{"t", "", "init"}, Outputs: []string{"acc", "scan"}, Attrs: ops.Attrs{
-				"body": aGraph(&runtime.Graph{Name: "body",
-					Inputs:  []runtime.ValueInfo{vi("i", tensor.Int64), vi("cin", tensor.Bool), vi("a", tensor.Float32)},
-					Outputs: []runtime.ValueInfo{{Name: "cout"}, {Name: "a2"}, {Name: "row"}},
-					Nodes: []*runtime.Node{nd("Identity", "cin", "cout", nil), nd("Gather", "x,i", "row", ops.Attrs{"axis": aInt(1)}),
-						nd("ReduceSum", "row", "rs", ops.Attrs{"keepdims": aInt(0)}), nd("Add", "a,rs", "a2", nil)}}),
+			&graph.Node{Name: "loop", OpType: "Loop", Inputs: []string{"t", "", "init"}, Outputs: []string{"acc", "scan"}, Attrs: graph.Attrs{
+				"body": aGraph(&graph.Graph{Name: "body",
+					Inputs:  []graph.ValueInfo{vi("i", tensor.Int64), vi("cin", tensor.Bool), vi("a", tensor.Float32)},
+					Outputs: []graph.ValueInfo{{Name: "cout"}, {Name: "a2"}, {Name: "row"}},
+					Nodes: []*graph.Node{nd("Identity", "cin", "cout", nil), nd("Gather", "x,i", "row", graph.Attrs{"axis": aInt(1)}),
+						nd("ReduceSum", "row", "rs", graph.Attrs{"keepdims": aInt(0)}), nd("Add", "a,rs", "a2", nil)}}),
 			}}),
 			map[string]string{"acc": "float32[]", "scan": "float32[time batch 64]", "row": "float32[batch 64]"}, ""},
-		{"while loop trip count by simulation", model(13, []runtime.ValueInfo{vi("x", tensor.Float32, "batch", 8)},
+		{"while loop trip count by simulation", model(13, []graph.ValueInfo{vi("x", tensor.Float32, "batch", 8)},
 			map[string]*tensor.Tensor{"maxit": tensor.Scalar[int64](math.MaxInt32), "t": tensor.From([]int{}, []bool{true}),
 				"i0": tensor.Scalar[int32](0), "n": tensor.Scalar[int32](6), "inc": tensor.Scalar[int32](1)},
-			&runtime.Node{Name: "while", OpType: "Loop", Inputs: []string{"maxit", "t", "i0"}, Outputs: []string{"iend", "ys"}, Attrs: ops.Attrs{
-				"body": aGraph(&runtime.Graph{Name: "body",
-					Inputs:  []runtime.ValueInfo{vi("k", tensor.Int64), vi("c", tensor.Bool), vi("i", tensor.Int32)},
-					Outputs: []runtime.ValueInfo{{Name: "more"}, {Name: "i1"}, {Name: "y"}},
-					Nodes: []*runtime.Node{nd("Add", "i,inc", "i1", nil), nd("Less", "i1,n", "more", nil),
+			&graph.Node{Name: "while", OpType: "Loop", Inputs: []string{"maxit", "t", "i0"}, Outputs: []string{"iend", "ys"}, Attrs: graph.Attrs{
+				"body": aGraph(&graph.Graph{Name: "body",
+					Inputs:  []graph.ValueInfo{vi("k", tensor.Int64), vi("c", tensor.Bool), vi("i", tensor.Int32)},
+					Outputs: []graph.ValueInfo{{Name: "more"}, {Name: "i1"}, {Name: "y"}},
+					Nodes: []*graph.Node{nd("Add", "i,inc", "i1", nil), nd("Less", "i1,n", "more", nil),
 						nd("Relu", "x", "y", nil)}}),
 			}}),
 			map[string]string{"iend": "int32[]", "ys": "float32[6 batch 8]"}, ""},
-		{"scan", model(11, []runtime.ValueInfo{vi("s0", tensor.Float32, 4), vi("xs", tensor.Float32, "time", 4)}, nil,
-			&runtime.Node{Name: "scan", OpType: "Scan", Inputs: []string{"s0", "xs"}, Outputs: []string{"sN", "ys"}, Attrs: ops.Attrs{
+		{"scan", model(11, []graph.ValueInfo{vi("s0", tensor.Float32, 4), vi("xs", tensor.Float32, "time", 4)}, nil,
+			&graph.Node{Name: "scan", OpType: "Scan", Inputs: []string{"s0", "xs"}, Outputs: []string{"sN", "ys"}, Attrs: graph.Attrs{
 				"num_scan_inputs": aInt(1), "scan_output_axes": aInts(1),
-				"body": aGraph(&runtime.Graph{Name: "body",
-					Inputs:  []runtime.ValueInfo{vi("s", tensor.Float32, 4), vi("x", tensor.Float32, 4)},
-					Outputs: []runtime.ValueInfo{{Name: "s1"}, {Name: "y"}},
-					Nodes:   []*runtime.Node{nd("Add", "s,x", "s1", nil), nd("Unsqueeze", "s1", "y", ops.Attrs{"axes": aInts(0)})}}),
+				"body": aGraph(&graph.Graph{Name: "body",
+					Inputs:  []graph.ValueInfo{vi("s", tensor.Float32, 4), vi("x", tensor.Float32, 4)},
+					Outputs: []graph.ValueInfo{{Name: "s1"}, {Name: "y"}},
+					Nodes:   []*graph.Node{nd("Add", "s,x", "s1", nil), nd("Unsqueeze", "s1", "y", graph.Attrs{"axes": aInts(0)})}}),
 			}}),
 			map[string]string{"sN": "float32[4]", "ys": "float32[1 time 4]"}, ""},
-		{"conv transpose", model(17, []runtime.ValueInfo{vi("x", tensor.Float32, "N", 8, 10, "w"), vi("k", tensor.Float32, 8, 4, 3, 3)}, nil,
-			nd("ConvTranspose", "x,k", "y", ops.Attrs{"strides": aInts(2, 1), "pads": aInts(1, 1, 1, 1), "output_padding": aInts(1, 0)})),
+		{"conv transpose", model(17, []graph.ValueInfo{vi("x", tensor.Float32, "N", 8, 10, "w"), vi("k", tensor.Float32, 8, 4, 3, 3)}, nil,
+			nd("ConvTranspose", "x,k", "y", graph.Attrs{"strides": aInts(2, 1), "pads": aInts(1, 1, 1, 1), "output_padding": aInts(1, 0)})),
 			map[string]string{"y": "float32[N 4 20 w]"}, ""},
-		{"declared shape contradicts", func() *runtime.Model {
-			m := model(17, []runtime.ValueInfo{vi("x", tensor.Float32, "batch", 8)}, nil, nd("Relu", "x", "y", nil))
-			m.Graph.Outputs = []runtime.ValueInfo{vi("y", tensor.Float32, "batch", 9)}
+		{"declared shape contradicts", func() *graph.Model {
+			m := model(17, []graph.ValueInfo{vi("x", tensor.Float32, "batch", 8)}, nil, nd("Relu", "x", "y", nil))
+			m.Graph.Outputs = []graph.ValueInfo{vi("y", tensor.Float32, "batch", 9)}
 			return m
 		}(), map[string]string{"y": "float32[batch 8]"}, "declared shape [batch 9]"},
 	}

@@ -58,13 +58,6 @@ type checkpointState struct {
 	Files map[string]string `json:"files"`
 }
 
-func weightingKind(k string) string {
-	if k == "" {
-		return "fixed"
-	}
-	return k
-}
-
 func optimizerKind(k string) string {
 	if k == "" {
 		return "sgd"

@@ -6,8 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtlrun/mtlrun/ops"
-	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 	"github.com/mtlrun/mtlrun/train/autodiff"
 )
@@ -16,7 +15,7 @@ import (
 // zero initial state is a scalar float constant ("lstm/zeros/Const:0")
 // expanded to [batch, hidden] from the input's Shape, fed as initial_h and
 // initial_c; a Dense head (MatMul + Add) reads the last hidden state.
-func zeroStateLSTM(rng *rand.Rand) *runtime.Model {
+func zeroStateLSTM(rng *rand.Rand) *graph.Model {
 	const I, H = 3, 4
 	r := func(shape ...int) *tensor.Tensor {
 		n := 1
@@ -29,17 +28,17 @@ func zeroStateLSTM(rng *rand.Rand) *runtime.Model {
 		}
 		return tensor.From(shape, v)
 	}
-	ints := func(v ...int64) ops.Attr { return ops.Attr{Type: ops.AttrInts, Ints: v} }
-	nd := func(op, name string, in, out []string, attrs ops.Attrs) *runtime.Node {
+	ints := func(v ...int64) graph.Attr { return graph.Attr{Type: graph.AttrInts, Ints: v} }
+	nd := func(op, name string, in, out []string, attrs graph.Attrs) *graph.Node {
 		if attrs == nil {
-			attrs = ops.Attrs{}
+			attrs = graph.Attrs{}
 		}
-		return &runtime.Node{Name: name, OpType: op, Inputs: in, Outputs: out, Attrs: attrs}
+		return &graph.Node{Name: name, OpType: op, Inputs: in, Outputs: out, Attrs: attrs}
 	}
-	g := &runtime.Graph{Name: "zero_state"}
-	g.Inputs = []runtime.ValueInfo{{Name: "x", DType: tensor.Float32, Kind: "tensor", HasShape: true,
-		Shape: []runtime.Dim{{Value: -1, Param: "batch"}, {Value: 5}, {Value: I}}}}
-	g.Outputs = []runtime.ValueInfo{{Name: "y", DType: tensor.Float32, Kind: "tensor"}}
+	g := &graph.Graph{Name: "zero_state"}
+	g.Inputs = []graph.ValueInfo{{Name: "x", DType: tensor.Float32, Kind: "tensor", HasShape: true,
+		Shape: []graph.Dim{{Value: -1, Param: "batch"}, {Value: 5}, {Value: I}}}}
+	g.Outputs = []graph.ValueInfo{{Name: "y", DType: tensor.Float32, Kind: "tensor"}}
 	g.AddInitializer("lstm/zeros/Const:0", tensor.Scalar(float32(0)))
 	g.AddInitializer("zero_idx", tensor.Scalar(int64(0)))
 	g.AddInitializer("hidden", tensor.From([]int{1}, []int64{H}))
@@ -48,21 +47,21 @@ func zeroStateLSTM(rng *rand.Rand) *runtime.Model {
 	g.AddInitializer("B", r(1, 8*H))
 	g.AddInitializer("dense/kernel", r(H, 2))
 	g.AddInitializer("dense/bias", r(2))
-	g.Nodes = []*runtime.Node{
+	g.Nodes = []*graph.Node{
 		nd("Shape", "lstm/Shape", []string{"x"}, []string{"shape"}, nil),
 		nd("Gather", "lstm/strided_slice", []string{"shape", "zero_idx"}, []string{"batch"}, nil),
-		nd("Unsqueeze", "lstm/zeros/packed", []string{"batch"}, []string{"batch1"}, ops.Attrs{"axes": ints(0)}),
-		nd("Concat", "lstm/zeros/shape", []string{"batch1", "hidden"}, []string{"zshape"}, ops.Attrs{"axis": {Type: ops.AttrInt, Int: 0}}),
+		nd("Unsqueeze", "lstm/zeros/packed", []string{"batch"}, []string{"batch1"}, graph.Attrs{"axes": ints(0)}),
+		nd("Concat", "lstm/zeros/shape", []string{"batch1", "hidden"}, []string{"zshape"}, graph.Attrs{"axis": {Type: graph.AttrInt, Int: 0}}),
 		nd("Expand", "lstm/zeros", []string{"lstm/zeros/Const:0", "zshape"}, []string{"zeros"}, nil),
-		nd("Unsqueeze", "lstm/h0", []string{"zeros"}, []string{"h0"}, ops.Attrs{"axes": ints(0)}),
-		nd("Transpose", "lstm/transpose", []string{"x"}, []string{"xt"}, ops.Attrs{"perm": ints(1, 0, 2)}),
+		nd("Unsqueeze", "lstm/h0", []string{"zeros"}, []string{"h0"}, graph.Attrs{"axes": ints(0)}),
+		nd("Transpose", "lstm/transpose", []string{"x"}, []string{"xt"}, graph.Attrs{"perm": ints(1, 0, 2)}),
 		nd("LSTM", "lstm/LSTM", []string{"xt", "W", "R", "B", "", "h0", "h0"}, []string{"Y", "Yh", "Yc"},
-			ops.Attrs{"hidden_size": {Type: ops.AttrInt, Int: H}}),
-		nd("Squeeze", "lstm/last", []string{"Yh"}, []string{"h"}, ops.Attrs{"axes": ints(0)}),
+			graph.Attrs{"hidden_size": {Type: graph.AttrInt, Int: H}}),
+		nd("Squeeze", "lstm/last", []string{"Yh"}, []string{"h"}, graph.Attrs{"axes": ints(0)}),
 		nd("MatMul", "dense/MatMul", []string{"h", "dense/kernel"}, []string{"hk"}, nil),
 		nd("Add", "dense/BiasAdd", []string{"hk", "dense/bias"}, []string{"y"}, nil),
 	}
-	return &runtime.Model{Graph: g, IRVersion: 7, Opsets: map[string]int64{"": 11}}
+	return &graph.Model{Graph: g, IRVersion: 7, Opsets: map[string]int64{"": 11}}
 }
 
 // TestConstantsNeverTrain: the zero-state constant is not a parameter, and
@@ -78,7 +77,7 @@ func TestConstantsNeverTrain(t *testing.T) {
 		t.Fatalf("parameters %v", params)
 	}
 	before := map[string][]float32{}
-	for _, name := range runtime.FloatParams(m.Graph) {
+	for _, name := range graph.FloatParams(m.Graph) {
 		before[name] = append([]float32(nil), m.Graph.Initializers[name].Float32s()...)
 	}
 	const n = 32
@@ -114,16 +113,16 @@ func TestConstantsNeverTrain(t *testing.T) {
 // TestNoGradientPathIsNamed: a task whose only path from the weights runs
 // through an op without a gradient is refused, naming that node.
 func TestNoGradientPathIsNamed(t *testing.T) {
-	g := &runtime.Graph{Name: "argmax_only"}
-	g.Inputs = []runtime.ValueInfo{{Name: "x", DType: tensor.Float32, Kind: "tensor"}}
-	g.Outputs = []runtime.ValueInfo{{Name: "y", DType: tensor.Float32, Kind: "tensor"}}
+	g := &graph.Graph{Name: "argmax_only"}
+	g.Inputs = []graph.ValueInfo{{Name: "x", DType: tensor.Float32, Kind: "tensor"}}
+	g.Outputs = []graph.ValueInfo{{Name: "y", DType: tensor.Float32, Kind: "tensor"}}
 	g.AddInitializer("W", tensor.From([]int{3, 4}, make([]float32, 12)))
-	g.Nodes = []*runtime.Node{
-		{Name: "mm", OpType: "MatMul", Inputs: []string{"x", "W"}, Outputs: []string{"s"}, Attrs: ops.Attrs{}},
-		{Name: "pick", OpType: "ArgMax", Inputs: []string{"s"}, Outputs: []string{"k"}, Attrs: ops.Attrs{"axis": {Type: ops.AttrInt, Int: 1}}},
-		{Name: "as_float", OpType: "Cast", Inputs: []string{"k"}, Outputs: []string{"y"}, Attrs: ops.Attrs{"to": {Type: ops.AttrInt, Int: int64(tensor.Float32)}}},
+	g.Nodes = []*graph.Node{
+		{Name: "mm", OpType: "MatMul", Inputs: []string{"x", "W"}, Outputs: []string{"s"}, Attrs: graph.Attrs{}},
+		{Name: "pick", OpType: "ArgMax", Inputs: []string{"s"}, Outputs: []string{"k"}, Attrs: graph.Attrs{"axis": {Type: graph.AttrInt, Int: 1}}},
+		{Name: "as_float", OpType: "Cast", Inputs: []string{"k"}, Outputs: []string{"y"}, Attrs: graph.Attrs{"to": {Type: graph.AttrInt, Int: int64(tensor.Float32)}}},
 	}
-	m := &runtime.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 13}}
+	m := &graph.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 13}}
 	_, err := NewTrainer(m, Config{Losses: map[string]string{"y": "mse"}, Optimizer: OptimizerConfig{Kind: "sgd", LR: 0.1}})
 	if err == nil || !strings.Contains(err.Error(), `node "pick" (ArgMax)`) {
 		t.Fatalf("got %v, want an error naming the ArgMax node", err)
@@ -134,7 +133,7 @@ func TestNoGradientPathIsNamed(t *testing.T) {
 // TestSampleWeightsInFit: a "sample_weight/OUT" array of 2s trains exactly
 // as a loss weight of 2.
 func TestSampleWeightsInFit(t *testing.T) {
-	run := func(sampleWeights bool) *runtime.Model {
+	run := func(sampleWeights bool) *graph.Model {
 		rng := rand.New(rand.NewPCG(3, 5))
 		m := zeroStateLSTM(rng)
 		const n = 16

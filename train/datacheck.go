@@ -6,7 +6,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -70,7 +70,7 @@ func (t *Trainer) CheckData(d *Dataset, role string) (*Dataset, []string, error)
 			return nil, notes, err
 		}
 	}
-	outShape := map[string]runtime.ValueInfo{}
+	outShape := map[string]graph.ValueInfo{}
 	for _, o := range t.model.Graph.Outputs {
 		outShape[o.Name] = o
 	}
@@ -137,7 +137,7 @@ func (t *Trainer) dryRun(b *Dataset) (preds []*tensor.Tensor, err error) {
 
 // shapeMismatch compares an array's shape with a declared shape, leaving
 // out the row axis; it describes the first difference, or returns "".
-func shapeMismatch(got []int, want []runtime.Dim) string {
+func shapeMismatch(got []int, want []graph.Dim) string {
 	if len(got) != len(want) {
 		return fmt.Sprintf("rank %d, want rank %d", len(got), len(want))
 	}
@@ -149,7 +149,7 @@ func shapeMismatch(got []int, want []runtime.Dim) string {
 	return ""
 }
 
-func dimsString(d []runtime.Dim) string {
+func dimsString(d []graph.Dim) string {
 	parts := make([]string, len(d))
 	for i, x := range d {
 		parts[i] = x.String()
@@ -157,7 +157,7 @@ func dimsString(d []runtime.Dim) string {
 	return "[" + strings.Join(parts, " ") + "]"
 }
 
-func checkInput(d *Dataset, v runtime.ValueInfo) error {
+func checkInput(d *Dataset, v graph.ValueInfo) error {
 	x := d.Arrays[v.Name]
 	if v.DType != 0 && x.DType != v.DType {
 		return &DataError{Array: v.Name, Msg: fmt.Sprintf("model input %q is %v, the data array is %v", v.Name, v.DType, x.DType)}
@@ -184,7 +184,7 @@ func sparseLoss(kind string) bool {
 	return kind == "sparse_cce" || kind == "sparse_cce_logits" || kind == "nll"
 }
 
-func checkTarget(d *Dataset, task, kind string, out runtime.ValueInfo, pred *tensor.Tensor) error {
+func checkTarget(d *Dataset, task, kind string, out graph.ValueInfo, pred *tensor.Tensor) error {
 	y := d.Arrays[task]
 	vals, err := tensor.AsFloat64(y)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 	"github.com/mtlrun/mtlrun/train/autodiff"
@@ -101,7 +102,7 @@ type Result struct {
 // Trainer holds the state of one training run over a model whose float
 // initializers it updates (replacing the tensors, never writing into them).
 type Trainer struct {
-	model     *runtime.Model
+	model     *graph.Model
 	cfg       Config
 	tasks     []string // outputs with a loss, in graph order
 	params    []string // trainable parameters
@@ -123,7 +124,7 @@ type Trainer struct {
 }
 
 // NewTrainer validates the recipe against the model.
-func NewTrainer(m *runtime.Model, cfg Config) (*Trainer, error) {
+func NewTrainer(m *graph.Model, cfg Config) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -148,7 +149,7 @@ func NewTrainer(m *runtime.Model, cfg Config) (*Trainer, error) {
 			t.tasks = append(t.tasks, o.Name)
 		}
 	}
-	split := runtime.TaskSplit(m.Graph)
+	split := graph.TaskSplit(m.Graph)
 	for _, p := range split.Trunk {
 		t.trunk[p] = true
 	}
@@ -165,7 +166,7 @@ func NewTrainer(m *runtime.Model, cfg Config) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	all := runtime.FloatParams(m.Graph)
+	all := graph.FloatParams(m.Graph)
 	if err := freezeMatches(cfg.Freeze, all, freeze); err != nil {
 		return nil, err
 	}
@@ -183,7 +184,7 @@ func NewTrainer(m *runtime.Model, cfg Config) (*Trainer, error) {
 	}
 	if len(t.params) == 0 && len(t.frozen) == 0 {
 		msg := fmt.Sprintf("train: no trainable parameter reaches the tasks (%s) through differentiable ops", strings.Join(t.tasks, ", "))
-		if len(runtime.FloatParams(m.Graph)) == 0 {
+		if len(graph.FloatParams(m.Graph)) == 0 {
 			msg += "; the model has no float initializers (are its weights graph inputs?)"
 		} else if stops := autodiff.GradientStops(m, t.tasks); len(stops) > 0 {
 			msg += "; the weights they depend on stop carrying a gradient at " + strings.Join(stops, ", ")
@@ -281,7 +282,7 @@ func freezeMatches(spec string, params []string, freeze func(string) bool) error
 
 // lastSharedLayer picks the trainable trunk parameters read by the last
 // node (in topological order) that reads any trainable trunk parameter.
-func lastSharedLayer(g *runtime.Graph, trunk map[string]bool, params []string) []string {
+func lastSharedLayer(g *graph.Graph, trunk map[string]bool, params []string) []string {
 	trainable := map[string]bool{}
 	for _, p := range params {
 		trainable[p] = true
@@ -310,11 +311,11 @@ func (t *Trainer) Frozen() []string { return t.frozen }
 // Tasks lists the outputs trained toward.
 func (t *Trainer) Tasks() []string { return t.tasks }
 
-// batchResult carries one step's numbers.
-type batchResult struct {
-	loss  float64
-	tasks []LossResult
-	preds []*tensor.Tensor // each task's prediction on the batch (before the update)
+// StepResult is what one Trainer.Step measured on its batch.
+type StepResult struct {
+	Loss  float64          // the weighted total the step minimised
+	Tasks []LossResult     // each task's loss, in Trainer.Tasks order
+	Preds []*tensor.Tensor // each task's prediction on the batch (before the update)
 }
 
 // NonFiniteError is a loss or gradient that became NaN or infinite during
@@ -335,21 +336,21 @@ func (e *NonFiniteError) Error() string {
 // Step runs one optimisation step on a batch. A non-finite loss or
 // gradient returns a *NonFiniteError and changes nothing, unless the recipe
 // says --on-nan skip-batch: then the batch is skipped (Skipped reports it).
-func (t *Trainer) Step(batch *Dataset) (batchResult, error) {
+func (t *Trainer) Step(batch *Dataset) (StepResult, error) {
 	t.skipped = false
 	inputs := map[string]*tensor.Tensor{}
 	for _, v := range t.model.Graph.FeedInputs() {
 		x, ok := batch.Arrays[v.Name]
 		if !ok {
-			return batchResult{}, fmt.Errorf("train: the data has no array for model input %q", v.Name)
+			return StepResult{}, fmt.Errorf("train: the data has no array for model input %q", v.Name)
 		}
 		inputs[v.Name] = x
 	}
 	tape, err := t.prog.Forward(inputs)
 	if err != nil {
-		return batchResult{}, err
+		return StepResult{}, err
 	}
-	res := batchResult{tasks: make([]LossResult, len(t.tasks)), preds: make([]*tensor.Tensor, len(t.tasks))}
+	res := StepResult{Tasks: make([]LossResult, len(t.tasks)), Preds: make([]*tensor.Tensor, len(t.tasks))}
 	losses := make([]float64, len(t.tasks))
 	for i, name := range t.tasks {
 		target, ok := batch.Arrays[name]
@@ -368,27 +369,27 @@ func (t *Trainer) Step(batch *Dataset) (batchResult, error) {
 			}
 			return res, fmt.Errorf("train: task %q: %w", name, err)
 		}
-		res.tasks[i] = r
-		res.preds[i] = tape.Value(name)
+		res.Tasks[i] = r
+		res.Preds[i] = tape.Value(name)
 		losses[i] = r.Loss
 		if bad(r.Loss) {
 			return res, t.nonFinite(&NonFiniteError{Step: t.run.Step + 1, Task: name, What: "loss", Value: r.Loss})
 		}
 	}
-	g, err := t.gradients(tape, res.tasks, losses)
+	g, err := t.gradients(tape, res.Tasks, losses)
 	if err != nil {
 		return res, err
 	}
 	if p, v := firstBad(g.grads, t.params); p != "" {
-		task := t.blame(tape, res.tasks, g.perTask, p)
+		task := t.blame(tape, res.Tasks, g.perTask, p)
 		return res, t.nonFinite(&NonFiniteError{Step: t.run.Step + 1, Task: task, What: "the gradient of " + p, Value: v})
 	}
 	t.applied = g.weights
 	for i, l := range losses {
-		res.loss += g.weights[i] * l
+		res.Loss += g.weights[i] * l
 	}
 	if t.cfg.SoftShare > 0 {
-		res.loss += t.softShare(g.grads)
+		res.Loss += t.softShare(g.grads)
 	}
 	if t.cfg.ClipNorm > 0 {
 		ClipGradNorm(g.grads, t.cfg.ClipNorm)
@@ -628,7 +629,7 @@ func (t *Trainer) Evaluate(d *Dataset) (map[string]TaskMetrics, float64, error) 
 	return evaluate(sess, t.model, t.tasks, t.cfg, d)
 }
 
-func evaluate(sess *runtime.Session, m *runtime.Model, tasks []string, cfg Config, d *Dataset) (map[string]TaskMetrics, float64, error) {
+func evaluate(sess *runtime.Session, m *graph.Model, tasks []string, cfg Config, d *Dataset) (map[string]TaskMetrics, float64, error) {
 	acc := newMetricAcc(tasks, cfg.Losses)
 	for _, rows := range d.Batches(max(cfg.BatchSize, 256), false, 0, 0) {
 		b := d.Take(rows)
@@ -731,7 +732,7 @@ func (a *metricAcc) result(weights map[string]float64) (map[string]TaskMetrics, 
 
 // Fit trains for cfg.Epochs epochs (or until early stopping or ctx ends,
 // which stops after the current batch and still writes a checkpoint).
-func Fit(ctx context.Context, m *runtime.Model, cfg Config, trainSet, valSet *Dataset, cb Callbacks) (*Result, error) {
+func Fit(ctx context.Context, m *graph.Model, cfg Config, trainSet, valSet *Dataset, cb Callbacks) (*Result, error) {
 	t, err := NewTrainer(m, cfg)
 	if err != nil {
 		return nil, err
@@ -842,11 +843,11 @@ func (t *Trainer) Fit(ctx context.Context, trainSet, valSet *Dataset, cb Callbac
 				r.Skipped++
 			} else {
 				for i, name := range t.tasks {
-					r.Metrics.add(i, out.tasks[i], out.preds[i], b.Arrays[name])
-					r.EpochLoss[i] += out.tasks[i].Loss * float64(len(rows))
+					r.Metrics.add(i, out.Tasks[i], out.Preds[i], b.Arrays[name])
+					r.EpochLoss[i] += out.Tasks[i].Loss * float64(len(rows))
 					r.WeightSum[i] += t.applied[i]
 				}
-				r.Running += out.loss * float64(len(rows))
+				r.Running += out.Loss * float64(len(rows))
 				r.Seen += len(rows)
 				r.Steps++
 			}

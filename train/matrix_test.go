@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/mtlrun/mtlrun/exporter"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/internal/fixtures"
-	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/parity"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
@@ -243,7 +243,7 @@ func sameBits(a, b *tensor.Tensor) bool {
 
 // recurrentWeights lists the parameters read by LSTM/GRU/RNN nodes or by
 // Loop/Scan bodies (as inputs or from the outer scope).
-func recurrentWeights(m *runtime.Model, params []string) []string {
+func recurrentWeights(m *graph.Model, params []string) []string {
 	isParam := map[string]bool{}
 	for _, p := range params {
 		isParam[p] = true
@@ -421,7 +421,7 @@ func contains(v []string, s string) bool {
 // toFloat64 rewrites a graph (and its subgraphs) to compute in float64:
 // float32 initializers and constants become float64, Casts to float32 cast
 // to float64.
-func toFloat64(g *runtime.Graph) {
+func toFloat64(g *graph.Graph) {
 	for name, v := range g.Initializers {
 		g.Initializers[name] = widen(v)
 	}
@@ -440,11 +440,11 @@ func toFloat64(g *runtime.Graph) {
 			switch {
 			case k == "to" && n.OpType == "Cast" && a.Int == int64(tensor.Float32):
 				a.Int = int64(tensor.Float64)
-			case a.Type == ops.AttrTensor && a.Tensor != nil:
+			case a.Type == graph.AttrTensor && a.Tensor != nil:
 				a.Tensor = widen(a.Tensor)
 			case k == "value_float" && n.OpType == "Constant":
 				delete(n.Attrs, k)
-				k, a = "value", ops.Attr{Type: ops.AttrTensor, Tensor: tensor.Scalar(float64(a.Float))}
+				k, a = "value", graph.Attr{Type: graph.AttrTensor, Tensor: tensor.Scalar(float64(a.Float))}
 			}
 			n.Attrs[k] = a
 		}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/internal/fixtures"
 	_ "github.com/mtlrun/mtlrun/ops/all"
@@ -41,7 +42,7 @@ func (r recipe) config() Config {
 	}
 }
 
-func loadRecipe(t *testing.T, dir string) (recipe, *runtime.Model, *Dataset) {
+func loadRecipe(t *testing.T, dir string) (recipe, *graph.Model, *Dataset) {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, "recipe.json"))
 	if err != nil {
@@ -122,6 +123,8 @@ func TestMatchesPyTorch(t *testing.T) {
 					worst = math.Max(worst, math.Abs(float64(gv[i])-float64(wv[i])))
 				}
 				t.Logf("%s: max |mtlrun − PyTorch| = %.3g", name, worst)
+				// observed worst over the recipes: 1.8e-7 (SIMD kernels),
+				// 2.4e-7 (purego); 1e-6 leaves 4x and catches a 10x drift
 				if worst > 1e-6 {
 					t.Errorf("output %q differs from PyTorch's trained model by %.3g (> 1e-6)", name, worst)
 				}

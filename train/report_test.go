@@ -6,8 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/mtlrun/mtlrun/ops"
-	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -15,13 +14,13 @@ import (
 // and heads h1 = (1, 0), h2 = (1, 1), b = 0. On the one row x = 1 with
 // targets y = (0, 3) the predictions are (1, 2), the MSE losses (1, 1) and
 // the trunk gradients g_i = 2(pred_i − y_i)·h_i: g1 = (2, 0), g2 = (−2, −2).
-func handModel() *runtime.Model {
-	g := &runtime.Graph{Name: "hand"}
-	batch := runtime.Dim{Param: "batch"}
-	g.Inputs = []runtime.ValueInfo{{Name: "x", DType: tensor.Float32, Kind: "tensor", HasShape: true, Shape: []runtime.Dim{batch, {Value: 1}}}}
+func handModel() *graph.Model {
+	g := &graph.Graph{Name: "hand"}
+	batch := graph.Dim{Param: "batch"}
+	g.Inputs = []graph.ValueInfo{{Name: "x", DType: tensor.Float32, Kind: "tensor", HasShape: true, Shape: []graph.Dim{batch, {Value: 1}}}}
 	g.AddInitializer("s", tensor.From([]int{1, 2}, []float32{1, 1}))
 	node := func(op string, ins []string, out string) {
-		g.Nodes = append(g.Nodes, &runtime.Node{Name: out, OpType: op, Inputs: ins, Outputs: []string{out}, Attrs: ops.Attrs{}})
+		g.Nodes = append(g.Nodes, &graph.Node{Name: out, OpType: op, Inputs: ins, Outputs: []string{out}, Attrs: graph.Attrs{}})
 	}
 	node("MatMul", []string{"x", "s"}, "h")
 	for i, hw := range [][]float32{{1, 0}, {1, 1}} {
@@ -30,9 +29,9 @@ func handModel() *runtime.Model {
 		g.AddInitializer(name+".b", tensor.From([]int{1}, []float32{0}))
 		node("MatMul", []string{"h", name + ".h"}, name+".mm")
 		node("Add", []string{name + ".mm", name + ".b"}, name)
-		g.Outputs = append(g.Outputs, runtime.ValueInfo{Name: name, DType: tensor.Float32, Kind: "tensor", HasShape: true, Shape: []runtime.Dim{batch, {Value: 1}}})
+		g.Outputs = append(g.Outputs, graph.ValueInfo{Name: name, DType: tensor.Float32, Kind: "tensor", HasShape: true, Shape: []graph.Dim{batch, {Value: 1}}})
 	}
-	return &runtime.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 17}}
+	return &graph.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 17}}
 }
 
 func handData(y2 float32) *Dataset {

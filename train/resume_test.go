@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 	"github.com/mtlrun/mtlrun/tensorio"
 )
@@ -136,7 +136,7 @@ func TestResumeMatrix(t *testing.T) {
 	t.Logf("%d interrupted or crashed runs resumed, all bit-identical to the uninterrupted run", cases)
 }
 
-func floatParams(m *runtime.Model) map[string][]float32 {
+func floatParams(m *graph.Model) map[string][]float32 {
 	out := map[string][]float32{}
 	for name, w := range m.Graph.Initializers {
 		if v, ok := w.Data.([]float32); ok {

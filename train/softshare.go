@@ -4,7 +4,7 @@ import (
 	"hash/fnv"
 	"sort"
 
-	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 	"github.com/mtlrun/mtlrun/train/autodiff"
 )
@@ -14,10 +14,10 @@ import (
 // uses them, and two tasks match when their lists have equal length and
 // equal shapes position by position. Each returned pair is (task a's
 // parameter, task b's parameter) for every matching pair of tasks.
-func MatchTowers(g *runtime.Graph) [][2]string {
-	split := runtime.TaskSplit(g)
+func MatchTowers(g *graph.Graph) [][2]string {
+	split := graph.TaskSplit(g)
 	// constants (initial states, literals) are no part of a tower
-	params, _ := autodiff.Parameters(&runtime.Model{Graph: g})
+	params, _ := autodiff.Parameters(&graph.Model{Graph: g})
 	trainable := map[string]bool{}
 	for _, p := range params {
 		trainable[p] = true

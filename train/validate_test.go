@@ -8,19 +8,18 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtlrun/mtlrun/ops"
-	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
 // tinyModel is x (n, in) → MatMul trunk.w (in, hidden) → act → one
 // MatMul head{i}.w (hidden, 1) + head{i}.b per task ("task1", ...): small
 // enough that a whole training run takes milliseconds.
-func tinyModel(tasks, in, hidden int, act string, seed uint64) *runtime.Model {
+func tinyModel(tasks, in, hidden int, act string, seed uint64) *graph.Model {
 	rng := rand.New(rand.NewPCG(seed, 11))
-	g := &runtime.Graph{Name: "tiny"}
-	batch := runtime.Dim{Param: "batch"}
-	g.Inputs = []runtime.ValueInfo{{Name: "x", DType: tensor.Float32, Kind: "tensor", HasShape: true, Shape: []runtime.Dim{batch, {Value: int64(in)}}}}
+	g := &graph.Graph{Name: "tiny"}
+	batch := graph.Dim{Param: "batch"}
+	g.Inputs = []graph.ValueInfo{{Name: "x", DType: tensor.Float32, Kind: "tensor", HasShape: true, Shape: []graph.Dim{batch, {Value: int64(in)}}}}
 	param := func(name string, shape ...int) {
 		n := 1
 		for _, s := range shape {
@@ -33,7 +32,7 @@ func tinyModel(tasks, in, hidden int, act string, seed uint64) *runtime.Model {
 		g.AddInitializer(name, tensor.From(shape, v))
 	}
 	node := func(op string, ins []string, out string) {
-		g.Nodes = append(g.Nodes, &runtime.Node{Name: out, OpType: op, Inputs: ins, Outputs: []string{out}, Attrs: ops.Attrs{}})
+		g.Nodes = append(g.Nodes, &graph.Node{Name: out, OpType: op, Inputs: ins, Outputs: []string{out}, Attrs: graph.Attrs{}})
 	}
 	param("trunk.w", in, hidden)
 	node("MatMul", []string{"x", "trunk.w"}, "h0")
@@ -48,9 +47,9 @@ func tinyModel(tasks, in, hidden int, act string, seed uint64) *runtime.Model {
 		param("head"+name[4:]+".b", 1)
 		node("MatMul", []string{h, "head" + name[4:] + ".w"}, name+".mm")
 		node("Add", []string{name + ".mm", "head" + name[4:] + ".b"}, name)
-		g.Outputs = append(g.Outputs, runtime.ValueInfo{Name: name, DType: tensor.Float32, Kind: "tensor", HasShape: true, Shape: []runtime.Dim{batch, {Value: 1}}})
+		g.Outputs = append(g.Outputs, graph.ValueInfo{Name: name, DType: tensor.Float32, Kind: "tensor", HasShape: true, Shape: []graph.Dim{batch, {Value: 1}}})
 	}
-	return &runtime.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 17}, Producer: "test"}
+	return &graph.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 17}, Producer: "test"}
 }
 
 func taskName(i int) string { return "task" + string(rune('0'+i)) }
@@ -275,6 +274,19 @@ func TestNonFiniteStopsOrSkips(t *testing.T) {
 			if bad(float64(f)) {
 				t.Fatalf("parameter %q holds %v after skip-batch", k, f)
 			}
+		}
+	}
+	// a Trainer driven step by step says which batch it skipped
+	tr, err := NewTrainer(tinyModel(2, 3, 4, "", 1), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		rows []int
+		skip bool
+	}{{[]int{12, 13, 14, 15}, true}, {[]int{0, 1, 2, 3}, false}} {
+		if _, err := tr.Step(d.Take(c.rows)); err != nil || tr.Skipped() != c.skip {
+			t.Errorf("rows %v: Skipped() = %v, err %v; want %v", c.rows, tr.Skipped(), err, c.skip)
 		}
 	}
 }

@@ -72,7 +72,7 @@ func TestLossWeightingMethods(t *testing.T) {
 		t.Fatalf("uncertainty initial weights %v", u.Weights(nil))
 	}
 	u.Observe([]float64{3, 1}, nil)
-	s1, s2 := -0.1*(0.5-1.5), -0.1*(0.5-0.5)
+	s1, s2 := -0.1*(0.5-0.5*3), -0.1*(0.5-0.5*1) // s −= lr·(½ − ½·L) at L = 3 and 1
 	// the log-variances are float32, like every trained parameter
 	if want := []float64{1 / (2 * math.Exp(s1)), 1 / (2 * math.Exp(s2))}; !near(u.Weights(nil), want, 1e-7) {
 		t.Errorf("uncertainty: got %v, want %v", u.Weights(nil), want)

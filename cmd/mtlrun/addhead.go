@@ -7,9 +7,9 @@ import (
 
 	"github.com/mtlrun/mtlrun/edit"
 	"github.com/mtlrun/mtlrun/exporter"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/parity"
-	"github.com/mtlrun/mtlrun/runtime"
 )
 
 func init() {
@@ -43,7 +43,7 @@ func init() {
 			if err := edit.AddHead(m, spec, probe); err != nil {
 				return err
 			}
-			if err := exporter.Save(m, out, exporter.Options{Metadata: []runtime.KeyValue{{Key: "mtlrun.added_head", Value: spec.Name + " from " + spec.From}}}); err != nil {
+			if err := exporter.Save(m, out, exporter.Options{Metadata: []graph.KeyValue{{Key: "mtlrun.added_head", Value: spec.Name + " from " + spec.From}}}); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "added head %q (%s, %d units) on %q; wrote %s\n", spec.Name, spec.Activation, spec.Units, spec.From, out)

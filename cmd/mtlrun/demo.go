@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/models"
 	"github.com/mtlrun/mtlrun/runtime"
@@ -32,7 +33,7 @@ type demoStep struct {
 
 // demoState carries what the steps share.
 type demoState struct {
-	model    *runtime.Model
+	model    *graph.Model
 	session  *runtime.Session
 	inputs   map[string]*tensor.Tensor
 	want     map[string]*tensor.Tensor
@@ -88,7 +89,7 @@ func init() {
 	})
 	addDemoStep(30, "one task only", func(w io.Writer, d *demoState) error {
 		last := d.model.Graph.Outputs[len(d.model.Graph.Outputs)-1].Name
-		pruned, err := runtime.Prune(d.model.Graph, []string{last})
+		pruned, err := graph.Prune(d.model.Graph, []string{last})
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mtlrun/mtlrun/edit"
 	"github.com/mtlrun/mtlrun/exporter"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/internal/seattle"
 	"github.com/mtlrun/mtlrun/runtime"
@@ -76,7 +77,7 @@ func init() {
 		}
 		d.dir = dir
 		out := filepath.Join(dir, "seattle_mtl.onnx")
-		if err := exporter.Save(d.model, out, exporter.Options{Metadata: []runtime.KeyValue{{Key: "mtlrun.train.data", Value: trainSet.Fingerprint()}}}); err != nil {
+		if err := exporter.Save(d.model, out, exporter.Options{Metadata: []graph.KeyValue{{Key: "mtlrun.train.data", Value: trainSet.Fingerprint()}}}); err != nil {
 			return err
 		}
 		back, err := importer.Load(out)

@@ -5,7 +5,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/graph"
 )
 
 // headColors cycle over tasks; the trunk is always grey-blue.
@@ -15,8 +15,8 @@ const trunkColor = "#a8c5e6"
 
 // writeDot draws the graph in Graphviz DOT: inputs and outputs as ellipses,
 // nodes as boxes coloured by the task they serve (trunk when several).
-func writeDot(w io.Writer, g *runtime.Graph) {
-	tasks := runtime.NodeTasks(g)
+func writeDot(w io.Writer, g *graph.Graph) {
+	tasks := graph.NodeTasks(g)
 	color := map[string]string{}
 	for i, o := range g.Outputs {
 		color[o.Name] = headColors[i%len(headColors)]

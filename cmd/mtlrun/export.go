@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mtlrun/mtlrun/exporter"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/runtime"
 )
@@ -35,7 +36,7 @@ stored as an initializer); the original structure is kept otherwise.`,
 				return err
 			}
 			if len(outputs) > 0 {
-				g, err := runtime.Prune(m.Graph, outputs)
+				g, err := graph.Prune(m.Graph, outputs)
 				if err != nil {
 					return err
 				}

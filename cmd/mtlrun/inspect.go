@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
-	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/train"
 	"github.com/mtlrun/mtlrun/train/autodiff"
 )
@@ -58,7 +58,7 @@ type headSummary struct {
 	Params     []paramSummary `json:"params"`
 }
 
-func summarize(path string, m *runtime.Model) modelSummary {
+func summarize(path string, m *graph.Model) modelSummary {
 	g := m.Graph
 	s := modelSummary{
 		Path: path, Producer: m.Producer, ProducerVersion: m.ProducerVersion,
@@ -77,12 +77,12 @@ func summarize(path string, m *runtime.Model) modelSummary {
 	for _, v := range g.Outputs {
 		s.Outputs = append(s.Outputs, summarizeValue(v))
 	}
-	for _, c := range runtime.OpHistogram(g) {
+	for _, c := range graph.OpHistogram(g) {
 		s.Ops[c.Op] = c.Count
 	}
 	trainable, constants := autodiff.Parameters(m)
-	s.Parameters = runtime.ParamCount(g, trainable)
-	split := runtime.TaskSplit(g)
+	s.Parameters = graph.ParamCount(g, trainable)
+	split := graph.TaskSplit(g)
 	isParam := map[string]bool{}
 	for _, p := range trainable {
 		isParam[p] = true
@@ -110,10 +110,10 @@ func summarize(path string, m *runtime.Model) modelSummary {
 	}
 	s.Constants = params(constants)
 	s.Trunk = params(split.Trunk)
-	s.TrunkParameters = runtime.ParamCount(g, split.Trunk)
+	s.TrunkParameters = graph.ParamCount(g, split.Trunk)
 	for _, o := range g.Outputs {
 		h := split.Heads[o.Name]
-		s.Heads = append(s.Heads, headSummary{o.Name, runtime.ParamCount(g, h), params(h)})
+		s.Heads = append(s.Heads, headSummary{o.Name, graph.ParamCount(g, h), params(h)})
 	}
 	for _, kv := range m.Metadata {
 		s.Metadata[kv.Key] = kv.Value
@@ -122,7 +122,7 @@ func summarize(path string, m *runtime.Model) modelSummary {
 	return s
 }
 
-func summarizeValue(v runtime.ValueInfo) valueSummary {
+func summarizeValue(v graph.ValueInfo) valueSummary {
 	vs := valueSummary{Name: v.Name, DType: v.DType.String(), Shape: []string{}}
 	for _, d := range v.Shape {
 		vs.Shape = append(vs.Shape, d.String())

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
-	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/shapeinfer"
 )
 
@@ -59,7 +59,7 @@ func runShapes(w io.Writer, path string) error {
 	return nil
 }
 
-func typeString(infos map[string]runtime.ValueInfo, name string) string {
+func typeString(infos map[string]graph.ValueInfo, name string) string {
 	vi, ok := infos[name]
 	if !ok {
 		return "?"
@@ -67,7 +67,7 @@ func typeString(infos map[string]runtime.ValueInfo, name string) string {
 	return fmt.Sprintf("%v%s", vi.DType, vi.ShapeString())
 }
 
-func printShapes(w io.Writer, m *runtime.Model, infos map[string]runtime.ValueInfo, problems []shapeinfer.Problem) {
+func printShapes(w io.Writer, m *graph.Model, infos map[string]graph.ValueInfo, problems []shapeinfer.Problem) {
 	g := m.Graph
 	fmt.Fprintln(w, "inputs:")
 	for _, v := range g.FeedInputs() {
@@ -89,7 +89,7 @@ func printShapes(w io.Writer, m *runtime.Model, infos map[string]runtime.ValueIn
 	}
 }
 
-func printNodes(w io.Writer, g *runtime.Graph, infos map[string]runtime.ValueInfo, indent string) {
+func printNodes(w io.Writer, g *graph.Graph, infos map[string]graph.ValueInfo, indent string) {
 	side := func(names []string) string {
 		parts := make([]string, 0, len(names))
 		for _, n := range names {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
@@ -17,7 +18,7 @@ import (
 
 // readInputs resolves --input flags: NAME=FILE (.npy or .pb), a bare .npz
 // whose arrays are keyed by input name, or a bare FILE for a one-input model.
-func readInputs(g *runtime.Graph, specs []string) (map[string]*tensor.Tensor, error) {
+func readInputs(g *graph.Graph, specs []string) (map[string]*tensor.Tensor, error) {
 	feeds := g.FeedInputs()
 	inputs := map[string]*tensor.Tensor{}
 	for _, spec := range specs {
@@ -75,7 +76,7 @@ func preview(t *tensor.Tensor, n int) string {
 	return "[" + strings.Join(parts, " ") + "]"
 }
 
-func printOutputs(w io.Writer, g *runtime.Graph, outs map[string]*tensor.Tensor, names []string) {
+func printOutputs(w io.Writer, g *graph.Graph, outs map[string]*tensor.Tensor, names []string) {
 	if len(names) == 0 {
 		for _, o := range g.Outputs {
 			names = append(names, o.Name)

@@ -17,8 +17,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mtlrun/mtlrun/exporter"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
-	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/train"
 )
 
@@ -354,7 +354,7 @@ func runTrain(cmd *cobra.Command, modelPath string, f *trainFlags) error {
 		"shuffle": f.shuffle, "seed": f.seed, "freeze": f.freeze, "clip_norm": f.clipNorm, "soft_share": f.softShare,
 		"class_weights": classWeights, "schedule": f.schedule,
 	})
-	meta := []runtime.KeyValue{
+	meta := []graph.KeyValue{
 		{Key: "mtlrun.train.recipe", Value: string(recipe)},
 		{Key: "mtlrun.train.time", Value: time.Now().UTC().Format(time.RFC3339)},
 		{Key: "mtlrun.train.data", Value: res.Fingerprint},

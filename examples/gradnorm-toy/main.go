@@ -22,9 +22,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/graph"
 	_ "github.com/mtlrun/mtlrun/ops/all"
-	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 	"github.com/mtlrun/mtlrun/train"
 )
@@ -150,11 +149,11 @@ func makeData(sigmas []float64, nTrain, nTest int, seed uint64) (*train.Dataset,
 }
 
 // buildModel makes x → 4×(Dense(100)+ReLU) → one Dense(100) head per task.
-func buildModel(tasks int, seed uint64) *runtime.Model {
+func buildModel(tasks int, seed uint64) *graph.Model {
 	rng := rand.New(rand.NewPCG(seed, 7))
-	g := &runtime.Graph{Name: "gradnorm_toy"}
-	batch := runtime.Dim{Param: "batch"}
-	g.Inputs = []runtime.ValueInfo{{Name: "x", DType: tensor.Float32, Kind: "tensor", HasShape: true, Shape: []runtime.Dim{batch, {Value: inDim}}}}
+	g := &graph.Graph{Name: "gradnorm_toy"}
+	batch := graph.Dim{Param: "batch"}
+	g.Inputs = []graph.ValueInfo{{Name: "x", DType: tensor.Float32, Kind: "tensor", HasShape: true, Shape: []graph.Dim{batch, {Value: inDim}}}}
 	dense := func(name, in string, fanIn, fanOut int, relu bool) string {
 		lim := math.Sqrt(6 / float64(fanIn+fanOut))
 		w := make([]float32, fanIn*fanOut)
@@ -165,12 +164,12 @@ func buildModel(tasks int, seed uint64) *runtime.Model {
 		b, _ := tensor.New(tensor.Float32, []int{fanOut})
 		g.AddInitializer(name+"/bias", b)
 		g.Nodes = append(g.Nodes,
-			&runtime.Node{Name: name + "/MatMul", OpType: "MatMul", Inputs: []string{in, name + "/kernel"}, Outputs: []string{name + "/mm"}, Attrs: ops.Attrs{}},
-			&runtime.Node{Name: name + "/Add", OpType: "Add", Inputs: []string{name + "/mm", name + "/bias"}, Outputs: []string{name + "/out"}, Attrs: ops.Attrs{}})
+			&graph.Node{Name: name + "/MatMul", OpType: "MatMul", Inputs: []string{in, name + "/kernel"}, Outputs: []string{name + "/mm"}, Attrs: graph.Attrs{}},
+			&graph.Node{Name: name + "/Add", OpType: "Add", Inputs: []string{name + "/mm", name + "/bias"}, Outputs: []string{name + "/out"}, Attrs: graph.Attrs{}})
 		if !relu {
 			return name + "/out"
 		}
-		g.Nodes = append(g.Nodes, &runtime.Node{Name: name + "/Relu", OpType: "Relu", Inputs: []string{name + "/out"}, Outputs: []string{name + "/relu"}, Attrs: ops.Attrs{}})
+		g.Nodes = append(g.Nodes, &graph.Node{Name: name + "/Relu", OpType: "Relu", Inputs: []string{name + "/out"}, Outputs: []string{name + "/relu"}, Attrs: graph.Attrs{}})
 		return name + "/relu"
 	}
 	h := dense("trunk0", "x", inDim, hidden, true)
@@ -179,8 +178,8 @@ func buildModel(tasks int, seed uint64) *runtime.Model {
 	}
 	for t := 0; t < tasks; t++ {
 		out := dense("head_"+task(t), h, hidden, outDim, false)
-		g.Nodes = append(g.Nodes, &runtime.Node{Name: task(t) + "/Identity", OpType: "Identity", Inputs: []string{out}, Outputs: []string{task(t)}, Attrs: ops.Attrs{}})
-		g.Outputs = append(g.Outputs, runtime.ValueInfo{Name: task(t), DType: tensor.Float32, Kind: "tensor", HasShape: true, Shape: []runtime.Dim{batch, {Value: outDim}}})
+		g.Nodes = append(g.Nodes, &graph.Node{Name: task(t) + "/Identity", OpType: "Identity", Inputs: []string{out}, Outputs: []string{task(t)}, Attrs: graph.Attrs{}})
+		g.Outputs = append(g.Outputs, graph.ValueInfo{Name: task(t), DType: tensor.Float32, Kind: "tensor", HasShape: true, Shape: []graph.Dim{batch, {Value: outDim}}})
 	}
-	return &runtime.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 17}, Producer: "gradnorm-toy"}
+	return &graph.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 17}, Producer: "gradnorm-toy"}
 }

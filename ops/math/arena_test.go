@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/ops/internal/opstest"
 	"github.com/mtlrun/mtlrun/ops/linalg"
@@ -58,8 +59,8 @@ func arenaCases() []opstest.Case {
 		return t
 	}
 	b := func(s ...int) *tensor.Tensor { return randBool(rng, s...) }
-	fa := func(v float32) ops.Attr { return ops.Attr{Type: ops.AttrFloat, Float: v} }
-	ia := func(v int64) ops.Attr { return ops.Attr{Type: ops.AttrInt, Int: v} }
+	fa := func(v float32) graph.Attr { return graph.Attr{Type: graph.AttrFloat, Float: v} }
+	ia := func(v int64) graph.Attr { return graph.Attr{Type: graph.AttrInt, Int: v} }
 	var cs []opstest.Case
 	for _, op := range []string{"Relu", "Sigmoid", "Tanh", "Exp", "Neg", "Abs", "Sqrt", "Log", "Erf",
 		"Softplus", "Softsign", "Floor", "Ceil", "Round", "Sign", "Reciprocal", "Sin", "Cos",
@@ -71,7 +72,7 @@ func arenaCases() []opstest.Case {
 		opstest.Case{Op: "Neg", In: []*tensor.Tensor{i(8, 5)}},
 		opstest.Case{Op: "Abs", In: []*tensor.Tensor{randF64(rng, 3, 4)}},
 		opstest.Case{Op: "Sigmoid", In: []*tensor.Tensor{randF16(rng, 3, 4)}},
-		opstest.Case{Op: "LeakyRelu", Attrs: ops.Attrs{"alpha": fa(0.2)}, In: []*tensor.Tensor{f(7, 9)}},
+		opstest.Case{Op: "LeakyRelu", Attrs: graph.Attrs{"alpha": fa(0.2)}, In: []*tensor.Tensor{f(7, 9)}},
 		opstest.Case{Op: "Gelu", Opset: 20, In: []*tensor.Tensor{f(4, 33)}},
 		opstest.Case{Op: "IsNaN", Opset: 9, In: []*tensor.Tensor{f(4, 5)}},
 		opstest.Case{Op: "IsInf", Opset: 10, In: []*tensor.Tensor{f(4, 5)}},
@@ -96,7 +97,7 @@ func arenaCases() []opstest.Case {
 		opstest.Case{Op: "Pow", In: []*tensor.Tensor{f(3, 4), i(4)}},
 		opstest.Case{Op: "Pow", In: []*tensor.Tensor{i(3, 4), pos(4)}},
 		opstest.Case{Op: "Mod", Opset: 13, In: []*tensor.Tensor{i(3, 4), pos(4)}},
-		opstest.Case{Op: "Mod", Opset: 13, Attrs: ops.Attrs{"fmod": ia(1)}, In: []*tensor.Tensor{f(3, 4), f(4)}},
+		opstest.Case{Op: "Mod", Opset: 13, Attrs: graph.Attrs{"fmod": ia(1)}, In: []*tensor.Tensor{f(3, 4), f(4)}},
 		opstest.Case{Op: "PRelu", In: []*tensor.Tensor{f(2, 3, 4), f(3, 1)}},
 		opstest.Case{Op: "PRelu", In: []*tensor.Tensor{f(64, 128), f(128)}},
 		opstest.Case{Op: "Sum", In: []*tensor.Tensor{f(64, 128), f(128), f(64, 1)}},
@@ -107,14 +108,14 @@ func arenaCases() []opstest.Case {
 		opstest.Case{Op: "Max", In: []*tensor.Tensor{randF16(rng, 2, 3), randF16(rng, 3)}},
 		opstest.Case{Op: "Clip", Opset: 13, In: []*tensor.Tensor{f(64, 128), f(), f()}},
 		opstest.Case{Op: "Clip", Opset: 13, In: []*tensor.Tensor{i(3, 5), nil, i()}},
-		opstest.Case{Op: "Clip", Opset: 6, Attrs: ops.Attrs{"min": fa(-1), "max": fa(1)}, In: []*tensor.Tensor{f(3, 5)}},
-		opstest.Case{Op: "Clip", Opset: 6, Attrs: ops.Attrs{"min": fa(0)}, In: []*tensor.Tensor{randF16(rng, 3, 5)}},
-		opstest.Case{Op: "Cast", Attrs: ops.Attrs{"to": ia(int64(tensor.Int64))}, In: []*tensor.Tensor{f(64, 128)}},
-		opstest.Case{Op: "Cast", Attrs: ops.Attrs{"to": ia(int64(tensor.Float32))}, In: []*tensor.Tensor{i(4, 5)}},
-		opstest.Case{Op: "Cast", Attrs: ops.Attrs{"to": ia(int64(tensor.Bool))}, In: []*tensor.Tensor{i(4, 5)}},
-		opstest.Case{Op: "Cast", Attrs: ops.Attrs{"to": ia(int64(tensor.Float32))}, In: []*tensor.Tensor{b(4, 5)}},
-		opstest.Case{Op: "Cast", Attrs: ops.Attrs{"to": ia(int64(tensor.Float16))}, In: []*tensor.Tensor{randF64(rng, 4, 5)}},
-		opstest.Case{Op: "Cast", Attrs: ops.Attrs{"to": ia(int64(tensor.Float32))}, In: []*tensor.Tensor{f(4, 5)}},
+		opstest.Case{Op: "Clip", Opset: 6, Attrs: graph.Attrs{"min": fa(-1), "max": fa(1)}, In: []*tensor.Tensor{f(3, 5)}},
+		opstest.Case{Op: "Clip", Opset: 6, Attrs: graph.Attrs{"min": fa(0)}, In: []*tensor.Tensor{randF16(rng, 3, 5)}},
+		opstest.Case{Op: "Cast", Attrs: graph.Attrs{"to": ia(int64(tensor.Int64))}, In: []*tensor.Tensor{f(64, 128)}},
+		opstest.Case{Op: "Cast", Attrs: graph.Attrs{"to": ia(int64(tensor.Float32))}, In: []*tensor.Tensor{i(4, 5)}},
+		opstest.Case{Op: "Cast", Attrs: graph.Attrs{"to": ia(int64(tensor.Bool))}, In: []*tensor.Tensor{i(4, 5)}},
+		opstest.Case{Op: "Cast", Attrs: graph.Attrs{"to": ia(int64(tensor.Float32))}, In: []*tensor.Tensor{b(4, 5)}},
+		opstest.Case{Op: "Cast", Attrs: graph.Attrs{"to": ia(int64(tensor.Float16))}, In: []*tensor.Tensor{randF64(rng, 4, 5)}},
+		opstest.Case{Op: "Cast", Attrs: graph.Attrs{"to": ia(int64(tensor.Float32))}, In: []*tensor.Tensor{f(4, 5)}},
 		opstest.Case{Op: "CastLike", Opset: 15, In: []*tensor.Tensor{f(4, 5), i()}},
 		opstest.Case{Op: "Equal", In: []*tensor.Tensor{i(64, 1), i(64)}},
 		opstest.Case{Op: "Less", In: []*tensor.Tensor{f(2, 3, 4), f(4)}},
@@ -125,7 +126,7 @@ func arenaCases() []opstest.Case {
 		opstest.Case{Op: "Where", Opset: 9, In: []*tensor.Tensor{b(64, 128), f(64, 128), f(64, 128)}},
 		opstest.Case{Op: "Where", Opset: 9, In: []*tensor.Tensor{b(64, 1), f(64, 128), f()}},
 		opstest.Case{Op: "Where", Opset: 9, In: []*tensor.Tensor{b(3, 1), i(1, 4), i(3, 4)}},
-		opstest.Case{Op: "BitShift", Opset: 11, Attrs: ops.Attrs{"direction": {Type: ops.AttrString, String: "LEFT"}},
+		opstest.Case{Op: "BitShift", Opset: 11, Attrs: graph.Attrs{"direction": {Type: graph.AttrString, String: "LEFT"}},
 			In: []*tensor.Tensor{tensor.From([]int{3}, []uint8{1, 2, 3}), tensor.From([]int{1}, []uint8{2})}},
 		opstest.Case{Op: "Dropout", Opset: 13, NOut: 2, In: []*tensor.Tensor{f(4, 5)}},
 	)

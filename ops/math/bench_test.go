@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/ops/internal/opstest"
 	"github.com/mtlrun/mtlrun/tensor"
@@ -16,11 +17,11 @@ func benchOp(b *testing.B, op string, in ...*tensor.Tensor) {
 	benchOpAttrs(b, op, nil, in...)
 }
 
-func benchOpAttrs(b *testing.B, op string, attrs ops.Attrs, in ...*tensor.Tensor) {
+func benchOpAttrs(b *testing.B, op string, attrs graph.Attrs, in ...*tensor.Tensor) {
 	benchOpThreads(b, op, attrs, 1, in...)
 }
 
-func benchOpThreads(b *testing.B, op string, attrs ops.Attrs, threads int, in ...*tensor.Tensor) {
+func benchOpThreads(b *testing.B, op string, attrs graph.Attrs, threads int, in ...*tensor.Tensor) {
 	k, err := ops.New(&ops.Config{OpType: op, Opset: 13, Attrs: attrs, NumInputs: len(in), NumOutputs: 1, Threads: threads})
 	if err != nil {
 		b.Fatal(err)
@@ -67,7 +68,7 @@ func BenchmarkSmall(b *testing.B) {
 	x, y := benchT(64, 128), benchT(64, 128)
 	for _, c := range []struct {
 		name, op string
-		attrs    ops.Attrs
+		attrs    graph.Attrs
 		in       []*tensor.Tensor
 	}{
 		{"Relu", "Relu", nil, []*tensor.Tensor{x}},
@@ -85,7 +86,7 @@ func BenchmarkSmall(b *testing.B) {
 		{"Clip", "Clip", nil, []*tensor.Tensor{x, tensor.Scalar(float32(-1)), tensor.Scalar(float32(1))}},
 		{"Less", "Less", nil, []*tensor.Tensor{x, y}},
 		{"Where", "Where", nil, []*tensor.Tensor{benchB(64, 128), x, y}},
-		{"CastInt64", "Cast", ops.Attrs{"to": {Type: ops.AttrInt, Int: int64(tensor.Int64)}}, []*tensor.Tensor{x}},
+		{"CastInt64", "Cast", graph.Attrs{"to": {Type: graph.AttrInt, Int: int64(tensor.Int64)}}, []*tensor.Tensor{x}},
 	} {
 		b.Run(c.name, func(b *testing.B) { benchOpAttrs(b, c.op, c.attrs, c.in...) })
 	}

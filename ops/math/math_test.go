@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -29,11 +30,11 @@ func f16(shape []int, v ...float32) *tensor.Tensor {
 
 var sc = []int{} // scalar shape
 
-func fattr(v float32) ops.Attr { return ops.Attr{Type: ops.AttrFloat, Float: v} }
-func iattr(v int64) ops.Attr   { return ops.Attr{Type: ops.AttrInt, Int: v} }
-func sattr(v string) ops.Attr  { return ops.Attr{Type: ops.AttrString, String: v} }
+func fattr(v float32) graph.Attr { return graph.Attr{Type: graph.AttrFloat, Float: v} }
+func iattr(v int64) graph.Attr   { return graph.Attr{Type: graph.AttrInt, Int: v} }
+func sattr(v string) graph.Attr  { return graph.Attr{Type: graph.AttrString, String: v} }
 
-func runOp(op string, opset int, attrs ops.Attrs, nOut int, in ...*tensor.Tensor) ([]*tensor.Tensor, error) {
+func runOp(op string, opset int, attrs graph.Attrs, nOut int, in ...*tensor.Tensor) ([]*tensor.Tensor, error) {
 	k, err := ops.New(&ops.Config{Name: "t", OpType: op, Opset: opset, Attrs: attrs, NumInputs: len(in), NumOutputs: nOut})
 	if err != nil {
 		return nil, err
@@ -76,7 +77,7 @@ func TestOps(t *testing.T) {
 		name   string
 		op     string
 		opset  int
-		attrs  ops.Attrs
+		attrs  graph.Attrs
 		in     []*tensor.Tensor
 		want   []*tensor.Tensor
 		errHas string
@@ -107,8 +108,8 @@ func TestOps(t *testing.T) {
 
 		// Mod.
 		{name: "mod floored", op: "Mod", opset: 13, in: []*tensor.Tensor{i32([]int{4}, 5, -5, 5, -5), i32([]int{4}, 3, 3, -3, -3)}, want: []*tensor.Tensor{i32([]int{4}, 2, 1, -1, -2)}},
-		{name: "mod fmod", op: "Mod", opset: 13, attrs: ops.Attrs{"fmod": iattr(1)}, in: []*tensor.Tensor{i32([]int{4}, 5, -5, 5, -5), i32([]int{4}, 3, 3, -3, -3)}, want: []*tensor.Tensor{i32([]int{4}, 2, -2, 2, -2)}},
-		{name: "mod float fmod", op: "Mod", opset: 13, attrs: ops.Attrs{"fmod": iattr(1)}, in: []*tensor.Tensor{f32([]int{2}, 5.5, -5.5), f32(sc, 2)}, want: []*tensor.Tensor{f32([]int{2}, 1.5, -1.5)}},
+		{name: "mod fmod", op: "Mod", opset: 13, attrs: graph.Attrs{"fmod": iattr(1)}, in: []*tensor.Tensor{i32([]int{4}, 5, -5, 5, -5), i32([]int{4}, 3, 3, -3, -3)}, want: []*tensor.Tensor{i32([]int{4}, 2, -2, 2, -2)}},
+		{name: "mod float fmod", op: "Mod", opset: 13, attrs: graph.Attrs{"fmod": iattr(1)}, in: []*tensor.Tensor{f32([]int{2}, 5.5, -5.5), f32(sc, 2)}, want: []*tensor.Tensor{f32([]int{2}, 1.5, -1.5)}},
 		{name: "mod zero", op: "Mod", opset: 13, in: []*tensor.Tensor{i64([]int{1}, 5), i64([]int{1}, 0)}, errHas: "by zero"},
 
 		// Comparisons and logic.
@@ -119,7 +120,7 @@ func TestOps(t *testing.T) {
 		{name: "xor", op: "Xor", in: []*tensor.Tensor{bl([]int{2, 2}, true, true, false, false), bl([]int{2}, true, false)}, want: []*tensor.Tensor{bl([]int{2, 2}, false, true, true, false)}},
 		{name: "and not bool", op: "And", in: []*tensor.Tensor{f32([]int{1}, 1), bl([]int{1}, true)}, errHas: "want bool"},
 		{name: "not", op: "Not", in: []*tensor.Tensor{bl([]int{2}, true, false)}, want: []*tensor.Tensor{bl([]int{2}, false, true)}},
-		{name: "bitshift", op: "BitShift", opset: 11, attrs: ops.Attrs{"direction": sattr("LEFT")}, in: []*tensor.Tensor{u8([]int{2}, 1, 3), u8([]int{2}, 2, 1)}, want: []*tensor.Tensor{u8([]int{2}, 4, 6)}},
+		{name: "bitshift", op: "BitShift", opset: 11, attrs: graph.Attrs{"direction": sattr("LEFT")}, in: []*tensor.Tensor{u8([]int{2}, 1, 3), u8([]int{2}, 2, 1)}, want: []*tensor.Tensor{u8([]int{2}, 4, 6)}},
 
 		// Unary.
 		{name: "round half even", op: "Round", in: []*tensor.Tensor{f32([]int{6}, 0.5, 1.5, 2.5, -0.5, -1.5, 2.6)}, want: []*tensor.Tensor{f32([]int{6}, 0, 2, 2, 0, -2, 3)}},
@@ -132,22 +133,22 @@ func TestOps(t *testing.T) {
 		{name: "sigmoid extremes", op: "Sigmoid", in: []*tensor.Tensor{f32([]int{3}, -1000, 0, 1000)}, want: []*tensor.Tensor{f32([]int{3}, 0, 0.5, 1)}},
 		{name: "softplus big", op: "Softplus", in: []*tensor.Tensor{f32([]int{3}, -100, 0, 100)}, want: []*tensor.Tensor{f32([]int{3}, float32(gomath.Exp(-100)), float32(gomath.Ln2), 100)}},
 		{name: "leakyrelu default", op: "LeakyRelu", in: []*tensor.Tensor{f32([]int{2}, -10, 3)}, want: []*tensor.Tensor{f32([]int{2}, -0.1, 3)}},
-		{name: "elu alpha", op: "Elu", attrs: ops.Attrs{"alpha": fattr(2)}, in: []*tensor.Tensor{f64([]int{2}, -1, 3)}, want: []*tensor.Tensor{f64([]int{2}, 2*(gomath.Exp(-1)-1), 3)}},
+		{name: "elu alpha", op: "Elu", attrs: graph.Attrs{"alpha": fattr(2)}, in: []*tensor.Tensor{f64([]int{2}, -1, 3)}, want: []*tensor.Tensor{f64([]int{2}, 2*(gomath.Exp(-1)-1), 3)}},
 		{name: "selu default", op: "Selu", in: []*tensor.Tensor{f32([]int{2}, -1, 2)}, want: []*tensor.Tensor{f32([]int{2}, float32(1.05070102214813232421875*1.67326319217681884765625*(gomath.Exp(-1)-1)), float32(2*1.05070102214813232421875))}},
-		{name: "celu", op: "Celu", attrs: ops.Attrs{"alpha": fattr(2)}, in: []*tensor.Tensor{f32([]int{2}, -2, 2)}, want: []*tensor.Tensor{f32([]int{2}, float32(2*(gomath.Exp(-1)-1)), 2)}},
+		{name: "celu", op: "Celu", attrs: graph.Attrs{"alpha": fattr(2)}, in: []*tensor.Tensor{f32([]int{2}, -2, 2)}, want: []*tensor.Tensor{f32([]int{2}, float32(2*(gomath.Exp(-1)-1)), 2)}},
 		{name: "hardsigmoid", op: "HardSigmoid", in: []*tensor.Tensor{f32([]int{3}, -10, 0, 1)}, want: []*tensor.Tensor{f32([]int{3}, 0, 0.5, 0.7)}},
 		{name: "hardswish", op: "HardSwish", in: []*tensor.Tensor{f32([]int{3}, -4, 1, 4)}, want: []*tensor.Tensor{f32([]int{3}, 0, float32(1*(1.0/6+0.5)), 4)}},
 		{name: "thresholdedrelu", op: "ThresholdedRelu", in: []*tensor.Tensor{f32([]int{3}, 0.5, 1, 2)}, want: []*tensor.Tensor{f32([]int{3}, 0, 0, 2)}},
 		{name: "softsign", op: "Softsign", in: []*tensor.Tensor{f32([]int{2}, -1, 3)}, want: []*tensor.Tensor{f32([]int{2}, -0.5, 0.75)}},
 		{name: "erf f16", op: "Erf", in: []*tensor.Tensor{f16([]int{2}, 0, 1)}, want: []*tensor.Tensor{f16([]int{2}, 0, float32(gomath.Erf(1)))}},
 		{name: "identity string", op: "Identity", in: []*tensor.Tensor{str([]int{1}, "x")}, want: []*tensor.Tensor{str([]int{1}, "x")}},
-		{name: "isinf", op: "IsInf", opset: 10, attrs: ops.Attrs{"detect_negative": iattr(0)}, in: []*tensor.Tensor{f32([]int{3}, inf, -inf, 1)}, want: []*tensor.Tensor{bl([]int{3}, true, false, false)}},
+		{name: "isinf", op: "IsInf", opset: 10, attrs: graph.Attrs{"detect_negative": iattr(0)}, in: []*tensor.Tensor{f32([]int{3}, inf, -inf, 1)}, want: []*tensor.Tensor{bl([]int{3}, true, false, false)}},
 
 		// PRelu, Clip.
 		{name: "prelu channel", op: "PRelu", in: []*tensor.Tensor{f32([]int{2, 2}, -1, -1, 1, -2), f32([]int{2}, 0.5, 2)}, want: []*tensor.Tensor{f32([]int{2, 2}, -0.5, -2, 1, -4)}},
 		{name: "prelu slope too big", op: "PRelu", in: []*tensor.Tensor{f32([]int{2}, -1, -1), f32([]int{2, 2}, 1, 2, 3, 4)}, errHas: "does not broadcast"},
-		{name: "clip attrs", op: "Clip", opset: 6, attrs: ops.Attrs{"min": fattr(-1), "max": fattr(1)}, in: []*tensor.Tensor{f32([]int{3}, -5, 0.5, 5)}, want: []*tensor.Tensor{f32([]int{3}, -1, 0.5, 1)}},
-		{name: "clip attrs default", op: "Clip", opset: 6, attrs: ops.Attrs{"min": fattr(0)}, in: []*tensor.Tensor{f64([]int{2}, -5, 5)}, want: []*tensor.Tensor{f64([]int{2}, 0, 5)}},
+		{name: "clip attrs", op: "Clip", opset: 6, attrs: graph.Attrs{"min": fattr(-1), "max": fattr(1)}, in: []*tensor.Tensor{f32([]int{3}, -5, 0.5, 5)}, want: []*tensor.Tensor{f32([]int{3}, -1, 0.5, 1)}},
+		{name: "clip attrs default", op: "Clip", opset: 6, attrs: graph.Attrs{"min": fattr(0)}, in: []*tensor.Tensor{f64([]int{2}, -5, 5)}, want: []*tensor.Tensor{f64([]int{2}, 0, 5)}},
 		{name: "clip int8 max only", op: "Clip", opset: 13, in: []*tensor.Tensor{i8([]int{3}, -100, 0, 100), nil, i8(sc, 10)}, want: []*tensor.Tensor{i8([]int{3}, -100, 0, 10)}},
 		{name: "clip inputs", op: "Clip", opset: 11, in: []*tensor.Tensor{f32([]int{3}, -5, 0.5, 5), f32(sc, -1), f32(sc, 1)}, want: []*tensor.Tensor{f32([]int{3}, -1, 0.5, 1)}},
 		{name: "clip none", op: "Clip", opset: 13, in: []*tensor.Tensor{f32([]int{2}, -5, 5)}, want: []*tensor.Tensor{f32([]int{2}, -5, 5)}},
@@ -167,14 +168,14 @@ func TestOps(t *testing.T) {
 		{name: "where cond dtype", op: "Where", opset: 9, in: []*tensor.Tensor{f32([]int{1}, 1), f32([]int{1}, 1), f32([]int{1}, 1)}, errHas: "want bool"},
 
 		// Cast.
-		{name: "cast float to int trunc", op: "Cast", opset: 13, attrs: ops.Attrs{"to": iattr(int64(tensor.Int32))}, in: []*tensor.Tensor{f32([]int{3}, 1.9, -1.9, 0)}, want: []*tensor.Tensor{i32([]int{3}, 1, -1, 0)}},
-		{name: "cast to bool", op: "Cast", opset: 13, attrs: ops.Attrs{"to": iattr(int64(tensor.Bool))}, in: []*tensor.Tensor{f32([]int{3}, 0.1, 0, -2)}, want: []*tensor.Tensor{bl([]int{3}, true, false, true)}},
-		{name: "cast to string", op: "Cast", opset: 13, attrs: ops.Attrs{"to": iattr(int64(tensor.String))}, in: []*tensor.Tensor{f32([]int{7}, 1, 0.039187793, 1e-5, 1.5e17, nan, -inf, 0)}, want: []*tensor.Tensor{str([]int{7}, "1.0", "0.039187793", "1e-05", "1.5e+17", "NaN", "-INF", "0.0")}},
-		{name: "cast int to string", op: "Cast", opset: 13, attrs: ops.Attrs{"to": iattr(int64(tensor.String))}, in: []*tensor.Tensor{i64([]int{2}, -3, 12)}, want: []*tensor.Tensor{str([]int{2}, "-3", "12")}},
-		{name: "cast from string", op: "Cast", opset: 13, attrs: ops.Attrs{"to": iattr(int64(tensor.Float32))}, in: []*tensor.Tensor{str([]int{4}, "0.5", "INF", "+INF", "NaN")}, want: []*tensor.Tensor{f32([]int{4}, 0.5, inf, inf, nan)}},
-		{name: "cast string to int", op: "Cast", opset: 13, attrs: ops.Attrs{"to": iattr(int64(tensor.Int64))}, in: []*tensor.Tensor{str([]int{2}, "42", "-7.9")}, want: []*tensor.Tensor{i64([]int{2}, 42, -7)}},
-		{name: "cast bad string", op: "Cast", opset: 13, attrs: ops.Attrs{"to": iattr(int64(tensor.Float32))}, in: []*tensor.Tensor{str([]int{1}, "abc")}, errHas: "cannot parse"},
-		{name: "cast f64 to f16", op: "Cast", opset: 13, attrs: ops.Attrs{"to": iattr(int64(tensor.Float16))}, in: []*tensor.Tensor{f64([]int{2}, 1.0/3, 70000)}, want: []*tensor.Tensor{f16([]int{2}, 1.0/3, inf)}},
+		{name: "cast float to int trunc", op: "Cast", opset: 13, attrs: graph.Attrs{"to": iattr(int64(tensor.Int32))}, in: []*tensor.Tensor{f32([]int{3}, 1.9, -1.9, 0)}, want: []*tensor.Tensor{i32([]int{3}, 1, -1, 0)}},
+		{name: "cast to bool", op: "Cast", opset: 13, attrs: graph.Attrs{"to": iattr(int64(tensor.Bool))}, in: []*tensor.Tensor{f32([]int{3}, 0.1, 0, -2)}, want: []*tensor.Tensor{bl([]int{3}, true, false, true)}},
+		{name: "cast to string", op: "Cast", opset: 13, attrs: graph.Attrs{"to": iattr(int64(tensor.String))}, in: []*tensor.Tensor{f32([]int{7}, 1, 0.039187793, 1e-5, 1.5e17, nan, -inf, 0)}, want: []*tensor.Tensor{str([]int{7}, "1.0", "0.039187793", "1e-05", "1.5e+17", "NaN", "-INF", "0.0")}},
+		{name: "cast int to string", op: "Cast", opset: 13, attrs: graph.Attrs{"to": iattr(int64(tensor.String))}, in: []*tensor.Tensor{i64([]int{2}, -3, 12)}, want: []*tensor.Tensor{str([]int{2}, "-3", "12")}},
+		{name: "cast from string", op: "Cast", opset: 13, attrs: graph.Attrs{"to": iattr(int64(tensor.Float32))}, in: []*tensor.Tensor{str([]int{4}, "0.5", "INF", "+INF", "NaN")}, want: []*tensor.Tensor{f32([]int{4}, 0.5, inf, inf, nan)}},
+		{name: "cast string to int", op: "Cast", opset: 13, attrs: graph.Attrs{"to": iattr(int64(tensor.Int64))}, in: []*tensor.Tensor{str([]int{2}, "42", "-7.9")}, want: []*tensor.Tensor{i64([]int{2}, 42, -7)}},
+		{name: "cast bad string", op: "Cast", opset: 13, attrs: graph.Attrs{"to": iattr(int64(tensor.Float32))}, in: []*tensor.Tensor{str([]int{1}, "abc")}, errHas: "cannot parse"},
+		{name: "cast f64 to f16", op: "Cast", opset: 13, attrs: graph.Attrs{"to": iattr(int64(tensor.Float16))}, in: []*tensor.Tensor{f64([]int{2}, 1.0/3, 70000)}, want: []*tensor.Tensor{f16([]int{2}, 1.0/3, inf)}},
 		{name: "castlike", op: "CastLike", opset: 15, in: []*tensor.Tensor{i32([]int{2}, 1, 2), f64([]int{1}, 0)}, want: []*tensor.Tensor{f64([]int{2}, 1, 2)}},
 	}
 	for _, c := range cases {
@@ -253,7 +254,7 @@ func TestDropout(t *testing.T) {
 		x.Float32s()[i] = float32(i + 1)
 	}
 	// Opset 7: ratio attribute, inference, float mask of ones.
-	got, err := runOp("Dropout", 7, ops.Attrs{"ratio": fattr(0.3)}, 2, x)
+	got, err := runOp("Dropout", 7, graph.Attrs{"ratio": fattr(0.3)}, 2, x)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,14 +274,14 @@ func TestDropout(t *testing.T) {
 		}
 	}
 	// Training, ratio 0: identity.
-	got, err = runOp("Dropout", 13, ops.Attrs{"seed": iattr(0)}, 2, x, f32(sc, 0), bl(sc, true))
+	got, err = runOp("Dropout", 13, graph.Attrs{"seed": iattr(0)}, 2, x, f32(sc, 0), bl(sc, true))
 	if err != nil {
 		t.Fatal(err)
 	}
 	same(t, got[0], x)
 	// Training, ratio 0.5: kept values doubled, dropped zero, deterministic.
 	run := func() []*tensor.Tensor {
-		got, err := runOp("Dropout", 13, ops.Attrs{"seed": iattr(7)}, 2, x, f32(sc, 0.5), bl(sc, true))
+		got, err := runOp("Dropout", 13, graph.Attrs{"seed": iattr(7)}, 2, x, f32(sc, 0.5), bl(sc, true))
 		if err != nil {
 			t.Fatal(err)
 		}

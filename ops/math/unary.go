@@ -3,6 +3,7 @@ package math
 import (
 	gomath "math"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/ops/linalg"
 	"github.com/mtlrun/mtlrun/tensor"
@@ -36,8 +37,8 @@ type unaryDef struct {
 // check and the registry test pick it up from the descriptor.
 type unaryEntry struct {
 	since  int
-	def    unaryDef                          // ops without attributes
-	build  func(ops.Attrs) (unaryDef, error) // ops whose definition depends on attributes
+	def    unaryDef                            // ops without attributes
+	build  func(graph.Attrs) (unaryDef, error) // ops whose definition depends on attributes
 	grad   ops.GradRule
 	traits ops.Traits
 }
@@ -56,7 +57,7 @@ func unaryOps() map[string]unaryEntry {
 			for i, v := range x {
 				o[i] = float32(gomath.Abs(float64(v)))
 			}
-		}}, grad: d(func(x, _ float64, _ ops.Attrs) float64 {
+		}}, grad: d(func(x, _ float64, _ graph.Attrs) float64 {
 			switch {
 			case x > 0:
 				return 1
@@ -70,30 +71,30 @@ func unaryOps() map[string]unaryEntry {
 			for i, v := range x {
 				o[i] = -v
 			}
-		}}, grad: d(func(_, _ float64, _ ops.Attrs) float64 { return -1 })},
+		}}, grad: d(func(_, _ float64, _ graph.Attrs) float64 { return -1 })},
 		"Sqrt": {def: unaryDef{f64: gomath.Sqrt, f32: func(o, x []float32) {
 			o = o[:len(x)]
 			for i, v := range x {
 				o[i] = float32(gomath.Sqrt(float64(v)))
 			}
-		}}, grad: d(func(_, y float64, _ ops.Attrs) float64 { return 0.5 / y }).Positive()},
+		}}, grad: d(func(_, y float64, _ graph.Attrs) float64 { return 0.5 / y }).Positive()},
 		"Exp": {def: unaryDef{f64: gomath.Exp, f32: func(o, x []float32) {
 			o = o[:len(x)]
 			for i, v := range x {
 				o[i] = float32(gomath.Exp(float64(v)))
 			}
-		}}, grad: d(func(_, y float64, _ ops.Attrs) float64 { return y })},
-		"Log":        {def: unaryDef{f64: gomath.Log}, grad: d(func(x, _ float64, _ ops.Attrs) float64 { return 1 / x }).Positive()},
-		"Reciprocal": {def: unaryDef{f64: func(x float64) float64 { return 1 / x }}, grad: d(func(_, y float64, _ ops.Attrs) float64 { return -y * y }).Positive()},
+		}}, grad: d(func(_, y float64, _ graph.Attrs) float64 { return y })},
+		"Log":        {def: unaryDef{f64: gomath.Log}, grad: d(func(x, _ float64, _ graph.Attrs) float64 { return 1 / x }).Positive()},
+		"Reciprocal": {def: unaryDef{f64: func(x float64) float64 { return 1 / x }}, grad: d(func(_, y float64, _ graph.Attrs) float64 { return -y * y }).Positive()},
 		"Floor":      {def: unaryDef{f64: gomath.Floor}, grad: piecewiseConstant},
 		"Ceil":       {def: unaryDef{f64: gomath.Ceil}, grad: piecewiseConstant},
 		"Round":      {def: unaryDef{f64: gomath.RoundToEven}, grad: piecewiseConstant},
 		"Sign":       {def: unaryDef{f64: sign, iop: iSign}, grad: piecewiseConstant},
-		"Erf": {def: unaryDef{f64: gomath.Erf}, grad: d(func(x, _ float64, _ ops.Attrs) float64 {
+		"Erf": {def: unaryDef{f64: gomath.Erf}, grad: d(func(x, _ float64, _ graph.Attrs) float64 {
 			return 2 / gomath.Sqrt(gomath.Pi) * gomath.Exp(-x*x)
 		})},
-		"Sin":   {def: unaryDef{f64: gomath.Sin}, grad: d(func(x, _ float64, _ ops.Attrs) float64 { return gomath.Cos(x) })},
-		"Cos":   {def: unaryDef{f64: gomath.Cos}, grad: d(func(x, _ float64, _ ops.Attrs) float64 { return -gomath.Sin(x) })},
+		"Sin":   {def: unaryDef{f64: gomath.Sin}, grad: d(func(x, _ float64, _ graph.Attrs) float64 { return gomath.Cos(x) })},
+		"Cos":   {def: unaryDef{f64: gomath.Cos}, grad: d(func(x, _ float64, _ graph.Attrs) float64 { return -gomath.Sin(x) })},
 		"Tan":   {def: unaryDef{f64: gomath.Tan}, grad: noRuleYet},
 		"Asin":  {def: unaryDef{f64: gomath.Asin}, grad: noRuleYet},
 		"Acos":  {def: unaryDef{f64: gomath.Acos}, grad: noRuleYet},
@@ -108,19 +109,19 @@ func unaryOps() map[string]unaryEntry {
 		"Tanh": {def: unaryDef{f64: gomath.Tanh, cheap: true, f32: func(o, x []float32) {
 			copy(o, x)
 			linalg.Tanh(o[:len(x)])
-		}}, grad: d(func(_, y float64, _ ops.Attrs) float64 { return 1 - y*y }), traits: ops.Activation},
+		}}, grad: d(func(_, y float64, _ graph.Attrs) float64 { return 1 - y*y }), traits: ops.Activation},
 		"Sigmoid": {def: unaryDef{f64: sigmoid, cheap: true, f32: func(o, x []float32) {
 			copy(o, x)
 			linalg.Sigmoid(o[:len(x)])
-		}}, grad: d(func(_, y float64, _ ops.Attrs) float64 { return y * (1 - y) }), traits: ops.Activation},
+		}}, grad: d(func(_, y float64, _ graph.Attrs) float64 { return y * (1 - y) }), traits: ops.Activation},
 		"Relu": {def: unaryDef{f64: func(x float64) float64 { return gomath.Max(x, 0) }, iop: iRelu, cheap: true, f32: reluF32},
-			grad: d(func(x, _ float64, _ ops.Attrs) float64 { return step(x > 0) }), traits: ops.Activation},
-		"Softplus": {def: unaryDef{f64: softplus}, grad: d(func(x, _ float64, _ ops.Attrs) float64 { return 1 / (1 + gomath.Exp(-x)) })},
+			grad: d(func(x, _ float64, _ graph.Attrs) float64 { return step(x > 0) }), traits: ops.Activation},
+		"Softplus": {def: unaryDef{f64: softplus}, grad: d(func(x, _ float64, _ graph.Attrs) float64 { return 1 / (1 + gomath.Exp(-x)) })},
 		"Softsign": {def: unaryDef{f64: func(x float64) float64 { return x / (1 + gomath.Abs(x)) }},
-			grad: d(func(x, _ float64, _ ops.Attrs) float64 { d := 1 + gomath.Abs(x); return 1 / (d * d) })},
+			grad: d(func(x, _ float64, _ graph.Attrs) float64 { d := 1 + gomath.Abs(x); return 1 / (d * d) })},
 		"HardSwish": {def: unaryDef{f64: func(x float64) float64 {
 			return x * gomath.Max(0, gomath.Min(1, x/6+0.5))
-		}}, grad: d(func(x, _ float64, _ ops.Attrs) float64 {
+		}}, grad: d(func(x, _ float64, _ graph.Attrs) float64 {
 			switch {
 			case x < -3:
 				return 0
@@ -131,7 +132,7 @@ func unaryOps() map[string]unaryEntry {
 		})},
 		"Mish": {def: unaryDef{f64: func(x float64) float64 { return x * gomath.Tanh(softplus(x)) }}, grad: noRuleYet},
 
-		"LeakyRelu": {build: func(a ops.Attrs) (unaryDef, error) {
+		"LeakyRelu": {build: func(a graph.Attrs) (unaryDef, error) {
 			alpha := float64(a.Float("alpha", 0.01))
 			a32 := float32(alpha)
 			return unaryDef{
@@ -152,13 +153,13 @@ func unaryOps() map[string]unaryEntry {
 					}
 				},
 			}, nil
-		}, grad: d(func(x, _ float64, a ops.Attrs) float64 {
+		}, grad: d(func(x, _ float64, a graph.Attrs) float64 {
 			if x > 0 {
 				return 1
 			}
 			return float64(a.Float("alpha", 0.01))
 		}), traits: ops.Activation},
-		"Elu": {build: func(a ops.Attrs) (unaryDef, error) {
+		"Elu": {build: func(a graph.Attrs) (unaryDef, error) {
 			alpha := float64(a.Float("alpha", 1))
 			return unaryDef{f64: func(x float64) float64 {
 				if x < 0 {
@@ -166,13 +167,13 @@ func unaryOps() map[string]unaryEntry {
 				}
 				return x
 			}}, nil
-		}, grad: d(func(x, y float64, a ops.Attrs) float64 {
+		}, grad: d(func(x, y float64, a graph.Attrs) float64 {
 			if x > 0 {
 				return 1
 			}
 			return y + float64(a.Float("alpha", 1))
 		})},
-		"Selu": {build: func(a ops.Attrs) (unaryDef, error) {
+		"Selu": {build: func(a graph.Attrs) (unaryDef, error) {
 			alpha := float64(a.Float("alpha", 1.67326319217681884765625))
 			gamma := float64(a.Float("gamma", 1.05070102214813232421875))
 			return unaryDef{f64: func(x float64) float64 {
@@ -181,33 +182,33 @@ func unaryOps() map[string]unaryEntry {
 				}
 				return gamma * x
 			}}, nil
-		}, grad: d(func(x, _ float64, a ops.Attrs) float64 {
+		}, grad: d(func(x, _ float64, a graph.Attrs) float64 {
 			gamma := float64(a.Float("gamma", 1.05070102214813232421875))
 			if x > 0 {
 				return gamma
 			}
 			return gamma * float64(a.Float("alpha", 1.67326319217681884765625)) * gomath.Exp(x)
 		})},
-		"Celu": {build: func(a ops.Attrs) (unaryDef, error) {
+		"Celu": {build: func(a graph.Attrs) (unaryDef, error) {
 			alpha := float64(a.Float("alpha", 1))
 			return unaryDef{f64: func(x float64) float64 {
 				return gomath.Max(0, x) + gomath.Min(0, alpha*(gomath.Exp(x/alpha)-1))
 			}}, nil
 		}, grad: noRuleYet},
-		"HardSigmoid": {build: func(a ops.Attrs) (unaryDef, error) {
+		"HardSigmoid": {build: func(a graph.Attrs) (unaryDef, error) {
 			alpha := float64(a.Float("alpha", 0.2))
 			beta := float64(a.Float("beta", 0.5))
 			return unaryDef{f64: func(x float64) float64 {
 				return gomath.Max(0, gomath.Min(1, alpha*x+beta))
 			}}, nil
-		}, grad: d(func(x, _ float64, a ops.Attrs) float64 {
+		}, grad: d(func(x, _ float64, a graph.Attrs) float64 {
 			alpha, beta := float64(a.Float("alpha", 0.2)), float64(a.Float("beta", 0.5))
 			if v := alpha*x + beta; v > 0 && v < 1 {
 				return alpha
 			}
 			return 0
 		})},
-		"ThresholdedRelu": {build: func(a ops.Attrs) (unaryDef, error) {
+		"ThresholdedRelu": {build: func(a graph.Attrs) (unaryDef, error) {
 			alpha := float64(a.Float("alpha", 1))
 			return unaryDef{f64: func(x float64) float64 {
 				if x > alpha {
@@ -219,7 +220,7 @@ func unaryOps() map[string]unaryEntry {
 		// Shrink (opset 9): y = x+bias for x < -lambd, else x-bias for
 		// x > lambd, else 0 (the first test wins when lambd < 0, as in the
 		// ONNX reference). Float inputs only.
-		"Shrink": {since: 9, build: func(a ops.Attrs) (unaryDef, error) {
+		"Shrink": {since: 9, build: func(a graph.Attrs) (unaryDef, error) {
 			lambd, bias := float64(a.Float("lambd", 0.5)), float64(a.Float("bias", 0))
 			return unaryDef{f64: func(x float64) float64 {
 				switch {
@@ -230,11 +231,11 @@ func unaryOps() map[string]unaryEntry {
 				}
 				return 0
 			}}, nil
-		}, grad: d(func(x, _ float64, a ops.Attrs) float64 {
+		}, grad: d(func(x, _ float64, a graph.Attrs) float64 {
 			lambd := float64(a.Float("lambd", 0.5))
 			return step(x < -lambd || x > lambd)
 		})},
-		"Gelu": {since: 20, build: func(a ops.Attrs) (unaryDef, error) {
+		"Gelu": {since: 20, build: func(a graph.Attrs) (unaryDef, error) {
 			var def unaryDef
 			switch approx := a.String("approximate", "none"); approx {
 			case "none":
@@ -252,7 +253,7 @@ func unaryOps() map[string]unaryEntry {
 
 // geluDerivative is d Gelu(x)/dx for either form of the approximate
 // attribute.
-func geluDerivative(x, _ float64, a ops.Attrs) float64 {
+func geluDerivative(x, _ float64, a graph.Attrs) float64 {
 	if a.String("approximate", "none") == "tanh" {
 		k := gomath.Sqrt(2 / gomath.Pi)
 		th := gomath.Tanh(k * (x + 0.044715*x*x*x))

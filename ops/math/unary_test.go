@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/internal/fixtures"
-	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 	"github.com/mtlrun/mtlrun/tensorio"
 )
@@ -15,10 +15,10 @@ import (
 // TestShrink checks Shrink against values computed from the ONNX
 // definition: y = x+bias for x < -lambd, x-bias for x > lambd, else 0.
 func TestShrink(t *testing.T) {
-	at := func(lambd, bias float32) ops.Attrs { return ops.Attrs{"lambd": fattr(lambd), "bias": fattr(bias)} }
+	at := func(lambd, bias float32) graph.Attrs { return graph.Attrs{"lambd": fattr(lambd), "bias": fattr(bias)} }
 	cases := []struct {
 		name   string
-		attrs  ops.Attrs
+		attrs  graph.Attrs
 		in     *tensor.Tensor
 		want   *tensor.Tensor
 		errHas string

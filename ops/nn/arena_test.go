@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/ops/internal/opstest"
 	"github.com/mtlrun/mtlrun/tensor"
@@ -15,7 +16,7 @@ type arenaCase struct {
 	domain  string
 	op      string
 	opset   int
-	attrs   ops.Attrs
+	attrs   graph.Attrs
 	nOut    int
 	threads int
 	in      []*tensor.Tensor
@@ -35,51 +36,51 @@ func arenaCases() []arenaCase {
 		}
 		return t
 	}
-	tB := ops.Attrs{"transB": aInt(1)}
+	tB := graph.Attrs{"transB": aInt(1)}
 	var cs []arenaCase
 	for _, b := range []int{1, 2, 64} {
 		for _, th := range []int{1, 2} {
 			cs = append(cs,
 				arenaCase{name: "Gemm mlp4 L1", op: "Gemm", opset: 13, attrs: tB, threads: th, in: []*tensor.Tensor{r(b, 20), r(128, 20), r(128)}},
 				arenaCase{name: "Gemm mlp4 L2", op: "Gemm", opset: 13, attrs: tB, threads: th, in: []*tensor.Tensor{r(b, 128), r(64, 128), r(64)}},
-				arenaCase{name: "Dense Relu", domain: "ai.mtlrun", op: "Dense", opset: 1, attrs: ops.Attrs{"transB": aInt(1), "activation": aStr("Relu")}, threads: th, in: []*tensor.Tensor{r(b, 128), r(64, 128), r(64)}},
-				arenaCase{name: "Dense Sigmoid", domain: "ai.mtlrun", op: "Dense", opset: 1, attrs: ops.Attrs{"transB": aInt(1), "activation": aStr("Sigmoid")}, threads: th, in: []*tensor.Tensor{r(b, 64), r(1, 64), r(1)}},
-				arenaCase{name: "Dense Tanh rank3", domain: "ai.mtlrun", op: "Dense", opset: 1, attrs: ops.Attrs{"activation": aStr("Tanh")}, threads: th, in: []*tensor.Tensor{r(b, 3, 64), r(64, 8), r(8)}},
+				arenaCase{name: "Dense Relu", domain: "ai.mtlrun", op: "Dense", opset: 1, attrs: graph.Attrs{"transB": aInt(1), "activation": aStr("Relu")}, threads: th, in: []*tensor.Tensor{r(b, 128), r(64, 128), r(64)}},
+				arenaCase{name: "Dense Sigmoid", domain: "ai.mtlrun", op: "Dense", opset: 1, attrs: graph.Attrs{"transB": aInt(1), "activation": aStr("Sigmoid")}, threads: th, in: []*tensor.Tensor{r(b, 64), r(1, 64), r(1)}},
+				arenaCase{name: "Dense Tanh rank3", domain: "ai.mtlrun", op: "Dense", opset: 1, attrs: graph.Attrs{"activation": aStr("Tanh")}, threads: th, in: []*tensor.Tensor{r(b, 3, 64), r(64, 8), r(8)}},
 				arenaCase{name: "MatMul shared B", op: "MatMul", opset: 13, threads: th, in: []*tensor.Tensor{r(b, 7, 64), r(64, 32)}},
 				arenaCase{name: "MatMul 1-D", op: "MatMul", opset: 13, threads: th, in: []*tensor.Tensor{r(64), r(64, 32)}},
-				arenaCase{name: "Conv2D", op: "Conv", opset: 11, attrs: ops.Attrs{"pads": aInts(1, 1, 1, 1)}, threads: th, in: []*tensor.Tensor{r(b, 8, 12, 12), r(16, 8, 3, 3), r(16)}},
+				arenaCase{name: "Conv2D", op: "Conv", opset: 11, attrs: graph.Attrs{"pads": aInts(1, 1, 1, 1)}, threads: th, in: []*tensor.Tensor{r(b, 8, 12, 12), r(16, 8, 3, 3), r(16)}},
 				arenaCase{name: "Conv1x1", op: "Conv", opset: 11, threads: th, in: []*tensor.Tensor{r(b, 8, 12, 12), r(16, 8, 1, 1)}},
 			)
 		}
 		cs = append(cs,
-			arenaCase{name: "Conv one image split", op: "Conv", opset: 11, attrs: ops.Attrs{"pads": aInts(1, 1, 1, 1)}, threads: 2, in: []*tensor.Tensor{r(1, 16, 32, 32), r(32, 16, 3, 3), r(32)}},
-			arenaCase{name: "Dense split", domain: "ai.mtlrun", op: "Dense", opset: 1, attrs: ops.Attrs{"transB": aInt(1), "activation": aStr("Sigmoid")}, threads: 2, in: []*tensor.Tensor{r(4*b, 128), r(64, 128), r(64)}},
+			arenaCase{name: "Conv one image split", op: "Conv", opset: 11, attrs: graph.Attrs{"pads": aInts(1, 1, 1, 1)}, threads: 2, in: []*tensor.Tensor{r(1, 16, 32, 32), r(32, 16, 3, 3), r(32)}},
+			arenaCase{name: "Dense split", domain: "ai.mtlrun", op: "Dense", opset: 1, attrs: graph.Attrs{"transB": aInt(1), "activation": aStr("Sigmoid")}, threads: 2, in: []*tensor.Tensor{r(4*b, 128), r(64, 128), r(64)}},
 			arenaCase{name: "Gemm varying B", op: "Gemm", opset: 13, attrs: tB, varying: true, in: []*tensor.Tensor{r(b, 20), r(128, 20), r(128)}},
-			arenaCase{name: "Dense varying B", domain: "ai.mtlrun", op: "Dense", opset: 1, attrs: ops.Attrs{"activation": aStr("Relu")}, varying: true, threads: 2, in: []*tensor.Tensor{r(b, 128), r(128, 64), r(64)}},
+			arenaCase{name: "Dense varying B", domain: "ai.mtlrun", op: "Dense", opset: 1, attrs: graph.Attrs{"activation": aStr("Relu")}, varying: true, threads: 2, in: []*tensor.Tensor{r(b, 128), r(128, 64), r(64)}},
 			arenaCase{name: "MatMul varying B", op: "MatMul", opset: 13, varying: true, in: []*tensor.Tensor{r(b, 7, 64), r(64, 32)}},
 			arenaCase{name: "MatMul batched B", op: "MatMul", opset: 13, in: []*tensor.Tensor{r(b, 9, 16), r(b, 16, 8)}},
 			arenaCase{name: "Conv varying W", op: "Conv", opset: 11, varying: true, allocs: 1, in: []*tensor.Tensor{r(b, 8, 12, 12), r(16, 8, 3, 3), r(16)}},
 			arenaCase{name: "MatMul batched B rows≤2", op: "MatMul", opset: 13, in: []*tensor.Tensor{r(b, 2, 16), r(b, 16, 8)}},
 			arenaCase{name: "Softmax", op: "Softmax", opset: 13, in: []*tensor.Tensor{r(b, 5)}},
-			arenaCase{name: "Softmax axis0", op: "Softmax", opset: 13, attrs: ops.Attrs{"axis": aInt(0)}, in: []*tensor.Tensor{r(b, 5)}},
+			arenaCase{name: "Softmax axis0", op: "Softmax", opset: 13, attrs: graph.Attrs{"axis": aInt(0)}, in: []*tensor.Tensor{r(b, 5)}},
 			arenaCase{name: "LogSoftmax", op: "LogSoftmax", opset: 13, in: []*tensor.Tensor{r(b, 5)}},
 			arenaCase{name: "Softmax legacy", op: "Softmax", opset: 11, in: []*tensor.Tensor{r(b, 3, 5)}},
 			arenaCase{name: "BatchNorm", op: "BatchNormalization", opset: 15, in: []*tensor.Tensor{r(b, 8, 5, 5), r(8), r(8), r(8), pos(8)}},
 			arenaCase{name: "LayerNorm", op: "LayerNormalization", opset: 17, nOut: 3, in: []*tensor.Tensor{r(b, 3, 16), r(16), r(16)}},
 			arenaCase{name: "LayerNorm no bias", op: "LayerNormalization", opset: 17, in: []*tensor.Tensor{r(b, 16), r(16)}},
-			arenaCase{name: "Depthwise", op: "Conv", opset: 11, attrs: ops.Attrs{"group": aInt(8), "pads": aInts(1, 1)}, in: []*tensor.Tensor{r(b, 8, 20), r(8, 1, 3), r(8)}},
-			arenaCase{name: "Conv narrow", op: "Conv", opset: 11, attrs: ops.Attrs{"pads": aInts(1, 1)}, in: []*tensor.Tensor{r(b, 4, 20), r(2, 4, 3)}},
+			arenaCase{name: "Depthwise", op: "Conv", opset: 11, attrs: graph.Attrs{"group": aInt(8), "pads": aInts(1, 1)}, in: []*tensor.Tensor{r(b, 8, 20), r(8, 1, 3), r(8)}},
+			arenaCase{name: "Conv narrow", op: "Conv", opset: 11, attrs: graph.Attrs{"pads": aInts(1, 1)}, in: []*tensor.Tensor{r(b, 4, 20), r(2, 4, 3)}},
 			arenaCase{name: "InstanceNorm", op: "InstanceNormalization", opset: 6, in: []*tensor.Tensor{r(b, 4, 5, 5), r(4), r(4)}},
-			arenaCase{name: "ConvTranspose", op: "ConvTranspose", opset: 11, attrs: ops.Attrs{"strides": aInts(2, 2)}, in: []*tensor.Tensor{r(b, 4, 5, 5), r(4, 8, 3, 3), r(8)}},
+			arenaCase{name: "ConvTranspose", op: "ConvTranspose", opset: 11, attrs: graph.Attrs{"strides": aInts(2, 2)}, in: []*tensor.Tensor{r(b, 4, 5, 5), r(4, 8, 3, 3), r(8)}},
 			arenaCase{name: "ConvTranspose varying W", op: "ConvTranspose", opset: 11, varying: true, in: []*tensor.Tensor{r(b, 4, 5, 5), r(4, 8, 3, 3)}},
-			arenaCase{name: "MaxPool", op: "MaxPool", opset: 12, attrs: ops.Attrs{"kernel_shape": aInts(2, 2), "strides": aInts(2, 2)}, in: []*tensor.Tensor{r(b, 4, 8, 8)}},
-			arenaCase{name: "AveragePool", op: "AveragePool", opset: 11, attrs: ops.Attrs{"kernel_shape": aInts(3), "pads": aInts(1, 1)}, in: []*tensor.Tensor{r(b, 4, 9)}},
+			arenaCase{name: "MaxPool", op: "MaxPool", opset: 12, attrs: graph.Attrs{"kernel_shape": aInts(2, 2), "strides": aInts(2, 2)}, in: []*tensor.Tensor{r(b, 4, 8, 8)}},
+			arenaCase{name: "AveragePool", op: "AveragePool", opset: 11, attrs: graph.Attrs{"kernel_shape": aInts(3), "pads": aInts(1, 1)}, in: []*tensor.Tensor{r(b, 4, 9)}},
 			arenaCase{name: "GlobalAveragePool", op: "GlobalAveragePool", opset: 1, in: []*tensor.Tensor{r(b, 4, 3, 3)}},
-			arenaCase{name: "ReduceMean", op: "ReduceMean", opset: 13, attrs: ops.Attrs{"axes": aInts(-1)}, in: []*tensor.Tensor{r(b, 16)}},
-			arenaCase{name: "ReduceMax keepdims", op: "ReduceMax", opset: 13, attrs: ops.Attrs{"axes": aInts(1)}, in: []*tensor.Tensor{r(b, 6, 4)}},
-			arenaCase{name: "ReduceSum all", op: "ReduceSum", opset: 11, attrs: ops.Attrs{"keepdims": aInt(0)}, in: []*tensor.Tensor{r(b, 6)}},
-			arenaCase{name: "ArgMax", op: "ArgMax", opset: 13, attrs: ops.Attrs{"axis": aInt(-1)}, in: []*tensor.Tensor{r(b, 5)}},
-			arenaCase{name: "ArgMin keepdims0", op: "ArgMin", opset: 13, attrs: ops.Attrs{"axis": aInt(0), "keepdims": aInt(0)}, in: []*tensor.Tensor{r(b, 5)}},
+			arenaCase{name: "ReduceMean", op: "ReduceMean", opset: 13, attrs: graph.Attrs{"axes": aInts(-1)}, in: []*tensor.Tensor{r(b, 16)}},
+			arenaCase{name: "ReduceMax keepdims", op: "ReduceMax", opset: 13, attrs: graph.Attrs{"axes": aInts(1)}, in: []*tensor.Tensor{r(b, 6, 4)}},
+			arenaCase{name: "ReduceSum all", op: "ReduceSum", opset: 11, attrs: graph.Attrs{"keepdims": aInt(0)}, in: []*tensor.Tensor{r(b, 6)}},
+			arenaCase{name: "ArgMax", op: "ArgMax", opset: 13, attrs: graph.Attrs{"axis": aInt(-1)}, in: []*tensor.Tensor{r(b, 5)}},
+			arenaCase{name: "ArgMin keepdims0", op: "ArgMin", opset: 13, attrs: graph.Attrs{"axis": aInt(0), "keepdims": aInt(0)}, in: []*tensor.Tensor{r(b, 5)}},
 		)
 	}
 	return cs
@@ -153,12 +154,12 @@ func TestVaryingWeightsRepacked(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	for _, c := range []struct {
 		domain, op string
-		attrs      ops.Attrs
+		attrs      graph.Attrs
 		in         []*tensor.Tensor
 	}{
-		{"", "Gemm", ops.Attrs{"transB": aInt(1)}, []*tensor.Tensor{randF32(rng, 8, 20), randF32(rng, 16, 20), randF32(rng, 16)}},
+		{"", "Gemm", graph.Attrs{"transB": aInt(1)}, []*tensor.Tensor{randF32(rng, 8, 20), randF32(rng, 16, 20), randF32(rng, 16)}},
 		{"", "MatMul", nil, []*tensor.Tensor{randF32(rng, 2, 8, 20), randF32(rng, 20, 16)}},
-		{"ai.mtlrun", "Dense", ops.Attrs{"activation": aStr("Tanh")}, []*tensor.Tensor{randF32(rng, 2, 8, 20), randF32(rng, 20, 16), randF32(rng, 16)}},
+		{"ai.mtlrun", "Dense", graph.Attrs{"activation": aStr("Tanh")}, []*tensor.Tensor{randF32(rng, 2, 8, 20), randF32(rng, 20, 16), randF32(rng, 16)}},
 		{"", "Conv", nil, []*tensor.Tensor{randF32(rng, 2, 3, 9, 9), randF32(rng, 8, 3, 3, 3)}},
 	} {
 		op, err := ops.New(&ops.Config{Domain: c.domain, OpType: c.op, Opset: 13, Attrs: c.attrs,
@@ -188,8 +189,8 @@ func TestVaryingWeightsRepacked(t *testing.T) {
 // workers) give every caller its own correct result.
 func TestConcurrentExecutors(t *testing.T) {
 	rng := rand.New(rand.NewPCG(15, 16))
-	dense := newOpCfg(t, "ai.mtlrun", "Dense", 1, ops.Attrs{"transB": aInt(1), "activation": aStr("Sigmoid")}, 3, 4)
-	conv := newOpCfg(t, "", "Conv", 11, ops.Attrs{"pads": aInts(1, 1, 1, 1)}, 3, 4)
+	dense := newOpCfg(t, "ai.mtlrun", "Dense", 1, graph.Attrs{"transB": aInt(1), "activation": aStr("Sigmoid")}, 3, 4)
+	conv := newOpCfg(t, "", "Conv", 11, graph.Attrs{"pads": aInts(1, 1, 1, 1)}, 3, 4)
 	w, bias := randF32(rng, 64, 128), randF32(rng, 64)
 	cw, cb := randF32(rng, 16, 8, 3, 3), randF32(rng, 16)
 	const callers = 6
@@ -197,9 +198,9 @@ func TestConcurrentExecutors(t *testing.T) {
 	var cases [callers][2]io
 	for i := range cases {
 		x := randF32(rng, 256, 128) // above parallelWork: split over threads
-		cases[i][0] = io{[]*tensor.Tensor{x, w, bias}, runOp(t, newOpCfg(t, "ai.mtlrun", "Dense", 1, ops.Attrs{"transB": aInt(1), "activation": aStr("Sigmoid")}, 3, 1), x, w, bias)}
+		cases[i][0] = io{[]*tensor.Tensor{x, w, bias}, runOp(t, newOpCfg(t, "ai.mtlrun", "Dense", 1, graph.Attrs{"transB": aInt(1), "activation": aStr("Sigmoid")}, 3, 1), x, w, bias)}
 		cx := randF32(rng, 1+i%3, 8, 12, 12)
-		cases[i][1] = io{[]*tensor.Tensor{cx, cw, cb}, runOp(t, newOpCfg(t, "", "Conv", 11, ops.Attrs{"pads": aInts(1, 1, 1, 1)}, 3, 1), cx, cw, cb)}
+		cases[i][1] = io{[]*tensor.Tensor{cx, cw, cb}, runOp(t, newOpCfg(t, "", "Conv", 11, graph.Attrs{"pads": aInts(1, 1, 1, 1)}, 3, 1), cx, cw, cb)}
 	}
 	opstest.Concurrent(t, callers, 50, func(i, r int, ar *ops.Arena) error {
 		for k, op := range []ops.Op{dense, conv} {
@@ -235,7 +236,7 @@ func TestNormFastPaths(t *testing.T) {
 	sameBits(t, "BatchNorm", runOp(t, bn, bnIn...)[0], want[0])
 
 	lnIn := []*tensor.Tensor{randF32(rng, 3, 4, 16), randF32(rng, 4, 16), randF32(rng, 16)}
-	ln := newOp(t, "LayerNormalization", 17, ops.Attrs{"axis": aInt(1)}, 3, 3).(*layerNorm)
+	ln := newOp(t, "LayerNormalization", 17, graph.Attrs{"axis": aInt(1)}, 3, 3).(*layerNorm)
 	want, err = ln.run(lnIn)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -36,7 +37,7 @@ func benchOp(b *testing.B, op ops.Op, in ...*tensor.Tensor) {
 
 func BenchmarkGemm64x256x64(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	op := newOp(b, "Gemm", 13, ops.Attrs{"transB": aInt(1)}, 3, 1)
+	op := newOp(b, "Gemm", 13, graph.Attrs{"transB": aInt(1)}, 3, 1)
 	benchOp(b, op, randF32(rng, 64, 256), randF32(rng, 64, 256), randF32(rng, 64))
 }
 
@@ -48,31 +49,31 @@ func BenchmarkMatMulBatched(b *testing.B) {
 
 func BenchmarkConv1D(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 4))
-	op := newOp(b, "Conv", 11, ops.Attrs{"pads": aInts(1, 1)}, 3, 1)
+	op := newOp(b, "Conv", 11, graph.Attrs{"pads": aInts(1, 1)}, 3, 1)
 	benchOp(b, op, randF32(rng, 4, 32, 128), randF32(rng, 64, 32, 3), randF32(rng, 64))
 }
 
 func BenchmarkConv2D(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 5))
-	op := newOp(b, "Conv", 11, ops.Attrs{"pads": aInts(1, 1, 1, 1)}, 3, 1)
+	op := newOp(b, "Conv", 11, graph.Attrs{"pads": aInts(1, 1, 1, 1)}, 3, 1)
 	benchOp(b, op, randF32(rng, 1, 16, 32, 32), randF32(rng, 32, 16, 3, 3), randF32(rng, 32))
 }
 
 func BenchmarkConvDepthwise(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 6))
-	op := newOp(b, "Conv", 11, ops.Attrs{"pads": aInts(1, 1, 1, 1), "group": aInt(32)}, 3, 1)
+	op := newOp(b, "Conv", 11, graph.Attrs{"pads": aInts(1, 1, 1, 1), "group": aInt(32)}, 3, 1)
 	benchOp(b, op, randF32(rng, 1, 32, 32, 32), randF32(rng, 32, 1, 3, 3), randF32(rng, 32))
 }
 
 func BenchmarkConvTranspose2D(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 7))
-	op := newOp(b, "ConvTranspose", 11, ops.Attrs{"strides": aInts(2, 2)}, 2, 1)
+	op := newOp(b, "ConvTranspose", 11, graph.Attrs{"strides": aInts(2, 2)}, 2, 1)
 	benchOp(b, op, randF32(rng, 1, 16, 16, 16), randF32(rng, 16, 8, 3, 3))
 }
 
 func BenchmarkMaxPool2D(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 8))
-	op := newOp(b, "MaxPool", 12, ops.Attrs{"kernel_shape": aInts(2, 2), "strides": aInts(2, 2)}, 1, 1)
+	op := newOp(b, "MaxPool", 12, graph.Attrs{"kernel_shape": aInts(2, 2), "strides": aInts(2, 2)}, 1, 1)
 	benchOp(b, op, randF32(rng, 1, 32, 64, 64))
 }
 
@@ -84,7 +85,7 @@ func BenchmarkSoftmax(b *testing.B) {
 
 func BenchmarkReduceMean(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 10))
-	op := newOp(b, "ReduceMean", 13, ops.Attrs{"axes": aInts(-1)}, 1, 1)
+	op := newOp(b, "ReduceMean", 13, graph.Attrs{"axes": aInts(-1)}, 1, 1)
 	benchOp(b, op, randF32(rng, 64, 256))
 }
 
@@ -106,7 +107,7 @@ func BenchmarkBatchNorm(b *testing.B) {
 
 func BenchmarkEinsumBatchMatmul(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 13))
-	op := newOp(b, "Einsum", 12, ops.Attrs{"equation": aStr("bij,bjk->bik")}, 2, 1)
+	op := newOp(b, "Einsum", 12, graph.Attrs{"equation": aStr("bij,bjk->bik")}, 2, 1)
 	benchOp(b, op, randF32(rng, 8, 32, 64), randF32(rng, 8, 64, 32))
 }
 
@@ -129,7 +130,7 @@ func benchArena(b *testing.B, op ops.Op, in ...*tensor.Tensor) {
 // and two threads.
 func BenchmarkMLP4(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 14))
-	tB := ops.Attrs{"transB": aInt(1)}
+	tB := graph.Attrs{"transB": aInt(1)}
 	layers := []struct {
 		name    string
 		k, n    int
@@ -180,7 +181,7 @@ func BenchmarkDenseActivations(b *testing.B) {
 			name = "None"
 		}
 		b.Run(name, func(b *testing.B) {
-			benchArena(b, newOpCfg(b, "ai.mtlrun", "Dense", 1, denseAttrs(act, ops.Attrs{"transB": aInt(1)}), 3, 1), x, w, bias)
+			benchArena(b, newOpCfg(b, "ai.mtlrun", "Dense", 1, denseAttrs(act, graph.Attrs{"transB": aInt(1)}), 3, 1), x, w, bias)
 		})
 	}
 }

@@ -404,18 +404,17 @@ func directCols(g *geometry, C, grp int) int {
 // of one call: either whole images [r0, r1) each with its own scratch, or
 // output positions [r0, r1) of image n, group gi, whose columns are ready.
 type convJob struct {
-	c        *conv
-	x, w, y  []float32
-	b        []float32
-	N, C, M  int
-	g        geom3
-	pbs      []linalg.PackedB // non-constant weights, packed for this call
-	scratch  []float32        // per chunk: cols then tmp
-	per      int              // scratch floats per chunk
-	byPos    bool
-	n, gi    int
-	a, tmp   []float32
-	posChunk int
+	c       *conv
+	x, w, y []float32
+	b       []float32
+	N, C, M int
+	g       geom3
+	pbs     []linalg.PackedB // non-constant weights, packed for this call
+	scratch []float32        // per chunk: cols then tmp
+	per     int              // scratch floats per chunk
+	byPos   bool
+	n, gi   int
+	a, tmp  []float32
 }
 
 // packed returns group gi's weights packed (cached when W is constant).

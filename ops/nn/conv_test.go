@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -54,24 +55,24 @@ func TestConv(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	cases := []struct {
 		x, w  []int
-		attrs ops.Attrs
+		attrs graph.Attrs
 		bias  bool
 	}{
-		{[]int{1, 1, 5, 5}, []int{1, 1, 3, 3}, ops.Attrs{"pads": aInts(1, 1, 1, 1)}, false},
-		{[]int{2, 3, 7}, []int{8, 3, 3}, ops.Attrs{"pads": aInts(1, 2)}, true},
-		{[]int{2, 4, 9}, []int{8, 2, 2}, ops.Attrs{"group": aInt(2), "dilations": aInts(3), "strides": aInts(2)}, true},
-		{[]int{1, 3, 7, 6}, []int{16, 3, 3, 2}, ops.Attrs{"strides": aInts(2, 1), "pads": aInts(1, 0, 2, 1)}, true},
+		{[]int{1, 1, 5, 5}, []int{1, 1, 3, 3}, graph.Attrs{"pads": aInts(1, 1, 1, 1)}, false},
+		{[]int{2, 3, 7}, []int{8, 3, 3}, graph.Attrs{"pads": aInts(1, 2)}, true},
+		{[]int{2, 4, 9}, []int{8, 2, 2}, graph.Attrs{"group": aInt(2), "dilations": aInts(3), "strides": aInts(2)}, true},
+		{[]int{1, 3, 7, 6}, []int{16, 3, 3, 2}, graph.Attrs{"strides": aInts(2, 1), "pads": aInts(1, 0, 2, 1)}, true},
 		{[]int{1, 4, 6, 6}, []int{8, 4, 1, 1}, nil, true},
-		{[]int{1, 4, 6, 6}, []int{8, 4, 1, 1}, ops.Attrs{"strides": aInts(2, 2)}, false},
-		{[]int{1, 8, 6, 5}, []int{8, 1, 3, 3}, ops.Attrs{"group": aInt(8), "auto_pad": aStr("SAME_UPPER")}, true},
-		{[]int{1, 2, 5, 6}, []int{6, 2, 3, 3}, ops.Attrs{"auto_pad": aStr("SAME_LOWER"), "strides": aInts(2, 2)}, true},
-		{[]int{1, 2, 5, 6}, []int{6, 2, 2, 4}, ops.Attrs{"auto_pad": aStr("VALID"), "dilations": aInts(2, 1)}, false},
-		{[]int{2, 2, 4, 5, 3}, []int{6, 2, 2, 3, 2}, ops.Attrs{"pads": aInts(1, 0, 1, 0, 2, 1)}, true},
-		{[]int{1, 2, 3, 3, 3, 3}, []int{4, 2, 2, 2, 1, 2}, ops.Attrs{"pads": aInts(0, 1, 0, 1, 1, 0, 1, 0)}, true},
-		{[]int{1, 3, 7, 8}, []int{6, 1, 3, 2}, ops.Attrs{"group": aInt(3), "strides": aInts(2, 3), "dilations": aInts(2, 1), "pads": aInts(1, 0, 2, 1)}, true},
-		{[]int{2, 4, 11}, []int{4, 1, 3}, ops.Attrs{"group": aInt(4), "strides": aInts(2), "pads": aInts(2, 0)}, false},
-		{[]int{1, 2, 3, 4, 5}, []int{2, 1, 2, 2, 3}, ops.Attrs{"group": aInt(2), "pads": aInts(1, 1, 1, 0, 0, 2)}, true},
-		{[]int{1, 6, 8, 8}, []int{12, 2, 3, 3}, ops.Attrs{"group": aInt(3), "pads": aInts(1, 1, 1, 1), "strides": aInts(3, 2)}, true},
+		{[]int{1, 4, 6, 6}, []int{8, 4, 1, 1}, graph.Attrs{"strides": aInts(2, 2)}, false},
+		{[]int{1, 8, 6, 5}, []int{8, 1, 3, 3}, graph.Attrs{"group": aInt(8), "auto_pad": aStr("SAME_UPPER")}, true},
+		{[]int{1, 2, 5, 6}, []int{6, 2, 3, 3}, graph.Attrs{"auto_pad": aStr("SAME_LOWER"), "strides": aInts(2, 2)}, true},
+		{[]int{1, 2, 5, 6}, []int{6, 2, 2, 4}, graph.Attrs{"auto_pad": aStr("VALID"), "dilations": aInts(2, 1)}, false},
+		{[]int{2, 2, 4, 5, 3}, []int{6, 2, 2, 3, 2}, graph.Attrs{"pads": aInts(1, 0, 1, 0, 2, 1)}, true},
+		{[]int{1, 2, 3, 3, 3, 3}, []int{4, 2, 2, 2, 1, 2}, graph.Attrs{"pads": aInts(0, 1, 0, 1, 1, 0, 1, 0)}, true},
+		{[]int{1, 3, 7, 8}, []int{6, 1, 3, 2}, graph.Attrs{"group": aInt(3), "strides": aInts(2, 3), "dilations": aInts(2, 1), "pads": aInts(1, 0, 2, 1)}, true},
+		{[]int{2, 4, 11}, []int{4, 1, 3}, graph.Attrs{"group": aInt(4), "strides": aInts(2), "pads": aInts(2, 0)}, false},
+		{[]int{1, 2, 3, 4, 5}, []int{2, 1, 2, 2, 3}, graph.Attrs{"group": aInt(2), "pads": aInts(1, 1, 1, 0, 0, 2)}, true},
+		{[]int{1, 6, 8, 8}, []int{12, 2, 3, 3}, graph.Attrs{"group": aInt(3), "pads": aInts(1, 1, 1, 1), "strides": aInts(3, 2)}, true},
 	}
 	for i, tc := range cases {
 		for _, dt := range []tensor.DType{tensor.Float32, tensor.Float64} {
@@ -109,9 +110,9 @@ func TestConv(t *testing.T) {
 	}
 }
 
-func orEmpty(a ops.Attrs) ops.Attrs {
+func orEmpty(a graph.Attrs) graph.Attrs {
 	if a == nil {
-		return ops.Attrs{}
+		return graph.Attrs{}
 	}
 	return a
 }
@@ -126,14 +127,14 @@ func TestConvTranspose(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	cases := []struct {
 		x, w  []int
-		attrs ops.Attrs
+		attrs graph.Attrs
 		want  []int
 	}{
-		{[]int{1, 2, 3, 3}, []int{2, 3, 3, 3}, ops.Attrs{"strides": aInts(3, 2), "output_padding": aInts(1, 1)}, []int{1, 3, 10, 8}},
-		{[]int{1, 2, 3, 3}, []int{2, 3, 3, 3}, ops.Attrs{"strides": aInts(3, 2), "output_shape": aInts(10, 8)}, []int{1, 3, 10, 8}},
-		{[]int{2, 4, 4, 3}, []int{4, 2, 2, 2}, ops.Attrs{"group": aInt(2), "pads": aInts(1, 0, 0, 1), "dilations": aInts(2, 2)}, nil},
-		{[]int{1, 1, 3, 3}, []int{1, 2, 3, 3}, ops.Attrs{"auto_pad": aStr("SAME_UPPER"), "strides": aInts(2, 2)}, []int{1, 2, 6, 6}},
-		{[]int{1, 2, 3, 4, 2}, []int{2, 2, 2, 3, 2}, ops.Attrs{"strides": aInts(1, 2, 2)}, nil},
+		{[]int{1, 2, 3, 3}, []int{2, 3, 3, 3}, graph.Attrs{"strides": aInts(3, 2), "output_padding": aInts(1, 1)}, []int{1, 3, 10, 8}},
+		{[]int{1, 2, 3, 3}, []int{2, 3, 3, 3}, graph.Attrs{"strides": aInts(3, 2), "output_shape": aInts(10, 8)}, []int{1, 3, 10, 8}},
+		{[]int{2, 4, 4, 3}, []int{4, 2, 2, 2}, graph.Attrs{"group": aInt(2), "pads": aInts(1, 0, 0, 1), "dilations": aInts(2, 2)}, nil},
+		{[]int{1, 1, 3, 3}, []int{1, 2, 3, 3}, graph.Attrs{"auto_pad": aStr("SAME_UPPER"), "strides": aInts(2, 2)}, []int{1, 2, 6, 6}},
+		{[]int{1, 2, 3, 4, 2}, []int{2, 2, 2, 3, 2}, graph.Attrs{"strides": aInts(1, 2, 2)}, nil},
 	}
 	for i, tc := range cases {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
@@ -161,21 +162,21 @@ func TestMaxPool(t *testing.T) {
 		5, 6, 7, 8,
 		9, 10, 11, 12,
 		13, 14, 15, 16})
-	op := newOp(t, "MaxPool", 12, ops.Attrs{"kernel_shape": aInts(2, 2), "strides": aInts(2, 2)}, 1, 2)
+	op := newOp(t, "MaxPool", 12, graph.Attrs{"kernel_shape": aInts(2, 2), "strides": aInts(2, 2)}, 1, 2)
 	out := runOp(t, op, x)
 	near(t, "Y", out[0], []int{1, 1, 2, 2}, []float64{6, 8, 14, 16}, 0)
 	near(t, "Indices", out[1], []int{1, 1, 2, 2}, []float64{5, 7, 13, 15}, 0)
-	op = newOp(t, "MaxPool", 12, ops.Attrs{"kernel_shape": aInts(2, 2), "strides": aInts(2, 2), "storage_order": aInt(1)}, 1, 2)
+	op = newOp(t, "MaxPool", 12, graph.Attrs{"kernel_shape": aInts(2, 2), "strides": aInts(2, 2), "storage_order": aInt(1)}, 1, 2)
 	near(t, "Indices col-major", runOp(t, op, x)[1], []int{1, 1, 2, 2}, []float64{5, 13, 7, 15}, 0)
-	op = newOp(t, "MaxPool", 12, ops.Attrs{"kernel_shape": aInts(3, 3), "strides": aInts(2, 2), "ceil_mode": aInt(1)}, 1, 1)
+	op = newOp(t, "MaxPool", 12, graph.Attrs{"kernel_shape": aInts(3, 3), "strides": aInts(2, 2), "ceil_mode": aInt(1)}, 1, 1)
 	near(t, "ceil", runOp(t, op, x)[0], []int{1, 1, 2, 2}, []float64{11, 12, 15, 16}, 0)
 	u := tensor.From([]int{1, 1, 5}, []uint8{3, 200, 7, 9, 1})
-	op = newOp(t, "MaxPool", 12, ops.Attrs{"kernel_shape": aInts(2), "pads": aInts(1, 1)}, 1, 1)
+	op = newOp(t, "MaxPool", 12, graph.Attrs{"kernel_shape": aInts(2), "pads": aInts(1, 1)}, 1, 1)
 	near(t, "uint8", runOp(t, op, u)[0], []int{1, 1, 6}, []float64{3, 200, 200, 9, 9, 1}, 0)
 
 	// the typed 3-D loops agree with the general loop
 	rng := rand.New(rand.NewPCG(15, 16))
-	for i, attrs := range []ops.Attrs{
+	for i, attrs := range []graph.Attrs{
 		{"kernel_shape": aInts(3, 2), "pads": aInts(1, 0, 1, 1), "strides": aInts(2, 1)},
 		{"kernel_shape": aInts(2, 2), "dilations": aInts(2, 2), "ceil_mode": aInt(1), "strides": aInts(2, 2)},
 		{"kernel_shape": aInts(3, 3), "auto_pad": aStr("SAME_LOWER")},
@@ -216,9 +217,9 @@ func TestMaxPool(t *testing.T) {
 
 func TestAveragePool(t *testing.T) {
 	x := tensor.From([]int{1, 1, 3, 3}, []float32{1, 2, 3, 4, 5, 6, 7, 8, 9})
-	op := newOp(t, "AveragePool", 11, ops.Attrs{"kernel_shape": aInts(2, 2), "pads": aInts(1, 1, 0, 0)}, 1, 1)
+	op := newOp(t, "AveragePool", 11, graph.Attrs{"kernel_shape": aInts(2, 2), "pads": aInts(1, 1, 0, 0)}, 1, 1)
 	near(t, "exclude pad", runOp(t, op, x)[0], []int{1, 1, 3, 3}, []float64{1, 1.5, 2.5, 2.5, 3, 4, 5.5, 6, 7}, 1e-6)
-	op = newOp(t, "AveragePool", 11, ops.Attrs{"kernel_shape": aInts(2, 2), "pads": aInts(1, 1, 0, 0), "count_include_pad": aInt(1)}, 1, 1)
+	op = newOp(t, "AveragePool", 11, graph.Attrs{"kernel_shape": aInts(2, 2), "pads": aInts(1, 1, 0, 0), "count_include_pad": aInt(1)}, 1, 1)
 	near(t, "include pad", runOp(t, op, x)[0], []int{1, 1, 3, 3}, []float64{0.25, 0.75, 1.25, 1.25, 3, 4, 2.75, 6, 7}, 1e-6)
 	g := runOp(t, newOp(t, "GlobalAveragePool", 1, nil, 1, 1), x)[0]
 	near(t, "global avg", g, []int{1, 1, 1, 1}, []float64{5}, 1e-6)
@@ -231,7 +232,7 @@ func TestAveragePool(t *testing.T) {
 func TestConcurrentRuns(t *testing.T) {
 	rng := rand.New(rand.NewPCG(25, 26))
 	x, w, b := randF32(rng, 2, 4, 9, 9), randF32(rng, 8, 4, 3, 3), randF32(rng, 8)
-	conv := newOp(t, "Conv", 11, ops.Attrs{"pads": aInts(1, 1, 1, 1)}, 3, 1)
+	conv := newOp(t, "Conv", 11, graph.Attrs{"pads": aInts(1, 1, 1, 1)}, 3, 1)
 	mm := newOp(t, "MatMul", 13, nil, 2, 1)
 	a, m := randF32(rng, 5, 7), randF32(rng, 7, 6)
 	wantC := runOp(t, conv, x, w, b)[0]

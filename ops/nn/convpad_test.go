@@ -3,6 +3,7 @@ package nn
 import (
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -19,7 +20,7 @@ func TestConvLargePadsNoPanic(t *testing.T) {
 						continue
 					}
 					op, err := ops.New(&ops.Config{OpType: "Conv", Opset: 17, NumInputs: 2, NumOutputs: 1,
-						Attrs: ops.Attrs{"pads": {Type: ops.AttrInts, Ints: []int64{int64(pb), int64(pe)}}}})
+						Attrs: graph.Attrs{"pads": {Type: graph.AttrInts, Ints: []int64{int64(pb), int64(pe)}}}})
 					if err != nil {
 						t.Fatal(err)
 					}

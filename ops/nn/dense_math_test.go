@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	_ "github.com/mtlrun/mtlrun/ops/math" // the unfused activation and Add nodes
 	"github.com/mtlrun/mtlrun/tensor"
@@ -30,16 +31,16 @@ func TestDenseMatchesOpsMath(t *testing.T) {
 			m, k, n := sz[0], sz[1], sz[2]
 			for _, threads := range []int{1, 2} {
 				name := fmt.Sprintf("%s %dx%dx%d t%d", act, m, k, n, threads)
-				attrs := ops.Attrs{}
+				attrs := graph.Attrs{}
 				if act == "LeakyRelu" {
 					attrs["alpha"] = aFloat(0.07)
 				}
 				actOp := newOpCfg(t, "", act, 13, attrs, 1, threads)
 				x, w, wt, bias := randF32(rng, m, k), randF32(rng, n, k), randF32(rng, k, n), randF32(rng, n)
 
-				gemm := newOpCfg(t, "", "Gemm", 13, ops.Attrs{"transB": aInt(1)}, 3, threads)
+				gemm := newOpCfg(t, "", "Gemm", 13, graph.Attrs{"transB": aInt(1)}, 3, threads)
 				want := runOp(t, actOp, runOp(t, gemm, x, w, bias)[0])[0]
-				d := newOpCfg(t, "ai.mtlrun", "Dense", 1, denseAttrs(act, ops.Attrs{"transB": aInt(1)}), 3, threads)
+				d := newOpCfg(t, "ai.mtlrun", "Dense", 1, denseAttrs(act, graph.Attrs{"transB": aInt(1)}), 3, threads)
 				sameBits(t, name+" Gemm", runOp(t, d, x, w, bias)[0], want)
 
 				x3 := &tensor.Tensor{DType: x.DType, Shape: []int{1, m, k}, Data: x.Data}

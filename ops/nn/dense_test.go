@@ -6,16 +6,17 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/ops/linalg"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
 // newOpCfg builds a kernel with a full Config (threads, domain).
-func newOpCfg(tb testing.TB, domain, opType string, opset int, attrs ops.Attrs, nIn, threads int) ops.Op {
+func newOpCfg(tb testing.TB, domain, opType string, opset int, attrs graph.Attrs, nIn, threads int) ops.Op {
 	tb.Helper()
 	if attrs == nil {
-		attrs = ops.Attrs{}
+		attrs = graph.Attrs{}
 	}
 	op, err := ops.New(&ops.Config{Domain: domain, OpType: opType, Opset: opset, Attrs: attrs, NumInputs: nIn, NumOutputs: 1, Threads: threads})
 	if err != nil {
@@ -72,8 +73,8 @@ func sameBits(tb testing.TB, what string, got, want *tensor.Tensor) {
 
 var activations = []string{"", "Relu", "LeakyRelu", "Sigmoid", "Tanh"}
 
-func denseAttrs(act string, extra ops.Attrs) ops.Attrs {
-	at := ops.Attrs{}
+func denseAttrs(act string, extra graph.Attrs) graph.Attrs {
+	at := graph.Attrs{}
 	for k, v := range extra {
 		at[k] = v
 	}
@@ -100,7 +101,7 @@ func TestDenseMatchesGemm(t *testing.T) {
 			k := ks[(mi+ni)%len(ks)]
 			variant := (mi*len(ns) + ni) % 6
 			transA, transB := variant&1 != 0, variant&2 != 0
-			attrs := ops.Attrs{}
+			attrs := graph.Attrs{}
 			if transA {
 				attrs["transA"] = aInt(1)
 			}
@@ -194,7 +195,7 @@ func TestDenseMatchesMatMulAdd(t *testing.T) {
 
 func TestDenseErrors(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
-	if _, err := ops.New(&ops.Config{Domain: "ai.mtlrun", OpType: "Dense", Opset: 1, Attrs: ops.Attrs{"activation": aStr("Gelu")}}); err == nil {
+	if _, err := ops.New(&ops.Config{Domain: "ai.mtlrun", OpType: "Dense", Opset: 1, Attrs: graph.Attrs{"activation": aStr("Gelu")}}); err == nil {
 		t.Error("unknown activation accepted")
 	}
 	d := newOpCfg(t, "ai.mtlrun", "Dense", 1, nil, 3, 1)
@@ -279,7 +280,7 @@ func TestDenseThreadsSplit(t *testing.T) {
 		}
 		in := []*tensor.Tensor{randF32(rng, m, k), randF32(rng, n, k), randF32(rng, n)}
 		for _, act := range activations {
-			attrs := denseAttrs(act, ops.Attrs{"transB": aInt(1)})
+			attrs := denseAttrs(act, graph.Attrs{"transB": aInt(1)})
 			want := runOp(t, newOpCfg(t, "ai.mtlrun", "Dense", 1, attrs, 3, 1), in...)[0]
 			for _, threads := range []int{2, 3, 5} {
 				got := runOp(t, newOpCfg(t, "ai.mtlrun", "Dense", 1, attrs, 3, threads), in...)[0]

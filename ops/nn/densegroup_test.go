@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/ops/internal/opstest"
 	"github.com/mtlrun/mtlrun/tensor"
@@ -14,16 +15,16 @@ import (
 
 // groupAttrs builds DenseGroup's attributes; acts nil leaves both
 // activation attributes out.
-func groupAttrs(transB int, acts []string, alphas []float32) ops.Attrs {
-	at := ops.Attrs{"transB": aInt(int64(transB))}
+func groupAttrs(transB int, acts []string, alphas []float32) graph.Attrs {
+	at := graph.Attrs{"transB": aInt(int64(transB))}
 	if acts != nil {
-		at["activations"] = ops.Attr{Type: ops.AttrStrings, Strings: acts}
-		at["activation_alphas"] = ops.Attr{Type: ops.AttrFloats, Floats: alphas}
+		at["activations"] = graph.Attr{Type: graph.AttrStrings, Strings: acts}
+		at["activation_alphas"] = graph.Attr{Type: graph.AttrFloats, Floats: alphas}
 	}
 	return at
 }
 
-func newGroup(tb testing.TB, attrs ops.Attrs, heads, threads int, constIn []bool) ops.ArenaOp {
+func newGroup(tb testing.TB, attrs graph.Attrs, heads, threads int, constIn []bool) ops.ArenaOp {
 	tb.Helper()
 	op, err := ops.New(&ops.Config{Domain: "ai.mtlrun", OpType: "DenseGroup", Opset: 1, Attrs: attrs,
 		NumInputs: 1 + 2*heads, NumOutputs: heads, Threads: threads, ConstInputs: constIn})
@@ -55,7 +56,7 @@ func (c *groupCase) perHead(tb testing.TB, threads int) []*tensor.Tensor {
 	tb.Helper()
 	var want []*tensor.Tensor
 	for i := range c.ws {
-		attrs := ops.Attrs{"transB": aInt(int64(c.transB))}
+		attrs := graph.Attrs{"transB": aInt(int64(c.transB))}
 		if c.acts != nil && c.acts[i] != "" {
 			attrs["activation"] = aStr(c.acts[i])
 			attrs["activation_alpha"] = aFloat(c.alphas[i])
@@ -272,15 +273,15 @@ func TestDenseGroupWeightsChange(t *testing.T) {
 func TestDenseGroupErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		attrs ops.Attrs
+		attrs graph.Attrs
 		nIn   int
 		want  string
 	}{
-		{"transB", ops.Attrs{"transB": aInt(2)}, 5, "transB"},
+		{"transB", graph.Attrs{"transB": aInt(2)}, 5, "transB"},
 		{"unknown activation", groupAttrs(0, []string{"", "Gelu"}, []float32{0, 0}), 5, `head 1: unknown activation "Gelu"`},
 		{"activations count", groupAttrs(0, []string{"Relu"}, []float32{0}), 5, "1 entries for 2 heads"},
 		{"alphas count", groupAttrs(0, []string{"Relu", "Relu"}, []float32{0}), 5, "1 entries for 2 heads"},
-		{"empty activations", ops.Attrs{"activations": {Type: ops.AttrStrings}}, 0, "empty"},
+		{"empty activations", graph.Attrs{"activations": {Type: graph.AttrStrings}}, 0, "empty"},
 		{"no heads", nil, 1, "at least one head"},
 	} {
 		_, err := ops.New(&ops.Config{Domain: "ai.mtlrun", OpType: "DenseGroup", Opset: 1, Attrs: tc.attrs, NumInputs: tc.nIn})
@@ -421,7 +422,7 @@ func BenchmarkDenseGroupMLP4(b *testing.B) {
 				var heads []ops.ArenaOp
 				var ins [][]*tensor.Tensor
 				for i := range c.ws {
-					heads = append(heads, newOpCfg(b, "ai.mtlrun", "Dense", 1, denseAttrs(c.acts[i], ops.Attrs{"transB": aInt(1)}), 3, th).(ops.ArenaOp))
+					heads = append(heads, newOpCfg(b, "ai.mtlrun", "Dense", 1, denseAttrs(c.acts[i], graph.Attrs{"transB": aInt(1)}), 3, th).(ops.ArenaOp))
 					ins = append(ins, []*tensor.Tensor{c.a, c.ws[i], c.cs[i]})
 				}
 				var ar ops.Arena

@@ -5,15 +5,16 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
 // newOp builds a kernel through the registry, as the runtime does.
-func newOp(tb testing.TB, opType string, opset int, attrs ops.Attrs, nIn, nOut int) ops.Op {
+func newOp(tb testing.TB, opType string, opset int, attrs graph.Attrs, nIn, nOut int) ops.Op {
 	tb.Helper()
 	if attrs == nil {
-		attrs = ops.Attrs{}
+		attrs = graph.Attrs{}
 	}
 	op, err := ops.New(&ops.Config{OpType: opType, Opset: opset, Attrs: attrs, NumInputs: nIn, NumOutputs: nOut})
 	if err != nil {
@@ -32,10 +33,10 @@ func runOp(tb testing.TB, op ops.Op, in ...*tensor.Tensor) []*tensor.Tensor {
 	return out
 }
 
-func aInt(v int64) ops.Attr     { return ops.Attr{Type: ops.AttrInt, Int: v} }
-func aFloat(v float32) ops.Attr { return ops.Attr{Type: ops.AttrFloat, Float: v} }
-func aStr(s string) ops.Attr    { return ops.Attr{Type: ops.AttrString, String: s} }
-func aInts(v ...int64) ops.Attr { return ops.Attr{Type: ops.AttrInts, Ints: v} }
+func aInt(v int64) graph.Attr     { return graph.Attr{Type: graph.AttrInt, Int: v} }
+func aFloat(v float32) graph.Attr { return graph.Attr{Type: graph.AttrFloat, Float: v} }
+func aStr(s string) graph.Attr    { return graph.Attr{Type: graph.AttrString, String: s} }
+func aInts(v ...int64) graph.Attr { return graph.Attr{Type: graph.AttrInts, Ints: v} }
 
 func randF32(rng *rand.Rand, shape ...int) *tensor.Tensor {
 	n := 1

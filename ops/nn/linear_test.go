@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/ops/internal/opstest"
 	"github.com/mtlrun/mtlrun/tensor"
@@ -113,7 +114,7 @@ func TestGemm(t *testing.T) {
 					c = randOf(rng, dt, tc.cShape...)
 					in = append(in, c)
 				}
-				op := newOp(t, "Gemm", 13, ops.Attrs{"transA": aInt(b2i(tc.transA)), "transB": aInt(b2i(tc.transB)),
+				op := newOp(t, "Gemm", 13, graph.Attrs{"transA": aInt(b2i(tc.transA)), "transB": aInt(b2i(tc.transB)),
 					"alpha": aFloat(alpha), "beta": aFloat(beta)}, len(in), 1)
 				got := runOp(t, op, in...)[0]
 				av, bv := toF64(a), toF64(b)
@@ -291,7 +292,7 @@ func TestEinsum(t *testing.T) {
 				for _, s := range tc.shapes {
 					in = append(in, randOf(rng, dt, s...))
 				}
-				op := newOp(t, "Einsum", 12, ops.Attrs{"equation": aStr(tc.eq)}, len(in), 1)
+				op := newOp(t, "Einsum", 12, graph.Attrs{"equation": aStr(tc.eq)}, len(in), 1)
 				einsumFastPath = false
 				slow := runOp(t, op, in...)[0]
 				einsumFastPath = true
@@ -305,8 +306,8 @@ func TestEinsum(t *testing.T) {
 		}
 	}
 	x := tensor.From([]int{2, 2}, []float64{1, 2, 3, 4})
-	near(t, "trace", runOp(t, newOp(t, "Einsum", 12, ops.Attrs{"equation": aStr("ii")}, 1, 1), x)[0], []int{}, []float64{5}, 0)
-	near(t, "transpose", runOp(t, newOp(t, "Einsum", 12, ops.Attrs{"equation": aStr("ij->ji")}, 1, 1), x)[0], []int{2, 2}, []float64{1, 3, 2, 4}, 0)
+	near(t, "trace", runOp(t, newOp(t, "Einsum", 12, graph.Attrs{"equation": aStr("ii")}, 1, 1), x)[0], []int{}, []float64{5}, 0)
+	near(t, "transpose", runOp(t, newOp(t, "Einsum", 12, graph.Attrs{"equation": aStr("ij->ji")}, 1, 1), x)[0], []int{2, 2}, []float64{1, 3, 2, 4}, 0)
 }
 
 // Bad inputs return errors instead of panicking.
@@ -315,7 +316,7 @@ func TestBadInputs(t *testing.T) {
 	cases := []struct {
 		op    string
 		opset int
-		attrs ops.Attrs
+		attrs graph.Attrs
 		in    []*tensor.Tensor
 	}{
 		{"Gemm", 13, nil, []*tensor.Tensor{f(1, 3), f(3, 2), f(3, 2)}},
@@ -324,20 +325,20 @@ func TestBadInputs(t *testing.T) {
 		{"MatMul", 13, nil, []*tensor.Tensor{f(2, 3), tensor.From([]int{3}, []int64{1, 2, 3})}},
 		{"MatMul", 13, nil, []*tensor.Tensor{f(2, 2, 3), f(3, 3, 2)}},
 		{"ArgMax", 13, nil, []*tensor.Tensor{f()}},
-		{"ArgMax", 13, ops.Attrs{"axis": aInt(2)}, []*tensor.Tensor{f(2, 2)}},
-		{"Einsum", 12, ops.Attrs{"equation": aStr("...ij->ij")}, []*tensor.Tensor{f(2)}},
-		{"Einsum", 12, ops.Attrs{"equation": aStr("ij,jk->ik")}, []*tensor.Tensor{f(2, 3), f(4, 2)}},
-		{"Einsum", 12, ops.Attrs{"equation": aStr("i1->i")}, []*tensor.Tensor{f(2, 3)}},
-		{"Einsum", 12, ops.Attrs{"equation": aStr("ij->k")}, []*tensor.Tensor{f(2, 3)}},
-		{"Softmax", 13, ops.Attrs{"axis": aInt(3)}, []*tensor.Tensor{f(2, 3)}},
+		{"ArgMax", 13, graph.Attrs{"axis": aInt(2)}, []*tensor.Tensor{f(2, 2)}},
+		{"Einsum", 12, graph.Attrs{"equation": aStr("...ij->ij")}, []*tensor.Tensor{f(2)}},
+		{"Einsum", 12, graph.Attrs{"equation": aStr("ij,jk->ik")}, []*tensor.Tensor{f(2, 3), f(4, 2)}},
+		{"Einsum", 12, graph.Attrs{"equation": aStr("i1->i")}, []*tensor.Tensor{f(2, 3)}},
+		{"Einsum", 12, graph.Attrs{"equation": aStr("ij->k")}, []*tensor.Tensor{f(2, 3)}},
+		{"Softmax", 13, graph.Attrs{"axis": aInt(3)}, []*tensor.Tensor{f(2, 3)}},
 		{"Softmax", 13, nil, []*tensor.Tensor{tensor.From([]int{1}, []int32{1})}},
 		{"ReduceMean", 18, nil, []*tensor.Tensor{f(2, 3), tensor.From([]int{1}, []int64{-3})}},
 		{"LayerNormalization", 17, nil, []*tensor.Tensor{f(2, 3), f(4)}},
 		{"BatchNormalization", 15, nil, []*tensor.Tensor{f(2, 3), f(3), f(3), f(3)}},
 		{"InstanceNormalization", 6, nil, []*tensor.Tensor{f(2, 3, 4), f(2), f(3)}},
-		{"MaxPool", 12, ops.Attrs{"kernel_shape": aInts(2, 2)}, []*tensor.Tensor{f(1, 1, 4)}},
-		{"MaxPool", 12, ops.Attrs{"kernel_shape": aInts(5)}, []*tensor.Tensor{f(1, 1, 4)}},
-		{"AveragePool", 11, ops.Attrs{"kernel_shape": aInts(2)}, []*tensor.Tensor{f(4, 4)}},
+		{"MaxPool", 12, graph.Attrs{"kernel_shape": aInts(2, 2)}, []*tensor.Tensor{f(1, 1, 4)}},
+		{"MaxPool", 12, graph.Attrs{"kernel_shape": aInts(5)}, []*tensor.Tensor{f(1, 1, 4)}},
+		{"AveragePool", 11, graph.Attrs{"kernel_shape": aInts(2)}, []*tensor.Tensor{f(4, 4)}},
 		{"ConvTranspose", 11, nil, []*tensor.Tensor{f(1, 2, 3), f(3, 1, 2)}},
 		{"Conv", 11, nil, []*tensor.Tensor{f(1, 2, 3), tensor.From([]int{1, 2, 1}, []float64{1, 2})}},
 		{"GlobalAveragePool", 1, nil, []*tensor.Tensor{f(3)}},
@@ -351,7 +352,7 @@ func TestBadInputs(t *testing.T) {
 			t.Errorf("%s %v: no error", tc.op, tc.in)
 		}
 	}
-	for _, bad := range []ops.Attrs{{"group": aInt(0)}, {"auto_pad": aStr("SAME")}, {"pads": aInts(-1, 0)}} {
+	for _, bad := range []graph.Attrs{{"group": aInt(0)}, {"auto_pad": aStr("SAME")}, {"pads": aInts(-1, 0)}} {
 		if _, err := ops.New(&ops.Config{OpType: "Conv", Opset: 11, Attrs: bad, NumInputs: 2, NumOutputs: 1}); err == nil {
 			t.Errorf("Conv %v: no error", bad)
 		}

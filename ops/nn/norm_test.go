@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -16,7 +17,7 @@ func TestBatchNormalization(t *testing.T) {
 	mean := tensor.From([]int{2}, []float32{3, 5})
 	vr := tensor.From([]int{2}, []float32{4, 1})
 	eps := float32(1e-5)
-	op := newOp(t, "BatchNormalization", 15, ops.Attrs{"epsilon": aFloat(eps)}, 5, 1)
+	op := newOp(t, "BatchNormalization", 15, graph.Attrs{"epsilon": aFloat(eps)}, 5, 1)
 	want := make([]float64, 8)
 	xv := toF64(x)
 	for i := range want {
@@ -28,7 +29,7 @@ func TestBatchNormalization(t *testing.T) {
 	near(t, "inference float64", runOp(t, op, toTensor64(x), toTensor64(scale), toTensor64(bias), toTensor64(mean), toTensor64(vr))[0], x.Shape, want, 1e-9)
 
 	// training mode: batch statistics, updated running statistics
-	op = newOp(t, "BatchNormalization", 15, ops.Attrs{"epsilon": aFloat(eps), "momentum": aFloat(0.8), "training_mode": aInt(1)}, 5, 3)
+	op = newOp(t, "BatchNormalization", 15, graph.Attrs{"epsilon": aFloat(eps), "momentum": aFloat(0.8), "training_mode": aInt(1)}, 5, 3)
 	out := runOp(t, op, x, scale, bias, mean, vr)
 	if len(out) != 3 {
 		t.Fatalf("%d outputs", len(out))
@@ -63,7 +64,7 @@ func TestLayerNormalization(t *testing.T) {
 			bias = randF32(rng, norm[len(norm)-1]) // broadcast over the normalised shape
 			in = append(in, bias)
 		}
-		out := runOp(t, newOp(t, "LayerNormalization", 17, ops.Attrs{"axis": aInt(tc.axis)}, len(in), 3), in...)
+		out := runOp(t, newOp(t, "LayerNormalization", 17, graph.Attrs{"axis": aInt(tc.axis)}, len(in), 3), in...)
 		rows, n := prodInts(tc.shape[:ax]), prodInts(norm)
 		xv, sv := toF64(x), toF64(scale)
 		want, means, invs := make([]float64, len(xv)), make([]float64, rows), make([]float64, rows)
@@ -99,7 +100,7 @@ func TestInstanceNormalization(t *testing.T) {
 	x := tensor.From([]int{1, 2, 3}, []float32{1, 2, 3, 2, 4, 6})
 	scale := tensor.From([]int{2}, []float32{1, 2})
 	bias := tensor.From([]int{2}, []float32{0, 1})
-	got := runOp(t, newOp(t, "InstanceNormalization", 6, ops.Attrs{"epsilon": aFloat(0)}, 3, 1), x, scale, bias)[0]
+	got := runOp(t, newOp(t, "InstanceNormalization", 6, graph.Attrs{"epsilon": aFloat(0)}, 3, 1), x, scale, bias)[0]
 	s := math.Sqrt(1.5)
 	near(t, "Y", got, x.Shape, []float64{-s, 0, s, 1 - 2*s, 1, 1 + 2*s}, 1e-6)
 }
@@ -127,7 +128,7 @@ func TestMeanVarianceNormalization(t *testing.T) {
 
 func TestLRN(t *testing.T) {
 	x := tensor.From([]int{1, 3, 1, 1}, []float32{1, 2, 3})
-	got := runOp(t, newOp(t, "LRN", 13, ops.Attrs{"size": aInt(3), "alpha": aFloat(0.3), "beta": aFloat(0.5), "bias": aFloat(2)}, 1, 1), x)[0]
+	got := runOp(t, newOp(t, "LRN", 13, graph.Attrs{"size": aInt(3), "alpha": aFloat(0.3), "beta": aFloat(0.5), "bias": aFloat(2)}, 1, 1), x)[0]
 	want := []float64{1 / math.Sqrt(2+0.1*5), 2 / math.Sqrt(2+0.1*14), 3 / math.Sqrt(2+0.1*13)}
 	near(t, "LRN", got, x.Shape, want, 1e-6)
 }

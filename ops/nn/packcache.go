@@ -6,7 +6,6 @@ import (
 
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/ops/linalg"
-	"github.com/mtlrun/mtlrun/tensor"
 )
 
 // packCache keeps the packed form of the last right-hand matrix a kernel
@@ -20,10 +19,6 @@ type packCache struct {
 	data   []float32
 	transB bool
 	packed *linalg.PackedB
-}
-
-func (p *packCache) get(b *tensor.Tensor, transB bool, k, n int) *linalg.PackedB {
-	return p.getSlice(b.Float32s(), transB, k, n)
 }
 
 // getSlice packs op(B) (k×n; B is n×k when transB) stored densely in d.

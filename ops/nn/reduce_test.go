@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -89,7 +89,7 @@ func TestSoftmax(t *testing.T) {
 						}
 						x = tensor.From(shape, f)
 					}
-					attrs := ops.Attrs{}
+					attrs := graph.Attrs{}
 					if tc.hasAxis {
 						attrs["axis"] = aInt(int64(tc.axis))
 					}
@@ -138,7 +138,7 @@ func TestReduce(t *testing.T) {
 				continue
 			}
 			t.Run(fmt.Sprintf("%s/%d/%v/%v", tc.op, tc.opset, tc.axes, dt), func(t *testing.T) {
-				attrs := ops.Attrs{"keepdims": aInt(tc.keep)}
+				attrs := graph.Attrs{"keepdims": aInt(tc.keep)}
 				if tc.noop {
 					attrs["noop_with_empty_axes"] = aInt(1)
 				}
@@ -159,9 +159,9 @@ func TestReduce(t *testing.T) {
 		}
 	}
 	u := tensor.From([]int{2, 2}, []uint8{3, 250, 7, 1})
-	near(t, "uint8 max", runOp(t, newOp(t, "ReduceMax", 13, ops.Attrs{"axes": aInts(1)}, 1, 1), u)[0], []int{2, 1}, []float64{250, 7}, 0)
+	near(t, "uint8 max", runOp(t, newOp(t, "ReduceMax", 13, graph.Attrs{"axes": aInts(1)}, 1, 1), u)[0], []int{2, 1}, []float64{250, 7}, 0)
 	i8 := tensor.From([]int{2, 2}, []int8{3, -100, 7, 1})
-	near(t, "int8 min", runOp(t, newOp(t, "ReduceMin", 13, ops.Attrs{"axes": aInts(0), "keepdims": aInt(0)}, 1, 1), i8)[0], []int{2}, []float64{3, -100}, 0)
+	near(t, "int8 min", runOp(t, newOp(t, "ReduceMin", 13, graph.Attrs{"axes": aInts(0), "keepdims": aInt(0)}, 1, 1), i8)[0], []int{2}, []float64{3, -100}, 0)
 	if _, err := newOp(t, "ReduceSum", 13, nil, 2, 1).Run([]*tensor.Tensor{x, tensor.From([]int{1}, []int64{3})}); err == nil {
 		t.Error("axis out of range: no error")
 	}
@@ -192,7 +192,7 @@ func TestArgMax(t *testing.T) {
 	}
 	for _, tc := range cases {
 		for _, dt := range []tensor.DType{tensor.Float32, tensor.Int32, tensor.Uint8} {
-			attrs := ops.Attrs{"axis": aInt(tc.axis), "keepdims": aInt(tc.keep), "select_last_index": aInt(b2i(tc.last))}
+			attrs := graph.Attrs{"axis": aInt(tc.axis), "keepdims": aInt(tc.keep), "select_last_index": aInt(b2i(tc.last))}
 			got := runOp(t, newOp(t, tc.op, 13, attrs, 1, 1), castTo(x, dt))[0]
 			if got.DType != tensor.Int64 {
 				t.Fatalf("%s: dtype %v", tc.op, got.DType)
@@ -215,8 +215,8 @@ func TestReduceFastPath(t *testing.T) {
 				h[i] = tensor.Float32ToFloat16(v)
 				xr[i] = tensor.Float16ToFloat32(h[i])
 			}
-			ref := runOp(t, newOp(t, name, 13, ops.Attrs{"axes": aInts(axes...)}, 1, 1), tensor.From(x.Shape, xr))[0]
-			slow := runOp(t, newOp(t, name, 13, ops.Attrs{"axes": aInts(axes...)}, 1, 1), tensor.From(x.Shape, h))[0]
+			ref := runOp(t, newOp(t, name, 13, graph.Attrs{"axes": aInts(axes...)}, 1, 1), tensor.From(x.Shape, xr))[0]
+			slow := runOp(t, newOp(t, name, 13, graph.Attrs{"axes": aInts(axes...)}, 1, 1), tensor.From(x.Shape, h))[0]
 			near(t, fmt.Sprintf("%s %v", name, axes), slow, ref.Shape, toF64(ref), 2e-3)
 		}
 	}

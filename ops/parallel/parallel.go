@@ -7,6 +7,7 @@
 package parallel
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,31 @@ type batch struct {
 	done  atomic.Int32 // chunks finished
 	state atomic.Int32 // running, sleeping (caller parked on wake), finished
 	wake  chan struct{}
+	// failed holds the first panic of a chunk of this Run; Run re-raises
+	// it on the caller once every chunk is done
+	failed atomic.Pointer[PanicError]
+}
+
+// PanicError is what Run panics with on the calling goroutine when a chunk
+// panicked on any goroutine: the chunk's panic value and the stack of the
+// goroutine it happened on. Recovering it on a worker and re-raising it on
+// the caller lets the caller's recover (the runtime turns a kernel panic
+// into a *runtime.NodeError) see it, where a panic left on a worker would
+// end the process.
+type PanicError struct {
+	Chunk int
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("panic in parallel chunk %d: %v\n%s", e.Chunk, e.Value, e.Stack)
+}
+
+// Unwrap returns the panic value when it is an error.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
 }
 
 const (
@@ -72,11 +98,28 @@ func (b *batch) work(gen uint32) {
 		// the claim holds the Run open, so b.t and b.n belong to gen until
 		// our chunk is counted done; after that only atomics are touched
 		n := b.n
-		b.t.Do(int(left - 1))
+		b.do(int(left - 1))
 		if b.done.Add(1) == n && b.state.Swap(finished) == sleeping {
 			b.wake <- struct{}{}
 		}
 	}
+}
+
+// do runs one chunk, recording a panic in b.failed instead of letting it
+// unwind the goroutine: the chunk still counts as done, so the Run ends
+// and its caller re-raises the panic.
+func (b *batch) do(chunk int) {
+	defer func() {
+		if r := recover(); r != nil {
+			pe, ok := r.(*PanicError) // a nested Run's, already wrapped
+			if !ok {
+				buf := make([]byte, 4096)
+				pe = &PanicError{Chunk: chunk, Value: r, Stack: buf[:runtime.Stack(buf, false)]}
+			}
+			b.failed.CompareAndSwap(nil, pe)
+		}
+	}()
+	b.t.Do(chunk)
 }
 
 // free holds idle batches. Not a sync.Pool, which a garbage collection
@@ -182,6 +225,11 @@ func (s *spinner) more() bool {
 // n ≤ 1 everything runs on the caller, in order, and no goroutine starts.
 // Any number of goroutines may call Run at once: when the invitation
 // queue is full a caller does the work itself.
+//
+// A chunk that panics, on whatever goroutine, does not stop the others:
+// once all are done Run panics on the caller with a *PanicError holding
+// the first chunk panic (at threads ≤ 1 the panic simply unwinds the
+// caller).
 func Run(t Task, n, threads int) {
 	helpers := min(threads, n) - 1
 	if helpers <= 0 {
@@ -212,9 +260,13 @@ func Run(t Task, n, threads int) {
 	b.work(gen)
 	b.wait()
 	b.t = nil // let the kernel's state go
+	failed := b.failed.Swap(nil)
 	select {
 	case free <- b:
 	default:
+	}
+	if failed != nil {
+		panic(failed)
 	}
 }
 

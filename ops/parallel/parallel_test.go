@@ -186,3 +186,76 @@ func TestLongChunkParksCaller(t *testing.T) {
 		}
 	}
 }
+
+// panicTask panics in chunk 0 once chunk 1 is running, so with two threads
+// the panic happens on a worker while the caller is busy: chunks are
+// claimed from the last down, the caller takes chunk 1 and waits in it
+// until chunk 0 has started elsewhere.
+type panicTask struct {
+	started    chan struct{}
+	concurrent atomic.Bool
+	ran        [2]atomic.Int32
+}
+
+func (t *panicTask) Do(i int) {
+	t.ran[i].Add(1)
+	if i == 0 {
+		close(t.started)
+		panic("chunk zero broke")
+	}
+	select {
+	case <-t.started:
+		t.concurrent.Store(true)
+	case <-time.After(10 * time.Second): // a guard, not a measurement
+	}
+}
+
+func TestWorkerPanicReachesCaller(t *testing.T) {
+	for rep := 0; rep < 3; rep++ {
+		task := &panicTask{started: make(chan struct{})}
+		var got any
+		func() {
+			defer func() { got = recover() }()
+			Run(task, 2, 2)
+		}()
+		pe, ok := got.(*PanicError)
+		if !ok {
+			t.Fatalf("Run panicked with %T %v, want *PanicError", got, got)
+		}
+		if pe.Chunk != 0 || pe.Value != "chunk zero broke" || len(pe.Stack) == 0 {
+			t.Fatalf("PanicError = chunk %d value %v, %d bytes of stack", pe.Chunk, pe.Value, len(pe.Stack))
+		}
+		if !task.concurrent.Load() {
+			t.Fatalf("chunk 0 did not run beside chunk 1: the panic was not on a worker")
+		}
+		if task.ran[0].Load() != 1 || task.ran[1].Load() != 1 {
+			t.Fatalf("chunks ran %d and %d times", task.ran[0].Load(), task.ran[1].Load())
+		}
+	}
+	// the pool still works afterwards
+	task := newSumTask(1000, 16)
+	Run(task, 16, 2)
+	task.check(t)
+}
+
+func TestNestedPanicIsWrappedOnce(t *testing.T) {
+	inner := &panicTask{started: make(chan struct{})}
+	outer := &nestPanic{inner: inner}
+	var got any
+	func() {
+		defer func() { got = recover() }()
+		Run(outer, 2, 2)
+	}()
+	pe, ok := got.(*PanicError)
+	if !ok || pe.Value != "chunk zero broke" {
+		t.Fatalf("Run panicked with %#v, want the inner chunk's *PanicError", got)
+	}
+}
+
+type nestPanic struct{ inner *panicTask }
+
+func (t *nestPanic) Do(i int) {
+	if i == 1 {
+		Run(t.inner, 2, 2)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -58,7 +59,7 @@ type act struct {
 // is the number of functions one direction uses and defs their defaults.
 // It returns numDir slices of perDir activations. A list holding exactly one
 // direction's worth is shared by both directions of a bidirectional node.
-func parseActs(a ops.Attrs, numDir int, defs []string) ([][]act, error) {
+func parseActs(a graph.Attrs, numDir int, defs []string) ([][]act, error) {
 	perDir := len(defs)
 	names := a.Strings("activations")
 	if len(names) == 0 {

@@ -6,19 +6,20 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
 var (
-	biDir   = ops.Attrs{"direction": {Type: ops.AttrString, String: "bidirectional"}}
-	revDir  = ops.Attrs{"direction": {Type: ops.AttrString, String: "reverse"}}
-	layout1 = ops.Attrs{"layout": {Type: ops.AttrInt, Int: 1}}
-	lbr1    = ops.Attrs{"linear_before_reset": {Type: ops.AttrInt, Int: 1}}
+	biDir   = graph.Attrs{"direction": {Type: graph.AttrString, String: "bidirectional"}}
+	revDir  = graph.Attrs{"direction": {Type: graph.AttrString, String: "reverse"}}
+	layout1 = graph.Attrs{"layout": {Type: graph.AttrInt, Int: 1}}
+	lbr1    = graph.Attrs{"linear_before_reset": {Type: graph.AttrInt, Int: 1}}
 )
 
-func merge(as ...ops.Attrs) ops.Attrs {
-	out := ops.Attrs{}
+func merge(as ...graph.Attrs) graph.Attrs {
+	out := graph.Attrs{}
 	for _, a := range as {
 		for k, v := range a {
 			out[k] = v
@@ -30,7 +31,7 @@ func merge(as ...ops.Attrs) ops.Attrs {
 type arenaCase struct {
 	name    string
 	op      string
-	attrs   ops.Attrs
+	attrs   graph.Attrs
 	lens    bool
 	initial bool
 	peep    bool // LSTM peepholes (the general, unfused path)
@@ -42,12 +43,12 @@ func arenaCases() []arenaCase {
 	for _, op := range []string{"LSTM", "GRU", "RNN"} {
 		dirs := []struct {
 			name  string
-			attrs ops.Attrs
-		}{{"fwd", ops.Attrs{}}, {"bidi", biDir}, {"rev_layout1", merge(revDir, layout1)}, {"bidi_layout1", merge(biDir, layout1)}}
+			attrs graph.Attrs
+		}{{"fwd", graph.Attrs{}}, {"bidi", biDir}, {"rev_layout1", merge(revDir, layout1)}, {"bidi_layout1", merge(biDir, layout1)}}
 		for _, dir := range dirs {
 			for _, lens := range []bool{false, true} {
 				for _, initial := range []bool{false, true} {
-					variants := []ops.Attrs{dir.attrs}
+					variants := []graph.Attrs{dir.attrs}
 					if op == "GRU" {
 						variants = append(variants, merge(dir.attrs, lbr1))
 					}
@@ -216,7 +217,7 @@ func TestArenaParallelAllocs(t *testing.T) {
 	saved := parallelWork
 	defer func() { parallelWork = saved }()
 	parallelWork = 0
-	for _, c := range []arenaCase{{name: "lstm", op: "LSTM", attrs: ops.Attrs{}, in: 1},
+	for _, c := range []arenaCase{{name: "lstm", op: "LSTM", attrs: graph.Attrs{}, in: 1},
 		{name: "gru_bidi", op: "GRU", attrs: merge(lbr1, biDir), in: 8}} {
 		rc := c.randCase(1, 10, 64, 32)
 		op := buildOp(t, rc, 2, true)
@@ -238,9 +239,9 @@ func TestArenaParallelAllocs(t *testing.T) {
 // weights are cached even when ConstInputs is shorter than 8 or marks the
 // empty slots false, and packing happens once.
 func TestConstWeightsCachedWithOmittedInputs(t *testing.T) {
-	rc := newRandCase(1, "LSTM", ops.Attrs{}, 3, 2, 2, 4, nil, false)
+	rc := newRandCase(1, "LSTM", graph.Attrs{}, 3, 2, 2, 4, nil, false)
 	rc.inputs = rc.inputs[:4]
-	op, err := ops.New(&ops.Config{OpType: "LSTM", Opset: 14, Attrs: ops.Attrs{}, NumInputs: 4, NumOutputs: 3,
+	op, err := ops.New(&ops.Config{OpType: "LSTM", Opset: 14, Attrs: graph.Attrs{}, NumInputs: 4, NumOutputs: 3,
 		ConstInputs: []bool{false, true, true, true}})
 	if err != nil {
 		t.Fatal(err)
@@ -267,7 +268,7 @@ func TestConcurrentParallelRuns(t *testing.T) {
 	saved := parallelWork
 	defer func() { parallelWork = saved }()
 	parallelWork = 0
-	for _, c := range []arenaCase{{name: "lstm", op: "LSTM", attrs: ops.Attrs{}, in: 1},
+	for _, c := range []arenaCase{{name: "lstm", op: "LSTM", attrs: graph.Attrs{}, in: 1},
 		{name: "gru_bidi", op: "GRU", attrs: merge(lbr1, biDir), in: 3, lens: true}} {
 		rc := c.randCase(2, 6, 33, 7)
 		want := mustRun(t, buildOp(t, rc, 1, true), rc.inputs)

@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/internal/onnxpb"
 	"github.com/mtlrun/mtlrun/ops"
@@ -28,26 +29,26 @@ type nodeCase struct {
 	want   []*tensor.Tensor // by node output slot, nil for unnamed outputs
 }
 
-func convertAttr(a *onnxpb.AttributeProto) ops.Attr {
+func convertAttr(a *onnxpb.AttributeProto) graph.Attr {
 	switch a.GetType() {
 	case onnxpb.AttributeProto_FLOAT:
-		return ops.Attr{Type: ops.AttrFloat, Float: a.GetF()}
+		return graph.Attr{Type: graph.AttrFloat, Float: a.GetF()}
 	case onnxpb.AttributeProto_INT:
-		return ops.Attr{Type: ops.AttrInt, Int: a.GetI()}
+		return graph.Attr{Type: graph.AttrInt, Int: a.GetI()}
 	case onnxpb.AttributeProto_STRING:
-		return ops.Attr{Type: ops.AttrString, String: string(a.GetS())}
+		return graph.Attr{Type: graph.AttrString, String: string(a.GetS())}
 	case onnxpb.AttributeProto_FLOATS:
-		return ops.Attr{Type: ops.AttrFloats, Floats: a.GetFloats()}
+		return graph.Attr{Type: graph.AttrFloats, Floats: a.GetFloats()}
 	case onnxpb.AttributeProto_INTS:
-		return ops.Attr{Type: ops.AttrInts, Ints: a.GetInts()}
+		return graph.Attr{Type: graph.AttrInts, Ints: a.GetInts()}
 	case onnxpb.AttributeProto_STRINGS:
 		var ss []string
 		for _, s := range a.GetStrings() {
 			ss = append(ss, string(s))
 		}
-		return ops.Attr{Type: ops.AttrStrings, Strings: ss}
+		return graph.Attr{Type: graph.AttrStrings, Strings: ss}
 	}
-	return ops.Attr{}
+	return graph.Attr{}
 }
 
 func loadCase(t *testing.T, dir string) *nodeCase {
@@ -71,14 +72,18 @@ func loadCase(t *testing.T, dir string) *nodeCase {
 			opset = int(o.GetVersion())
 		}
 	}
-	cfg := &ops.Config{Name: n.GetName(), OpType: n.GetOpType(), Opset: opset, Attrs: ops.Attrs{},
+	cfg := &ops.Config{Name: n.GetName(), OpType: n.GetOpType(), Opset: opset, Attrs: graph.Attrs{},
 		NumInputs: len(n.GetInput()), NumOutputs: len(n.GetOutput())}
 	for _, a := range n.GetAttribute() {
 		cfg.Attrs[a.GetName()] = convertAttr(a)
 	}
 	values := map[string]*tensor.Tensor{}
 	for _, tp := range g.GetInitializer() {
-		v, err := importer.TensorFromProto(tp, dir)
+		raw, err := proto.Marshal(tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := importer.DecodeTensor(raw, dir)
 		if err != nil {
 			t.Fatal(err)
 		}

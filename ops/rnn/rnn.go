@@ -250,7 +250,7 @@ func seqLens(a *ops.Arena, s *tensor.Tensor, dm dims) ([]int, error) {
 	if s == nil {
 		return nil, nil
 	}
-	at := func(i int) int64 { return 0 }
+	var at func(i int) int64
 	switch v := s.Data.(type) {
 	case []int32:
 		at = func(i int) int64 { return int64(v[i]) }
@@ -480,22 +480,17 @@ func packWeights[T tensor.Float](o *rnnOp, a *ops.Arena, src [4][]T, dm dims, fu
 }
 
 // scratch returns n zeroed elements of arena scratch (fresh memory when a
-// is nil). float64 scratch is carved from float32 buffers, 8-byte aligned.
+// is nil): float32 from the arena's scratch, float64 as an arena tensor.
+// The type switches are resolved per instantiation.
 func scratch[T tensor.Float](a *ops.Arena, n int) []T {
 	var z T
-	if unsafe.Sizeof(z) == 4 {
-		f := a.Float32s(n)
-		return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(f))), n)
+	if _, ok := any(z).(float32); ok {
+		return any(a.Float32s(n)).([]T)
 	}
-	if a == nil {
-		return make([]T, n)
+	if t, err := a.New(tensor.Float64, []int{n}); err == nil {
+		return t.Data.([]T)
 	}
-	f := a.Float32s(2*n + 1)
-	p := unsafe.Pointer(unsafe.SliceData(f))
-	if uintptr(p)%8 != 0 {
-		p = unsafe.Add(p, 4)
-	}
-	return unsafe.Slice((*T)(p), n)
+	return make([]T, n) // New fails only for a negative n, as make does
 }
 
 // parallelWork is the multiply-add count from which a Run splits its batch
@@ -728,13 +723,8 @@ func clamp[T tensor.Float](v, c T) T {
 	return v
 }
 
-// f32 views a []T as []float32 (T is float32 whenever this is called).
-func f32[T tensor.Float](s []T) []float32 {
-	if s == nil {
-		return nil
-	}
-	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
-}
+// f32 is s as []float32 (T is float32 whenever this is called).
+func f32[T tensor.Float](s []T) []float32 { return any(s).([]float32) }
 
 // runFused runs one direction over rows [b0, b1) with the fused cell
 // kernels (float32). Without sequence_lens the new hidden state is written
@@ -913,7 +903,7 @@ func runJob[T tensor.Float](j *job[T]) {
 		return
 	}
 	if w.fused {
-		runFused((*job[float32])(unsafe.Pointer(j)))
+		runFused(any(j).(*job[float32])) // fused implies float32
 		return
 	}
 	nd, d := o.numDir, j.d
@@ -941,7 +931,9 @@ func runJob[T tensor.Float](j *job[T]) {
 		gh = take(cb * H)
 	}
 	take(cb * H) // keeps the layout of scratchSize
-	work := f32(buf)
+	// the A-panel work of linalg's float32 GEMM; gemmNT's float64 path
+	// needs none
+	work, _ := any(buf).([]float32)
 
 	// Input projection for every step at once: xw = X·Wᵀ + bias.
 	if o.layout == 0 {

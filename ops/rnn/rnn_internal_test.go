@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/ops/linalg"
 	"github.com/mtlrun/mtlrun/tensor"
@@ -64,13 +65,13 @@ func TestGemmNT(t *testing.T) {
 
 type randCase struct {
 	op     string
-	attrs  ops.Attrs
+	attrs  graph.Attrs
 	inputs []*tensor.Tensor
 	nOut   int
 }
 
 // newRandCase builds a random node: seq T, batch N, input I, hidden H.
-func newRandCase(seed uint64, opType string, attrs ops.Attrs, T, N, I, H int, lens []int32, initial bool) randCase {
+func newRandCase(seed uint64, opType string, attrs graph.Attrs, T, N, I, H int, lens []int32, initial bool) randCase {
 	r := rand.New(rand.NewPCG(seed, 7))
 	g := map[string]int{"LSTM": 4, "GRU": 3, "RNN": 1}[opType]
 	nd := 1
@@ -136,14 +137,14 @@ func equalOutputs(t *testing.T, what string, a, b []*tensor.Tensor) {
 var bigCases = []struct {
 	name  string
 	op    string
-	attrs ops.Attrs
+	attrs graph.Attrs
 }{
-	{"lstm_bidi_layout0", "LSTM", ops.Attrs{"direction": {Type: ops.AttrString, String: "bidirectional"}}},
-	{"lstm_layout1", "LSTM", ops.Attrs{"layout": {Type: ops.AttrInt, Int: 1}}},
-	{"gru_lbr0_reverse", "GRU", ops.Attrs{"direction": {Type: ops.AttrString, String: "reverse"}}},
-	{"gru_lbr1_bidi_layout1", "GRU", ops.Attrs{"linear_before_reset": {Type: ops.AttrInt, Int: 1},
-		"direction": {Type: ops.AttrString, String: "bidirectional"}, "layout": {Type: ops.AttrInt, Int: 1}}},
-	{"rnn_bidi", "RNN", ops.Attrs{"direction": {Type: ops.AttrString, String: "bidirectional"}}},
+	{"lstm_bidi_layout0", "LSTM", graph.Attrs{"direction": {Type: graph.AttrString, String: "bidirectional"}}},
+	{"lstm_layout1", "LSTM", graph.Attrs{"layout": {Type: graph.AttrInt, Int: 1}}},
+	{"gru_lbr0_reverse", "GRU", graph.Attrs{"direction": {Type: graph.AttrString, String: "reverse"}}},
+	{"gru_lbr1_bidi_layout1", "GRU", graph.Attrs{"linear_before_reset": {Type: graph.AttrInt, Int: 1},
+		"direction": {Type: graph.AttrString, String: "bidirectional"}, "layout": {Type: graph.AttrInt, Int: 1}}},
+	{"rnn_bidi", "RNN", graph.Attrs{"direction": {Type: graph.AttrString, String: "bidirectional"}}},
 }
 
 // The parallel split over batch rows and directions must give bit-identical
@@ -206,8 +207,8 @@ func TestConcurrentRuns(t *testing.T) {
 
 // New weight tensors must not be served from the cache of old ones.
 func TestCacheFollowsWeights(t *testing.T) {
-	a := newRandCase(11, "LSTM", ops.Attrs{}, 4, 3, 3, 4, nil, false)
-	b := newRandCase(12, "LSTM", ops.Attrs{}, 4, 3, 3, 4, nil, false)
+	a := newRandCase(11, "LSTM", graph.Attrs{}, 4, 3, 3, 4, nil, false)
+	b := newRandCase(12, "LSTM", graph.Attrs{}, 4, 3, 3, 4, nil, false)
 	opA := a.build(t)
 	wantA := mustRun(t, opA, a.inputs)
 	wantB := mustRun(t, b.build(t), b.inputs)
@@ -266,20 +267,20 @@ func TestFloat64(t *testing.T) {
 
 func TestEdgeShapes(t *testing.T) {
 	// Zero steps: Y is empty and the final state is the initial state.
-	rc := newRandCase(1, "GRU", ops.Attrs{}, 0, 2, 3, 4, nil, true)
+	rc := newRandCase(1, "GRU", graph.Attrs{}, 0, 2, 3, 4, nil, true)
 	out := mustRun(t, rc.build(t), rc.inputs)
 	if !tensor.SameShape(out[0].Shape, []int{0, 1, 2, 4}) {
 		t.Fatalf("Y shape %v", out[0].Shape)
 	}
 	equalOutputs(t, "Y_h", []*tensor.Tensor{rc.inputs[5]}, out[1:2])
 	// Zero batch.
-	rc = newRandCase(1, "LSTM", ops.Attrs{"layout": {Type: ops.AttrInt, Int: 1}}, 3, 0, 3, 4, nil, false)
+	rc = newRandCase(1, "LSTM", graph.Attrs{"layout": {Type: graph.AttrInt, Int: 1}}, 3, 0, 3, 4, nil, false)
 	out = mustRun(t, rc.build(t), rc.inputs)
 	if !tensor.SameShape(out[0].Shape, []int{0, 3, 1, 4}) || !tensor.SameShape(out[2].Shape, []int{0, 1, 4}) {
 		t.Fatalf("shapes %v %v", out[0].Shape, out[2].Shape)
 	}
 	// A zero length row keeps its initial state and has zero outputs.
-	rc = newRandCase(2, "RNN", ops.Attrs{}, 3, 2, 2, 3, []int32{0, 3}, true)
+	rc = newRandCase(2, "RNN", graph.Attrs{}, 3, 2, 2, 3, []int32{0, 3}, true)
 	out = mustRun(t, rc.build(t), rc.inputs)
 	h0, yh, y := rc.inputs[5].Float32s(), out[1].Float32s(), out[0].Float32s()
 	for k := 0; k < 3; k++ {
@@ -293,32 +294,32 @@ func TestEdgeShapes(t *testing.T) {
 		}
 	}
 	// Fewer outputs requested.
-	op, err := ops.New(&ops.Config{OpType: "LSTM", Opset: 14, Attrs: ops.Attrs{}, NumOutputs: 1})
+	op, err := ops.New(&ops.Config{OpType: "LSTM", Opset: 14, Attrs: graph.Attrs{}, NumOutputs: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lc := newRandCase(4, "LSTM", ops.Attrs{}, 2, 2, 2, 2, nil, false)
+	lc := newRandCase(4, "LSTM", graph.Attrs{}, 2, 2, 2, 2, nil, false)
 	if out := mustRun(t, op, lc.inputs); len(out) != 1 {
 		t.Fatalf("got %d outputs, want 1", len(out))
 	}
 }
 
 func TestErrors(t *testing.T) {
-	str := func(s string) ops.Attr { return ops.Attr{Type: ops.AttrString, String: s} }
-	i64 := func(v int64) ops.Attr { return ops.Attr{Type: ops.AttrInt, Int: v} }
+	str := func(s string) graph.Attr { return graph.Attr{Type: graph.AttrString, String: s} }
+	i64 := func(v int64) graph.Attr { return graph.Attr{Type: graph.AttrInt, Int: v} }
 	for _, tc := range []struct {
 		op    string
-		attrs ops.Attrs
+		attrs graph.Attrs
 		want  string
 	}{
-		{"LSTM", ops.Attrs{"direction": str("sideways")}, "direction"},
-		{"GRU", ops.Attrs{"layout": i64(2)}, "layout"},
-		{"LSTM", ops.Attrs{"clip": {Type: ops.AttrFloat, Float: -1}}, "clip"},
-		{"LSTM", ops.Attrs{"input_forget": i64(3)}, "input_forget"},
-		{"GRU", ops.Attrs{"linear_before_reset": i64(2)}, "linear_before_reset"},
-		{"RNN", ops.Attrs{"activations": {Type: ops.AttrStrings, Strings: []string{"Swish"}}}, "Swish"},
-		{"GRU", ops.Attrs{"activations": {Type: ops.AttrStrings, Strings: []string{"Sigmoid"}}}, "activations"},
-		{"LSTM", ops.Attrs{"hidden_size": i64(-3)}, "hidden_size"},
+		{"LSTM", graph.Attrs{"direction": str("sideways")}, "direction"},
+		{"GRU", graph.Attrs{"layout": i64(2)}, "layout"},
+		{"LSTM", graph.Attrs{"clip": {Type: graph.AttrFloat, Float: -1}}, "clip"},
+		{"LSTM", graph.Attrs{"input_forget": i64(3)}, "input_forget"},
+		{"GRU", graph.Attrs{"linear_before_reset": i64(2)}, "linear_before_reset"},
+		{"RNN", graph.Attrs{"activations": {Type: graph.AttrStrings, Strings: []string{"Swish"}}}, "Swish"},
+		{"GRU", graph.Attrs{"activations": {Type: graph.AttrStrings, Strings: []string{"Sigmoid"}}}, "activations"},
+		{"LSTM", graph.Attrs{"hidden_size": i64(-3)}, "hidden_size"},
 	} {
 		_, err := ops.New(&ops.Config{OpType: tc.op, Opset: 14, Attrs: tc.attrs, NumOutputs: 2})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -326,7 +327,7 @@ func TestErrors(t *testing.T) {
 		}
 	}
 
-	base := newRandCase(1, "LSTM", ops.Attrs{"hidden_size": i64(4)}, 3, 2, 3, 4, nil, true)
+	base := newRandCase(1, "LSTM", graph.Attrs{"hidden_size": i64(4)}, 3, 2, 3, 4, nil, true)
 	op := base.build(t)
 	mod := func(i int, t *tensor.Tensor) []*tensor.Tensor {
 		in := append([]*tensor.Tensor(nil), base.inputs...)
@@ -365,7 +366,7 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-func benchOp(b *testing.B, opType string, attrs ops.Attrs, T, N, I, H int) {
+func benchOp(b *testing.B, opType string, attrs graph.Attrs, T, N, I, H int) {
 	for _, threads := range []int{1, 2} {
 		b.Run(fmt.Sprintf("threads%d", threads), func(b *testing.B) {
 			rc := newRandCase(1, opType, attrs, T, N, I, H, nil, false)
@@ -393,16 +394,16 @@ func benchOp(b *testing.B, opType string, attrs ops.Attrs, T, N, I, H int) {
 	}
 }
 
-func BenchmarkLSTM64_T50_B1(b *testing.B)  { benchOp(b, "LSTM", ops.Attrs{}, 50, 1, 1, 64) }
-func BenchmarkLSTM64_T50_B64(b *testing.B) { benchOp(b, "LSTM", ops.Attrs{}, 50, 64, 1, 64) }
+func BenchmarkLSTM64_T50_B1(b *testing.B)  { benchOp(b, "LSTM", graph.Attrs{}, 50, 1, 1, 64) }
+func BenchmarkLSTM64_T50_B64(b *testing.B) { benchOp(b, "LSTM", graph.Attrs{}, 50, 64, 1, 64) }
 func BenchmarkGRU32_I8_T50_B1(b *testing.B) {
-	benchOp(b, "GRU", ops.Attrs{"linear_before_reset": {Type: ops.AttrInt, Int: 1}}, 50, 1, 8, 32)
+	benchOp(b, "GRU", graph.Attrs{"linear_before_reset": {Type: graph.AttrInt, Int: 1}}, 50, 1, 8, 32)
 }
 func BenchmarkGRU32_I8_T50_B64(b *testing.B) {
-	benchOp(b, "GRU", ops.Attrs{"linear_before_reset": {Type: ops.AttrInt, Int: 1}}, 50, 64, 8, 32)
+	benchOp(b, "GRU", graph.Attrs{"linear_before_reset": {Type: graph.AttrInt, Int: 1}}, 50, 64, 8, 32)
 }
-func BenchmarkGRU32lbr0_I8_T50_B1(b *testing.B) { benchOp(b, "GRU", ops.Attrs{}, 50, 1, 8, 32) }
-func BenchmarkRNN32_I8_T50_B64(b *testing.B)    { benchOp(b, "RNN", ops.Attrs{}, 50, 64, 8, 32) }
+func BenchmarkGRU32lbr0_I8_T50_B1(b *testing.B) { benchOp(b, "GRU", graph.Attrs{}, 50, 1, 8, 32) }
+func BenchmarkRNN32_I8_T50_B64(b *testing.B)    { benchOp(b, "RNN", graph.Attrs{}, 50, 64, 8, 32) }
 
 func BenchmarkGemmNT_64x256x64(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))

@@ -23,7 +23,6 @@ type Trace[T tensor.Float] struct {
 	DefaultActivations        bool  // every direction uses the default activations
 	Clip                      bool  // the clip attribute is set
 	InputForget               bool  // LSTM input_forget=1
-	states                    int   // Dirs*Seq*Batch*Hidden
 	hPrev, cPrev              []T
 }
 

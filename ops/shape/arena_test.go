@@ -3,7 +3,7 @@ package shape
 import (
 	"testing"
 
-	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops/internal/opstest"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -12,7 +12,7 @@ import (
 type arenaCase struct {
 	op    string
 	opset int
-	attrs ops.Attrs
+	attrs graph.Attrs
 	nOut  int
 	in    []*tensor.Tensor
 	view  bool // output 0 must share input 0's data
@@ -37,7 +37,7 @@ func bools(shape ...int) *tensor.Tensor {
 }
 
 func arenaCases() []arenaCase {
-	ax := func(v int64) ops.Attrs { return ops.Attrs{"axis": intA(v)} }
+	ax := func(v int64) graph.Attrs { return graph.Attrs{"axis": intA(v)} }
 	return []arenaCase{
 		{op: "Reshape", in: []*tensor.Tensor{seq(64, 128), i64(0, -1, 32)}, view: true},
 		{op: "Reshape", in: []*tensor.Tensor{i64seq(2, 3, 4), i32s(4, -1)}, view: true},
@@ -45,11 +45,11 @@ func arenaCases() []arenaCase {
 		{op: "Squeeze", in: []*tensor.Tensor{seq(1, 64, 1, 8), i64(0, -2)}, view: true},
 		{op: "Squeeze", in: []*tensor.Tensor{bools(1, 3, 1)}, view: true},
 		{op: "Unsqueeze", in: []*tensor.Tensor{seq(64, 8), i64(-1, 0)}, view: true},
-		{op: "Unsqueeze", opset: 11, attrs: ops.Attrs{"axes": ints(1)}, in: []*tensor.Tensor{i64seq(3)}, view: true},
+		{op: "Unsqueeze", opset: 11, attrs: graph.Attrs{"axes": ints(1)}, in: []*tensor.Tensor{i64seq(3)}, view: true},
 		{op: "Transpose", in: []*tensor.Tensor{seq(64, 128)}},
-		{op: "Transpose", attrs: ops.Attrs{"perm": ints(0, 2, 1, 3)}, in: []*tensor.Tensor{seq(2, 16, 4, 8)}},
-		{op: "Transpose", attrs: ops.Attrs{"perm": ints(0, 2, 3, 1)}, in: []*tensor.Tensor{i64seq(2, 3, 4, 5)}},
-		{op: "Transpose", attrs: ops.Attrs{"perm": ints(2, 0, 1)}, in: []*tensor.Tensor{bools(3, 1, 4)}},
+		{op: "Transpose", attrs: graph.Attrs{"perm": ints(0, 2, 1, 3)}, in: []*tensor.Tensor{seq(2, 16, 4, 8)}},
+		{op: "Transpose", attrs: graph.Attrs{"perm": ints(0, 2, 3, 1)}, in: []*tensor.Tensor{i64seq(2, 3, 4, 5)}},
+		{op: "Transpose", attrs: graph.Attrs{"perm": ints(2, 0, 1)}, in: []*tensor.Tensor{bools(3, 1, 4)}},
 		{op: "Gather", in: []*tensor.Tensor{seq(1000, 64), tensor.From([]int{4, 32}, make([]int64, 128))}},
 		{op: "Gather", attrs: ax(1), in: []*tensor.Tensor{seq(64, 128), i32s(0, 5, -1, 7)}},
 		{op: "Gather", in: []*tensor.Tensor{i64seq(5), tensor.Scalar(int64(3))}},
@@ -61,13 +61,13 @@ func arenaCases() []arenaCase {
 		{op: "Slice", in: []*tensor.Tensor{seq(64, 128), i64(0, 10), i64(64, -10)}},
 		{op: "Slice", in: []*tensor.Tensor{seq(8, 16, 4), i64(1, 15), i64(7, 0), i64(0, 1), i64(2, -3)}},
 		{op: "Slice", in: []*tensor.Tensor{i64seq(10), i32s(2), i32s(1 << 30)}},
-		{op: "Slice", opset: 9, attrs: ops.Attrs{"starts": ints(1), "ends": ints(3), "axes": ints(1)}, in: []*tensor.Tensor{seq(4, 5)}},
+		{op: "Slice", opset: 9, attrs: graph.Attrs{"starts": ints(1), "ends": ints(3), "axes": ints(1)}, in: []*tensor.Tensor{seq(4, 5)}},
 		{op: "Split", nOut: 3, attrs: ax(1), in: []*tensor.Tensor{seq(64, 96)}},
 		{op: "Split", nOut: 2, in: []*tensor.Tensor{i64seq(5, 2), i64(2, 3)}},
 		{op: "Split", nOut: 40, attrs: ax(1), in: []*tensor.Tensor{seq(3, 80)}},
-		{op: "Split", opset: 18, nOut: 3, attrs: ops.Attrs{"num_outputs": intA(3)}, in: []*tensor.Tensor{seq(7, 2)}},
+		{op: "Split", opset: 18, nOut: 3, attrs: graph.Attrs{"num_outputs": intA(3)}, in: []*tensor.Tensor{seq(7, 2)}},
 		{op: "Shape", in: []*tensor.Tensor{seq(64, 128)}},
-		{op: "Shape", opset: 15, attrs: ops.Attrs{"start": intA(1), "end": intA(-1)}, in: []*tensor.Tensor{seq(2, 3, 4, 5)}},
+		{op: "Shape", opset: 15, attrs: graph.Attrs{"start": intA(1), "end": intA(-1)}, in: []*tensor.Tensor{seq(2, 3, 4, 5)}},
 		{op: "Size", in: []*tensor.Tensor{seq(3, 4)}},
 		{op: "Expand", in: []*tensor.Tensor{seq(64, 1), i64(64, 128)}},
 		{op: "Expand", in: []*tensor.Tensor{seq(3), i64(2, 1, 1)}},
@@ -75,15 +75,15 @@ func arenaCases() []arenaCase {
 		{op: "Tile", in: []*tensor.Tensor{seq(2, 3), i64(3, 2)}},
 		{op: "Pad", in: []*tensor.Tensor{seq(64, 128), i64(1, 2, 3, 4)}},
 		{op: "Pad", in: []*tensor.Tensor{seq(3, 4), i64(0, 2, 0, 1), f32([]int{}, 7)}},
-		{op: "Pad", attrs: ops.Attrs{"mode": {Type: ops.AttrString, String: "reflect"}}, in: []*tensor.Tensor{seq(3, 4), i64(1, 2, 1, 2)}},
-		{op: "Pad", attrs: ops.Attrs{"mode": {Type: ops.AttrString, String: "edge"}}, in: []*tensor.Tensor{i64seq(3, 4), i64(1, 1), nil, i64(-1)}},
-		{op: "Pad", opset: 2, attrs: ops.Attrs{"pads": ints(1, 0, 1, 0), "value": {Type: ops.AttrFloat, Float: 1.5}}, in: []*tensor.Tensor{seq(2, 2)}},
+		{op: "Pad", attrs: graph.Attrs{"mode": {Type: graph.AttrString, String: "reflect"}}, in: []*tensor.Tensor{seq(3, 4), i64(1, 2, 1, 2)}},
+		{op: "Pad", attrs: graph.Attrs{"mode": {Type: graph.AttrString, String: "edge"}}, in: []*tensor.Tensor{i64seq(3, 4), i64(1, 1), nil, i64(-1)}},
+		{op: "Pad", opset: 2, attrs: graph.Attrs{"pads": ints(1, 0, 1, 0), "value": {Type: graph.AttrFloat, Float: 1.5}}, in: []*tensor.Tensor{seq(2, 2)}},
 		{op: "ConstantOfShape", in: []*tensor.Tensor{i64(64, 128)}},
-		{op: "ConstantOfShape", attrs: ops.Attrs{"value": {Type: ops.AttrTensor, Tensor: tensor.From([]int{1}, []int64{3})}}, in: []*tensor.Tensor{i64(2, 3)}},
-		{op: "Constant", attrs: ops.Attrs{"value": {Type: ops.AttrTensor, Tensor: seq(2, 2)}}},
+		{op: "ConstantOfShape", attrs: graph.Attrs{"value": {Type: graph.AttrTensor, Tensor: tensor.From([]int{1}, []int64{3})}}, in: []*tensor.Tensor{i64(2, 3)}},
+		{op: "Constant", attrs: graph.Attrs{"value": {Type: graph.AttrTensor, Tensor: seq(2, 2)}}},
 		{op: "Range", in: []*tensor.Tensor{tensor.Scalar(int64(1)), tensor.Scalar(int64(20)), tensor.Scalar(int64(3))}},
 		{op: "Range", in: []*tensor.Tensor{tensor.Scalar(float32(0)), tensor.Scalar(float32(1)), tensor.Scalar(float32(0.25))}},
-		{op: "CumSum", attrs: ops.Attrs{"exclusive": intA(1)}, in: []*tensor.Tensor{seq(4, 5), tensor.Scalar(int64(1))}},
+		{op: "CumSum", attrs: graph.Attrs{"exclusive": intA(1)}, in: []*tensor.Tensor{seq(4, 5), tensor.Scalar(int64(1))}},
 		{op: "Trilu", opset: 14, in: []*tensor.Tensor{seq(2, 4, 4), tensor.Scalar(int64(-1))}},
 		{op: "ReverseSequence", opset: 10, in: []*tensor.Tensor{seq(4, 3, 2), i64(4, 2, 1)}},
 	}

@@ -3,12 +3,13 @@ package shape
 import (
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/ops/internal/opstest"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
-func mustOp(b *testing.B, op string, attrs ops.Attrs) ops.Op {
+func mustOp(b *testing.B, op string, attrs graph.Attrs) ops.Op {
 	b.Helper()
 	k, err := ops.New(&ops.Config{OpType: op, Opset: 13, Attrs: attrs, NumOutputs: 1})
 	if err != nil {
@@ -41,12 +42,12 @@ func BenchmarkGatherAxis1(b *testing.B) {
 	for i := range ids {
 		ids[i] = int64(i * 2)
 	}
-	runBench(b, mustOp(b, "Gather", ops.Attrs{"axis": intA(1)}), 64*256*4, x, i64(ids...))
+	runBench(b, mustOp(b, "Gather", graph.Attrs{"axis": intA(1)}), 64*256*4, x, i64(ids...))
 }
 
 func BenchmarkTransposeAttention(b *testing.B) {
 	x := seq(8, 128, 12, 64) // [B, S, H, D] -> [B, H, S, D]
-	runBench(b, mustOp(b, "Transpose", ops.Attrs{"perm": ints(0, 2, 1, 3)}), x.Len()*4, x)
+	runBench(b, mustOp(b, "Transpose", graph.Attrs{"perm": ints(0, 2, 1, 3)}), x.Len()*4, x)
 }
 
 func BenchmarkTranspose2D(b *testing.B) {
@@ -56,17 +57,17 @@ func BenchmarkTranspose2D(b *testing.B) {
 
 func BenchmarkTransposeNCHWtoNHWC(b *testing.B) {
 	x := seq(8, 64, 56, 56)
-	runBench(b, mustOp(b, "Transpose", ops.Attrs{"perm": ints(0, 2, 3, 1)}), x.Len()*4, x)
+	runBench(b, mustOp(b, "Transpose", graph.Attrs{"perm": ints(0, 2, 3, 1)}), x.Len()*4, x)
 }
 
 func BenchmarkConcatLastAxis(b *testing.B) {
 	x, y := seq(32, 128, 256), seq(32, 128, 256)
-	runBench(b, mustOp(b, "Concat", ops.Attrs{"axis": intA(-1)}), 2*x.Len()*4, x, y)
+	runBench(b, mustOp(b, "Concat", graph.Attrs{"axis": intA(-1)}), 2*x.Len()*4, x, y)
 }
 
 func BenchmarkConcatAxis0(b *testing.B) {
 	x, y := seq(32, 128, 256), seq(32, 128, 256)
-	runBench(b, mustOp(b, "Concat", ops.Attrs{"axis": intA(0)}), 2*x.Len()*4, x, y)
+	runBench(b, mustOp(b, "Concat", graph.Attrs{"axis": intA(0)}), 2*x.Len()*4, x, y)
 }
 
 func BenchmarkSliceInner(b *testing.B) {
@@ -85,7 +86,7 @@ func BenchmarkGatherSmall(b *testing.B) {
 }
 
 func BenchmarkConcatSmall(b *testing.B) {
-	runBench(b, mustOp(b, "Concat", ops.Attrs{"axis": intA(1)}), 64*160*4, seq(64, 128), seq(64, 32))
+	runBench(b, mustOp(b, "Concat", graph.Attrs{"axis": intA(1)}), 64*160*4, seq(64, 128), seq(64, 32))
 }
 
 func BenchmarkTransposeSmall(b *testing.B) {
@@ -93,7 +94,7 @@ func BenchmarkTransposeSmall(b *testing.B) {
 }
 
 func BenchmarkTransposeSmall4D(b *testing.B) {
-	runBench(b, mustOp(b, "Transpose", ops.Attrs{"perm": ints(0, 2, 1, 3)}), 64*128*4, seq(4, 16, 8, 16))
+	runBench(b, mustOp(b, "Transpose", graph.Attrs{"perm": ints(0, 2, 1, 3)}), 64*128*4, seq(4, 16, 8, 16))
 }
 
 func BenchmarkReshapeSmall(b *testing.B) {

@@ -84,22 +84,6 @@ func rawOf(t *tensor.Tensor) (raw, error) {
 	return raw{}, fmt.Errorf("unsupported tensor data %T (dtype %v)", t.Data, t.DType)
 }
 
-// rawSlice returns the typed raw slice of r; T must match r.k.
-func rawSlice[T word](r raw) []T {
-	var z T
-	switch any(z).(type) {
-	case uint8:
-		return any(r.b1).([]T)
-	case uint16:
-		return any(r.b2).([]T)
-	case uint32:
-		return any(r.b4).([]T)
-	case uint64:
-		return any(r.b8).([]T)
-	}
-	return any(r.s).([]T)
-}
-
 // alloc takes a tensor of dtype dt and shape from ar, and returns its raw
 // view. The contents are undefined: every caller writes every element.
 func alloc(ar *ops.Arena, dt tensor.DType, shape []int) (*tensor.Tensor, raw, error) {

@@ -5,14 +5,15 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
 // call builds op at opset with attrs and runs it on in.
-func call(op string, opset int, attrs ops.Attrs, nout int, in ...*tensor.Tensor) ([]*tensor.Tensor, error) {
+func call(op string, opset int, attrs graph.Attrs, nout int, in ...*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if attrs == nil {
-		attrs = ops.Attrs{}
+		attrs = graph.Attrs{}
 	}
 	k, err := ops.New(&ops.Config{OpType: op, Opset: opset, Attrs: attrs, NumInputs: len(in), NumOutputs: nout})
 	if err != nil {
@@ -21,8 +22,8 @@ func call(op string, opset int, attrs ops.Attrs, nout int, in ...*tensor.Tensor)
 	return k.Run(in)
 }
 
-func ints(v ...int64) ops.Attr      { return ops.Attr{Type: ops.AttrInts, Ints: v} }
-func intA(v int64) ops.Attr         { return ops.Attr{Type: ops.AttrInt, Int: v} }
+func ints(v ...int64) graph.Attr    { return graph.Attr{Type: graph.AttrInts, Ints: v} }
+func intA(v int64) graph.Attr       { return graph.Attr{Type: graph.AttrInt, Int: v} }
 func i64(v ...int64) *tensor.Tensor { return tensor.From([]int{len(v)}, v) }
 func f32(shape []int, v ...float32) *tensor.Tensor {
 	return tensor.From(shape, v)
@@ -43,7 +44,7 @@ type opCase struct {
 	name    string
 	op      string
 	opset   int
-	attrs   ops.Attrs
+	attrs   graph.Attrs
 	in      []*tensor.Tensor
 	nout    int
 	want    []*tensor.Tensor

@@ -142,10 +142,18 @@ func (c *cumSumOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor
 	case []uint16:
 		out, err = cumSumT(ar, x, d, outer, k, inner, c)
 	case []tensor.Float16Bits, []tensor.BFloat16Bits:
-		f, _ := tensor.AsFloat64(x)
-		yt, _ := cumSumT(nil, &tensor.Tensor{DType: tensor.Float64, Shape: x.Shape, Data: f}, f, outer, k, inner, c)
+		f, err := tensor.AsFloat64(x)
+		if err != nil {
+			return nil, ops.BadInput(0, "%v", err)
+		}
+		yt, err := cumSumT(nil, &tensor.Tensor{DType: tensor.Float64, Shape: x.Shape, Data: f}, f, outer, k, inner, c)
+		if err != nil {
+			return nil, err
+		}
 		y := yt.Float64s()
-		out, _ = tensor.New(x.DType, x.Shape)
+		if out, err = tensor.New(x.DType, x.Shape); err != nil {
+			return nil, err
+		}
 		if h, ok := out.Data.([]tensor.Float16Bits); ok {
 			for i, v := range y {
 				h[i] = tensor.Float32ToFloat16(float32(v))

@@ -4,7 +4,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -14,10 +14,10 @@ func TestGather(t *testing.T) {
 			want: []*tensor.Tensor{f32([]int{3, 2}, 4, 5, 0, 1, 4, 5)}},
 		{name: "negative index", op: "Gather", opset: 13, in: []*tensor.Tensor{seq(3, 2), i64(-1)},
 			want: []*tensor.Tensor{f32([]int{1, 2}, 4, 5)}},
-		{name: "int32 2d indices axis1", op: "Gather", opset: 13, attrs: ops.Attrs{"axis": intA(1)},
+		{name: "int32 2d indices axis1", op: "Gather", opset: 13, attrs: graph.Attrs{"axis": intA(1)},
 			in:   []*tensor.Tensor{seq(2, 3), tensor.From([]int{2, 2}, []int32{0, 2, 1, -3})},
 			want: []*tensor.Tensor{f32([]int{2, 2, 2}, 0, 2, 1, 0, 3, 5, 4, 3)}},
-		{name: "scalar index drops axis", op: "Gather", opset: 13, attrs: ops.Attrs{"axis": intA(-1)},
+		{name: "scalar index drops axis", op: "Gather", opset: 13, attrs: graph.Attrs{"axis": intA(-1)},
 			in:   []*tensor.Tensor{seq(2, 3), tensor.Scalar(int64(1))},
 			want: []*tensor.Tensor{f32([]int{2}, 1, 4)}},
 		{name: "strings", op: "Gather", opset: 13, in: []*tensor.Tensor{tensor.From([]int{3}, []string{"a", "b", "c"}), i64(2, 2, 0)},
@@ -28,14 +28,14 @@ func TestGather(t *testing.T) {
 			want: []*tensor.Tensor{f32([]int{0, 2})}},
 		{name: "out of range", op: "Gather", opset: 13, in: []*tensor.Tensor{seq(3, 2), i64(3)}, wantErr: true},
 		{name: "too negative", op: "Gather", opset: 13, in: []*tensor.Tensor{seq(3, 2), i64(-4)}, wantErr: true},
-		{name: "bad axis", op: "Gather", opset: 13, attrs: ops.Attrs{"axis": intA(2)}, in: []*tensor.Tensor{seq(3, 2), i64(0)}, wantErr: true},
+		{name: "bad axis", op: "Gather", opset: 13, attrs: graph.Attrs{"axis": intA(2)}, in: []*tensor.Tensor{seq(3, 2), i64(0)}, wantErr: true},
 		{name: "float indices", op: "Gather", opset: 13, in: []*tensor.Tensor{seq(3, 2), f32([]int{1}, 0)}, wantErr: true},
 	})
 }
 
 func TestGatherElements(t *testing.T) {
 	runCases(t, []opCase{
-		{name: "axis1", op: "GatherElements", opset: 13, attrs: ops.Attrs{"axis": intA(1)},
+		{name: "axis1", op: "GatherElements", opset: 13, attrs: graph.Attrs{"axis": intA(1)},
 			in:   []*tensor.Tensor{f32([]int{2, 2}, 1, 2, 3, 4), tensor.From([]int{2, 2}, []int64{0, 0, 1, 0})},
 			want: []*tensor.Tensor{f32([]int{2, 2}, 1, 1, 4, 3)}},
 		{name: "axis0 smaller indices", op: "GatherElements", opset: 13,
@@ -50,18 +50,18 @@ func TestGatherElements(t *testing.T) {
 
 func TestConcat(t *testing.T) {
 	runCases(t, []opCase{
-		{name: "axis1", op: "Concat", opset: 13, attrs: ops.Attrs{"axis": intA(1)},
+		{name: "axis1", op: "Concat", opset: 13, attrs: graph.Attrs{"axis": intA(1)},
 			in:   []*tensor.Tensor{seq(2, 1), seq(2, 2)},
 			want: []*tensor.Tensor{f32([]int{2, 3}, 0, 0, 1, 1, 2, 3)}},
-		{name: "axis -2 with empty", op: "Concat", opset: 13, attrs: ops.Attrs{"axis": intA(-2)},
+		{name: "axis -2 with empty", op: "Concat", opset: 13, attrs: graph.Attrs{"axis": intA(-2)},
 			in:   []*tensor.Tensor{seq(1, 2), f32([]int{0, 2}), seq(2, 2)},
 			want: []*tensor.Tensor{f32([]int{3, 2}, 0, 1, 0, 1, 2, 3)}},
-		{name: "strings", op: "Concat", opset: 13, attrs: ops.Attrs{"axis": intA(0)},
+		{name: "strings", op: "Concat", opset: 13, attrs: graph.Attrs{"axis": intA(0)},
 			in:   []*tensor.Tensor{tensor.From([]int{1}, []string{"x"}), tensor.From([]int{2}, []string{"y", "z"})},
 			want: []*tensor.Tensor{tensor.From([]int{3}, []string{"x", "y", "z"})}},
-		{name: "shape mismatch", op: "Concat", opset: 13, attrs: ops.Attrs{"axis": intA(0)},
+		{name: "shape mismatch", op: "Concat", opset: 13, attrs: graph.Attrs{"axis": intA(0)},
 			in: []*tensor.Tensor{seq(1, 2), seq(1, 3)}, wantErr: true},
-		{name: "dtype mismatch", op: "Concat", opset: 13, attrs: ops.Attrs{"axis": intA(0)},
+		{name: "dtype mismatch", op: "Concat", opset: 13, attrs: graph.Attrs{"axis": intA(0)},
 			in: []*tensor.Tensor{seq(1), i64(1)}, wantErr: true},
 		{name: "missing axis", op: "Concat", opset: 13, in: []*tensor.Tensor{seq(1)}, wantErr: true},
 	})
@@ -70,15 +70,15 @@ func TestConcat(t *testing.T) {
 func TestSplit(t *testing.T) {
 	x := seq(7)
 	runCases(t, []opCase{
-		{name: "equal parts", op: "Split", opset: 13, in: []*tensor.Tensor{seq(2, 4)}, attrs: ops.Attrs{"axis": intA(1)},
+		{name: "equal parts", op: "Split", opset: 13, in: []*tensor.Tensor{seq(2, 4)}, attrs: graph.Attrs{"axis": intA(1)},
 			want: []*tensor.Tensor{f32([]int{2, 2}, 0, 1, 4, 5), f32([]int{2, 2}, 2, 3, 6, 7)}},
-		{name: "attr split opset 11", op: "Split", opset: 11, attrs: ops.Attrs{"split": ints(1, 3)}, in: []*tensor.Tensor{seq(4)},
+		{name: "attr split opset 11", op: "Split", opset: 11, attrs: graph.Attrs{"split": ints(1, 3)}, in: []*tensor.Tensor{seq(4)},
 			want: []*tensor.Tensor{f32([]int{1}, 0), f32([]int{3}, 1, 2, 3)}},
 		{name: "input split opset 13", op: "Split", opset: 13, in: []*tensor.Tensor{seq(4), i64(3, 1)},
 			want: []*tensor.Tensor{f32([]int{3}, 0, 1, 2), f32([]int{1}, 3)}},
 		{name: "zero size splits", op: "Split", opset: 13, in: []*tensor.Tensor{seq(3), i64(0, 3, 0)},
 			want: []*tensor.Tensor{f32([]int{0}), f32([]int{3}, 0, 1, 2), f32([]int{0})}},
-		{name: "num_outputs uneven", op: "Split", opset: 18, attrs: ops.Attrs{"num_outputs": intA(4)}, in: []*tensor.Tensor{x},
+		{name: "num_outputs uneven", op: "Split", opset: 18, attrs: graph.Attrs{"num_outputs": intA(4)}, in: []*tensor.Tensor{x},
 			want: []*tensor.Tensor{f32([]int{2}, 0, 1), f32([]int{2}, 2, 3), f32([]int{2}, 4, 5), f32([]int{1}, 6)}},
 		{name: "uneven without num_outputs", op: "Split", opset: 13, nout: 2, in: []*tensor.Tensor{x}, wantErr: true},
 		{name: "bad sum", op: "Split", opset: 13, nout: 2, in: []*tensor.Tensor{x, i64(3, 3)}, wantErr: true},
@@ -90,9 +90,9 @@ func TestSlice(t *testing.T) {
 	x := seq(3, 4)
 	maxI, minI := int64(math.MaxInt64), int64(math.MinInt64)
 	runCases(t, []opCase{
-		{name: "opset1 attrs", op: "Slice", opset: 1, attrs: ops.Attrs{"starts": ints(1, 0), "ends": ints(2, 3)},
+		{name: "opset1 attrs", op: "Slice", opset: 1, attrs: graph.Attrs{"starts": ints(1, 0), "ends": ints(2, 3)},
 			in: []*tensor.Tensor{x}, want: []*tensor.Tensor{f32([]int{1, 3}, 4, 5, 6)}},
-		{name: "opset1 axes", op: "Slice", opset: 1, attrs: ops.Attrs{"starts": ints(1), "ends": ints(1000), "axes": ints(1)},
+		{name: "opset1 axes", op: "Slice", opset: 1, attrs: graph.Attrs{"starts": ints(1), "ends": ints(1000), "axes": ints(1)},
 			in: []*tensor.Tensor{x}, want: []*tensor.Tensor{f32([]int{3, 3}, 1, 2, 3, 5, 6, 7, 9, 10, 11)}},
 		{name: "inputs default axes", op: "Slice", opset: 13, in: []*tensor.Tensor{x, i64(0, 1), i64(2, 3)},
 			want: []*tensor.Tensor{f32([]int{2, 2}, 1, 2, 5, 6)}},
@@ -119,24 +119,24 @@ func TestReshapeFamily(t *testing.T) {
 	runCases(t, []opCase{
 		{name: "reshape zero copies", op: "Reshape", opset: 13, in: []*tensor.Tensor{x, i64(0, -1)}, want: []*tensor.Tensor{r(2, 12)}},
 		{name: "reshape infer", op: "Reshape", opset: 13, in: []*tensor.Tensor{x, i64(-1, 2, 2)}, want: []*tensor.Tensor{r(6, 2, 2)}},
-		{name: "reshape allowzero", op: "Reshape", opset: 14, attrs: ops.Attrs{"allowzero": intA(1)},
+		{name: "reshape allowzero", op: "Reshape", opset: 14, attrs: graph.Attrs{"allowzero": intA(1)},
 			in: []*tensor.Tensor{f32([]int{0, 3}), i64(3, 0)}, want: []*tensor.Tensor{f32([]int{3, 0})}},
 		{name: "reshape zero without allowzero copies", op: "Reshape", opset: 14,
 			in: []*tensor.Tensor{f32([]int{0, 3}), i64(3, 0)}, wantErr: true},
 		{name: "reshape not multiple", op: "Reshape", opset: 13, in: []*tensor.Tensor{x, i64(5, -1)}, wantErr: true},
 		{name: "reshape count", op: "Reshape", opset: 13, in: []*tensor.Tensor{x, i64(5, 5)}, wantErr: true},
 		{name: "reshape two -1", op: "Reshape", opset: 13, in: []*tensor.Tensor{x, i64(-1, -1)}, wantErr: true},
-		{name: "reshape opset1 attr", op: "Reshape", opset: 1, attrs: ops.Attrs{"shape": ints(4, 6)}, in: []*tensor.Tensor{x}, want: []*tensor.Tensor{r(4, 6)}},
+		{name: "reshape opset1 attr", op: "Reshape", opset: 1, attrs: graph.Attrs{"shape": ints(4, 6)}, in: []*tensor.Tensor{x}, want: []*tensor.Tensor{r(4, 6)}},
 		{name: "flatten default", op: "Flatten", opset: 13, in: []*tensor.Tensor{x}, want: []*tensor.Tensor{r(2, 12)}},
-		{name: "flatten 0", op: "Flatten", opset: 13, attrs: ops.Attrs{"axis": intA(0)}, in: []*tensor.Tensor{x}, want: []*tensor.Tensor{r(1, 24)}},
-		{name: "flatten -1", op: "Flatten", opset: 13, attrs: ops.Attrs{"axis": intA(-1)}, in: []*tensor.Tensor{x}, want: []*tensor.Tensor{r(6, 4)}},
-		{name: "flatten 3", op: "Flatten", opset: 13, attrs: ops.Attrs{"axis": intA(3)}, in: []*tensor.Tensor{x}, want: []*tensor.Tensor{r(24, 1)}},
-		{name: "flatten bad", op: "Flatten", opset: 13, attrs: ops.Attrs{"axis": intA(4)}, in: []*tensor.Tensor{x}, wantErr: true},
+		{name: "flatten 0", op: "Flatten", opset: 13, attrs: graph.Attrs{"axis": intA(0)}, in: []*tensor.Tensor{x}, want: []*tensor.Tensor{r(1, 24)}},
+		{name: "flatten -1", op: "Flatten", opset: 13, attrs: graph.Attrs{"axis": intA(-1)}, in: []*tensor.Tensor{x}, want: []*tensor.Tensor{r(6, 4)}},
+		{name: "flatten 3", op: "Flatten", opset: 13, attrs: graph.Attrs{"axis": intA(3)}, in: []*tensor.Tensor{x}, want: []*tensor.Tensor{r(24, 1)}},
+		{name: "flatten bad", op: "Flatten", opset: 13, attrs: graph.Attrs{"axis": intA(4)}, in: []*tensor.Tensor{x}, wantErr: true},
 		{name: "squeeze all", op: "Squeeze", opset: 13, in: []*tensor.Tensor{seq(1, 3, 1)}, want: []*tensor.Tensor{seq(3)}},
-		{name: "squeeze attr", op: "Squeeze", opset: 11, attrs: ops.Attrs{"axes": ints(-1)}, in: []*tensor.Tensor{seq(1, 3, 1)}, want: []*tensor.Tensor{seq(1, 3)}},
+		{name: "squeeze attr", op: "Squeeze", opset: 11, attrs: graph.Attrs{"axes": ints(-1)}, in: []*tensor.Tensor{seq(1, 3, 1)}, want: []*tensor.Tensor{seq(1, 3)}},
 		{name: "squeeze input", op: "Squeeze", opset: 13, in: []*tensor.Tensor{seq(1, 3, 1), i64(2, 0)}, want: []*tensor.Tensor{seq(3)}},
 		{name: "squeeze not one", op: "Squeeze", opset: 13, in: []*tensor.Tensor{seq(1, 3, 1), i64(1)}, wantErr: true},
-		{name: "unsqueeze attr", op: "Unsqueeze", opset: 11, attrs: ops.Attrs{"axes": ints(0, 3)}, in: []*tensor.Tensor{seq(2, 3)}, want: []*tensor.Tensor{seq(1, 2, 3, 1)}},
+		{name: "unsqueeze attr", op: "Unsqueeze", opset: 11, attrs: graph.Attrs{"axes": ints(0, 3)}, in: []*tensor.Tensor{seq(2, 3)}, want: []*tensor.Tensor{seq(1, 2, 3, 1)}},
 		{name: "unsqueeze unsorted negative", op: "Unsqueeze", opset: 13, in: []*tensor.Tensor{seq(2, 3), i64(-1, 1, 0)}, want: []*tensor.Tensor{seq(1, 1, 2, 3, 1)}},
 		{name: "unsqueeze scalar", op: "Unsqueeze", opset: 13, in: []*tensor.Tensor{tensor.Scalar(float32(0)), i64(0)}, want: []*tensor.Tensor{seq(1)}},
 		{name: "unsqueeze dup", op: "Unsqueeze", opset: 13, in: []*tensor.Tensor{seq(2), i64(0, -3)}, wantErr: true},
@@ -207,7 +207,7 @@ func TestTransposeAllPerms(t *testing.T) {
 			for i, v := range p {
 				perm[i] = int64(v)
 			}
-			got, err := call("Transpose", 13, ops.Attrs{"perm": ints(perm...)}, 1, x)
+			got, err := call("Transpose", 13, graph.Attrs{"perm": ints(perm...)}, 1, x)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -224,13 +224,13 @@ func TestTranspose(t *testing.T) {
 			want: []*tensor.Tensor{f32([]int{3, 2}, 0, 3, 1, 4, 2, 5)}},
 		{name: "strings", op: "Transpose", opset: 13, in: []*tensor.Tensor{tensor.From([]int{2, 1}, []string{"a", "b"})},
 			want: []*tensor.Tensor{tensor.From([]int{1, 2}, []string{"a", "b"})}},
-		{name: "int64 batched 2d", op: "Transpose", opset: 13, attrs: ops.Attrs{"perm": ints(0, 2, 1)},
+		{name: "int64 batched 2d", op: "Transpose", opset: 13, attrs: graph.Attrs{"perm": ints(0, 2, 1)},
 			in:   []*tensor.Tensor{tensor.From([]int{2, 1, 2}, []int64{1, 2, 3, 4})},
 			want: []*tensor.Tensor{tensor.From([]int{2, 2, 1}, []int64{1, 2, 3, 4})}},
 		{name: "scalar", op: "Transpose", opset: 13, in: []*tensor.Tensor{tensor.Scalar(float32(3))},
 			want: []*tensor.Tensor{tensor.Scalar(float32(3))}},
-		{name: "perm rank mismatch", op: "Transpose", opset: 13, attrs: ops.Attrs{"perm": ints(1, 0)}, in: []*tensor.Tensor{seq(2, 3, 4)}, wantErr: true},
-		{name: "bad perm", op: "Transpose", opset: 13, attrs: ops.Attrs{"perm": ints(0, 0)}, in: []*tensor.Tensor{seq(2, 3)}, wantErr: true},
+		{name: "perm rank mismatch", op: "Transpose", opset: 13, attrs: graph.Attrs{"perm": ints(1, 0)}, in: []*tensor.Tensor{seq(2, 3, 4)}, wantErr: true},
+		{name: "bad perm", op: "Transpose", opset: 13, attrs: graph.Attrs{"perm": ints(0, 0)}, in: []*tensor.Tensor{seq(2, 3)}, wantErr: true},
 	})
 }
 
@@ -239,29 +239,29 @@ func TestShapeSizeConstants(t *testing.T) {
 	strT := func(v ...string) *tensor.Tensor { return tensor.From([]int{len(v)}, v) }
 	runCases(t, []opCase{
 		{name: "shape", op: "Shape", opset: 13, in: []*tensor.Tensor{x}, want: []*tensor.Tensor{i64(2, 3, 4)}},
-		{name: "shape start end", op: "Shape", opset: 15, attrs: ops.Attrs{"start": intA(-2), "end": intA(-1)}, in: []*tensor.Tensor{x}, want: []*tensor.Tensor{i64(3)}},
-		{name: "shape clipped", op: "Shape", opset: 15, attrs: ops.Attrs{"start": intA(-10), "end": intA(10)}, in: []*tensor.Tensor{x}, want: []*tensor.Tensor{i64(2, 3, 4)}},
-		{name: "shape empty", op: "Shape", opset: 15, attrs: ops.Attrs{"start": intA(2), "end": intA(1)}, in: []*tensor.Tensor{x}, want: []*tensor.Tensor{i64()}},
+		{name: "shape start end", op: "Shape", opset: 15, attrs: graph.Attrs{"start": intA(-2), "end": intA(-1)}, in: []*tensor.Tensor{x}, want: []*tensor.Tensor{i64(3)}},
+		{name: "shape clipped", op: "Shape", opset: 15, attrs: graph.Attrs{"start": intA(-10), "end": intA(10)}, in: []*tensor.Tensor{x}, want: []*tensor.Tensor{i64(2, 3, 4)}},
+		{name: "shape empty", op: "Shape", opset: 15, attrs: graph.Attrs{"start": intA(2), "end": intA(1)}, in: []*tensor.Tensor{x}, want: []*tensor.Tensor{i64()}},
 		{name: "shape of string scalar", op: "Shape", opset: 13, in: []*tensor.Tensor{tensor.Scalar("s")}, want: []*tensor.Tensor{i64()}},
 		{name: "size", op: "Size", opset: 13, in: []*tensor.Tensor{x}, want: []*tensor.Tensor{tensor.Scalar(int64(24))}},
 		{name: "constantofshape default", op: "ConstantOfShape", opset: 9, in: []*tensor.Tensor{i64(2)}, want: []*tensor.Tensor{f32([]int{2}, 0, 0)}},
-		{name: "constantofshape int64", op: "ConstantOfShape", opset: 9, attrs: ops.Attrs{"value": {Type: ops.AttrTensor, Tensor: i64(7)}},
+		{name: "constantofshape int64", op: "ConstantOfShape", opset: 9, attrs: graph.Attrs{"value": {Type: graph.AttrTensor, Tensor: i64(7)}},
 			in: []*tensor.Tensor{i64(1, 2)}, want: []*tensor.Tensor{tensor.From([]int{1, 2}, []int64{7, 7})}},
-		{name: "constantofshape zero dim", op: "ConstantOfShape", opset: 9, attrs: ops.Attrs{"value": {Type: ops.AttrTensor, Tensor: tensor.From([]int{1}, []int32{0})}},
+		{name: "constantofshape zero dim", op: "ConstantOfShape", opset: 9, attrs: graph.Attrs{"value": {Type: graph.AttrTensor, Tensor: tensor.From([]int{1}, []int32{0})}},
 			in: []*tensor.Tensor{i64(0)}, want: []*tensor.Tensor{tensor.From([]int{0}, []int32{})}},
-		{name: "constantofshape scalar", op: "ConstantOfShape", opset: 9, attrs: ops.Attrs{"value": {Type: ops.AttrTensor, Tensor: tensor.From([]int{1}, []float32{1.5})}},
+		{name: "constantofshape scalar", op: "ConstantOfShape", opset: 9, attrs: graph.Attrs{"value": {Type: graph.AttrTensor, Tensor: tensor.From([]int{1}, []float32{1.5})}},
 			in: []*tensor.Tensor{i64()}, want: []*tensor.Tensor{tensor.Scalar(float32(1.5))}},
 		{name: "constantofshape negative", op: "ConstantOfShape", opset: 9, in: []*tensor.Tensor{i64(-1)}, wantErr: true},
-		{name: "constant value", op: "Constant", opset: 13, attrs: ops.Attrs{"value": {Type: ops.AttrTensor, Tensor: seq(2)}}, want: []*tensor.Tensor{seq(2)}},
-		{name: "constant value_float", op: "Constant", opset: 13, attrs: ops.Attrs{"value_float": {Type: ops.AttrFloat, Float: 2}}, want: []*tensor.Tensor{tensor.Scalar(float32(2))}},
-		{name: "constant value_floats", op: "Constant", opset: 13, attrs: ops.Attrs{"value_floats": {Type: ops.AttrFloats, Floats: []float32{1, 2}}}, want: []*tensor.Tensor{f32([]int{2}, 1, 2)}},
-		{name: "constant value_int", op: "Constant", opset: 13, attrs: ops.Attrs{"value_int": intA(5)}, want: []*tensor.Tensor{tensor.Scalar(int64(5))}},
-		{name: "constant value_ints", op: "Constant", opset: 13, attrs: ops.Attrs{"value_ints": ints(5, 6)}, want: []*tensor.Tensor{i64(5, 6)}},
-		{name: "constant value_ints empty", op: "Constant", opset: 13, attrs: ops.Attrs{"value_ints": ints()}, want: []*tensor.Tensor{i64()}},
-		{name: "constant value_string", op: "Constant", opset: 13, attrs: ops.Attrs{"value_string": {Type: ops.AttrString, String: "hi"}}, want: []*tensor.Tensor{tensor.Scalar("hi")}},
-		{name: "constant value_strings", op: "Constant", opset: 13, attrs: ops.Attrs{"value_strings": {Type: ops.AttrStrings, Strings: []string{"a", "b"}}}, want: []*tensor.Tensor{strT("a", "b")}},
+		{name: "constant value", op: "Constant", opset: 13, attrs: graph.Attrs{"value": {Type: graph.AttrTensor, Tensor: seq(2)}}, want: []*tensor.Tensor{seq(2)}},
+		{name: "constant value_float", op: "Constant", opset: 13, attrs: graph.Attrs{"value_float": {Type: graph.AttrFloat, Float: 2}}, want: []*tensor.Tensor{tensor.Scalar(float32(2))}},
+		{name: "constant value_floats", op: "Constant", opset: 13, attrs: graph.Attrs{"value_floats": {Type: graph.AttrFloats, Floats: []float32{1, 2}}}, want: []*tensor.Tensor{f32([]int{2}, 1, 2)}},
+		{name: "constant value_int", op: "Constant", opset: 13, attrs: graph.Attrs{"value_int": intA(5)}, want: []*tensor.Tensor{tensor.Scalar(int64(5))}},
+		{name: "constant value_ints", op: "Constant", opset: 13, attrs: graph.Attrs{"value_ints": ints(5, 6)}, want: []*tensor.Tensor{i64(5, 6)}},
+		{name: "constant value_ints empty", op: "Constant", opset: 13, attrs: graph.Attrs{"value_ints": ints()}, want: []*tensor.Tensor{i64()}},
+		{name: "constant value_string", op: "Constant", opset: 13, attrs: graph.Attrs{"value_string": {Type: graph.AttrString, String: "hi"}}, want: []*tensor.Tensor{tensor.Scalar("hi")}},
+		{name: "constant value_strings", op: "Constant", opset: 13, attrs: graph.Attrs{"value_strings": {Type: graph.AttrStrings, Strings: []string{"a", "b"}}}, want: []*tensor.Tensor{strT("a", "b")}},
 		{name: "constant none", op: "Constant", opset: 13, wantErr: true},
-		{name: "constant two", op: "Constant", opset: 13, attrs: ops.Attrs{"value_int": intA(5), "value_ints": ints(1)}, wantErr: true},
+		{name: "constant two", op: "Constant", opset: 13, attrs: graph.Attrs{"value_int": intA(5), "value_ints": ints(1)}, wantErr: true},
 	})
 }
 
@@ -284,15 +284,15 @@ func TestExpandTile(t *testing.T) {
 func TestPad(t *testing.T) {
 	x := f32([]int{2, 3}, 1, 2, 3, 4, 5, 6)
 	runCases(t, []opCase{
-		{name: "constant attrs opset2", op: "Pad", opset: 2, attrs: ops.Attrs{"pads": ints(0, 1, 0, 1), "value": {Type: ops.AttrFloat, Float: 9}},
+		{name: "constant attrs opset2", op: "Pad", opset: 2, attrs: graph.Attrs{"pads": ints(0, 1, 0, 1), "value": {Type: graph.AttrFloat, Float: 9}},
 			in: []*tensor.Tensor{x}, want: []*tensor.Tensor{f32([]int{2, 5}, 9, 1, 2, 3, 9, 9, 4, 5, 6, 9)}},
 		{name: "constant input", op: "Pad", opset: 13, in: []*tensor.Tensor{x, i64(1, 0, 0, 0), f32([]int{}, -1)},
 			want: []*tensor.Tensor{f32([]int{3, 3}, -1, -1, -1, 1, 2, 3, 4, 5, 6)}},
-		{name: "reflect", op: "Pad", opset: 13, attrs: ops.Attrs{"mode": {Type: ops.AttrString, String: "reflect"}}, in: []*tensor.Tensor{x, i64(0, 2, 0, 2)},
+		{name: "reflect", op: "Pad", opset: 13, attrs: graph.Attrs{"mode": {Type: graph.AttrString, String: "reflect"}}, in: []*tensor.Tensor{x, i64(0, 2, 0, 2)},
 			want: []*tensor.Tensor{f32([]int{2, 7}, 3, 2, 1, 2, 3, 2, 1, 6, 5, 4, 5, 6, 5, 4)}},
-		{name: "edge", op: "Pad", opset: 13, attrs: ops.Attrs{"mode": {Type: ops.AttrString, String: "edge"}}, in: []*tensor.Tensor{x, i64(1, 1, 0, 0)},
+		{name: "edge", op: "Pad", opset: 13, attrs: graph.Attrs{"mode": {Type: graph.AttrString, String: "edge"}}, in: []*tensor.Tensor{x, i64(1, 1, 0, 0)},
 			want: []*tensor.Tensor{f32([]int{3, 4}, 1, 1, 2, 3, 1, 1, 2, 3, 4, 4, 5, 6)}},
-		{name: "wrap", op: "Pad", opset: 19, attrs: ops.Attrs{"mode": {Type: ops.AttrString, String: "wrap"}}, in: []*tensor.Tensor{x, i64(0, 1, 0, 1)},
+		{name: "wrap", op: "Pad", opset: 19, attrs: graph.Attrs{"mode": {Type: graph.AttrString, String: "wrap"}}, in: []*tensor.Tensor{x, i64(0, 1, 0, 1)},
 			want: []*tensor.Tensor{f32([]int{2, 5}, 3, 1, 2, 3, 1, 6, 4, 5, 6, 4)}},
 		{name: "axes opset18", op: "Pad", opset: 18, in: []*tensor.Tensor{x, i64(1, 0), nil, i64(-1)},
 			want: []*tensor.Tensor{f32([]int{2, 4}, 0, 1, 2, 3, 0, 4, 5, 6)}},
@@ -319,23 +319,23 @@ func TestRangeCumSumTriluReverse(t *testing.T) {
 		{name: "range zero delta", op: "Range", opset: 11, in: []*tensor.Tensor{tensor.Scalar(int64(5)), tensor.Scalar(int64(1)), tensor.Scalar(int64(0))}, wantErr: true},
 		{name: "cumsum axis1", op: "CumSum", opset: 14, in: []*tensor.Tensor{x, tensor.Scalar(int32(1))},
 			want: []*tensor.Tensor{f32([]int{2, 3}, 1, 3, 6, 4, 9, 15)}},
-		{name: "cumsum exclusive reverse axis0", op: "CumSum", opset: 14, attrs: ops.Attrs{"exclusive": intA(1), "reverse": intA(1)},
+		{name: "cumsum exclusive reverse axis0", op: "CumSum", opset: 14, attrs: graph.Attrs{"exclusive": intA(1), "reverse": intA(1)},
 			in: []*tensor.Tensor{x, i64(0)}, want: []*tensor.Tensor{f32([]int{2, 3}, 4, 5, 6, 0, 0, 0)}},
-		{name: "cumsum exclusive int64", op: "CumSum", opset: 14, attrs: ops.Attrs{"exclusive": intA(1)},
+		{name: "cumsum exclusive int64", op: "CumSum", opset: 14, attrs: graph.Attrs{"exclusive": intA(1)},
 			in: []*tensor.Tensor{i64(1, 2, 3), i64(-1)}, want: []*tensor.Tensor{i64(0, 1, 3)}},
-		{name: "cumsum reverse", op: "CumSum", opset: 14, attrs: ops.Attrs{"reverse": intA(1)},
+		{name: "cumsum reverse", op: "CumSum", opset: 14, attrs: graph.Attrs{"reverse": intA(1)},
 			in: []*tensor.Tensor{i64(1, 2, 3), i64(0)}, want: []*tensor.Tensor{i64(6, 5, 3)}},
 		{name: "cumsum bad axis", op: "CumSum", opset: 14, in: []*tensor.Tensor{x, i64(2)}, wantErr: true},
 		{name: "trilu upper", op: "Trilu", opset: 14, in: []*tensor.Tensor{seq(3, 3)},
 			want: []*tensor.Tensor{f32([]int{3, 3}, 0, 1, 2, 0, 4, 5, 0, 0, 8)}},
-		{name: "trilu lower k=-1", op: "Trilu", opset: 14, attrs: ops.Attrs{"upper": intA(0)}, in: []*tensor.Tensor{seq(3, 3), tensor.Scalar(int64(-1))},
+		{name: "trilu lower k=-1", op: "Trilu", opset: 14, attrs: graph.Attrs{"upper": intA(0)}, in: []*tensor.Tensor{seq(3, 3), tensor.Scalar(int64(-1))},
 			want: []*tensor.Tensor{f32([]int{3, 3}, 0, 0, 0, 3, 0, 0, 6, 7, 0)}},
 		{name: "trilu upper k=2 batched", op: "Trilu", opset: 14, in: []*tensor.Tensor{seq(2, 2, 3), tensor.Scalar(int64(2))},
 			want: []*tensor.Tensor{f32([]int{2, 2, 3}, 0, 0, 2, 0, 0, 0, 0, 0, 8, 0, 0, 0)}},
 		{name: "reversesequence time major", op: "ReverseSequence", opset: 10,
 			in:   []*tensor.Tensor{seq(3, 2), i64(3, 2)},
 			want: []*tensor.Tensor{f32([]int{3, 2}, 4, 3, 2, 1, 0, 5)}},
-		{name: "reversesequence batch major", op: "ReverseSequence", opset: 10, attrs: ops.Attrs{"batch_axis": intA(0), "time_axis": intA(1)},
+		{name: "reversesequence batch major", op: "ReverseSequence", opset: 10, attrs: graph.Attrs{"batch_axis": intA(0), "time_axis": intA(1)},
 			in:   []*tensor.Tensor{seq(2, 3), i64(1, 3)},
 			want: []*tensor.Tensor{f32([]int{2, 3}, 0, 1, 2, 5, 4, 3)}},
 		{name: "reversesequence bad len", op: "ReverseSequence", opset: 10, in: []*tensor.Tensor{seq(3, 2), i64(4, 1)}, wantErr: true},
@@ -355,8 +355,8 @@ func TestErrorsNeverPanic(t *testing.T) {
 							t.Errorf("%s(%v, %v) panicked: %v", op, bad[i], bad[j], r)
 						}
 					}()
-					_, _ = call(op, 13, ops.Attrs{"axis": intA(0)}, 2, bad[i], bad[j])
-					_, _ = call(op, 18, ops.Attrs{"axis": intA(0)}, 2, bad[i], bad[j], bad[j])
+					_, _ = call(op, 13, graph.Attrs{"axis": intA(0)}, 2, bad[i], bad[j])
+					_, _ = call(op, 18, graph.Attrs{"axis": intA(0)}, 2, bad[i], bad[j], bad[j])
 				}()
 			}
 		}

@@ -3,6 +3,7 @@ package autodiff
 import (
 	"fmt"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -430,7 +431,7 @@ func permute(t *tensor.Tensor, perm []int) (*tensor.Tensor, error) {
 		return t, nil
 	}
 	k, err := ops.New(&ops.Config{Name: "scan axis", OpType: "Transpose", Opset: 13,
-		Attrs: ops.Attrs{"perm": {Type: ops.AttrInts, Ints: p64}}, NumInputs: 1, NumOutputs: 1})
+		Attrs: graph.Attrs{"perm": {Type: graph.AttrInts, Ints: p64}}, NumInputs: 1, NumOutputs: 1})
 	if err != nil {
 		return nil, err
 	}

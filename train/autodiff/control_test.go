@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
@@ -18,17 +19,17 @@ func init() {
 	})
 }
 
-func node(op, name string, in, out []string, attrs ...any) *runtime.Node {
-	n := &runtime.Node{Name: name, OpType: op, Inputs: in, Outputs: out, Attrs: ops.Attrs{}}
+func node(op, name string, in, out []string, attrs ...any) *graph.Node {
+	n := &graph.Node{Name: name, OpType: op, Inputs: in, Outputs: out, Attrs: graph.Attrs{}}
 	for i := 0; i+1 < len(attrs); i += 2 {
 		key := attrs[i].(string)
 		switch v := attrs[i+1].(type) {
 		case int:
-			n.Attrs[key] = ops.Attr{Type: ops.AttrInt, Int: int64(v)}
+			n.Attrs[key] = graph.Attr{Type: graph.AttrInt, Int: int64(v)}
 		case []int64:
-			n.Attrs[key] = ops.Attr{Type: ops.AttrInts, Ints: v}
-		case *runtime.Graph:
-			n.Attrs[key] = ops.Attr{Type: ops.AttrGraph, Graph: v}
+			n.Attrs[key] = graph.Attr{Type: graph.AttrInts, Ints: v}
+		case *graph.Graph:
+			n.Attrs[key] = graph.Attr{Type: graph.AttrGraph, Graph: v}
 		default:
 			panic("bad attr")
 		}
@@ -36,12 +37,12 @@ func node(op, name string, in, out []string, attrs ...any) *runtime.Node {
 	return n
 }
 
-func vi(name string, dt tensor.DType) runtime.ValueInfo {
-	return runtime.ValueInfo{Name: name, DType: dt, Kind: "tensor"}
+func vi(name string, dt tensor.DType) graph.ValueInfo {
+	return graph.ValueInfo{Name: name, DType: dt, Kind: "tensor"}
 }
 
-func model(g *runtime.Graph, opset int) *runtime.Model {
-	return &runtime.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": int64(opset)}}
+func model(g *graph.Graph, opset int) *graph.Model {
+	return &graph.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": int64(opset)}}
 }
 
 // rnnBody is a tanh RNN cell in the shape tf2onnx gives a Keras 3 RNN's
@@ -49,14 +50,14 @@ func model(g *runtime.Graph, opset int) *runtime.Model {
 // Gather at the iteration number, the kernel W arrives as a carried value
 // passed through unchanged, R and b are read from the outer scope, and the
 // new state is both carried and scanned out.
-func rnnBody() *runtime.Graph {
-	b := &runtime.Graph{Name: "body",
-		Inputs:  []runtime.ValueInfo{vi("it", tensor.Int64), vi("cin", tensor.Bool), vi("h", tensor.Float64), vi("Wc", tensor.Float64)},
-		Outputs: []runtime.ValueInfo{vi("cout", tensor.Bool), vi("hn", tensor.Float64), vi("Wc", tensor.Float64), vi("hs", tensor.Float64)},
+func rnnBody() *graph.Graph {
+	b := &graph.Graph{Name: "body",
+		Inputs:  []graph.ValueInfo{vi("it", tensor.Int64), vi("cin", tensor.Bool), vi("h", tensor.Float64), vi("Wc", tensor.Float64)},
+		Outputs: []graph.ValueInfo{vi("cout", tensor.Bool), vi("hn", tensor.Float64), vi("Wc", tensor.Float64), vi("hs", tensor.Float64)},
 	}
 	b.AddInitializer("limit", tensor.Scalar(int64(100)))
 	b.AddInitializer("one", tensor.Scalar(float64(1)))
-	b.Nodes = []*runtime.Node{
+	b.Nodes = []*graph.Node{
 		node("Gather", "read_x", []string{"x", "it"}, []string{"xt"}),
 		node("MatMul", "xw", []string{"xt", "Wc"}, []string{"a"}),
 		node("MatMul", "hr", []string{"h", "R"}, []string{"r"}),
@@ -72,10 +73,10 @@ func rnnBody() *runtime.Graph {
 	return b
 }
 
-func loopModel(rng *rand.Rand, tripFromParam bool) (*runtime.Model, []string) {
+func loopModel(rng *rand.Rand, tripFromParam bool) (*graph.Model, []string) {
 	const T, B, I, H = 4, 2, 3, 3
 	r := func(shape ...int) *tensor.Tensor { return randT(rng, false, shape...) }
-	g := &runtime.Graph{Name: "loop"}
+	g := &graph.Graph{Name: "loop"}
 	for name, t := range map[string]*tensor.Tensor{"x": r(T, B, I), "W": r(I, H), "R": r(H, H), "bias": r(H), "h0": r(B, H)} {
 		g.AddInitializer(name, t)
 	}
@@ -89,7 +90,7 @@ func loopModel(rng *rand.Rand, tripFromParam bool) (*runtime.Model, []string) {
 		m = "Mp"
 	}
 	g.Nodes = append(g.Nodes, node("Loop", "rnn_loop", []string{m, "c0", "h0", "W"}, []string{"hT", "WT", "seq"}, "body", rnnBody()))
-	g.Outputs = []runtime.ValueInfo{vi("hT", tensor.Float64), vi("seq", tensor.Float64)}
+	g.Outputs = []graph.ValueInfo{vi("hT", tensor.Float64), vi("seq", tensor.Float64)}
 	return model(g, 13), []string{"x", "W", "R", "bias", "h0"}
 }
 
@@ -132,13 +133,13 @@ func TestLoopTripCountFromParameter(t *testing.T) {
 	}
 }
 
-func scanModel(rng *rand.Rand, reverse bool) (*runtime.Model, []string) {
+func scanModel(rng *rand.Rand, reverse bool) (*graph.Model, []string) {
 	const T, B, I, H = 4, 2, 3, 3
 	r := func(shape ...int) *tensor.Tensor { return randT(rng, false, shape...) }
-	body := &runtime.Graph{Name: "scan_body",
-		Inputs:  []runtime.ValueInfo{vi("sh", tensor.Float64), vi("sx", tensor.Float64)},
-		Outputs: []runtime.ValueInfo{vi("shn", tensor.Float64), vi("sy", tensor.Float64)},
-		Nodes: []*runtime.Node{
+	body := &graph.Graph{Name: "scan_body",
+		Inputs:  []graph.ValueInfo{vi("sh", tensor.Float64), vi("sx", tensor.Float64)},
+		Outputs: []graph.ValueInfo{vi("shn", tensor.Float64), vi("sy", tensor.Float64)},
+		Nodes: []*graph.Node{
 			node("MatMul", "sxw", []string{"sx", "W"}, []string{"sa"}),
 			node("MatMul", "shr", []string{"sh", "R"}, []string{"sr"}),
 			node("Add", "sadd", []string{"sa", "sr"}, []string{"ss"}),
@@ -146,7 +147,7 @@ func scanModel(rng *rand.Rand, reverse bool) (*runtime.Model, []string) {
 			node("Sigmoid", "sout", []string{"shn"}, []string{"sy"}),
 		},
 	}
-	g := &runtime.Graph{Name: "scan"}
+	g := &graph.Graph{Name: "scan"}
 	for name, t := range map[string]*tensor.Tensor{"x": r(B, T, I), "W": r(I, H), "R": r(H, H), "h0": r(B, H)} {
 		g.AddInitializer(name, t)
 	}
@@ -154,10 +155,10 @@ func scanModel(rng *rand.Rand, reverse bool) (*runtime.Model, []string) {
 	if reverse {
 		dir = 1
 	}
-	g.Nodes = []*runtime.Node{node("Scan", "scan", []string{"h0", "x"}, []string{"hT", "ys"}, "body", body,
+	g.Nodes = []*graph.Node{node("Scan", "scan", []string{"h0", "x"}, []string{"hT", "ys"}, "body", body,
 		"num_scan_inputs", 1, "scan_input_axes", []int64{1}, "scan_input_directions", []int64{dir},
 		"scan_output_axes", []int64{1}, "scan_output_directions", []int64{dir})}
-	g.Outputs = []runtime.ValueInfo{vi("hT", tensor.Float64), vi("ys", tensor.Float64)}
+	g.Outputs = []graph.ValueInfo{vi("hT", tensor.Float64), vi("ys", tensor.Float64)}
 	return model(g, 16), []string{"x", "W", "R", "h0"}
 }
 
@@ -200,20 +201,20 @@ func TestScanGradients(t *testing.T) {
 func TestIfGradients(t *testing.T) {
 	for _, cond := range []bool{true, false} {
 		rng := rand.New(rand.NewPCG(8, 8))
-		then := &runtime.Graph{Name: "then", Outputs: []runtime.ValueInfo{vi("ty", tensor.Float64)},
-			Nodes: []*runtime.Node{node("Mul", "tmul", []string{"x", "W"}, []string{"ty"})}}
-		els := &runtime.Graph{Name: "else", Outputs: []runtime.ValueInfo{vi("ey", tensor.Float64)},
-			Nodes: []*runtime.Node{node("Sin", "esin", []string{"x"}, []string{"es"}), node("Add", "eadd", []string{"es", "W"}, []string{"ey"})}}
+		then := &graph.Graph{Name: "then", Outputs: []graph.ValueInfo{vi("ty", tensor.Float64)},
+			Nodes: []*graph.Node{node("Mul", "tmul", []string{"x", "W"}, []string{"ty"})}}
+		els := &graph.Graph{Name: "else", Outputs: []graph.ValueInfo{vi("ey", tensor.Float64)},
+			Nodes: []*graph.Node{node("Sin", "esin", []string{"x"}, []string{"es"}), node("Add", "eadd", []string{"es", "W"}, []string{"ey"})}}
 		if !HasRule("Sin") {
 			els.Nodes[0].OpType = "Tanh"
 		}
-		g := &runtime.Graph{Name: "if"}
+		g := &graph.Graph{Name: "if"}
 		g.AddInitializer("x", randT(rng, false, 2, 3))
 		g.AddInitializer("W", randT(rng, false, 3))
 		g.AddInitializer("c", tensor.Scalar(cond))
-		g.Nodes = []*runtime.Node{node("If", "branch", []string{"c"}, []string{"y"}, "then_branch", then, "else_branch", els),
+		g.Nodes = []*graph.Node{node("If", "branch", []string{"c"}, []string{"y"}, "then_branch", then, "else_branch", els),
 			node("Tanh", "post", []string{"y"}, []string{"z"})}
-		g.Outputs = []runtime.ValueInfo{vi("z", tensor.Float64)}
+		g.Outputs = []graph.ValueInfo{vi("z", tensor.Float64)}
 		m := model(g, 13)
 		params := []string{"x", "W"}
 		prog, err := NewProgram(m, []string{"z"}, params)
@@ -233,11 +234,11 @@ func TestIfGradients(t *testing.T) {
 // cross without one is named, all such nodes at once.
 func TestConstantsInBackward(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2, 3))
-	g := &runtime.Graph{Name: "plumbing"}
+	g := &graph.Graph{Name: "plumbing"}
 	g.AddInitializer("x", randT(rng, false, 2, 3))
 	g.AddInitializer("W", randT(rng, false, 3, 4))
 	g.AddInitializer("zero", tensor.Scalar(float64(0)))
-	g.Nodes = []*runtime.Node{
+	g.Nodes = []*graph.Node{
 		node("MatMul", "mm", []string{"x", "W"}, []string{"y"}),
 		node("Shape", "shape", []string{"y"}, []string{"s"}),
 		node("ConstantOfShape", "fill", []string{"s"}, []string{"zeros"}),
@@ -251,7 +252,7 @@ func TestConstantsInBackward(t *testing.T) {
 		node("Add", "out", []string{"r2", "idxc"}, []string{"z"}),
 	}
 	g.AddInitializer("axes", tensor.From([]int{1}, []int64{1}))
-	g.Outputs = []runtime.ValueInfo{vi("z", tensor.Float64)}
+	g.Outputs = []graph.ValueInfo{vi("z", tensor.Float64)}
 	m := model(g, 13)
 	params := []string{"x", "W"}
 	prog, err := NewProgram(m, []string{"z"}, params)
@@ -269,7 +270,7 @@ func TestConstantsInBackward(t *testing.T) {
 	}
 
 	// two nodes without a rule on the gradient's path are both named
-	opaque := func(name, in, out string) *runtime.Node {
+	opaque := func(name, in, out string) *graph.Node {
 		n := node("Opaque", name, []string{in}, []string{out})
 		n.Domain = "test.autodiff"
 		return n

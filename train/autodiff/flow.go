@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
-	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -52,7 +52,7 @@ type opKey struct{ domain, opType string }
 // packages are initialised, and the backward pass asks on every node.
 var opFlows sync.Map // opKey → opFlowFacts
 
-func opFlow(n *runtime.Node) opFlowFacts {
+func opFlow(n *graph.Node) opFlowFacts {
 	k := opKey{n.Domain, n.OpType}
 	if f, ok := opFlows.Load(k); ok {
 		return f.(opFlowFacts)
@@ -94,7 +94,7 @@ func contains(v []int, i int) bool {
 }
 
 // castsToFloat reports whether a Cast node's target type is a float type.
-func castsToFloat(n *runtime.Node) bool {
+func castsToFloat(n *graph.Node) bool {
 	switch tensor.DType(n.Attrs.Int("to", 0)) {
 	case tensor.Float32, tensor.Float64, tensor.Float16, tensor.BFloat16:
 		return true
@@ -119,7 +119,7 @@ type analysis struct {
 }
 
 // inputFlows reports whether input i of n passes a gradient to its outputs.
-func (a *analysis) inputFlows(g *runtime.Graph, n *runtime.Node, i int) bool {
+func (a *analysis) inputFlows(g *graph.Graph, n *graph.Node, i int) bool {
 	if a.mode == dependMode {
 		return n.Inputs[i] != ""
 	}
@@ -147,7 +147,7 @@ func (a *analysis) inputFlows(g *runtime.Graph, n *runtime.Node, i int) bool {
 	return true
 }
 
-func (a *analysis) initOf(g *runtime.Graph, name string) *tensor.Tensor {
+func (a *analysis) initOf(g *graph.Graph, name string) *tensor.Tensor {
 	if t := g.Initializers[name]; t != nil {
 		return t
 	}
@@ -158,7 +158,7 @@ func (a *analysis) initOf(g *runtime.Graph, name string) *tensor.Tensor {
 }
 
 // outputFlows reports whether output j of n can carry a gradient.
-func (a *analysis) outputFlows(n *runtime.Node, j int) bool {
+func (a *analysis) outputFlows(n *graph.Node, j int) bool {
 	if a.mode == dependMode {
 		return n.Outputs[j] != ""
 	}
@@ -175,7 +175,7 @@ func (a *analysis) outputFlows(n *runtime.Node, j int) bool {
 }
 
 // loopParts returns a Loop's body and its number of carried values.
-func loopParts(n *runtime.Node) (*runtime.Graph, int) {
+func loopParts(n *graph.Node) (*graph.Graph, int) {
 	for _, sg := range n.Subgraphs() {
 		if sg.Attr == "body" {
 			return sg.Graph, len(n.Inputs) - 2
@@ -186,7 +186,7 @@ func loopParts(n *runtime.Node) (*runtime.Graph, int) {
 
 // scanParts returns a Scan's body, its number of states and whether it is
 // the opset-8 form (which has a leading sequence_lens input).
-func scanBody(n *runtime.Node) *runtime.Graph {
+func scanBody(n *graph.Node) *graph.Graph {
 	for _, sg := range n.Subgraphs() {
 		if sg.Attr == "body" {
 			return sg.Graph
@@ -198,7 +198,7 @@ func scanBody(n *runtime.Node) *runtime.Graph {
 // carriedIsState reports whether carried value k of a Loop (or state k of a
 // Scan) is updated by the body: such a slot holds an initial state; one the
 // body passes through unchanged holds a weight the body reads.
-func carriedIsState(body *runtime.Graph, inIdx, outIdx int) bool {
+func carriedIsState(body *graph.Graph, inIdx, outIdx int) bool {
 	if inIdx >= len(body.Inputs) || outIdx >= len(body.Outputs) {
 		return true
 	}
@@ -207,7 +207,7 @@ func carriedIsState(body *runtime.Graph, inIdx, outIdx int) bool {
 
 // forward marks (in carry) every value reached from an already marked value
 // through differentiable slots.
-func (a *analysis) forward(g *runtime.Graph, carry map[string]bool) {
+func (a *analysis) forward(g *graph.Graph, carry map[string]bool) {
 	for _, n := range g.Nodes {
 		switch n.OpType {
 		case "Loop", "Scan":
@@ -246,7 +246,7 @@ func (a *analysis) forward(g *runtime.Graph, carry map[string]bool) {
 // iterSlots describes how a Loop or Scan maps node inputs/outputs to body
 // inputs/outputs.
 type iterSlots struct {
-	body           *runtime.Graph
+	body           *graph.Graph
 	nState         int
 	firstIn        int // node input of the first state
 	bodyFirstIn    int // body input of the first state
@@ -255,7 +255,7 @@ type iterSlots struct {
 	bodyScanOutOff int
 }
 
-func slotsOf(n *runtime.Node) *iterSlots {
+func slotsOf(n *graph.Node) *iterSlots {
 	if n.OpType == "Loop" {
 		body, nState := loopParts(n)
 		if body == nil || nState < 0 {
@@ -284,7 +284,7 @@ func (a *analysis) stateFlows(s *iterSlots, k int) bool {
 	return a.mode != weightMode || !carriedIsState(s.body, s.bodyFirstIn+k, s.bodyFirstOut+k)
 }
 
-func (a *analysis) forwardIter(n *runtime.Node, carry map[string]bool) {
+func (a *analysis) forwardIter(n *graph.Node, carry map[string]bool) {
 	s := slotsOf(n)
 	if s == nil {
 		return
@@ -324,7 +324,7 @@ func (a *analysis) forwardIter(n *runtime.Node, carry map[string]bool) {
 
 // backward marks (in matter) every value from which a marked value is
 // reached through differentiable slots.
-func (a *analysis) backward(g *runtime.Graph, matter map[string]bool) {
+func (a *analysis) backward(g *graph.Graph, matter map[string]bool) {
 	for i := len(g.Nodes) - 1; i >= 0; i-- {
 		n := g.Nodes[i]
 		any := false
@@ -359,7 +359,7 @@ func (a *analysis) backward(g *runtime.Graph, matter map[string]bool) {
 	}
 }
 
-func (a *analysis) backwardIter(n *runtime.Node, matter map[string]bool) {
+func (a *analysis) backwardIter(n *graph.Node, matter map[string]bool) {
 	s := slotsOf(n)
 	if s == nil {
 		return
@@ -404,7 +404,7 @@ func (a *analysis) backwardIter(n *runtime.Node, matter map[string]bool) {
 // (shape plumbing, fill values, initial states, integer and boolean paths),
 // both in file order. Rank-0 floats are literals and count as constants.
 // Constants are never changed by training.
-func Parameters(m *runtime.Model) (params, constants []string) {
+func Parameters(m *graph.Model) (params, constants []string) {
 	g := m.Graph
 	a := &analysis{mode: weightMode, inits: func(name string) *tensor.Tensor { return g.Initializers[name] }}
 	matter := map[string]bool{}
@@ -412,7 +412,7 @@ func Parameters(m *runtime.Model) (params, constants []string) {
 		matter[o.Name] = true
 	}
 	a.backward(g, matter)
-	for _, name := range runtime.FloatParams(g) {
+	for _, name := range graph.FloatParams(g) {
 		// a rank-0 float is a literal (a fill value, an epsilon, a 1 in
 		// 1 − z), never a layer's weight
 		if matter[name] && g.Initializers[name].Rank() > 0 {
@@ -428,10 +428,10 @@ func Parameters(m *runtime.Model) (params, constants []string) {
 // names the nodes (of the main graph) where the influence of the float
 // initializers on those outputs stops carrying a gradient, such as an
 // ArgMax, a Cast to an integer, or an index input.
-func GradientStops(m *runtime.Model, outputs []string) []string {
+func GradientStops(m *graph.Model, outputs []string) []string {
 	g := m.Graph
 	dep, anc := map[string]bool{}, map[string]bool{}
-	for _, name := range runtime.FloatParams(g) {
+	for _, name := range graph.FloatParams(g) {
 		if g.Initializers[name].Rank() > 0 {
 			dep[name] = true
 		}

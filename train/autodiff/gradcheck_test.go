@@ -8,9 +8,9 @@ import (
 
 	"gonum.org/v1/gonum/diff/fd"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	_ "github.com/mtlrun/mtlrun/ops/all"
-	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -21,13 +21,11 @@ type gradCase struct {
 	name    string
 	op      string
 	opset   int
-	attrs   ops.Attrs
+	attrs   graph.Attrs
 	inputs  []*tensor.Tensor // nil for omitted optional inputs
 	outputs int
 	// constant marks inputs that are not differentiated (indices, shapes, ...)
 	constant map[int]bool
-	// positive draws float inputs from (0.5, 1.5) (for Log, Sqrt, Pow, ...)
-	positive bool
 }
 
 func randT(rng *rand.Rand, positive bool, shape ...int) *tensor.Tensor {
@@ -44,16 +42,16 @@ func randT(rng *rand.Rand, positive bool, shape ...int) *tensor.Tensor {
 
 func i64(shape []int, v ...int64) *tensor.Tensor { return tensor.From(shape, v) }
 
-func attrInt(v int64) ops.Attr     { return ops.Attr{Type: ops.AttrInt, Int: v} }
-func attrInts(v ...int64) ops.Attr { return ops.Attr{Type: ops.AttrInts, Ints: v} }
-func attrFloat(v float32) ops.Attr { return ops.Attr{Type: ops.AttrFloat, Float: v} }
+func attrInt(v int64) graph.Attr     { return graph.Attr{Type: graph.AttrInt, Int: v} }
+func attrInts(v ...int64) graph.Attr { return graph.Attr{Type: graph.AttrInts, Ints: v} }
+func attrFloat(v float32) graph.Attr { return graph.Attr{Type: graph.AttrFloat, Float: v} }
 
 // build makes a one-node model whose float inputs are initializers.
-func (gc gradCase) build() (*runtime.Model, []string, []string) {
-	g := &runtime.Graph{Name: gc.name}
-	n := &runtime.Node{Name: gc.name, OpType: gc.op, Attrs: gc.attrs}
+func (gc gradCase) build() (*graph.Model, []string, []string) {
+	g := &graph.Graph{Name: gc.name}
+	n := &graph.Node{Name: gc.name, OpType: gc.op, Attrs: gc.attrs}
 	if n.Attrs == nil {
-		n.Attrs = ops.Attrs{}
+		n.Attrs = graph.Attrs{}
 	}
 	var params []string
 	for i, t := range gc.inputs {
@@ -77,14 +75,14 @@ func (gc gradCase) build() (*runtime.Model, []string, []string) {
 		o := fmt.Sprintf("out%d", i)
 		n.Outputs = append(n.Outputs, o)
 		outNames = append(outNames, o)
-		g.Outputs = append(g.Outputs, runtime.ValueInfo{Name: o, DType: tensor.Float64, Kind: "tensor"})
+		g.Outputs = append(g.Outputs, graph.ValueInfo{Name: o, DType: tensor.Float64, Kind: "tensor"})
 	}
-	g.Nodes = []*runtime.Node{n}
+	g.Nodes = []*graph.Node{n}
 	opset := gc.opset
 	if opset == 0 {
 		opset = 17
 	}
-	return &runtime.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": int64(opset)}}, outNames, params
+	return &graph.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": int64(opset)}}, outNames, params
 }
 
 func checkGradients(t *testing.T, gc gradCase) {
@@ -125,7 +123,7 @@ func checkGradients(t *testing.T, gc gradCase) {
 // fdCheck compares the program's gradient of Σ wᵢ·yᵢ (fixed random
 // weights over every float64 output) with float64 central differences on
 // every parameter.
-func fdCheck(t *testing.T, name string, m *runtime.Model, prog *Program, tape *Tape, outs, params []string) {
+func fdCheck(t *testing.T, name string, m *graph.Model, prog *Program, tape *Tape, outs, params []string) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(7, 11))
 	weights := map[string]*tensor.Tensor{}

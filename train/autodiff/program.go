@@ -1,5 +1,5 @@
 // Package autodiff is reverse-mode automatic differentiation over a
-// runtime.Graph: a Program runs the forward pass keeping every value it
+// graph.Graph: a Program runs the forward pass keeping every value it
 // needs (a Tape), then propagates output gradients back to the chosen
 // parameters with one backward rule per op type. It is the engine under
 // package train; it works in float32 for training and float64 for gradient
@@ -11,16 +11,16 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	_ "github.com/mtlrun/mtlrun/ops/all" // the op descriptors hold the declarative rules
-	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
 // Ctx is what a backward rule sees for one node.
 type Ctx struct {
-	Node    *runtime.Node
-	Attrs   ops.Attrs
+	Node    *graph.Node
+	Attrs   graph.Attrs
 	Opset   int
 	In      []*tensor.Tensor // forward inputs (nil where omitted)
 	Out     []*tensor.Tensor // forward outputs
@@ -75,10 +75,10 @@ func HasRule(opType string) bool { _, ok := ruleFor("", opType, 0); return ok }
 // A Loop, Scan or If body is compiled into a Program of its own (sub), run
 // once per iteration with its own Tape.
 type Program struct {
-	model   *runtime.Model
-	g       *runtime.Graph
+	model   *graph.Model
+	g       *graph.Graph
 	main    bool
-	nodes   []*runtime.Node
+	nodes   []*graph.Node
 	opsets  []int
 	kernels []ops.Op
 	entries []entry
@@ -105,8 +105,8 @@ func (e *NotDifferentiableError) Error() string {
 // (float initializers of the main graph). Only nodes through which a
 // gradient really flows from a parameter to an output need a backward rule;
 // every node that lacks one is named in a *NotDifferentiableError.
-func NewProgram(m *runtime.Model, outputs, params []string) (*Program, error) {
-	g, err := runtime.Prune(m.Graph, outputs)
+func NewProgram(m *graph.Model, outputs, params []string) (*Program, error) {
+	g, err := graph.Prune(m.Graph, outputs)
 	if err != nil {
 		return nil, fmt.Errorf("autodiff: %w", err)
 	}
@@ -140,7 +140,7 @@ func NewProgram(m *runtime.Model, outputs, params []string) (*Program, error) {
 	return p, nil
 }
 
-func compile(m *runtime.Model, g *runtime.Graph, main bool, a *analysis, needGrad, matter, depends map[string]bool, missing *[]string) (*Program, error) {
+func compile(m *graph.Model, g *graph.Graph, main bool, a *analysis, needGrad, matter, depends map[string]bool, missing *[]string) (*Program, error) {
 	p := &Program{model: m, g: g, main: main, flow: a, needGrad: needGrad, matter: matter, depends: depends}
 	for _, n := range g.Nodes {
 		opset := int(m.Opsets[n.Domain])

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -23,7 +23,7 @@ func init() {
 
 // unary is the rule of a unary element-wise op whose descriptor declares
 // its derivative (ops.Derivative).
-func unary[T tensor.Float](f func(x, y float64, a ops.Attrs) float64) Rule {
+func unary[T tensor.Float](f func(x, y float64, a graph.Attrs) float64) Rule {
 	return func(c *Ctx) ([]*tensor.Tensor, error) {
 		x, y, gy := data[T](c.In[0]), data[T](c.Out[0]), gradOr[T](c, 0)
 		gx := make([]T, len(x))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -93,11 +94,11 @@ func gradCumSum(c *Ctx) ([]*tensor.Tensor, error) {
 	if c.GradOut[0] == nil {
 		return nil, nil
 	}
-	attrs := ops.Attrs{}
+	attrs := graph.Attrs{}
 	for k, v := range c.Attrs {
 		attrs[k] = v
 	}
-	attrs["reverse"] = ops.Attr{Type: ops.AttrInt, Int: 1 - c.Attrs.Int("reverse", 0)}
+	attrs["reverse"] = graph.Attr{Type: graph.AttrInt, Int: 1 - c.Attrs.Int("reverse", 0)}
 	k, err := ops.New(&ops.Config{Name: c.Node.Label(), OpType: "CumSum", Opset: c.Opset, Attrs: attrs, NumInputs: 2, NumOutputs: 1})
 	if err != nil {
 		return nil, err
@@ -205,7 +206,7 @@ func gradEinsum(c *Ctx) ([]*tensor.Tensor, error) {
 		}
 		geq := strings.Join(subs, ",") + "->" + string(kept)
 		kern, err := ops.New(&ops.Config{Name: c.Node.Label(), OpType: "Einsum", Opset: c.Opset,
-			Attrs: ops.Attrs{"equation": {Type: ops.AttrString, String: geq}}, NumInputs: len(operands), NumOutputs: 1})
+			Attrs: graph.Attrs{"equation": {Type: graph.AttrString, String: geq}}, NumInputs: len(operands), NumOutputs: 1})
 		if err != nil {
 			return nil, err
 		}

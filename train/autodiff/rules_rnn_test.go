@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -23,28 +23,28 @@ func recurrentGradCases() []gradCase {
 		return x
 	}
 	lens := tensor.From([]int{3}, []int32{4, 2, 3})
-	str := func(s string) ops.Attr { return ops.Attr{Type: ops.AttrString, String: s} }
+	str := func(s string) graph.Attr { return graph.Attr{Type: graph.AttrString, String: s} }
 	const T, B, I, H = 4, 3, 2, 3
 	return []gradCase{
-		{name: "lstm_forward", op: "LSTM", outputs: 3, attrs: ops.Attrs{"hidden_size": attrInt(H)},
+		{name: "lstm_forward", op: "LSTM", outputs: 3, attrs: graph.Attrs{"hidden_size": attrInt(H)},
 			inputs: []*tensor.Tensor{r(T, B, I), r(1, 4*H, I), r(1, 4*H, H), r(1, 8*H)}},
 		{name: "lstm_bidirectional_lens_states_peepholes", op: "LSTM", outputs: 3,
-			attrs:  ops.Attrs{"hidden_size": attrInt(H), "direction": str("bidirectional")},
+			attrs:  graph.Attrs{"hidden_size": attrInt(H), "direction": str("bidirectional")},
 			inputs: []*tensor.Tensor{r(T, B, I), r(2, 4*H, I), r(2, 4*H, H), r(2, 8*H), lens, r(2, B, H), r(2, B, H), r(2, 3*H)}},
 		{name: "lstm_reverse_layout1", op: "LSTM", outputs: 2, opset: 14,
-			attrs:  ops.Attrs{"hidden_size": attrInt(H), "direction": str("reverse"), "layout": attrInt(1)},
+			attrs:  graph.Attrs{"hidden_size": attrInt(H), "direction": str("reverse"), "layout": attrInt(1)},
 			inputs: []*tensor.Tensor{r(B, T, I), r(1, 4*H, I), r(1, 4*H, H), r(1, 8*H), lens}},
 		{name: "gru_lbr1_bidirectional", op: "GRU", outputs: 2,
-			attrs:  ops.Attrs{"hidden_size": attrInt(H), "direction": str("bidirectional"), "linear_before_reset": attrInt(1)},
+			attrs:  graph.Attrs{"hidden_size": attrInt(H), "direction": str("bidirectional"), "linear_before_reset": attrInt(1)},
 			inputs: []*tensor.Tensor{r(T, B, I), r(2, 3*H, I), r(2, 3*H, H), r(2, 6*H), lens, r(2, B, H)}},
 		{name: "gru_lbr0", op: "GRU", outputs: 2,
-			attrs:  ops.Attrs{"hidden_size": attrInt(H)},
+			attrs:  graph.Attrs{"hidden_size": attrInt(H)},
 			inputs: []*tensor.Tensor{r(T, B, I), r(1, 3*H, I), r(1, 3*H, H), r(1, 6*H), nil, r(1, B, H)}},
 		{name: "rnn_bidirectional_lens_state", op: "RNN", outputs: 2,
-			attrs:  ops.Attrs{"hidden_size": attrInt(H), "direction": str("bidirectional")},
+			attrs:  graph.Attrs{"hidden_size": attrInt(H), "direction": str("bidirectional")},
 			inputs: []*tensor.Tensor{r(T, B, I), r(2, H, I), r(2, H, H), r(2, 2*H), lens, r(2, B, H)}},
 		{name: "rnn_forward_layout1", op: "RNN", outputs: 2, opset: 14,
-			attrs:  ops.Attrs{"hidden_size": attrInt(H), "layout": attrInt(1)},
+			attrs:  graph.Attrs{"hidden_size": attrInt(H), "layout": attrInt(1)},
 			inputs: []*tensor.Tensor{r(B, T, I), r(1, H, I), r(1, H, H), r(1, 2*H)}},
 	}
 }
@@ -68,32 +68,32 @@ func TestTrainingForwardIsInference(t *testing.T) {
 		}
 		return tensor.From(shape, v)
 	}
-	str := func(s string) ops.Attr { return ops.Attr{Type: ops.AttrString, String: s} }
+	str := func(s string) graph.Attr { return graph.Attr{Type: graph.AttrString, String: s} }
 	lens := tensor.From([]int{3}, []int32{5, 2, 4})
 	const T, B = 5, 3
 	cases := []struct {
 		name  string
 		op    string
-		attrs ops.Attrs
+		attrs graph.Attrs
 		in    func(I, H int) []*tensor.Tensor
 		outs  int
 	}{
-		{"lstm", "LSTM", ops.Attrs{}, func(I, H int) []*tensor.Tensor {
+		{"lstm", "LSTM", graph.Attrs{}, func(I, H int) []*tensor.Tensor {
 			return []*tensor.Tensor{r(T, B, I), r(1, 4*H, I), r(1, 4*H, H), r(1, 8*H)}
 		}, 3},
-		{"lstm_bidirectional_lens_states", "LSTM", ops.Attrs{"direction": str("bidirectional")}, func(I, H int) []*tensor.Tensor {
+		{"lstm_bidirectional_lens_states", "LSTM", graph.Attrs{"direction": str("bidirectional")}, func(I, H int) []*tensor.Tensor {
 			return []*tensor.Tensor{r(T, B, I), r(2, 4*H, I), r(2, 4*H, H), r(2, 8*H), lens, r(2, B, H), r(2, B, H)}
 		}, 3},
-		{"lstm_peepholes_reverse", "LSTM", ops.Attrs{"direction": str("reverse")}, func(I, H int) []*tensor.Tensor {
+		{"lstm_peepholes_reverse", "LSTM", graph.Attrs{"direction": str("reverse")}, func(I, H int) []*tensor.Tensor {
 			return []*tensor.Tensor{r(T, B, I), r(1, 4*H, I), r(1, 4*H, H), r(1, 8*H), nil, nil, nil, r(1, 3*H)}
 		}, 2},
-		{"gru_lbr0_layout1_lens", "GRU", ops.Attrs{"layout": attrInt(1)}, func(I, H int) []*tensor.Tensor {
+		{"gru_lbr0_layout1_lens", "GRU", graph.Attrs{"layout": attrInt(1)}, func(I, H int) []*tensor.Tensor {
 			return []*tensor.Tensor{r(B, T, I), r(1, 3*H, I), r(1, 3*H, H), r(1, 6*H), lens}
 		}, 2},
-		{"gru_lbr1_bidirectional", "GRU", ops.Attrs{"direction": str("bidirectional"), "linear_before_reset": attrInt(1)}, func(I, H int) []*tensor.Tensor {
+		{"gru_lbr1_bidirectional", "GRU", graph.Attrs{"direction": str("bidirectional"), "linear_before_reset": attrInt(1)}, func(I, H int) []*tensor.Tensor {
 			return []*tensor.Tensor{r(T, B, I), r(2, 3*H, I), r(2, 3*H, H), r(2, 6*H), nil, r(2, B, H)}
 		}, 2},
-		{"rnn_bidirectional_lens_state", "RNN", ops.Attrs{"direction": str("bidirectional")}, func(I, H int) []*tensor.Tensor {
+		{"rnn_bidirectional_lens_state", "RNN", graph.Attrs{"direction": str("bidirectional")}, func(I, H int) []*tensor.Tensor {
 			return []*tensor.Tensor{r(T, B, I), r(2, H, I), r(2, H, H), r(2, 2*H), lens, r(2, B, H)}
 		}, 2},
 	}
@@ -101,12 +101,12 @@ func TestTrainingForwardIsInference(t *testing.T) {
 		for _, sz := range [][2]int{{4, 16}, {20, 5}} {
 			I, H := sz[0], sz[1]
 			in := c.in(I, H)
-			attrs := ops.Attrs{"hidden_size": attrInt(int64(H))}
+			attrs := graph.Attrs{"hidden_size": attrInt(int64(H))}
 			for k, v := range c.attrs {
 				attrs[k] = v
 			}
-			g := &runtime.Graph{Name: c.name}
-			n := &runtime.Node{Name: c.name, OpType: c.op, Attrs: attrs}
+			g := &graph.Graph{Name: c.name}
+			n := &graph.Node{Name: c.name, OpType: c.op, Attrs: attrs}
 			var params, outs []string
 			for i, x := range in {
 				if x == nil {
@@ -123,10 +123,10 @@ func TestTrainingForwardIsInference(t *testing.T) {
 			for i := 0; i < c.outs; i++ {
 				o := fmt.Sprintf("out%d", i)
 				n.Outputs, outs = append(n.Outputs, o), append(outs, o)
-				g.Outputs = append(g.Outputs, runtime.ValueInfo{Name: o, DType: tensor.Float32, Kind: "tensor"})
+				g.Outputs = append(g.Outputs, graph.ValueInfo{Name: o, DType: tensor.Float32, Kind: "tensor"})
 			}
-			g.Nodes = []*runtime.Node{n}
-			m := &runtime.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 14}}
+			g.Nodes = []*graph.Node{n}
+			m := &graph.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 14}}
 			prog, err := NewProgram(m, outs, params)
 			if err != nil {
 				t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -17,7 +18,7 @@ import (
 type Case struct {
 	Op    string
 	Opset int // 0: 13
-	Attrs ops.Attrs
+	Attrs graph.Attrs
 	NOut  int // 0: 1
 	In    []*tensor.Tensor
 }
@@ -44,7 +45,7 @@ func (c Case) New(tb testing.TB) ops.Op {
 		nOut = 1
 	}
 	if attrs == nil {
-		attrs = ops.Attrs{}
+		attrs = graph.Attrs{}
 	}
 	k, err := ops.New(&ops.Config{OpType: c.Op, Opset: opset, Attrs: attrs, NumInputs: len(c.In), NumOutputs: nOut})
 	if err != nil {

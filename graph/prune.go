@@ -1,4 +1,4 @@
-package runtime
+package graph
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 // dropped. Tensors and subgraphs are shared with g, not copied.
 func Prune(g *Graph, outputs []string) (*Graph, error) {
 	if len(outputs) == 0 {
-		return nil, fmt.Errorf("runtime: prune needs at least one output")
+		return nil, fmt.Errorf("graph: prune needs at least one output")
 	}
 	producers := g.Producers()
 	keep := map[string]bool{}
@@ -22,7 +22,7 @@ func Prune(g *Graph, outputs []string) (*Graph, error) {
 			for _, o := range g.Outputs {
 				names = append(names, o.Name)
 			}
-			return nil, fmt.Errorf("runtime: unknown output %q (the model's outputs are %s)", name, strings.Join(names, ", "))
+			return nil, fmt.Errorf("graph: unknown output %q (the model's outputs are %s)", name, strings.Join(names, ", "))
 		}
 		out.Outputs = append(out.Outputs, v)
 		for _, a := range Ancestors(g, producers, name) {

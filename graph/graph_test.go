@@ -1,4 +1,4 @@
-package runtime_test
+package graph_test
 
 import (
 	"errors"
@@ -7,80 +7,80 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtlrun/mtlrun/runtime"
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
 func TestSort(t *testing.T) {
-	branch := &runtime.Graph{Name: "then", Nodes: []*runtime.Node{nd("Identity", "inner", []string{"late"}, []string{"t"})}, Outputs: []runtime.ValueInfo{vi("t", tensor.Float32)}}
+	branch := &graph.Graph{Name: "then", Nodes: []*graph.Node{nd("Identity", "inner", []string{"late"}, []string{"t"})}, Outputs: []graph.ValueInfo{vi("t", tensor.Float32)}}
 	cases := []struct {
 		name  string
-		nodes []*runtime.Node
+		nodes []*graph.Node
 		want  []string // node names in order; nil for a cycle
 		cycle []string // names the cycle error must list (and no others)
 	}{
-		{"already sorted", []*runtime.Node{
+		{"already sorted", []*graph.Node{
 			nd("Relu", "a", []string{"x"}, []string{"a"}),
 			nd("Relu", "b", []string{"a"}, []string{"b"}),
 			nd("Relu", "c", []string{"b"}, []string{"c"}),
 		}, []string{"a", "b", "c"}, nil},
-		{"reversed", []*runtime.Node{
+		{"reversed", []*graph.Node{
 			nd("Relu", "c", []string{"b"}, []string{"c"}),
 			nd("Relu", "b", []string{"a"}, []string{"b"}),
 			nd("Relu", "a", []string{"x"}, []string{"a"}),
 		}, []string{"a", "b", "c"}, nil},
-		{"independent nodes keep file order", []*runtime.Node{
+		{"independent nodes keep file order", []*graph.Node{
 			nd("Relu", "p", []string{"x"}, []string{"p"}),
 			nd("Relu", "q", []string{"x"}, []string{"q"}),
 			nd("Add", "sum", []string{"p", "r"}, []string{"s"}),
 			nd("Relu", "r", []string{"x"}, []string{"r"}),
 		}, []string{"p", "q", "r", "sum"}, nil},
-		{"diamond", []*runtime.Node{
+		{"diamond", []*graph.Node{
 			nd("Add", "join", []string{"l", "r"}, []string{"j"}),
 			nd("Relu", "right", []string{"top"}, []string{"r"}),
 			nd("Relu", "left", []string{"top"}, []string{"l"}),
 			nd("Relu", "top", []string{"x"}, []string{"top"}),
 		}, []string{"top", "right", "left", "join"}, nil},
-		{"omitted optional inputs", []*runtime.Node{
+		{"omitted optional inputs", []*graph.Node{
 			nd("Clip", "clip", []string{"a", "", "hi"}, []string{"c"}),
 			nd("Relu", "a", []string{"x"}, []string{"a"}),
 			nd("Relu", "hi", []string{"x"}, []string{"hi"}),
 		}, []string{"a", "hi", "clip"}, nil},
-		{"subgraph reads a later value", []*runtime.Node{
+		{"subgraph reads a later value", []*graph.Node{
 			nd("If", "if", []string{"c"}, []string{"y"}, "then_branch", branch, "else_branch", branch),
 			nd("Relu", "producer", []string{"x"}, []string{"late"}),
 		}, []string{"producer", "if"}, nil},
-		{"many ready nodes", func() []*runtime.Node {
-			var ns []*runtime.Node
+		{"many ready nodes", func() []*graph.Node {
+			var ns []*graph.Node
 			for i := 0; i < 3000; i++ {
 				ns = append(ns, nd("Relu", fmt.Sprint(i), []string{"x"}, []string{fmt.Sprint("v", i)}))
 			}
 			return ns
 		}(), nil, nil},
-		{"two-node cycle", []*runtime.Node{
+		{"two-node cycle", []*graph.Node{
 			nd("Relu", "up", []string{"x"}, []string{"u"}),
 			nd("Add", "a", []string{"u", "b"}, []string{"a"}),
 			nd("Relu", "b", []string{"a"}, []string{"b"}),
 			nd("Relu", "down", []string{"b"}, []string{"d"}),
 		}, nil, []string{`"a" (Add)`, `"b" (Relu)`}},
-		{"self loop", []*runtime.Node{
+		{"self loop", []*graph.Node{
 			nd("Add", "me", []string{"x", "m"}, []string{"m"}),
 		}, nil, []string{`"me" (Add)`}},
-		{"cycle through a subgraph", []*runtime.Node{
+		{"cycle through a subgraph", []*graph.Node{
 			nd("If", "if", []string{"c"}, []string{"y"}, "then_branch", branch, "else_branch", branch),
 			nd("Relu", "producer", []string{"y"}, []string{"late"}),
 		}, nil, []string{`"if" (If)`, `"producer" (Relu)`}},
-		{"unnamed nodes in a cycle", []*runtime.Node{
+		{"unnamed nodes in a cycle", []*graph.Node{
 			nd("Relu", "", []string{"q"}, []string{"p"}),
 			nd("Relu", "", []string{"p"}, []string{"q"}),
 		}, nil, []string{`"→p" (Relu)`, `"→q" (Relu)`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			g := &runtime.Graph{Nodes: append([]*runtime.Node{}, c.nodes...)}
+			g := &graph.Graph{Nodes: append([]*graph.Node{}, c.nodes...)}
 			err := g.Sort()
 			if c.cycle != nil {
-				var ce *runtime.CycleError
+				var ce *graph.CycleError
 				if !errors.As(err, &ce) {
 					t.Fatalf("err = %v, want a CycleError", err)
 				}
@@ -110,50 +110,50 @@ func TestSort(t *testing.T) {
 }
 
 func TestFreeVariables(t *testing.T) {
-	inner := &runtime.Graph{
+	inner := &graph.Graph{
 		Name:    "inner",
-		Inputs:  []runtime.ValueInfo{vi("i", tensor.Float32)},
-		Nodes:   []*runtime.Node{nd("Add", "", []string{"i", "deep"}, []string{"io"})},
-		Outputs: []runtime.ValueInfo{vi("io", tensor.Float32)},
+		Inputs:  []graph.ValueInfo{vi("i", tensor.Float32)},
+		Nodes:   []*graph.Node{nd("Add", "", []string{"i", "deep"}, []string{"io"})},
+		Outputs: []graph.ValueInfo{vi("io", tensor.Float32)},
 	}
 	cases := []struct {
 		name string
-		g    *runtime.Graph
+		g    *graph.Graph
 		want []string
 	}{
-		{"closed", &runtime.Graph{
-			Inputs:       []runtime.ValueInfo{vi("x", tensor.Float32)},
+		{"closed", &graph.Graph{
+			Inputs:       []graph.ValueInfo{vi("x", tensor.Float32)},
 			Initializers: map[string]*tensor.Tensor{"w": f32([]int{}, 1)},
-			Nodes:        []*runtime.Node{nd("Add", "", []string{"x", "w"}, []string{"y"})},
-			Outputs:      []runtime.ValueInfo{vi("y", tensor.Float32)},
+			Nodes:        []*graph.Node{nd("Add", "", []string{"x", "w"}, []string{"y"})},
+			Outputs:      []graph.ValueInfo{vi("y", tensor.Float32)},
 		}, []string{}},
-		{"reads outer values", &runtime.Graph{
-			Inputs: []runtime.ValueInfo{vi("x", tensor.Float32)},
-			Nodes: []*runtime.Node{
+		{"reads outer values", &graph.Graph{
+			Inputs: []graph.ValueInfo{vi("x", tensor.Float32)},
+			Nodes: []*graph.Node{
 				nd("Add", "", []string{"x", "outer_b"}, []string{"y"}),
 				nd("Mul", "", []string{"y", "outer_a"}, []string{"z"}),
 				nd("Clip", "", []string{"z", "", "outer_b"}, []string{"c"}),
 			},
-			Outputs: []runtime.ValueInfo{vi("c", tensor.Float32)},
+			Outputs: []graph.ValueInfo{vi("c", tensor.Float32)},
 		}, []string{"outer_a", "outer_b"}},
-		{"output passed through from outside", &runtime.Graph{
-			Outputs: []runtime.ValueInfo{vi("from_outside", tensor.Float32)},
+		{"output passed through from outside", &graph.Graph{
+			Outputs: []graph.ValueInfo{vi("from_outside", tensor.Float32)},
 		}, []string{"from_outside"}},
-		{"nested subgraph's free values", &runtime.Graph{
-			Inputs: []runtime.ValueInfo{vi("x", tensor.Float32)},
-			Nodes: []*runtime.Node{
+		{"nested subgraph's free values", &graph.Graph{
+			Inputs: []graph.ValueInfo{vi("x", tensor.Float32)},
+			Nodes: []*graph.Node{
 				nd("Relu", "", []string{"x"}, []string{"deep_local"}),
 				nd("Scan", "", []string{"x"}, []string{"s"}, "body", inner, "num_scan_inputs", 1),
 			},
-			Outputs: []runtime.ValueInfo{vi("s", tensor.Float32)},
+			Outputs: []graph.ValueInfo{vi("s", tensor.Float32)},
 		}, []string{"deep"}},
-		{"nested subgraph's free value defined here", &runtime.Graph{
-			Inputs: []runtime.ValueInfo{vi("x", tensor.Float32)},
-			Nodes: []*runtime.Node{
+		{"nested subgraph's free value defined here", &graph.Graph{
+			Inputs: []graph.ValueInfo{vi("x", tensor.Float32)},
+			Nodes: []*graph.Node{
 				nd("Relu", "", []string{"x"}, []string{"deep"}),
 				nd("Scan", "", []string{"x"}, []string{"s"}, "body", inner, "num_scan_inputs", 1),
 			},
-			Outputs: []runtime.ValueInfo{vi("s", tensor.Float32)},
+			Outputs: []graph.ValueInfo{vi("s", tensor.Float32)},
 		}, []string{}},
 	}
 	for _, c := range cases {

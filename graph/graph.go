@@ -1,10 +1,10 @@
-// Package runtime holds mtlrun's in-memory model (Model, Graph, Node), the
-// graph algorithms on it (topological order, pruning to requested outputs,
-// the trunk/head split of a multi-task model) and the Session that executes
-// it, including the control-flow ops Loop, If and Scan whose bodies are
-// graphs. It knows nothing of files: the importer builds a Model, the
-// exporter writes one.
-package runtime
+// Package graph holds mtlrun's in-memory model (Model, Graph, Node and the
+// typed attribute values, subgraphs included) and the graph algorithms on
+// it: topological order, free variables, pruning to requested outputs and
+// the trunk/head split of a multi-task model. It knows nothing of files or
+// of execution: the importer builds a Model, the exporter writes one,
+// shapeinfer and train/autodiff analyse one and runtime executes one.
+package graph
 
 import (
 	"container/heap"
@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -74,7 +73,7 @@ type Node struct {
 	Domain  string
 	Inputs  []string
 	Outputs []string
-	Attrs   ops.Attrs
+	Attrs   Attrs
 	Doc     string
 }
 
@@ -95,11 +94,11 @@ func (n *Node) Label() string {
 func (n *Node) Subgraphs() []NamedGraph {
 	var out []NamedGraph
 	for name, a := range n.Attrs {
-		if g, ok := a.Graph.(*Graph); ok && g != nil {
-			out = append(out, NamedGraph{name, g})
+		if a.Graph != nil {
+			out = append(out, NamedGraph{name, a.Graph})
 		}
-		for _, x := range a.Graphs {
-			if g, ok := x.(*Graph); ok && g != nil {
+		for _, g := range a.Graphs {
+			if g != nil {
 				out = append(out, NamedGraph{name, g})
 			}
 		}
@@ -194,16 +193,16 @@ func (g *Graph) Producers() map[string]*Node {
 func (g *Graph) Consumers() map[string][]*Node {
 	m := map[string][]*Node{}
 	for _, n := range g.Nodes {
-		for _, in := range nodeReads(n) {
+		for _, in := range n.Reads() {
 			m[in] = append(m[in], n)
 		}
 	}
 	return m
 }
 
-// nodeReads lists every value the node reads: its inputs and the outer-scope
+// Reads lists every value the node reads: its inputs and the outer-scope
 // values its subgraphs refer to.
-func nodeReads(n *Node) []string {
+func (n *Node) Reads() []string {
 	var out []string
 	for _, in := range n.Inputs {
 		if in != "" {
@@ -233,7 +232,7 @@ func (g *Graph) FreeVariables() []string {
 	}
 	free := map[string]bool{}
 	for _, n := range g.Nodes {
-		for _, in := range nodeReads(n) {
+		for _, in := range n.Reads() {
 			if !defined[in] {
 				free[in] = true
 			}
@@ -276,7 +275,7 @@ func (g *Graph) Sort() error {
 	users := make([][]int, len(g.Nodes))
 	for i, n := range g.Nodes {
 		seen := map[int]bool{}
-		for _, in := range nodeReads(n) {
+		for _, in := range n.Reads() {
 			p, ok := producer[in]
 			if !ok || seen[p] {
 				continue

@@ -1,4 +1,4 @@
-package runtime
+package graph
 
 import (
 	"sort"
@@ -63,7 +63,7 @@ func Ancestors(g *Graph, producers map[string]*Node, name string) []string {
 		seen[v] = true
 		out = append(out, v)
 		if n := producers[v]; n != nil {
-			stack = append(stack, nodeReads(n)...)
+			stack = append(stack, n.Reads()...)
 		}
 	}
 	return out
