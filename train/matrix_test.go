@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mtlrun/mtlrun/exporter"
 	"github.com/mtlrun/mtlrun/graph"
@@ -288,10 +287,26 @@ func recurrentWeights(m *graph.Model, params []string) []string {
 	return out
 }
 
+// fdBudget is how many parameters, and entries of each, wholeModelFD
+// checks on a model: every entry costs two float64 forward passes. Fixed
+// per model so that a run checks the same entries whatever the machine.
+func fdBudget(path string) (b struct{ params, entries int }) {
+	switch filepath.Base(filepath.Dir(path)) {
+	case "keras3_bidirectional_lstm":
+		// 512 steps each way, ~3 s per float64 pass: the largest-gradient
+		// entry of two parameters
+		b.params, b.entries = 2, 1
+	default:
+		b.params, b.entries = 3, 2
+	}
+	return b
+}
+
 // wholeModelFD converts the model to float64 and compares the gradient of
 // Σ wᵢ·yᵢ (random fixed weights over the float outputs) with central
 // differences on two entries (the largest-gradient one and a random one)
-// of up to three parameters, recurrent ones first. It returns the worst
+// of up to three parameters, recurrent ones first (fewer on a slow model:
+// fdBudget). It returns the worst
 // relative error and the number of entries checked.
 func wholeModelFD(t *testing.T, path string, inputs map[string]*tensor.Tensor, recurrent []string) (float64, int) {
 	t.Helper()
@@ -322,14 +337,11 @@ func wholeModelFD(t *testing.T, path string, inputs map[string]*tensor.Tensor, r
 	if err != nil {
 		t.Fatalf("float64 program: %v", err)
 	}
-	fwdStart := time.Now()
 	tape, err := prog.Forward(in)
 	if err != nil {
 		t.Fatalf("float64 forward: %v", err)
 	}
-	// a slow model (keras3_bidirectional_lstm: 512 steps, ~3 s per float64
-	// pass) checks the largest-gradient entry of two parameters only
-	slow := time.Since(fwdStart) > time.Second
+	budget := fdBudget(path)
 	rng := rand.New(rand.NewPCG(4, 2))
 	weights := map[string]*tensor.Tensor{}
 	for _, o := range outs {
@@ -367,11 +379,8 @@ func wholeModelFD(t *testing.T, path string, inputs map[string]*tensor.Tensor, r
 			chosen = append(chosen, p)
 		}
 	}
-	if len(chosen) > 3 {
-		chosen = chosen[:3]
-	}
-	if slow && len(chosen) > 2 {
-		chosen = chosen[:2]
+	if len(chosen) > budget.params {
+		chosen = chosen[:budget.params]
 	}
 	worst, n := 0.0, 0
 	for _, p := range chosen {
@@ -385,10 +394,7 @@ func wholeModelFD(t *testing.T, path string, inputs map[string]*tensor.Tensor, r
 			}
 			scale = math.Max(scale, math.Abs(v))
 		}
-		entries := []int{big, rng.IntN(len(x))}
-		if slow {
-			entries = entries[:1]
-		}
+		entries := []int{big, rng.IntN(len(x))}[:budget.entries]
 		for _, i := range entries {
 			orig := x[i]
 			h := 1e-6 * math.Max(1, math.Abs(orig))
