@@ -33,6 +33,12 @@ done
 
 # the pure-Go kernel path, forced by the purego tag, against the same references
 go test -count=1 -tags purego ./ops/... ./train/autodiff >/dev/null && echo "purego kernels: ok"
+# which kernel sets the linalg tests ran, and which they skipped and why
+# (MTLRUN_KERNELS caps them; a CPU without AVX-512 skips it)
+for tags in "" purego; do
+  go test -count=1 -tags "$tags" -run '^TestKernelSetChoice$' -v ./ops/linalg | grep '^linalg kernel sets:' |
+    sed "s/^/${tags:-default} build: /"
+done
 
 # the data-race detector over the concurrent parts: server, sessions, kernels
 go test -count=1 -race -short ./serve ./runtime ./ops/rnn >/dev/null && echo "race detector (serve, runtime, ops/rnn): ok"

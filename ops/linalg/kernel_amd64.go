@@ -8,20 +8,32 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// Kernel names the micro-kernel set in use.
-var Kernel = "go"
+// kernelName is the kernel set in use (KernelSet); useAVX2 and useAVX512
+// select the assembly. chooseKernelSet sets them once at init, tests switch
+// them with setKernel.
+var (
+	kernelName         = SetGo
+	useAVX2, useAVX512 bool
+)
 
-var useAVX2, useAVX512 bool
-
-func init() {
-	useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
-	useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
-	switch {
-	case useAVX512:
-		Kernel = "avx512"
-	case useAVX2:
-		Kernel = "avx2+fma"
+// cpuHas reports whether this CPU can run a kernel set.
+func cpuHas(set string) bool {
+	switch set {
+	case SetGo:
+		return true
+	case SetAVX2:
+		return cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	case SetAVX512:
+		return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
 	}
+	return false
+}
+
+// applyKernelSet switches to a set the CPU has.
+func applyKernelSet(set string) {
+	kernelName = set
+	useAVX2 = set == SetAVX2 || set == SetAVX512
+	useAVX512 = set == SetAVX512
 }
 
 //go:noescape
@@ -72,28 +84,15 @@ func kernel1x16(k int, a, b, c []float32) {
 	kernel1x16Go(k, a, b, c)
 }
 
-// setKernel forces a kernel set (tests): "go", "avx2+fma" or "avx512".
-// It returns a function restoring the previous choice.
+// setKernel forces a kernel set (tests): "go", "avx2" or "avx512", refusing
+// one the CPU lacks. It returns a function restoring the previous choice.
 func setKernel(name string) (restore func(), ok bool) {
-	a2, a5, kn := useAVX2, useAVX512, Kernel
-	restore = func() { useAVX2, useAVX512, Kernel = a2, a5, kn }
-	switch name {
-	case "go":
-		useAVX2, useAVX512 = false, false
-	case "avx2+fma":
-		if !(cpu.X86.HasAVX2 && cpu.X86.HasFMA) {
-			return restore, false
-		}
-		useAVX2, useAVX512 = true, false
-	case "avx512":
-		if !(cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL) {
-			return restore, false
-		}
-		useAVX2, useAVX512 = cpu.X86.HasAVX2 && cpu.X86.HasFMA, true
-	default:
+	prev := kernelName
+	restore = func() { applyKernelSet(prev) }
+	if !cpuHas(name) {
 		return restore, false
 	}
-	Kernel = name
+	applyKernelSet(name)
 	return restore, true
 }
 

@@ -2,14 +2,18 @@
 
 package linalg
 
-// Kernel names the micro-kernel set in use.
-var Kernel = "go"
+// kernelName is the kernel set in use (KernelSet).
+var kernelName = SetGo
+
+func cpuHas(set string) bool { return set == SetGo }
+
+func applyKernelSet(set string) { kernelName = set }
 
 func kernel6x16(k int, a, b, c []float32, ldc int) { kernel6x16Go(k, a, b, c, ldc) }
 
 func kernel1x16(k int, a, b, c []float32) { kernel1x16Go(k, a, b, c) }
 
-func setKernel(name string) (restore func(), ok bool) { return func() {}, name == "go" }
+func setKernel(name string) (restore func(), ok bool) { return func() {}, name == SetGo }
 
 func sigmoidVec(x []float32) { sigmoidGo(x) }
 

@@ -17,15 +17,18 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 	return v
 }
 
-// kernels lists every micro-kernel set this machine can run; each is
-// checked against the naive product (so CI covers asm and pure Go alike).
+// kernels lists the kernel sets the tests run: every set this machine and
+// build can run, up to the one chosen at init (so MTLRUN_KERNELS=avx2 also
+// caps the tests). Each is checked against a naive or float64 reference,
+// so CI covers asm and pure Go alike. TestMain prints the list.
 func kernels() []string {
 	var out []string
-	for _, k := range []string{"go", "avx2+fma", "avx512"} {
-		restore, ok := setKernel(k)
-		restore()
-		if ok {
+	for _, k := range kernelSets {
+		if cpuHas(k) {
 			out = append(out, k)
+		}
+		if k == testCeiling {
+			break
 		}
 	}
 	return out
