@@ -221,12 +221,14 @@ DATA expconst<>+84(SB)/4, $0x80000000  // sign mask
 DATA expconst<>+88(SB)/4, $0x40000000  // 2
 GLOBL expconst<>(SB), RODATA|NOPTR, $92
 
-// EXP8 computes Y0 = exp(Y0) for 8 lanes; clobbers Y1-Y4.
+// EXP8 computes Y0 = exp(Y0) for 8 lanes; clobbers Y1-Y4. The clamps take
+// x as the second source, which x86 returns when either is NaN, so NaN
+// propagates.
 #define EXP8 \
 	VBROADCASTSS expconst<>+0(SB), Y1 \
-	VMINPS Y1, Y0, Y0 \
+	VMINPS Y0, Y1, Y0 \
 	VBROADCASTSS expconst<>+4(SB), Y1 \
-	VMAXPS Y1, Y0, Y0 \
+	VMAXPS Y0, Y1, Y0 \
 	VBROADCASTSS expconst<>+8(SB), Y1 \
 	VBROADCASTSS expconst<>+48(SB), Y2 \
 	VFMADD213PS Y2, Y0, Y1 \
