@@ -30,15 +30,15 @@ DATA cellc<>+52(SB)/4, $0x40000000  // 2
 DATA cellc<>+56(SB)/4, $0x0000007f  // 127, the exponent bias
 GLOBL cellc<>(SB), RODATA|NOPTR, $60
 
-// cellc's constants as 8-lane vectors for AVX2 memory operands
-DATA cellv<>+0(SB)/4, $0x42b0c0a5
-DATA cellv<>+4(SB)/4, $0x42b0c0a5
-DATA cellv<>+8(SB)/4, $0x42b0c0a5
-DATA cellv<>+12(SB)/4, $0x42b0c0a5
-DATA cellv<>+16(SB)/4, $0x42b0c0a5
-DATA cellv<>+20(SB)/4, $0x42b0c0a5
-DATA cellv<>+24(SB)/4, $0x42b0c0a5
-DATA cellv<>+28(SB)/4, $0x42b0c0a5
+// cellc's constants as 8-lane vectors for AVX2 (the first, exp's upper clamp, is 88.0)
+DATA cellv<>+0(SB)/4, $0x42b00000
+DATA cellv<>+4(SB)/4, $0x42b00000
+DATA cellv<>+8(SB)/4, $0x42b00000
+DATA cellv<>+12(SB)/4, $0x42b00000
+DATA cellv<>+16(SB)/4, $0x42b00000
+DATA cellv<>+20(SB)/4, $0x42b00000
+DATA cellv<>+24(SB)/4, $0x42b00000
+DATA cellv<>+28(SB)/4, $0x42b00000
 DATA cellv<>+32(SB)/4, $0xc2aeac50
 DATA cellv<>+36(SB)/4, $0xc2aeac50
 DATA cellv<>+40(SB)/4, $0xc2aeac50
@@ -195,13 +195,14 @@ GLOBL cellv<>(SB), RODATA|NOPTR, $480
 	VADDPS z, z, z \
 	VSUBPS z, Z31, z
 
-// AVX2: constants are whole vectors (cellv), 2^n is built in the exponent
-// bits, 1/d is a division (correctly rounded).
+// AVX2: Y13/Y14 hold the exp clamps and Y15 = 1.0 during the gate
+// arithmetic; other constants are whole vectors (cellv) used as memory
+// operands. 2^n is built in the exponent bits, so the upper clamp is 88.0
+// (n ≤ 127: 2^n stays finite); 1/d is a reciprocal estimate refined by one
+// Newton step, as in AVX-512.
 #define EXP256(z, t1, t2) \
-	VMOVUPS cellv<>+0(SB), t1 \
-	VMINPS z, t1, z \
-	VMOVUPS cellv<>+32(SB), t1 \
-	VMAXPS z, t1, z \
+	VMINPS z, Y13, z \
+	VMAXPS z, Y14, z \
 	VMULPS cellv<>+64(SB), z, t1 \
 	VROUNDPS $0, t1, t1 \
 	VFNMADD231PS cellv<>+96(SB), t1, z \
@@ -212,29 +213,38 @@ GLOBL cellv<>(SB), RODATA|NOPTR, $480
 	VFMADD213PS cellv<>+256(SB), z, t2 \
 	VFMADD213PS cellv<>+288(SB), z, t2 \
 	VFMADD213PS cellv<>+320(SB), z, t2 \
-	VFMADD213PS cellv<>+384(SB), z, t2 \
-	VFMADD213PS cellv<>+384(SB), z, t2 \
+	VFMADD213PS Y15, z, t2 \
+	VFMADD213PS Y15, z, t2 \
 	VCVTPS2DQ t1, t1 \
 	VPADDD cellv<>+448(SB), t1, t1 \
 	VPSLLD $23, t1, t1 \
 	VMULPS t1, t2, z
 
+// z = 1/z: 12-bit reciprocal estimate and one Newton step.
+#define RECIP256(z, t) \
+	VRCPPS z, t \
+	VFNMADD213PS Y15, t, z \
+	VFMADD213PS t, t, z
+
 #define SIG256(z, t1, t2) \
 	VXORPS cellv<>+352(SB), z, z \
 	EXP256(z, t1, t2) \
-	VADDPS cellv<>+384(SB), z, z \
-	VMOVUPS cellv<>+384(SB), t1 \
-	VDIVPS z, t1, z
+	VADDPS Y15, z, z \
+	RECIP256(z, t1)
 
 #define TANH256(z, t1, t2) \
 	VADDPS z, z, z \
 	EXP256(z, t1, t2) \
-	VADDPS cellv<>+384(SB), z, z \
-	VMOVUPS cellv<>+416(SB), t1 \
-	VDIVPS z, t1, z \
-	VMOVUPS cellv<>+384(SB), t1 \
-	VSUBPS z, t1, z
+	VADDPS Y15, z, z \
+	RECIP256(z, t1) \
+	VADDPS z, z, z \
+	VSUBPS z, Y15, z
 
+// the AVX2 gate constants (Y13-Y15), loaded after the multiply-adds
+#define GATECONST256 \
+	VMOVUPS cellv<>+0(SB), Y13 \
+	VMOVUPS cellv<>+32(SB), Y14 \
+	VMOVUPS cellv<>+384(SB), Y15
 // func lstmCell4AVX512(f *cellFrame): 4 row(s) × 1 chunk(s) of 16 units.
 TEXT ·lstmCell4AVX512(SB), NOSPLIT, $0-8
 	MOVQ f+0(FP), DI
@@ -1589,6 +1599,7 @@ lstmCell2AVX2_h:
 	MOVQ cellFrame_ho(DI), BX
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
+	GATECONST256
 	SIG256(Y0, Y8, Y9)
 	SIG256(Y1, Y8, Y9)
 	SIG256(Y2, Y8, Y9)
@@ -1621,6 +1632,7 @@ lstmCell2AVX2_part:
 	MOVQ cellFrame_ho(DI), BX
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
+	GATECONST256
 	SIG256(Y0, Y8, Y9)
 	SIG256(Y1, Y8, Y9)
 	SIG256(Y2, Y8, Y9)
@@ -1704,6 +1716,7 @@ lstmCell1AVX2_h:
 	MOVQ cellFrame_ho(DI), BX
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
+	GATECONST256
 	SIG256(Y0, Y4, Y5)
 	SIG256(Y1, Y4, Y5)
 	SIG256(Y2, Y4, Y5)
@@ -1723,6 +1736,7 @@ lstmCell1AVX2_part:
 	MOVQ cellFrame_ho(DI), BX
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
+	GATECONST256
 	SIG256(Y0, Y4, Y5)
 	SIG256(Y1, Y4, Y5)
 	SIG256(Y2, Y4, Y5)
@@ -1798,6 +1812,7 @@ lstmCell1x2AVX2_h:
 	MOVQ cellFrame_ho(DI), BX
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
+	GATECONST256
 	SIG256(Y0, Y8, Y9)
 	SIG256(Y1, Y8, Y9)
 	SIG256(Y2, Y8, Y9)
@@ -1903,6 +1918,7 @@ gruCell2AVX2_h:
 	MOVQ cellFrame_ho(DI), BX
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
+	GATECONST256
 	SIG256(Y0, Y8, Y9)
 	SIG256(Y1, Y8, Y9)
 	VFMADD231PS Y1, Y3, Y2
@@ -1929,6 +1945,7 @@ gruCell2AVX2_part:
 	MOVQ cellFrame_ho(DI), BX
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
+	GATECONST256
 	SIG256(Y0, Y8, Y9)
 	SIG256(Y1, Y8, Y9)
 	VFMADD231PS Y1, Y3, Y2
@@ -2006,6 +2023,7 @@ gruCell1AVX2_h:
 	MOVQ cellFrame_ho(DI), BX
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
+	GATECONST256
 	SIG256(Y0, Y4, Y5)
 	SIG256(Y1, Y4, Y5)
 	VFMADD231PS Y1, Y3, Y2
@@ -2022,6 +2040,7 @@ gruCell1AVX2_part:
 	MOVQ cellFrame_ho(DI), BX
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
+	GATECONST256
 	SIG256(Y0, Y4, Y5)
 	SIG256(Y1, Y4, Y5)
 	VFMADD231PS Y1, Y3, Y2
@@ -2094,6 +2113,7 @@ gruCell1x2AVX2_h:
 	MOVQ cellFrame_ho(DI), BX
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
+	GATECONST256
 	SIG256(Y0, Y8, Y9)
 	SIG256(Y1, Y8, Y9)
 	VFMADD231PS Y1, Y3, Y2
@@ -2197,6 +2217,7 @@ gru0ZR4AVX2_h:
 	MOVQ cellFrame_ldo(DI), R9
 	MOVQ cellFrame_aux(DI), R10
 	MOVQ cellFrame_ldaux(DI), R11
+	GATECONST256
 	SIG256(Y0, Y8, Y9)
 	VMOVUPS Y0, 0(BX)
 	SIG256(Y1, Y8, Y9)
@@ -2240,6 +2261,7 @@ gru0ZR4AVX2_part:
 	MOVQ cellFrame_ldo(DI), R9
 	MOVQ cellFrame_aux(DI), R10
 	MOVQ cellFrame_ldaux(DI), R11
+	GATECONST256
 	SIG256(Y0, Y8, Y9)
 	VMOVUPS 0(R14), Y12
 	VMASKMOVPS Y0, Y12, 0(BX)
@@ -2331,6 +2353,7 @@ gru0ZR1AVX2_h:
 	MOVQ cellFrame_ldo(DI), R9
 	MOVQ cellFrame_aux(DI), R10
 	MOVQ cellFrame_ldaux(DI), R11
+	GATECONST256
 	SIG256(Y0, Y2, Y3)
 	VMOVUPS Y0, 0(BX)
 	SIG256(Y1, Y2, Y3)
@@ -2347,6 +2370,7 @@ gru0ZR1AVX2_part:
 	MOVQ cellFrame_ldo(DI), R9
 	MOVQ cellFrame_aux(DI), R10
 	MOVQ cellFrame_ldaux(DI), R11
+	GATECONST256
 	SIG256(Y0, Y2, Y3)
 	VMOVUPS 0(R14), Y6
 	VMASKMOVPS Y0, Y6, 0(BX)
@@ -2425,6 +2449,7 @@ gru0N4AVX2_h:
 	MOVQ cellFrame_ldo(DI), R9
 	MOVQ cellFrame_aux(DI), R10
 	MOVQ cellFrame_ldaux(DI), R11
+	GATECONST256
 	TANH256(Y0, Y4, Y5)
 	VMOVUPS 0(DX), Y6
 	VSUBPS Y0, Y6, Y6
@@ -2468,6 +2493,7 @@ gru0N4AVX2_part:
 	MOVQ cellFrame_ldo(DI), R9
 	MOVQ cellFrame_aux(DI), R10
 	MOVQ cellFrame_ldaux(DI), R11
+	GATECONST256
 	TANH256(Y0, Y4, Y5)
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS 0(DX), Y8, Y6
@@ -2555,6 +2581,7 @@ gru0N1AVX2_h:
 	MOVQ cellFrame_ldo(DI), R9
 	MOVQ cellFrame_aux(DI), R10
 	MOVQ cellFrame_ldaux(DI), R11
+	GATECONST256
 	TANH256(Y0, Y1, Y2)
 	VMOVUPS 0(DX), Y3
 	VSUBPS Y0, Y3, Y3
@@ -2571,6 +2598,7 @@ gru0N1AVX2_part:
 	MOVQ cellFrame_ldo(DI), R9
 	MOVQ cellFrame_aux(DI), R10
 	MOVQ cellFrame_ldaux(DI), R11
+	GATECONST256
 	TANH256(Y0, Y1, Y2)
 	VMOVUPS 0(R14), Y5
 	VMASKMOVPS 0(DX), Y5, Y3
@@ -2647,6 +2675,7 @@ rnnCell4AVX2_h:
 	MOVQ cellFrame_ho(DI), BX
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
+	GATECONST256
 	TANH256(Y0, Y4, Y5)
 	VMOVUPS Y0, 0(BX)
 	ADDQ R8, DX
@@ -2669,6 +2698,7 @@ rnnCell4AVX2_part:
 	MOVQ cellFrame_ho(DI), BX
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
+	GATECONST256
 	TANH256(Y0, Y4, Y5)
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS Y0, Y8, 0(BX)
@@ -2727,6 +2757,7 @@ rnnCell1AVX2_h:
 	MOVQ cellFrame_ho(DI), BX
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
+	GATECONST256
 	TANH256(Y0, Y1, Y2)
 	VMOVUPS Y0, 0(BX)
 	VZEROUPPER
@@ -2737,6 +2768,7 @@ rnnCell1AVX2_part:
 	MOVQ cellFrame_ho(DI), BX
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
+	GATECONST256
 	TANH256(Y0, Y1, Y2)
 	VMOVUPS 0(R14), Y5
 	VMASKMOVPS Y0, Y5, 0(BX)

@@ -38,7 +38,8 @@ func TestActivationsNaNInf(t *testing.T) {
 }
 
 // TestCellsPropagateNaN: a NaN in one row's previous hidden state makes
-// that row's new state NaN in every unit, and leaves other rows finite, for
+// that row's new state NaN in every unit, and leaves other rows finite
+// (one of them with pre-activations of ±200, which saturate), for
 // every cell kind, kernel set, tile size and partial chunk.
 func TestCellsPropagateNaN(t *testing.T) {
 	nan := float32(math.NaN())
@@ -60,6 +61,9 @@ func TestCellsPropagateNaN(t *testing.T) {
 					a.HOut = make([]float32, rows*hid)
 					bad := rows - 1
 					a.H[bad*hid+hid/2] = nan
+					for j := 0; j < slots*hid && rows > 1; j++ {
+						a.Init[j] = float32(200 * (j%3 - 1)) // saturating gates stay finite
+					}
 					switch kind {
 					case "lstm", "gru", "rnn":
 						var p CellWeights

@@ -251,13 +251,14 @@ GLOBL cellc<>(SB), RODATA|NOPTR, $60
 	VADDPS z, z, z \
 	VSUBPS z, Z31, z
 
-// AVX2: constants are whole vectors (cellv), 2^n is built in the exponent
-// bits, 1/d is a division (correctly rounded).
+// AVX2: Y13/Y14 hold the exp clamps and Y15 = 1.0 during the gate
+// arithmetic; other constants are whole vectors (cellv) used as memory
+// operands. 2^n is built in the exponent bits, so the upper clamp is 88.0
+// (n ≤ 127: 2^n stays finite); 1/d is a reciprocal estimate refined by one
+// Newton step, as in AVX-512.
 #define EXP256(z, t1, t2) \
-	VMOVUPS cellv<>+0(SB), t1 \
-	VMINPS z, t1, z \
-	VMOVUPS cellv<>+32(SB), t1 \
-	VMAXPS z, t1, z \
+	VMINPS z, Y13, z \
+	VMAXPS z, Y14, z \
 	VMULPS cellv<>+64(SB), z, t1 \
 	VROUNDPS $0, t1, t1 \
 	VFNMADD231PS cellv<>+96(SB), t1, z \
@@ -268,38 +269,47 @@ GLOBL cellc<>(SB), RODATA|NOPTR, $60
 	VFMADD213PS cellv<>+256(SB), z, t2 \
 	VFMADD213PS cellv<>+288(SB), z, t2 \
 	VFMADD213PS cellv<>+320(SB), z, t2 \
-	VFMADD213PS cellv<>+384(SB), z, t2 \
-	VFMADD213PS cellv<>+384(SB), z, t2 \
+	VFMADD213PS Y15, z, t2 \
+	VFMADD213PS Y15, z, t2 \
 	VCVTPS2DQ t1, t1 \
 	VPADDD cellv<>+448(SB), t1, t1 \
 	VPSLLD $23, t1, t1 \
 	VMULPS t1, t2, z
 
+// z = 1/z: 12-bit reciprocal estimate and one Newton step.
+#define RECIP256(z, t) \
+	VRCPPS z, t \
+	VFNMADD213PS Y15, t, z \
+	VFMADD213PS t, t, z
+
 #define SIG256(z, t1, t2) \
 	VXORPS cellv<>+352(SB), z, z \
 	EXP256(z, t1, t2) \
-	VADDPS cellv<>+384(SB), z, z \
-	VMOVUPS cellv<>+384(SB), t1 \
-	VDIVPS z, t1, z
+	VADDPS Y15, z, z \
+	RECIP256(z, t1)
 
 #define TANH256(z, t1, t2) \
 	VADDPS z, z, z \
 	EXP256(z, t1, t2) \
-	VADDPS cellv<>+384(SB), z, z \
-	VMOVUPS cellv<>+416(SB), t1 \
-	VDIVPS z, t1, z \
-	VMOVUPS cellv<>+384(SB), t1 \
-	VSUBPS z, t1, z
+	VADDPS Y15, z, z \
+	RECIP256(z, t1) \
+	VADDPS z, z, z \
+	VSUBPS z, Y15, z
 
+// the AVX2 gate constants (Y13-Y15), loaded after the multiply-adds
+#define GATECONST256 \
+	VMOVUPS cellv<>+0(SB), Y13 \
+	VMOVUPS cellv<>+32(SB), Y14 \
+	VMOVUPS cellv<>+384(SB), Y15
 `
 
 // avx2Consts is cellc's first 15 constants as 8-lane vectors (32 bytes each).
 var avx2Consts = func() string {
-	vals := []string{"0x42b0c0a5", "0xc2aeac50", "0x3fb8aa3b", "0x3f318000", "0xb95e8083",
+	vals := []string{"0x42b00000", "0xc2aeac50", "0x3fb8aa3b", "0x3f318000", "0xb95e8083",
 		"0x39506967", "0x3ab743ce", "0x3c088908", "0x3d2aa9c1", "0x3e2aaaaa", "0x3f000000",
 		"0x80000000", "0x3f800000", "0x40000000", "0x0000007f"}
 	var b strings.Builder
-	b.WriteString("// cellc's constants as 8-lane vectors for AVX2 memory operands\n")
+	b.WriteString("// cellc's constants as 8-lane vectors for AVX2 (the first, exp's upper clamp, is 88.0)\n")
 	for i, v := range vals {
 		for l := 0; l < 8; l++ {
 			fmt.Fprintf(&b, "DATA cellv<>+%d(SB)/4, $%s\n", 32*i+4*l, v)
@@ -347,7 +357,8 @@ func (k kernel) regs() regs {
 		r.bcast = append(r.bcast, v(next))
 		next++
 	}
-	if next > 16 || n+5 > 16 {
+	if next > 16 || n+5 > 13 { // Y13-Y15 hold the gate constants
+
 		panic(fmt.Sprintf("%s: out of registers", k.name()))
 	}
 	r.t1, r.t2, r.t3, r.t4, r.mask = v(n), v(n+1), v(n+2), v(n+3), v(n+4)
@@ -531,6 +542,9 @@ func (k kernel) epilogue(e *emitter, r regs, part bool) {
 		e.p("MOVQ cellFrame_ldaux(DI), R11")
 	}
 	k512 := k.s.avx512()
+	if !k512 {
+		e.p("GATECONST256")
+	}
 	sig := func(z string) {
 		if k512 {
 			e.p("SIG512(%s)", z)
