@@ -4,7 +4,7 @@ package linalg
 
 import "unsafe"
 
-//go:generate go run ./internal/cellgen
+//go:generate go run ./internal/asmgen
 
 // cellFrame is the operand block the fused-cell kernels read through one
 // pointer; cell_amd64.s reads its fields at the offsets go_asm.h gives

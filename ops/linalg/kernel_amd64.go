@@ -36,52 +36,50 @@ func applyKernelSet(set string) {
 	useAVX512 = set == SetAVX512
 }
 
-//go:noescape
-func sgemm6x16AVX2(k int, a, b, c unsafe.Pointer, ldc int)
+// tileMask512[c] is the AVX-512 lane mask of c live columns.
+var tileMask512 = [17]int32{0, 1, 3, 7, 15, 31, 63, 127, 255, 511, 1023, 2047, 4095, 8191, 16383, 32767, 65535}
 
-//go:noescape
-func sgemm1x16AVX2(k int, a, b, c unsafe.Pointer)
-
-//go:noescape
-func sgemm6x16AVX512(k int, a, b, c unsafe.Pointer, ldc int)
-
-//go:noescape
-func sgemm1x16AVX512(k int, a, b, c unsafe.Pointer)
-
-func kernel6x16(k int, a, b, c []float32, ldc int) {
+// tileKernel computes c[r·ldc+j] += Σ_q A(q, r)·b[q·16+j] for r < rows,
+// j < cols ≤ 16, where A(q, r) is a[q·6+r] for the interleaved 6-row
+// block (rows == 6) and a[r·lda+q] for 1–5 leftover rows. Each element
+// is summed in the same order whatever rows and cols are.
+func tileKernel(rows, k int, a []float32, lda int, b, c []float32, ldc, cols int) {
 	if k == 0 {
 		return
 	}
 	// bounds the assembly relies on
-	_ = a[k*mr-1]
-	_ = b[k*nr-1]
-	_ = c[(mr-1)*ldc+nr-1]
-	switch {
-	case useAVX512:
-		sgemm6x16AVX512(k, unsafe.Pointer(&a[0]), unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), ldc)
-	case useAVX2:
-		sgemm6x16AVX2(k, unsafe.Pointer(&a[0]), unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), ldc)
-	default:
-		kernel6x16Go(k, a, b, c, ldc)
+	if rows == mr {
+		_ = a[k*mr-1]
+	} else {
+		_ = a[(rows-1)*lda+k-1]
 	}
+	_ = b[k*nr-1]
+	_ = c[(rows-1)*ldc+cols-1]
+	if !useAVX2 {
+		tileGo(rows, k, a, lda, b, c, ldc, cols)
+		return
+	}
+	var id int
+	var mask unsafe.Pointer
+	if useAVX512 {
+		id = int(tileIDs[rows*4+2+boolInt(cols < nr)])
+		mask = unsafe.Pointer(&tileMask512[cols])
+	} else {
+		w := 2
+		if cols <= 8 {
+			w = 1
+		}
+		id = int(tileIDs[28+rows*4+(w-1)*2+boolInt(cols < 8*w || w == 1)])
+		mask = unsafe.Pointer(&laneTab[16-cols])
+	}
+	callTile(id, k, unsafe.Pointer(&a[0]), 4*lda, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), 4*ldc, mask)
 }
 
-func kernel1x16(k int, a, b, c []float32) {
-	if k == 0 {
-		return
+func boolInt(b bool) int {
+	if b {
+		return 1
 	}
-	_ = a[k-1]
-	_ = b[k*nr-1]
-	_ = c[nr-1]
-	if useAVX512 {
-		sgemm1x16AVX512(k, unsafe.Pointer(&a[0]), unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]))
-		return
-	}
-	if useAVX2 {
-		sgemm1x16AVX2(k, unsafe.Pointer(&a[0]), unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]))
-		return
-	}
-	kernel1x16Go(k, a, b, c)
+	return 0
 }
 
 // setKernel forces a kernel set (tests): "go", "avx2" or "avx512", refusing

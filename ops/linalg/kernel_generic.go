@@ -9,9 +9,9 @@ func cpuHas(set string) bool { return set == SetGo }
 
 func applyKernelSet(set string) { kernelName = set }
 
-func kernel6x16(k int, a, b, c []float32, ldc int) { kernel6x16Go(k, a, b, c, ldc) }
-
-func kernel1x16(k int, a, b, c []float32) { kernel1x16Go(k, a, b, c) }
+func tileKernel(rows, k int, a []float32, lda int, b, c []float32, ldc, cols int) {
+	tileGo(rows, k, a, lda, b, c, ldc, cols)
+}
 
 func setKernel(name string) (restore func(), ok bool) { return func() {}, name == SetGo }
 
