@@ -119,3 +119,16 @@ func tanhVec(x []float32) {
 	}
 	tanhGo(x)
 }
+
+//go:noescape
+func erf8AVX2(x unsafe.Pointer, n int)
+
+func erfVec(x []float32) {
+	n := len(x) &^ 7
+	if useAVX2 && n > 0 {
+		erf8AVX2(unsafe.Pointer(&x[0]), n)
+		erfGo(x[n:])
+		return
+	}
+	erfGo(x)
+}

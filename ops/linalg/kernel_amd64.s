@@ -28,7 +28,21 @@ DATA expconst<>+76(SB)/4, $0xbeaaaa99  // t4 -3.33332819422e-1
 DATA expconst<>+80(SB)/4, $0x7fffffff  // abs mask
 DATA expconst<>+84(SB)/4, $0x80000000  // sign mask
 DATA expconst<>+88(SB)/4, $0x40000000  // 2
-GLOBL expconst<>(SB), RODATA|NOPTR, $92
+DATA expconst<>+92(SB)/4, $0x3f906ebb  // erf near c0 1.128379167
+DATA expconst<>+96(SB)/4, $0xbec093a3  // erf near c1 -0.376126389
+DATA expconst<>+100(SB)/4, $0x3de71791  // erf near c2 0.1128379167
+DATA expconst<>+104(SB)/4, $0xbcdc1672  // erf near c3 -0.02686617065
+DATA expconst<>+108(SB)/4, $0x3bab2de7  // erf near c4 0.005223977625
+DATA expconst<>+112(SB)/4, $0xba6016da  // erf near c5 -0.0008548327023
+DATA expconst<>+116(SB)/4, $0x38fcd193  // erf near c6 0.0001205533298
+DATA expconst<>+120(SB)/4, $0x3ea7ba05  // erf far p 0.3275911
+DATA expconst<>+124(SB)/4, $0x3e827906  // erf far a1 0.254829592
+DATA expconst<>+128(SB)/4, $0xbe91a98e  // erf far a2 -0.284496736
+DATA expconst<>+132(SB)/4, $0x3fb5f0e3  // erf far a3 1.421413741
+DATA expconst<>+136(SB)/4, $0xbfba00e3  // erf far a4 -1.453152027
+DATA expconst<>+140(SB)/4, $0x3f87dc22  // erf far a5 1.061405429
+DATA expconst<>+144(SB)/4, $0x3f000000  // 0.5, the erf branch point
+GLOBL expconst<>(SB), RODATA|NOPTR, $148
 
 // EXP8 computes Y0 = exp(Y0) for 8 lanes; clobbers Y1-Y4. The clamps take
 // x as the second source, which x86 returns when either is NaN, so NaN
@@ -202,5 +216,69 @@ peak5:
 	VFMADD231PS Z12, Z13, Z11
 	DECQ CX
 	JNZ  peak5
+	VZEROUPPER
+	RET
+
+// func erf8AVX2(x unsafe.Pointer, n int): n a multiple of 8 (erff in Go is
+// the same computation). |x| < 0.5: x·P(x²), the Taylor series to x¹³;
+// else sign(x)·(1 - t·Q(t)·exp(-x²)), t = 1/(1 + p|x|) (Abramowitz and
+// Stegun 7.1.26). NaN stays NaN, ±Inf give ±1.
+TEXT ·erf8AVX2(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	SHRQ $3, CX
+
+erfloop:
+	VMOVUPS (DI), Y6
+	VBROADCASTSS expconst<>+80(SB), Y5
+	VANDPS Y5, Y6, Y7                 // a = |x|
+	// far: t = 1/(1 + p·a)
+	VBROADCASTSS expconst<>+120(SB), Y11
+	VBROADCASTSS expconst<>+44(SB), Y5
+	VFMADD213PS Y5, Y7, Y11           // 1 + p·a
+	VDIVPS Y11, Y5, Y10               // t
+	VBROADCASTSS expconst<>+140(SB), Y12
+	VBROADCASTSS expconst<>+136(SB), Y2
+	VFMADD213PS Y2, Y10, Y12
+	VBROADCASTSS expconst<>+132(SB), Y2
+	VFMADD213PS Y2, Y10, Y12
+	VBROADCASTSS expconst<>+128(SB), Y2
+	VFMADD213PS Y2, Y10, Y12
+	VBROADCASTSS expconst<>+124(SB), Y2
+	VFMADD213PS Y2, Y10, Y12
+	VMULPS Y10, Y12, Y12              // t·Q(t)
+	VMULPS Y7, Y7, Y0
+	VBROADCASTSS expconst<>+84(SB), Y5
+	VXORPS Y5, Y0, Y0                 // -a²
+	EXP8
+	VMULPS Y0, Y12, Y12
+	VBROADCASTSS expconst<>+44(SB), Y5
+	VSUBPS Y12, Y5, Y0                // 1 - t·Q(t)·exp(-a²)
+	VBROADCASTSS expconst<>+84(SB), Y5
+	VANDPS Y5, Y6, Y2
+	VORPS Y2, Y0, Y0                  // sign of x
+	// near: x·P(x²)
+	VMULPS Y6, Y6, Y8
+	VBROADCASTSS expconst<>+116(SB), Y9
+	VBROADCASTSS expconst<>+112(SB), Y2
+	VFMADD213PS Y2, Y8, Y9
+	VBROADCASTSS expconst<>+108(SB), Y2
+	VFMADD213PS Y2, Y8, Y9
+	VBROADCASTSS expconst<>+104(SB), Y2
+	VFMADD213PS Y2, Y8, Y9
+	VBROADCASTSS expconst<>+100(SB), Y2
+	VFMADD213PS Y2, Y8, Y9
+	VBROADCASTSS expconst<>+96(SB), Y2
+	VFMADD213PS Y2, Y8, Y9
+	VBROADCASTSS expconst<>+92(SB), Y2
+	VFMADD213PS Y2, Y8, Y9
+	VMULPS Y6, Y9, Y9
+	VBROADCASTSS expconst<>+144(SB), Y2
+	VCMPPS $1, Y2, Y7, Y3             // a < 0.5
+	VBLENDVPS Y3, Y9, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  erfloop
 	VZEROUPPER
 	RET

@@ -21,3 +21,5 @@ func tanhVec(x []float32) { tanhGo(x) }
 
 // packBlock6 has no assembly here: packA's Go loop does the block.
 func packBlock6(d, a []float32, lda, kk int) bool { return false }
+
+func erfVec(x []float32) { erfGo(x) }
