@@ -262,25 +262,30 @@ GLOBL cellc<>(SB), RODATA|NOPTR, $60
 // arithmetic; other constants are whole vectors (cellv) used as memory
 // operands. 2^n is built in the exponent bits, so the upper clamp is 88.0
 // (n ≤ 127: 2^n stays finite); 1/d is a division.
-#define EXP256(z, t1, t2) \
+// The polynomial is evaluated by Estrin's scheme, not Horner's: the gate
+// arithmetic is a latency chain, and this shortens it from 7 to 4 FMAs.
+#define EXP256(z, t1, t2, t3, t4) \
 	VMINPS z, Y13, z \
 	VMAXPS z, Y14, z \
 	VMULPS cellv<>+64(SB), z, t1 \
 	VROUNDPS $0, t1, t1 \
 	VFNMADD231PS cellv<>+96(SB), t1, z \
 	VFNMADD231PS cellv<>+128(SB), t1, z \
-	VMOVUPS cellv<>+160(SB), t2 \
-	VFMADD213PS cellv<>+192(SB), z, t2 \
-	VFMADD213PS cellv<>+224(SB), z, t2 \
-	VFMADD213PS cellv<>+256(SB), z, t2 \
-	VFMADD213PS cellv<>+288(SB), z, t2 \
-	VFMADD213PS cellv<>+320(SB), z, t2 \
-	VFMADD213PS Y15, z, t2 \
-	VFMADD213PS Y15, z, t2 \
+	VMULPS z, z, t2 \
+	VMOVUPS cellv<>+192(SB), t3 \
+	VFMADD231PS cellv<>+160(SB), z, t3 \
+	VMOVUPS cellv<>+256(SB), t4 \
+	VFMADD231PS cellv<>+224(SB), z, t4 \
+	VFMADD213PS t4, t2, t3 \
+	VMOVUPS cellv<>+320(SB), t4 \
+	VFMADD231PS cellv<>+288(SB), z, t4 \
+	VFMADD213PS t4, t2, t3 \
+	VADDPS Y15, z, t4 \
+	VFMADD213PS t4, t2, t3 \
 	VCVTPS2DQ t1, t1 \
 	VPADDD cellv<>+448(SB), t1, t1 \
 	VPSLLD $23, t1, t1 \
-	VMULPS t1, t2, z
+	VMULPS t1, t3, z
 
 // z = 1/z, correctly rounded: a 12-bit estimate with one Newton step
 // leaves ~2e-7, which tanh's 1 - 2/(e+1) turns into an absolute error
@@ -288,15 +293,15 @@ GLOBL cellc<>(SB), RODATA|NOPTR, $60
 #define RECIP256(z, t) \
 	VDIVPS z, Y15, z
 
-#define SIG256(z, t1, t2) \
+#define SIG256(z, t1, t2, t3, t4) \
 	VXORPS cellv<>+352(SB), z, z \
-	EXP256(z, t1, t2) \
+	EXP256(z, t1, t2, t3, t4) \
 	VADDPS Y15, z, z \
 	RECIP256(z, t1)
 
-#define TANH256(z, t1, t2) \
+#define TANH256(z, t1, t2, t3, t4) \
 	VADDPS z, z, z \
-	EXP256(z, t1, t2) \
+	EXP256(z, t1, t2, t3, t4) \
 	VADDPS Y15, z, z \
 	RECIP256(z, t1) \
 	VADDPS z, z, z \
@@ -555,14 +560,14 @@ func (k kernel) epilogue(e *emitter, r regs, part bool) {
 		if k512 {
 			e.p("SIG512(%s)", z)
 		} else {
-			e.p("SIG256(%s, %s, %s)", z, r.t1, r.t2)
+			e.p("SIG256(%s, %s, %s, %s, %s)", z, r.t1, r.t2, r.t4, r.mask)
 		}
 	}
 	tanh := func(z string) {
 		if k512 {
 			e.p("TANH512(%s)", z)
 		} else {
-			e.p("TANH256(%s, %s, %s)", z, r.t1, r.t2)
+			e.p("TANH256(%s, %s, %s, %s, %s)", z, r.t1, r.t2, r.t4, r.mask)
 		}
 	}
 	load := func(mem string, j int, dst string) {
