@@ -40,15 +40,15 @@ func applyKernelSet(set string) {
 var tileMask512 = [17]int32{0, 1, 3, 7, 15, 31, 63, 127, 255, 511, 1023, 2047, 4095, 8191, 16383, 32767, 65535}
 
 // tileKernel computes c[r·ldc+j] += Σ_q A(q, r)·b[q·16+j] for r < rows,
-// j < cols ≤ 16, where A(q, r) is a[q·6+r] for the interleaved 6-row
-// block (rows == 6) and a[r·lda+q] for 1–5 leftover rows. Each element
-// is summed in the same order whatever rows and cols are.
-func tileKernel(rows, k int, a []float32, lda int, b, c []float32, ldc, cols int) {
+// j < cols ≤ 16, where A(q, r) is a[q·6+r] for an interleaved 6-row
+// block (inter) and a[r·lda+q] otherwise. Each element is summed in the
+// same order whatever rows, cols and the layout are.
+func tileKernel(rows, k int, a []float32, lda int, inter bool, b, c []float32, ldc, cols int) {
 	if k == 0 {
 		return
 	}
 	// bounds the assembly relies on
-	if rows == mr {
+	if inter {
 		_ = a[k*mr-1]
 	} else {
 		_ = a[(rows-1)*lda+k-1]
@@ -56,24 +56,29 @@ func tileKernel(rows, k int, a []float32, lda int, b, c []float32, ldc, cols int
 	_ = b[k*nr-1]
 	_ = c[(rows-1)*ldc+cols-1]
 	if !useAVX2 {
-		tileGo(rows, k, a, lda, b, c, ldc, cols)
+		tileGo(rows, k, a, lda, inter, b, c, ldc, cols)
 		return
 	}
 	var id int
 	var mask unsafe.Pointer
 	if useAVX512 {
-		id = int(tileIDs[rows*4+2+boolInt(cols < nr)])
+		id = int(tileIDs[boolInt(inter)*28+rows*4+2+boolInt(cols < nr)])
 		mask = unsafe.Pointer(&tileMask512[cols])
 	} else {
 		w := 2
 		if cols <= 8 {
 			w = 1
 		}
-		id = int(tileIDs[28+rows*4+(w-1)*2+boolInt(cols < 8*w || w == 1)])
+		id = int(tileIDs[56+boolInt(inter)*28+rows*4+(w-1)*2+boolInt(cols < 8*w || w == 1)])
 		mask = unsafe.Pointer(&laneTab[16-cols])
 	}
 	callTile(id, k, unsafe.Pointer(&a[0]), 4*lda, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), 4*ldc, mask)
 }
+
+// packInPlace reports whether products skip packing A when it needs no
+// scaling or transposing: the AVX2 tiles read six rows where they are,
+// which costs less than packing them without AVX-512's shuffles.
+func packInPlace() bool { return useAVX2 && !useAVX512 }
 
 func boolInt(b bool) int {
 	if b {

@@ -9,9 +9,11 @@ func cpuHas(set string) bool { return set == SetGo }
 
 func applyKernelSet(set string) { kernelName = set }
 
-func tileKernel(rows, k int, a []float32, lda int, b, c []float32, ldc, cols int) {
-	tileGo(rows, k, a, lda, b, c, ldc, cols)
+func tileKernel(rows, k int, a []float32, lda int, inter bool, b, c []float32, ldc, cols int) {
+	tileGo(rows, k, a, lda, inter, b, c, ldc, cols)
 }
+
+func packInPlace() bool { return false }
 
 func setKernel(name string) (restore func(), ok bool) { return func() {}, name == SetGo }
 

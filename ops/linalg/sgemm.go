@@ -116,6 +116,25 @@ func SgemmPackedWork(transA bool, m int, alpha float32, a []float32, lda int, pb
 		gemv(k, n, a[:k], pb, c[:n])
 		return
 	}
+	np := (n + nr - 1) / nr
+	if !transA && alpha == 1 && packInPlace() {
+		// the tiles read A's rows where they are
+		for q0 := 0; q0 < k; q0 += kc {
+			kk := min(kc, k-q0)
+			for j := 0; j < np; j++ {
+				bp := pb.panel(j, q0, kk)
+				c0 := j * nr
+				cols := min(nr, n-c0)
+				for i := 0; i+mr <= m; i += mr {
+					tileKernel(mr, kk, a[i*lda+q0:], lda, false, bp, c[i*ldc+c0:], ldc, cols)
+				}
+				if full := m / mr * mr; full < m {
+					tileKernel(m-full, kk, a[full*lda+q0:], lda, false, bp, c[full*ldc+c0:], ldc, cols)
+				}
+			}
+		}
+		return
+	}
 	need := WorkSize(m, k)
 	var apack []float32
 	if len(work) >= need {
@@ -128,7 +147,6 @@ func SgemmPackedWork(transA bool, m int, alpha float32, a []float32, lda int, pb
 		apack = (*bufp)[:need]
 		defer aPool.Put(bufp)
 	}
-	np := (n + nr - 1) / nr
 	for q0 := 0; q0 < k; q0 += kc {
 		kk := min(kc, k-q0)
 		packA(transA, m, kk, q0, alpha, a, lda, apack)
@@ -138,12 +156,12 @@ func SgemmPackedWork(transA bool, m int, alpha float32, a []float32, lda int, pb
 			c0 := j * nr
 			cols := min(nr, n-c0)
 			for i := 0; i < full; i++ {
-				tileKernel(mr, kk, apack[i*mr*kk:(i+1)*mr*kk], 0, bp, c[i*mr*ldc+c0:], ldc, cols)
+				tileKernel(mr, kk, apack[i*mr*kk:(i+1)*mr*kk], 0, true, bp, c[i*mr*ldc+c0:], ldc, cols)
 			}
 			// leftover rows, one after another in the A panel, in one tile
 			// sized to them
 			if rem := m - full*mr; rem > 0 {
-				tileKernel(rem, kk, apack[full*mr*kk:], kk, bp, c[full*mr*ldc+c0:], ldc, cols)
+				tileKernel(rem, kk, apack[full*mr*kk:], kk, false, bp, c[full*mr*ldc+c0:], ldc, cols)
 			}
 		}
 	}
@@ -268,8 +286,8 @@ func packAT(full, m, kk, q0 int, alpha float32, a []float32, lda int, dst []floa
 
 // tileGo is the portable tile kernel (tileKernel): one accumulator per
 // element, k in order.
-func tileGo(rows, k int, a []float32, lda int, b, c []float32, ldc, cols int) {
-	if rows == mr && cols == nr {
+func tileGo(rows, k int, a []float32, lda int, inter bool, b, c []float32, ldc, cols int) {
+	if inter && cols == nr {
 		kernel6x16Go(k, a, b, c, ldc)
 		return
 	}
@@ -277,9 +295,11 @@ func tileGo(rows, k int, a []float32, lda int, b, c []float32, ldc, cols int) {
 	for q := 0; q < k; q++ {
 		bq := b[q*nr : q*nr+nr]
 		for r := 0; r < rows; r++ {
-			ar := a[r*lda+q]
-			if rows == mr {
+			var ar float32
+			if inter {
 				ar = a[q*mr+r]
+			} else {
+				ar = a[r*lda+q]
 			}
 			accR := &acc[r]
 			for j := range accR {
@@ -322,6 +342,6 @@ func gemv(k, n int, a []float32, pb *PackedB, c []float32) {
 	np := (n + nr - 1) / nr
 	for j := 0; j < np; j++ {
 		c0 := j * nr
-		tileKernel(1, k, a, k, pb.panel(j, 0, k), c[c0:], 0, min(nr, n-c0))
+		tileKernel(1, k, a, k, false, pb.panel(j, 0, k), c[c0:], 0, min(nr, n-c0))
 	}
 }

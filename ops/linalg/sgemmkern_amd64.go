@@ -91,10 +91,19 @@ func sgemm5x8MAVX2(k int, a unsafe.Pointer, lda int, b, c unsafe.Pointer, ldc in
 func sgemm6x16AVX2(k int, a unsafe.Pointer, lda int, b, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
 
 //go:noescape
+func sgemm6x16SAVX2(k int, a unsafe.Pointer, lda int, b, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+
+//go:noescape
 func sgemm6x16MAVX2(k int, a unsafe.Pointer, lda int, b, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
 
 //go:noescape
+func sgemm6x16SMAVX2(k int, a unsafe.Pointer, lda int, b, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+
+//go:noescape
 func sgemm6x8MAVX2(k int, a unsafe.Pointer, lda int, b, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+
+//go:noescape
+func sgemm6x8SMAVX2(k int, a unsafe.Pointer, lda int, b, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
 
 // callTile runs tile id (tileID gives it).
 func callTile(id, k int, a unsafe.Pointer, lda int, b, c unsafe.Pointer, ldc int, mask unsafe.Pointer) {
@@ -156,12 +165,18 @@ func callTile(id, k int, a unsafe.Pointer, lda int, b, c unsafe.Pointer, ldc int
 	case 27:
 		sgemm6x16AVX2(k, a, lda, b, c, ldc, mask)
 	case 28:
-		sgemm6x16MAVX2(k, a, lda, b, c, ldc, mask)
+		sgemm6x16SAVX2(k, a, lda, b, c, ldc, mask)
 	case 29:
+		sgemm6x16MAVX2(k, a, lda, b, c, ldc, mask)
+	case 30:
+		sgemm6x16SMAVX2(k, a, lda, b, c, ldc, mask)
+	case 31:
 		sgemm6x8MAVX2(k, a, lda, b, c, ldc, mask)
+	case 32:
+		sgemm6x8SMAVX2(k, a, lda, b, c, ldc, mask)
 	}
 }
 
-// tileIDs[isa·28 + rows·4 + (width/8-1)·2 + masked] is a callTile id
-// (isa 0: AVX-512, 1: AVX2), -1 where no tile exists.
-var tileIDs = [56]int8{-1, -1, -1, -1, -1, -1, 0, 1, -1, -1, 2, 3, -1, -1, 4, 5, -1, -1, 6, 7, -1, -1, 8, 9, -1, -1, 10, 11, -1, -1, -1, -1, -1, 14, 12, 13, -1, 17, 15, 16, -1, 20, 18, 19, -1, 23, 21, 22, -1, 26, 24, 25, -1, 29, 27, 28}
+// tileIDs[isa·56 + interleaved·28 + rows·4 + (width/8-1)·2 + masked] is a
+// callTile id (isa 0: AVX-512, 1: AVX2), -1 where no tile exists.
+var tileIDs = [112]int8{-1, -1, -1, -1, -1, -1, 0, 1, -1, -1, 2, 3, -1, -1, 4, 5, -1, -1, 6, 7, -1, -1, 8, 9, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 10, 11, -1, -1, -1, -1, -1, 14, 12, 13, -1, 17, 15, 16, -1, 20, 18, 19, -1, 23, 21, 22, -1, 26, 24, 25, -1, 32, 28, 30, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 31, 27, 29}

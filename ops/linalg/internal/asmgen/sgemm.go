@@ -15,6 +15,8 @@ import (
 //   - AVX2: one accumulator per element, k in order;
 //   - AVX-512: even k into one accumulator, odd k into another, added at
 //     the end (the pairing of the 6×16 and 1×16 kernels).
+// AVX2 also has 6-row tiles reading A in place (suffix S), so a product
+// whose A needs no scaling or transposing skips packing it.
 // A masked tile (suffix M) covers the last, partial column panel: C is
 // read and written under a lane mask, so no edge buffer is needed.
 
@@ -30,6 +32,9 @@ func (t tile) name() string {
 	m := ""
 	if t.masked {
 		m = "M"
+	}
+	if t.rows == 6 && !t.inter {
+		m = "S" + m // strided: six rows of A read where they are
 	}
 	return fmt.Sprintf("sgemm%dx%d%s%s", t.rows, t.width, m, t.s.suffix)
 }
@@ -51,6 +56,10 @@ func tiles() []tile {
 						continue // a panel with ≤ 8 live columns is always partial
 					}
 					out = append(out, tile{s: s, rows: rows, width: w, inter: rows == 6, masked: m})
+					if rows == 6 && s == avx2 {
+						// AVX2 has no fast A packing: full blocks read A in place
+						out = append(out, tile{s: s, rows: rows, width: w, masked: m})
+					}
 				}
 			}
 		}
@@ -81,15 +90,15 @@ func generateSgemm() (asm, decl []byte) {
 		cases = append(cases, fmt.Sprintf("\tcase %d:\n\t\t%s(k, a, lda, b, c, ldc, mask)\n", i, t.name()))
 	}
 	fmt.Fprintf(&d, "// callTile runs tile id (tileID gives it).\nfunc callTile(id, k int, a unsafe.Pointer, lda int, b, c unsafe.Pointer, ldc int, mask unsafe.Pointer) {\n\tswitch id {\n%s\t}\n}\n\n", strings.Join(cases, ""))
-	// tileIDs[isa·28 + rows·4 + (width/8-1)·2 + masked], isa 0 AVX-512, 1 AVX2
-	ids := make([]string, 56)
+	// tileIDs[isa·56 + interleaved·28 + rows·4 + (width/8-1)·2 + masked]
+	ids := make([]string, 112)
 	for i := range ids {
 		ids[i] = "-1"
 	}
 	for i, t := range tiles() {
-		ids[boolInt(t.s == avx2)*28+t.rows*4+(t.width/8-1)*2+boolInt(t.masked)] = fmt.Sprint(i)
+		ids[boolInt(t.s == avx2)*56+boolInt(t.inter)*28+t.rows*4+(t.width/8-1)*2+boolInt(t.masked)] = fmt.Sprint(i)
 	}
-	fmt.Fprintf(&d, "// tileIDs[isa·28 + rows·4 + (width/8-1)·2 + masked] is a callTile id\n// (isa 0: AVX-512, 1: AVX2), -1 where no tile exists.\nvar tileIDs = [56]int8{%s}\n", strings.Join(ids, ", "))
+	fmt.Fprintf(&d, "// tileIDs[isa·56 + interleaved·28 + rows·4 + (width/8-1)·2 + masked] is a\n// callTile id (isa 0: AVX-512, 1: AVX2), -1 where no tile exists.\nvar tileIDs = [112]int8{%s}\n", strings.Join(ids, ", "))
 	src := bytes.Replace(d.Bytes(), []byte("package linalg\n"), []byte("package linalg\n\nimport \"unsafe\"\n"), 1)
 	out, err := format.Source(src)
 	if err != nil {
@@ -118,6 +127,9 @@ func (t tile) emit(e *emitter) {
 	e.p("MOVQ c+32(FP), DX")
 	e.p("MOVQ ldc+40(FP), R9")
 	e.p("LEAQ (R8)(R8*2), R10")
+	if t.rows == 6 && !t.inter {
+		e.p("LEAQ (R8)(R8*4), R11")
+	}
 	odds := 1
 	if pairs {
 		odds = 2
@@ -139,7 +151,7 @@ func (t tile) emit(e *emitter) {
 		if t.inter {
 			return fmt.Sprintf("%d(AX)", 4*(q*6+row))
 		}
-		return fmt.Sprintf("%d%s", 4*q, [...]string{"(AX)", "(AX)(R8*1)", "(AX)(R8*2)", "(AX)(R10*1)", "(AX)(R8*4)"}[row])
+		return fmt.Sprintf("%d%s", 4*q, [...]string{"(AX)", "(AX)(R8*1)", "(AX)(R8*2)", "(AX)(R10*1)", "(AX)(R8*4)", "(AX)(R11*1)"}[row])
 	}
 	aStep := func(nq int) int {
 		if t.inter {
