@@ -58,6 +58,18 @@ done
 
 # the pure-Go kernel path, forced by the purego tag, against the same references
 go test -count=1 -tags purego ./ops/... ./train/autodiff >/dev/null && echo "purego kernels: ok"
+# which kernel sets the linalg tests ran, and which they skipped and why
+# (MTLRUN_KERNELS caps them; a CPU without AVX-512 skips it)
+for tags in "" purego; do
+  go test -count=1 -tags "$tags" -run '^TestKernelSetChoice$' -v ./ops/linalg | grep '^linalg kernel sets:' |
+    sed "s/^/${tags:-default} build: /"
+done
+
+# on an AVX-512 machine, the AVX2 kernel set end to end too (what an
+# AVX2-only server runs), forced with MTLRUN_KERNELS
+if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+  MTLRUN_KERNELS=avx2 go test -count=1 ./ops/... ./runtime ./conformance >/dev/null && echo "kernel set avx2 (forced): ok"
+fi
 
 # the data-race detector over the concurrent parts: server, sessions, kernels
 go test -count=1 -race -short ./serve ./runtime ./ops/rnn >/dev/null && echo "race detector (serve, runtime, ops/rnn): ok"

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mtlrun/mtlrun/importer"
+	"github.com/mtlrun/mtlrun/ops/linalg"
 	"github.com/mtlrun/mtlrun/parity"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
@@ -19,6 +20,7 @@ import (
 // benchResult is what `bench --json` prints for one runtime.
 type benchResult struct {
 	Runtime       string  `json:"runtime"`
+	KernelSet     string  `json:"kernel_set,omitempty"` // mtlrun's (linalg.KernelSet); empty for onnxruntime
 	Runs          int     `json:"runs"`
 	P50Millis     float64 `json:"p50_ms"`
 	P99Millis     float64 `json:"p99_ms"`
@@ -149,8 +151,18 @@ func init() {
 	cmd := &cobra.Command{
 		Use:   "bench MODEL [--batch N] [--time T] [--threads K] [--runs R] [--vs-ort] [--concurrent C] [--json]",
 		Short: "Measure latency (p50, p99), throughput and allocations per run",
-		Args:  cobra.ExactArgs(1),
+		Long: `Measure latency (p50, p99), throughput and allocations per run.
+
+Every result names mtlrun's kernel set (avx512, avx2 or go). Set
+MTLRUN_KERNELS=avx2 (or go) to force a lower set than the CPU's best, for
+example to measure an AVX2-only server on an AVX-512 machine; a set the
+CPU lacks is refused with an error.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// a refused MTLRUN_KERNELS would measure some other set than asked
+			if err := linalg.KernelSetError(); err != nil {
+				return err
+			}
 			m, err := importer.Load(args[0])
 			if err != nil {
 				return err
@@ -211,6 +223,9 @@ func init() {
 			}
 			for i := range res {
 				res[i].Runtime = names[i]
+				if i != 1 || !vsORT {
+					res[i].KernelSet = linalg.KernelSet()
+				}
 			}
 			w := cmd.OutOrStdout()
 			var shapes []string
@@ -218,7 +233,7 @@ func init() {
 				shapes = append(shapes, fmt.Sprintf("%s%v", v.Name, inputs[v.Name].Shape))
 			}
 			if asJSON {
-				doc := map[string]any{"model": args[0], "inputs": shapes, "threads": max(threads, 1), "batch": batch, "results": res}
+				doc := map[string]any{"model": args[0], "kernel_set": linalg.KernelSet(), "inputs": shapes, "threads": max(threads, 1), "batch": batch, "results": res}
 				if vsORT {
 					doc["ratio"] = map[string]float64{"p50": res[0].P50Millis / res[1].P50Millis, "p99": res[0].P99Millis / res[1].P99Millis}
 				}
@@ -226,13 +241,17 @@ func init() {
 				enc.SetIndent("", "  ")
 				return enc.Encode(doc)
 			}
-			fmt.Fprintf(w, "model %s, inputs %v, threads %d, %d runs after warm-up\n", args[0], shapes, max(threads, 1), runs)
-			fmt.Fprintf(w, "%-12s %10s %10s %14s %12s %12s\n", "runtime", "p50 ms", "p99 ms", "rows/s", "allocs/run", "bytes/run")
+			fmt.Fprintf(w, "model %s, inputs %v, threads %d, %d runs after warm-up, mtlrun kernel set %s\n", args[0], shapes, max(threads, 1), runs, linalg.KernelSet())
+			fmt.Fprintf(w, "%-12s %-7s %10s %10s %14s %12s %12s\n", "runtime", "kernels", "p50 ms", "p99 ms", "rows/s", "allocs/run", "bytes/run")
 			for _, r := range res {
-				fmt.Fprintf(w, "%-12s %10.3f %10.3f %14.0f %12.1f %12.0f\n", r.Runtime, r.P50Millis, r.P99Millis, r.RowsPerSecond, r.AllocsPerRun, r.BytesPerRun)
+				ks := r.KernelSet
+				if ks == "" {
+					ks = "-"
+				}
+				fmt.Fprintf(w, "%-12s %-7s %10.3f %10.3f %14.0f %12.1f %12.0f\n", r.Runtime, ks, r.P50Millis, r.P99Millis, r.RowsPerSecond, r.AllocsPerRun, r.BytesPerRun)
 			}
 			if vsORT {
-				fmt.Fprintf(w, "ratio mtlrun/ort p50=%.2f p99=%.2f\n", res[0].P50Millis/res[1].P50Millis, res[0].P99Millis/res[1].P99Millis)
+				fmt.Fprintf(w, "ratio mtlrun(%s)/ort p50=%.2f p99=%.2f\n", linalg.KernelSet(), res[0].P50Millis/res[1].P50Millis, res[0].P99Millis/res[1].P99Millis)
 			}
 			return nil
 		},

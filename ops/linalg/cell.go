@@ -12,12 +12,15 @@ package linalg
 //
 // Numerics: every pre-activation is summed in one fixed order (its initial
 // value, then x's terms in k order, then h's terms in k order), whether a
-// row is processed alone or in a block of four, so batching never changes a
-// result. The AVX-512 kernels compute exp with a degree-6 polynomial after
-// range reduction (the scalar expf) and 1/d with a refined reciprocal; sigmoid
-// and tanh agree with float64 to a few 1e-7 absolute.
+// row is processed alone or in a group of rows, so batching never changes
+// a result. The kernels (cell_amd64.s, generated for AVX-512 and AVX2 by
+// internal/asmgen) compute exp with a degree-6 polynomial after range
+// reduction (the scalar expf); AVX-512 takes 1/d as a refined reciprocal,
+// AVX2 as a division. Sigmoid and tanh agree with float64 to a few 1e-7
+// absolute, and NaN propagates (no clamp drops it).
 
-// cellBlock is the number of hidden units one tile covers (one ZMM).
+// cellBlock is the number of hidden units one packed block covers (one
+// ZMM, two YMM).
 const cellBlock = 16
 
 // CellWeights are a recurrent cell's input and recurrence weights packed for
@@ -127,7 +130,8 @@ func GRUCell(p *CellWeights, a *CellArgs) {
 }
 
 // CellAccelerated reports whether the fused cells run as SIMD assembly
-// (AVX-512); without it a GEMM plus vector activations is faster.
+// (AVX-512 or AVX2+FMA); without it a GEMM plus vector activations is
+// faster.
 func CellAccelerated() bool { return cellAsmOn() }
 
 // checkCell checks every slice the kernels touch, once per call, because

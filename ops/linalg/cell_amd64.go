@@ -4,94 +4,116 @@ package linalg
 
 import "unsafe"
 
+//go:generate go run ./internal/asmgen
+
 // cellFrame is the operand block the fused-cell kernels read through one
-// pointer (offsets are fixed in cell_amd64.s). Strides are in bytes.
+// pointer; cell_amd64.s reads its fields at the offsets go_asm.h gives
+// (cellFrame_pw, ...). Strides are in bytes.
 type cellFrame struct {
-	pw     unsafe.Pointer // this unit block's panel
+	pw     unsafe.Pointer // this chunk's panel
 	k1, k2 int            // input rows (I), recurrence rows (H)
 	x      unsafe.Pointer
 	ldx    int
 	h      unsafe.Pointer
 	ldh    int
-	init   unsafe.Pointer // slot 0 of this unit block
+	init   unsafe.Pointer // slot 0 of this chunk
 	ldi    int
 	hb     int            // bytes between slots in init (4·H)
-	c      unsafe.Pointer // LSTM: cell state; GRU: the old h of this block
+	c      unsafe.Pointer // LSTM: cell state; GRU: the old h of this chunk
 	ldc    int
 	ho     unsafe.Pointer
 	ldo    int
-	mask   int            // live lanes of this block
+	mask   int            // AVX-512: live lanes of this chunk (bit mask)
+	lanes  unsafe.Pointer // AVX2: lane masks of this chunk, 8 int32 per chunk
+	part   int            // AVX2: nonzero when some lane is not live
 	rb     unsafe.Pointer // GRU recurrence bias of the h gate, or nil
-	bs     int            // bytes between the panels of consecutive blocks
-	_      int            // (offset 136, unused)
+	bs     int            // bytes between the panels of consecutive packed blocks
 	aux    unsafe.Pointer // GRU0: r⊙h rows (pass 1) or z rows (pass 2)
 	ldaux  int
 }
 
-//go:noescape
-func lstmCell4AVX512(f *cellFrame)
+// The cell kinds, indexing the generated kernel tables.
+const (
+	kindLstmCell = iota
+	kindGruCell
+	kindGru0ZR
+	kindGru0N
+	kindRnnCell
+	cellKinds
+)
 
-//go:noescape
-func lstmCell1AVX512(f *cellFrame)
+// cellKernels are one instruction set's kernels of one cell kind
+// (cellkern_amd64.go, generated with cell_amd64.s).
+type cellKernels struct {
+	lanes int           // units per chunk: 16 (ZMM) or 8 (YMM, half a packed block)
+	rows  int           // rows of the group kernel
+	group int           // rows × 1 chunk (callCell id)
+	one   int           // 1 row × 1 chunk
+	multi []multiKernel // 1 row × n full chunks, widest first
+}
 
-//go:noescape
-func gruCell4AVX512(f *cellFrame)
+// multiKernel is a one-row kernel over n full chunks at once: more
+// independent accumulators hide the FMA latency a single row has.
+type multiKernel struct {
+	n, id int
+}
 
-//go:noescape
-func gruCell1AVX512(f *cellFrame)
-
-//go:noescape
-func rnnCell4AVX512(f *cellFrame)
-
-//go:noescape
-func rnnCell1AVX512(f *cellFrame)
-
-//go:noescape
-func gru0ZR4AVX512(f *cellFrame)
-
-//go:noescape
-func gru0ZR1AVX512(f *cellFrame)
-
-//go:noescape
-func gru0N4AVX512(f *cellFrame)
-
-//go:noescape
-func gru0N1AVX512(f *cellFrame)
-
-//go:noescape
-func lstmCell1x4AVX512(f *cellFrame)
-
-//go:noescape
-func lstmCell1x2AVX512(f *cellFrame)
-
-//go:noescape
-func gruCell1x4AVX512(f *cellFrame)
-
-//go:noescape
-func gruCell1x2AVX512(f *cellFrame)
+// laneTab gives, from &laneTab[16-w], the AVX2 lane masks of a chunk pair
+// whose first w units are live (w ≤ 16).
+var laneTab = [32]int32{-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1}
 
 // cellAsmOn is read per call (not cached at init) so setKernel can switch it.
-func cellAsmOn() bool { return useAVX512 }
+func cellAsmOn() bool { return useAVX2 }
+
+// cellSet returns the kernels of one kind for the kernel set in use.
+func cellSet(kind int) *cellKernels {
+	if useAVX512 {
+		return &cellKernelsAVX512[kind]
+	}
+	return &cellKernelsAVX2[kind]
+}
 
 func blockMask(w int) int { return 1<<w - 1 }
 
-// cellAsm runs the rows in groups of four (unit blocks outside, rows
-// inside: a block's panel stays in L1 while the row groups stream past it),
-// then each leftover row over several unit blocks at once, since one row
-// alone would leave the FMA units waiting on its four dependency chains.
+// setLive sets the frame's live-lane fields for a chunk of w live units
+// (w ≤ lanes).
+func (f *cellFrame) setLive(w, lanes int) {
+	f.mask = blockMask(min(w, 16))
+	f.lanes = unsafe.Pointer(&laneTab[16-min(w, 16)])
+	f.part = 0
+	if w < lanes {
+		f.part = 1
+	}
+}
+
+// chunkOff is the offset in floats of chunk c (of lanes units) in a packed
+// panel whose blocks are bs floats apart.
+func chunkOff(c, lanes, bs int) int {
+	return c*lanes/cellBlock*bs + c*lanes%cellBlock
+}
+
+// cellAsm runs the rows in groups (chunks outside, rows inside: a chunk's
+// panel stays in L1 while the row groups stream past it), then each
+// leftover row over several chunks at once.
 func cellAsm(p *CellWeights, a *CellArgs, gru bool) {
+	kind := kindLstmCell
+	if gru {
+		kind = kindGruCell
+	}
+	ks := cellSet(kind)
+	L := ks.lanes
 	H, I, S := p.H, p.I, p.Slots
 	K := I + H
-	nb := (H + cellBlock - 1) / cellBlock
-	bs := K * S * cellBlock // floats per unit block panel
+	nc := (H + L - 1) / L
+	bs := K * S * cellBlock // floats per packed block panel
 	f := cellFrame{k1: I, k2: H, ldx: 4 * a.LdX, ldh: 4 * a.LdH, ldi: 4 * a.LdInit, hb: 4 * H,
 		ldc: 4 * a.LdC, ldo: 4 * a.LdHOut, bs: 4 * bs}
 	if gru {
-		f.ldc = 4 * a.LdH // c is the old h of the block
+		f.ldc = 4 * a.LdH // c is the old h of the chunk
 	}
-	setRow := func(r, u int) {
-		c0 := u * cellBlock
-		f.pw = unsafe.Pointer(&p.data[u*bs])
+	setRow := func(r, c int) {
+		c0 := c * L
+		f.pw = unsafe.Pointer(&p.data[chunkOff(c, L, bs)])
 		if I > 0 {
 			f.x = unsafe.Pointer(&a.X[r*a.LdX])
 		}
@@ -108,55 +130,38 @@ func cellAsm(p *CellWeights, a *CellArgs, gru bool) {
 		}
 		f.ho = unsafe.Pointer(&a.HOut[r*a.LdHOut+c0])
 	}
-	rows4 := a.Rows &^ 3
-	for u := 0; u < nb; u++ {
-		f.mask = blockMask(min(cellBlock, H-u*cellBlock))
-		for r := 0; r < rows4; r += 4 {
-			setRow(r, u)
-			if gru {
-				gruCell4AVX512(&f)
-			} else {
-				lstmCell4AVX512(&f)
-			}
+	R := ks.rows
+	rowsG := a.Rows - a.Rows%R
+	for c := 0; c < nc; c++ {
+		f.setLive(H-c*L, L)
+		for r := 0; r < rowsG; r += R {
+			setRow(r, c)
+			callCell(ks.group, &f)
 		}
 	}
-	full := H / cellBlock
+	full := H / L
 	if !cellMulti {
 		full = 0
 	}
-	for r := rows4; r < a.Rows; r++ {
-		u := 0
-		f.mask = blockMask(cellBlock)
-		for ; u+4 <= full; u += 4 {
-			setRow(r, u)
-			if gru {
-				gruCell1x4AVX512(&f)
-			} else {
-				lstmCell1x4AVX512(&f)
+	for r := rowsG; r < a.Rows; r++ {
+		c := 0
+		f.setLive(cellBlock, L)
+		for _, m := range ks.multi {
+			for ; c+m.n <= full; c += m.n {
+				setRow(r, c)
+				callCell(m.id, &f)
 			}
 		}
-		for ; u+2 <= full; u += 2 {
-			setRow(r, u)
-			if gru {
-				gruCell1x2AVX512(&f)
-			} else {
-				lstmCell1x2AVX512(&f)
-			}
-		}
-		for ; u < nb; u++ {
-			f.mask = blockMask(min(cellBlock, H-u*cellBlock))
-			setRow(r, u)
-			if gru {
-				gruCell1AVX512(&f)
-			} else {
-				lstmCell1AVX512(&f)
-			}
+		for ; c < nc; c++ {
+			f.setLive(H-c*L, L)
+			setRow(r, c)
+			callCell(ks.one, &f)
 		}
 	}
 }
 
-// cellMulti enables the several-blocks-per-row kernels (tests and
-// benchmarks compare against the block-at-a-time ones).
+// cellMulti enables the several-chunks-per-row kernels (tests and
+// benchmarks compare against the chunk-at-a-time ones).
 var cellMulti = true
 
 func lstmCellAsm(p *CellWeights, a *CellArgs) { cellAsm(p, a, false) }
@@ -164,23 +169,24 @@ func lstmCellAsm(p *CellWeights, a *CellArgs) { cellAsm(p, a, false) }
 func gruCellAsm(p *CellWeights, a *CellArgs) { cellAsm(p, a, true) }
 
 // gru0CellAsm runs the two passes of a linear_before_reset=0 GRU step:
-// z and r⊙h for every row and unit block, then the h gate, whose product
-// needs all of r⊙h.
+// z and r⊙h for every row and chunk, then the h gate, whose product needs
+// all of r⊙h.
 func gru0CellAsm(p *GRU0Weights, a *CellArgs, z, rh []float32) {
 	H, I := p.ZR.H, p.ZR.I
 	K := I + H
-	nb := (H + cellBlock - 1) / cellBlock
-	rows4 := a.Rows &^ 3
 	f := cellFrame{k1: I, k2: H, ldx: 4 * a.LdX, ldi: 4 * a.LdInit, hb: 4 * H, ldc: 4 * a.LdH}
 	pass := func(zr bool) {
-		slots, data := 1, p.N.data
+		slots, data, ks := 1, p.N.data, cellSet(kindGru0N)
 		if zr {
-			slots, data = 2, p.ZR.data
+			slots, data, ks = 2, p.ZR.data, cellSet(kindGru0ZR)
 		}
-		for u := 0; u < nb; u++ {
-			c0 := u * cellBlock
-			f.pw = unsafe.Pointer(&data[u*K*slots*cellBlock])
-			f.mask = blockMask(min(cellBlock, H-c0))
+		L, R := ks.lanes, ks.rows
+		nc := (H + L - 1) / L
+		rowsG := a.Rows - a.Rows%R
+		for c := 0; c < nc; c++ {
+			c0 := c * L
+			f.pw = unsafe.Pointer(&data[chunkOff(c, L, K*slots*cellBlock)])
+			f.setLive(H-c0, L)
 			for r := 0; r < a.Rows; {
 				if I > 0 {
 					f.x = unsafe.Pointer(&a.X[r*a.LdX])
@@ -197,20 +203,11 @@ func gru0CellAsm(p *GRU0Weights, a *CellArgs, z, rh []float32) {
 					f.ho, f.ldo = unsafe.Pointer(&a.HOut[r*a.LdHOut+c0]), 4*a.LdHOut
 					f.aux, f.ldaux = unsafe.Pointer(&z[r*H+c0]), 4*H
 				}
-				four := r < rows4
-				switch {
-				case zr && four:
-					gru0ZR4AVX512(&f)
-				case zr:
-					gru0ZR1AVX512(&f)
-				case four:
-					gru0N4AVX512(&f)
-				default:
-					gru0N1AVX512(&f)
-				}
-				if four {
-					r += 4
+				if r < rowsG {
+					callCell(ks.group, &f)
+					r += R
 				} else {
+					callCell(ks.one, &f)
 					r++
 				}
 			}
@@ -220,17 +217,19 @@ func gru0CellAsm(p *GRU0Weights, a *CellArgs, z, rh []float32) {
 	pass(false)
 }
 
-// rnnCellAsm: unit blocks outside, rows in groups of four inside.
+// rnnCellAsm: chunks outside, row groups inside.
 func rnnCellAsm(p *CellWeights, a *CellArgs) {
 	H, I := p.H, p.I
 	K := I + H
-	nb := (H + cellBlock - 1) / cellBlock
-	rows4 := a.Rows &^ 3
+	ks := cellSet(kindRnnCell)
+	L, R := ks.lanes, ks.rows
+	nc := (H + L - 1) / L
+	rowsG := a.Rows - a.Rows%R
 	f := cellFrame{k1: I, k2: H, ldx: 4 * a.LdX, ldh: 4 * a.LdH, ldi: 4 * a.LdInit, ldo: 4 * a.LdHOut}
-	for u := 0; u < nb; u++ {
-		c0 := u * cellBlock
-		f.pw = unsafe.Pointer(&p.data[u*K*cellBlock])
-		f.mask = blockMask(min(cellBlock, H-c0))
+	for c := 0; c < nc; c++ {
+		c0 := c * L
+		f.pw = unsafe.Pointer(&p.data[chunkOff(c, L, K*cellBlock)])
+		f.setLive(H-c0, L)
 		for r := 0; r < a.Rows; {
 			if I > 0 {
 				f.x = unsafe.Pointer(&a.X[r*a.LdX])
@@ -238,11 +237,11 @@ func rnnCellAsm(p *CellWeights, a *CellArgs) {
 			f.h = unsafe.Pointer(&a.H[r*a.LdH])
 			f.init = unsafe.Pointer(&a.Init[r*a.LdInit+c0])
 			f.ho = unsafe.Pointer(&a.HOut[r*a.LdHOut+c0])
-			if r < rows4 {
-				rnnCell4AVX512(&f)
-				r += 4
+			if r < rowsG {
+				callCell(ks.group, &f)
+				r += R
 			} else {
-				rnnCell1AVX512(&f)
+				callCell(ks.one, &f)
 				r++
 			}
 		}

@@ -8,92 +8,94 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// Kernel names the micro-kernel set in use.
-var Kernel = "go"
+// kernelName is the kernel set in use (KernelSet); useAVX2 and useAVX512
+// select the assembly. chooseKernelSet sets them once at init, tests switch
+// them with setKernel.
+var (
+	kernelName         = SetGo
+	useAVX2, useAVX512 bool
+)
 
-var useAVX2, useAVX512 bool
-
-func init() {
-	useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
-	useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
-	switch {
-	case useAVX512:
-		Kernel = "avx512"
-	case useAVX2:
-		Kernel = "avx2+fma"
+// cpuHas reports whether this CPU can run a kernel set.
+func cpuHas(set string) bool {
+	switch set {
+	case SetGo:
+		return true
+	case SetAVX2:
+		return cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	case SetAVX512:
+		return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
 	}
+	return false
 }
 
-//go:noescape
-func sgemm6x16AVX2(k int, a, b, c unsafe.Pointer, ldc int)
+// applyKernelSet switches to a set the CPU has.
+func applyKernelSet(set string) {
+	kernelName = set
+	useAVX2 = set == SetAVX2 || set == SetAVX512
+	useAVX512 = set == SetAVX512
+}
 
-//go:noescape
-func sgemm1x16AVX2(k int, a, b, c unsafe.Pointer)
+// tileMask512[c] is the AVX-512 lane mask of c live columns.
+var tileMask512 = [17]int32{0, 1, 3, 7, 15, 31, 63, 127, 255, 511, 1023, 2047, 4095, 8191, 16383, 32767, 65535}
 
-//go:noescape
-func sgemm6x16AVX512(k int, a, b, c unsafe.Pointer, ldc int)
-
-//go:noescape
-func sgemm1x16AVX512(k int, a, b, c unsafe.Pointer)
-
-func kernel6x16(k int, a, b, c []float32, ldc int) {
+// tileKernel computes c[r·ldc+j] += Σ_q A(q, r)·b[q·16+j] for r < rows,
+// j < cols ≤ 16, where A(q, r) is a[q·6+r] for an interleaved 6-row
+// block (inter) and a[r·lda+q] otherwise. Each element is summed in the
+// same order whatever rows, cols and the layout are.
+func tileKernel(rows, k int, a []float32, lda int, inter bool, b, c []float32, ldc, cols int) {
 	if k == 0 {
 		return
 	}
 	// bounds the assembly relies on
-	_ = a[k*mr-1]
-	_ = b[k*nr-1]
-	_ = c[(mr-1)*ldc+nr-1]
-	switch {
-	case useAVX512:
-		sgemm6x16AVX512(k, unsafe.Pointer(&a[0]), unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), ldc)
-	case useAVX2:
-		sgemm6x16AVX2(k, unsafe.Pointer(&a[0]), unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), ldc)
-	default:
-		kernel6x16Go(k, a, b, c, ldc)
+	if inter {
+		_ = a[k*mr-1]
+	} else {
+		_ = a[(rows-1)*lda+k-1]
 	}
-}
-
-func kernel1x16(k int, a, b, c []float32) {
-	if k == 0 {
+	_ = b[k*nr-1]
+	_ = c[(rows-1)*ldc+cols-1]
+	if !useAVX2 {
+		tileGo(rows, k, a, lda, inter, b, c, ldc, cols)
 		return
 	}
-	_ = a[k-1]
-	_ = b[k*nr-1]
-	_ = c[nr-1]
+	var id int
+	var mask unsafe.Pointer
 	if useAVX512 {
-		sgemm1x16AVX512(k, unsafe.Pointer(&a[0]), unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]))
-		return
+		id = int(tileIDs[boolInt(inter)*28+rows*4+2+boolInt(cols < nr)])
+		mask = unsafe.Pointer(&tileMask512[cols])
+	} else {
+		w := 2
+		if cols <= 8 {
+			w = 1
+		}
+		id = int(tileIDs[56+boolInt(inter)*28+rows*4+(w-1)*2+boolInt(cols < 8*w || w == 1)])
+		mask = unsafe.Pointer(&laneTab[16-cols])
 	}
-	if useAVX2 {
-		sgemm1x16AVX2(k, unsafe.Pointer(&a[0]), unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]))
-		return
-	}
-	kernel1x16Go(k, a, b, c)
+	callTile(id, k, unsafe.Pointer(&a[0]), 4*lda, unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0]), 4*ldc, mask)
 }
 
-// setKernel forces a kernel set (tests): "go", "avx2+fma" or "avx512".
-// It returns a function restoring the previous choice.
+// packInPlace reports whether products skip packing A when it needs no
+// scaling or transposing: the AVX2 tiles read six rows where they are,
+// which costs less than packing them without AVX-512's shuffles.
+func packInPlace() bool { return useAVX2 && !useAVX512 }
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// setKernel forces a kernel set (tests): "go", "avx2" or "avx512", refusing
+// one the CPU lacks. It returns a function restoring the previous choice.
 func setKernel(name string) (restore func(), ok bool) {
-	a2, a5, kn := useAVX2, useAVX512, Kernel
-	restore = func() { useAVX2, useAVX512, Kernel = a2, a5, kn }
-	switch name {
-	case "go":
-		useAVX2, useAVX512 = false, false
-	case "avx2+fma":
-		if !(cpu.X86.HasAVX2 && cpu.X86.HasFMA) {
-			return restore, false
-		}
-		useAVX2, useAVX512 = true, false
-	case "avx512":
-		if !(cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL) {
-			return restore, false
-		}
-		useAVX2, useAVX512 = cpu.X86.HasAVX2 && cpu.X86.HasFMA, true
-	default:
+	prev := kernelName
+	restore = func() { applyKernelSet(prev) }
+	if !cpuHas(name) {
 		return restore, false
 	}
-	Kernel = name
+	applyKernelSet(name)
 	return restore, true
 }
 
@@ -121,4 +123,17 @@ func tanhVec(x []float32) {
 		return
 	}
 	tanhGo(x)
+}
+
+//go:noescape
+func erf8AVX2(x unsafe.Pointer, n int)
+
+func erfVec(x []float32) {
+	n := len(x) &^ 7
+	if useAVX2 && n > 0 {
+		erf8AVX2(unsafe.Pointer(&x[0]), n)
+		erfGo(x[n:])
+		return
+	}
+	erfGo(x)
 }

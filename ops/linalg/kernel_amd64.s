@@ -2,198 +2,7 @@
 
 #include "textflag.h"
 
-// func sgemm6x16AVX2(k int, a, b, c unsafe.Pointer, ldc int)
-// C[6×16] += A[k×6 interleaved] · B[k×16 interleaved]; ldc in elements.
-TEXT ·sgemm6x16AVX2(SB), NOSPLIT, $0-40
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
-	MOVQ b+16(FP), BX
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R9
-	SHLQ $2, R9
-
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
-
-loop6:
-	VMOVUPS (BX), Y12
-	VMOVUPS 32(BX), Y13
-	VBROADCASTSS (AX), Y14
-	VFMADD231PS Y12, Y14, Y0
-	VFMADD231PS Y13, Y14, Y1
-	VBROADCASTSS 4(AX), Y15
-	VFMADD231PS Y12, Y15, Y2
-	VFMADD231PS Y13, Y15, Y3
-	VBROADCASTSS 8(AX), Y14
-	VFMADD231PS Y12, Y14, Y4
-	VFMADD231PS Y13, Y14, Y5
-	VBROADCASTSS 12(AX), Y15
-	VFMADD231PS Y12, Y15, Y6
-	VFMADD231PS Y13, Y15, Y7
-	VBROADCASTSS 16(AX), Y14
-	VFMADD231PS Y12, Y14, Y8
-	VFMADD231PS Y13, Y14, Y9
-	VBROADCASTSS 20(AX), Y15
-	VFMADD231PS Y12, Y15, Y10
-	VFMADD231PS Y13, Y15, Y11
-	ADDQ $24, AX
-	ADDQ $64, BX
-	DECQ CX
-	JNZ  loop6
-
-	VADDPS (DX), Y0, Y0
-	VMOVUPS Y0, (DX)
-	VADDPS 32(DX), Y1, Y1
-	VMOVUPS Y1, 32(DX)
-	ADDQ R9, DX
-	VADDPS (DX), Y2, Y2
-	VMOVUPS Y2, (DX)
-	VADDPS 32(DX), Y3, Y3
-	VMOVUPS Y3, 32(DX)
-	ADDQ R9, DX
-	VADDPS (DX), Y4, Y4
-	VMOVUPS Y4, (DX)
-	VADDPS 32(DX), Y5, Y5
-	VMOVUPS Y5, 32(DX)
-	ADDQ R9, DX
-	VADDPS (DX), Y6, Y6
-	VMOVUPS Y6, (DX)
-	VADDPS 32(DX), Y7, Y7
-	VMOVUPS Y7, 32(DX)
-	ADDQ R9, DX
-	VADDPS (DX), Y8, Y8
-	VMOVUPS Y8, (DX)
-	VADDPS 32(DX), Y9, Y9
-	VMOVUPS Y9, 32(DX)
-	ADDQ R9, DX
-	VADDPS (DX), Y10, Y10
-	VMOVUPS Y10, (DX)
-	VADDPS 32(DX), Y11, Y11
-	VMOVUPS Y11, 32(DX)
-	VZEROUPPER
-	RET
-
-// func sgemm1x16AVX2(k int, a, b, c unsafe.Pointer)
-// C[1×16] += a[k] · B[k×16 interleaved], summing over k in order, as
-// sgemm6x16AVX2 does for each of its rows (same answer alone or in a block).
-TEXT ·sgemm1x16AVX2(SB), NOSPLIT, $0-32
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
-	MOVQ b+16(FP), BX
-	MOVQ c+24(FP), DX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-
-loop1:
-	VBROADCASTSS (AX), Y14
-	VFMADD231PS (BX), Y14, Y0
-	VFMADD231PS 32(BX), Y14, Y1
-	ADDQ $4, AX
-	ADDQ $64, BX
-	DECQ CX
-	JNZ  loop1
-
-	VADDPS (DX), Y0, Y0
-	VMOVUPS Y0, (DX)
-	VADDPS 32(DX), Y1, Y1
-	VMOVUPS Y1, 32(DX)
-	VZEROUPPER
-	RET
-
-// func sgemm6x16AVX512(k int, a, b, c unsafe.Pointer, ldc int)
-// The 6×16 tile with one 512-bit register per row: half the FMA
-// instructions of the AVX2 kernel, and embedded broadcasts from memory.
-TEXT ·sgemm6x16AVX512(SB), NOSPLIT, $0-40
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
-	MOVQ b+16(FP), BX
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R9
-	SHLQ $2, R9
-
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	CMPQ CX, $2
-	JLT  tail512
-
-pair512:
-	VMOVUPS (BX), Z12
-	VMOVUPS 64(BX), Z13
-	VFMADD231PS.BCST (AX), Z12, Z0
-	VFMADD231PS.BCST 4(AX), Z12, Z1
-	VFMADD231PS.BCST 8(AX), Z12, Z2
-	VFMADD231PS.BCST 12(AX), Z12, Z3
-	VFMADD231PS.BCST 16(AX), Z12, Z4
-	VFMADD231PS.BCST 20(AX), Z12, Z5
-	VFMADD231PS.BCST 24(AX), Z13, Z6
-	VFMADD231PS.BCST 28(AX), Z13, Z7
-	VFMADD231PS.BCST 32(AX), Z13, Z8
-	VFMADD231PS.BCST 36(AX), Z13, Z9
-	VFMADD231PS.BCST 40(AX), Z13, Z10
-	VFMADD231PS.BCST 44(AX), Z13, Z11
-	ADDQ $48, AX
-	ADDQ $128, BX
-	SUBQ $2, CX
-	CMPQ CX, $2
-	JGE  pair512
-
-tail512:
-	TESTQ CX, CX
-	JZ    done512
-	VMOVUPS (BX), Z12
-	VFMADD231PS.BCST (AX), Z12, Z0
-	VFMADD231PS.BCST 4(AX), Z12, Z1
-	VFMADD231PS.BCST 8(AX), Z12, Z2
-	VFMADD231PS.BCST 12(AX), Z12, Z3
-	VFMADD231PS.BCST 16(AX), Z12, Z4
-	VFMADD231PS.BCST 20(AX), Z12, Z5
-
-done512:
-	VADDPS Z6, Z0, Z0
-	VADDPS Z7, Z1, Z1
-	VADDPS Z8, Z2, Z2
-	VADDPS Z9, Z3, Z3
-	VADDPS Z10, Z4, Z4
-	VADDPS Z11, Z5, Z5
-	VADDPS (DX), Z0, Z0
-	VMOVUPS Z0, (DX)
-	ADDQ R9, DX
-	VADDPS (DX), Z1, Z1
-	VMOVUPS Z1, (DX)
-	ADDQ R9, DX
-	VADDPS (DX), Z2, Z2
-	VMOVUPS Z2, (DX)
-	ADDQ R9, DX
-	VADDPS (DX), Z3, Z3
-	VMOVUPS Z3, (DX)
-	ADDQ R9, DX
-	VADDPS (DX), Z4, Z4
-	VMOVUPS Z4, (DX)
-	ADDQ R9, DX
-	VADDPS (DX), Z5, Z5
-	VMOVUPS Z5, (DX)
-	VZEROUPPER
-	RET
+// The SGEMM tiles are generated: sgemm_amd64.s (internal/asmgen).
 
 // Constants of the vector exp, sigmoid and tanh (broadcast from memory).
 DATA expconst<>+0(SB)/4, $0x42b0c0a5   // 88.3762626647949 (max)
@@ -219,14 +28,30 @@ DATA expconst<>+76(SB)/4, $0xbeaaaa99  // t4 -3.33332819422e-1
 DATA expconst<>+80(SB)/4, $0x7fffffff  // abs mask
 DATA expconst<>+84(SB)/4, $0x80000000  // sign mask
 DATA expconst<>+88(SB)/4, $0x40000000  // 2
-GLOBL expconst<>(SB), RODATA|NOPTR, $92
+DATA expconst<>+92(SB)/4, $0x3f906ebb  // erf near c0 1.128379167
+DATA expconst<>+96(SB)/4, $0xbec093a3  // erf near c1 -0.376126389
+DATA expconst<>+100(SB)/4, $0x3de71791  // erf near c2 0.1128379167
+DATA expconst<>+104(SB)/4, $0xbcdc1672  // erf near c3 -0.02686617065
+DATA expconst<>+108(SB)/4, $0x3bab2de7  // erf near c4 0.005223977625
+DATA expconst<>+112(SB)/4, $0xba6016da  // erf near c5 -0.0008548327023
+DATA expconst<>+116(SB)/4, $0x38fcd193  // erf near c6 0.0001205533298
+DATA expconst<>+120(SB)/4, $0x3ea7ba05  // erf far p 0.3275911
+DATA expconst<>+124(SB)/4, $0x3e827906  // erf far a1 0.254829592
+DATA expconst<>+128(SB)/4, $0xbe91a98e  // erf far a2 -0.284496736
+DATA expconst<>+132(SB)/4, $0x3fb5f0e3  // erf far a3 1.421413741
+DATA expconst<>+136(SB)/4, $0xbfba00e3  // erf far a4 -1.453152027
+DATA expconst<>+140(SB)/4, $0x3f87dc22  // erf far a5 1.061405429
+DATA expconst<>+144(SB)/4, $0x3f000000  // 0.5, the erf branch point
+GLOBL expconst<>(SB), RODATA|NOPTR, $148
 
-// EXP8 computes Y0 = exp(Y0) for 8 lanes; clobbers Y1-Y4.
+// EXP8 computes Y0 = exp(Y0) for 8 lanes; clobbers Y1-Y4. The clamps take
+// x as the second source, which x86 returns when either is NaN, so NaN
+// propagates.
 #define EXP8 \
 	VBROADCASTSS expconst<>+0(SB), Y1 \
-	VMINPS Y1, Y0, Y0 \
+	VMINPS Y0, Y1, Y0 \
 	VBROADCASTSS expconst<>+4(SB), Y1 \
-	VMAXPS Y1, Y0, Y0 \
+	VMAXPS Y0, Y1, Y0 \
 	VBROADCASTSS expconst<>+8(SB), Y1 \
 	VBROADCASTSS expconst<>+48(SB), Y2 \
 	VFMADD213PS Y2, Y0, Y1 \
@@ -394,41 +219,66 @@ peak5:
 	VZEROUPPER
 	RET
 
-// func sgemm1x16AVX512(k int, a, b, c unsafe.Pointer)
-// C[1×16] += a[k] · B[k×16 interleaved]. It sums in exactly the order of
-// sgemm6x16AVX512 (even k into one register, odd k into another), so a
-// row's result does not depend on whether it was computed alone or in a
-// block of six — batching never changes an answer.
-TEXT ·sgemm1x16AVX512(SB), NOSPLIT, $0-32
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
-	MOVQ b+16(FP), BX
-	MOVQ c+24(FP), DX
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	CMPQ CX, $2
-	JLT  tail1x512
+// func erf8AVX2(x unsafe.Pointer, n int): n a multiple of 8 (erff in Go is
+// the same computation). |x| < 0.5: x·P(x²), the Taylor series to x¹³;
+// else sign(x)·(1 - t·Q(t)·exp(-x²)), t = 1/(1 + p|x|) (Abramowitz and
+// Stegun 7.1.26). NaN stays NaN, ±Inf give ±1.
+TEXT ·erf8AVX2(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	SHRQ $3, CX
 
-pair1x512:
-	VMOVUPS (BX), Z4
-	VMOVUPS 64(BX), Z5
-	VFMADD231PS.BCST (AX), Z4, Z0
-	VFMADD231PS.BCST 4(AX), Z5, Z1
-	ADDQ $8, AX
-	ADDQ $128, BX
-	SUBQ $2, CX
-	CMPQ CX, $2
-	JGE  pair1x512
-
-tail1x512:
-	TESTQ CX, CX
-	JZ    done1x512
-	VMOVUPS (BX), Z4
-	VFMADD231PS.BCST (AX), Z4, Z0
-
-done1x512:
-	VADDPS Z1, Z0, Z0
-	VADDPS (DX), Z0, Z0
-	VMOVUPS Z0, (DX)
+erfloop:
+	VMOVUPS (DI), Y6
+	VBROADCASTSS expconst<>+80(SB), Y5
+	VANDPS Y5, Y6, Y7                 // a = |x|
+	// far: t = 1/(1 + p·a)
+	VBROADCASTSS expconst<>+120(SB), Y11
+	VBROADCASTSS expconst<>+44(SB), Y5
+	VFMADD213PS Y5, Y7, Y11           // 1 + p·a
+	VDIVPS Y11, Y5, Y10               // t
+	VBROADCASTSS expconst<>+140(SB), Y12
+	VBROADCASTSS expconst<>+136(SB), Y2
+	VFMADD213PS Y2, Y10, Y12
+	VBROADCASTSS expconst<>+132(SB), Y2
+	VFMADD213PS Y2, Y10, Y12
+	VBROADCASTSS expconst<>+128(SB), Y2
+	VFMADD213PS Y2, Y10, Y12
+	VBROADCASTSS expconst<>+124(SB), Y2
+	VFMADD213PS Y2, Y10, Y12
+	VMULPS Y10, Y12, Y12              // t·Q(t)
+	VMULPS Y7, Y7, Y0
+	VBROADCASTSS expconst<>+84(SB), Y5
+	VXORPS Y5, Y0, Y0                 // -a²
+	EXP8
+	VMULPS Y0, Y12, Y12
+	VBROADCASTSS expconst<>+44(SB), Y5
+	VSUBPS Y12, Y5, Y0                // 1 - t·Q(t)·exp(-a²)
+	VBROADCASTSS expconst<>+84(SB), Y5
+	VANDPS Y5, Y6, Y2
+	VORPS Y2, Y0, Y0                  // sign of x
+	// near: x·P(x²)
+	VMULPS Y6, Y6, Y8
+	VBROADCASTSS expconst<>+116(SB), Y9
+	VBROADCASTSS expconst<>+112(SB), Y2
+	VFMADD213PS Y2, Y8, Y9
+	VBROADCASTSS expconst<>+108(SB), Y2
+	VFMADD213PS Y2, Y8, Y9
+	VBROADCASTSS expconst<>+104(SB), Y2
+	VFMADD213PS Y2, Y8, Y9
+	VBROADCASTSS expconst<>+100(SB), Y2
+	VFMADD213PS Y2, Y8, Y9
+	VBROADCASTSS expconst<>+96(SB), Y2
+	VFMADD213PS Y2, Y8, Y9
+	VBROADCASTSS expconst<>+92(SB), Y2
+	VFMADD213PS Y2, Y8, Y9
+	VMULPS Y6, Y9, Y9
+	VBROADCASTSS expconst<>+144(SB), Y2
+	VCMPPS $1, Y2, Y7, Y3             // a < 0.5
+	VBLENDVPS Y3, Y9, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  erfloop
 	VZEROUPPER
 	RET

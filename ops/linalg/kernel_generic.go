@@ -2,14 +2,20 @@
 
 package linalg
 
-// Kernel names the micro-kernel set in use.
-var Kernel = "go"
+// kernelName is the kernel set in use (KernelSet).
+var kernelName = SetGo
 
-func kernel6x16(k int, a, b, c []float32, ldc int) { kernel6x16Go(k, a, b, c, ldc) }
+func cpuHas(set string) bool { return set == SetGo }
 
-func kernel1x16(k int, a, b, c []float32) { kernel1x16Go(k, a, b, c) }
+func applyKernelSet(set string) { kernelName = set }
 
-func setKernel(name string) (restore func(), ok bool) { return func() {}, name == "go" }
+func tileKernel(rows, k int, a []float32, lda int, inter bool, b, c []float32, ldc, cols int) {
+	tileGo(rows, k, a, lda, inter, b, c, ldc, cols)
+}
+
+func packInPlace() bool { return false }
+
+func setKernel(name string) (restore func(), ok bool) { return func() {}, name == SetGo }
 
 func sigmoidVec(x []float32) { sigmoidGo(x) }
 
@@ -17,3 +23,5 @@ func tanhVec(x []float32) { tanhGo(x) }
 
 // packBlock6 has no assembly here: packA's Go loop does the block.
 func packBlock6(d, a []float32, lda, kk int) bool { return false }
+
+func erfVec(x []float32) { erfGo(x) }

@@ -1,10 +1,12 @@
 // Package linalg holds mtlrun's dense float32 kernels: a packed SGEMM whose
-// inner micro-kernels are written in Go assembly for AVX2+FMA and AVX-512
-// (chosen at run time with golang.org/x/sys/cpu), with a pure-Go fallback
-// that the `purego` build tag forces; vector sigmoid and tanh; and fused
-// LSTM/GRU time steps (cell.go: product, gates and state update per tile of
-// 16 hidden units, AVX-512). Op families (ops/nn, ops/rnn) call it; it knows
-// nothing of tensors or graphs.
+// register tiles (6×16 blocks, 1–5-row leftover tiles, masked tiles for a
+// partial column panel) are Go assembly for AVX2+FMA and AVX-512,
+// generated from one source by internal/asmgen and chosen at run time
+// (KernelSet, MTLRUN_KERNELS), with a pure-Go fallback that the `purego`
+// build tag forces; vector sigmoid and tanh; and fused LSTM/GRU/RNN time
+// steps (cell.go: product, gates and state update per tile of hidden
+// units, both instruction sets). Op families (ops/nn, ops/rnn) call it; it
+// knows nothing of tensors or graphs.
 package linalg
 
 import (
@@ -16,7 +18,8 @@ import (
 var aPool = sync.Pool{New: func() any { return new([]float32) }}
 
 // Panel geometry: the micro-kernels compute mr×nr tiles of C from an A
-// panel (k×mr, interleaved) and a B panel (k×nr, interleaved).
+// panel (k×mr, interleaved) and a B panel (k×nr, interleaved); the rows
+// left over after the mr-row blocks go through one tile sized to them.
 const (
 	mr = 6
 	nr = 16
@@ -113,6 +116,25 @@ func SgemmPackedWork(transA bool, m int, alpha float32, a []float32, lda int, pb
 		gemv(k, n, a[:k], pb, c[:n])
 		return
 	}
+	np := (n + nr - 1) / nr
+	if !transA && alpha == 1 && packInPlace() {
+		// the tiles read A's rows where they are
+		for q0 := 0; q0 < k; q0 += kc {
+			kk := min(kc, k-q0)
+			for j := 0; j < np; j++ {
+				bp := pb.panel(j, q0, kk)
+				c0 := j * nr
+				cols := min(nr, n-c0)
+				for i := 0; i+mr <= m; i += mr {
+					tileKernel(mr, kk, a[i*lda+q0:], lda, false, bp, c[i*ldc+c0:], ldc, cols)
+				}
+				if full := m / mr * mr; full < m {
+					tileKernel(m-full, kk, a[full*lda+q0:], lda, false, bp, c[full*ldc+c0:], ldc, cols)
+				}
+			}
+		}
+		return
+	}
 	need := WorkSize(m, k)
 	var apack []float32
 	if len(work) >= need {
@@ -125,8 +147,6 @@ func SgemmPackedWork(transA bool, m int, alpha float32, a []float32, lda int, pb
 		apack = (*bufp)[:need]
 		defer aPool.Put(bufp)
 	}
-	var edge [mr * nr]float32
-	np := (n + nr - 1) / nr
 	for q0 := 0; q0 < k; q0 += kc {
 		kk := min(kc, k-q0)
 		packA(transA, m, kk, q0, alpha, a, lda, apack)
@@ -136,33 +156,12 @@ func SgemmPackedWork(transA bool, m int, alpha float32, a []float32, lda int, pb
 			c0 := j * nr
 			cols := min(nr, n-c0)
 			for i := 0; i < full; i++ {
-				ap := apack[i*mr*kk : (i+1)*mr*kk]
-				if cols == nr {
-					kernel6x16(kk, ap, bp, c[i*mr*ldc+c0:], ldc)
-					continue
-				}
-				clear(edge[:])
-				kernel6x16(kk, ap, bp, edge[:], nr)
-				for r := 0; r < mr; r++ {
-					row := c[(i*mr+r)*ldc+c0 : (i*mr+r)*ldc+c0+cols]
-					for x := range row {
-						row[x] += edge[r*nr+x]
-					}
-				}
+				tileKernel(mr, kk, apack[i*mr*kk:(i+1)*mr*kk], 0, true, bp, c[i*mr*ldc+c0:], ldc, cols)
 			}
-			// leftover rows: one-row kernel straight from the A panel rows
-			for r := full * mr; r < m; r++ {
-				ap := apack[full*mr*kk+(r-full*mr)*kk : full*mr*kk+(r-full*mr+1)*kk]
-				if cols == nr {
-					kernel1x16(kk, ap, bp, c[r*ldc+c0:])
-					continue
-				}
-				clear(edge[:nr])
-				kernel1x16(kk, ap, bp, edge[:nr])
-				row := c[r*ldc+c0 : r*ldc+c0+cols]
-				for x := range row {
-					row[x] += edge[x]
-				}
+			// leftover rows, one after another in the A panel, in one tile
+			// sized to them
+			if rem := m - full*mr; rem > 0 {
+				tileKernel(rem, kk, apack[full*mr*kk:], kk, false, bp, c[full*mr*ldc+c0:], ldc, cols)
 			}
 		}
 	}
@@ -285,7 +284,38 @@ func packAT(full, m, kk, q0 int, alpha float32, a []float32, lda int, dst []floa
 	}
 }
 
-// kernel6x16Go is the portable micro-kernel: c[r*ldc+j] += Σ_q a[q*6+r]·b[q*16+j].
+// tileGo is the portable tile kernel (tileKernel): one accumulator per
+// element, k in order.
+func tileGo(rows, k int, a []float32, lda int, inter bool, b, c []float32, ldc, cols int) {
+	if inter && cols == nr {
+		kernel6x16Go(k, a, b, c, ldc)
+		return
+	}
+	var acc [mr][nr]float32
+	for q := 0; q < k; q++ {
+		bq := b[q*nr : q*nr+nr]
+		for r := 0; r < rows; r++ {
+			var ar float32
+			if inter {
+				ar = a[q*mr+r]
+			} else {
+				ar = a[r*lda+q]
+			}
+			accR := &acc[r]
+			for j := range accR {
+				accR[j] += ar * bq[j]
+			}
+		}
+	}
+	for r := 0; r < rows; r++ {
+		row := c[r*ldc : r*ldc+cols]
+		for j := range row {
+			row[j] += acc[r][j]
+		}
+	}
+}
+
+// kernel6x16Go is the full 6×16 tile: c[r*ldc+j] += Σ_q a[q*6+r]·b[q*16+j].
 func kernel6x16Go(k int, a, b, c []float32, ldc int) {
 	var acc [mr][nr]float32
 	for q := 0; q < k; q++ {
@@ -307,37 +337,11 @@ func kernel6x16Go(k int, a, b, c []float32, ldc int) {
 	}
 }
 
-// kernel1x16Go: c[j] += Σ_q a[q]·b[q*16+j].
-func kernel1x16Go(k int, a, b, c []float32) {
-	var acc [nr]float32
-	for q := 0; q < k; q++ {
-		bq := b[q*nr : q*nr+nr]
-		aq := a[q]
-		for j := 0; j < nr; j++ {
-			acc[j] += aq * bq[j]
-		}
-	}
-	row := c[:nr]
-	for j := range row {
-		row[j] += acc[j]
-	}
-}
-
 // gemv computes c[:n] += a[:k]·B for packed B with k ≤ kc.
 func gemv(k, n int, a []float32, pb *PackedB, c []float32) {
-	var edge [nr]float32
 	np := (n + nr - 1) / nr
 	for j := 0; j < np; j++ {
-		bp := pb.panel(j, 0, k)
 		c0 := j * nr
-		if cols := min(nr, n-c0); cols < nr {
-			clear(edge[:])
-			kernel1x16(k, a, bp, edge[:])
-			for x := 0; x < cols; x++ {
-				c[c0+x] += edge[x]
-			}
-			continue
-		}
-		kernel1x16(k, a, bp, c[c0:c0+nr])
+		tileKernel(1, k, a, k, false, pb.panel(j, 0, k), c[c0:], 0, min(nr, n-c0))
 	}
 }

@@ -5,14 +5,15 @@ package nn
 import (
 	"unsafe"
 
-	"golang.org/x/sys/cpu"
+	"github.com/mtlrun/mtlrun/ops/linalg"
 )
 
 // The Relu epilogue of Dense in AVX2: the scalar bit-select costs about
 // five cycles an element, more than the product that precedes it in a
 // 128→64 layer; eight lanes at a time it is nearly free.
 
-var reluAVX2 = cpu.X86.HasAVX2
+// linalg.KernelSet honours MTLRUN_KERNELS (go turns this off too).
+var reluAVX2 = linalg.KernelSet() != linalg.SetGo
 
 // biasRelu8AVX2 sets x[i] = relu(x[i] + b[i]) for i < n, n a multiple of 8.
 //

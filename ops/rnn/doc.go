@@ -5,10 +5,12 @@
 // Structure of a Run (float32 and float64 share the generic code):
 //
 //   - Fused path (float32 LSTM without peepholes or input_forget, GRU and
-//     RNN, default activations, no clip, when the CPU has AVX-512): each
+//     RNN, default activations, no clip, when the kernel set is avx512 or
+//     avx2, see linalg.KernelSet): each
 //     time step is one call of ops/linalg's fused cell (two passes for GRU
 //     with linear_before_reset=0, whose h gate needs all of r⊙h first). Per
-//     tile of 16 hidden units and up to four batch rows it multiplies
+//     tile of 16 (AVX-512) or 8 (AVX2) hidden units and up to four batch
+//     rows it multiplies
 //     [x_t, h_{t-1}] by the packed [W; R] (inputs up to 16 wide are
 //     projected step by step; wider ones once for all steps by a GEMM),
 //     applies the gate nonlinearities and writes the new state, all while
@@ -17,7 +19,7 @@
 //     next step, so Y costs no copies; with sequence_lens each live row
 //     steps on its own.
 //   - General path (everything else: float64, peepholes, clip, other
-//     activations, CPUs without AVX-512): the input projection X·Wᵀ
+//     activations, the pure-Go kernel set): the input projection X·Wᵀ
 //     (+ the summed biases) for all time steps is one matrix multiply; each
 //     step multiplies the [batch, H] state by the packed recurrence weights
 //     (GRU with linear_before_reset=0 needs a second, smaller one for the
