@@ -27,11 +27,13 @@ import (
 // stream and are overwritten by its next Step: clone what you keep.
 type Stream struct {
 	plan        *StreamPlan
-	first, next *Executor
+	first, next *streamExec
 	feeds       []ValueInfo
 	states      []*streamState
-	in0, in     map[string]*tensor.Tensor // the first and next graphs' inputs
+	in          []*tensor.Tensor // a step's inputs, in feeds order
 	out         map[string]*tensor.Tensor
+	// executor output positions of the plan's outputs and of the states
+	outIdx, stateIdx []int
 	started     bool
 	steps       int64
 	// per feed, its shape at the first step with the time dim as -1: later
@@ -91,6 +93,26 @@ func (s *Session) NewStreamAt(timeAxis int, outputs ...string) (*Stream, error) 
 // streamTimeParam names the relaxed time dim of the stream's graphs.
 const streamTimeParam = "stream_time"
 
+// FreeTimeAxis returns a shallow copy of m whose fed inputs have a
+// symbolic time dim (named stream_time) at axis, so that a model exported
+// with a fixed window can run a prefix of any length: the reference a
+// stream is compared with. Nodes and weights are shared with m.
+func FreeTimeAxis(m *Model, axis int) *Model {
+	g := *m.Graph
+	g.Inputs = append([]ValueInfo(nil), g.Inputs...)
+	for i, v := range g.Inputs {
+		if _, init := g.Initializers[v.Name]; init || axis < 0 || axis >= len(v.Shape) {
+			continue
+		}
+		v.Shape = append([]Dim(nil), v.Shape...)
+		v.Shape[axis] = Dim{Param: streamTimeParam}
+		g.Inputs[i] = v
+	}
+	out := *m
+	out.Graph = &g
+	return &out
+}
+
 func (s *Session) newStream(plan *StreamPlan) (*Stream, error) {
 	g := s.model.Graph
 	st := &Stream{plan: plan, feeds: g.FeedInputs()}
@@ -115,18 +137,7 @@ func (s *Session) newStream(plan *StreamPlan) (*Stream, error) {
 		return name
 	}
 	// the inputs, with the time dim free
-	var inputs []ValueInfo
-	isFeed := map[string]bool{}
-	for _, v := range st.feeds {
-		isFeed[v.Name] = true
-	}
-	for _, v := range g.Inputs {
-		if isFeed[v.Name] {
-			v.Shape = append([]Dim(nil), v.Shape...)
-			v.Shape[plan.TimeAxis] = Dim{Param: streamTimeParam}
-		}
-		inputs = append(inputs, v)
-	}
+	inputs := FreeTimeAxis(s.model, plan.TimeAxis).Graph.Inputs
 	var outs []ValueInfo
 	for _, o := range plan.Outputs {
 		v, ok := g.Output(o.Name)
@@ -193,6 +204,13 @@ func (s *Session) newStream(plan *StreamPlan) (*Stream, error) {
 		}
 		return out
 	}
+	feedIndex := map[string]int{}
+	for i, v := range st.feeds {
+		feedIndex[v.Name] = i
+	}
+	for j, ss := range st.states {
+		feedIndex[ss.input] = -1 - j
+	}
 	for _, gr := range []*Graph{first, next} {
 		m := *s.model
 		m.Graph = gr
@@ -205,13 +223,22 @@ func (s *Session) newStream(plan *StreamPlan) (*Stream, error) {
 			return nil, fmt.Errorf("runtime: stream graph: %w", err)
 		}
 		if gr == first {
-			st.first = e
+			st.first = newStreamExec(e, feedIndex)
 		} else {
-			st.next = e
+			st.next = newStreamExec(e, feedIndex)
 		}
 	}
-	st.in0 = make(map[string]*tensor.Tensor, len(st.feeds))
-	st.in = make(map[string]*tensor.Tensor, len(st.feeds)+len(st.states))
+	outPos := map[string]int{}
+	for i, v := range first.Outputs {
+		outPos[v.Name] = i
+	}
+	for _, o := range plan.Outputs {
+		st.outIdx = append(st.outIdx, outPos[o.Name])
+	}
+	for _, ss := range st.states {
+		st.stateIdx = append(st.stateIdx, outPos[ss.output])
+	}
+	st.in = make([]*tensor.Tensor, len(st.feeds))
 	st.out = make(map[string]*tensor.Tensor, len(plan.Outputs))
 	st.fingerprint = streamFingerprint(g, plan)
 	return st, nil
@@ -273,24 +300,18 @@ func (st *Stream) Step(inputs map[string]*tensor.Tensor) (map[string]*tensor.Ten
 	if err != nil {
 		return nil, err
 	}
-	e, in := st.next, st.in
+	x := st.next
 	if !st.started {
-		e, in = st.first, st.in0
+		x = st.first
 	}
-	for _, v := range st.feeds {
-		in[v.Name] = inputs[v.Name]
+	for i, v := range st.feeds {
+		st.in[i] = inputs[v.Name]
 	}
-	if st.started {
-		for _, s := range st.states {
-			in[s.input] = s.buf
-		}
-	}
-	res, err := e.Run(in)
-	if err != nil {
+	if err := x.run(st.in, st.states); err != nil {
 		return nil, err
 	}
-	for _, s := range st.states {
-		t := res[s.output]
+	for j, s := range st.states {
+		t := x.out(st.stateIdx[j])
 		if s.buf == nil || !tensor.SameShape(s.buf.Shape, t.Shape) || s.buf.DType != t.DType {
 			s.buf = t.Clone()
 			continue
@@ -309,8 +330,8 @@ func (st *Stream) Step(inputs map[string]*tensor.Tensor) (map[string]*tensor.Ten
 		st.started = true
 	}
 	st.steps += int64(k)
-	for _, o := range st.plan.Outputs {
-		st.out[o.Name] = res[o.Name]
+	for i, o := range st.plan.Outputs {
+		st.out[o.Name] = x.out(st.outIdx[i])
 	}
 	return st.out, nil
 }
@@ -332,15 +353,28 @@ func (e *StepError) Error() string {
 func (st *Stream) checkStep(inputs map[string]*tensor.Tensor) (int, error) {
 	ax := st.plan.TimeAxis
 	k := -1
-	for name := range inputs {
-		if !st.isFeed(name) {
-			return 0, &StepError{name, fmt.Sprintf("the model has no such input (its inputs are %s)", strings.Join(st.feedNames(), ", "))}
+	if len(inputs) != len(st.feeds) {
+		for name := range inputs {
+			if !st.isFeed(name) {
+				return 0, &StepError{name, fmt.Sprintf("the model has no such input (its inputs are %s)", strings.Join(st.feedNames(), ", "))}
+			}
 		}
 	}
 	for i, v := range st.feeds {
 		t, ok := inputs[v.Name]
 		if !ok || t == nil {
+			for name := range inputs {
+				if !st.isFeed(name) {
+					return 0, &StepError{name, fmt.Sprintf("the model has no such input (its inputs are %s)", strings.Join(st.feedNames(), ", "))}
+				}
+			}
 			return 0, &StepError{v.Name, "missing"}
+		}
+		if v.DType != tensor.Undefined && t.DType != v.DType {
+			return 0, &StepError{v.Name, fmt.Sprintf("dtype %v, the model takes %v", t.DType, v.DType)}
+		}
+		if err := t.Validate(); err != nil {
+			return 0, &StepError{v.Name, err.Error()}
 		}
 		if len(t.Shape) != len(v.Shape) {
 			return 0, &StepError{v.Name, fmt.Sprintf("shape %v has rank %d, the stream takes rank %d %s (time axis %d)", t.Shape, len(t.Shape), len(v.Shape), st.Inputs()[i].ShapeString(), ax)}

@@ -50,25 +50,6 @@ func loadStreamModel(t testing.TB, path string, shared bool) *runtime.Model {
 	return m
 }
 
-// relaxTime returns a copy of m whose fed inputs have a free time dim, so
-// that the reference can run any prefix length of a model exported with a
-// fixed window.
-func relaxTime(m *runtime.Model, axis int) *runtime.Model {
-	g := *m.Graph
-	g.Inputs = append([]runtime.ValueInfo(nil), g.Inputs...)
-	for i, v := range g.Inputs {
-		if _, init := g.Initializers[v.Name]; init || len(v.Shape) <= axis {
-			continue
-		}
-		v.Shape = append([]runtime.Dim(nil), v.Shape...)
-		v.Shape[axis] = runtime.Dim{Param: "relaxed_time"}
-		g.Inputs[i] = v
-	}
-	out := *m
-	out.Graph = &g
-	return &out
-}
-
 // streamInputs draws a [batch, steps, ...] (time at axis) array per fed input.
 func streamInputs(m *runtime.Model, axis, batch, steps int, rng *rand.Rand) map[string]*tensor.Tensor {
 	in := map[string]*tensor.Tensor{}
@@ -181,7 +162,7 @@ func TestStreamEqualsPrefixRuns(t *testing.T) {
 				t.Fatal(err)
 			}
 			plan := st.Plan()
-			ref, err := runtime.NewSession(relaxTime(m, plan.TimeAxis), runtime.Options{})
+			ref, err := runtime.NewSession(runtime.FreeTimeAxis(m, plan.TimeAxis), runtime.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
