@@ -34,8 +34,8 @@ type Stream struct {
 	out         map[string]*tensor.Tensor
 	// executor output positions of the plan's outputs and of the states
 	outIdx, stateIdx []int
-	started     bool
-	steps       int64
+	started          bool
+	steps            int64
 	// per feed, its shape at the first step with the time dim as -1: later
 	// steps must agree (a stream keeps one batch)
 	rest        [][]int

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"reflect"
-	"strconv"
 	goruntime "runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
