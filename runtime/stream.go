@@ -34,6 +34,7 @@ type Stream struct {
 	out         map[string]*tensor.Tensor
 	// executor output positions of the plan's outputs and of the states
 	outIdx, stateIdx []int
+	lastOut          []*tensor.Tensor // what out holds, per plan output
 	started          bool
 	steps            int64
 	// per feed, its shape at the first step with the time dim as -1: later
@@ -239,6 +240,7 @@ func (s *Session) newStream(plan *StreamPlan) (*Stream, error) {
 		st.stateIdx = append(st.stateIdx, outPos[ss.output])
 	}
 	st.in = make([]*tensor.Tensor, len(st.feeds))
+	st.lastOut = make([]*tensor.Tensor, len(plan.Outputs))
 	st.out = make(map[string]*tensor.Tensor, len(plan.Outputs))
 	st.fingerprint = streamFingerprint(g, plan)
 	return st, nil
@@ -304,9 +306,6 @@ func (st *Stream) Step(inputs map[string]*tensor.Tensor) (map[string]*tensor.Ten
 	if !st.started {
 		x = st.first
 	}
-	for i, v := range st.feeds {
-		st.in[i] = inputs[v.Name]
-	}
 	if err := x.run(st.in, st.states); err != nil {
 		return nil, err
 	}
@@ -331,7 +330,12 @@ func (st *Stream) Step(inputs map[string]*tensor.Tensor) (map[string]*tensor.Ten
 	}
 	st.steps += int64(k)
 	for i, o := range st.plan.Outputs {
-		st.out[o.Name] = x.out(st.outIdx[i])
+		// the arena hands out the same tensors step after step: the map
+		// is written only when one changes
+		if t := x.out(st.outIdx[i]); t != st.lastOut[i] {
+			st.out[o.Name] = t
+			st.lastOut[i] = t
+		}
 	}
 	return st.out, nil
 }
@@ -362,6 +366,7 @@ func (st *Stream) checkStep(inputs map[string]*tensor.Tensor) (int, error) {
 	}
 	for i, v := range st.feeds {
 		t, ok := inputs[v.Name]
+		st.in[i] = t
 		if !ok || t == nil {
 			for name := range inputs {
 				if !st.isFeed(name) {
@@ -373,8 +378,12 @@ func (st *Stream) checkStep(inputs map[string]*tensor.Tensor) (int, error) {
 		if v.DType != tensor.Undefined && t.DType != v.DType {
 			return 0, &StepError{v.Name, fmt.Sprintf("dtype %v, the model takes %v", t.DType, v.DType)}
 		}
-		if err := t.Validate(); err != nil {
-			return 0, &StepError{v.Name, err.Error()}
+		if n, ok := elements(t.Shape); !ok || tensor.DataLen(t.Data) != n {
+			// the full check, for its message
+			if err := t.Validate(); err != nil {
+				return 0, &StepError{v.Name, err.Error()}
+			}
+			return 0, &StepError{v.Name, fmt.Sprintf("shape %v does not match its %d elements", t.Shape, tensor.DataLen(t.Data))}
 		}
 		if len(t.Shape) != len(v.Shape) {
 			return 0, &StepError{v.Name, fmt.Sprintf("shape %v has rank %d, the stream takes rank %d %s (time axis %d)", t.Shape, len(t.Shape), len(v.Shape), st.Inputs()[i].ShapeString(), ax)}
@@ -459,4 +468,17 @@ func streamFingerprint(g *Graph, plan *StreamPlan) [32]byte {
 	var out [32]byte
 	copy(out[:], h.Sum(nil))
 	return out
+}
+
+// elements is the product of a shape's dims, false when one is negative
+// or the product overflows (Tensor.Validate, without its map lookups).
+func elements(shape []int) (int, bool) {
+	n := 1
+	for _, d := range shape {
+		if d < 0 || (d > 0 && n > (1<<62)/d) {
+			return 0, false
+		}
+		n *= d
+	}
+	return n, true
 }
