@@ -50,6 +50,9 @@ func arenaCases() []arenaCase {
 		{op: "Transpose", attrs: ops.Attrs{"perm": ints(0, 2, 1, 3)}, in: []*tensor.Tensor{seq(2, 16, 4, 8)}},
 		{op: "Transpose", attrs: ops.Attrs{"perm": ints(0, 2, 3, 1)}, in: []*tensor.Tensor{i64seq(2, 3, 4, 5)}},
 		{op: "Transpose", attrs: ops.Attrs{"perm": ints(2, 0, 1)}, in: []*tensor.Tensor{bools(3, 1, 4)}},
+		// only size-1 axes move: a view (one stream step [B,1,F] → [1,B,F])
+		{op: "Transpose", attrs: ops.Attrs{"perm": ints(1, 0, 2)}, in: []*tensor.Tensor{seq(5, 1, 3)}, view: true},
+		{op: "Transpose", attrs: ops.Attrs{"perm": ints(2, 1, 0)}, in: []*tensor.Tensor{i64seq(1, 4, 1)}, view: true},
 		{op: "Gather", in: []*tensor.Tensor{seq(1000, 64), tensor.From([]int{4, 32}, make([]int64, 128))}},
 		{op: "Gather", attrs: ax(1), in: []*tensor.Tensor{seq(64, 128), i32s(0, 5, -1, 7)}},
 		{op: "Gather", in: []*tensor.Tensor{i64seq(5), tensor.Scalar(int64(3))}},
