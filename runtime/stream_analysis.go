@@ -623,6 +623,9 @@ func (a *streamAnalysis) timedOp(n *Node) error {
 	if x.kind != kTimed {
 		return a.timedParam(n)
 	}
+	if op == "Concat" {
+		return a.concat(n, x)
+	}
 	for i, in := range n.Inputs[1:] {
 		f := a.fact(in)
 		if in == "" || f.kind == kConst || (op == "Reshape" && i == 0 && f.kind == kTimeShape) {
@@ -792,7 +795,7 @@ func (a *streamAnalysis) timedOp(n *Node) error {
 			return refuse(n, "accumulates over the time axis")
 		}
 		return out(ax, r)
-	case "Concat", "Split":
+	case "Split":
 		d, ok := normAxis(n.Attrs.Int("axis", 0), r)
 		if !ok {
 			return refuse(n, "has an axis out of range")
@@ -1195,5 +1198,30 @@ func (a *streamAnalysis) recurrent(n *Node) error {
 	a.carried = append(a.carried, n)
 	a.set(n, streamFact{kind: kTimed, axis: seqAxis, rank: 4}, 0)
 	a.set(n, streamFact{kind: kSummary, rank: 3}, 1, 2)
+	return nil
+}
+
+// concat joins per-step values along another axis than time.
+func (a *streamAnalysis) concat(n *Node, x *streamFact) error {
+	if x.rank < 0 {
+		return refuse(n, "reads %q whose rank the analysis cannot tell", n.Inputs[0])
+	}
+	d, ok := normAxis(n.Attrs.Int("axis", 0), x.rank)
+	if !ok {
+		return refuse(n, "has an axis out of range")
+	}
+	if d == x.axis {
+		return refuse(n, "joins or splits along the time axis")
+	}
+	for _, in := range n.Inputs[1:] {
+		f := a.fact(in)
+		if f.kind != kTimed {
+			return refuse(n, "joins the per-step value %q with the %s value %q, which has no time axis", n.Inputs[0], f.kind, in)
+		}
+		if f.axis != x.axis || f.rank != x.rank {
+			return refuse(n, "joins per-step values whose time axes differ")
+		}
+	}
+	a.set(n, streamFact{kind: kTimed, axis: x.axis, rank: x.rank})
 	return nil
 }
