@@ -23,7 +23,7 @@ func lstmTrunk(direction string, extra []*runtime.Node, out string) *runtime.Mod
 			"big": tensor.From([]int{1}, []int64{1 << 40}), "one": tensor.From([]int{1}, []int64{1}),
 			"zero": tensor.Scalar(int64(0)), "last": tensor.Scalar(int64(-1)), "flat": tensor.From([]int{2}, []int64{-1, 4}),
 		},
-		Nodes: append([]*runtime.Node{nd("Transpose", "tr", []string{"x"}, []string{"xt"}, "perm", []int64{1, 0, 2}), lstm}, extra...),
+		Nodes:   append([]*runtime.Node{nd("Transpose", "tr", []string{"x"}, []string{"xt"}, "perm", []int64{1, 0, 2}), lstm}, extra...),
 		Outputs: []runtime.ValueInfo{{Name: out}},
 	}
 	return model(g, 13)
