@@ -35,8 +35,11 @@ type Stream struct {
 	// executor output positions of the plan's outputs and of the states
 	outIdx, stateIdx []int
 	lastOut          []*tensor.Tensor // what out holds, per plan output
-	started          bool
-	steps            int64
+	// the compiled graphs, shared by forks
+	sessFirst, sessNext *Session
+	feedIndex           map[string]int
+	started             bool
+	steps               int64
 	// per feed, its shape at the first step with the time dim as -1: later
 	// steps must agree (a stream keeps one batch)
 	rest        [][]int
@@ -225,10 +228,13 @@ func (s *Session) newStream(plan *StreamPlan) (*Stream, error) {
 		}
 		if gr == first {
 			st.first = newStreamExec(e, feedIndex)
+			st.sessFirst = sess
 		} else {
 			st.next = newStreamExec(e, feedIndex)
+			st.sessNext = sess
 		}
 	}
+	st.feedIndex = feedIndex
 	outPos := map[string]int{}
 	for i, v := range first.Outputs {
 		outPos[v.Name] = i
@@ -239,11 +245,44 @@ func (s *Session) newStream(plan *StreamPlan) (*Stream, error) {
 	for _, ss := range st.states {
 		st.stateIdx = append(st.stateIdx, outPos[ss.output])
 	}
-	st.in = make([]*tensor.Tensor, len(st.feeds))
-	st.lastOut = make([]*tensor.Tensor, len(plan.Outputs))
-	st.out = make(map[string]*tensor.Tensor, len(plan.Outputs))
+	st.alloc()
 	st.fingerprint = streamFingerprint(g, plan)
 	return st, nil
+}
+
+// alloc makes the per-stream buffers.
+func (st *Stream) alloc() {
+	st.in = make([]*tensor.Tensor, len(st.feeds))
+	st.lastOut = make([]*tensor.Tensor, len(st.plan.Outputs))
+	st.out = make(map[string]*tensor.Tensor, len(st.plan.Outputs))
+}
+
+// Fork returns a new, empty stream of the same model and outputs that
+// shares this one's compiled graphs and packed weights: cheap (no
+// analysis, compilation or fingerprinting), for a server holding one
+// stream per sequence. The two streams may be used from different
+// goroutines; states move between them with State and Restore.
+func (st *Stream) Fork() (*Stream, error) {
+	f := &Stream{plan: st.plan, feeds: st.feeds, outIdx: st.outIdx, stateIdx: st.stateIdx,
+		feedIndex: st.feedIndex, sessFirst: st.sessFirst, sessNext: st.sessNext, fingerprint: st.fingerprint}
+	for _, s := range st.states {
+		c := *s
+		c.buf = nil
+		f.states = append(f.states, &c)
+	}
+	for i, sess := range []*Session{st.sessFirst, st.sessNext} {
+		e, err := sess.NewExecutor(st.first.e.outputs...)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			f.first = newStreamExec(e, st.feedIndex)
+		} else {
+			f.next = newStreamExec(e, st.feedIndex)
+		}
+	}
+	f.alloc()
+	return f, nil
 }
 
 func appendMissing(a, b []ValueInfo) []ValueInfo {

@@ -418,9 +418,13 @@ func TestStreamStateRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh, err := sess.NewStream()
+	// a fork shares the compiled graphs and takes the same states
+	fresh, err := st.Fork()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if fresh.Steps() != 0 || fresh.Fingerprint() != st.Fingerprint() {
+		t.Fatalf("fork: %d steps, fingerprint %s vs %s", fresh.Steps(), fresh.Fingerprint(), st.Fingerprint())
 	}
 	if err := fresh.Restore(state); err != nil {
 		t.Fatal(err)
