@@ -92,6 +92,8 @@ GET /metrics (Prometheus). SIGTERM or Ctrl-C stops accepting, finishes in-flight
 	f.IntVar(&opts.Threads, "threads", 1, "intra-op threads per model session")
 	f.IntVar(&opts.MaxBatch, "max-batch", 1, "dynamic batching: coalesce concurrent requests up to N rows (1: off)")
 	f.DurationVar(&opts.BatchTimeout, "batch-timeout", 2*time.Millisecond, "dynamic batching: longest wait for more requests")
+	f.IntVar(&opts.MaxSequences, "max-sequences", 1024, "stateful sequences (sequence_id): live sequences per model before the least recently used is evicted")
+	f.DurationVar(&opts.SequenceIdleTimeout, "sequence-idle-timeout", 5*time.Minute, "stateful sequences: drop a sequence idle this long")
 	f.Int64Var(&opts.MaxBody, "max-body", 64<<20, "request body limit in bytes")
 	f.DurationVar(&opts.Timeout, "timeout", 30*time.Second, "per-request deadline")
 	f.IntVar(&opts.MaxQueue, "max-queue", 256, "requests admitted per model before answering 503")

@@ -133,9 +133,11 @@ func TestStreamCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Results) != 3 || doc.Kernels == "" {
 		t.Fatalf("--bench --json: %v\n%s", err, out)
 	}
+	// (allocations are asserted by runtime's TestStreamStepAllocatesNothing:
+	// here other goroutines of the test binary count too)
 	for _, r := range doc.Results {
-		if !(r.P50Millis > 0 && r.AllocsPerRun == 0) {
-			t.Errorf("implausible or allocating result %+v", r)
+		if !(r.P50Millis > 0 && r.P99Millis >= r.P50Millis) {
+			t.Errorf("implausible result %+v", r)
 		}
 	}
 
