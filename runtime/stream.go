@@ -53,6 +53,7 @@ type streamState struct {
 	input  string // graph input of the next-step graph that takes it
 	output string // graph output that returns it (Y_h or Y_c)
 	buf    *tensor.Tensor
+	batch  int // its batch axis: 1 ([directions, batch, hidden]), 0 with layout 1
 }
 
 // NewStream prepares a stream computing the named outputs (all graph
@@ -188,7 +189,10 @@ func (s *Session) newStream(plan *StreamPlan) (*Stream, error) {
 				fn.Outputs[1+k] = fresh(n.Label() + "/stream_Y_" + what)
 			}
 			nn.Outputs[1+k] = fn.Outputs[1+k]
-			ss := &streamState{node: n.Label(), what: what, output: fn.Outputs[1+k], input: fresh(n.Label() + "/stream_initial_" + what)}
+			ss := &streamState{node: n.Label(), what: what, output: fn.Outputs[1+k], input: fresh(n.Label() + "/stream_initial_" + what), batch: 1}
+			if n.Attrs.Int("layout", 0) == 1 {
+				ss.batch = 0
+			}
 			nn.Inputs[5+k] = ss.input
 			st.states = append(st.states, ss)
 			stateOuts = append(stateOuts, ValueInfo{Name: ss.output, DType: dt, Kind: "tensor"})

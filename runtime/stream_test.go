@@ -469,3 +469,55 @@ func FuzzStreamRestore(f *testing.F) {
 		_ = st.Restore(b)
 	})
 }
+
+// TestStreamStepBatch: streams stepped together in one batched run give
+// what each gives alone, whatever their rows.
+func TestStreamStepBatch(t *testing.T) {
+	sess, scratch := seedStream(t)
+	m := sess.Model()
+	rows := []int{1, 2, 1}
+	var batched, alone []*runtime.Stream
+	var xs []map[string]*tensor.Tensor
+	for i, r := range rows {
+		a, err := scratch.Fork()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := scratch.Fork()
+		if err != nil {
+			t.Fatal(err)
+		}
+		batched, alone = append(batched, a), append(alone, b)
+		xs = append(xs, streamInputs(m, 1, r, 12, rand.New(rand.NewPCG(uint64(i), 7))))
+	}
+	for step := 0; step < 12; step += 2 {
+		in := make([]map[string]*tensor.Tensor, len(rows))
+		for i := range rows {
+			in[i] = sliceAll(xs[i], 1, step, step+2)
+		}
+		got, err := scratch.StepBatch(batched, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range alone {
+			want, err := s.Step(in[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, w := range want {
+				if d := maxDiff(t, name, got[i][name], w); d != 0 {
+					t.Fatalf("step %d stream %d %s: batched differs by %g", step, i, name, d)
+				}
+			}
+		}
+	}
+	for i := range rows {
+		if batched[i].Steps() != 12 {
+			t.Errorf("stream %d: %d steps", i, batched[i].Steps())
+		}
+	}
+	fresh, _ := scratch.Fork()
+	if _, err := scratch.StepBatch([]*runtime.Stream{batched[0], fresh}, []map[string]*tensor.Tensor{sliceAll(xs[0], 1, 0, 1), sliceAll(xs[0], 1, 0, 1)}); err == nil {
+		t.Error("a fresh and a started stream were batched together")
+	}
+}
