@@ -323,6 +323,10 @@ func (st *Stream) Inputs() []ValueInfo {
 // (or the start of the stream its state was restored from).
 func (st *Stream) Steps() int64 { return st.steps }
 
+// Started reports whether the stream has consumed a step since its start
+// or Reset (or holds a restored state).
+func (st *Stream) Started() bool { return st.started }
+
 // Reset forgets the carried state: the next Step starts a new sequence
 // (with any batch size).
 func (st *Stream) Reset() {

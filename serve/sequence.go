@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -118,6 +120,17 @@ type seqTable struct {
 	goneOrder []string
 	// one compiled stream per requested-output set; sequences fork it
 	protos map[string]*runtime.Stream
+	batch  *seqBatcher
+}
+
+// batcher returns the table's sequence batcher.
+func (t *seqTable) batcher(s *Server) *seqBatcher {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.batch == nil {
+		t.batch = &seqBatcher{t: t, s: s, full: make(chan struct{}, 1), scratch: map[string][]*runtime.Stream{}}
+	}
+	return t.batch
 }
 
 type seqEntry struct {
@@ -375,9 +388,17 @@ func (s *Server) InferParams(ctx context.Context, m *Model, params map[string]an
 		<-m.queue
 		s.metrics.queueDepth.WithLabelValues(m.Name).Dec()
 	}()
-	began := time.Now()
-	res, err := e.st.Step(inputs)
-	s.metrics.compute.WithLabelValues(m.Name).Observe(time.Since(began).Seconds())
+	var res map[string]*tensor.Tensor
+	owned := false
+	if s.opts.MaxBatch > 1 {
+		res, err = t.batcher(s).step(e, inputs)
+		owned = true
+	} else {
+		began := time.Now()
+		res, err = e.st.Step(inputs)
+		s.metrics.compute.WithLabelValues(m.Name).Observe(time.Since(began).Seconds())
+		s.metrics.batchSize.WithLabelValues(m.Name).Observe(float64(batchRows(inputs)))
+	}
 	if err != nil {
 		var se *runtime.StepError
 		if errors.As(err, &se) {
@@ -391,10 +412,195 @@ func (s *Server) InferParams(ctx context.Context, m *Model, params map[string]an
 		if !ok {
 			return nil, badf("sequence %s streams outputs %s; %q was not among them at sequence_start", quoteID(id), strings.Join(e.outNames, ", "), o)
 		}
-		out[o] = t.Clone()
+		if !owned {
+			t = t.Clone()
+		}
+		out[o] = t
 	}
 	if end {
 		t.end(e)
 	}
 	return out, nil
+}
+
+// seqBatcher runs the steps of different sequences that arrive together
+// as one batched run (runtime.Stream.StepBatch): the first request of a
+// batch waits up to Options.BatchTimeout (or until Options.MaxBatch
+// requests are pending) and runs them all, grouped by output set, start
+// state and input shape.
+type seqBatcher struct {
+	t       *seqTable
+	s       *Server
+	mu      sync.Mutex
+	pending []*seqJob
+	full    chan struct{}
+	// idle scratch streams per output set (a batched run needs its own)
+	scratch map[string][]*runtime.Stream
+	batched atomic.Int64 // runs that batched more than one sequence
+}
+
+type seqJob struct {
+	e    *seqEntry
+	in   map[string]*tensor.Tensor
+	out  map[string]*tensor.Tensor
+	err  error
+	done chan struct{}
+}
+
+// step runs one sequence's step, batched with others when they come
+// together; the result belongs to the caller.
+func (b *seqBatcher) step(e *seqEntry, in map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	j := &seqJob{e: e, in: in, done: make(chan struct{})}
+	b.mu.Lock()
+	b.pending = append(b.pending, j)
+	leader := len(b.pending) == 1
+	if !leader && len(b.pending) >= b.s.opts.MaxBatch {
+		select {
+		case b.full <- struct{}{}:
+		default:
+		}
+	}
+	b.mu.Unlock()
+	if !leader {
+		<-j.done
+		return j.out, j.err
+	}
+	timer := time.NewTimer(b.s.opts.BatchTimeout)
+	select {
+	case <-timer.C:
+	case <-b.full:
+		timer.Stop()
+	}
+	b.mu.Lock()
+	jobs := b.pending
+	b.pending = nil
+	select { // a signal for this batch must not cut the next one short
+	case <-b.full:
+	default:
+	}
+	b.mu.Unlock()
+	b.run(jobs)
+	return j.out, j.err
+}
+
+// run executes pending jobs in groups that can share a batched run.
+func (b *seqBatcher) run(jobs []*seqJob) {
+	groups := map[string][]*seqJob{}
+	var order []string
+	for _, j := range jobs {
+		key := groupKey(j)
+		if groups[key] == nil {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], j)
+	}
+	for _, key := range order {
+		g := groups[key]
+		for len(g) > 0 {
+			n := min(len(g), b.s.opts.MaxBatch)
+			b.runGroup(g[:n])
+			g = g[n:]
+		}
+	}
+}
+
+// groupKey says which jobs may run together: same output set, all fresh
+// or all started, same input shapes apart from the batch rows.
+func groupKey(j *seqJob) string {
+	var sb strings.Builder
+	sb.WriteString(j.e.outputs)
+	fmt.Fprintf(&sb, "|%v", j.e.st.Started())
+	names := make([]string, 0, len(j.in))
+	for name := range j.in {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		t := j.in[name]
+		fmt.Fprintf(&sb, "|%s:%v", name, t.DType)
+		for d, n := range t.Shape {
+			if d == 0 {
+				n = -1
+			}
+			fmt.Fprintf(&sb, ",%d", n)
+		}
+	}
+	return sb.String()
+}
+
+func (b *seqBatcher) runGroup(g []*seqJob) {
+	m := b.t.model
+	began := time.Now()
+	defer func() {
+		b.s.metrics.compute.WithLabelValues(m.Name).Observe(time.Since(began).Seconds())
+		rows := 0
+		for _, j := range g {
+			rows += batchRows(j.in)
+			close(j.done)
+		}
+		b.s.metrics.batchSize.WithLabelValues(m.Name).Observe(float64(rows))
+	}()
+	if len(g) == 1 {
+		j := g[0]
+		res, err := j.e.st.Step(j.in)
+		if err != nil {
+			j.err = err
+			return
+		}
+		j.out = make(map[string]*tensor.Tensor, len(res))
+		for k, v := range res {
+			j.out[k] = v.Clone()
+		}
+		return
+	}
+	key := g[0].e.outputs
+	sc, err := b.takeScratch(key, g[0].e.st)
+	if err == nil {
+		members := make([]*runtime.Stream, len(g))
+		ins := make([]map[string]*tensor.Tensor, len(g))
+		for i, j := range g {
+			members[i], ins[i] = j.e.st, j.in
+		}
+		var outs []map[string]*tensor.Tensor
+		outs, err = sc.StepBatch(members, ins)
+		b.putScratch(key, sc)
+		if err == nil {
+			b.batched.Add(1)
+			for i, j := range g {
+				j.out = outs[i]
+			}
+			return
+		}
+	}
+	// a batch that fails (one bad request) is answered one by one, so
+	// each request gets its own error
+	for _, j := range g {
+		res, err := j.e.st.Step(j.in)
+		if err != nil {
+			j.err = err
+			continue
+		}
+		j.out = make(map[string]*tensor.Tensor, len(res))
+		for k, v := range res {
+			j.out[k] = v.Clone()
+		}
+	}
+}
+
+func (b *seqBatcher) takeScratch(key string, like *runtime.Stream) (*runtime.Stream, error) {
+	b.mu.Lock()
+	if free := b.scratch[key]; len(free) > 0 {
+		sc := free[len(free)-1]
+		b.scratch[key] = free[:len(free)-1]
+		b.mu.Unlock()
+		return sc, nil
+	}
+	b.mu.Unlock()
+	return like.Fork()
+}
+
+func (b *seqBatcher) putScratch(key string, sc *runtime.Stream) {
+	b.mu.Lock()
+	b.scratch[key] = append(b.scratch[key], sc)
+	b.mu.Unlock()
 }

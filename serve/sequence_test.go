@@ -114,7 +114,13 @@ func newSeqServer(t *testing.T, opts Options) (*Server, *seqClient) {
 // alternating REST and gRPC; every step's outputs equal a full run over
 // the sequence's steps so far.
 func TestSequencesConcurrent(t *testing.T) {
-	s, c := newSeqServer(t, Options{})
+	for _, maxBatch := range []int{1, 16} {
+		t.Run(fmt.Sprintf("max-batch=%d", maxBatch), func(t *testing.T) { testSequencesConcurrent(t, maxBatch) })
+	}
+}
+
+func testSequencesConcurrent(t *testing.T, maxBatch int) {
+	s, c := newSeqServer(t, Options{MaxBatch: maxBatch})
 	m, _ := s.Model("seed")
 	ref, err := runtime.NewSession(m.model, runtime.Options{})
 	if err != nil {
@@ -161,6 +167,13 @@ func TestSequencesConcurrent(t *testing.T) {
 	}
 	if n := s.seq.table(m).lru.Len(); n != 0 {
 		t.Errorf("%d sequences still live after every sequence_end", n)
+	}
+	if maxBatch > 1 {
+		n := s.seq.table(m).batch.batched.Load()
+		if n == 0 {
+			t.Error("no two sequences' steps ran as one batch")
+		}
+		t.Logf("%d batched runs", n)
 	}
 }
 
