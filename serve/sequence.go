@@ -3,10 +3,14 @@ package serve
 import (
 	"container/list"
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -69,13 +73,14 @@ type sequences struct {
 	ended   *prometheus.CounterVec
 	maxSeqs int
 	idle    time.Duration
+	dir     string           // Options.StateDir
 	now     func() time.Time // a clock tests can move
 }
 
 func (q *sequences) init(s *Server) {
 	q.once.Do(func() {
 		q.tables = map[string]*seqTable{}
-		q.maxSeqs, q.idle = s.opts.MaxSequences, s.opts.SequenceIdleTimeout
+		q.maxSeqs, q.idle, q.dir = s.opts.MaxSequences, s.opts.SequenceIdleTimeout, s.opts.StateDir
 		if q.maxSeqs <= 0 {
 			q.maxSeqs = defaultMaxSequences
 		}
@@ -179,6 +184,21 @@ func (t *seqTable) acquire(id string, start bool, outputs []string) (*seqEntry, 
 		}
 	default:
 		why, known := t.gone[id]
+		if !known && t.q.dir != "" {
+			restored, err := t.load(id)
+			if err != nil {
+				t.mu.Unlock()
+				return nil, err
+			}
+			if restored != nil {
+				e = restored
+				t.byID[id] = t.lru.PushFront(e)
+				for t.lru.Len() > t.q.maxSeqs {
+					t.drop(t.lru.Back().Value.(*seqEntry), "evicted")
+				}
+				break
+			}
+		}
 		t.mu.Unlock()
 		if !known {
 			why = "was never started (send sequence_start: true first)"
@@ -246,6 +266,9 @@ func (t *seqTable) drop(e *seqEntry, reason string) {
 		t.goneOrder = t.goneOrder[1:]
 	}
 	t.q.ended.WithLabelValues(t.model.Name, reason).Inc()
+	if t.q.dir != "" {
+		os.Remove(t.statePath(e.id))
+	}
 	t.q.live.WithLabelValues(t.model.Name).Set(float64(t.lru.Len()))
 }
 
@@ -419,6 +442,10 @@ func (s *Server) InferParams(ctx context.Context, m *Model, params map[string]an
 	}
 	if end {
 		t.end(e)
+	} else if s.seq.dir != "" {
+		if err := t.save(e); err != nil {
+			return nil, fmt.Errorf("sequence %s: persisting its state: %w", quoteID(id), err)
+		}
 	}
 	return out, nil
 }
@@ -603,4 +630,78 @@ func (b *seqBatcher) putScratch(key string, sc *runtime.Stream) {
 	b.mu.Lock()
 	b.scratch[key] = append(b.scratch[key], sc)
 	b.mu.Unlock()
+}
+
+// State files (Options.StateDir): DIR/MODEL/HEX(ID).state holds the output
+// set (uint32 length, names joined by NUL) and the stream's State bytes.
+// A file is replaced atomically (written beside, then renamed) after every
+// step, removed when the sequence ends, is evicted or expires, and read
+// back when a request names a sequence this process does not hold (after
+// a restart). The rename makes each write atomic; it is not synced to disk
+// before the answer goes out.
+
+func (t *seqTable) statePath(id string) string {
+	return filepath.Join(t.q.dir, t.model.Name, hex.EncodeToString([]byte(id))+".state")
+}
+
+// save writes the sequence's state file.
+func (t *seqTable) save(e *seqEntry) error {
+	state, err := e.st.State()
+	if err != nil {
+		return err
+	}
+	path := t.statePath(e.id)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	var head [4]byte
+	binary.LittleEndian.PutUint32(head[:], uint32(len(e.outputs)))
+	_, err = f.Write(append(append(head[:], e.outputs...), state...))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// load restores a sequence from its state file: nil when there is none.
+func (t *seqTable) load(id string) (*seqEntry, error) {
+	data, err := os.ReadFile(t.statePath(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	bad := func(why string) error {
+		return badf("sequence %s of model %q: state file %s %s", quoteID(id), t.model.Name, t.statePath(id), why)
+	}
+	if len(data) < 4 || int(binary.LittleEndian.Uint32(data)) > len(data)-4 {
+		return nil, bad("is damaged")
+	}
+	n := int(binary.LittleEndian.Uint32(data))
+	key := string(data[4 : 4+n])
+	outputs := strings.Split(key, "\x00")
+	for _, o := range outputs {
+		if _, ok := t.model.model.Graph.Output(o); !ok {
+			return nil, bad(fmt.Sprintf("names output %q, which model %q lacks", o, t.model.Name))
+		}
+	}
+	st, err := t.fork(outputs, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Restore(data[4+n:]); err != nil {
+		return nil, bad(fmt.Sprintf("cannot be restored: %v", err))
+	}
+	return &seqEntry{id: id, outputs: key, outNames: outputs, st: st}, nil
 }

@@ -2,12 +2,16 @@ package serve
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -259,5 +263,68 @@ func TestSequenceIDs(t *testing.T) {
 		if (err != nil) != c.bad || got != c.want {
 			t.Errorf("sequenceID(%v) = %q, %v; want %q (error %v)", c.p, got, err, c.want, c.bad)
 		}
+	}
+}
+
+// TestSequenceStateDir: with a state folder, a sequence continues across a
+// server restart exactly; a state file of another model is refused.
+func TestSequenceStateDir(t *testing.T) {
+	dir := t.TempDir()
+	x := randInput([]int{1, 20, 1}, 42)
+	xs := x.Float32s()
+	s1, c1 := newSeqServer(t, Options{StateDir: dir})
+	m, _ := s1.Model("seed")
+	ref, err := runtime.NewSession(m.model, runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(c *seqClient, step int, start bool) {
+		t.Helper()
+		got, err := c.step(step%2 == 0, "restartable", start, false, tensor.From([]int{1, 1, 1}, []float32{xs[step]}))
+		if err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		want, err := ref.Run(map[string]*tensor.Tensor{"input": tensor.From([]int{1, step + 1, 1}, append([]float32(nil), xs[:step+1]...))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := want["output1"].Float32s(); got["output1"][0] != w[0] {
+			t.Fatalf("step %d: served %v, prefix run %v", step, got["output1"], w)
+		}
+	}
+	for step := 0; step < 10; step++ {
+		check(c1, step, step == 0)
+	}
+	// a new server on the same folder: the sequence continues
+	_, c2 := newSeqServer(t, Options{StateDir: dir})
+	for step := 10; step < 20; step++ {
+		check(c2, step, false)
+	}
+	// seed's state file under gru3's name is refused, naming the reason
+	src := filepath.Join(dir, "seed", hex.EncodeToString([]byte("$restartable"))+".state")
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "gru3"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// the same stream state, relabelled with an output gru3 has
+	n := binary.LittleEndian.Uint32(data)
+	forged := binary.LittleEndian.AppendUint32(nil, uint32(len("regression")))
+	forged = append(append(forged, "regression"...), data[4+n:]...)
+	if err := os.WriteFile(filepath.Join(dir, "gru3", filepath.Base(src)), forged, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"parameters": map[string]any{"sequence_id": "restartable"},
+		"inputs": []any{inputDoc("input", randInput([]int{1, 1, 8}, 1))}})
+	resp, err := http.Post(c2.url+"/v2/models/gru3/infer", "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(msg), "another model") {
+		t.Fatalf("gru3 with seed's state: %d %s", resp.StatusCode, msg)
 	}
 }

@@ -39,6 +39,9 @@ type Options struct {
 	// stay idle [5m]
 	MaxSequences        int
 	SequenceIdleTimeout time.Duration
+	// StateDir, when set, keeps every live sequence's state in a file
+	// there, so that sequences survive a restart (sequence.go)
+	StateDir string
 }
 
 func (o *Options) defaults() {

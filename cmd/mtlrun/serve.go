@@ -94,6 +94,7 @@ GET /metrics (Prometheus). SIGTERM or Ctrl-C stops accepting, finishes in-flight
 	f.DurationVar(&opts.BatchTimeout, "batch-timeout", 2*time.Millisecond, "dynamic batching: longest wait for more requests")
 	f.IntVar(&opts.MaxSequences, "max-sequences", 1024, "stateful sequences (sequence_id): live sequences per model before the least recently used is evicted")
 	f.DurationVar(&opts.SequenceIdleTimeout, "sequence-idle-timeout", 5*time.Minute, "stateful sequences: drop a sequence idle this long")
+	f.StringVar(&opts.StateDir, "state-dir", "", "stateful sequences: keep each live sequence's state in a file in this folder (replaced atomically after every step), so sequences survive a restart")
 	f.Int64Var(&opts.MaxBody, "max-body", 64<<20, "request body limit in bytes")
 	f.DurationVar(&opts.Timeout, "timeout", 30*time.Second, "per-request deadline")
 	f.IntVar(&opts.MaxQueue, "max-queue", 256, "requests admitted per model before answering 503")
