@@ -49,10 +49,6 @@ func (t *transposeOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Ten
 			perm[i] = r - 1 - i
 		}
 	}
-	src, err := inputRaw(in, 0)
-	if err != nil {
-		return nil, err
-	}
 	shape := ar.Ints(r)
 	for i, p := range perm {
 		shape[i] = x.Shape[p]
@@ -61,6 +57,10 @@ func (t *transposeOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Ten
 		// only axes of size 1 move (a one-step chunk [B,1,F] → [1,B,F]):
 		// the memory order is unchanged, so the result is a view
 		return viewOf(ar, x, shape)
+	}
+	src, err := inputRaw(in, 0)
+	if err != nil {
+		return nil, err
 	}
 	out, dst, err := alloc(ar, x.DType, shape)
 	if err != nil {
