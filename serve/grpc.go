@@ -119,7 +119,7 @@ func (g *grpcService) ModelInfer(ctx context.Context, r *pb.ModelInferRequest) (
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.s.opts.Timeout)
 	defer cancel()
-	out, err := g.s.Infer(ctx, m, inputs, outputs)
+	out, err := g.s.InferParams(ctx, m, grpcParams(r.Parameters), inputs, outputs)
 	if err != nil {
 		return fail(err)
 	}

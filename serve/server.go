@@ -36,6 +36,14 @@ type Options struct {
 	MaxQueue     int           // requests waiting or running per model before 503 [256]
 	Logger       *slog.Logger
 	Registry     *prometheus.Registry // metrics registry [a new one]
+	// stateful sequences (sequence.go): live sequences per model before
+	// the least recently used is evicted [1024], and how long one may
+	// stay idle [5m]
+	MaxSequences        int
+	SequenceIdleTimeout time.Duration
+	// StateDir, when set, keeps every live sequence's state in a file
+	// there, so that sequences survive a restart (sequence.go)
+	StateDir string
 }
 
 func (o *Options) defaults() {
@@ -71,6 +79,7 @@ type Server struct {
 	// accepted counts inference requests whose handler started; answered
 	// those that received a complete response (graceful-shutdown checks).
 	accepted, answered atomic.Int64
+	seq                sequences
 }
 
 // Counts returns how many inference requests were accepted and answered.
@@ -322,5 +331,5 @@ type serverMetadata struct {
 }
 
 func (s *Server) serverMetadata() serverMetadata {
-	return serverMetadata{Name: "mtlrun", Version: version.Version, Extensions: []string{"binary_tensor_data"}}
+	return serverMetadata{Name: "mtlrun", Version: version.Version, Extensions: []string{"binary_tensor_data", "sequence", "sequence(string_id)"}}
 }
