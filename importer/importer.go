@@ -1,5 +1,5 @@
-// Package importer reads ONNX model files (ModelProto, IR versions 3–10,
-// default-domain opsets 7–18) into runtime.Model: initializers in raw or
+// Package importer reads ONNX model files (ModelProto, IR versions 3–13,
+// default-domain opsets 1–28) into runtime.Model: initializers in raw or
 // typed form and external side files, Constant nodes, value_info, symbolic
 // dims, metadata and subgraphs, with nodes put in topological order.
 package importer
@@ -21,9 +21,9 @@ import (
 // Version limits this importer accepts.
 const (
 	MinIRVersion = 3
-	MaxIRVersion = 10
+	MaxIRVersion = 13
 	MinOpset     = 1
-	MaxOpset     = 18
+	MaxOpset     = 28
 )
 
 // Load reads a model file; external data is resolved relative to its folder.
