@@ -24,12 +24,21 @@ import (
 // rtol 1e-3, atol 1e-7, compared as numpy.testing.assert_allclose does).
 var Tol = testset.Tolerance{RTol: 1e-3, ATol: 1e-7}
 
-// Suite names, in report order. Node is the one whose case list is fixed by
-// the shared in-scope file; the others are selected by op coverage.
+// Suite names, in report order. Node (Debian's copy of the onnx 1.12 node
+// tests) and OnnxNode (the vendored upstream node tests) have fixed case
+// lists committed beside this file; the others are selected by op coverage.
 const Node = "node"
 
-// Suites are the libonnx-testdata suites the conformance suite runs.
-var Suites = []string{Node, "pytorch-converted", "pytorch-operator", "simple"}
+// Suites are the suites the conformance suite runs: the vendored upstream
+// node tests and libonnx-testdata's suites.
+var Suites = []string{OnnxNode, Node, "pytorch-converted", "pytorch-operator", "simple"}
+
+// FixedList reports whether a suite's cases are a committed list (rather
+// than selected by op coverage).
+func FixedList(suite string) bool { return suite == Node || suite == OnnxNode }
+
+// Vendored reports whether a suite's data is in the repository.
+func Vendored(suite string) bool { return suite == OnnxNode }
 
 // DataRoot is where libonnx-testdata's suites live, or $MTLRUN_ONNX_TESTDATA.
 func DataRoot() string {
@@ -40,12 +49,15 @@ func DataRoot() string {
 }
 
 // SuiteDir is the folder holding one suite's case folders.
-func SuiteDir(suite string) string { return filepath.Join(DataRoot(), suite) }
-
-// InScopePath is the shared list of in-scope node cases.
-func InScopePath() string {
-	return filepath.Join(fixtures.Shared(), "conformance", "node-inscope.txt")
+func SuiteDir(suite string) string {
+	if suite == OnnxNode {
+		return OnnxNodeDir()
+	}
+	return filepath.Join(DataRoot(), suite)
 }
+
+// InScopePath is the committed list of in-scope Debian node cases.
+func InScopePath() string { return ListPath(Node) }
 
 // ExpectationsPath is conformance/expectations.txt in the repository.
 func ExpectationsPath() string {
@@ -171,15 +183,15 @@ func (c Case) Dir() string { return filepath.Join(SuiteDir(c.Suite), c.Name) }
 // ID is "suite/case".
 func (c Case) ID() string { return c.Suite + "/" + c.Name }
 
-// Cases lists a suite's cases. For the node suite these are exactly the
-// shared in-scope cases, in that file's order; for the others, every case
+// Cases lists a suite's cases. For the fixed-list suites these are exactly
+// the committed in-scope cases, in that file's order; for the others, every case
 // folder with a model, sorted, each with the ops mtlrun cannot run in
 // Missing (a case is selected when Missing is empty).
 func Cases(suite string) ([]Case, error) {
 	var names []string
-	if suite == Node {
+	if FixedList(suite) {
 		var err error
-		if names, err = ReadList(InScopePath()); err != nil {
+		if names, err = ReadList(ListPath(suite)); err != nil {
 			return nil, err
 		}
 	} else {
@@ -201,7 +213,7 @@ func Cases(suite string) ([]Case, error) {
 		if c.Ops, c.Opsets, err = CaseOps(c.Dir()); err != nil {
 			return nil, err
 		}
-		if suite != Node {
+		if !FixedList(suite) {
 			c.Missing = Missing(c.Ops, c.Opsets)
 		}
 		out = append(out, c)
@@ -256,6 +268,8 @@ func Run(dir string, tol testset.Tolerance) (o Outcome) {
 		if r.Output != "" {
 			d = fmt.Sprintf("output %q: %s", r.Output, d)
 		}
+		// paths inside the case folder, relative, so details read the same in every checkout
+		d = strings.ReplaceAll(d, dir+string(filepath.Separator), "")
 		o.Detail = oneLine(where + ": " + d)
 		break
 	}

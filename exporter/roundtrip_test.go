@@ -32,9 +32,11 @@ func roundTripDirs(t *testing.T) []string {
 	} else if fixtures.Required() {
 		t.Fatalf("shared Keras fixtures missing: %s", fixtures.HowToGetShared)
 	}
-	if list, err := os.ReadFile(filepath.Join(fixtures.Shared(), "conformance", "node-inscope.txt")); err == nil && dirExists(fixtures.NodeTests) {
-		for _, c := range strings.Fields(string(list)) {
-			dirs = append(dirs, filepath.Join(fixtures.NodeTests, c))
+	if list, err := os.ReadFile(filepath.Join(fixtures.RepoRoot(), "conformance", "node-inscope.txt")); err == nil && dirExists(fixtures.NodeTests) {
+		for _, c := range strings.Split(string(list), "\n") {
+			if c = strings.TrimSpace(c); c != "" && !strings.HasPrefix(c, "#") {
+				dirs = append(dirs, filepath.Join(fixtures.NodeTests, c))
+			}
 		}
 	} else if fixtures.Required() {
 		t.Fatalf("ONNX node tests missing: %s", fixtures.HowToGetNodeTests)
