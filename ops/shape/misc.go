@@ -49,6 +49,26 @@ func runRange(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		return rangeT[uint32](ar, in, false)
 	case tensor.Uint64:
 		return rangeT[uint64](ar, in, false)
+	case tensor.Float16, tensor.BFloat16:
+		// computed in float32 and rounded once (Range-27's default stash_type)
+		f := make([]*tensor.Tensor, 3)
+		for i := range f {
+			v, _ := tensor.AsFloat64(in[i])
+			f[i] = tensor.Scalar(float32(v[0]))
+		}
+		out, err := rangeT[float32](nil, f, true)
+		if err != nil {
+			return nil, err
+		}
+		y, _ := tensor.New(in[0].DType, out[0].Shape)
+		for i, v := range out[0].Float32s() {
+			if h, ok := y.Data.([]tensor.Float16Bits); ok {
+				h[i] = tensor.Float32ToFloat16(v)
+			} else {
+				y.Data.([]tensor.BFloat16Bits)[i] = tensor.Float32ToBFloat16(v)
+			}
+		}
+		return ar.Outputs(y), nil
 	}
 	return nil, ops.BadInput(0, "Range does not support %v", in[0])
 }
