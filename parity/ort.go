@@ -67,6 +67,8 @@ type ORT struct {
 
 	mu       sync.Mutex
 	sessions map[string]*ort.DynamicAdvancedSession
+
+	child *worker // with Options.Isolate: onnxruntime runs there
 }
 
 // Open prepares onnxruntime for a model file. Sessions are created lazily,
@@ -74,6 +76,13 @@ type ORT struct {
 func Open(modelPath string, opts Options) (*ORT, error) {
 	if err := initORT(); err != nil {
 		return nil, err
+	}
+	if opts.Isolate {
+		w, err := openWorker(modelPath, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &ORT{path: modelPath, opts: opts, child: w}, nil
 	}
 	so, err := sessionOptions(opts)
 	if err != nil {
@@ -123,6 +132,9 @@ func sessionOptions(opts Options) (*ort.SessionOptions, error) {
 
 // InputNames lists the inputs onnxruntime reports for the model.
 func (o *ORT) InputNames() []string {
+	if o.child != nil {
+		return o.child.inputs
+	}
 	var out []string
 	for _, v := range o.inputs {
 		if v.Name != DummyInput || !o.view.dummy {
@@ -134,6 +146,9 @@ func (o *ORT) InputNames() []string {
 
 // OutputNames lists the model's outputs in file order.
 func (o *ORT) OutputNames() []string {
+	if o.child != nil {
+		return o.child.outputs
+	}
 	var out []string
 	for _, v := range o.outputs {
 		out = append(out, o.modelName(v.Name))
@@ -190,6 +205,9 @@ func (o *ORT) session(inputs, outputs []string) (*ort.DynamicAdvancedSession, er
 
 // Close releases every session.
 func (o *ORT) Close() error {
+	if o.child != nil {
+		return o.child.close()
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var first error
@@ -239,6 +257,9 @@ type preset struct {
 }
 
 func (o *ORT) prepare(inputs map[string]*tensor.Tensor, outputNames []string, shapes map[string][]int) (run func() (map[string]*tensor.Tensor, error), release func(), err error) {
+	if o.child != nil {
+		return func() (map[string]*tensor.Tensor, error) { return o.child.run(inputs, outputNames, shapes) }, func() {}, nil
+	}
 	names := make([]string, 0, len(inputs))
 	for k := range inputs {
 		names = append(names, k)

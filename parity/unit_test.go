@@ -472,3 +472,40 @@ func TestNoInputs(t *testing.T) {
 		t.Errorf("no-input model differs:\n%s", rep)
 	}
 }
+
+// TestWorkerCrash: onnxruntime dies of SIGFPE on an integer division by
+// zero; in the worker child that is an error naming the crash, and the next
+// check starts a new child and passes.
+func TestWorkerCrash(t *testing.T) {
+	requireORT(t)
+	g := &runtime.Graph{
+		Inputs: []runtime.ValueInfo{
+			{Name: "a", DType: tensor.Int32, Shape: []runtime.Dim{{Value: 2}}, HasShape: true, Kind: "tensor"},
+			{Name: "b", DType: tensor.Int32, Shape: []runtime.Dim{{Value: 2}}, HasShape: true, Kind: "tensor"},
+		},
+		Nodes:   []*runtime.Node{{OpType: "Div", Inputs: []string{"a", "b"}, Outputs: []string{"q"}}},
+		Outputs: []runtime.ValueInfo{{Name: "q", DType: tensor.Int32, Shape: []runtime.Dim{{Value: 2}}, HasShape: true, Kind: "tensor"}},
+	}
+	path := filepath.Join(t.TempDir(), "div.onnx")
+	if err := exporter.Save(&runtime.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 17}}, path, exporter.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := Open(path, Options{Isolate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	a := tensor.From([]int{2}, []int32{7, 9})
+	_, err = o.Run(map[string]*tensor.Tensor{"a": a, "b": tensor.From([]int{2}, []int32{1, 0})}, nil)
+	if !errors.Is(err, ErrWorkerDied) {
+		t.Fatalf("division by zero in onnxruntime: err = %v, want ErrWorkerDied", err)
+	}
+	t.Logf("reported as: %v", err)
+	out, err := o.Run(map[string]*tensor.Tensor{"a": a, "b": tensor.From([]int{2}, []int32{2, 3})}, nil)
+	if err != nil {
+		t.Fatalf("after the crash: %v", err)
+	}
+	if q := tensor.Data[int32](out["q"]); q[0] != 3 || q[1] != 3 {
+		t.Errorf("q = %v, want [3 3]", q)
+	}
+}
