@@ -11,7 +11,7 @@ import (
 
 func init() {
 	ops.Register("", "Clip", 1, newClip)
-	ops.Register("", "PRelu", 1, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	ops.Register("", "PRelu", 7, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := ops.NeedInputs(in, 2); err != nil {
 			return nil, err
 		}
