@@ -102,8 +102,16 @@ func convertGraph(gp *onnxpb.GraphProto, dir string, outer map[string]bool) (*ru
 		Doc:          gp.GetDocString(),
 		Initializers: map[string]*tensor.Tensor{},
 	}
-	if len(gp.GetSparseInitializer()) > 0 {
-		return nil, fmt.Errorf("graph %q: sparse initializers are not supported", gp.GetName())
+	for _, sp := range gp.GetSparseInitializer() {
+		// held dense: kernels take dense tensors
+		t, err := SparseFromProto(sp, dir)
+		if err != nil {
+			return nil, fmt.Errorf("graph %q: sparse initializer %q: %w", gp.GetName(), sp.GetValues().GetName(), err)
+		}
+		if sp.GetValues().GetName() == "" {
+			return nil, errors.New("sparse initializer without a name")
+		}
+		g.AddInitializer(sp.GetValues().GetName(), t)
 	}
 	for _, tp := range gp.GetInitializer() {
 		t, err := TensorFromProto(tp, dir)
@@ -213,6 +221,18 @@ func convertNode(np *onnxpb.NodeProto, dir string, visible map[string]bool) (*ru
 		return nil, fmt.Errorf("node %q has no op type", n.Name)
 	}
 	for _, ap := range np.GetAttribute() {
+		if ap.GetType() == onnxpb.AttributeProto_SPARSE_TENSOR || ap.GetSparseTensor() != nil {
+			// a Constant's sparse_value is held as the dense value it stands for
+			if n.OpType != "Constant" || ap.GetName() != "sparse_value" {
+				return nil, fmt.Errorf("node %q (%s): attribute %q: sparse tensor attributes are only supported as Constant's sparse_value", n.Label(), n.OpType, ap.GetName())
+			}
+			t, err := SparseFromProto(ap.GetSparseTensor(), dir)
+			if err != nil {
+				return nil, fmt.Errorf("node %q (%s): attribute %q: %w", n.Label(), n.OpType, ap.GetName(), err)
+			}
+			n.Attrs["value"] = ops.Attr{Type: ops.AttrTensor, Tensor: t}
+			continue
+		}
 		a, err := convertAttr(ap, dir, visible)
 		if err != nil {
 			return nil, fmt.Errorf("node %q (%s): attribute %q: %w", n.Label(), n.OpType, ap.GetName(), err)

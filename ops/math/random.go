@@ -6,7 +6,7 @@ import (
 	"sync"
 
 	"github.com/mtlrun/mtlrun/ops"
-	"github.com/mtlrun/mtlrun/ops/internal/elems"
+	"github.com/mtlrun/mtlrun/internal/elems"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 

@@ -4,7 +4,7 @@ import (
 	"math"
 
 	"github.com/mtlrun/mtlrun/ops"
-	"github.com/mtlrun/mtlrun/ops/internal/elems"
+	"github.com/mtlrun/mtlrun/internal/elems"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 

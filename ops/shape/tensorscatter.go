@@ -2,7 +2,7 @@ package shape
 
 import (
 	"github.com/mtlrun/mtlrun/ops"
-	"github.com/mtlrun/mtlrun/ops/internal/elems"
+	"github.com/mtlrun/mtlrun/internal/elems"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
