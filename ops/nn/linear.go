@@ -13,8 +13,8 @@ import (
 // integer types through a plain loop.
 
 func init() {
-	ops.Register("", "Gemm", 1, newGemm)
-	ops.Register("", "MatMul", 1, newMatMul)
+	ops.Register("", "Gemm", 1, halfCompute(newGemm))
+	ops.Register("", "MatMul", 1, halfCompute(newMatMul))
 }
 
 type linGemm struct {
