@@ -5,8 +5,8 @@ import (
 	"math/rand/v2"
 	"sync"
 
-	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/internal/elems"
+	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 

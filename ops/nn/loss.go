@@ -3,8 +3,8 @@ package nn
 import (
 	"math"
 
-	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/internal/elems"
+	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/internal/elems"
+	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 

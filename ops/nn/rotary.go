@@ -1,8 +1,8 @@
 package nn
 
 import (
-	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/internal/elems"
+	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 

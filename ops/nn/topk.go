@@ -4,8 +4,8 @@ import (
 	"math"
 	"sort"
 
-	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/internal/elems"
+	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
