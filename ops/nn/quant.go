@@ -9,9 +9,8 @@ import (
 )
 
 // Linear quantization: QuantizeLinear and DequantizeLinear (per-tensor,
-// per-axis and blocked), DynamicQuantizeLinear and QLinearMatMul, for the
-// 8- and 16-bit integer types. The float8/int4/float4/int2 types are refused
-// with a dtype error (mtlrun's tensors cannot hold them).
+// per-axis and blocked; 16-, 8-, 4- and 2-bit integers, float8 and float4),
+// DynamicQuantizeLinear and QLinearMatMul.
 
 func init() {
 	ops.Register("", "QuantizeLinear", 10, newQuantizeLinear)
@@ -33,6 +32,14 @@ func qRange(dt tensor.DType) (lo, hi float64, ok bool) {
 		return -32768, 32767, true
 	case tensor.Int32:
 		return math.MinInt32, math.MaxInt32, true
+	case tensor.Uint4:
+		return 0, 15, true
+	case tensor.Int4:
+		return -8, 7, true
+	case tensor.Uint2:
+		return 0, 3, true
+	case tensor.Int2:
+		return -2, 1, true
 	}
 	return 0, 0, false
 }
@@ -90,6 +97,7 @@ func paramIndex(x, p *tensor.Tensor, axisAttr, block int64, which int) ([]int, e
 func newQuantizeLinear(c *ops.Config) (ops.Op, error) {
 	axis, block := c.Attrs.Int("axis", 1), c.Attrs.Int("block_size", 0)
 	outDT := tensor.DType(c.Attrs.Int("output_dtype", 0))
+	saturate := c.Attrs.Int("saturate", 1) != 0
 	return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := ops.NeedInputs(in, 2); err != nil {
 			return nil, err
@@ -107,8 +115,9 @@ func newQuantizeLinear(c *ops.Config) (ops.Op, error) {
 			dt = outDT
 		}
 		lo, hi, ok := qRange(dt)
-		if !ok || dt == tensor.Int32 {
-			return nil, ops.BadInput(2, "QuantizeLinear to %v is not supported (uint8, int8, uint16, int16)", dt)
+		miniFloat := dt.IsMiniFloat()
+		if (!ok && !miniFloat) || dt == tensor.Int32 {
+			return nil, ops.BadInput(2, "QuantizeLinear to %v is not supported", dt)
 		}
 		si, err := paramIndex(x, scale, axis, block, 1)
 		if err != nil {
@@ -134,11 +143,22 @@ func newQuantizeLinear(c *ops.Config) (ops.Op, error) {
 			if scale.DType == tensor.Float32 { // the division runs at the scale's precision
 				q = float64(float32(f) / float32(sv[si[i]]))
 			}
+			if miniFloat { // float8/float4: one rounding, in the cast to the type
+				if zv != nil {
+					q += zv[si[i]]
+				}
+				out[i] = q
+				continue
+			}
 			q = math.RoundToEven(q)
 			if zv != nil {
 				q += zv[si[i]]
 			}
 			out[i] = math.Max(lo, math.Min(hi, q))
+		}
+		if dt.IsLowPrecision() {
+			data, _ := tensor.FromFloat64s(dt, out, saturate)
+			return []*tensor.Tensor{{DType: dt, Shape: append([]int{}, x.Shape...), Data: data}}, nil
 		}
 		y, err := elems.FromFloats(dt, x.Shape, out)
 		if err != nil {
@@ -156,8 +176,8 @@ func newDequantizeLinear(c *ops.Config) (ops.Op, error) {
 			return nil, err
 		}
 		x, scale := in[0], in[1]
-		if _, _, ok := qRange(x.DType); !ok {
-			return nil, ops.BadInput(0, "DequantizeLinear of %v is not supported (uint8, int8, uint16, int16, int32)", x)
+		if _, _, ok := qRange(x.DType); !ok && !x.DType.IsMiniFloat() {
+			return nil, ops.BadInput(0, "DequantizeLinear of %v is not supported", x)
 		}
 		si, err := paramIndex(x, scale, axis, block, 1)
 		if err != nil {
