@@ -103,8 +103,8 @@ func NewSession(m *Model, opts Options) (*Session, error) {
 		return nil, errors.New("runtime: nil model")
 	}
 	for _, v := range m.Graph.FeedInputs() {
-		if v.Kind != "" && v.Kind != "tensor" {
-			return nil, fmt.Errorf("runtime: graph input %q is a %s; mtlrun runs models whose inputs are tensors", v.Name, v.Kind)
+		if v.Kind != "" && v.Kind != "tensor" && v.Kind != "sequence" && v.Kind != "optional" {
+			return nil, fmt.Errorf("runtime: graph input %q is a %s; mtlrun runs models whose inputs are tensors, sequences or optionals", v.Name, v.Kind)
 		}
 	}
 	g := m.Graph

@@ -212,6 +212,9 @@ func MakeSlice(dt DType, n int) (any, error) {
 	if s, ok := makeLow(dt, n); ok {
 		return s, nil
 	}
+	if dt.IsBoxed() {
+		return make([]*Tensor, n), nil
+	}
 	return nil, fmt.Errorf("tensor: unsupported dtype %v", dt)
 }
 
@@ -359,6 +362,8 @@ func (t *Tensor) Clone() *Tensor {
 		c.Data = append([]Float16Bits(nil), d...)
 	case []BFloat16Bits:
 		c.Data = append([]BFloat16Bits(nil), d...)
+	case []*Tensor:
+		c.Data = append([]*Tensor{}, d...)
 	default:
 		c.Data = cloneLow(d)
 	}
@@ -394,7 +399,7 @@ func (t *Tensor) Validate() error {
 	if !t.DType.Supported() {
 		return fmt.Errorf("tensor: unsupported dtype %v", t.DType)
 	}
-	if dataDType(t.Data) != t.DType {
+	if _, boxed := t.Data.([]*Tensor); boxed != t.DType.IsBoxed() || !boxed && dataDType(t.Data) != t.DType {
 		return fmt.Errorf("tensor: dtype %v holds %T", t.DType, t.Data)
 	}
 	if l := DataLen(t.Data); l != n {
@@ -469,6 +474,8 @@ func DataLen(d any) int {
 	case []Float16Bits:
 		return len(d)
 	case []BFloat16Bits:
+		return len(d)
+	case []*Tensor:
 		return len(d)
 	}
 	return lowLen(d)
