@@ -178,12 +178,21 @@ func (o *loopOp) runScoped(env *scope, in []*tensor.Tensor) ([]*tensor.Tensor, e
 	res := append([]*tensor.Tensor{}, state...)
 	for k, s := range scans {
 		if len(s) == 0 {
-			// zero iterations: an empty scan output of unknown element shape
-			dt := o.body.g.Outputs[1+o.nState+k].DType
+			// zero iterations: an empty scan output whose element shape is
+			// the body output's declared one (as onnxruntime gives it: a
+			// declared [1] makes [0 1]; unknown dims count 0)
+			out := o.body.g.Outputs[1+o.nState+k]
+			dt := out.DType
 			if dt == tensor.Undefined {
 				dt = tensor.Float32
 			}
-			t, err := tensor.New(dt, []int{0})
+			shape := []int{0}
+			if out.HasShape {
+				for _, d := range out.Shape {
+					shape = append(shape, int(max(d.Value, 0)))
+				}
+			}
+			t, err := tensor.New(dt, shape)
 			if err != nil {
 				return nil, err
 			}
