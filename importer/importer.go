@@ -316,6 +316,14 @@ func convertAttr(ap *onnxpb.AttributeProto, dir string, visible map[string]bool)
 			}
 			a.Graphs = append(a.Graphs, g)
 		}
+	case onnxpb.AttributeProto_TYPE_PROTO:
+		// a type (Optional's "type"): kept encoded; kernels infer what
+		// they need from their inputs, and the exporter refuses it
+		b, err := proto.Marshal(ap.GetTp())
+		if err != nil {
+			return a, err
+		}
+		a = ops.Attr{Type: ops.AttrUndefined, String: string(b)}
 	default:
 		return a, fmt.Errorf("attribute type %v is not supported", t)
 	}

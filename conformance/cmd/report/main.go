@@ -138,7 +138,7 @@ round_mode other than "up", SequenceMap, map values, string n-gram pools.
 | float16 compute, spectral | 1484 | float16/bfloat16 MatMul/Gemm/Conv, DFT, STFT, windows, MelWeightMatrix |
 | low-precision types | 1646 | float8/float4/int4/int2 tensors, Cast, Quantize/DequantizeLinear to and from them |
 | sequences and optionals | 1673 | boxed sequence/optional values, Sequence*, SplitToSequence, ConcatFromSequence, Optional* |
-| TfIdfVectorizer, QLinearConv | 1681 | |
+| TfIdfVectorizer, QLinearConv, Optional's type attribute | 1682 | |
 `
 
 var (
