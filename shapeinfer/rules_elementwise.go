@@ -11,7 +11,8 @@ func init() {
 		"Softplus", "Softsign", "Elu", "Selu", "LeakyRelu", "HardSigmoid", "HardSwish", "Gelu", "Mish",
 		"ThresholdedRelu", "Celu", "Shrink", "Softmax", "LogSoftmax", "Hardmax", "LRN", "InstanceNormalization",
 		"MeanVarianceNormalization", "LpNormalization", "Identity", "CumSum", "Trilu", "ReverseSequence", "Clip",
-		"PRelu", "Swish", "BitwiseNot")
+		"PRelu", "Swish", "BitwiseNot",
+		"CumProd", "RMSNormalization", "RotaryEmbedding", "TensorScatter", "SwiGLU")
 	register(ruleBool, "Not", "IsNaN", "IsInf")
 	register(ruleBinary, "Add", "Sub", "Mul", "Div", "Pow", "Mod", "BitShift", "Max", "Min", "Sum", "Mean",
 		"BitwiseAnd", "BitwiseOr", "BitwiseXor")
