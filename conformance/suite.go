@@ -143,7 +143,7 @@ func qualify(domain, op string) string {
 
 // ControlFlow are the ops the runtime implements itself (their bodies are
 // graphs), so they are not in the kernel registry.
-var ControlFlow = []string{"If", "Loop", "Scan"}
+var ControlFlow = []string{"If", "Loop", "Scan", "SequenceMap"}
 
 // Missing returns the ops of a model that mtlrun cannot instantiate at the
 // model's opset: not registered at all ("Op"), or registered only from a

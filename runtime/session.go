@@ -240,7 +240,7 @@ func compile(m *Model, g *Graph, threads int, consts map[string]bool, unsupporte
 func newKernel(m *Model, n *Node, opset, threads int, consts map[string]bool, unsupported *[]UnsupportedOp) (kernel, error) {
 	if n.Domain == "" || n.Domain == "ai.onnx" {
 		switch n.OpType {
-		case "If", "Loop", "Scan":
+		case "If", "Loop", "Scan", "SequenceMap":
 			subs := map[string]*compiled{}
 			for _, sg := range n.Subgraphs() {
 				sub := map[string]bool{}

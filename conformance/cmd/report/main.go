@@ -120,7 +120,7 @@ saturate and round_mode, the float8/float4/int4/int2 types, Pad's wrap mode, Ave
 dilations, Resize's half_pixel_symmetric mode, Split's num_outputs, GroupNormalization's per-channel
 scale from opset 21, DFT's axis input from opset 20, Range's float16 stash_type, TopK-24,
 Attention 23/24). What is not implemented fails with a clear error: Cast to float8e8m0 with a
-round_mode other than "up", SequenceMap, map values, string n-gram pools.
+round_mode other than "up", map values, string n-gram pools.
 
 ## History of the upstream node-test count
 
@@ -139,6 +139,7 @@ round_mode other than "up", SequenceMap, map values, string n-gram pools.
 | low-precision types | 1646 | float8/float4/int4/int2 tensors, Cast, Quantize/DequantizeLinear to and from them |
 | sequences and optionals | 1673 | boxed sequence/optional values, Sequence*, SplitToSequence, ConcatFromSequence, Optional* |
 | TfIdfVectorizer, QLinearConv, Optional's type attribute | 1682 | |
+| SequenceMap | 1688 | SequenceMap in the runtime's control flow |
 `
 
 var (
