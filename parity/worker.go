@@ -82,7 +82,7 @@ func fromWire(w wireTensor) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(w.Raw) != n*dt.Size() {
+	if len(w.Raw) != tensor.RawBytes(dt, n) {
 		return nil, fmt.Errorf("parity worker: %v%v with %d bytes", dt, w.Shape, len(w.Raw))
 	}
 	data, err := tensor.DecodeRaw(dt, w.Raw, n)

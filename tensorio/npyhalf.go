@@ -94,10 +94,10 @@ func readNPYRaw(data []byte) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("npy: %w", err)
 	}
-	if len(body) < n*dt.Size() {
-		return nil, fmt.Errorf("npy: %v%v needs %d bytes of data, file has %d", dt, shape, n*dt.Size(), len(body))
+	if len(body) < tensor.RawBytes(dt, n) {
+		return nil, fmt.Errorf("npy: %v%v needs %d bytes of data, file has %d", dt, shape, tensor.RawBytes(dt, n), len(body))
 	}
-	vals, err := tensor.DecodeRaw(dt, body[:n*dt.Size()], n)
+	vals, err := tensor.DecodeRaw(dt, body[:tensor.RawBytes(dt, n)], n)
 	if err != nil {
 		return nil, fmt.Errorf("npy: %w", err)
 	}
