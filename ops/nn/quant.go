@@ -98,6 +98,14 @@ func newQuantizeLinear(c *ops.Config) (ops.Op, error) {
 	axis, block := c.Attrs.Int("axis", 1), c.Attrs.Int("block_size", 0)
 	outDT := tensor.DType(c.Attrs.Int("output_dtype", 0))
 	saturate := c.Attrs.Int("saturate", 1) != 0
+	// precision (opset 25) sets the type of the division x / y_scale: 0 is
+	// the scale's type
+	precision := tensor.DType(c.Attrs.Int("precision", 0))
+	switch precision {
+	case tensor.Undefined, tensor.Float32, tensor.Float64:
+	default:
+		return nil, ops.BadAttr("precision", "%v is not supported (float32 or float64)", precision)
+	}
 	return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := ops.NeedInputs(in, 2); err != nil {
 			return nil, err
@@ -140,7 +148,7 @@ func newQuantizeLinear(c *ops.Config) (ops.Op, error) {
 		out := make([]float64, len(xv))
 		for i, f := range xv {
 			q := f / sv[si[i]]
-			if scale.DType == tensor.Float32 { // the division runs at the scale's precision
+			if precision == tensor.Float32 || precision == tensor.Undefined && scale.DType == tensor.Float32 {
 				q = float64(float32(f) / float32(sv[si[i]]))
 			}
 			if miniFloat { // float8/float4: one rounding, in the cast to the type

@@ -8,7 +8,19 @@ import (
 )
 
 func init() {
-	ops.Register("", "Range", 11, func(*ops.Config) (ops.Op, error) { return kernel(runRange), nil })
+	ops.Register("", "Range", 11, func(c *ops.Config) (ops.Op, error) {
+		if c.Attrs.Int("stash_type", 1) != 1 {
+			// Range-27 with stash_type 0 accumulates float16/bfloat16 in
+			// their own precision, which mtlrun does not reproduce
+			return kernel(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+				if len(in) > 0 && in[0] != nil && (in[0].DType == tensor.Float16 || in[0].DType == tensor.BFloat16) {
+					return nil, ops.BadAttr("stash_type", "0 (accumulate in %v) is not supported; 1 (float32) is", in[0].DType)
+				}
+				return runRange(ar, in)
+			}), nil
+		}
+		return kernel(runRange), nil
+	})
 	ops.Register("", "CumSum", 11, newCumSum)
 	ops.Register("", "Trilu", 14, newTrilu)
 	ops.Register("", "ReverseSequence", 10, newReverseSequence)
