@@ -1,6 +1,8 @@
 package shape
 
 import (
+	"encoding/binary"
+	"math"
 	"sort"
 
 	"github.com/mtlrun/mtlrun/internal/elems"
@@ -61,28 +63,42 @@ func newUnique(c *ops.Config) (ops.Op, error) {
 					}
 					continue
 				}
-				if v[pa] != v[pb] {
-					if v[pa] < v[pb] {
-						return -1
-					}
-					return 1
+				if c := cmpNaNLast(v[pa], v[pb]); c != 0 {
+					return c
 				}
 			}
 			return 0
 		}
-		// first occurrences, in order
+		// first occurrences, in order, found through a key per slice (its
+		// values' bits; -0 and 0 are one value, and so are all NaNs, as in
+		// numpy.unique, the reference)
 		var firsts []int
 		inverse := make([]int64, n)
+		seen := make(map[string]int, n)
+		var kb []byte
 		for j := 0; j < n; j++ {
-			found := -1
-			for u, f := range firsts {
-				if cmp(f, j) == 0 {
-					found = u
-					break
+			kb = kb[:0]
+			for e := 0; e < m; e++ {
+				p := at(j, e)
+				if keys != nil {
+					kb = append(kb, keys[p]...)
+					kb = append(kb, 0)
+					continue
 				}
+				f := v[p]
+				if f == 0 {
+					f = 0 // fold -0 into 0
+				}
+				b := math.Float64bits(f)
+				if f != f {
+					b = math.Float64bits(math.NaN())
+				}
+				kb = binary.LittleEndian.AppendUint64(kb, b)
 			}
-			if found < 0 {
+			found, ok := seen[string(kb)]
+			if !ok {
 				found = len(firsts)
+				seen[string(kb)] = found
 				firsts = append(firsts, j)
 			}
 			inverse[j] = int64(found)
@@ -192,4 +208,21 @@ func cumProdT[T tensor.Number](d []T, outer, k, inner int, exclusive, reverse bo
 			}
 		}
 	}
+}
+
+// cmpNaNLast orders numbers with NaN after everything (and equal to NaN).
+func cmpNaNLast(a, b float64) int {
+	switch an, bn := a != a, b != b; {
+	case an && bn:
+		return 0
+	case an:
+		return 1
+	case bn:
+		return -1
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
