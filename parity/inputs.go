@@ -323,7 +323,7 @@ var valuePreserving = map[string]bool{
 // intRole is what an integer input turns out to feed.
 type intRole struct {
 	divisor bool // the divisor of an integer Div or Mod: must not be 0 (onnxruntime dies of SIGFPE)
-	bound   int  // > 0: it indexes an axis of this size (Gather, GatherElements)
+	bound   int  // > 0: it indexes an axis of this size (Gather, GatherElements, ScatterElements)
 }
 
 // intUse follows an integer input through value-preserving ops to the ops
@@ -367,7 +367,7 @@ func intUse(g *runtime.Graph, name string, shapes map[string][]int) intRole {
 				switch {
 				case (n.OpType == "Div" || n.OpType == "Mod") && len(n.Inputs) > 1 && n.Inputs[1] == v:
 					r.divisor = true
-				case (n.OpType == "Gather" || n.OpType == "GatherElements") && len(n.Inputs) > 1 && n.Inputs[1] == v:
+				case (n.OpType == "Gather" || n.OpType == "GatherElements" || n.OpType == "ScatterElements") && len(n.Inputs) > 1 && n.Inputs[1] == v:
 					if d := dimOf(n.Inputs[0], n.Attrs.Int("axis", 0)); d > 0 && (r.bound == 0 || d < r.bound) {
 						r.bound = d
 					}
