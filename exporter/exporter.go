@@ -328,6 +328,14 @@ func (w *writer) attr(name string, a ops.Attr) (*onnxpb.AttributeProto, error) {
 			}
 			ap.Graphs = append(ap.Graphs, gp)
 		}
+	case ops.AttrUndefined:
+		// a type attribute (Optional's "type"), kept encoded by the importer
+		var tp onnxpb.TypeProto
+		if a.String == "" || proto.Unmarshal([]byte(a.String), &tp) != nil {
+			return nil, fmt.Errorf("attribute type %d cannot be exported", a.Type)
+		}
+		set(onnxpb.AttributeProto_TYPE_PROTO)
+		ap.Tp = &tp
 	default:
 		return nil, fmt.Errorf("attribute type %d cannot be exported", a.Type)
 	}
