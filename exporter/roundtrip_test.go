@@ -150,10 +150,12 @@ func TestCheckerAcceptsExports(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		if m.IRVersion > 8 || strings.Contains(dir, "keras2onnx_cnn_two_outputs") {
-			// Debian's onnx 1.12 checker knows IR ≤ 8; the keras2onnx file
-			// is not topologically sorted in its original either (we sort it,
-			// so it is checked below through other files of that exporter)
+		if m.IRVersion > 8 || strings.Contains(dir, "keras2onnx_cnn_two_outputs") || strings.Contains(dir, "onnx-node") {
+			// Debian's onnx 1.12 checker knows IR ≤ 8 and the ops of that
+			// release (the vendored upstream node tests are onnx 1.23's); the
+			// keras2onnx file is not topologically sorted in its original
+			// either (we sort it, so it is checked below through other files
+			// of that exporter)
 			continue
 		}
 		out := filepath.Join(tmp, filepath.Base(dir)+"_"+itoa(i)+".onnx")
