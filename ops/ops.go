@@ -4,13 +4,16 @@
 // in sub-packages by family (ops/math, ops/shape, ops/nn, ops/rnn, ...) and
 // register themselves; import ops/all to get every one. This package knows
 // nothing of ONNX protobuf or of graphs.
+//
+// Each op is described once, by a Desc (descriptor.go): its kernel, its
+// shape rule, its gradient rule or a waiver, and its traits. See "Adding an
+// op" in docs/ARCHITECTURE.md.
 package ops
 
 import (
 	"errors"
 	"fmt"
 	"sort"
-	"sync"
 
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -136,30 +139,6 @@ func (c *Config) InputIsConst(i int) bool {
 // Factory builds a kernel for a node, validating its attributes.
 type Factory func(c *Config) (Op, error)
 
-type key struct{ domain, opType string }
-
-type entry struct {
-	since   int
-	factory Factory
-}
-
-var (
-	mu       sync.RWMutex
-	registry = map[key][]entry{}
-)
-
-// Register adds a factory for opType in domain, valid from opset since
-// onwards (until a later registration of the same op takes over). Kernels
-// whose behaviour changed between opsets either register once per version
-// or read Config.Opset.
-func Register(domain, opType string, since int, f Factory) {
-	mu.Lock()
-	defer mu.Unlock()
-	k := key{normDomain(domain), opType}
-	registry[k] = append(registry[k], entry{since, f})
-	sort.Slice(registry[k], func(i, j int) bool { return registry[k][i].since < registry[k][j].since })
-}
-
 func normDomain(d string) string {
 	if d == "ai.onnx" {
 		return ""
@@ -170,24 +149,22 @@ func normDomain(d string) string {
 // ErrUnsupported is wrapped by Lookup and New when no kernel exists.
 var ErrUnsupported = errors.New("unsupported op")
 
-// Lookup finds the factory for opType at the given opset.
+// Lookup finds the factory for opType at the given opset (opset ≤ 0: the
+// latest).
 func Lookup(domain, opType string, opset int) (Factory, error) {
 	mu.RLock()
 	defer mu.RUnlock()
-	es := registry[key{normDomain(domain), opType}]
+	d, es := find(domain, opType, opset)
 	if len(es) == 0 {
 		return nil, fmt.Errorf("%w: %s", ErrUnsupported, qualified(domain, opType))
 	}
-	var f Factory
-	for _, e := range es {
-		if e.since <= opset || opset <= 0 {
-			f = e.factory
-		}
+	if d == nil {
+		return nil, fmt.Errorf("%w: %s at opset %d (supported from opset %d)", ErrUnsupported, qualified(domain, opType), opset, es[0].Since)
 	}
-	if f == nil {
-		return nil, fmt.Errorf("%w: %s at opset %d (supported from opset %d)", ErrUnsupported, qualified(domain, opType), opset, es[0].since)
+	if d.Kernel == nil { // shape-only or control flow
+		return nil, fmt.Errorf("%w: %s", ErrUnsupported, qualified(domain, opType))
 	}
-	return f, nil
+	return d.Kernel, nil
 }
 
 // Supported reports whether Lookup would succeed.
@@ -205,13 +182,19 @@ func New(c *Config) (Op, error) {
 	return f(c)
 }
 
-// Registered lists every registered op as "domain:Op" or "Op", sorted.
+// Registered lists every op that has a kernel as "domain:Op" or "Op",
+// sorted.
 func Registered() []string {
 	mu.RLock()
 	defer mu.RUnlock()
 	var out []string
-	for k := range registry {
-		out = append(out, qualified(k.domain, k.opType))
+	for k, es := range registry {
+		for _, e := range es {
+			if e.Kernel != nil {
+				out = append(out, qualified(k.domain, k.opType))
+				break
+			}
+		}
 	}
 	sort.Strings(out)
 	return out

@@ -28,7 +28,11 @@ import (
 // denseDomain is mtlrun's private op domain; it never appears in a file.
 const denseDomain = "ai.mtlrun"
 
-var fusableActivations = map[string]bool{"Relu": true, "LeakyRelu": true, "Sigmoid": true, "Tanh": true}
+// fusableActivation reports whether the Dense kernel applies op's
+// activation itself (the ops.Activation trait of its descriptor).
+func fusableActivation(n *Node) bool {
+	return isDefaultDomain(n.Domain) && ops.HasTraits("", n.OpType, ops.Activation)
+}
 
 // fuseDense returns g itself when nothing fuses, else a shallow copy with
 // the fused node list (initializers and untouched nodes are shared).
@@ -101,7 +105,7 @@ func fuseDense(g *Graph) (*Graph, int) {
 	}
 	// product → activation
 	for i, n := range nodes {
-		if n == nil || !fusableActivations[n.OpType] || !isDefaultDomain(n.Domain) || len(n.Inputs) != 1 || len(n.Outputs) != 1 {
+		if n == nil || !fusableActivation(n) || len(n.Inputs) != 1 || len(n.Outputs) != 1 {
 			continue
 		}
 		j, ok := soleProduct(n.Inputs[0], "Gemm", "MatMul", "Dense")

@@ -19,21 +19,21 @@ var counted atomic.Int64
 var errDeliberate = errors.New("deliberate failure")
 
 func init() {
-	ops.Register(testDomain, "Fail", 1, func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Domain: testDomain, Type: "Fail", Since: 1, Kernel: func(c *ops.Config) (ops.Op, error) {
 		return ops.OpFunc(func([]*tensor.Tensor) ([]*tensor.Tensor, error) { return nil, errDeliberate }), nil
-	})
-	ops.Register(testDomain, "Panic", 1, func(c *ops.Config) (ops.Op, error) {
+	}})
+	ops.Define(ops.Desc{Domain: testDomain, Type: "Panic", Since: 1, Kernel: func(c *ops.Config) (ops.Op, error) {
 		return ops.OpFunc(func([]*tensor.Tensor) ([]*tensor.Tensor, error) { panic("kaboom") }), nil
-	})
-	ops.Register(testDomain, "Count", 1, func(c *ops.Config) (ops.Op, error) {
+	}})
+	ops.Define(ops.Desc{Domain: testDomain, Type: "Count", Since: 1, Kernel: func(c *ops.Config) (ops.Op, error) {
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			counted.Add(1)
 			return []*tensor.Tensor{in[0]}, nil
 		}), nil
-	})
-	ops.Register(testDomain, "Nothing", 1, func(c *ops.Config) (ops.Op, error) {
+	}})
+	ops.Define(ops.Desc{Domain: testDomain, Type: "Nothing", Since: 1, Kernel: func(c *ops.Config) (ops.Op, error) {
 		return ops.OpFunc(func([]*tensor.Tensor) ([]*tensor.Tensor, error) { return nil, nil }), nil
-	})
+	}})
 }
 
 // vi declares a value; dims are ints (fixed), strings (symbolic) or nil

@@ -3,6 +3,8 @@ package shapeinfer
 import (
 	"fmt"
 
+	"github.com/mtlrun/mtlrun/ops"
+	_ "github.com/mtlrun/mtlrun/ops/all" // the op descriptors hold the declarative rules
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -22,12 +24,11 @@ type ctx struct {
 // output to the declared type.
 type rule func(c *ctx) []*val
 
-// rules maps ai.onnx op types to their shape rules (filled by init functions).
-var rules = map[string]rule{}
-
+// register attaches r to the descriptors of the named ai.onnx ops (see
+// ops.Desc): the rule of an op whose descriptor declares none.
 func register(r rule, names ...string) {
 	for _, n := range names {
-		rules[n] = r
+		ops.AttachShape("", n, r)
 	}
 }
 

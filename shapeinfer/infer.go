@@ -22,6 +22,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -388,14 +389,28 @@ func (c *ctx) run() (outs []*val) {
 			outs = nil
 		}
 	}()
-	if c.n.Domain != "" && c.n.Domain != "ai.onnx" {
+	d := ops.Describe(c.n.Domain, c.n.OpType, c.opset)
+	if d == nil { // a rule holds below the opset the kernel starts at
+		d = ops.Describe(c.n.Domain, c.n.OpType, 0)
+	}
+	if d == nil {
 		return nil
 	}
-	rule, ok := rules[c.n.OpType]
-	if !ok {
-		return nil
+	switch d.Shape.Kind {
+	case ops.ShapeSame:
+		return ruleUnary(c)
+	case ops.ShapeSameBool:
+		return ruleBool(c)
+	case ops.ShapeBroadcast:
+		return ruleBinary(c)
+	case ops.ShapeBroadcastBool:
+		return ruleCompare(c)
+	case ops.ShapeAttached:
+		if r, ok := d.Shape.Impl.(rule); ok {
+			return r(c)
+		}
 	}
-	return rule(c)
+	return nil
 }
 
 // reconcile fills what a rule left unknown from the declared type and

@@ -4,26 +4,18 @@ import (
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
+// The element-wise rules. Most element-wise ops declare their rule in
+// their descriptor (ops.ShapeSameAsInput, ops.ShapeBroadcastInputs, ...);
+// run applies ruleUnary, ruleBool, ruleBinary or ruleCompare for those.
 func init() {
-	register(ruleUnary,
-		"Relu", "Sigmoid", "Tanh", "Exp", "Log", "Abs", "Neg", "Sqrt", "Reciprocal", "Floor", "Ceil", "Round",
-		"Sign", "Erf", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
-		"Softplus", "Softsign", "Elu", "Selu", "LeakyRelu", "HardSigmoid", "HardSwish", "Gelu", "Mish",
-		"ThresholdedRelu", "Celu", "Shrink", "Softmax", "LogSoftmax", "Hardmax", "LRN", "InstanceNormalization",
-		"MeanVarianceNormalization", "LpNormalization", "Identity", "CumSum", "Trilu", "ReverseSequence", "Clip",
-		"PRelu", "Swish", "BitwiseNot",
-		"CumProd", "RMSNormalization", "RotaryEmbedding", "TensorScatter", "SwiGLU")
-	register(ruleBool, "Not", "IsNaN", "IsInf")
-	register(ruleBinary, "Add", "Sub", "Mul", "Div", "Pow", "Mod", "BitShift", "Max", "Min", "Sum", "Mean",
-		"BitwiseAnd", "BitwiseOr", "BitwiseXor")
-	register(ruleCompare, "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor")
 	register(ruleWhere, "Where")
 	register(ruleCast, "Cast")
 	register(ruleCastLike, "CastLike")
 	register(ruleDropout, "Dropout")
 }
 
-// ruleUnary keeps input 0's type; Identity, Neg and Abs keep tracked values.
+// ruleUnary (ops.ShapeSameAsInput) keeps input 0's type; Identity, Neg and
+// Abs keep tracked values.
 func ruleUnary(c *ctx) []*val {
 	x := c.input(0)
 	if x == nil {

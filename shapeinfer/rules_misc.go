@@ -3,7 +3,8 @@ package shapeinfer
 import "github.com/mtlrun/mtlrun/tensor"
 
 func init() {
-	register(ruleBernoulli, "Bernoulli")
+	register(ruleBernoulli, "Bernoulli", "RandomNormalLike", "RandomUniformLike")
+	register(ruleRandom, "RandomNormal", "RandomUniform")
 	register(ruleQuantize, "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear")
 	register(ruleDet, "Det")
 	register(ruleLoss, "NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss")
@@ -79,4 +80,15 @@ func ruleGridSample(c *ctx) []*val {
 	shape := []Expr{x.shape[0], x.shape[1]}
 	shape = append(shape, grid.shape[1:grid.rank()-1]...)
 	return []*val{ranked(x.dtype, shape...)}
+}
+
+// ruleRandom is RandomNormal and RandomUniform: the shape attribute, the
+// dtype attribute (float by default).
+func ruleRandom(c *ctx) []*val {
+	shape := c.attrInts("shape")
+	dims := make([]Expr, len(shape))
+	for i, d := range shape {
+		dims[i] = Const(d)
+	}
+	return []*val{ranked(tensor.DType(c.attrInt("dtype", int64(tensor.Float32))), dims...)}
 }

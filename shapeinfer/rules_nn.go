@@ -16,7 +16,6 @@ func init() {
 	register(ruleGlobalPool, "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool")
 	register(ruleBatchNorm, "BatchNormalization")
 	register(ruleLayerNorm, "LayerNormalization")
-	register(ruleUnary, "GroupNormalization")
 	register(ruleReduce, "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
 		"ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare")
 	register(ruleArgMax, "ArgMax", "ArgMin")

@@ -29,7 +29,7 @@ var arithNames = [...]string{"Add", "Sub", "Mul", "Div", "Max", "Min"}
 func init() {
 	for _, op := range []arithOp{opAdd, opSub, opMul, opDiv} {
 		op := op
-		ops.Register("", arithNames[op], 1, func(c *ops.Config) (ops.Op, error) {
+		ops.Define(ops.Desc{Type: arithNames[op], Since: 1, Shape: ops.ShapeBroadcastInputs, Traits: ops.Elementwise, Kernel: func(c *ops.Config) (ops.Op, error) {
 			threads := c.Threads
 			return kernel(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 				if err := ops.NeedInputs(in, 2); err != nil {
@@ -38,10 +38,10 @@ func init() {
 				r, err := arith(ar, threads, op, nil, in[0], in[1])
 				return one(ar, r, err)
 			}), nil
-		})
+		}})
 	}
-	ops.Register("", "Pow", 1, fixed(runPow))
-	ops.Register("", "Mod", 10, func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "Pow", Since: 1, Shape: ops.ShapeBroadcastInputs, Traits: ops.Elementwise, Kernel: fixed(runPow)})
+	ops.Define(ops.Desc{Type: "Mod", Since: 10, Shape: ops.ShapeBroadcastInputs, Grad: noRuleYet, Traits: ops.Elementwise, Kernel: func(c *ops.Config) (ops.Op, error) {
 		fm := c.Attrs.Int("fmod", 0)
 		if fm != 0 && fm != 1 {
 			return nil, ops.BadAttr("fmod", "must be 0 or 1, got %d", fm)
@@ -53,7 +53,7 @@ func init() {
 			r, err := mod(ar, in[0], in[1], fm == 1)
 			return one(ar, r, err)
 		}), nil
-	})
+	}})
 }
 
 // Kernel tables, built once: a generic closure allocates each time it is

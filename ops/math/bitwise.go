@@ -14,11 +14,11 @@ func init() {
 		"BitwiseOr":  func(a, b uint64) uint64 { return a | b },
 		"BitwiseXor": func(a, b uint64) uint64 { return a ^ b },
 	} {
-		ops.Register("", name, 18, func(*ops.Config) (ops.Op, error) {
+		ops.Define(ops.Desc{Type: name, Since: 18, Shape: ops.ShapeBroadcastInputs, Grad: ops.NotDifferentiable("integer bit operations"), Traits: ops.Elementwise, Kernel: func(*ops.Config) (ops.Op, error) {
 			return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return bitwise2(name, f, in) }), nil
-		})
+		}})
 	}
-	ops.Register("", "BitwiseNot", 18, func(*ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "BitwiseNot", Since: 18, Shape: ops.ShapeSameAsInput, Grad: ops.NotDifferentiable("integer bit operations"), Traits: ops.Elementwise, Kernel: func(*ops.Config) (ops.Op, error) {
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if err := ops.NeedInputs(in, 1); err != nil {
 				return nil, err
@@ -33,7 +33,7 @@ func init() {
 			}
 			return fromBits(x.DType, x.Shape, v)
 		}), nil
-	})
+	}})
 }
 
 func bitwise2(name string, f func(a, b uint64) uint64, in []*tensor.Tensor) ([]*tensor.Tensor, error) {

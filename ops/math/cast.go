@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	ops.Register("", "Cast", 1, func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "Cast", Since: 1, Traits: ops.Elementwise, Kernel: func(c *ops.Config) (ops.Op, error) {
 		if !c.Attrs.Has("to") {
 			return nil, ops.BadAttr("to", "required attribute is missing")
 		}
@@ -33,8 +33,8 @@ func init() {
 			r, err := castTo(ar, in[0], to)
 			return one(ar, r, err)
 		}), nil
-	})
-	ops.Register("", "CastLike", 15, func(c *ops.Config) (ops.Op, error) {
+	}})
+	ops.Define(ops.Desc{Type: "CastLike", Since: 15, Grad: noRuleYet, Traits: ops.Elementwise, Kernel: func(c *ops.Config) (ops.Op, error) {
 		saturate := c.Attrs.Int("saturate", 1) != 0
 		return fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if err := ops.NeedInputs(in, 2); err != nil {
@@ -47,7 +47,7 @@ func init() {
 			r, err := castTo(ar, in[0], in[1].DType)
 			return one(ar, r, err)
 		})(c)
-	})
+	}})
 }
 
 // cast is castTo with fresh memory.

@@ -10,15 +10,15 @@ import (
 )
 
 func init() {
-	ops.Register("", "Clip", 1, newClip)
-	ops.Register("", "PRelu", 7, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	ops.Define(ops.Desc{Type: "Clip", Since: 1, Shape: ops.ShapeSameAsInput, Traits: ops.Elementwise, Kernel: newClip})
+	ops.Define(ops.Desc{Type: "PRelu", Since: 7, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Traits: ops.Elementwise, Kernel: fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := ops.NeedInputs(in, 2); err != nil {
 			return nil, err
 		}
 		r, err := prelu(ar, in[0], in[1])
 		return one(ar, r, err)
-	}))
-	ops.Register("", "Dropout", 1, newDropout)
+	})})
+	ops.Define(ops.Desc{Type: "Dropout", Since: 1, Traits: ops.Elementwise, Kernel: newDropout})
 }
 
 // ---- Clip ----

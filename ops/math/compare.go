@@ -20,13 +20,13 @@ const (
 func init() {
 	for name, op := range map[string]cmpOp{"Equal": cmpEq, "Less": cmpLt, "Greater": cmpGt, "LessOrEqual": cmpLe, "GreaterOrEqual": cmpGe} {
 		op := op
-		ops.Register("", name, 1, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		ops.Define(ops.Desc{Type: name, Since: 1, Shape: ops.ShapeCompare, Grad: ops.ZeroGradient("bool output"), Traits: ops.Elementwise, Kernel: fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if err := ops.NeedInputs(in, 2); err != nil {
 				return nil, err
 			}
 			r, err := compare(ar, op, in[0], in[1])
 			return one(ar, r, err)
-		}))
+		})})
 	}
 	for name, f := range map[string]func(a, b bool) bool{
 		"And": func(a, b bool) bool { return a && b },
@@ -34,7 +34,7 @@ func init() {
 		"Xor": func(a, b bool) bool { return a != b },
 	} {
 		k := elementwise(f)
-		ops.Register("", name, 1, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		ops.Define(ops.Desc{Type: name, Since: 1, Shape: ops.ShapeCompare, Grad: ops.ZeroGradient("bool output"), Traits: ops.Elementwise, Kernel: fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if err := ops.NeedInputs(in, 2); err != nil {
 				return nil, err
 			}
@@ -45,9 +45,9 @@ func init() {
 			}
 			r, err := binary(ar, in[0], in[1], k)
 			return one(ar, r, err)
-		}))
+		})})
 	}
-	ops.Register("", "Not", 1, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	ops.Define(ops.Desc{Type: "Not", Since: 1, Shape: ops.ShapeSameAsInputBool, Grad: ops.ZeroGradient("bool input and output"), Traits: ops.Elementwise, Kernel: fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := ops.NeedInputs(in, 1); err != nil {
 			return nil, err
 		}
@@ -67,8 +67,8 @@ func init() {
 			out[i] = !v
 		}
 		return ar.Outputs(r), nil
-	}))
-	ops.Register("", "BitShift", 11, func(c *ops.Config) (ops.Op, error) {
+	})})
+	ops.Define(ops.Desc{Type: "BitShift", Since: 11, Shape: ops.ShapeBroadcastInputs, Grad: ops.ZeroGradient("unsigned integer input and output"), Traits: ops.Elementwise, Kernel: func(c *ops.Config) (ops.Op, error) {
 		dir := c.Attrs.String("direction", "")
 		if dir != "LEFT" && dir != "RIGHT" {
 			return nil, ops.BadAttr("direction", "must be LEFT or RIGHT, got %q", dir)
@@ -98,7 +98,7 @@ func init() {
 			}
 			return one(ar, r, err)
 		}), nil
-	})
+	}})
 }
 
 func shiftKern[T integer](left bool) kern[T, T, T] {

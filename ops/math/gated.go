@@ -12,7 +12,7 @@ import (
 // applied to a gate times a value of the same shape. Computed in float64.
 
 func init() {
-	ops.Register("", "Swish", 24, func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "Swish", Since: 24, Shape: ops.ShapeSameAsInput, Grad: swishGrad, Traits: ops.Elementwise, Kernel: func(c *ops.Config) (ops.Op, error) {
 		alpha := float64(c.Attrs.Float("alpha", 1))
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if err := ops.NeedInputs(in, 1); err != nil {
@@ -20,8 +20,8 @@ func init() {
 			}
 			return gate(in[0], nil, alpha)
 		}), nil
-	})
-	ops.Register("", "SwiGLU", 28, func(c *ops.Config) (ops.Op, error) {
+	}})
+	ops.Define(ops.Desc{Type: "SwiGLU", Since: 28, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Traits: ops.Elementwise, Kernel: func(c *ops.Config) (ops.Op, error) {
 		alpha := float64(c.Attrs.Float("alpha", 1))
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if err := ops.NeedInputs(in, 2); err != nil {
@@ -32,8 +32,15 @@ func init() {
 			}
 			return gate(in[0], in[1], alpha)
 		}), nil
-	})
+	}})
 }
+
+// swishGrad is d/dx x·σ(αx) = σ(αx) + αx·σ(αx)·(1−σ(αx)).
+var swishGrad = ops.Derivative(func(x, _ float64, a ops.Attrs) float64 {
+	alpha := float64(a.Float("alpha", 1))
+	s := 1 / (1 + gomath.Exp(-alpha*x))
+	return s + alpha*x*s*(1-s)
+})
 
 func gate(a, b *tensor.Tensor, alpha float64) ([]*tensor.Tensor, error) {
 	if !a.DType.IsFloat() {

@@ -11,7 +11,7 @@ import (
 // [C, 1, ..., 1].
 
 func init() {
-	ops.Register("", "PRelu", 1, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	ops.Define(ops.Desc{Type: "PRelu", Since: 1, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Traits: ops.Elementwise, Kernel: fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := ops.NeedInputs(in, 2); err != nil {
 			return nil, err
 		}
@@ -30,5 +30,5 @@ func init() {
 		}
 		r, err := prelu(ar, x, slope)
 		return one(ar, r, err)
-	}))
+	})})
 }

@@ -20,13 +20,13 @@ import (
 
 func init() {
 	reg := func(name string, like, normal bool) {
-		ops.Register("", name, 1, func(c *ops.Config) (ops.Op, error) { return newRandom(c, like, normal) })
+		ops.Define(ops.Desc{Type: name, Since: 1, Grad: ops.NotDifferentiable("random draws: the output does not depend smoothly on any input"), Kernel: func(c *ops.Config) (ops.Op, error) { return newRandom(c, like, normal) }})
 	}
 	reg("RandomNormal", false, true)
 	reg("RandomUniform", false, false)
 	reg("RandomNormalLike", true, true)
 	reg("RandomUniformLike", true, false)
-	ops.Register("", "Bernoulli", 15, newBernoulli)
+	ops.Define(ops.Desc{Type: "Bernoulli", Since: 15, Grad: ops.NotDifferentiable("random draws: the output is 0 or 1"), Kernel: newBernoulli})
 }
 
 // generator is a seeded PCG behind a mutex (kernels run concurrently).

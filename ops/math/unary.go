@@ -29,183 +29,288 @@ type unaryDef struct {
 	cheap bool // f32 is a memory-bound loop: split over threads only when huge
 }
 
-func init() {
-	plain := map[string]unaryDef{
-		"Abs": {f64: gomath.Abs, iop: iAbs, cheap: true, f32: func(o, x []float32) {
+// The unary element-wise family: each op is one entry below holding its
+// kernel (f64/f32, or build for ops with attributes), its gradient rule or
+// waiver, and its traits; init defines them all with ShapeSameAsInput. To add
+// a unary op, add an entry here and a case to unary_test.go; the gradient
+// check and the registry test pick it up from the descriptor.
+type unaryEntry struct {
+	since  int
+	def    unaryDef                          // ops without attributes
+	build  func(ops.Attrs) (unaryDef, error) // ops whose definition depends on attributes
+	grad   ops.GradRule
+	traits ops.Traits
+}
+
+// Gradient waivers shared by several unary ops.
+var (
+	piecewiseConstant = ops.ZeroGradient("piecewise constant: the gradient is zero wherever it exists")
+	noRuleYet         = ops.NotDifferentiableYet("no backward rule yet") // a rule attached in train/autodiff takes over
+)
+
+func unaryOps() map[string]unaryEntry {
+	d := ops.Derivative
+	return map[string]unaryEntry{
+		"Abs": {def: unaryDef{f64: gomath.Abs, iop: iAbs, cheap: true, f32: func(o, x []float32) {
 			o = o[:len(x)]
 			for i, v := range x {
 				o[i] = float32(gomath.Abs(float64(v)))
 			}
-		}},
-		"Neg": {f64: func(x float64) float64 { return -x }, iop: iNeg, cheap: true, f32: func(o, x []float32) {
+		}}, grad: d(func(x, _ float64, _ ops.Attrs) float64 {
+			switch {
+			case x > 0:
+				return 1
+			case x < 0:
+				return -1
+			}
+			return 0
+		})},
+		"Neg": {def: unaryDef{f64: func(x float64) float64 { return -x }, iop: iNeg, cheap: true, f32: func(o, x []float32) {
 			o = o[:len(x)]
 			for i, v := range x {
 				o[i] = -v
 			}
-		}},
-		"Sqrt": {f64: gomath.Sqrt, f32: func(o, x []float32) {
+		}}, grad: d(func(_, _ float64, _ ops.Attrs) float64 { return -1 })},
+		"Sqrt": {def: unaryDef{f64: gomath.Sqrt, f32: func(o, x []float32) {
 			o = o[:len(x)]
 			for i, v := range x {
 				o[i] = float32(gomath.Sqrt(float64(v)))
 			}
-		}},
-		"Exp": {f64: gomath.Exp, f32: func(o, x []float32) {
+		}}, grad: d(func(_, y float64, _ ops.Attrs) float64 { return 0.5 / y }).Positive()},
+		"Exp": {def: unaryDef{f64: gomath.Exp, f32: func(o, x []float32) {
 			o = o[:len(x)]
 			for i, v := range x {
 				o[i] = float32(gomath.Exp(float64(v)))
 			}
-		}},
-		"Log":        {f64: gomath.Log},
-		"Reciprocal": {f64: func(x float64) float64 { return 1 / x }},
-		"Floor":      {f64: gomath.Floor},
-		"Ceil":       {f64: gomath.Ceil},
-		"Round":      {f64: gomath.RoundToEven},
-		"Sign":       {f64: sign, iop: iSign},
-		"Erf":        {f64: gomath.Erf},
-		"Sin":        {f64: gomath.Sin},
-		"Cos":        {f64: gomath.Cos},
-		"Tan":        {f64: gomath.Tan},
-		"Asin":       {f64: gomath.Asin},
-		"Acos":       {f64: gomath.Acos},
-		"Atan":       {f64: gomath.Atan},
-		"Sinh":       {f64: gomath.Sinh},
-		"Cosh":       {f64: gomath.Cosh},
-		"Asinh":      {f64: gomath.Asinh},
-		"Acosh":      {f64: gomath.Acosh},
-		"Atanh":      {f64: gomath.Atanh},
+		}}, grad: d(func(_, y float64, _ ops.Attrs) float64 { return y })},
+		"Log":        {def: unaryDef{f64: gomath.Log}, grad: d(func(x, _ float64, _ ops.Attrs) float64 { return 1 / x }).Positive()},
+		"Reciprocal": {def: unaryDef{f64: func(x float64) float64 { return 1 / x }}, grad: d(func(_, y float64, _ ops.Attrs) float64 { return -y * y }).Positive()},
+		"Floor":      {def: unaryDef{f64: gomath.Floor}, grad: piecewiseConstant},
+		"Ceil":       {def: unaryDef{f64: gomath.Ceil}, grad: piecewiseConstant},
+		"Round":      {def: unaryDef{f64: gomath.RoundToEven}, grad: piecewiseConstant},
+		"Sign":       {def: unaryDef{f64: sign, iop: iSign}, grad: piecewiseConstant},
+		"Erf": {def: unaryDef{f64: gomath.Erf}, grad: d(func(x, _ float64, _ ops.Attrs) float64 {
+			return 2 / gomath.Sqrt(gomath.Pi) * gomath.Exp(-x*x)
+		})},
+		"Sin":   {def: unaryDef{f64: gomath.Sin}, grad: noRuleYet},
+		"Cos":   {def: unaryDef{f64: gomath.Cos}, grad: noRuleYet},
+		"Tan":   {def: unaryDef{f64: gomath.Tan}, grad: noRuleYet},
+		"Asin":  {def: unaryDef{f64: gomath.Asin}, grad: noRuleYet},
+		"Acos":  {def: unaryDef{f64: gomath.Acos}, grad: noRuleYet},
+		"Atan":  {def: unaryDef{f64: gomath.Atan}, grad: noRuleYet},
+		"Sinh":  {def: unaryDef{f64: gomath.Sinh}, grad: noRuleYet},
+		"Cosh":  {def: unaryDef{f64: gomath.Cosh}, grad: noRuleYet},
+		"Asinh": {def: unaryDef{f64: gomath.Asinh}, grad: noRuleYet},
+		"Acosh": {def: unaryDef{f64: gomath.Acosh}, grad: noRuleYet},
+		"Atanh": {def: unaryDef{f64: gomath.Atanh}, grad: noRuleYet},
 		// float32 Sigmoid and Tanh are ops/linalg's vector kernels, so that
 		// a fused Dense+activation gives bitwise the unfused result.
-		"Tanh": {f64: gomath.Tanh, cheap: true, f32: func(o, x []float32) {
+		"Tanh": {def: unaryDef{f64: gomath.Tanh, cheap: true, f32: func(o, x []float32) {
 			copy(o, x)
 			linalg.Tanh(o[:len(x)])
-		}},
-		"Sigmoid": {f64: sigmoid, cheap: true, f32: func(o, x []float32) {
+		}}, grad: d(func(_, y float64, _ ops.Attrs) float64 { return 1 - y*y }), traits: ops.Activation},
+		"Sigmoid": {def: unaryDef{f64: sigmoid, cheap: true, f32: func(o, x []float32) {
 			copy(o, x)
 			linalg.Sigmoid(o[:len(x)])
-		}},
-		"Relu":     {f64: func(x float64) float64 { return gomath.Max(x, 0) }, iop: iRelu, cheap: true, f32: reluF32},
-		"Softplus": {f64: softplus},
-		"Softsign": {f64: func(x float64) float64 { return x / (1 + gomath.Abs(x)) }},
-		"HardSwish": {f64: func(x float64) float64 {
+		}}, grad: d(func(_, y float64, _ ops.Attrs) float64 { return y * (1 - y) }), traits: ops.Activation},
+		"Relu": {def: unaryDef{f64: func(x float64) float64 { return gomath.Max(x, 0) }, iop: iRelu, cheap: true, f32: reluF32},
+			grad: d(func(x, _ float64, _ ops.Attrs) float64 { return step(x > 0) }), traits: ops.Activation},
+		"Softplus": {def: unaryDef{f64: softplus}, grad: d(func(x, _ float64, _ ops.Attrs) float64 { return 1 / (1 + gomath.Exp(-x)) })},
+		"Softsign": {def: unaryDef{f64: func(x float64) float64 { return x / (1 + gomath.Abs(x)) }},
+			grad: d(func(x, _ float64, _ ops.Attrs) float64 { d := 1 + gomath.Abs(x); return 1 / (d * d) })},
+		"HardSwish": {def: unaryDef{f64: func(x float64) float64 {
 			return x * gomath.Max(0, gomath.Min(1, x/6+0.5))
-		}},
-		"Mish": {f64: func(x float64) float64 { return x * gomath.Tanh(softplus(x)) }},
-	}
-	for name, def := range plain {
-		def := def
-		ops.Register("", name, 1, func(c *ops.Config) (ops.Op, error) { return unaryKernel(def, c.Threads), nil })
-	}
+		}}, grad: d(func(x, _ float64, _ ops.Attrs) float64 {
+			switch {
+			case x < -3:
+				return 0
+			case x > 3:
+				return 1
+			}
+			return (2*x + 3) / 6
+		})},
+		"Mish": {def: unaryDef{f64: func(x float64) float64 { return x * gomath.Tanh(softplus(x)) }}, grad: noRuleYet},
 
-	withAttrs("LeakyRelu", func(a ops.Attrs) unaryDef {
-		alpha := float64(a.Float("alpha", 0.01))
-		a32 := float32(alpha)
-		return unaryDef{
-			cheap: true,
-			f64: func(x float64) float64 {
-				if x < 0 {
-					return alpha * x
-				}
-				return x
-			},
-			f32: func(o, x []float32) {
-				o = o[:len(x)]
-				for i, v := range x {
-					if v < 0 {
-						v *= a32
+		"LeakyRelu": {build: func(a ops.Attrs) (unaryDef, error) {
+			alpha := float64(a.Float("alpha", 0.01))
+			a32 := float32(alpha)
+			return unaryDef{
+				cheap: true,
+				f64: func(x float64) float64 {
+					if x < 0 {
+						return alpha * x
 					}
-					o[i] = v
+					return x
+				},
+				f32: func(o, x []float32) {
+					o = o[:len(x)]
+					for i, v := range x {
+						if v < 0 {
+							v *= a32
+						}
+						o[i] = v
+					}
+				},
+			}, nil
+		}, grad: d(func(x, _ float64, a ops.Attrs) float64 {
+			if x > 0 {
+				return 1
+			}
+			return float64(a.Float("alpha", 0.01))
+		}), traits: ops.Activation},
+		"Elu": {build: func(a ops.Attrs) (unaryDef, error) {
+			alpha := float64(a.Float("alpha", 1))
+			return unaryDef{f64: func(x float64) float64 {
+				if x < 0 {
+					return alpha * (gomath.Exp(x) - 1)
 				}
-			},
-		}
-	})
-	withAttrs("Elu", func(a ops.Attrs) unaryDef {
-		alpha := float64(a.Float("alpha", 1))
-		return unaryDef{f64: func(x float64) float64 {
-			if x < 0 {
-				return alpha * (gomath.Exp(x) - 1)
-			}
-			return x
-		}}
-	})
-	withAttrs("Selu", func(a ops.Attrs) unaryDef {
-		alpha := float64(a.Float("alpha", 1.67326319217681884765625))
-		gamma := float64(a.Float("gamma", 1.05070102214813232421875))
-		return unaryDef{f64: func(x float64) float64 {
-			if x <= 0 {
-				return gamma * alpha * (gomath.Exp(x) - 1)
-			}
-			return gamma * x
-		}}
-	})
-	withAttrs("Celu", func(a ops.Attrs) unaryDef {
-		alpha := float64(a.Float("alpha", 1))
-		return unaryDef{f64: func(x float64) float64 {
-			return gomath.Max(0, x) + gomath.Min(0, alpha*(gomath.Exp(x/alpha)-1))
-		}}
-	})
-	withAttrs("HardSigmoid", func(a ops.Attrs) unaryDef {
-		alpha := float64(a.Float("alpha", 0.2))
-		beta := float64(a.Float("beta", 0.5))
-		return unaryDef{f64: func(x float64) float64 {
-			return gomath.Max(0, gomath.Min(1, alpha*x+beta))
-		}}
-	})
-	withAttrs("ThresholdedRelu", func(a ops.Attrs) unaryDef {
-		alpha := float64(a.Float("alpha", 1))
-		return unaryDef{f64: func(x float64) float64 {
-			if x > alpha {
 				return x
+			}}, nil
+		}, grad: d(func(x, y float64, a ops.Attrs) float64 {
+			if x > 0 {
+				return 1
+			}
+			return y + float64(a.Float("alpha", 1))
+		})},
+		"Selu": {build: func(a ops.Attrs) (unaryDef, error) {
+			alpha := float64(a.Float("alpha", 1.67326319217681884765625))
+			gamma := float64(a.Float("gamma", 1.05070102214813232421875))
+			return unaryDef{f64: func(x float64) float64 {
+				if x <= 0 {
+					return gamma * alpha * (gomath.Exp(x) - 1)
+				}
+				return gamma * x
+			}}, nil
+		}, grad: d(func(x, _ float64, a ops.Attrs) float64 {
+			gamma := float64(a.Float("gamma", 1.05070102214813232421875))
+			if x > 0 {
+				return gamma
+			}
+			return gamma * float64(a.Float("alpha", 1.67326319217681884765625)) * gomath.Exp(x)
+		})},
+		"Celu": {build: func(a ops.Attrs) (unaryDef, error) {
+			alpha := float64(a.Float("alpha", 1))
+			return unaryDef{f64: func(x float64) float64 {
+				return gomath.Max(0, x) + gomath.Min(0, alpha*(gomath.Exp(x/alpha)-1))
+			}}, nil
+		}, grad: noRuleYet},
+		"HardSigmoid": {build: func(a ops.Attrs) (unaryDef, error) {
+			alpha := float64(a.Float("alpha", 0.2))
+			beta := float64(a.Float("beta", 0.5))
+			return unaryDef{f64: func(x float64) float64 {
+				return gomath.Max(0, gomath.Min(1, alpha*x+beta))
+			}}, nil
+		}, grad: d(func(x, _ float64, a ops.Attrs) float64 {
+			alpha, beta := float64(a.Float("alpha", 0.2)), float64(a.Float("beta", 0.5))
+			if v := alpha*x + beta; v > 0 && v < 1 {
+				return alpha
 			}
 			return 0
-		}}
-	})
-	ops.Register("", "Gelu", 20, func(c *ops.Config) (ops.Op, error) {
-		approx := c.Attrs.String("approximate", "none")
-		var def unaryDef
-		switch approx {
-		case "none":
-			def.f64 = func(x float64) float64 { return 0.5 * x * (1 + gomath.Erf(x/gomath.Sqrt2)) }
-		case "tanh":
-			k := gomath.Sqrt(2 / gomath.Pi)
-			def.f64 = func(x float64) float64 { return 0.5 * x * (1 + gomath.Tanh(k*(x+0.044715*x*x*x))) }
-		default:
-			return nil, ops.BadAttr("approximate", "must be \"none\" or \"tanh\", got %q", approx)
-		}
-		return unaryKernel(def, c.Threads), nil
-	})
+		})},
+		"ThresholdedRelu": {build: func(a ops.Attrs) (unaryDef, error) {
+			alpha := float64(a.Float("alpha", 1))
+			return unaryDef{f64: func(x float64) float64 {
+				if x > alpha {
+					return x
+				}
+				return 0
+			}}, nil
+		}, grad: noRuleYet},
+		// Shrink (opset 9): y = x+bias for x < -lambd, else x-bias for
+		// x > lambd, else 0 (the first test wins when lambd < 0, as in the
+		// ONNX reference). Float inputs only.
+		"Shrink": {since: 9, build: func(a ops.Attrs) (unaryDef, error) {
+			lambd, bias := float64(a.Float("lambd", 0.5)), float64(a.Float("bias", 0))
+			return unaryDef{f64: func(x float64) float64 {
+				switch {
+				case x < -lambd:
+					return x + bias
+				case x > lambd:
+					return x - bias
+				}
+				return 0
+			}}, nil
+		}, grad: d(func(x, _ float64, a ops.Attrs) float64 {
+			lambd := float64(a.Float("lambd", 0.5))
+			return step(x < -lambd || x > lambd)
+		})},
+		"Gelu": {since: 20, build: func(a ops.Attrs) (unaryDef, error) {
+			var def unaryDef
+			switch approx := a.String("approximate", "none"); approx {
+			case "none":
+				def.f64 = func(x float64) float64 { return 0.5 * x * (1 + gomath.Erf(x/gomath.Sqrt2)) }
+			case "tanh":
+				k := gomath.Sqrt(2 / gomath.Pi)
+				def.f64 = func(x float64) float64 { return 0.5 * x * (1 + gomath.Tanh(k*(x+0.044715*x*x*x))) }
+			default:
+				return def, ops.BadAttr("approximate", "must be \"none\" or \"tanh\", got %q", approx)
+			}
+			return def, nil
+		}, grad: noRuleYet},
+	}
+}
 
-	ops.Register("", "Identity", 1, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		if err := ops.NeedInputs(in, 1); err != nil {
-			return nil, err
+func init() {
+	for name, u := range unaryOps() {
+		u := u
+		f := func(c *ops.Config) (ops.Op, error) { return unaryKernel(u.def, c.Threads), nil }
+		if u.build != nil {
+			f = func(c *ops.Config) (ops.Op, error) {
+				def, err := u.build(c.Attrs)
+				if err != nil {
+					return nil, err
+				}
+				return unaryKernel(def, c.Threads), nil
+			}
 		}
-		// A pure view: same data, its own header.
-		y, err := ar.View(in[0], in[0].Shape)
-		if err != nil {
-			return nil, ops.BadInput(0, "%v", err)
-		}
-		return ar.Outputs(y), nil
-	}))
-	isNaN := func(x float64) bool { return x != x }
-	ops.Register("", "IsNaN", 9, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		if err := ops.NeedInputs(in, 1); err != nil {
-			return nil, err
-		}
-		r, err := floatPredicate(ar, in[0], isNaN)
-		return one(ar, r, err)
-	}))
-	ops.Register("", "IsInf", 10, func(c *ops.Config) (ops.Op, error) {
-		neg, pos := c.Attrs.Int("detect_negative", 1) != 0, c.Attrs.Int("detect_positive", 1) != 0
-		isInf := func(x float64) bool {
-			return (pos && gomath.IsInf(x, 1)) || (neg && gomath.IsInf(x, -1))
-		}
-		return kernel(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		ops.Define(ops.Desc{Type: name, Since: max(u.since, 1), Kernel: f, Shape: ops.ShapeSameAsInput,
+			Grad: u.grad, Traits: ops.Elementwise | u.traits})
+	}
+
+	// Identity's gradient is autodiff's pass-through rule.
+	ops.Define(ops.Desc{Type: "Identity", Since: 1, Shape: ops.ShapeSameAsInput, Traits: ops.Elementwise,
+		Kernel: fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if err := ops.NeedInputs(in, 1); err != nil {
 				return nil, err
 			}
-			r, err := floatPredicate(ar, in[0], isInf)
+			// A pure view: same data, its own header.
+			y, err := ar.View(in[0], in[0].Shape)
+			if err != nil {
+				return nil, ops.BadInput(0, "%v", err)
+			}
+			return ar.Outputs(y), nil
+		})})
+	isNaN := func(x float64) bool { return x != x }
+	boolOut := ops.ZeroGradient("bool output")
+	ops.Define(ops.Desc{Type: "IsNaN", Since: 9, Shape: ops.ShapeSameAsInputBool, Grad: boolOut, Traits: ops.Elementwise,
+		Kernel: fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			if err := ops.NeedInputs(in, 1); err != nil {
+				return nil, err
+			}
+			r, err := floatPredicate(ar, in[0], isNaN)
 			return one(ar, r, err)
-		}), nil
-	})
+		})})
+	ops.Define(ops.Desc{Type: "IsInf", Since: 10, Shape: ops.ShapeSameAsInputBool, Grad: boolOut, Traits: ops.Elementwise,
+		Kernel: func(c *ops.Config) (ops.Op, error) {
+			neg, pos := c.Attrs.Int("detect_negative", 1) != 0, c.Attrs.Int("detect_positive", 1) != 0
+			isInf := func(x float64) bool {
+				return (pos && gomath.IsInf(x, 1)) || (neg && gomath.IsInf(x, -1))
+			}
+			return kernel(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+				if err := ops.NeedInputs(in, 1); err != nil {
+					return nil, err
+				}
+				r, err := floatPredicate(ar, in[0], isInf)
+				return one(ar, r, err)
+			}), nil
+		}})
+}
+
+func step(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // unaryKernel is the kernel of a unary op with a Threads budget.
@@ -218,13 +323,6 @@ func unaryKernel(def unaryDef, threads int) kernel {
 		r, err := unary(ar, d, threads, in[0])
 		return one(ar, r, err)
 	}
-}
-
-// withAttrs registers a unary op whose definition depends on attributes.
-func withAttrs(name string, build func(ops.Attrs) unaryDef) {
-	ops.Register("", name, 1, func(c *ops.Config) (ops.Op, error) {
-		return unaryKernel(build(c.Attrs), c.Threads), nil
-	})
 }
 
 // reluF32 is o[i] = max(x[i], 0) bit for bit as Go's builtin max computes

@@ -7,25 +7,25 @@ import (
 
 func init() {
 	reg := func(name string, op arithOp, mean bool) {
-		ops.Register("", name, 1, func(c *ops.Config) (ops.Op, error) {
+		ops.Define(ops.Desc{Type: name, Since: 1, Shape: ops.ShapeBroadcastInputs, Grad: noRuleYet, Traits: ops.Elementwise, Kernel: func(c *ops.Config) (ops.Op, error) {
 			threads := c.Threads
 			return kernel(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 				r, err := variadic(ar, threads, op, mean, in)
 				return one(ar, r, err)
 			}), nil
-		})
+		}})
 	}
 	reg("Max", opMax, false)
 	reg("Min", opMin, false)
 	reg("Sum", opAdd, false)
 	reg("Mean", opAdd, true)
-	ops.Register("", "Where", 9, fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	ops.Define(ops.Desc{Type: "Where", Since: 9, Traits: ops.Elementwise, Kernel: fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := ops.NeedInputs(in, 3); err != nil {
 			return nil, err
 		}
 		r, err := where(ar, in[0], in[1], in[2])
 		return one(ar, r, err)
-	}))
+	})})
 }
 
 // variadic folds op over the inputs with broadcasting, accumulating in place

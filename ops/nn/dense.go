@@ -23,8 +23,15 @@ import (
 // ops/math applies. Float32 Gemm itself runs through the same code with no
 // activation.
 
+// What the descriptors of the private fused ops say in place of rules.
+var (
+	privateShape  = ops.NoShapeRule("private op made by a session's fusion pass; shapeinfer reads model graphs, which never hold it")
+	privateGrad   = ops.NotDifferentiable("private inference-only op: training differentiates the unfused model graph")
+	privateExport = "never exported: the fusion that makes it is private to a session"
+)
+
 func init() {
-	ops.Register("ai.mtlrun", "Dense", 1, newDense)
+	ops.Define(ops.Desc{Domain: "ai.mtlrun", Type: "Dense", Since: 1, Shape: privateShape, Grad: privateGrad, Traits: ops.Private, Export: privateExport, Kernel: newDense})
 }
 
 type actKind uint8

@@ -12,10 +12,20 @@ import (
 
 // TestDenseMatchesOpsMath checks the fusion contract against the real
 // unfused nodes: Gemm → ops/math activation, and MatMul → ops/math Add →
-// activation, bit for bit, at one and two threads.
+// activation, bit for bit, at one and two threads, for every op whose
+// descriptor has the ops.Activation trait (the ones the fusion pass folds).
 func TestDenseMatchesOpsMath(t *testing.T) {
 	rng := rand.New(rand.NewPCG(17, 18))
-	for _, act := range []string{"Relu", "LeakyRelu", "Sigmoid", "Tanh"} {
+	var acts []string
+	for _, d := range ops.Descriptors() {
+		if d.Traits&ops.Activation != 0 {
+			acts = append(acts, d.Type)
+		}
+	}
+	if len(acts) < 4 {
+		t.Fatalf("activations from the registry: %v, want at least Relu, LeakyRelu, Sigmoid, Tanh", acts)
+	}
+	for _, act := range acts {
 		for _, sz := range [][3]int{{1, 20, 128}, {64, 128, 64}, {64, 64, 1}, {67, 64, 5}, {300, 33, 17}, {1024, 64, 64}} {
 			m, k, n := sz[0], sz[1], sz[2]
 			for _, threads := range []int{1, 2} {

@@ -43,7 +43,7 @@ import (
 //     multiples of actAlign elements) do.
 
 func init() {
-	ops.Register("ai.mtlrun", "DenseGroup", 1, newDenseGroup)
+	ops.Define(ops.Desc{Domain: "ai.mtlrun", Type: "DenseGroup", Since: 1, Shape: privateShape, Grad: privateGrad, Traits: ops.Private, Export: privateExport, Kernel: newDenseGroup})
 }
 
 type denseGroup struct {

@@ -13,13 +13,13 @@ import (
 // ellipses stand for leading broadcast dims).
 
 func init() {
-	ops.Register("", "Einsum", 12, func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "Einsum", Since: 12, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
 		eq := strings.ReplaceAll(c.Attrs.String("equation", ""), " ", "")
 		if eq == "" {
 			return nil, ops.BadAttr("equation", "missing")
 		}
 		return &einsum{eq: eq}, nil
-	})
+	}})
 }
 
 type einsum struct{ eq string }

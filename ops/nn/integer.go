@@ -11,14 +11,14 @@ import (
 // multiplied exactly into int32.
 
 func init() {
-	ops.Register("", "MatMulInteger", 10, func(c *ops.Config) (ops.Op, error) { return &matMulInteger{}, nil })
-	ops.Register("", "ConvInteger", 10, func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "MatMulInteger", Since: 10, Grad: ops.ZeroGradient("integer inputs and output"), Kernel: func(c *ops.Config) (ops.Op, error) { return &matMulInteger{}, nil }})
+	ops.Define(ops.Desc{Type: "ConvInteger", Since: 10, Grad: ops.ZeroGradient("integer inputs and output"), Kernel: func(c *ops.Config) (ops.Op, error) {
 		w, err := parseWindow(c)
 		if err != nil {
 			return nil, err
 		}
 		return &convInteger{conv: conv{window: w, packs: make([]packCache, w.group)}}, nil
-	})
+	}})
 }
 
 // shifted returns t's values minus its zero point: zp is nil, a scalar, or

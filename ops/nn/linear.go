@@ -13,8 +13,8 @@ import (
 // integer types through a plain loop.
 
 func init() {
-	ops.Register("", "Gemm", 1, halfCompute(newGemm))
-	ops.Register("", "MatMul", 1, halfCompute(newMatMul))
+	ops.Define(ops.Desc{Type: "Gemm", Since: 1, Grad: ops.GradRule{}, Kernel: halfCompute(newGemm)})
+	ops.Define(ops.Desc{Type: "MatMul", Since: 1, Grad: ops.GradRule{}, Kernel: halfCompute(newMatMul)})
 }
 
 type linGemm struct {

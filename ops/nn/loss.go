@@ -13,20 +13,20 @@ import (
 // float dtype.
 
 func init() {
-	ops.Register("", "NegativeLogLikelihoodLoss", 12, func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "NegativeLogLikelihoodLoss", Since: 12, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
 		l, err := newLoss(c)
 		if err != nil {
 			return nil, err
 		}
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return l.run(in, false) }), nil
-	})
-	ops.Register("", "SoftmaxCrossEntropyLoss", 12, func(c *ops.Config) (ops.Op, error) {
+	}})
+	ops.Define(ops.Desc{Type: "SoftmaxCrossEntropyLoss", Since: 12, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
 		l, err := newLoss(c)
 		if err != nil {
 			return nil, err
 		}
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return l.run(in, true) }), nil
-	})
+	}})
 }
 
 type lossOp struct {

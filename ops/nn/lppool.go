@@ -12,34 +12,34 @@ import (
 // computed in float64 over the window geometry Conv and the pools share.
 
 func init() {
-	ops.Register("", "LpPool", 1, func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "LpPool", Since: 1, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
 		w, err := parseWindow(c)
 		if err != nil {
 			return nil, err
 		}
 		p := float64(c.Attrs.Int("p", 2))
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return lpPool(in, w, p, false) }), nil
-	})
-	ops.Register("", "GlobalLpPool", 1, func(c *ops.Config) (ops.Op, error) {
+	}})
+	ops.Define(ops.Desc{Type: "GlobalLpPool", Since: 1, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
 		p := float64(c.Attrs.Int("p", 2))
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return lpPool(in, window{}, p, true) }), nil
-	})
-	ops.Register("", "MaxUnpool", 9, func(c *ops.Config) (ops.Op, error) {
+	}})
+	ops.Define(ops.Desc{Type: "MaxUnpool", Since: 9, Shape: ops.NoShapeRule("the output size comes from an optional output_shape input or the pads; the declared output type is used"), Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
 		w, err := parseWindow(c)
 		if err != nil {
 			return nil, err
 		}
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return maxUnpool(in, w) }), nil
-	})
-	ops.Register("", "Col2Im", 18, func(c *ops.Config) (ops.Op, error) {
+	}})
+	ops.Define(ops.Desc{Type: "Col2Im", Since: 18, Shape: ops.NoShapeRule("the output size comes from the image_shape input values; the declared output type is used"), Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
 		w, err := parseWindow(c)
 		if err != nil {
 			return nil, err
 		}
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return col2im(in, w) }), nil
-	})
-	ops.Register("", "GroupNormalization", 18, newGroupNorm)
-	ops.Register("", "Det", 11, func(*ops.Config) (ops.Op, error) { return ops.OpFunc(runDet), nil })
+	}})
+	ops.Define(ops.Desc{Type: "GroupNormalization", Since: 18, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: newGroupNorm})
+	ops.Define(ops.Desc{Type: "Det", Since: 11, Grad: noRuleYet, Kernel: func(*ops.Config) (ops.Op, error) { return ops.OpFunc(runDet), nil }})
 }
 
 func lpPool(in []*tensor.Tensor, w window, p float64, global bool) ([]*tensor.Tensor, error) {

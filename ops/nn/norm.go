@@ -13,31 +13,31 @@ import (
 // float types through float64).
 
 func init() {
-	ops.Register("", "BatchNormalization", 1, func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "BatchNormalization", Since: 1, Grad: ops.GradRule{}, Kernel: func(c *ops.Config) (ops.Op, error) {
 		return &batchNorm{eps: float64(c.Attrs.Float("epsilon", 1e-5)), momentum: float64(c.Attrs.Float("momentum", 0.9)),
 			training: c.Opset >= 14 && c.Attrs.Int("training_mode", 0) != 0, outputs: c.NumOutputs}, nil
-	})
-	ops.Register("", "LayerNormalization", 1, func(c *ops.Config) (ops.Op, error) {
+	}})
+	ops.Define(ops.Desc{Type: "LayerNormalization", Since: 1, Grad: ops.GradRule{}, Kernel: func(c *ops.Config) (ops.Op, error) {
 		return &layerNorm{axis: int(c.Attrs.Int("axis", -1)), eps: float64(c.Attrs.Float("epsilon", 1e-5))}, nil
-	})
-	ops.Register("", "InstanceNormalization", 1, func(c *ops.Config) (ops.Op, error) {
+	}})
+	ops.Define(ops.Desc{Type: "InstanceNormalization", Since: 1, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
 		return &instanceNorm{eps: float64(c.Attrs.Float("epsilon", 1e-5))}, nil
-	})
-	ops.Register("", "MeanVarianceNormalization", 1, func(c *ops.Config) (ops.Op, error) {
+	}})
+	ops.Define(ops.Desc{Type: "MeanVarianceNormalization", Since: 1, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
 		axes := c.Attrs.Ints("axes")
 		if !c.Attrs.Has("axes") {
 			axes = []int64{0, 2, 3}
 		}
 		return &mvn{axes: axes}, nil
-	})
-	ops.Register("", "LRN", 1, func(c *ops.Config) (ops.Op, error) {
+	}})
+	ops.Define(ops.Desc{Type: "LRN", Since: 1, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
 		size := c.Attrs.Int("size", 0)
 		if size < 1 {
 			return nil, ops.BadAttr("size", "must be ≥ 1, got %d", size)
 		}
 		return &lrn{alpha: float64(c.Attrs.Float("alpha", 1e-4)), beta: float64(c.Attrs.Float("beta", 0.75)),
 			bias: float64(c.Attrs.Float("bias", 1)), size: int(size)}, nil
-	})
+	}})
 }
 
 // affine computes y = x·a[c] + b[c] over [N, C, sp] in x's type.

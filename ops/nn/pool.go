@@ -12,22 +12,22 @@ import (
 // float16) take the general index loop in float64.
 
 func init() {
-	ops.Register("", "MaxPool", 1, func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "MaxPool", Since: 1, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
 		w, err := parseWindow(c)
 		if err != nil {
 			return nil, err
 		}
 		return &pool{window: w, max: true, storageOrder: int(c.Attrs.Int("storage_order", 0)), outputs: c.NumOutputs}, nil
-	})
-	ops.Register("", "AveragePool", 1, func(c *ops.Config) (ops.Op, error) {
+	}})
+	ops.Define(ops.Desc{Type: "AveragePool", Since: 1, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
 		w, err := parseWindow(c)
 		if err != nil {
 			return nil, err
 		}
 		return &pool{window: w, includePad: c.Attrs.Int("count_include_pad", 0) != 0, outputs: c.NumOutputs}, nil
-	})
-	ops.Register("", "GlobalAveragePool", 1, func(c *ops.Config) (ops.Op, error) { return &globalPool{}, nil })
-	ops.Register("", "GlobalMaxPool", 1, func(c *ops.Config) (ops.Op, error) { return &globalPool{max: true}, nil })
+	}})
+	ops.Define(ops.Desc{Type: "GlobalAveragePool", Since: 1, Grad: ops.GradRule{}, Kernel: func(c *ops.Config) (ops.Op, error) { return &globalPool{}, nil }})
+	ops.Define(ops.Desc{Type: "GlobalMaxPool", Since: 1, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) { return &globalPool{max: true}, nil }})
 }
 
 type pool struct {

@@ -14,7 +14,7 @@ import (
 // x_scale·w_scale/y_scale, rounded half to even, saturated.
 
 func init() {
-	ops.Register("", "QLinearConv", 10, func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "QLinearConv", Since: 10, Shape: ops.NoShapeRule("quantized convolution; the declared output type is used"), Grad: ops.NotDifferentiable("quantized integer tensors"), Kernel: func(c *ops.Config) (ops.Op, error) {
 		cc := *c
 		cc.ConstInputs = nil // the float64 copies are new each run; nothing is cached by address
 		inner, err := newConv(&cc)
@@ -22,7 +22,7 @@ func init() {
 			return nil, err
 		}
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return qlinearConv(inner, in) }), nil
-	})
+	}})
 }
 
 func qlinearConv(conv *conv, in []*tensor.Tensor) ([]*tensor.Tensor, error) {

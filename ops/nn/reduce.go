@@ -16,24 +16,29 @@ var reducers = map[string]struct {
 	init      float64
 	step      func(acc, x float64) float64
 	finish    func(acc float64, n int) float64
-	inputFrom int // opset from which axes is an input
+	inputFrom int          // opset from which axes is an input
+	grad      ops.GradRule // zero: train/autodiff's reduce rule
 }{
-	"ReduceSum":       {0, func(a, x float64) float64 { return a + x }, nil, 13},
-	"ReduceMean":      {0, func(a, x float64) float64 { return a + x }, func(a float64, n int) float64 { return a / float64(n) }, 18},
-	"ReduceMax":       {math.Inf(-1), math.Max, nil, 18},
-	"ReduceMin":       {math.Inf(1), math.Min, nil, 18},
-	"ReduceProd":      {1, func(a, x float64) float64 { return a * x }, nil, 18},
-	"ReduceL1":        {0, func(a, x float64) float64 { return a + math.Abs(x) }, nil, 18},
-	"ReduceL2":        {0, func(a, x float64) float64 { return a + x*x }, func(a float64, _ int) float64 { return math.Sqrt(a) }, 18},
-	"ReduceSumSquare": {0, func(a, x float64) float64 { return a + x*x }, nil, 18},
-	"ReduceLogSumExp": {0, func(a, x float64) float64 { return a + math.Exp(x) }, func(a float64, _ int) float64 { return math.Log(a) }, 18},
-	"ReduceLogSum":    {0, func(a, x float64) float64 { return a + x }, func(a float64, _ int) float64 { return math.Log(a) }, 18},
+	"ReduceSum":       {0, func(a, x float64) float64 { return a + x }, nil, 13, ops.GradRule{}},
+	"ReduceMean":      {0, func(a, x float64) float64 { return a + x }, func(a float64, n int) float64 { return a / float64(n) }, 18, ops.GradRule{}},
+	"ReduceMax":       {math.Inf(-1), math.Max, nil, 18, ops.GradRule{}},
+	"ReduceMin":       {math.Inf(1), math.Min, nil, 18, ops.GradRule{}},
+	"ReduceProd":      {1, func(a, x float64) float64 { return a * x }, nil, 18, noRuleYet},
+	"ReduceL1":        {0, func(a, x float64) float64 { return a + math.Abs(x) }, nil, 18, noRuleYet},
+	"ReduceL2":        {0, func(a, x float64) float64 { return a + x*x }, func(a float64, _ int) float64 { return math.Sqrt(a) }, 18, ops.GradRule{}},
+	"ReduceSumSquare": {0, func(a, x float64) float64 { return a + x*x }, nil, 18, ops.GradRule{}},
+	"ReduceLogSumExp": {0, func(a, x float64) float64 { return a + math.Exp(x) }, func(a float64, _ int) float64 { return math.Log(a) }, 18, noRuleYet},
+	"ReduceLogSum":    {0, func(a, x float64) float64 { return a + x }, func(a float64, _ int) float64 { return math.Log(a) }, 18, noRuleYet},
 }
+
+// noRuleYet waives the gradient of ops train/autodiff has no rule for
+// (a rule attached there later takes over).
+var noRuleYet = ops.NotDifferentiableYet("no backward rule yet")
 
 func init() {
 	for name := range reducers {
 		name := name
-		ops.Register("", name, 1, func(c *ops.Config) (ops.Op, error) {
+		ops.Define(ops.Desc{Type: name, Since: 1, Grad: reducers[name].grad, Kernel: func(c *ops.Config) (ops.Op, error) {
 			r := &reduce{name: name, keep: c.Attrs.Int("keepdims", 1) != 0,
 				noop:      c.Attrs.Int("noop_with_empty_axes", 0) != 0,
 				inputAxes: c.Opset >= reducers[name].inputFrom}
@@ -41,14 +46,14 @@ func init() {
 				r.attrAxes = c.Attrs.Ints("axes")
 			}
 			return r, nil
-		})
+		}})
 	}
 	for _, name := range []string{"ArgMax", "ArgMin"} {
 		isMax := name == "ArgMax"
-		ops.Register("", name, 1, func(c *ops.Config) (ops.Op, error) {
+		ops.Define(ops.Desc{Type: name, Since: 1, Grad: ops.ZeroGradient("integer output (an index)"), Kernel: func(c *ops.Config) (ops.Op, error) {
 			return &argReduce{max: isMax, axis: int(c.Attrs.Int("axis", 0)), keep: c.Attrs.Int("keepdims", 1) != 0,
 				last: c.Attrs.Int("select_last_index", 0) != 0}, nil
-		})
+		}})
 	}
 }
 

@@ -17,8 +17,8 @@ import (
 // set of taps (input positions, edge-clamped) with weights.
 
 func init() {
-	ops.Register("", "Resize", 10, newResize)
-	ops.Register("", "Upsample", 7, newUpsample)
+	ops.Define(ops.Desc{Type: "Resize", Since: 10, Grad: noRuleYet, Kernel: newResize})
+	ops.Define(ops.Desc{Type: "Upsample", Since: 7, Grad: noRuleYet, Kernel: newUpsample})
 }
 
 type resizeOp struct {

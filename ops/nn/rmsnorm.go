@@ -11,8 +11,8 @@ import (
 // RMSNormalization (opset 23) and LpNormalization, computed in float64.
 
 func init() {
-	ops.Register("", "RMSNormalization", 23, newRMSNorm)
-	ops.Register("", "LpNormalization", 1, newLpNorm)
+	ops.Define(ops.Desc{Type: "RMSNormalization", Since: 23, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: newRMSNorm})
+	ops.Define(ops.Desc{Type: "LpNormalization", Since: 1, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: newLpNorm})
 }
 
 // newRMSNorm builds RMSNormalization: X over the axes [axis, rank) divided by

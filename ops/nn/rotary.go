@@ -12,10 +12,10 @@ import (
 // interleaved pairs. Input [B, H, S, D] or [B, S, H·D].
 
 func init() {
-	ops.Register("", "RotaryEmbedding", 23, func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "RotaryEmbedding", Since: 23, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
 		r := &rotary{interleaved: c.Attrs.Int("interleaved", 0) != 0, heads: int(c.Attrs.Int("num_heads", 0)), dim: int(c.Attrs.Int("rotary_embedding_dim", 0))}
 		return ops.OpFunc(r.run), nil
-	})
+	}})
 }
 
 type rotary struct {

@@ -14,13 +14,13 @@ import (
 func init() {
 	for _, name := range []string{"Softmax", "LogSoftmax"} {
 		log := name == "LogSoftmax"
-		ops.Register("", name, 1, func(c *ops.Config) (ops.Op, error) {
+		ops.Define(ops.Desc{Type: name, Since: 1, Shape: ops.ShapeSameAsInput, Kernel: func(c *ops.Config) (ops.Op, error) {
 			def := int64(-1)
 			if c.Opset < 13 {
 				def = 1
 			}
 			return &softmax{axis: int(c.Attrs.Int("axis", def)), legacy: c.Opset < 13, log: log}, nil
-		})
+		}})
 	}
 }
 

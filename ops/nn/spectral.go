@@ -15,8 +15,8 @@ import (
 // in models are short frames).
 
 func init() {
-	ops.Register("", "DFT", 17, newDFT)
-	ops.Register("", "STFT", 17, newSTFT)
+	ops.Define(ops.Desc{Type: "DFT", Since: 17, Shape: ops.NoShapeRule("the output length comes from the dft_length input value and the onesided attribute; the declared output type is used"), Grad: noRuleYet, Kernel: newDFT})
+	ops.Define(ops.Desc{Type: "STFT", Since: 17, Shape: ops.NoShapeRule("the frame count comes from the frame_step and frame_length input values; the declared output type is used"), Grad: noRuleYet, Kernel: newSTFT})
 	for name, w := range map[string]func(n, N float64) float64{
 		"HannWindow":    func(n, N float64) float64 { return 0.5 - 0.5*math.Cos(2*math.Pi*n/N) },
 		"HammingWindow": func(n, N float64) float64 { return 25.0/46 - (1-25.0/46)*math.Cos(2*math.Pi*n/N) },
@@ -24,9 +24,9 @@ func init() {
 			return 0.42 - 0.5*math.Cos(2*math.Pi*n/N) + 0.08*math.Cos(4*math.Pi*n/N)
 		},
 	} {
-		ops.Register("", name, 17, func(c *ops.Config) (ops.Op, error) { return newWindow(c, w) })
+		ops.Define(ops.Desc{Type: name, Since: 17, Shape: ops.NoShapeRule("the window length is the size input value; the declared output type is used"), Grad: ops.NotDifferentiable("the window is computed from an integer size"), Kernel: func(c *ops.Config) (ops.Op, error) { return newWindow(c, w) }})
 	}
-	ops.Register("", "MelWeightMatrix", 17, newMelWeightMatrix)
+	ops.Define(ops.Desc{Type: "MelWeightMatrix", Since: 17, Shape: ops.NoShapeRule("the matrix size comes from the input values; the declared output type is used"), Grad: ops.NotDifferentiable("the matrix is computed from integer sizes and frequency bounds"), Kernel: newMelWeightMatrix})
 }
 
 // scalarInput reads an optional one-element integer input.

@@ -12,8 +12,8 @@ import (
 // TopK and Hardmax: selection along one axis by value.
 
 func init() {
-	ops.Register("", "TopK", 1, newTopK)
-	ops.Register("", "Hardmax", 1, newHardmax)
+	ops.Define(ops.Desc{Type: "TopK", Since: 1, Grad: noRuleYet, Kernel: newTopK})
+	ops.Define(ops.Desc{Type: "Hardmax", Since: 1, Shape: ops.ShapeSameAsInput, Grad: ops.ZeroGradient("piecewise constant: a one-hot of the argmax"), Kernel: newHardmax})
 }
 
 // ---- TopK ----

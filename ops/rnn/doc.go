@@ -42,6 +42,11 @@
 // it or on the thread split (the fused cells sum each pre-activation in one
 // fixed order whatever the row block; tested bit for bit).
 //
+// Training: RunTraced runs the same code (on one goroutine, weights packed
+// per run) and fills a Trace with the node's parsed configuration and the
+// state every step started from, which train/autodiff's BPTT builds on; its
+// outputs are bitwise Run's.
+//
 // sequence_lens: steps past a row's length leave zeros in Y and the state at
 // the row's last valid step; the reverse direction starts at each row's own
 // last step. A row of length 0 keeps its initial state in Y_h / Y_c.

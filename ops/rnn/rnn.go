@@ -12,9 +12,9 @@ import (
 )
 
 func init() {
-	ops.Register("", "LSTM", 1, func(c *ops.Config) (ops.Op, error) { return newOp(c, cellLSTM) })
-	ops.Register("", "GRU", 1, func(c *ops.Config) (ops.Op, error) { return newOp(c, cellGRU) })
-	ops.Register("", "RNN", 1, func(c *ops.Config) (ops.Op, error) { return newOp(c, cellRNN) })
+	ops.Define(ops.Desc{Type: "LSTM", Since: 1, Grad: ops.GradRule{}, Kernel: func(c *ops.Config) (ops.Op, error) { return newOp(c, cellLSTM) }})
+	ops.Define(ops.Desc{Type: "GRU", Since: 1, Grad: ops.GradRule{}, Kernel: func(c *ops.Config) (ops.Op, error) { return newOp(c, cellGRU) }})
+	ops.Define(ops.Desc{Type: "RNN", Since: 1, Grad: ops.NotDifferentiableYet("no backward rule yet"), Kernel: func(c *ops.Config) (ops.Op, error) { return newOp(c, cellRNN) }})
 }
 
 type cellKind int
@@ -150,9 +150,9 @@ func (o *rnnOp) RunWith(a *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, er
 	}
 	switch in[0].DType {
 	case tensor.Float32:
-		return run[float32](o, a, in)
+		return run[float32](o, a, in, nil)
 	case tensor.Float64:
-		return run[float64](o, a, in)
+		return run[float64](o, a, in, nil)
 	}
 	return nil, ops.BadInput(0, "dtype %v not supported (want float32 or float64)", in[0].DType)
 }
@@ -377,8 +377,10 @@ func fusedOK[T tensor.Float](o *rnnOp, in []*tensor.Tensor, d int) bool {
 }
 
 // getWeights returns the packed weights, from the cache when W, R, B and P
-// are constant, else packed into arena scratch for this run only.
-func getWeights[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, dm dims) [2]dirWeights[T] {
+// are constant (and the run is not traced: training changes the weights,
+// in place when it checks gradients), else packed into arena scratch for
+// this run only.
+func getWeights[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, dm dims, traced bool) [2]dirWeights[T] {
 	src := [4][]T{dataOf[T](in[1]), dataOf[T](in[2]), dataOf[T](input(in, 3)), nil}
 	if o.cell == cellLSTM {
 		src[3] = dataOf[T](input(in, 7))
@@ -389,7 +391,7 @@ func getWeights[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, dm 
 	}
 	// cache only when every weight input given is constant (an omitted
 	// optional input, nil here, counts as constant)
-	constW := true
+	constW := !traced
 	for i, s := range src {
 		slot := [4]int{1, 2, 3, 7}[i]
 		constW = constW && (s == nil || o.constIn[slot])
@@ -528,6 +530,7 @@ type job[T tensor.Float] struct {
 	y      []T
 	yh, yc []T
 	buf    []T
+	tr     *Trace[T] // nil unless a training pass traces the run
 }
 
 // scratchSize is the scratch a job over cb rows needs.
@@ -562,14 +565,16 @@ func (j *job[T]) scratchSize(cb int) int {
 	return n + linalg.WorkSize(max(dm.seq*cb, cb), max(dm.in, H))
 }
 
-func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// run is Run with an optional trace (RunTraced), which runs on the calling
+// goroutine only.
+func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, tr *Trace[T]) ([]*tensor.Tensor, error) {
 	dm, err := o.check(in)
 	if err != nil {
 		return nil, err
 	}
 	nd := o.numDir
 	work := dm.seq * dm.batch * dm.gh * (dm.in + dm.hid) * nd
-	split := o.threads > 1 && work >= parallelWork
+	split := o.threads > 1 && work >= parallelWork && tr == nil
 	if split {
 		// a parked worker takes a while to get a core: wake it now, so it
 		// is polling by the time the buffers below are ready
@@ -578,6 +583,9 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor) ([]*tensor
 	lens, err := seqLens(a, input(in, 4), dm)
 	if err != nil {
 		return nil, err
+	}
+	if tr != nil {
+		tr.start(o, dm, append([]int(nil), lens...))
 	}
 	var yShape, hShape [4]int
 	if o.layout == 0 {
@@ -615,13 +623,13 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor) ([]*tensor
 		}
 		yc = dataOf[T](outs[2])
 	}
-	wts := getWeights[T](o, a, in, dm)
+	wts := getWeights[T](o, a, in, dm, tr != nil)
 	var c0 []T
 	if o.cell == cellLSTM {
 		c0 = dataOf[T](input(in, 6))
 	}
 	base := job[T]{o: o, dm: dm, x: dataOf[T](in[0]), lens: lens,
-		h0: dataOf[T](input(in, 5)), c0: c0, y: y, yh: yh, yc: yc}
+		h0: dataOf[T](input(in, 5)), c0: c0, y: y, yh: yh, yc: yc, tr: tr}
 	result := func() []*tensor.Tensor {
 		// extra declared outputs beyond the op's own stay nil
 		switch o.numOutputs {
@@ -835,6 +843,15 @@ func runFused(j *job[float32]) {
 				t = seq - 1 - s
 			}
 			setInput(t, 0, cb)
+			if j.tr != nil {
+				for lb := 0; lb < cb; lb++ {
+					var c []float32
+					if lstm {
+						c = cs[lb*H:][:H]
+					}
+					j.tr.record(d, t, j.b0+lb, args.H[lb*args.LdH:][:H], c)
+				}
+			}
 			if j.y != nil {
 				args.HOut, args.LdHOut = j.y[yBase+t*yT:], yB
 			} else if &args.H[0] == &hB[0] {
@@ -862,6 +879,13 @@ func runFused(j *job[float32]) {
 				}
 				setInput(t, lb, 1)
 				args.H, args.HOut = hs, hB[lb*H:(lb+1)*H]
+				if j.tr != nil {
+					var c []float32
+					if lstm {
+						c = cs[lb*H:][:H]
+					}
+					j.tr.record(d, t, j.b0+lb, hs, c)
+				}
 				step()
 				copy(hs, args.HOut)
 				if j.y != nil {
@@ -986,6 +1010,21 @@ func runJob[T tensor.Float](j *job[T]) {
 	_, is32 := any(clip).(float32)
 
 	for s := 0; s < steps; s++ {
+		if j.tr != nil {
+			for lb := 0; lb < cb; lb++ {
+				if L := rowLen(lb); s < L {
+					t := s
+					if rev {
+						t = L - 1 - s
+					}
+					var c []T
+					if lstm {
+						c = cs[lb*H:][:H]
+					}
+					j.tr.record(d, t, j.b0+lb, hs[lb*H:][:H], c)
+				}
+			}
+		}
 		gemmNT(cb, hs, H, &w.r, w.rbias, g, ngate, work)
 		if gru && !o.lbr {
 			// z and r first, then the h block needs (r ⊙ H)·Rhᵀ.

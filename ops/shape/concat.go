@@ -8,8 +8,8 @@ import (
 )
 
 func init() {
-	ops.Register("", "Concat", 1, newConcat)
-	ops.Register("", "Split", 1, newSplit)
+	ops.Define(ops.Desc{Type: "Concat", Since: 1, Grad: ops.Movement(), Traits: ops.DataMovement, Kernel: newConcat})
+	ops.Define(ops.Desc{Type: "Split", Since: 1, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newSplit})
 }
 
 // concatOp implements Concat.

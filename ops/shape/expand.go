@@ -6,8 +6,8 @@ import (
 )
 
 func init() {
-	ops.Register("", "Expand", 8, func(*ops.Config) (ops.Op, error) { return kernel(runExpand), nil })
-	ops.Register("", "Tile", 1, func(*ops.Config) (ops.Op, error) { return kernel(runTile), nil })
+	ops.Define(ops.Desc{Type: "Expand", Since: 8, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: func(*ops.Config) (ops.Op, error) { return kernel(runExpand), nil }})
+	ops.Define(ops.Desc{Type: "Tile", Since: 1, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: func(*ops.Config) (ops.Op, error) { return kernel(runTile), nil }})
 }
 
 func runExpand(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {

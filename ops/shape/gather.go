@@ -8,8 +8,8 @@ import (
 )
 
 func init() {
-	ops.Register("", "Gather", 1, newGather)
-	ops.Register("", "GatherElements", 11, newGatherElements)
+	ops.Define(ops.Desc{Type: "Gather", Since: 1, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newGather})
+	ops.Define(ops.Desc{Type: "GatherElements", Since: 11, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newGatherElements})
 }
 
 type index interface{ int32 | int64 }

@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	ops.Register("", "Range", 11, func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "Range", Since: 11, Grad: ops.NotDifferentiable("no backward rule: its inputs are shape arithmetic, not parameters"), Traits: ops.ShapeOnly, Kernel: func(c *ops.Config) (ops.Op, error) {
 		if c.Attrs.Int("stash_type", 1) != 1 {
 			// Range-27 with stash_type 0 accumulates float16/bfloat16 in
 			// their own precision, which mtlrun does not reproduce
@@ -20,10 +20,10 @@ func init() {
 			}), nil
 		}
 		return kernel(runRange), nil
-	})
-	ops.Register("", "CumSum", 11, newCumSum)
-	ops.Register("", "Trilu", 14, newTrilu)
-	ops.Register("", "ReverseSequence", 10, newReverseSequence)
+	}})
+	ops.Define(ops.Desc{Type: "CumSum", Since: 11, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: newCumSum})
+	ops.Define(ops.Desc{Type: "Trilu", Since: 14, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: newTrilu})
+	ops.Define(ops.Desc{Type: "ReverseSequence", Since: 10, Shape: ops.ShapeSameAsInput, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newReverseSequence})
 }
 
 // ---- Range ----

@@ -6,7 +6,7 @@ import (
 )
 
 func init() {
-	ops.Register("", "Pad", 1, newPad)
+	ops.Define(ops.Desc{Type: "Pad", Since: 1, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newPad})
 }
 
 type padOp struct {

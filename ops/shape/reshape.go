@@ -12,10 +12,10 @@ import (
 // the input's Data.
 
 func init() {
-	ops.Register("", "Reshape", 1, newReshape)
-	ops.Register("", "Flatten", 1, newFlatten)
-	ops.Register("", "Squeeze", 1, newSqueeze)
-	ops.Register("", "Unsqueeze", 1, newUnsqueeze)
+	ops.Define(ops.Desc{Type: "Reshape", Since: 1, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newReshape})
+	ops.Define(ops.Desc{Type: "Flatten", Since: 1, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newFlatten})
+	ops.Define(ops.Desc{Type: "Squeeze", Since: 1, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newSqueeze})
+	ops.Define(ops.Desc{Type: "Unsqueeze", Since: 1, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newUnsqueeze})
 }
 
 type reshapeOp struct {

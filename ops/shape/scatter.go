@@ -13,10 +13,10 @@ import (
 // offsets and move elements with package elems, whatever the dtype.
 
 func init() {
-	ops.Register("", "ScatterND", 11, newScatterND)
-	ops.Register("", "ScatterElements", 11, newScatterElements)
-	ops.Register("", "Scatter", 9, newScatterElements) // deprecated in opset 11; ScatterElements without reduction
-	ops.Register("", "GatherND", 11, newGatherND)
+	ops.Define(ops.Desc{Type: "ScatterND", Since: 11, Grad: noRuleYet, Kernel: newScatterND})
+	ops.Define(ops.Desc{Type: "ScatterElements", Since: 11, Grad: noRuleYet, Kernel: newScatterElements})
+	ops.Define(ops.Desc{Type: "Scatter", Since: 9, Grad: noRuleYet, Kernel: newScatterElements}) // deprecated in opset 11; ScatterElements without reduction
+	ops.Define(ops.Desc{Type: "GatherND", Since: 11, Grad: noRuleYet, Traits: ops.DataMovement, Kernel: newGatherND})
 }
 
 // indexList reads an int32/int64 index input.

@@ -11,10 +11,10 @@ import (
 // Selection and generator kernels: OneHot, NonZero, Compress, EyeLike.
 
 func init() {
-	ops.Register("", "OneHot", 9, newOneHot)
-	ops.Register("", "NonZero", 9, func(*ops.Config) (ops.Op, error) { return ops.OpFunc(runNonZero), nil })
-	ops.Register("", "Compress", 9, newCompress)
-	ops.Register("", "EyeLike", 9, newEyeLike)
+	ops.Define(ops.Desc{Type: "OneHot", Since: 9, Grad: ops.NotDifferentiable("its inputs are indices and the on/off values"), Kernel: newOneHot})
+	ops.Define(ops.Desc{Type: "NonZero", Since: 9, Grad: ops.ZeroGradient("its output is indices"), Traits: ops.ShapeOnly, Kernel: func(*ops.Config) (ops.Op, error) { return ops.OpFunc(runNonZero), nil }})
+	ops.Define(ops.Desc{Type: "Compress", Since: 9, Grad: noRuleYet, Traits: ops.DataMovement, Kernel: newCompress})
+	ops.Define(ops.Desc{Type: "EyeLike", Since: 9, Grad: ops.ZeroGradient("its output depends only on the input shape"), Kernel: newEyeLike})
 }
 
 // ---- OneHot ----

@@ -12,7 +12,7 @@ import (
 
 func init() {
 	reg := func(name string, since int, f func(c *ops.Config) (ops.OpFunc, error)) {
-		ops.Register("", name, since, func(c *ops.Config) (ops.Op, error) { return f(c) })
+		ops.Define(ops.Desc{Type: name, Since: since, Shape: ops.NoShapeRule("sequence and optional values: shapeinfer infers tensor types only"), Grad: ops.NotDifferentiable("sequence and optional values: the tape records tensors only"), Kernel: func(c *ops.Config) (ops.Op, error) { return f(c) }})
 	}
 	reg("SequenceEmpty", 11, func(*ops.Config) (ops.OpFunc, error) {
 		return func([]*tensor.Tensor) ([]*tensor.Tensor, error) {

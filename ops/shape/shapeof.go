@@ -8,10 +8,10 @@ import (
 )
 
 func init() {
-	ops.Register("", "Shape", 1, newShape)
-	ops.Register("", "Size", 1, func(*ops.Config) (ops.Op, error) { return kernel(runSize), nil })
-	ops.Register("", "ConstantOfShape", 9, newConstantOfShape)
-	ops.Register("", "Constant", 1, newConstant)
+	ops.Define(ops.Desc{Type: "Shape", Since: 1, Grad: ops.ZeroGradient("integer output: the input's shape"), Traits: ops.ShapeOnly, Kernel: newShape})
+	ops.Define(ops.Desc{Type: "Size", Since: 1, Grad: ops.ZeroGradient("integer output: the input's element count"), Traits: ops.ShapeOnly, Kernel: func(*ops.Config) (ops.Op, error) { return kernel(runSize), nil }})
+	ops.Define(ops.Desc{Type: "ConstantOfShape", Since: 9, Grad: ops.ZeroGradient("its input is a shape; the fill value is an attribute"), Traits: ops.ShapeOnly, Kernel: newConstantOfShape})
+	ops.Define(ops.Desc{Type: "Constant", Since: 1, Grad: ops.ZeroGradient("no inputs"), Kernel: newConstant})
 }
 
 type shapeOp struct {

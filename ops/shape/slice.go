@@ -6,7 +6,7 @@ import (
 )
 
 func init() {
-	ops.Register("", "Slice", 1, newSlice)
+	ops.Define(ops.Desc{Type: "Slice", Since: 1, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newSlice})
 }
 
 // sliceOp implements Slice: attributes before opset 10, inputs from 10.

@@ -6,7 +6,7 @@ import (
 )
 
 func init() {
-	ops.Register("", "Transpose", 1, newTranspose)
+	ops.Define(ops.Desc{Type: "Transpose", Since: 1, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newTranspose})
 }
 
 type transposeOp struct {

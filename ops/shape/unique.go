@@ -11,8 +11,8 @@ import (
 )
 
 func init() {
-	ops.Register("", "Unique", 11, newUnique)
-	ops.Register("", "CumProd", 26, newCumProd)
+	ops.Define(ops.Desc{Type: "Unique", Since: 11, Grad: noRuleYet, Kernel: newUnique})
+	ops.Define(ops.Desc{Type: "CumProd", Since: 26, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: newCumProd})
 }
 
 // ---- Unique ----

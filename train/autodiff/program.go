@@ -9,10 +9,10 @@ package autodiff
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/mtlrun/mtlrun/ops"
+	_ "github.com/mtlrun/mtlrun/ops/all" // the op descriptors hold the declarative rules
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -27,7 +27,7 @@ type Ctx struct {
 	GradOut []*tensor.Tensor // gradient of the loss w.r.t. each output (nil: zero)
 	Need    []bool           // which inputs need a gradient
 	Saved   any              // what a custom forward kept
-	Kernel  ops.Op           // the node's forward kernel, for rules that re-run it
+	Kernel  ops.Op           // the node's forward kernel (for custom forwards and rules that re-run it)
 }
 
 // Rule returns the gradient for each input (nil where not needed or zero).
@@ -42,13 +42,34 @@ type entry struct {
 	forward Forward
 }
 
-var rules = map[string]entry{}
+// register attaches the backward rule (and optional custom forward) of an
+// ai.onnx op to its descriptor (see ops.Desc), for ops whose descriptor
+// declares no rule of its own.
+func register(opType string, r Rule, f Forward) { ops.AttachGrad("", opType, entry{r, f}) }
 
-// register adds the backward rule (and optional custom forward) of an op.
-func register(opType string, r Rule, f Forward) { rules[opType] = entry{r, f} }
+// ruleFor returns the backward rule of an op at an opset from its
+// descriptor: a declared unary derivative or data-movement rule, or the
+// rule attached by register. ok is false for ops with a waiver, or none.
+func ruleFor(domain, opType string, opset int) (e entry, ok bool) {
+	d := ops.Describe(domain, opType, opset)
+	if d == nil {
+		return entry{}, false
+	}
+	switch g := d.Grad; g.Kind {
+	case ops.GradUnary:
+		return entry{rule: typed(unary[float32](g.Derivative), unary[float64](g.Derivative))}, true
+	case ops.GradMovement:
+		return entry{rule: movement(g.DataInputs)}, true
+	case ops.GradAttached:
+		e, ok := g.Impl.(entry)
+		return e, ok
+	}
+	return entry{}, false
+}
 
-// HasRule reports whether an op type can be differentiated.
-func HasRule(opType string) bool { _, ok := rules[opType]; return ok }
+// HasRule reports whether an ai.onnx op type (at its latest opset) can be
+// differentiated.
+func HasRule(opType string) bool { _, ok := ruleFor("", opType, 0); return ok }
 
 // Program is a compiled forward+backward for a set of outputs and params.
 type Program struct {
@@ -102,7 +123,7 @@ func NewProgram(m *runtime.Model, outputs, params []string) (*Program, error) {
 		if err != nil {
 			return nil, fmt.Errorf("autodiff: node %q (%s): %w", n.Label(), n.OpType, err)
 		}
-		e, hasRule := rules[n.OpType]
+		e, hasRule := ruleFor(n.Domain, n.OpType, opset)
 		// a node needs a rule when a float output depends on a parameter
 		depends := false
 		for _, in := range n.Inputs {
@@ -180,7 +201,7 @@ func (p *Program) Forward(inputs map[string]*tensor.Tensor) (*Tape, error) {
 		var outs []*tensor.Tensor
 		var err error
 		if f := p.entries[i].forward; f != nil && p.nodeNeedsBackward(i) {
-			outs, t.saved[i], err = f(&Ctx{Node: n, Attrs: n.Attrs, Opset: p.opsets[i], In: in})
+			outs, t.saved[i], err = f(&Ctx{Node: n, Attrs: n.Attrs, Opset: p.opsets[i], In: in, Kernel: p.kernels[i]})
 		} else {
 			outs, err = p.kernels[i].Run(in)
 		}
@@ -310,13 +331,14 @@ func addSlices[T tensor.Float](a, b []T) []T {
 	return out
 }
 
-// Supported lists the op types with backward rules, sorted.
+// Supported lists the ai.onnx op types with backward rules, sorted.
 func Supported() []string {
-	out := make([]string, 0, len(rules))
-	for k := range rules {
-		out = append(out, k)
+	var out []string
+	for _, d := range ops.Descriptors() {
+		if d.Domain == "" && d.Grad.Differentiable() && (len(out) == 0 || out[len(out)-1] != d.Type) {
+			out = append(out, d.Type)
+		}
 	}
-	sort.Strings(out)
 	return out
 }
 

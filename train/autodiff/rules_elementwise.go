@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -14,90 +15,20 @@ func init() {
 	register("Div", typed(gradDiv[float32], gradDiv[float64]), nil)
 	register("Pow", typed(gradPow[float32], gradPow[float64]), nil)
 	register("Where", typed(gradWhere[float32], gradWhere[float64]), nil)
-	for op, f := range unaryRules {
-		op, f := op, f
-		register(op, typed(unary[float32](f), unary[float64](f)), nil)
-	}
 	register("Identity", passThrough, nil)
 	register("Dropout", passThrough, nil)
 	register("Cast", gradCast, nil)
 	register("Clip", typed(gradClip[float32], gradClip[float64]), nil)
 }
 
-// unaryFn gives dy/dx from x, y and the node's attributes.
-type unaryFn func(x, y float64, c *Ctx) float64
-
-var unaryRules = map[string]unaryFn{
-	"Relu": func(x, _ float64, _ *Ctx) float64 { return step(x > 0) },
-	"LeakyRelu": func(x, _ float64, c *Ctx) float64 {
-		if x > 0 {
-			return 1
-		}
-		return float64(c.Attrs.Float("alpha", 0.01))
-	},
-	"Elu": func(x, y float64, c *Ctx) float64 {
-		if x > 0 {
-			return 1
-		}
-		return y + float64(c.Attrs.Float("alpha", 1))
-	},
-	"Selu": func(x, _ float64, c *Ctx) float64 {
-		gamma := float64(c.Attrs.Float("gamma", 1.05070102214813232421875))
-		if x > 0 {
-			return gamma
-		}
-		return gamma * float64(c.Attrs.Float("alpha", 1.67326319217681884765625)) * math.Exp(x)
-	},
-	"Sigmoid":    func(_, y float64, _ *Ctx) float64 { return y * (1 - y) },
-	"Tanh":       func(_, y float64, _ *Ctx) float64 { return 1 - y*y },
-	"Softplus":   func(x, _ float64, _ *Ctx) float64 { return 1 / (1 + math.Exp(-x)) },
-	"Softsign":   func(x, _ float64, _ *Ctx) float64 { d := 1 + math.Abs(x); return 1 / (d * d) },
-	"Exp":        func(_, y float64, _ *Ctx) float64 { return y },
-	"Log":        func(x, _ float64, _ *Ctx) float64 { return 1 / x },
-	"Sqrt":       func(_, y float64, _ *Ctx) float64 { return 0.5 / y },
-	"Neg":        func(_, _ float64, _ *Ctx) float64 { return -1 },
-	"Reciprocal": func(_, y float64, _ *Ctx) float64 { return -y * y },
-	"Abs": func(x, _ float64, _ *Ctx) float64 {
-		switch {
-		case x > 0:
-			return 1
-		case x < 0:
-			return -1
-		}
-		return 0
-	},
-	"Erf": func(x, _ float64, _ *Ctx) float64 { return 2 / math.Sqrt(math.Pi) * math.Exp(-x*x) },
-	"HardSigmoid": func(x, _ float64, c *Ctx) float64 {
-		a, b := float64(c.Attrs.Float("alpha", 0.2)), float64(c.Attrs.Float("beta", 0.5))
-		if v := a*x + b; v > 0 && v < 1 {
-			return a
-		}
-		return 0
-	},
-	"HardSwish": func(x, _ float64, _ *Ctx) float64 {
-		switch {
-		case x < -3:
-			return 0
-		case x > 3:
-			return 1
-		}
-		return (2*x + 3) / 6
-	},
-}
-
-func step(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func unary[T tensor.Float](f unaryFn) Rule {
+// unary is the rule of a unary element-wise op whose descriptor declares
+// its derivative (ops.Derivative).
+func unary[T tensor.Float](f func(x, y float64, a ops.Attrs) float64) Rule {
 	return func(c *Ctx) ([]*tensor.Tensor, error) {
 		x, y, gy := data[T](c.In[0]), data[T](c.Out[0]), gradOr[T](c, 0)
 		gx := make([]T, len(x))
 		for i := range x {
-			gx[i] = gy[i] * T(f(float64(x[i]), float64(y[i]), c))
+			gx[i] = gy[i] * T(f(float64(x[i]), float64(y[i]), c.Attrs))
 		}
 		return []*tensor.Tensor{like(c.In[0], gx)}, nil
 	}

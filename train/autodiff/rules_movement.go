@@ -14,23 +14,17 @@ import (
 // scatter-add. This reuses the forward semantics exactly, so every attribute
 // and opset variant the kernel supports is differentiated correctly.
 
-// movementInputs says which inputs of each op carry data (others are
-// indices, shapes or axes).
-var movementInputs = map[string][]int{
-	"Reshape": {0}, "Flatten": {0}, "Squeeze": {0}, "Unsqueeze": {0},
-	"Transpose": {0}, "Slice": {0}, "Gather": {0}, "GatherElements": {0},
-	"Expand": {0}, "Tile": {0}, "Pad": {0}, "ReverseSequence": {0},
-	"Split": {0}, "Concat": nil, // nil: every input
+// The ops using it declare ops.Movement(dataInputs...) in their
+// descriptors: the inputs that carry data (others are indices, shapes or
+// axes; none listed means every input).
+
+// movement returns the rule for an op whose data inputs are dataIns (nil:
+// every input).
+func movement(dataIns []int) Rule {
+	return func(c *Ctx) ([]*tensor.Tensor, error) { return gradMovement(c, dataIns) }
 }
 
-func init() {
-	for op := range movementInputs {
-		register(op, gradMovement, nil)
-	}
-}
-
-func gradMovement(c *Ctx) ([]*tensor.Tensor, error) {
-	dataIns := movementInputs[c.Node.OpType]
+func gradMovement(c *Ctx, dataIns []int) ([]*tensor.Tensor, error) {
 	if dataIns == nil {
 		for i := range c.In {
 			dataIns = append(dataIns, i)

@@ -5,15 +5,19 @@ import (
 	"math"
 
 	"github.com/mtlrun/mtlrun/ops/linalg"
-
+	"github.com/mtlrun/mtlrun/ops/rnn"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
 // LSTM and GRU are differentiated by full backpropagation through time.
-// Their forward pass here is a plain, state-keeping implementation of the
-// ONNX formulas (gate orders iofc and zrh; directions; sequence_lens;
+// The forward pass is the inference kernel of ops/rnn itself (fused where
+// it is), run with a trace (rnn.RunTraced) that records the node's parsed
+// configuration and the state every step started from; so training's
+// outputs are bitwise inference's, and there is one attribute parser, the
+// kernel's. From the recorded states the tape recomputes each step's gate
+// activations (gate orders iofc and zrh; directions; sequence_lens;
 // initial states; peepholes; layout 0 and 1; GRU linear_before_reset 0 and
-// 1); inference uses the fused kernels of ops/rnn instead.
+// 1), which the backward pass needs.
 
 func init() {
 	register("LSTM", typed(rnnBackward[float32], rnnBackward[float64]), typedForward(rnnForward[float32], rnnForward[float64]))
@@ -43,62 +47,28 @@ type rnnSpec struct {
 	lens       []int
 }
 
-func parseRNN(c *Ctx) (*rnnSpec, error) {
-	s := &rnnSpec{lstm: c.Node.OpType == "LSTM", layout: int(c.Attrs.Int("layout", 0))}
-	if acts := c.Attrs.Strings("activations"); len(acts) > 0 {
-		def := []string{"Sigmoid", "Tanh", "Tanh"}
-		if !s.lstm {
-			def = def[:2]
-		}
-		for i, a := range acts {
-			if a != def[i%len(def)] {
-				return nil, fmt.Errorf("training supports only the default activations, got %v", acts)
-			}
-		}
-	}
-	if c.Attrs.Has("clip") {
+// specOf checks that training supports the traced node and returns its
+// sizes and layout.
+func specOf[T tensor.Float](tr *rnn.Trace[T]) (*rnnSpec, error) {
+	switch {
+	case !tr.DefaultActivations:
+		return nil, fmt.Errorf("training supports only the default activations")
+	case tr.Clip:
 		return nil, fmt.Errorf("training does not support the clip attribute")
-	}
-	if c.Attrs.Int("input_forget", 0) != 0 {
+	case tr.InputForget:
 		return nil, fmt.Errorf("training does not support input_forget")
+	case tr.Cell != "LSTM" && tr.Cell != "GRU":
+		return nil, fmt.Errorf("training does not support %s", tr.Cell)
 	}
-	s.lbr = c.Attrs.Int("linear_before_reset", 0) != 0
-	s.G = 3
+	s := &rnnSpec{lstm: tr.Cell == "LSTM", lbr: tr.LinearBeforeReset, dirs: tr.Dirs(), reverse: tr.Reverse,
+		T: tr.Seq, B: tr.Batch, I: tr.Input, H: tr.Hidden, layout: tr.Layout, lens: tr.Lens, G: 3}
 	if s.lstm {
 		s.G = 4
 	}
-	switch dir := c.Attrs.String("direction", "forward"); dir {
-	case "forward":
-		s.reverse = []bool{false}
-	case "reverse":
-		s.reverse = []bool{true}
-	case "bidirectional":
-		s.reverse = []bool{false, true}
-	default:
-		return nil, fmt.Errorf("unknown direction %q", dir)
-	}
-	s.dirs = len(s.reverse)
-	x := c.In[0]
-	if x.Rank() != 3 {
-		return nil, fmt.Errorf("X must be rank 3, got %v", x.Shape)
-	}
-	if s.layout == 0 {
-		s.T, s.B, s.I = x.Shape[0], x.Shape[1], x.Shape[2]
-	} else {
-		s.B, s.T, s.I = x.Shape[0], x.Shape[1], x.Shape[2]
-	}
-	s.H = c.In[2].Shape[2]
-	s.lens = make([]int, s.B)
-	for b := range s.lens {
-		s.lens[b] = s.T
-	}
-	if len(c.In) > 4 && c.In[4] != nil {
-		l, err := tensor.AsInt64(c.In[4])
-		if err != nil {
-			return nil, err
-		}
+	if s.lens == nil {
+		s.lens = make([]int, s.B)
 		for b := range s.lens {
-			s.lens[b] = int(min(max(l[b], 0), int64(s.T)))
+			s.lens[b] = s.T
 		}
 	}
 	return s, nil
@@ -154,11 +124,25 @@ type rnnTape[T tensor.Float] struct {
 
 func sig(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
+// rnnForward runs the node's inference kernel with a trace and builds the
+// tape from it.
 func rnnForward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, any, error) {
-	s, err := parseRNN(c)
+	var tr rnn.Trace[T]
+	outs, err := rnn.RunTraced(c.Kernel, c.In, &tr)
 	if err != nil {
 		return nil, nil, err
 	}
+	s, err := specOf(&tr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return outs, rnnTapeOf(c, s, &tr), nil
+}
+
+// rnnTapeOf recomputes what the backward pass needs from the states the
+// kernel recorded: each step's gate activations and, for LSTM, the cell
+// state after it; for GRU the recurrent part of the h gate.
+func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T] {
 	X, W, R := data[T](c.In[0]), data[T](c.In[1]), data[T](c.In[2])
 	G, H, B, I := s.G, s.H, s.B, s.I
 	GH := G * H
@@ -166,35 +150,14 @@ func rnnForward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, any, error) {
 	if len(c.In) > 3 && c.In[3] != nil {
 		bias = data[T](c.In[3])
 	}
-	var h0, c0, peep []T
-	if len(c.In) > 5 && c.In[5] != nil {
-		h0 = data[T](c.In[5])
-	}
-	if s.lstm && len(c.In) > 6 && c.In[6] != nil {
-		c0 = data[T](c.In[6])
-	}
+	var peep []T
 	if s.lstm && len(c.In) > 7 && c.In[7] != nil {
 		peep = data[T](c.In[7])
 	}
-	ys := []int{s.T, s.dirs, B, H}
-	hs := []int{s.dirs, B, H}
-	if s.layout == 1 {
-		ys = []int{B, s.T, s.dirs, H}
-		hs = []int{B, s.dirs, H}
-	}
-	Y, Yh, Yc := make([]T, prod(ys)), make([]T, prod(hs)), make([]T, prod(hs))
 	tp := &rnnTape[T]{spec: s}
 	for d := 0; d < s.dirs; d++ {
 		Wd, Rd := W[d*GH*I:(d+1)*GH*I], R[d*GH*H:(d+1)*GH*H]
 		h, cs := make([]T, B*H), make([]T, B*H)
-		for b := 0; b < B; b++ {
-			if h0 != nil {
-				copy(h[b*H:(b+1)*H], h0[s.stateAt(d, b):])
-			}
-			if c0 != nil {
-				copy(cs[b*H:(b+1)*H], c0[s.stateAt(d, b):])
-			}
-		}
 		var gatesD, hPrevD, cPrevD, cNextD, hrD [][]T
 		xk := make([]T, B*I)
 		for k := 0; k < s.T; k++ {
@@ -203,6 +166,11 @@ func rnnForward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, any, error) {
 				row := xk[b*I : (b+1)*I]
 				if t := s.timeOf(d, k, b); t >= 0 {
 					copy(row, X[s.xAt(t, b):s.xAt(t, b)+I])
+					// the state the kernel started this step from
+					copy(h[b*H:(b+1)*H], tr.H(d, t, b))
+					if s.lstm {
+						copy(cs[b*H:(b+1)*H], tr.C(d, t, b))
+					}
 				} else {
 					clear(row)
 				}
@@ -238,6 +206,16 @@ func rnnForward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, any, error) {
 				}
 				ab := a[b*GH : (b+1)*GH]
 				hb, cb := h[b*H:(b+1)*H], cs[b*H:(b+1)*H]
+				if a32, ok := any(ab).([]float32); ok && s.lstm && peep == nil {
+					// float32 without peepholes: the vector activations
+					// of ops/linalg, as the inference kernel applies them
+					linalg.Sigmoid(a32[:3*H])
+					linalg.Tanh(a32[3*H : 4*H])
+					for j := 0; j < H; j++ {
+						cb[j] = ab[2*H+j]*cb[j] + ab[j]*ab[3*H+j]
+					}
+					continue // the next step starts from the traced state
+				}
 				if s.lstm {
 					for j := 0; j < H; j++ {
 						ai, ao, af, ac := float64(ab[j]), float64(ab[H+j]), float64(ab[2*H+j]), float64(ab[3*H+j])
@@ -266,46 +244,59 @@ func rnnForward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, any, error) {
 					rbh = bias[d*2*GH+GH+2*H : (d+1)*2*GH]
 				}
 				hrk = make([]T, B*H)
+				// z and r
+				for b := 0; b < B; b++ {
+					if s.timeOf(d, k, b) < 0 {
+						continue
+					}
+					zr := a[b*GH : b*GH+2*H]
+					if z32, ok := any(zr).([]float32); ok {
+						linalg.Sigmoid(z32)
+						continue
+					}
+					for j := range zr {
+						zr[j] = T(sig(float64(zr[j])))
+					}
+				}
+				// the recurrent part of h~: H·Rhᵀ (linear_before_reset=1)
+				// or (r ⊙ H)·Rhᵀ, plus Rbh, for all rows at once
+				src := hPrev
+				if !s.lbr {
+					src = make([]T, B*H)
+					for b := 0; b < B; b++ {
+						r := a[b*GH+H : b*GH+2*H]
+						for p := 0; p < H; p++ {
+							src[b*H+p] = r[p] * hPrev[b*H+p]
+						}
+					}
+				}
+				gemmAcc(false, true, B, H, H, src, Rh, hrk)
 				for b := 0; b < B; b++ {
 					if s.timeOf(d, k, b) < 0 {
 						continue
 					}
 					ab := a[b*GH : (b+1)*GH]
-					hb := hPrev[b*H : (b+1)*H]
-					for j := 0; j < 2*H; j++ {
-						ab[j] = T(sig(float64(ab[j])))
+					hr := hrk[b*H : (b+1)*H]
+					if rbh != nil {
+						for j := range hr {
+							hr[j] += rbh[j]
+						}
 					}
-					r := ab[H : 2*H]
-					for j := 0; j < H; j++ {
-						var acc T
-						for p := 0; p < H; p++ {
-							if s.lbr {
-								acc += hb[p] * Rh[j*H+p]
-							} else {
-								acc += r[p] * hb[p] * Rh[j*H+p]
-							}
-						}
-						if rbh != nil {
-							acc += rbh[j]
-						}
-						hrk[b*H+j] = acc
-						pre := ab[2*H+j]
+					r, hh := ab[H:2*H], ab[2*H:3*H]
+					for j := range hh {
 						if s.lbr {
-							pre += r[j] * acc
+							hh[j] += r[j] * hr[j]
 						} else {
-							pre += acc
+							hh[j] += hr[j]
 						}
-						ab[2*H+j] = T(math.Tanh(float64(pre)))
 					}
-					z := ab[:H]
-					for j := 0; j < H; j++ {
-						h[b*H+j] = (1-z[j])*ab[2*H+j] + z[j]*hb[j]
+					if h32, ok := any(hh).([]float32); ok {
+						linalg.Tanh(h32)
+						continue
 					}
-				}
-			}
-			for b := 0; b < B; b++ {
-				if t := s.timeOf(d, k, b); t >= 0 {
-					copy(Y[s.yAt(t, d, b):s.yAt(t, d, b)+H], h[b*H:(b+1)*H])
+					for j := range hh {
+						hh[j] = T(math.Tanh(float64(hh[j])))
+					}
 				}
 			}
 			gatesD = append(gatesD, a)
@@ -314,24 +305,13 @@ func rnnForward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, any, error) {
 			cNextD = append(cNextD, append([]T(nil), cs...))
 			hrD = append(hrD, hrk)
 		}
-		for b := 0; b < B; b++ {
-			copy(Yh[s.stateAt(d, b):s.stateAt(d, b)+H], h[b*H:(b+1)*H])
-			copy(Yc[s.stateAt(d, b):s.stateAt(d, b)+H], cs[b*H:(b+1)*H])
-		}
 		tp.gates = append(tp.gates, gatesD)
 		tp.hPrev = append(tp.hPrev, hPrevD)
 		tp.cPrev = append(tp.cPrev, cPrevD)
 		tp.cNext = append(tp.cNext, cNextD)
 		tp.hr = append(tp.hr, hrD)
 	}
-	outs := []*tensor.Tensor{tensor.From(ys, Y), tensor.From(hs, Yh)}
-	if s.lstm {
-		outs = append(outs, tensor.From(hs, Yc))
-	}
-	for i := range outs {
-		outs[i].DType = c.In[0].DType
-	}
-	return outs[:min(len(outs), max(len(c.Node.Outputs), 1))], tp, nil
+	return tp
 }
 
 func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {

@@ -1,14 +1,19 @@
 package autodiff
 
 import (
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
-func TestRecurrentGradients(t *testing.T) {
+// recurrentGradCases are the finite-difference checks of the LSTM and GRU
+// rules.
+func recurrentGradCases() []gradCase {
 	rng := rand.New(rand.NewPCG(3, 4))
 	r := func(shape ...int) *tensor.Tensor {
 		x := randT(rng, false, shape...)
@@ -20,7 +25,7 @@ func TestRecurrentGradients(t *testing.T) {
 	lens := tensor.From([]int{3}, []int32{4, 2, 3})
 	str := func(s string) ops.Attr { return ops.Attr{Type: ops.AttrString, String: s} }
 	const T, B, I, H = 4, 3, 2, 3
-	cases := []gradCase{
+	return []gradCase{
 		{name: "lstm_forward", op: "LSTM", outputs: 3, attrs: ops.Attrs{"hidden_size": attrInt(H)},
 			inputs: []*tensor.Tensor{r(T, B, I), r(1, 4*H, I), r(1, 4*H, H), r(1, 8*H)}},
 		{name: "lstm_bidirectional_lens_states_peepholes", op: "LSTM", outputs: 3,
@@ -36,7 +41,188 @@ func TestRecurrentGradients(t *testing.T) {
 			attrs:  ops.Attrs{"hidden_size": attrInt(H)},
 			inputs: []*tensor.Tensor{r(T, B, I), r(1, 3*H, I), r(1, 3*H, H), r(1, 6*H), nil, r(1, B, H)}},
 	}
-	for _, c := range cases {
+}
+
+func TestRecurrentGradients(t *testing.T) {
+	for _, c := range recurrentGradCases() {
 		t.Run(c.name, func(t *testing.T) { checkGradients(t, c) })
+	}
+}
+
+// TestTrainingForwardIsInference: the training forward pass of LSTM and GRU
+// is the inference kernel itself, so its outputs are bitwise those of a
+// runtime session (float32, which runs the fused cells where the CPU has
+// them) for the same weights and input.
+func TestTrainingForwardIsInference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	r := func(shape ...int) *tensor.Tensor {
+		v := make([]float32, prod(shape))
+		for i := range v {
+			v[i] = float32(rng.NormFloat64() * 0.5)
+		}
+		return tensor.From(shape, v)
+	}
+	str := func(s string) ops.Attr { return ops.Attr{Type: ops.AttrString, String: s} }
+	lens := tensor.From([]int{3}, []int32{5, 2, 4})
+	const T, B = 5, 3
+	cases := []struct {
+		name  string
+		op    string
+		attrs ops.Attrs
+		in    func(I, H int) []*tensor.Tensor
+		outs  int
+	}{
+		{"lstm", "LSTM", ops.Attrs{}, func(I, H int) []*tensor.Tensor {
+			return []*tensor.Tensor{r(T, B, I), r(1, 4*H, I), r(1, 4*H, H), r(1, 8*H)}
+		}, 3},
+		{"lstm_bidirectional_lens_states", "LSTM", ops.Attrs{"direction": str("bidirectional")}, func(I, H int) []*tensor.Tensor {
+			return []*tensor.Tensor{r(T, B, I), r(2, 4*H, I), r(2, 4*H, H), r(2, 8*H), lens, r(2, B, H), r(2, B, H)}
+		}, 3},
+		{"lstm_peepholes_reverse", "LSTM", ops.Attrs{"direction": str("reverse")}, func(I, H int) []*tensor.Tensor {
+			return []*tensor.Tensor{r(T, B, I), r(1, 4*H, I), r(1, 4*H, H), r(1, 8*H), nil, nil, nil, r(1, 3*H)}
+		}, 2},
+		{"gru_lbr0_layout1_lens", "GRU", ops.Attrs{"layout": attrInt(1)}, func(I, H int) []*tensor.Tensor {
+			return []*tensor.Tensor{r(B, T, I), r(1, 3*H, I), r(1, 3*H, H), r(1, 6*H), lens}
+		}, 2},
+		{"gru_lbr1_bidirectional", "GRU", ops.Attrs{"direction": str("bidirectional"), "linear_before_reset": attrInt(1)}, func(I, H int) []*tensor.Tensor {
+			return []*tensor.Tensor{r(T, B, I), r(2, 3*H, I), r(2, 3*H, H), r(2, 6*H), nil, r(2, B, H)}
+		}, 2},
+	}
+	for _, c := range cases {
+		for _, sz := range [][2]int{{4, 16}, {20, 5}} {
+			I, H := sz[0], sz[1]
+			in := c.in(I, H)
+			attrs := ops.Attrs{"hidden_size": attrInt(int64(H))}
+			for k, v := range c.attrs {
+				attrs[k] = v
+			}
+			g := &runtime.Graph{Name: c.name}
+			n := &runtime.Node{Name: c.name, OpType: c.op, Attrs: attrs}
+			var params, outs []string
+			for i, x := range in {
+				if x == nil {
+					n.Inputs = append(n.Inputs, "")
+					continue
+				}
+				name := fmt.Sprintf("in%d", i)
+				n.Inputs = append(n.Inputs, name)
+				g.AddInitializer(name, x)
+				if x.DType == tensor.Float32 && i > 0 {
+					params = append(params, name)
+				}
+			}
+			for i := 0; i < c.outs; i++ {
+				o := fmt.Sprintf("out%d", i)
+				n.Outputs, outs = append(n.Outputs, o), append(outs, o)
+				g.Outputs = append(g.Outputs, runtime.ValueInfo{Name: o, DType: tensor.Float32, Kind: "tensor"})
+			}
+			g.Nodes = []*runtime.Node{n}
+			m := &runtime.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 14}}
+			prog, err := NewProgram(m, outs, params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tape, err := prog.Forward(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, threads := range []int{1, 2} {
+				sess, err := runtime.NewSession(m, runtime.Options{Threads: threads})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := sess.Run(nil, outs...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, o := range outs {
+					a, b := tape.Value(o).Float32s(), want[o].Float32s()
+					if len(a) != len(b) {
+						t.Fatalf("%s I=%d H=%d: %s has %d elements, inference %d", c.name, I, H, o, len(a), len(b))
+					}
+					for i := range b {
+						if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+							t.Fatalf("%s I=%d H=%d threads %d: %s[%d] = %v in training, %v in inference", c.name, I, H, threads, o, i, a[i], b[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestRecurrentFloat32MatchesFloat64: the float32 tape (vector activations
+// of ops/linalg, fused inference cells) gives the float64 gradients, which
+// TestRecurrentGradients checks against finite differences, to float32
+// precision.
+func TestRecurrentFloat32MatchesFloat64(t *testing.T) {
+	to32 := func(x *tensor.Tensor) *tensor.Tensor {
+		if x == nil || x.DType != tensor.Float64 {
+			return x
+		}
+		v := make([]float32, x.Len())
+		for i, f := range x.Float64s() {
+			v[i] = float32(f)
+		}
+		return tensor.From(append([]int(nil), x.Shape...), v)
+	}
+	grads := func(gc gradCase) map[string]*tensor.Tensor {
+		m, outs, params := gc.build()
+		prog, err := NewProgram(m, outs, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tape, err := prog.Forward(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gy := map[string]*tensor.Tensor{}
+		for i, o := range outs {
+			y := tape.Value(o)
+			w := make([]float64, y.Len())
+			for k := range w {
+				w[k] = math.Sin(float64(3*k + i))
+			}
+			gy[o] = tensor.From(append([]int(nil), y.Shape...), w)
+			if y.DType == tensor.Float32 {
+				gy[o] = to32(gy[o])
+			}
+		}
+		g, err := tape.Backward(gy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	for _, gc := range recurrentGradCases() {
+		t.Run(gc.name, func(t *testing.T) {
+			want := grads(gc)
+			gc32 := gc
+			gc32.inputs = make([]*tensor.Tensor, len(gc.inputs))
+			for i, x := range gc.inputs {
+				gc32.inputs[i] = to32(x)
+			}
+			got := grads(gc32)
+			for p, w := range want {
+				wv := w.Float64s()
+				gv, err := tensor.AsFloat64(got[p])
+				if err != nil {
+					t.Fatal(err)
+				}
+				scale := 0.0
+				for _, v := range wv {
+					scale = max(scale, math.Abs(v))
+				}
+				worst := 0.0
+				for i := range wv {
+					d := math.Abs(gv[i] - wv[i])
+					worst = max(worst, d/max(scale, 1))
+					if d > 1e-6*max(scale, 1) { // observed ≤ 1.7e-7
+						t.Fatalf("d/d %s[%d]: float32 %g, float64 %g", p, i, gv[i], wv[i])
+					}
+				}
+				t.Logf("d/d %s: worst difference %.2g of the largest gradient", p, worst)
+			}
+		})
 	}
 }

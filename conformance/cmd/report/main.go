@@ -233,7 +233,7 @@ func render(suites []*suiteResult, elapsed time.Duration) string {
 	p("RoiAlign, DeformConv, GridSample, AffineGrid, CenterCropPad); `conformance.OutOfScope` is the rule.\n")
 	p("The node cases are the %d named in `conformance/node-inscope.txt`. In the other suites a\n", node.all)
 	p("case is selected when every op of its model (subgraphs included) is in mtlrun's op set: the\n")
-	p("registered kernels plus `If`, `Loop` and `Scan`, which the runtime implements. *Excluded* cases are\n")
+	p("registered kernels plus `If`, `Loop`, `Scan` and `SequenceMap`, which the runtime implements. *Excluded* cases are\n")
 	p("listed below with the reason; *known failures* are bugs still to fix.\n")
 	p("All %d selected cases ran in %s on %d CPUs.\n\n", totalRows(suites), roundDur(elapsed), goruntime.NumCPU())
 

@@ -1,0 +1,82 @@
+package rnn
+
+import (
+	"math"
+	"testing"
+)
+
+// TestTrace: a traced run gives bitwise the outputs of Run, on the fused
+// and the general paths, and records as each step's starting state the
+// initial state (first step) or the hidden state Y holds for the time
+// processed just before.
+func TestTrace(t *testing.T) {
+	defer func() { forceFused = 0 }()
+	const T, N = 5, 6
+	for _, mode := range []int{-1, 1} {
+		forceFused = mode
+		for _, c := range arenaCases() {
+			for _, H := range []int{5, 16} {
+				rc := c.randCase(11, T, N, H)
+				op := buildOp(t, rc, 1, true)
+				want := mustRun(t, op, rc.inputs)
+				var tr Trace[float32]
+				got, err := RunTraced(op, rc.inputs, &tr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range want {
+					a, b := got[i].Float32s(), want[i].Float32s()
+					for k := range b {
+						if math.Float32bits(a[k]) != math.Float32bits(b[k]) {
+							t.Fatalf("%s H=%d fused mode %d: output %d element %d: traced %v, Run %v", c.name, H, mode, i, k, a[k], b[k])
+						}
+					}
+				}
+				if tr.Cell != rc.op || tr.Seq != T || tr.Batch != N || tr.Hidden != H || tr.Input != c.in || (tr.Lens != nil) != c.lens {
+					t.Fatalf("%s: trace config %+v", c.name, tr)
+				}
+				y := want[0].Float32s()
+				nd := tr.Dirs()
+				yAt := func(t, d, b int) []float32 {
+					if tr.Layout == 0 {
+						return y[((t*nd+d)*N+b)*H:][:H]
+					}
+					return y[((b*T+t)*nd+d)*H:][:H]
+				}
+				for d := 0; d < nd; d++ {
+					for b := 0; b < N; b++ {
+						L := T
+						if tr.Lens != nil {
+							L = tr.Lens[b]
+						}
+						for k := 0; k < L; k++ {
+							ti, prev := k, k-1
+							if tr.Reverse[d] {
+								ti, prev = L-1-k, L-k
+							}
+							var start []float32
+							switch {
+							case k > 0:
+								start = yAt(prev, d, b)
+							case rc.inputs[5] != nil:
+								h0 := rc.inputs[5].Float32s()
+								if tr.Layout == 0 {
+									start = h0[(d*N+b)*H:][:H]
+								} else {
+									start = h0[(b*nd+d)*H:][:H]
+								}
+							default:
+								start = make([]float32, H)
+							}
+							for j, v := range tr.H(d, ti, b) {
+								if math.Float32bits(v) != math.Float32bits(start[j]) {
+									t.Fatalf("%s H=%d mode %d: dir %d row %d time %d starts from h[%d] = %v, want %v", c.name, H, mode, d, b, ti, j, v, start[j])
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
