@@ -24,7 +24,7 @@ func init() {
 		p := float64(c.Attrs.Int("p", 2))
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return lpPool(in, window{}, p, true) }), nil
 	}})
-	ops.Define(ops.Desc{Type: "MaxUnpool", Since: 9, Shape: ops.NoShapeRule("the output size comes from an optional output_shape input or the pads; the declared output type is used"), Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "MaxUnpool", Since: 9, Shape: ops.NoShapeRule("the output size comes from an optional output_shape input or the pads; the declared output type is used"), Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: func(c *ops.Config) (ops.Op, error) {
 		w, err := parseWindow(c)
 		if err != nil {
 			return nil, err

@@ -16,7 +16,7 @@ func init() {
 	ops.Define(ops.Desc{Type: "ScatterND", Since: 11, Grad: noRuleYet, Kernel: newScatterND})
 	ops.Define(ops.Desc{Type: "ScatterElements", Since: 11, Grad: noRuleYet, Kernel: newScatterElements})
 	ops.Define(ops.Desc{Type: "Scatter", Since: 9, Grad: noRuleYet, Kernel: newScatterElements}) // deprecated in opset 11; ScatterElements without reduction
-	ops.Define(ops.Desc{Type: "GatherND", Since: 11, Grad: noRuleYet, Traits: ops.DataMovement, Kernel: newGatherND})
+	ops.Define(ops.Desc{Type: "GatherND", Since: 11, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newGatherND})
 }
 
 // indexList reads an int32/int64 index input.

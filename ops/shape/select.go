@@ -13,7 +13,7 @@ import (
 func init() {
 	ops.Define(ops.Desc{Type: "OneHot", Since: 9, Grad: ops.NotDifferentiable("its inputs are indices and the on/off values"), Kernel: newOneHot})
 	ops.Define(ops.Desc{Type: "NonZero", Since: 9, Grad: ops.ZeroGradient("its output is indices"), Traits: ops.ShapeOnly, Kernel: func(*ops.Config) (ops.Op, error) { return ops.OpFunc(runNonZero), nil }})
-	ops.Define(ops.Desc{Type: "Compress", Since: 9, Grad: noRuleYet, Traits: ops.DataMovement, Kernel: newCompress})
+	ops.Define(ops.Desc{Type: "Compress", Since: 9, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newCompress})
 	ops.Define(ops.Desc{Type: "EyeLike", Since: 9, Grad: ops.ZeroGradient("its output depends only on the input shape"), Kernel: newEyeLike})
 }
 

@@ -10,9 +10,9 @@ import (
 // SpaceToDepth, the block rearrangements.
 
 func init() {
-	ops.Define(ops.Desc{Type: "TensorScatter", Since: 24, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: newTensorScatter})
-	ops.Define(ops.Desc{Type: "DepthToSpace", Since: 1, Grad: noRuleYet, Traits: ops.DataMovement, Kernel: func(c *ops.Config) (ops.Op, error) { return newBlockMove(c, true) }})
-	ops.Define(ops.Desc{Type: "SpaceToDepth", Since: 1, Grad: noRuleYet, Traits: ops.DataMovement, Kernel: func(c *ops.Config) (ops.Op, error) { return newBlockMove(c, false) }})
+	ops.Define(ops.Desc{Type: "TensorScatter", Since: 24, Shape: ops.ShapeSameAsInput, Grad: ops.Movement(0, 1), Kernel: newTensorScatter})
+	ops.Define(ops.Desc{Type: "DepthToSpace", Since: 1, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: func(c *ops.Config) (ops.Op, error) { return newBlockMove(c, true) }})
+	ops.Define(ops.Desc{Type: "SpaceToDepth", Since: 1, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: func(c *ops.Config) (ops.Op, error) { return newBlockMove(c, false) }})
 }
 
 // newTensorScatter builds TensorScatter: the cache with update written
