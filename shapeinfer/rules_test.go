@@ -205,6 +205,12 @@ func TestRules(t *testing.T) {
 		{"conv transpose", model(17, []runtime.ValueInfo{vi("x", tensor.Float32, "N", 8, 10, "w"), vi("k", tensor.Float32, 8, 4, 3, 3)}, nil,
 			nd("ConvTranspose", "x,k", "y", ops.Attrs{"strides": aInts(2, 1), "pads": aInts(1, 1, 1, 1), "output_padding": aInts(1, 0)})),
 			map[string]string{"y": "float32[N 4 20 w]"}, ""},
+		{"random", model(17, []runtime.ValueInfo{x3}, nil,
+			nd("RandomNormal", "", "n", ops.Attrs{"shape": aInts(2, 3), "dtype": aInt(int64(tensor.Float64))}),
+			nd("RandomUniform", "", "u", ops.Attrs{"shape": aInts(4)}),
+			nd("RandomUniformLike", "x", "ul", nil),
+			nd("RandomNormalLike", "x", "nl", ops.Attrs{"dtype": aInt(int64(tensor.Float16))})),
+			map[string]string{"n": "float64[2 3]", "u": "float32[4]", "ul": "float32[batch time 64]", "nl": "float16[batch time 64]"}, ""},
 		{"declared shape contradicts", func() *runtime.Model {
 			m := model(17, []runtime.ValueInfo{vi("x", tensor.Float32, "batch", 8)}, nil, nd("Relu", "x", "y", nil))
 			m.Graph.Outputs = []runtime.ValueInfo{vi("y", tensor.Float32, "batch", 9)}
