@@ -10,6 +10,9 @@ func init() {
 	register(ruleLoss, "NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss")
 	register(ruleNMS, "NonMaxSuppression")
 	register(ruleGridSample, "GridSample")
+	register(ruleQLinear, "QLinearMatMul", "QLinearConv")
+	register(ruleWindow, "HannWindow", "HammingWindow", "BlackmanWindow")
+	register(ruleBitCast, "BitCast")
 }
 
 func ruleBernoulli(c *ctx) []*val {
@@ -41,6 +44,9 @@ func ruleQuantize(c *ctx) []*val {
 	default: // DynamicQuantizeLinear
 		out.dtype = tensor.Uint8
 		return []*val{out, ranked(tensor.Float32), ranked(tensor.Uint8)}
+	}
+	if dt := c.attrInt("output_dtype", 0); dt != 0 { // the attribute of the newer opsets wins
+		out.dtype = tensor.DType(dt)
 	}
 	return []*val{out}
 }
@@ -91,4 +97,53 @@ func ruleRandom(c *ctx) []*val {
 		dims[i] = Const(d)
 	}
 	return []*val{ranked(tensor.DType(c.attrInt("dtype", int64(tensor.Float32))), dims...)}
+}
+
+// ruleQLinear is QLinearMatMul and QLinearConv: the float op's rule on the
+// quantized operands (inputs 0 and 3, and QLinearConv's bias, input 8), with
+// the dtype of y_zero_point (input 7; uint8 when absent).
+func ruleQLinear(c *ctx) []*val {
+	cc := *c
+	cc.ins = []*val{c.input(0), c.input(3)}
+	inner := ruleMatMul
+	if c.n.OpType == "QLinearConv" {
+		cc.ins = append(cc.ins, c.input(8))
+		inner = ruleConv
+	}
+	outs := inner(&cc)
+	c.k = cc.k
+	dt := c.dtype(7)
+	if dt == tensor.Undefined {
+		dt = tensor.Uint8
+	}
+	for _, o := range outs {
+		if o != nil {
+			o.dtype = dt
+		}
+	}
+	return outs
+}
+
+// ruleWindow is HannWindow, HammingWindow and BlackmanWindow: a vector as
+// long as the size input's value, of dtype output_datatype (float32 by
+// default).
+func ruleWindow(c *ctx) []*val {
+	dt := tensor.DType(c.attrInt("output_datatype", int64(tensor.Float32)))
+	return []*val{ranked(dt, c.known(scalarArg(c.input(0))))}
+}
+
+// ruleBitCast: the input's shape in dtype to, which must be as wide as the
+// input's dtype.
+func ruleBitCast(c *ctx) []*val {
+	to := tensor.DType(c.attrInt("to", 0))
+	x := c.input(0)
+	if x == nil {
+		return []*val{unranked(to)}
+	}
+	if from := x.dtype; from != tensor.Undefined && from.Size() != to.Size() {
+		c.problem("BitCast %v to %v: the element widths differ", from, to)
+	}
+	out := same(x)
+	out.dtype = to
+	return []*val{out}
 }

@@ -211,6 +211,17 @@ func TestRules(t *testing.T) {
 			nd("RandomUniformLike", "x", "ul", nil),
 			nd("RandomNormalLike", "x", "nl", ops.Attrs{"dtype": aInt(int64(tensor.Float16))})),
 			map[string]string{"n": "float64[2 3]", "u": "float32[4]", "ul": "float32[batch time 64]", "nl": "float16[batch time 64]"}, ""},
+		{"qlinear", model(21, []runtime.ValueInfo{vi("a", tensor.Uint8, "batch", 4), vi("b", tensor.Uint8, 4, 5),
+			vi("x", tensor.Uint8, 1, 2, 5, "w"), vi("k", tensor.Uint8, 3, 2, 3, 3),
+			vi("s", tensor.Float32), vi("z", tensor.Uint8), vi("yz", tensor.Int8)}, nil,
+			nd("QLinearMatMul", "a,s,z,b,s,z,s,yz", "mm", nil),
+			nd("QLinearConv", "x,s,z,k,s,z,s,z", "conv", ops.Attrs{"pads": aInts(1, 1, 1, 1)})),
+			map[string]string{"mm": "int8[batch 5]", "conv": "uint8[1 3 5 w]"}, ""},
+		{"window and bitcast", model(26, []runtime.ValueInfo{x3}, map[string]*tensor.Tensor{"n": tensor.Scalar(int64(8))},
+			nd("HannWindow", "n", "hann", nil),
+			nd("BlackmanWindow", "n", "black", ops.Attrs{"output_datatype": aInt(int64(tensor.Float64))}),
+			nd("BitCast", "x", "bits", ops.Attrs{"to": aInt(int64(tensor.Int32))})),
+			map[string]string{"hann": "float32[8]", "black": "float64[8]", "bits": "int32[batch time 64]"}, ""},
 		{"declared shape contradicts", func() *runtime.Model {
 			m := model(17, []runtime.ValueInfo{vi("x", tensor.Float32, "batch", 8)}, nil, nd("Relu", "x", "y", nil))
 			m.Graph.Outputs = []runtime.ValueInfo{vi("y", tensor.Float32, "batch", 9)}

@@ -14,7 +14,7 @@ import (
 // x_scale·w_scale/y_scale, rounded half to even, saturated.
 
 func init() {
-	ops.Define(ops.Desc{Type: "QLinearConv", Since: 10, Shape: ops.NoShapeRule("quantized convolution; the declared output type is used"), Grad: ops.NotDifferentiable("quantized integer tensors"), Kernel: func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "QLinearConv", Since: 10, Grad: ops.NotDifferentiable("quantized integer tensors"), Kernel: func(c *ops.Config) (ops.Op, error) {
 		cc := *c
 		cc.ConstInputs = nil // the float64 copies are new each run; nothing is cached by address
 		inner, err := newConv(&cc)

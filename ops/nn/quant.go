@@ -16,7 +16,7 @@ func init() {
 	ops.Define(ops.Desc{Type: "QuantizeLinear", Since: 10, Grad: ops.NotDifferentiable("quantization rounds to integers"), Kernel: newQuantizeLinear})
 	ops.Define(ops.Desc{Type: "DequantizeLinear", Since: 10, Grad: ops.NotDifferentiable("its data input is a quantized integer tensor"), Kernel: newDequantizeLinear})
 	ops.Define(ops.Desc{Type: "DynamicQuantizeLinear", Since: 11, Grad: ops.NotDifferentiable("quantization rounds to integers"), Kernel: func(*ops.Config) (ops.Op, error) { return ops.OpFunc(runDynamicQuantizeLinear), nil }})
-	ops.Define(ops.Desc{Type: "QLinearMatMul", Since: 10, Shape: ops.NoShapeRule("quantized product; the declared output type is used"), Grad: ops.NotDifferentiable("quantized integer tensors"), Kernel: func(*ops.Config) (ops.Op, error) { return ops.OpFunc(runQLinearMatMul), nil }})
+	ops.Define(ops.Desc{Type: "QLinearMatMul", Since: 10, Grad: ops.NotDifferentiable("quantized integer tensors"), Kernel: func(*ops.Config) (ops.Op, error) { return ops.OpFunc(runQLinearMatMul), nil }})
 }
 
 // qRange is the saturation range of an integer quantized type.

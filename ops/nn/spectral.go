@@ -24,7 +24,7 @@ func init() {
 			return 0.42 - 0.5*math.Cos(2*math.Pi*n/N) + 0.08*math.Cos(4*math.Pi*n/N)
 		},
 	} {
-		ops.Define(ops.Desc{Type: name, Since: 17, Shape: ops.NoShapeRule("the window length is the size input value; the declared output type is used"), Grad: ops.NotDifferentiable("the window is computed from an integer size"), Kernel: func(c *ops.Config) (ops.Op, error) { return newWindow(c, w) }})
+		ops.Define(ops.Desc{Type: name, Since: 17, Grad: ops.NotDifferentiable("the window is computed from an integer size"), Kernel: func(c *ops.Config) (ops.Op, error) { return newWindow(c, w) }})
 	}
 	ops.Define(ops.Desc{Type: "MelWeightMatrix", Since: 17, Shape: ops.NoShapeRule("the matrix size comes from the input values; the declared output type is used"), Grad: ops.NotDifferentiable("the matrix is computed from integer sizes and frequency bounds"), Kernel: newMelWeightMatrix})
 }

@@ -9,7 +9,7 @@ import (
 // another dtype of the same width.
 
 func init() {
-	ops.Define(ops.Desc{Type: "BitCast", Since: 26, Shape: ops.NoShapeRule("the output shape depends on the source and target element sizes; the declared output type is used"), Grad: ops.NotDifferentiable("it reinterprets bits"), Kernel: func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "BitCast", Since: 26, Grad: ops.NotDifferentiable("it reinterprets bits"), Kernel: func(c *ops.Config) (ops.Op, error) {
 		to := tensor.DType(c.Attrs.Int("to", 0))
 		if !to.Supported() || to == tensor.String {
 			return nil, ops.BadAttr("to", "unsupported target dtype %v", to)
