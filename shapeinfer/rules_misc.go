@@ -13,6 +13,8 @@ func init() {
 	register(ruleQLinear, "QLinearMatMul", "QLinearConv")
 	register(ruleWindow, "HannWindow", "HammingWindow", "BlackmanWindow")
 	register(ruleBitCast, "BitCast")
+	register(ruleDFT, "DFT")
+	register(ruleSTFT, "STFT")
 }
 
 func ruleBernoulli(c *ctx) []*val {
@@ -146,4 +148,86 @@ func ruleBitCast(c *ctx) []*val {
 	out := same(x)
 	out.dtype = to
 	return []*val{out}
+}
+
+// ruleDFT follows the DFT kernel: the transform axis (the axis attribute
+// before opset 20; from 20 the axis input, -2 when absent) gets the output
+// point count and the last dim (1 real, 2 complex) becomes 2, or 1 for a
+// onesided inverse. The transform length is dft_length's value when given,
+// else the axis dim (2·(n−1) for a onesided inverse); a onesided forward
+// transform keeps N/2+1 points.
+func ruleDFT(c *ctx) []*val {
+	dt := c.dtype(0)
+	x := c.r(0)
+	if x == nil || x.rank() < 2 {
+		return []*val{unranked(dt)}
+	}
+	r := int64(x.rank())
+	inverse, onesided := c.attrInt("inverse", 0) != 0, c.attrInt("onesided", 0) != 0
+	axis := c.attrInt("axis", 1)
+	if c.opset >= 20 {
+		axis = -2
+		if a := c.input(2); a != nil {
+			v, ok := scalarArg(a).IsConst()
+			if !ok {
+				return []*val{ranked(dt, c.freshDims(int(r))...)}
+			}
+			axis = v
+		}
+	}
+	if axis < 0 {
+		axis += r
+	}
+	if axis < 0 || axis >= r-1 {
+		c.problem("axis %d invalid for input %s", axis, shapeString(x.shape))
+		return []*val{unranked(dt)}
+	}
+	shape := copyShape(x.shape)
+	n := shape[axis]
+	if onesided && inverse {
+		n = n.Sub(Const(1)).Mul(Const(2))
+	}
+	if l := c.input(1); l != nil {
+		n = c.known(scalarArg(l))
+	}
+	outC := int64(2)
+	switch {
+	case onesided && !inverse:
+		n = n.FloorDiv(2).Add(Const(1))
+	case onesided && inverse:
+		outC = 1
+	}
+	shape[axis], shape[r-1] = c.known(n), Const(outC)
+	return []*val{ranked(dt, shape...)}
+}
+
+// ruleSTFT: [batch, frames, bins, 2] from a [batch, length, 1|2] signal,
+// frames = (length − frame_length)/frame_step + 1, bins = frame_length
+// (frame_length/2+1 when onesided, the default); frame_length is the
+// frame_length input's value or the window's length.
+func ruleSTFT(c *ctx) []*val {
+	dt := c.dtype(0)
+	x := c.r(0)
+	if x == nil || x.rank() != 3 {
+		return []*val{unranked(dt)}
+	}
+	fl := Unknown()
+	if w := c.r(2); w != nil && w.rank() == 1 {
+		fl = w.shape[0]
+	}
+	if l := c.input(3); l != nil {
+		fl = scalarArg(l)
+	}
+	frames, bins := c.fresh(), c.fresh()
+	if step, ok := scalarArg(c.input(1)).IsConst(); ok && step > 0 && !fl.IsUnknown() {
+		frames = c.known(x.shape[1].Sub(fl).FloorDiv(step).Add(Const(1)))
+	}
+	if !fl.IsUnknown() {
+		bins = fl
+		if c.attrInt("onesided", 1) != 0 {
+			bins = fl.FloorDiv(2).Add(Const(1))
+		}
+		bins = c.known(bins)
+	}
+	return []*val{ranked(dt, x.shape[0], frames, bins, Const(2))}
 }

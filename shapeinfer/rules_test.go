@@ -222,6 +222,14 @@ func TestRules(t *testing.T) {
 			nd("BlackmanWindow", "n", "black", ops.Attrs{"output_datatype": aInt(int64(tensor.Float64))}),
 			nd("BitCast", "x", "bits", ops.Attrs{"to": aInt(int64(tensor.Int32))})),
 			map[string]string{"hann": "float32[8]", "black": "float64[8]", "bits": "int32[batch time 64]"}, ""},
+		{"dft and stft", model(20, []runtime.ValueInfo{vi("x", tensor.Float32, "batch", 16, 1), vi("c", tensor.Float32, "batch", 9, 2),
+			vi("sig", tensor.Float32, 2, 64, 1), vi("win", tensor.Float32, 16)},
+			map[string]*tensor.Tensor{"step": tensor.Scalar(int64(8)), "len": tensor.Scalar(int64(10))},
+			nd("DFT", "x", "half", ops.Attrs{"onesided": aInt(1)}),
+			nd("DFT", "x,len", "padded", nil),
+			nd("DFT", "c", "back", ops.Attrs{"onesided": aInt(1), "inverse": aInt(1)}),
+			nd("STFT", "sig,step,win", "spec", nil)),
+			map[string]string{"half": "float32[batch 9 2]", "padded": "float32[batch 10 2]", "back": "float32[batch 16 1]", "spec": "float32[2 7 9 2]"}, ""},
 		{"declared shape contradicts", func() *runtime.Model {
 			m := model(17, []runtime.ValueInfo{vi("x", tensor.Float32, "batch", 8)}, nil, nd("Relu", "x", "y", nil))
 			m.Graph.Outputs = []runtime.ValueInfo{vi("y", tensor.Float32, "batch", 9)}

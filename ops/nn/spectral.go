@@ -15,8 +15,8 @@ import (
 // in models are short frames).
 
 func init() {
-	ops.Define(ops.Desc{Type: "DFT", Since: 17, Shape: ops.NoShapeRule("the output length comes from the dft_length input value and the onesided attribute; the declared output type is used"), Grad: noRuleYet, Kernel: newDFT})
-	ops.Define(ops.Desc{Type: "STFT", Since: 17, Shape: ops.NoShapeRule("the frame count comes from the frame_step and frame_length input values; the declared output type is used"), Grad: noRuleYet, Kernel: newSTFT})
+	ops.Define(ops.Desc{Type: "DFT", Since: 17, Grad: noRuleYet, Kernel: newDFT})
+	ops.Define(ops.Desc{Type: "STFT", Since: 17, Grad: noRuleYet, Kernel: newSTFT})
 	for name, w := range map[string]func(n, N float64) float64{
 		"HannWindow":    func(n, N float64) float64 { return 0.5 - 0.5*math.Cos(2*math.Pi*n/N) },
 		"HammingWindow": func(n, N float64) float64 { return 25.0/46 - (1-25.0/46)*math.Cos(2*math.Pi*n/N) },
