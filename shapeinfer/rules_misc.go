@@ -14,6 +14,7 @@ func init() {
 	register(ruleWindow, "HannWindow", "HammingWindow", "BlackmanWindow")
 	register(ruleBitCast, "BitCast")
 	register(ruleDFT, "DFT")
+	register(ruleAttention, "Attention")
 	register(ruleSTFT, "STFT")
 }
 
@@ -230,4 +231,39 @@ func ruleSTFT(c *ctx) []*val {
 		bins = c.known(bins)
 	}
 	return []*val{ranked(dt, x.shape[0], frames, bins, Const(2))}
+}
+
+// ruleAttention follows the Attention kernel. Q, K, V are all 4-D
+// ([batch, heads, seq, head size]) or all 3-D ([batch, seq, heads·head
+// size], with q_num_heads and kv_num_heads). Outputs: Y (Q's layout, V's
+// head size), present_key and present_value ([batch, kv heads, past+seq,
+// head size]) and the QK product [batch, q heads, q seq, past+seq].
+func ruleAttention(c *ctx) []*val {
+	dt := c.dtype(0)
+	q, k, v := c.r(0), c.r(1), c.r(2)
+	if q == nil || k == nil || v == nil || q.rank() != k.rank() || q.rank() != v.rank() || (q.rank() != 3 && q.rank() != 4) {
+		return []*val{unranked(dt), unranked(c.dtype(1)), unranked(c.dtype(2)), unranked(dt)}
+	}
+	var b, hq, sq, hkv, sk, d, dv Expr
+	if q.rank() == 4 {
+		b, hq, sq, d = q.shape[0], q.shape[1], q.shape[2], q.shape[3]
+		hkv, sk, dv = k.shape[1], k.shape[2], v.shape[3]
+	} else {
+		nq, nkv := c.attrInt("q_num_heads", 0), c.attrInt("kv_num_heads", 0)
+		if nq <= 0 || nkv <= 0 {
+			c.problem("3-D inputs need q_num_heads and kv_num_heads")
+			return nil
+		}
+		b, sq, hq, hkv, sk = q.shape[0], q.shape[1], Const(nq), Const(nkv), k.shape[1]
+		d, dv = c.known(k.shape[2].FloorDiv(nkv)), c.known(v.shape[2].FloorDiv(nkv))
+	}
+	t := sk
+	if pk := c.r(4); pk != nil && pk.rank() == 4 {
+		t = pk.shape[2].Add(sk)
+	}
+	y := ranked(dt, b, hq, sq, dv)
+	if q.rank() == 3 {
+		y = ranked(dt, b, sq, hq.Mul(dv))
+	}
+	return []*val{y, ranked(c.dtype(1), b, hkv, t, d), ranked(c.dtype(2), b, hkv, t, dv), ranked(dt, b, hq, sq, t)}
 }

@@ -230,6 +230,14 @@ func TestRules(t *testing.T) {
 			nd("DFT", "c", "back", ops.Attrs{"onesided": aInt(1), "inverse": aInt(1)}),
 			nd("STFT", "sig,step,win", "spec", nil)),
 			map[string]string{"half": "float32[batch 9 2]", "padded": "float32[batch 10 2]", "back": "float32[batch 16 1]", "spec": "float32[2 7 9 2]"}, ""},
+		{"attention", model(23, []runtime.ValueInfo{
+			vi("q4", tensor.Float32, "B", 8, "S", 16), vi("k4", tensor.Float32, "B", 2, "T", 16), vi("v4", tensor.Float32, "B", 2, "T", 32),
+			vi("pk", tensor.Float32, "B", 2, "P", 16), vi("pv", tensor.Float32, "B", 2, "P", 32),
+			vi("q3", tensor.Float32, "B", "S", 64), vi("k3", tensor.Float32, "B", "T", 32), vi("v3", tensor.Float32, "B", "T", 48)}, nil,
+			nd("Attention", "q4,k4,v4,,pk,pv", "y4,pres_k,pres_v,qk", nil),
+			nd("Attention", "q3,k3,v3", "y3", ops.Attrs{"q_num_heads": aInt(4), "kv_num_heads": aInt(2)})),
+			map[string]string{"y4": "float32[B 8 S 32]", "pres_k": "float32[B 2 P+T 16]", "pres_v": "float32[B 2 P+T 32]",
+				"qk": "float32[B 8 S P+T]", "y3": "float32[B S 96]"}, ""},
 		{"declared shape contradicts", func() *runtime.Model {
 			m := model(17, []runtime.ValueInfo{vi("x", tensor.Float32, "batch", 8)}, nil, nd("Relu", "x", "y", nil))
 			m.Graph.Outputs = []runtime.ValueInfo{vi("y", tensor.Float32, "batch", 9)}

@@ -16,7 +16,7 @@ import (
 // float64; a query row with no attendable key gives zeros.
 
 func init() {
-	ops.Define(ops.Desc{Type: "Attention", Since: 23, Shape: ops.NoShapeRule("several optional inputs, outputs and a KV cache; the declared output types are used"), Grad: noRuleYet, Kernel: newAttention})
+	ops.Define(ops.Desc{Type: "Attention", Since: 23, Grad: noRuleYet, Kernel: newAttention})
 }
 
 type attentionOp struct {
