@@ -15,6 +15,8 @@ func init() {
 	register(ruleBitCast, "BitCast")
 	register(ruleDFT, "DFT")
 	register(ruleAttention, "Attention")
+	register(ruleCausalConv, "CausalConvWithState")
+	register(ruleLinearAttention, "LinearAttention")
 	register(ruleSTFT, "STFT")
 }
 
@@ -266,4 +268,39 @@ func ruleAttention(c *ctx) []*val {
 		y = ranked(dt, b, sq, hq.Mul(dv))
 	}
 	return []*val{y, ranked(c.dtype(1), b, hkv, t, d), ranked(c.dtype(2), b, hkv, t, dv), ranked(dt, b, hq, sq, t)}
+}
+
+// ruleCausalConv is CausalConvWithState: the output keeps the input's
+// [batch, channels, length]; the next state is [batch, channels, K−1] for a
+// [channels, 1, K] weight.
+func ruleCausalConv(c *ctx) []*val {
+	x, w := c.r(0), c.r(1)
+	dt := c.dtype(0)
+	if x == nil || x.rank() != 3 {
+		return []*val{unranked(dt), unranked(dt)}
+	}
+	k := c.fresh()
+	if w != nil && w.rank() == 3 {
+		k = c.known(w.shape[2].Sub(Const(1)))
+	}
+	return []*val{same(x), ranked(dt, x.shape[0], x.shape[1], k)}
+}
+
+// ruleLinearAttention: for [batch, time, heads·size] query, key and value,
+// the output is [batch, time, q_num_heads·dv] and the present state
+// [batch, kv_num_heads, dk, dv] (dk = query size / q_num_heads, dv = value
+// size / kv_num_heads), in past_state's dtype when given.
+func ruleLinearAttention(c *ctx) []*val {
+	dt := c.dtype(0)
+	q, v := c.r(0), c.r(2)
+	hq, hk := c.attrInt("q_num_heads", 0), c.attrInt("kv_num_heads", 0)
+	sdt := dt
+	if p := c.input(3); p != nil {
+		sdt = p.dtype
+	}
+	if q == nil || v == nil || q.rank() != 3 || v.rank() != 3 || hq <= 0 || hk <= 0 {
+		return []*val{unranked(dt), unranked(sdt)}
+	}
+	dk, dv := c.known(q.shape[2].FloorDiv(hq)), c.known(v.shape[2].FloorDiv(hk))
+	return []*val{ranked(dt, q.shape[0], q.shape[1], Const(hq).Mul(dv)), ranked(sdt, q.shape[0], Const(hk), dk, dv)}
 }

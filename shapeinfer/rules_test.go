@@ -238,6 +238,12 @@ func TestRules(t *testing.T) {
 			nd("Attention", "q3,k3,v3", "y3", ops.Attrs{"q_num_heads": aInt(4), "kv_num_heads": aInt(2)})),
 			map[string]string{"y4": "float32[B 8 S 32]", "pres_k": "float32[B 2 P+T 16]", "pres_v": "float32[B 2 P+T 32]",
 				"qk": "float32[B 8 S P+T]", "y3": "float32[B S 96]"}, ""},
+		{"state-carrying ops", model(27, []runtime.ValueInfo{
+			vi("x", tensor.Float32, "B", 8, "L"), vi("w", tensor.Float32, 8, 1, 4),
+			vi("q", tensor.Float32, "B", "T", 32), vi("k", tensor.Float32, "B", "T", 16), vi("v", tensor.Float32, "B", "T", 24), vi("past", tensor.Float64, "B", 2, 8, 12)}, nil,
+			nd("CausalConvWithState", "x,w", "y,state", nil),
+			nd("LinearAttention", "q,k,v,past", "o,present", ops.Attrs{"q_num_heads": aInt(4), "kv_num_heads": aInt(2)})),
+			map[string]string{"y": "float32[B 8 L]", "state": "float32[B 8 3]", "o": "float32[B T 48]", "present": "float64[B 2 8 12]"}, ""},
 		{"declared shape contradicts", func() *runtime.Model {
 			m := model(17, []runtime.ValueInfo{vi("x", tensor.Float32, "batch", 8)}, nil, nd("Relu", "x", "y", nil))
 			m.Graph.Outputs = []runtime.ValueInfo{vi("y", tensor.Float32, "batch", 9)}

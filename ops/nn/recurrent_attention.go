@@ -14,8 +14,8 @@ import (
 // recurrences, run token by token). Computed in float64.
 
 func init() {
-	ops.Define(ops.Desc{Type: "CausalConvWithState", Since: 27, Shape: ops.NoShapeRule("two outputs (output, next state) from the weight and state shapes; the declared output types are used"), Grad: noRuleYet, Kernel: newCausalConv})
-	ops.Define(ops.Desc{Type: "LinearAttention", Since: 27, Shape: ops.NoShapeRule("outputs from the head attributes and the state input; the declared output types are used"), Grad: noRuleYet, Kernel: newLinearAttention})
+	ops.Define(ops.Desc{Type: "CausalConvWithState", Since: 27, Grad: noRuleYet, Kernel: newCausalConv})
+	ops.Define(ops.Desc{Type: "LinearAttention", Since: 27, Grad: noRuleYet, Kernel: newLinearAttention})
 }
 
 func newCausalConv(c *ops.Config) (ops.Op, error) {
