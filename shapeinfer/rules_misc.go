@@ -15,6 +15,8 @@ func init() {
 	register(ruleBitCast, "BitCast")
 	register(ruleDFT, "DFT")
 	register(ruleAttention, "Attention")
+	register(ruleMaxUnpool, "MaxUnpool")
+	register(ruleCol2Im, "Col2Im")
 	register(ruleCausalConv, "CausalConvWithState")
 	register(ruleLinearAttention, "LinearAttention")
 	register(ruleSTFT, "STFT")
@@ -303,4 +305,67 @@ func ruleLinearAttention(c *ctx) []*val {
 	}
 	dk, dv := c.known(q.shape[2].FloorDiv(hq)), c.known(v.shape[2].FloorDiv(hk))
 	return []*val{ranked(dt, q.shape[0], q.shape[1], Const(hq).Mul(dv)), ranked(sdt, q.shape[0], Const(hk), dk, dv)}
+}
+
+// ruleMaxUnpool: the output_shape input's values when given, else every
+// spatial dim unpooled, (in−1)·stride + kernel − pad begin − pad end.
+func ruleMaxUnpool(c *ctx) []*val {
+	dt := c.dtype(0)
+	x := c.r(0)
+	if os := c.input(2); os != nil {
+		if vs, ok := os.ints(); ok {
+			dims := make([]Expr, len(vs))
+			for i, v := range vs {
+				dims[i] = Const(v)
+			}
+			return []*val{ranked(dt, dims...)}
+		}
+		if x != nil {
+			return []*val{ranked(dt, c.freshDims(x.rank())...)}
+		}
+		return []*val{unranked(dt)}
+	}
+	ks := c.attrInts("kernel_shape")
+	if x == nil || x.rank() < 3 || len(ks) != x.rank()-2 {
+		return []*val{unranked(dt)}
+	}
+	nd := len(ks)
+	strides, pads := c.attrInts("strides"), c.attrInts("pads")
+	at := func(v []int64, i int, def int64) int64 {
+		if i < len(v) {
+			return v[i]
+		}
+		return def
+	}
+	shape := copyShape(x.shape)
+	for i, k := range ks {
+		shape[2+i] = c.known(shape[2+i].Sub(Const(1)).Mul(Const(at(strides, i, 1))).Add(Const(k - at(pads, i, 0) - at(pads, i+nd, 0))))
+	}
+	return []*val{ranked(dt, shape...)}
+}
+
+// ruleCol2Im: [N, C, image_shape...] from an [N, C·∏block_shape, L] input.
+func ruleCol2Im(c *ctx) []*val {
+	dt := c.dtype(0)
+	x := c.r(0)
+	img, okImg := c.input(1).ints()
+	blk, okBlk := c.input(2).ints()
+	if x == nil || x.rank() != 3 || !okImg {
+		return []*val{unranked(dt)}
+	}
+	ch := c.fresh()
+	if okBlk {
+		p := int64(1)
+		for _, b := range blk {
+			p *= b
+		}
+		if p > 0 {
+			ch = c.known(x.shape[1].FloorDiv(p))
+		}
+	}
+	shape := []Expr{x.shape[0], ch}
+	for _, v := range img {
+		shape = append(shape, Const(v))
+	}
+	return []*val{ranked(dt, shape...)}
 }

@@ -244,6 +244,13 @@ func TestRules(t *testing.T) {
 			nd("CausalConvWithState", "x,w", "y,state", nil),
 			nd("LinearAttention", "q,k,v,past", "o,present", ops.Attrs{"q_num_heads": aInt(4), "kv_num_heads": aInt(2)})),
 			map[string]string{"y": "float32[B 8 L]", "state": "float32[B 8 3]", "o": "float32[B T 48]", "present": "float64[B 2 8 12]"}, ""},
+		{"unpool and col2im", model(18, []runtime.ValueInfo{
+			vi("x", tensor.Float32, "N", 3, 2, 2), vi("i", tensor.Int64, "N", 3, 2, 2), vi("cols", tensor.Float32, "N", 12, 20)},
+			map[string]*tensor.Tensor{"os": i64(1, 3, 5, 5), "img": i64(5, 6), "blk": i64(2, 2)},
+			nd("MaxUnpool", "x,i", "up", ops.Attrs{"kernel_shape": aInts(2, 2), "strides": aInts(2, 2)}),
+			nd("MaxUnpool", "x,i,os", "up_shape", ops.Attrs{"kernel_shape": aInts(2, 2), "strides": aInts(2, 2)}),
+			nd("Col2Im", "cols,img,blk", "im", nil)),
+			map[string]string{"up": "float32[N 3 4 4]", "up_shape": "float32[1 3 5 5]", "im": "float32[N 3 5 6]"}, ""},
 		{"declared shape contradicts", func() *runtime.Model {
 			m := model(17, []runtime.ValueInfo{vi("x", tensor.Float32, "batch", 8)}, nil, nd("Relu", "x", "y", nil))
 			m.Graph.Outputs = []runtime.ValueInfo{vi("y", tensor.Float32, "batch", 9)}

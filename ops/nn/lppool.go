@@ -24,14 +24,14 @@ func init() {
 		p := float64(c.Attrs.Int("p", 2))
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return lpPool(in, window{}, p, true) }), nil
 	}})
-	ops.Define(ops.Desc{Type: "MaxUnpool", Since: 9, Shape: ops.NoShapeRule("the output size comes from an optional output_shape input or the pads; the declared output type is used"), Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "MaxUnpool", Since: 9, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: func(c *ops.Config) (ops.Op, error) {
 		w, err := parseWindow(c)
 		if err != nil {
 			return nil, err
 		}
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return maxUnpool(in, w) }), nil
 	}})
-	ops.Define(ops.Desc{Type: "Col2Im", Since: 18, Shape: ops.NoShapeRule("the output size comes from the image_shape input values; the declared output type is used"), Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "Col2Im", Since: 18, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
 		w, err := parseWindow(c)
 		if err != nil {
 			return nil, err
