@@ -17,6 +17,8 @@ func init() {
 	register(ruleAttention, "Attention")
 	register(ruleMaxUnpool, "MaxUnpool")
 	register(ruleCol2Im, "Col2Im")
+	register(ruleTfIdf, "TfIdfVectorizer")
+	register(ruleMelWeightMatrix, "MelWeightMatrix")
 	register(ruleCausalConv, "CausalConvWithState")
 	register(ruleLinearAttention, "LinearAttention")
 	register(ruleSTFT, "STFT")
@@ -368,4 +370,33 @@ func ruleCol2Im(c *ctx) []*val {
 		shape = append(shape, Const(v))
 	}
 	return []*val{ranked(dt, shape...)}
+}
+
+// ruleTfIdf: float32 [width] or [rows, width] for a [C] or [rows, C]
+// input, width being the largest of ngram_indexes plus one.
+func ruleTfIdf(c *ctx) []*val {
+	width := int64(0)
+	for _, i := range c.attrInts("ngram_indexes") {
+		width = max(width, i+1)
+	}
+	x := c.r(0)
+	switch {
+	case x == nil:
+		return []*val{unranked(tensor.Float32)}
+	case x.rank() == 2:
+		return []*val{ranked(tensor.Float32, x.shape[0], Const(width))}
+	}
+	return []*val{ranked(tensor.Float32, Const(width))}
+}
+
+// ruleMelWeightMatrix: [dft_length/2 + 1, num_mel_bins] from the inputs'
+// values, of dtype output_datatype (float32 by default).
+func ruleMelWeightMatrix(c *ctx) []*val {
+	dt := tensor.DType(c.attrInt("output_datatype", int64(tensor.Float32)))
+	mels := c.known(scalarArg(c.input(0)))
+	spec := c.fresh()
+	if n, ok := scalarArg(c.input(1)).IsConst(); ok {
+		spec = Const(n/2 + 1)
+	}
+	return []*val{ranked(dt, spec, mels)}
 }

@@ -251,6 +251,12 @@ func TestRules(t *testing.T) {
 			nd("MaxUnpool", "x,i,os", "up_shape", ops.Attrs{"kernel_shape": aInts(2, 2), "strides": aInts(2, 2)}),
 			nd("Col2Im", "cols,img,blk", "im", nil)),
 			map[string]string{"up": "float32[N 3 4 4]", "up_shape": "float32[1 3 5 5]", "im": "float32[N 3 5 6]"}, ""},
+		{"tfidf and mel", model(17, []runtime.ValueInfo{vi("tok", tensor.Int64, "N", 12)},
+			map[string]*tensor.Tensor{"bins": tensor.Scalar(int64(8)), "len": tensor.Scalar(int64(16)), "rate": tensor.Scalar(int64(8000)),
+				"lo": tensor.Scalar(float32(0)), "hi": tensor.Scalar(float32(4000))},
+			nd("TfIdfVectorizer", "tok", "tf", ops.Attrs{"ngram_indexes": aInts(0, 1, 4, 2)}),
+			nd("MelWeightMatrix", "bins,len,rate,lo,hi", "mel", nil)),
+			map[string]string{"tf": "float32[N 5]", "mel": "float32[9 8]"}, ""},
 		{"declared shape contradicts", func() *runtime.Model {
 			m := model(17, []runtime.ValueInfo{vi("x", tensor.Float32, "batch", 8)}, nil, nd("Relu", "x", "y", nil))
 			m.Graph.Outputs = []runtime.ValueInfo{vi("y", tensor.Float32, "batch", 9)}

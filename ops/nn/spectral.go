@@ -26,7 +26,7 @@ func init() {
 	} {
 		ops.Define(ops.Desc{Type: name, Since: 17, Grad: ops.NotDifferentiable("the window is computed from an integer size"), Kernel: func(c *ops.Config) (ops.Op, error) { return newWindow(c, w) }})
 	}
-	ops.Define(ops.Desc{Type: "MelWeightMatrix", Since: 17, Shape: ops.NoShapeRule("the matrix size comes from the input values; the declared output type is used"), Grad: ops.NotDifferentiable("the matrix is computed from integer sizes and frequency bounds"), Kernel: newMelWeightMatrix})
+	ops.Define(ops.Desc{Type: "MelWeightMatrix", Since: 17, Grad: ops.NotDifferentiable("the matrix is computed from integer sizes and frequency bounds"), Kernel: newMelWeightMatrix})
 }
 
 // scalarInput reads an optional one-element integer input.

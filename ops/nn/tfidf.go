@@ -12,7 +12,7 @@ import (
 // the weight). String pools are refused: string processing is out of scope.
 
 func init() {
-	ops.Define(ops.Desc{Type: "TfIdfVectorizer", Since: 9, Shape: ops.NoShapeRule("the output width comes from the pool attributes; the declared output type is used"), Grad: ops.NotDifferentiable("it counts integer or string n-grams"), Kernel: newTfIdf})
+	ops.Define(ops.Desc{Type: "TfIdfVectorizer", Since: 9, Grad: ops.NotDifferentiable("it counts integer or string n-grams"), Kernel: newTfIdf})
 }
 
 func newTfIdf(c *ops.Config) (ops.Op, error) {
