@@ -11,7 +11,7 @@ import (
 // [C, 1, ..., 1].
 
 func init() {
-	ops.Define(ops.Desc{Type: "PRelu", Since: 1, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Traits: ops.Elementwise, Kernel: fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	ops.Define(ops.Desc{Type: "PRelu", Since: 1, Shape: ops.ShapeSameAsInput, Grad: ops.NotDifferentiable("no rule for the per-channel slope of opsets 1-6 (autodiff's PRelu rule is opset 7's broadcasting one)"), Traits: ops.Elementwise, Kernel: fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := ops.NeedInputs(in, 2); err != nil {
 			return nil, err
 		}

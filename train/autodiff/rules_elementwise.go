@@ -19,6 +19,7 @@ func init() {
 	register("Dropout", passThrough, nil)
 	register("Cast", gradCast, nil)
 	register("Clip", typed(gradClip[float32], gradClip[float64]), nil)
+	register("PRelu", typed(gradPRelu[float32], gradPRelu[float64]), nil)
 }
 
 // unary is the rule of a unary element-wise op whose descriptor declares
@@ -169,6 +170,21 @@ func gradWhere[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 		out[2] = like(c.In[2], sumTo(gz, ys, c.In[2].Shape))
 	}
 	return out, nil
+}
+
+// gradPRelu is PRelu from opset 7 (the slope broadcasts against X): dx is
+// dy where x ≥ 0 and dy·slope elsewhere; dslope sums dy·x over x < 0.
+func gradPRelu[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
+	x, slope, gy := binaryParts[T](c)
+	gx, gs := make([]T, len(gy)), make([]T, len(gy))
+	for i, g := range gy {
+		if x[i] < 0 {
+			gx[i], gs[i] = g*slope[i], g*x[i]
+		} else {
+			gx[i] = g
+		}
+	}
+	return finishBinary(c, gx, gs), nil
 }
 
 func gradClip[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {

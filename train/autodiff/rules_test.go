@@ -88,6 +88,8 @@ func gradCases() []gradCase {
 		{name: "tensorscatter", op: "TensorScatter", opset: 24, inputs: []*tensor.Tensor{r(2, 4, 3), r(2, 2, 3), i64([]int{2}, 1, 2)}, attrs: ops.Attrs{"axis": attrInt(1)}},
 		{name: "maxunpool", op: "MaxUnpool", inputs: []*tensor.Tensor{r(1, 1, 2, 2), i64([]int{1, 1, 2, 2}, 5, 2, 8, 15)},
 			attrs: ops.Attrs{"kernel_shape": attrInts(2, 2), "strides": attrInts(2, 2)}},
+		{name: "prelu_bcast", op: "PRelu", inputs: []*tensor.Tensor{r(2, 3, 4), r(3, 1)}},
+		{name: "prelu_scalar_slope", op: "PRelu", inputs: []*tensor.Tensor{r(3, 4), r(1)}},
 		{name: "compress_axis", op: "Compress", inputs: []*tensor.Tensor{r(3, 4), tensor.From([]int{4}, []bool{true, false, true, true})}, attrs: ops.Attrs{"axis": attrInt(1)}},
 	}
 }
