@@ -58,9 +58,10 @@ func TestUpdatedKeepsReasons(t *testing.T) {
 		{Case: "b", Skip: true, Reason: KnownFailurePrefix + "old detail"},
 		{Case: "c"},
 		{Case: "d", Skip: true, Reason: "now fixed"},
+		{Case: "f", Skip: true, Reason: NondeterministicPrefix + "random draws"},
 	}}}
-	got := e.Updated("node", []string{"a", "b", "c", "d", "e"}, map[string]Outcome{
-		"a": {Detail: "x"}, "b": {Detail: "new detail"}, "c": {Detail: "broke"}, "d": {Pass: true}, "e": {Pass: true},
+	got := e.Updated("node", []string{"a", "b", "c", "d", "e", "f"}, map[string]Outcome{
+		"a": {Detail: "x"}, "b": {Detail: "new detail"}, "c": {Detail: "broke"}, "d": {Pass: true}, "e": {Pass: true}, "f": {Pass: true},
 	})
 	want := []Expectation{
 		{Case: "a", Skip: true, Reason: "unsupportable"},
@@ -68,6 +69,7 @@ func TestUpdatedKeepsReasons(t *testing.T) {
 		{Case: "c", Skip: true, Reason: KnownFailurePrefix + "broke"},
 		{Case: "d"},
 		{Case: "e"},
+		{Case: "f", Skip: true, Reason: NondeterministicPrefix + "random draws"}, // passed by chance: stays excluded
 	}
 	for i := range want {
 		if got[i].Case != want[i].Case || got[i].Skip != want[i].Skip || got[i].Reason != want[i].Reason {

@@ -1,6 +1,7 @@
-// Package conformance checks mtlrun against the official ONNX backend tests
-// as Debian's libonnx-testdata ships them: the node tests named in
-// ../shared/conformance/node-inscope.txt and the pytorch-converted,
+// Package conformance checks mtlrun against the official ONNX backend tests:
+// the upstream node tests vendored in testdata/onnx-node (the cases named in
+// onnx-node-inscope.txt), and, as Debian's libonnx-testdata ships them, the
+// node tests named in node-inscope.txt and the pytorch-converted,
 // pytorch-operator and simple suites (the cases whose ops are all in mtlrun's
 // op set). Every case goes through testset.RunDir, the code path of
 // `mtlrun test`, at the ONNX backend tolerances (rtol 1e-3, atol 1e-7).

@@ -329,6 +329,14 @@ func (w *writer) attr(name string, a graph.Attr) (*onnxpb.AttributeProto, error)
 			}
 			ap.Graphs = append(ap.Graphs, gp)
 		}
+	case graph.AttrUndefined:
+		// a type attribute (Optional's "type"), kept encoded by the importer
+		var tp onnxpb.TypeProto
+		if a.String == "" || proto.Unmarshal([]byte(a.String), &tp) != nil {
+			return nil, fmt.Errorf("attribute type %d cannot be exported", a.Type)
+		}
+		set(onnxpb.AttributeProto_TYPE_PROTO)
+		ap.Tp = &tp
 	default:
 		return nil, fmt.Errorf("attribute type %d cannot be exported", a.Type)
 	}

@@ -1,5 +1,5 @@
-// Package importer reads ONNX model files (ModelProto, IR versions 3–10,
-// default-domain opsets 7–18) into graph.Model: initializers in raw or
+// Package importer reads ONNX model files (ModelProto, IR versions 3–13,
+// default-domain opsets 1–28) into graph.Model: initializers in raw or
 // typed form and external side files, Constant nodes, value_info, symbolic
 // dims, metadata and subgraphs, with nodes put in topological order.
 package importer
@@ -20,9 +20,9 @@ import (
 // Version limits this importer accepts.
 const (
 	MinIRVersion = 3
-	MaxIRVersion = 10
+	MaxIRVersion = 13
 	MinOpset     = 1
-	MaxOpset     = 18
+	MaxOpset     = 28
 )
 
 // Load reads a model file; external data is resolved relative to its folder.
@@ -101,8 +101,16 @@ func convertGraph(gp *onnxpb.GraphProto, dir string, outer map[string]bool) (*gr
 		Doc:          gp.GetDocString(),
 		Initializers: map[string]*tensor.Tensor{},
 	}
-	if len(gp.GetSparseInitializer()) > 0 {
-		return nil, fmt.Errorf("graph %q: sparse initializers are not supported", gp.GetName())
+	for _, sp := range gp.GetSparseInitializer() {
+		// held dense: kernels take dense tensors
+		t, err := sparseFromProto(sp, dir)
+		if err != nil {
+			return nil, fmt.Errorf("graph %q: sparse initializer %q: %w", gp.GetName(), sp.GetValues().GetName(), err)
+		}
+		if sp.GetValues().GetName() == "" {
+			return nil, errors.New("sparse initializer without a name")
+		}
+		g.AddInitializer(sp.GetValues().GetName(), t)
 	}
 	for _, tp := range gp.GetInitializer() {
 		t, err := tensorFromProto(tp, dir)
@@ -212,6 +220,18 @@ func convertNode(np *onnxpb.NodeProto, dir string, visible map[string]bool) (*gr
 		return nil, fmt.Errorf("node %q has no op type", n.Name)
 	}
 	for _, ap := range np.GetAttribute() {
+		if ap.GetType() == onnxpb.AttributeProto_SPARSE_TENSOR || ap.GetSparseTensor() != nil {
+			// a Constant's sparse_value is held as the dense value it stands for
+			if n.OpType != "Constant" || ap.GetName() != "sparse_value" {
+				return nil, fmt.Errorf("node %q (%s): attribute %q: sparse tensor attributes are only supported as Constant's sparse_value", n.Label(), n.OpType, ap.GetName())
+			}
+			t, err := sparseFromProto(ap.GetSparseTensor(), dir)
+			if err != nil {
+				return nil, fmt.Errorf("node %q (%s): attribute %q: %w", n.Label(), n.OpType, ap.GetName(), err)
+			}
+			n.Attrs["value"] = graph.Attr{Type: graph.AttrTensor, Tensor: t}
+			continue
+		}
 		a, err := convertAttr(ap, dir, visible)
 		if err != nil {
 			return nil, fmt.Errorf("node %q (%s): attribute %q: %w", n.Label(), n.OpType, ap.GetName(), err)
@@ -295,6 +315,14 @@ func convertAttr(ap *onnxpb.AttributeProto, dir string, visible map[string]bool)
 			}
 			a.Graphs = append(a.Graphs, g)
 		}
+	case onnxpb.AttributeProto_TYPE_PROTO:
+		// a type (Optional's "type"): kept encoded; kernels infer what
+		// they need from their inputs, and the exporter refuses it
+		b, err := proto.Marshal(ap.GetTp())
+		if err != nil {
+			return a, err
+		}
+		a = graph.Attr{Type: graph.AttrUndefined, String: string(b)}
 	default:
 		return a, fmt.Errorf("attribute type %v is not supported", t)
 	}

@@ -165,9 +165,11 @@ func TestVersions(t *testing.T) {
 		{name: "ml domain", ir: 8, op: 13, extra: []*onnxpb.OperatorSetIdProto{opset("ai.onnx.ml", 3)}},
 		{name: "ai.onnx spelled out", ir: 8, op: 13, extra: []*onnxpb.OperatorSetIdProto{opset("com.microsoft", 1)}},
 		{name: "ir2", ir: 2, op: 7, wantErr: "IR version 2 is not supported"},
-		{name: "ir11", ir: 11, op: 18, wantErr: "IR version 11 is not supported"},
+		{name: "ir13 opset27", ir: 13, op: 27},
+		{name: "ir13 opset28", ir: 13, op: 28},
+		{name: "ir14", ir: 14, op: 28, wantErr: "IR version 14 is not supported"},
 		{name: "ir0", ir: 0, op: 7, wantErr: "IR version 0"},
-		{name: "opset19", ir: 10, op: 19, wantErr: "opset 19 is not supported"},
+		{name: "opset29", ir: 13, op: 29, wantErr: "opset 29 is not supported"},
 		{name: "opset0", ir: 8, op: 0, wantErr: "opset 0 is not supported"},
 	}
 	for _, c := range cases {

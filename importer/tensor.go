@@ -61,15 +61,15 @@ func tensorFromProto(tp *onnxpb.TensorProto, dir string) (*tensor.Tensor, error)
 	}
 	raw := tp.GetRawData()
 	if tp.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
-		raw, err = readExternal(tp, dir, n*dt.Size())
+		raw, err = readExternal(tp, dir, tensor.RawBytes(dt, n))
 		if err != nil {
 			return nil, fmt.Errorf("tensor %q: %w", tp.GetName(), err)
 		}
 	}
 	var data any
 	if raw != nil && dt != tensor.String {
-		if len(raw) != n*dt.Size() {
-			return nil, fmt.Errorf("tensor %q: shape %v of %v needs %d bytes of raw data, has %d", tp.GetName(), shape, dt, n*dt.Size(), len(raw))
+		if len(raw) != tensor.RawBytes(dt, n) {
+			return nil, fmt.Errorf("tensor %q: shape %v of %v needs %d bytes of raw data, has %d", tp.GetName(), shape, dt, tensor.RawBytes(dt, n), len(raw))
 		}
 		data, err = tensor.DecodeRaw(dt, raw, n)
 	} else {
@@ -124,8 +124,19 @@ func decodeTyped(tp *onnxpb.TensorProto, dt tensor.DType, n int) (any, error) {
 		}
 		return out, nil
 	}
-	// the remaining types travel in int32_data
+	// the remaining types travel in int32_data; the 4- and 2-bit ones
+	// packed as in raw_data, one byte per entry
 	v := tp.Int32Data
+	if dt.IsLowPrecision() {
+		if len(v) != tensor.RawBytes(dt, n) {
+			return nil, countErr("int32_data", len(v), tensor.RawBytes(dt, n))
+		}
+		b := make([]byte, len(v))
+		for i, x := range v {
+			b[i] = byte(x)
+		}
+		return tensor.DecodeRaw(dt, b, n)
+	}
 	if len(v) != n {
 		return nil, countErr("int32_data", len(v), n)
 	}

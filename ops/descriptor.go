@@ -231,15 +231,6 @@ func Define(d Desc) {
 	registry[k] = es
 }
 
-// Register defines an op with only a kernel, valid from opset since: a
-// shorthand for Define(Desc{Domain: domain, Type: opType, Since: since,
-// Kernel: f}). The op then needs a shape rule and a gradient rule or waiver
-// attached elsewhere, or the registry test fails; prefer Define, which says
-// everything in one place.
-func Register(domain, opType string, since int, f Factory) {
-	Define(Desc{Domain: domain, Type: opType, Since: since, Kernel: f})
-}
-
 // AttachShape attaches package shapeinfer's rule for an op whose
 // descriptors leave Shape zero. The op may be defined later (init order).
 func AttachShape(domain, opType string, rule any) {

@@ -48,7 +48,7 @@ func TestInputChecks(t *testing.T) {
 }
 
 func TestRegisteredListsTheRegistry(t *testing.T) {
-	Register("test.ops", "Probe", 1, func(*Config) (Op, error) { return nil, nil })
+	Define(Desc{Domain: "test.ops", Type: "Probe", Since: 1, Kernel: func(*Config) (Op, error) { return nil, nil }})
 	got := Registered()
 	if !sort.StringsAreSorted(got) {
 		t.Errorf("Registered() is not sorted: %v", got)

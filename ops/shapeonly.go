@@ -9,17 +9,8 @@ func init() {
 	noGrad := NotDifferentiable("no kernel")
 	for _, op := range []string{
 		// rules in shapeinfer
-		"Bernoulli", "Compress", "DepthToSpace", "DequantizeLinear", "Det", "DynamicQuantizeLinear",
-		"EyeLike", "GatherND", "GlobalLpPool", "GridSample", "LpPool", "NegativeLogLikelihoodLoss",
-		"NonMaxSuppression", "NonZero", "OneHot", "QuantizeLinear", "Resize", "Scatter", "ScatterElements",
-		"ScatterND", "SoftmaxCrossEntropyLoss", "SpaceToDepth", "TopK", "Unique", "Upsample",
+		"GridSample", "NonMaxSuppression",
 	} {
 		Define(Desc{Type: op, Since: 1, NoKernel: reason, Grad: noGrad})
-	}
-	for _, op := range []string{"BitwiseNot", "GroupNormalization", "Hardmax", "LpNormalization", "Swish"} {
-		Define(Desc{Type: op, Since: 1, NoKernel: reason, Shape: ShapeSameAsInput, Grad: noGrad})
-	}
-	for _, op := range []string{"BitwiseAnd", "BitwiseOr", "BitwiseXor"} {
-		Define(Desc{Type: op, Since: 1, NoKernel: reason, Shape: ShapeBroadcastInputs, Grad: noGrad, Traits: Elementwise})
 	}
 }

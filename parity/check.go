@@ -3,6 +3,7 @@ package parity
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"time"
 
@@ -51,6 +52,9 @@ func NewChecker(path string, m *graph.Model, opts Options) (*Checker, error) {
 	sess, err := runtime.NewSession(m, runtime.Options{Threads: opts.Threads})
 	if err != nil {
 		return nil, &RunError{"mtlrun", err}
+	}
+	if os.Getenv("MTLRUN_PARITY_IN_PROCESS") != "1" {
+		opts.Isolate = true
 	}
 	o, err := Open(path, opts)
 	if err != nil {

@@ -133,9 +133,17 @@ func RandomInputs(m *graph.Model, batch, time int, seed uint64) (map[string]*ten
 			return nil, fmt.Errorf("parity: input %q (%v %v): %w", v.Name, v.DType, shape, err)
 		}
 		rows := int64(gatherRows(g, v.Name))
-		hi := int64(10)
+		lo, hi := int64(0), int64(10)
 		if rows > 0 {
 			hi = rows
+		} else if v.DType.IsInteger() {
+			use := intUse(g, v.Name, shapes)
+			if use.bound > 0 {
+				hi = int64(use.bound)
+			}
+			if use.divisor {
+				lo = 1
+			}
 		}
 		length := int64(-1)
 		if v.DType.IsInteger() && isLengthName(v.Name) {
@@ -145,7 +153,7 @@ func RandomInputs(m *graph.Model, batch, time int, seed uint64) (map[string]*ten
 			if length >= 0 {
 				return length
 			}
-			return rng.Int64N(hi)
+			return lo + rng.Int64N(max(hi-lo, 1))
 		}
 		switch d := t.Data.(type) {
 		case []float32:
@@ -303,6 +311,74 @@ func gatherRows(g *graph.Graph, name string) int {
 		}
 	}
 	return 0
+}
+
+// valuePreserving ops pass values through unchanged (only moved or
+// retyped), so an integer input keeps its role across them.
+var valuePreserving = map[string]bool{
+	"Cast": true, "Identity": true, "Reshape": true, "Squeeze": true, "Unsqueeze": true, "Flatten": true,
+	"Transpose": true, "Expand": true, "Concat": true, "Slice": true, "Tile": true,
+}
+
+// intRole is what an integer input turns out to feed.
+type intRole struct {
+	divisor bool // the divisor of an integer Div or Mod: must not be 0 (onnxruntime dies of SIGFPE)
+	bound   int  // > 0: it indexes an axis of this size (Gather, GatherElements, ScatterElements)
+}
+
+// intUse follows an integer input through value-preserving ops to the ops
+// that give its values a meaning: a divisor must avoid zero, indices must
+// stay inside the axis they index (whose size comes from an initializer or
+// from the feed shapes).
+func intUse(g *graph.Graph, name string, shapes map[string][]int) intRole {
+	var r intRole
+	cons := g.Consumers()
+	dimOf := func(v string, axis int64) int {
+		var shape []int
+		if t := g.Initializers[v]; t != nil {
+			shape = t.Shape
+		} else if s, ok := shapes[v]; ok {
+			shape = s
+		}
+		if len(shape) == 0 {
+			return 0
+		}
+		if axis < 0 {
+			axis += int64(len(shape))
+		}
+		if axis < 0 || axis >= int64(len(shape)) {
+			return 0
+		}
+		return shape[axis]
+	}
+	seen := map[string]bool{}
+	frontier := []string{name}
+	for depth := 0; len(frontier) > 0 && depth < 8; depth++ {
+		var next []string
+		for _, v := range frontier {
+			if seen[v] {
+				continue
+			}
+			seen[v] = true
+			for _, n := range cons[v] {
+				if n.Domain != "" && n.Domain != "ai.onnx" {
+					continue
+				}
+				switch {
+				case (n.OpType == "Div" || n.OpType == "Mod") && len(n.Inputs) > 1 && n.Inputs[1] == v:
+					r.divisor = true
+				case (n.OpType == "Gather" || n.OpType == "GatherElements" || n.OpType == "ScatterElements") && len(n.Inputs) > 1 && n.Inputs[1] == v:
+					if d := dimOf(n.Inputs[0], n.Attrs.Int("axis", 0)); d > 0 && (r.bound == 0 || d < r.bound) {
+						r.bound = d
+					}
+				case valuePreserving[n.OpType]:
+					next = append(next, n.Outputs...)
+				}
+			}
+		}
+		frontier = next
+	}
+	return r
 }
 
 // passThrough ops do not change what an output means for classification.

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"sort"
 	"strings"
@@ -59,12 +60,15 @@ func Version() (version, path string, err error) {
 // call. It is safe for concurrent use.
 type ORT struct {
 	path    string
+	view    *ortView // the file onnxruntime loads (maybe rewritten, see prepareForORT)
 	opts    Options
 	inputs  []ort.InputOutputInfo
 	outputs []ort.InputOutputInfo
 
 	mu       sync.Mutex
 	sessions map[string]*ort.DynamicAdvancedSession
+
+	child *worker // with Options.Isolate: onnxruntime runs there
 }
 
 // Open prepares onnxruntime for a model file. Sessions are created lazily,
@@ -73,19 +77,32 @@ func Open(modelPath string, opts Options) (*ORT, error) {
 	if err := initORT(); err != nil {
 		return nil, err
 	}
+	if opts.Isolate {
+		w, err := openWorker(modelPath, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &ORT{path: modelPath, opts: opts, child: w}, nil
+	}
 	so, err := sessionOptions(opts)
 	if err != nil {
 		return nil, err
 	}
 	defer so.Destroy()
-	ins, outs, err := ort.GetInputOutputInfoWithOptions(modelPath, so)
+	view, err := prepareForORT(modelPath)
 	if err != nil {
+		return nil, err
+	}
+	ins, outs, err := ort.GetInputOutputInfoWithOptions(view.path, so)
+	if err != nil {
+		view.cleanup()
 		return nil, fmt.Errorf("parity: onnxruntime cannot open %s: %w", modelPath, err)
 	}
-	o := &ORT{path: modelPath, opts: opts, inputs: ins, outputs: outs, sessions: map[string]*ort.DynamicAdvancedSession{}}
+	o := &ORT{path: modelPath, view: view, opts: opts, inputs: ins, outputs: outs, sessions: map[string]*ort.DynamicAdvancedSession{}}
 	// Create the all-inputs/all-outputs session now so that a model
 	// onnxruntime rejects fails at Open.
-	if _, err := o.session(o.InputNames(), o.OutputNames()); err != nil {
+	if _, err := o.session(o.ortNames(o.InputNames()), o.ortNames(o.OutputNames())); err != nil {
+		view.cleanup()
 		return nil, err
 	}
 	return o, nil
@@ -115,20 +132,52 @@ func sessionOptions(opts Options) (*ort.SessionOptions, error) {
 
 // InputNames lists the inputs onnxruntime reports for the model.
 func (o *ORT) InputNames() []string {
+	if o.child != nil {
+		return o.child.inputs
+	}
 	var out []string
 	for _, v := range o.inputs {
-		out = append(out, v.Name)
+		if v.Name != DummyInput || !o.view.dummy {
+			out = append(out, v.Name)
+		}
 	}
 	return out
 }
 
 // OutputNames lists the model's outputs in file order.
 func (o *ORT) OutputNames() []string {
+	if o.child != nil {
+		return o.child.outputs
+	}
 	var out []string
 	for _, v := range o.outputs {
-		out = append(out, v.Name)
+		out = append(out, o.modelName(v.Name))
 	}
 	return out
+}
+
+// ortNames maps the model's input or output names to the names in the file
+// onnxruntime loaded (float16 outputs are read through float32 copies; a
+// model without inputs gets a dummy one).
+func (o *ORT) ortNames(names []string) []string {
+	out := make([]string, 0, len(names)+1)
+	for _, n := range names {
+		if _, ok := o.view.widened[n]; ok {
+			n += castSuffix
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// modelName is the model's name for a name in onnxruntime's file.
+func (o *ORT) modelName(n string) string {
+	if base, ok := strings.CutSuffix(n, castSuffix); ok {
+		if _, w := o.view.widened[base]; w {
+			return base
+		}
+	}
+	return n
 }
 
 func (o *ORT) session(inputs, outputs []string) (*ort.DynamicAdvancedSession, error) {
@@ -146,7 +195,7 @@ func (o *ORT) session(inputs, outputs []string) (*ort.DynamicAdvancedSession, er
 		return nil, err
 	}
 	defer so.Destroy()
-	s, err := ort.NewDynamicAdvancedSession(o.path, inputs, outputs, so)
+	s, err := ort.NewDynamicAdvancedSession(o.view.path, inputs, outputs, so)
 	if err != nil {
 		return nil, fmt.Errorf("parity: onnxruntime cannot open %s: %w", o.path, err)
 	}
@@ -156,6 +205,9 @@ func (o *ORT) session(inputs, outputs []string) (*ort.DynamicAdvancedSession, er
 
 // Close releases every session.
 func (o *ORT) Close() error {
+	if o.child != nil {
+		return o.child.close()
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var first error
@@ -165,6 +217,9 @@ func (o *ORT) Close() error {
 		}
 	}
 	o.sessions = nil
+	if o.view != nil {
+		o.view.cleanup()
+	}
 	return first
 }
 
@@ -202,6 +257,9 @@ type preset struct {
 }
 
 func (o *ORT) prepare(inputs map[string]*tensor.Tensor, outputNames []string, shapes map[string][]int) (run func() (map[string]*tensor.Tensor, error), release func(), err error) {
+	if o.child != nil {
+		return func() (map[string]*tensor.Tensor, error) { return o.child.run(inputs, outputNames, shapes) }, func() {}, nil
+	}
 	names := make([]string, 0, len(inputs))
 	for k := range inputs {
 		names = append(names, k)
@@ -210,6 +268,13 @@ func (o *ORT) prepare(inputs map[string]*tensor.Tensor, outputNames []string, sh
 	if len(outputNames) == 0 {
 		outputNames = o.OutputNames()
 	}
+	if o.view.dummy && inputs[DummyInput] == nil {
+		inputs = maps.Clone(inputs)
+		inputs[DummyInput] = tensor.From([]int{1}, []float32{0})
+		names = append(names, DummyInput)
+	}
+	modelOutputs := outputNames
+	outputNames = o.ortNames(outputNames)
 	sess, err := o.session(names, outputNames)
 	if err != nil {
 		return nil, nil, err
@@ -235,7 +300,7 @@ func (o *ORT) prepare(inputs map[string]*tensor.Tensor, outputNames []string, sh
 			continue
 		}
 		dt := fromORTType(info.DataType)
-		if s, ok := shapes[info.Name]; ok {
+		if s, ok := shapes[o.modelName(info.Name)]; ok {
 			if len(s) == 0 || dt == tensor.Float16 || dt == tensor.BFloat16 {
 				presets[info.Name] = preset{dt, s}
 			}
@@ -250,7 +315,20 @@ func (o *ORT) prepare(inputs map[string]*tensor.Tensor, outputNames []string, sh
 			// outputs declared rank 0 may not be scalars after all
 			res, err = o.runOnce(sess, in, outputNames, nil)
 		}
-		return res, err
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]*tensor.Tensor, len(res))
+		for i, name := range outputNames {
+			t := res[name]
+			if dt, ok := o.view.widened[modelOutputs[i]]; ok {
+				if t, err = narrow(t, dt); err != nil {
+					return nil, fmt.Errorf("parity: output %q: %w", modelOutputs[i], err)
+				}
+			}
+			out[modelOutputs[i]] = t
+		}
+		return out, nil
 	}
 	return run, release, nil
 }

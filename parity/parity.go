@@ -45,6 +45,10 @@ type Options struct {
 	// NoOptimize turns off onnxruntime's graph optimisations (fusions), to
 	// compare against the graph exactly as written.
 	NoOptimize bool
+	// Isolate runs onnxruntime in a child process (see RunWorkerIfChild),
+	// so that a crash inside it is an error, not the end of this process.
+	// NewChecker sets it unless MTLRUN_PARITY_IN_PROCESS=1.
+	Isolate bool
 }
 
 // LibraryPath finds libonnxruntime: $ONNXRUNTIME_LIB if set, else

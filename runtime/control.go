@@ -80,8 +80,56 @@ func newControlFlow(n *graph.Node, opset int, subs map[string]*compiled) (kernel
 		s.outDirs = ints(n.Attrs.Ints("scan_output_directions"), s.nScanOut)
 		s.outAxes = ints(n.Attrs.Ints("scan_output_axes"), s.nScanOut)
 		return s, nil
+	case "SequenceMap":
+		body, err := need("body")
+		if err != nil {
+			return nil, err
+		}
+		if len(body.g.Inputs) != len(n.Inputs) || len(body.g.Outputs) != len(n.Outputs) {
+			return nil, fmt.Errorf("SequenceMap body signature (%d inputs, %d outputs) does not fit the node's %d inputs and %d outputs", len(body.g.Inputs), len(body.g.Outputs), len(n.Inputs), len(n.Outputs))
+		}
+		return &seqMapOp{body: body}, nil
 	}
 	return nil, fmt.Errorf("not a control-flow op: %s", n.OpType)
+}
+
+// seqMapOp is SequenceMap: the body runs once per element of the input
+// sequence, reading element i of every sequence input and the whole of
+// every tensor input; output k collects the body's output k.
+type seqMapOp struct{ body *compiled }
+
+func (o *seqMapOp) runScoped(env *scope, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if len(in) == 0 || in[0] == nil || in[0].DType != tensor.Sequence {
+		return nil, fmt.Errorf("SequenceMap needs a sequence as input 0")
+	}
+	n := len(in[0].Elements())
+	for k, t := range in {
+		if t != nil && t.DType == tensor.Sequence && len(t.Elements()) != n {
+			return nil, fmt.Errorf("SequenceMap input %d has %d elements, input 0 has %d", k, len(t.Elements()), n)
+		}
+	}
+	outs := make([][]*tensor.Tensor, len(o.body.g.Outputs))
+	bodyIn := make([]*tensor.Tensor, len(in))
+	for i := 0; i < n; i++ {
+		for k, t := range in {
+			bodyIn[k] = t
+			if t != nil && t.DType == tensor.Sequence {
+				bodyIn[k] = t.Elements()[i]
+			}
+		}
+		res, err := o.body.runGraph(env, bodyIn)
+		if err != nil {
+			return nil, fmt.Errorf("element %d: %w", i, err)
+		}
+		for k := range outs {
+			outs[k] = append(outs[k], res[k])
+		}
+	}
+	seqs := make([]*tensor.Tensor, len(outs))
+	for k, o := range outs {
+		seqs[k] = tensor.NewSequence(o)
+	}
+	return seqs, nil
 }
 
 func ints(v []int64, n int) []int {
@@ -179,12 +227,21 @@ func (o *loopOp) runScoped(env *scope, in []*tensor.Tensor) ([]*tensor.Tensor, e
 	res := append([]*tensor.Tensor{}, state...)
 	for k, s := range scans {
 		if len(s) == 0 {
-			// zero iterations: an empty scan output of unknown element shape
-			dt := o.body.g.Outputs[1+o.nState+k].DType
+			// zero iterations: an empty scan output whose element shape is
+			// the body output's declared one (as onnxruntime gives it: a
+			// declared [1] makes [0 1]; unknown dims count 0)
+			out := o.body.g.Outputs[1+o.nState+k]
+			dt := out.DType
 			if dt == tensor.Undefined {
 				dt = tensor.Float32
 			}
-			t, err := tensor.New(dt, []int{0})
+			shape := []int{0}
+			if out.HasShape {
+				for _, d := range out.Shape {
+					shape = append(shape, int(max(d.Value, 0)))
+				}
+			}
+			t, err := tensor.New(dt, shape)
 			if err != nil {
 				return nil, err
 			}

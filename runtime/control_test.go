@@ -155,6 +155,11 @@ func TestLoop(t *testing.T) {
 	if p := res["partials"]; p == nil || p.Len() != 0 {
 		t.Errorf("partials after zero trips = %v", p)
 	}
+	// the empty scan output keeps the body output's declared element shape
+	// ([0 2] here; onnxruntime gives the same)
+	if p := res["partials"]; p == nil || !tensor.SameShape(p.Shape, []int{0, 2}) {
+		t.Errorf("partials after zero trips has shape %v, want [0 2]", p)
+	}
 
 	// zero and negative trip counts
 	for _, m := range []int64{0, -3} {

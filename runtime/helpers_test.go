@@ -21,29 +21,29 @@ var counted atomic.Int64
 var errDeliberate = errors.New("deliberate failure")
 
 func init() {
-	ops.Register(testDomain, "Fail", 1, func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Domain: testDomain, Type: "Fail", Since: 1, Kernel: func(c *ops.Config) (ops.Op, error) {
 		return ops.OpFunc(func([]*tensor.Tensor) ([]*tensor.Tensor, error) { return nil, errDeliberate }), nil
-	})
-	ops.Register(testDomain, "Panic", 1, func(c *ops.Config) (ops.Op, error) {
+	}})
+	ops.Define(ops.Desc{Domain: testDomain, Type: "Panic", Since: 1, Kernel: func(c *ops.Config) (ops.Op, error) {
 		return ops.OpFunc(func([]*tensor.Tensor) ([]*tensor.Tensor, error) { panic("kaboom") }), nil
-	})
-	ops.Register(testDomain, "ChunkPanic", 1, func(c *ops.Config) (ops.Op, error) {
+	}})
+	ops.Define(ops.Desc{Domain: testDomain, Type: "ChunkPanic", Since: 1, Kernel: func(c *ops.Config) (ops.Op, error) {
 		threads := c.Threads
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			task := &chunkPanic{started: make(chan struct{})}
 			parallel.Run(task, 2, threads)
 			return []*tensor.Tensor{in[0]}, nil
 		}), nil
-	})
-	ops.Register(testDomain, "Count", 1, func(c *ops.Config) (ops.Op, error) {
+	}})
+	ops.Define(ops.Desc{Domain: testDomain, Type: "Count", Since: 1, Kernel: func(c *ops.Config) (ops.Op, error) {
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			counted.Add(1)
 			return []*tensor.Tensor{in[0]}, nil
 		}), nil
-	})
-	ops.Register(testDomain, "Nothing", 1, func(c *ops.Config) (ops.Op, error) {
+	}})
+	ops.Define(ops.Desc{Domain: testDomain, Type: "Nothing", Since: 1, Kernel: func(c *ops.Config) (ops.Op, error) {
 		return ops.OpFunc(func([]*tensor.Tensor) ([]*tensor.Tensor, error) { return nil, nil }), nil
-	})
+	}})
 }
 
 // chunkPanic is a kernel's parallel task whose chunk 0 panics once chunk 1

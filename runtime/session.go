@@ -104,8 +104,8 @@ func NewSession(m *graph.Model, opts Options) (*Session, error) {
 		return nil, errors.New("runtime: nil model")
 	}
 	for _, v := range m.Graph.FeedInputs() {
-		if v.Kind != "" && v.Kind != "tensor" {
-			return nil, fmt.Errorf("runtime: graph input %q is a %s; mtlrun runs models whose inputs are tensors", v.Name, v.Kind)
+		if v.Kind != "" && v.Kind != "tensor" && v.Kind != "sequence" && v.Kind != "optional" {
+			return nil, fmt.Errorf("runtime: graph input %q is a %s; mtlrun runs models whose inputs are tensors, sequences or optionals", v.Name, v.Kind)
 		}
 	}
 	g := m.Graph
@@ -241,7 +241,7 @@ func compile(m *graph.Model, g *graph.Graph, threads int, consts map[string]bool
 func newKernel(m *graph.Model, n *graph.Node, opset, threads int, consts map[string]bool, unsupported *[]UnsupportedOp) (kernel, error) {
 	if n.Domain == "" || n.Domain == "ai.onnx" {
 		switch n.OpType {
-		case "If", "Loop", "Scan":
+		case "If", "Loop", "Scan", "SequenceMap":
 			subs := map[string]*compiled{}
 			for _, sg := range n.Subgraphs() {
 				sub := map[string]bool{}

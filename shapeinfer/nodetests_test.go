@@ -17,7 +17,7 @@ import (
 // test and checks them against the reference outputs: dtype, rank and every
 // numeric dim (no run needed), and that no rule reports a problem or fails.
 func TestNodeConformance(t *testing.T) {
-	list := filepath.Join(fixtures.Shared(), "conformance", "node-inscope.txt")
+	list := filepath.Join(fixtures.RepoRoot(), "conformance", "node-inscope.txt")
 	fixtures.Require(t, list, fixtures.HowToGetShared)
 	fixtures.Require(t, fixtures.NodeTests, fixtures.HowToGetNodeTests)
 	f, err := os.Open(list)

@@ -120,6 +120,9 @@ func AsFloat64(t *Tensor) ([]float64, error) {
 			out[i] = float64(BFloat16ToFloat32(v))
 		}
 	default:
+		if lowToFloat64(out, t.Data) {
+			return out, nil
+		}
 		return nil, fmt.Errorf("tensor: cannot read %v as numbers", t.DType)
 	}
 	return out, nil
@@ -157,6 +160,12 @@ func AsInt64(t *Tensor) ([]int64, error) {
 			if v {
 				out[i] = 1
 			}
+		}
+	case []Uint4Val, []Int4Val, []Uint2Val, []Int2Val:
+		f := make([]float64, len(out))
+		lowToFloat64(f, d)
+		for i, v := range f {
+			out[i] = int64(v)
 		}
 	default:
 		return nil, fmt.Errorf("tensor: expected an integer tensor, got %v", t.DType)

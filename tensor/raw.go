@@ -9,8 +9,11 @@ import (
 // DecodeRaw reads n little-endian elements of type dt (len(raw) must be
 // n*dt.Size()) into a new slice of the matching Go type.
 func DecodeRaw(dt DType, raw []byte, n int) (any, error) {
-	if len(raw) < n*dt.Size() {
+	if len(raw) < RawBytes(dt, n) {
 		return nil, fmt.Errorf("tensor: %d bytes cannot hold %d %v values", len(raw), n, dt)
+	}
+	if dt.IsLowPrecision() {
+		return decodeLowRaw(dt, raw, n), nil
 	}
 	le := binary.LittleEndian
 	switch dt {
@@ -95,6 +98,9 @@ func DecodeRaw(dt DType, raw []byte, n int) (any, error) {
 // EncodeRaw returns a numeric tensor's little-endian bytes, the layout of
 // ONNX raw_data and of the inference protocol's binary tensors.
 func EncodeRaw(t *Tensor) ([]byte, error) {
+	if t.DType.IsLowPrecision() {
+		return encodeLowRaw(t.DType, t.Data), nil
+	}
 	le := binary.LittleEndian
 	out := make([]byte, t.Len()*t.DType.Size())
 	switch d := t.Data.(type) {

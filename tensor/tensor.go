@@ -30,6 +30,19 @@ const (
 	Uint32    DType = 12
 	Uint64    DType = 13
 	BFloat16  DType = 16
+
+	// The low-precision types (opsets 19-25), held one element per byte:
+	// float8 and float4 as bit patterns, 4- and 2-bit integers as values.
+	Float8E4M3FN   DType = 17
+	Float8E4M3FNUZ DType = 18
+	Float8E5M2     DType = 19
+	Float8E5M2FNUZ DType = 20
+	Uint4          DType = 21
+	Int4           DType = 22
+	Float4E2M1     DType = 23
+	Float8E8M0     DType = 24
+	Uint2          DType = 25
+	Int2           DType = 26
 )
 
 var dtypeNames = map[DType]string{
@@ -37,6 +50,9 @@ var dtypeNames = map[DType]string{
 	Int16: "int16", Int32: "int32", Int64: "int64", String: "string",
 	Bool: "bool", Float16: "float16", Float64: "float64", Uint32: "uint32",
 	Uint64: "uint64", BFloat16: "bfloat16",
+	Float8E4M3FN: "float8e4m3fn", Float8E4M3FNUZ: "float8e4m3fnuz", Float8E5M2: "float8e5m2",
+	Float8E5M2FNUZ: "float8e5m2fnuz", Uint4: "uint4", Int4: "int4", Float4E2M1: "float4e2m1",
+	Float8E8M0: "float8e8m0", Uint2: "uint2", Int2: "int2",
 }
 
 func (d DType) String() string {
@@ -63,10 +79,12 @@ func (d DType) IsInteger() bool {
 	return false
 }
 
-// Size is the number of bytes one element takes in ONNX raw_data (0 for strings).
+// Size is the number of bytes one element takes in ONNX raw_data (0 for
+// strings and for the 4- and 2-bit types, which pack several elements per
+// byte: see RawBytes).
 func (d DType) Size() int {
 	switch d {
-	case Uint8, Int8, Bool:
+	case Uint8, Int8, Bool, Float8E4M3FN, Float8E4M3FNUZ, Float8E5M2, Float8E5M2FNUZ, Float8E8M0:
 		return 1
 	case Uint16, Int16, Float16, BFloat16:
 		return 2
@@ -97,7 +115,9 @@ type BFloat16Bits uint16
 
 // Elem is the set of Go element types a Tensor may hold.
 type Elem interface {
-	float32 | float64 | int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64 | bool | string | Float16Bits | BFloat16Bits
+	float32 | float64 | int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64 | bool | string | Float16Bits | BFloat16Bits |
+		Float8E4M3FNBits | Float8E4M3FNUZBits | Float8E5M2Bits | Float8E5M2FNUZBits | Float8E8M0Bits | Float4E2M1Bits |
+		Uint4Val | Int4Val | Uint2Val | Int2Val
 }
 
 // Number is the set of element types with Go arithmetic.
@@ -189,6 +209,12 @@ func MakeSlice(dt DType, n int) (any, error) {
 	case BFloat16:
 		return make([]BFloat16Bits, n), nil
 	}
+	if s, ok := makeLow(dt, n); ok {
+		return s, nil
+	}
+	if dt.IsBoxed() {
+		return make([]*Tensor, n), nil
+	}
 	return nil, fmt.Errorf("tensor: unsupported dtype %v", dt)
 }
 
@@ -225,7 +251,7 @@ func DTypeOf[T Elem]() DType {
 	case BFloat16Bits:
 		return BFloat16
 	}
-	return Undefined
+	return lowDType(any(z))
 }
 
 // From wraps data (not copied) as a tensor of the given shape. It panics if
@@ -336,6 +362,10 @@ func (t *Tensor) Clone() *Tensor {
 		c.Data = append([]Float16Bits(nil), d...)
 	case []BFloat16Bits:
 		c.Data = append([]BFloat16Bits(nil), d...)
+	case []*Tensor:
+		c.Data = append([]*Tensor{}, d...)
+	default:
+		c.Data = cloneLow(d)
 	}
 	if c.Data == nil {
 		c.Data, _ = MakeSlice(t.DType, 0)
@@ -369,7 +399,7 @@ func (t *Tensor) Validate() error {
 	if !t.DType.Supported() {
 		return fmt.Errorf("tensor: unsupported dtype %v", t.DType)
 	}
-	if dataDType(t.Data) != t.DType {
+	if _, boxed := t.Data.([]*Tensor); boxed != t.DType.IsBoxed() || !boxed && dataDType(t.Data) != t.DType {
 		return fmt.Errorf("tensor: dtype %v holds %T", t.DType, t.Data)
 	}
 	if l := DataLen(t.Data); l != n {
@@ -410,7 +440,7 @@ func dataDType(d any) DType {
 	case []BFloat16Bits:
 		return BFloat16
 	}
-	return Undefined
+	return lowSliceDType(d)
 }
 
 // DataLen returns the length of a tensor data slice of any element type,
@@ -445,8 +475,10 @@ func DataLen(d any) int {
 		return len(d)
 	case []BFloat16Bits:
 		return len(d)
+	case []*Tensor:
+		return len(d)
 	}
-	return -1
+	return lowLen(d)
 }
 
 // ShapeString formats a shape as "[2 3 4]".

@@ -5,7 +5,7 @@ package tensorio
 
 import (
 	"archive/zip"
-	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -22,18 +22,30 @@ import (
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
-// ReadNPY reads one array from a .npy stream.
+// ReadNPY reads one array from a .npy stream (float16 ones too, which
+// npyio does not read).
 func ReadNPY(r io.Reader) (*tensor.Tensor, error) {
-	br := bufio.NewReader(r)
-	prefix, _ := br.Peek(npyPrefix)
-	if err := checkHeaderLen(prefix, 0); err != nil {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("npy: %w", err)
+	}
+	if err := checkHeaderLen(data, uint64(len(data))); err != nil {
 		return nil, err
 	}
 	var arr npy.Array
-	if err := readArray(func() error { return npy.Read(br, &arr) }); err != nil {
+	if err := readArray(func() error { return npy.Read(bytes.NewReader(data), &arr) }); err != nil {
+		if t, err2 := readNPYRaw(data); err2 == nil {
+			return t, nil
+		}
 		return nil, fmt.Errorf("npy: %w", err)
 	}
-	return fromArray(arr)
+	t, err := fromArray(arr)
+	if err != nil {
+		if t, err2 := readNPYRaw(data); err2 == nil {
+			return t, nil
+		}
+	}
+	return t, err
 }
 
 // npyPrefix is the magic, the version and a version 2/3 header length.
@@ -152,10 +164,17 @@ func ReadNPZ(path string) (map[string]*tensor.Tensor, error) {
 	out := map[string]*tensor.Tensor{}
 	for _, key := range f.Keys() {
 		var arr npy.Array
-		if err := readArray(func() error { return f.Read(key, &arr) }); err != nil {
-			return nil, fmt.Errorf("npz %s: array %q: %w", path, key, err)
+		err := readArray(func() error { return f.Read(key, &arr) })
+		var t *tensor.Tensor
+		if err == nil {
+			t, err = fromArray(arr)
 		}
-		t, err := fromArray(arr)
+		if err != nil {
+			// float16 arrays, which npyio reads into a type mtlrun does not hold
+			if t2, err2 := readNPZMember(path, key); err2 == nil {
+				t, err = t2, nil
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("npz %s: array %q: %w", path, key, err)
 		}
@@ -186,6 +205,9 @@ func ReadFile(path string) (*tensor.Tensor, error) {
 
 // WriteNPY writes t as a .npy stream.
 func WriteNPY(w io.Writer, t *tensor.Tensor) error {
+	if t.DType == tensor.Float16 {
+		return writeNPYRaw(w, t)
+	}
 	v, err := nested(t)
 	if err != nil {
 		return err
@@ -200,6 +222,11 @@ func WriteNPZ(path string, ts map[string]*tensor.Tensor) error {
 		names = append(names, k)
 	}
 	sort.Strings(names)
+	for _, name := range names {
+		if ts[name].DType == tensor.Float16 {
+			return writeNPZRaw(path, names, ts) // npyio cannot write float16
+		}
+	}
 	w, err := npz.Create(path)
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
 	_ "github.com/mtlrun/mtlrun/ops/all" // the full op set
 	"github.com/mtlrun/mtlrun/runtime"
@@ -68,14 +69,22 @@ func setIndex(path string) int {
 }
 
 // ReadIndexed reads prefix_0.pb, prefix_1.pb, ... from dir in order.
-func ReadIndexed(dir, prefix string) ([]*tensor.Tensor, error) {
+func ReadIndexed(dir, prefix string) ([]*tensor.Tensor, error) { return readIndexed(dir, prefix, nil) }
+
+// readIndexed is ReadIndexed with the kind of each value ("tensor",
+// "sequence", "optional"; tensor past the list).
+func readIndexed(dir, prefix string, infos []graph.ValueInfo) ([]*tensor.Tensor, error) {
 	var ts []*tensor.Tensor
 	for i := 0; ; i++ {
 		p := filepath.Join(dir, fmt.Sprintf("%s_%d.pb", prefix, i))
 		if _, err := os.Stat(p); err != nil {
 			break
 		}
-		t, err := importer.ReadTensorFile(p)
+		kind := "tensor"
+		if i < len(infos) {
+			kind = infos[i].Kind
+		}
+		t, err := importer.ReadValueFile(p, kind)
 		if err != nil {
 			return nil, err
 		}
@@ -88,12 +97,12 @@ func ReadIndexed(dir, prefix string) ([]*tensor.Tensor, error) {
 func RunSet(sess *runtime.Session, dir string, tol Tolerance) Result {
 	r := Result{Dir: dir}
 	g := sess.Model().Graph
-	ins, err := ReadIndexed(dir, "input")
+	ins, err := readIndexed(dir, "input", g.FeedInputs())
 	if err != nil {
 		r.Reason, r.Detail = "error", err.Error()
 		return r
 	}
-	wants, err := ReadIndexed(dir, "output")
+	wants, err := readIndexed(dir, "output", g.Outputs)
 	if err != nil {
 		r.Reason, r.Detail = "error", err.Error()
 		return r
@@ -147,6 +156,9 @@ type Comparison struct {
 // Compare checks got against want element by element. NaN matches NaN and
 // infinities must match exactly.
 func Compare(got, want *tensor.Tensor, tol Tolerance) Comparison {
+	if got != nil && want != nil && (got.DType.IsBoxed() || want.DType.IsBoxed()) {
+		return compareBoxed(got, want, tol)
+	}
 	c := Comparison{}
 	if got == nil {
 		return Comparison{Reason: "error", Detail: "no value"}
@@ -226,4 +238,25 @@ func asBFloat16(t *tensor.Tensor, want tensor.DType) *tensor.Tensor {
 		b[i] = tensor.BFloat16Bits(v)
 	}
 	return &tensor.Tensor{DType: tensor.BFloat16, Shape: t.Shape, Data: b}
+}
+
+// compareBoxed compares sequence or optional values element by element.
+func compareBoxed(got, want *tensor.Tensor, tol Tolerance) Comparison {
+	if got.DType != want.DType {
+		return Comparison{Reason: "dtype", Detail: fmt.Sprintf("got %v, want %v", got.DType, want.DType)}
+	}
+	g, w := got.Elements(), want.Elements()
+	if len(g) != len(w) {
+		return Comparison{Reason: "shape", Detail: fmt.Sprintf("%v of %d elements, want %d", got.DType, len(g), len(w))}
+	}
+	c := Comparison{Pass: true}
+	for i := range g {
+		e := Compare(g[i], w[i], tol)
+		c.MaxAbsErr, c.MaxRelErr = math.Max(c.MaxAbsErr, e.MaxAbsErr), math.Max(c.MaxRelErr, e.MaxRelErr)
+		if !e.Pass {
+			e.Detail = fmt.Sprintf("%v element %d: %s", got.DType, i, e.Detail)
+			return e
+		}
+	}
+	return c
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mtlrun/mtlrun/internal/version"
+	"github.com/mtlrun/mtlrun/parity"
 )
 
 var rootCmd = &cobra.Command{
@@ -30,6 +31,8 @@ type exitError struct {
 func (e *exitError) Error() string { return e.msg }
 
 func main() {
+	// parity re-executes mtlrun as the child process onnxruntime runs in
+	parity.RunWorkerIfChild()
 	if err := rootCmd.Execute(); err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {

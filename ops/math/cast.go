@@ -18,21 +18,36 @@ func init() {
 		if !to.Supported() {
 			return nil, ops.BadAttr("to", "unsupported target dtype %v", to)
 		}
+		saturate, err := castAttrs(c, to)
+		if err != nil {
+			return nil, err
+		}
 		return kernel(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if err := ops.NeedInputs(in, 1); err != nil {
 				return nil, err
+			}
+			if lowCast(in[0].DType, to) {
+				r, err := castLow(in[0], to, saturate)
+				return one(ar, r, err)
 			}
 			r, err := castTo(ar, in[0], to)
 			return one(ar, r, err)
 		}), nil
 	}})
-	ops.Define(ops.Desc{Type: "CastLike", Since: 15, Grad: noRuleYet, Traits: ops.Elementwise, Kernel: fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		if err := ops.NeedInputs(in, 2); err != nil {
-			return nil, err
-		}
-		r, err := castTo(ar, in[0], in[1].DType)
-		return one(ar, r, err)
-	})})
+	ops.Define(ops.Desc{Type: "CastLike", Since: 15, Grad: noRuleYet, Traits: ops.Elementwise, Kernel: func(c *ops.Config) (ops.Op, error) {
+		saturate := c.Attrs.Int("saturate", 1) != 0
+		return fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			if err := ops.NeedInputs(in, 2); err != nil {
+				return nil, err
+			}
+			if lowCast(in[0].DType, in[1].DType) {
+				r, err := castLow(in[0], in[1].DType, saturate)
+				return one(ar, r, err)
+			}
+			r, err := castTo(ar, in[0], in[1].DType)
+			return one(ar, r, err)
+		})(c)
+	}})
 }
 
 // cast is castTo with fresh memory.

@@ -11,7 +11,7 @@ import (
 
 func init() {
 	ops.Define(ops.Desc{Type: "Clip", Since: 1, Shape: ops.ShapeSameAsInput, Traits: ops.Elementwise, Kernel: newClip})
-	ops.Define(ops.Desc{Type: "PRelu", Since: 1, Shape: ops.ShapeSameAsInput, Traits: ops.Elementwise, Kernel: fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	ops.Define(ops.Desc{Type: "PRelu", Since: 7, Shape: ops.ShapeSameAsInput, Traits: ops.Elementwise, Kernel: fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := ops.NeedInputs(in, 2); err != nil {
 			return nil, err
 		}

@@ -15,15 +15,15 @@ import (
 // columns. More spatial dims fall back to a general index loop.
 
 func init() {
-	ops.Define(ops.Desc{Type: "Conv", Since: 1, Grad: ops.GradRule{}, Kernel: func(c *ops.Config) (ops.Op, error) { return newConv(c) }})
-	ops.Define(ops.Desc{Type: "ConvTranspose", Since: 1, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "Conv", Since: 1, Grad: ops.GradRule{}, Kernel: halfCompute(func(c *ops.Config) (ops.Op, error) { return newConv(c) })})
+	ops.Define(ops.Desc{Type: "ConvTranspose", Since: 1, Grad: noRuleYet, Kernel: halfCompute(func(c *ops.Config) (ops.Op, error) {
 		w, err := parseWindow(c)
 		if err != nil {
 			return nil, err
 		}
 		return &convTranspose{window: w, outPad: c.Attrs.Ints("output_padding"), outShape: c.Attrs.Ints("output_shape"),
 			packs: make([]packCache, w.group), constW: c.InputIsConst(1)}, nil
-	}})
+	})})
 }
 
 // window holds the attributes shared by Conv and the pools.

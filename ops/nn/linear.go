@@ -13,8 +13,8 @@ import (
 // integer types through a plain loop.
 
 func init() {
-	ops.Define(ops.Desc{Type: "Gemm", Since: 1, Grad: ops.GradRule{}, Kernel: newGemm})
-	ops.Define(ops.Desc{Type: "MatMul", Since: 1, Grad: ops.GradRule{}, Kernel: newMatMul})
+	ops.Define(ops.Desc{Type: "Gemm", Since: 1, Grad: ops.GradRule{}, Kernel: halfCompute(newGemm)})
+	ops.Define(ops.Desc{Type: "MatMul", Since: 1, Grad: ops.GradRule{}, Kernel: halfCompute(newMatMul)})
 }
 
 type linGemm struct {

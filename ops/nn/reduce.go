@@ -75,6 +75,9 @@ func (r *reduce) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, 
 		return nil, err
 	}
 	x := in[0]
+	if x.DType == tensor.Bool && (r.name == "ReduceMax" || r.name == "ReduceMin") {
+		return r.boolMinMax(in)
+	}
 	raw := r.attrAxes
 	if r.inputAxes && len(in) > 1 && in[1] != nil {
 		v, err := tensor.AsInt64(in[1])
@@ -434,4 +437,21 @@ func argT[T float32 | float64](r *argReduce, xv []T, res []int64, outer, n, inne
 			res[o*inner+i] = int64(best)
 		}
 	}
+}
+
+// boolMinMax is ReduceMax (any) and ReduceMin (all) over bool data (opset
+// 20), run as a float64 reduction of 0/1.
+func (r *reduce) boolMinMax(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	f, _ := tensor.AsFloat64(in[0])
+	num := append([]*tensor.Tensor{{DType: tensor.Float64, Shape: in[0].Shape, Data: f}}, in[1:]...)
+	out, err := r.RunWith(nil, num)
+	if err != nil {
+		return nil, err
+	}
+	v := out[0].Float64s()
+	b := make([]bool, len(v))
+	for i, x := range v {
+		b[i] = x != 0
+	}
+	return []*tensor.Tensor{tensor.From(out[0].Shape, b)}, nil
 }

@@ -8,7 +8,19 @@ import (
 )
 
 func init() {
-	ops.Define(ops.Desc{Type: "Range", Since: 11, Grad: ops.NotDifferentiable("no backward rule: its inputs are shape arithmetic, not parameters"), Traits: ops.ShapeOnly, Kernel: func(*ops.Config) (ops.Op, error) { return kernel(runRange), nil }})
+	ops.Define(ops.Desc{Type: "Range", Since: 11, Grad: ops.NotDifferentiable("no backward rule: its inputs are shape arithmetic, not parameters"), Traits: ops.ShapeOnly, Kernel: func(c *ops.Config) (ops.Op, error) {
+		if c.Attrs.Int("stash_type", 1) != 1 {
+			// Range-27 with stash_type 0 accumulates float16/bfloat16 in
+			// their own precision, which mtlrun does not reproduce
+			return kernel(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+				if len(in) > 0 && in[0] != nil && (in[0].DType == tensor.Float16 || in[0].DType == tensor.BFloat16) {
+					return nil, ops.BadAttr("stash_type", "0 (accumulate in %v) is not supported; 1 (float32) is", in[0].DType)
+				}
+				return runRange(ar, in)
+			}), nil
+		}
+		return kernel(runRange), nil
+	}})
 	ops.Define(ops.Desc{Type: "CumSum", Since: 11, Shape: ops.ShapeSameAsInput, Kernel: newCumSum})
 	ops.Define(ops.Desc{Type: "Trilu", Since: 14, Shape: ops.ShapeSameAsInput, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newTrilu})
 	ops.Define(ops.Desc{Type: "ReverseSequence", Since: 10, Shape: ops.ShapeSameAsInput, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newReverseSequence})
@@ -49,6 +61,26 @@ func runRange(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		return rangeT[uint32](ar, in, false)
 	case tensor.Uint64:
 		return rangeT[uint64](ar, in, false)
+	case tensor.Float16, tensor.BFloat16:
+		// computed in float32 and rounded once (Range-27's default stash_type)
+		f := make([]*tensor.Tensor, 3)
+		for i := range f {
+			v, _ := tensor.AsFloat64(in[i])
+			f[i] = tensor.Scalar(float32(v[0]))
+		}
+		out, err := rangeT[float32](nil, f, true)
+		if err != nil {
+			return nil, err
+		}
+		y, _ := tensor.New(in[0].DType, out[0].Shape)
+		for i, v := range out[0].Float32s() {
+			if h, ok := y.Data.([]tensor.Float16Bits); ok {
+				h[i] = tensor.Float32ToFloat16(v)
+			} else {
+				y.Data.([]tensor.BFloat16Bits)[i] = tensor.Float32ToBFloat16(v)
+			}
+		}
+		return ar.Outputs(y), nil
 	}
 	return nil, ops.BadInput(0, "Range does not support %v", in[0])
 }

@@ -14,9 +14,9 @@ import (
 
 func init() {
 	// an op with a kernel and no backward rule
-	ops.Register("test.autodiff", "Opaque", 1, func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Domain: "test.autodiff", Type: "Opaque", Since: 1, Kernel: func(c *ops.Config) (ops.Op, error) {
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return in[:1], nil }), nil
-	})
+	}})
 }
 
 func node(op, name string, in, out []string, attrs ...any) *graph.Node {

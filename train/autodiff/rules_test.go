@@ -115,6 +115,16 @@ func gradCases() []gradCase {
 		{name: "hardswish", op: "HardSwish", opset: 14, inputs: []*tensor.Tensor{r(3, 4)}},
 		{name: "reducemin", op: "ReduceMin", opset: 13, inputs: []*tensor.Tensor{r(2, 3, 4)}, attrs: graph.Attrs{"axes": attrInts(0, 2)}},
 		{name: "reducel2", op: "ReduceL2", opset: 13, inputs: []*tensor.Tensor{r(2, 3)}, attrs: graph.Attrs{"axes": attrInts(1)}},
+		{name: "depthtospace_dcr", op: "DepthToSpace", inputs: []*tensor.Tensor{r(1, 8, 2, 3)}, attrs: graph.Attrs{"blocksize": attrInt(2)}},
+		{name: "depthtospace_crd", op: "DepthToSpace", inputs: []*tensor.Tensor{r(2, 4, 2, 1)}, attrs: graph.Attrs{"blocksize": attrInt(2), "mode": {Type: graph.AttrString, String: "CRD"}}},
+		{name: "spacetodepth", op: "SpaceToDepth", inputs: []*tensor.Tensor{r(1, 2, 4, 6)}, attrs: graph.Attrs{"blocksize": attrInt(2)}},
+		{name: "gathernd", op: "GatherND", inputs: []*tensor.Tensor{r(3, 4), i64([]int{3, 2}, 0, 1, 2, 3, 0, 1)}},
+		{name: "gathernd_batch", op: "GatherND", inputs: []*tensor.Tensor{r(2, 3, 4), i64([]int{2, 1}, 2, 0)}, attrs: graph.Attrs{"batch_dims": attrInt(1)}},
+		{name: "tensorscatter", op: "TensorScatter", opset: 24, inputs: []*tensor.Tensor{r(2, 4, 3), r(2, 2, 3), i64([]int{2}, 1, 2)}, attrs: graph.Attrs{"axis": attrInt(1)}},
+		{name: "maxunpool", op: "MaxUnpool", inputs: []*tensor.Tensor{r(1, 1, 2, 2), i64([]int{1, 1, 2, 2}, 5, 2, 8, 15)},
+			attrs: graph.Attrs{"kernel_shape": attrInts(2, 2), "strides": attrInts(2, 2)}},
+		{name: "prelu_scalar_slope", op: "PRelu", inputs: []*tensor.Tensor{r(3, 4), r(1)}},
+		{name: "compress_axis", op: "Compress", inputs: []*tensor.Tensor{r(3, 4), tensor.From([]int{4}, []bool{true, false, true, true})}, attrs: graph.Attrs{"axis": attrInt(1)}},
 	}
 }
 
