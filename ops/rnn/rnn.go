@@ -528,6 +528,16 @@ type job[T tensor.Float] struct {
 	y      []T
 	yh, yc []T
 	buf    []T
+	arena  *ops.Arena // for cancellation checks (Arena.Err) only
+}
+
+// cancelEvery is how many time steps a job runs between checks of the
+// run's context: a cancelled run stops within that many steps.
+const cancelEvery = 8
+
+// stopped reports, every cancelEvery steps, whether the run was cancelled.
+func (j *job[T]) stopped(s int) bool {
+	return s%cancelEvery == cancelEvery-1 && j.arena.Err() != nil
 }
 
 // scratchSize is the scratch a job over cb rows needs.
@@ -620,7 +630,7 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor) ([]*tensor
 	if o.cell == cellLSTM {
 		c0 = dataOf[T](input(in, 6))
 	}
-	base := job[T]{o: o, dm: dm, x: dataOf[T](in[0]), lens: lens,
+	base := job[T]{o: o, dm: dm, x: dataOf[T](in[0]), lens: lens, arena: a,
 		h0: dataOf[T](input(in, 5)), c0: c0, y: y, yh: yh, yc: yc}
 	result := func() []*tensor.Tensor {
 		// extra declared outputs beyond the op's own stay nil
@@ -656,9 +666,15 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor) ([]*tensor
 			j.buf = scratch[T](a, j.scratchSize(dm.batch))
 			runJob(&j)
 		}
+		if err := a.Err(); err != nil {
+			return nil, err
+		}
 		return result(), nil
 	}
 	runParallel(o, a, base, &wts, nd, chunks)
+	if err := a.Err(); err != nil {
+		return nil, err
+	}
 	return result(), nil
 }
 
@@ -829,7 +845,7 @@ func runFused(j *job[float32]) {
 	}
 	if j.lens == nil {
 		args.H, args.LdH = hA, H
-		for s := 0; s < seq; s++ {
+		for s := 0; s < seq && !j.stopped(s); s++ {
 			t := s
 			if rev {
 				t = seq - 1 - s
@@ -851,11 +867,11 @@ func runFused(j *job[float32]) {
 			}
 		}
 	} else {
-		for lb := 0; lb < cb; lb++ {
+		for lb := 0; lb < cb && !j.stopped(lb); lb++ {
 			L := j.lens[j.b0+lb]
 			args.C = cs[lb*H:]
 			hs := hA[lb*H : (lb+1)*H]
-			for s := 0; s < L; s++ {
+			for s := 0; s < L && !j.stopped(s); s++ {
 				t := s
 				if rev {
 					t = L - 1 - s
@@ -985,7 +1001,7 @@ func runJob[T tensor.Float](j *job[T]) {
 	hasClip := o.hasClip
 	_, is32 := any(clip).(float32)
 
-	for s := 0; s < steps; s++ {
+	for s := 0; s < steps && !j.stopped(s); s++ {
 		gemmNT(cb, hs, H, &w.r, w.rbias, g, ngate, work)
 		if gru && !o.lbr {
 			// z and r first, then the h block needs (r ⊙ H)·Rhᵀ.
