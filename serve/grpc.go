@@ -7,7 +7,11 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mtlrun/mtlrun/internal/version"
 	pb "github.com/mtlrun/mtlrun/serve/inferencepb"
@@ -20,11 +24,37 @@ type grpcService struct {
 	s *Server
 }
 
+// grpcServer builds the gRPC server: the inference service, the standard
+// health service (grpc.health.v1.Health, for Kubernetes gRPC probes: the
+// overall status "" and "inference.GRPCInferenceService" follow readiness)
+// and server reflection (grpcurl works without the proto files).
+func (s *Server) grpcServer() (*grpc.Server, *health.Server) {
+	g := grpc.NewServer(grpc.MaxRecvMsgSize(int(min(s.opts.MaxBody, 1<<31-1))))
+	pb.RegisterGRPCInferenceServiceServer(g, &grpcService{s: s})
+	h := health.NewServer()
+	healthpb.RegisterHealthServer(g, h)
+	reflection.Register(g)
+	s.healthMu.Lock()
+	s.health = append(s.health, h)
+	s.healthMu.Unlock()
+	s.setHealth(h, s.Ready())
+	return g, h
+}
+
+// setHealth reports readiness through a health service.
+func (s *Server) setHealth(h *health.Server, ready bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if ready {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	h.SetServingStatus("", st)
+	h.SetServingStatus(pb.GRPCInferenceService_ServiceDesc.ServiceName, st)
+}
+
 // ServeGRPC serves the gRPC API on lis until the returned stop function is
 // called (which lets in-flight calls finish).
 func (s *Server) ServeGRPC(lis net.Listener) (stop func()) {
-	g := grpc.NewServer(grpc.MaxRecvMsgSize(int(min(s.opts.MaxBody, 1<<31-1))))
-	pb.RegisterGRPCInferenceServiceServer(g, &grpcService{s: s})
+	g, _ := s.grpcServer()
 	go g.Serve(lis)
 	return g.GracefulStop
 }
@@ -32,8 +62,10 @@ func (s *Server) ServeGRPC(lis net.Listener) (stop func()) {
 func grpcError(err error) error {
 	code, _ := httpStatus(err)
 	switch code {
-	case 400, 413:
+	case 400:
 		return status.Error(codes.InvalidArgument, err.Error())
+	case 413:
+		return status.Error(codes.ResourceExhausted, err.Error())
 	case 404:
 		return status.Error(codes.NotFound, err.Error())
 	case 503:
@@ -95,19 +127,27 @@ func (g *grpcService) ModelMetadata(_ context.Context, r *pb.ModelMetadataReques
 
 func (g *grpcService) ModelInfer(ctx context.Context, r *pb.ModelInferRequest) (*pb.ModelInferResponse, error) {
 	start := time.Now()
-	m, err := g.model(r.ModelName, r.ModelVersion)
-	if err != nil {
-		g.s.metrics.requests.WithLabelValues(r.ModelName, "grpc", "unknown_model").Inc()
-		return nil, err
-	}
-	outcome := "success"
-	defer func() {
-		g.s.metrics.requests.WithLabelValues(m.Name, "grpc", outcome).Inc()
-		g.s.metrics.duration.WithLabelValues(m.Name, "grpc").Observe(time.Since(start).Seconds())
-	}()
+	s := g.s
+	s.inflight.Add(1)
+	defer s.inflight.Done()
+	label := s.label(r.ModelName)
+	outcome, rows := "success", 0
+	defer func() { s.metrics.result(label, "grpc", outcome, rows, time.Since(start)) }()
 	fail := func(err error) (*pb.ModelInferResponse, error) {
 		_, outcome = httpStatus(err)
 		return nil, grpcError(err)
+	}
+	m, err := g.model(r.ModelName, r.ModelVersion)
+	if err != nil {
+		outcome = "unknown_model"
+		return nil, err
+	}
+	// the decoded message is already in memory (bounded by the maximum
+	// message size); it still counts against the budget while it lives
+	bodyRes := &reservation{b: &s.mem}
+	defer bodyRes.release()
+	if !bodyRes.grow(sat(proto.Size(r))) {
+		return fail(ErrMemoryBusy)
 	}
 	inputs, err := grpcInputs(r)
 	if err != nil {
@@ -117,9 +157,18 @@ func (g *grpcService) ModelInfer(ctx context.Context, r *pb.ModelInferRequest) (
 	for _, o := range r.Outputs {
 		outputs = append(outputs, o.Name)
 	}
-	ctx, cancel := context.WithTimeout(ctx, g.s.opts.Timeout)
+	timeout := s.opts.Timeout
+	if p, ok := r.Parameters["timeout"]; ok {
+		if us := p.GetInt64Param(); us > 0 {
+			timeout = min(timeout, time.Duration(min(us, int64(time.Duration(1<<62)/time.Microsecond)))*time.Microsecond)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	out, err := g.s.Infer(ctx, m, inputs, outputs)
+	// a shutdown whose drain time is over cancels gRPC calls too
+	stop := context.AfterFunc(s.base, cancel)
+	defer stop()
+	out, err := s.Infer(ctx, m, inputs, outputs)
 	if err != nil {
 		return fail(err)
 	}
@@ -136,6 +185,7 @@ func (g *grpcService) ModelInfer(ctx context.Context, r *pb.ModelInferRequest) (
 		resp.Outputs = append(resp.Outputs, &pb.ModelInferResponse_InferOutputTensor{Name: name, Datatype: Datatype(t.DType), Shape: int64Shape(t.Shape)})
 		resp.RawOutputContents = append(resp.RawOutputContents, raw)
 	}
+	rows = batchRows(inputs)
 	return resp, nil
 }
 

@@ -13,10 +13,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/health"
 
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/internal/version"
@@ -29,9 +31,23 @@ type Options struct {
 	Threads      int           // intra-op threads per session [1]
 	MaxBatch     int           // rows per coalesced batch; ≤ 1 disables dynamic batching
 	BatchTimeout time.Duration // how long a batch waits for more requests [2ms]
-	MaxBody      int64         // request body limit in bytes [64 MiB]
-	Timeout      time.Duration // per-request deadline [30s]
+	MaxBody      int64         // request body limit in bytes, also after decompression [64 MiB]
+	Timeout      time.Duration // per-request deadline, computation included [30s]
 	MaxQueue     int           // requests waiting or running per model before 503 [256]
+	// MemoryBudget bounds the bytes all in-flight requests may hold at
+	// once: bodies being read and decompressed, then each admitted
+	// request's estimated working set [half the machine's or cgroup's
+	// memory; 4 GiB when unknown].
+	MemoryBudget int64
+	// MaxRequestMemory refuses (413) a request whose estimated peak
+	// working set exceeds it [MemoryBudget/4].
+	MaxRequestMemory int64
+	// HTTP connection timeouts: the request headers, the whole request
+	// (body included), and an idle keep-alive connection [10s, 60s, 120s].
+	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
+	// DrainTimeout bounds the graceful shutdown: in-flight requests still
+	// running then are cancelled and slow connections closed [30s].
+	DrainTimeout time.Duration
 	Logger       *slog.Logger
 	Registry     *prometheus.Registry // metrics registry [a new one]
 }
@@ -52,6 +68,27 @@ func (o *Options) defaults() {
 	if o.MaxQueue <= 0 {
 		o.MaxQueue = 256
 	}
+	if o.MemoryBudget <= 0 {
+		o.MemoryBudget = machineMemory() / 2
+		if o.MemoryBudget <= 0 {
+			o.MemoryBudget = 4 << 30
+		}
+	}
+	if o.MaxRequestMemory <= 0 {
+		o.MaxRequestMemory = o.MemoryBudget / 4
+	}
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = 10 * time.Second
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 60 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 120 * time.Second
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 30 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
@@ -69,6 +106,14 @@ type Server struct {
 	// accepted counts inference requests whose handler started; answered
 	// those that received a complete response (graceful-shutdown checks).
 	accepted, answered atomic.Int64
+	mem                budget
+	// base is the parent of every request's context; abort cancels it
+	// when a shutdown's drain time is over.
+	base     context.Context
+	abort    context.CancelFunc
+	inflight sync.WaitGroup // inference handlers running
+	healthMu sync.Mutex
+	health   []*health.Server // gRPC health services, following readiness
 }
 
 // Counts returns how many inference requests were accepted and answered.
@@ -83,18 +128,36 @@ type Model struct {
 	queue   chan struct{} // admission tokens (bounded queue)
 	batcher *batcher
 	meta    ModelMetadata
+	mem     *memoryModel
 }
 
 // Errors a caller may branch on.
 var (
 	ErrUnknownModel = errors.New("unknown model")
 	ErrOverloaded   = errors.New("server overloaded: too many requests queued for this model, retry later")
+	ErrShuttingDown = errors.New("server shutting down")
+	ErrMemoryBusy   = errors.New("server overloaded: its memory budget is held by other requests, retry later")
 )
+
+// TooLargeError refuses a request whose estimated working set is over the
+// per-request limit (HTTP 413).
+type TooLargeError struct {
+	Estimate, Limit uint64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("request needs an estimated %s (inputs, intermediate values, outputs and kernel scratch), over the %s per-request limit (--max-request-memory)",
+		humanBytes(e.Estimate), humanBytes(e.Limit))
+}
 
 // New makes a server with no models.
 func New(opts Options) *Server {
 	opts.defaults()
-	return &Server{opts: opts, models: map[string]*Model{}, metrics: newMetrics(opts.Registry)}
+	s := &Server{opts: opts, models: map[string]*Model{}, metrics: newMetrics(opts.Registry)}
+	s.mem.limit = sat(opts.MemoryBudget)
+	s.base, s.abort = context.WithCancel(context.Background())
+	s.metrics.memoryBudget.Set(float64(opts.MemoryBudget))
+	return s
 }
 
 // AddModel loads a model file and serves it under name (the file's base
@@ -122,7 +185,11 @@ func (s *Server) AddLoaded(name, path string, m *runtime.Model) error {
 	if err != nil {
 		return fmt.Errorf("serve: model %q: %w", name, err)
 	}
-	sm := &Model{Name: name, Path: path, model: m, session: sess, queue: make(chan struct{}, s.opts.MaxQueue)}
+	mem, err := newMemoryModel(m)
+	if err != nil {
+		return fmt.Errorf("serve: model %q: %w", name, err)
+	}
+	sm := &Model{Name: name, Path: path, model: m, session: sess, queue: make(chan struct{}, s.opts.MaxQueue), mem: mem}
 	sm.meta = metadataOf(name, m)
 	if s.opts.MaxBatch > 1 && batchable(m.Graph) {
 		sm.batcher = newBatcher(sm, s.opts.MaxBatch, s.opts.BatchTimeout, s.metrics)
@@ -130,14 +197,22 @@ func (s *Server) AddLoaded(name, path string, m *runtime.Model) error {
 	s.models[name] = sm
 	// export the model's series from the start, not only after traffic
 	s.metrics.queueDepth.WithLabelValues(name).Set(0)
+	s.metrics.nvSuccess.WithLabelValues(name, "1").Add(0)
 	s.opts.Logger.Info("model loaded", "model", name, "path", path, "inputs", len(sm.meta.Inputs),
 		"outputs", len(sm.meta.Outputs), "dynamic_batching", sm.batcher != nil)
 	return nil
 }
 
 // SetReady marks the server ready (after all models loaded) or not (while
-// shutting down).
-func (s *Server) SetReady(v bool) { s.ready.Store(v) }
+// shutting down), on REST and on the gRPC health service.
+func (s *Server) SetReady(v bool) {
+	s.ready.Store(v)
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	for _, h := range s.health {
+		s.setHealth(h, v)
+	}
+}
 
 // Ready reports readiness.
 func (s *Server) Ready() bool { return s.ready.Load() }
@@ -170,8 +245,25 @@ func (s *Server) Close() {
 	}
 }
 
+// label is the metrics label of a model name from a request: the name of
+// a served model, or "unknown" (request paths must not mint label values).
+func (s *Server) label(name string) string {
+	if _, ok := s.models[name]; ok {
+		return name
+	}
+	return "unknown"
+}
+
 // Infer validates and runs one request through admission control and, when
 // enabled, dynamic batching. outputs selects tasks (nil: all).
+//
+// Admission: the request's peak working set is estimated from its shapes
+// (413 over Options.MaxRequestMemory), it takes one of the model's queue
+// slots (503 when none is free) and reserves its estimate from the server's
+// memory budget (503 when the budget is held by others). Slot and
+// reservation are released when the computation stops, which for a
+// cancelled or timed-out request is within a bounded time after ctx is done
+// (see runtime.Session.RunContext), not when its caller gives up.
 func (s *Server) Infer(ctx context.Context, m *Model, inputs map[string]*tensor.Tensor, outputs []string) (map[string]*tensor.Tensor, error) {
 	for _, o := range outputs {
 		if _, ok := m.model.Graph.Output(o); !ok {
@@ -184,31 +276,50 @@ func (s *Server) Infer(ctx context.Context, m *Model, inputs map[string]*tensor.
 	if err := m.checkInputs(inputs); err != nil {
 		return nil, err
 	}
+	est := m.mem.estimate(inputs)
+	if est > sat(s.opts.MaxRequestMemory) {
+		return nil, &TooLargeError{Estimate: est, Limit: sat(s.opts.MaxRequestMemory)}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	select {
 	case m.queue <- struct{}{}:
 	default:
 		return nil, ErrOverloaded
 	}
+	res := &reservation{b: &s.mem}
+	if !res.grow(est) {
+		<-m.queue
+		return nil, ErrMemoryBusy
+	}
 	s.metrics.queueDepth.WithLabelValues(m.Name).Inc()
-	defer func() {
+	s.metrics.memoryInUse.Set(float64(s.mem.inUse()))
+	release := func() {
+		res.release()
 		<-m.queue
 		s.metrics.queueDepth.WithLabelValues(m.Name).Dec()
-	}()
-	if m.batcher != nil {
-		return m.batcher.submit(ctx, inputs, outputs)
+		s.metrics.memoryInUse.Set(float64(s.mem.inUse()))
 	}
+	if m.batcher != nil {
+		return m.batcher.submit(ctx, inputs, outputs, release)
+	}
+	defer release()
 	start := time.Now()
-	out, err := m.session.Run(inputs, outputs...)
-	s.metrics.compute.WithLabelValues(m.Name).Observe(time.Since(start).Seconds())
-	s.metrics.batchSize.WithLabelValues(m.Name).Observe(float64(batchRows(inputs)))
+	out, err := m.session.RunContext(ctx, inputs, outputs...)
+	s.metrics.executed(m.Name, time.Since(start), batchRows(inputs))
 	if err != nil {
 		return nil, classifyRunError(err)
 	}
 	return out, nil
 }
 
-// classifyRunError turns input errors into bad requests.
+// classifyRunError turns input errors into bad requests and keeps a
+// cancellation a cancellation.
 func classifyRunError(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
 	var ie *runtime.InputError
 	if errors.As(err, &ie) {
 		return &BadRequest{ie.Error()}

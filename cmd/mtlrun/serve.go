@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -26,7 +25,10 @@ func init() {
 		Long: `Serves each MODEL (a path, or NAME=PATH) under its file name. Endpoints:
 GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{name}[/versions/1][/ready],
 POST /v2/models/{name}[/versions/1]/infer (JSON or the binary tensor data extension),
-GET /metrics (Prometheus). SIGTERM or Ctrl-C stops accepting, finishes in-flight requests, then exits.`,
+GET /metrics (Prometheus); gRPC adds grpc.health.v1 and reflection. Requests
+are admitted by estimated memory (--max-request-memory, --memory-budget).
+SIGTERM or Ctrl-C: readiness goes false, REST and gRPC stop accepting at once,
+in-flight requests finish within --drain-timeout, then the server exits 0.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var level slog.Level
@@ -49,41 +51,18 @@ GET /metrics (Prometheus). SIGTERM or Ctrl-C stops accepting, finishes in-flight
 			if err != nil {
 				return err
 			}
-			httpSrv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-			var stopGRPC func()
+			var gl net.Listener
 			if grpcAddr != "" {
-				gl, err := net.Listen("tcp", grpcAddr)
-				if err != nil {
+				if gl, err = net.Listen("tcp", grpcAddr); err != nil {
 					return err
 				}
-				stopGRPC = s.ServeGRPC(gl)
 				opts.Logger.Info("grpc listening", "addr", gl.Addr().String())
 			}
-			s.SetReady(true)
 			opts.Logger.Info("serving", "addr", lis.Addr().String(), "models", s.ModelNames())
 			fmt.Fprintf(cmd.OutOrStdout(), "serving %s on http://%s\n", strings.Join(s.ModelNames(), ", "), lis.Addr())
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			errc := make(chan error, 1)
-			go func() { errc <- httpSrv.Serve(lis) }()
-			select {
-			case err := <-errc:
-				return err
-			case <-ctx.Done():
-			}
-			opts.Logger.Info("shutting down: finishing in-flight requests")
-			s.SetReady(false)
-			shutCtx, cancel := context.WithTimeout(context.Background(), opts.Timeout+5*time.Second)
-			defer cancel()
-			if stopGRPC != nil {
-				stopGRPC()
-			}
-			if err := httpSrv.Shutdown(shutCtx); err != nil {
-				return err
-			}
-			acc, ans := s.Counts()
-			opts.Logger.Info("stopped", "requests_accepted", acc, "requests_answered", ans)
-			return nil
+			return s.Serve(ctx, lis, gl)
 		},
 	}
 	f := cmd.Flags()
@@ -95,6 +74,12 @@ GET /metrics (Prometheus). SIGTERM or Ctrl-C stops accepting, finishes in-flight
 	f.Int64Var(&opts.MaxBody, "max-body", 64<<20, "request body limit in bytes")
 	f.DurationVar(&opts.Timeout, "timeout", 30*time.Second, "per-request deadline")
 	f.IntVar(&opts.MaxQueue, "max-queue", 256, "requests admitted per model before answering 503")
+	f.Int64Var(&opts.MemoryBudget, "memory-budget", 0, "bytes all in-flight requests may hold (0: half the machine's or cgroup's memory)")
+	f.Int64Var(&opts.MaxRequestMemory, "max-request-memory", 0, "largest estimated working set of one request, else 413 (0: memory-budget/4)")
+	f.DurationVar(&opts.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time to read a request's headers")
+	f.DurationVar(&opts.ReadTimeout, "read-timeout", 60*time.Second, "time to read a whole request, body included")
+	f.DurationVar(&opts.IdleTimeout, "idle-timeout", 120*time.Second, "keep-alive connections idle longer are closed")
+	f.DurationVar(&opts.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests may finish before they are cancelled")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	rootCmd.AddCommand(cmd)
 }
