@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -71,22 +72,41 @@ func TestRunContextAlreadyCancelled(t *testing.T) {
 	}
 }
 
-// TestRunContextLSTM: a single LSTM node over 4000 steps stops inside the
-// kernel once the context is cancelled, within the kernel's check interval.
-func TestRunContextLSTM(t *testing.T) {
-	const seq, hid, in = 4000, 4, 3
+// lstmGraph is one LSTM node: x [seq, batch, in] → yh [1, batch, hid].
+func lstmGraph(hid, in int) *runtime.Graph {
 	w := make([]float32, 4*hid*in)
 	r := make([]float32, 4*hid*hid)
 	for i := range w {
 		w[i] = 0.1
 	}
-	g := &runtime.Graph{
-		Inputs:       []runtime.ValueInfo{vi("x", tensor.Float32, "seq", 1, in)},
+	return &runtime.Graph{
+		Inputs:       []runtime.ValueInfo{vi("x", tensor.Float32, "seq", "batch", in)},
 		Initializers: map[string]*tensor.Tensor{"w": f32([]int{1, 4 * hid, in}, w...), "r": f32([]int{1, 4 * hid, hid}, r...)},
 		Nodes:        []*runtime.Node{nd("LSTM", "lstm", []string{"x", "w", "r"}, []string{"y", "yh"}, "hidden_size", hid)},
-		Outputs:      []runtime.ValueInfo{vi("yh", tensor.Float32, 1, 1, hid)},
+		Outputs:      []runtime.ValueInfo{vi("yh", tensor.Float32, 1, "batch", hid)},
 	}
-	sess, err := runtime.NewSession(model(g, 14), runtime.Options{})
+}
+
+// TestZeroStepsHugeBatch: zero time steps of 16M rows is zero elements of
+// X, but the LSTM's per-row state would be 30 GB: refused, not allocated
+// (issue 17's out-of-memory request).
+func TestZeroStepsHugeBatch(t *testing.T) {
+	sess, err := runtime.NewSession(model(lstmGraph(64, 1), 14), runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := f32([]int{0, 16777216, 1})
+	_, err = sess.Run(map[string]*tensor.Tensor{"x": x})
+	if err == nil || !strings.Contains(err.Error(), "too large a workspace") {
+		t.Fatalf("err %v, want a refusal naming the workspace", err)
+	}
+}
+
+// TestRunContextLSTM: a single LSTM node over 4000 steps stops inside the
+// kernel once the context is cancelled, within the kernel's check interval.
+func TestRunContextLSTM(t *testing.T) {
+	const seq, hid, in = 4000, 4, 3
+	sess, err := runtime.NewSession(model(lstmGraph(hid, in), 14), runtime.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

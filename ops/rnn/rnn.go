@@ -207,6 +207,10 @@ func (o *rnnOp) check(in []*tensor.Tensor) (dims, error) {
 	if _, err := tensor.NumElements([]int{dm.seq, dm.batch, 2 * dm.gh}); err != nil {
 		return dm, ops.BadInput(0, "X shape %v with hidden size %d needs too large a workspace: %v", x.Shape, dm.hid, err)
 	}
+	// per-row state and gates, needed even when there are no steps
+	if _, err := tensor.NumElements([]int{dm.batch, 2*dm.gh + 4*dm.hid}); err != nil {
+		return dm, ops.BadInput(0, "X shape %v with hidden size %d needs too large a workspace: %v", x.Shape, dm.hid, err)
+	}
 	if r.Shape[1] != dm.gh {
 		return dm, ops.BadInput(2, "R must have shape [%d, %d, %d], got %v", nd, dm.gh, dm.hid, r.Shape)
 	}
