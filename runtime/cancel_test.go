@@ -3,8 +3,8 @@ package runtime_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
