@@ -159,7 +159,12 @@ func (g *grpcService) ModelInfer(ctx context.Context, r *pb.ModelInferRequest) (
 	}
 	timeout := s.opts.Timeout
 	if p, ok := r.Parameters["timeout"]; ok {
-		if us := p.GetInt64Param(); us > 0 {
+		// microseconds, as Triton's clients send it (int64 or uint64)
+		us := p.GetInt64Param()
+		if u := p.GetUint64Param(); u > 0 {
+			us = int64(min(u, 1<<62))
+		}
+		if us > 0 {
 			timeout = min(timeout, time.Duration(min(us, int64(time.Duration(1<<62)/time.Microsecond)))*time.Microsecond)
 		}
 	}
