@@ -90,7 +90,7 @@ func (d *dataDecoder) top(shape []int) error {
 			return err
 		}
 	}
-	if d.peek() != 0 {
+	if d.ws(); d.pos < len(d.src) {
 		return d.errf("unexpected %q after the data at byte %d", d.src[d.pos], d.pos)
 	}
 	if d.k != d.n {
