@@ -190,14 +190,14 @@ func (s *Server) handleModelReady(w http.ResponseWriter, r *http.Request) {
 // they arrive, so decompression is bounded both per request (MaxBody) and
 // across requests (the budget: 503 when it is spent).
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, res *reservation) ([]byte, error) {
-	body := http.MaxBytesReader(w, r.Body, s.opts.MaxBody)
+	body := &recordErr{r: http.MaxBytesReader(w, r.Body, s.opts.MaxBody)}
 	var rd io.Reader = body
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 	case "gzip", "x-gzip":
 		z, err := gzip.NewReader(body)
 		if err != nil {
-			return nil, readError(badf("gzip body: %v", err), s.opts.MaxBody)
+			return nil, readError(body.err, badf("gzip body: %v", err), s.opts.MaxBody)
 		}
 		defer z.Close()
 		rd = z
@@ -206,7 +206,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, res *reservati
 		if head, err := br.Peek(2); err == nil && isZlibHeader(head[0], head[1]) {
 			z, err := zlib.NewReader(br)
 			if err != nil {
-				return nil, readError(badf("deflate (zlib) body: %v", err), s.opts.MaxBody)
+				return nil, readError(body.err, badf("deflate (zlib) body: %v", err), s.opts.MaxBody)
 			}
 			defer z.Close()
 			rd = z
@@ -247,7 +247,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, res *reservati
 			return buf, nil
 		}
 		if err != nil {
-			return nil, readError(err, limit)
+			return nil, readError(body.err, err, limit)
 		}
 	}
 }
@@ -258,20 +258,49 @@ func isZlibHeader(cmf, flg byte) bool {
 	return cmf&0x0f == 8 && cmf>>4 <= 7 && (uint16(cmf)<<8|uint16(flg))%31 == 0
 }
 
-func readError(err error, limit int64) error {
+// recordErr keeps the error of the connection-level body reader, so that
+// a failure of the client's connection is told apart from a corrupt
+// compressed stream.
+type recordErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *recordErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
+
+// readError classifies a body-reading failure: connErr is the
+// connection-level error, if any; err what the reading returned.
+func readError(connErr, err error, limit int64) error {
+	if connErr == nil {
+		// the connection delivered the whole body: the (compressed) body
+		// itself is at fault, truncated streams included
+		var br *BadRequest
+		if errors.As(err, &br) {
+			return err
+		}
+		return badf("reading body: %v", err)
+	}
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	if errors.As(connErr, &mbe) {
 		return &tooLarge{limit}
 	}
-	var br *BadRequest
-	if errors.As(err, &br) {
-		return err
+	var ne net.Error
+	if errors.As(connErr, &ne) && ne.Timeout() {
+		return errReadTimeout
 	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return err
-	}
-	return badf("reading body: %v", err)
+	// the body ended before its Content-Length, or the connection broke:
+	// the client went away
+	return fmt.Errorf("client closed the connection before sending its whole body (%v): %w", connErr, context.Canceled)
 }
+
+// errReadTimeout: the client did not send its body within --read-timeout.
+var errReadTimeout = errors.New("the request body did not arrive within the read timeout (--read-timeout)")
 
 type tooLarge struct{ limit int64 }
 
@@ -411,6 +440,8 @@ func httpStatus(err error) (int, string) {
 		return http.StatusNotFound, "unknown_model"
 	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrMemoryBusy), errors.Is(err, ErrShuttingDown):
 		return http.StatusServiceUnavailable, "overloaded"
+	case errors.Is(err, errReadTimeout):
+		return http.StatusRequestTimeout, "timeout"
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, "timeout"
 	case errors.Is(err, context.Canceled):
