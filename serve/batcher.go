@@ -208,7 +208,7 @@ func (b *batcher) run(batch []*job) {
 	now := time.Now()
 	live := batch[:0]
 	for _, j := range batch {
-		b.metrics.waited(b.m.Name, now.Sub(j.enq))
+		b.metrics.waited(b.m, now.Sub(j.enq))
 		if j.ctx.Err() != nil {
 			j.result <- jobResult{err: j.ctx.Err()}
 			j.release()
@@ -228,7 +228,7 @@ func (b *batcher) run(batch []*job) {
 		j := live[0]
 		start := time.Now()
 		out, err := b.m.session.RunContext(j.ctx, j.inputs, j.outputs...)
-		b.metrics.executed(b.m.Name, time.Since(start), max(j.rows, 1))
+		b.metrics.executed(b.m, time.Since(start), max(j.rows, 1))
 		if err != nil {
 			err = classifyRunError(err)
 		}
@@ -262,7 +262,7 @@ func (b *batcher) run(batch []*job) {
 	}
 	start := time.Now()
 	out, err := b.m.session.RunContext(ctx, inputs, live[0].outputs...)
-	b.metrics.executed(b.m.Name, time.Since(start), rows)
+	b.metrics.executed(b.m, time.Since(start), rows)
 	if err == nil {
 		for _, t := range out {
 			if t.Rank() == 0 || t.Shape[0] != rows {

@@ -145,7 +145,7 @@ func TestMemoryEstimateBoundsAllocation(t *testing.T) {
 		model string
 		shape []int
 	}{{"seed", []int{64, 300, 1}}, {"seed", []int{1, 3000, 1}}, {"gru3", []int{32, 200, 8}}} {
-		m := s.models[c.model]
+		m := mustModel(t, s, c.model)
 		name := m.meta.Inputs[0].Name
 		sess, err := runtime.NewSession(m.model, runtime.Options{})
 		if err != nil {
@@ -247,14 +247,14 @@ func TestDefectQueueSlotHeldUntilStopped(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	waitFor(t, "the long request to be admitted", func() bool { return len(s.models["seed"].queue) == 1 })
+	waitFor(t, "the long request to be admitted", func() bool { return len(mustModel(t, s, "seed").queue) == 1 })
 	x := randInput([]int{1, 3, 1}, 0)
 	if code, resp, hdr := jsonInfer(t, ts.URL+"/v2/models/seed/infer", map[string]any{"inputs": []any{inputDoc("input", x)}}, nil); code != 503 || hdr.Get("Retry-After") == "" {
 		t.Errorf("second request while the slot is held: %d %s", code, resp)
 	}
 	cancel()
 	<-done
-	waitFor(t, "the slot to come back", func() bool { return len(s.models["seed"].queue) == 0 })
+	waitFor(t, "the slot to come back", func() bool { return len(mustModel(t, s, "seed").queue) == 0 })
 	if code, resp, _ := jsonInfer(t, ts.URL+"/v2/models/seed/infer", map[string]any{"inputs": []any{inputDoc("input", x)}}, nil); code != 200 {
 		t.Errorf("after the cancelled request stopped: %d %s", code, resp)
 	}
@@ -453,7 +453,7 @@ func TestDefectShutdown(t *testing.T) {
 		resp.Body.Close()
 		inflight <- resp.StatusCode
 	}()
-	waitFor(t, "the request to be admitted", func() bool { return len(s.models["seed"].queue) == 1 })
+	waitFor(t, "the request to be admitted", func() bool { return len(mustModel(t, s, "seed").queue) == 1 })
 	stop()
 	waitFor(t, "readiness to go false", func() bool { return !s.Ready() })
 	// both listeners refuse new connections while the request still runs
@@ -471,7 +471,7 @@ func TestDefectShutdown(t *testing.T) {
 		}
 		return err != nil
 	})
-	if len(s.models["seed"].queue) != 1 {
+	if len(mustModel(t, s, "seed").queue) != 1 {
 		t.Log("the in-flight request finished before both listeners were seen closed")
 	}
 	if code := <-inflight; code != 200 {

@@ -87,12 +87,9 @@ func (g *grpcService) ServerReady(context.Context, *pb.ServerReadyRequest) (*pb.
 }
 
 func (g *grpcService) model(name, ver string) (*Model, error) {
-	m, err := g.s.Model(name)
+	m, err := g.s.modelVersion(name, ver)
 	if err != nil {
 		return nil, grpcError(err)
-	}
-	if ver != "" && ver != "1" {
-		return nil, status.Errorf(codes.NotFound, "model %q has no version %q (versions: 1)", name, ver)
 	}
 	return m, nil
 }
@@ -137,11 +134,13 @@ func (g *grpcService) ModelInfer(ctx context.Context, r *pb.ModelInferRequest) (
 		_, outcome = httpStatus(err)
 		return nil, grpcError(err)
 	}
-	m, err := g.model(r.ModelName, r.ModelVersion)
+	m, done, err := s.use(r.ModelName, r.ModelVersion)
 	if err != nil {
 		outcome = "unknown_model"
-		return nil, err
+		return nil, grpcError(err)
 	}
+	defer done()
+	defer func() { m.stats.request(outcome == "success", rows, time.Since(start)) }()
 	// the decoded message is already in memory (bounded by the maximum
 	// message size); it still counts against the budget while it lives
 	bodyRes := &reservation{b: &s.mem}
@@ -180,7 +179,7 @@ func (g *grpcService) ModelInfer(ctx context.Context, r *pb.ModelInferRequest) (
 	if len(outputs) == 0 {
 		outputs = m.meta.outputNames()
 	}
-	resp := &pb.ModelInferResponse{ModelName: m.Name, ModelVersion: "1", Id: r.Id}
+	resp := &pb.ModelInferResponse{ModelName: m.Name, ModelVersion: m.Version, Id: r.Id}
 	for _, name := range outputs {
 		t := out[name]
 		raw, err := tensor.EncodeRaw(t)

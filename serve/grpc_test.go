@@ -105,7 +105,7 @@ func TestGRPCLimits(t *testing.T) {
 		t.Errorf("timeout parameter 50 ms: %v", err)
 	}
 	t.Logf("a 400000-step request with a 50 ms timeout parameter answered after %v", time.Since(start).Round(time.Millisecond))
-	waitFor(t, "the queue to empty", func() bool { return len(s.models["seed"].queue) == 0 })
+	waitFor(t, "the queue to empty", func() bool { return len(mustModel(t, s, "seed").queue) == 0 })
 	if n := scrape(t, ts.URL, "mtlrun_requests_total", map[string]string{"protocol": "grpc", "outcome": "timeout"}); n != 1 {
 		t.Errorf("grpc timeout count %v", n)
 	}

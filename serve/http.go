@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -45,7 +46,13 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("GET "+prefix, s.handleModelMetadata)
 		mux.HandleFunc("GET "+prefix+"/ready", s.handleModelReady)
 		mux.HandleFunc("POST "+prefix+"/infer", s.handleInfer)
+		mux.HandleFunc("GET "+prefix+"/config", s.handleModelConfig)
+		mux.HandleFunc("GET "+prefix+"/stats", s.handleModelStats)
 	}
+	mux.HandleFunc("GET /v2/models/stats", s.handleModelStats)
+	mux.HandleFunc("POST /v2/repository/index", s.handleRepositoryIndex)
+	mux.HandleFunc("POST /v2/repository/models/{name}/load", s.handleRepositoryLoad)
+	mux.HandleFunc("POST /v2/repository/models/{name}/unload", s.handleRepositoryUnload)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -156,22 +163,74 @@ func writeError(w http.ResponseWriter, r *http.Request, code int, msg string) {
 
 // model resolves the {name} and {version} path values.
 func (s *Server) model(w http.ResponseWriter, r *http.Request) (*Model, bool) {
-	m, err := s.Model(r.PathValue("name"))
+	m, err := s.modelVersion(r.PathValue("name"), r.PathValue("version"))
 	if err != nil {
 		writeError(w, r, http.StatusNotFound, err.Error())
 		return nil, false
 	}
-	if v := r.PathValue("version"); v != "" && v != "1" {
-		writeError(w, r, http.StatusNotFound, fmt.Sprintf("model %q has no version %q (versions: 1)", m.Name, v))
-		return nil, false
-	}
 	return m, true
+}
+
+// modelVersion returns a served model version ("" for the latest).
+func (s *Server) modelVersion(name, version string) (*Model, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.lookup(name, version)
 }
 
 func (s *Server) handleModelMetadata(w http.ResponseWriter, r *http.Request) {
 	if m, ok := s.model(w, r); ok {
 		writeJSON(w, r, http.StatusOK, m.meta)
 	}
+}
+
+func (s *Server) handleModelConfig(w http.ResponseWriter, r *http.Request) {
+	if m, ok := s.model(w, r); ok {
+		writeJSON(w, r, http.StatusOK, s.modelConfig(m))
+	}
+}
+
+// handleModelStats answers Triton's statistics request for one model
+// version, every version of one model, or (no name) every model.
+func (s *Server) handleModelStats(w http.ResponseWriter, r *http.Request) {
+	var ms []*Model
+	name, version := r.PathValue("name"), r.PathValue("version")
+	s.mu.RLock()
+	switch {
+	case name == "":
+		for _, set := range s.models {
+			for _, m := range set.versions {
+				ms = append(ms, m)
+			}
+		}
+	case version != "":
+		if m, err := s.lookup(name, version); err == nil {
+			ms = append(ms, m)
+		}
+	default:
+		if set, ok := s.models[name]; ok {
+			for _, m := range set.versions {
+				ms = append(ms, m)
+			}
+		}
+	}
+	s.mu.RUnlock()
+	if name != "" && len(ms) == 0 {
+		_, err := s.modelVersion(name, version)
+		writeError(w, r, http.StatusNotFound, fmt.Sprint(err))
+		return
+	}
+	stats := make([]ModelStatistics, 0, len(ms))
+	for _, m := range ms {
+		stats = append(stats, m.statistics())
+	}
+	sort.Slice(stats, func(i, j int) bool {
+		if stats[i].Name != stats[j].Name {
+			return stats[i].Name < stats[j].Name
+		}
+		return versionLess(stats[i].Version, stats[j].Version)
+	})
+	writeJSON(w, r, http.StatusOK, map[string]any{"model_stats": stats})
 }
 
 func (s *Server) handleModelReady(w http.ResponseWriter, r *http.Request) {
@@ -327,11 +386,14 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 	label := s.label(r.PathValue("name"))
 	outcome, rows := "success", 0
 	defer func() { s.metrics.result(label, "rest", outcome, rows, time.Since(start)) }()
-	m, ok := s.model(w, r)
-	if !ok {
+	m, done, err := s.use(r.PathValue("name"), r.PathValue("version"))
+	if err != nil {
 		outcome = "unknown_model"
+		writeError(w, r, http.StatusNotFound, err.Error())
 		return
 	}
+	defer done()
+	defer func() { m.stats.request(outcome == "success", rows, time.Since(start)) }()
 	fail := func(err error) {
 		code, reason := httpStatus(err)
 		outcome = reason
@@ -387,7 +449,7 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 			binaryOut[o] = true
 		}
 	}
-	resp := InferResponse{ModelName: m.Name, ModelVersion: "1", ID: req.ID, Outputs: []responseOutput{}}
+	resp := InferResponse{ModelName: m.Name, ModelVersion: m.Version, ID: req.ID, Outputs: []responseOutput{}}
 	var raw [][]byte
 	for _, name := range outputs {
 		t := out[name]

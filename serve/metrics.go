@@ -96,7 +96,9 @@ func (m *metrics) result(model, protocol, outcome string, rows int, d time.Durat
 }
 
 // executed records one session run of rows rows.
-func (m *metrics) executed(model string, compute time.Duration, rows int) {
+func (m *metrics) executed(sm *Model, compute time.Duration, rows int) {
+	sm.stats.executed(max(rows, 1), compute)
+	model := sm.Name
 	m.compute.WithLabelValues(model).Observe(compute.Seconds())
 	m.batchSize.WithLabelValues(model).Observe(float64(max(rows, 1)))
 	m.nvExecCount.WithLabelValues(model, "1").Inc()
@@ -104,7 +106,9 @@ func (m *metrics) executed(model string, compute time.Duration, rows int) {
 }
 
 // waited records one request's wait for its batch.
-func (m *metrics) waited(model string, d time.Duration) {
+func (m *metrics) waited(sm *Model, d time.Duration) {
+	sm.stats.waited(d)
+	model := sm.Name
 	m.queue.WithLabelValues(model).Observe(d.Seconds())
 	m.nvQueueUS.WithLabelValues(model, "1").Add(float64(d.Microseconds()))
 }

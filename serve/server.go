@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -99,8 +100,12 @@ func (o *Options) defaults() {
 
 // Server serves a fixed set of models.
 type Server struct {
-	opts    Options
-	models  map[string]*Model
+	opts     Options
+	mu       sync.RWMutex
+	models   map[string]*modelSet // guarded by mu
+	retiring sync.WaitGroup       // replaced or unloaded sets still in use
+	repo     string               // the model repository (LoadRepository), if any
+	repoMu   sync.Mutex           // serializes repository loads and unloads
 	metrics *metrics
 	ready   atomic.Bool
 	// accepted counts inference requests whose handler started; answered
@@ -122,6 +127,7 @@ func (s *Server) Counts() (accepted, answered int64) { return s.accepted.Load(),
 // Model is one served model.
 type Model struct {
 	Name    string
+	Version string
 	Path    string
 	model   *runtime.Model
 	session *runtime.Session
@@ -129,6 +135,8 @@ type Model struct {
 	batcher *batcher
 	meta    ModelMetadata
 	mem     *memoryModel
+	stats   *modelStats
+	users   sync.WaitGroup // requests using this version (see Server.use)
 }
 
 // Errors a caller may branch on.
@@ -153,7 +161,7 @@ func (e *TooLargeError) Error() string {
 // New makes a server with no models.
 func New(opts Options) *Server {
 	opts.defaults()
-	s := &Server{opts: opts, models: map[string]*Model{}, metrics: newMetrics(opts.Registry)}
+	s := &Server{opts: opts, models: map[string]*modelSet{}, metrics: newMetrics(opts.Registry)}
 	s.mem.limit = sat(opts.MemoryBudget)
 	s.base, s.abort = context.WithCancel(context.Background())
 	s.metrics.memoryBudget.Set(float64(opts.MemoryBudget))
@@ -161,7 +169,7 @@ func New(opts Options) *Server {
 }
 
 // AddModel loads a model file and serves it under name (the file's base
-// name without extension when name is empty).
+// name without extension when name is empty), as version 1.
 func (s *Server) AddModel(name, path string) error {
 	if name == "" {
 		name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
@@ -169,7 +177,7 @@ func (s *Server) AddModel(name, path string) error {
 			name = filepath.Base(filepath.Dir(path))
 		}
 	}
-	if _, dup := s.models[name]; dup {
+	if _, err := s.Model(name); err == nil {
 		return fmt.Errorf("serve: two models named %q (use NAME=PATH)", name)
 	}
 	m, err := importer.Load(path)
@@ -179,28 +187,142 @@ func (s *Server) AddModel(name, path string) error {
 	return s.AddLoaded(name, path, m)
 }
 
-// AddLoaded serves an already-loaded model.
+// AddLoaded serves an already-loaded model as version 1 of name.
 func (s *Server) AddLoaded(name, path string, m *runtime.Model) error {
+	sm, err := s.newModel(name, "1", path, m)
+	if err != nil {
+		return err
+	}
+	s.retire(s.install(name, newModelSet(sm)))
+	return nil
+}
+
+// newModel compiles one version of a model for serving.
+func (s *Server) newModel(name, version, path string, m *runtime.Model) (*Model, error) {
 	sess, err := runtime.NewSession(m, runtime.Options{Threads: s.opts.Threads})
 	if err != nil {
-		return fmt.Errorf("serve: model %q: %w", name, err)
+		return nil, fmt.Errorf("serve: model %q: %w", name, err)
 	}
 	mem, err := newMemoryModel(m)
 	if err != nil {
-		return fmt.Errorf("serve: model %q: %w", name, err)
+		return nil, fmt.Errorf("serve: model %q: %w", name, err)
 	}
-	sm := &Model{Name: name, Path: path, model: m, session: sess, queue: make(chan struct{}, s.opts.MaxQueue), mem: mem}
+	sm := &Model{Name: name, Version: version, Path: path, model: m, session: sess,
+		queue: make(chan struct{}, s.opts.MaxQueue), mem: mem, stats: newModelStats()}
 	sm.meta = metadataOf(name, m)
 	if s.opts.MaxBatch > 1 && batchable(m.Graph) {
 		sm.batcher = newBatcher(sm, s.opts.MaxBatch, s.opts.BatchTimeout, s.metrics)
 	}
-	s.models[name] = sm
 	// export the model's series from the start, not only after traffic
 	s.metrics.queueDepth.WithLabelValues(name).Set(0)
 	s.metrics.nvSuccess.WithLabelValues(name, "1").Add(0)
-	s.opts.Logger.Info("model loaded", "model", name, "path", path, "inputs", len(sm.meta.Inputs),
+	s.opts.Logger.Info("model loaded", "model", name, "version", version, "path", path, "inputs", len(sm.meta.Inputs),
 		"outputs", len(sm.meta.Outputs), "dynamic_batching", sm.batcher != nil)
-	return nil
+	return sm, nil
+}
+
+// modelSet is the served versions of one model name.
+type modelSet struct {
+	versions map[string]*Model
+	latest   *Model // the highest version, what unversioned requests get
+}
+
+func newModelSet(ms ...*Model) *modelSet {
+	set := &modelSet{versions: map[string]*Model{}}
+	var names []string
+	for _, m := range ms {
+		set.versions[m.Version] = m
+		names = append(names, m.Version)
+	}
+	sort.Slice(names, func(i, j int) bool { return versionLess(names[i], names[j]) })
+	for _, m := range ms {
+		m.meta.Versions = names
+	}
+	if len(names) > 0 {
+		set.latest = set.versions[names[len(names)-1]]
+	}
+	return set
+}
+
+// versionLess orders numeric versions numerically, others after, by name.
+func versionLess(a, b string) bool {
+	x, errA := strconv.ParseInt(a, 10, 64)
+	y, errB := strconv.ParseInt(b, 10, 64)
+	switch {
+	case errA == nil && errB == nil:
+		return x < y
+	case errA == nil:
+		return true
+	case errB == nil:
+		return false
+	}
+	return a < b
+}
+
+// install serves set under name (nil: stop serving name) and returns what
+// was served before, which the caller retires.
+func (s *Server) install(name string, set *modelSet) *modelSet {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.models[name]
+	if set == nil {
+		delete(s.models, name)
+	} else {
+		s.models[name] = set
+	}
+	return old
+}
+
+// retire stops a replaced or unloaded set once the requests using it are
+// done: a reload or unload drops no request.
+func (s *Server) retire(set *modelSet) {
+	if set == nil {
+		return
+	}
+	s.retiring.Add(1)
+	go func() {
+		defer s.retiring.Done()
+		for _, m := range set.versions {
+			m.users.Wait()
+			if m.batcher != nil {
+				m.batcher.close()
+			}
+		}
+	}()
+}
+
+// use finds a model version ("" for the latest) and counts the caller as
+// its user until done is called, so that it is not retired under it.
+func (s *Server) use(name, version string) (m *Model, done func(), err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m, err = s.lookup(name, version)
+	if err != nil {
+		return nil, nil, err
+	}
+	m.users.Add(1)
+	return m, m.users.Done, nil
+}
+
+// lookup finds a model version; the caller holds s.mu.
+func (s *Server) lookup(name, version string) (*Model, error) {
+	set, ok := s.models[name]
+	if !ok {
+		names := make([]string, 0, len(s.models))
+		for k := range s.models {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("%w %q (served: %s)", ErrUnknownModel, name, strings.Join(names, ", "))
+	}
+	if version == "" {
+		return set.latest, nil
+	}
+	m, ok := set.versions[version]
+	if !ok {
+		return nil, fmt.Errorf("%w %q version %q (versions: %s)", ErrUnknownModel, name, version, strings.Join(set.latest.meta.Versions, ", "))
+	}
+	return m, nil
 }
 
 // SetReady marks the server ready (after all models loaded) or not (while
@@ -219,6 +341,8 @@ func (s *Server) Ready() bool { return s.ready.Load() }
 
 // ModelNames lists served models, sorted.
 func (s *Server) ModelNames() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	out := make([]string, 0, len(s.models))
 	for k := range s.models {
 		out = append(out, k)
@@ -227,27 +351,30 @@ func (s *Server) ModelNames() []string {
 	return out
 }
 
-// Model returns a served model.
+// Model returns the latest version of a served model.
 func (s *Server) Model(name string) (*Model, error) {
-	m, ok := s.models[name]
-	if !ok {
-		return nil, fmt.Errorf("%w %q (served: %s)", ErrUnknownModel, name, strings.Join(s.ModelNames(), ", "))
-	}
-	return m, nil
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.lookup(name, "")
 }
 
 // Close stops the batchers after in-flight batches finish.
 func (s *Server) Close() {
-	for _, m := range s.models {
-		if m.batcher != nil {
-			m.batcher.close()
-		}
+	s.mu.Lock()
+	sets := s.models
+	s.models = map[string]*modelSet{}
+	s.mu.Unlock()
+	for _, set := range sets {
+		s.retire(set)
 	}
+	s.retiring.Wait()
 }
 
 // label is the metrics label of a model name from a request: the name of
 // a served model, or "unknown" (request paths must not mint label values).
 func (s *Server) label(name string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if _, ok := s.models[name]; ok {
 		return name
 	}
@@ -307,7 +434,7 @@ func (s *Server) Infer(ctx context.Context, m *Model, inputs map[string]*tensor.
 	defer release()
 	start := time.Now()
 	out, err := m.session.RunContext(ctx, inputs, outputs...)
-	s.metrics.executed(m.Name, time.Since(start), batchRows(inputs))
+	s.metrics.executed(m, time.Since(start), batchRows(inputs))
 	if err != nil {
 		return nil, classifyRunError(err)
 	}

@@ -319,7 +319,7 @@ func TestSoak(t *testing.T) {
 	wg.Wait()
 	// the server has answered everything it will: the cancelled requests
 	// it saw stop computing within a bounded time
-	waitFor(t, "the queue to empty", func() bool { return len(s.models["seed"].queue) == 0 && s.mem.inUse() == 0 })
+	waitFor(t, "the queue to empty", func() bool { return len(mustModel(t, s, "seed").queue) == 0 && s.mem.inUse() == 0 })
 
 	server := map[string]float64{}
 	resp, err := http.Get(base + "/metrics")

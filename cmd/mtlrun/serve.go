@@ -18,9 +18,9 @@ import (
 
 func init() {
 	var opts serve.Options
-	var addr, grpcAddr, logLevel string
+	var addr, grpcAddr, logLevel, repo string
 	cmd := &cobra.Command{
-		Use:   "serve MODEL... [--addr 127.0.0.1:8080] [--grpc-addr ADDR] [flags]",
+		Use:   "serve [MODEL...] [--model-repository DIR] [--addr 127.0.0.1:8080] [--grpc-addr ADDR] [flags]",
 		Short: "Serve models over the Open Inference Protocol (KServe v2, REST and gRPC)",
 		Long: `Serves each MODEL (a path, or NAME=PATH) under its file name. Endpoints:
 GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{name}[/versions/1][/ready],
@@ -29,7 +29,12 @@ GET /metrics (Prometheus); gRPC adds grpc.health.v1 and reflection. Requests
 are admitted by estimated memory (--max-request-memory, --memory-budget).
 SIGTERM or Ctrl-C: readiness goes false, REST and gRPC stop accepting at once,
 in-flight requests finish within --drain-timeout, then the server exits 0.`,
-		Args: cobra.MinimumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && repo == "" {
+				return fmt.Errorf("serve needs MODEL arguments or --model-repository")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
@@ -44,6 +49,11 @@ in-flight requests finish within --drain-timeout, then the server exits 0.`,
 					name, path = "", spec
 				}
 				if err := s.AddModel(name, path); err != nil {
+					return err
+				}
+			}
+			if repo != "" {
+				if err := s.LoadRepository(repo); err != nil {
 					return err
 				}
 			}
@@ -81,5 +91,6 @@ in-flight requests finish within --drain-timeout, then the server exits 0.`,
 	f.DurationVar(&opts.IdleTimeout, "idle-timeout", 120*time.Second, "keep-alive connections idle longer are closed")
 	f.DurationVar(&opts.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests may finish before they are cancelled")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&repo, "model-repository", "", "serve every model of DIR/NAME/VERSION/model.onnx (Triton's layout) and enable load/unload")
 	rootCmd.AddCommand(cmd)
 }
