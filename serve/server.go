@@ -106,8 +106,8 @@ type Server struct {
 	retiring sync.WaitGroup       // replaced or unloaded sets still in use
 	repo     string               // the model repository (LoadRepository), if any
 	repoMu   sync.Mutex           // serializes repository loads and unloads
-	metrics *metrics
-	ready   atomic.Bool
+	metrics  *metrics
+	ready    atomic.Bool
 	// accepted counts inference requests whose handler started; answered
 	// those that received a complete response (graceful-shutdown checks).
 	accepted, answered atomic.Int64
