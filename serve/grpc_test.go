@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding/gzip"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
@@ -108,6 +109,14 @@ func TestGRPCLimits(t *testing.T) {
 	waitFor(t, "the queue to empty", func() bool { return len(mustModel(t, s, "seed").queue) == 0 })
 	if n := scrape(t, ts.URL, "mtlrun_requests_total", map[string]string{"protocol": "grpc", "outcome": "timeout"}); n != 1 {
 		t.Errorf("grpc timeout count %v", n)
+	}
+	// gzip-compressed messages both ways
+	small := randInput([]int{2, 3, 1}, 1)
+	rawSmall, _ := tensor.EncodeRaw(small)
+	if _, err := c.ModelInfer(ctx, &pb.ModelInferRequest{ModelName: "seed",
+		Inputs:           []*pb.ModelInferRequest_InferInputTensor{{Name: "input", Datatype: "FP32", Shape: []int64{2, 3, 1}}},
+		RawInputContents: [][]byte{rawSmall}}, grpc.UseCompressor(gzip.Name)); err != nil {
+		t.Errorf("gzip-compressed request: %v", err)
 	}
 	if _, err := c.ModelInfer(ctx, &pb.ModelInferRequest{ModelName: "zzz"}); status.Code(err) != codes.NotFound {
 		t.Errorf("unknown model: %v", err)
