@@ -27,11 +27,22 @@ import (
 //   - the largest kernel scratch of one node (recurrent cells: the input
 //     projection of every step plus per-row state and GEMM panels; MatMul,
 //     Gemm and Dense: the packed A panel; Conv: the im2col matrix),
-//   - the results' copies and their JSON text (24 bytes per element).
+//   - the results' copies and their JSON text (24 bytes per element),
+//   - values inside Loop and Scan bodies once per iteration (bodies run
+//     without an arena, so every iteration allocates afresh and all of it
+//     may be live until a garbage collection), taking the largest input
+//     dim as the trip count,
+//
+// plus 32 KiB of per-run bookkeeping, plus 25% for the allocator's size
+// classes and page rounding.
 //
 // A dim shapeinfer cannot express in the inputs' dims (a data-dependent
 // size) is taken as the largest dim of the request's inputs. All arithmetic
 // saturates, so absurd shapes give an absurd estimate, never an overflow.
+
+// runOverhead is a run's fixed bookkeeping, above what its tensors take
+// (measured: up to ~10 KiB on small models).
+const runOverhead = 32 << 10
 
 // sat is a saturating byte or element count.
 type sat = uint64
@@ -176,6 +187,10 @@ func abs64(x int64) int64 {
 type symShape struct {
 	size int // bytes per element
 	dims []polyDim
+	// loops is how many Loop or Scan bodies the value is inside: each
+	// iteration allocates it afresh (bodies run without an arena), and
+	// all of it may be live until the next garbage collection
+	loops int
 }
 
 func (s symShape) elems(env map[string]int64, fallback sat) sat {
@@ -187,7 +202,11 @@ func (s symShape) elems(env map[string]int64, fallback sat) sat {
 }
 
 func (s symShape) bytes(env map[string]int64, fallback sat) sat {
-	return satMul(s.elems(env, fallback), sat(s.size))
+	n := satMul(s.elems(env, fallback), sat(s.size))
+	for range s.loops {
+		n = satMul(n, fallback) // iterations: the largest input dim
+	}
+	return n
 }
 
 // scratchRule is the scratch one node needs, in bytes.
@@ -236,8 +255,8 @@ func newMemoryModel(m *runtime.Model) (*memoryModel, error) {
 		}
 		mm.outputs = append(mm.outputs, s)
 	}
-	var walk func(g *runtime.Graph)
-	walk = func(g *runtime.Graph) {
+	var walk func(g *runtime.Graph, loops int)
+	walk = func(g *runtime.Graph, loops int) {
 		for _, n := range g.Nodes {
 			for _, o := range n.Outputs {
 				if o == "" {
@@ -249,17 +268,22 @@ func newMemoryModel(m *runtime.Model) (*memoryModel, error) {
 					// input dim squared (a matrix of it)
 					s.dims = []polyDim{{unknown: true}, {unknown: true}}
 				}
+				s.loops = loops
 				mm.values = append(mm.values, s)
 			}
 			if r := scratchOf(n, shapeOfValue); r != nil {
 				mm.scratch = append(mm.scratch, r)
 			}
+			inner := loops
+			if n.OpType == "Loop" || n.OpType == "Scan" {
+				inner++
+			}
 			for _, sg := range n.Subgraphs() {
-				walk(sg.Graph)
+				walk(sg.Graph, inner)
 			}
 		}
 	}
-	walk(m.Graph)
+	walk(m.Graph, 0)
 	return mm, nil
 }
 
@@ -365,7 +389,10 @@ func (mm *memoryModel) estimate(inputs map[string]*tensor.Tensor) sat {
 	for _, o := range mm.outputs {
 		total = satAdd(total, satAdd(o.bytes(env, fallback), satMul(o.elems(env, fallback), 24)))
 	}
-	return total
+	// a run's bookkeeping (value tables, result maps, tensor headers), then
+	// the allocator's size classes and page rounding: +25%
+	total = satAdd(total, runOverhead)
+	return satAdd(total, total/4)
 }
 
 // machineMemory is the memory this process may use: the cgroup limit
