@@ -547,3 +547,48 @@ func TestResponseGzip(t *testing.T) {
 		t.Errorf("decompressed response: %v %v", doc, err)
 	}
 }
+
+// At the end of the drain, requests still computing are cancelled: they
+// stop, free their slots, and are counted as canceled; Serve returns nil.
+func TestShutdownCancelsAtDrainDeadline(t *testing.T) {
+	s := New(Options{DrainTimeout: 100 * time.Millisecond, MaxRequestMemory: 4 << 30, MemoryBudget: 8 << 30, Logger: quietLogger()})
+	if err := s.AddModel("seed", seedModel); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rest, _ := net.Listen("tcp", "127.0.0.1:0")
+	grpcLis, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, rest, grpcLis) }()
+	waitFor(t, "readiness", s.Ready)
+	body, h := binaryRequest("input", randInput([]int{1, 1000000, 1}, 0)) // ~7 s of work
+	go func() {
+		req, _ := http.NewRequest("POST", "http://"+rest.Addr().String()+"/v2/models/seed/infer", bytes.NewReader(body))
+		req.Header.Set(headerLength, h[headerLength])
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	waitFor(t, "the request to be admitted", func() bool { return len(mustModel(t, s, "seed").queue) == 1 })
+	stop()
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	if n := len(mustModel(t, s, "seed").queue); n != 0 {
+		t.Errorf("%d requests still hold slots after Serve returned", n)
+	}
+	var b strings.Builder
+	reg := s.opts.Registry
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "mtlrun_requests_total" {
+			for _, m := range mf.GetMetric() {
+				fmt.Fprintf(&b, "%v=%v ", m.GetLabel(), m.GetCounter().GetValue())
+			}
+		}
+	}
+	if !strings.Contains(b.String(), `value:"canceled"`) {
+		t.Errorf("the cancelled request is not counted as canceled: %s", b.String())
+	}
+}
