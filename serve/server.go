@@ -444,8 +444,11 @@ func (s *Server) Infer(ctx context.Context, m *Model, inputs map[string]*tensor.
 // classifyRunError turns input errors into bad requests and keeps a
 // cancellation a cancellation.
 func classifyRunError(err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("request timed out (--timeout or its timeout parameter); its computation was stopped: %w", context.DeadlineExceeded)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("request cancelled (client gone or server shutting down); its computation was stopped: %w", context.Canceled)
 	}
 	var ie *runtime.InputError
 	if errors.As(err, &ie) {
