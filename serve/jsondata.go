@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"unsafe"
 
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -183,7 +184,9 @@ func (d *dataDecoder) token() (string, error) {
 	if d.pos == start {
 		return "", d.errf("missing value at byte %d", d.pos)
 	}
-	return string(d.src[start:d.pos]), nil
+	// a view of the request bytes, not a copy: the token is parsed at once
+	// and never kept (error messages format it into new strings)
+	return unsafe.String(&d.src[start], d.pos-start), nil
 }
 
 // isJSONNumber checks the JSON number grammar: -?(0|[1-9]d*)(.d+)?([eE][+-]?d+)?
