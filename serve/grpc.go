@@ -31,7 +31,9 @@ type grpcService struct {
 // and server reflection (grpcurl works without the proto files).
 func (s *Server) grpcServer() (*grpc.Server, *health.Server) {
 	g := grpc.NewServer(grpc.MaxRecvMsgSize(int(min(s.opts.MaxBody, 1<<31-1))))
-	pb.RegisterGRPCInferenceServiceServer(g, &grpcService{s: s})
+	// KServe's service, with Triton's ModelConfig, ModelStatistics and
+	// repository calls (triton.go)
+	g.RegisterService(&inferenceServiceDesc, &grpcService{s: s})
 	h := health.NewServer()
 	healthpb.RegisterHealthServer(g, h)
 	reflection.Register(g)

@@ -193,8 +193,18 @@ func (s *Server) handleModelConfig(w http.ResponseWriter, r *http.Request) {
 // handleModelStats answers Triton's statistics request for one model
 // version, every version of one model, or (no name) every model.
 func (s *Server) handleModelStats(w http.ResponseWriter, r *http.Request) {
+	stats, err := s.statistics(r.PathValue("name"), r.PathValue("version"))
+	if err != nil {
+		writeError(w, r, http.StatusNotFound, err.Error())
+		return
+	}
+	writeJSON(w, r, http.StatusOK, map[string]any{"model_stats": stats})
+}
+
+// statistics lists the statistics of one model version, every version of
+// one model, or (no name) every model, sorted.
+func (s *Server) statistics(name, version string) ([]ModelStatistics, error) {
 	var ms []*Model
-	name, version := r.PathValue("name"), r.PathValue("version")
 	s.mu.RLock()
 	switch {
 	case name == "":
@@ -203,23 +213,18 @@ func (s *Server) handleModelStats(w http.ResponseWriter, r *http.Request) {
 				ms = append(ms, m)
 			}
 		}
-	case version != "":
-		if m, err := s.lookup(name, version); err == nil {
-			ms = append(ms, m)
-		}
 	default:
-		if set, ok := s.models[name]; ok {
-			for _, m := range set.versions {
+		if _, err := s.lookup(name, version); err != nil {
+			s.mu.RUnlock()
+			return nil, err
+		}
+		for v, m := range s.models[name].versions {
+			if version == "" || v == version {
 				ms = append(ms, m)
 			}
 		}
 	}
 	s.mu.RUnlock()
-	if name != "" && len(ms) == 0 {
-		_, err := s.modelVersion(name, version)
-		writeError(w, r, http.StatusNotFound, fmt.Sprint(err))
-		return
-	}
 	stats := make([]ModelStatistics, 0, len(ms))
 	for _, m := range ms {
 		stats = append(stats, m.statistics())
@@ -230,7 +235,7 @@ func (s *Server) handleModelStats(w http.ResponseWriter, r *http.Request) {
 		}
 		return versionLess(stats[i].Version, stats[j].Version)
 	})
-	writeJSON(w, r, http.StatusOK, map[string]any{"model_stats": stats})
+	return stats, nil
 }
 
 func (s *Server) handleModelReady(w http.ResponseWriter, r *http.Request) {

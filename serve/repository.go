@@ -129,6 +129,12 @@ type repositoryEntry struct {
 }
 
 func (s *Server) handleRepositoryIndex(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, r, http.StatusOK, s.repositoryIndex())
+}
+
+// repositoryIndex lists the served model versions, READY, and the models
+// of the repository that are not loaded, UNAVAILABLE.
+func (s *Server) repositoryIndex() []repositoryEntry {
 	var out []repositoryEntry
 	seen := map[string]bool{}
 	s.mu.RLock()
@@ -156,7 +162,7 @@ func (s *Server) handleRepositoryIndex(w http.ResponseWriter, r *http.Request) {
 	if out == nil {
 		out = []repositoryEntry{}
 	}
-	writeJSON(w, r, http.StatusOK, out)
+	return out
 }
 
 func (s *Server) repositoryError(w http.ResponseWriter, r *http.Request, err error) {
