@@ -91,7 +91,7 @@ func TestTritonGRPC(t *testing.T) {
 		t.Errorf("ModelConfig name %q max_batch_size %v", config[1], config[4])
 	}
 	in := wireFields(t, config[5][0].([]byte)) // input = 5
-	var dims []int64 // packed repeated int64 dims = 4
+	var dims []int64                           // packed repeated int64 dims = 4
 	for b := in[4][0].([]byte); len(b) > 0; {
 		v, n := protowire.ConsumeVarint(b)
 		dims, b = append(dims, int64(v)), b[n:]
