@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	pb "github.com/mtlrun/mtlrun/serve/inferencepb"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -108,10 +109,12 @@ func TestTritonGRPC(t *testing.T) {
 
 	// one inference, then its statistics
 	x := randInput([]int{3, 4, 1}, 0)
-	if _, err := s.Infer(ctx, mustModel(t, s, "seed"), map[string]*tensor.Tensor{"input": x}, nil); err != nil {
+	raw, _ := tensor.EncodeRaw(x)
+	if _, err := pb.NewGRPCInferenceServiceClient(conn).ModelInfer(ctx, &pb.ModelInferRequest{ModelName: "seed",
+		Inputs:           []*pb.ModelInferRequest_InferInputTensor{{Name: "input", Datatype: "FP32", Shape: []int64{3, 4, 1}}},
+		RawInputContents: [][]byte{raw}}); err != nil {
 		t.Fatal(err)
 	}
-	mustModel(t, s, "seed").stats.request(true, 3, 1000)
 	resp, err = call("ModelStatistics", nameVersion("seed", "1"))
 	if err != nil {
 		t.Fatal(err)
