@@ -10,6 +10,7 @@ import (
 	_ "google.golang.org/grpc/encoding/gzip" // gzip-compressed messages, as tritonclient may send; bounded by the max message size
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -30,7 +31,9 @@ type grpcService struct {
 // overall status "" and "inference.GRPCInferenceService" follow readiness)
 // and server reflection (grpcurl works without the proto files).
 func (s *Server) grpcServer() (*grpc.Server, *health.Server) {
-	g := grpc.NewServer(grpc.MaxRecvMsgSize(int(min(s.opts.MaxBody, 1<<31-1))))
+	g := grpc.NewServer(grpc.MaxRecvMsgSize(int(min(s.opts.MaxBody, 1<<31-1))),
+		// idle connections close like REST's keep-alive ones
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.opts.IdleTimeout}))
 	// KServe's service, with Triton's ModelConfig, ModelStatistics and
 	// repository calls (triton.go)
 	g.RegisterService(&inferenceServiceDesc, &grpcService{s: s})
