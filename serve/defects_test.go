@@ -419,18 +419,10 @@ func TestDefectSlowClientCutOff(t *testing.T) {
 // goes false first, in-flight requests finish, and a slow client does not
 // hold the exit beyond the drain timeout.
 func TestDefectShutdown(t *testing.T) {
-	s := New(Options{DrainTimeout: 2 * time.Second, Logger: quietLogger()})
-	if err := s.AddModel("seed", seedModel); err != nil {
-		t.Fatal(err)
-	}
+	r := startServe(t, Options{DrainTimeout: 2 * time.Second})
+	s, rest, grpcLis, stop, served := r.s, r.rest, r.grpcLis, r.stop, r.served
 	defer s.Close()
-	rest, _ := net.Listen("tcp", "127.0.0.1:0")
-	grpcLis, _ := net.Listen("tcp", "127.0.0.1:0")
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, rest, grpcLis) }()
 	base := "http://" + rest.Addr().String()
-	waitFor(t, "readiness", s.Ready)
 	// a slow client that never finishes its body
 	slow, err := net.Dial("tcp", rest.Addr().String())
 	if err != nil {
@@ -551,17 +543,9 @@ func TestResponseGzip(t *testing.T) {
 // At the end of the drain, requests still computing are cancelled: they
 // stop, free their slots, and are counted as canceled; Serve returns nil.
 func TestShutdownCancelsAtDrainDeadline(t *testing.T) {
-	s := New(Options{DrainTimeout: 100 * time.Millisecond, MaxRequestMemory: 4 << 30, MemoryBudget: 8 << 30, Logger: quietLogger()})
-	if err := s.AddModel("seed", seedModel); err != nil {
-		t.Fatal(err)
-	}
+	r := startServe(t, Options{DrainTimeout: 100 * time.Millisecond, MaxRequestMemory: 4 << 30, MemoryBudget: 8 << 30})
+	s, rest, stop, served := r.s, r.rest, r.stop, r.served
 	defer s.Close()
-	rest, _ := net.Listen("tcp", "127.0.0.1:0")
-	grpcLis, _ := net.Listen("tcp", "127.0.0.1:0")
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, rest, grpcLis) }()
-	waitFor(t, "readiness", s.Ready)
 	body, h := binaryRequest("input", randInput([]int{1, 1000000, 1}, 0)) // ~7 s of work
 	go func() {
 		req, _ := http.NewRequest("POST", "http://"+rest.Addr().String()+"/v2/models/seed/infer", bytes.NewReader(body))
@@ -591,4 +575,34 @@ func TestShutdownCancelsAtDrainDeadline(t *testing.T) {
 	if !strings.Contains(b.String(), `value:"canceled"`) {
 		t.Errorf("the cancelled request is not counted as canceled: %s", b.String())
 	}
+}
+
+// running is a Server serving the seed model on loopback REST and gRPC
+// listeners through Serve, as `mtlrun serve` does.
+type running struct {
+	s             *Server
+	rest, grpcLis net.Listener
+	stop          context.CancelFunc // the SIGTERM
+	served        chan error         // what Serve returned
+}
+
+func startServe(t *testing.T, opts Options) *running {
+	t.Helper()
+	opts.Logger = quietLogger()
+	r := &running{s: New(opts), served: make(chan error, 1)}
+	if err := r.s.AddModel("seed", seedModel); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if r.rest, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if r.grpcLis, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	r.stop = stop
+	go func() { r.served <- r.s.Serve(ctx, r.rest, r.grpcLis) }()
+	waitFor(t, "readiness", r.s.Ready)
+	return r
 }
