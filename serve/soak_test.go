@@ -195,6 +195,7 @@ func TestSoak(t *testing.T) {
 		data, err := io.ReadAll(resp.Body)
 		return resp.StatusCode, data, err
 	}
+	heapStart := liveHeap()
 	rssStart, rssPeak := rssBytes(), int64(0)
 	var wg sync.WaitGroup
 	end := time.Now().Add(duration)
@@ -371,6 +372,14 @@ func TestSoak(t *testing.T) {
 	s.Close()
 	conn.Close()
 	transport.CloseIdleConnections()
+	// nothing the traffic made is still alive: the live heap is back
+	// where it started (pooled executors and their arenas are dropped by
+	// the collections liveHeap runs)
+	if end := liveHeap(); end > heapStart+32<<20 {
+		t.Errorf("live heap %s at the end, %s before the traffic", humanBytes(end), humanBytes(heapStart))
+	} else {
+		t.Logf("live heap %s before the traffic, %s at the end", humanBytes(heapStart), humanBytes(end))
+	}
 	for deadline := time.Now().Add(10 * time.Second); goruntime.NumGoroutine() > before && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -382,4 +391,14 @@ func TestSoak(t *testing.T) {
 	if s.mem.inUse() != 0 {
 		t.Errorf("%d bytes of the memory budget still reserved", s.mem.inUse())
 	}
+}
+
+// liveHeap is the heap in use after two garbage collections (sync.Pool
+// keeps its objects through one).
+func liveHeap() uint64 {
+	var m goruntime.MemStats
+	goruntime.GC()
+	goruntime.GC()
+	goruntime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
