@@ -1,6 +1,11 @@
 package serve
 
-import "sync"
+import (
+	"os"
+	goruntime "runtime"
+	"runtime/debug"
+	"sync"
+)
 
 // budget is the server-wide memory budget shared by in-flight requests:
 // request bodies while they are read and decompressed, then each admitted
@@ -54,4 +59,31 @@ func (r *reservation) release() {
 		r.b.release(r.n)
 		r.n = 0
 	}
+}
+
+// LimitHeap sets the Go runtime's soft memory limit to what the process
+// holds now (the loaded models) plus the memory budget and a quarter more,
+// unless GOMEMLIMIT is set or a lower limit already is. The budget bounds
+// the memory in-flight requests hold; the limit makes the collector reclaim
+// what finished and refused requests left behind before the heap grows far
+// past it (by default it may grow to twice the live heap). Serve calls it;
+// it returns the previous limit, for tests to restore.
+func (s *Server) LimitHeap() (previous int64) {
+	previous = debug.SetMemoryLimit(-1)
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return previous
+	}
+	// what loading left behind goes back first (two collections: pooled
+	// objects survive one), so that "held" is what the models really take
+	goruntime.GC()
+	debug.FreeOSMemory()
+	var m goruntime.MemStats
+	goruntime.ReadMemStats(&m)
+	held := int64(m.Sys - m.HeapReleased)
+	limit := held + s.opts.MemoryBudget + s.opts.MemoryBudget/4
+	if limit > 0 && limit < previous {
+		debug.SetMemoryLimit(limit)
+		s.opts.Logger.Info("go memory limit", "bytes", limit, "held", held)
+	}
+	return previous
 }

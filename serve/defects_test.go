@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	goruntime "runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -605,4 +606,69 @@ func startServe(t *testing.T, opts Options) *running {
 	go func() { r.served <- r.s.Serve(ctx, r.rest, r.grpcLis) }()
 	waitFor(t, "readiness", r.s.Ready)
 	return r
+}
+
+// Defect 8 as reported: 32 concurrent gzip bombs (64 MiB of zeros each)
+// took the process to 3.6 GB. Under a 256 MiB budget every bomb is refused
+// (413 at --max-body, or 503 when the budget is held by the others) and the
+// process's resident memory grows by less than 1.25× the budget (the Go
+// memory limit Serve sets; without it the collector lets garbage grow the
+// heap to twice what is live).
+func TestDefectConcurrentGzipBombs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode")
+	}
+	const budget = 256 << 20
+	s, ts := newTestServer(t, Options{MemoryBudget: budget})
+	var bomb bytes.Buffer
+	z, _ := gzip.NewWriterLevel(&bomb, gzip.BestCompression)
+	z.Write(make([]byte, 64<<20+1)) // one byte over --max-body
+	z.Close()
+	defer debug.SetMemoryLimit(s.LimitHeap()) // what Serve does
+	rssStart, rssPeak := rssBytes(), int64(0)
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+				rssPeak = max(rssPeak, rssBytes())
+			}
+		}
+	}()
+	codes := make(chan int, 32)
+	for i := 0; i < 32; i++ {
+		go func() {
+			req, _ := http.NewRequest("POST", ts.URL+"/v2/models/seed/infer", bytes.NewReader(bomb.Bytes()))
+			req.Header.Set("Content-Encoding", "gzip")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				codes <- -1
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	count := map[int]int{}
+	for i := 0; i < 32; i++ {
+		count[<-codes]++
+	}
+	close(stop)
+	<-sampled
+	t.Logf("32 gzip bombs: status counts %v; RSS %d MiB before, peak %d MiB", count, rssStart>>20, rssPeak>>20)
+	if count[413]+count[503] != 32 {
+		t.Errorf("status counts %v, want only 413 and 503", count)
+	}
+	// the Go memory limit is what the process held plus 1.25× the budget
+	if grew := rssPeak - rssStart; grew > budget+budget/4+64<<20 {
+		t.Errorf("RSS grew by %d MiB under a %d MiB budget", grew>>20, budget>>20)
+	}
+	if u := s.mem.inUse(); u != 0 {
+		t.Errorf("%d bytes still reserved", u)
+	}
 }
