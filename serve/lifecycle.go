@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -24,7 +25,7 @@ import (
 //
 // It returns nil after a shutdown, or the error that stopped a listener.
 func (s *Server) Serve(ctx context.Context, rest net.Listener, grpcLis net.Listener) error {
-	s.LimitHeap()
+	defer debug.SetMemoryLimit(s.LimitHeap())
 	hs := s.HTTPServer()
 	errc := make(chan error, 2)
 	go func() {
