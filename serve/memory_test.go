@@ -68,6 +68,9 @@ func TestMemoryEstimateModels(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped in -short mode")
 	}
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items at random: kernels' pooled buffers allocate, so allocation counts mean nothing")
+	}
 	root := fixtures.RepoRoot()
 	var files []string
 	for _, g := range []string{"testdata/*/*/model.onnx", "models/*/model.onnx"} {
