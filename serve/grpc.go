@@ -178,7 +178,7 @@ func (g *grpcService) ModelInfer(ctx context.Context, r *pb.ModelInferRequest) (
 	// a shutdown whose drain time is over cancels gRPC calls too
 	stop := context.AfterFunc(s.base, cancel)
 	defer stop()
-	out, err := s.Infer(ctx, m, inputs, outputs)
+	out, err := s.InferParams(ctx, m, grpcParams(r.Parameters), inputs, outputs)
 	if err != nil {
 		return fail(err)
 	}

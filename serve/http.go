@@ -441,7 +441,7 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	out, err := s.Infer(ctx, m, inputs, outputs)
+	out, err := s.InferParams(ctx, m, req.Parameters, inputs, outputs)
 	if err != nil {
 		fail(err)
 		return

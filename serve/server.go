@@ -51,6 +51,14 @@ type Options struct {
 	DrainTimeout time.Duration
 	Logger       *slog.Logger
 	Registry     *prometheus.Registry // metrics registry [a new one]
+	// stateful sequences (sequence.go): live sequences per model before
+	// the least recently used is evicted [1024], and how long one may
+	// stay idle [5m]
+	MaxSequences        int
+	SequenceIdleTimeout time.Duration
+	// StateDir, when set, keeps every live sequence's state in a file
+	// there, so that sequences survive a restart (sequence.go)
+	StateDir string
 }
 
 func (o *Options) defaults() {
@@ -112,6 +120,7 @@ type Server struct {
 	// those that received a complete response (graceful-shutdown checks).
 	accepted, answered atomic.Int64
 	mem                budget
+	seq                sequences
 	// base is the parent of every request's context; abort cancels it
 	// when a shutdown's drain time is over.
 	base     context.Context
@@ -561,5 +570,5 @@ type serverMetadata struct {
 }
 
 func (s *Server) serverMetadata() serverMetadata {
-	return serverMetadata{Name: "mtlrun", Version: version.Version, Extensions: []string{"binary_tensor_data"}}
+	return serverMetadata{Name: "mtlrun", Version: version.Version, Extensions: []string{"binary_tensor_data", "sequence", "sequence(string_id)"}}
 }

@@ -104,7 +104,7 @@ func TestEndpoints(t *testing.T) {
 		}
 	}
 	_, md := get(t, ts.URL+"/v2")
-	if fmt.Sprint(md["extensions"]) != "[binary_tensor_data]" {
+	if fmt.Sprint(md["extensions"]) != "[binary_tensor_data sequence sequence(string_id)]" {
 		t.Errorf("server metadata extensions: %v", md["extensions"])
 	}
 	_, mm := get(t, ts.URL+"/v2/models/gru3")

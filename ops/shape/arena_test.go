@@ -50,9 +50,15 @@ func arenaCases() []arenaCase {
 		{op: "Transpose", attrs: ops.Attrs{"perm": ints(0, 2, 1, 3)}, in: []*tensor.Tensor{seq(2, 16, 4, 8)}},
 		{op: "Transpose", attrs: ops.Attrs{"perm": ints(0, 2, 3, 1)}, in: []*tensor.Tensor{i64seq(2, 3, 4, 5)}},
 		{op: "Transpose", attrs: ops.Attrs{"perm": ints(2, 0, 1)}, in: []*tensor.Tensor{bools(3, 1, 4)}},
+		// only size-1 axes move: a view (one stream step [B,1,F] → [1,B,F])
+		{op: "Transpose", attrs: ops.Attrs{"perm": ints(1, 0, 2)}, in: []*tensor.Tensor{seq(5, 1, 3)}, view: true},
+		{op: "Transpose", attrs: ops.Attrs{"perm": ints(2, 1, 0)}, in: []*tensor.Tensor{i64seq(1, 4, 1)}, view: true},
 		{op: "Gather", in: []*tensor.Tensor{seq(1000, 64), tensor.From([]int{4, 32}, make([]int64, 128))}},
 		{op: "Gather", attrs: ax(1), in: []*tensor.Tensor{seq(64, 128), i32s(0, 5, -1, 7)}},
 		{op: "Gather", in: []*tensor.Tensor{i64seq(5), tensor.Scalar(int64(3))}},
+		// the only slab of a size-1 axis: a view (Y_h[0] of a forward LSTM)
+		{op: "Gather", in: []*tensor.Tensor{seq(1, 3, 4), tensor.Scalar(int64(0))}, view: true},
+		{op: "Gather", in: []*tensor.Tensor{seq(1, 3, 4), tensor.From([]int{1}, []int32{-1})}, view: true},
 		{op: "GatherElements", attrs: ax(1), in: []*tensor.Tensor{seq(4, 5), tensor.From([]int{4, 2}, []int64{0, 4, 1, 3, 2, 2, -1, 0})}},
 		{op: "Concat", attrs: ax(1), in: []*tensor.Tensor{seq(64, 128), seq(64, 32), seq(64, 1)}},
 		{op: "Concat", attrs: ax(0), in: []*tensor.Tensor{i64(1, 2), i64(), i64(3)}},

@@ -45,11 +45,18 @@ func (g *gatherOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor
 	if err := lenMatches(in); err != nil {
 		return nil, err
 	}
+	outer, k, inner := prod(data.Shape[:axis]), data.Shape[axis], prod(data.Shape[axis+1:])
+	if outer == 1 && k == 1 && idx.Len() == 1 {
+		// the only slab of a size-1 axis (Y_h[0] of a one-direction
+		// recurrence): the result is all of data, a view
+		if i, ok := firstIndex(idx); ok && (i == 0 || i == -1) {
+			return viewOf(ar, data, shape)
+		}
+	}
 	out, dst, err := alloc(ar, data.DType, shape)
 	if err != nil {
 		return nil, err
 	}
-	outer, k, inner := prod(data.Shape[:axis]), data.Shape[axis], prod(data.Shape[axis+1:])
 	switch ix := idx.Data.(type) {
 	case []int64:
 		err = gatherAny(dst, src, ix, outer, k, inner, axis)
@@ -62,6 +69,21 @@ func (g *gatherOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor
 		return nil, ops.BadInput(1, "%v", err)
 	}
 	return one(ar, out)
+}
+
+// firstIndex returns an index tensor's first value.
+func firstIndex(idx *tensor.Tensor) (int64, bool) {
+	switch ix := idx.Data.(type) {
+	case []int64:
+		if len(ix) > 0 {
+			return ix[0], true
+		}
+	case []int32:
+		if len(ix) > 0 {
+			return int64(ix[0]), true
+		}
+	}
+	return 0, false
 }
 
 func gatherAny[I index](dst, src raw, idx []I, outer, k, inner, axis int) error {

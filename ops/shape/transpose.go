@@ -49,13 +49,18 @@ func (t *transposeOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Ten
 			perm[i] = r - 1 - i
 		}
 	}
-	src, err := inputRaw(in, 0)
-	if err != nil {
-		return nil, err
-	}
 	shape := ar.Ints(r)
 	for i, p := range perm {
 		shape[i] = x.Shape[p]
+	}
+	if orderKept(x.Shape, perm) {
+		// only axes of size 1 move (a one-step chunk [B,1,F] → [1,B,F]):
+		// the memory order is unchanged, so the result is a view
+		return viewOf(ar, x, shape)
+	}
+	src, err := inputRaw(in, 0)
+	if err != nil {
+		return nil, err
 	}
 	out, dst, err := alloc(ar, x.DType, shape)
 	if err != nil {
@@ -66,6 +71,22 @@ func (t *transposeOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Ten
 	}
 	transposeRaw(ar, dst, src, x.Shape, perm)
 	return one(ar, out)
+}
+
+// orderKept reports whether perm keeps the relative order of the axes of
+// size other than 1, so that the transpose moves no element.
+func orderKept(shape, perm []int) bool {
+	last := -1
+	for _, p := range perm {
+		if shape[p] == 1 {
+			continue
+		}
+		if p < last {
+			return false
+		}
+		last = p
+	}
+	return true
 }
 
 // rawLen is the number of elements of r.
