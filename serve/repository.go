@@ -100,7 +100,9 @@ func (s *Server) LoadFromRepository(name string) error {
 		s.retire(newModelSet(ms...)) // the versions built so far
 		return badf("loading %s: %v", path, err)
 	}
-	s.retire(s.install(name, newModelSet(ms...)))
+	old := s.install(name, newModelSet(ms...))
+	s.seq.endSet(old, "reloaded (POST /v2/repository/models/"+name+"/load)")
+	s.retire(old)
 	return nil
 }
 
@@ -115,6 +117,7 @@ func (s *Server) Unload(name string) error {
 	if old == nil {
 		return fmt.Errorf("%w %q", ErrUnknownModel, name)
 	}
+	s.seq.endSet(old, "unloaded (POST /v2/repository/models/"+name+"/unload)")
 	s.retire(old)
 	s.opts.Logger.Info("model unloaded", "model", name)
 	return nil

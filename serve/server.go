@@ -174,6 +174,7 @@ func New(opts Options) *Server {
 	s.mem.limit = sat(opts.MemoryBudget)
 	s.base, s.abort = context.WithCancel(context.Background())
 	s.metrics.memoryBudget.Set(float64(opts.MemoryBudget))
+	s.seq.init(s)
 	return s
 }
 
@@ -202,7 +203,9 @@ func (s *Server) AddLoaded(name, path string, m *runtime.Model) error {
 	if err != nil {
 		return err
 	}
-	s.retire(s.install(name, newModelSet(sm)))
+	old := s.install(name, newModelSet(sm))
+	s.seq.endSet(old, "replaced")
+	s.retire(old)
 	return nil
 }
 
