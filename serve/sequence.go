@@ -153,6 +153,11 @@ func (q *sequences) table(m *Model) *seqTable {
 	defer q.mu.Unlock()
 	t := q.tables[m]
 	if t == nil {
+		if m.seqClosed {
+			// a request that found the version just before it was
+			// reloaded or unloaded: a closed table, not kept
+			return &seqTable{q: q, model: m, closed: true}
+		}
 		g := q.gone[m.Name]
 		if g == nil {
 			g = &goneSet{why: map[string]string{}}
@@ -197,6 +202,7 @@ func (q *sequences) endSet(set *modelSet, why string) {
 	q.mu.Lock()
 	var ts []*seqTable
 	for _, m := range set.versions {
+		m.seqClosed = true
 		if t := q.tables[m]; t != nil {
 			ts = append(ts, t)
 			delete(q.tables, m)

@@ -87,13 +87,23 @@ func TestSequenceAdmission(t *testing.T) {
 		tbl.mu.Lock()
 		e := tbl.byID["#9"].Value.(*seqEntry)
 		tbl.mu.Unlock()
+		// a step whose deadline (the timeout parameter, µs) passes while
+		// it waits for the sequence's previous request (held here)
+		e.lock <- struct{}{}
+		req := seqReq(9, false, false, x)
+		req["parameters"].(map[string]any)["timeout"] = 2000
+		code, body, _ = jsonInfer(t, c.url+"/v2/models/seed/infer", req, nil)
+		e.unlock()
+		if code != 504 || !strings.Contains(string(body), "timed out") {
+			t.Fatalf("timed-out step: %d %s", code, body)
+		}
 		if n := e.st.Steps(); n != 1 {
-			t.Errorf("after refused and cancelled steps the sequence has %d steps, want 1", n)
+			t.Errorf("after refused, timed-out and cancelled steps the sequence has %d steps, want 1", n)
 		}
 		if len(m.queue) != 0 || s.mem.inUse() != 0 {
 			t.Errorf("queue slots %d and %d reserved bytes left after the steps", len(m.queue), s.mem.inUse())
 		}
-		for outcome, want := range map[string]float64{"success": 1, "too_large": 2, "overloaded": 2, "bad_request": 1} {
+		for outcome, want := range map[string]float64{"success": 1, "too_large": 2, "overloaded": 2, "bad_request": 1, "timeout": 1} {
 			if got := scrape(t, c.url, "mtlrun_requests_total", map[string]string{"model": "seed", "protocol": "rest", "outcome": outcome}); got != want {
 				t.Errorf("max-batch %d: mtlrun_requests_total outcome %s = %v, want %v", maxBatch, outcome, got, want)
 			}
@@ -158,8 +168,21 @@ func TestSequenceRepository(t *testing.T) {
 	if code, v := step("/v2/models/s/infer", "c", true); code != 200 || v != "2" {
 		t.Fatalf("start after the reload: %d %s", code, v)
 	}
+	old, _ := s.Model("s")
 	if err := s.Unload("s"); err != nil {
 		t.Fatal(err)
+	}
+	// a request that found the version just before the unload starts no
+	// sequence on it
+	_, err := s.InferParams(context.Background(), old, map[string]any{"sequence_id": "d", "sequence_start": true}, map[string]*tensor.Tensor{"input": x}, nil)
+	if err == nil || !strings.Contains(err.Error(), "no longer served") {
+		t.Fatalf("a start on an unloaded version: %v", err)
+	}
+	s.seq.mu.Lock()
+	_, kept := s.seq.tables[old]
+	s.seq.mu.Unlock()
+	if kept {
+		t.Error("an unloaded version got a sequence table")
 	}
 	if code, msg := step("/v2/models/s/infer", "c", false); code != 404 {
 		t.Fatalf("unloaded model: %d %s", code, msg)

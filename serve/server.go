@@ -146,6 +146,9 @@ type Model struct {
 	mem     *memoryModel
 	stats   *modelStats
 	users   sync.WaitGroup // requests using this version (see Server.use)
+	// seqClosed: the version was reloaded or unloaded, its sequences
+	// ended; no new ones start on it (guarded by Server.seq.mu)
+	seqClosed bool
 }
 
 // Errors a caller may branch on.
