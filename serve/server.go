@@ -51,13 +51,14 @@ type Options struct {
 	DrainTimeout time.Duration
 	Logger       *slog.Logger
 	Registry     *prometheus.Registry // metrics registry [a new one]
-	// stateful sequences (sequence.go): live sequences per model before
-	// the least recently used is evicted [1024], and how long one may
-	// stay idle [5m]
+	// stateful sequences (sequence.go): live sequences per model version
+	// before the least recently used is evicted [1024], and how long one
+	// may stay idle [5m]
 	MaxSequences        int
 	SequenceIdleTimeout time.Duration
 	// StateDir, when set, keeps every live sequence's state in a file
-	// there, so that sequences survive a restart (sequence.go)
+	// there (DIR/MODEL/VERSION/), so that sequences survive a restart
+	// (sequence.go)
 	StateDir string
 }
 

@@ -27,6 +27,9 @@ GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{name}[/versions/1][/read
 POST /v2/models/{name}[/versions/1]/infer (JSON or the binary tensor data extension),
 GET /metrics (Prometheus); gRPC adds grpc.health.v1 and reflection. Requests
 are admitted by estimated memory (--max-request-memory, --memory-budget).
+A request with a sequence_id runs on that sequence's stream, bound to the
+model version it started on (--max-sequences, --sequence-idle-timeout,
+--state-dir; a reload or unload ends the model's sequences).
 SIGTERM or Ctrl-C: readiness goes false, REST and gRPC stop accepting at once,
 in-flight requests finish within --drain-timeout, then the server exits 0.`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -81,9 +84,9 @@ in-flight requests finish within --drain-timeout, then the server exits 0.`,
 	f.IntVar(&opts.Threads, "threads", 1, "intra-op threads per model session")
 	f.IntVar(&opts.MaxBatch, "max-batch", 1, "dynamic batching: coalesce concurrent requests up to N rows (1: off)")
 	f.DurationVar(&opts.BatchTimeout, "batch-timeout", 2*time.Millisecond, "dynamic batching: longest wait for more requests")
-	f.IntVar(&opts.MaxSequences, "max-sequences", 1024, "stateful sequences (sequence_id): live sequences per model before the least recently used is evicted")
+	f.IntVar(&opts.MaxSequences, "max-sequences", 1024, "stateful sequences (sequence_id): live sequences per model version before the least recently used is evicted")
 	f.DurationVar(&opts.SequenceIdleTimeout, "sequence-idle-timeout", 5*time.Minute, "stateful sequences: drop a sequence idle this long")
-	f.StringVar(&opts.StateDir, "state-dir", "", "stateful sequences: keep each live sequence's state in a file in this folder (replaced atomically after every step), so sequences survive a restart")
+	f.StringVar(&opts.StateDir, "state-dir", "", "stateful sequences: keep each live sequence's state in DIR/MODEL/VERSION/ (replaced atomically after every step), so sequences survive a restart")
 	f.Int64Var(&opts.MaxBody, "max-body", 64<<20, "request body limit in bytes")
 	f.DurationVar(&opts.Timeout, "timeout", 30*time.Second, "per-request deadline")
 	f.IntVar(&opts.MaxQueue, "max-queue", 256, "requests admitted per model before answering 503")
