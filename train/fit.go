@@ -18,7 +18,7 @@ import (
 // Config is a training recipe. Zero values are sensible defaults: fixed
 // weights of 1, SGD, batch 32, 1 epoch, shuffling on, nothing frozen.
 type Config struct {
-	Losses      map[string]string  // task output → loss kind (outputs without one are not trained toward)
+	Losses      map[string]Loss    // task output → loss, e.g. MSE or SparseCCELogits (outputs without one are not trained toward)
 	LossWeights map[string]float64 // task output → fixed weight (default 1)
 	Weighting   WeightingConfig
 	Optimizer   OptimizerConfig
@@ -46,7 +46,7 @@ type Config struct {
 	Resume string
 	// OnNaN says what a non-finite loss or gradient does: OnNaNStop (the
 	// default) ends Fit with a *NonFiniteError, OnNaNSkipBatch skips it.
-	OnNaN string
+	OnNaN OnNaNAction
 }
 
 // TaskMetrics are one task's numbers over an epoch.
@@ -201,7 +201,7 @@ func NewTrainer(m *runtime.Model, cfg Config) (*Trainer, error) {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	wc := cfg.Weighting
-	if wc.Kind == "" || wc.Kind == "fixed" {
+	if wc.Kind.orDefault() == Fixed {
 		wc.Fixed = make([]float64, len(t.tasks))
 		for i, name := range t.tasks {
 			wc.Fixed[i] = 1
@@ -228,15 +228,6 @@ func NewTrainer(m *runtime.Model, cfg Config) (*Trainer, error) {
 		}
 	}
 	return t, nil
-}
-
-func validLoss(kind string) bool {
-	for _, k := range LossKinds {
-		if k == kind {
-			return true
-		}
-	}
-	return false
 }
 
 func freezeRule(spec string, trunk map[string]bool) (func(string) bool, error) {
@@ -310,11 +301,11 @@ func (t *Trainer) Frozen() []string { return t.frozen }
 // Tasks lists the outputs trained toward.
 func (t *Trainer) Tasks() []string { return t.tasks }
 
-// batchResult carries one step's numbers.
-type batchResult struct {
-	loss  float64
-	tasks []LossResult
-	preds []*tensor.Tensor // each task's prediction on the batch (before the update)
+// StepResult is one optimisation step's numbers.
+type StepResult struct {
+	Loss  float64          // the weighted total loss of the batch
+	Tasks []LossResult     // each task's loss, in Trainer.Tasks order
+	Preds []*tensor.Tensor // each task's prediction on the batch (before the update)
 }
 
 // NonFiniteError is a loss or gradient that became NaN or infinite during
@@ -335,21 +326,21 @@ func (e *NonFiniteError) Error() string {
 // Step runs one optimisation step on a batch. A non-finite loss or
 // gradient returns a *NonFiniteError and changes nothing, unless the recipe
 // says --on-nan skip-batch: then the batch is skipped (Skipped reports it).
-func (t *Trainer) Step(batch *Dataset) (batchResult, error) {
+func (t *Trainer) Step(batch *Dataset) (StepResult, error) {
 	t.skipped = false
 	inputs := map[string]*tensor.Tensor{}
 	for _, v := range t.model.Graph.FeedInputs() {
 		x, ok := batch.Arrays[v.Name]
 		if !ok {
-			return batchResult{}, fmt.Errorf("train: the data has no array for model input %q", v.Name)
+			return StepResult{}, fmt.Errorf("train: the data has no array for model input %q", v.Name)
 		}
 		inputs[v.Name] = x
 	}
 	tape, err := t.prog.Forward(inputs)
 	if err != nil {
-		return batchResult{}, err
+		return StepResult{}, err
 	}
-	res := batchResult{tasks: make([]LossResult, len(t.tasks)), preds: make([]*tensor.Tensor, len(t.tasks))}
+	res := StepResult{Tasks: make([]LossResult, len(t.tasks)), Preds: make([]*tensor.Tensor, len(t.tasks))}
 	losses := make([]float64, len(t.tasks))
 	for i, name := range t.tasks {
 		target, ok := batch.Arrays[name]
@@ -360,7 +351,7 @@ func (t *Trainer) Step(batch *Dataset) (batchResult, error) {
 		if err != nil {
 			return res, fmt.Errorf("train: task %q: %w", name, err)
 		}
-		r, err := WeightedTaskLoss(t.cfg.Losses[name], tape.Value(name), target, rw)
+		r, err := t.cfg.Losses[name].Eval(tape.Value(name), target, rw)
 		if err != nil {
 			var re *rowError
 			if errors.As(err, &re) {
@@ -368,27 +359,27 @@ func (t *Trainer) Step(batch *Dataset) (batchResult, error) {
 			}
 			return res, fmt.Errorf("train: task %q: %w", name, err)
 		}
-		res.tasks[i] = r
-		res.preds[i] = tape.Value(name)
+		res.Tasks[i] = r
+		res.Preds[i] = tape.Value(name)
 		losses[i] = r.Loss
 		if bad(r.Loss) {
 			return res, t.nonFinite(&NonFiniteError{Step: t.run.Step + 1, Task: name, What: "loss", Value: r.Loss})
 		}
 	}
-	g, err := t.gradients(tape, res.tasks, losses)
+	g, err := t.gradients(tape, res.Tasks, losses)
 	if err != nil {
 		return res, err
 	}
 	if p, v := firstBad(g.grads, t.params); p != "" {
-		task := t.blame(tape, res.tasks, g.perTask, p)
+		task := t.blame(tape, res.Tasks, g.perTask, p)
 		return res, t.nonFinite(&NonFiniteError{Step: t.run.Step + 1, Task: task, What: "the gradient of " + p, Value: v})
 	}
 	t.applied = g.weights
 	for i, l := range losses {
-		res.loss += g.weights[i] * l
+		res.Loss += g.weights[i] * l
 	}
 	if t.cfg.SoftShare > 0 {
-		res.loss += t.softShare(g.grads)
+		res.Loss += t.softShare(g.grads)
 	}
 	if t.cfg.ClipNorm > 0 {
 		ClipGradNorm(g.grads, t.cfg.ClipNorm)
@@ -516,7 +507,7 @@ func (t *Trainer) gradients(tape *autodiff.Tape, tasks []LossResult, losses []fl
 	w := t.weighting
 	weights := append([]float64(nil), w.Weights(losses)...)
 	out := map[string][]float32{}
-	perTask := w.TaskGrads() || w.Name() == "gradnorm"
+	perTask := w.TaskGrads() || w.Kind() == GradNorm
 	if !perTask {
 		gout := map[string]*tensor.Tensor{}
 		for i, name := range t.tasks {
@@ -539,7 +530,7 @@ func (t *Trainer) gradients(tape *autodiff.Tape, tasks []LossResult, losses []fl
 		}
 		taskGrads[i] = g
 	}
-	if w.Name() == "gradnorm" {
+	if w.Kind() == GradNorm {
 		norms := make([]float64, len(t.tasks))
 		for i := range t.tasks {
 			var s float64
@@ -649,7 +640,7 @@ func evaluate(sess *runtime.Session, m *runtime.Model, tasks []string, cfg Confi
 			if err != nil {
 				return nil, 0, fmt.Errorf("train: task %q: %w", name, err)
 			}
-			r, err := WeightedTaskLoss(cfg.Losses[name], outs[name], b.Arrays[name], rw)
+			r, err := cfg.Losses[name].Eval(outs[name], b.Arrays[name], rw)
 			if err != nil {
 				return nil, 0, fmt.Errorf("train: task %q: %w", name, err)
 			}
@@ -671,16 +662,27 @@ type metricAcc struct {
 	Right []int     `json:"right"`
 	Seen  []int     `json:"seen"`
 	Elems []int     `json:"elems"`
+	class []bool    // per task: judged by accuracy (from the losses, not saved)
 }
 
-func newMetricAcc(tasks []string, kinds map[string]string) *metricAcc {
+func newMetricAcc(tasks []string, losses map[string]Loss) *metricAcc {
 	k := len(tasks)
 	a := &metricAcc{Tasks: tasks, Loss: make([]float64, k), SE: make([]float64, k), AE: make([]float64, k),
 		Rows: make([]int, k), Right: make([]int, k), Seen: make([]int, k), Elems: make([]int, k)}
 	for _, t := range tasks {
-		a.Kinds = append(a.Kinds, kinds[t])
+		a.Kinds = append(a.Kinds, losses[t].Name())
 	}
+	a.setLosses(losses)
 	return a
+}
+
+// setLosses tells the accumulator which tasks are classification tasks
+// (again after a checkpoint is read back).
+func (a *metricAcc) setLosses(losses map[string]Loss) {
+	a.class = make([]bool, len(a.Tasks))
+	for i, t := range a.Tasks {
+		a.class[i] = losses[t].Classification()
+	}
 }
 
 func (a *metricAcc) add(i int, r LossResult, pred, target *tensor.Tensor) {
@@ -688,7 +690,7 @@ func (a *metricAcc) add(i int, r LossResult, pred, target *tensor.Tensor) {
 	a.Rows[i] += r.Rows
 	a.Right[i] += r.Right
 	a.Seen[i] += r.Judged
-	if IsClassification(a.Kinds[i]) || pred == nil {
+	if a.class[i] || pred == nil {
 		return
 	}
 	p := pred.Float32s()
@@ -711,7 +713,7 @@ func (a *metricAcc) result(weights map[string]float64) (map[string]TaskMetrics, 
 		if a.Rows[i] > 0 {
 			m.Loss = a.Loss[i] / float64(a.Rows[i])
 		}
-		if IsClassification(a.Kinds[i]) {
+		if a.class[i] {
 			if a.Seen[i] > 0 {
 				m.Accuracy = float64(a.Right[i]) / float64(a.Seen[i])
 			}
@@ -842,11 +844,11 @@ func (t *Trainer) Fit(ctx context.Context, trainSet, valSet *Dataset, cb Callbac
 				r.Skipped++
 			} else {
 				for i, name := range t.tasks {
-					r.Metrics.add(i, out.tasks[i], out.preds[i], b.Arrays[name])
-					r.EpochLoss[i] += out.tasks[i].Loss * float64(len(rows))
+					r.Metrics.add(i, out.Tasks[i], out.Preds[i], b.Arrays[name])
+					r.EpochLoss[i] += out.Tasks[i].Loss * float64(len(rows))
 					r.WeightSum[i] += t.applied[i]
 				}
-				r.Running += out.loss * float64(len(rows))
+				r.Running += out.Loss * float64(len(rows))
 				r.Seen += len(rows)
 				r.Steps++
 			}

@@ -52,7 +52,7 @@ func TestReportedWeightsAreApplied(t *testing.T) {
 	z1, z2 := z.NormFloat64(), z.NormFloat64()
 	e1, e2 := math.Exp(z1), math.Exp(z2)
 	cases := []struct {
-		weighting string
+		weighting WeightingKind
 		want      [2]float64
 	}{
 		// min ‖γg1 + (1−γ)g2‖²: γ = (g2·g2 − g1·g2)/‖g1 − g2‖² = (8+4)/20

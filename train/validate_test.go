@@ -81,10 +81,10 @@ func tinyData(rows, in, tasks int, seed uint64) *Dataset {
 	return d
 }
 
-func tinyLosses(tasks int) map[string]string {
-	l := map[string]string{}
+func tinyLosses(tasks int) map[string]Loss {
+	l := map[string]Loss{}
 	for t := 1; t <= tasks; t++ {
-		l[taskName(t)] = "mse"
+		l[taskName(t)] = MSE
 	}
 	return l
 }
@@ -92,7 +92,7 @@ func tinyLosses(tasks int) map[string]string {
 // TestConfigValidate: each setting that cannot work is refused, naming the
 // flag and how to fix it; a good recipe passes.
 func TestConfigValidate(t *testing.T) {
-	ok := Config{Losses: map[string]string{"a": "mse", "b": "sparse_cce"}, Optimizer: OptimizerConfig{Kind: "adam", LR: 1e-3}}
+	ok := Config{Losses: map[string]Loss{"a": MSE, "b": SparseCCE}, Optimizer: OptimizerConfig{Kind: "adam", LR: 1e-3}}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("a good recipe: %v", err)
 	}
@@ -103,7 +103,7 @@ func TestConfigValidate(t *testing.T) {
 		want  string
 	}{
 		{"no loss", func(c *Config) { c.Losses = nil }, "--loss", "give --loss OUTPUT=KIND"},
-		{"unknown loss", func(c *Config) { c.Losses["a"] = "hinge" }, "--loss", `unknown loss "hinge"`},
+		{"unknown loss", func(c *Config) { c.Losses["a"] = LossKind("hinge") }, "--loss", `unknown loss "hinge"`},
 		{"unknown weighting", func(c *Config) { c.Weighting.Kind = "magic" }, "--weighting", "fixed rlw uncertainty"},
 		{"weight without loss", func(c *Config) { c.LossWeights = map[string]float64{"z": 1} }, "--loss-weights", `"z", which has no loss`},
 		{"negative weight", func(c *Config) { c.LossWeights = map[string]float64{"a": -1} }, "--loss-weights", "≥ 0"},
@@ -138,7 +138,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for _, c := range cases {
 		cfg := ok
-		cfg.Losses = map[string]string{"a": "mse", "b": "sparse_cce"}
+		cfg.Losses = map[string]Loss{"a": MSE, "b": SparseCCE}
 		c.edit(&cfg)
 		err := cfg.Validate()
 		var ce *ConfigError
@@ -169,7 +169,7 @@ func TestFreezeMatchingNothingListsParameters(t *testing.T) {
 // counts and unrelated arrays, before any step.
 func TestCheckData(t *testing.T) {
 	m := tinyModel(2, 3, 4, "Tanh", 1)
-	tr, err := NewTrainer(m, Config{Losses: map[string]string{"task1": "mse", "task2": "sparse_cce_logits"}, Optimizer: OptimizerConfig{LR: 0.1}})
+	tr, err := NewTrainer(m, Config{Losses: map[string]Loss{"task1": MSE, "task2": SparseCCELogits}, Optimizer: OptimizerConfig{LR: 0.1}})
 	if err != nil {
 		t.Fatal(err)
 	}

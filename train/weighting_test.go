@@ -19,7 +19,7 @@ func near(a, b []float64, tol float64) bool {
 
 func TestGradientMethodsOnHandComputedCases(t *testing.T) {
 	cases := []struct {
-		kind  string
+		kind  WeightingKind
 		grads [][]float64
 		want  []float64
 	}{
