@@ -472,9 +472,9 @@ func RowWeights(loss Loss, target, sample *tensor.Tensor, class []float64) ([]fl
 func ParseLosses(names map[string]string) (map[string]Loss, error) {
 	out := make(map[string]Loss, len(names))
 	for _, task := range sortedKeys(names) {
-		k := LossKind(names[task])
-		if err := checkLoss(k); err != nil {
-			return nil, cfgErr("--loss", "output %q: %s", task, err)
+		k, err := ParseLoss(names[task])
+		if err != nil {
+			return nil, cfgErr("--loss", "output %q: %s", task, err.(*ConfigError).Msg)
 		}
 		out[task] = k
 	}

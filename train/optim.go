@@ -36,6 +36,7 @@ const (
 var OptimizerKinds = []OptimizerKind{SGD, Adam, AdamW}
 
 // ParseOptimizer reads an optimiser name as the command line spells it.
+// An empty name is the zero value, the default.
 func ParseOptimizer(s string) (OptimizerKind, error) {
 	k := OptimizerKind(s)
 	if !k.valid() {
@@ -260,9 +261,10 @@ const (
 var ScheduleKinds = []ScheduleKind{ScheduleNone, ScheduleStep, ScheduleCosine, ScheduleExp}
 
 // ParseSchedule reads a schedule name as the command line spells it.
+// An empty name is the zero value, the default.
 func ParseSchedule(s string) (ScheduleKind, error) {
 	k := ScheduleKind(s)
-	if k == "" || !oneOf(k, ScheduleKinds) {
+	if !oneOf(k, append([]ScheduleKind{""}, ScheduleKinds...)) {
 		return "", cfgErr("--schedule", "unknown schedule %q (want %s)", s, strings.Join(kindStrings(ScheduleKinds), ", "))
 	}
 	return k, nil

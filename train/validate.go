@@ -33,9 +33,10 @@ const (
 )
 
 // ParseOnNaN reads an OnNaN action as the command line spells it.
+// An empty name is the zero value, the default.
 func ParseOnNaN(s string) (OnNaNAction, error) {
 	a := OnNaNAction(s)
-	if a != OnNaNStop && a != OnNaNSkipBatch {
+	if !oneOf(a, []OnNaNAction{"", OnNaNStop, OnNaNSkipBatch}) {
 		return "", cfgErr("--on-nan", "unknown action %q (want %s or %s)", s, OnNaNStop, OnNaNSkipBatch)
 	}
 	return a, nil

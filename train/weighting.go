@@ -30,9 +30,10 @@ const (
 var Weightings = []WeightingKind{Fixed, RLW, Uncertainty, DWA, GradNorm, MGDA, PCGrad, CAGrad, IMTL}
 
 // ParseWeighting reads a method name as the command line spells it.
+// An empty name is the zero value, the default.
 func ParseWeighting(s string) (WeightingKind, error) {
 	k := WeightingKind(s)
-	if k == "" || !oneOf(k, Weightings) {
+	if !oneOf(k, append([]WeightingKind{""}, Weightings...)) {
 		return "", cfgErr("--weighting", "unknown method %q (want one of %s)", s, kindList(Weightings))
 	}
 	return k, nil
