@@ -15,7 +15,7 @@ import (
 
 // Loss is a task loss: it scores a batch of predictions against targets
 // and gives the gradient with respect to the predictions. The built-in
-// losses are the LossKind constants (MSE, CrossEntropy-style kinds, ...);
+// losses are the LossKind constants (MSE, SparseCCELogits, ...);
 // another implementation can be given per task in Config.Losses.
 type Loss interface {
 	// Name is the loss's name in reports and checkpoints.
