@@ -9,7 +9,7 @@ import (
 
 // Dense fusion: a Session runs
 //
-//	Gemm → activation
+//	Gemm → activation (GELU patterns first collapsed, see fuse_gelu.go)
 //	MatMul(x, W) → Add(·, b) [→ activation]
 //	MatMul(x, W) → activation
 //
@@ -51,6 +51,7 @@ func fuseDense(g *Graph) (*Graph, int) {
 		}
 	}
 	nodes := append([]*Node(nil), g.Nodes...)
+	fused := fuseGelu(g, nodes, readers, producer)
 	// the product node feeding value v, when v is read by one node only
 	soleProduct := func(v string, types ...string) (int, bool) {
 		if readers[v] != 1 {
@@ -72,7 +73,6 @@ func fuseDense(g *Graph) (*Graph, int) {
 		}
 		return 0, false
 	}
-	fused := 0
 	// MatMul + Add
 	for i, n := range nodes {
 		if n == nil || n.OpType != "Add" || !isDefaultDomain(n.Domain) || len(n.Inputs) != 2 || len(n.Outputs) != 1 {
@@ -101,7 +101,11 @@ func fuseDense(g *Graph) (*Graph, int) {
 	}
 	// product → activation
 	for i, n := range nodes {
-		if n == nil || !fusableActivations[n.OpType] || !isDefaultDomain(n.Domain) || len(n.Inputs) != 1 || len(n.Outputs) != 1 {
+		if n == nil || len(n.Inputs) != 1 || len(n.Outputs) != 1 {
+			continue
+		}
+		gelu := n.Domain == denseDomain && n.OpType == "GeluErf"
+		if !gelu && (!fusableActivations[n.OpType] || !isDefaultDomain(n.Domain)) {
 			continue
 		}
 		j, ok := soleProduct(n.Inputs[0], "Gemm", "MatMul", "Dense")
@@ -131,6 +135,10 @@ func fuseDense(g *Graph) (*Graph, int) {
 		d.Attrs["activation"] = ops.Attr{Type: ops.AttrString, String: n.OpType}
 		if n.OpType == "LeakyRelu" {
 			d.Attrs["activation_alpha"] = ops.Attr{Type: ops.AttrFloat, Float: n.Attrs.Float("alpha", 0.01)}
+		}
+		if gelu {
+			d.Attrs["activation_alpha"] = n.Attrs["scale"]
+			d.Attrs["gelu_form"] = n.Attrs["form"]
 		}
 		nodes[i], nodes[j] = d, nil
 		fused++
@@ -221,8 +229,8 @@ func groupable(g *Graph, n *Node) bool {
 	default:
 		return false
 	}
-	if !denseWeight(g, n) || len(n.Inputs) > 3 {
-		return false
+	if !denseWeight(g, n) || len(n.Inputs) > 3 || n.Attrs.String("activation", "") == "GeluErf" {
+		return false // DenseGroup has no GELU epilogue
 	}
 	a := n.Attrs
 	if a.Int("transA", 0) != 0 || a.Float("alpha", 1) != 1 || a.Float("beta", 1) != 1 || a.Has("broadcast") {
