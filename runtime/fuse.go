@@ -51,7 +51,7 @@ func fuseDense(g *Graph) (*Graph, int) {
 		}
 	}
 	nodes := append([]*Node(nil), g.Nodes...)
-	fused := fuseGelu(g, nodes, readers, producer)
+	fused := fuseGelu(g, nodes, readers, producer) + fuseLayerNorm(g, nodes, readers, producer)
 	// the product node feeding value v, when v is read by one node only
 	soleProduct := func(v string, types ...string) (int, bool) {
 		if readers[v] != 1 {
