@@ -104,7 +104,7 @@ func fuseDense(g *Graph) (*Graph, int) {
 		if n == nil || len(n.Inputs) != 1 || len(n.Outputs) != 1 {
 			continue
 		}
-		gelu := n.Domain == denseDomain && n.OpType == "GeluErf"
+		gelu := n.Domain == denseDomain && (n.OpType == "GeluErf" || n.OpType == "GeluTanh")
 		if !gelu && (!fusableActivations[n.OpType] || !isDefaultDomain(n.Domain)) {
 			continue
 		}
@@ -133,10 +133,13 @@ func fuseDense(g *Graph) (*Graph, int) {
 		d.Name += "+" + n.Label()
 		d.Outputs = n.Outputs
 		d.Attrs["activation"] = ops.Attr{Type: ops.AttrString, String: n.OpType}
+		if gelu && n.OpType == "GeluTanh" {
+			d.Attrs["gelu_form"] = n.Attrs["form"]
+		}
 		if n.OpType == "LeakyRelu" {
 			d.Attrs["activation_alpha"] = ops.Attr{Type: ops.AttrFloat, Float: n.Attrs.Float("alpha", 0.01)}
 		}
-		if gelu {
+		if gelu && n.OpType == "GeluErf" {
 			d.Attrs["activation_alpha"] = n.Attrs["scale"]
 			d.Attrs["gelu_form"] = n.Attrs["form"]
 		}
@@ -229,7 +232,7 @@ func groupable(g *Graph, n *Node) bool {
 	default:
 		return false
 	}
-	if !denseWeight(g, n) || len(n.Inputs) > 3 || n.Attrs.String("activation", "") == "GeluErf" {
+	if !denseWeight(g, n) || len(n.Inputs) > 3 || strings.HasPrefix(n.Attrs.String("activation", ""), "Gelu") {
 		return false // DenseGroup has no GELU epilogue
 	}
 	a := n.Attrs

@@ -142,3 +142,77 @@ func TestGeluFusionNeedsThePattern(t *testing.T) {
 		}
 	}
 }
+
+// geluTanhGraph is geluGraph with GELU's tanh form as torch.onnx.export
+// writes it: form bit 0 takes x³ as Pow(x, 3) instead of Mul(x, Mul(x, x)),
+// form>>1 the association of the products.
+func geluTanhGraph(rng *rand.Rand, form int, swap bool, k, n int) *runtime.Graph {
+	g := geluGraph(rng, 0, swap, k, n)
+	g.Initializers["beta"] = tensor.Scalar(float32(math.Sqrt(2 / math.Pi)))
+	g.Initializers["kappa"] = tensor.Scalar(float32(0.044715))
+	g.Initializers["three"] = tensor.Scalar(float32(3))
+	bin := func(op, name, a, c, out string) *runtime.Node {
+		if swap && op != "Pow" {
+			a, c = c, a
+		}
+		return nd(op, name, []string{a, c}, []string{out})
+	}
+	gelu := func(p, x, y string) []*runtime.Node {
+		var ns []*runtime.Node
+		if form&1 == 0 {
+			ns = append(ns, bin("Mul", p+"sq", x, x, p+"xx"), bin("Mul", p+"cube", x, p+"xx", p+"c"))
+		} else {
+			ns = append(ns, bin("Pow", p+"cube", x, "three", p+"c"))
+		}
+		ns = append(ns, bin("Mul", p+"k", "kappa", p+"c", p+"kc"), bin("Add", p+"s", x, p+"kc", p+"s"),
+			bin("Mul", p+"b", "beta", p+"s", p+"in"), nd("Tanh", p+"tanh", []string{p + "in"}, []string{p + "t"}),
+			bin("Add", p+"add", "one", p+"t", p+"a"))
+		switch form >> 1 {
+		case 0:
+			ns = append(ns, bin("Mul", p+"m1", x, p+"a", p+"m"), bin("Mul", p+"m2", "half", p+"m", y))
+		case 1:
+			ns = append(ns, bin("Mul", p+"m1", p+"a", "half", p+"m"), bin("Mul", p+"m2", x, p+"m", y))
+		default:
+			ns = append(ns, bin("Mul", p+"m1", x, "half", p+"m"), bin("Mul", p+"m2", p+"m", p+"a", y))
+		}
+		return ns
+	}
+	g.Nodes = append(g.Nodes[:1], gelu("a/", "h", "y")...)
+	g.Nodes = append(g.Nodes, gelu("b/", "x", "y2")...)
+	return g
+}
+
+// TestGeluTanhFusion: as TestGeluFusion for the tanh form.
+func TestGeluTanhFusion(t *testing.T) {
+	for form := 0; form < 6; form++ {
+		for _, swap := range []bool{false, true} {
+			t.Run(fmt.Sprintf("form%d/swap=%v", form, swap), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(uint64(form), 61))
+				for _, n := range []int{1, 7, 67, 1030} {
+					m := model(geluTanhGraph(rng, form, swap, 13, n), 17)
+					fused, err := runtime.NewSession(m, runtime.Options{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					plain, err := runtime.NewSession(m, runtime.Options{NoFusion: true})
+					if err != nil {
+						t.Fatal(err)
+					}
+					got := opTypes(fused.ExecutedGraph())
+					if len(got) != 2 || got[0] != "ai.mtlrun:Dense" || got[1] != "ai.mtlrun:GeluTanh" {
+						t.Fatalf("executed graph %v, want ai.mtlrun:Dense and ai.mtlrun:GeluTanh", got)
+					}
+					for _, b := range []int{1, 5, 64} {
+						x := randTensor(rng, b, n)
+						xs := x.Float32s()
+						xs[0] *= 8
+						if len(xs) > 2 {
+							xs[1], xs[2] = float32(math.NaN()), 1e-30
+						}
+						sameRunsNaN(t, fused, plain, map[string]*tensor.Tensor{"z": randTensor(rng, b, 13), "x": x})
+					}
+				}
+			})
+		}
+	}
+}

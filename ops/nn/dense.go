@@ -38,6 +38,8 @@ const (
 	// actGeluErf+form, form 0…geluForms-1: GELU's exported erf form (see
 	// GeluErf); the activation's alpha is its scale c.
 	actGeluErf
+	// actGeluTanh+form: GELU's tanh form (see GeluTanh).
+	actGeluTanh = actGeluErf + geluForms
 )
 
 // actAlign is the element alignment of the blocks an activation is applied
@@ -77,6 +79,12 @@ func newDense(c *ops.Config) (ops.Op, error) {
 			return nil, ops.BadAttr("gelu_form", "must be 0…%d, got %d", geluForms-1, form)
 		}
 		d.act = actGeluErf + actKind(form)
+	case "GeluTanh":
+		form := c.Attrs.Int("gelu_form", 0)
+		if form < 0 || form >= geluForms {
+			return nil, ops.BadAttr("gelu_form", "must be 0…%d, got %d", geluForms-1, form)
+		}
+		d.act = actGeluTanh + actKind(form)
 	default:
 		return nil, ops.BadAttr("activation", "unknown activation %q", s)
 	}
@@ -398,7 +406,9 @@ func applyAct(x []float32, act actKind, alpha float32) {
 	case actTanh:
 		linalg.Tanh(x)
 	default:
-		if act >= actGeluErf {
+		if act >= actGeluTanh {
+			geluTanh(x, int(act-actGeluTanh))
+		} else if act >= actGeluErf {
 			geluErf(x, alpha, int(act-actGeluErf))
 		}
 	}

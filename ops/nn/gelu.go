@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/mtlrun/mtlrun/ops"
 	"github.com/mtlrun/mtlrun/ops/linalg"
@@ -40,7 +41,31 @@ func init() {
 	})
 }
 
-// geluForms is how many actGeluErf+form kinds there are.
+func init() {
+	ops.Register("ai.mtlrun", "GeluTanh", 1, func(c *ops.Config) (ops.Op, error) {
+		form := c.Attrs.Int("form", 0)
+		if form < 0 || form >= geluForms {
+			return nil, ops.BadAttr("form", "must be 0…%d, got %d", geluForms-1, form)
+		}
+		return &geluOp{act: actGeluTanh + actKind(form)}, nil
+	})
+}
+
+// GeluTanh (domain ai.mtlrun) is GELU's tanh approximation as
+// torch.onnx.export writes it,
+//
+//	y = x · ½ · (1 + tanh(β·(x + κ·x³))),  β = float32(√(2/π)), κ = float32(0.044715)
+//
+// with x³ as Mul(x, Mul(x, x)) (form bit 0 clear) or Pow(x, 3) (set) and
+// the products associated as form>>1 says (see GeluErf). Bit for bit the
+// unfused nodes' results, as GeluErf is.
+var (
+	geluBeta  = float32(math.Sqrt(2 / math.Pi))
+	geluKappa = float32(0.044715)
+)
+
+// geluForms is how many actGeluErf+form (and actGeluTanh+form) kinds
+// there are.
 const geluForms = 6
 
 type geluOp struct {
@@ -77,7 +102,6 @@ const geluErfChunk = 512
 func geluErf(x []float32, c float32, form int) {
 	var buf [geluErfChunk]float32
 	mul := form&1 != 0
-	order := form >> 1
 	for len(x) > 0 {
 		n := min(len(x), geluErfChunk)
 		xs, t := x[:n], buf[:n]
@@ -91,6 +115,40 @@ func geluErf(x []float32, c float32, form int) {
 			}
 		}
 		linalg.Erf(t)
+		geluTail(xs, t, form>>1)
+		x = x[n:]
+	}
+}
+
+// geluTanh applies GELU's tanh form in place (see GeluTanh for form), with
+// the same alignment requirement as geluErf.
+func geluTanh(x []float32, form int) {
+	var buf [geluErfChunk]float32
+	for len(x) > 0 {
+		n := min(len(x), geluErfChunk)
+		xs, t := x[:n], buf[:n]
+		for i, v := range xs {
+			var c float32
+			if form&1 != 0 {
+				c = float32(math.Pow(float64(v), 3))
+			} else {
+				xx := float32(v * v)
+				c = v * xx
+			}
+			k := float32(geluKappa * c)
+			s := float32(v + k)
+			t[i] = geluBeta * s
+		}
+		linalg.Tanh(t)
+		geluTail(xs, t, form>>1)
+		x = x[n:]
+	}
+}
+
+// geluTail sets xs[i] to the product of xs[i], 1 + t[i] and ½ in the
+// association order says (see GeluErf).
+func geluTail(xs, t []float32, order int) {
+	{
 		switch order {
 		case 0:
 			for i, v := range xs {
@@ -108,6 +166,5 @@ func geluErf(x []float32, c float32, form int) {
 				xs[i] = h * float32(t[i]+1)
 			}
 		}
-		x = x[n:]
 	}
 }

@@ -52,3 +52,28 @@ func TestGeluErfAccuracy(t *testing.T) {
 		t.Error("Dense accepted gelu_form -1")
 	}
 }
+
+// TestGeluTanhAccuracy: GeluTanh against float64 x·½·(1 + tanh(β(x +
+// κx³))) over [-8, 8]; the bound allows tanh's 3e-7 relative error and a
+// few float32 roundings of the inner and outer products.
+func TestGeluTanhAccuracy(t *testing.T) {
+	var xs []float32
+	for v := -8.0; v <= 8; v += 1.0 / 256 {
+		xs = append(xs, float32(v))
+	}
+	for form := int64(0); form < geluForms; form++ {
+		op := newOpCfg(t, "ai.mtlrun", "GeluTanh", 1, ops.Attrs{"form": aInt(form)}, 1, 1)
+		got := runOp(t, op, tensor.From([]int{len(xs)}, xs))[0].Float32s()
+		worst := 0.0
+		for i, v := range xs {
+			x := float64(v)
+			want := 0.5 * x * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x)))
+			e := math.Abs(float64(got[i]) - want)
+			if tol := 1e-6*math.Abs(x) + 1e-30; e > tol {
+				t.Fatalf("form %d: GELU(%v) = %v, want %v (error %.3g > %.3g)", form, x, got[i], want, e, tol)
+			}
+			worst = max(worst, e)
+		}
+		t.Logf("form %d: max abs error %.3g", form, worst)
+	}
+}
