@@ -152,12 +152,26 @@ func fuseDense(g *Graph) (*Graph, int) {
 	if fused == 0 {
 		return g, 0
 	}
+	// Constant nodes that fed only fused-away nodes (PyTorch writes the
+	// GELU scalars as Constant nodes) go too.
+	used := map[string]bool{}
+	for _, n := range nodes {
+		if n != nil {
+			for _, in := range nodeReads(n) {
+				used[in] = true
+			}
+		}
+	}
+	for _, o := range g.Outputs {
+		used[o.Name] = true
+	}
 	out := *g
 	out.Nodes = make([]*Node, 0, len(nodes))
 	for _, n := range nodes {
-		if n != nil {
-			out.Nodes = append(out.Nodes, n)
+		if n == nil || n.OpType == "Constant" && isDefaultDomain(n.Domain) && len(n.Outputs) == 1 && !used[n.Outputs[0]] {
+			continue
 		}
+		out.Nodes = append(out.Nodes, n)
 	}
 	return &out, fused
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """Generate mtlrun's benchmark set of larger models (issue 16, item 4).
 
-The models are built directly with onnx.helper (torch is not installable on
-the development machine), in the node layout torch.onnx.export produces at
-opset 17: batch-first input transposed to time-major for the recurrent ops,
+The models are built directly with onnx.helper, so the script needs no
+torch, in the node layout torch.onnx.export produces at opset 17 (checked
+against torch 1.13's export, see scripts/gen_fusion_fixtures.py; torch
+writes the GELU scalars as Constant nodes where this script uses
+initializers): batch-first input transposed to time-major for the recurrent ops,
 PyTorch's gate order already converted to ONNX's, Gemm heads, and GELU in
 its exported erf form Div(x, sqrt 2) -> Erf -> Add(1) -> Mul(x) -> Mul(0.5).
 Weights are drawn from fixed numpy seeds (uniform +-1/sqrt(fan), as PyTorch
