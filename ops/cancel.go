@@ -4,12 +4,22 @@ import "context"
 
 // SetContext attaches the run's context to the arena, so that long kernels
 // (the recurrent ones, every few time steps) can stop early when the caller
-// gives up. The runtime sets it before every run; nil detaches it.
+// gives up. The runtime sets it before every run and detaches it with
+// ClearContext after.
 func (a *Arena) SetContext(ctx context.Context) {
 	if a == nil {
 		return
 	}
 	a.ctx = ctx
+}
+
+// ClearContext detaches the run's context: the arena is never cancelled
+// until the next SetContext.
+func (a *Arena) ClearContext() {
+	if a == nil {
+		return
+	}
+	a.ctx = nil
 }
 
 // Err reports why the run this arena serves was cancelled (the context's

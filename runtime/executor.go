@@ -161,7 +161,7 @@ func (e *Executor) RunContext(ctx context.Context, inputs map[string]*tensor.Ten
 	skipStatic, capture, key := e.prepareStatic(inputs)
 	e.arena.Reset()
 	e.arena.SetContext(ctx)
-	defer e.arena.SetContext(nil)
+	defer e.arena.ClearContext()
 	e.ctx = ctx
 	defer func() { e.ctx = nil }()
 	done := ctx.Done()

@@ -92,7 +92,7 @@ func (x *streamExec) run(ctx context.Context, inputs []*tensor.Tensor, states []
 		e.arena.SetContext(ctx)
 		e.ctx = ctx
 		defer func() {
-			e.arena.SetContext(nil)
+			e.arena.ClearContext()
 			e.ctx = nil
 		}()
 	}
