@@ -77,8 +77,8 @@ func TestAddHeadTrainExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := train.Config{Losses: map[string]string{"band": "sparse_cce"}, Freeze: "trunk",
-		Optimizer: train.OptimizerConfig{Kind: "adam", LR: 0.05}, BatchSize: 64, Epochs: 15, Seed: 1}
+	cfg := train.Config{Losses: map[string]train.Loss{"band": train.SparseCCE}, Freeze: "trunk",
+		Optimizer: train.OptimizerConfig{Kind: train.Adam, LR: 0.05}, BatchSize: 64, Epochs: 15, Seed: 1}
 	tr, err := train.NewTrainer(m, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/mtlrun/mtlrun/tensor"
@@ -35,6 +36,7 @@ type Arena struct {
 	nextI   int
 	lists   [][]*tensor.Tensor
 	nextL   int
+	ctx     context.Context // the run's, for Err (see cancel.go)
 }
 
 type arenaTensor struct {

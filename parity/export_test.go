@@ -44,8 +44,8 @@ func TestTrainedAndEditedExportsAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := train.Config{Losses: map[string]string{"output1": "mse", "band": "sparse_cce"},
-		Optimizer: train.OptimizerConfig{Kind: "adam", LR: 0.01}, BatchSize: 32, Epochs: 2, Seed: 1}
+	cfg := train.Config{Losses: map[string]train.Loss{"output1": train.MSE, "band": train.SparseCCE},
+		Optimizer: train.OptimizerConfig{Kind: train.Adam, LR: 0.01}, BatchSize: 32, Epochs: 2, Seed: 1}
 	if _, err := train.Fit(context.Background(), m, cfg, d, nil, train.Callbacks{}); err != nil {
 		t.Fatal(err)
 	}

@@ -202,6 +202,9 @@ func (o *loopOp) runScoped(env *scope, in []*tensor.Tensor) ([]*tensor.Tensor, e
 	bodyIn := make([]*tensor.Tensor, 2+o.nState)
 	scanned := 0
 	for i := int64(0); i < tripLimit && cond; i++ {
+		if err := env.err(); err != nil {
+			return nil, err
+		}
 		bodyIn[0] = tensor.Scalar(i)
 		bodyIn[1] = tensor.Scalar(cond)
 		copy(bodyIn[2:], state)
@@ -354,6 +357,9 @@ func (o *scanOp) scan(env *scope, in []*tensor.Tensor, _ int) ([]*tensor.Tensor,
 	outs := make([][]*tensor.Tensor, o.nScanOut)
 	bodyIn := make([]*tensor.Tensor, o.nState+o.numScan)
 	for s := 0; s < steps; s++ {
+		if err := env.err(); err != nil {
+			return nil, err
+		}
 		copy(bodyIn, state)
 		for i := range slices {
 			bodyIn[o.nState+i] = slices[i][s]

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	rt "runtime"
@@ -43,6 +44,7 @@ type Executor struct {
 	staticReady  bool
 	staticKey    string // outputs part of the static cache key
 	required     []string
+	ctx          context.Context // of the current run, for control-flow ops
 }
 
 type slotName struct {
@@ -130,7 +132,18 @@ func (e *Executor) Outputs() []string { return e.outputs }
 // Run computes the executor's outputs from the inputs. The result is valid
 // until the next Run.
 func (e *Executor) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	return e.RunContext(context.Background(), inputs)
+}
+
+// RunContext is Run that stops early when ctx is done: the executor checks
+// ctx between nodes, recurrent kernels every few time steps (through the
+// arena, see ops.Arena.Err) and Loop and Scan once per iteration. A
+// cancelled run returns an error wrapping ctx.Err() (errors.Is works).
+func (e *Executor) RunContext(ctx context.Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	c := e.c
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := c.checkInputs(inputs, e.required); err != nil {
 		return nil, err
 	}
@@ -147,10 +160,23 @@ func (e *Executor) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Ten
 	}
 	skipStatic, capture, key := e.prepareStatic(inputs)
 	e.arena.Reset()
+	e.arena.SetContext(ctx)
+	defer e.arena.ClearContext()
+	e.ctx = ctx
+	defer func() { e.ctx = nil }()
+	done := ctx.Done()
 	for i := range e.steps {
 		st := &e.steps[i]
 		if st.static && skipStatic {
 			continue
+		}
+		if done != nil {
+			select {
+			case <-done:
+				e.staticReady = false
+				return nil, ctx.Err()
+			default:
+			}
 		}
 		arena := &e.arena
 		if st.static {
@@ -245,7 +271,7 @@ func (e *Executor) runStep(st *step, arena *ops.Arena) (err error) {
 	case ops.ArenaOp:
 		outs, err = runGuarded(n, st.args, func() ([]*tensor.Tensor, error) { return k.RunWith(arena, st.args) })
 	case scopedOp:
-		env := &scope{vals: make(map[string]*tensor.Tensor, len(e.names)), consts: e.c.g.Initializers}
+		env := &scope{vals: make(map[string]*tensor.Tensor, len(e.names)), consts: e.c.g.Initializers, ctx: e.ctx}
 		for i, v := range e.vals {
 			if v != nil {
 				env.vals[e.names[i]] = v

@@ -10,7 +10,7 @@ import (
 
 // Dense fusion: a Session runs
 //
-//	Gemm → activation
+//	Gemm → activation (GELU patterns first collapsed, see fuse_gelu.go)
 //	MatMul(x, W) → Add(·, b) [→ activation]
 //	MatMul(x, W) → activation
 //
@@ -56,6 +56,7 @@ func fuseDense(g *graph.Graph) (*graph.Graph, int) {
 		}
 	}
 	nodes := append([]*graph.Node(nil), g.Nodes...)
+	fused := fuseGelu(g, nodes, readers, producer) + fuseLayerNorm(g, nodes, readers, producer)
 	// the product node feeding value v, when v is read by one node only
 	soleProduct := func(v string, types ...string) (int, bool) {
 		if readers[v] != 1 {
@@ -77,7 +78,6 @@ func fuseDense(g *graph.Graph) (*graph.Graph, int) {
 		}
 		return 0, false
 	}
-	fused := 0
 	// MatMul + Add
 	for i, n := range nodes {
 		if n == nil || n.OpType != "Add" || !isDefaultDomain(n.Domain) || len(n.Inputs) != 2 || len(n.Outputs) != 1 {
@@ -106,7 +106,11 @@ func fuseDense(g *graph.Graph) (*graph.Graph, int) {
 	}
 	// product → activation
 	for i, n := range nodes {
-		if n == nil || !fusableActivation(n) || len(n.Inputs) != 1 || len(n.Outputs) != 1 {
+		if n == nil || len(n.Inputs) != 1 || len(n.Outputs) != 1 {
+			continue
+		}
+		gelu := n.Domain == denseDomain && (n.OpType == "GeluErf" || n.OpType == "GeluTanh")
+		if !gelu && !fusableActivation(n) {
 			continue
 		}
 		j, ok := soleProduct(n.Inputs[0], "Gemm", "MatMul", "Dense")
@@ -134,8 +138,15 @@ func fuseDense(g *graph.Graph) (*graph.Graph, int) {
 		d.Name += "+" + n.Label()
 		d.Outputs = n.Outputs
 		d.Attrs["activation"] = graph.Attr{Type: graph.AttrString, String: n.OpType}
+		if gelu && n.OpType == "GeluTanh" {
+			d.Attrs["gelu_form"] = n.Attrs["form"]
+		}
 		if n.OpType == "LeakyRelu" {
 			d.Attrs["activation_alpha"] = graph.Attr{Type: graph.AttrFloat, Float: n.Attrs.Float("alpha", 0.01)}
+		}
+		if gelu && n.OpType == "GeluErf" {
+			d.Attrs["activation_alpha"] = n.Attrs["scale"]
+			d.Attrs["gelu_form"] = n.Attrs["form"]
 		}
 		nodes[i], nodes[j] = d, nil
 		fused++
@@ -146,12 +157,26 @@ func fuseDense(g *graph.Graph) (*graph.Graph, int) {
 	if fused == 0 {
 		return g, 0
 	}
+	// Constant nodes that fed only fused-away nodes (PyTorch writes the
+	// GELU scalars as Constant nodes) go too.
+	used := map[string]bool{}
+	for _, n := range nodes {
+		if n != nil {
+			for _, in := range n.Reads() {
+				used[in] = true
+			}
+		}
+	}
+	for _, o := range g.Outputs {
+		used[o.Name] = true
+	}
 	out := *g
 	out.Nodes = make([]*graph.Node, 0, len(nodes))
 	for _, n := range nodes {
-		if n != nil {
-			out.Nodes = append(out.Nodes, n)
+		if n == nil || n.OpType == "Constant" && isDefaultDomain(n.Domain) && len(n.Outputs) == 1 && !used[n.Outputs[0]] {
+			continue
 		}
+		out.Nodes = append(out.Nodes, n)
 	}
 	return &out, fused
 }
@@ -226,8 +251,8 @@ func groupable(g *graph.Graph, n *graph.Node) bool {
 	default:
 		return false
 	}
-	if !denseWeight(g, n) || len(n.Inputs) > 3 {
-		return false
+	if !denseWeight(g, n) || len(n.Inputs) > 3 || strings.HasPrefix(n.Attrs.String("activation", ""), "Gelu") {
+		return false // DenseGroup has no GELU epilogue
 	}
 	a := n.Attrs
 	if a.Int("transA", 0) != 0 || a.Float("alpha", 1) != 1 || a.Float("beta", 1) != 1 || a.Has("broadcast") {

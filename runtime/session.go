@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -276,6 +277,17 @@ type scope struct {
 	vals   map[string]*tensor.Tensor
 	consts map[string]*tensor.Tensor
 	parent *scope
+	ctx    context.Context // the run's, set on the outermost scope
+}
+
+// err reports whether the run this scope belongs to was cancelled.
+func (s *scope) err() error {
+	for e := s; e != nil; e = e.parent {
+		if e.ctx != nil {
+			return e.ctx.Err()
+		}
+	}
+	return nil
 }
 
 func (s *scope) get(name string) (*tensor.Tensor, bool) {
@@ -301,6 +313,12 @@ type plan struct {
 // the results. It is safe for concurrent use: each call borrows an Executor
 // from a pool, so steady-state calls allocate little beyond the results.
 func (s *Session) Run(inputs map[string]*tensor.Tensor, outputs ...string) (map[string]*tensor.Tensor, error) {
+	return s.RunContext(context.Background(), inputs, outputs...)
+}
+
+// RunContext is Run that stops early, with an error wrapping ctx.Err(), when
+// ctx is done (see Executor.RunContext for where it checks).
+func (s *Session) RunContext(ctx context.Context, inputs map[string]*tensor.Tensor, outputs ...string) (map[string]*tensor.Tensor, error) {
 	c, err := s.compiledFor(outputs)
 	if err != nil {
 		return nil, err
@@ -317,7 +335,7 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor, outputs ...string) (map[
 			return nil, err
 		}
 	}
-	res, err := e.Run(inputs)
+	res, err := e.RunContext(ctx, inputs)
 	if err != nil {
 		pool.Put(e)
 		return nil, err
@@ -466,6 +484,9 @@ func (c *compiled) checkInputs(inputs map[string]*tensor.Tensor, required []stri
 // through an Executor.)
 func (c *compiled) execute(env *scope) error {
 	for i, n := range c.g.Nodes {
+		if err := env.err(); err != nil {
+			return err
+		}
 		outs, err := c.runNode(env, i)
 		if err != nil {
 			return err

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -347,6 +348,14 @@ func (st *Stream) Reset() {
 // steps (time axis of length k). The result belongs to the stream and is
 // overwritten by the next Step.
 func (st *Stream) Step(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	return st.StepContext(context.Background(), inputs)
+}
+
+// StepContext is Step that stops early, with an error wrapping ctx.Err(),
+// when ctx is done (checked where Executor.RunContext checks). A step
+// that fails, cancelled or not, leaves the carried state as it was before
+// it: the same chunk can be sent again.
+func (st *Stream) StepContext(ctx context.Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	k, err := st.checkStep(inputs)
 	if err != nil {
 		return nil, err
@@ -355,7 +364,7 @@ func (st *Stream) Step(inputs map[string]*tensor.Tensor) (map[string]*tensor.Ten
 	if !st.started {
 		x = st.first
 	}
-	if err := x.run(st.in, st.states); err != nil {
+	if err := x.run(ctx, st.in, st.states); err != nil {
 		return nil, err
 	}
 	for j, s := range st.states {

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 
@@ -18,6 +19,12 @@ import (
 // time axis is dim 0). It returns one output map per member (copies the
 // caller owns). On error no member changes.
 func (st *Stream) StepBatch(members []*Stream, inputs []map[string]*tensor.Tensor) ([]map[string]*tensor.Tensor, error) {
+	return st.StepBatchContext(context.Background(), members, inputs)
+}
+
+// StepBatchContext is StepBatch that stops early, with an error wrapping
+// ctx.Err(), when ctx is done; no member changes then.
+func (st *Stream) StepBatchContext(ctx context.Context, members []*Stream, inputs []map[string]*tensor.Tensor) ([]map[string]*tensor.Tensor, error) {
 	if len(members) != len(inputs) || len(members) == 0 {
 		return nil, fmt.Errorf("runtime: StepBatch: %d streams and %d inputs", len(members), len(inputs))
 	}
@@ -72,7 +79,7 @@ func (st *Stream) StepBatch(members []*Stream, inputs []map[string]*tensor.Tenso
 		}
 		st.started = true
 	}
-	res, err := st.Step(joined)
+	res, err := st.StepContext(ctx, joined)
 	if err != nil {
 		return nil, err
 	}

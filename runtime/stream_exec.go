@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"fmt"
 	rt "runtime"
 
@@ -44,9 +45,15 @@ func newStreamExec(e *Executor, feedIndex map[string]int) *streamExec {
 }
 
 // run executes the plan with the feeds bound by position (from the stream's
-// inputs and states); the outputs are read with out.
-func (x *streamExec) run(inputs []*tensor.Tensor, states []*streamState) error {
+// inputs and states); the outputs are read with out. It stops early, with
+// an error wrapping ctx.Err(), when ctx is done: checked between nodes,
+// by the recurrent kernels every few time steps (ops.Arena.Err) and by
+// Loop and Scan once per iteration, as in Executor.RunContext.
+func (x *streamExec) run(ctx context.Context, inputs []*tensor.Tensor, states []*streamState) error {
 	e := x.e
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	c := e.c
 	same := e.staticReady
 	for i, s := range x.src {
@@ -80,7 +87,16 @@ func (x *streamExec) run(inputs []*tensor.Tensor, states []*streamState) error {
 			x.lastDTypes[i] = t.DType
 		}
 	}
-	if err := x.runSteps(skipStatic, capture); err != nil {
+	done := ctx.Done()
+	if done != nil {
+		e.arena.SetContext(ctx)
+		e.ctx = ctx
+		defer func() {
+			e.arena.ClearContext()
+			e.ctx = nil
+		}()
+	}
+	if err := x.runSteps(done, skipStatic, capture); err != nil {
 		e.staticReady = false
 		return err
 	}
@@ -98,7 +114,8 @@ func (x *streamExec) out(i int) *tensor.Tensor { return x.e.vals[x.outSlots[i]] 
 // plan instead of one per node (runGuarded's closure and deferred recover
 // were a measurable part of a one-step run): arena kernels are called
 // directly, anything else goes through runStep.
-func (x *streamExec) runSteps(skipStatic bool, capture map[string]*tensor.Tensor) (err error) {
+// done is the run's context's Done channel (nil: never cancelled).
+func (x *streamExec) runSteps(done <-chan struct{}, skipStatic bool, capture map[string]*tensor.Tensor) (err error) {
 	e := x.e
 	cur := -1
 	defer func() {
@@ -115,6 +132,13 @@ func (x *streamExec) runSteps(skipStatic bool, capture map[string]*tensor.Tensor
 		st := &e.steps[i]
 		if st.static && skipStatic {
 			continue
+		}
+		if done != nil {
+			select {
+			case <-done:
+				return e.ctx.Err()
+			default:
+			}
 		}
 		cur = i
 		k, direct := st.k.(ops.ArenaOp)

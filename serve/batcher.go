@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mtlrun/mtlrun/graph"
@@ -45,6 +46,7 @@ type batcher struct {
 
 type job struct {
 	ctx     context.Context
+	release func() // frees the request's admission; called once the job stops
 	inputs  map[string]*tensor.Tensor
 	outputs []string
 	key     string
@@ -103,14 +105,18 @@ func shapeKey(inputs map[string]*tensor.Tensor, outputs []string) (string, int) 
 	return sb.String(), rows
 }
 
-func (b *batcher) submit(ctx context.Context, inputs map[string]*tensor.Tensor, outputs []string) (map[string]*tensor.Tensor, error) {
+// submit queues a request and waits for its result or for ctx. release is
+// called exactly once, when the job has stopped (finished, failed, or was
+// skipped as cancelled), which may be after submit returned ctx.Err().
+func (b *batcher) submit(ctx context.Context, inputs map[string]*tensor.Tensor, outputs []string, release func()) (map[string]*tensor.Tensor, error) {
 	for _, t := range inputs {
 		if t.Rank() == 0 {
+			release()
 			return nil, badf("input of model %q must have a batch dimension", b.m.Name)
 		}
 	}
 	key, rows := shapeKey(inputs, outputs)
-	j := &job{ctx: ctx, inputs: inputs, outputs: outputs, key: key, rows: rows, enq: time.Now(), result: make(chan jobResult, 1)}
+	j := &job{ctx: ctx, release: release, inputs: inputs, outputs: outputs, key: key, rows: rows, enq: time.Now(), result: make(chan jobResult, 1)}
 	if rows < 0 || rows > b.max {
 		key = "" // not batched with anything
 		j.key = fmt.Sprintf("alone:%p", j)
@@ -118,7 +124,11 @@ func (b *batcher) submit(ctx context.Context, inputs map[string]*tensor.Tensor, 
 	select {
 	case b.jobs <- j:
 	case <-ctx.Done():
+		release()
 		return nil, ctx.Err()
+	case <-b.quit:
+		release()
+		return nil, ErrShuttingDown
 	}
 	select {
 	case r := <-j.result:
@@ -132,6 +142,22 @@ func (b *batcher) loop() {
 	defer b.done.Done()
 	defer close(b.ready)
 	var pending []*job
+	defer func() {
+		// jobs queued when the batcher stops are answered, not dropped
+		for {
+			select {
+			case j := <-b.jobs:
+				pending = append(pending, j)
+				continue
+			default:
+			}
+			break
+		}
+		for _, j := range pending {
+			j.result <- jobResult{err: ErrShuttingDown}
+			j.release()
+		}
+	}()
 	for {
 		var first *job
 		if len(pending) > 0 {
@@ -182,9 +208,10 @@ func (b *batcher) run(batch []*job) {
 	now := time.Now()
 	live := batch[:0]
 	for _, j := range batch {
-		b.metrics.queue.WithLabelValues(b.m.Name).Observe(now.Sub(j.enq).Seconds())
+		b.metrics.waited(b.m, now.Sub(j.enq))
 		if j.ctx.Err() != nil {
 			j.result <- jobResult{err: j.ctx.Err()}
+			j.release()
 			continue
 		}
 		live = append(live, j)
@@ -192,12 +219,16 @@ func (b *batcher) run(batch []*job) {
 	if len(live) == 0 {
 		return
 	}
+	defer func() {
+		for _, j := range live {
+			j.release()
+		}
+	}()
 	if len(live) == 1 {
 		j := live[0]
 		start := time.Now()
-		out, err := b.m.session.Run(j.inputs, j.outputs...)
-		b.metrics.compute.WithLabelValues(b.m.Name).Observe(time.Since(start).Seconds())
-		b.metrics.batchSize.WithLabelValues(b.m.Name).Observe(float64(max(j.rows, 1)))
+		out, err := b.m.session.RunContext(j.ctx, j.inputs, j.outputs...)
+		b.metrics.executed(b.m, time.Since(start), max(j.rows, 1))
 		if err != nil {
 			err = classifyRunError(err)
 		}
@@ -216,10 +247,22 @@ func (b *batcher) run(batch []*job) {
 		}
 		inputs[name] = concatRows(parts)
 	}
+	// the coalesced run stops when every one of its requests is cancelled
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var left atomic.Int64
+	left.Store(int64(len(live)))
+	for _, j := range live {
+		stop := context.AfterFunc(j.ctx, func() {
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		})
+		defer stop()
+	}
 	start := time.Now()
-	out, err := b.m.session.Run(inputs, live[0].outputs...)
-	b.metrics.compute.WithLabelValues(b.m.Name).Observe(time.Since(start).Seconds())
-	b.metrics.batchSize.WithLabelValues(b.m.Name).Observe(float64(rows))
+	out, err := b.m.session.RunContext(ctx, inputs, live[0].outputs...)
+	b.metrics.executed(b.m, time.Since(start), rows)
 	if err == nil {
 		for _, t := range out {
 			if t.Rank() == 0 || t.Shape[0] != rows {
@@ -228,10 +271,10 @@ func (b *batcher) run(batch []*job) {
 		}
 	}
 	if err != nil {
-		// something in the stacked run failed: run each alone so every
-		// request gets its own answer (or its own error)
+		// something in the stacked run failed (or every request gave up):
+		// run each alone so every request gets its own answer (or error)
 		for _, j := range live {
-			o, e := b.m.session.Run(j.inputs, j.outputs...)
+			o, e := b.m.session.RunContext(j.ctx, j.inputs, j.outputs...)
 			if e != nil {
 				e = classifyRunError(e)
 			}

@@ -7,7 +7,13 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	_ "google.golang.org/grpc/encoding/gzip" // gzip-compressed messages, as tritonclient may send; bounded by the max message size
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mtlrun/mtlrun/internal/version"
 	pb "github.com/mtlrun/mtlrun/serve/inferencepb"
@@ -20,11 +26,41 @@ type grpcService struct {
 	s *Server
 }
 
+// grpcServer builds the gRPC server: the inference service, the standard
+// health service (grpc.health.v1.Health, for Kubernetes gRPC probes: the
+// overall status "" and "inference.GRPCInferenceService" follow readiness)
+// and server reflection (grpcurl works without the proto files).
+func (s *Server) grpcServer() (*grpc.Server, *health.Server) {
+	g := grpc.NewServer(grpc.MaxRecvMsgSize(int(min(s.opts.MaxBody, 1<<31-1))),
+		// idle connections close like REST's keep-alive ones
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.opts.IdleTimeout}))
+	// KServe's service, with Triton's ModelConfig, ModelStatistics and
+	// repository calls (triton.go)
+	g.RegisterService(&inferenceServiceDesc, &grpcService{s: s})
+	h := health.NewServer()
+	healthpb.RegisterHealthServer(g, h)
+	reflection.Register(g)
+	s.healthMu.Lock()
+	s.health = append(s.health, h)
+	s.healthMu.Unlock()
+	s.setHealth(h, s.Ready())
+	return g, h
+}
+
+// setHealth reports readiness through a health service.
+func (s *Server) setHealth(h *health.Server, ready bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if ready {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	h.SetServingStatus("", st)
+	h.SetServingStatus(pb.GRPCInferenceService_ServiceDesc.ServiceName, st)
+}
+
 // ServeGRPC serves the gRPC API on lis until the returned stop function is
 // called (which lets in-flight calls finish).
 func (s *Server) ServeGRPC(lis net.Listener) (stop func()) {
-	g := grpc.NewServer(grpc.MaxRecvMsgSize(int(min(s.opts.MaxBody, 1<<31-1))))
-	pb.RegisterGRPCInferenceServiceServer(g, &grpcService{s: s})
+	g, _ := s.grpcServer()
 	go g.Serve(lis)
 	return g.GracefulStop
 }
@@ -32,8 +68,10 @@ func (s *Server) ServeGRPC(lis net.Listener) (stop func()) {
 func grpcError(err error) error {
 	code, _ := httpStatus(err)
 	switch code {
-	case 400, 413:
+	case 400:
 		return status.Error(codes.InvalidArgument, err.Error())
+	case 413:
+		return status.Error(codes.ResourceExhausted, err.Error())
 	case 404:
 		return status.Error(codes.NotFound, err.Error())
 	case 503:
@@ -55,12 +93,9 @@ func (g *grpcService) ServerReady(context.Context, *pb.ServerReadyRequest) (*pb.
 }
 
 func (g *grpcService) model(name, ver string) (*Model, error) {
-	m, err := g.s.Model(name)
+	m, err := g.s.modelVersion(name, ver)
 	if err != nil {
 		return nil, grpcError(err)
-	}
-	if ver != "" && ver != "1" {
-		return nil, status.Errorf(codes.NotFound, "model %q has no version %q (versions: 1)", name, ver)
 	}
 	return m, nil
 }
@@ -95,19 +130,29 @@ func (g *grpcService) ModelMetadata(_ context.Context, r *pb.ModelMetadataReques
 
 func (g *grpcService) ModelInfer(ctx context.Context, r *pb.ModelInferRequest) (*pb.ModelInferResponse, error) {
 	start := time.Now()
-	m, err := g.model(r.ModelName, r.ModelVersion)
-	if err != nil {
-		g.s.metrics.requests.WithLabelValues(r.ModelName, "grpc", "unknown_model").Inc()
-		return nil, err
-	}
-	outcome := "success"
-	defer func() {
-		g.s.metrics.requests.WithLabelValues(m.Name, "grpc", outcome).Inc()
-		g.s.metrics.duration.WithLabelValues(m.Name, "grpc").Observe(time.Since(start).Seconds())
-	}()
+	s := g.s
+	s.inflight.Add(1)
+	defer s.inflight.Done()
+	label := s.label(r.ModelName)
+	outcome, rows := "success", 0
+	defer func() { s.metrics.result(label, "grpc", outcome, rows, time.Since(start)) }()
 	fail := func(err error) (*pb.ModelInferResponse, error) {
 		_, outcome = httpStatus(err)
 		return nil, grpcError(err)
+	}
+	m, done, err := s.use(r.ModelName, r.ModelVersion)
+	if err != nil {
+		outcome = "unknown_model"
+		return nil, grpcError(err)
+	}
+	defer done()
+	defer func() { m.stats.request(outcome == "success", rows, time.Since(start)) }()
+	// the decoded message is already in memory (bounded by the maximum
+	// message size); it still counts against the budget while it lives
+	bodyRes := &reservation{b: &s.mem}
+	defer bodyRes.release()
+	if !bodyRes.grow(sat(proto.Size(r))) {
+		return fail(ErrMemoryBusy)
 	}
 	inputs, err := grpcInputs(r)
 	if err != nil {
@@ -117,16 +162,30 @@ func (g *grpcService) ModelInfer(ctx context.Context, r *pb.ModelInferRequest) (
 	for _, o := range r.Outputs {
 		outputs = append(outputs, o.Name)
 	}
-	ctx, cancel := context.WithTimeout(ctx, g.s.opts.Timeout)
+	timeout := s.opts.Timeout
+	if p, ok := r.Parameters["timeout"]; ok {
+		// microseconds, as Triton's clients send it (int64 or uint64)
+		us := p.GetInt64Param()
+		if u := p.GetUint64Param(); u > 0 {
+			us = int64(min(u, 1<<62))
+		}
+		if us > 0 {
+			timeout = min(timeout, time.Duration(min(us, int64(time.Duration(1<<62)/time.Microsecond)))*time.Microsecond)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	out, err := g.s.InferParams(ctx, m, grpcParams(r.Parameters), inputs, outputs)
+	// a shutdown whose drain time is over cancels gRPC calls too
+	stop := context.AfterFunc(s.base, cancel)
+	defer stop()
+	out, err := s.InferParams(ctx, m, grpcParams(r.Parameters), inputs, outputs)
 	if err != nil {
 		return fail(err)
 	}
 	if len(outputs) == 0 {
 		outputs = m.meta.outputNames()
 	}
-	resp := &pb.ModelInferResponse{ModelName: m.Name, ModelVersion: "1", Id: r.Id}
+	resp := &pb.ModelInferResponse{ModelName: m.Name, ModelVersion: m.Version, Id: r.Id}
 	for _, name := range outputs {
 		t := out[name]
 		raw, err := tensor.EncodeRaw(t)
@@ -136,6 +195,7 @@ func (g *grpcService) ModelInfer(ctx context.Context, r *pb.ModelInferRequest) (
 		resp.Outputs = append(resp.Outputs, &pb.ModelInferResponse_InferOutputTensor{Name: name, Datatype: Datatype(t.DType), Shape: int64Shape(t.Shape)})
 		resp.RawOutputContents = append(resp.RawOutputContents, raw)
 	}
+	rows = batchRows(inputs)
 	return resp, nil
 }
 

@@ -1,10 +1,8 @@
 package serve
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/mtlrun/mtlrun/tensor"
@@ -61,11 +59,11 @@ type InferRequest struct {
 
 // ResponseOutput is one output in the JSON response.
 type ResponseOutput struct {
-	Name       string         `json:"name"`
-	Shape      []int64        `json:"shape"`
-	Datatype   string         `json:"datatype"`
-	Parameters map[string]any `json:"parameters,omitempty"`
-	Data       any            `json:"data,omitempty"`
+	Name       string          `json:"name"`
+	Shape      []int64         `json:"shape"`
+	Datatype   string          `json:"datatype"`
+	Parameters map[string]any  `json:"parameters,omitempty"`
+	Data       json.RawMessage `json:"data,omitempty"`
 }
 
 // InferResponse is the JSON body (or binary header) of a response.
@@ -121,89 +119,6 @@ func shapeOf(shape []int64) ([]int, error) {
 	return out, nil
 }
 
-// decodeJSONData reads flat or nested JSON arrays into a tensor.
-func decodeJSONData(in RequestInput, dt tensor.DType, shape []int) (*tensor.Tensor, error) {
-	var nested any
-	dec := json.NewDecoder(bytes.NewReader(in.Data))
-	dec.UseNumber()
-	if err := dec.Decode(&nested); err != nil {
-		return nil, badf("input %q: data is not valid JSON: %v", in.Name, err)
-	}
-	var flat []any
-	var walk func(v any)
-	walk = func(v any) {
-		if arr, ok := v.([]any); ok {
-			for _, x := range arr {
-				walk(x)
-			}
-			return
-		}
-		flat = append(flat, v)
-	}
-	walk(nested)
-	n, _ := tensor.NumElements(shape)
-	if len(flat) != n {
-		return nil, badf("input %q: shape %v needs %d values, data has %d", in.Name, shape, n, len(flat))
-	}
-	t, err := tensor.New(dt, shape)
-	if err != nil {
-		return nil, badf("input %q: %v", in.Name, err)
-	}
-	num := func(i int) (float64, error) {
-		switch x := flat[i].(type) {
-		case json.Number:
-			return x.Float64()
-		case bool:
-			if x {
-				return 1, nil
-			}
-			return 0, nil
-		}
-		return 0, badf("input %q: element %d (%v) is not a number", in.Name, i, flat[i])
-	}
-	for i := range flat {
-		if dt == tensor.Bool {
-			b, ok := flat[i].(bool)
-			if !ok {
-				return nil, badf("input %q: element %d (%v) is not a boolean", in.Name, i, flat[i])
-			}
-			t.Data.([]bool)[i] = b
-			continue
-		}
-		v, err := num(i)
-		if err != nil {
-			return nil, err
-		}
-		switch d := t.Data.(type) {
-		case []float32:
-			d[i] = float32(v)
-		case []float64:
-			d[i] = v
-		case []int64:
-			d[i] = int64(v)
-		case []int32:
-			d[i] = int32(v)
-		case []int16:
-			d[i] = int16(v)
-		case []int8:
-			d[i] = int8(v)
-		case []uint8:
-			d[i] = uint8(v)
-		case []uint16:
-			d[i] = uint16(v)
-		case []uint32:
-			d[i] = uint32(v)
-		case []uint64:
-			d[i] = uint64(v)
-		case []tensor.Float16Bits:
-			d[i] = tensor.Float32ToFloat16(float32(v))
-		case []tensor.BFloat16Bits:
-			d[i] = tensor.Float32ToBFloat16(float32(v))
-		}
-	}
-	return t, nil
-}
-
 // decodeRaw reads little-endian raw tensor bytes (binary extension, gRPC
 // raw_input_contents).
 func decodeRaw(name string, raw []byte, dt tensor.DType, shape []int) (*tensor.Tensor, error) {
@@ -219,40 +134,6 @@ func decodeRaw(name string, raw []byte, dt tensor.DType, shape []int) (*tensor.T
 		return nil, badf("input %q: %v", name, err)
 	}
 	return &tensor.Tensor{DType: dt, Shape: shape, Data: data}, nil
-}
-
-// jsonData returns a tensor's values as a flat JSON-encodable slice.
-func jsonData(t *tensor.Tensor) any {
-	switch d := t.Data.(type) {
-	case []tensor.Float16Bits:
-		out := make([]float32, len(d))
-		for i, v := range d {
-			out[i] = tensor.Float16ToFloat32(v)
-		}
-		return out
-	case []tensor.BFloat16Bits:
-		out := make([]float32, len(d))
-		for i, v := range d {
-			out[i] = tensor.BFloat16ToFloat32(v)
-		}
-		return out
-	case []float32:
-		// JSON has no NaN/Inf: report them as null rather than failing
-		for _, v := range d {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				out := make([]any, len(d))
-				for i, x := range d {
-					if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-						out[i] = nil
-					} else {
-						out[i] = x
-					}
-				}
-				return out
-			}
-		}
-	}
-	return t.Data
 }
 
 func int64Shape(s []int) []int64 {

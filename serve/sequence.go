@@ -34,11 +34,22 @@ import (
 // time steps ([1, k, features]) and gets the outputs for the whole
 // sequence so far, as a full run over every step sent would give.
 //
-// At most Options.MaxSequences sequences live per model; starting one more
-// evicts the least recently used. A sequence idle longer than
+// A sequence is bound to the model version it was started on (the
+// version the request names, else the latest): its later requests must go
+// to that version. Reloading or unloading the model ends its sequences;
+// their next request gets a 400 saying so.
+//
+// Sequence requests go through the same admission control as others
+// (413 over --max-request-memory, 503 when the model's queue or the memory
+// budget is full, checked before the sequence changes), run with the
+// request's context (a cancelled or timed-out step stops and leaves the
+// sequence's state as before it) and are counted in the same metrics.
+//
+// At most Options.MaxSequences sequences live per model version; starting
+// one more evicts the least recently used. A sequence idle longer than
 // Options.SequenceIdleTimeout is dropped. A request for an evicted,
 // expired, ended or never started sequence gets a 400 (InvalidArgument)
-// saying which. State lives in memory only.
+// saying which. State lives in memory unless Options.StateDir is set.
 
 // Defaults of the sequence options.
 const (
@@ -65,11 +76,12 @@ func (e *sequenceError) As(target any) bool {
 	return false
 }
 
-// sequences holds every model's sequence table and the metrics.
+// sequences holds every model version's sequence table and the metrics.
 type sequences struct {
 	once    sync.Once
 	mu      sync.Mutex
-	tables  map[string]*seqTable
+	tables  map[*Model]*seqTable // per served model version
+	gone    map[string]*goneSet  // per model name
 	live    *prometheus.GaugeVec
 	ended   *prometheus.CounterVec
 	maxSeqs int
@@ -78,9 +90,44 @@ type sequences struct {
 	now     func() time.Time // a clock tests can move
 }
 
+// goneSet remembers why recent sequences of a model are gone (bounded),
+// across its versions and reloads, for a precise error.
+type goneSet struct {
+	mu    sync.Mutex
+	why   map[string]string
+	order []string
+}
+
+func (g *goneSet) get(id string) (string, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	why, ok := g.why[id]
+	return why, ok
+}
+
+func (g *goneSet) forget(id string) {
+	g.mu.Lock()
+	delete(g.why, id)
+	g.mu.Unlock()
+}
+
+func (g *goneSet) put(id, why string, limit int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, dup := g.why[id]; !dup {
+		g.order = append(g.order, id)
+	}
+	g.why[id] = why
+	for len(g.order) > limit {
+		delete(g.why, g.order[0])
+		g.order = g.order[1:]
+	}
+}
+
 func (q *sequences) init(s *Server) {
 	q.once.Do(func() {
-		q.tables = map[string]*seqTable{}
+		q.tables = map[*Model]*seqTable{}
+		q.gone = map[string]*goneSet{}
 		q.maxSeqs, q.idle, q.dir = s.opts.MaxSequences, s.opts.SequenceIdleTimeout, s.opts.StateDir
 		if q.maxSeqs <= 0 {
 			q.maxSeqs = defaultMaxSequences
@@ -95,35 +142,94 @@ func (q *sequences) init(s *Server) {
 			Name: "mtlrun_sequences_live", Help: "Stateful sequences held in memory.",
 		}, []string{"model"})
 		q.ended = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mtlrun_sequences_ended_total", Help: "Sequences dropped, by reason: end (sequence_end), evicted (least recently used past --max-sequences) or idle (--sequence-idle-timeout).",
+			Name: "mtlrun_sequences_ended_total", Help: "Sequences dropped, by reason: end (sequence_end), evicted (least recently used past --max-sequences), idle (--sequence-idle-timeout) or unloaded (the model version was reloaded or unloaded).",
 		}, []string{"model", "reason"})
 		s.opts.Registry.MustRegister(q.live, q.ended)
 	})
 }
 
-// table returns the model's sequence table.
+// table returns the model version's sequence table.
 func (q *sequences) table(m *Model) *seqTable {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	t := q.tables[m.Name]
+	t := q.tables[m]
 	if t == nil {
-		t = &seqTable{q: q, model: m, lru: list.New(), byID: map[string]*list.Element{}, gone: map[string]string{}, protos: map[string]*runtime.Stream{}}
-		q.tables[m.Name] = t
-		q.live.WithLabelValues(m.Name).Set(0)
+		if m.seqClosed {
+			// a request that found the version just before it was
+			// reloaded or unloaded: a closed table, not kept
+			return &seqTable{q: q, model: m, closed: true}
+		}
+		g := q.gone[m.Name]
+		if g == nil {
+			g = &goneSet{why: map[string]string{}}
+			q.gone[m.Name] = g
+		}
+		t = &seqTable{q: q, model: m, lru: list.New(), byID: map[string]*list.Element{}, gone: g, protos: map[string]*runtime.Stream{}}
+		q.tables[m] = t
+		q.live.WithLabelValues(m.Name).Add(0)
 	}
 	return t
 }
 
-// seqTable is one model's live sequences, most recently used first.
+// boundElsewhere names the other version of m's model that holds sequence
+// id, if any.
+func (q *sequences) boundElsewhere(m *Model, id string) (string, bool) {
+	q.mu.Lock()
+	var others []*seqTable
+	for om, t := range q.tables {
+		if om != m && om.Name == m.Name {
+			others = append(others, t)
+		}
+	}
+	q.mu.Unlock()
+	for _, t := range others {
+		t.mu.Lock()
+		_, ok := t.byID[id]
+		t.mu.Unlock()
+		if ok {
+			return t.model.Version, true
+		}
+	}
+	return "", false
+}
+
+// endSet ends the sequences of every version of a model set that stops
+// being served (reloaded or unloaded), saying so to their next request.
+// Steps already running finish; their state is not persisted.
+func (q *sequences) endSet(set *modelSet, why string) {
+	if set == nil {
+		return
+	}
+	q.mu.Lock()
+	var ts []*seqTable
+	for _, m := range set.versions {
+		m.seqClosed = true
+		if t := q.tables[m]; t != nil {
+			ts = append(ts, t)
+			delete(q.tables, m)
+		}
+	}
+	q.mu.Unlock()
+	for _, t := range ts {
+		t.mu.Lock()
+		for el := t.lru.Back(); el != nil; el = t.lru.Back() {
+			t.dropWhy(el.Value.(*seqEntry), "unloaded", fmt.Sprintf("ended because model %q version %s was %s; start it again with sequence_start: true", t.model.Name, t.model.Version, why))
+		}
+		t.closed = true
+		t.mu.Unlock()
+	}
+}
+
+// seqTable is one model version's live sequences, most recently used first.
 type seqTable struct {
 	q     *sequences
 	model *Model
 	mu    sync.Mutex
 	lru   *list.List // of *seqEntry
 	byID  map[string]*list.Element
-	// why recent sequences are gone (bounded), for a precise error
-	gone      map[string]string
-	goneOrder []string
+	gone  *goneSet // the model's, shared by its versions
+	// the model version was reloaded or unloaded: no new sequences
+	closed bool
 	// one compiled stream per requested-output set; sequences fork it
 	protos map[string]*runtime.Stream
 	batch  *seqBatcher
@@ -143,16 +249,29 @@ type seqEntry struct {
 	id       string
 	outputs  string   // the output set its stream computes, as a key
 	outNames []string // the same, as names
-	mu       sync.Mutex
-	st       *runtime.Stream
-	last     time.Time
+	// lock serializes the sequence's requests (a channel, so that waiting
+	// for it honours the request's context)
+	lock chan struct{}
+	st   *runtime.Stream
+	last time.Time
 }
 
+func newSeqEntry(id, key string, outputs []string, st *runtime.Stream) *seqEntry {
+	return &seqEntry{id: id, outputs: key, outNames: outputs, st: st, lock: make(chan struct{}, 1)}
+}
+
+func (e *seqEntry) unlock() { <-e.lock }
+
 // acquire returns the sequence's entry, locked for the caller; start
-// creates or restarts it.
-func (t *seqTable) acquire(id string, start bool, outputs []string) (*seqEntry, error) {
+// creates or restarts it. Waiting for another request of the same
+// sequence ends with ctx.
+func (t *seqTable) acquire(ctx context.Context, id string, start bool, outputs []string) (*seqEntry, error) {
 	key := strings.Join(outputs, "\x00")
 	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil, &sequenceError{fmt.Sprintf("sequence %s: model %q version %s is no longer served", quoteID(id), t.model.Name, t.model.Version)}
+	}
 	now := t.q.now()
 	t.expire(now)
 	el, ok := t.byID[id]
@@ -168,7 +287,7 @@ func (t *seqTable) acquire(id string, start bool, outputs []string) (*seqEntry, 
 				t.mu.Unlock()
 				return nil, err
 			}
-			e = &seqEntry{id: id, outputs: key, outNames: outputs, st: st}
+			e = newSeqEntry(id, key, outputs, st)
 			el.Value = e
 		}
 	case start:
@@ -177,14 +296,15 @@ func (t *seqTable) acquire(id string, start bool, outputs []string) (*seqEntry, 
 			t.mu.Unlock()
 			return nil, err
 		}
-		e = &seqEntry{id: id, outputs: key, outNames: outputs, st: st}
+		e = newSeqEntry(id, key, outputs, st)
 		t.byID[id] = t.lru.PushFront(e)
-		delete(t.gone, id)
+		t.q.live.WithLabelValues(t.model.Name).Inc()
+		t.gone.forget(id)
 		for t.lru.Len() > t.q.maxSeqs {
 			t.drop(t.lru.Back().Value.(*seqEntry), "evicted")
 		}
 	default:
-		why, known := t.gone[id]
+		why, known := t.gone.get(id)
 		if !known && t.q.dir != "" {
 			restored, err := t.load(id)
 			if err != nil {
@@ -194,6 +314,7 @@ func (t *seqTable) acquire(id string, start bool, outputs []string) (*seqEntry, 
 			if restored != nil {
 				e = restored
 				t.byID[id] = t.lru.PushFront(e)
+				t.q.live.WithLabelValues(t.model.Name).Inc()
 				for t.lru.Len() > t.q.maxSeqs {
 					t.drop(t.lru.Back().Value.(*seqEntry), "evicted")
 				}
@@ -202,14 +323,20 @@ func (t *seqTable) acquire(id string, start bool, outputs []string) (*seqEntry, 
 		}
 		t.mu.Unlock()
 		if !known {
+			if v, ok := t.q.boundElsewhere(t.model, id); ok {
+				return nil, &sequenceError{fmt.Sprintf("sequence %s of model %q is bound to version %s, not %s: send its requests to that version (/v2/models/%s/versions/%s)", quoteID(id), t.model.Name, v, t.model.Version, t.model.Name, v)}
+			}
 			why = "was never started (send sequence_start: true first)"
 		}
 		return nil, &sequenceError{fmt.Sprintf("sequence %s of model %q is unknown: it %s", quoteID(id), t.model.Name, why)}
 	}
 	e.last = now
-	t.q.live.WithLabelValues(t.model.Name).Set(float64(t.lru.Len()))
 	t.mu.Unlock()
-	e.mu.Lock()
+	select {
+	case e.lock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	if start {
 		e.st.Reset()
 	}
@@ -241,14 +368,9 @@ func (t *seqTable) expire(now time.Time) {
 	}
 }
 
-// drop removes a sequence, remembering why for later requests.
+// drop removes a sequence, remembering why for later requests; the caller
+// holds t.mu.
 func (t *seqTable) drop(e *seqEntry, reason string) {
-	el, ok := t.byID[e.id]
-	if !ok || el.Value.(*seqEntry) != e {
-		return
-	}
-	t.lru.Remove(el)
-	delete(t.byID, e.id)
 	var why string
 	switch reason {
 	case "evicted":
@@ -258,19 +380,22 @@ func (t *seqTable) drop(e *seqEntry, reason string) {
 	default:
 		why = "ended (sequence_end); start it again with sequence_start: true"
 	}
-	if _, dup := t.gone[e.id]; !dup {
-		t.goneOrder = append(t.goneOrder, e.id)
+	t.dropWhy(e, reason, why)
+}
+
+func (t *seqTable) dropWhy(e *seqEntry, reason, why string) {
+	el, ok := t.byID[e.id]
+	if !ok || el.Value.(*seqEntry) != e {
+		return
 	}
-	t.gone[e.id] = why
-	for len(t.goneOrder) > 4*t.q.maxSeqs {
-		delete(t.gone, t.goneOrder[0])
-		t.goneOrder = t.goneOrder[1:]
-	}
+	t.lru.Remove(el)
+	delete(t.byID, e.id)
+	t.gone.put(e.id, why, 4*t.q.maxSeqs)
 	t.q.ended.WithLabelValues(t.model.Name, reason).Inc()
 	if t.q.dir != "" {
 		os.Remove(t.statePath(e.id))
 	}
-	t.q.live.WithLabelValues(t.model.Name).Set(float64(t.lru.Len()))
+	t.q.live.WithLabelValues(t.model.Name).Dec()
 }
 
 // end drops the sequence after its last request.
@@ -364,7 +489,8 @@ func grpcParams(p map[string]*pb.InferParameter) map[string]any {
 }
 
 // InferParams is Infer with the request's parameters: a request with a
-// sequence_id runs on that sequence's stream; others go to Infer.
+// sequence_id runs on that sequence's stream, after the same admission
+// control as Infer; others go to Infer.
 func (s *Server) InferParams(ctx context.Context, m *Model, params map[string]any, inputs map[string]*tensor.Tensor, outputs []string) (map[string]*tensor.Tensor, error) {
 	id, err := sequenceID(params)
 	if err != nil {
@@ -389,15 +515,11 @@ func (s *Server) InferParams(ctx context.Context, m *Model, params map[string]an
 	if err := m.checkInputs(inputs); err != nil {
 		return nil, err
 	}
-	s.seq.init(s)
-	t := s.seq.table(m)
-	e, err := t.acquire(id, start, streamed)
-	if err != nil {
-		return nil, err
-	}
-	defer e.mu.Unlock()
-	if len(outputs) == 0 {
-		outputs = e.outNames
+	// admission, before the sequence changes: a step runs the model on
+	// the new steps, so the model's estimate for them bounds its memory
+	est := m.mem.estimate(inputs)
+	if est > sat(s.opts.MaxRequestMemory) {
+		return nil, &TooLargeError{Estimate: est, Limit: sat(s.opts.MaxRequestMemory)}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -407,21 +529,37 @@ func (s *Server) InferParams(ctx context.Context, m *Model, params map[string]an
 	default:
 		return nil, ErrOverloaded
 	}
+	res := &reservation{b: &s.mem}
+	if !res.grow(est) {
+		<-m.queue
+		return nil, ErrMemoryBusy
+	}
 	s.metrics.queueDepth.WithLabelValues(m.Name).Inc()
+	s.metrics.memoryInUse.Set(float64(s.mem.inUse()))
 	defer func() {
+		res.release()
 		<-m.queue
 		s.metrics.queueDepth.WithLabelValues(m.Name).Dec()
+		s.metrics.memoryInUse.Set(float64(s.mem.inUse()))
 	}()
-	var res map[string]*tensor.Tensor
+	t := s.seq.table(m)
+	e, err := t.acquire(ctx, id, start, streamed)
+	if err != nil {
+		return nil, classifyRunError(err)
+	}
+	defer e.unlock()
+	if len(outputs) == 0 {
+		outputs = e.outNames
+	}
+	var out map[string]*tensor.Tensor
 	owned := false
 	if s.opts.MaxBatch > 1 {
-		res, err = t.batcher(s).step(e, inputs)
+		out, err = t.batcher(s).step(ctx, e, inputs)
 		owned = true
 	} else {
 		began := time.Now()
-		res, err = e.st.Step(inputs)
-		s.metrics.compute.WithLabelValues(m.Name).Observe(time.Since(began).Seconds())
-		s.metrics.batchSize.WithLabelValues(m.Name).Observe(float64(batchRows(inputs)))
+		out, err = e.st.StepContext(ctx, inputs)
+		s.metrics.executed(m, time.Since(began), batchRows(inputs))
 	}
 	if err != nil {
 		var se *ops.InputError
@@ -430,16 +568,16 @@ func (s *Server) InferParams(ctx context.Context, m *Model, params map[string]an
 		}
 		return nil, classifyRunError(err)
 	}
-	out := make(map[string]*tensor.Tensor, len(outputs))
+	result := make(map[string]*tensor.Tensor, len(outputs))
 	for _, o := range outputs {
-		t, ok := res[o]
+		t, ok := out[o]
 		if !ok {
 			return nil, badf("sequence %s streams outputs %s; %q was not among them at sequence_start", quoteID(id), strings.Join(e.outNames, ", "), o)
 		}
 		if !owned {
 			t = t.Clone()
 		}
-		out[o] = t
+		result[o] = t
 	}
 	if end {
 		t.end(e)
@@ -448,7 +586,7 @@ func (s *Server) InferParams(ctx context.Context, m *Model, params map[string]an
 			return nil, fmt.Errorf("sequence %s: persisting its state: %w", quoteID(id), err)
 		}
 	}
-	return out, nil
+	return result, nil
 }
 
 // seqBatcher runs the steps of different sequences that arrive together
@@ -468,17 +606,21 @@ type seqBatcher struct {
 }
 
 type seqJob struct {
+	ctx  context.Context
 	e    *seqEntry
 	in   map[string]*tensor.Tensor
+	enq  time.Time
 	out  map[string]*tensor.Tensor
 	err  error
 	done chan struct{}
 }
 
 // step runs one sequence's step, batched with others when they come
-// together; the result belongs to the caller.
-func (b *seqBatcher) step(e *seqEntry, in map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
-	j := &seqJob{e: e, in: in, done: make(chan struct{})}
+// together; the result belongs to the caller. It returns when the job
+// has stopped (a cancelled request's job stops within a bounded time), so
+// that the sequence is never stepped by two requests at once.
+func (b *seqBatcher) step(ctx context.Context, e *seqEntry, in map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	j := &seqJob{ctx: ctx, e: e, in: in, enq: time.Now(), done: make(chan struct{})}
 	b.mu.Lock()
 	b.pending = append(b.pending, j)
 	leader := len(b.pending) == 1
@@ -558,19 +700,29 @@ func groupKey(j *seqJob) string {
 
 func (b *seqBatcher) runGroup(g []*seqJob) {
 	m := b.t.model
-	began := time.Now()
+	now := time.Now()
+	live := g[:0:0]
+	for _, j := range g {
+		b.s.metrics.waited(m, now.Sub(j.enq))
+		if err := j.ctx.Err(); err != nil {
+			j.err = err
+			close(j.done)
+			continue
+		}
+		live = append(live, j)
+	}
+	if len(live) == 0 {
+		return
+	}
 	defer func() {
-		b.s.metrics.compute.WithLabelValues(m.Name).Observe(time.Since(began).Seconds())
-		rows := 0
-		for _, j := range g {
-			rows += batchRows(j.in)
+		for _, j := range live {
 			close(j.done)
 		}
-		b.s.metrics.batchSize.WithLabelValues(m.Name).Observe(float64(rows))
 	}()
-	if len(g) == 1 {
-		j := g[0]
-		res, err := j.e.st.Step(j.in)
+	one := func(j *seqJob) {
+		began := time.Now()
+		res, err := j.e.st.StepContext(j.ctx, j.in)
+		b.s.metrics.executed(m, time.Since(began), batchRows(j.in))
 		if err != nil {
 			j.err = err
 			return
@@ -579,39 +731,54 @@ func (b *seqBatcher) runGroup(g []*seqJob) {
 		for k, v := range res {
 			j.out[k] = v.Clone()
 		}
+	}
+	if len(live) == 1 {
+		one(live[0])
 		return
 	}
-	key := g[0].e.outputs
-	sc, err := b.takeScratch(key, g[0].e.st)
+	key := live[0].e.outputs
+	sc, err := b.takeScratch(key, live[0].e.st)
 	if err == nil {
-		members := make([]*runtime.Stream, len(g))
-		ins := make([]map[string]*tensor.Tensor, len(g))
-		for i, j := range g {
+		members := make([]*runtime.Stream, len(live))
+		ins := make([]map[string]*tensor.Tensor, len(live))
+		rows := 0
+		for i, j := range live {
 			members[i], ins[i] = j.e.st, j.in
+			rows += batchRows(j.in)
 		}
+		// the batched step stops when every one of its requests is cancelled
+		ctx, cancel := context.WithCancel(context.Background())
+		var left atomic.Int64
+		left.Store(int64(len(live)))
+		var stops []func() bool
+		for _, j := range live {
+			stops = append(stops, context.AfterFunc(j.ctx, func() {
+				if left.Add(-1) == 0 {
+					cancel()
+				}
+			}))
+		}
+		began := time.Now()
 		var outs []map[string]*tensor.Tensor
-		outs, err = sc.StepBatch(members, ins)
+		outs, err = sc.StepBatchContext(ctx, members, ins)
+		b.s.metrics.executed(m, time.Since(began), rows)
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
 		b.putScratch(key, sc)
 		if err == nil {
 			b.batched.Add(1)
-			for i, j := range g {
+			for i, j := range live {
 				j.out = outs[i]
 			}
 			return
 		}
 	}
-	// a batch that fails (one bad request) is answered one by one, so
-	// each request gets its own error
-	for _, j := range g {
-		res, err := j.e.st.Step(j.in)
-		if err != nil {
-			j.err = err
-			continue
-		}
-		j.out = make(map[string]*tensor.Tensor, len(res))
-		for k, v := range res {
-			j.out[k] = v.Clone()
-		}
+	// a batch that fails (one bad request, or every request gave up) is
+	// answered one by one, so each request gets its own result or error
+	for _, j := range live {
+		one(j)
 	}
 }
 
@@ -633,16 +800,17 @@ func (b *seqBatcher) putScratch(key string, sc *runtime.Stream) {
 	b.mu.Unlock()
 }
 
-// State files (Options.StateDir): DIR/MODEL/HEX(ID).state holds the output
-// set (uint32 length, names joined by NUL) and the stream's State bytes.
-// A file is replaced atomically (written beside, then renamed) after every
-// step, removed when the sequence ends, is evicted or expires, and read
-// back when a request names a sequence this process does not hold (after
-// a restart). The rename makes each write atomic; it is not synced to disk
+// State files (Options.StateDir): DIR/MODEL/VERSION/HEX(ID).state holds
+// the output set (uint32 length, names joined by NUL) and the stream's
+// State bytes. A file is replaced atomically (written beside, then
+// renamed) after every step, removed when the sequence ends, is evicted,
+// expires or its model version is reloaded or unloaded, and read back when
+// a request names a sequence this process does not hold (after a
+// restart). The rename makes each write atomic; it is not synced to disk
 // before the answer goes out.
 
 func (t *seqTable) statePath(id string) string {
-	return filepath.Join(t.q.dir, t.model.Name, hex.EncodeToString([]byte(id))+".state")
+	return filepath.Join(t.q.dir, t.model.Name, t.model.Version, hex.EncodeToString([]byte(id))+".state")
 }
 
 // save writes the sequence's state file.
@@ -666,7 +834,16 @@ func (t *seqTable) save(e *seqEntry) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), path)
+		// a sequence dropped while it stepped (evicted, or its model
+		// unloaded) must not come back from its file: the rename is done
+		// under the table lock, only while the sequence is live
+		t.mu.Lock()
+		if el, ok := t.byID[e.id]; ok && el.Value.(*seqEntry) == e {
+			err = os.Rename(f.Name(), path)
+		} else {
+			os.Remove(f.Name())
+		}
+		t.mu.Unlock()
 	}
 	if err != nil {
 		os.Remove(f.Name())
@@ -704,5 +881,5 @@ func (t *seqTable) load(id string) (*seqEntry, error) {
 	if err := st.Restore(data[4+n:]); err != nil {
 		return nil, bad(fmt.Sprintf("cannot be restored: %v", err))
 	}
-	return &seqEntry{id: id, outputs: key, outNames: outputs, st: st}, nil
+	return newSeqEntry(id, key, outputs, st), nil
 }

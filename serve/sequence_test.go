@@ -301,19 +301,19 @@ func TestSequenceStateDir(t *testing.T) {
 		check(c2, step, false)
 	}
 	// seed's state file under gru3's name is refused, naming the reason
-	src := filepath.Join(dir, "seed", hex.EncodeToString([]byte("$restartable"))+".state")
+	src := filepath.Join(dir, "seed", "1", hex.EncodeToString([]byte("$restartable"))+".state")
 	data, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "gru3"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "gru3", "1"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	// the same stream state, relabelled with an output gru3 has
 	n := binary.LittleEndian.Uint32(data)
 	forged := binary.LittleEndian.AppendUint32(nil, uint32(len("regression")))
 	forged = append(append(forged, "regression"...), data[4+n:]...)
-	if err := os.WriteFile(filepath.Join(dir, "gru3", filepath.Base(src)), forged, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "gru3", "1", filepath.Base(src)), forged, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	body, _ := json.Marshal(map[string]any{"parameters": map[string]any{"sequence_id": "restartable"},

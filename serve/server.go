@@ -12,11 +12,14 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/health"
 
 	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
@@ -31,18 +34,33 @@ type Options struct {
 	Threads      int           // intra-op threads per session [1]
 	MaxBatch     int           // rows per coalesced batch; ≤ 1 disables dynamic batching
 	BatchTimeout time.Duration // how long a batch waits for more requests [2ms]
-	MaxBody      int64         // request body limit in bytes [64 MiB]
-	Timeout      time.Duration // per-request deadline [30s]
+	MaxBody      int64         // request body limit in bytes, also after decompression [64 MiB]
+	Timeout      time.Duration // per-request deadline, computation included [30s]
 	MaxQueue     int           // requests waiting or running per model before 503 [256]
+	// MemoryBudget bounds the bytes all in-flight requests may hold at
+	// once: bodies being read and decompressed, then each admitted
+	// request's estimated working set [half the machine's or cgroup's
+	// memory; 4 GiB when unknown].
+	MemoryBudget int64
+	// MaxRequestMemory refuses (413) a request whose estimated peak
+	// working set exceeds it [MemoryBudget/4].
+	MaxRequestMemory int64
+	// HTTP connection timeouts: the request headers, the whole request
+	// (body included), and an idle keep-alive connection [10s, 60s, 120s].
+	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
+	// DrainTimeout bounds the graceful shutdown: in-flight requests still
+	// running then are cancelled and slow connections closed [30s].
+	DrainTimeout time.Duration
 	Logger       *slog.Logger
 	Registry     *prometheus.Registry // metrics registry [a new one]
-	// stateful sequences (sequence.go): live sequences per model before
-	// the least recently used is evicted [1024], and how long one may
-	// stay idle [5m]
+	// stateful sequences (sequence.go): live sequences per model version
+	// before the least recently used is evicted [1024], and how long one
+	// may stay idle [5m]
 	MaxSequences        int
 	SequenceIdleTimeout time.Duration
 	// StateDir, when set, keeps every live sequence's state in a file
-	// there, so that sequences survive a restart (sequence.go)
+	// there (DIR/MODEL/VERSION/), so that sequences survive a restart
+	// (sequence.go)
 	StateDir string
 }
 
@@ -62,6 +80,27 @@ func (o *Options) defaults() {
 	if o.MaxQueue <= 0 {
 		o.MaxQueue = 256
 	}
+	if o.MemoryBudget <= 0 {
+		o.MemoryBudget = machineMemory() / 2
+		if o.MemoryBudget <= 0 {
+			o.MemoryBudget = 4 << 30
+		}
+	}
+	if o.MaxRequestMemory <= 0 {
+		o.MaxRequestMemory = o.MemoryBudget / 4
+	}
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = 10 * time.Second
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 60 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 120 * time.Second
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 30 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
@@ -72,14 +111,26 @@ func (o *Options) defaults() {
 
 // Server serves a fixed set of models.
 type Server struct {
-	opts    Options
-	models  map[string]*Model
-	metrics *metrics
-	ready   atomic.Bool
+	opts     Options
+	mu       sync.RWMutex
+	models   map[string]*modelSet // guarded by mu
+	retiring sync.WaitGroup       // replaced or unloaded sets still in use
+	repo     string               // the model repository (LoadRepository), if any
+	repoMu   sync.Mutex           // serializes repository loads and unloads
+	metrics  *metrics
+	ready    atomic.Bool
 	// accepted counts inference requests whose handler started; answered
 	// those that received a complete response (graceful-shutdown checks).
 	accepted, answered atomic.Int64
+	mem                budget
 	seq                sequences
+	// base is the parent of every request's context; abort cancels it
+	// when a shutdown's drain time is over.
+	base     context.Context
+	abort    context.CancelFunc
+	inflight sync.WaitGroup // inference handlers running
+	healthMu sync.Mutex
+	health   []*health.Server // gRPC health services, following readiness
 }
 
 // Counts returns how many inference requests were accepted and answered.
@@ -88,28 +139,53 @@ func (s *Server) Counts() (accepted, answered int64) { return s.accepted.Load(),
 // Model is one served model.
 type Model struct {
 	Name    string
+	Version string
 	Path    string
 	model   *graph.Model
 	session *runtime.Session
 	queue   chan struct{} // admission tokens (bounded queue)
 	batcher *batcher
 	meta    ModelMetadata
+	mem     *memoryModel
+	stats   *modelStats
+	users   sync.WaitGroup // requests using this version (see Server.use)
+	// seqClosed: the version was reloaded or unloaded, its sequences
+	// ended; no new ones start on it (guarded by Server.seq.mu)
+	seqClosed bool
 }
 
 // Errors a caller may branch on.
 var (
 	ErrUnknownModel = errors.New("unknown model")
 	ErrOverloaded   = errors.New("server overloaded: too many requests queued for this model, retry later")
+	ErrShuttingDown = errors.New("server shutting down")
+	ErrMemoryBusy   = errors.New("server overloaded: its memory budget is held by other requests, retry later")
 )
+
+// TooLargeError refuses a request whose estimated working set is over the
+// per-request limit (HTTP 413).
+type TooLargeError struct {
+	Estimate, Limit uint64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("request needs an estimated %s (inputs, intermediate values, outputs and kernel scratch), over the %s per-request limit (--max-request-memory)",
+		humanBytes(e.Estimate), humanBytes(e.Limit))
+}
 
 // New makes a server with no models.
 func New(opts Options) *Server {
 	opts.defaults()
-	return &Server{opts: opts, models: map[string]*Model{}, metrics: newMetrics(opts.Registry)}
+	s := &Server{opts: opts, models: map[string]*modelSet{}, metrics: newMetrics(opts.Registry)}
+	s.mem.limit = sat(opts.MemoryBudget)
+	s.base, s.abort = context.WithCancel(context.Background())
+	s.metrics.memoryBudget.Set(float64(opts.MemoryBudget))
+	s.seq.init(s)
+	return s
 }
 
 // AddModel loads a model file and serves it under name (the file's base
-// name without extension when name is empty).
+// name without extension when name is empty), as version 1.
 func (s *Server) AddModel(name, path string) error {
 	if name == "" {
 		name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
@@ -117,7 +193,7 @@ func (s *Server) AddModel(name, path string) error {
 			name = filepath.Base(filepath.Dir(path))
 		}
 	}
-	if _, dup := s.models[name]; dup {
+	if _, err := s.Model(name); err == nil {
 		return fmt.Errorf("serve: two models named %q (use NAME=PATH)", name)
 	}
 	m, err := importer.Load(path)
@@ -127,34 +203,164 @@ func (s *Server) AddModel(name, path string) error {
 	return s.AddLoaded(name, path, m)
 }
 
-// AddLoaded serves an already-loaded model.
+// AddLoaded serves an already-loaded model as version 1 of name.
 func (s *Server) AddLoaded(name, path string, m *graph.Model) error {
+	sm, err := s.newModel(name, "1", path, m)
+	if err != nil {
+		return err
+	}
+	old := s.install(name, newModelSet(sm))
+	s.seq.endSet(old, "replaced")
+	s.retire(old)
+	return nil
+}
+
+// newModel compiles one version of a model for serving.
+func (s *Server) newModel(name, version, path string, m *graph.Model) (*Model, error) {
 	sess, err := runtime.NewSession(m, runtime.Options{Threads: s.opts.Threads})
 	if err != nil {
-		return fmt.Errorf("serve: model %q: %w", name, err)
+		return nil, fmt.Errorf("serve: model %q: %w", name, err)
 	}
-	sm := &Model{Name: name, Path: path, model: m, session: sess, queue: make(chan struct{}, s.opts.MaxQueue)}
+	mem, err := newMemoryModel(m)
+	if err != nil {
+		return nil, fmt.Errorf("serve: model %q: %w", name, err)
+	}
+	sm := &Model{Name: name, Version: version, Path: path, model: m, session: sess,
+		queue: make(chan struct{}, s.opts.MaxQueue), mem: mem, stats: newModelStats()}
 	sm.meta = metadataOf(name, m)
 	if s.opts.MaxBatch > 1 && batchable(m.Graph) {
 		sm.batcher = newBatcher(sm, s.opts.MaxBatch, s.opts.BatchTimeout, s.metrics)
 	}
-	s.models[name] = sm
 	// export the model's series from the start, not only after traffic
 	s.metrics.queueDepth.WithLabelValues(name).Set(0)
-	s.opts.Logger.Info("model loaded", "model", name, "path", path, "inputs", len(sm.meta.Inputs),
+	s.metrics.nvSuccess.WithLabelValues(name, "1").Add(0)
+	s.opts.Logger.Info("model loaded", "model", name, "version", version, "path", path, "inputs", len(sm.meta.Inputs),
 		"outputs", len(sm.meta.Outputs), "dynamic_batching", sm.batcher != nil)
-	return nil
+	return sm, nil
+}
+
+// modelSet is the served versions of one model name.
+type modelSet struct {
+	versions map[string]*Model
+	latest   *Model // the highest version, what unversioned requests get
+}
+
+func newModelSet(ms ...*Model) *modelSet {
+	set := &modelSet{versions: map[string]*Model{}}
+	var names []string
+	for _, m := range ms {
+		set.versions[m.Version] = m
+		names = append(names, m.Version)
+	}
+	sort.Slice(names, func(i, j int) bool { return versionLess(names[i], names[j]) })
+	for _, m := range ms {
+		m.meta.Versions = names
+	}
+	if len(names) > 0 {
+		set.latest = set.versions[names[len(names)-1]]
+	}
+	return set
+}
+
+// versionLess orders numeric versions numerically, others after, by name.
+func versionLess(a, b string) bool {
+	x, errA := strconv.ParseInt(a, 10, 64)
+	y, errB := strconv.ParseInt(b, 10, 64)
+	switch {
+	case errA == nil && errB == nil:
+		return x < y
+	case errA == nil:
+		return true
+	case errB == nil:
+		return false
+	}
+	return a < b
+}
+
+// install serves set under name (nil: stop serving name) and returns what
+// was served before, which the caller retires.
+func (s *Server) install(name string, set *modelSet) *modelSet {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.models[name]
+	if set == nil {
+		delete(s.models, name)
+	} else {
+		s.models[name] = set
+	}
+	return old
+}
+
+// retire stops a replaced or unloaded set once the requests using it are
+// done: a reload or unload drops no request.
+func (s *Server) retire(set *modelSet) {
+	if set == nil {
+		return
+	}
+	s.retiring.Add(1)
+	go func() {
+		defer s.retiring.Done()
+		for _, m := range set.versions {
+			m.users.Wait()
+			if m.batcher != nil {
+				m.batcher.close()
+			}
+		}
+	}()
+}
+
+// use finds a model version ("" for the latest) and counts the caller as
+// its user until done is called, so that it is not retired under it.
+func (s *Server) use(name, version string) (m *Model, done func(), err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m, err = s.lookup(name, version)
+	if err != nil {
+		return nil, nil, err
+	}
+	m.users.Add(1)
+	return m, m.users.Done, nil
+}
+
+// lookup finds a model version; the caller holds s.mu.
+func (s *Server) lookup(name, version string) (*Model, error) {
+	set, ok := s.models[name]
+	if !ok {
+		names := make([]string, 0, len(s.models))
+		for k := range s.models {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("%w %q (served: %s)", ErrUnknownModel, name, strings.Join(names, ", "))
+	}
+	if version == "" {
+		return set.latest, nil
+	}
+	m, ok := set.versions[version]
+	if !ok {
+		return nil, fmt.Errorf("%w %q version %q (versions: %s)", ErrUnknownModel, name, version, strings.Join(set.latest.meta.Versions, ", "))
+	}
+	return m, nil
 }
 
 // SetReady marks the server ready (after all models loaded) or not (while
-// shutting down).
-func (s *Server) SetReady(v bool) { s.ready.Store(v) }
+// shutting down), on REST and on the gRPC health service.
+func (s *Server) SetReady(v bool) {
+	s.ready.Store(v)
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	for _, h := range s.health {
+		s.setHealth(h, v)
+	}
+}
 
 // Ready reports readiness.
 func (s *Server) Ready() bool { return s.ready.Load() }
 
 // ModelNames lists served models, sorted.
 func (s *Server) ModelNames() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	out := make([]string, 0, len(s.models))
 	for k := range s.models {
 		out = append(out, k)
@@ -163,26 +369,46 @@ func (s *Server) ModelNames() []string {
 	return out
 }
 
-// Model returns a served model.
+// Model returns the latest version of a served model.
 func (s *Server) Model(name string) (*Model, error) {
-	m, ok := s.models[name]
-	if !ok {
-		return nil, fmt.Errorf("%w %q (served: %s)", ErrUnknownModel, name, strings.Join(s.ModelNames(), ", "))
-	}
-	return m, nil
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.lookup(name, "")
 }
 
 // Close stops the batchers after in-flight batches finish.
 func (s *Server) Close() {
-	for _, m := range s.models {
-		if m.batcher != nil {
-			m.batcher.close()
-		}
+	s.mu.Lock()
+	sets := s.models
+	s.models = map[string]*modelSet{}
+	s.mu.Unlock()
+	for _, set := range sets {
+		s.retire(set)
 	}
+	s.retiring.Wait()
+}
+
+// label is the metrics label of a model name from a request: the name of
+// a served model, or "unknown" (request paths must not mint label values).
+func (s *Server) label(name string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if _, ok := s.models[name]; ok {
+		return name
+	}
+	return "unknown"
 }
 
 // Infer validates and runs one request through admission control and, when
 // enabled, dynamic batching. outputs selects tasks (nil: all).
+//
+// Admission: the request's peak working set is estimated from its shapes
+// (413 over Options.MaxRequestMemory), it takes one of the model's queue
+// slots (503 when none is free) and reserves its estimate from the server's
+// memory budget (503 when the budget is held by others). Slot and
+// reservation are released when the computation stops, which for a
+// cancelled or timed-out request is within a bounded time after ctx is done
+// (see runtime.Session.RunContext), not when its caller gives up.
 func (s *Server) Infer(ctx context.Context, m *Model, inputs map[string]*tensor.Tensor, outputs []string) (map[string]*tensor.Tensor, error) {
 	for _, o := range outputs {
 		if _, ok := m.model.Graph.Output(o); !ok {
@@ -195,31 +421,53 @@ func (s *Server) Infer(ctx context.Context, m *Model, inputs map[string]*tensor.
 	if err := m.checkInputs(inputs); err != nil {
 		return nil, err
 	}
+	est := m.mem.estimate(inputs)
+	if est > sat(s.opts.MaxRequestMemory) {
+		return nil, &TooLargeError{Estimate: est, Limit: sat(s.opts.MaxRequestMemory)}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	select {
 	case m.queue <- struct{}{}:
 	default:
 		return nil, ErrOverloaded
 	}
+	res := &reservation{b: &s.mem}
+	if !res.grow(est) {
+		<-m.queue
+		return nil, ErrMemoryBusy
+	}
 	s.metrics.queueDepth.WithLabelValues(m.Name).Inc()
-	defer func() {
+	s.metrics.memoryInUse.Set(float64(s.mem.inUse()))
+	release := func() {
+		res.release()
 		<-m.queue
 		s.metrics.queueDepth.WithLabelValues(m.Name).Dec()
-	}()
-	if m.batcher != nil {
-		return m.batcher.submit(ctx, inputs, outputs)
+		s.metrics.memoryInUse.Set(float64(s.mem.inUse()))
 	}
+	if m.batcher != nil {
+		return m.batcher.submit(ctx, inputs, outputs, release)
+	}
+	defer release()
 	start := time.Now()
-	out, err := m.session.Run(inputs, outputs...)
-	s.metrics.compute.WithLabelValues(m.Name).Observe(time.Since(start).Seconds())
-	s.metrics.batchSize.WithLabelValues(m.Name).Observe(float64(batchRows(inputs)))
+	out, err := m.session.RunContext(ctx, inputs, outputs...)
+	s.metrics.executed(m, time.Since(start), batchRows(inputs))
 	if err != nil {
 		return nil, classifyRunError(err)
 	}
 	return out, nil
 }
 
-// classifyRunError turns input errors into bad requests.
+// classifyRunError turns input errors into bad requests and keeps a
+// cancellation a cancellation.
 func classifyRunError(err error) error {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("request timed out (--timeout or its timeout parameter); its computation was stopped: %w", context.DeadlineExceeded)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("request cancelled (client gone or server shutting down); its computation was stopped: %w", context.Canceled)
+	}
 	var ie *ops.InputError // a caller's feed, or a kernel input (then inside a NodeError)
 	if errors.As(err, &ie) {
 		return &BadRequest{ie.Error()}

@@ -178,8 +178,8 @@ func TestInferJSONAndBinary(t *testing.T) {
 	}{
 		{"seed", "input", []int{3, 7, 1}, nil},
 		{"seed", "input", []int{2, 5, 1}, []string{"output2"}},
-		{"gru3", s.models["gru3"].meta.Inputs[0].Name, []int{2, 6, 8}, nil},
-		{"gru3", s.models["gru3"].meta.Inputs[0].Name, []int{1, 4, 8}, []string{"class_probs", "is_positive"}},
+		{"gru3", mustModel(t, s, "gru3").meta.Inputs[0].Name, []int{2, 6, 8}, nil},
+		{"gru3", mustModel(t, s, "gru3").meta.Inputs[0].Name, []int{1, 4, 8}, []string{"class_probs", "is_positive"}},
 	}
 	for _, c := range cases {
 		x := randInput(c.shape, len(c.outputs))
@@ -380,4 +380,14 @@ func TestGRPC(t *testing.T) {
 	if _, err := c.ModelInfer(ctx, &pb.ModelInferRequest{ModelName: "nope"}); err == nil {
 		t.Error("unknown model accepted")
 	}
+}
+
+// mustModel returns the latest version of a served model.
+func mustModel(t testing.TB, s *Server, name string) *Model {
+	t.Helper()
+	m, err := s.Model(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -177,8 +177,12 @@ func New(dt DType, shape []int) (*Tensor, error) {
 	return &Tensor{DType: dt, Shape: append([]int{}, shape...), Data: data}, nil
 }
 
-// MakeSlice allocates a zeroed slice of n elements of type dt.
+// MakeSlice allocates a zeroed slice of n elements of type dt; n must be
+// in [0, MaxElements].
 func MakeSlice(dt DType, n int) (any, error) {
+	if n < 0 || n > MaxElements {
+		return nil, fmt.Errorf("%w: %d elements", ErrTooLarge, n)
+	}
 	switch dt {
 	case Float32:
 		return make([]float32, n), nil

@@ -30,8 +30,8 @@ func BenchmarkSeedTraining(b *testing.B) {
 	}
 	d, _ := NewDataset(map[string]*tensor.Tensor{"input": tensor.From([]int{batch, T, 1}, x),
 		"output1": tensor.From([]int{batch, 1}, y1), "output2": tensor.From([]int{batch, 1}, y2)})
-	tr, err := NewTrainer(m, Config{Losses: map[string]string{"output1": "mse", "output2": "mse"},
-		Optimizer: OptimizerConfig{Kind: "adam", LR: 1e-3}, BatchSize: batch})
+	tr, err := NewTrainer(m, Config{Losses: map[string]Loss{"output1": MSE, "output2": MSE},
+		Optimizer: OptimizerConfig{Kind: Adam, LR: 1e-3}, BatchSize: batch})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -58,13 +58,6 @@ type checkpointState struct {
 	Files map[string]string `json:"files"`
 }
 
-func optimizerKind(k string) string {
-	if k == "" {
-		return "sgd"
-	}
-	return k
-}
-
 // checkCheckpointDir refuses a folder that holds anything but a checkpoint,
 // since saving replaces the folder as a whole.
 func checkCheckpointDir(dir string) error {
@@ -135,13 +128,13 @@ func (t *Trainer) writeCheckpoint(dir string) error {
 	}
 	wstate := t.weighting.State()
 	if len(wstate) == 0 {
-		return fmt.Errorf("the %s weighting's state holds a non-finite number and cannot be saved", t.weighting.Name())
+		return fmt.Errorf("the %s weighting's state holds a non-finite number and cannot be saved", t.weighting.Kind())
 	}
 	os1 := t.opt.State()
 	st := checkpointState{
 		Format: checkpointFormat, Run: t.run,
-		OptimizerKind: os1.Kind, OptimizerStep: os1.Step, OptimizerLR: os1.LR,
-		WeightingKind: t.weighting.Name(), Weighting: wstate,
+		OptimizerKind: string(os1.Kind), OptimizerStep: os1.Step, OptimizerLR: os1.LR,
+		WeightingKind: string(t.weighting.Kind()), Weighting: wstate,
 		Params: t.params, Best: t.bestWeights != nil, Tasks: t.tasks,
 		Data: t.fingerprint, BatchSize: t.cfg.BatchSize, Shuffle: !t.cfg.NoShuffle, Seed: t.cfg.Seed,
 	}
@@ -306,10 +299,10 @@ func (t *Trainer) applyCheckpoint(dir string, ck *loadedCheckpoint) error {
 	switch {
 	case !sameStrings(st.Tasks, t.tasks):
 		return bad("made for tasks %v, this run trains %v (use the same --loss)", st.Tasks, t.tasks)
-	case st.WeightingKind != t.weighting.Name():
-		return bad("made with --weighting %s, this run uses %s", st.WeightingKind, t.weighting.Name())
-	case st.OptimizerKind != optimizerKind(t.cfg.Optimizer.Kind):
-		return bad("made with --optimizer %s, this run uses %s", st.OptimizerKind, optimizerKind(t.cfg.Optimizer.Kind))
+	case st.WeightingKind != string(t.weighting.Kind()):
+		return bad("made with --weighting %s, this run uses %s", st.WeightingKind, t.weighting.Kind())
+	case st.OptimizerKind != string(t.cfg.Optimizer.Kind.orDefault()):
+		return bad("made with --optimizer %s, this run uses %s", st.OptimizerKind, t.cfg.Optimizer.Kind.orDefault())
 	case st.BatchSize != t.cfg.BatchSize || st.Shuffle != !t.cfg.NoShuffle || st.Seed != t.cfg.Seed:
 		return bad("made with --batch %d --shuffle=%v --seed %d; resuming exactly needs the same (this run: --batch %d --shuffle=%v --seed %d)",
 			st.BatchSize, st.Shuffle, st.Seed, t.cfg.BatchSize, !t.cfg.NoShuffle, t.cfg.Seed)
@@ -346,7 +339,7 @@ func (t *Trainer) applyCheckpoint(dir string, ck *loadedCheckpoint) error {
 			}
 		}
 	}
-	ostate := OptimizerState{Kind: st.OptimizerKind, Step: st.OptimizerStep, LR: st.OptimizerLR}
+	ostate := OptimizerState{Kind: OptimizerKind(st.OptimizerKind), Step: st.OptimizerStep, LR: st.OptimizerLR}
 	for _, slot := range []struct {
 		prefix string
 		names  []string
@@ -371,6 +364,7 @@ func (t *Trainer) applyCheckpoint(dir string, ck *loadedCheckpoint) error {
 	t.bestWeights = best
 	t.opt.Restore(ostate)
 	t.run = st.Run
+	t.run.Metrics.setLosses(t.cfg.Losses)
 	return nil
 }
 

@@ -22,8 +22,8 @@ import (
 // while), Adam (two moment buffers) and DWA (a loss history).
 func killTrainer(t testing.TB) *Trainer {
 	m := tinyModel(2, 16, 128, "Tanh", 3)
-	tr, err := NewTrainer(m, Config{Losses: tinyLosses(2), Optimizer: OptimizerConfig{Kind: "adam", LR: 0.01},
-		Weighting: WeightingConfig{Kind: "dwa"}})
+	tr, err := NewTrainer(m, Config{Losses: tinyLosses(2), Optimizer: OptimizerConfig{Kind: Adam, LR: 0.01},
+		Weighting: WeightingConfig{Kind: DWA}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func setGeneration(tr *Trainer, k int) {
 		slots1[p] = append([]float32(nil), vals...)
 		slots2[p] = append([]float32(nil), vals...)
 	}
-	tr.opt.Restore(OptimizerState{Kind: "adam", Step: k, LR: 0.01, Slots1: slots1, Slots2: slots2})
+	tr.opt.Restore(OptimizerState{Kind: Adam, Step: k, LR: 0.01, Slots1: slots1, Slots2: slots2})
 	tr.weighting.Restore([]byte(fmt.Sprintf(`{"history":[[%d,%d]],"w":[%d,%d]}`, k, k, k, k)))
 	tr.run.Epoch, tr.run.Step = k, k
 }

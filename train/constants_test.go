@@ -92,8 +92,8 @@ func TestConstantsNeverTrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Fit(context.Background(), m, Config{Losses: map[string]string{"y": "mse"},
-		Optimizer: OptimizerConfig{Kind: "adam", LR: 0.05}, BatchSize: 8, Epochs: 2}, d, nil, Callbacks{})
+	res, err := Fit(context.Background(), m, Config{Losses: map[string]Loss{"y": MSE},
+		Optimizer: OptimizerConfig{Kind: Adam, LR: 0.05}, BatchSize: 8, Epochs: 2}, d, nil, Callbacks{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestNoGradientPathIsNamed(t *testing.T) {
 		{Name: "as_float", OpType: "Cast", Inputs: []string{"k"}, Outputs: []string{"y"}, Attrs: graph.Attrs{"to": {Type: graph.AttrInt, Int: int64(tensor.Float32)}}},
 	}
 	m := &graph.Model{Graph: g, IRVersion: 8, Opsets: map[string]int64{"": 13}}
-	_, err := NewTrainer(m, Config{Losses: map[string]string{"y": "mse"}, Optimizer: OptimizerConfig{Kind: "sgd", LR: 0.1}})
+	_, err := NewTrainer(m, Config{Losses: map[string]Loss{"y": MSE}, Optimizer: OptimizerConfig{Kind: SGD, LR: 0.1}})
 	if err == nil || !strings.Contains(err.Error(), `node "pick" (ArgMax)`) {
 		t.Fatalf("got %v, want an error naming the ArgMax node", err)
 	}
@@ -148,7 +148,7 @@ func TestSampleWeightsInFit(t *testing.T) {
 			w[i] = 2
 		}
 		arrays := map[string]*tensor.Tensor{"x": tensor.From([]int{n, 5, 3}, x), "y": tensor.From([]int{n, 2}, y)}
-		cfg := Config{Losses: map[string]string{"y": "mse"}, Optimizer: OptimizerConfig{Kind: "sgd", LR: 0.1}, BatchSize: 4, Epochs: 2}
+		cfg := Config{Losses: map[string]Loss{"y": MSE}, Optimizer: OptimizerConfig{Kind: SGD, LR: 0.1}, BatchSize: 4, Epochs: 2}
 		if sampleWeights {
 			arrays[SampleWeightPrefix+"y"] = tensor.From([]int{n}, w)
 		} else {
@@ -169,7 +169,7 @@ func TestSampleWeightsInFit(t *testing.T) {
 			t.Errorf("%s differs between sample weights of 2 and a loss weight of 2", name)
 		}
 	}
-	_, err := NewTrainer(zeroStateLSTM(rand.New(rand.NewPCG(1, 1))), Config{Losses: map[string]string{"y": "mse"}, ClassWeights: map[string][]float64{"y": {1, 2}}})
+	_, err := NewTrainer(zeroStateLSTM(rand.New(rand.NewPCG(1, 1))), Config{Losses: map[string]Loss{"y": MSE}, ClassWeights: map[string][]float64{"y": {1, 2}}})
 	if err == nil || !strings.Contains(err.Error(), "classification") {
 		t.Errorf("class weights on an mse task: got %v", err)
 	}
@@ -191,7 +191,7 @@ func slicesEqual(a, b []float32) bool {
 // array and refuses a weight that is negative, naming the array.
 func TestCheckDataSampleWeights(t *testing.T) {
 	m := zeroStateLSTM(rand.New(rand.NewPCG(1, 1)))
-	tr, err := NewTrainer(m, Config{Losses: map[string]string{"y": "mse"}, Optimizer: OptimizerConfig{Kind: "sgd", LR: 0.1}})
+	tr, err := NewTrainer(m, Config{Losses: map[string]Loss{"y": MSE}, Optimizer: OptimizerConfig{Kind: SGD, LR: 0.1}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -180,11 +180,10 @@ func checkInput(d *Dataset, v graph.ValueInfo) error {
 	return nil
 }
 
-func sparseLoss(kind string) bool {
-	return kind == "sparse_cce" || kind == "sparse_cce_logits" || kind == "nll"
-}
-
-func checkTarget(d *Dataset, task, kind string, out graph.ValueInfo, pred *tensor.Tensor) error {
+// checkTarget checks a task's targets against what its loss needs (the
+// built-in losses; another Loss gets the checks of a dense loss).
+func checkTarget(d *Dataset, task string, loss Loss, out graph.ValueInfo, pred *tensor.Tensor) error {
+	kind, _ := loss.(LossKind)
 	y := d.Arrays[task]
 	vals, err := tensor.AsFloat64(y)
 	if err != nil {
@@ -192,7 +191,7 @@ func checkTarget(d *Dataset, task, kind string, out graph.ValueInfo, pred *tenso
 	}
 	per := len(vals) / max(d.Rows, 1)
 	rowOf := func(i int) string { return d.RowName(i / max(per, 1)) }
-	if sparseLoss(kind) {
+	if kind.sparse() {
 		if per != 1 {
 			return &DataError{Array: task, Msg: fmt.Sprintf("%s needs one class id per row, shape (rows) or (rows, 1); got %v", kind, y.Shape)}
 		}
@@ -218,13 +217,13 @@ func checkTarget(d *Dataset, task, kind string, out graph.ValueInfo, pred *tenso
 		}
 	}
 	if pred != nil && pred.Rank() >= 1 && pred.Len()/max(pred.Shape[0], 1) != per {
-		return &DataError{Array: task, Msg: fmt.Sprintf("%s needs targets shaped like the prediction: target %v per row %d values, the model predicts %v (%d per row)", kind, y.Shape, per, pred.Shape, pred.Len()/max(pred.Shape[0], 1))}
+		return &DataError{Array: task, Msg: fmt.Sprintf("%s needs targets shaped like the prediction: target %v per row %d values, the model predicts %v (%d per row)", loss.Name(), y.Shape, per, pred.Shape, pred.Len()/max(pred.Shape[0], 1))}
 	}
 	for i, v := range vals {
 		if math.IsInf(v, 0) {
 			return &DataError{Array: task, Row: rowOf(i), Msg: fmt.Sprintf("target %v is infinite (NaN marks a missing label; Inf is not allowed)", v)}
 		}
-		if (kind == "bce" || kind == "bce_logits") && !math.IsNaN(v) && (v < 0 || v > 1) {
+		if (kind == BCE || kind == BCELogits) && !math.IsNaN(v) && (v < 0 || v > 1) {
 			return &DataError{Array: task, Row: rowOf(i), Msg: fmt.Sprintf("target %v is outside [0, 1], which %s needs", v, kind)}
 		}
 	}

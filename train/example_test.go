@@ -43,8 +43,8 @@ func ExampleFit() {
 		panic(err)
 	}
 	cfg := train.Config{
-		Losses:    map[string]string{"output1": "mse", "output2": "mae"},
-		Optimizer: train.OptimizerConfig{Kind: "adam", LR: 0.01},
+		Losses:    map[string]train.Loss{"output1": train.MSE, "output2": train.MAE},
+		Optimizer: train.OptimizerConfig{Kind: train.Adam, LR: 0.01},
 		Freeze:    "trunk", // only the two heads learn
 		BatchSize: 16, Epochs: 3, Seed: 7,
 	}

@@ -19,7 +19,7 @@ import (
 // Config is a training recipe. Zero values are sensible defaults: fixed
 // weights of 1, SGD, batch 32, 1 epoch, shuffling on, nothing frozen.
 type Config struct {
-	Losses      map[string]string  // task output → loss kind (outputs without one are not trained toward)
+	Losses      map[string]Loss    // task output → loss, e.g. MSE or SparseCCELogits (outputs without one are not trained toward)
 	LossWeights map[string]float64 // task output → fixed weight (default 1)
 	Weighting   WeightingConfig
 	Optimizer   OptimizerConfig
@@ -47,7 +47,7 @@ type Config struct {
 	Resume string
 	// OnNaN says what a non-finite loss or gradient does: OnNaNStop (the
 	// default) ends Fit with a *NonFiniteError, OnNaNSkipBatch skips it.
-	OnNaN string
+	OnNaN OnNaNAction
 }
 
 // TaskMetrics are one task's numbers over an epoch.
@@ -202,7 +202,7 @@ func NewTrainer(m *graph.Model, cfg Config) (*Trainer, error) {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	wc := cfg.Weighting
-	if wc.Kind == "" || wc.Kind == "fixed" {
+	if wc.Kind.orDefault() == Fixed {
 		wc.Fixed = make([]float64, len(t.tasks))
 		for i, name := range t.tasks {
 			wc.Fixed[i] = 1
@@ -229,15 +229,6 @@ func NewTrainer(m *graph.Model, cfg Config) (*Trainer, error) {
 		}
 	}
 	return t, nil
-}
-
-func validLoss(kind string) bool {
-	for _, k := range LossKinds {
-		if k == kind {
-			return true
-		}
-	}
-	return false
 }
 
 func freezeRule(spec string, trunk map[string]bool) (func(string) bool, error) {
@@ -361,7 +352,7 @@ func (t *Trainer) Step(batch *Dataset) (StepResult, error) {
 		if err != nil {
 			return res, fmt.Errorf("train: task %q: %w", name, err)
 		}
-		r, err := WeightedTaskLoss(t.cfg.Losses[name], tape.Value(name), target, rw)
+		r, err := t.cfg.Losses[name].Eval(tape.Value(name), target, rw)
 		if err != nil {
 			var re *rowError
 			if errors.As(err, &re) {
@@ -517,7 +508,7 @@ func (t *Trainer) gradients(tape *autodiff.Tape, tasks []LossResult, losses []fl
 	w := t.weighting
 	weights := append([]float64(nil), w.Weights(losses)...)
 	out := map[string][]float32{}
-	perTask := w.TaskGrads() || w.Name() == "gradnorm"
+	perTask := w.TaskGrads() || w.Kind() == GradNorm
 	if !perTask {
 		gout := map[string]*tensor.Tensor{}
 		for i, name := range t.tasks {
@@ -540,7 +531,7 @@ func (t *Trainer) gradients(tape *autodiff.Tape, tasks []LossResult, losses []fl
 		}
 		taskGrads[i] = g
 	}
-	if w.Name() == "gradnorm" {
+	if w.Kind() == GradNorm {
 		norms := make([]float64, len(t.tasks))
 		for i := range t.tasks {
 			var s float64
@@ -650,7 +641,7 @@ func evaluate(sess *runtime.Session, m *graph.Model, tasks []string, cfg Config,
 			if err != nil {
 				return nil, 0, fmt.Errorf("train: task %q: %w", name, err)
 			}
-			r, err := WeightedTaskLoss(cfg.Losses[name], outs[name], b.Arrays[name], rw)
+			r, err := cfg.Losses[name].Eval(outs[name], b.Arrays[name], rw)
 			if err != nil {
 				return nil, 0, fmt.Errorf("train: task %q: %w", name, err)
 			}
@@ -672,16 +663,27 @@ type metricAcc struct {
 	Right []int     `json:"right"`
 	Seen  []int     `json:"seen"`
 	Elems []int     `json:"elems"`
+	class []bool    // per task: judged by accuracy (from the losses, not saved)
 }
 
-func newMetricAcc(tasks []string, kinds map[string]string) *metricAcc {
+func newMetricAcc(tasks []string, losses map[string]Loss) *metricAcc {
 	k := len(tasks)
 	a := &metricAcc{Tasks: tasks, Loss: make([]float64, k), SE: make([]float64, k), AE: make([]float64, k),
 		Rows: make([]int, k), Right: make([]int, k), Seen: make([]int, k), Elems: make([]int, k)}
 	for _, t := range tasks {
-		a.Kinds = append(a.Kinds, kinds[t])
+		a.Kinds = append(a.Kinds, losses[t].Name())
 	}
+	a.setLosses(losses)
 	return a
+}
+
+// setLosses tells the accumulator which tasks are classification tasks
+// (again after a checkpoint is read back).
+func (a *metricAcc) setLosses(losses map[string]Loss) {
+	a.class = make([]bool, len(a.Tasks))
+	for i, t := range a.Tasks {
+		a.class[i] = losses[t].Classification()
+	}
 }
 
 func (a *metricAcc) add(i int, r LossResult, pred, target *tensor.Tensor) {
@@ -689,7 +691,7 @@ func (a *metricAcc) add(i int, r LossResult, pred, target *tensor.Tensor) {
 	a.Rows[i] += r.Rows
 	a.Right[i] += r.Right
 	a.Seen[i] += r.Judged
-	if IsClassification(a.Kinds[i]) || pred == nil {
+	if a.class[i] || pred == nil {
 		return
 	}
 	p := pred.Float32s()
@@ -712,7 +714,7 @@ func (a *metricAcc) result(weights map[string]float64) (map[string]TaskMetrics, 
 		if a.Rows[i] > 0 {
 			m.Loss = a.Loss[i] / float64(a.Rows[i])
 		}
-		if IsClassification(a.Kinds[i]) {
+		if a.class[i] {
 			if a.Seen[i] > 0 {
 				m.Accuracy = float64(a.Right[i]) / float64(a.Seen[i])
 			}

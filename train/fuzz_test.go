@@ -23,11 +23,11 @@ func FuzzConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, loss, weighting, opt, schedule, freeze, onNaN string, lr, momentum, clip, lossWeight, soft float64,
 		batch, epochs, early, every int, gamma float64, stepSize int) {
 		cfg := Config{
-			Losses:          map[string]string{"task1": loss, "task2": "mse"},
+			Losses:          map[string]Loss{"task1": LossKind(loss), "task2": MSE},
 			LossWeights:     map[string]float64{"task1": lossWeight},
-			Weighting:       WeightingConfig{Kind: weighting},
-			Optimizer:       OptimizerConfig{Kind: opt, LR: lr, Momentum: momentum},
-			Schedule:        Schedule{Kind: schedule, Gamma: gamma, StepSize: stepSize},
+			Weighting:       WeightingConfig{Kind: WeightingKind(weighting)},
+			Optimizer:       OptimizerConfig{Kind: OptimizerKind(opt), LR: lr, Momentum: momentum},
+			Schedule:        Schedule{Kind: ScheduleKind(schedule), Gamma: gamma, StepSize: stepSize},
 			BatchSize:       batch % 64,
 			Epochs:          epochs % 3,
 			Freeze:          freeze,
@@ -35,7 +35,7 @@ func FuzzConfig(f *testing.F) {
 			SoftShare:       soft,
 			EarlyStop:       early % 4,
 			CheckpointEvery: every % 4,
-			OnNaN:           onNaN,
+			OnNaN:           OnNaNAction(onNaN),
 		}
 		if cfg.Validate() != nil {
 			return
@@ -62,7 +62,7 @@ func FuzzLoadCSV(f *testing.F) {
 	f.Add("a,b\n1\n", "x=a:b:a,task1=b,task2=a", 1.5)
 	f.Add("a\n,\nnan,inf\n-inf\n", "x=a:a:a,task1=a,task2=a", 0.2)
 	f.Add("\"a\nb\",c\n", "x=c", -1.0)
-	tr, err := NewTrainer(tinyModel(2, 3, 4, "Tanh", 1), Config{Losses: map[string]string{"task1": "mse", "task2": "sparse_cce"}, Optimizer: OptimizerConfig{LR: 0.1}})
+	tr, err := NewTrainer(tinyModel(2, 3, 4, "Tanh", 1), Config{Losses: map[string]Loss{"task1": MSE, "task2": SparseCCE}, Optimizer: OptimizerConfig{LR: 0.1}})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -8,12 +8,222 @@ package train
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
-// LossKinds lists the supported task losses.
-var LossKinds = []string{"mse", "mae", "huber", "bce", "bce_logits", "cce", "sparse_cce", "sparse_cce_logits", "nll"}
+// Loss is a task loss: it scores a batch of predictions against targets
+// and gives the gradient with respect to the predictions. The built-in
+// losses are the LossKind constants (MSE, SparseCCELogits, ...);
+// another implementation can be given per task in Config.Losses.
+type Loss interface {
+	// Name is the loss's name in reports and checkpoints.
+	Name() string
+	// Classification reports whether the loss is judged by accuracy
+	// (otherwise by MSE and MAE).
+	Classification() bool
+	// Eval computes the mean loss over the labelled rows and its gradient.
+	// pred is (batch, ...) float32; rowWeights holds one weight per row
+	// (nil: all 1).
+	Eval(pred, target *tensor.Tensor, rowWeights []float64) (LossResult, error)
+}
+
+// LossKind is a built-in loss; its value is the name the command line uses.
+type LossKind string
+
+// The built-in losses.
+const (
+	MSE             LossKind = "mse"               // mean squared error
+	MAE             LossKind = "mae"               // mean absolute error
+	Huber           LossKind = "huber"             // Huber (smooth L1), δ = 1
+	BCE             LossKind = "bce"               // binary cross-entropy on probabilities (PyTorch BCELoss)
+	BCELogits       LossKind = "bce_logits"        // binary cross-entropy on logits
+	CCE             LossKind = "cce"               // categorical cross-entropy on probabilities, one-hot targets (Keras)
+	SparseCCE       LossKind = "sparse_cce"        // categorical cross-entropy on probabilities, class-id targets
+	SparseCCELogits LossKind = "sparse_cce_logits" // categorical cross-entropy on logits, class-id targets
+	NLL             LossKind = "nll"               // negative log-likelihood of log-probabilities, class-id targets
+)
+
+// LossKinds lists the built-in losses.
+var LossKinds = []LossKind{MSE, MAE, Huber, BCE, BCELogits, CCE, SparseCCE, SparseCCELogits, NLL}
+
+// ParseLoss reads a loss name as the command line spells it.
+func ParseLoss(s string) (LossKind, error) {
+	k := LossKind(s)
+	if _, ok := lossDefs[k]; !ok {
+		return "", cfgErr("--loss", "unknown loss %q (want one of %s)", s, kindList(LossKinds))
+	}
+	return k, nil
+}
+
+// kindList joins kinds with spaces.
+func kindList[K ~string](kinds []K) string { return strings.Join(kindStrings(kinds), " ") }
+
+func kindStrings[K ~string](kinds []K) []string {
+	s := make([]string, len(kinds))
+	for i, k := range kinds {
+		s[i] = string(k)
+	}
+	return s
+}
+
+// lossDef is how a built-in loss treats targets and scores one row.
+type lossDef struct {
+	sparse  bool // one class id per row (else targets are shaped like the prediction)
+	perUnit bool // the mean runs over rows × units (else over rows)
+	class   bool // judged by accuracy
+	// row adds one labelled row's loss to total and writes its gradient
+	// into gr; tr is the row's target (dense losses), label its class id
+	// (sparse losses). It returns the new total and the correct predictions.
+	row func(total float64, pr []float32, tr []float64, label int, gr []float32, elemScale, rowScale float64) (float64, int)
+}
+
+var lossDefs = map[LossKind]lossDef{
+	MSE: {perUnit: true, row: func(total float64, pr []float32, tr []float64, _ int, gr []float32, elemScale, _ float64) (float64, int) {
+		for j, x := range pr {
+			d := float64(x) - tr[j]
+			total += d * d
+			gr[j] = float32(2 * d * elemScale)
+		}
+		return total, 0
+	}},
+	MAE: {perUnit: true, row: func(total float64, pr []float32, tr []float64, _ int, gr []float32, elemScale, _ float64) (float64, int) {
+		for j, x := range pr {
+			d := float64(x) - tr[j]
+			total += math.Abs(d)
+			gr[j] = float32(sign(d) * elemScale)
+		}
+		return total, 0
+	}},
+	Huber: {perUnit: true, row: func(total float64, pr []float32, tr []float64, _ int, gr []float32, elemScale, _ float64) (float64, int) {
+		for j, x := range pr {
+			d := float64(x) - tr[j]
+			if math.Abs(d) < 1 {
+				total += 0.5 * d * d
+				gr[j] = float32(d * elemScale)
+			} else {
+				total += math.Abs(d) - 0.5
+				gr[j] = float32(sign(d) * elemScale)
+			}
+		}
+		return total, 0
+	}},
+	// PyTorch BCELoss: log terms clamped at -100
+	BCE: {perUnit: true, class: true, row: func(total float64, pr []float32, tr []float64, _ int, gr []float32, elemScale, _ float64) (float64, int) {
+		right := 0
+		for j, x := range pr {
+			q, y := float64(x), tr[j]
+			lp, l1p := math.Max(math.Log(q), -100), math.Max(math.Log(1-q), -100)
+			total -= y*lp + (1-y)*l1p
+			var d float64
+			if q > 0 && q < 1 {
+				d = -y/q + (1-y)/(1-q)
+			}
+			gr[j] = float32(d * elemScale)
+			if (q >= 0.5) == (y >= 0.5) {
+				right++
+			}
+		}
+		return total, right
+	}},
+	BCELogits: {perUnit: true, class: true, row: func(total float64, pr []float32, tr []float64, _ int, gr []float32, elemScale, _ float64) (float64, int) {
+		right := 0
+		for j, x := range pr {
+			z, y := float64(x), tr[j]
+			total += math.Max(z, 0) - z*y + math.Log1p(math.Exp(-math.Abs(z)))
+			gr[j] = float32((sigmoid(z) - y) * elemScale)
+			if (z >= 0) == (y >= 0.5) {
+				right++
+			}
+		}
+		return total, right
+	}},
+	// Keras categorical_crossentropy on probabilities: normalise, clip to
+	// [eps, 1-eps], −Σ y·log p
+	CCE: {class: true, row: func(total float64, pr []float32, tr []float64, _ int, gr []float32, _, rowScale float64) (float64, int) {
+		var s float64
+		for _, x := range pr {
+			s += float64(x)
+		}
+		for j, x := range pr {
+			q := float64(x) / s
+			qc := math.Min(math.Max(q, probEps), 1-probEps)
+			total -= tr[j] * math.Log(qc)
+		}
+		// gradient through the normalisation (clip is flat outside)
+		var dot float64
+		for j, x := range pr {
+			q := float64(x) / s
+			if q > probEps && q < 1-probEps {
+				dot += tr[j] / q * q
+			}
+		}
+		for j, x := range pr {
+			q := float64(x) / s
+			var d float64
+			if q > probEps && q < 1-probEps {
+				d = -tr[j] / q / s
+			}
+			gr[j] = float32((d + dot/s) * rowScale)
+		}
+		return total, boolInt(argmax32(pr) == argmax64(tr))
+	}},
+	SparseCCE: {sparse: true, class: true, row: func(total float64, pr []float32, _ []float64, l int, gr []float32, _, rowScale float64) (float64, int) {
+		var s float64
+		for _, x := range pr {
+			s += float64(x)
+		}
+		q := float64(pr[l]) / s
+		qc := math.Min(math.Max(q, probEps), 1-probEps)
+		total -= math.Log(qc)
+		if q > probEps && q < 1-probEps {
+			for j := range pr {
+				gr[j] = float32(1 / s * rowScale)
+			}
+			gr[l] -= float32(1 / q / s * rowScale)
+		}
+		return total, boolInt(argmax32(pr) == l)
+	}},
+	SparseCCELogits: {sparse: true, class: true, row: func(total float64, pr []float32, _ []float64, l int, gr []float32, _, rowScale float64) (float64, int) {
+		mx := float64(pr[argmax32(pr)])
+		var s float64
+		for _, x := range pr {
+			s += math.Exp(float64(x) - mx)
+		}
+		lse := mx + math.Log(s)
+		total += lse - float64(pr[l])
+		for j, x := range pr {
+			gr[j] = float32(math.Exp(float64(x)-lse) * rowScale)
+		}
+		gr[l] -= float32(rowScale)
+		return total, boolInt(argmax32(pr) == l)
+	}},
+	NLL: {sparse: true, class: true, row: func(total float64, pr []float32, _ []float64, l int, gr []float32, _, rowScale float64) (float64, int) {
+		total -= float64(pr[l])
+		gr[l] = float32(-rowScale)
+		return total, boolInt(argmax32(pr) == l)
+	}},
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Name returns the loss's name as the command line spells it.
+func (k LossKind) Name() string { return string(k) }
+
+// String returns the loss's name.
+func (k LossKind) String() string { return string(k) }
+
+// Classification reports whether the loss has an accuracy metric.
+func (k LossKind) Classification() bool { return lossDefs[k].class }
+
+// sparse reports whether the loss takes one class id per row.
+func (k LossKind) sparse() bool { return lossDefs[k].sparse }
 
 // keras' epsilon for probability losses: probabilities are clipped to
 // [eps, 1-eps] before the log, as tf.keras does.
@@ -28,28 +238,23 @@ type LossResult struct {
 	Judged int            // predictions judged for Right (rows, or rows×units for bce)
 }
 
-// IsClassification reports whether a loss kind has an accuracy metric.
-func IsClassification(kind string) bool {
-	switch kind {
-	case "bce", "bce_logits", "cce", "sparse_cce", "sparse_cce_logits", "nll":
-		return true
-	}
-	return false
+// TaskLoss computes a loss and its gradient (loss.Eval without row weights).
+func TaskLoss(loss Loss, pred, target *tensor.Tensor) (LossResult, error) {
+	return loss.Eval(pred, target, nil)
 }
 
-// TaskLoss computes a loss and its gradient. pred is (batch, ...) float32;
+// Eval computes the loss and its gradient. pred is (batch, ...) float32;
 // target is (batch, ...) for element-wise losses and cce, (batch) or
 // (batch, 1) integer-valued labels for the sparse losses and nll. A NaN
-// target anywhere in a row (or a negative sparse label) leaves that row out.
-func TaskLoss(kind string, pred, target *tensor.Tensor) (LossResult, error) {
-	return WeightedTaskLoss(kind, pred, target, nil)
-}
-
-// WeightedTaskLoss is TaskLoss with one weight per row (nil: all 1), as
-// Keras' sample_weight: each row's loss and gradient are scaled by its
-// weight and the mean still divides by the labelled rows (Keras'
-// sum_over_batch_size reduction).
-func WeightedTaskLoss(kind string, pred, target *tensor.Tensor, rowWeights []float64) (LossResult, error) {
+// target anywhere in a row (or a negative sparse label) leaves that row
+// out. With one weight per row (nil: all 1), as Keras' sample_weight, each
+// row's loss and gradient are scaled by its weight and the mean still
+// divides by the labelled rows (Keras' sum_over_batch_size reduction).
+func (k LossKind) Eval(pred, target *tensor.Tensor, rowWeights []float64) (LossResult, error) {
+	def, known := lossDefs[k]
+	if !known {
+		return LossResult{}, fmt.Errorf("unknown loss %q (want one of %s)", string(k), kindList(LossKinds))
+	}
 	if pred.DType != tensor.Float32 {
 		return LossResult{}, fmt.Errorf("prediction is %v, want float32", pred.DType)
 	}
@@ -71,13 +276,13 @@ func WeightedTaskLoss(kind string, pred, target *tensor.Tensor, rowWeights []flo
 	}
 	g := make([]float32, len(p))
 	res := LossResult{Grad: tensor.From(pred.Shape, g)}
-	sparse := kind == "sparse_cce" || kind == "sparse_cce_logits" || kind == "nll"
+	sparse := def.sparse
 	if sparse {
 		if len(tv) != batch {
-			return res, fmt.Errorf("%s needs one integer label per row: target shape %v, prediction %v", kind, target.Shape, pred.Shape)
+			return res, fmt.Errorf("%s needs one integer label per row: target shape %v, prediction %v", k, target.Shape, pred.Shape)
 		}
 	} else if len(tv) != len(p) {
-		return res, fmt.Errorf("%s needs targets shaped like the prediction: target %v, prediction %v", kind, target.Shape, pred.Shape)
+		return res, fmt.Errorf("%s needs targets shaped like the prediction: target %v, prediction %v", k, target.Shape, pred.Shape)
 	}
 	// rows with a label
 	valid := make([]bool, batch)
@@ -88,7 +293,7 @@ func WeightedTaskLoss(kind string, pred, target *tensor.Tensor, rowWeights []flo
 			if math.IsNaN(l) || l < 0 {
 				valid[b] = false
 			} else if math.IsInf(l, 0) || l != math.Trunc(l) {
-				return res, &rowError{row: b, msg: fmt.Sprintf("label %v is not a class id (%s needs whole numbers)", l, kind)}
+				return res, &rowError{row: b, msg: fmt.Sprintf("label %v is not a class id (%s needs whole numbers)", l, k)}
 			} else if l >= float64(width) {
 				return res, &rowError{row: b, msg: fmt.Sprintf("label %v is out of range for %d classes", l, width)}
 			}
@@ -122,129 +327,13 @@ func WeightedTaskLoss(kind string, pred, target *tensor.Tensor, rowWeights []flo
 		if !sparse {
 			tr = tv[b*width : (b+1)*width]
 		}
-		switch kind {
-		case "mse":
-			for j, x := range pr {
-				d := float64(x) - tr[j]
-				total += d * d
-				gr[j] = float32(2 * d * elemScale)
-			}
-		case "mae":
-			for j, x := range pr {
-				d := float64(x) - tr[j]
-				total += math.Abs(d)
-				gr[j] = float32(sign(d) * elemScale)
-			}
-		case "huber":
-			for j, x := range pr {
-				d := float64(x) - tr[j]
-				if math.Abs(d) < 1 {
-					total += 0.5 * d * d
-					gr[j] = float32(d * elemScale)
-				} else {
-					total += math.Abs(d) - 0.5
-					gr[j] = float32(sign(d) * elemScale)
-				}
-			}
-		case "bce":
-			// PyTorch BCELoss: log terms clamped at -100
-			for j, x := range pr {
-				q, y := float64(x), tr[j]
-				lp, l1p := math.Max(math.Log(q), -100), math.Max(math.Log(1-q), -100)
-				total -= y*lp + (1-y)*l1p
-				var d float64
-				if q > 0 && q < 1 {
-					d = -y/q + (1-y)/(1-q)
-				}
-				gr[j] = float32(d * elemScale)
-				if (q >= 0.5) == (y >= 0.5) {
-					res.Right++
-				}
-			}
-		case "bce_logits":
-			for j, x := range pr {
-				z, y := float64(x), tr[j]
-				total += math.Max(z, 0) - z*y + math.Log1p(math.Exp(-math.Abs(z)))
-				gr[j] = float32((sigmoid(z) - y) * elemScale)
-				if (z >= 0) == (y >= 0.5) {
-					res.Right++
-				}
-			}
-		case "cce":
-			// Keras categorical_crossentropy on probabilities: normalise,
-			// clip to [eps, 1-eps], −Σ y·log p
-			var s float64
-			for _, x := range pr {
-				s += float64(x)
-			}
-			for j, x := range pr {
-				q := float64(x) / s
-				qc := math.Min(math.Max(q, probEps), 1-probEps)
-				total -= tr[j] * math.Log(qc)
-			}
-			// gradient through the normalisation (clip is flat outside)
-			var dot float64
-			for j, x := range pr {
-				q := float64(x) / s
-				if q > probEps && q < 1-probEps {
-					dot += tr[j] / q * q
-				}
-			}
-			for j, x := range pr {
-				q := float64(x) / s
-				var d float64
-				if q > probEps && q < 1-probEps {
-					d = -tr[j] / q / s
-				}
-				gr[j] = float32((d + dot/s) * rowScale)
-			}
-			if argmax32(pr) == argmax64(tr) {
-				res.Right++
-			}
-		case "sparse_cce":
-			l := int(tv[b])
-			var s float64
-			for _, x := range pr {
-				s += float64(x)
-			}
-			q := float64(pr[l]) / s
-			qc := math.Min(math.Max(q, probEps), 1-probEps)
-			total -= math.Log(qc)
-			if q > probEps && q < 1-probEps {
-				for j := range pr {
-					gr[j] = float32(1 / s * rowScale)
-				}
-				gr[l] -= float32(1 / q / s * rowScale)
-			}
-			if argmax32(pr) == l {
-				res.Right++
-			}
-		case "sparse_cce_logits":
-			l := int(tv[b])
-			mx := float64(pr[argmax32(pr)])
-			var s float64
-			for _, x := range pr {
-				s += math.Exp(float64(x) - mx)
-			}
-			lse := mx + math.Log(s)
-			total += lse - float64(pr[l])
-			for j, x := range pr {
-				gr[j] = float32(math.Exp(float64(x)-lse) * rowScale)
-			}
-			gr[l] -= float32(rowScale)
-			if argmax32(pr) == l {
-				res.Right++
-			}
-		case "nll":
-			l := int(tv[b])
-			total -= float64(pr[l])
-			gr[l] = float32(-rowScale)
-			if argmax32(pr) == l {
-				res.Right++
-			}
-		default:
-			return res, fmt.Errorf("unknown loss %q (want one of %v)", kind, LossKinds)
+		label := 0
+		if sparse {
+			label = int(tv[b])
 		}
+		var right int
+		total, right = def.row(total, pr, tr, label, gr, elemScale, rowScale)
+		res.Right += right
 		if rowWeights != nil {
 			w := rowWeights[b]
 			total = rowStart + (total-rowStart)*w
@@ -254,13 +343,12 @@ func WeightedTaskLoss(kind string, pred, target *tensor.Tensor, rowWeights []flo
 		}
 	}
 	res.Judged = res.Rows
-	if kind == "bce" || kind == "bce_logits" {
+	if def.perUnit && def.class {
 		res.Judged = res.Rows * width
 	}
-	switch kind {
-	case "mse", "mae", "huber", "bce", "bce_logits":
+	if def.perUnit {
 		res.Loss = total * elemScale
-	default:
+	} else {
 		res.Loss = total * rowScale
 	}
 	return res, nil
@@ -316,7 +404,7 @@ const SampleWeightPrefix = "sample_weight/"
 // when there are neither. A row's class is its label for sparse_cce,
 // sparse_cce_logits and nll, the largest target for cce, and the 0/1 target
 // for bce and bce_logits with one unit. Rows without a label get weight 0.
-func RowWeights(kind string, target, sample *tensor.Tensor, class []float64) ([]float64, error) {
+func RowWeights(loss Loss, target, sample *tensor.Tensor, class []float64) ([]float64, error) {
 	if sample == nil && class == nil {
 		return nil, nil
 	}
@@ -354,8 +442,10 @@ func RowWeights(kind string, target, sample *tensor.Tensor, class []float64) ([]
 	for i := range w {
 		row := tv[i*width : (i+1)*width]
 		var c int
-		switch kind {
-		case "sparse_cce", "sparse_cce_logits", "nll", "bce", "bce_logits":
+		kind, _ := loss.(LossKind)
+		def, builtin := lossDefs[kind]
+		switch {
+		case builtin && def.class && (def.sparse || def.perUnit):
 			if width != 1 {
 				return nil, fmt.Errorf("class weights need one label per row; %s targets have %d per row", kind, width)
 			}
@@ -364,10 +454,10 @@ func RowWeights(kind string, target, sample *tensor.Tensor, class []float64) ([]
 				continue
 			}
 			c = int(math.Round(row[0]))
-		case "cce":
+		case builtin && def.class:
 			c = argmax64(row)
 		default:
-			return nil, fmt.Errorf("class weights apply to classification losses, not %s", kind)
+			return nil, fmt.Errorf("class weights apply to the built-in classification losses, not %s", loss.Name())
 		}
 		if c >= len(class) {
 			return nil, fmt.Errorf("row %d has class %d but only %d class weights are given", i, c, len(class))
@@ -375,4 +465,18 @@ func RowWeights(kind string, target, sample *tensor.Tensor, class []float64) ([]
 		w[i] *= class[c]
 	}
 	return w, nil
+}
+
+// ParseLosses reads task losses as the command line spells them
+// (output → loss name).
+func ParseLosses(names map[string]string) (map[string]Loss, error) {
+	out := make(map[string]Loss, len(names))
+	for _, task := range sortedKeys(names) {
+		k, err := ParseLoss(names[task])
+		if err != nil {
+			return nil, cfgErr("--loss", "output %q: %s", task, err.(*ConfigError).Msg)
+		}
+		out[task] = k
+	}
+	return out, nil
 }

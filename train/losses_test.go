@@ -14,7 +14,7 @@ func TestLossGradientsMatchFiniteDifferences(t *testing.T) {
 	nan := math.NaN()
 	probs := []float32{0.2, 0.5, 0.3, 0.6, 0.1, 0.3, 0.25, 0.25, 0.5}
 	cases := []struct {
-		kind   string
+		kind   LossKind
 		pred   []float32
 		shape  []int
 		target *tensor.Tensor
@@ -30,7 +30,7 @@ func TestLossGradientsMatchFiniteDifferences(t *testing.T) {
 		{"nll", []float32{-1.2, -0.5, -2, -0.1, -3, -0.7}, []int{2, 3}, tensor.From([]int{2}, []int64{1, 0})},
 	}
 	for _, c := range cases {
-		t.Run(c.kind, func(t *testing.T) {
+		t.Run(string(c.kind), func(t *testing.T) {
 			res, err := TaskLoss(c.kind, tensor.From(c.shape, c.pred), c.target)
 			if err != nil {
 				t.Fatal(err)
@@ -65,7 +65,7 @@ func TestLossValues(t *testing.T) {
 	// hand-computed references
 	nan := math.NaN()
 	cases := []struct {
-		kind   string
+		kind   LossKind
 		pred   *tensor.Tensor
 		target *tensor.Tensor
 		want   float64
@@ -96,11 +96,11 @@ func TestWeightedLosses(t *testing.T) {
 	nan := math.NaN()
 	pred := tensor.From([]int{3, 1}, []float32{1, 2, 3})
 	target := tensor.From([]int{3, 1}, []float64{0, 0, nan})
-	rw, err := RowWeights("mse", target, tensor.From([]int{3}, []float32{2, 0.5, 7}), nil)
+	rw, err := RowWeights(MSE, target, tensor.From([]int{3}, []float32{2, 0.5, 7}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := WeightedTaskLoss("mse", pred, target, rw)
+	res, err := MSE.Eval(pred, target, rw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,11 +111,11 @@ func TestWeightedLosses(t *testing.T) {
 
 	logits := tensor.From([]int{2, 2}, []float32{0, 0, 0, 0})
 	labels := tensor.From([]int{2}, []int64{0, 1})
-	rw, err = RowWeights("sparse_cce_logits", labels, nil, []float64{1, 3})
+	rw, err = RowWeights(SparseCCELogits, labels, nil, []float64{1, 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err = WeightedTaskLoss("sparse_cce_logits", logits, labels, rw)
+	res, err = SparseCCELogits.Eval(logits, labels, rw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestWeightedLosses(t *testing.T) {
 	}
 
 	for _, c := range []struct {
-		kind   string
+		kind   LossKind
 		target *tensor.Tensor
 		sample *tensor.Tensor
 		class  []float64

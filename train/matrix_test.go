@@ -137,7 +137,7 @@ func trainabilityCase(t *testing.T, path string, ort bool) string {
 	for k, v := range inputs {
 		arrays[k] = v
 	}
-	losses := map[string]string{}
+	losses := map[string]Loss{}
 	for _, o := range m.Graph.Outputs {
 		y := outs[o.Name]
 		if y == nil || y.DType != tensor.Float32 {
@@ -148,7 +148,7 @@ func trainabilityCase(t *testing.T, path string, ort bool) string {
 			target[i] = v + float32(0.5*rng.NormFloat64())
 		}
 		arrays[o.Name] = tensor.From(y.Shape, target)
-		losses[o.Name] = "mse"
+		losses[o.Name] = MSE
 	}
 	if len(losses) == 0 {
 		t.Fatalf("no float output to train")
@@ -165,7 +165,7 @@ func trainabilityCase(t *testing.T, path string, ort bool) string {
 	// SGD with the gradient clipped to norm 0.1 takes steps of length 1e-3
 	// at most: small enough to reduce the loss of every model here, some of
 	// which (outputs in the hundreds) overshoot with Adam's first steps.
-	tr, err := NewTrainer(m, Config{Losses: losses, Optimizer: OptimizerConfig{Kind: "sgd", LR: 0.01}, ClipNorm: 0.1,
+	tr, err := NewTrainer(m, Config{Losses: losses, Optimizer: OptimizerConfig{Kind: SGD, LR: 0.01}, ClipNorm: 0.1,
 		BatchSize: data.Rows, Epochs: 5, NoShuffle: true})
 	if err != nil {
 		t.Fatalf("train: %v", err)

@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Optimizer updates parameters from their gradients with PyTorch's formulas
@@ -20,9 +21,43 @@ type Optimizer interface {
 	Restore(OptimizerState)
 }
 
+// OptimizerKind is an optimiser; its value is the name the command line
+// uses. The zero value is SGD.
+type OptimizerKind string
+
+// The optimisers.
+const (
+	SGD   OptimizerKind = "sgd"   // torch.optim.SGD (momentum, L2 weight decay)
+	Adam  OptimizerKind = "adam"  // torch.optim.Adam (L2 weight decay)
+	AdamW OptimizerKind = "adamw" // torch.optim.AdamW (decoupled weight decay)
+)
+
+// OptimizerKinds lists the optimisers.
+var OptimizerKinds = []OptimizerKind{SGD, Adam, AdamW}
+
+// ParseOptimizer reads an optimiser name as the command line spells it.
+// An empty name is the zero value, the default.
+func ParseOptimizer(s string) (OptimizerKind, error) {
+	k := OptimizerKind(s)
+	if !k.valid() {
+		return "", cfgErr("--optimizer", "unknown optimizer %q (want sgd, adam or adamw)", s)
+	}
+	return k, nil
+}
+
+func (k OptimizerKind) valid() bool { return k == "" || k == SGD || k == Adam || k == AdamW }
+
+// orDefault spells the zero value out (checkpoints and messages name it).
+func (k OptimizerKind) orDefault() OptimizerKind {
+	if k == "" {
+		return SGD
+	}
+	return k
+}
+
 // OptimizerState is the serialisable state of an optimiser (checkpoints).
 type OptimizerState struct {
-	Kind   string               `json:"kind"`
+	Kind   OptimizerKind        `json:"kind"`
 	Step   int                  `json:"step"`
 	LR     float64              `json:"lr"`
 	Slots1 map[string][]float32 `json:"slots1,omitempty"` // momentum buffer / Adam exp_avg
@@ -32,7 +67,7 @@ type OptimizerState struct {
 // OptimizerConfig selects and tunes an optimiser. Zero values take
 // PyTorch's defaults (Adam betas 0.9/0.999, eps 1e-8; AdamW weight decay 0.01).
 type OptimizerConfig struct {
-	Kind        string // sgd, adam, adamw
+	Kind        OptimizerKind // SGD (the zero value), Adam or AdamW
 	LR          float64
 	Momentum    float64
 	WeightDecay float64 // for adamw, < 0 means PyTorch's default 0.01
@@ -47,10 +82,10 @@ func NewOptimizer(c OptimizerConfig) (Optimizer, error) {
 		return nil, fmt.Errorf("learning rate must be positive, got %v", c.LR)
 	}
 	switch c.Kind {
-	case "sgd", "":
+	case SGD, "":
 		return &sgd{lr: c.LR, momentum: c.Momentum, wd: c.WeightDecay, buf: map[string][]float32{}}, nil
-	case "adam", "adamw":
-		a := &adam{decoupled: c.Kind == "adamw", lr: c.LR, wd: c.WeightDecay, b1: c.Beta1, b2: c.Beta2, eps: c.Eps,
+	case Adam, AdamW:
+		a := &adam{decoupled: c.Kind == AdamW, lr: c.LR, wd: c.WeightDecay, b1: c.Beta1, b2: c.Beta2, eps: c.Eps,
 			m: map[string][]float32{}, v: map[string][]float32{}}
 		if a.b1 == 0 {
 			a.b1 = 0.9
@@ -107,7 +142,7 @@ func (o *sgd) Tick()            { o.step++ }
 func (o *sgd) SetLR(lr float64) { o.lr = lr }
 func (o *sgd) LR() float64      { return o.lr }
 func (o *sgd) State() OptimizerState {
-	return OptimizerState{Kind: "sgd", Step: o.step, LR: o.lr, Slots1: o.buf}
+	return OptimizerState{Kind: SGD, Step: o.step, LR: o.lr, Slots1: o.buf}
 }
 func (o *sgd) Restore(s OptimizerState) {
 	o.step, o.lr = s.Step, s.LR
@@ -168,9 +203,9 @@ func (o *adam) Tick()            { o.step++ }
 func (o *adam) SetLR(lr float64) { o.lr = lr }
 func (o *adam) LR() float64      { return o.lr }
 func (o *adam) State() OptimizerState {
-	kind := "adam"
+	kind := Adam
 	if o.decoupled {
-		kind = "adamw"
+		kind = AdamW
 	}
 	return OptimizerState{Kind: kind, Step: o.step, LR: o.lr, Slots1: o.m, Slots2: o.v}
 }
@@ -210,33 +245,58 @@ func ClipGradNorm(grads map[string][]float32, maxNorm float64) float64 {
 	return float64(norm)
 }
 
+// ScheduleKind is a learning-rate schedule; its value is the name the
+// command line uses. The zero value is ScheduleNone.
+type ScheduleKind string
+
+// The learning-rate schedules.
+const (
+	ScheduleNone   ScheduleKind = "none"   // a constant rate
+	ScheduleStep   ScheduleKind = "step"   // torch's StepLR
+	ScheduleCosine ScheduleKind = "cosine" // torch's CosineAnnealingLR
+	ScheduleExp    ScheduleKind = "exp"    // torch's ExponentialLR
+)
+
+// ScheduleKinds lists the learning-rate schedules.
+var ScheduleKinds = []ScheduleKind{ScheduleNone, ScheduleStep, ScheduleCosine, ScheduleExp}
+
+// ParseSchedule reads a schedule name as the command line spells it.
+// An empty name is the zero value, the default.
+func ParseSchedule(s string) (ScheduleKind, error) {
+	k := ScheduleKind(s)
+	if !oneOf(k, append([]ScheduleKind{""}, ScheduleKinds...)) {
+		return "", cfgErr("--schedule", "unknown schedule %q (want %s)", s, strings.Join(kindStrings(ScheduleKinds), ", "))
+	}
+	return k, nil
+}
+
 // Schedule gives the learning rate of an epoch (0-based).
 type Schedule struct {
-	Kind     string  // "" or "none", "step", "cosine", "exp"
-	StepSize int     // step: epochs between decays
-	Gamma    float64 // step, exp: decay factor (default 0.1 for step, 0.9 for exp)
-	Epochs   int     // cosine: T_max
-	MinLR    float64 // cosine: eta_min
+	Kind     ScheduleKind // ScheduleNone (or ""), ScheduleStep, ScheduleCosine, ScheduleExp
+	StepSize int          // step: epochs between decays
+	Gamma    float64      // step, exp: decay factor (default 0.1 for step, 0.9 for exp)
+	Epochs   int          // cosine: T_max
+	MinLR    float64      // cosine: eta_min
 }
 
 // LR returns the rate for epoch e given the base rate, as torch's StepLR,
 // CosineAnnealingLR and ExponentialLR (closed forms).
 func (s Schedule) LR(base float64, e int) float64 {
 	switch s.Kind {
-	case "step":
+	case ScheduleStep:
 		g := s.Gamma
 		if g == 0 {
 			g = 0.1
 		}
 		step := max(s.StepSize, 1)
 		return base * math.Pow(g, float64(e/step))
-	case "exp":
+	case ScheduleExp:
 		g := s.Gamma
 		if g == 0 {
 			g = 0.9
 		}
 		return base * math.Pow(g, float64(e))
-	case "cosine":
+	case ScheduleCosine:
 		tmax := max(s.Epochs, 1)
 		return s.MinLR + (base-s.MinLR)*(1+math.Cos(math.Pi*float64(e)/float64(tmax)))/2
 	}

@@ -35,9 +35,13 @@ type recipe struct {
 }
 
 func (r recipe) config() Config {
+	losses, err := ParseLosses(r.Losses)
+	if err != nil {
+		panic(err)
+	}
 	return Config{
-		Losses: r.Losses, LossWeights: r.LossWeights,
-		Optimizer: OptimizerConfig{Kind: r.Optimizer, LR: r.LR, Momentum: r.Momentum, WeightDecay: r.WeightDecay},
+		Losses: losses, LossWeights: r.LossWeights,
+		Optimizer: OptimizerConfig{Kind: OptimizerKind(r.Optimizer), LR: r.LR, Momentum: r.Momentum, WeightDecay: r.WeightDecay},
 		BatchSize: r.Batch, Epochs: r.Epochs, NoShuffle: !r.Shuffle, Freeze: r.Freeze, ClipNorm: r.ClipNorm, Seed: r.Seed,
 	}
 }
@@ -138,18 +142,18 @@ func TestMatchesPyTorch(t *testing.T) {
 func TestResumeEqualsUninterrupted(t *testing.T) {
 	// rlw and pcgrad draw random numbers every step: their sequence must
 	// continue across a resume too
-	for _, kind := range []string{"fixed", "rlw", "pcgrad"} {
-		t.Run(kind, func(t *testing.T) { resumeCase(t, kind) })
+	for _, kind := range []WeightingKind{Fixed, RLW, PCGrad} {
+		t.Run(string(kind), func(t *testing.T) { resumeCase(t, kind) })
 	}
 }
 
-func resumeCase(t *testing.T, weighting string) {
+func resumeCase(t *testing.T, weighting WeightingKind) {
 	dir := recipeDirs(t)[0]
 	r, m1, d := loadRecipe(t, dir)
 	r.Epochs, r.Shuffle = 3, true
 	cfg := r.config()
 	cfg.Weighting = WeightingConfig{Kind: weighting, Seed: 5}
-	if weighting != "fixed" {
+	if weighting != Fixed {
 		cfg.LossWeights = nil
 	}
 	if _, err := Fit(context.Background(), m1, cfg, d, nil, Callbacks{}); err != nil {

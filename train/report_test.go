@@ -51,7 +51,7 @@ func TestReportedWeightsAreApplied(t *testing.T) {
 	z1, z2 := z.NormFloat64(), z.NormFloat64()
 	e1, e2 := math.Exp(z1), math.Exp(z2)
 	cases := []struct {
-		weighting string
+		weighting WeightingKind
 		want      [2]float64
 	}{
 		// min ‖γg1 + (1−γ)g2‖²: γ = (g2·g2 − g1·g2)/‖g1 − g2‖² = (8+4)/20
@@ -69,7 +69,7 @@ func TestReportedWeightsAreApplied(t *testing.T) {
 	}
 	for _, c := range cases {
 		cfg := Config{Losses: tinyLosses(2), Weighting: WeightingConfig{Kind: c.weighting, Seed: 4},
-			Optimizer: OptimizerConfig{Kind: "sgd", LR: 0.01}, Freeze: "heads", BatchSize: 1, Epochs: 1, Seed: 4}
+			Optimizer: OptimizerConfig{Kind: SGD, LR: 0.01}, Freeze: "heads", BatchSize: 1, Epochs: 1, Seed: 4}
 		res, err := Fit(context.Background(), handModel(), cfg, handData(3), nil, Callbacks{})
 		if err != nil {
 			t.Fatalf("%s: %v", c.weighting, err)
@@ -91,10 +91,10 @@ func TestUncertaintyUsesTheRunsOptimiser(t *testing.T) {
 		opt    OptimizerConfig
 		s1, s2 float32
 	}{
-		{OptimizerConfig{Kind: "adam", LR: 0.1}, 0, 0.1},
-		{OptimizerConfig{Kind: "sgd", LR: 0.3}, 0, 1.2},
+		{OptimizerConfig{Kind: Adam, LR: 0.1}, 0, 0.1},
+		{OptimizerConfig{Kind: SGD, LR: 0.3}, 0, 1.2},
 	} {
-		cfg := Config{Losses: tinyLosses(2), Weighting: WeightingConfig{Kind: "uncertainty"}, Optimizer: c.opt,
+		cfg := Config{Losses: tinyLosses(2), Weighting: WeightingConfig{Kind: Uncertainty}, Optimizer: c.opt,
 			BatchSize: 1, Epochs: 1}
 		tr, err := NewTrainer(handModel(), cfg)
 		if err != nil {

@@ -22,18 +22,18 @@ import (
 // resumeRecipe exercises every piece of state a resume must carry: a
 // shuffled order, a schedule, clipping, soft sharing, early stopping with
 // best weights, validation, three tasks.
-func resumeRecipe(weighting, optimizer string) Config {
+func resumeRecipe(weighting WeightingKind, optimizer OptimizerKind) Config {
 	cfg := Config{
 		Losses:    tinyLosses(3),
 		Weighting: WeightingConfig{Kind: weighting, Seed: 9},
 		Optimizer: OptimizerConfig{Kind: optimizer, LR: 0.05},
-		Schedule:  Schedule{Kind: "step", StepSize: 2, Gamma: 0.5},
+		Schedule:  Schedule{Kind: ScheduleStep, StepSize: 2, Gamma: 0.5},
 		BatchSize: 5, Epochs: 4, Seed: 3, ClipNorm: 2, SoftShare: 0.01, EarlyStop: 2,
 	}
-	if optimizer == "sgd" {
+	if optimizer == SGD {
 		cfg.Optimizer.Momentum = 0.9
 	}
-	if optimizer == "adamw" {
+	if optimizer == AdamW {
 		cfg.Optimizer.WeightDecay = 0.02
 	}
 	return cfg
@@ -64,7 +64,7 @@ func TestResumeMatrix(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 21))
 	cases := 0
 	for _, weighting := range Weightings {
-		for _, optimizer := range []string{"sgd", "adam", "adamw"} {
+		for _, optimizer := range OptimizerKinds {
 			cfg := resumeRecipe(weighting, optimizer)
 			m := tinyModel(3, 4, 6, "Tanh", 7)
 			ref, err := Fit(context.Background(), m, cfg, trainSet, valSet, Callbacks{})

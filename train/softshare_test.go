@@ -33,8 +33,8 @@ func TestSoftSharing(t *testing.T) {
 		}
 		d, _ := NewDataset(map[string]*tensor.Tensor{"input": tensor.From([]int{32, 5, 1}, x),
 			"output1": tensor.From([]int{32, 1}, y1), "output2": tensor.From([]int{32, 1}, y2)})
-		cfg := Config{Losses: map[string]string{"output1": "mse", "output2": "mse"}, Freeze: "trunk", SoftShare: lambda,
-			Optimizer: OptimizerConfig{Kind: "sgd", LR: 0.05}, BatchSize: 8, Epochs: 5, NoShuffle: true}
+		cfg := Config{Losses: map[string]Loss{"output1": MSE, "output2": MSE}, Freeze: "trunk", SoftShare: lambda,
+			Optimizer: OptimizerConfig{Kind: SGD, LR: 0.05}, BatchSize: 8, Epochs: 5, NoShuffle: true}
 		if _, err := Fit(context.Background(), m, cfg, d, nil, Callbacks{}); err != nil {
 			t.Fatal(err)
 		}

@@ -22,29 +22,40 @@ func cfgErr(field, format string, args ...any) error {
 	return &ConfigError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
-// OnNaN values: what a non-finite loss or gradient does during training.
+// OnNaNAction is what a non-finite loss or gradient does during training;
+// its value is the name the command line uses. The zero value is OnNaNStop.
+type OnNaNAction string
+
+// The OnNaN actions.
 const (
-	OnNaNStop      = "stop"       // stop with an error naming the step and task (the default)
-	OnNaNSkipBatch = "skip-batch" // leave the weights unchanged for that batch and go on
+	OnNaNStop      OnNaNAction = "stop"       // stop with an error naming the step and task (the default)
+	OnNaNSkipBatch OnNaNAction = "skip-batch" // leave the weights unchanged for that batch and go on
 )
 
-// ScheduleKinds lists the learning-rate schedules.
-var ScheduleKinds = []string{"none", "step", "cosine", "exp"}
+// ParseOnNaN reads an OnNaN action as the command line spells it.
+// An empty name is the zero value, the default.
+func ParseOnNaN(s string) (OnNaNAction, error) {
+	a := OnNaNAction(s)
+	if !oneOf(a, []OnNaNAction{"", OnNaNStop, OnNaNSkipBatch}) {
+		return "", cfgErr("--on-nan", "unknown action %q (want %s or %s)", s, OnNaNStop, OnNaNSkipBatch)
+	}
+	return a, nil
+}
 
 // Validate checks the recipe on its own (without a model or data): every
 // setting must be in range and must have an effect. Zero values keep their
 // documented defaults. NewTrainer calls it.
 func (c Config) Validate() error {
 	if len(c.Losses) == 0 {
-		return cfgErr("--loss", "no task has a loss: give --loss OUTPUT=KIND (kinds: %s)", strings.Join(LossKinds, " "))
+		return cfgErr("--loss", "no task has a loss: give --loss OUTPUT=KIND (kinds: %s)", kindList(LossKinds))
 	}
 	for _, name := range sortedKeys(c.Losses) {
-		if !validLoss(c.Losses[name]) {
-			return cfgErr("--loss", "output %q: unknown loss %q (want one of %s)", name, c.Losses[name], strings.Join(LossKinds, " "))
+		if err := checkLoss(c.Losses[name]); err != nil {
+			return cfgErr("--loss", "output %q: %s", name, err)
 		}
 	}
-	if !oneOf(c.Weighting.Kind, append([]string{""}, Weightings...)) {
-		return cfgErr("--weighting", "unknown method %q (want one of %s)", c.Weighting.Kind, strings.Join(Weightings, " "))
+	if !oneOf(c.Weighting.Kind, append([]WeightingKind{""}, Weightings...)) {
+		return cfgErr("--weighting", "unknown method %q (want one of %s)", c.Weighting.Kind, kindList(Weightings))
 	}
 	for _, name := range sortedKeys(c.LossWeights) {
 		w := c.LossWeights[name]
@@ -56,12 +67,12 @@ func (c Config) Validate() error {
 		}
 	}
 	for _, name := range sortedKeys(c.ClassWeights) {
-		kind, ok := c.Losses[name]
+		loss, ok := c.Losses[name]
 		if !ok {
 			return cfgErr("--class-weight", "names %q, which has no loss (give it one with --loss %s=KIND, or drop the weights)", name, name)
 		}
-		if !IsClassification(kind) {
-			return cfgErr("--class-weight", "%s: class weights apply to classification losses, not %s", name, kind)
+		if k, builtin := loss.(LossKind); !builtin || !k.Classification() {
+			return cfgErr("--class-weight", "%s: class weights apply to the built-in classification losses, not %s", name, loss.Name())
 		}
 		for c, w := range c.ClassWeights[name] {
 			if math.IsNaN(w) || math.IsInf(w, 0) || w < 0 {
@@ -73,7 +84,7 @@ func (c Config) Validate() error {
 		return cfgErr("--loss-weights", "fixed task weights only apply to --weighting fixed; %s sets the weights itself (drop --loss-weights, or use --weighting fixed)", c.Weighting.Kind)
 	}
 	o := c.Optimizer
-	if !oneOf(o.Kind, []string{"", "sgd", "adam", "adamw"}) {
+	if !o.Kind.valid() {
 		return cfgErr("--optimizer", "unknown optimizer %q (want sgd, adam or adamw)", o.Kind)
 	}
 	if !(o.LR > 0) || math.IsInf(o.LR, 0) {
@@ -82,10 +93,10 @@ func (c Config) Validate() error {
 	if math.IsNaN(o.Momentum) || o.Momentum < 0 || o.Momentum >= 1 {
 		return cfgErr("--momentum", "want 0 ≤ momentum < 1, got %v", o.Momentum)
 	}
-	if o.Momentum != 0 && o.Kind != "" && o.Kind != "sgd" {
+	if o.Momentum != 0 && o.Kind != "" && o.Kind != SGD {
 		return cfgErr("--momentum", "momentum applies to --optimizer sgd only; %s keeps its own moment estimates (drop --momentum, or use sgd)", o.Kind)
 	}
-	if math.IsNaN(o.WeightDecay) || math.IsInf(o.WeightDecay, 0) || (o.WeightDecay < 0 && o.Kind != "adamw") {
+	if math.IsNaN(o.WeightDecay) || math.IsInf(o.WeightDecay, 0) || (o.WeightDecay < 0 && o.Kind != AdamW) {
 		return cfgErr("--weight-decay", "want a finite number ≥ 0, got %v", o.WeightDecay)
 	}
 	for _, b := range []struct {
@@ -123,7 +134,7 @@ func (c Config) Validate() error {
 	if c.CheckpointEvery > 0 && c.Checkpoint == "" {
 		return cfgErr("--checkpoint-every", "needs --checkpoint DIR to say where checkpoints go")
 	}
-	if !oneOf(c.OnNaN, []string{"", OnNaNStop, OnNaNSkipBatch}) {
+	if !oneOf(c.OnNaN, []OnNaNAction{"", OnNaNStop, OnNaNSkipBatch}) {
 		return cfgErr("--on-nan", "unknown action %q (want %s or %s)", c.OnNaN, OnNaNStop, OnNaNSkipBatch)
 	}
 	switch c.Freeze {
@@ -146,8 +157,8 @@ func (c Config) Validate() error {
 }
 
 func (s Schedule) validate() error {
-	if !oneOf(s.Kind, append([]string{""}, ScheduleKinds...)) {
-		return cfgErr("--schedule", "unknown schedule %q (want %s)", s.Kind, strings.Join(ScheduleKinds, ", "))
+	if !oneOf(s.Kind, append([]ScheduleKind{""}, ScheduleKinds...)) {
+		return cfgErr("--schedule", "unknown schedule %q (want %s)", s.Kind, strings.Join(kindStrings(ScheduleKinds), ", "))
 	}
 	if s.StepSize < 0 {
 		return cfgErr("--step-size", "want at least 1 epoch between decays, got %d", s.StepSize)
@@ -161,7 +172,20 @@ func (s Schedule) validate() error {
 	return nil
 }
 
-func oneOf(s string, set []string) bool {
+// checkLoss refuses a missing loss and an unknown built-in kind.
+func checkLoss(l Loss) error {
+	if l == nil {
+		return fmt.Errorf("no loss given (nil)")
+	}
+	if k, ok := l.(LossKind); ok {
+		if _, known := lossDefs[k]; !known {
+			return fmt.Errorf("unknown loss %q (want one of %s)", string(k), kindList(LossKinds))
+		}
+	}
+	return nil
+}
+
+func oneOf[K comparable](s K, set []K) bool {
 	for _, v := range set {
 		if s == v {
 			return true

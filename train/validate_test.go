@@ -80,10 +80,10 @@ func tinyData(rows, in, tasks int, seed uint64) *Dataset {
 	return d
 }
 
-func tinyLosses(tasks int) map[string]string {
-	l := map[string]string{}
+func tinyLosses(tasks int) map[string]Loss {
+	l := map[string]Loss{}
 	for t := 1; t <= tasks; t++ {
-		l[taskName(t)] = "mse"
+		l[taskName(t)] = MSE
 	}
 	return l
 }
@@ -91,7 +91,7 @@ func tinyLosses(tasks int) map[string]string {
 // TestConfigValidate: each setting that cannot work is refused, naming the
 // flag and how to fix it; a good recipe passes.
 func TestConfigValidate(t *testing.T) {
-	ok := Config{Losses: map[string]string{"a": "mse", "b": "sparse_cce"}, Optimizer: OptimizerConfig{Kind: "adam", LR: 1e-3}}
+	ok := Config{Losses: map[string]Loss{"a": MSE, "b": SparseCCE}, Optimizer: OptimizerConfig{Kind: Adam, LR: 1e-3}}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("a good recipe: %v", err)
 	}
@@ -102,7 +102,7 @@ func TestConfigValidate(t *testing.T) {
 		want  string
 	}{
 		{"no loss", func(c *Config) { c.Losses = nil }, "--loss", "give --loss OUTPUT=KIND"},
-		{"unknown loss", func(c *Config) { c.Losses["a"] = "hinge" }, "--loss", `unknown loss "hinge"`},
+		{"unknown loss", func(c *Config) { c.Losses["a"] = LossKind("hinge") }, "--loss", `unknown loss "hinge"`},
 		{"unknown weighting", func(c *Config) { c.Weighting.Kind = "magic" }, "--weighting", "fixed rlw uncertainty"},
 		{"weight without loss", func(c *Config) { c.LossWeights = map[string]float64{"z": 1} }, "--loss-weights", `"z", which has no loss`},
 		{"negative weight", func(c *Config) { c.LossWeights = map[string]float64{"a": -1} }, "--loss-weights", "≥ 0"},
@@ -137,7 +137,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for _, c := range cases {
 		cfg := ok
-		cfg.Losses = map[string]string{"a": "mse", "b": "sparse_cce"}
+		cfg.Losses = map[string]Loss{"a": MSE, "b": SparseCCE}
 		c.edit(&cfg)
 		err := cfg.Validate()
 		var ce *ConfigError
@@ -168,7 +168,7 @@ func TestFreezeMatchingNothingListsParameters(t *testing.T) {
 // counts and unrelated arrays, before any step.
 func TestCheckData(t *testing.T) {
 	m := tinyModel(2, 3, 4, "Tanh", 1)
-	tr, err := NewTrainer(m, Config{Losses: map[string]string{"task1": "mse", "task2": "sparse_cce_logits"}, Optimizer: OptimizerConfig{LR: 0.1}})
+	tr, err := NewTrainer(m, Config{Losses: map[string]Loss{"task1": MSE, "task2": SparseCCELogits}, Optimizer: OptimizerConfig{LR: 0.1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestNonFiniteStopsOrSkips(t *testing.T) {
 	for j := 0; j < 3; j++ {
 		x[13*3+j] = 3e38 // finite, but x·W overflows
 	}
-	cfg := Config{Losses: tinyLosses(2), Optimizer: OptimizerConfig{Kind: "sgd", LR: 0.05}, BatchSize: 4, Epochs: 1, NoShuffle: true}
+	cfg := Config{Losses: tinyLosses(2), Optimizer: OptimizerConfig{Kind: SGD, LR: 0.05}, BatchSize: 4, Epochs: 1, NoShuffle: true}
 	m := tinyModel(2, 3, 4, "", 1)
 	var before map[string]*tensor.Tensor
 	steps := 0

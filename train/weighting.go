@@ -9,8 +9,43 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
+// WeightingKind is a task-weighting method; its value is the name the
+// command line uses. The zero value is Fixed.
+type WeightingKind string
+
+// The task-weighting methods.
+const (
+	Fixed       WeightingKind = "fixed"       // fixed weights (Config.LossWeights, default 1)
+	RLW         WeightingKind = "rlw"         // random loss weighting
+	Uncertainty WeightingKind = "uncertainty" // homoscedastic uncertainty (Kendall et al.)
+	DWA         WeightingKind = "dwa"         // dynamic weight average
+	GradNorm    WeightingKind = "gradnorm"    // gradient normalisation (Chen et al.)
+	MGDA        WeightingKind = "mgda"        // multiple-gradient descent (min-norm)
+	PCGrad      WeightingKind = "pcgrad"      // projecting conflicting gradients
+	CAGrad      WeightingKind = "cagrad"      // conflict-averse gradient descent
+	IMTL        WeightingKind = "imtl"        // impartial MTL, gradient form (IMTL-G)
+)
+
 // Weightings lists the task-weighting methods.
-var Weightings = []string{"fixed", "rlw", "uncertainty", "dwa", "gradnorm", "mgda", "pcgrad", "cagrad", "imtl"}
+var Weightings = []WeightingKind{Fixed, RLW, Uncertainty, DWA, GradNorm, MGDA, PCGrad, CAGrad, IMTL}
+
+// ParseWeighting reads a method name as the command line spells it.
+// An empty name is the zero value, the default.
+func ParseWeighting(s string) (WeightingKind, error) {
+	k := WeightingKind(s)
+	if !oneOf(k, append([]WeightingKind{""}, Weightings...)) {
+		return "", cfgErr("--weighting", "unknown method %q (want one of %s)", s, kindList(Weightings))
+	}
+	return k, nil
+}
+
+// orDefault spells the zero value out (checkpoints and messages name it).
+func (k WeightingKind) orDefault() WeightingKind {
+	if k == "" {
+		return Fixed
+	}
+	return k
+}
 
 // Weighting decides how task losses (or their gradients) combine.
 //
@@ -19,7 +54,7 @@ var Weightings = []string{"fixed", "rlw", "uncertainty", "dwa", "gradnorm", "mgd
 // pcgrad, cagrad, imtl) combine the per-task gradients of the shared
 // (trunk) parameters; head parameters receive their own task's gradient.
 type Weighting interface {
-	Name() string
+	Kind() WeightingKind
 	// TaskGrads reports whether Combine needs per-task trunk gradients.
 	TaskGrads() bool
 	// Weights returns this step's loss multipliers given the task losses.
@@ -71,12 +106,12 @@ func restoreState(name string, s json.RawMessage, v any) error {
 
 // WeightingConfig selects a method and its hyper-parameters.
 type WeightingConfig struct {
-	Kind    string
-	Fixed   []float64 // per-task weights for "fixed" (default 1)
-	Alpha   float64   // GradNorm asymmetry (default 1.5)
-	LR      float64   // learning rate of GradNorm's weights (and of uncertainty's log-variances outside a Trainer, whose optimiser trains them)
-	Temp    float64   // DWA temperature (default 2)
-	CAGradC float64   // CAGrad c (default 0.5)
+	Kind    WeightingKind // Fixed (the zero value), RLW, Uncertainty, ...
+	Fixed   []float64     // per-task weights for "fixed" (default 1)
+	Alpha   float64       // GradNorm asymmetry (default 1.5)
+	LR      float64       // learning rate of GradNorm's weights (and of uncertainty's log-variances outside a Trainer, whose optimiser trains them)
+	Temp    float64       // DWA temperature (default 2)
+	CAGradC float64       // CAGrad c (default 0.5)
 	Seed    uint64
 }
 
@@ -100,23 +135,23 @@ func NewWeighting(c WeightingConfig, k int) (Weighting, error) {
 		copy(fixed, c.Fixed)
 	}
 	switch c.Kind {
-	case "", "fixed":
+	case "", Fixed:
 		return &fixedW{w: fixed}, nil
-	case "rlw":
+	case RLW:
 		return &rlw{k: k, seed: c.Seed}, nil
-	case "uncertainty":
+	case Uncertainty:
 		lr := c.LR
 		if lr == 0 {
 			lr = 0.01
 		}
 		return &uncertainty{logVar: make([]float32, k), grad: make([]float32, k), lr: lr}, nil
-	case "dwa":
+	case DWA:
 		t := c.Temp
 		if t == 0 {
 			t = 2
 		}
 		return &dwa{k: k, temp: t, w: ones()}, nil
-	case "gradnorm":
+	case GradNorm:
 		a := c.Alpha
 		if a == 0 {
 			a = 1.5
@@ -126,33 +161,33 @@ func NewWeighting(c WeightingConfig, k int) (Weighting, error) {
 			lr = 0.025
 		}
 		return &gradNorm{alpha: a, lr: lr, w: ones()}, nil
-	case "mgda":
-		return &gradMethod{name: "mgda", combine: mgda}, nil
-	case "pcgrad":
+	case MGDA:
+		return &gradMethod{kind: MGDA, combine: mgda}, nil
+	case PCGrad:
 		// the projection order is drawn per step from (seed, step), so a
 		// resumed run continues the same sequence
-		m := &gradMethod{name: "pcgrad"}
+		m := &gradMethod{kind: PCGrad}
 		m.combine = func(g [][]float64) ([]float64, []float64) {
 			rng := rand.New(rand.NewPCG(c.Seed, uint64(m.step)))
 			m.step++
 			return pcgrad(g, rng)
 		}
 		return m, nil
-	case "cagrad":
+	case CAGrad:
 		cc := c.CAGradC
 		if cc == 0 {
 			cc = 0.5
 		}
-		return &gradMethod{name: "cagrad", combine: func(g [][]float64) ([]float64, []float64) { return cagrad(g, cc) }}, nil
-	case "imtl":
-		return &gradMethod{name: "imtl", combine: imtlG}, nil
+		return &gradMethod{kind: CAGrad, combine: func(g [][]float64) ([]float64, []float64) { return cagrad(g, cc) }}, nil
+	case IMTL:
+		return &gradMethod{kind: IMTL, combine: imtlG}, nil
 	}
-	return nil, fmt.Errorf("unknown weighting %q (want one of %v)", c.Kind, Weightings)
+	return nil, fmt.Errorf("unknown weighting %q (want one of %s)", c.Kind, kindList(Weightings))
 }
 
 type fixedW struct{ w []float64 }
 
-func (f *fixedW) Name() string                               { return "fixed" }
+func (f *fixedW) Kind() WeightingKind                        { return Fixed }
 func (f *fixedW) TaskGrads() bool                            { return false }
 func (f *fixedW) Weights([]float64) []float64                { return f.w }
 func (f *fixedW) Combine([][]float64) ([]float64, []float64) { return nil, nil }
@@ -169,8 +204,8 @@ type rlw struct {
 	step int // draws so far: each draw's generator derives from (seed, step), so a resumed run continues the sequence
 }
 
-func (r *rlw) Name() string    { return "rlw" }
-func (r *rlw) TaskGrads() bool { return false }
+func (r *rlw) Kind() WeightingKind { return RLW }
+func (r *rlw) TaskGrads() bool     { return false }
 func (r *rlw) Weights([]float64) []float64 {
 	rng := rand.New(rand.NewPCG(r.seed, uint64(r.step)))
 	r.step++
@@ -228,8 +263,8 @@ func (u *uncertainty) gradient(losses []float64) {
 	}
 }
 
-func (u *uncertainty) Name() string    { return "uncertainty" }
-func (u *uncertainty) TaskGrads() bool { return false }
+func (u *uncertainty) Kind() WeightingKind { return Uncertainty }
+func (u *uncertainty) TaskGrads() bool     { return false }
 func (u *uncertainty) Weights([]float64) []float64 {
 	w := make([]float64, len(u.logVar))
 	for i, s := range u.logVar {
@@ -280,7 +315,7 @@ type dwa struct {
 	w       []float64
 }
 
-func (d *dwa) Name() string                               { return "dwa" }
+func (d *dwa) Kind() WeightingKind                        { return DWA }
 func (d *dwa) TaskGrads() bool                            { return false }
 func (d *dwa) Weights([]float64) []float64                { return d.w }
 func (d *dwa) Combine([][]float64) ([]float64, []float64) { return nil, nil }
@@ -332,7 +367,7 @@ type gradNorm struct {
 	initial   []float64
 }
 
-func (g *gradNorm) Name() string                               { return "gradnorm" }
+func (g *gradNorm) Kind() WeightingKind                        { return GradNorm }
 func (g *gradNorm) TaskGrads() bool                            { return false }
 func (g *gradNorm) Weights([]float64) []float64                { return g.w }
 func (g *gradNorm) Combine([][]float64) ([]float64, []float64) { return nil, nil }
@@ -390,13 +425,13 @@ func (g *gradNorm) Restore(s json.RawMessage) error {
 
 // gradMethod adapts a per-task-gradient combiner.
 type gradMethod struct {
-	name    string
+	kind    WeightingKind
 	combine func([][]float64) ([]float64, []float64)
 	step    int // combines so far (pcgrad's random order depends on it)
 }
 
-func (m *gradMethod) Name() string    { return m.name }
-func (m *gradMethod) TaskGrads() bool { return true }
+func (m *gradMethod) Kind() WeightingKind { return m.kind }
+func (m *gradMethod) TaskGrads() bool     { return true }
 func (m *gradMethod) Weights(l []float64) []float64 {
 	w := make([]float64, len(l))
 	for i := range w {
@@ -410,7 +445,7 @@ func (m *gradMethod) EndEpoch([]float64)                           {}
 func (m *gradMethod) State() json.RawMessage                       { return marshalState(stepState{Step: m.step}) }
 func (m *gradMethod) Restore(s json.RawMessage) error {
 	var st stepState
-	if err := restoreState(m.name, s, &st); err != nil {
+	if err := restoreState(string(m.kind), s, &st); err != nil {
 		return err
 	}
 	m.step = st.Step

@@ -19,7 +19,7 @@ func near(a, b []float64, tol float64) bool {
 
 func TestGradientMethodsOnHandComputedCases(t *testing.T) {
 	cases := []struct {
-		kind  string
+		kind  WeightingKind
 		grads [][]float64
 		want  []float64
 	}{
@@ -55,7 +55,7 @@ func TestGradientMethodsOnHandComputedCases(t *testing.T) {
 
 func TestLossWeightingMethods(t *testing.T) {
 	// DWA: weights stay 1 for two epochs, then K·softmax(ratio/T)
-	d, _ := NewWeighting(WeightingConfig{Kind: "dwa"}, 2)
+	d, _ := NewWeighting(WeightingConfig{Kind: DWA}, 2)
 	d.EndEpoch([]float64{1, 1})
 	if !near(d.Weights(nil), []float64{1, 1}, 0) {
 		t.Fatalf("dwa after one epoch: %v", d.Weights(nil))
@@ -67,7 +67,7 @@ func TestLossWeightingMethods(t *testing.T) {
 	}
 
 	// uncertainty: s ← s − lr·(½ − L/(2eˢ)); weight 1/(2eˢ)
-	u, _ := NewWeighting(WeightingConfig{Kind: "uncertainty", LR: 0.1}, 2)
+	u, _ := NewWeighting(WeightingConfig{Kind: Uncertainty, LR: 0.1}, 2)
 	if !near(u.Weights(nil), []float64{0.5, 0.5}, 0) {
 		t.Fatalf("uncertainty initial weights %v", u.Weights(nil))
 	}
@@ -80,7 +80,7 @@ func TestLossWeightingMethods(t *testing.T) {
 
 	// GradNorm: with equal training rates the task whose weighted gradient
 	// norm is above the mean loses weight; the sum stays K
-	g, _ := NewWeighting(WeightingConfig{Kind: "gradnorm", LR: 0.1}, 2)
+	g, _ := NewWeighting(WeightingConfig{Kind: GradNorm, LR: 0.1}, 2)
 	g.Observe([]float64{1, 1}, []float64{2, 1})
 	w := g.Weights(nil)
 	if !(w[0] < 1 && w[1] > 1) || math.Abs(w[0]+w[1]-2) > 1e-12 {
@@ -92,13 +92,13 @@ func TestLossWeightingMethods(t *testing.T) {
 	}
 
 	// RLW: weights on the simplex, different every step
-	r, _ := NewWeighting(WeightingConfig{Kind: "rlw", Seed: 3}, 3)
+	r, _ := NewWeighting(WeightingConfig{Kind: RLW, Seed: 3}, 3)
 	a, b := r.Weights(nil), r.Weights(nil)
 	if math.Abs(a[0]+a[1]+a[2]-1) > 1e-12 || near(a, b, 1e-9) {
 		t.Errorf("rlw weights %v then %v", a, b)
 	}
 
-	f, _ := NewWeighting(WeightingConfig{Kind: "fixed", Fixed: []float64{1, 0.5}}, 2)
+	f, _ := NewWeighting(WeightingConfig{Kind: Fixed, Fixed: []float64{1, 0.5}}, 2)
 	if !near(f.Weights(nil), []float64{1, 0.5}, 0) {
 		t.Errorf("fixed: %v", f.Weights(nil))
 	}

@@ -48,8 +48,8 @@ func init() {
 		trainSet, _ := train.NewDataset(map[string]*tensor.Tensor{in: tr.Input, "output1": tr.TempMax, "weather": tr.Weather})
 		valSet, _ := train.NewDataset(map[string]*tensor.Tensor{in: va.Input, "output1": va.TempMax, "weather": va.Weather})
 		cfg := train.Config{
-			Losses:    map[string]string{"output1": "mse", "weather": "sparse_cce"},
-			Optimizer: train.OptimizerConfig{Kind: "adam", LR: 3e-3},
+			Losses:    map[string]train.Loss{"output1": train.MSE, "weather": train.SparseCCE},
+			Optimizer: train.OptimizerConfig{Kind: train.Adam, LR: 3e-3},
 			BatchSize: 32, Epochs: 4, Seed: 1,
 		}
 		t, err := train.NewTrainer(d.model, cfg)

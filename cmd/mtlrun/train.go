@@ -239,18 +239,35 @@ func runTrain(cmd *cobra.Command, modelPath string, f *trainFlags) error {
 	if wd < 0 && f.optimizer != "adamw" {
 		wd = 0
 	}
-	schedule := f.schedule
-	if schedule == "none" {
-		schedule = ""
+	// the flags' names become the recipe's typed values
+	lossKinds, err := train.ParseLosses(losses)
+	if err != nil {
+		return err
+	}
+	weighting, err := train.ParseWeighting(f.weighting)
+	if err != nil {
+		return err
+	}
+	optimizer, err := train.ParseOptimizer(f.optimizer)
+	if err != nil {
+		return err
+	}
+	schedule, err := train.ParseSchedule(f.schedule)
+	if err != nil {
+		return err
+	}
+	onNaN, err := train.ParseOnNaN(f.onNaN)
+	if err != nil {
+		return err
 	}
 	cfg := train.Config{
-		Losses: losses, LossWeights: weights,
-		Weighting: train.WeightingConfig{Kind: f.weighting, Seed: f.seed},
-		Optimizer: train.OptimizerConfig{Kind: f.optimizer, LR: f.lr, Momentum: f.momentum, WeightDecay: wd},
+		Losses: lossKinds, LossWeights: weights,
+		Weighting: train.WeightingConfig{Kind: weighting, Seed: f.seed},
+		Optimizer: train.OptimizerConfig{Kind: optimizer, LR: f.lr, Momentum: f.momentum, WeightDecay: wd},
 		Schedule:  train.Schedule{Kind: schedule, StepSize: f.stepSize, Gamma: f.gamma, Epochs: f.epochs},
 		BatchSize: f.batch, Epochs: f.epochs, NoShuffle: !f.shuffle, Seed: f.seed, Freeze: f.freeze,
 		ClipNorm: f.clipNorm, EarlyStop: f.earlyStop, SoftShare: f.softShare, ClassWeights: classWeights,
-		Checkpoint: f.checkpoint, CheckpointEvery: f.checkpointEvery, Resume: f.resume, OnNaN: f.onNaN,
+		Checkpoint: f.checkpoint, CheckpointEvery: f.checkpointEvery, Resume: f.resume, OnNaN: onNaN,
 	}
 	// the recipe alone first, so that a bad flag is reported before any
 	// file is read
@@ -480,7 +497,7 @@ func evalName(valSet *train.Dataset) string {
 }
 
 func metricString(m train.TaskMetrics) string {
-	if train.IsClassification(m.Kind) {
+	if train.LossKind(m.Kind).Classification() {
 		return fmt.Sprintf("loss %.4f  acc %.3f", m.Loss, m.Accuracy)
 	}
 	return fmt.Sprintf("loss %.4f  mse %.4g  mae %.4g", m.Loss, m.MSE, m.MAE)

@@ -57,23 +57,27 @@ func main() {
 	fmt.Fprintln(w, "mean\t")
 	// "fixed, 1/σ²" is a hand-tuned fixed weighting: what a practitioner
 	// who knows the task scales would choose
-	for _, method := range append(append([]string{}, train.Weightings...), "fixed, 1/σ²") {
+	const handTuned = "fixed, 1/σ²"
+	methods := []string{}
+	for _, k := range train.Weightings {
+		methods = append(methods, string(k))
+	}
+	for _, method := range append(methods, handTuned) {
 		m := buildModel(len(sigmas), *seed)
-		losses := map[string]string{}
+		losses := map[string]train.Loss{}
 		weights := map[string]float64{}
 		for i, s := range sigmas {
-			losses[task(i)] = "mse"
+			losses[task(i)] = train.MSE
 			weights[task(i)] = 1 / (s * s)
 		}
-		kind := method
-		if method != "fixed, 1/σ²" {
+		kind := train.Fixed
+		if method != handTuned {
 			weights = nil
-		} else {
-			kind = "fixed"
+			kind = train.WeightingKind(method)
 		}
 		cfg := train.Config{
 			Losses: losses, LossWeights: weights, Weighting: train.WeightingConfig{Kind: kind, Seed: *seed},
-			Optimizer: train.OptimizerConfig{Kind: "adam", LR: 1e-3}, BatchSize: 100,
+			Optimizer: train.OptimizerConfig{Kind: train.Adam, LR: 1e-3}, BatchSize: 100,
 			Epochs: *steps * 100 / trainSet.Rows, Seed: *seed,
 		}
 		tr, err := train.NewTrainer(m, cfg)

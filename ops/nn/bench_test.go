@@ -185,3 +185,14 @@ func BenchmarkDenseActivations(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGeluErf: the fused GELU on 256×256 elements; compare ops/math's
+// BenchmarkErf (the Erf node alone) and the Div/Add/Mul benchmarks there
+// for the unfused chain.
+func BenchmarkGeluErf(b *testing.B) {
+	op, err := ops.New(&ops.Config{Domain: "ai.mtlrun", OpType: "GeluErf", Opset: 1, Attrs: graph.Attrs{"scale": aFloat(1.4142135)}, NumInputs: 1, NumOutputs: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchOp(b, op, randF32(rand.New(rand.NewPCG(1, 1)), 256, 256))
+}

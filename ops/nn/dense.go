@@ -42,6 +42,11 @@ const (
 	actLeakyRelu
 	actSigmoid
 	actTanh
+	// actGeluErf+form, form 0…geluForms-1: GELU's exported erf form (see
+	// GeluErf); the activation's alpha is its scale c.
+	actGeluErf
+	// actGeluTanh+form: GELU's tanh form (see GeluTanh).
+	actGeluTanh = actGeluErf + geluForms
 )
 
 // actAlign is the element alignment of the blocks an activation is applied
@@ -75,6 +80,18 @@ func newDense(c *ops.Config) (ops.Op, error) {
 		d.act = actSigmoid
 	case "Tanh":
 		d.act = actTanh
+	case "GeluErf":
+		form := c.Attrs.Int("gelu_form", 0)
+		if form < 0 || form >= geluForms {
+			return nil, ops.BadAttr("gelu_form", "must be 0…%d, got %d", geluForms-1, form)
+		}
+		d.act = actGeluErf + actKind(form)
+	case "GeluTanh":
+		form := c.Attrs.Int("gelu_form", 0)
+		if form < 0 || form >= geluForms {
+			return nil, ops.BadAttr("gelu_form", "must be 0…%d, got %d", geluForms-1, form)
+		}
+		d.act = actGeluTanh + actKind(form)
 	default:
 		return nil, ops.BadAttr("activation", "unknown activation %q", s)
 	}
@@ -383,7 +400,8 @@ func relu(v float32) float32 {
 
 // applyAct applies an activation in place, exactly as ops/math's float32
 // kernels do: Relu is max(x, 0) (NaN stays NaN), LeakyRelu multiplies
-// negative values by alpha, Sigmoid and Tanh are linalg's vector functions.
+// negative values by alpha, Sigmoid and Tanh are linalg's vector functions,
+// GeluErf the unfused Div/Erf/Add/Mul/Mul (alpha is its scale).
 func applyAct(x []float32, act actKind, alpha float32) {
 	switch act {
 	case actRelu:
@@ -394,5 +412,11 @@ func applyAct(x []float32, act actKind, alpha float32) {
 		linalg.Sigmoid(x)
 	case actTanh:
 		linalg.Tanh(x)
+	default:
+		if act >= actGeluTanh {
+			geluTanh(x, int(act-actGeluTanh))
+		} else if act >= actGeluErf {
+			geluErf(x, alpha, int(act-actGeluErf))
+		}
 	}
 }

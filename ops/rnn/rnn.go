@@ -207,6 +207,10 @@ func (o *rnnOp) check(in []*tensor.Tensor) (dims, error) {
 	if _, err := tensor.NumElements([]int{dm.seq, dm.batch, 2 * dm.gh}); err != nil {
 		return dm, ops.BadInput(0, "X shape %v with hidden size %d needs too large a workspace: %v", x.Shape, dm.hid, err)
 	}
+	// per-row state and gates, needed even when there are no steps
+	if _, err := tensor.NumElements([]int{dm.batch, 2*dm.gh + 4*dm.hid}); err != nil {
+		return dm, ops.BadInput(0, "X shape %v with hidden size %d needs too large a workspace: %v", x.Shape, dm.hid, err)
+	}
 	if r.Shape[1] != dm.gh {
 		return dm, ops.BadInput(2, "R must have shape [%d, %d, %d], got %v", nd, dm.gh, dm.hid, r.Shape)
 	}
@@ -525,7 +529,17 @@ type job[T tensor.Float] struct {
 	y      []T
 	yh, yc []T
 	buf    []T
-	tr     *Trace[T] // nil unless a training pass traces the run
+	tr     *Trace[T]  // nil unless a training pass traces the run
+	arena  *ops.Arena // for cancellation checks (Arena.Err) only
+}
+
+// cancelEvery is how many time steps a job runs between checks of the
+// run's context: a cancelled run stops within that many steps.
+const cancelEvery = 8
+
+// stopped reports, every cancelEvery steps, whether the run was cancelled.
+func (j *job[T]) stopped(s int) bool {
+	return s%cancelEvery == cancelEvery-1 && j.arena.Err() != nil
 }
 
 // scratchSize is the scratch a job over cb rows needs.
@@ -623,7 +637,7 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, tr *Trace[
 	if o.cell == cellLSTM {
 		c0 = dataOf[T](input(in, 6))
 	}
-	base := job[T]{o: o, dm: dm, x: dataOf[T](in[0]), lens: lens,
+	base := job[T]{o: o, dm: dm, x: dataOf[T](in[0]), lens: lens, arena: a,
 		h0: dataOf[T](input(in, 5)), c0: c0, y: y, yh: yh, yc: yc, tr: tr}
 	result := func() []*tensor.Tensor {
 		// extra declared outputs beyond the op's own stay nil
@@ -659,9 +673,15 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, tr *Trace[
 			j.buf = scratch[T](a, j.scratchSize(dm.batch))
 			runJob(&j)
 		}
+		if err := a.Err(); err != nil {
+			return nil, err
+		}
 		return result(), nil
 	}
 	runParallel(o, a, base, &wts, nd, chunks)
+	if err := a.Err(); err != nil {
+		return nil, err
+	}
 	return result(), nil
 }
 
@@ -827,7 +847,7 @@ func runFused(j *job[float32]) {
 	}
 	if j.lens == nil {
 		args.H, args.LdH = hA, H
-		for s := 0; s < seq; s++ {
+		for s := 0; s < seq && !j.stopped(s); s++ {
 			t := s
 			if rev {
 				t = seq - 1 - s
@@ -858,11 +878,11 @@ func runFused(j *job[float32]) {
 			}
 		}
 	} else {
-		for lb := 0; lb < cb; lb++ {
+		for lb := 0; lb < cb && !j.stopped(lb); lb++ {
 			L := j.lens[j.b0+lb]
 			args.C = cs[lb*H:]
 			hs := hA[lb*H : (lb+1)*H]
-			for s := 0; s < L; s++ {
+			for s := 0; s < L && !j.stopped(s); s++ {
 				t := s
 				if rev {
 					t = L - 1 - s
@@ -1001,7 +1021,7 @@ func runJob[T tensor.Float](j *job[T]) {
 	hasClip := o.hasClip
 	_, is32 := any(clip).(float32)
 
-	for s := 0; s < steps; s++ {
+	for s := 0; s < steps && !j.stopped(s); s++ {
 		if j.tr != nil {
 			for lb := 0; lb < cb; lb++ {
 				if L := rowLen(lb); s < L {
