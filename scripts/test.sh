@@ -74,4 +74,6 @@ fi
 # the data-race detector over the concurrent parts: server, sessions, kernels
 go test -count=1 -race -short ./serve ./runtime ./ops/rnn >/dev/null && echo "race detector (serve, runtime, ops/rnn): ok"
 
+# grpcurl (pinned) for serve/internal/interop's grpcurl test
+G=.cache/tools/grpcurl-v1.9.3; [ -x "$G/grpcurl" ] || GOBIN="$PWD/$G" go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3 2>/dev/null || echo "test.sh: could not install grpcurl; its test skips"; export PATH="$PWD/$G:$PATH"
 go test -count=1 "$@" ./...

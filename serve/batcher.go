@@ -228,7 +228,7 @@ func (b *batcher) run(batch []*job) {
 		j := live[0]
 		start := time.Now()
 		out, err := b.m.session.RunContext(j.ctx, j.inputs, j.outputs...)
-		b.metrics.executed(b.m, time.Since(start), max(j.rows, 1))
+		b.metrics.executed(b.m, time.Since(start), max(j.rows, 1), err)
 		if err != nil {
 			err = classifyRunError(err)
 		}
@@ -262,7 +262,7 @@ func (b *batcher) run(batch []*job) {
 	}
 	start := time.Now()
 	out, err := b.m.session.RunContext(ctx, inputs, live[0].outputs...)
-	b.metrics.executed(b.m, time.Since(start), rows)
+	b.metrics.executed(b.m, time.Since(start), rows, err)
 	if err == nil {
 		for _, t := range out {
 			if t.Rank() == 0 || t.Shape[0] != rows {

@@ -95,8 +95,13 @@ func (m *metrics) result(model, protocol, outcome string, rows int, d time.Durat
 	}
 }
 
-// executed records one session run of rows rows.
-func (m *metrics) executed(sm *Model, compute time.Duration, rows int) {
+// executed records one session run of rows rows. Only successful runs
+// count, as Triton defines execution_count and compute_infer (a run that
+// failed, e.g. on an input shape the model refuses, is the request's failure).
+func (m *metrics) executed(sm *Model, compute time.Duration, rows int, err error) {
+	if err != nil {
+		return
+	}
 	sm.stats.executed(max(rows, 1), compute)
 	model := sm.Name
 	m.compute.WithLabelValues(model).Observe(compute.Seconds())

@@ -559,7 +559,7 @@ func (s *Server) InferParams(ctx context.Context, m *Model, params map[string]an
 	} else {
 		began := time.Now()
 		out, err = e.st.StepContext(ctx, inputs)
-		s.metrics.executed(m, time.Since(began), batchRows(inputs))
+		s.metrics.executed(m, time.Since(began), batchRows(inputs), err)
 	}
 	if err != nil {
 		var se *ops.InputError
@@ -722,7 +722,7 @@ func (b *seqBatcher) runGroup(g []*seqJob) {
 	one := func(j *seqJob) {
 		began := time.Now()
 		res, err := j.e.st.StepContext(j.ctx, j.in)
-		b.s.metrics.executed(m, time.Since(began), batchRows(j.in))
+		b.s.metrics.executed(m, time.Since(began), batchRows(j.in), err)
 		if err != nil {
 			j.err = err
 			return
@@ -761,7 +761,7 @@ func (b *seqBatcher) runGroup(g []*seqJob) {
 		began := time.Now()
 		var outs []map[string]*tensor.Tensor
 		outs, err = sc.StepBatchContext(ctx, members, ins)
-		b.s.metrics.executed(m, time.Since(began), rows)
+		b.s.metrics.executed(m, time.Since(began), rows, err)
 		for _, stop := range stops {
 			stop()
 		}

@@ -452,7 +452,7 @@ func (s *Server) Infer(ctx context.Context, m *Model, inputs map[string]*tensor.
 	defer release()
 	start := time.Now()
 	out, err := m.session.RunContext(ctx, inputs, outputs...)
-	s.metrics.executed(m, time.Since(start), batchRows(inputs))
+	s.metrics.executed(m, time.Since(start), batchRows(inputs), err)
 	if err != nil {
 		return nil, classifyRunError(err)
 	}
