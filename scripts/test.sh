@@ -71,6 +71,34 @@ if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
   MTLRUN_KERNELS=avx2 go test -count=1 ./ops/... ./runtime ./conformance >/dev/null && echo "kernel set avx2 (forced): ok"
 fi
 
+# arm64 under emulation: the NEON kernel set against the naive references
+# and the Go path, the op families and runtime (-short), and the sample
+# models end to end (mtlrun test built for arm64). ops/nn runs only its
+# Dense/Gemm/Relu tests: all of it takes ~7 min under qemu on 2 cores.
+if ! command -v qemu-aarch64-static >/dev/null; then
+  echo "test.sh: installing Debian package qemu-user-static"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq qemu-user-static >/dev/null
+fi
+GOARCH=arm64 go test -count=1 -exec qemu-aarch64-static -run '^TestKernelSetChoice$' -v ./ops/linalg |
+  grep '^linalg kernel sets:' | sed 's/^/arm64 (qemu): /'
+GOARCH=arm64 go test -count=1 -short -exec qemu-aarch64-static ./ops/linalg/... ./ops/math ./ops/shape ./ops/rnn ./runtime >/dev/null
+GOARCH=arm64 go test -count=1 -short -exec qemu-aarch64-static -run 'Relu|Dense|Gemm' ./ops/nn >/dev/null
+arm64bin="$(mktemp -d)/mtlrun"
+GOARCH=arm64 CGO_ENABLED=0 go build -o "$arm64bin" ./cmd/mtlrun
+qemu-aarch64-static "$arm64bin" version | grep '^kernel set' | sed 's/^/arm64 (qemu) mtlrun version: /'
+qemu-aarch64-static "$arm64bin" test models/* 2>/dev/null | tail -1 | sed 's/^/arm64 (qemu) mtlrun test models\/*: /'
+rm -rf "$(dirname "$arm64bin")"
+echo "arm64 under qemu: ok"
+
+# cross-builds with CGO_ENABLED=0 (linux/386: tensor.MaxElements is
+# min(2^31, math.MaxInt), so a 32-bit build caps tensors at 2^31-1 elements)
+for p in linux/arm64 darwin/arm64 windows/amd64 linux/riscv64 wasip1/wasm linux/386; do
+  GOOS="${p%/*}" GOARCH="${p#*/}" CGO_ENABLED=0 go build ./... || { echo "cross-build $p: FAILED"; exit 1; }
+done
+echo "cross-builds (linux/arm64, darwin/arm64, windows/amd64, linux/riscv64, wasip1/wasm, linux/386): ok"
+
 # the data-race detector over the concurrent parts: server, sessions, kernels
 go test -count=1 -race -short ./serve ./runtime ./ops/rnn >/dev/null && echo "race detector (serve, runtime, ops/rnn): ok"
 

@@ -6,6 +6,7 @@ package tensor
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -130,8 +131,10 @@ type Float interface{ float32 | float64 }
 
 // MaxElements bounds the size of any one tensor (2^31 elements, 8 GiB of
 // float32) so that a corrupt or hostile shape fails with an error instead of
-// exhausting memory.
-const MaxElements = 1 << 31
+// exhausting memory. On a 32-bit platform (linux/386, wasm is 64-bit) it is
+// math.MaxInt, 2^31-1: an element count must fit an int, and such a process
+// cannot address a larger tensor anyway.
+const MaxElements = min(1<<31, math.MaxInt)
 
 // ErrTooLarge is returned when a shape asks for more than MaxElements.
 var ErrTooLarge = errors.New("tensor: too many elements")

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 
 	"github.com/mtlrun/mtlrun/importer"
 	"github.com/mtlrun/mtlrun/internal/fixtures"
+	"github.com/mtlrun/mtlrun/internal/version"
+	"github.com/mtlrun/mtlrun/ops/linalg"
 	"github.com/mtlrun/mtlrun/tensor"
 	"github.com/mtlrun/mtlrun/tensorio"
 )
@@ -135,5 +138,23 @@ func TestBenchConcurrent(t *testing.T) {
 	}
 	if _, err := mtlrun(t, "bench", seed, "--runs", "5", "--concurrent", "2", "--vs-ort"); err == nil {
 		t.Fatal("--concurrent with --vs-ort must be refused")
+	}
+}
+
+func TestVersionCommand(t *testing.T) {
+	out, err := mtlrun(t, "version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"mtlrun " + version.Version, "go " + goruntime.Version(),
+		"platform " + goruntime.GOOS + "/" + goruntime.GOARCH, "kernel set " + linalg.KernelSet()} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("version output lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = mtlrun(t, "version", "--json")
+	var b buildInfo
+	if err != nil || json.Unmarshal([]byte(out), &b) != nil || b.KernelSet != linalg.KernelSet() || b.Platform == "" {
+		t.Fatalf("version --json: %v\n%s", err, out)
 	}
 }

@@ -7,27 +7,28 @@ import (
 )
 
 // EnvKernels is the environment variable that forces a kernel set lower
-// than the CPU's best: "go" (pure Go), "avx2" (AVX2+FMA) or "avx512"
-// (AVX-512 F+VL). It is read once, when the package initialises; tests,
+// than the CPU's best: "go" (pure Go), on amd64 "avx2" (AVX2+FMA) or
+// "avx512" (AVX-512 F+VL), on arm64 "neon" (Advanced SIMD). It is read once, when the package initialises; tests,
 // `mtlrun bench` and every library user see the same choice. A set the
 // CPU (or a purego build) lacks is refused: the best available set runs
 // instead, KernelSetError says why, and one line goes to stderr.
 const EnvKernels = "MTLRUN_KERNELS"
 
-// Kernel set names, lowest first.
+// Kernel set names, lowest first (neon and the AVX sets never meet).
 const (
 	SetGo     = "go"
+	SetNEON   = "neon"
 	SetAVX2   = "avx2"
 	SetAVX512 = "avx512"
 )
 
 // kernelSets lists every set, lowest first.
-var kernelSets = []string{SetGo, SetAVX2, SetAVX512}
+var kernelSets = []string{SetGo, SetNEON, SetAVX2, SetAVX512}
 
 // kernelSetErr is why EnvKernels was not honoured, nil if it was or is unset.
 var kernelSetErr error
 
-// KernelSet names the kernel set in use: "avx512", "avx2" or "go".
+// KernelSet names the kernel set in use: "avx512", "avx2", "neon" or "go".
 func KernelSet() string { return kernelName }
 
 // KernelSetError reports why MTLRUN_KERNELS was refused (an unknown name,

@@ -2,7 +2,9 @@
 // register tiles (6×16 blocks, 1–5-row leftover tiles, masked tiles for a
 // partial column panel) are Go assembly for AVX2+FMA and AVX-512,
 // generated from one source by internal/asmgen and chosen at run time
-// (KernelSet, MTLRUN_KERNELS), with a pure-Go fallback that the `purego`
+// (KernelSet, MTLRUN_KERNELS), plus NEON tiles for arm64
+// (internal/neongen; the cells and activations are pure Go there), with a
+// pure-Go fallback that the `purego`
 // build tag forces; vector sigmoid and tanh; and fused LSTM/GRU/RNN time
 // steps (cell.go: product, gates and state update per tile of hidden
 // units, both instruction sets). Op families (ops/nn, ops/rnn) call it; it
