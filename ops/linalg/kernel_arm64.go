@@ -79,11 +79,17 @@ func tile1x16NEON(k int, a unsafe.Pointer, lda int, b, c unsafe.Pointer, ldc int
 // is summed in the same order (fused multiply-adds in q order from zero,
 // then one add to C) whatever rows and cols are. A partial column panel
 // is computed into a zeroed 6×16 buffer and its live columns added to C.
-func tileKernel(rows, k int, a []float32, lda int, b, c []float32, ldc, cols int) {
+// The NEON tiles read A interleaved exactly when rows == 6 (products always
+// pack A here: packInPlace is false), so any other layout takes the Go tile.
+func tileKernel(rows, k int, a []float32, lda int, inter bool, b, c []float32, ldc, cols int) {
 	if k == 0 {
 		return
 	}
 	// bounds the assembly relies on
+	if inter != (rows == mr) {
+		tileGo(rows, k, a, lda, inter, b, c, ldc, cols)
+		return
+	}
 	if rows == mr {
 		_ = a[k*mr-1]
 	} else {
@@ -92,7 +98,7 @@ func tileKernel(rows, k int, a []float32, lda int, b, c []float32, ldc, cols int
 	_ = b[k*nr-1]
 	_ = c[(rows-1)*ldc+cols-1]
 	if !useNEON {
-		tileGo(rows, k, a, lda, b, c, ldc, cols)
+		tileGo(rows, k, a, lda, inter, b, c, ldc, cols)
 		return
 	}
 	if cols == nr {
@@ -136,3 +142,7 @@ func erfVec(x []float32) { erfGo(x) }
 
 // packBlock6 has no assembly here: packA's Go loop does the block.
 func packBlock6(d, a []float32, lda, kk int) bool { return false }
+
+// packInPlace reports whether products skip packing A: never on arm64, whose
+// NEON tiles read leftover rows strided but full blocks interleaved.
+func packInPlace() bool { return false }
