@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -529,7 +530,7 @@ func streamFingerprint(g *graph.Graph, plan *StreamPlan) [32]byte {
 func elements(shape []int) (int, bool) {
 	n := 1
 	for _, d := range shape {
-		if d < 0 || (d > 0 && n > (1<<62)/d) {
+		if d < 0 || (d > 0 && n > math.MaxInt/d) {
 			return 0, false
 		}
 		n *= d
