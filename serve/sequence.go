@@ -503,45 +503,13 @@ func (s *Server) InferParams(ctx context.Context, m *Model, params map[string]an
 		}
 		return s.Infer(ctx, m, inputs, outputs)
 	}
-	for _, o := range outputs {
-		if _, ok := m.model.Graph.Output(o); !ok {
-			return nil, badf("model %q has no output %q (outputs: %s)", m.Name, o, strings.Join(m.meta.outputNames(), ", "))
-		}
-	}
-	streamed := outputs
-	if len(streamed) == 0 {
-		streamed = m.meta.outputNames()
-	}
-	if err := m.checkInputs(inputs); err != nil {
-		return nil, err
-	}
 	// admission, before the sequence changes: a step runs the model on
 	// the new steps, so the model's estimate for them bounds its memory
-	est := m.mem.estimate(inputs)
-	if est > sat(s.opts.MaxRequestMemory) {
-		return nil, &TooLargeError{Estimate: est, Limit: sat(s.opts.MaxRequestMemory)}
-	}
-	if err := ctx.Err(); err != nil {
+	streamed, release, err := s.admit(ctx, m, inputs, outputs)
+	if err != nil {
 		return nil, err
 	}
-	select {
-	case m.queue <- struct{}{}:
-	default:
-		return nil, ErrOverloaded
-	}
-	res := &reservation{b: &s.mem}
-	if !res.grow(est) {
-		<-m.queue
-		return nil, ErrMemoryBusy
-	}
-	s.metrics.queueDepth.WithLabelValues(m.Name).Inc()
-	s.metrics.memoryInUse.Set(float64(s.mem.inUse()))
-	defer func() {
-		res.release()
-		<-m.queue
-		s.metrics.queueDepth.WithLabelValues(m.Name).Dec()
-		s.metrics.memoryInUse.Set(float64(s.mem.inUse()))
-	}()
+	defer release()
 	t := s.seq.table(m)
 	e, err := t.acquire(ctx, id, start, streamed)
 	if err != nil {

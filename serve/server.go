@@ -410,41 +410,9 @@ func (s *Server) label(name string) string {
 // cancelled or timed-out request is within a bounded time after ctx is done
 // (see runtime.Session.RunContext), not when its caller gives up.
 func (s *Server) Infer(ctx context.Context, m *Model, inputs map[string]*tensor.Tensor, outputs []string) (map[string]*tensor.Tensor, error) {
-	for _, o := range outputs {
-		if _, ok := m.model.Graph.Output(o); !ok {
-			return nil, badf("model %q has no output %q (outputs: %s)", m.Name, o, strings.Join(m.meta.outputNames(), ", "))
-		}
-	}
-	if len(outputs) == 0 {
-		outputs = m.meta.outputNames()
-	}
-	if err := m.checkInputs(inputs); err != nil {
+	outputs, release, err := s.admit(ctx, m, inputs, outputs)
+	if err != nil {
 		return nil, err
-	}
-	est := m.mem.estimate(inputs)
-	if est > sat(s.opts.MaxRequestMemory) {
-		return nil, &TooLargeError{Estimate: est, Limit: sat(s.opts.MaxRequestMemory)}
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	select {
-	case m.queue <- struct{}{}:
-	default:
-		return nil, ErrOverloaded
-	}
-	res := &reservation{b: &s.mem}
-	if !res.grow(est) {
-		<-m.queue
-		return nil, ErrMemoryBusy
-	}
-	s.metrics.queueDepth.WithLabelValues(m.Name).Inc()
-	s.metrics.memoryInUse.Set(float64(s.mem.inUse()))
-	release := func() {
-		res.release()
-		<-m.queue
-		s.metrics.queueDepth.WithLabelValues(m.Name).Dec()
-		s.metrics.memoryInUse.Set(float64(s.mem.inUse()))
 	}
 	if m.batcher != nil {
 		return m.batcher.submit(ctx, inputs, outputs, release)
@@ -457,6 +425,52 @@ func (s *Server) Infer(ctx context.Context, m *Model, inputs map[string]*tensor.
 		return nil, classifyRunError(err)
 	}
 	return out, nil
+}
+
+// admit checks a request against the model (its outputs, defaulting to all,
+// and its inputs) and admits it: the memory estimate (TooLargeError), one of
+// the model's queue slots (ErrOverloaded) and a reservation from the
+// server's budget (ErrMemoryBusy). It returns the outputs to compute and the
+// release that gives slot and reservation back, to be called once the
+// computation has stopped.
+func (s *Server) admit(ctx context.Context, m *Model, inputs map[string]*tensor.Tensor, outputs []string) ([]string, func(), error) {
+	for _, o := range outputs {
+		if _, ok := m.model.Graph.Output(o); !ok {
+			return nil, nil, badf("model %q has no output %q (outputs: %s)", m.Name, o, strings.Join(m.meta.outputNames(), ", "))
+		}
+	}
+	if len(outputs) == 0 {
+		outputs = m.meta.outputNames()
+	}
+	if err := m.checkInputs(inputs); err != nil {
+		return nil, nil, err
+	}
+	est := m.mem.estimate(inputs)
+	if est > sat(s.opts.MaxRequestMemory) {
+		return nil, nil, &TooLargeError{Estimate: est, Limit: sat(s.opts.MaxRequestMemory)}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	select {
+	case m.queue <- struct{}{}:
+	default:
+		return nil, nil, ErrOverloaded
+	}
+	res := &reservation{b: &s.mem}
+	if !res.grow(est) {
+		<-m.queue
+		return nil, nil, ErrMemoryBusy
+	}
+	s.metrics.queueDepth.WithLabelValues(m.Name).Inc()
+	s.metrics.memoryInUse.Set(float64(s.mem.inUse()))
+	release := func() {
+		res.release()
+		<-m.queue
+		s.metrics.queueDepth.WithLabelValues(m.Name).Dec()
+		s.metrics.memoryInUse.Set(float64(s.mem.inUse()))
+	}
+	return outputs, release, nil
 }
 
 // classifyRunError turns input errors into bad requests and keeps a
