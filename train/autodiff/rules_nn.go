@@ -231,15 +231,7 @@ func gradLayerNorm[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 	xhat := make([]float64, n)
 	for r := 0; r < rows; r++ {
 		row := xv[r*n : (r+1)*n]
-		var mean, v float64
-		for _, a := range row {
-			mean += float64(a)
-		}
-		mean /= float64(n)
-		for _, a := range row {
-			v += (float64(a) - mean) * (float64(a) - mean)
-		}
-		inv := 1 / math.Sqrt(v/float64(n)+eps)
+		mean, inv := normStats(row, eps)
 		var sumG, sumGX float64
 		for j, a := range row {
 			xhat[j] = (float64(a) - mean) * inv
@@ -279,15 +271,7 @@ func gradInstanceNorm[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 	for pl := 0; pl < x.Shape[0]*ch; pl++ {
 		k := pl % ch
 		row, grow := xv[pl*n:(pl+1)*n], gy[pl*n:(pl+1)*n]
-		var mean, v float64
-		for _, a := range row {
-			mean += float64(a)
-		}
-		mean /= float64(n)
-		for _, a := range row {
-			v += (float64(a) - mean) * (float64(a) - mean)
-		}
-		inv := 1 / math.Sqrt(v/float64(n)+eps)
+		mean, inv := normStats(row, eps)
 		var sumG, sumGX float64
 		for j, a := range row {
 			xhat[j] = (float64(a) - mean) * inv
@@ -308,4 +292,18 @@ func gradInstanceNorm[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 		out[2] = like(c.In[2], gb)
 	}
 	return out, nil
+}
+
+// normStats gives a row's mean and 1/sqrt(population variance + eps), in
+// float64, as the normalisation rules' backward passes need them.
+func normStats[T tensor.Float](row []T, eps float64) (mean, inv float64) {
+	var v float64
+	for _, a := range row {
+		mean += float64(a)
+	}
+	mean /= float64(len(row))
+	for _, a := range row {
+		v += (float64(a) - mean) * (float64(a) - mean)
+	}
+	return mean, 1 / math.Sqrt(v/float64(len(row))+eps)
 }
