@@ -135,17 +135,9 @@ func (c *cumSumOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return c
 
 // RunWith sums into a tensor from ar (float16/bfloat16 allocate).
 func (c *cumSumOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	if err := ops.NeedInputs(in, 2); err != nil {
-		return nil, err
-	}
-	x := in[0]
-	a, _, err := scalarInt(in, 1, "axis")
+	x, axis, err := scanAxis(in, "CumSum")
 	if err != nil {
 		return nil, err
-	}
-	axis, err := normAxis(a, x.Rank())
-	if err != nil || x.Rank() == 0 {
-		return nil, ops.BadInput(1, "CumSum axis %d invalid for %v", a, x)
 	}
 	if err := x.Validate(); err != nil {
 		return nil, ops.BadInput(0, "%v", err)
@@ -375,4 +367,22 @@ func (rs *reverseSequenceOp) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*ten
 		}
 	}
 	return one(ar, out)
+}
+
+// scanAxis checks a cumulative op's inputs (x and a scalar axis) and gives x
+// with its normalised axis.
+func scanAxis(in []*tensor.Tensor, op string) (*tensor.Tensor, int, error) {
+	if err := ops.NeedInputs(in, 2); err != nil {
+		return nil, 0, err
+	}
+	x := in[0]
+	a, _, err := scalarInt(in, 1, "axis")
+	if err != nil {
+		return nil, 0, err
+	}
+	axis, err := normAxis(a, x.Rank())
+	if err != nil || x.Rank() == 0 {
+		return nil, 0, ops.BadInput(1, "%s axis %d invalid for %v", op, a, x)
+	}
+	return x, axis, nil
 }

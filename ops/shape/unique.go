@@ -147,17 +147,9 @@ func newUnique(c *ops.Config) (ops.Op, error) {
 func newCumProd(c *ops.Config) (ops.Op, error) {
 	exclusive, reverse := c.Attrs.Int("exclusive", 0) != 0, c.Attrs.Int("reverse", 0) != 0
 	return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		if err := ops.NeedInputs(in, 2); err != nil {
-			return nil, err
-		}
-		x := in[0]
-		a, _, err := scalarInt(in, 1, "axis")
+		x, axis, err := scanAxis(in, "CumProd")
 		if err != nil {
 			return nil, err
-		}
-		axis, err := normAxis(a, x.Rank())
-		if err != nil || x.Rank() == 0 {
-			return nil, ops.BadInput(1, "CumProd axis %d invalid for %v", a, x)
 		}
 		outer, k, inner := prod(x.Shape[:axis]), x.Shape[axis], prod(x.Shape[axis+1:])
 		out := x.Clone()
