@@ -16,7 +16,7 @@ import (
 // descriptor. Control flow (Loop, Scan, If) is checked by control_test.go.
 func TestEveryGradientRuleChecked(t *testing.T) {
 	covered := map[string]bool{"Loop": true, "Scan": true, "If": true}
-	for _, c := range append(gradCases(), recurrentGradCases()...) {
+	for _, c := range append(append(gradCases(), recurrentGradCases()...), opsetGradCases()...) {
 		covered[c.op] = true
 	}
 	rng := rand.New(rand.NewPCG(5, 6))

@@ -1,0 +1,58 @@
+package autodiff
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/mtlrun/mtlrun/graph"
+	"github.com/mtlrun/mtlrun/tensor"
+)
+
+func attrStr(s string) graph.Attr { return graph.Attr{Type: graph.AttrString, String: s} }
+
+func f32s(v ...float32) *tensor.Tensor { return tensor.From([]int{len(v)}, v) }
+
+// opsetGradCases are the finite-difference checks of the rules for the ops
+// newer exports bring (Resize, Attention, RMSNormalization, TopK, the
+// scatters, the loss ops, ...): odd shapes and each attribute mode.
+func opsetGradCases() []gradCase {
+	rng := rand.New(rand.NewPCG(3, 4))
+	r := func(shape ...int) *tensor.Tensor { return randT(rng, false, shape...) }
+	idx := map[int]bool{1: true, 2: true, 3: true}
+	return []gradCase{
+		// Resize: tf2onnx's UpSampling2D (asymmetric, floor), torch's
+		// nearest (asymmetric, floor) and bilinear (pytorch_half_pixel or
+		// align_corners), and the other modes
+		{name: "resize_nearest_asym_floor", op: "Resize", opset: 19, inputs: []*tensor.Tensor{r(1, 2, 3, 2), nil, f32s(1, 1, 2, 3)}, constant: idx,
+			attrs: graph.Attrs{"mode": attrStr("nearest"), "coordinate_transformation_mode": attrStr("asymmetric"), "nearest_mode": attrStr("floor")}},
+		{name: "resize_nearest_sizes_down", op: "Resize", opset: 19, inputs: []*tensor.Tensor{r(1, 1, 5, 7), nil, nil, i64([]int{4}, 1, 1, 3, 4)}, constant: idx},
+		{name: "resize_nearest_ceil_half_pixel", op: "Resize", opset: 13, inputs: []*tensor.Tensor{r(2, 3, 5), nil, f32s(1, 1, 1.7)}, constant: idx,
+			attrs: graph.Attrs{"nearest_mode": attrStr("round_prefer_ceil")}},
+		{name: "resize_linear_pytorch_half_pixel", op: "Resize", opset: 19, inputs: []*tensor.Tensor{r(1, 2, 3, 5), nil, f32s(1, 1, 2, 2)}, constant: idx,
+			attrs: graph.Attrs{"mode": attrStr("linear"), "coordinate_transformation_mode": attrStr("pytorch_half_pixel")}},
+		{name: "resize_linear_align_corners_sizes", op: "Resize", opset: 19, inputs: []*tensor.Tensor{r(1, 1, 3, 4), nil, nil, i64([]int{4}, 1, 1, 7, 5)}, constant: idx,
+			attrs: graph.Attrs{"mode": attrStr("linear"), "coordinate_transformation_mode": attrStr("align_corners")}},
+		{name: "resize_linear_half_pixel_down_antialias", op: "Resize", opset: 18, inputs: []*tensor.Tensor{r(1, 1, 7, 5), nil, f32s(1, 1, 0.6, 0.5)}, constant: idx,
+			attrs: graph.Attrs{"mode": attrStr("linear"), "antialias": attrInt(1)}},
+		{name: "resize_linear_axes", op: "Resize", opset: 18, inputs: []*tensor.Tensor{r(2, 3, 4), nil, f32s(1.5)}, constant: idx,
+			attrs: graph.Attrs{"mode": attrStr("linear"), "axes": attrInts(-1)}},
+		{name: "resize_cubic_exclude_outside", op: "Resize", opset: 19, inputs: []*tensor.Tensor{r(1, 1, 4, 5), nil, f32s(1, 1, 1.5, 0.8)}, constant: idx,
+			attrs: graph.Attrs{"mode": attrStr("cubic"), "exclude_outside": attrInt(1)}},
+		{name: "resize_crop_extrapolate", op: "Resize", opset: 19, inputs: []*tensor.Tensor{r(1, 1, 4, 5), f32s(0, 0, -0.2, 0.1, 1, 1, 0.9, 1.3), nil, i64([]int{4}, 1, 1, 3, 4)}, constant: idx,
+			attrs: graph.Attrs{"mode": attrStr("linear"), "coordinate_transformation_mode": attrStr("tf_crop_and_resize"), "extrapolation_value": attrFloat(0.5)}},
+		{name: "resize10_nearest", op: "Resize", opset: 10, inputs: []*tensor.Tensor{r(1, 2, 3), f32s(1, 1, 2.5)}, constant: idx},
+		{name: "upsample9_linear", op: "Upsample", opset: 9, inputs: []*tensor.Tensor{r(1, 1, 3, 2), f32s(1, 1, 2, 3)}, constant: idx,
+			attrs: graph.Attrs{"mode": attrStr("linear")}},
+	}
+}
+
+func TestOpsetGradients(t *testing.T) {
+	for _, c := range opsetGradCases() {
+		t.Run(c.name, func(t *testing.T) {
+			if !HasRule(c.op) {
+				t.Fatalf("no rule for %s", c.op)
+			}
+			checkGradients(t, c)
+		})
+	}
+}
