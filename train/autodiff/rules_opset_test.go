@@ -43,6 +43,29 @@ func opsetGradCases() []gradCase {
 		{name: "resize10_nearest", op: "Resize", opset: 10, inputs: []*tensor.Tensor{r(1, 2, 3), f32s(1, 1, 2.5)}, constant: idx},
 		{name: "upsample9_linear", op: "Upsample", opset: 9, inputs: []*tensor.Tensor{r(1, 1, 3, 2), f32s(1, 1, 2, 3)}, constant: idx,
 			attrs: graph.Attrs{"mode": attrStr("linear")}},
+		// RMSNormalization: last axis, two axes with a broadcast scale
+		{name: "rmsnorm", op: "RMSNormalization", opset: 23, inputs: []*tensor.Tensor{r(2, 3, 5), r(5)}},
+		{name: "rmsnorm_axis1_bcast_scale", op: "RMSNormalization", opset: 23, inputs: []*tensor.Tensor{r(3, 2, 3), r(2, 1)},
+			attrs: graph.Attrs{"axis": attrInt(1), "epsilon": attrFloat(0.1)}},
+		// Attention: 4-D MHA; 3-D GQA with causal masking; an additive
+		// float mask with softcap and scale; a past KV cache (MQA) with a
+		// bool mask and the present outputs; the qk_matmul_output modes
+		{name: "attention_4d", op: "Attention", opset: 23, inputs: []*tensor.Tensor{r(1, 2, 3, 4), r(1, 2, 5, 4), r(1, 2, 5, 3)}},
+		{name: "attention_3d_gqa_causal", op: "Attention", opset: 23, inputs: []*tensor.Tensor{r(2, 3, 4), r(2, 3, 2), r(2, 3, 6)},
+			attrs: graph.Attrs{"q_num_heads": attrInt(2), "kv_num_heads": attrInt(1), "is_causal": attrInt(1)}},
+		{name: "attention_float_mask_softcap", op: "Attention", opset: 23, inputs: []*tensor.Tensor{r(2, 1, 3, 2), r(2, 1, 4, 2), r(2, 1, 4, 3), r(3, 4)},
+			attrs: graph.Attrs{"softcap": attrFloat(1.5), "scale": attrFloat(0.8)}},
+		{name: "attention_past_mqa_bool_mask", op: "Attention", opset: 23, outputs: 3,
+			inputs: []*tensor.Tensor{r(1, 2, 2, 3), r(1, 1, 2, 3), r(1, 1, 2, 2),
+				tensor.From([]int{1, 5}, []bool{true, false, true, true, true}), r(1, 1, 3, 3), r(1, 1, 3, 2)}},
+		{name: "attention_past_causal_3d", op: "Attention", opset: 23, outputs: 3,
+			inputs: []*tensor.Tensor{r(1, 2, 4), r(1, 2, 4), r(1, 2, 2), nil, r(1, 2, 1, 2), r(1, 2, 1, 1)},
+			attrs:  graph.Attrs{"q_num_heads": attrInt(2), "kv_num_heads": attrInt(2), "is_causal": attrInt(1)}},
+		{name: "attention_qk_mode0", op: "Attention", opset: 23, outputs: 4, inputs: []*tensor.Tensor{r(1, 1, 2, 3), r(1, 1, 3, 3), r(1, 1, 3, 2)}},
+		{name: "attention_qk_mode2_mask", op: "Attention", opset: 23, outputs: 4, inputs: []*tensor.Tensor{r(1, 1, 2, 3), r(1, 1, 3, 3), r(1, 1, 3, 2), r(2, 3)},
+			attrs: graph.Attrs{"qk_matmul_output_mode": attrInt(2), "softcap": attrFloat(2)}},
+		{name: "attention_qk_mode3", op: "Attention", opset: 23, outputs: 4, inputs: []*tensor.Tensor{r(1, 2, 2, 3), r(1, 2, 3, 3), r(1, 2, 3, 2)},
+			attrs: graph.Attrs{"qk_matmul_output_mode": attrInt(3)}},
 	}
 }
 
