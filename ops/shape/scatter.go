@@ -13,9 +13,10 @@ import (
 // offsets and move elements with package elems, whatever the dtype.
 
 func init() {
-	ops.Define(ops.Desc{Type: "ScatterND", Since: 11, Grad: noRuleYet, Kernel: newScatterND})
-	ops.Define(ops.Desc{Type: "ScatterElements", Since: 11, Grad: noRuleYet, Kernel: newScatterElements})
-	ops.Define(ops.Desc{Type: "Scatter", Since: 9, Grad: noRuleYet, Kernel: newScatterElements}) // deprecated in opset 11; ScatterElements without reduction
+	// the scatters' gradient (reductions none and add): train/autodiff/rules_select.go
+	ops.Define(ops.Desc{Type: "ScatterND", Since: 11, Grad: ops.GradRule{}, Kernel: newScatterND})
+	ops.Define(ops.Desc{Type: "ScatterElements", Since: 11, Grad: ops.GradRule{}, Kernel: newScatterElements})
+	ops.Define(ops.Desc{Type: "Scatter", Since: 9, Grad: ops.GradRule{}, Kernel: newScatterElements}) // deprecated in opset 11; ScatterElements without reduction
 	ops.Define(ops.Desc{Type: "GatherND", Since: 11, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newGatherND})
 }
 

@@ -2,6 +2,7 @@ package autodiff
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/mtlrun/mtlrun/graph"
@@ -18,6 +19,7 @@ func f32s(v ...float32) *tensor.Tensor { return tensor.From([]int{len(v)}, v) }
 func opsetGradCases() []gradCase {
 	rng := rand.New(rand.NewPCG(3, 4))
 	r := func(shape ...int) *tensor.Tensor { return randT(rng, false, shape...) }
+	pos := func(shape ...int) *tensor.Tensor { return randT(rng, true, shape...) }
 	idx := map[int]bool{1: true, 2: true, 3: true}
 	return []gradCase{
 		// Resize: tf2onnx's UpSampling2D (asymmetric, floor), torch's
@@ -66,6 +68,40 @@ func opsetGradCases() []gradCase {
 			attrs: graph.Attrs{"qk_matmul_output_mode": attrInt(2), "softcap": attrFloat(2)}},
 		{name: "attention_qk_mode3", op: "Attention", opset: 23, outputs: 4, inputs: []*tensor.Tensor{r(1, 2, 2, 3), r(1, 2, 3, 3), r(1, 2, 3, 2)},
 			attrs: graph.Attrs{"qk_matmul_output_mode": attrInt(3)}},
+		// TopK: largest along the last axis, smallest along a middle one
+		// (k from the attribute before opset 10)
+		{name: "topk", op: "TopK", opset: 11, outputs: 2, inputs: []*tensor.Tensor{r(3, 5), i64([]int{1}, 2)}},
+		{name: "topk_smallest_axis1", op: "TopK", opset: 11, outputs: 2, inputs: []*tensor.Tensor{r(2, 5, 3), i64([]int{1}, 3)},
+			attrs: graph.Attrs{"axis": attrInt(1), "largest": attrInt(0)}},
+		{name: "topk1", op: "TopK", opset: 1, outputs: 2, inputs: []*tensor.Tensor{r(4, 3)}, attrs: graph.Attrs{"k": attrInt(1), "axis": attrInt(0)}},
+		// the scatters: reduction none (a duplicate index: the last update
+		// wins) and add (duplicates sum), negative indices
+		{name: "scatterelements", op: "ScatterElements", opset: 18, inputs: []*tensor.Tensor{r(3, 4), i64([]int{2, 3}, 0, 2, -1, 1, 1, 3), r(2, 3)},
+			attrs: graph.Attrs{"axis": attrInt(1)}},
+		{name: "scatterelements_dup", op: "ScatterElements", opset: 18, inputs: []*tensor.Tensor{r(3, 2), i64([]int{2, 2}, 1, 0, 1, 2), r(2, 2)}},
+		{name: "scatterelements_add", op: "ScatterElements", opset: 18, inputs: []*tensor.Tensor{r(3, 4), i64([]int{2, 3}, 0, 2, 0, 1, 1, 3), r(2, 3)},
+			attrs: graph.Attrs{"axis": attrInt(1), "reduction": attrStr("add")}},
+		{name: "scatter9", op: "Scatter", opset: 9, inputs: []*tensor.Tensor{r(3, 3), i64([]int{1, 2}, 2, 0), r(1, 2)}},
+		{name: "scatternd", op: "ScatterND", opset: 11, inputs: []*tensor.Tensor{r(4, 3), i64([]int{2, 1}, 3, 1), r(2, 3)}},
+		{name: "scatternd_elements_dup", op: "ScatterND", opset: 18, inputs: []*tensor.Tensor{r(2, 3), i64([]int{3, 2}, 0, 1, 1, 2, 0, 1), r(3)}},
+		{name: "scatternd_add", op: "ScatterND", opset: 18, inputs: []*tensor.Tensor{r(2, 3, 2), i64([]int{3, 2}, 0, 1, 1, 2, 0, 1), r(3, 2)},
+			attrs: graph.Attrs{"reduction": attrStr("add")}},
+		// the loss ops: each reduction, class weights, ignore_index, extra
+		// dims, the log_prob output (the weights are constants)
+		{name: "nll_mean", op: "NegativeLogLikelihoodLoss", opset: 13, inputs: []*tensor.Tensor{r(3, 4), i64([]int{3}, 2, 0, 3)}},
+		{name: "nll_weight_ignore_mean", op: "NegativeLogLikelihoodLoss", opset: 13,
+			inputs: []*tensor.Tensor{r(3, 4, 2), i64([]int{3, 2}, 2, 0, 3, 1, 1, 0), pos(4)}, constant: map[int]bool{2: true},
+			attrs: graph.Attrs{"ignore_index": attrInt(1)}},
+		{name: "nll_none_extra_dims", op: "NegativeLogLikelihoodLoss", opset: 13, inputs: []*tensor.Tensor{r(2, 3, 2, 3), i64([]int{2, 2, 3}, 0, 1, 2, 2, 1, 0, 1, 1, 0, 2, 0, 1)},
+			attrs: graph.Attrs{"reduction": attrStr("none")}},
+		{name: "sce_mean", op: "SoftmaxCrossEntropyLoss", opset: 13, inputs: []*tensor.Tensor{r(3, 5), i64([]int{3}, 4, 0, 2)}},
+		{name: "sce_sum_weight_log_prob", op: "SoftmaxCrossEntropyLoss", opset: 13, outputs: 2,
+			inputs: []*tensor.Tensor{r(2, 3, 3), i64([]int{2, 3}, 0, 2, 1, 1, 1, 2), pos(3)}, constant: map[int]bool{2: true},
+			attrs: graph.Attrs{"reduction": attrStr("sum")}},
+		{name: "sce_none_ignore_negative", op: "SoftmaxCrossEntropyLoss", opset: 13, outputs: 2,
+			inputs: []*tensor.Tensor{r(4, 3), i64([]int{4}, 2, -100, 0, 1)}, attrs: graph.Attrs{"reduction": attrStr("none"), "ignore_index": attrInt(-100)}},
+		{name: "sce_mean_weight_ignore", op: "SoftmaxCrossEntropyLoss", opset: 12,
+			inputs: []*tensor.Tensor{r(3, 4), i64([]int{3}, 3, 0, 3), pos(4)}, constant: map[int]bool{2: true}, attrs: graph.Attrs{"ignore_index": attrInt(0)}},
 	}
 }
 
@@ -77,5 +113,27 @@ func TestOpsetGradients(t *testing.T) {
 			}
 			checkGradients(t, c)
 		})
+	}
+}
+
+// TestScatterReductionRefused: a multiplicative or min/max scatter has no
+// rule; the backward pass says so, naming the reduction.
+func TestScatterReductionRefused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	gc := gradCase{name: "scatter_mul", op: "ScatterElements", opset: 18,
+		inputs: []*tensor.Tensor{randT(rng, false, 2, 3), i64([]int{1, 2}, 0, 2), randT(rng, false, 1, 2)},
+		attrs:  graph.Attrs{"axis": attrInt(1), "reduction": attrStr("mul")}}
+	m, outs, params := gc.build()
+	prog, err := NewProgram(m, outs, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tape, err := prog.Forward(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tape.Backward(map[string]*tensor.Tensor{outs[0]: randT(rng, false, 2, 3)})
+	if err == nil || !strings.Contains(err.Error(), `"mul"`) || !strings.Contains(err.Error(), "ScatterElements") {
+		t.Fatalf("want an error naming ScatterElements and reduction \"mul\", got %v", err)
 	}
 }
