@@ -102,6 +102,20 @@ func opsetGradCases() []gradCase {
 			inputs: []*tensor.Tensor{r(4, 3), i64([]int{4}, 2, -100, 0, 1)}, attrs: graph.Attrs{"reduction": attrStr("none"), "ignore_index": attrInt(-100)}},
 		{name: "sce_mean_weight_ignore", op: "SoftmaxCrossEntropyLoss", opset: 12,
 			inputs: []*tensor.Tensor{r(3, 4), i64([]int{3}, 3, 0, 3), pos(4)}, constant: map[int]bool{2: true}, attrs: graph.Attrs{"ignore_index": attrInt(0)}},
+		// ConvTranspose: 1-D with pads and output_padding, 2-D strided with
+		// groups and bias, SAME_UPPER, output_shape, 3-D dilated
+		{name: "convtranspose1d_pads_outpad", op: "ConvTranspose", inputs: []*tensor.Tensor{r(2, 3, 4), r(3, 2, 3)},
+			attrs: graph.Attrs{"strides": attrInts(2), "pads": attrInts(1, 0), "output_padding": attrInts(1)}},
+		{name: "convtranspose2d_group_bias", op: "ConvTranspose", inputs: []*tensor.Tensor{r(1, 4, 3, 2), r(4, 1, 2, 3), r(2)},
+			attrs: graph.Attrs{"strides": attrInts(2, 1), "group": attrInt(2)}},
+		{name: "convtranspose2d_same_upper", op: "ConvTranspose", inputs: []*tensor.Tensor{r(1, 2, 3, 3), r(2, 3, 3, 3), r(3)},
+			attrs: graph.Attrs{"strides": attrInts(2, 2), "auto_pad": attrStr("SAME_UPPER")}},
+		{name: "convtranspose1d_same_lower", op: "ConvTranspose", inputs: []*tensor.Tensor{r(1, 2, 5), r(2, 2, 4)},
+			attrs: graph.Attrs{"strides": attrInts(3), "auto_pad": attrStr("SAME_LOWER")}},
+		{name: "convtranspose2d_output_shape", op: "ConvTranspose", inputs: []*tensor.Tensor{r(1, 1, 3, 3), r(1, 2, 3, 3)},
+			attrs: graph.Attrs{"strides": attrInts(3, 2), "output_shape": attrInts(10, 8)}},
+		{name: "convtranspose3d_dilated", op: "ConvTranspose", inputs: []*tensor.Tensor{r(1, 2, 2, 3, 2), r(2, 1, 2, 2, 2)},
+			attrs: graph.Attrs{"dilations": attrInts(2, 1, 2), "pads": attrInts(1, 0, 0, 0, 1, 1)}},
 	}
 }
 
