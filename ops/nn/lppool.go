@@ -38,7 +38,8 @@ func init() {
 		}
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return col2im(in, w) }), nil
 	}})
-	ops.Define(ops.Desc{Type: "GroupNormalization", Since: 18, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: newGroupNorm})
+	// gradient: train/autodiff/rules_norm.go
+	ops.Define(ops.Desc{Type: "GroupNormalization", Since: 18, Shape: ops.ShapeSameAsInput, Grad: ops.GradRule{}, Kernel: newGroupNorm})
 	ops.Define(ops.Desc{Type: "Det", Since: 11, Grad: noRuleYet, Kernel: func(*ops.Config) (ops.Op, error) { return ops.OpFunc(runDet), nil }})
 }
 

@@ -116,6 +116,16 @@ func opsetGradCases() []gradCase {
 			attrs: graph.Attrs{"strides": attrInts(3, 2), "output_shape": attrInts(10, 8)}},
 		{name: "convtranspose3d_dilated", op: "ConvTranspose", inputs: []*tensor.Tensor{r(1, 2, 2, 3, 2), r(2, 1, 2, 2, 2)},
 			attrs: graph.Attrs{"dilations": attrInts(2, 1, 2), "pads": attrInts(1, 0, 0, 0, 1, 1)}},
+		// the other normalisations
+		{name: "groupnorm18", op: "GroupNormalization", opset: 18, inputs: []*tensor.Tensor{r(2, 4, 3), r(2), r(2)}, attrs: graph.Attrs{"num_groups": attrInt(2)}},
+		{name: "groupnorm21_per_channel", op: "GroupNormalization", opset: 21, inputs: []*tensor.Tensor{r(1, 6, 2, 2), r(6), r(6)},
+			attrs: graph.Attrs{"num_groups": attrInt(3), "epsilon": attrFloat(0.01)}},
+		{name: "mvn", op: "MeanVarianceNormalization", opset: 13, inputs: []*tensor.Tensor{r(2, 3, 2, 2)}},
+		{name: "mvn_axes", op: "MeanVarianceNormalization", opset: 13, inputs: []*tensor.Tensor{r(3, 5)}, attrs: graph.Attrs{"axes": attrInts(1)}},
+		{name: "lrn", op: "LRN", inputs: []*tensor.Tensor{r(2, 5, 3)}, attrs: graph.Attrs{"size": attrInt(3), "alpha": attrFloat(0.5), "bias": attrFloat(2)}},
+		{name: "lrn_even", op: "LRN", inputs: []*tensor.Tensor{r(1, 4, 2, 2)}, attrs: graph.Attrs{"size": attrInt(2), "alpha": attrFloat(0.3), "beta": attrFloat(0.6)}},
+		{name: "lpnorm2", op: "LpNormalization", inputs: []*tensor.Tensor{r(3, 4)}},
+		{name: "lpnorm1_axis0", op: "LpNormalization", inputs: []*tensor.Tensor{r(3, 2, 2)}, attrs: graph.Attrs{"p": attrInt(1), "axis": attrInt(0)}},
 	}
 }
 
