@@ -125,6 +125,17 @@ func opsetGradCases() []gradCase {
 		{name: "lrn", op: "LRN", inputs: []*tensor.Tensor{r(2, 5, 3)}, attrs: graph.Attrs{"size": attrInt(3), "alpha": attrFloat(0.5), "bias": attrFloat(2)}},
 		{name: "lrn_even", op: "LRN", inputs: []*tensor.Tensor{r(1, 4, 2, 2)}, attrs: graph.Attrs{"size": attrInt(2), "alpha": attrFloat(0.3), "beta": attrFloat(0.6)}},
 		{name: "lpnorm2", op: "LpNormalization", inputs: []*tensor.Tensor{r(3, 4)}},
+		// the other reductions (one with a zero element) and CumProd
+		{name: "reduceprod", op: "ReduceProd", opset: 18, inputs: []*tensor.Tensor{r(2, 3, 4), i64([]int{1}, 1)}},
+		{name: "reduceprod_zero", op: "ReduceProd", opset: 13, inputs: []*tensor.Tensor{tensor.From([]int{2, 3}, []float64{0.5, 0, -1.5, 2, 0.7, 1.1})}, attrs: graph.Attrs{"axes": attrInts(1)}},
+		{name: "reducel1", op: "ReduceL1", opset: 18, inputs: []*tensor.Tensor{r(3, 4)}},
+		{name: "reducelogsum", op: "ReduceLogSum", opset: 13, inputs: []*tensor.Tensor{pos(3, 4)}, attrs: graph.Attrs{"axes": attrInts(0), "keepdims": attrInt(0)}},
+		{name: "reducelogsumexp", op: "ReduceLogSumExp", opset: 18, inputs: []*tensor.Tensor{r(2, 3, 2), i64([]int{2}, 0, -1)}},
+		{name: "cumprod", op: "CumProd", opset: 26, inputs: []*tensor.Tensor{r(3, 4), tensor.Scalar(int64(1))}},
+		{name: "cumprod_exclusive_reverse_zero", op: "CumProd", opset: 26,
+			inputs: []*tensor.Tensor{tensor.From([]int{5, 1}, []float64{0.9, 0, -1.2, 0.4, 1.3}), tensor.Scalar(int64(0))},
+			attrs:  graph.Attrs{"exclusive": attrInt(1), "reverse": attrInt(1)}},
+		{name: "cumprod_zero", op: "CumProd", opset: 26, inputs: []*tensor.Tensor{tensor.From([]int{4}, []float64{0.9, 0, -1.2, 0.4}), tensor.Scalar(int64(0))}},
 		{name: "lpnorm1_axis0", op: "LpNormalization", inputs: []*tensor.Tensor{r(3, 2, 2)}, attrs: graph.Attrs{"p": attrInt(1), "axis": attrInt(0)}},
 	}
 }
