@@ -43,11 +43,8 @@ type unaryEntry struct {
 	traits ops.Traits
 }
 
-// Gradient waivers shared by several unary ops.
-var (
-	piecewiseConstant = ops.ZeroGradient("piecewise constant: the gradient is zero wherever it exists")
-	noRuleYet         = ops.NotDifferentiableYet("no backward rule yet") // a rule attached in train/autodiff takes over
-)
+// piecewiseConstant is the gradient waiver shared by several unary ops.
+var piecewiseConstant = ops.ZeroGradient("piecewise constant: the gradient is zero wherever it exists")
 
 func unaryOps() map[string]unaryEntry {
 	d := ops.Derivative

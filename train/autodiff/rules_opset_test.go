@@ -125,6 +125,18 @@ func opsetGradCases() []gradCase {
 		{name: "lrn", op: "LRN", inputs: []*tensor.Tensor{r(2, 5, 3)}, attrs: graph.Attrs{"size": attrInt(3), "alpha": attrFloat(0.5), "bias": attrFloat(2)}},
 		{name: "lrn_even", op: "LRN", inputs: []*tensor.Tensor{r(1, 4, 2, 2)}, attrs: graph.Attrs{"size": attrInt(2), "alpha": attrFloat(0.3), "beta": attrFloat(0.6)}},
 		{name: "lpnorm2", op: "LpNormalization", inputs: []*tensor.Tensor{r(3, 4)}},
+		// RotaryEmbedding: 4-D with position ids, 3-D interleaved partial
+		// rotation with per-batch caches; SwiGLU; CastLike to float64
+		{name: "rotary_4d_position_ids", op: "RotaryEmbedding", opset: 23,
+			inputs: []*tensor.Tensor{r(2, 1, 3, 4), r(5, 2), r(5, 2), i64([]int{2, 3}, 0, 1, 4, 2, 2, 3)}, constant: map[int]bool{1: true, 2: true}},
+		{name: "rotary_3d_interleaved_partial", op: "RotaryEmbedding", opset: 23,
+			inputs: []*tensor.Tensor{r(1, 3, 12), r(1, 3, 2), r(1, 3, 2)}, constant: map[int]bool{1: true, 2: true},
+			attrs: graph.Attrs{"num_heads": attrInt(2), "interleaved": attrInt(1), "rotary_embedding_dim": attrInt(4)}},
+		{name: "swiglu", op: "SwiGLU", opset: 28, inputs: []*tensor.Tensor{r(3, 4), r(3, 4)}, attrs: graph.Attrs{"alpha": attrFloat(1.3)}},
+		{name: "castlike", op: "CastLike", opset: 19, inputs: []*tensor.Tensor{r(3, 2), tensor.From([]int{1}, []float64{0})}, constant: map[int]bool{1: true}},
+		// float Mod, truncated and floored, broadcast
+		{name: "mod_fmod", op: "Mod", opset: 13, inputs: []*tensor.Tensor{r(3, 4), pos(4)}, attrs: graph.Attrs{"fmod": attrInt(1)}},
+		{name: "mod_floor_bcast", op: "Mod", opset: 13, inputs: []*tensor.Tensor{r(2, 3), tensor.From([]int{2, 1}, []float64{0.7, -0.6})}},
 		// the other reductions (one with a zero element) and CumProd
 		{name: "reduceprod", op: "ReduceProd", opset: 18, inputs: []*tensor.Tensor{r(2, 3, 4), i64([]int{1}, 1)}},
 		{name: "reduceprod_zero", op: "ReduceProd", opset: 13, inputs: []*tensor.Tensor{tensor.From([]int{2, 3}, []float64{0.5, 0, -1.5, 2, 0.7, 1.1})}, attrs: graph.Attrs{"axes": attrInts(1)}},

@@ -9,13 +9,17 @@ import (
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
-// Backward rules of the transformer-era ops: Attention (opset 23+) and
-// RMSNormalization (opset 23+). Both are computed in float64 whatever the
-// tensors' float dtype, as their kernels are.
+// Backward rules of the transformer-era ops: Attention, RMSNormalization
+// and RotaryEmbedding (opset 23+), SwiGLU (opset 28), and CastLike (mixed
+// precision exports). Computed in float64 whatever the tensors' float
+// dtype, as their kernels are.
 
 func init() {
 	register("Attention", gradAttention, nil)
 	register("RMSNormalization", gradRMSNorm, nil)
+	register("RotaryEmbedding", gradRotary, nil)
+	register("SwiGLU", gradSwiGLU, nil)
+	register("CastLike", gradCastLike, nil)
 }
 
 // floats reads a gradient or input as float64 (nil stays nil).
@@ -326,4 +330,88 @@ func splitSeq(v []float64, bh, p, s, d int) (cur, past []float64) {
 		copy(cur[i*s*d:(i+1)*s*d], v[(i*(p+s)+p)*d:])
 	}
 	return cur, past
+}
+
+// gradRotary: RotaryEmbedding rotates pairs of features by fixed angles, a
+// linear map whose transpose is the rotation by the opposite angles; the
+// node's own kernel applies it to the output gradient with the sin cache
+// negated. The caches are constants of training (flow.go's gradInputs).
+func gradRotary(c *Ctx) ([]*tensor.Tensor, error) {
+	out := make([]*tensor.Tensor, len(c.In))
+	if c.GradOut[0] == nil || !c.Need[0] {
+		return out, nil
+	}
+	sv, err := tensor.AsFloat64(c.In[2])
+	if err != nil {
+		return nil, err
+	}
+	for i := range sv {
+		sv[i] = -sv[i]
+	}
+	neg, err := asDType(c.In[2], c.In[2].Shape, sv)
+	if err != nil {
+		return nil, err
+	}
+	in := append([]*tensor.Tensor{}, c.In...)
+	in[0], in[2] = c.GradOut[0], neg
+	if c.GradOut[0].DType != c.In[0].DType {
+		return nil, errDType
+	}
+	g, err := c.Kernel.Run(in)
+	if err != nil {
+		return nil, fmt.Errorf("rotating the gradient back: %w", err)
+	}
+	out[0] = g[0]
+	return out, nil
+}
+
+// gradSwiGLU: y = a·σ(αa)·b, so da = g·b·(σ + αa·σ·(1−σ)) and
+// db = g·a·σ(αa).
+func gradSwiGLU(c *Ctx) ([]*tensor.Tensor, error) {
+	out := make([]*tensor.Tensor, len(c.In))
+	if c.GradOut[0] == nil {
+		return out, nil
+	}
+	alpha := float64(c.Attrs.Float("alpha", 1))
+	a, err := tensor.AsFloat64(c.In[0])
+	if err != nil {
+		return nil, err
+	}
+	b, err := tensor.AsFloat64(c.In[1])
+	if err != nil {
+		return nil, err
+	}
+	g, err := tensor.AsFloat64(c.GradOut[0])
+	if err != nil {
+		return nil, err
+	}
+	ga, gb := make([]float64, len(a)), make([]float64, len(b))
+	for i, x := range a {
+		s := 1 / (1 + math.Exp(-alpha*x))
+		ga[i] = g[i] * b[i] * (s + alpha*x*s*(1-s))
+		gb[i] = g[i] * x * s
+	}
+	for i, v := range [][]float64{ga, gb} {
+		if c.Need[i] {
+			if out[i], err = asDType(c.In[i], c.In[i].Shape, v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// gradCastLike: the gradient is cast back to the input's float type; the
+// second input only names the target type.
+func gradCastLike(c *Ctx) ([]*tensor.Tensor, error) {
+	out := make([]*tensor.Tensor, len(c.In))
+	if c.GradOut[0] == nil || !c.In[0].DType.IsFloat() || !c.Out[0].DType.IsFloat() {
+		return out, nil
+	}
+	g, err := tensor.AsFloat64(c.GradOut[0])
+	if err != nil {
+		return nil, err
+	}
+	out[0], err = asDType(c.In[0], c.In[0].Shape, g)
+	return out, err
 }
