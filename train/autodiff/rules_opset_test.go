@@ -137,6 +137,19 @@ func opsetGradCases() []gradCase {
 		// float Mod, truncated and floored, broadcast
 		{name: "mod_fmod", op: "Mod", opset: 13, inputs: []*tensor.Tensor{r(3, 4), pos(4)}, attrs: graph.Attrs{"fmod": attrInt(1)}},
 		{name: "mod_floor_bcast", op: "Mod", opset: 13, inputs: []*tensor.Tensor{r(2, 3), tensor.From([]int{2, 1}, []float64{0.7, -0.6})}},
+		// LpPool: p 2 with pads and strides, p 3 ceil_mode, SAME_UPPER; GlobalLpPool
+		{name: "lppool2d_pads_strides", op: "LpPool", opset: 18, inputs: []*tensor.Tensor{r(1, 2, 5, 4)},
+			attrs: graph.Attrs{"kernel_shape": attrInts(3, 2), "strides": attrInts(2, 1), "pads": attrInts(1, 0, 1, 1)}},
+		{name: "lppool1d_p3_ceil", op: "LpPool", opset: 18, inputs: []*tensor.Tensor{r(2, 1, 7)},
+			attrs: graph.Attrs{"kernel_shape": attrInts(3), "strides": attrInts(2), "p": attrInt(3), "ceil_mode": attrInt(1)}},
+		{name: "lppool_same_upper", op: "LpPool", opset: 11, inputs: []*tensor.Tensor{r(1, 1, 4, 5)},
+			attrs: graph.Attrs{"kernel_shape": attrInts(2, 3), "strides": attrInts(2, 2), "auto_pad": attrStr("SAME_UPPER")}},
+		{name: "globallppool", op: "GlobalLpPool", inputs: []*tensor.Tensor{r(2, 3, 2, 3)}},
+		{name: "globallppool_p1", op: "GlobalLpPool", inputs: []*tensor.Tensor{r(1, 2, 5)}, attrs: graph.Attrs{"p": attrInt(1)}},
+		// Det: a stack of 3×3, a 1×1, and a singular 3×3 (rank 2)
+		{name: "det_batch", op: "Det", opset: 11, inputs: []*tensor.Tensor{r(2, 3, 3)}},
+		{name: "det_1x1", op: "Det", opset: 11, inputs: []*tensor.Tensor{r(1, 1)}},
+		{name: "det_singular", op: "Det", opset: 11, inputs: []*tensor.Tensor{tensor.From([]int{3, 3}, []float64{1, 2, 3, 2, 4, 6, 0.5, -1, 2})}},
 		// the other reductions (one with a zero element) and CumProd
 		{name: "reduceprod", op: "ReduceProd", opset: 18, inputs: []*tensor.Tensor{r(2, 3, 4), i64([]int{1}, 1)}},
 		{name: "reduceprod_zero", op: "ReduceProd", opset: 13, inputs: []*tensor.Tensor{tensor.From([]int{2, 3}, []float64{0.5, 0, -1.5, 2, 0.7, 1.1})}, attrs: graph.Attrs{"axes": attrInts(1)}},
