@@ -32,7 +32,8 @@ func init() {
 		}
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return maxUnpool(in, w) }), nil
 	}})
-	ops.Define(ops.Desc{Type: "Col2Im", Since: 18, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
+	// gradient: train/autodiff/rules_col2im.go
+	ops.Define(ops.Desc{Type: "Col2Im", Since: 18, Grad: ops.GradRule{}, Kernel: func(c *ops.Config) (ops.Op, error) {
 		w, err := parseWindow(c)
 		if err != nil {
 			return nil, err

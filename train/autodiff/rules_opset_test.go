@@ -150,6 +150,10 @@ func opsetGradCases() []gradCase {
 		{name: "det_batch", op: "Det", opset: 11, inputs: []*tensor.Tensor{r(2, 3, 3)}},
 		{name: "det_1x1", op: "Det", opset: 11, inputs: []*tensor.Tensor{r(1, 1)}},
 		{name: "det_singular", op: "Det", opset: 11, inputs: []*tensor.Tensor{tensor.From([]int{3, 3}, []float64{1, 2, 3, 2, 4, 6, 0.5, -1, 2})}},
+		// Col2Im: 2-D with overlapping blocks, strides, dilations and pads
+		{name: "col2im", op: "Col2Im", opset: 18, inputs: []*tensor.Tensor{r(1, 2*4, 6), i64([]int{2}, 3, 4), i64([]int{2}, 2, 2)}},
+		{name: "col2im_strides_dil_pads", op: "Col2Im", opset: 18, inputs: []*tensor.Tensor{r(2, 3, 4), i64([]int{2}, 3, 5), i64([]int{2}, 1, 3)},
+			attrs: graph.Attrs{"strides": attrInts(2, 2), "dilations": attrInts(1, 2), "pads": attrInts(0, 1, 1, 1)}},
 		// the other reductions (one with a zero element) and CumProd
 		{name: "reduceprod", op: "ReduceProd", opset: 18, inputs: []*tensor.Tensor{r(2, 3, 4), i64([]int{1}, 1)}},
 		{name: "reduceprod_zero", op: "ReduceProd", opset: 13, inputs: []*tensor.Tensor{tensor.From([]int{2, 3}, []float64{0.5, 0, -1.5, 2, 0.7, 1.1})}, attrs: graph.Attrs{"axes": attrInts(1)}},
