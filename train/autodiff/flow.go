@@ -31,7 +31,7 @@ var constantOps = map[string]bool{"Range": true}
 var gradInputs = map[string][]int{
 	"Reshape": {0}, "Flatten": {0}, "Squeeze": {0}, "Unsqueeze": {0}, "Split": {0},
 	"Gather": {0}, "GatherND": {0}, "ScatterElements": {0, 2}, "ScatterND": {0, 2}, "Scatter": {0, 2},
-	"Resize": {0}, "Upsample": {0}, "Where": {1, 2}, "Clip": {0}, "CumSum": {0}, "CumProd": {0}, "Col2Im": {0}, "TopK": {0},
+	"Resize": {0}, "Upsample": {0}, "Where": {1, 2}, "Clip": {0}, "CumSum": {0}, "CumProd": {0}, "Col2Im": {0}, "DFT": {0}, "STFT": {0}, "TopK": {0},
 	"Attention": {0, 1, 2, 3, 4, 5}, "NegativeLogLikelihoodLoss": {0}, "RotaryEmbedding": {0}, "CastLike": {0}, "SoftmaxCrossEntropyLoss": {0},
 	"ReduceSum": {0}, "ReduceMean": {0}, "ReduceMax": {0}, "ReduceMin": {0}, "ReduceProd": {0},
 	"ReduceSumSquare": {0}, "ReduceL1": {0}, "ReduceL2": {0}, "ReduceLogSumExp": {0}, "ReduceLogSum": {0},

@@ -154,6 +154,17 @@ func opsetGradCases() []gradCase {
 		{name: "col2im", op: "Col2Im", opset: 18, inputs: []*tensor.Tensor{r(1, 2*4, 6), i64([]int{2}, 3, 4), i64([]int{2}, 2, 2)}},
 		{name: "col2im_strides_dil_pads", op: "Col2Im", opset: 18, inputs: []*tensor.Tensor{r(2, 3, 4), i64([]int{2}, 3, 5), i64([]int{2}, 1, 3)},
 			attrs: graph.Attrs{"strides": attrInts(2, 2), "dilations": attrInts(1, 2), "pads": attrInts(0, 1, 1, 1)}},
+		// DFT: complex forward along axis 1, real input one-sided, inverse,
+		// one-sided inverse (conjugate completion), dft_length padding and
+		// truncation, the opset-20 axis input; STFT with a window
+		{name: "dft_complex", op: "DFT", opset: 17, inputs: []*tensor.Tensor{r(2, 5, 2)}},
+		{name: "dft_real_onesided_pad", op: "DFT", opset: 17, inputs: []*tensor.Tensor{r(1, 5, 1), i64([]int{}, 7)}, attrs: graph.Attrs{"onesided": attrInt(1)}},
+		{name: "dft_inverse_truncate", op: "DFT", opset: 17, inputs: []*tensor.Tensor{r(6, 2), i64([]int{}, 4)}, attrs: graph.Attrs{"inverse": attrInt(1), "axis": attrInt(0)}},
+		{name: "dft_onesided_inverse", op: "DFT", opset: 17, inputs: []*tensor.Tensor{r(1, 4, 2)}, attrs: graph.Attrs{"inverse": attrInt(1), "onesided": attrInt(1)}},
+		{name: "dft20_axis_input", op: "DFT", opset: 20, inputs: []*tensor.Tensor{r(3, 2, 4, 1), nil, i64([]int{}, 0)}},
+		{name: "stft_window", op: "STFT", opset: 17, inputs: []*tensor.Tensor{r(2, 9, 1), i64([]int{}, 2), pos(4)}, constant: map[int]bool{2: true}},
+		{name: "stft_complex_twosided", op: "STFT", opset: 17, inputs: []*tensor.Tensor{r(1, 7, 2), i64([]int{}, 3), nil, i64([]int{}, 3)},
+			attrs: graph.Attrs{"onesided": attrInt(0)}},
 		// the other reductions (one with a zero element) and CumProd
 		{name: "reduceprod", op: "ReduceProd", opset: 18, inputs: []*tensor.Tensor{r(2, 3, 4), i64([]int{1}, 1)}},
 		{name: "reduceprod_zero", op: "ReduceProd", opset: 13, inputs: []*tensor.Tensor{tensor.From([]int{2, 3}, []float64{0.5, 0, -1.5, 2, 0.7, 1.1})}, attrs: graph.Attrs{"axes": attrInts(1)}},
