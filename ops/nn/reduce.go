@@ -31,10 +31,6 @@ var reducers = map[string]struct {
 	"ReduceLogSum":    {0, func(a, x float64) float64 { return a + x }, func(a float64, _ int) float64 { return math.Log(a) }, 18, ops.GradRule{}},
 }
 
-// noRuleYet waives the gradient of ops train/autodiff has no rule for
-// (a rule attached there later takes over).
-var noRuleYet = ops.NotDifferentiableYet("no backward rule yet")
-
 func init() {
 	for name := range reducers {
 		name := name

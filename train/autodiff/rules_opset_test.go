@@ -165,6 +165,23 @@ func opsetGradCases() []gradCase {
 		{name: "stft_window", op: "STFT", opset: 17, inputs: []*tensor.Tensor{r(2, 9, 1), i64([]int{}, 2), pos(4)}, constant: map[int]bool{2: true}},
 		{name: "stft_complex_twosided", op: "STFT", opset: 17, inputs: []*tensor.Tensor{r(1, 7, 2), i64([]int{}, 3), nil, i64([]int{}, 3)},
 			attrs: graph.Attrs{"onesided": attrInt(0)}},
+		// CausalConvWithState with and without a past state and the silu;
+		// LinearAttention: each update rule, GQA, per-key and per-head
+		// decay, shared and per-head beta, a past state, both outputs
+		{name: "causalconv_past_silu", op: "CausalConvWithState", opset: 27, outputs: 2,
+			inputs: []*tensor.Tensor{r(2, 3, 5), r(3, 1, 3), r(3), r(2, 3, 2)}, attrs: graph.Attrs{"activation": attrStr("silu")}},
+		{name: "causalconv_plain", op: "CausalConvWithState", opset: 27, outputs: 2, inputs: []*tensor.Tensor{r(1, 2, 4), r(2, 1, 2)}},
+		{name: "linearattention_linear_gqa", op: "LinearAttention", opset: 27, outputs: 2,
+			inputs: []*tensor.Tensor{r(1, 3, 4), r(1, 3, 2), r(1, 3, 3)}, attrs: graph.Attrs{"q_num_heads": attrInt(2), "kv_num_heads": attrInt(1), "update_rule": attrStr("linear")}},
+		{name: "linearattention_gated_perkey_past", op: "LinearAttention", opset: 27, outputs: 2,
+			inputs: []*tensor.Tensor{r(2, 3, 4), r(2, 3, 4), r(2, 3, 6), r(2, 2, 2, 3), r(2, 3, 4)},
+			attrs:  graph.Attrs{"q_num_heads": attrInt(2), "kv_num_heads": attrInt(2), "update_rule": attrStr("gated")}},
+		{name: "linearattention_delta_shared_beta", op: "LinearAttention", opset: 27, outputs: 2,
+			inputs: []*tensor.Tensor{r(1, 4, 4), r(1, 4, 4), r(1, 4, 4), nil, nil, pos(1, 4, 1)},
+			attrs:  graph.Attrs{"q_num_heads": attrInt(2), "kv_num_heads": attrInt(2), "update_rule": attrStr("delta"), "scale": attrFloat(0.7)}},
+		{name: "linearattention_gated_delta", op: "LinearAttention", opset: 27, outputs: 2,
+			inputs: []*tensor.Tensor{r(1, 3, 6), r(1, 3, 3), r(1, 3, 2), r(1, 1, 3, 2), r(1, 3, 1), pos(1, 3, 1)},
+			attrs:  graph.Attrs{"q_num_heads": attrInt(2), "kv_num_heads": attrInt(1)}},
 		// the other reductions (one with a zero element) and CumProd
 		{name: "reduceprod", op: "ReduceProd", opset: 18, inputs: []*tensor.Tensor{r(2, 3, 4), i64([]int{1}, 1)}},
 		{name: "reduceprod_zero", op: "ReduceProd", opset: 13, inputs: []*tensor.Tensor{tensor.From([]int{2, 3}, []float64{0.5, 0, -1.5, 2, 0.7, 1.1})}, attrs: graph.Attrs{"axes": attrInts(1)}},
