@@ -182,6 +182,8 @@ func opsetGradCases() []gradCase {
 		{name: "linearattention_gated_delta", op: "LinearAttention", opset: 27, outputs: 2,
 			inputs: []*tensor.Tensor{r(1, 3, 6), r(1, 3, 3), r(1, 3, 2), r(1, 1, 3, 2), r(1, 3, 1), pos(1, 3, 1)},
 			attrs:  graph.Attrs{"q_num_heads": attrInt(2), "kv_num_heads": attrInt(1)}},
+		// PRelu before opset 7: a per-channel slope along axis 1
+		{name: "prelu6_per_channel", op: "PRelu", opset: 6, inputs: []*tensor.Tensor{r(2, 3, 4), r(3)}},
 		// the other reductions (one with a zero element) and CumProd
 		{name: "reduceprod", op: "ReduceProd", opset: 18, inputs: []*tensor.Tensor{r(2, 3, 4), i64([]int{1}, 1)}},
 		{name: "reduceprod_zero", op: "ReduceProd", opset: 13, inputs: []*tensor.Tensor{tensor.From([]int{2, 3}, []float64{0.5, 0, -1.5, 2, 0.7, 1.1})}, attrs: graph.Attrs{"axes": attrInts(1)}},
