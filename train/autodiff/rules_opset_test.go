@@ -135,8 +135,8 @@ func opsetGradCases() []gradCase {
 		{name: "swiglu", op: "SwiGLU", opset: 28, inputs: []*tensor.Tensor{r(3, 4), r(3, 4)}, attrs: graph.Attrs{"alpha": attrFloat(1.3)}},
 		{name: "castlike", op: "CastLike", opset: 19, inputs: []*tensor.Tensor{r(3, 2), tensor.From([]int{1}, []float64{0})}, constant: map[int]bool{1: true}},
 		// float Mod, truncated and floored, broadcast
-		{name: "mod_fmod", op: "Mod", opset: 13, inputs: []*tensor.Tensor{r(3, 4), pos(4)}, attrs: graph.Attrs{"fmod": attrInt(1)}},
-		{name: "mod_floor_bcast", op: "Mod", opset: 13, inputs: []*tensor.Tensor{r(2, 3), tensor.From([]int{2, 1}, []float64{0.7, -0.6})}},
+		{name: "mod_fmod", op: "Mod", opset: 13, inputs: []*tensor.Tensor{r(3, 4), pos(4)}, constant: map[int]bool{1: true}, attrs: graph.Attrs{"fmod": attrInt(1)}},
+		{name: "mod_floor_bcast", op: "Mod", opset: 13, inputs: []*tensor.Tensor{r(1, 3), tensor.From([]int{2, 1}, []float64{0.7, -0.6})}, constant: map[int]bool{1: true}},
 		// LpPool: p 2 with pads and strides, p 3 ceil_mode, SAME_UPPER; GlobalLpPool
 		{name: "lppool2d_pads_strides", op: "LpPool", opset: 18, inputs: []*tensor.Tensor{r(1, 2, 5, 4)},
 			attrs: graph.Attrs{"kernel_shape": attrInts(3, 2), "strides": attrInts(2, 1), "pads": attrInts(1, 0, 1, 1)}},
@@ -229,5 +229,58 @@ func TestScatterReductionRefused(t *testing.T) {
 	_, err = tape.Backward(map[string]*tensor.Tensor{outs[0]: randT(rng, false, 2, 3)})
 	if err == nil || !strings.Contains(err.Error(), `"mul"`) || !strings.Contains(err.Error(), "ScatterElements") {
 		t.Fatalf("want an error naming ScatterElements and reduction \"mul\", got %v", err)
+	}
+}
+
+// TestNewOpsParameters: the inputs the new rules treat as constants of
+// training stay constants when they are initializers (an attention mask
+// stored as a constant, the past KV cache and recurrent states, class
+// weights, rotary caches, a Mod divisor, an STFT window), while a mask
+// computed from a weight (a learned position bias) makes that weight a
+// parameter.
+func TestNewOpsParameters(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	r := func(shape ...int) *tensor.Tensor { return randT(rng, false, shape...) }
+	nd := func(op string, in []string, out string, attrs graph.Attrs) *graph.Node {
+		if attrs == nil {
+			attrs = graph.Attrs{}
+		}
+		return &graph.Node{Name: out, OpType: op, Inputs: in, Outputs: []string{out}, Attrs: attrs}
+	}
+	g := &graph.Graph{Name: "constants"}
+	g.Inputs = []graph.ValueInfo{{Name: "x", DType: tensor.Float64, Kind: "tensor"}}
+	for name, v := range map[string]*tensor.Tensor{
+		"Wq": r(4, 4), "mask": r(3, 3), "bias_table": r(3, 3), "past_k": r(1, 1, 2, 4), "past_v": r(1, 1, 2, 4),
+		"cls_w": r(4), "cos": r(3, 2), "sin": r(3, 2), "period": tensor.From([]int{1}, []float64{0.7}),
+	} {
+		g.AddInitializer(name, v)
+	}
+	g.AddInitializer("tgt", i64([]int{1, 3}, 0, 1, 2))
+	g.AddInitializer("pos", i64([]int{1, 3}, 0, 1, 2))
+	g.Outputs = []graph.ValueInfo{{Name: "loss", DType: tensor.Float64, Kind: "tensor"}, {Name: "m", DType: tensor.Float64, Kind: "tensor"}}
+	g.Nodes = []*graph.Node{
+		// (the flow analysis is static: this graph is never run)
+		nd("MatMul", []string{"x", "Wq"}, "q", nil),
+		nd("Attention", []string{"q", "q", "q", "mask"}, "a1", nil),
+		nd("Identity", []string{"bias_table"}, "bias", nil),
+		nd("Attention", []string{"a1", "a1", "a1", "bias", "past_k", "past_v"}, "a2", nil),
+		nd("RotaryEmbedding", []string{"a2", "cos", "sin", "pos"}, "rot", nil),
+		nd("ReduceMean", []string{"rot"}, "rm", graph.Attrs{"axes": attrInts(1), "keepdims": attrInt(0)}),
+		nd("Mod", []string{"rm", "period"}, "m", graph.Attrs{"fmod": attrInt(1)}),
+		nd("Transpose", []string{"rot"}, "rt", graph.Attrs{"perm": attrInts(0, 3, 2, 1)}),
+		nd("Squeeze", []string{"rt"}, "sq", graph.Attrs{"axes": attrInts(3)}),
+		nd("SoftmaxCrossEntropyLoss", []string{"sq", "tgt", "cls_w"}, "loss", nil),
+	}
+	m := &graph.Model{Graph: g, IRVersion: 10, Opsets: map[string]int64{"": 23}}
+	params, constants := Parameters(m)
+	want := map[string]bool{"Wq": true, "bias_table": true}
+	for _, p := range params {
+		if !want[p] {
+			t.Errorf("%s is a parameter, want a constant", p)
+		}
+		delete(want, p)
+	}
+	for p := range want {
+		t.Errorf("%s is not a parameter (constants: %v)", p, constants)
 	}
 }
