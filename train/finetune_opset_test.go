@@ -8,6 +8,9 @@ import (
 
 	"github.com/mtlrun/mtlrun/exporter"
 	"github.com/mtlrun/mtlrun/graph"
+	"github.com/mtlrun/mtlrun/importer"
+	"github.com/mtlrun/mtlrun/internal/fixtures"
+	"github.com/mtlrun/mtlrun/parity"
 	"github.com/mtlrun/mtlrun/tensor"
 	"github.com/mtlrun/mtlrun/train/autodiff"
 )
@@ -77,9 +80,9 @@ func attentionTrunkModel(rng *rand.Rand) *graph.Model {
 
 // TestFineTuneAttentionResizeRMSNorm: a model whose trunk runs through
 // Attention and RMSNormalization and whose dense head runs through Resize
-// fine-tunes end to end (the loss drops, every weight moves), and its
-// float64 gradient matches central differences on the attention, norm,
-// embedding and head weights.
+// fine-tunes end to end (the loss drops, every weight moves), its float64
+// gradient matches central differences on the attention, norm, embedding
+// and head weights, and onnxruntime agrees with the trained model.
 func TestFineTuneAttentionResizeRMSNorm(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 9))
 	m := attentionTrunkModel(rng)
@@ -143,5 +146,31 @@ func TestFineTuneAttentionResizeRMSNorm(t *testing.T) {
 		if slicesEqual(before[p], m.Graph.Initializers[p].Float32s()) {
 			t.Errorf("%s did not change", p)
 		}
+	}
+
+	// the trained model, exported, agrees with onnxruntime
+	if err := parity.Available(); err != nil {
+		if fixtures.Required() {
+			t.Fatalf("onnxruntime missing (MTLRUN_REQUIRE_FIXTURES=1): %v", firstLine(err))
+		}
+		t.Logf("onnxruntime parity not checked: %v", firstLine(err))
+		return
+	}
+	out := filepath.Join(dir, "trained.onnx")
+	if err := exporter.Save(m, out, exporter.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	back, err := importer.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := parity.Check(out, back, few, 1e-4, 1e-5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Pass {
+		t.Errorf("the trained model differs from onnxruntime:\n%s", rep.String())
+	} else {
+		t.Logf("onnxruntime agrees with the trained model (rtol 1e-4, atol 1e-5)")
 	}
 }
