@@ -3,8 +3,7 @@ package autodiff
 import (
 	"fmt"
 
-	"github.com/mtlrun/mtlrun/graph"
-	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/ops/shape"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -59,43 +58,119 @@ func gradTopK[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 	return out, nil
 }
 
-// gradScatter: with reduction none the op moves elements (data where no
-// update lands, the update that lands last elsewhere), so the shared
-// movement rule routes the gradient exactly as the kernel wrote; with
-// reduction add, data's gradient is the output's and each update's is the
-// output gradient where it landed (GatherElements / GatherND of it). The
-// multiplicative and min/max reductions have no rule yet.
+// gradScatter differentiates every reduction through the data offset each
+// update element goes to (shape.ScatterTargets, the kernel's own index
+// arithmetic), in the kernel's order:
+//   - none: the last update written to a position receives its gradient;
+//     data keeps the gradient only where nothing was written;
+//   - add: data and every update landing on a position receive its gradient;
+//   - mul: y = data·Π updates, each factor receives g times the product of
+//     the others (computed without dividing, so exact at zeros);
+//   - max, min: the gradient goes to the elements equal to the result, data
+//     and updates alike, shared evenly among ties (as ReduceMax).
 func gradScatter(c *Ctx) ([]*tensor.Tensor, error) {
-	switch red := c.Attrs.String("reduction", "none"); red {
-	case "none":
-		return gradMovement(c, []int{0, 2})
-	case "add":
-	default:
-		return nil, fmt.Errorf("training supports %s with reduction none or add, not %q", c.Node.OpType, red)
-	}
 	out := make([]*tensor.Tensor, len(c.In))
-	g := c.GradOut[0]
-	if g == nil {
+	if c.GradOut[0] == nil {
 		return out, nil
 	}
-	if c.Need[0] {
-		out[0] = g
+	red := c.Attrs.String("reduction", "none")
+	switch red {
+	case "none", "add", "mul", "max", "min":
+	default:
+		return nil, fmt.Errorf("%s reduction %q has no gradient rule", c.Node.OpType, red)
 	}
-	if c.Need[2] {
-		op, attrs := "GatherND", graph.Attrs{}
-		if c.Node.OpType != "ScatterND" {
-			op = "GatherElements"
-			attrs["axis"] = graph.Attr{Type: graph.AttrInt, Int: c.Attrs.Int("axis", 0)}
+	dst, err := shape.ScatterTargets(c.Node.OpType, c.Attrs.Int("axis", 0), c.In)
+	if err != nil {
+		return nil, err
+	}
+	data, err := tensor.AsFloat64(c.In[0])
+	if err != nil {
+		return nil, err
+	}
+	upd, err := tensor.AsFloat64(c.In[2])
+	if err != nil {
+		return nil, err
+	}
+	y, err := tensor.AsFloat64(c.Out[0])
+	if err != nil {
+		return nil, err
+	}
+	g, err := tensor.AsFloat64(c.GradOut[0])
+	if err != nil {
+		return nil, err
+	}
+	gd, gu := make([]float64, len(data)), make([]float64, len(upd))
+	// the updates landing on each position, in order
+	landing := map[int][]int{}
+	for u, p := range dst {
+		landing[p] = append(landing[p], u)
+	}
+	for p := range data {
+		us := landing[p]
+		if len(us) == 0 {
+			gd[p] = g[p]
+			continue
 		}
-		k, err := ops.New(&ops.Config{Name: c.Node.Label(), OpType: op, Opset: max(c.Opset, 13), Attrs: attrs, NumInputs: 2, NumOutputs: 1})
-		if err != nil {
+		switch red {
+		case "none":
+			gu[us[len(us)-1]] = g[p]
+		case "add":
+			gd[p] = g[p]
+			for _, u := range us {
+				gu[u] = g[p]
+			}
+		case "mul":
+			// factors: data[p] then the updates; each gets g·Π(others)
+			f := append([]float64{data[p]}, make([]float64, len(us))...)
+			for i, u := range us {
+				f[1+i] = upd[u]
+			}
+			for i := range f {
+				prod := g[p]
+				for j, v := range f {
+					if j != i {
+						prod *= v
+					}
+				}
+				if i == 0 {
+					gd[p] = prod
+				} else {
+					gu[us[i-1]] = prod
+				}
+			}
+		default: // max, min
+			ties := 0.0
+			if data[p] == y[p] {
+				ties++
+			}
+			for _, u := range us {
+				if upd[u] == y[p] {
+					ties++
+				}
+			}
+			if ties == 0 {
+				continue
+			}
+			share := g[p] / ties
+			if data[p] == y[p] {
+				gd[p] = share
+			}
+			for _, u := range us {
+				if upd[u] == y[p] {
+					gu[u] = share
+				}
+			}
+		}
+	}
+	if c.Need[0] {
+		if out[0], err = asDType(c.In[0], c.In[0].Shape, gd); err != nil {
 			return nil, err
 		}
-		gu, err := k.Run([]*tensor.Tensor{g, c.In[1]})
-		if err != nil {
-			return nil, fmt.Errorf("gradient of the updates: %w", err)
+	}
+	if c.Need[2] {
+		if out[2], err = asDType(c.In[2], c.In[2].Shape, gu); err != nil {
+			return nil, err
 		}
-		out[2] = gu[0]
 	}
 	return out, nil
 }
