@@ -148,7 +148,14 @@ func TestFineTuneAttentionResizeRMSNorm(t *testing.T) {
 		}
 	}
 
-	// the trained model, exported, agrees with onnxruntime
+	checkTrainedWithORT(t, m, dir, few)
+}
+
+// checkTrainedWithORT exports the trained model and checks that
+// onnxruntime agrees with mtlrun on the inputs (rtol 1e-4, atol 1e-5); it
+// skips with a line when onnxruntime is absent.
+func checkTrainedWithORT(t *testing.T, m *graph.Model, dir string, inputs map[string]*tensor.Tensor) {
+	t.Helper()
 	if err := parity.Available(); err != nil {
 		if fixtures.Required() {
 			t.Fatalf("onnxruntime missing (MTLRUN_REQUIRE_FIXTURES=1): %v", firstLine(err))
@@ -164,7 +171,7 @@ func TestFineTuneAttentionResizeRMSNorm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := parity.Check(out, back, few, 1e-4, 1e-5)
+	rep, err := parity.Check(out, back, inputs, 1e-4, 1e-5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,4 +180,126 @@ func TestFineTuneAttentionResizeRMSNorm(t *testing.T) {
 	} else {
 		t.Logf("onnxruntime agrees with the trained model (rtol 1e-4, atol 1e-5)")
 	}
+}
+
+// convDecoderModel is a small encoder-decoder two-task model of the kind
+// Keras and PyTorch export for dense prediction: Conv, Relu, MaxPool, a
+// nearest Resize as tf2onnx writes UpSampling2D (asymmetric coordinates,
+// floor), a ConvTranspose decoder with GroupNormalization for a per-pixel
+// head, and a pooled regression head.
+func convDecoderModel(rng *rand.Rand) *graph.Model {
+	r := func(scale float64, shape ...int) *tensor.Tensor {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64() * scale)
+		}
+		return tensor.From(shape, v)
+	}
+	ints := func(v ...int64) graph.Attr { return graph.Attr{Type: graph.AttrInts, Ints: v} }
+	str := func(s string) graph.Attr { return graph.Attr{Type: graph.AttrString, String: s} }
+	nd := func(op string, in, out []string, attrs graph.Attrs) *graph.Node {
+		if attrs == nil {
+			attrs = graph.Attrs{}
+		}
+		return &graph.Node{Name: out[0] + "/" + op, OpType: op, Inputs: in, Outputs: out, Attrs: attrs}
+	}
+	g := &graph.Graph{Name: "conv_decoder"}
+	g.Inputs = []graph.ValueInfo{{Name: "x", DType: tensor.Float32, Kind: "tensor", HasShape: true,
+		Shape: []graph.Dim{{Value: -1, Param: "batch"}, {Value: 1}, {Value: 6}, {Value: 6}}}}
+	g.Outputs = []graph.ValueInfo{{Name: "seg", DType: tensor.Float32, Kind: "tensor"}, {Name: "level", DType: tensor.Float32, Kind: "tensor"}}
+	g.AddInitializer("enc/W", r(0.5, 4, 1, 3, 3))
+	g.AddInitializer("enc/b", r(0.1, 4))
+	g.AddInitializer("dec/W", r(0.3, 4, 2, 3, 3))
+	g.AddInitializer("dec/b", r(0.1, 2))
+	g.AddInitializer("gn/scale", tensor.From([]int{1}, []float32{1}))
+	g.AddInitializer("gn/bias", tensor.From([]int{1}, []float32{0}))
+	g.AddInitializer("level/W", r(0.3, 4, 1))
+	g.AddInitializer("level/b", r(0.1, 1))
+	g.AddInitializer("up/scales", tensor.From([]int{4}, []float32{1, 1, 2, 2}))
+	g.Nodes = []*graph.Node{
+		nd("Conv", []string{"x", "enc/W", "enc/b"}, []string{"c"}, graph.Attrs{"pads": ints(1, 1, 1, 1)}),
+		nd("Relu", []string{"c"}, []string{"cr"}, nil),
+		nd("MaxPool", []string{"cr"}, []string{"p"}, graph.Attrs{"kernel_shape": ints(2, 2), "strides": ints(2, 2)}),
+		nd("Resize", []string{"p", "", "up/scales"}, []string{"up"}, graph.Attrs{"mode": str("nearest"),
+			"coordinate_transformation_mode": str("asymmetric"), "nearest_mode": str("floor")}),
+		nd("ConvTranspose", []string{"up", "dec/W", "dec/b"}, []string{"d"}, graph.Attrs{"pads": ints(1, 1, 1, 1)}),
+		nd("GroupNormalization", []string{"d", "gn/scale", "gn/bias"}, []string{"seg"}, graph.Attrs{"num_groups": {Type: graph.AttrInt, Int: 1}}),
+		nd("GlobalAveragePool", []string{"p"}, []string{"gp"}, nil),
+		nd("Flatten", []string{"gp"}, []string{"f"}, nil),
+		nd("Gemm", []string{"f", "level/W", "level/b"}, []string{"level"}, nil),
+	}
+	return &graph.Model{Graph: g, IRVersion: 9, Opsets: map[string]int64{"": 18}}
+}
+
+// TestFineTuneConvDecoder: the encoder-decoder trains end to end through
+// the nearest Resize, ConvTranspose and GroupNormalization (loss drops,
+// every weight moves), its float64 gradient matches central differences,
+// and onnxruntime agrees with the trained model.
+func TestFineTuneConvDecoder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 7))
+	m := convDecoderModel(rng)
+	params, _ := autodiff.Parameters(m)
+	if len(params) != 8 {
+		t.Fatalf("parameters %v, want the 8 weights", params)
+	}
+	// targets: a per-pixel map (the input and its negation, two channels)
+	// and the mean of the input
+	const n = 64
+	x, seg, level := make([]float32, n*36), make([]float32, n*2*36), make([]float32, n)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	for b := 0; b < n; b++ {
+		for i := 0; i < 36; i++ {
+			v := x[b*36+i]
+			seg[b*72+i], seg[b*72+36+i] = v, -v
+			level[b] += v / 36
+		}
+	}
+	inputs := map[string]*tensor.Tensor{"x": tensor.From([]int{n, 1, 6, 6}, x)}
+	data, err := NewDataset(map[string]*tensor.Tensor{"x": inputs["x"], "seg": tensor.From([]int{n, 2, 6, 6}, seg), "level": tensor.From([]int{n, 1}, level)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "model.onnx")
+	if err := exporter.Save(m, path, exporter.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	few := map[string]*tensor.Tensor{"x": tensor.From([]int{3, 1, 6, 6}, x[:3*36])}
+	worst, checked := 0.0, 0
+	for _, ps := range [][]string{{"enc/W", "dec/W", "gn/scale"}, {"enc/b", "dec/b", "level/W"}} {
+		w, c := wholeModelFD(t, path, few, ps)
+		worst, checked = max(worst, w), checked+c
+	}
+	t.Logf("float64 FD: %d entries, worst relative error %.2g", checked, worst)
+
+	before := map[string][]float32{}
+	for _, p := range params {
+		before[p] = append([]float32(nil), m.Graph.Initializers[p].Float32s()...)
+	}
+	cfg := Config{
+		Losses:    map[string]Loss{"seg": MSE, "level": MSE},
+		Optimizer: OptimizerConfig{Kind: Adam, LR: 0.02},
+		BatchSize: 16, Epochs: 10, Seed: 3,
+	}
+	res, err := Fit(context.Background(), m, cfg, data, nil, Callbacks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := res.Epochs[0].TrainLoss, res.Epochs[len(res.Epochs)-1].TrainLoss
+	t.Logf("train loss %.4f -> %.4f over %d epochs", first, last, len(res.Epochs))
+	if !(last < 0.6*first) { // observed 1.88 -> 0.80
+		t.Errorf("loss went from %.4f to %.4f; want it below 0.6x", first, last)
+	}
+	for _, p := range params {
+		if slicesEqual(before[p], m.Graph.Initializers[p].Float32s()) {
+			t.Errorf("%s did not change", p)
+		}
+	}
+	checkTrainedWithORT(t, m, dir, few)
 }
