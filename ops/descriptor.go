@@ -148,6 +148,10 @@ type GradRule struct {
 	// PositiveInputs asks finite-difference checks to draw inputs from
 	// (0.5, 1.5) rather than N(0, 1) (Log, Sqrt, Reciprocal, ...).
 	PositiveInputs bool
+	// InputLo < InputHi asks finite-difference checks to draw inputs
+	// uniformly from (InputLo, InputHi) (Asin, Acosh, ...: ops defined
+	// or smooth only there).
+	InputLo, InputHi float64
 	// NoFDCheck says why a finite-difference check of the rule is not
 	// meaningful; empty for every rule that has one.
 	NoFDCheck string
@@ -165,6 +169,10 @@ func Derivative(d func(x, y float64, a graph.Attrs) float64) GradRule {
 // Positive returns g with finite-difference checks drawing inputs from
 // (0.5, 1.5): for ops defined or smooth only there.
 func (g GradRule) Positive() GradRule { g.PositiveInputs = true; return g }
+
+// Within returns g with finite-difference checks drawing inputs from
+// (lo, hi).
+func (g GradRule) Within(lo, hi float64) GradRule { g.InputLo, g.InputHi = lo, hi; return g }
 
 // Movement is the gradient rule of a data-movement op whose data inputs are
 // the ones listed (none listed: every input).

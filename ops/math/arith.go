@@ -41,7 +41,8 @@ func init() {
 		}})
 	}
 	ops.Define(ops.Desc{Type: "Pow", Since: 1, Shape: ops.ShapeBroadcastInputs, Traits: ops.Elementwise, Kernel: fixed(runPow)})
-	ops.Define(ops.Desc{Type: "Mod", Since: 10, Shape: ops.ShapeBroadcastInputs, Grad: noRuleYet, Traits: ops.Elementwise, Kernel: func(c *ops.Config) (ops.Op, error) {
+	// float Mod's gradient: train/autodiff/rules_arith.go
+	ops.Define(ops.Desc{Type: "Mod", Since: 10, Shape: ops.ShapeBroadcastInputs, Grad: ops.GradRule{}, Traits: ops.Elementwise, Kernel: func(c *ops.Config) (ops.Op, error) {
 		fm := c.Attrs.Int("fmod", 0)
 		if fm != 0 && fm != 1 {
 			return nil, ops.BadAttr("fmod", "must be 0 or 1, got %d", fm)

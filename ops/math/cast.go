@@ -34,7 +34,8 @@ func init() {
 			return one(ar, r, err)
 		}), nil
 	}})
-	ops.Define(ops.Desc{Type: "CastLike", Since: 15, Grad: noRuleYet, Traits: ops.Elementwise, Kernel: func(c *ops.Config) (ops.Op, error) {
+	// gradient: train/autodiff/rules_transformer.go (cast back)
+	ops.Define(ops.Desc{Type: "CastLike", Since: 15, Grad: ops.GradRule{}, Traits: ops.Elementwise, Kernel: func(c *ops.Config) (ops.Op, error) {
 		saturate := c.Attrs.Int("saturate", 1) != 0
 		return fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if err := ops.NeedInputs(in, 2); err != nil {

@@ -22,7 +22,8 @@ func init() {
 			return gate(in[0], nil, alpha)
 		}), nil
 	}})
-	ops.Define(ops.Desc{Type: "SwiGLU", Since: 28, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Traits: ops.Elementwise, Kernel: func(c *ops.Config) (ops.Op, error) {
+	// gradient: train/autodiff/rules_transformer.go
+	ops.Define(ops.Desc{Type: "SwiGLU", Since: 28, Shape: ops.ShapeSameAsInput, Grad: ops.GradRule{}, Traits: ops.Elementwise, Kernel: func(c *ops.Config) (ops.Op, error) {
 		alpha := float64(c.Attrs.Float("alpha", 1))
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			if err := ops.NeedInputs(in, 2); err != nil {

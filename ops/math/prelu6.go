@@ -8,10 +8,11 @@ import (
 // PRelu before opset 7: a slope of shape [C] applies per channel, along
 // axis 1 of the input (not numpy-broadcast against the last axis as from
 // opset 7). It is run as the opset-7 kernel with the slope viewed as
-// [C, 1, ..., 1].
+// [C, 1, ..., 1]. Its gradient: train/autodiff's PRelu rule, which views
+// the slope the same way (rules_prelu6.go).
 
 func init() {
-	ops.Define(ops.Desc{Type: "PRelu", Since: 1, Shape: ops.ShapeSameAsInput, Grad: ops.NotDifferentiable("no rule for the per-channel slope of opsets 1-6 (autodiff's PRelu rule is opset 7's broadcasting one)"), Traits: ops.Elementwise, Kernel: fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	ops.Define(ops.Desc{Type: "PRelu", Since: 1, Shape: ops.ShapeSameAsInput, Grad: ops.GradRule{}, Traits: ops.Elementwise, Kernel: fixed(func(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if err := ops.NeedInputs(in, 2); err != nil {
 			return nil, err
 		}

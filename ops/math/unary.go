@@ -43,11 +43,8 @@ type unaryEntry struct {
 	traits ops.Traits
 }
 
-// Gradient waivers shared by several unary ops.
-var (
-	piecewiseConstant = ops.ZeroGradient("piecewise constant: the gradient is zero wherever it exists")
-	noRuleYet         = ops.NotDifferentiableYet("no backward rule yet") // a rule attached in train/autodiff takes over
-)
+// piecewiseConstant is the gradient waiver shared by several unary ops.
+var piecewiseConstant = ops.ZeroGradient("piecewise constant: the gradient is zero wherever it exists")
 
 func unaryOps() map[string]unaryEntry {
 	d := ops.Derivative
@@ -100,15 +97,15 @@ func unaryOps() map[string]unaryEntry {
 		})},
 		"Sin":   {def: unaryDef{f64: gomath.Sin}, grad: d(func(x, _ float64, _ graph.Attrs) float64 { return gomath.Cos(x) })},
 		"Cos":   {def: unaryDef{f64: gomath.Cos}, grad: d(func(x, _ float64, _ graph.Attrs) float64 { return -gomath.Sin(x) })},
-		"Tan":   {def: unaryDef{f64: gomath.Tan}, grad: noRuleYet},
-		"Asin":  {def: unaryDef{f64: gomath.Asin}, grad: noRuleYet},
-		"Acos":  {def: unaryDef{f64: gomath.Acos}, grad: noRuleYet},
-		"Atan":  {def: unaryDef{f64: gomath.Atan}, grad: noRuleYet},
-		"Sinh":  {def: unaryDef{f64: gomath.Sinh}, grad: noRuleYet},
-		"Cosh":  {def: unaryDef{f64: gomath.Cosh}, grad: noRuleYet},
-		"Asinh": {def: unaryDef{f64: gomath.Asinh}, grad: noRuleYet},
-		"Acosh": {def: unaryDef{f64: gomath.Acosh}, grad: noRuleYet},
-		"Atanh": {def: unaryDef{f64: gomath.Atanh}, grad: noRuleYet},
+		"Tan":   {def: unaryDef{f64: gomath.Tan}, grad: d(func(_, y float64, _ graph.Attrs) float64 { return 1 + y*y }).Within(-1.2, 1.2)},
+		"Asin":  {def: unaryDef{f64: gomath.Asin}, grad: d(func(x, _ float64, _ graph.Attrs) float64 { return 1 / gomath.Sqrt(1-x*x) }).Within(-0.9, 0.9)},
+		"Acos":  {def: unaryDef{f64: gomath.Acos}, grad: d(func(x, _ float64, _ graph.Attrs) float64 { return -1 / gomath.Sqrt(1-x*x) }).Within(-0.9, 0.9)},
+		"Atan":  {def: unaryDef{f64: gomath.Atan}, grad: d(func(x, _ float64, _ graph.Attrs) float64 { return 1 / (1 + x*x) })},
+		"Sinh":  {def: unaryDef{f64: gomath.Sinh}, grad: d(func(x, _ float64, _ graph.Attrs) float64 { return gomath.Cosh(x) })},
+		"Cosh":  {def: unaryDef{f64: gomath.Cosh}, grad: d(func(x, _ float64, _ graph.Attrs) float64 { return gomath.Sinh(x) })},
+		"Asinh": {def: unaryDef{f64: gomath.Asinh}, grad: d(func(x, _ float64, _ graph.Attrs) float64 { return 1 / gomath.Sqrt(x*x+1) })},
+		"Acosh": {def: unaryDef{f64: gomath.Acosh}, grad: d(func(x, _ float64, _ graph.Attrs) float64 { return 1 / gomath.Sqrt(x*x-1) }).Within(1.1, 3)},
+		"Atanh": {def: unaryDef{f64: gomath.Atanh}, grad: d(func(x, _ float64, _ graph.Attrs) float64 { return 1 / (1 - x*x) }).Within(-0.9, 0.9)},
 		// float32 Sigmoid and Tanh are ops/linalg's vector kernels, so that
 		// a fused Dense+activation gives bitwise the unfused result.
 		"Tanh": {def: unaryDef{f64: gomath.Tanh, cheap: true, f32: func(o, x []float32) {
@@ -135,7 +132,10 @@ func unaryOps() map[string]unaryEntry {
 			}
 			return (2*x + 3) / 6
 		})},
-		"Mish": {def: unaryDef{f64: func(x float64) float64 { return x * gomath.Tanh(softplus(x)) }}, grad: noRuleYet},
+		"Mish": {def: unaryDef{f64: func(x float64) float64 { return x * gomath.Tanh(softplus(x)) }}, grad: d(func(x, _ float64, _ graph.Attrs) float64 {
+			t := gomath.Tanh(softplus(x))
+			return t + x*(1-t*t)*sigmoid(x)
+		})},
 
 		"LeakyRelu": {build: func(a graph.Attrs) (unaryDef, error) {
 			alpha := float64(a.Float("alpha", 0.01))
@@ -199,7 +199,12 @@ func unaryOps() map[string]unaryEntry {
 			return unaryDef{f64: func(x float64) float64 {
 				return gomath.Max(0, x) + gomath.Min(0, alpha*(gomath.Exp(x/alpha)-1))
 			}}, nil
-		}, grad: noRuleYet},
+		}, grad: d(func(x, _ float64, a graph.Attrs) float64 {
+			if x > 0 {
+				return 1
+			}
+			return gomath.Exp(x / float64(a.Float("alpha", 1)))
+		})},
 		"HardSigmoid": {build: func(a graph.Attrs) (unaryDef, error) {
 			alpha := float64(a.Float("alpha", 0.2))
 			beta := float64(a.Float("beta", 0.5))
@@ -221,7 +226,7 @@ func unaryOps() map[string]unaryEntry {
 				}
 				return 0
 			}}, nil
-		}, grad: noRuleYet},
+		}, grad: d(func(x, _ float64, a graph.Attrs) float64 { return step(x > float64(a.Float("alpha", 1))) })},
 		// Shrink (opset 9): y = x+bias for x < -lambd, else x-bias for
 		// x > lambd, else 0 (the first test wins when lambd < 0, as in the
 		// ONNX reference). Float inputs only.

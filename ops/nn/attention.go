@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/mtlrun/mtlrun/internal/elems"
@@ -16,7 +17,8 @@ import (
 // float64; a query row with no attendable key gives zeros.
 
 func init() {
-	ops.Define(ops.Desc{Type: "Attention", Since: 23, Grad: noRuleYet, Kernel: newAttention})
+	// gradient: train/autodiff/rules_transformer.go (from PlanAttention)
+	ops.Define(ops.Desc{Type: "Attention", Since: 23, Grad: ops.GradRule{}, Kernel: newAttention})
 }
 
 type attentionOp struct {
@@ -88,8 +90,31 @@ func concatSeq(past []float64, ps [4]int, cur []float64, cs [4]int) ([]float64, 
 	return out, [4]int{b, h, p + s, d}
 }
 
-// Run computes the attention outputs.
-func (a *attentionOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// AttentionRun is what an Attention kernel computes from, resolved from
+// its inputs: Q [B,Hq,Sq,D], K [B,Hkv,T,D] and V [B,Hkv,T,Dv] in 4-D head
+// layout with any past keys and values first along T, and the additive
+// bias [B,Hq,Sq,T] (mask, causal and padding terms, -Inf where masked).
+// Query head h reads key/value head h/(Hq/Hkv).
+type AttentionRun struct {
+	Q, K, V                        []float64
+	B, Hq, Sq, D, Hkv, T, Dv, Past int
+	Bias                           []float64
+	Scale, Softcap                 float64
+	Mode                           int  // qk_matmul_output_mode
+	ThreeD                         bool // Q, K, V and Y are [B, S, H*D]
+}
+
+// PlanAttention resolves the inputs of the Attention kernel k (training
+// differentiates a run from it).
+func PlanAttention(k ops.Op, in []*tensor.Tensor) (*AttentionRun, error) {
+	a, ok := k.(*attentionOp)
+	if !ok {
+		return nil, fmt.Errorf("nn: PlanAttention needs an Attention kernel, got %T", k)
+	}
+	return a.plan(in)
+}
+
+func (a *attentionOp) plan(in []*tensor.Tensor) (*AttentionRun, error) {
 	if err := ops.NeedInputs(in, 3); err != nil {
 		return nil, err
 	}
@@ -131,7 +156,6 @@ func (a *attentionOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if ks[0] != B || vs[0] != B || ks[3] != D || vs[1] != Hkv || vs[2] != T || Hkv == 0 || Hq%Hkv != 0 {
 		return nil, ops.BadInput(1, "Attention shapes do not fit: Q %v, K %v, V %v (after any past)", qs, ks, vs)
 	}
-	reps := Hq / Hkv
 	var nonpad []int64
 	if np := opt(6); np != nil {
 		if nonpad, err = tensor.AsInt64(np); err != nil || len(nonpad) != B {
@@ -211,6 +235,20 @@ func (a *attentionOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if a.hasScale {
 		scale = a.scale
 	}
+	return &AttentionRun{Q: q, K: k, V: v, B: B, Hq: Hq, Sq: Sq, D: D, Hkv: Hkv, T: T, Dv: Dv, Past: pastLen,
+		Bias: bias, Scale: scale, Softcap: a.softcap, Mode: a.mode, ThreeD: qT.Rank() == 3}, nil
+}
+
+// Run computes the attention outputs.
+func (a *attentionOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	r, err := a.plan(in)
+	if err != nil {
+		return nil, err
+	}
+	qT := in[0]
+	q, k, v, bias, scale := r.Q, r.K, r.V, r.Bias, r.Scale
+	B, Hq, Sq, D, Hkv, T, Dv := r.B, r.Hq, r.Sq, r.D, r.Hkv, r.T, r.Dv
+	reps := Hq / Hkv
 	y := make([]float64, B*Hq*Sq*Dv)
 	qk := make([]float64, B*Hq*Sq*T)
 	p := make([]float64, T)

@@ -16,7 +16,8 @@ import (
 
 func init() {
 	ops.Define(ops.Desc{Type: "Conv", Since: 1, Grad: ops.GradRule{}, Kernel: halfCompute(func(c *ops.Config) (ops.Op, error) { return newConv(c) })})
-	ops.Define(ops.Desc{Type: "ConvTranspose", Since: 1, Grad: noRuleYet, Kernel: halfCompute(func(c *ops.Config) (ops.Op, error) {
+	// gradient: train/autodiff/rules_convtranspose.go
+	ops.Define(ops.Desc{Type: "ConvTranspose", Since: 1, Grad: ops.GradRule{}, Kernel: halfCompute(func(c *ops.Config) (ops.Op, error) {
 		w, err := parseWindow(c)
 		if err != nil {
 			return nil, err

@@ -12,15 +12,16 @@ import (
 // SoftmaxCrossEntropyLoss, computed in float64 and returned in the input's
 // float dtype.
 
+// The gradients (of the scores; weights are constants): train/autodiff/rules_loss.go.
 func init() {
-	ops.Define(ops.Desc{Type: "NegativeLogLikelihoodLoss", Since: 12, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "NegativeLogLikelihoodLoss", Since: 12, Grad: ops.GradRule{}, Kernel: func(c *ops.Config) (ops.Op, error) {
 		l, err := newLoss(c)
 		if err != nil {
 			return nil, err
 		}
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return l.run(in, false) }), nil
 	}})
-	ops.Define(ops.Desc{Type: "SoftmaxCrossEntropyLoss", Since: 12, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "SoftmaxCrossEntropyLoss", Since: 12, Grad: ops.GradRule{}, Kernel: func(c *ops.Config) (ops.Op, error) {
 		l, err := newLoss(c)
 		if err != nil {
 			return nil, err

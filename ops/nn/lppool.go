@@ -12,7 +12,8 @@ import (
 // computed in float64 over the window geometry Conv and the pools share.
 
 func init() {
-	ops.Define(ops.Desc{Type: "LpPool", Since: 1, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
+	// LpPool, GlobalLpPool gradients: train/autodiff/rules_lppool.go
+	ops.Define(ops.Desc{Type: "LpPool", Since: 1, Grad: ops.GradRule{}, Kernel: func(c *ops.Config) (ops.Op, error) {
 		w, err := parseWindow(c)
 		if err != nil {
 			return nil, err
@@ -20,7 +21,7 @@ func init() {
 		p := float64(c.Attrs.Int("p", 2))
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return lpPool(in, w, p, false) }), nil
 	}})
-	ops.Define(ops.Desc{Type: "GlobalLpPool", Since: 1, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "GlobalLpPool", Since: 1, Grad: ops.GradRule{}, Kernel: func(c *ops.Config) (ops.Op, error) {
 		p := float64(c.Attrs.Int("p", 2))
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return lpPool(in, window{}, p, true) }), nil
 	}})
@@ -31,15 +32,18 @@ func init() {
 		}
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return maxUnpool(in, w) }), nil
 	}})
-	ops.Define(ops.Desc{Type: "Col2Im", Since: 18, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
+	// gradient: train/autodiff/rules_col2im.go
+	ops.Define(ops.Desc{Type: "Col2Im", Since: 18, Grad: ops.GradRule{}, Kernel: func(c *ops.Config) (ops.Op, error) {
 		w, err := parseWindow(c)
 		if err != nil {
 			return nil, err
 		}
 		return ops.OpFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return col2im(in, w) }), nil
 	}})
-	ops.Define(ops.Desc{Type: "GroupNormalization", Since: 18, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: newGroupNorm})
-	ops.Define(ops.Desc{Type: "Det", Since: 11, Grad: noRuleYet, Kernel: func(*ops.Config) (ops.Op, error) { return ops.OpFunc(runDet), nil }})
+	// gradient: train/autodiff/rules_norm.go
+	ops.Define(ops.Desc{Type: "GroupNormalization", Since: 18, Shape: ops.ShapeSameAsInput, Grad: ops.GradRule{}, Kernel: newGroupNorm})
+	// gradient: train/autodiff/rules_det.go (the cofactor matrix)
+	ops.Define(ops.Desc{Type: "Det", Since: 11, Grad: ops.GradRule{}, Kernel: func(*ops.Config) (ops.Op, error) { return ops.OpFunc(runDet), nil }})
 }
 
 func lpPool(in []*tensor.Tensor, w window, p float64, global bool) ([]*tensor.Tensor, error) {

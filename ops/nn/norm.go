@@ -23,14 +23,15 @@ func init() {
 	ops.Define(ops.Desc{Type: "InstanceNormalization", Since: 1, Shape: ops.ShapeSameAsInput, Kernel: func(c *ops.Config) (ops.Op, error) {
 		return &instanceNorm{eps: float64(c.Attrs.Float("epsilon", 1e-5))}, nil
 	}})
-	ops.Define(ops.Desc{Type: "MeanVarianceNormalization", Since: 1, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
+	// MeanVarianceNormalization, LRN: gradients in train/autodiff/rules_norm.go
+	ops.Define(ops.Desc{Type: "MeanVarianceNormalization", Since: 1, Shape: ops.ShapeSameAsInput, Grad: ops.GradRule{}, Kernel: func(c *ops.Config) (ops.Op, error) {
 		axes := c.Attrs.Ints("axes")
 		if !c.Attrs.Has("axes") {
 			axes = []int64{0, 2, 3}
 		}
 		return &mvn{axes: axes}, nil
 	}})
-	ops.Define(ops.Desc{Type: "LRN", Since: 1, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
+	ops.Define(ops.Desc{Type: "LRN", Since: 1, Shape: ops.ShapeSameAsInput, Grad: ops.GradRule{}, Kernel: func(c *ops.Config) (ops.Op, error) {
 		size := c.Attrs.Int("size", 0)
 		if size < 1 {
 			return nil, ops.BadAttr("size", "must be ≥ 1, got %d", size)

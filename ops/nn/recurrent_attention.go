@@ -14,8 +14,9 @@ import (
 // recurrences, run token by token). Computed in float64.
 
 func init() {
-	ops.Define(ops.Desc{Type: "CausalConvWithState", Since: 27, Grad: noRuleYet, Kernel: newCausalConv})
-	ops.Define(ops.Desc{Type: "LinearAttention", Since: 27, Grad: noRuleYet, Kernel: newLinearAttention})
+	// gradients: train/autodiff/rules_recurrent_attention.go
+	ops.Define(ops.Desc{Type: "CausalConvWithState", Since: 27, Grad: ops.GradRule{}, Kernel: newCausalConv})
+	ops.Define(ops.Desc{Type: "LinearAttention", Since: 27, Grad: ops.GradRule{}, Kernel: newLinearAttention})
 }
 
 func newCausalConv(c *ops.Config) (ops.Op, error) {

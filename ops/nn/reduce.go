@@ -17,23 +17,19 @@ var reducers = map[string]struct {
 	step      func(acc, x float64) float64
 	finish    func(acc float64, n int) float64
 	inputFrom int          // opset from which axes is an input
-	grad      ops.GradRule // zero: train/autodiff's reduce rule
+	grad      ops.GradRule // zero: train/autodiff's reduce rules (rules_nn.go, rules_reduce.go)
 }{
 	"ReduceSum":       {0, func(a, x float64) float64 { return a + x }, nil, 13, ops.GradRule{}},
 	"ReduceMean":      {0, func(a, x float64) float64 { return a + x }, func(a float64, n int) float64 { return a / float64(n) }, 18, ops.GradRule{}},
 	"ReduceMax":       {math.Inf(-1), math.Max, nil, 18, ops.GradRule{}},
 	"ReduceMin":       {math.Inf(1), math.Min, nil, 18, ops.GradRule{}},
-	"ReduceProd":      {1, func(a, x float64) float64 { return a * x }, nil, 18, noRuleYet},
-	"ReduceL1":        {0, func(a, x float64) float64 { return a + math.Abs(x) }, nil, 18, noRuleYet},
+	"ReduceProd":      {1, func(a, x float64) float64 { return a * x }, nil, 18, ops.GradRule{}},
+	"ReduceL1":        {0, func(a, x float64) float64 { return a + math.Abs(x) }, nil, 18, ops.GradRule{}},
 	"ReduceL2":        {0, func(a, x float64) float64 { return a + x*x }, func(a float64, _ int) float64 { return math.Sqrt(a) }, 18, ops.GradRule{}},
 	"ReduceSumSquare": {0, func(a, x float64) float64 { return a + x*x }, nil, 18, ops.GradRule{}},
-	"ReduceLogSumExp": {0, func(a, x float64) float64 { return a + math.Exp(x) }, func(a float64, _ int) float64 { return math.Log(a) }, 18, noRuleYet},
-	"ReduceLogSum":    {0, func(a, x float64) float64 { return a + x }, func(a float64, _ int) float64 { return math.Log(a) }, 18, noRuleYet},
+	"ReduceLogSumExp": {0, func(a, x float64) float64 { return a + math.Exp(x) }, func(a float64, _ int) float64 { return math.Log(a) }, 18, ops.GradRule{}},
+	"ReduceLogSum":    {0, func(a, x float64) float64 { return a + x }, func(a float64, _ int) float64 { return math.Log(a) }, 18, ops.GradRule{}},
 }
-
-// noRuleYet waives the gradient of ops train/autodiff has no rule for
-// (a rule attached there later takes over).
-var noRuleYet = ops.NotDifferentiableYet("no backward rule yet")
 
 func init() {
 	for name := range reducers {

@@ -17,8 +17,9 @@ import (
 // set of taps (input positions, edge-clamped) with weights.
 
 func init() {
-	ops.Define(ops.Desc{Type: "Resize", Since: 10, Grad: noRuleYet, Kernel: newResize})
-	ops.Define(ops.Desc{Type: "Upsample", Since: 7, Grad: noRuleYet, Kernel: newUpsample})
+	// gradient: train/autodiff/rules_resize.go (the transpose of ResizePlan's taps)
+	ops.Define(ops.Desc{Type: "Resize", Since: 10, Grad: ops.GradRule{}, Kernel: newResize})
+	ops.Define(ops.Desc{Type: "Upsample", Since: 7, Grad: ops.GradRule{}, Kernel: newUpsample})
 }
 
 type resizeOp struct {
@@ -97,8 +98,31 @@ func (r *resizeOp) check() error {
 	return nil
 }
 
-// Run resizes in[0].
-func (r *resizeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// ResizeStep is one axis of a Resize or Upsample run: output position y
+// along Axis is Σ Weight[y][t]·input[Index[y][t]] over the InLen input
+// positions, or the extrapolation value where Extrapolated[y]. A run applies
+// its steps in order, each to the previous step's result.
+type ResizeStep struct {
+	Axis, InLen, OutLen int
+	Index               [][]int
+	Weight              [][]float64
+	Extrapolated        []bool
+	Extrapolation       float64
+}
+
+// ResizePlan returns the steps the Resize or Upsample kernel k applies to
+// the inputs in (training differentiates a run through them: the map is
+// linear in in[0]).
+func ResizePlan(k ops.Op, in []*tensor.Tensor) ([]ResizeStep, error) {
+	r, ok := k.(*resizeOp)
+	if !ok {
+		return nil, fmt.Errorf("nn: ResizePlan needs a Resize or Upsample kernel, got %T", k)
+	}
+	return r.plan(in)
+}
+
+// plan resolves the scales, sizes, roi and axes of a run into its steps.
+func (r *resizeOp) plan(in []*tensor.Tensor) ([]ResizeStep, error) {
 	if err := ops.NeedInputs(in, 1); err != nil {
 		return nil, err
 	}
@@ -199,19 +223,35 @@ func (r *resizeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			roi[a], roi[rank+a] = rv[i], rv[len(axes)+i]
 		}
 	}
+	var steps []ResizeStep
+	for _, a := range axes {
+		if scale[a] == 1 && size[a] == x.Shape[a] && roi[a] == 0 && roi[rank+a] == 1 {
+			continue
+		}
+		st, err := r.step(a, x.Shape[a], size[a], scale[a], roi[a], roi[rank+a])
+		if err != nil {
+			return nil, ops.BadInput(0, "Resize axis %d: %v", a, err)
+		}
+		steps = append(steps, st)
+	}
+	return steps, nil
+}
+
+// Run resizes in[0].
+func (r *resizeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	steps, err := r.plan(in)
+	if err != nil {
+		return nil, err
+	}
+	x := in[0]
 	v, err := tensor.AsFloat64(x)
 	if err != nil || x.DType == tensor.Bool {
 		return nil, ops.BadInput(0, "Resize needs a numeric tensor, got %v", x)
 	}
 	shape := append([]int{}, x.Shape...)
-	for _, a := range axes {
-		if scale[a] == 1 && size[a] == shape[a] && roi[a] == 0 && roi[rank+a] == 1 {
-			continue
-		}
-		if v, err = r.resizeAxis(v, shape, a, size[a], scale[a], roi[a], roi[rank+a]); err != nil {
-			return nil, ops.BadInput(0, "Resize axis %d: %v", a, err)
-		}
-		shape[a] = size[a]
+	for _, st := range steps {
+		v = st.apply(v, shape)
+		shape[st.Axis] = st.OutLen
 	}
 	if !x.DType.IsFloat() {
 		for i, f := range v {
@@ -225,23 +265,36 @@ func (r *resizeOp) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	return []*tensor.Tensor{out}, nil
 }
 
-// resizeAxis resizes axis a of v (of the given shape) to outW positions.
-func (r *resizeOp) resizeAxis(v []float64, shape []int, a, outW int, s, roi0, roi1 float64) ([]float64, error) {
-	inW := shape[a]
+// step computes the taps that resize an axis of inW positions to outW.
+func (r *resizeOp) step(a, inW, outW int, s, roi0, roi1 float64) (ResizeStep, error) {
 	if inW == 0 && outW > 0 {
-		return nil, fmt.Errorf("cannot resize an empty axis to %d", outW)
+		return ResizeStep{}, fmt.Errorf("cannot resize an empty axis to %d", outW)
 	}
-	outer, inner := elems.Prod(shape[:a]), elems.Prod(shape[a+1:])
-	res := make([]float64, outer*outW*inner)
+	st := ResizeStep{Axis: a, InLen: inW, OutLen: outW, Index: make([][]int, outW), Weight: make([][]float64, outW),
+		Extrapolated: make([]bool, outW), Extrapolation: r.extrapolation}
 	outF := s * float64(inW)
 	for y := 0; y < outW; y++ {
 		xo, extrapolate := r.source(float64(y), s, inW, outF, outW, roi0, roi1)
-		idx, w := r.taps(xo, s, inW)
+		st.Extrapolated[y] = extrapolate
+		if !extrapolate {
+			st.Index[y], st.Weight[y] = r.taps(xo, s, inW)
+		}
+	}
+	return st, nil
+}
+
+// apply resizes axis st.Axis of v (of the given shape).
+func (st *ResizeStep) apply(v []float64, shape []int) []float64 {
+	a, inW, outW := st.Axis, st.InLen, st.OutLen
+	outer, inner := elems.Prod(shape[:a]), elems.Prod(shape[a+1:])
+	res := make([]float64, outer*outW*inner)
+	for y := 0; y < outW; y++ {
+		idx, w := st.Index[y], st.Weight[y]
 		for o := 0; o < outer; o++ {
 			for i := 0; i < inner; i++ {
 				d := (o*outW+y)*inner + i
-				if extrapolate {
-					res[d] = r.extrapolation
+				if st.Extrapolated[y] {
+					res[d] = st.Extrapolation
 					continue
 				}
 				acc := 0.0
@@ -254,7 +307,7 @@ func (r *resizeOp) resizeAxis(v []float64, shape []int, a, outW int, s, roi0, ro
 			}
 		}
 	}
-	return res, nil
+	return res
 }
 
 // source maps output position y to an input coordinate.

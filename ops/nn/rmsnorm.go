@@ -11,8 +11,9 @@ import (
 // RMSNormalization (opset 23) and LpNormalization, computed in float64.
 
 func init() {
-	ops.Define(ops.Desc{Type: "RMSNormalization", Since: 23, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: newRMSNorm})
-	ops.Define(ops.Desc{Type: "LpNormalization", Since: 1, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: newLpNorm})
+	// gradients: train/autodiff/rules_transformer.go, rules_norm.go
+	ops.Define(ops.Desc{Type: "RMSNormalization", Since: 23, Shape: ops.ShapeSameAsInput, Grad: ops.GradRule{}, Kernel: newRMSNorm})
+	ops.Define(ops.Desc{Type: "LpNormalization", Since: 1, Shape: ops.ShapeSameAsInput, Grad: ops.GradRule{}, Kernel: newLpNorm})
 }
 
 // newRMSNorm builds RMSNormalization: X over the axes [axis, rank) divided by

@@ -12,7 +12,8 @@ import (
 // interleaved pairs. Input [B, H, S, D] or [B, S, H·D].
 
 func init() {
-	ops.Define(ops.Desc{Type: "RotaryEmbedding", Since: 23, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: func(c *ops.Config) (ops.Op, error) {
+	// gradient: train/autodiff/rules_transformer.go (the inverse rotation)
+	ops.Define(ops.Desc{Type: "RotaryEmbedding", Since: 23, Shape: ops.ShapeSameAsInput, Grad: ops.GradRule{}, Kernel: func(c *ops.Config) (ops.Op, error) {
 		r := &rotary{interleaved: c.Attrs.Int("interleaved", 0) != 0, heads: int(c.Attrs.Int("num_heads", 0)), dim: int(c.Attrs.Int("rotary_embedding_dim", 0))}
 		return ops.OpFunc(r.run), nil
 	}})

@@ -15,8 +15,9 @@ import (
 // in models are short frames).
 
 func init() {
-	ops.Define(ops.Desc{Type: "DFT", Since: 17, Grad: noRuleYet, Kernel: newDFT})
-	ops.Define(ops.Desc{Type: "STFT", Since: 17, Grad: noRuleYet, Kernel: newSTFT})
+	// gradients (of the signal): train/autodiff/rules_spectral.go
+	ops.Define(ops.Desc{Type: "DFT", Since: 17, Grad: ops.GradRule{}, Kernel: newDFT})
+	ops.Define(ops.Desc{Type: "STFT", Since: 17, Grad: ops.GradRule{}, Kernel: newSTFT})
 	for name, w := range map[string]func(n, N float64) float64{
 		"HannWindow":    func(n, N float64) float64 { return 0.5 - 0.5*math.Cos(2*math.Pi*n/N) },
 		"HammingWindow": func(n, N float64) float64 { return 25.0/46 - (1-25.0/46)*math.Cos(2*math.Pi*n/N) },

@@ -12,7 +12,8 @@ import (
 // TopK and Hardmax: selection along one axis by value.
 
 func init() {
-	ops.Define(ops.Desc{Type: "TopK", Since: 1, Grad: noRuleYet, Kernel: newTopK})
+	// gradient: train/autodiff/rules_select.go (to the selected indices)
+	ops.Define(ops.Desc{Type: "TopK", Since: 1, Grad: ops.GradRule{}, Kernel: newTopK})
 	ops.Define(ops.Desc{Type: "Hardmax", Since: 1, Shape: ops.ShapeSameAsInput, Grad: ops.ZeroGradient("piecewise constant: a one-hot of the argmax"), Kernel: newHardmax})
 }
 

@@ -252,7 +252,3 @@ func (k kernel) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return k(ni
 func (k kernel) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	return k(ar, in)
 }
-
-// noRuleYet waives the gradient of ops train/autodiff has no rule for
-// (a rule attached there later takes over).
-var noRuleYet = ops.NotDifferentiableYet("no backward rule yet")

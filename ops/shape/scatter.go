@@ -13,9 +13,10 @@ import (
 // offsets and move elements with package elems, whatever the dtype.
 
 func init() {
-	ops.Define(ops.Desc{Type: "ScatterND", Since: 11, Grad: noRuleYet, Kernel: newScatterND})
-	ops.Define(ops.Desc{Type: "ScatterElements", Since: 11, Grad: noRuleYet, Kernel: newScatterElements})
-	ops.Define(ops.Desc{Type: "Scatter", Since: 9, Grad: noRuleYet, Kernel: newScatterElements}) // deprecated in opset 11; ScatterElements without reduction
+	// the scatters' gradient (reductions none and add): train/autodiff/rules_select.go
+	ops.Define(ops.Desc{Type: "ScatterND", Since: 11, Grad: ops.GradRule{}, Kernel: newScatterND})
+	ops.Define(ops.Desc{Type: "ScatterElements", Since: 11, Grad: ops.GradRule{}, Kernel: newScatterElements})
+	ops.Define(ops.Desc{Type: "Scatter", Since: 9, Grad: ops.GradRule{}, Kernel: newScatterElements}) // deprecated in opset 11; ScatterElements without reduction
 	ops.Define(ops.Desc{Type: "GatherND", Since: 11, Grad: ops.Movement(0), Traits: ops.DataMovement, Kernel: newGatherND})
 }
 
@@ -62,43 +63,12 @@ func newScatterND(c *ops.Config) (ops.Op, error) {
 		if err := ops.NeedInputs(in, 3); err != nil {
 			return nil, err
 		}
-		data, idxT, upd := in[0], in[1], in[2]
-		idx, err := indexList(in, 1, "ScatterND")
+		dst, err := scatterNDTargets(in)
 		if err != nil {
 			return nil, err
 		}
-		if idxT.Rank() == 0 {
-			return nil, ops.BadInput(1, "ScatterND indices must have rank >= 1, got %v", idxT)
-		}
-		k := idxT.Shape[idxT.Rank()-1]
-		if k > data.Rank() {
-			return nil, ops.BadInput(1, "ScatterND index tuples of length %d exceed data rank %d", k, data.Rank())
-		}
-		if upd.DType != data.DType {
-			return nil, ops.BadInput(2, "ScatterND updates %v must have data's dtype %v", upd, data.DType)
-		}
-		want := append(append([]int{}, idxT.Shape[:idxT.Rank()-1]...), data.Shape[k:]...)
-		if !tensor.SameShape(want, upd.Shape) {
-			return nil, ops.BadInput(2, "ScatterND updates %v, want shape %v", upd, want)
-		}
+		data, upd := in[0], in[2]
 		out := data.Clone()
-		st := tensor.Strides(data.Shape)
-		slice := elems.Prod(data.Shape[k:])
-		n := elems.Prod(idxT.Shape[:idxT.Rank()-1])
-		dst := make([]int, 0, n*slice)
-		for t := 0; t < n; t++ {
-			base := 0
-			for j := 0; j < k; j++ {
-				p, err := wrapIndex(idx[t*k+j], data.Shape[j])
-				if err != nil {
-					return nil, ops.BadInput(1, "ScatterND axis %d: %v", j, err)
-				}
-				base += p * st[j]
-			}
-			for e := 0; e < slice; e++ {
-				dst = append(dst, base+e)
-			}
-		}
 		if err := elems.Combine(r, out, dst, upd, nil); err != nil {
 			return nil, ops.BadInput(0, "ScatterND: %v", err)
 		}
@@ -118,57 +88,124 @@ func newScatterElements(c *ops.Config) (ops.Op, error) {
 		if err := ops.NeedInputs(in, 3); err != nil {
 			return nil, err
 		}
-		data, idxT, upd := in[0], in[1], in[2]
-		rank := data.Rank()
-		axis, err := normAxis(axisAttr, rank)
-		if err != nil || rank == 0 {
-			return nil, ops.BadInput(0, "ScatterElements axis %d invalid for %v", axisAttr, data)
-		}
-		if idxT.Rank() != rank || !tensor.SameShape(idxT.Shape, upd.Shape) {
-			return nil, ops.BadInput(1, "ScatterElements indices %v and updates %v must share a shape of data's rank %d", idxT, upd, rank)
-		}
-		if upd.DType != data.DType {
-			return nil, ops.BadInput(2, "ScatterElements updates %v must have data's dtype %v", upd, data.DType)
-		}
-		for d := 0; d < rank; d++ {
-			if d != axis && idxT.Shape[d] > data.Shape[d] {
-				return nil, ops.BadInput(1, "ScatterElements indices %v exceed data %v on axis %d", idxT, data, d)
-			}
-		}
-		idx, err := indexList(in, 1, "ScatterElements")
+		dst, err := scatterElementsTargets(in, axisAttr)
 		if err != nil {
 			return nil, err
 		}
+		data, upd := in[0], in[2]
 		out := data.Clone()
-		dst := make([]int, len(idx))
-		dstSt := tensor.Strides(data.Shape)
-		coord := make([]int, rank)
-		for i, v := range idx {
-			p, err := wrapIndex(v, data.Shape[axis])
-			if err != nil {
-				return nil, ops.BadInput(1, "ScatterElements: %v", err)
-			}
-			off := 0
-			for d := 0; d < rank; d++ {
-				c := coord[d]
-				if d == axis {
-					c = p
-				}
-				off += c * dstSt[d]
-			}
-			dst[i] = off
-			for d := rank - 1; d >= 0; d-- { // next coordinate of indices
-				if coord[d]++; coord[d] < idxT.Shape[d] {
-					break
-				}
-				coord[d] = 0
-			}
-		}
 		if err := elems.Combine(r, out, dst, upd, nil); err != nil {
 			return nil, ops.BadInput(0, "ScatterElements: %v", err)
 		}
 		return []*tensor.Tensor{out}, nil
 	}), nil
+}
+
+// ScatterTargets returns, for every element of the updates (in[2]) of a
+// ScatterND, ScatterElements or Scatter node, the flat offset in the data
+// (in[0]) it is combined into, in the order the kernel combines them
+// (training differentiates the reductions through it).
+func ScatterTargets(opType string, axis int64, in []*tensor.Tensor) ([]int, error) {
+	if err := ops.NeedInputs(in, 3); err != nil {
+		return nil, err
+	}
+	if opType == "ScatterND" {
+		return scatterNDTargets(in)
+	}
+	return scatterElementsTargets(in, axis)
+}
+
+// scatterNDTargets checks a ScatterND node's inputs and returns the data
+// offset every update element goes to.
+func scatterNDTargets(in []*tensor.Tensor) ([]int, error) {
+	data, idxT, upd := in[0], in[1], in[2]
+	idx, err := indexList(in, 1, "ScatterND")
+	if err != nil {
+		return nil, err
+	}
+	if idxT.Rank() == 0 {
+		return nil, ops.BadInput(1, "ScatterND indices must have rank >= 1, got %v", idxT)
+	}
+	k := idxT.Shape[idxT.Rank()-1]
+	if k > data.Rank() {
+		return nil, ops.BadInput(1, "ScatterND index tuples of length %d exceed data rank %d", k, data.Rank())
+	}
+	if upd.DType != data.DType {
+		return nil, ops.BadInput(2, "ScatterND updates %v must have data's dtype %v", upd, data.DType)
+	}
+	want := append(append([]int{}, idxT.Shape[:idxT.Rank()-1]...), data.Shape[k:]...)
+	if !tensor.SameShape(want, upd.Shape) {
+		return nil, ops.BadInput(2, "ScatterND updates %v, want shape %v", upd, want)
+	}
+	st := tensor.Strides(data.Shape)
+	slice := elems.Prod(data.Shape[k:])
+	n := elems.Prod(idxT.Shape[:idxT.Rank()-1])
+	dst := make([]int, 0, n*slice)
+	for t := 0; t < n; t++ {
+		base := 0
+		for j := 0; j < k; j++ {
+			p, err := wrapIndex(idx[t*k+j], data.Shape[j])
+			if err != nil {
+				return nil, ops.BadInput(1, "ScatterND axis %d: %v", j, err)
+			}
+			base += p * st[j]
+		}
+		for e := 0; e < slice; e++ {
+			dst = append(dst, base+e)
+		}
+	}
+	return dst, nil
+}
+
+// scatterElementsTargets checks a ScatterElements (or Scatter) node's
+// inputs and returns the data offset every update element goes to.
+func scatterElementsTargets(in []*tensor.Tensor, axisAttr int64) ([]int, error) {
+	data, idxT, upd := in[0], in[1], in[2]
+	rank := data.Rank()
+	axis, err := normAxis(axisAttr, rank)
+	if err != nil || rank == 0 {
+		return nil, ops.BadInput(0, "ScatterElements axis %d invalid for %v", axisAttr, data)
+	}
+	if idxT.Rank() != rank || !tensor.SameShape(idxT.Shape, upd.Shape) {
+		return nil, ops.BadInput(1, "ScatterElements indices %v and updates %v must share a shape of data's rank %d", idxT, upd, rank)
+	}
+	if upd.DType != data.DType {
+		return nil, ops.BadInput(2, "ScatterElements updates %v must have data's dtype %v", upd, data.DType)
+	}
+	for d := 0; d < rank; d++ {
+		if d != axis && idxT.Shape[d] > data.Shape[d] {
+			return nil, ops.BadInput(1, "ScatterElements indices %v exceed data %v on axis %d", idxT, data, d)
+		}
+	}
+	idx, err := indexList(in, 1, "ScatterElements")
+	if err != nil {
+		return nil, err
+	}
+	dst := make([]int, len(idx))
+	dstSt := tensor.Strides(data.Shape)
+	coord := make([]int, rank)
+	for i, v := range idx {
+		p, err := wrapIndex(v, data.Shape[axis])
+		if err != nil {
+			return nil, ops.BadInput(1, "ScatterElements: %v", err)
+		}
+		off := 0
+		for d := 0; d < rank; d++ {
+			c := coord[d]
+			if d == axis {
+				c = p
+			}
+			off += c * dstSt[d]
+		}
+		dst[i] = off
+		for d := rank - 1; d >= 0; d-- { // next coordinate of indices
+			if coord[d]++; coord[d] < idxT.Shape[d] {
+				break
+			}
+			coord[d] = 0
+		}
+	}
+	return dst, nil
 }
 
 // ---- GatherND ----

@@ -11,8 +11,9 @@ import (
 )
 
 func init() {
-	ops.Define(ops.Desc{Type: "Unique", Since: 11, Grad: noRuleYet, Kernel: newUnique})
-	ops.Define(ops.Desc{Type: "CumProd", Since: 26, Shape: ops.ShapeSameAsInput, Grad: noRuleYet, Kernel: newCumProd})
+	ops.Define(ops.Desc{Type: "Unique", Since: 11, Grad: ops.NotDifferentiable("the outputs' length and order change when equal elements are perturbed apart (a set operation, used on integer ids)"), Kernel: newUnique})
+	// gradient: train/autodiff/rules_reduce.go
+	ops.Define(ops.Desc{Type: "CumProd", Since: 26, Shape: ops.ShapeSameAsInput, Grad: ops.GradRule{}, Kernel: newCumProd})
 }
 
 // ---- Unique ----

@@ -22,17 +22,17 @@ import (
 // The tables below hold only what descriptors do not say.
 
 // constantOps are treated as constants although their descriptors do not
-// waive the gradient as zero: Range (shape arithmetic) and Mod (integer
-// arithmetic in the exports training meets).
-var constantOps = map[string]bool{"Range": true, "Mod": true}
+// waive the gradient as zero: Range (shape arithmetic).
+var constantOps = map[string]bool{"Range": true}
 
 // gradInputs lists, for ops where not every input is differentiable and
 // whose descriptor is not an ops.Movement listing them, the inputs that are
 // (indices, shapes, axes, lengths and statistics are not).
 var gradInputs = map[string][]int{
 	"Reshape": {0}, "Flatten": {0}, "Squeeze": {0}, "Unsqueeze": {0}, "Split": {0},
-	"Gather": {0}, "GatherND": {0}, "ScatterElements": {0, 2}, "ScatterND": {0, 2},
-	"Resize": {0}, "Upsample": {0}, "Where": {1, 2}, "Clip": {0}, "CumSum": {0}, "TopK": {0},
+	"Gather": {0}, "GatherND": {0}, "ScatterElements": {0, 2}, "ScatterND": {0, 2}, "Scatter": {0, 2},
+	"Resize": {0}, "Upsample": {0}, "Where": {1, 2}, "Clip": {0}, "CumSum": {0}, "CumProd": {0}, "Col2Im": {0}, "DFT": {0}, "STFT": {0}, "TopK": {0},
+	"Attention": {0, 1, 2, 3, 4, 5}, "NegativeLogLikelihoodLoss": {0}, "RotaryEmbedding": {0}, "CastLike": {0}, "Mod": {0}, "SoftmaxCrossEntropyLoss": {0},
 	"ReduceSum": {0}, "ReduceMean": {0}, "ReduceMax": {0}, "ReduceMin": {0}, "ReduceProd": {0},
 	"ReduceSumSquare": {0}, "ReduceL1": {0}, "ReduceL2": {0}, "ReduceLogSumExp": {0}, "ReduceLogSum": {0},
 	"BatchNormalization": {0, 1, 2}, "Dropout": {0},
@@ -82,6 +82,7 @@ var gradOutputs = map[string][]int{
 // zero state of an RNN).
 var stateInputs = map[string][]int{
 	"LSTM": {5, 6}, "GRU": {5}, "RNN": {5},
+	"Attention": {4, 5}, "LinearAttention": {3}, "CausalConvWithState": {3},
 }
 
 func contains(v []int, i int) bool {
@@ -142,6 +143,11 @@ func (a *analysis) inputFlows(g *graph.Graph, n *graph.Node, i int) bool {
 			if t := a.initOf(g, n.Inputs[0]); t != nil && t.Len() == 1 {
 				return false
 			}
+		}
+		// an attention mask stored as a constant is not a weight (one
+		// computed from weights, such as a learned position bias, is)
+		if n.OpType == "Attention" && i == 3 && a.initOf(g, n.Inputs[3]) != nil {
+			return false
 		}
 	}
 	return true

@@ -16,7 +16,7 @@ import (
 // descriptor. Control flow (Loop, Scan, If) is checked by control_test.go.
 func TestEveryGradientRuleChecked(t *testing.T) {
 	covered := map[string]bool{"Loop": true, "Scan": true, "If": true}
-	for _, c := range append(gradCases(), recurrentGradCases()...) {
+	for _, c := range append(append(gradCases(), recurrentGradCases()...), opsetGradCases()...) {
 		covered[c.op] = true
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -31,8 +31,14 @@ func TestEveryGradientRuleChecked(t *testing.T) {
 		case d.Domain != "":
 			t.Errorf("%s:%s has a gradient rule but the gradient checks build ai.onnx nodes only", d.Domain, d.Type)
 		case d.Grad.Kind == ops.GradUnary:
-			gc := gradCase{name: "derivative_" + d.Type, op: d.Type, opset: max(17, d.Since),
-				inputs: []*tensor.Tensor{randT(rng, d.Grad.PositiveInputs, 3, 4)}}
+			x := randT(rng, d.Grad.PositiveInputs, 3, 4)
+			if lo, hi := d.Grad.InputLo, d.Grad.InputHi; lo < hi {
+				v := x.Float64s()
+				for i := range v {
+					v[i] = lo + (hi-lo)*rng.Float64()
+				}
+			}
+			gc := gradCase{name: "derivative_" + d.Type, op: d.Type, opset: max(17, d.Since), inputs: []*tensor.Tensor{x}}
 			t.Run(gc.name, func(t *testing.T) { checkGradients(t, gc) })
 			generated++
 		case !covered[d.Type]:

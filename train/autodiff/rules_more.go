@@ -13,7 +13,7 @@ func init() {
 	for _, op := range []string{"Max", "Min", "Sum", "Mean"} {
 		register(op, typed(gradVariadic[float32], gradVariadic[float64]), nil)
 	}
-	register("PRelu", typed(gradPRelu[float32], gradPRelu[float64]), nil)
+	register("PRelu", gradPReluAnyOpset, nil) // rules_prelu6.go: opsets 1-6 too
 	register("CumSum", gradCumSum, nil)
 	register("Gather", typed(gradGather[float32], gradGather[float64]), nil)
 	register("Einsum", gradEinsum, nil)
