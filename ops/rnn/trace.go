@@ -36,6 +36,14 @@ func (tr *Trace[T]) H(d, t, b int) []T { return tr.hPrev[tr.at(d, t, b):][:tr.Hi
 // C returns the LSTM cell state that step started from.
 func (tr *Trace[T]) C(d, t, b int) []T { return tr.cPrev[tr.at(d, t, b):][:tr.Hidden] }
 
+// Hs returns every hidden state direction d's steps started from, as a
+// [Seq][Batch][Hidden] slab (row t·Batch+b is H(d, t, b)), so a backward
+// pass can multiply all of them at once.
+func (tr *Trace[T]) Hs(d int) []T { return tr.hPrev[tr.at(d, 0, 0):tr.at(d+1, 0, 0)] }
+
+// Cs is Hs for the LSTM cell states.
+func (tr *Trace[T]) Cs(d int) []T { return tr.cPrev[tr.at(d, 0, 0):tr.at(d+1, 0, 0)] }
+
 func (tr *Trace[T]) at(d, t, b int) int { return ((d*tr.Seq+t)*tr.Batch + b) * tr.Hidden }
 
 // RunTraced runs an LSTM, GRU or RNN kernel made by this package (ops.New)
