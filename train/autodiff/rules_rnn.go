@@ -135,6 +135,29 @@ type rnnTape[T tensor.Float] struct {
 	tanhC, cNext [][]T
 	// [dir] → [T·B, H] GRU: H·Rhᵀ + Rbh (linear_before_reset=1) or r⊙H (0)
 	hr [][]T
+	// [dir] → [T·B, H+I+1]: each row's starting state, input and a 1
+	// (rnnInputs)
+	z [][]T
+}
+
+// rnnInputs lays out, for every step of a direction, what the gates are a
+// linear function of: row t·B+b is [H(t, b) | X(t, b) | 1], so one product
+// with [R | W | bias] gives every pre-activation, and one product of its
+// transpose with da every weight and bias gradient.
+func rnnInputs[T tensor.Float](s *rnnSpec, Hs, X []T) []T {
+	H, I := s.H, s.I
+	zw := H + I + 1
+	z := make([]T, s.T*s.B*zw)
+	for t := 0; t < s.T; t++ {
+		for b := 0; b < s.B; b++ {
+			r := t*s.B + b
+			zr := z[r*zw : (r+1)*zw]
+			copy(zr, Hs[r*H:(r+1)*H])
+			copy(zr[H:], X[s.xAt(t, b):][:I])
+			zr[H+I] = 1
+		}
+	}
+	return z
 }
 
 // rnnForward runs the node's inference kernel with a trace and builds the
@@ -167,7 +190,7 @@ func rnnBiases[T tensor.Float](c *Ctx, d, GH int) (wb, rb []T) {
 // at once, since every starting state is known.
 func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T] {
 	X, W, R := data[T](c.In[0]), data[T](c.In[1]), data[T](c.In[2])
-	G, H, B, I := s.G, s.H, s.B, s.I
+	G, H, I := s.G, s.H, s.I
 	GH, TB := G*H, s.T*s.B
 	var peep []T
 	if s.lstm && len(c.In) > 7 && c.In[7] != nil {
@@ -177,35 +200,30 @@ func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T]
 	for d := 0; d < s.dirs; d++ {
 		Wd, Rd := W[d*GH*I:(d+1)*GH*I], R[d*GH*H:(d+1)*GH*H]
 		Hs := tr.Hs(d)
-		a := make([]T, TB*GH)
-		// biases: Wb + Rb, but GRU's Rbh only where it is added before the
-		// reset gate's product (linear_before_reset=0)
-		if wb, rb := rnnBiases[T](c, d, GH); wb != nil {
-			bsum := make([]T, GH)
-			for j := range bsum {
-				bsum[j] = wb[j]
+		// every step's pre-activations at once: [H | X | 1]·[R | W | b]ᵀ,
+		// with GRU's h~ rows of R zero (its recurrent part sees the reset
+		// gate) and its Rbh only where it is added before that
+		// (linear_before_reset=0)
+		z := rnnInputs(s, Hs, X)
+		zw := H + I + 1
+		wcat := make([]T, GH*zw)
+		wb, rb := rnnBiases[T](c, d, GH)
+		for j := 0; j < GH; j++ {
+			row := wcat[j*zw : (j+1)*zw]
+			if !s.gru() || j < 2*H {
+				copy(row, Rd[j*H:(j+1)*H])
+			}
+			copy(row[H:], Wd[j*I:(j+1)*I])
+			if wb != nil {
+				row[H+I] = wb[j]
 				if !s.gru() || j < 2*H || !s.lbr {
-					bsum[j] += rb[j]
+					row[H+I] += rb[j]
 				}
 			}
-			for r := 0; r < TB; r++ {
-				copy(a[r*GH:(r+1)*GH], bsum)
-			}
 		}
-		// the input projection X·Wᵀ
-		if s.layout == 0 {
-			gemmS(false, true, TB, GH, I, X, I, Wd, I, a, GH)
-		} else {
-			for t := 0; t < s.T; t++ {
-				gemmS(false, true, B, GH, I, X[t*I:], s.T*I, Wd, I, a[t*B*GH:], GH)
-			}
-		}
-		// the recurrent part from the traced states (GRU: z and r only)
-		recCols := GH
-		if s.gru() {
-			recCols = 2 * H
-		}
-		gemmS(false, true, TB, recCols, H, Hs, H, Rd, H, a, GH)
+		a := make([]T, TB*GH)
+		gemmS(false, true, TB, GH, zw, z, zw, wcat, zw, a, GH)
+		tp.z = append(tp.z, z)
 		switch {
 		case s.rnn:
 			tanhVec(a)
@@ -251,7 +269,6 @@ func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T]
 			}
 			Rh := Rd[2*H*H:]
 			hr := make([]T, TB*H)
-			_, rb := rnnBiases[T](c, d, GH)
 			if s.lbr {
 				// h~ = tanh(X·Whᵀ + Wbh + r⊙(H·Rhᵀ + Rbh))
 				if rb != nil {
@@ -356,7 +373,15 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 		recK = 2 * H
 	}
 	dh, dc := make([]T, B*H), make([]T, B*H)
-	dhNew := make([]T, B*H)
+	// LSTM and RNN reach X only through da·W, so the per-step product
+	// gives dX too: da·[R | W] (GRU with linear_before_reset=0 has only
+	// z and r's part of da there, so its dX is one product after the loop)
+	xw := 0
+	if !s.gru() {
+		xw = I
+	}
+	nw := H + xw
+	dhNew := make([]T, B*nw)
 	sc := make([]T, B*GH) // a step's recurrent gradients, gathered
 	var dsrc, dhr []T
 	if s.gru() {
@@ -392,6 +417,14 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 		// da of every step, [T·B, G·H]: the pre-activation gradients
 		da := make([]T, TB*GH)
 		rPack := packMat(false, recK, H, Rd, H)
+		if xw > 0 {
+			rw := make([]T, GH*nw)
+			for j := 0; j < GH; j++ {
+				copy(rw[j*nw:], Rd[j*H:(j+1)*H])
+				copy(rw[j*nw+H:], Wd[j*I:(j+1)*I])
+			}
+			rPack = packMat(false, GH, nw, rw, nw)
+		}
 		var rhPack *packedMat[T]
 		if s.gru() && !s.lbr {
 			rhPack = packMat(false, H, H, Rd[2*H*H:], H)
@@ -497,7 +530,13 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 				if r < 0 {
 					continue
 				}
-				hb, nb := dh[b*H:(b+1)*H], dhNew[b*H:(b+1)*H]
+				hb, nb := dh[b*H:(b+1)*H], dhNew[b*nw:b*nw+H]
+				if xw > 0 {
+					gx, nx := gX[s.xAt(r/B, b):][:I], dhNew[b*nw+H:(b+1)*nw]
+					for i := range gx {
+						gx[i] += nx[i]
+					}
+				}
 				if s.gru() {
 					for j := range hb {
 						hb[j] += nb[j]
@@ -507,37 +546,29 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 				}
 			}
 		}
-		// weight, bias and input gradients of all steps at once:
-		// daᵀ·[H | X | 1] gives R's, W's and the bias' gradients (one
-		// product, so da is packed once)
-		zw := H + I + 1
-		z := make([]T, TB*zw)
-		for t := 0; t < s.T; t++ {
-			for b := 0; b < B; b++ {
-				r := t*B + b
-				zr := z[r*zw : (r+1)*zw]
-				copy(zr, Hs[r*H:(r+1)*H])
-				copy(zr[H:], X[s.xAt(t, b):][:I])
-				zr[H+I] = 1
-			}
-		}
-		out := make([]T, GH*zw)
-		gemmS(true, false, GH, zw, TB, da, GH, z, zw, out, zw)
+		// weight and bias gradients of all steps at once: [H | X | 1]ᵀ·da
+		// gives R's, W's and the bias' (transposed)
+		z, zw := tp.z[d], H+I+1
+		out := make([]T, zw*GH)
+		gemmS(true, false, zw, GH, TB, z, zw, da, GH, out, GH)
 		gWd, gRd := gW[d*GH*I:(d+1)*GH*I], gR[d*GH*H:(d+1)*GH*H]
 		var gWb, gRb []T
 		if gBias != nil {
 			gWb, gRb = gBias[d*2*GH:d*2*GH+GH], gBias[d*2*GH+GH:(d+1)*2*GH]
 		}
 		for j := 0; j < GH; j++ {
-			o := out[j*zw : (j+1)*zw]
-			copy(gWd[j*I:(j+1)*I], o[H:H+I])
+			for i := 0; i < I; i++ {
+				gWd[j*I+i] = out[(H+i)*GH+j]
+			}
 			if gWb != nil {
-				gWb[j] = o[H+I]
+				gWb[j] = out[(H+I)*GH+j]
 			}
 			if j < 2*H || !s.gru() {
-				copy(gRd[j*H:(j+1)*H], o[:H])
+				for p := 0; p < H; p++ {
+					gRd[j*H+p] = out[p*GH+j]
+				}
 				if gRb != nil {
-					gRb[j] = o[H+I]
+					gRb[j] = out[(H+I)*GH+j]
 				}
 			}
 		}
@@ -545,12 +576,14 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 			gRh := gRd[2*H*H:]
 			if s.lbr {
 				// Rh and Rbh see dhr = da_h~ ⊙ r
-				out2 := make([]T, H*zw)
-				gemmS(true, false, H, zw, TB, dhr, H, z, zw, out2, zw)
+				out2 := make([]T, zw*H)
+				gemmS(true, false, zw, H, TB, z, zw, dhr, H, out2, H)
 				for j := 0; j < H; j++ {
-					copy(gRh[j*H:(j+1)*H], out2[j*zw:j*zw+H])
+					for p := 0; p < H; p++ {
+						gRh[j*H+p] = out2[p*H+j]
+					}
 					if gRb != nil {
-						gRb[2*H+j] = out2[j*zw+H+I]
+						gRb[2*H+j] = out2[(H+I)*H+j]
 					}
 				}
 			} else {
@@ -561,10 +594,12 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 				}
 			}
 		}
-		// gX += da·W, rows back in X's layout
-		if s.layout == 0 {
+		// GRU: gX += da·W, rows back in X's layout
+		switch {
+		case xw > 0:
+		case s.layout == 0:
 			gemmS(false, false, TB, I, GH, da, GH, Wd, I, gX, I)
-		} else {
+		default:
 			for t := 0; t < s.T; t++ {
 				gemmS(false, false, B, I, GH, da[t*B*GH:], GH, Wd, I, gX[t*I:], s.T*I)
 			}
@@ -601,7 +636,13 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 // da (i, o, f, c~; row stride 4H) and leaves in dc the gradient w.r.t.
 // the cell state the step started from. g are the activated gates, cp the
 // starting cell states, tc tanh of the new ones (row stride H).
+// For float32 it is ops/linalg's LSTMCellGrad (vector kernels).
 func lstmGradRows[T tensor.Float](n, H int, dh, dc, g, cp, tc, da []T) {
+	if dh32, ok := any(dh).([]float32); ok {
+		f := func(s []T) []float32 { return any(s).([]float32) }
+		linalg.LSTMCellGrad(n, H, dh32, f(dc), f(g), f(cp), f(tc), f(da))
+		return
+	}
 	for m := 0; m < n; m++ {
 		dhm, dcm, cpm, tcm := dh[m*H:(m+1)*H], dc[m*H:(m+1)*H], cp[m*H:(m+1)*H], tc[m*H:(m+1)*H]
 		gm, dam := g[m*4*H:(m+1)*4*H], da[m*4*H:(m+1)*4*H]
