@@ -47,7 +47,8 @@ func (tr *Trace[T]) Cs(d int) []T { return tr.cPrev[tr.at(d, 0, 0):tr.at(d+1, 0,
 func (tr *Trace[T]) at(d, t, b int) int { return ((d*tr.Seq+t)*tr.Batch + b) * tr.Hidden }
 
 // RunTraced runs an LSTM, GRU or RNN kernel made by this package (ops.New)
-// on one goroutine and fills tr; its outputs are bitwise those of Run.
+// on one goroutine and fills tr; its outputs are bitwise those of Run. A
+// trace may be reused: its state buffers are then overwritten.
 func RunTraced[T tensor.Float](op ops.Op, in []*tensor.Tensor, tr *Trace[T]) ([]*tensor.Tensor, error) {
 	o, ok := op.(*rnnOp)
 	if !ok {
@@ -63,8 +64,10 @@ func RunTraced[T tensor.Float](op ops.Op, in []*tensor.Tensor, tr *Trace[T]) ([]
 	return run[T](o, nil, in, tr)
 }
 
-// start fills the configuration and sizes the state buffers.
+// start fills the configuration and sizes the state buffers, reusing
+// those of an earlier run of tr when they are large enough.
 func (tr *Trace[T]) start(o *rnnOp, dm dims, lens []int) {
+	hPrev, cPrev := tr.hPrev, tr.cPrev
 	*tr = Trace[T]{Cell: o.cell.String(), Seq: dm.seq, Batch: dm.batch, Input: dm.in, Hidden: dm.hid,
 		Reverse: append([]bool(nil), o.reverse...), Layout: o.layout, Lens: lens, LinearBeforeReset: o.lbr,
 		Clip: o.hasClip, InputForget: o.inputForget, DefaultActivations: true}
@@ -72,9 +75,21 @@ func (tr *Trace[T]) start(o *rnnOp, dm dims, lens []int) {
 		tr.DefaultActivations = tr.DefaultActivations && f
 	}
 	n := o.numDir * dm.seq * dm.batch * dm.hid
-	tr.hPrev = make([]T, n)
+	// every step is recorded, except times past a row's length, which
+	// must read as zeros
+	reuse := func(s []T) []T {
+		if cap(s) < n {
+			return make([]T, n)
+		}
+		s = s[:n]
+		if lens != nil {
+			clear(s)
+		}
+		return s
+	}
+	tr.hPrev = reuse(hPrev)
 	if o.cell == cellLSTM {
-		tr.cPrev = make([]T, n)
+		tr.cPrev = reuse(cPrev)
 	}
 }
 

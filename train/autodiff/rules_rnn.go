@@ -3,6 +3,7 @@ package autodiff
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/mtlrun/mtlrun/ops/linalg"
 	"github.com/mtlrun/mtlrun/ops/rnn"
@@ -144,10 +145,10 @@ type rnnTape[T tensor.Float] struct {
 // linear function of: row t·B+b is [H(t, b) | X(t, b) | 1], so one product
 // with [R | W | bias] gives every pre-activation, and one product of its
 // transpose with da every weight and bias gradient.
-func rnnInputs[T tensor.Float](s *rnnSpec, Hs, X []T) []T {
+func rnnInputs[T tensor.Float](s *rnnSpec, Hs, X, z []T) []T {
 	H, I := s.H, s.I
 	zw := H + I + 1
-	z := make([]T, s.T*s.B*zw)
+	z = grow(z, s.T*s.B*zw)
 	for t := 0; t < s.T; t++ {
 		for b := 0; b < s.B; b++ {
 			r := t*s.B + b
@@ -163,16 +164,47 @@ func rnnInputs[T tensor.Float](s *rnnSpec, Hs, X []T) []T {
 // rnnForward runs the node's inference kernel with a trace and builds the
 // tape from it.
 func rnnForward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, any, error) {
-	tr := new(rnn.Trace[T])
-	outs, err := rnn.RunTraced(c.Kernel, c.In, tr)
+	tp := &rnnTape[T]{tr: new(rnn.Trace[T])}
+	if q, ok := tapePool.Get().(*rnnTape[T]); ok {
+		tp = q // buffers of a released tape, overwritten below
+	}
+	outs, err := rnn.RunTraced(c.Kernel, c.In, tp.tr)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := specOf(tr)
+	s, err := specOf(tp.tr)
 	if err != nil {
 		return nil, nil, err
 	}
-	return outs, rnnTapeOf(c, s, tr), nil
+	tp.spec = s
+	rnnTapeOf(c, tp)
+	return outs, tp, nil
+}
+
+// tapePool keeps released tapes (Tape.Release), so a training step reuses
+// the previous step's buffers instead of allocating and zeroing megabytes.
+var tapePool sync.Pool
+
+// release hands the tape to the pool; Backward fails on it afterwards
+// (Tape.Release drops the reference).
+func (tp *rnnTape[T]) release() { tapePool.Put(tp) }
+
+// grow returns s resized to n, reusing its memory when it is large enough
+// (then its contents are stale, not zero).
+func grow[T tensor.Float](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// slot returns (*ss)[d] resized to n, adding the slot when needed.
+func slot[T tensor.Float](ss *[][]T, d, n int) []T {
+	for len(*ss) <= d {
+		*ss = append(*ss, nil)
+	}
+	(*ss)[d] = grow((*ss)[d], n)
+	return (*ss)[d]
 }
 
 // rnnBiases returns direction d's input and recurrent biases (nil without B).
@@ -188,7 +220,8 @@ func rnnBiases[T tensor.Float](c *Ctx, d, GH int) (wb, rb []T) {
 // kernel recorded: each step's gate activations and, for LSTM, tanh of the
 // cell state after it; for GRU the recurrent part of the h gate. All steps
 // at once, since every starting state is known.
-func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T] {
+func rnnTapeOf[T tensor.Float](c *Ctx, tp *rnnTape[T]) {
+	s, tr := tp.spec, tp.tr
 	X, W, R := data[T](c.In[0]), data[T](c.In[1]), data[T](c.In[2])
 	G, H, I := s.G, s.H, s.I
 	GH, TB := G*H, s.T*s.B
@@ -196,7 +229,6 @@ func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T]
 	if s.lstm && len(c.In) > 7 && c.In[7] != nil {
 		peep = data[T](c.In[7])
 	}
-	tp := &rnnTape[T]{spec: s, tr: tr}
 	for d := 0; d < s.dirs; d++ {
 		Wd, Rd := W[d*GH*I:(d+1)*GH*I], R[d*GH*H:(d+1)*GH*H]
 		Hs := tr.Hs(d)
@@ -204,7 +236,9 @@ func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T]
 		// with GRU's h~ rows of R zero (its recurrent part sees the reset
 		// gate) and its Rbh only where it is added before that
 		// (linear_before_reset=0)
-		z := rnnInputs(s, Hs, X)
+		z := rnnInputs(s, Hs, X, at(tp.z, d))
+		slot(&tp.z, d, 0)
+		tp.z[d] = z
 		zw := H + I + 1
 		wcat := make([]T, GH*zw)
 		wb, rb := rnnBiases[T](c, d, GH)
@@ -221,9 +255,9 @@ func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T]
 				}
 			}
 		}
-		a := make([]T, TB*GH)
+		a := slot(&tp.gates, d, TB*GH)
+		clear(a)
 		gemmS(false, true, TB, GH, zw, z, zw, wcat, zw, a, GH)
-		tp.z = append(tp.z, z)
 		switch {
 		case s.rnn:
 			tanhVec(a)
@@ -233,7 +267,7 @@ func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T]
 				tanhVec(a[r*GH+3*H : (r+1)*GH])
 			}
 			Cs := tr.Cs(d)
-			tc := make([]T, TB*H)
+			tc := slot(&tp.tanhC, d, TB*H)
 			for r := 0; r < TB; r++ {
 				g, cp, cn := a[r*GH:(r+1)*GH], Cs[r*H:(r+1)*H], tc[r*H:(r+1)*H]
 				for j := range cn {
@@ -241,12 +275,11 @@ func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T]
 				}
 			}
 			tanhVec(tc)
-			tp.tanhC = append(tp.tanhC, tc)
 		case s.lstm:
 			// peepholes: the gates see the cell state, scalar float64
 			Cs := tr.Cs(d)
 			pd := peep[d*3*H : (d+1)*3*H]
-			tc, cnAll := make([]T, TB*H), make([]T, TB*H)
+			tc, cnAll := slot(&tp.tanhC, d, TB*H), slot(&tp.cNext, d, TB*H)
 			for r := 0; r < TB; r++ {
 				g, cp := a[r*GH:(r+1)*GH], Cs[r*H:(r+1)*H]
 				for j := 0; j < H; j++ {
@@ -261,20 +294,20 @@ func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T]
 					tc[r*H+j] = T(math.Tanh(cn))
 				}
 			}
-			tp.tanhC = append(tp.tanhC, tc)
-			tp.cNext = append(tp.cNext, cnAll)
 		default: // GRU
 			for r := 0; r < TB; r++ {
 				sigmoidVec(a[r*GH : r*GH+2*H])
 			}
 			Rh := Rd[2*H*H:]
-			hr := make([]T, TB*H)
+			hr := slot(&tp.hr, d, TB*H)
 			if s.lbr {
 				// h~ = tanh(X·Whᵀ + Wbh + r⊙(H·Rhᵀ + Rbh))
 				if rb != nil {
 					for r := 0; r < TB; r++ {
 						copy(hr[r*H:(r+1)*H], rb[2*H:])
 					}
+				} else {
+					clear(hr)
 				}
 				gemmS(false, true, TB, H, H, Hs, H, Rh, H, hr, H)
 				for r := 0; r < TB; r++ {
@@ -296,11 +329,16 @@ func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T]
 			for r := 0; r < TB; r++ {
 				tanhVec(a[r*GH+2*H : (r+1)*GH])
 			}
-			tp.hr = append(tp.hr, hr)
 		}
-		tp.gates = append(tp.gates, a)
 	}
-	return tp
+}
+
+// at is ss[d], or nil past its end.
+func at[T tensor.Float](ss [][]T, d int) []T {
+	if d < len(ss) {
+		return ss[d]
+	}
+	return nil
 }
 
 func sig(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
@@ -415,7 +453,12 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 			}
 		}
 		// da of every step, [T·B, G·H]: the pre-activation gradients
-		da := make([]T, TB*GH)
+		// every row is written at its step, except rows past a length
+		da := getScratch[T](TB * GH)
+		defer putScratch(da)
+		if tr.Lens != nil {
+			clear(da)
+		}
 		rPack := packMat(false, recK, H, Rd, H)
 		if xw > 0 {
 			rw := make([]T, GH*nw)
@@ -708,7 +751,12 @@ func gemmS[T tensor.Float](ta, tb bool, m, n, k int, a []T, lda int, b []T, ldb 
 		return
 	}
 	if a32, ok := any(a).([]float32); ok {
-		linalg.Sgemm(ta, tb, m, n, k, 1, a32, lda, any(b).([]float32), ldb, 1, any(c).([]float32), ldc)
+		// B packed into pooled scratch: these B are up to T·B×G·H
+		buf := getScratch[float32](linalg.PackedSize(k, n))
+		var pb linalg.PackedB
+		linalg.PackBInto(&pb, buf, tb, k, n, any(b).([]float32), ldb)
+		linalg.SgemmPacked(ta, m, 1, a32, lda, &pb, 1, any(c).([]float32), ldc)
+		putScratch(buf)
 		return
 	}
 	for i := 0; i < m; i++ {
@@ -781,3 +829,15 @@ func (q *packedMat[T]) mulAcc(m int, a []T, lda int, c []T) {
 		}
 	}
 }
+
+// scratchPool keeps backward's da buffers between calls (float32 only).
+var scratchPool sync.Pool
+
+func getScratch[T tensor.Float](n int) []T {
+	if p, ok := scratchPool.Get().(*[]T); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]T, n)
+}
+
+func putScratch[T tensor.Float](s []T) { scratchPool.Put(&s) }
