@@ -744,6 +744,10 @@ func gruGradRow[T tensor.Float](lbr bool, H int, dh, g, hp, hr, da, dhr []T) {
 	}
 }
 
+// gemmKBlock is the k block of gemmS: ops/linalg's SGEMM k block, whose
+// packed B block of up to G·H columns stays in L2.
+const gemmKBlock = 384
+
 // gemmS adds op(A)·op(B) to C (m×n), row-major with leading dimensions:
 // ops/linalg's SGEMM for float32, a plain loop for float64.
 func gemmS[T tensor.Float](ta, tb bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int) {
@@ -751,11 +755,24 @@ func gemmS[T tensor.Float](ta, tb bool, m, n, k int, a []T, lda int, b []T, ldb 
 		return
 	}
 	if a32, ok := any(a).([]float32); ok {
-		// B packed into pooled scratch: these B are up to T·B×G·H
-		buf := getScratch[float32](linalg.PackedSize(k, n))
+		// B packed into pooled scratch a block of k at a time, so a B of
+		// T·B rows is multiplied while its packed block is in cache
+		b32, c32 := any(b).([]float32), any(c).([]float32)
+		kb := min(k, gemmKBlock)
+		buf := getScratch[float32](linalg.PackedSize(kb, n))
 		var pb linalg.PackedB
-		linalg.PackBInto(&pb, buf, tb, k, n, any(b).([]float32), ldb)
-		linalg.SgemmPacked(ta, m, 1, a32, lda, &pb, 1, any(c).([]float32), ldc)
+		for k0 := 0; k0 < k; k0 += kb {
+			kk := min(kb, k-k0)
+			ao, bo := k0, k0*ldb
+			if ta {
+				ao = k0 * lda
+			}
+			if tb {
+				bo = k0
+			}
+			linalg.PackBInto(&pb, buf, tb, kk, n, b32[bo:], ldb)
+			linalg.SgemmPacked(ta, m, 1, a32[ao:], lda, &pb, 1, c32, ldc)
+		}
 		putScratch(buf)
 		return
 	}
