@@ -30,8 +30,9 @@ func LSTMCellGrad(rows, hid int, dh, dc, gates, c, t, da []float32) {
 	}
 	for r := 0; r < rows; r++ {
 		o, og := r*hid, r*4*hid
-		j := lstmGradVec(hid, dh[o:], dc[o:], gates[og:], c[o:], t[o:], da[og:])
-		lstmGradGo(j, hid, dh[o:], dc[o:], gates[og:], c[o:], t[o:], da[og:])
+		if j := lstmGradVec(hid, dh[o:], dc[o:], gates[og:], c[o:], t[o:], da[og:]); j < hid {
+			lstmGradGo(j, hid, dh[o:], dc[o:], gates[og:], c[o:], t[o:], da[og:])
+		}
 	}
 }
 
