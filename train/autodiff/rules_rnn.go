@@ -18,7 +18,12 @@ import (
 // kernel's. From the recorded states the tape recomputes each step's gate
 // activations (gate orders iofc and zrh, RNN's single tanh; directions; sequence_lens;
 // initial states; peepholes; layout 0 and 1; GRU linear_before_reset 0 and
-// 1), which the backward pass needs.
+// 1), which the backward pass needs: all steps in one product, since every
+// starting state is known. The backward pass runs per step only what the
+// recurrence needs (the element-wise step, ops/linalg's LSTMCellGrad for
+// LSTM, and dh_prev = da·R); the weight, bias and input gradients of all
+// steps are products over all T·B rows after it. A released tape
+// (Tape.Release) lends its buffers to the next forward pass.
 
 func init() {
 	register("LSTM", typed(rnnBackward[float32], rnnBackward[float64]), typedForward(rnnForward[float32], rnnForward[float64]))
