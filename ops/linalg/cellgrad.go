@@ -54,3 +54,34 @@ func lstmGradGo(j0, hid int, dh, dc, gates, c, t, da []float32) {
 		dc[j] = dC * f
 	}
 }
+
+// LSTMCellState writes the new cell states c' = f⊙c + i⊙g of rows rows of
+// hid units from the activated gates (i, o, f, g; row stride 4·hid) and the
+// states c the step started from (row stride hid, like c'): the forward
+// step's state update, for a backward pass that recomputes the gates. As
+// with LSTMCellGrad, every kernel set gives bitwise the same results.
+func LSTMCellState(rows, hid int, gates, c, cn []float32) {
+	if rows <= 0 || hid <= 0 {
+		return
+	}
+	n, ng := rows*hid, rows*4*hid
+	if len(c) < n || len(cn) < n || len(gates) < ng {
+		panic(fmt.Sprintf("linalg: LSTMCellState of %d×%d: operands of %d, %d (want %d) and %d (want %d) elements",
+			rows, hid, len(c), len(cn), n, len(gates), ng))
+	}
+	for r := 0; r < rows; r++ {
+		o, og := r*hid, r*4*hid
+		if j := lstmStateVec(hid, gates[og:], c[o:], cn[o:]); j < hid {
+			lstmStateGo(j, hid, gates[og:], c[o:], cn[o:])
+		}
+	}
+}
+
+// lstmStateGo is LSTMCellState for units [j0, hid) of one row.
+func lstmStateGo(j0, hid int, gates, c, cn []float32) {
+	gi, gf, gg := gates[:hid], gates[2*hid:3*hid], gates[3*hid:4*hid]
+	c, cn = c[:hid], cn[:hid]
+	for j := j0; j < hid; j++ {
+		cn[j] = float32(gf[j]*c[j]) + float32(gi[j]*gg[j]) // no fused multiply-add
+	}
+}

@@ -67,6 +67,25 @@
 	ADDQ $B, DX \
 	ADDQ $B, DI
 
+// The LSTM state update c' = f⊙c + i⊙g (LSTMCellState; lstmStateGo is the
+// reference). SI gates (i; f and g at +2·R8, +R10 bytes), CX c, DI c'.
+#define LSTMSTATE(V0, V1, V2) \
+	VMOVUPS (SI)(R8*2), V0 \ // f
+	VMULPS (CX), V0, V0    \ // f·c
+	VMOVUPS (SI), V1       \ // i
+	VMULPS (SI)(R10*1), V1, V1 \ // i·g
+	VADDPS V1, V0, V0      \
+	VMOVUPS V0, (DI)
+
+#define STATEARGS \
+	MOVQ gates+0(FP), SI \
+	MOVQ c+8(FP), CX     \
+	MOVQ cn+16(FP), DI   \
+	MOVQ hid+24(FP), R8  \
+	SHLQ $2, R8          \
+	LEAQ (R8)(R8*2), R10 \
+	MOVQ n+32(FP), R9
+
 // func lstmGrad8AVX2(dh, dc, gates, c, t, da *float32, hid, n int)
 TEXT ·lstmGrad8AVX2(SB), NOSPLIT, $0-64
 	LOADARGS
@@ -92,5 +111,35 @@ loop16:
 	ADVANCE(64)
 	DECQ R9
 	JNZ  loop16
+	VZEROUPPER
+	RET
+
+// func lstmState8AVX2(gates, c, cn *float32, hid, n int)
+TEXT ·lstmState8AVX2(SB), NOSPLIT, $0-40
+	STATEARGS
+	SHRQ $3, R9
+
+sloop8:
+	LSTMSTATE(Y0, Y1, Y2)
+	ADDQ $32, SI
+	ADDQ $32, CX
+	ADDQ $32, DI
+	DECQ R9
+	JNZ  sloop8
+	VZEROUPPER
+	RET
+
+// func lstmState16AVX512(gates, c, cn *float32, hid, n int)
+TEXT ·lstmState16AVX512(SB), NOSPLIT, $0-40
+	STATEARGS
+	SHRQ $4, R9
+
+sloop16:
+	LSTMSTATE(Z0, Z1, Z2)
+	ADDQ $64, SI
+	ADDQ $64, CX
+	ADDQ $64, DI
+	DECQ R9
+	JNZ  sloop16
 	VZEROUPPER
 	RET

@@ -90,3 +90,40 @@ func TestLSTMCellGradChecksOperands(t *testing.T) {
 	s := make([]float32, 8)
 	LSTMCellGrad(2, 4, s, s, make([]float32, 32), s, s, make([]float32, 31))
 }
+
+// TestLSTMCellStateMatchesReference: every kernel set against float64 and
+// bitwise against the pure-Go set, over odd unit and row counts.
+func TestLSTMCellStateMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, hid := range []int{1, 2, 3, 7, 8, 9, 15, 16, 17, 23, 31, 32, 33, 47, 63, 64, 65, 67} {
+		for _, rows := range []int{1, 2, 5} {
+			n := rows * hid
+			gates, c := randVec(rng, 4*n, 1), randVec(rng, n, 3)
+			var goRes []float32
+			for _, kern := range kernels() {
+				restore, _ := setKernel(kern)
+				cn := make([]float32, n)
+				LSTMCellState(rows, hid, gates, c, cn)
+				restore()
+				for r := 0; r < rows; r++ {
+					for j := 0; j < hid; j++ {
+						e := r*4*hid + j
+						w := float64(gates[e+2*hid])*float64(c[r*hid+j]) + float64(gates[e])*float64(gates[e+3*hid])
+						if d := math.Abs(float64(cn[r*hid+j]) - w); d > 2e-7*(1+math.Abs(w)) {
+							t.Fatalf("%s hid=%d rows=%d: c'[%d] = %v, float64 %v", kern, hid, rows, r*hid+j, cn[r*hid+j], w)
+						}
+					}
+				}
+				if goRes == nil {
+					goRes = cn
+					continue
+				}
+				for i := range cn {
+					if math.Float32bits(cn[i]) != math.Float32bits(goRes[i]) {
+						t.Fatalf("%s hid=%d rows=%d: c'[%d] = %v, pure Go %v", kern, hid, rows, i, cn[i], goRes[i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -271,14 +271,8 @@ func rnnTapeOf[T tensor.Float](c *Ctx, tp *rnnTape[T]) {
 				sigmoidVec(a[r*GH : r*GH+3*H])
 				tanhVec(a[r*GH+3*H : (r+1)*GH])
 			}
-			Cs := tr.Cs(d)
 			tc := slot(&tp.tanhC, d, TB*H)
-			for r := 0; r < TB; r++ {
-				g, cp, cn := a[r*GH:(r+1)*GH], Cs[r*H:(r+1)*H], tc[r*H:(r+1)*H]
-				for j := range cn {
-					cn[j] = g[2*H+j]*cp[j] + g[j]*g[3*H+j]
-				}
-			}
+			lstmState(TB, H, a, tr.Cs(d), tc)
 			tanhVec(tc)
 		case s.lstm:
 			// peepholes: the gates see the cell state, scalar float64
@@ -344,6 +338,21 @@ func at[T tensor.Float](ss [][]T, d int) []T {
 		return ss[d]
 	}
 	return nil
+}
+
+// lstmState writes the new cell states f⊙c + i⊙g of n rows: ops/linalg's
+// LSTMCellState for float32.
+func lstmState[T tensor.Float](n, H int, g, c, cn []T) {
+	if g32, ok := any(g).([]float32); ok {
+		linalg.LSTMCellState(n, H, g32, any(c).([]float32), any(cn).([]float32))
+		return
+	}
+	for r := 0; r < n; r++ {
+		gr, cr, nr := g[r*4*H:(r+1)*4*H], c[r*H:(r+1)*H], cn[r*H:(r+1)*H]
+		for j := range nr {
+			nr[j] = gr[2*H+j]*cr[j] + gr[j]*gr[3*H+j]
+		}
+	}
 }
 
 func sig(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
