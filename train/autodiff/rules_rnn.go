@@ -426,8 +426,9 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 	}
 	dh, dc := make([]T, B*H), make([]T, B*H)
 	// LSTM and RNN reach X only through da·W, so the per-step product
-	// gives dX too: da·[R | W] (GRU with linear_before_reset=0 has only
-	// z and r's part of da there, so its dX is one product after the loop)
+	// gives dX too: da·[R | W] (a GRU's per-step operand differs from da
+	// in the h~ part, dhr or nothing, so its dX is one product after the
+	// loop)
 	xw := 0
 	if !s.gru() {
 		xw = I
@@ -466,8 +467,8 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 				copy(dc[b*H:(b+1)*H], gYc[s.stateAt(d, b):])
 			}
 		}
-		// da of every step, [T·B, G·H]: the pre-activation gradients
-		// every row is written at its step, except rows past a length
+		// da of every step, [T·B, G·H]: the pre-activation gradients (every
+		// row is written at its step, except rows past a sequence length)
 		da := getScratch[T](TB * GH)
 		defer putScratch(da)
 		if tr.Lens != nil {
