@@ -291,7 +291,7 @@ func (p *Program) nodeNeedsBackward(i int) bool {
 
 // Release hands the state the forward pass kept for backward (the LSTM,
 // GRU and RNN tapes' step buffers) back for reuse by later forward passes.
-// Values stay readable; Backward fails after Release.
+// Values stay readable; a later Backward through such a node fails.
 func (t *Tape) Release() {
 	for i, s := range t.saved {
 		if r, ok := s.(interface{ release() }); ok {
