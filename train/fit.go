@@ -341,6 +341,7 @@ func (t *Trainer) Step(batch *Dataset) (StepResult, error) {
 	if err != nil {
 		return StepResult{}, err
 	}
+	defer tape.Release() // the next step reuses its recurrent buffers
 	res := StepResult{Tasks: make([]LossResult, len(t.tasks)), Preds: make([]*tensor.Tensor, len(t.tasks))}
 	losses := make([]float64, len(t.tasks))
 	for i, name := range t.tasks {

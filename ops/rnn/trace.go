@@ -36,10 +36,19 @@ func (tr *Trace[T]) H(d, t, b int) []T { return tr.hPrev[tr.at(d, t, b):][:tr.Hi
 // C returns the LSTM cell state that step started from.
 func (tr *Trace[T]) C(d, t, b int) []T { return tr.cPrev[tr.at(d, t, b):][:tr.Hidden] }
 
+// Hs returns every hidden state direction d's steps started from, as a
+// [Seq][Batch][Hidden] slab (row t·Batch+b is H(d, t, b)), so a backward
+// pass can multiply all of them at once.
+func (tr *Trace[T]) Hs(d int) []T { return tr.hPrev[tr.at(d, 0, 0):tr.at(d+1, 0, 0)] }
+
+// Cs is Hs for the LSTM cell states.
+func (tr *Trace[T]) Cs(d int) []T { return tr.cPrev[tr.at(d, 0, 0):tr.at(d+1, 0, 0)] }
+
 func (tr *Trace[T]) at(d, t, b int) int { return ((d*tr.Seq+t)*tr.Batch + b) * tr.Hidden }
 
 // RunTraced runs an LSTM, GRU or RNN kernel made by this package (ops.New)
-// on one goroutine and fills tr; its outputs are bitwise those of Run.
+// on one goroutine and fills tr; its outputs are bitwise those of Run. A
+// trace may be reused: its state buffers are then overwritten.
 func RunTraced[T tensor.Float](op ops.Op, in []*tensor.Tensor, tr *Trace[T]) ([]*tensor.Tensor, error) {
 	o, ok := op.(*rnnOp)
 	if !ok {
@@ -55,8 +64,10 @@ func RunTraced[T tensor.Float](op ops.Op, in []*tensor.Tensor, tr *Trace[T]) ([]
 	return run[T](o, nil, in, tr)
 }
 
-// start fills the configuration and sizes the state buffers.
+// start fills the configuration and sizes the state buffers, reusing
+// those of an earlier run of tr when they are large enough.
 func (tr *Trace[T]) start(o *rnnOp, dm dims, lens []int) {
+	hPrev, cPrev := tr.hPrev, tr.cPrev
 	*tr = Trace[T]{Cell: o.cell.String(), Seq: dm.seq, Batch: dm.batch, Input: dm.in, Hidden: dm.hid,
 		Reverse: append([]bool(nil), o.reverse...), Layout: o.layout, Lens: lens, LinearBeforeReset: o.lbr,
 		Clip: o.hasClip, InputForget: o.inputForget, DefaultActivations: true}
@@ -64,9 +75,21 @@ func (tr *Trace[T]) start(o *rnnOp, dm dims, lens []int) {
 		tr.DefaultActivations = tr.DefaultActivations && f
 	}
 	n := o.numDir * dm.seq * dm.batch * dm.hid
-	tr.hPrev = make([]T, n)
+	// every step is recorded, except times past a row's length, which
+	// must read as zeros
+	reuse := func(s []T) []T {
+		if cap(s) < n {
+			return make([]T, n)
+		}
+		s = s[:n]
+		if lens != nil {
+			clear(s)
+		}
+		return s
+	}
+	tr.hPrev = reuse(hPrev)
 	if o.cell == cellLSTM {
-		tr.cPrev = make([]T, n)
+		tr.cPrev = reuse(cPrev)
 	}
 }
 

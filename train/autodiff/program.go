@@ -289,6 +289,18 @@ func (p *Program) nodeNeedsBackward(i int) bool {
 	return false
 }
 
+// Release hands the state the forward pass kept for backward (the LSTM,
+// GRU and RNN tapes' step buffers) back for reuse by later forward passes.
+// Values stay readable; a later Backward through such a node fails.
+func (t *Tape) Release() {
+	for i, s := range t.saved {
+		if r, ok := s.(interface{ release() }); ok {
+			r.release()
+		}
+		t.saved[i] = nil
+	}
+}
+
 // Backward propagates the given output gradients (missing outputs count as
 // zero) and returns the gradient of every parameter, zero-filled where no
 // path reaches it. The tape may be reused for several Backward calls (e.g.

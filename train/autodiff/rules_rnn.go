@@ -3,6 +3,7 @@ package autodiff
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/mtlrun/mtlrun/ops/linalg"
 	"github.com/mtlrun/mtlrun/ops/rnn"
@@ -17,7 +18,12 @@ import (
 // kernel's. From the recorded states the tape recomputes each step's gate
 // activations (gate orders iofc and zrh, RNN's single tanh; directions; sequence_lens;
 // initial states; peepholes; layout 0 and 1; GRU linear_before_reset 0 and
-// 1), which the backward pass needs.
+// 1), which the backward pass needs: all steps in one product, since every
+// starting state is known. The backward pass runs per step only what the
+// recurrence needs (the element-wise step, ops/linalg's LSTMCellGrad for
+// LSTM, and dh_prev = da·R); the weight, bias and input gradients of all
+// steps are products over all T·B rows after it. A released tape
+// (Tape.Release) lends its buffers to the next forward pass.
 
 func init() {
 	register("LSTM", typed(rnnBackward[float32], rnnBackward[float64]), typedForward(rnnForward[float32], rnnForward[float64]))
@@ -118,229 +124,260 @@ func (s *rnnSpec) stateAt(d, b int) int {
 	return (b*s.dirs + d) * s.H
 }
 
-// rnnTape keeps per direction and step what backward needs.
+// The tape keeps, per direction, one row per (time, batch row) in the order
+// t·B+b of the trace's state slabs (rnn.Trace.Hs), so every product that
+// does not feed the recurrence runs once over all T·B rows: the recurrent
+// part of the gates in the forward pass, and the weight, bias and input
+// gradients in the backward pass. Only dh_prev = da·R is left per step.
+// Rows past a sequence's length hold harmless values and get zero
+// gradients.
 type rnnTape[T tensor.Float] struct {
 	spec *rnnSpec
-	// [dir][step] → [B, G*H] activated gates (LSTM i,o,f,c~; GRU z,r,h~)
-	gates [][][]T
-	// [dir][step] → hidden/cell state before the step [B, H]
-	hPrev, cPrev [][][]T
-	// [dir][step] → cell state after the step (LSTM)
-	cNext [][][]T
-	// [dir][step] → H_{t-1}·Rhᵀ + Rbh (GRU, linear_before_reset=1)
-	hr [][][]T
+	tr   *rnn.Trace[T]
+	// [dir] → [T·B, G·H] activated gates (LSTM i,o,f,c~; GRU z,r,h~; RNN h)
+	gates [][]T
+	// [dir] → [T·B, H] LSTM: tanh of the cell state after the step, and
+	// (with peepholes) that state itself
+	tanhC, cNext [][]T
+	// [dir] → [T·B, H] GRU: H·Rhᵀ + Rbh (linear_before_reset=1) or r⊙H (0)
+	hr [][]T
+	// [dir] → [T·B, H+I+1]: each row's starting state, input and a 1
+	// (rnnInputs)
+	z [][]T
 }
 
-func sig(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+// rnnInputs lays out, for every step of a direction, what the gates are a
+// linear function of: row t·B+b is [H(t, b) | X(t, b) | 1], so one product
+// with [R | W | bias] gives every pre-activation, and one product of its
+// transpose with da every weight and bias gradient.
+func rnnInputs[T tensor.Float](s *rnnSpec, Hs, X, z []T) []T {
+	H, I := s.H, s.I
+	zw := H + I + 1
+	z = grow(z, s.T*s.B*zw)
+	for t := 0; t < s.T; t++ {
+		for b := 0; b < s.B; b++ {
+			r := t*s.B + b
+			zr := z[r*zw : (r+1)*zw]
+			copy(zr, Hs[r*H:(r+1)*H])
+			copy(zr[H:], X[s.xAt(t, b):][:I])
+			zr[H+I] = 1
+		}
+	}
+	return z
+}
 
 // rnnForward runs the node's inference kernel with a trace and builds the
 // tape from it.
 func rnnForward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, any, error) {
-	var tr rnn.Trace[T]
-	outs, err := rnn.RunTraced(c.Kernel, c.In, &tr)
+	tp := &rnnTape[T]{tr: new(rnn.Trace[T])}
+	if q, ok := tapePool.Get().(*rnnTape[T]); ok {
+		tp = q // buffers of a released tape, overwritten below
+	}
+	outs, err := rnn.RunTraced(c.Kernel, c.In, tp.tr)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := specOf(&tr)
+	s, err := specOf(tp.tr)
 	if err != nil {
 		return nil, nil, err
 	}
-	return outs, rnnTapeOf(c, s, &tr), nil
+	tp.spec = s
+	rnnTapeOf(c, tp)
+	return outs, tp, nil
+}
+
+// tapePool keeps released tapes (Tape.Release), so a training step reuses
+// the previous step's buffers instead of allocating and zeroing megabytes.
+var tapePool sync.Pool
+
+// release hands the tape to the pool; Backward fails on it afterwards
+// (Tape.Release drops the reference).
+func (tp *rnnTape[T]) release() { tapePool.Put(tp) }
+
+// grow returns s resized to n, reusing its memory when it is large enough
+// (then its contents are stale, not zero).
+func grow[T tensor.Float](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// slot returns (*ss)[d] resized to n, adding the slot when needed.
+func slot[T tensor.Float](ss *[][]T, d, n int) []T {
+	for len(*ss) <= d {
+		*ss = append(*ss, nil)
+	}
+	(*ss)[d] = grow((*ss)[d], n)
+	return (*ss)[d]
+}
+
+// rnnBiases returns direction d's input and recurrent biases (nil without B).
+func rnnBiases[T tensor.Float](c *Ctx, d, GH int) (wb, rb []T) {
+	if len(c.In) > 3 && c.In[3] != nil {
+		b := data[T](c.In[3])[d*2*GH : (d+1)*2*GH]
+		return b[:GH], b[GH:]
+	}
+	return nil, nil
 }
 
 // rnnTapeOf recomputes what the backward pass needs from the states the
-// kernel recorded: each step's gate activations and, for LSTM, the cell
-// state after it; for GRU the recurrent part of the h gate.
-func rnnTapeOf[T tensor.Float](c *Ctx, s *rnnSpec, tr *rnn.Trace[T]) *rnnTape[T] {
+// kernel recorded: each step's gate activations and, for LSTM, tanh of the
+// cell state after it; for GRU the recurrent part of the h gate. All steps
+// at once, since every starting state is known.
+func rnnTapeOf[T tensor.Float](c *Ctx, tp *rnnTape[T]) {
+	s, tr := tp.spec, tp.tr
 	X, W, R := data[T](c.In[0]), data[T](c.In[1]), data[T](c.In[2])
-	G, H, B, I := s.G, s.H, s.B, s.I
-	GH := G * H
-	var bias []T
-	if len(c.In) > 3 && c.In[3] != nil {
-		bias = data[T](c.In[3])
-	}
+	G, H, I := s.G, s.H, s.I
+	GH, TB := G*H, s.T*s.B
 	var peep []T
 	if s.lstm && len(c.In) > 7 && c.In[7] != nil {
 		peep = data[T](c.In[7])
 	}
-	tp := &rnnTape[T]{spec: s}
 	for d := 0; d < s.dirs; d++ {
 		Wd, Rd := W[d*GH*I:(d+1)*GH*I], R[d*GH*H:(d+1)*GH*H]
-		h, cs := make([]T, B*H), make([]T, B*H)
-		var gatesD, hPrevD, cPrevD, cNextD, hrD [][]T
-		// the input projection X·Wᵀ of every step at once (row r of xw is
-		// row r of X, in either layout); R packed once for the steps
-		xw := make([]T, s.T*B*GH)
-		gemmAcc(false, true, s.T*B, GH, I, X, Wd, xw)
-		var rAll, rZR, rH *packedMat[T]
-		if s.gru() {
-			rZR, rH = packMat(true, H, 2*H, Rd, H), packMat(true, H, H, Rd[2*H*H:], H)
-		} else {
-			rAll = packMat(true, H, GH, Rd, H)
-		}
-		for k := 0; k < s.T; k++ {
-			a := make([]T, B*GH)
-			for b := 0; b < B; b++ {
-				ab := a[b*GH : (b+1)*GH]
-				if bias != nil {
-					wb, rb := bias[d*2*GH:d*2*GH+GH], bias[d*2*GH+GH:(d+1)*2*GH]
-					for j := 0; j < GH; j++ {
-						ab[j] = wb[j]
-						if !s.gru() || j < 2*H { // GRU's Rbh is applied with the reset gate below
-							ab[j] += rb[j]
-						}
-					}
-				}
-				if t := s.timeOf(d, k, b); t >= 0 {
-					xr := xw[s.xAt(t, b)/I*GH:][:GH]
-					for j := range ab {
-						ab[j] += xr[j]
-					}
-					// the state the kernel started this step from
-					copy(h[b*H:(b+1)*H], tr.H(d, t, b))
-					if s.lstm {
-						copy(cs[b*H:(b+1)*H], tr.C(d, t, b))
-					}
+		Hs := tr.Hs(d)
+		// every step's pre-activations at once: [H | X | 1]·[R | W | b]ᵀ,
+		// with GRU's h~ rows of R zero (its recurrent part sees the reset
+		// gate) and its Rbh only where it is added before that
+		// (linear_before_reset=0)
+		z := rnnInputs(s, Hs, X, at(tp.z, d))
+		slot(&tp.z, d, 0)
+		tp.z[d] = z
+		zw := H + I + 1
+		wcat := make([]T, GH*zw)
+		wb, rb := rnnBiases[T](c, d, GH)
+		for j := 0; j < GH; j++ {
+			row := wcat[j*zw : (j+1)*zw]
+			if !s.gru() || j < 2*H {
+				copy(row, Rd[j*H:(j+1)*H])
+			}
+			copy(row[H:], Wd[j*I:(j+1)*I])
+			if wb != nil {
+				row[H+I] = wb[j]
+				if !s.gru() || j < 2*H || !s.lbr {
+					row[H+I] += rb[j]
 				}
 			}
-			hPrev := append([]T(nil), h...)
-			cPrev := append([]T(nil), cs...)
-			var hrk []T
-			if !s.gru() {
-				rAll.mulAcc(B, h, H, a)
+		}
+		a := slot(&tp.gates, d, TB*GH)
+		clear(a)
+		gemmS(false, true, TB, GH, zw, z, zw, wcat, zw, a, GH)
+		switch {
+		case s.rnn:
+			tanhVec(a)
+		case s.lstm && peep == nil:
+			for r := 0; r < TB; r++ {
+				sigmoidVec(a[r*GH : r*GH+3*H])
+				tanhVec(a[r*GH+3*H : (r+1)*GH])
+			}
+			tc := slot(&tp.tanhC, d, TB*H)
+			lstmState(TB, H, a, tr.Cs(d), tc)
+			tanhVec(tc)
+		case s.lstm:
+			// peepholes: the gates see the cell state, scalar float64
+			Cs := tr.Cs(d)
+			pd := peep[d*3*H : (d+1)*3*H]
+			tc, cnAll := slot(&tp.tanhC, d, TB*H), slot(&tp.cNext, d, TB*H)
+			for r := 0; r < TB; r++ {
+				g, cp := a[r*GH:(r+1)*GH], Cs[r*H:(r+1)*H]
+				for j := 0; j < H; j++ {
+					ai, ao, af, ac := float64(g[j]), float64(g[H+j]), float64(g[2*H+j]), float64(g[3*H+j])
+					ai += float64(pd[j] * cp[j])
+					af += float64(pd[2*H+j] * cp[j])
+					i, f, gg := sig(ai), sig(af), math.Tanh(ac)
+					cn := f*float64(cp[j]) + i*gg
+					o := sig(ao + float64(pd[H+j])*cn)
+					g[j], g[H+j], g[2*H+j], g[3*H+j] = T(i), T(o), T(f), T(gg)
+					cnAll[r*H+j] = T(cn)
+					tc[r*H+j] = T(math.Tanh(cn))
+				}
+			}
+		default: // GRU
+			for r := 0; r < TB; r++ {
+				sigmoidVec(a[r*GH : r*GH+2*H])
+			}
+			Rh := Rd[2*H*H:]
+			hr := slot(&tp.hr, d, TB*H)
+			if s.lbr {
+				// h~ = tanh(X·Whᵀ + Wbh + r⊙(H·Rhᵀ + Rbh))
+				if rb != nil {
+					for r := 0; r < TB; r++ {
+						copy(hr[r*H:(r+1)*H], rb[2*H:])
+					}
+				} else {
+					clear(hr)
+				}
+				gemmS(false, true, TB, H, H, Hs, H, Rh, H, hr, H)
+				for r := 0; r < TB; r++ {
+					g, q := a[r*GH:(r+1)*GH], hr[r*H:(r+1)*H]
+					for j := range q {
+						g[2*H+j] += g[H+j] * q[j]
+					}
+				}
 			} else {
-				// z and r see H·R directly; h~ depends on the reset mode
-				zr := make([]T, B*2*H)
-				rZR.mulAcc(B, h, H, zr)
-				for b := 0; b < B; b++ {
-					for j := 0; j < 2*H; j++ {
-						a[b*GH+j] += zr[b*2*H+j]
+				// h~ = tanh(X·Whᵀ + Wbh + Rbh + (r⊙H)·Rhᵀ)
+				for r := 0; r < TB; r++ {
+					g, q, h := a[r*GH:(r+1)*GH], hr[r*H:(r+1)*H], Hs[r*H:(r+1)*H]
+					for j := range q {
+						q[j] = g[H+j] * h[j]
 					}
 				}
+				gemmS(false, true, TB, H, H, hr, H, Rh, H, a[2*H:], GH)
 			}
-			for b := 0; b < B; b++ {
-				if s.timeOf(d, k, b) < 0 {
-					continue // state frozen past this row's length
-				}
-				ab := a[b*GH : (b+1)*GH]
-				hb, cb := h[b*H:(b+1)*H], cs[b*H:(b+1)*H]
-				if s.rnn {
-					// the state after the step is the next traced one;
-					// only the activation is kept
-					if a32, ok := any(ab).([]float32); ok {
-						linalg.Tanh(a32)
-						continue
-					}
-					for j := range ab {
-						ab[j] = T(math.Tanh(float64(ab[j])))
-					}
-					continue
-				}
-				if a32, ok := any(ab).([]float32); ok && s.lstm && peep == nil {
-					// float32 without peepholes: the vector activations
-					// of ops/linalg, as the inference kernel applies them
-					linalg.Sigmoid(a32[:3*H])
-					linalg.Tanh(a32[3*H : 4*H])
-					for j := 0; j < H; j++ {
-						cb[j] = ab[2*H+j]*cb[j] + ab[j]*ab[3*H+j]
-					}
-					continue // the next step starts from the traced state
-				}
-				if s.lstm {
-					for j := 0; j < H; j++ {
-						ai, ao, af, ac := float64(ab[j]), float64(ab[H+j]), float64(ab[2*H+j]), float64(ab[3*H+j])
-						if peep != nil {
-							ai += float64(peep[d*3*H+j] * cb[j])
-							af += float64(peep[d*3*H+2*H+j] * cb[j])
-						}
-						i, f, g := sig(ai), sig(af), math.Tanh(ac)
-						cn := f*float64(cb[j]) + i*g
-						if peep != nil {
-							ao += float64(peep[d*3*H+H+j]) * cn
-						}
-						o := sig(ao)
-						ab[j], ab[H+j], ab[2*H+j], ab[3*H+j] = T(i), T(o), T(f), T(g)
-						cb[j] = T(cn)
-						hb[j] = T(o * math.Tanh(cn))
-					}
-				}
+			for r := 0; r < TB; r++ {
+				tanhVec(a[r*GH+2*H : (r+1)*GH])
 			}
-			if s.gru() {
-				// h~ pre-activation: X·Whᵀ + Wbh already in a[2H:]; add the
-				// recurrent part per reset mode
-				var rbh []T
-				if bias != nil {
-					rbh = bias[d*2*GH+GH+2*H : (d+1)*2*GH]
-				}
-				hrk = make([]T, B*H)
-				// z and r
-				for b := 0; b < B; b++ {
-					if s.timeOf(d, k, b) < 0 {
-						continue
-					}
-					zr := a[b*GH : b*GH+2*H]
-					if z32, ok := any(zr).([]float32); ok {
-						linalg.Sigmoid(z32)
-						continue
-					}
-					for j := range zr {
-						zr[j] = T(sig(float64(zr[j])))
-					}
-				}
-				// the recurrent part of h~: H·Rhᵀ (linear_before_reset=1)
-				// or (r ⊙ H)·Rhᵀ, plus Rbh, for all rows at once
-				src := hPrev
-				if !s.lbr {
-					src = make([]T, B*H)
-					for b := 0; b < B; b++ {
-						r := a[b*GH+H : b*GH+2*H]
-						for p := 0; p < H; p++ {
-							src[b*H+p] = r[p] * hPrev[b*H+p]
-						}
-					}
-				}
-				rH.mulAcc(B, src, H, hrk)
-				for b := 0; b < B; b++ {
-					if s.timeOf(d, k, b) < 0 {
-						continue
-					}
-					ab := a[b*GH : (b+1)*GH]
-					hr := hrk[b*H : (b+1)*H]
-					if rbh != nil {
-						for j := range hr {
-							hr[j] += rbh[j]
-						}
-					}
-					r, hh := ab[H:2*H], ab[2*H:3*H]
-					for j := range hh {
-						if s.lbr {
-							hh[j] += r[j] * hr[j]
-						} else {
-							hh[j] += hr[j]
-						}
-					}
-					if h32, ok := any(hh).([]float32); ok {
-						linalg.Tanh(h32)
-						continue
-					}
-					for j := range hh {
-						hh[j] = T(math.Tanh(float64(hh[j])))
-					}
-				}
-			}
-			gatesD = append(gatesD, a)
-			hPrevD = append(hPrevD, hPrev)
-			cPrevD = append(cPrevD, cPrev)
-			cNextD = append(cNextD, append([]T(nil), cs...))
-			hrD = append(hrD, hrk)
 		}
-		tp.gates = append(tp.gates, gatesD)
-		tp.hPrev = append(tp.hPrev, hPrevD)
-		tp.cPrev = append(tp.cPrev, cPrevD)
-		tp.cNext = append(tp.cNext, cNextD)
-		tp.hr = append(tp.hr, hrD)
 	}
-	return tp
+}
+
+// at is ss[d], or nil past its end.
+func at[T tensor.Float](ss [][]T, d int) []T {
+	if d < len(ss) {
+		return ss[d]
+	}
+	return nil
+}
+
+// lstmState writes the new cell states f⊙c + i⊙g of n rows: ops/linalg's
+// LSTMCellState for float32.
+func lstmState[T tensor.Float](n, H int, g, c, cn []T) {
+	if g32, ok := any(g).([]float32); ok {
+		linalg.LSTMCellState(n, H, g32, any(c).([]float32), any(cn).([]float32))
+		return
+	}
+	for r := 0; r < n; r++ {
+		gr, cr, nr := g[r*4*H:(r+1)*4*H], c[r*H:(r+1)*H], cn[r*H:(r+1)*H]
+		for j := range nr {
+			nr[j] = gr[2*H+j]*cr[j] + gr[j]*gr[3*H+j]
+		}
+	}
+}
+
+func sig(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+
+// sigmoidVec and tanhVec apply the activations in place: ops/linalg's
+// vector kernels for float32 (those the inference kernels use), math's
+// float64 functions otherwise.
+func sigmoidVec[T tensor.Float](x []T) {
+	if x32, ok := any(x).([]float32); ok {
+		linalg.Sigmoid(x32)
+		return
+	}
+	for i, v := range x {
+		x[i] = T(sig(float64(v)))
+	}
+}
+
+func tanhVec[T tensor.Float](x []T) {
+	if x32, ok := any(x).([]float32); ok {
+		linalg.Tanh(x32)
+		return
+	}
+	for i, v := range x {
+		x[i] = T(math.Tanh(float64(v)))
+	}
 }
 
 func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
@@ -348,10 +385,10 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 	if !ok {
 		return nil, fmt.Errorf("missing forward state")
 	}
-	s := tp.spec
+	s, tr := tp.spec, tp.tr
 	X, W, R := data[T](c.In[0]), data[T](c.In[1]), data[T](c.In[2])
 	G, H, B, I := s.G, s.H, s.B, s.I
-	GH := G * H
+	GH, TB := G*H, s.T*s.B
 	var peep []T
 	if s.lstm && len(c.In) > 7 && c.In[7] != nil {
 		peep = data[T](c.In[7])
@@ -380,10 +417,48 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 	if peep != nil {
 		gP = make([]T, len(peep))
 	}
+	// K of the per-step product dh_prev += da·R: GRU with
+	// linear_before_reset=0 multiplies only z and r's rows of R there (h~'s
+	// recurrent input is r⊙H, handled apart)
+	recK := GH
+	if s.gru() && !s.lbr {
+		recK = 2 * H
+	}
+	dh, dc := make([]T, B*H), make([]T, B*H)
+	// LSTM and RNN reach X only through da·W, so the per-step product
+	// gives dX too: da·[R | W] (a GRU's per-step operand differs from da
+	// in the h~ part, dhr or nothing, so its dX is one product after the
+	// loop)
+	xw := 0
+	if !s.gru() {
+		xw = I
+	}
+	nw := H + xw
+	dhNew := make([]T, B*nw)
+	sc := make([]T, B*GH) // a step's recurrent gradients, gathered
+	var dsrc, dhr []T
+	if s.gru() {
+		dsrc = make([]T, B*H)
+		if s.lbr {
+			dhr = make([]T, TB*H)
+		}
+	}
+	rows := make([]int, B) // tape row of each batch row at a step, -1 when idle
 	for d := 0; d < s.dirs; d++ {
 		Wd, Rd := W[d*GH*I:(d+1)*GH*I], R[d*GH*H:(d+1)*GH*H]
-		gWd, gRd := gW[d*GH*I:(d+1)*GH*I], gR[d*GH*H:(d+1)*GH*H]
-		dh, dc := make([]T, B*H), make([]T, B*H)
+		Hs, gates := tr.Hs(d), tp.gates[d]
+		var Cs, tanhC, cNext, hr, pd, gPd []T
+		if s.lstm {
+			Cs, tanhC = tr.Cs(d), tp.tanhC[d]
+			if peep != nil {
+				cNext, pd, gPd = tp.cNext[d], peep[d*3*H:(d+1)*3*H], gP[d*3*H:(d+1)*3*H]
+			}
+		}
+		if s.gru() {
+			hr = tp.hr[d]
+		}
+		clear(dh)
+		clear(dc)
 		for b := 0; b < B; b++ {
 			if gYh != nil {
 				copy(dh[b*H:(b+1)*H], gYh[s.stateAt(d, b):])
@@ -392,144 +467,199 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 				copy(dc[b*H:(b+1)*H], gYc[s.stateAt(d, b):])
 			}
 		}
-		da := make([]T, B*GH)
-		xk := make([]T, B*I)
-		recurrentCols := GH
-		if s.gru() {
-			recurrentCols = 2 * H // h~'s recurrent part is handled per row
-		}
-		// W and R's gate rows multiply da on every step: packed once
-		wNN, rRows := packMat(false, GH, I, Wd, I), packMat(false, recurrentCols, H, Rd, H)
-		dxk := make([]T, B*I)
-		for k := s.T - 1; k >= 0; k-- {
-			gates, hPrev, cPrev, cNext := tp.gates[d][k], tp.hPrev[d][k], tp.cPrev[d][k], tp.cNext[d][k]
+		// da of every step, [T·B, G·H]: the pre-activation gradients (every
+		// row is written at its step, except rows past a sequence length)
+		da := getScratch[T](TB * GH)
+		defer putScratch(da)
+		if tr.Lens != nil {
 			clear(da)
-			valid := false
-			for b := 0; b < B; b++ {
-				t := s.timeOf(d, k, b)
-				row := xk[b*I : (b+1)*I]
-				if t < 0 {
-					clear(row)
-					continue
-				}
-				valid = true
-				copy(row, X[s.xAt(t, b):s.xAt(t, b)+I])
-				hb := dh[b*H : (b+1)*H]
-				if gY != nil {
-					y := gY[s.yAt(t, d, b):]
-					for j := range hb {
-						hb[j] += y[j]
-					}
-				}
-				g := gates[b*GH : (b+1)*GH]
-				ab := da[b*GH : (b+1)*GH]
-				if s.lstm {
-					cb := dc[b*H : (b+1)*H]
-					for j := 0; j < H; j++ {
-						i, o, f, gg := g[j], g[H+j], g[2*H+j], g[3*H+j]
-						cn := cNext[b*H+j]
-						tc := T(math.Tanh(float64(cn)))
-						dao := hb[j] * tc * o * (1 - o)
-						dC := cb[j] + hb[j]*o*(1-tc*tc)
-						if peep != nil {
-							dC += dao * peep[d*3*H+H+j]
-							gP[d*3*H+H+j] += dao * cn
-						}
-						cp := cPrev[b*H+j]
-						dai := dC * gg * i * (1 - i)
-						daf := dC * cp * f * (1 - f)
-						dac := dC * i * (1 - gg*gg)
-						ab[j], ab[H+j], ab[2*H+j], ab[3*H+j] = dai, dao, daf, dac
-						cb[j] = dC * f
-						if peep != nil {
-							cb[j] += dai*peep[d*3*H+j] + daf*peep[d*3*H+2*H+j]
-							gP[d*3*H+j] += dai * cp
-							gP[d*3*H+2*H+j] += daf * cp
-						}
-					}
-					clear(hb) // refilled from da·R below
-				} else if s.rnn {
-					for j := 0; j < H; j++ {
-						ab[j] = hb[j] * (1 - g[j]*g[j])
-					}
-					clear(hb)
-				} else {
-					hp := hPrev[b*H : (b+1)*H]
-					hr := tp.hr[d][k][b*H : (b+1)*H]
-					z, r, hh := g[:H], g[H:2*H], g[2*H:]
-					dhp := make([]T, H)
-					for j := 0; j < H; j++ {
-						dz := hb[j] * (hp[j] - hh[j]) * z[j] * (1 - z[j])
-						dah := hb[j] * (1 - z[j]) * (1 - hh[j]*hh[j])
-						ab[j], ab[2*H+j] = dz, dah
-						dhp[j] = hb[j] * z[j]
-					}
-					Rh := Rd[2*H*H:]
-					gRh := gRd[2*H*H:]
-					if s.lbr {
-						for j := 0; j < H; j++ {
-							dahj := ab[2*H+j]
-							ab[H+j] = dahj * hr[j] * r[j] * (1 - r[j])
-							dhr := dahj * r[j]
-							for p := 0; p < H; p++ {
-								gRh[j*H+p] += dhr * hp[p]
-								dhp[p] += dhr * Rh[j*H+p]
-							}
-							if gBias != nil {
-								gBias[d*2*GH+GH+2*H+j] += dhr
-							}
-						}
-					} else {
-						drh := make([]T, H)
-						for j := 0; j < H; j++ {
-							dahj := ab[2*H+j]
-							for p := 0; p < H; p++ {
-								gRh[j*H+p] += dahj * r[p] * hp[p]
-								drh[p] += dahj * Rh[j*H+p]
-							}
-							if gBias != nil {
-								gBias[d*2*GH+GH+2*H+j] += dahj
-							}
-						}
-						for p := 0; p < H; p++ {
-							ab[H+p] = drh[p] * hp[p] * r[p] * (1 - r[p])
-							dhp[p] += drh[p] * r[p]
-						}
-					}
-					copy(hb, dhp)
-				}
+		}
+		rPack := packMat(false, recK, H, Rd, H)
+		if xw > 0 {
+			rw := make([]T, GH*nw)
+			for j := 0; j < GH; j++ {
+				copy(rw[j*nw:], Rd[j*H:(j+1)*H])
+				copy(rw[j*nw+H:], Wd[j*I:(j+1)*I])
 			}
-			if !valid {
+			rPack = packMat(false, GH, nw, rw, nw)
+		}
+		var rhPack *packedMat[T]
+		if s.gru() && !s.lbr {
+			rhPack = packMat(false, H, H, Rd[2*H*H:], H)
+		}
+		for k := s.T - 1; k >= 0; k-- {
+			// rows of this step; contiguous when every row is at the same time
+			contig, live := true, false
+			for b := range rows {
+				rows[b] = -1
+				if t := s.timeOf(d, k, b); t >= 0 {
+					rows[b] = t*B + b
+					live = true
+					if gY != nil {
+						hb, y := dh[b*H:(b+1)*H], gY[s.yAt(t, d, b):]
+						for j := range hb {
+							hb[j] += y[j]
+						}
+					}
+				}
+				contig = contig && rows[b] == rows[0]+b
+			}
+			if !live {
 				continue
 			}
-			// parameter and input gradients of this step
-			gemmAcc(true, false, GH, I, B, da, xk, gWd)
-			hPrevAll := hPrev
-			gemmAccCols(da, B, GH, recurrentCols, hPrevAll, H, gRd)
-			clear(dxk)
-			wNN.mulAcc(B, da, GH, dxk)
-			dhNew := make([]T, B*H)
-			rRows.mulAcc(B, da, GH, dhNew)
-			for b := 0; b < B; b++ {
-				t := s.timeOf(d, k, b)
-				if t < 0 {
-					continue
+			r0 := rows[0]
+			// the element-wise part, per run of rows
+			each := func(f func(n, r, b int)) {
+				if contig {
+					f(B, r0, 0)
+					return
 				}
-				gx := gX[s.xAt(t, b) : s.xAt(t, b)+I]
-				for p := range gx {
-					gx[p] += dxk[b*I+p]
+				for b, r := range rows {
+					if r >= 0 {
+						f(1, r, b)
+					}
 				}
-				for j := 0; j < H; j++ {
-					dh[b*H+j] += dhNew[b*H+j]
-				}
-				if gBias != nil {
-					for j := 0; j < GH; j++ {
-						gBias[d*2*GH+j] += da[b*GH+j]
-						if j < recurrentCols {
-							gBias[d*2*GH+GH+j] += da[b*GH+j]
+			}
+			switch {
+			case s.lstm && peep == nil:
+				each(func(n, r, b int) {
+					lstmGradRows(n, H, dh[b*H:], dc[b*H:], gates[r*GH:], Cs[r*H:], tanhC[r*H:], da[r*GH:])
+				})
+			case s.lstm:
+				each(func(n, r, b int) {
+					lstmPeepGradRows(n, H, dh[b*H:], dc[b*H:], gates[r*GH:], Cs[r*H:], cNext[r*H:], tanhC[r*H:], pd, gPd, da[r*GH:])
+				})
+			case s.rnn:
+				each(func(n, r, b int) {
+					for q := 0; q < n*H; q++ {
+						g := gates[r*GH+q]
+						da[r*GH+q] = dh[b*H+q] * (1 - g*g)
+					}
+				})
+			default:
+				each(func(n, r, b int) {
+					for m := 0; m < n; m++ {
+						var dhrm []T
+						if dhr != nil {
+							dhrm = dhr[(r+m)*H : (r+m+1)*H]
+						}
+						gruGradRow(s.lbr, H, dh[(b+m)*H:(b+m+1)*H], gates[(r+m)*GH:(r+m+1)*GH], Hs[(r+m)*H:(r+m+1)*H], hr[(r+m)*H:(r+m+1)*H], da[(r+m)*GH:(r+m+1)*GH], dhrm)
+					}
+				})
+			}
+			// the step's gradients w.r.t. the recurrent input, as a B×recK
+			// matrix (lda GH); idle rows zero
+			var rec []T
+			if contig && !s.gru() {
+				rec = da[r0*GH : (r0+B)*GH]
+			} else {
+				rec = sc
+				clear(sc)
+				for b, r := range rows {
+					if r >= 0 {
+						copy(sc[b*GH:(b+1)*GH], da[r*GH:(r+1)*GH])
+						if dhr != nil {
+							copy(sc[b*GH+2*H:(b+1)*GH], dhr[r*H:(r+1)*H])
 						}
 					}
 				}
+			}
+			if rhPack != nil {
+				// GRU, linear_before_reset=0: through (r⊙H)·Rhᵀ to r and H
+				clear(dsrc)
+				rhPack.mulAcc(B, rec[2*H:], GH, dsrc)
+				for b, r := range rows {
+					if r < 0 {
+						continue
+					}
+					g, hp, ds := gates[r*GH:(r+1)*GH], Hs[r*H:(r+1)*H], dsrc[b*H:(b+1)*H]
+					dar, scr, hb := da[r*GH+H:r*GH+2*H], sc[b*GH+H:b*GH+2*H], dh[b*H:(b+1)*H]
+					for j := 0; j < H; j++ {
+						rr := g[H+j]
+						dar[j] = ds[j] * hp[j] * rr * (1 - rr)
+						scr[j] = dar[j]
+						hb[j] += ds[j] * rr
+					}
+				}
+			}
+			clear(dhNew)
+			rPack.mulAcc(B, rec, GH, dhNew)
+			for b, r := range rows {
+				if r < 0 {
+					continue
+				}
+				hb, nb := dh[b*H:(b+1)*H], dhNew[b*nw:b*nw+H]
+				if xw > 0 {
+					gx, nx := gX[s.xAt(r/B, b):][:I], dhNew[b*nw+H:(b+1)*nw]
+					for i := range gx {
+						gx[i] += nx[i]
+					}
+				}
+				if s.gru() {
+					for j := range hb {
+						hb[j] += nb[j]
+					}
+				} else {
+					copy(hb, nb) // LSTM and RNN reach h_prev only through R
+				}
+			}
+		}
+		// weight and bias gradients of all steps at once: [H | X | 1]ᵀ·da
+		// gives R's, W's and the bias' (transposed)
+		z, zw := tp.z[d], H+I+1
+		out := make([]T, zw*GH)
+		gemmS(true, false, zw, GH, TB, z, zw, da, GH, out, GH)
+		gWd, gRd := gW[d*GH*I:(d+1)*GH*I], gR[d*GH*H:(d+1)*GH*H]
+		var gWb, gRb []T
+		if gBias != nil {
+			gWb, gRb = gBias[d*2*GH:d*2*GH+GH], gBias[d*2*GH+GH:(d+1)*2*GH]
+		}
+		for j := 0; j < GH; j++ {
+			for i := 0; i < I; i++ {
+				gWd[j*I+i] = out[(H+i)*GH+j]
+			}
+			if gWb != nil {
+				gWb[j] = out[(H+I)*GH+j]
+			}
+			if j < 2*H || !s.gru() {
+				for p := 0; p < H; p++ {
+					gRd[j*H+p] = out[p*GH+j]
+				}
+				if gRb != nil {
+					gRb[j] = out[(H+I)*GH+j]
+				}
+			}
+		}
+		if s.gru() {
+			gRh := gRd[2*H*H:]
+			if s.lbr {
+				// Rh and Rbh see dhr = da_h~ ⊙ r
+				out2 := make([]T, zw*H)
+				gemmS(true, false, zw, H, TB, z, zw, dhr, H, out2, H)
+				for j := 0; j < H; j++ {
+					for p := 0; p < H; p++ {
+						gRh[j*H+p] = out2[p*H+j]
+					}
+					if gRb != nil {
+						gRb[2*H+j] = out2[(H+I)*H+j]
+					}
+				}
+			} else {
+				// Rh multiplies r⊙H; Rbh is added with Wbh
+				gemmS(true, false, H, H, TB, da[2*H:], GH, hr, H, gRh, H)
+				if gRb != nil {
+					copy(gRb[2*H:], gWb[2*H:])
+				}
+			}
+		}
+		// GRU: gX += da·W, rows back in X's layout
+		switch {
+		case xw > 0:
+		case s.layout == 0:
+			gemmS(false, false, TB, I, GH, da, GH, Wd, I, gX, I)
+		default:
+			for t := 0; t < s.T; t++ {
+				gemmS(false, false, B, I, GH, da[t*B*GH:], GH, Wd, I, gX[t*I:], s.T*I)
 			}
 		}
 		for b := 0; b < B; b++ {
@@ -558,23 +688,129 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 	return out, nil
 }
 
-// gemmAccCols adds daᵀ·h to the first `cols` rows of gR (rows of R are gate
-// units): gR[j, p] += Σ_b da[b, j]·h[b, p] for j < cols.
-func gemmAccCols[T tensor.Float](da []T, B, stride, cols int, h []T, H int, gR []T) {
-	if d32, ok := any(da).([]float32); ok {
-		linalg.Sgemm(true, false, cols, H, B, 1, d32, stride, any(h).([]float32), H, 1, any(gR).([]float32), H)
+// lstmGradRows is the element-wise LSTM backward step (no peepholes) of n
+// consecutive rows: from dh (the gradient w.r.t. the step's output h) and
+// dc (w.r.t. its cell state) it writes the gate pre-activation gradients
+// da (i, o, f, c~; row stride 4H) and leaves in dc the gradient w.r.t.
+// the cell state the step started from. g are the activated gates, cp the
+// starting cell states, tc tanh of the new ones (row stride H).
+// For float32 it is ops/linalg's LSTMCellGrad (vector kernels).
+func lstmGradRows[T tensor.Float](n, H int, dh, dc, g, cp, tc, da []T) {
+	if dh32, ok := any(dh).([]float32); ok {
+		f := func(s []T) []float32 { return any(s).([]float32) }
+		linalg.LSTMCellGrad(n, H, dh32, f(dc), f(g), f(cp), f(tc), f(da))
 		return
 	}
-	for b := 0; b < B; b++ {
-		hb := h[b*H : (b+1)*H]
-		for j := 0; j < cols; j++ {
-			a := da[b*stride+j]
-			if a == 0 {
+	for m := 0; m < n; m++ {
+		dhm, dcm, cpm, tcm := dh[m*H:(m+1)*H], dc[m*H:(m+1)*H], cp[m*H:(m+1)*H], tc[m*H:(m+1)*H]
+		gm, dam := g[m*4*H:(m+1)*4*H], da[m*4*H:(m+1)*4*H]
+		gi, gO, gf, gc := gm[:H], gm[H:2*H], gm[2*H:3*H], gm[3*H:]
+		di, dO, df, dcc := dam[:H], dam[H:2*H], dam[2*H:3*H], dam[3*H:]
+		for j := 0; j < H; j++ {
+			i, o, f, gg, t, y := gi[j], gO[j], gf[j], gc[j], tcm[j], dhm[j]
+			dO[j] = y * t * o * (1 - o)
+			dC := dcm[j] + y*o*(1-t*t)
+			di[j] = dC * gg * i * (1 - i)
+			df[j] = dC * cpm[j] * f * (1 - f)
+			dcc[j] = dC * i * (1 - gg*gg)
+			dcm[j] = dC * f
+		}
+	}
+}
+
+// lstmPeepGradRows is lstmGradRows with peepholes p (i, o, f; 3H), whose
+// gradients it adds to gp; cn are the new cell states.
+func lstmPeepGradRows[T tensor.Float](n, H int, dh, dc, g, cp, cn, tc, p, gp, da []T) {
+	for m := 0; m < n; m++ {
+		for j := 0; j < H; j++ {
+			q, e := m*H+j, m*4*H+j
+			i, o, f, gg, t, y := g[e], g[e+H], g[e+2*H], g[e+3*H], tc[q], dh[q]
+			dao := y * t * o * (1 - o)
+			dC := dc[q] + y*o*(1-t*t) + dao*p[H+j]
+			gp[H+j] += dao * cn[q]
+			c := cp[q]
+			dai := dC * gg * i * (1 - i)
+			daf := dC * c * f * (1 - f)
+			da[e], da[e+H], da[e+2*H], da[e+3*H] = dai, dao, daf, dC*i*(1-gg*gg)
+			dc[q] = dC*f + dai*p[j] + daf*p[2*H+j]
+			gp[j] += dai * c
+			gp[2*H+j] += daf * c
+		}
+	}
+}
+
+// gruGradRow is the element-wise GRU backward step of one row: from dh it
+// writes da (z, r, h~ pre-activations; r only with linear_before_reset=1,
+// else it needs dh~'s product with Rh first), dhr = da_h~ ⊙ r (lbr=1),
+// and leaves in dh the direct part of the gradient w.r.t. the starting
+// state, dh ⊙ z. hp is that state, hr the tape's H·Rhᵀ + Rbh (lbr=1).
+func gruGradRow[T tensor.Float](lbr bool, H int, dh, g, hp, hr, da, dhr []T) {
+	z, r, hh := g[:H], g[H:2*H], g[2*H:3*H]
+	for j := 0; j < H; j++ {
+		y := dh[j]
+		da[j] = y * (hp[j] - hh[j]) * z[j] * (1 - z[j])
+		dah := y * (1 - z[j]) * (1 - hh[j]*hh[j])
+		da[2*H+j] = dah
+		if lbr {
+			da[H+j] = dah * hr[j] * r[j] * (1 - r[j])
+			dhr[j] = dah * r[j]
+		}
+		dh[j] = y * z[j]
+	}
+}
+
+// gemmKBlock is the k block of gemmS: ops/linalg's SGEMM k block, whose
+// packed B block of up to G·H columns stays in L2.
+const gemmKBlock = 384
+
+// gemmS adds op(A)·op(B) to C (m×n), row-major with leading dimensions:
+// ops/linalg's SGEMM for float32, a plain loop for float64.
+func gemmS[T tensor.Float](ta, tb bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int) {
+	if m == 0 || n == 0 || k == 0 {
+		return
+	}
+	if a32, ok := any(a).([]float32); ok {
+		// B packed into pooled scratch a block of k at a time, so a B of
+		// T·B rows is multiplied while its packed block is in cache
+		b32, c32 := any(b).([]float32), any(c).([]float32)
+		kb := min(k, gemmKBlock)
+		buf := getScratch[float32](linalg.PackedSize(kb, n))
+		var pb linalg.PackedB
+		for k0 := 0; k0 < k; k0 += kb {
+			kk := min(kb, k-k0)
+			ao, bo := k0, k0*ldb
+			if ta {
+				ao = k0 * lda
+			}
+			if tb {
+				bo = k0
+			}
+			linalg.PackBInto(&pb, buf, tb, kk, n, b32[bo:], ldb)
+			linalg.SgemmPacked(ta, m, 1, a32[ao:], lda, &pb, 1, c32, ldc)
+		}
+		putScratch(buf)
+		return
+	}
+	for i := 0; i < m; i++ {
+		ci := c[i*ldc : i*ldc+n]
+		for p := 0; p < k; p++ {
+			var av T
+			if ta {
+				av = a[p*lda+i]
+			} else {
+				av = a[i*lda+p]
+			}
+			if av == 0 {
 				continue
 			}
-			row := gR[j*H : (j+1)*H]
-			for p, v := range hb {
-				row[p] += a * v
+			if tb {
+				for j := range ci {
+					ci[j] += av * b[j*ldb+p]
+				}
+			} else {
+				for j, v := range b[p*ldb : p*ldb+n] {
+					ci[j] += av * v
+				}
 			}
 		}
 	}
@@ -625,3 +861,15 @@ func (q *packedMat[T]) mulAcc(m int, a []T, lda int, c []T) {
 		}
 	}
 }
+
+// scratchPool keeps backward's da buffers between calls (float32 only).
+var scratchPool sync.Pool
+
+func getScratch[T tensor.Float](n int) []T {
+	if p, ok := scratchPool.Get().(*[]T); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]T, n)
+}
+
+func putScratch[T tensor.Float](s []T) { scratchPool.Put(&s) }

@@ -235,3 +235,82 @@ func TestRecurrentFloat32MatchesFloat64(t *testing.T) {
 		})
 	}
 }
+
+// TestRecurrentTapeReuse: gradients from a tape built on buffers that
+// released tapes of other recurrent nodes left behind (stale values, other
+// sizes, sequence lengths) are bitwise those of a fresh tape, and a
+// released tape refuses Backward.
+func TestRecurrentTapeReuse(t *testing.T) {
+	type run struct {
+		tape *Tape
+		gy   map[string]*tensor.Tensor
+	}
+	forward := func(gc gradCase) run {
+		gc.inputs = append([]*tensor.Tensor(nil), gc.inputs...)
+		for i, x := range gc.inputs {
+			if x != nil && x.DType == tensor.Float64 {
+				v := make([]float32, x.Len())
+				for k, f := range x.Float64s() {
+					v[k] = float32(f)
+				}
+				gc.inputs[i] = tensor.From(append([]int(nil), x.Shape...), v)
+			}
+		}
+		m, outs, params := gc.build()
+		prog, err := NewProgram(m, outs, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tape, err := prog.Forward(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gy := map[string]*tensor.Tensor{}
+		for i, o := range outs {
+			y := tape.Value(o)
+			w := make([]float32, y.Len())
+			for k := range w {
+				w[k] = float32(math.Sin(float64(3*k + i)))
+			}
+			gy[o] = tensor.From(append([]int(nil), y.Shape...), w)
+		}
+		return run{tape, gy}
+	}
+	grads := func(gc gradCase) map[string]*tensor.Tensor {
+		r := forward(gc)
+		g, err := r.tape.Backward(r.gy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.tape.Release()
+		if _, err := r.tape.Backward(r.gy); err == nil {
+			t.Fatalf("%s: Backward after Release succeeded", gc.name)
+		}
+		return g
+	}
+	cases := recurrentGradCases()
+	fresh := make([]map[string]*tensor.Tensor, len(cases))
+	for i, gc := range cases {
+		r := forward(gc) // never released: its buffers are its own
+		g, err := r.tape.Backward(r.gy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh[i] = g
+	}
+	for round := 0; round < 3; round++ {
+		for i := range cases {
+			// the cases in another order each round, so each reuses another's buffers
+			k := (i*(round+2) + round) % len(cases)
+			got := grads(cases[k])
+			for p, w := range fresh[k] {
+				a, b := got[p].Float32s(), w.Float32s()
+				for j := range b {
+					if math.Float32bits(a[j]) != math.Float32bits(b[j]) {
+						t.Fatalf("round %d %s: d/d %s[%d] = %v from reused buffers, %v fresh", round, cases[k].name, p, j, a[j], b[j])
+					}
+				}
+			}
+		}
+	}
+}
