@@ -581,6 +581,12 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, tr *Trace[
 	if err != nil {
 		return nil, err
 	}
+	return runChecked(o, a, in, dm, nil, tr)
+}
+
+// runChecked is run after the checks of in (sizes dm), with the packed
+// weights given (a bound op's) or, when wb is nil, from getWeights.
+func runChecked[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, dm dims, wb *[2]dirWeights[T], tr *Trace[T]) ([]*tensor.Tensor, error) {
 	nd := o.numDir
 	work := dm.seq * dm.batch * dm.gh * (dm.in + dm.hid) * nd
 	split := o.threads > 1 && work >= parallelWork && tr == nil
@@ -632,7 +638,11 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, tr *Trace[
 		}
 		yc = dataOf[T](outs[2])
 	}
-	wts := getWeights[T](o, a, in, dm, tr != nil)
+	wts := wb
+	if wts == nil {
+		w := getWeights[T](o, a, in, dm, tr != nil)
+		wts = &w
+	}
 	var c0 []T
 	if o.cell == cellLSTM {
 		c0 = dataOf[T](input(in, 6))
@@ -678,7 +688,7 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, tr *Trace[
 		}
 		return result(), nil
 	}
-	runParallel(o, a, base, &wts, nd, chunks)
+	runParallel(o, a, base, wts, nd, chunks)
 	if err := a.Err(); err != nil {
 		return nil, err
 	}
