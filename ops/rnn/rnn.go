@@ -282,8 +282,10 @@ func seqLens(a *ops.Arena, s *tensor.Tensor, dm dims) ([]int, error) {
 }
 
 // dirWeights are one direction's weights, packed for the multiply kernel,
-// with the biases pre-summed. They are copied by value into each job, so a
-// run with per-run (non-constant) weights keeps no pointer to its stack.
+// with the biases pre-summed. A job points to a copy owned by its run (on
+// the run's stack, or in the parRun of a parallel run, cleared after it)
+// or by a bound op, so a run with per-run (non-constant) weights leaves no
+// pointer to its stack behind.
 type dirWeights[T tensor.Float] struct {
 	w     packed[T] // [gates*H, I]
 	r     packed[T] // [gates*H, H]; GRU lbr=0: only the z and r rows
@@ -519,7 +521,7 @@ var chunksPerThread = 1
 // scratch (taken from the arena before any goroutine starts).
 type job[T tensor.Float] struct {
 	o      *rnnOp
-	w      dirWeights[T]
+	w      *dirWeights[T] // the run's (or a bound op's), not the cache's
 	d      int
 	dm     dims
 	b0, b1 int
@@ -677,9 +679,10 @@ func runChecked[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, dm 
 	}
 	if !split || nd*chunks == 1 {
 		// sequential: jobs live on this stack, nothing escapes
+		j := base
+		j.b1 = dm.batch
 		for d := 0; d < nd; d++ {
-			j := base
-			j.w, j.d, j.b1 = wts[d], d, dm.batch
+			j.w, j.d = &wts[d], d
 			j.buf = scratch[T](a, j.scratchSize(dm.batch))
 			runJob(&j)
 		}
@@ -701,6 +704,7 @@ func runChecked[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, dm 
 // nothing in steady state.
 type parRun[T tensor.Float] struct {
 	jobs []job[T]
+	wts  [2]dirWeights[T] // the run's weights, which the jobs point to
 }
 
 // Do runs job i.
@@ -723,10 +727,11 @@ func runParallel[T tensor.Float](o *rnnOp, a *ops.Arena, base job[T], wts *[2]di
 		p = new(parRun[T])
 	}
 	batch := base.dm.batch
+	p.wts = *wts
 	for d := 0; d < nd; d++ {
 		for ci := 0; ci < chunks; ci++ {
 			j := base
-			j.w, j.d = wts[d], d
+			j.w, j.d = &p.wts[d], d
 			j.b0, j.b1 = batch*ci/chunks, batch*(ci+1)/chunks
 			j.buf = scratch[T](a, j.scratchSize(j.b1-j.b0))
 			p.jobs = append(p.jobs, j)
@@ -736,6 +741,7 @@ func runParallel[T tensor.Float](o *rnnOp, a *ops.Arena, base job[T], wts *[2]di
 	// drop references to this run's inputs and buffers before parking
 	clear(p.jobs)
 	p.jobs = p.jobs[:0]
+	p.wts = [2]dirWeights[T]{}
 	o.mu.Lock()
 	if len(o.parFree) < 8 {
 		o.parFree = append(o.parFree, p)
@@ -762,7 +768,7 @@ func f32[T tensor.Float](s []T) []float32 { return any(s).([]float32) }
 // read back from there at the next step: no copies. With sequence_lens each
 // live row steps on its own.
 func runFused(j *job[float32]) {
-	o, w, dm := j.o, &j.w, j.dm
+	o, w, dm := j.o, j.w, j.dm
 	seq, batch, I, H, GH := dm.seq, dm.batch, dm.in, dm.hid, dm.gh
 	cb := j.b1 - j.b0
 	if H == 0 {
@@ -926,7 +932,7 @@ func runFused(j *job[float32]) {
 
 // runJob runs one direction over rows [b0, b1).
 func runJob[T tensor.Float](j *job[T]) {
-	o, w, dm := j.o, &j.w, j.dm
+	o, w, dm := j.o, j.w, j.dm
 	seq, batch, I, H, GH := dm.seq, dm.batch, dm.in, dm.hid, dm.gh
 	cb := j.b1 - j.b0
 	if cb == 0 {
