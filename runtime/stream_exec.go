@@ -33,6 +33,8 @@ type streamExec struct {
 	// successful run where the kernel can be (see binder)
 	kern  []ops.ArenaOp
 	bound bool
+	// per step: nil, or the step may be skipped as a view (streamView)
+	views []*streamView
 }
 
 // binder is a kernel that can specialise itself to the constant inputs of
@@ -61,6 +63,7 @@ func newStreamExec(e *Executor, feedIndex map[string]int) *streamExec {
 			x.kern[i] = k
 		}
 	}
+	x.views = viewCandidates(e)
 	return x
 }
 
@@ -182,6 +185,10 @@ func (x *streamExec) runSteps(done <-chan struct{}, skipStatic bool, capture map
 			}
 		}
 		cur = i
+		v := x.views[i]
+		if v != nil && v.take(e, st) {
+			continue
+		}
 		k := x.kern[i]
 		if st.static || k == nil {
 			arena := &e.arena
@@ -195,6 +202,9 @@ func (x *streamExec) runSteps(done <-chan struct{}, skipStatic bool, capture map
 			if err := x.runArena(st, k); err != nil {
 				return err
 			}
+		}
+		if v != nil {
+			v.learn(e, st)
 		}
 		if capture != nil && st.static {
 			for _, o := range st.out {

@@ -12,7 +12,8 @@ import (
 
 // TestStreamBindsRecurrentKernels: after a step, the recurrent kernels of
 // both stream executors run bound to their weights (their per-run checks
-// and weight-cache lookup done once), forks included.
+// and weight-cache lookup done once), forks included, and the view steps
+// are made without their kernels.
 func TestStreamBindsRecurrentKernels(t *testing.T) {
 	m, err := importer.Load(filepath.Join(fixtures.RepoRoot(), "models/seed_lstm/model.onnx"))
 	if err != nil {
@@ -51,5 +52,16 @@ func TestStreamBindsRecurrentKernels(t *testing.T) {
 		if k := kinds(x); k != "*rnn.bound[float32] " {
 			t.Errorf("LSTM kernels of a stream executor: %q, want the bound form", k)
 		}
+	}
+	// the Transpose of a one-step chunk and Gather(Y_h, 0) are views: the
+	// next-step executor makes them without their kernels
+	views := ""
+	for i, v := range st.next.views {
+		if v != nil && v.ok {
+			views += st.next.e.c.g.Nodes[st.next.e.steps[i].node].OpType + " "
+		}
+	}
+	if views != "Transpose Gather " {
+		t.Errorf("steps taken as views: %q, want Transpose and Gather", views)
 	}
 }
