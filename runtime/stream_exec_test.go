@@ -10,8 +10,8 @@ import (
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
-// TestStreamBindsRecurrentKernels: after a step, the recurrent kernels of
-// both stream executors run bound to their weights (their per-run checks
+// TestStreamBindsRecurrentKernels: after a step, the recurrent and head
+// kernels of both stream executors run bound to their weights (their per-run checks
 // and weight-cache lookup done once), forks included, and the view steps
 // are made without their kernels.
 func TestStreamBindsRecurrentKernels(t *testing.T) {
@@ -42,15 +42,15 @@ func TestStreamBindsRecurrentKernels(t *testing.T) {
 	kinds := func(x *streamExec) string {
 		out := ""
 		for i, st := range x.e.steps {
-			if n := x.e.c.g.Nodes[st.node]; n.OpType == "LSTM" {
+			if n := x.e.c.g.Nodes[st.node]; n.OpType == "LSTM" || n.OpType == "DenseGroup" {
 				out += fmt.Sprintf("%T ", x.kern[i])
 			}
 		}
 		return out
 	}
 	for _, x := range []*streamExec{st.first, st.next, fork.first, fork.next} {
-		if k := kinds(x); k != "*rnn.bound[float32] " {
-			t.Errorf("LSTM kernels of a stream executor: %q, want the bound form", k)
+		if k := kinds(x); k != "*rnn.bound[float32] *nn.boundGroup " {
+			t.Errorf("LSTM and head kernels of a stream executor: %q, want the bound forms", k)
 		}
 	}
 	// the Transpose of a one-step chunk and Gather(Y_h, 0) are views: the
