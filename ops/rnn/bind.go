@@ -47,6 +47,11 @@ type bound[T tensor.Float] struct {
 	wShape, rShape [3]int
 	dm             dims // in, hid and gh; seq and batch come per run
 	wts            [2]dirWeights[T]
+	// the outputs and scratch of a sequential run, its own: kept while
+	// the run's seq and batch stay the same (see RunWith)
+	ownSeq, ownBatch int
+	own              [3]*tensor.Tensor
+	ownBuf           []T
 }
 
 // weightSlots are the input slots Bind fixes: W, R, B, P.
@@ -84,12 +89,81 @@ func (b *bound[T]) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return b
 
 // RunWith runs the node with the bound weights when in holds them, and
 // through the op's general path otherwise.
+//
+// A run on one goroutine (the usual case of short inputs) writes its
+// outputs into tensors of the bound op's own and takes its scratch there
+// too, instead of from a: for a one-step run, the arena's bookkeeping
+// (three outputs, a scratch block, a result list) was a good part of the
+// work outside the cell. They are reused by the next run at the same
+// sequence length and batch, so, as with an arena's, the outputs are valid
+// until then; a bound op serves one caller at a time (a stream binds one
+// per executor).
 func (b *bound[T]) RunWith(a *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	dm, ok := b.dims(in)
 	if !ok {
 		return b.o.RunWith(a, in)
 	}
-	return runChecked(b.o, a, in, dm, &b.wts, nil)
+	o := b.o
+	nd := o.numDir
+	if o.numOutputs > 3 || o.threads > 1 && dm.seq*dm.batch*dm.gh*(dm.in+dm.hid)*nd >= parallelWork {
+		// more outputs than the op's own, or a run split over threads
+		return runChecked(o, a, in, dm, &b.wts, nil)
+	}
+	if err := b.ownOutputs(in[0].DType, dm); err != nil {
+		return nil, err
+	}
+	var c0 []T
+	if o.cell == cellLSTM {
+		c0 = dataOf[T](input(in, 6))
+	}
+	j := job[T]{o: o, dm: dm, x: dataOf[T](in[0]), arena: a, h0: dataOf[T](input(in, 5)), c0: c0,
+		y: dataOf[T](b.own[0]), yh: dataOf[T](b.own[1]), yc: dataOf[T](b.own[2]), b1: dm.batch}
+	for d := 0; d < nd; d++ {
+		j.w, j.d = &b.wts[d], d
+		// zeroed, as scratch from an arena is
+		j.buf = b.ownBuf[:j.scratchSize(dm.batch)]
+		clear(j.buf)
+		runJob(&j)
+	}
+	if err := a.Err(); err != nil {
+		return nil, err
+	}
+	return b.own[:o.numOutputs], nil
+}
+
+// ownOutputs makes the outputs and scratch of a sequential run of sizes
+// dm, unless the last run's fit.
+func (b *bound[T]) ownOutputs(dt tensor.DType, dm dims) error {
+	if b.ownBuf != nil && b.ownSeq == dm.seq && b.ownBatch == dm.batch {
+		return nil
+	}
+	o, nd := b.o, b.o.numDir
+	yShape := []int{dm.seq, nd, dm.batch, dm.hid}
+	hShape := []int{nd, dm.batch, dm.hid}
+	if o.layout == 1 {
+		yShape = []int{dm.batch, dm.seq, nd, dm.hid}
+		hShape = []int{dm.batch, nd, dm.hid}
+	}
+	var own [3]*tensor.Tensor
+	for i := range min(o.numOutputs, o.cell.maxOutputs()) {
+		shape := hShape
+		if i == 0 {
+			shape = yShape
+		}
+		t, err := tensor.New(dt, shape)
+		if err != nil {
+			return err
+		}
+		own[i] = t
+	}
+	j := job[T]{o: o, dm: dm, w: &b.wts[0]}
+	n := 0
+	for d := 0; d < nd; d++ {
+		j.w = &b.wts[d]
+		n = max(n, j.scratchSize(dm.batch))
+	}
+	b.own, b.ownBuf, b.ownSeq, b.ownBatch = own, make([]T, n), dm.seq, dm.batch
+	return nil
 }
 
 // dims checks in against the bound weights, and X and the initial states
