@@ -169,7 +169,7 @@ func (g *denseGroup) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tens
 	if err != nil {
 		return nil, err
 	}
-	return g.compute(ar, in, h, k, m, offs, allConst, nil)
+	return g.compute(ar, in, h, k, m, offs, allConst, nil, nil)
 }
 
 // check validates the inputs and returns the number of heads, A's inner
@@ -229,28 +229,33 @@ func (g *denseGroup) check(ar *ops.Arena, in []*tensor.Tensor) (h, k, m int, off
 
 // compute is RunWith after check, with the wide packed weights given
 // (pre, a bound group's) or, when pre is nil, from the cache (allConst)
-// or packed for this run.
-func (g *denseGroup) compute(ar *ops.Arena, in []*tensor.Tensor, h, k, m int, offs []int, allConst bool, pre *linalg.PackedB) ([]*tensor.Tensor, error) {
+// or packed for this run; the outputs and the wide product come from own
+// (a bound group's buffers) or, when own is nil, from ar.
+func (g *denseGroup) compute(ar *ops.Arena, in []*tensor.Tensor, h, k, m int, offs []int, allConst bool, pre *linalg.PackedB, own *groupOwn) ([]*tensor.Tensor, error) {
 	a := in[0]
 	total := offs[h]
 
-	// the result list first: Outputs copies the H entries it is given
-	// (here placeholders) into a list the arena keeps, which is then
-	// filled in place, so no slice of H tensors is allocated per run
-	outs := ar.Outputs(in[:h]...)
-	var shape [8]int
-	for i := 0; i < h; i++ {
-		n := offs[i+1] - offs[i]
-		os := append(shape[:0], a.Shape[:a.Rank()-1]...)
-		if c := headC(in, i); c != nil && a.Rank() == 1 && c.Rank() == 2 {
-			os = append(os, 1) // as Dense: [n] + [1 n] broadcasts to [1 n]
-		}
-		os = append(os, n)
-		t, err := ar.Empty(tensor.Float32, os)
-		if err != nil {
+	var outs []*tensor.Tensor
+	var wide []float32 // zeroed: heads without C start at 0
+	if own != nil {
+		var err error
+		if outs, wide, err = own.get(in, h, m, offs); err != nil {
 			return nil, err
 		}
-		outs[i] = t
+	} else {
+		// the result list first: Outputs copies the H entries it is
+		// given (here placeholders) into a list the arena keeps, which is
+		// then filled in place, so no slice of H tensors is allocated per
+		// run
+		outs = ar.Outputs(in[:h]...)
+		var shape [8]int
+		for i := 0; i < h; i++ {
+			t, err := ar.Empty(tensor.Float32, headShape(&shape, in, i, offs[i+1]-offs[i]))
+			if err != nil {
+				return nil, err
+			}
+			outs[i] = t
+		}
 	}
 	if m == 0 || total == 0 {
 		return outs, nil
@@ -258,7 +263,9 @@ func (g *denseGroup) compute(ar *ops.Arena, in []*tensor.Tensor, h, k, m int, of
 
 	// Dense's cFirst condition: K is one k-block of linalg's product
 	oneKBlock := k > 0 && linalg.WorkSize(6, k) == 6*k
-	wide := ar.Float32s(m * total) // zeroed: heads without C start at 0
+	if wide == nil {
+		wide = ar.Float32s(m * total)
+	}
 	if oneKBlock {
 		for i := 0; i < h; i++ {
 			c := headC(in, i)
@@ -311,6 +318,17 @@ func (g *denseGroup) compute(ar *ops.Arena, in []*tensor.Tensor, h, k, m int, of
 		applyAct(o, act, alpha)
 	}
 	return outs, nil
+}
+
+// headShape is head i's output shape (n columns), in shape's storage:
+// A's leading dims, then n.
+func headShape(shape *[8]int, in []*tensor.Tensor, i, n int) []int {
+	a := in[0]
+	os := append(shape[:0], a.Shape[:a.Rank()-1]...)
+	if c := headC(in, i); c != nil && a.Rank() == 1 && c.Rank() == 2 {
+		os = append(os, 1) // as Dense: [n] + [1 n] broadcasts to [1 n]
+	}
+	return append(os, n)
 }
 
 func (g *denseGroup) inputIsConst(i int) bool {

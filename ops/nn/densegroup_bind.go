@@ -51,12 +51,46 @@ type boundGroup struct {
 	lens   []int
 	shapes [][]int
 	pb     *linalg.PackedB
+	own    groupOwn
+}
+
+// groupOwn are a bound group's outputs and wide product, reused while A's
+// leading dims stay the same.
+type groupOwn struct {
+	lead []int // A's leading dims they were made for
+	outs []*tensor.Tensor
+	wide []float32
+}
+
+// get returns the outputs for in (made anew when A's leading dims changed)
+// and the zeroed wide product.
+func (o *groupOwn) get(in []*tensor.Tensor, h, m int, offs []int) ([]*tensor.Tensor, []float32, error) {
+	a := in[0]
+	if o.outs == nil || !tensor.SameShape(o.lead, a.Shape[:len(a.Shape)-1]) {
+		outs := make([]*tensor.Tensor, h)
+		var shape [8]int
+		for i := range outs {
+			t, err := tensor.New(tensor.Float32, headShape(&shape, in, i, offs[i+1]-offs[i]))
+			if err != nil {
+				return nil, nil, err
+			}
+			outs[i] = t
+		}
+		o.outs, o.wide = outs, make([]float32, m*offs[h])
+		o.lead = append(o.lead[:0], a.Shape[:len(a.Shape)-1]...)
+	}
+	clear(o.wide)
+	return o.outs, o.wide, nil
 }
 
 func (b *boundGroup) Run(in []*tensor.Tensor) ([]*tensor.Tensor, error) { return b.RunWith(nil, in) }
 
 // RunWith runs the heads with the bound weights when in holds them, and
-// through the group's general path otherwise.
+// through the group's general path otherwise. The bound path writes into
+// outputs (and a wide product) of the bound group's own, reused by its next
+// run while A's leading dims stay: as with an arena's, the outputs are
+// valid until then, and a bound group serves one caller at a time (a
+// stream binds one per executor).
 func (b *boundGroup) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if !b.matches(in) {
 		return b.g.RunWith(ar, in)
@@ -66,7 +100,7 @@ func (b *boundGroup) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tens
 	for _, d := range a.Shape[:len(a.Shape)-1] {
 		m *= d
 	}
-	return b.g.compute(ar, in, b.h, b.k, m, b.offs, true, b.pb)
+	return b.g.compute(ar, in, b.h, b.k, m, b.offs, true, b.pb, &b.own)
 }
 
 // matches reports whether in holds the bound weights and biases and an A
