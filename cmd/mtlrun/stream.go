@@ -444,9 +444,9 @@ func streamBench(w io.Writer, path string, m *graph.Model, st *runtime.Stream, b
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "stream steps timed in groups of %d back-to-back steps, full re-runs one by one, interleaved\n", streamGroup)
-	fmt.Fprintf(w, "%-14s %10s %10s %10s %12s %12s %12s\n", "run", "p50 ms", "p99 ms", "mean ms", "allocs/run", "÷ step p50", "÷ step mean")
+	fmt.Fprintf(w, "%-14s %10s %10s %10s %12s %12s %12s\n", "run", "p50 µs", "p99 µs", "mean µs", "allocs/run", "÷ step p50", "÷ step mean")
 	for _, r := range res {
-		fmt.Fprintf(w, "%-14s %10.4f %10.4f %10.4f %12.1f %12.1f %12.1f\n", r.Runtime, r.P50Millis, r.P99Millis, r.MeanMillis, r.AllocsPerRun, r.P50Millis/res[0].P50Millis, r.MeanMillis/res[0].MeanMillis)
+		fmt.Fprintf(w, "%-14s %10.2f %10.2f %10.2f %12.1f %12.1f %12.1f\n", r.Runtime, 1e3*r.P50Millis, 1e3*r.P99Millis, 1e3*r.MeanMillis, r.AllocsPerRun, r.P50Millis/res[0].P50Millis, r.MeanMillis/res[0].MeanMillis)
 	}
 	return nil
 }
