@@ -278,7 +278,14 @@ func (g *denseGroup) compute(ar *ops.Arena, in []*tensor.Tensor, h, k, m int, of
 			}
 		}
 	}
-	if k > 0 {
+	if k > 0 && pre != nil && m < 6 {
+		// a bound group on a few rows (a stream step): product's
+		// row-wise path, called directly
+		av := a.Float32s()
+		for r := 0; r < m; r++ {
+			linalg.SgemmPacked(false, 1, 1, av[r*k:], k, pre, 1, wide[r*total:], total)
+		}
+	} else if k > 0 {
 		var pb linalg.PackedB
 		if pre != nil {
 			pb = *pre
