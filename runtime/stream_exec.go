@@ -28,6 +28,22 @@ type streamExec struct {
 	lastShapes [][]int
 	lastDTypes []tensor.DType
 	feedVals   []*tensor.Tensor
+	// per step: the arena kernel it runs (nil: not an arena kernel, run
+	// through Executor.runStep), bound to its weights after the first
+	// successful run where the kernel can be (see binder)
+	kern  []ops.ArenaOp
+	bound bool
+	// per step: nil, or the step may be skipped as a view (streamView)
+	views []*streamView
+}
+
+// binder is a kernel that can specialise itself to the constant inputs of
+// a run (ops/rnn's LSTM, GRU and RNN: weights checked and packed once).
+// The op it returns runs any inputs, falling back to the general path for
+// inputs other than those it was bound to; ok is false when the kernel
+// cannot bind to in.
+type binder interface {
+	Bind(in []*tensor.Tensor) (op ops.ArenaOp, ok bool)
 }
 
 func newStreamExec(e *Executor, feedIndex map[string]int) *streamExec {
@@ -41,7 +57,32 @@ func newStreamExec(e *Executor, feedIndex map[string]int) *streamExec {
 	x.lastShapes = make([][]int, len(e.c.feeds))
 	x.lastDTypes = make([]tensor.DType, len(e.c.feeds))
 	x.feedVals = make([]*tensor.Tensor, len(e.c.feeds))
+	x.kern = make([]ops.ArenaOp, len(e.steps))
+	for i := range e.steps {
+		if k, ok := e.steps[i].k.(ops.ArenaOp); ok {
+			x.kern[i] = k
+		}
+	}
+	x.views = viewCandidates(e)
 	return x
+}
+
+// bind replaces the kernels that can be bound (binder) by their bound
+// form, with the arguments of the run that just succeeded: the stream
+// feeds the same weight tensors at every step (streamExec.inits).
+func (x *streamExec) bind() {
+	x.bound = true
+	for i := range x.e.steps {
+		st := &x.e.steps[i]
+		if st.static || x.kern[i] == nil {
+			continue
+		}
+		if b, ok := x.kern[i].(binder); ok {
+			if k, ok := b.Bind(st.args); ok {
+				x.kern[i] = k
+			}
+		}
+	}
 }
 
 // run executes the plan with the feeds bound by position (from the stream's
@@ -104,6 +145,9 @@ func (x *streamExec) run(ctx context.Context, inputs []*tensor.Tensor, states []
 		c.static.store(key, capture)
 	}
 	e.staticReady = c.static.any
+	if !x.bound {
+		x.bind()
+	}
 	return nil
 }
 
@@ -141,8 +185,12 @@ func (x *streamExec) runSteps(done <-chan struct{}, skipStatic bool, capture map
 			}
 		}
 		cur = i
-		k, direct := st.k.(ops.ArenaOp)
-		if st.static || !direct {
+		v := x.views[i]
+		if v != nil && v.take(e, st) {
+			continue
+		}
+		k := x.kern[i]
+		if st.static || k == nil {
 			arena := &e.arena
 			if st.static {
 				arena = nil // static values outlive the run: not arena memory
@@ -154,6 +202,9 @@ func (x *streamExec) runSteps(done <-chan struct{}, skipStatic bool, capture map
 			if err := x.runArena(st, k); err != nil {
 				return err
 			}
+		}
+		if v != nil {
+			v.learn(e, st)
 		}
 		if capture != nil && st.static {
 			for _, o := range st.out {

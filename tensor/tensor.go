@@ -156,13 +156,19 @@ func NumElements(shape []int) (int, error) {
 		if d < 0 {
 			return 0, fmt.Errorf("tensor: negative dimension in shape %s", ShapeString(shape))
 		}
-		if d != 0 && n > MaxElements/d {
+		if d > MaxElements {
+			if n != 0 {
+				return 0, fmt.Errorf("%w: shape %s", ErrTooLarge, ShapeString(shape))
+			}
+			continue
+		}
+		// n and d are at most MaxElements <= 2^31: the product fits in 64
+		// bits (no division per dim: this runs for every arena tensor)
+		p := uint64(n) * uint64(d)
+		if p > MaxElements {
 			return 0, fmt.Errorf("%w: shape %s", ErrTooLarge, ShapeString(shape))
 		}
-		n *= d
-	}
-	if n > MaxElements {
-		return 0, fmt.Errorf("%w: shape %s", ErrTooLarge, ShapeString(shape))
+		n = int(p)
 	}
 	return n, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"reflect"
 	goruntime "runtime"
 	"sort"
@@ -418,6 +419,15 @@ func streamBench(w io.Writer, path string, m *graph.Model, st *runtime.Stream, b
 		res[i].Runtime = names[i]
 	}
 	kernels := fmt.Sprintf("sgemm %s, fused cells %v", linalg.KernelSet(), linalg.CellAccelerated())
+	// the 1-minute load average when the machine says (Linux): stream
+	// steps are short enough that a busy machine moves them more than the
+	// full re-runs
+	load := ""
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			load = f[0]
+		}
+	}
 	if asJSON {
 		ratios := map[string]float64{}
 		for i, T := range windows {
@@ -426,13 +436,17 @@ func streamBench(w io.Writer, path string, m *graph.Model, st *runtime.Stream, b
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{"model": path, "batch": batch, "threads": max(threads, 1), "kernels": kernels,
-			"carried": st.Plan().Recurrent, "results": res, "full_over_step_mean": ratios})
+			"carried": st.Plan().Recurrent, "results": res, "full_over_step_mean": ratios, "load_average": load})
 	}
-	fmt.Fprintf(w, "model %s, batch %d, threads %d, %d runs after warm-up; kernels: %s\n", path, batch, max(threads, 1), runs, kernels)
+	fmt.Fprintf(w, "model %s, batch %d, threads %d, %d runs after warm-up; kernels: %s", path, batch, max(threads, 1), runs, kernels)
+	if load != "" {
+		fmt.Fprintf(w, "; load average %s", load)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "stream steps timed in groups of %d back-to-back steps, full re-runs one by one, interleaved\n", streamGroup)
-	fmt.Fprintf(w, "%-14s %10s %10s %10s %12s %12s %12s\n", "run", "p50 ms", "p99 ms", "mean ms", "allocs/run", "÷ step p50", "÷ step mean")
+	fmt.Fprintf(w, "%-14s %10s %10s %10s %12s %12s %12s\n", "run", "p50 µs", "p99 µs", "mean µs", "allocs/run", "÷ step p50", "÷ step mean")
 	for _, r := range res {
-		fmt.Fprintf(w, "%-14s %10.4f %10.4f %10.4f %12.1f %12.1f %12.1f\n", r.Runtime, r.P50Millis, r.P99Millis, r.MeanMillis, r.AllocsPerRun, r.P50Millis/res[0].P50Millis, r.MeanMillis/res[0].MeanMillis)
+		fmt.Fprintf(w, "%-14s %10.2f %10.2f %10.2f %12.1f %12.1f %12.1f\n", r.Runtime, 1e3*r.P50Millis, 1e3*r.P99Millis, 1e3*r.MeanMillis, r.AllocsPerRun, r.P50Millis/res[0].P50Millis, r.MeanMillis/res[0].MeanMillis)
 	}
 	return nil
 }

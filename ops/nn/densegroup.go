@@ -165,67 +165,97 @@ func (g *denseGroup) act(i int) (actKind, float32) {
 
 // RunWith computes every head's act_i(A·op(W_i) + C_i).
 func (g *denseGroup) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	h, err := g.numHeads(in)
+	h, k, m, offs, allConst, err := g.check(ar, in)
 	if err != nil {
 		return nil, err
 	}
+	return g.compute(ar, in, h, k, m, offs, allConst, nil, nil)
+}
+
+// check validates the inputs and returns the number of heads, A's inner
+// dimension and rows, the heads' column offsets in the wide product
+// (offs[i] is head i's first column, offs[h] the width; arena scratch)
+// and whether every W_i is constant.
+func (g *denseGroup) check(ar *ops.Arena, in []*tensor.Tensor) (h, k, m int, offs []int, allConst bool, err error) {
+	h, err = g.numHeads(in)
+	if err != nil {
+		return
+	}
 	a := in[0]
 	if a == nil {
-		return nil, ops.BadInput(0, "required input A is missing")
+		err = ops.BadInput(0, "required input A is missing")
+		return
 	}
 	if a.DType != tensor.Float32 || a.Rank() < 1 {
-		return nil, ops.BadInput(0, "DenseGroup needs float32 A of rank ≥ 1, got %v %v", a.DType, a.Shape)
+		err = ops.BadInput(0, "DenseGroup needs float32 A of rank ≥ 1, got %v %v", a.DType, a.Shape)
+		return
 	}
 	// rows and inner dimension as Dense takes them (MatMul's flattening)
-	k := a.Shape[a.Rank()-1]
-	m := 1
+	k = a.Shape[a.Rank()-1]
+	m = 1
 	for _, d := range a.Shape[:a.Rank()-1] {
 		m *= d
 	}
-	// offs[i] is head i's first column in the wide product
-	offs := ar.Ints(h + 1)
-	allConst := true
+	offs = ar.Ints(h + 1)
+	allConst = true
 	for i := 0; i < h; i++ {
 		wi := 1 + 2*i
 		w := in[wi]
 		if w == nil {
-			return nil, ops.BadInput(wi, "head %d: weight W is missing", i)
+			err = ops.BadInput(wi, "head %d: weight W is missing", i)
+			return
 		}
 		if w.DType != tensor.Float32 || w.Rank() != 2 {
-			return nil, ops.BadInput(wi, "head %d: W must be 2-D float32, got %v %v", i, w.DType, w.Shape)
+			err = ops.BadInput(wi, "head %d: W must be 2-D float32, got %v %v", i, w.DType, w.Shape)
+			return
 		}
 		kb, n := w.Shape[0], w.Shape[1]
 		if g.transB {
 			kb, n = n, kb
 		}
 		if kb != k {
-			return nil, ops.BadInput(wi, "head %d: inner dimensions differ: A is %v, op(W) is %d×%d", i, a.Shape, kb, n)
+			err = ops.BadInput(wi, "head %d: inner dimensions differ: A is %v, op(W) is %d×%d", i, a.Shape, kb, n)
+			return
 		}
 		if c := headC(in, i); c != nil && (c.DType != tensor.Float32 || !c.IsRowVector(n)) {
-			return nil, ops.BadInput(wi+1, "head %d: C of %v %v must be float32 [%d] or [1 %d]", i, c.DType, c.Shape, n, n)
+			err = ops.BadInput(wi+1, "head %d: C of %v %v must be float32 [%d] or [1 %d]", i, c.DType, c.Shape, n, n)
+			return
 		}
 		offs[i+1] = offs[i] + n
 		allConst = allConst && g.inputIsConst(wi)
 	}
+	return
+}
+
+// compute is RunWith after check, with the wide packed weights given
+// (pre, a bound group's) or, when pre is nil, from the cache (allConst)
+// or packed for this run; the outputs and the wide product come from own
+// (a bound group's buffers) or, when own is nil, from ar.
+func (g *denseGroup) compute(ar *ops.Arena, in []*tensor.Tensor, h, k, m int, offs []int, allConst bool, pre *linalg.PackedB, own *groupOwn) ([]*tensor.Tensor, error) {
+	a := in[0]
 	total := offs[h]
 
-	// the result list first: Outputs copies the H entries it is given
-	// (here placeholders) into a list the arena keeps, which is then
-	// filled in place, so no slice of H tensors is allocated per run
-	outs := ar.Outputs(in[:h]...)
-	var shape [8]int
-	for i := 0; i < h; i++ {
-		n := offs[i+1] - offs[i]
-		os := append(shape[:0], a.Shape[:a.Rank()-1]...)
-		if c := headC(in, i); c != nil && a.Rank() == 1 && c.Rank() == 2 {
-			os = append(os, 1) // as Dense: [n] + [1 n] broadcasts to [1 n]
-		}
-		os = append(os, n)
-		t, err := ar.Empty(tensor.Float32, os)
-		if err != nil {
+	var outs []*tensor.Tensor
+	var wide []float32 // zeroed: heads without C start at 0
+	if own != nil {
+		var err error
+		if outs, wide, err = own.get(in, h, m, offs); err != nil {
 			return nil, err
 		}
-		outs[i] = t
+	} else {
+		// the result list first: Outputs copies the H entries it is
+		// given (here placeholders) into a list the arena keeps, which is
+		// then filled in place, so no slice of H tensors is allocated per
+		// run
+		outs = ar.Outputs(in[:h]...)
+		var shape [8]int
+		for i := 0; i < h; i++ {
+			t, err := ar.Empty(tensor.Float32, headShape(&shape, in, i, offs[i+1]-offs[i]))
+			if err != nil {
+				return nil, err
+			}
+			outs[i] = t
+		}
 	}
 	if m == 0 || total == 0 {
 		return outs, nil
@@ -233,7 +263,9 @@ func (g *denseGroup) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tens
 
 	// Dense's cFirst condition: K is one k-block of linalg's product
 	oneKBlock := k > 0 && linalg.WorkSize(6, k) == 6*k
-	wide := ar.Float32s(m * total) // zeroed: heads without C start at 0
+	if wide == nil {
+		wide = ar.Float32s(m * total)
+	}
 	if oneKBlock {
 		for i := 0; i < h; i++ {
 			c := headC(in, i)
@@ -246,9 +278,18 @@ func (g *denseGroup) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tens
 			}
 		}
 	}
-	if k > 0 {
+	if k > 0 && pre != nil && m < 6 {
+		// a bound group on a few rows (a stream step): product's
+		// row-wise path, called directly
+		av := a.Float32s()
+		for r := 0; r < m; r++ {
+			linalg.SgemmPacked(false, 1, 1, av[r*k:], k, pre, 1, wide[r*total:], total)
+		}
+	} else if k > 0 {
 		var pb linalg.PackedB
-		if allConst {
+		if pre != nil {
+			pb = *pre
+		} else if allConst {
 			pb = *g.packs.get(in, offs, g.transB, k)
 		} else {
 			pb = packB(ar, g.transB, k, total, concatW(ar.Float32s(k*total), in, offs, g.transB, k))
@@ -284,6 +325,17 @@ func (g *denseGroup) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tens
 		applyAct(o, act, alpha)
 	}
 	return outs, nil
+}
+
+// headShape is head i's output shape (n columns), in shape's storage:
+// A's leading dims, then n.
+func headShape(shape *[8]int, in []*tensor.Tensor, i, n int) []int {
+	a := in[0]
+	os := append(shape[:0], a.Shape[:a.Rank()-1]...)
+	if c := headC(in, i); c != nil && a.Rank() == 1 && c.Rank() == 2 {
+		os = append(os, 1) // as Dense: [n] + [1 n] broadcasts to [1 n]
+	}
+	return append(os, n)
 }
 
 func (g *denseGroup) inputIsConst(i int) bool {

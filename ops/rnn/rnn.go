@@ -282,8 +282,10 @@ func seqLens(a *ops.Arena, s *tensor.Tensor, dm dims) ([]int, error) {
 }
 
 // dirWeights are one direction's weights, packed for the multiply kernel,
-// with the biases pre-summed. They are copied by value into each job, so a
-// run with per-run (non-constant) weights keeps no pointer to its stack.
+// with the biases pre-summed. A job points to a copy owned by its run (on
+// the run's stack, or in the parRun of a parallel run, cleared after it)
+// or by a bound op, so a run with per-run (non-constant) weights leaves no
+// pointer to its stack behind.
 type dirWeights[T tensor.Float] struct {
 	w     packed[T] // [gates*H, I]
 	r     packed[T] // [gates*H, H]; GRU lbr=0: only the z and r rows
@@ -519,7 +521,7 @@ var chunksPerThread = 1
 // scratch (taken from the arena before any goroutine starts).
 type job[T tensor.Float] struct {
 	o      *rnnOp
-	w      dirWeights[T]
+	w      *dirWeights[T] // the run's (or a bound op's), not the cache's
 	d      int
 	dm     dims
 	b0, b1 int
@@ -581,6 +583,12 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, tr *Trace[
 	if err != nil {
 		return nil, err
 	}
+	return runChecked(o, a, in, dm, nil, tr)
+}
+
+// runChecked is run after the checks of in (sizes dm), with the packed
+// weights given (a bound op's) or, when wb is nil, from getWeights.
+func runChecked[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, dm dims, wb *[2]dirWeights[T], tr *Trace[T]) ([]*tensor.Tensor, error) {
 	nd := o.numDir
 	work := dm.seq * dm.batch * dm.gh * (dm.in + dm.hid) * nd
 	split := o.threads > 1 && work >= parallelWork && tr == nil
@@ -632,7 +640,11 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, tr *Trace[
 		}
 		yc = dataOf[T](outs[2])
 	}
-	wts := getWeights[T](o, a, in, dm, tr != nil)
+	wts := wb
+	if wts == nil {
+		w := getWeights[T](o, a, in, dm, tr != nil)
+		wts = &w
+	}
 	var c0 []T
 	if o.cell == cellLSTM {
 		c0 = dataOf[T](input(in, 6))
@@ -667,9 +679,10 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, tr *Trace[
 	}
 	if !split || nd*chunks == 1 {
 		// sequential: jobs live on this stack, nothing escapes
+		j := base
+		j.b1 = dm.batch
 		for d := 0; d < nd; d++ {
-			j := base
-			j.w, j.d, j.b1 = wts[d], d, dm.batch
+			j.w, j.d = &wts[d], d
 			j.buf = scratch[T](a, j.scratchSize(dm.batch))
 			runJob(&j)
 		}
@@ -678,7 +691,7 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, tr *Trace[
 		}
 		return result(), nil
 	}
-	runParallel(o, a, base, &wts, nd, chunks)
+	runParallel(o, a, base, wts, nd, chunks)
 	if err := a.Err(); err != nil {
 		return nil, err
 	}
@@ -691,6 +704,7 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, tr *Trace[
 // nothing in steady state.
 type parRun[T tensor.Float] struct {
 	jobs []job[T]
+	wts  [2]dirWeights[T] // the run's weights, which the jobs point to
 }
 
 // Do runs job i.
@@ -713,10 +727,11 @@ func runParallel[T tensor.Float](o *rnnOp, a *ops.Arena, base job[T], wts *[2]di
 		p = new(parRun[T])
 	}
 	batch := base.dm.batch
+	p.wts = *wts
 	for d := 0; d < nd; d++ {
 		for ci := 0; ci < chunks; ci++ {
 			j := base
-			j.w, j.d = wts[d], d
+			j.w, j.d = &p.wts[d], d
 			j.b0, j.b1 = batch*ci/chunks, batch*(ci+1)/chunks
 			j.buf = scratch[T](a, j.scratchSize(j.b1-j.b0))
 			p.jobs = append(p.jobs, j)
@@ -726,6 +741,7 @@ func runParallel[T tensor.Float](o *rnnOp, a *ops.Arena, base job[T], wts *[2]di
 	// drop references to this run's inputs and buffers before parking
 	clear(p.jobs)
 	p.jobs = p.jobs[:0]
+	p.wts = [2]dirWeights[T]{}
 	o.mu.Lock()
 	if len(o.parFree) < 8 {
 		o.parFree = append(o.parFree, p)
@@ -752,7 +768,7 @@ func f32[T tensor.Float](s []T) []float32 { return any(s).([]float32) }
 // read back from there at the next step: no copies. With sequence_lens each
 // live row steps on its own.
 func runFused(j *job[float32]) {
-	o, w, dm := j.o, &j.w, j.dm
+	o, w, dm := j.o, j.w, j.dm
 	seq, batch, I, H, GH := dm.seq, dm.batch, dm.in, dm.hid, dm.gh
 	cb := j.b1 - j.b0
 	if H == 0 {
@@ -916,7 +932,7 @@ func runFused(j *job[float32]) {
 
 // runJob runs one direction over rows [b0, b1).
 func runJob[T tensor.Float](j *job[T]) {
-	o, w, dm := j.o, &j.w, j.dm
+	o, w, dm := j.o, j.w, j.dm
 	seq, batch, I, H, GH := dm.seq, dm.batch, dm.in, dm.hid, dm.gh
 	cb := j.b1 - j.b0
 	if cb == 0 {
