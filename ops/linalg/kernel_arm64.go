@@ -9,8 +9,6 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-//go:generate go run ./internal/neongen
-
 // kernelName is the kernel set in use (KernelSet); useNEON selects the
 // assembly. chooseKernelSet sets them once at init, tests switch them with
 // setKernel.
