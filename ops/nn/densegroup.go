@@ -275,10 +275,7 @@ func (g *denseGroup) RunWith(ar *ops.Arena, in []*tensor.Tensor) ([]*tensor.Tens
 				continue
 			}
 			for r := 0; r < m; r++ {
-				row := o[r*n : r*n+n]
-				for x, v := range bias {
-					row[x] += v
-				}
+				biasAdd(o[r*n:r*n+n], bias)
 			}
 		}
 		applyAct(o, act, alpha)

@@ -7,6 +7,40 @@
 // The Dense epilogues in NEON (see relu_arm64.go). V30 = +0 and V31 =
 // 0x7fffffff in every lane.
 
+// func biasAdd4NEON(x, b unsafe.Pointer, n int): x[i] += b[i] for i < n,
+// n a positive multiple of 4.
+TEXT ·biasAdd4NEON(SB), NOSPLIT, $0-24
+	MOVD	x+0(FP), R0
+	MOVD	b+8(FP), R1
+	MOVD	n+16(FP), R2
+	VEOR	V30.B16, V30.B16, V30.B16
+	MOVW	$0x7fffffff, R3
+	VDUP	R3, V31.S4
+	CMP	$16, R2
+	BLT	tail
+loop4:
+	VLD1	(R0), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1.P	64(R1), [V4.S4, V5.S4, V6.S4, V7.S4]
+	WORD	$0x4e24d400 // FADD V0.4S, V0.4S, V4.4S
+	WORD	$0x4e25d421 // FADD V1.4S, V1.4S, V5.4S
+	WORD	$0x4e26d442 // FADD V2.4S, V2.4S, V6.4S
+	WORD	$0x4e27d463 // FADD V3.4S, V3.4S, V7.4S
+	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	SUB	$16, R2, R2
+	CMP	$16, R2
+	BGE	loop4
+tail:
+	CBZ	R2, done
+loop1:
+	VLD1	(R0), [V0.S4]
+	VLD1.P	16(R1), [V4.S4]
+	WORD	$0x4e24d400 // FADD V0.4S, V0.4S, V4.4S
+	VST1.P	[V0.S4], 16(R0)
+	SUB	$4, R2, R2
+	CBNZ	R2, loop1
+done:
+	RET
+
 // func biasRelu4NEON(x, b unsafe.Pointer, n int): x[i] = relu(x[i] + b[i]) for i < n,
 // n a positive multiple of 4.
 TEXT ·biasRelu4NEON(SB), NOSPLIT, $0-24

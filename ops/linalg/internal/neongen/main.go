@@ -2,7 +2,8 @@
 // register tiles of 1–6 rows by 16 columns over the packed panels of
 // sgemm.go (sgemm_arm64.s); the vector sigmoid, tanh and erf and the fused
 // LSTM / GRU / RNN cells (cell_arm64.s, declared in cellkern_arm64.go); and
-// ops/nn's Dense epilogues, bias + Relu / LeakyRelu (../nn/relu_arm64.s).
+// ops/nn's Dense epilogues, bias, bias + Relu, Relu and LeakyRelu
+// (../nn/relu_arm64.s).
 // The Go assembler has no mnemonic for most floating-point vector
 // instructions (FMLA by element, FADD, FMUL, FDIV, FRINTM, ...), so those
 // are emitted as WORD with the instruction in a comment; this generator

@@ -2,8 +2,8 @@ package main
 
 import "fmt"
 
-// generateRelu writes ops/nn's relu_arm64.s: the Dense epilogues bias +
-// Relu, Relu and LeakyRelu, four vectors (16 lanes) a step while they last,
+// generateRelu writes ops/nn's relu_arm64.s: the Dense epilogues bias,
+// bias + Relu, Relu and LeakyRelu, four vectors (16 lanes) a step while they last,
 // then one vector (4 lanes) a step; n is a positive multiple of 4.
 //
 // Relu is Go's max(v, 0) bit for bit: FMAX(x, +0) gives +0 for negative
@@ -21,13 +21,14 @@ func generateRelu() []byte {
 // 0x7fffffff in every lane.
 `)
 	fns := []struct {
-		name, args, doc string
-		frame           int
-		bias, leaky     bool
+		name, args, doc    string
+		frame              int
+		bias, leaky, plain bool // plain: no activation
 	}{
-		{"biasRelu4NEON", "x, b unsafe.Pointer, n int", "x[i] = relu(x[i] + b[i])", 24, true, false},
-		{"relu4NEON", "x unsafe.Pointer, n int", "x[i] = relu(x[i])", 16, false, false},
-		{"leakyRelu4NEON", "x unsafe.Pointer, n int, alpha float32", "x[i] = x[i]·alpha where x[i] < 0 (NaN and −0 stay)", 20, false, true},
+		{"biasAdd4NEON", "x, b unsafe.Pointer, n int", "x[i] += b[i]", 24, true, false, true},
+		{"biasRelu4NEON", "x, b unsafe.Pointer, n int", "x[i] = relu(x[i] + b[i])", 24, true, false, false},
+		{"relu4NEON", "x unsafe.Pointer, n int", "x[i] = relu(x[i])", 16, false, false, false},
+		{"leakyRelu4NEON", "x unsafe.Pointer, n int, alpha float32", "x[i] = x[i]·alpha where x[i] < 0 (NaN and −0 stay)", 20, false, true, false},
 	}
 	for _, f := range fns {
 		e.raw("\n// func %s(%s): %s for i < n,\n// n a positive multiple of 4.\n", f.name, f.args, f.doc)
@@ -68,7 +69,7 @@ func generateRelu() []byte {
 					e.op3("FADD", i, i, 4+i)
 				}
 			}
-			for i := 0; i < w; i++ {
+			for i := 0; i < w && !f.plain; i++ {
 				x, t, y, k := i, 8+i, 12+i, 16+i
 				if f.leaky {
 					e.op3("FMUL", y, x, 29)
