@@ -39,7 +39,7 @@ func TestActivationSetsOddSizes(t *testing.T) {
 				f.vec(got)
 				for i, v := range x {
 					want := f.scalar(v)
-					if d := ulps(got[i], want); d > 8 {
+					if d := actUlps(got[i], want); d > 8 {
 						t.Fatalf("%s %s n=%d [%d] (%g): %g, scalar %g (%d ulps)", kern, f.name, n, i, v, got[i], want, d)
 					} else {
 						worst[fi] = math.Max(worst[fi], float64(d))
@@ -55,9 +55,9 @@ func TestActivationSetsOddSizes(t *testing.T) {
 	}
 }
 
-// ulps is the distance between two finite float32s of the same sign in
+// actUlps is the distance between two finite float32s of the same sign in
 // units in the last place (large when the signs differ).
-func ulps(a, b float32) int64 {
+func actUlps(a, b float32) int64 {
 	d := int64(int32(math.Float32bits(a))) - int64(int32(math.Float32bits(b)))
 	if d < 0 {
 		d = -d

@@ -28,12 +28,12 @@ type neonFrame struct {
 
 // The cell kinds, indexing the generated kernel table.
 const (
-	kindLstmCell = iota
-	kindGruCell
-	kindGru0ZR
-	kindGru0N
-	kindRnnCell
-	cellKinds
+	neonKindLSTM = iota
+	neonKindGRU
+	neonKindGRU0ZR
+	neonKindGRU0N
+	neonKindRNN
+	neonCellKinds
 )
 
 // neonKernels are one cell kind's kernels (cellkern_arm64.go): chunks of
@@ -56,10 +56,10 @@ type neonStage struct {
 	c, ho, rb, aux [cellBlock]float32
 }
 
-// stageSpec is one row's operands of a partial chunk (from the chunk's
+// neonStaged is one row's operands of a partial chunk (from the chunk's
 // first unit): run copies them into a neonStage, runs kernel id on a copy
 // of the frame pointing there, and copies the outputs back.
-type stageSpec struct {
+type neonStaged struct {
 	initSlots int
 	init      []float32 // the row's Init (slots h apart)
 	h         int
@@ -71,7 +71,7 @@ type stageSpec struct {
 	auxIn     bool
 }
 
-func (s *stageSpec) run(id int, f *neonFrame, w, lanes int) {
+func (s *neonStaged) run(id int, f *neonFrame, w, lanes int) {
 	var st neonStage
 	g := *f // a local frame: st does not escape
 	for i := 0; i < s.initSlots; i++ {
@@ -109,9 +109,9 @@ func (s *stageSpec) run(id int, f *neonFrame, w, lanes int) {
 // packed block at a time where it can, then the partial last chunk row by
 // row through staging buffers.
 func cellNEON(p *CellWeights, a *CellArgs, gru bool) {
-	kind := kindLstmCell
+	kind := neonKindLSTM
 	if gru {
-		kind = kindGruCell
+		kind = neonKindGRU
 	}
 	ks := &cellKernelsNEON[kind]
 	L := ks.lanes
@@ -127,7 +127,7 @@ func cellNEON(p *CellWeights, a *CellArgs, gru bool) {
 	}
 	setRow := func(r, c int) {
 		c0 := c * L
-		f.pw = unsafe.Pointer(&p.data[chunkOff(c, L, bs)])
+		f.pw = unsafe.Pointer(&p.data[neonChunkOff(c, L, bs)])
 		if I > 0 {
 			f.x = unsafe.Pointer(&a.X[r*a.LdX])
 		}
@@ -174,7 +174,7 @@ func cellNEON(p *CellWeights, a *CellArgs, gru bool) {
 	c0, w := full*L, H-full*L
 	for r := 0; r < a.Rows; r++ {
 		setRow(r, full)
-		s := stageSpec{initSlots: S, init: a.Init[r*a.LdInit+c0:], h: H, ho: a.HOut[r*a.LdHOut+c0:]}
+		s := neonStaged{initSlots: S, init: a.Init[r*a.LdInit+c0:], h: H, ho: a.HOut[r*a.LdHOut+c0:]}
 		if gru {
 			s.c = a.H[r*a.LdH+c0:]
 			if a.RB != nil {
@@ -199,9 +199,9 @@ func gru0CellAsm(p *GRU0Weights, a *CellArgs, z, rh []float32) {
 	K := I + H
 	f := neonFrame{k1: I, k2: H, ldx: 4 * a.LdX, ldi: 4 * a.LdInit, hb: 4 * H, ldc: 4 * a.LdH}
 	pass := func(zr bool) {
-		slots, data, ks := 1, p.N.data, &cellKernelsNEON[kindGru0N]
+		slots, data, ks := 1, p.N.data, &cellKernelsNEON[neonKindGRU0N]
 		if zr {
-			slots, data, ks = 2, p.ZR.data, &cellKernelsNEON[kindGru0ZR]
+			slots, data, ks = 2, p.ZR.data, &cellKernelsNEON[neonKindGRU0ZR]
 		}
 		L, R := ks.lanes, ks.rows
 		nc := (H + L - 1) / L
@@ -209,18 +209,18 @@ func gru0CellAsm(p *GRU0Weights, a *CellArgs, z, rh []float32) {
 		rowsG := a.Rows - a.Rows%R
 		for c := 0; c < nc; c++ {
 			c0 := c * L
-			f.pw = unsafe.Pointer(&data[chunkOff(c, L, K*slots*cellBlock)])
+			f.pw = unsafe.Pointer(&data[neonChunkOff(c, L, K*slots*cellBlock)])
 			for r := 0; r < a.Rows; {
 				if I > 0 {
 					f.x = unsafe.Pointer(&a.X[r*a.LdX])
 				}
-				var s stageSpec
+				var s neonStaged
 				if zr {
 					f.h, f.ldh = unsafe.Pointer(&a.H[r*a.LdH]), 4*a.LdH
-					s = stageSpec{initSlots: 2, init: a.Init[r*a.LdInit+c0:], h: H, ho: z[r*H+c0:], aux: rh[r*H+c0:]}
+					s = neonStaged{initSlots: 2, init: a.Init[r*a.LdInit+c0:], h: H, ho: z[r*H+c0:], aux: rh[r*H+c0:]}
 				} else {
 					f.h, f.ldh = unsafe.Pointer(&rh[r*H]), 4*H
-					s = stageSpec{initSlots: 1, init: a.Init[r*a.LdInit+2*H+c0:], h: H, ho: a.HOut[r*a.LdHOut+c0:], aux: z[r*H+c0:], auxIn: true}
+					s = neonStaged{initSlots: 1, init: a.Init[r*a.LdInit+2*H+c0:], h: H, ho: a.HOut[r*a.LdHOut+c0:], aux: z[r*H+c0:], auxIn: true}
 				}
 				s.c = a.H[r*a.LdH+c0:]
 				if c >= full {
@@ -256,7 +256,7 @@ func gru0CellAsm(p *GRU0Weights, a *CellArgs, z, rh []float32) {
 func rnnCellAsm(p *CellWeights, a *CellArgs) {
 	H, I := p.H, p.I
 	K := I + H
-	ks := &cellKernelsNEON[kindRnnCell]
+	ks := &cellKernelsNEON[neonKindRNN]
 	L, R := ks.lanes, ks.rows
 	nc := (H + L - 1) / L
 	full := H / L
@@ -264,14 +264,14 @@ func rnnCellAsm(p *CellWeights, a *CellArgs) {
 	f := neonFrame{k1: I, k2: H, ldx: 4 * a.LdX, ldh: 4 * a.LdH, ldi: 4 * a.LdInit, hb: 4 * H, ldo: 4 * a.LdHOut}
 	for c := 0; c < nc; c++ {
 		c0 := c * L
-		f.pw = unsafe.Pointer(&p.data[chunkOff(c, L, K*cellBlock)])
+		f.pw = unsafe.Pointer(&p.data[neonChunkOff(c, L, K*cellBlock)])
 		for r := 0; r < a.Rows; {
 			if I > 0 {
 				f.x = unsafe.Pointer(&a.X[r*a.LdX])
 			}
 			f.h = unsafe.Pointer(&a.H[r*a.LdH])
 			if c >= full {
-				s := stageSpec{initSlots: 1, init: a.Init[r*a.LdInit+c0:], h: H, ho: a.HOut[r*a.LdHOut+c0:]}
+				s := neonStaged{initSlots: 1, init: a.Init[r*a.LdInit+c0:], h: H, ho: a.HOut[r*a.LdHOut+c0:]}
 				s.run(ks.one, &f, H-c0, L)
 				r++
 				continue
@@ -289,8 +289,8 @@ func rnnCellAsm(p *CellWeights, a *CellArgs) {
 	}
 }
 
-// chunkOff is the offset in floats of chunk c (of lanes units) in a packed
+// neonChunkOff is the offset in floats of chunk c (of lanes units) in a packed
 // panel whose blocks are bs floats apart.
-func chunkOff(c, lanes, bs int) int {
+func neonChunkOff(c, lanes, bs int) int {
 	return c*lanes/cellBlock*bs + c*lanes%cellBlock
 }

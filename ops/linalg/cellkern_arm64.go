@@ -71,10 +71,10 @@ func callCellNEON(id int, f *neonFrame) {
 }
 
 // cellKernelsNEON are the kernels of every cell kind.
-var cellKernelsNEON = [cellKinds]neonKernels{
-	kindLstmCell: {lanes: 8, rows: 2, group: 0, one: 1, multi: 2},
-	kindGruCell:  {lanes: 8, rows: 2, group: 3, one: 4, multi: 5},
-	kindGru0ZR:   {lanes: 8, rows: 4, group: 6, one: 7, multi: -1},
-	kindGru0N:    {lanes: 16, rows: 4, group: 8, one: 9, multi: -1},
-	kindRnnCell:  {lanes: 16, rows: 4, group: 10, one: 11, multi: -1},
+var cellKernelsNEON = [neonCellKinds]neonKernels{
+	neonKindLSTM:   {lanes: 8, rows: 2, group: 0, one: 1, multi: 2},
+	neonKindGRU:    {lanes: 8, rows: 2, group: 3, one: 4, multi: 5},
+	neonKindGRU0ZR: {lanes: 8, rows: 4, group: 6, one: 7, multi: -1},
+	neonKindGRU0N:  {lanes: 16, rows: 4, group: 8, one: 9, multi: -1},
+	neonKindRNN:    {lanes: 16, rows: 4, group: 10, one: 11, multi: -1},
 }

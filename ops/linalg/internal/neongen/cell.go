@@ -11,7 +11,8 @@ import (
 // packed slots per k, A accumulators per row and vector, the accumulator
 // each slot feeds in the x and h phases.
 type cellKind struct {
-	name       string // Go kind constant suffix and kernel prefix
+	name       string // kernel prefix
+	kind       string // Go kind constant (cell_arm64.go)
 	S, A       int
 	xmap, hmap []int
 	initSlots  int  // accumulators 0..initSlots-1 start from Init (slot stride hb)
@@ -19,11 +20,11 @@ type cellKind struct {
 }
 
 var (
-	kLSTM  = &cellKind{name: "lstmCell", S: 4, A: 4, xmap: []int{0, 1, 2, 3}, hmap: []int{0, 1, 2, 3}, initSlots: 4}
-	kGRU   = &cellKind{name: "gruCell", S: 3, A: 4, xmap: []int{0, 1, 2}, hmap: []int{0, 1, 3}, initSlots: 3, rb: true}
-	kGRU0Z = &cellKind{name: "gru0ZR", S: 2, A: 2, xmap: []int{0, 1}, hmap: []int{0, 1}, initSlots: 2}
-	kGRU0N = &cellKind{name: "gru0N", S: 1, A: 1, xmap: []int{0}, hmap: []int{0}, initSlots: 1}
-	kRNN   = &cellKind{name: "rnnCell", S: 1, A: 1, xmap: []int{0}, hmap: []int{0}, initSlots: 1}
+	kLSTM  = &cellKind{name: "lstmCell", kind: "neonKindLSTM", S: 4, A: 4, xmap: []int{0, 1, 2, 3}, hmap: []int{0, 1, 2, 3}, initSlots: 4}
+	kGRU   = &cellKind{name: "gruCell", kind: "neonKindGRU", S: 3, A: 4, xmap: []int{0, 1, 2}, hmap: []int{0, 1, 3}, initSlots: 3, rb: true}
+	kGRU0Z = &cellKind{name: "gru0ZR", kind: "neonKindGRU0ZR", S: 2, A: 2, xmap: []int{0, 1}, hmap: []int{0, 1}, initSlots: 2}
+	kGRU0N = &cellKind{name: "gru0N", kind: "neonKindGRU0N", S: 1, A: 1, xmap: []int{0}, hmap: []int{0}, initSlots: 1}
+	kRNN   = &cellKind{name: "rnnCell", kind: "neonKindRNN", S: 1, A: 1, xmap: []int{0}, hmap: []int{0}, initSlots: 1}
 )
 
 // cellTable is the NEON kernel set of every kind: units per chunk (8 = half
@@ -273,13 +274,13 @@ func cellKernels(e *emitter) []byte {
 		if t.multi {
 			multi = id(cellKernel{k: t.k, rows: 1, units: 16, name: fmt.Sprintf("%s1x2NEON", t.k.name)})
 		}
-		table = append(table, fmt.Sprintf("\tkind%s: {lanes: %d, rows: %d, group: %d, one: %d, multi: %d},\n",
-			strings.ToUpper(t.k.name[:1])+t.k.name[1:], t.lanes, t.rows, group, one, multi))
+		table = append(table, fmt.Sprintf("\t%s: {lanes: %d, rows: %d, group: %d, one: %d, multi: %d},\n",
+			t.k.kind, t.lanes, t.rows, group, one, multi))
 	}
 	// a switch, not func values: calling through a func value would make
 	// the frame escape to the heap
 	fmt.Fprintf(&d, "// callCellNEON runs kernel id on f.\nfunc callCellNEON(id int, f *neonFrame) {\n\tswitch id {\n%s\t}\n}\n\n", strings.Join(calls, ""))
-	fmt.Fprintf(&d, "// cellKernelsNEON are the kernels of every cell kind.\nvar cellKernelsNEON = [cellKinds]neonKernels{\n%s}\n", strings.Join(table, ""))
+	fmt.Fprintf(&d, "// cellKernelsNEON are the kernels of every cell kind.\nvar cellKernelsNEON = [neonCellKinds]neonKernels{\n%s}\n", strings.Join(table, ""))
 	out, err := format.Source(d.Bytes())
 	if err != nil {
 		panic(err)
