@@ -14,7 +14,7 @@ package linalg
 // value, then x's terms in k order, then h's terms in k order), whether a
 // row is processed alone or in a group of rows, so batching never changes
 // a result. The kernels (cell_amd64.s, generated for AVX-512 and AVX2 by
-// internal/asmgen) compute exp with a degree-6 polynomial after range
+// internal/asmgen; cell_arm64.s for NEON by internal/neongen) compute exp with a degree-6 polynomial after range
 // reduction (the scalar expf); AVX-512 takes 1/d as a refined reciprocal,
 // AVX2 as a division. Sigmoid and tanh agree with float64 to a few 1e-7
 // absolute, and NaN propagates (no clamp drops it).
@@ -130,7 +130,7 @@ func GRUCell(p *CellWeights, a *CellArgs) {
 }
 
 // CellAccelerated reports whether the fused cells run as SIMD assembly
-// (AVX-512 or AVX2+FMA); without it a GEMM plus vector activations is
+// (AVX-512, AVX2+FMA or NEON); without it a GEMM plus vector activations is
 // faster.
 func CellAccelerated() bool { return cellAsmOn() }
 

@@ -3,11 +3,11 @@
 // partial column panel) are Go assembly for AVX2+FMA and AVX-512,
 // generated from one source by internal/asmgen and chosen at run time
 // (KernelSet, MTLRUN_KERNELS), plus NEON tiles for arm64
-// (internal/neongen; the cells and activations are pure Go there), with a
-// pure-Go fallback that the `purego`
+// (internal/neongen, with the activations, cells and ops/nn's bias/Relu
+// epilogues), with a pure-Go fallback that the `purego`
 // build tag forces; vector sigmoid and tanh; and fused LSTM/GRU/RNN time
 // steps (cell.go: product, gates and state update per tile of hidden
-// units, both instruction sets). Op families (ops/nn, ops/rnn) call it; it
+// units, every SIMD set). Op families (ops/nn, ops/rnn) call it; it
 // knows nothing of tensors or graphs.
 package linalg
 

@@ -276,9 +276,7 @@ func (j *denseJob) rows(r0, r1 int) {
 					biasRelu(row, bias)
 					continue
 				}
-				for x, v := range bias {
-					row[x] += v
-				}
+				biasAdd(row, bias)
 			}
 			continue
 		}
@@ -355,9 +353,7 @@ func (j *denseJob) addC(out []float32, b0, b1 int) {
 		for r := 0; r < b1-b0; r++ {
 			row := out[r*n : r*n+n]
 			if scale == nil {
-				for x, v := range bias {
-					row[x] += v
-				}
+				biasAdd(row, bias)
 				continue
 			}
 			for x, v := range bias {

@@ -316,10 +316,7 @@ func (g *denseGroup) compute(ar *ops.Arena, in []*tensor.Tensor, h, k, m int, of
 				continue
 			}
 			for r := 0; r < m; r++ {
-				row := o[r*n : r*n+n]
-				for x, v := range bias {
-					row[x] += v
-				}
+				biasAdd(o[r*n:r*n+n], bias)
 			}
 		}
 		applyAct(o, act, alpha)

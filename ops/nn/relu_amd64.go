@@ -25,6 +25,14 @@ func biasRelu8AVX2(x, b unsafe.Pointer, n int)
 //go:noescape
 func relu8AVX2(x unsafe.Pointer, n int)
 
+// biasAdd is row[x] += bias[x].
+func biasAdd(row, bias []float32) {
+	bias = bias[:len(row)]
+	for x, v := range row {
+		row[x] = v + bias[x]
+	}
+}
+
 // biasRelu is row[x] = relu(row[x] + bias[x]).
 func biasRelu(row, bias []float32) {
 	bias = bias[:len(row)]

@@ -1,6 +1,14 @@
-//go:build !amd64 || purego
+//go:build (!amd64 && !arm64) || purego
 
 package nn
+
+// biasAdd is row[x] += bias[x].
+func biasAdd(row, bias []float32) {
+	bias = bias[:len(row)]
+	for x, v := range row {
+		row[x] = v + bias[x]
+	}
+}
 
 // biasRelu is row[x] = relu(row[x] + bias[x]).
 func biasRelu(row, bias []float32) {

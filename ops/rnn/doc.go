@@ -5,11 +5,11 @@
 // Structure of a Run (float32 and float64 share the generic code):
 //
 //   - Fused path (float32 LSTM without peepholes or input_forget, GRU and
-//     RNN, default activations, no clip, when the kernel set is avx512 or
-//     avx2, see linalg.KernelSet): each
+//     RNN, default activations, no clip, when the kernel set is avx512,
+//     avx2 or neon, see linalg.KernelSet): each
 //     time step is one call of ops/linalg's fused cell (two passes for GRU
 //     with linear_before_reset=0, whose h gate needs all of r⊙h first). Per
-//     tile of 16 (AVX-512) or 8 (AVX2) hidden units and up to four batch
+//     tile of 16 (AVX-512) or 8 (AVX2; NEON LSTM/GRU, 16 for its RNN) hidden units and up to four batch
 //     rows it multiplies
 //     [x_t, h_{t-1}] by the packed [W; R] (inputs up to 16 wide are
 //     projected step by step; wider ones once for all steps by a GEMM),

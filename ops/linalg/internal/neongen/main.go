@@ -1,8 +1,13 @@
-// Command neongen writes ops/linalg's arm64 NEON assembly (sgemm_arm64.s):
-// the SGEMM register tiles of 1–6 rows by 16 columns over the packed
-// panels of sgemm.go. The Go assembler has no mnemonic for FMLA by element
-// or for the vector FADD, so those are emitted as WORD with the
-// instruction in a comment; this generator computes their encodings.
+// Command neongen writes ops/linalg's arm64 NEON assembly: the SGEMM
+// register tiles of 1–6 rows by 16 columns over the packed panels of
+// sgemm.go (sgemm_arm64.s); the vector sigmoid, tanh and erf and the fused
+// LSTM / GRU / RNN cells (cell_arm64.s, declared in cellkern_arm64.go); and
+// ops/nn's Dense epilogues, bias, bias + Relu, Relu and LeakyRelu
+// (../nn/relu_arm64.s).
+// The Go assembler has no mnemonic for most floating-point vector
+// instructions (FMLA by element, FADD, FMUL, FDIV, FRINTM, ...), so those
+// are emitted as WORD with the instruction in a comment; this generator
+// computes their encodings (enc.go).
 //
 //	go generate ./ops/linalg   (on any GOARCH; runs: go run ./internal/neongen)
 //
@@ -22,19 +27,22 @@ import (
 func main() {
 	dir := flag.String("dir", ".", "directory of package linalg")
 	flag.Parse()
-	if err := os.WriteFile(filepath.Join(*dir, "sgemm_arm64.s"), generate(), 0o644); err != nil {
-		log.Fatal(err)
+	for name, data := range outputs() {
+		if err := os.WriteFile(filepath.Join(*dir, name), data, 0o644); err != nil {
+			log.Fatal(err)
+		}
 	}
 }
 
-// fmlaElem encodes FMLA Vd.4S, Vn.4S, Vm.S[i] (single precision, by element).
-func fmlaElem(d, n, m, i int) uint32 {
-	return 0x4F801000 | uint32(i&1)<<21 | uint32(m>>4&1)<<20 | uint32(m&15)<<16 | uint32(i>>1)<<11 | uint32(n)<<5 | uint32(d)
-}
-
-// faddVec encodes FADD Vd.4S, Vn.4S, Vm.4S.
-func faddVec(d, n, m int) uint32 {
-	return 0x4E20D400 | uint32(m)<<16 | uint32(n)<<5 | uint32(d)
+// outputs are the generated files by name, relative to ops/linalg.
+func outputs() map[string][]byte {
+	casm, cdecl := generateCell()
+	return map[string][]byte{
+		"sgemm_arm64.s":      generate(),
+		"cell_arm64.s":       casm,
+		"cellkern_arm64.go":  cdecl,
+		"../nn/relu_arm64.s": generateRelu(),
+	}
 }
 
 // Register plan of a tile of `rows` rows: accumulators V0..V(4·rows-1)
