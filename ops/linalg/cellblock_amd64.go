@@ -18,8 +18,8 @@ import "unsafe"
 // bits in either path and whatever its batch.
 
 const (
-	maxBlockRows = 96 // rows whose pre-activations one scratch holds
-	blockK       = 64 // k rows per product pass: a slot's 4 KB of panel, 64 rows' 16 KB of input
+	maxBlockRows = 96  // rows whose pre-activations one scratch holds
+	blockK       = 128 // k rows per product pass: a slot's 8 KB of panel, 64 rows' 32 KB of input
 )
 
 // cellBlockMode forces (1) or forbids (-1) the blocked step; 0 chooses by
@@ -113,11 +113,16 @@ func cellBlocked(p *CellWeights, a *CellArgs, gru bool) {
 					for s := 0; s < S; s++ {
 						acc := m[s]
 						b := unsafe.Pointer(&blk[(kOff+q0)*S*cellBlock+s*cellBlock])
-						for i := 0; i < rows; i += T {
-							t := min(T, rows-i)
+						// the full tiles in one sweep, then the leftover rows
+						for i := 0; i < rows; {
+							t, n := T, rows/T
+							if i > 0 || n == 0 {
+								t, n = rows-i, 1
+							}
 							cin, ldcin := src(acc, i)
 							callMul(int(ids[t-1]), kk, unsafe.Pointer(&v[(r0+i)*ld+q0]), 4*ld, b, 4*S*cellBlock,
-								cin, ldcin, unsafe.Pointer(&scr[i*ldS+acc*cellBlock]), 4*ldS)
+								cin, ldcin, unsafe.Pointer(&scr[i*ldS+acc*cellBlock]), 4*ldS, n)
+							i += t * n
 						}
 						started[acc] = true
 					}

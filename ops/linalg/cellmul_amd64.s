@@ -7,20 +7,27 @@
 // Cell product tiles (see internal/asmgen/cellmul.go): cout = cin + A·B
 // over k for rows × 16 units of one gate slot, one accumulator per
 // element, k in order. Arguments: k (≥ 1), a, lda, b, ldb, cin, ldcin,
-// cout, ldcout; strides in bytes.
+// cout, ldcout (strides in bytes), tiles (≥ 1: row tiles, one after
+// another).
 
-// func cellMul1x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
-TEXT ·cellMul1x16AVX512(SB), NOSPLIT, $0-72
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
+// func cellMul1x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
+TEXT ·cellMul1x16AVX512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), R14
 	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), BX
 	MOVQ ldb+32(FP), DX
-	MOVQ cin+40(FP), SI
-	MOVQ ldcin+48(FP), DI
+	MOVQ cin+40(FP), R12
+	MOVQ cout+56(FP), R13
 	LEAQ (R8)(R8*2), R10
 	LEAQ (R8)(R8*4), R11
+cellMul1x16AVX512_tile:
+	MOVQ k+0(FP), CX
+	MOVQ b+24(FP), BX
+	MOVQ R14, AX
+	MOVQ R12, SI
+	MOVQ ldcin+48(FP), DI
 	VMOVUPS 0(SI), Z0
+	ADDQ DI, SI
+	MOVQ SI, R12
 cellMul1x16AVX512_loop:
 	VMOVUPS 0(BX), Z1
 	VFMADD231PS.BCST (AX), Z1, Z0
@@ -28,26 +35,37 @@ cellMul1x16AVX512_loop:
 	ADDQ DX, BX
 	DECQ CX
 	JNZ cellMul1x16AVX512_loop
-	MOVQ cout+56(FP), SI
+	MOVQ R13, SI
 	MOVQ ldcout+64(FP), DI
 	VMOVUPS Z0, 0(SI)
+	ADDQ DI, SI
+	MOVQ SI, R13
+	ADDQ R8, R14
+	DECQ tiles+72(FP)
+	JNZ cellMul1x16AVX512_tile
 	VZEROUPPER
 	RET
 
-// func cellMul2x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
-TEXT ·cellMul2x16AVX512(SB), NOSPLIT, $0-72
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
+// func cellMul2x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
+TEXT ·cellMul2x16AVX512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), R14
 	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), BX
 	MOVQ ldb+32(FP), DX
-	MOVQ cin+40(FP), SI
-	MOVQ ldcin+48(FP), DI
+	MOVQ cin+40(FP), R12
+	MOVQ cout+56(FP), R13
 	LEAQ (R8)(R8*2), R10
 	LEAQ (R8)(R8*4), R11
+cellMul2x16AVX512_tile:
+	MOVQ k+0(FP), CX
+	MOVQ b+24(FP), BX
+	MOVQ R14, AX
+	MOVQ R12, SI
+	MOVQ ldcin+48(FP), DI
 	VMOVUPS 0(SI), Z0
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z1
+	ADDQ DI, SI
+	MOVQ SI, R12
 cellMul2x16AVX512_loop:
 	VMOVUPS 0(BX), Z2
 	VFMADD231PS.BCST (AX), Z2, Z0
@@ -56,30 +74,42 @@ cellMul2x16AVX512_loop:
 	ADDQ DX, BX
 	DECQ CX
 	JNZ cellMul2x16AVX512_loop
-	MOVQ cout+56(FP), SI
+	MOVQ R13, SI
 	MOVQ ldcout+64(FP), DI
 	VMOVUPS Z0, 0(SI)
 	ADDQ DI, SI
 	VMOVUPS Z1, 0(SI)
+	ADDQ DI, SI
+	MOVQ SI, R13
+	ADDQ R8, R14
+	ADDQ R8, R14
+	DECQ tiles+72(FP)
+	JNZ cellMul2x16AVX512_tile
 	VZEROUPPER
 	RET
 
-// func cellMul3x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
-TEXT ·cellMul3x16AVX512(SB), NOSPLIT, $0-72
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
+// func cellMul3x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
+TEXT ·cellMul3x16AVX512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), R14
 	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), BX
 	MOVQ ldb+32(FP), DX
-	MOVQ cin+40(FP), SI
-	MOVQ ldcin+48(FP), DI
+	MOVQ cin+40(FP), R12
+	MOVQ cout+56(FP), R13
 	LEAQ (R8)(R8*2), R10
 	LEAQ (R8)(R8*4), R11
+cellMul3x16AVX512_tile:
+	MOVQ k+0(FP), CX
+	MOVQ b+24(FP), BX
+	MOVQ R14, AX
+	MOVQ R12, SI
+	MOVQ ldcin+48(FP), DI
 	VMOVUPS 0(SI), Z0
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z1
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z2
+	ADDQ DI, SI
+	MOVQ SI, R12
 cellMul3x16AVX512_loop:
 	VMOVUPS 0(BX), Z3
 	VFMADD231PS.BCST (AX), Z3, Z0
@@ -89,27 +119,38 @@ cellMul3x16AVX512_loop:
 	ADDQ DX, BX
 	DECQ CX
 	JNZ cellMul3x16AVX512_loop
-	MOVQ cout+56(FP), SI
+	MOVQ R13, SI
 	MOVQ ldcout+64(FP), DI
 	VMOVUPS Z0, 0(SI)
 	ADDQ DI, SI
 	VMOVUPS Z1, 0(SI)
 	ADDQ DI, SI
 	VMOVUPS Z2, 0(SI)
+	ADDQ DI, SI
+	MOVQ SI, R13
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	DECQ tiles+72(FP)
+	JNZ cellMul3x16AVX512_tile
 	VZEROUPPER
 	RET
 
-// func cellMul4x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
-TEXT ·cellMul4x16AVX512(SB), NOSPLIT, $0-72
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
+// func cellMul4x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
+TEXT ·cellMul4x16AVX512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), R14
 	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), BX
 	MOVQ ldb+32(FP), DX
-	MOVQ cin+40(FP), SI
-	MOVQ ldcin+48(FP), DI
+	MOVQ cin+40(FP), R12
+	MOVQ cout+56(FP), R13
 	LEAQ (R8)(R8*2), R10
 	LEAQ (R8)(R8*4), R11
+cellMul4x16AVX512_tile:
+	MOVQ k+0(FP), CX
+	MOVQ b+24(FP), BX
+	MOVQ R14, AX
+	MOVQ R12, SI
+	MOVQ ldcin+48(FP), DI
 	VMOVUPS 0(SI), Z0
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z1
@@ -117,6 +158,8 @@ TEXT ·cellMul4x16AVX512(SB), NOSPLIT, $0-72
 	VMOVUPS 0(SI), Z2
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z3
+	ADDQ DI, SI
+	MOVQ SI, R12
 cellMul4x16AVX512_loop:
 	VMOVUPS 0(BX), Z4
 	VFMADD231PS.BCST (AX), Z4, Z0
@@ -127,7 +170,7 @@ cellMul4x16AVX512_loop:
 	ADDQ DX, BX
 	DECQ CX
 	JNZ cellMul4x16AVX512_loop
-	MOVQ cout+56(FP), SI
+	MOVQ R13, SI
 	MOVQ ldcout+64(FP), DI
 	VMOVUPS Z0, 0(SI)
 	ADDQ DI, SI
@@ -136,20 +179,32 @@ cellMul4x16AVX512_loop:
 	VMOVUPS Z2, 0(SI)
 	ADDQ DI, SI
 	VMOVUPS Z3, 0(SI)
+	ADDQ DI, SI
+	MOVQ SI, R13
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	DECQ tiles+72(FP)
+	JNZ cellMul4x16AVX512_tile
 	VZEROUPPER
 	RET
 
-// func cellMul5x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
-TEXT ·cellMul5x16AVX512(SB), NOSPLIT, $0-72
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
+// func cellMul5x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
+TEXT ·cellMul5x16AVX512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), R14
 	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), BX
 	MOVQ ldb+32(FP), DX
-	MOVQ cin+40(FP), SI
-	MOVQ ldcin+48(FP), DI
+	MOVQ cin+40(FP), R12
+	MOVQ cout+56(FP), R13
 	LEAQ (R8)(R8*2), R10
 	LEAQ (R8)(R8*4), R11
+cellMul5x16AVX512_tile:
+	MOVQ k+0(FP), CX
+	MOVQ b+24(FP), BX
+	MOVQ R14, AX
+	MOVQ R12, SI
+	MOVQ ldcin+48(FP), DI
 	VMOVUPS 0(SI), Z0
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z1
@@ -159,6 +214,8 @@ TEXT ·cellMul5x16AVX512(SB), NOSPLIT, $0-72
 	VMOVUPS 0(SI), Z3
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z4
+	ADDQ DI, SI
+	MOVQ SI, R12
 cellMul5x16AVX512_loop:
 	VMOVUPS 0(BX), Z5
 	VFMADD231PS.BCST (AX), Z5, Z0
@@ -170,7 +227,7 @@ cellMul5x16AVX512_loop:
 	ADDQ DX, BX
 	DECQ CX
 	JNZ cellMul5x16AVX512_loop
-	MOVQ cout+56(FP), SI
+	MOVQ R13, SI
 	MOVQ ldcout+64(FP), DI
 	VMOVUPS Z0, 0(SI)
 	ADDQ DI, SI
@@ -181,20 +238,33 @@ cellMul5x16AVX512_loop:
 	VMOVUPS Z3, 0(SI)
 	ADDQ DI, SI
 	VMOVUPS Z4, 0(SI)
+	ADDQ DI, SI
+	MOVQ SI, R13
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	DECQ tiles+72(FP)
+	JNZ cellMul5x16AVX512_tile
 	VZEROUPPER
 	RET
 
-// func cellMul6x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
-TEXT ·cellMul6x16AVX512(SB), NOSPLIT, $0-72
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
+// func cellMul6x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
+TEXT ·cellMul6x16AVX512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), R14
 	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), BX
 	MOVQ ldb+32(FP), DX
-	MOVQ cin+40(FP), SI
-	MOVQ ldcin+48(FP), DI
+	MOVQ cin+40(FP), R12
+	MOVQ cout+56(FP), R13
 	LEAQ (R8)(R8*2), R10
 	LEAQ (R8)(R8*4), R11
+cellMul6x16AVX512_tile:
+	MOVQ k+0(FP), CX
+	MOVQ b+24(FP), BX
+	MOVQ R14, AX
+	MOVQ R12, SI
+	MOVQ ldcin+48(FP), DI
 	VMOVUPS 0(SI), Z0
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z1
@@ -206,6 +276,8 @@ TEXT ·cellMul6x16AVX512(SB), NOSPLIT, $0-72
 	VMOVUPS 0(SI), Z4
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z5
+	ADDQ DI, SI
+	MOVQ SI, R12
 cellMul6x16AVX512_loop:
 	VMOVUPS 0(BX), Z6
 	VFMADD231PS.BCST (AX), Z6, Z0
@@ -218,7 +290,7 @@ cellMul6x16AVX512_loop:
 	ADDQ DX, BX
 	DECQ CX
 	JNZ cellMul6x16AVX512_loop
-	MOVQ cout+56(FP), SI
+	MOVQ R13, SI
 	MOVQ ldcout+64(FP), DI
 	VMOVUPS Z0, 0(SI)
 	ADDQ DI, SI
@@ -231,22 +303,36 @@ cellMul6x16AVX512_loop:
 	VMOVUPS Z4, 0(SI)
 	ADDQ DI, SI
 	VMOVUPS Z5, 0(SI)
+	ADDQ DI, SI
+	MOVQ SI, R13
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	DECQ tiles+72(FP)
+	JNZ cellMul6x16AVX512_tile
 	VZEROUPPER
 	RET
 
-// func cellMul7x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
-TEXT ·cellMul7x16AVX512(SB), NOSPLIT, $0-72
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
+// func cellMul7x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
+TEXT ·cellMul7x16AVX512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), R14
 	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), BX
 	MOVQ ldb+32(FP), DX
-	MOVQ cin+40(FP), SI
-	MOVQ ldcin+48(FP), DI
+	MOVQ cin+40(FP), R12
+	MOVQ cout+56(FP), R13
 	LEAQ (R8)(R8*2), R10
 	LEAQ (R8)(R8*4), R11
+cellMul7x16AVX512_tile:
+	MOVQ k+0(FP), CX
+	MOVQ b+24(FP), BX
+	MOVQ R14, AX
 	LEAQ (R8)(R8*2), R9
 	LEAQ (AX)(R9*2), R9
+	MOVQ R12, SI
+	MOVQ ldcin+48(FP), DI
 	VMOVUPS 0(SI), Z0
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z1
@@ -260,6 +346,8 @@ TEXT ·cellMul7x16AVX512(SB), NOSPLIT, $0-72
 	VMOVUPS 0(SI), Z5
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z6
+	ADDQ DI, SI
+	MOVQ SI, R12
 cellMul7x16AVX512_loop:
 	VMOVUPS 0(BX), Z7
 	VFMADD231PS.BCST (AX), Z7, Z0
@@ -274,7 +362,7 @@ cellMul7x16AVX512_loop:
 	ADDQ DX, BX
 	DECQ CX
 	JNZ cellMul7x16AVX512_loop
-	MOVQ cout+56(FP), SI
+	MOVQ R13, SI
 	MOVQ ldcout+64(FP), DI
 	VMOVUPS Z0, 0(SI)
 	ADDQ DI, SI
@@ -289,22 +377,37 @@ cellMul7x16AVX512_loop:
 	VMOVUPS Z5, 0(SI)
 	ADDQ DI, SI
 	VMOVUPS Z6, 0(SI)
+	ADDQ DI, SI
+	MOVQ SI, R13
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	DECQ tiles+72(FP)
+	JNZ cellMul7x16AVX512_tile
 	VZEROUPPER
 	RET
 
-// func cellMul8x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
-TEXT ·cellMul8x16AVX512(SB), NOSPLIT, $0-72
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
+// func cellMul8x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
+TEXT ·cellMul8x16AVX512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), R14
 	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), BX
 	MOVQ ldb+32(FP), DX
-	MOVQ cin+40(FP), SI
-	MOVQ ldcin+48(FP), DI
+	MOVQ cin+40(FP), R12
+	MOVQ cout+56(FP), R13
 	LEAQ (R8)(R8*2), R10
 	LEAQ (R8)(R8*4), R11
+cellMul8x16AVX512_tile:
+	MOVQ k+0(FP), CX
+	MOVQ b+24(FP), BX
+	MOVQ R14, AX
 	LEAQ (R8)(R8*2), R9
 	LEAQ (AX)(R9*2), R9
+	MOVQ R12, SI
+	MOVQ ldcin+48(FP), DI
 	VMOVUPS 0(SI), Z0
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z1
@@ -320,6 +423,8 @@ TEXT ·cellMul8x16AVX512(SB), NOSPLIT, $0-72
 	VMOVUPS 0(SI), Z6
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z7
+	ADDQ DI, SI
+	MOVQ SI, R12
 cellMul8x16AVX512_loop:
 	VMOVUPS 0(BX), Z8
 	VFMADD231PS.BCST (AX), Z8, Z0
@@ -335,7 +440,7 @@ cellMul8x16AVX512_loop:
 	ADDQ DX, BX
 	DECQ CX
 	JNZ cellMul8x16AVX512_loop
-	MOVQ cout+56(FP), SI
+	MOVQ R13, SI
 	MOVQ ldcout+64(FP), DI
 	VMOVUPS Z0, 0(SI)
 	ADDQ DI, SI
@@ -352,22 +457,38 @@ cellMul8x16AVX512_loop:
 	VMOVUPS Z6, 0(SI)
 	ADDQ DI, SI
 	VMOVUPS Z7, 0(SI)
+	ADDQ DI, SI
+	MOVQ SI, R13
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	DECQ tiles+72(FP)
+	JNZ cellMul8x16AVX512_tile
 	VZEROUPPER
 	RET
 
-// func cellMul9x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
-TEXT ·cellMul9x16AVX512(SB), NOSPLIT, $0-72
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
+// func cellMul9x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
+TEXT ·cellMul9x16AVX512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), R14
 	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), BX
 	MOVQ ldb+32(FP), DX
-	MOVQ cin+40(FP), SI
-	MOVQ ldcin+48(FP), DI
+	MOVQ cin+40(FP), R12
+	MOVQ cout+56(FP), R13
 	LEAQ (R8)(R8*2), R10
 	LEAQ (R8)(R8*4), R11
+cellMul9x16AVX512_tile:
+	MOVQ k+0(FP), CX
+	MOVQ b+24(FP), BX
+	MOVQ R14, AX
 	LEAQ (R8)(R8*2), R9
 	LEAQ (AX)(R9*2), R9
+	MOVQ R12, SI
+	MOVQ ldcin+48(FP), DI
 	VMOVUPS 0(SI), Z0
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z1
@@ -385,6 +506,8 @@ TEXT ·cellMul9x16AVX512(SB), NOSPLIT, $0-72
 	VMOVUPS 0(SI), Z7
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z8
+	ADDQ DI, SI
+	MOVQ SI, R12
 cellMul9x16AVX512_loop:
 	VMOVUPS 0(BX), Z9
 	VFMADD231PS.BCST (AX), Z9, Z0
@@ -401,7 +524,7 @@ cellMul9x16AVX512_loop:
 	ADDQ DX, BX
 	DECQ CX
 	JNZ cellMul9x16AVX512_loop
-	MOVQ cout+56(FP), SI
+	MOVQ R13, SI
 	MOVQ ldcout+64(FP), DI
 	VMOVUPS Z0, 0(SI)
 	ADDQ DI, SI
@@ -420,22 +543,39 @@ cellMul9x16AVX512_loop:
 	VMOVUPS Z7, 0(SI)
 	ADDQ DI, SI
 	VMOVUPS Z8, 0(SI)
+	ADDQ DI, SI
+	MOVQ SI, R13
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	DECQ tiles+72(FP)
+	JNZ cellMul9x16AVX512_tile
 	VZEROUPPER
 	RET
 
-// func cellMul10x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
-TEXT ·cellMul10x16AVX512(SB), NOSPLIT, $0-72
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
+// func cellMul10x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
+TEXT ·cellMul10x16AVX512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), R14
 	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), BX
 	MOVQ ldb+32(FP), DX
-	MOVQ cin+40(FP), SI
-	MOVQ ldcin+48(FP), DI
+	MOVQ cin+40(FP), R12
+	MOVQ cout+56(FP), R13
 	LEAQ (R8)(R8*2), R10
 	LEAQ (R8)(R8*4), R11
+cellMul10x16AVX512_tile:
+	MOVQ k+0(FP), CX
+	MOVQ b+24(FP), BX
+	MOVQ R14, AX
 	LEAQ (R8)(R8*2), R9
 	LEAQ (AX)(R9*2), R9
+	MOVQ R12, SI
+	MOVQ ldcin+48(FP), DI
 	VMOVUPS 0(SI), Z0
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z1
@@ -455,6 +595,8 @@ TEXT ·cellMul10x16AVX512(SB), NOSPLIT, $0-72
 	VMOVUPS 0(SI), Z8
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z9
+	ADDQ DI, SI
+	MOVQ SI, R12
 cellMul10x16AVX512_loop:
 	VMOVUPS 0(BX), Z10
 	VFMADD231PS.BCST (AX), Z10, Z0
@@ -472,7 +614,7 @@ cellMul10x16AVX512_loop:
 	ADDQ DX, BX
 	DECQ CX
 	JNZ cellMul10x16AVX512_loop
-	MOVQ cout+56(FP), SI
+	MOVQ R13, SI
 	MOVQ ldcout+64(FP), DI
 	VMOVUPS Z0, 0(SI)
 	ADDQ DI, SI
@@ -493,22 +635,40 @@ cellMul10x16AVX512_loop:
 	VMOVUPS Z8, 0(SI)
 	ADDQ DI, SI
 	VMOVUPS Z9, 0(SI)
+	ADDQ DI, SI
+	MOVQ SI, R13
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	DECQ tiles+72(FP)
+	JNZ cellMul10x16AVX512_tile
 	VZEROUPPER
 	RET
 
-// func cellMul11x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
-TEXT ·cellMul11x16AVX512(SB), NOSPLIT, $0-72
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
+// func cellMul11x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
+TEXT ·cellMul11x16AVX512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), R14
 	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), BX
 	MOVQ ldb+32(FP), DX
-	MOVQ cin+40(FP), SI
-	MOVQ ldcin+48(FP), DI
+	MOVQ cin+40(FP), R12
+	MOVQ cout+56(FP), R13
 	LEAQ (R8)(R8*2), R10
 	LEAQ (R8)(R8*4), R11
+cellMul11x16AVX512_tile:
+	MOVQ k+0(FP), CX
+	MOVQ b+24(FP), BX
+	MOVQ R14, AX
 	LEAQ (R8)(R8*2), R9
 	LEAQ (AX)(R9*2), R9
+	MOVQ R12, SI
+	MOVQ ldcin+48(FP), DI
 	VMOVUPS 0(SI), Z0
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z1
@@ -530,6 +690,8 @@ TEXT ·cellMul11x16AVX512(SB), NOSPLIT, $0-72
 	VMOVUPS 0(SI), Z9
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z10
+	ADDQ DI, SI
+	MOVQ SI, R12
 cellMul11x16AVX512_loop:
 	VMOVUPS 0(BX), Z11
 	VFMADD231PS.BCST (AX), Z11, Z0
@@ -548,7 +710,7 @@ cellMul11x16AVX512_loop:
 	ADDQ DX, BX
 	DECQ CX
 	JNZ cellMul11x16AVX512_loop
-	MOVQ cout+56(FP), SI
+	MOVQ R13, SI
 	MOVQ ldcout+64(FP), DI
 	VMOVUPS Z0, 0(SI)
 	ADDQ DI, SI
@@ -571,22 +733,41 @@ cellMul11x16AVX512_loop:
 	VMOVUPS Z9, 0(SI)
 	ADDQ DI, SI
 	VMOVUPS Z10, 0(SI)
+	ADDQ DI, SI
+	MOVQ SI, R13
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	DECQ tiles+72(FP)
+	JNZ cellMul11x16AVX512_tile
 	VZEROUPPER
 	RET
 
-// func cellMul12x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
-TEXT ·cellMul12x16AVX512(SB), NOSPLIT, $0-72
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
+// func cellMul12x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
+TEXT ·cellMul12x16AVX512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), R14
 	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), BX
 	MOVQ ldb+32(FP), DX
-	MOVQ cin+40(FP), SI
-	MOVQ ldcin+48(FP), DI
+	MOVQ cin+40(FP), R12
+	MOVQ cout+56(FP), R13
 	LEAQ (R8)(R8*2), R10
 	LEAQ (R8)(R8*4), R11
+cellMul12x16AVX512_tile:
+	MOVQ k+0(FP), CX
+	MOVQ b+24(FP), BX
+	MOVQ R14, AX
 	LEAQ (R8)(R8*2), R9
 	LEAQ (AX)(R9*2), R9
+	MOVQ R12, SI
+	MOVQ ldcin+48(FP), DI
 	VMOVUPS 0(SI), Z0
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z1
@@ -610,6 +791,8 @@ TEXT ·cellMul12x16AVX512(SB), NOSPLIT, $0-72
 	VMOVUPS 0(SI), Z10
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Z11
+	ADDQ DI, SI
+	MOVQ SI, R12
 cellMul12x16AVX512_loop:
 	VMOVUPS 0(BX), Z12
 	VFMADD231PS.BCST (AX), Z12, Z0
@@ -629,7 +812,7 @@ cellMul12x16AVX512_loop:
 	ADDQ DX, BX
 	DECQ CX
 	JNZ cellMul12x16AVX512_loop
-	MOVQ cout+56(FP), SI
+	MOVQ R13, SI
 	MOVQ ldcout+64(FP), DI
 	VMOVUPS Z0, 0(SI)
 	ADDQ DI, SI
@@ -654,22 +837,44 @@ cellMul12x16AVX512_loop:
 	VMOVUPS Z10, 0(SI)
 	ADDQ DI, SI
 	VMOVUPS Z11, 0(SI)
+	ADDQ DI, SI
+	MOVQ SI, R13
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	DECQ tiles+72(FP)
+	JNZ cellMul12x16AVX512_tile
 	VZEROUPPER
 	RET
 
-// func cellMul1x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
-TEXT ·cellMul1x16AVX2(SB), NOSPLIT, $0-72
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
+// func cellMul1x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
+TEXT ·cellMul1x16AVX2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), R14
 	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), BX
 	MOVQ ldb+32(FP), DX
-	MOVQ cin+40(FP), SI
-	MOVQ ldcin+48(FP), DI
+	MOVQ cin+40(FP), R12
+	MOVQ cout+56(FP), R13
 	LEAQ (R8)(R8*2), R10
 	LEAQ (R8)(R8*4), R11
+cellMul1x16AVX2_tile:
+	MOVQ k+0(FP), CX
+	MOVQ b+24(FP), BX
+	MOVQ R14, AX
+	MOVQ R12, SI
+	MOVQ ldcin+48(FP), DI
 	VMOVUPS 0(SI), Y0
 	VMOVUPS 32(SI), Y1
+	ADDQ DI, SI
+	MOVQ SI, R12
 cellMul1x16AVX2_loop:
 	VMOVUPS 0(BX), Y2
 	VMOVUPS 32(BX), Y3
@@ -680,29 +885,40 @@ cellMul1x16AVX2_loop:
 	ADDQ DX, BX
 	DECQ CX
 	JNZ cellMul1x16AVX2_loop
-	MOVQ cout+56(FP), SI
+	MOVQ R13, SI
 	MOVQ ldcout+64(FP), DI
 	VMOVUPS Y0, 0(SI)
 	VMOVUPS Y1, 32(SI)
+	ADDQ DI, SI
+	MOVQ SI, R13
+	ADDQ R8, R14
+	DECQ tiles+72(FP)
+	JNZ cellMul1x16AVX2_tile
 	VZEROUPPER
 	RET
 
-// func cellMul2x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
-TEXT ·cellMul2x16AVX2(SB), NOSPLIT, $0-72
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
+// func cellMul2x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
+TEXT ·cellMul2x16AVX2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), R14
 	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), BX
 	MOVQ ldb+32(FP), DX
-	MOVQ cin+40(FP), SI
-	MOVQ ldcin+48(FP), DI
+	MOVQ cin+40(FP), R12
+	MOVQ cout+56(FP), R13
 	LEAQ (R8)(R8*2), R10
 	LEAQ (R8)(R8*4), R11
+cellMul2x16AVX2_tile:
+	MOVQ k+0(FP), CX
+	MOVQ b+24(FP), BX
+	MOVQ R14, AX
+	MOVQ R12, SI
+	MOVQ ldcin+48(FP), DI
 	VMOVUPS 0(SI), Y0
 	VMOVUPS 32(SI), Y1
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Y2
 	VMOVUPS 32(SI), Y3
+	ADDQ DI, SI
+	MOVQ SI, R12
 cellMul2x16AVX2_loop:
 	VMOVUPS 0(BX), Y4
 	VMOVUPS 32(BX), Y5
@@ -716,27 +932,37 @@ cellMul2x16AVX2_loop:
 	ADDQ DX, BX
 	DECQ CX
 	JNZ cellMul2x16AVX2_loop
-	MOVQ cout+56(FP), SI
+	MOVQ R13, SI
 	MOVQ ldcout+64(FP), DI
 	VMOVUPS Y0, 0(SI)
 	VMOVUPS Y1, 32(SI)
 	ADDQ DI, SI
 	VMOVUPS Y2, 0(SI)
 	VMOVUPS Y3, 32(SI)
+	ADDQ DI, SI
+	MOVQ SI, R13
+	ADDQ R8, R14
+	ADDQ R8, R14
+	DECQ tiles+72(FP)
+	JNZ cellMul2x16AVX2_tile
 	VZEROUPPER
 	RET
 
-// func cellMul3x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
-TEXT ·cellMul3x16AVX2(SB), NOSPLIT, $0-72
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
+// func cellMul3x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
+TEXT ·cellMul3x16AVX2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), R14
 	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), BX
 	MOVQ ldb+32(FP), DX
-	MOVQ cin+40(FP), SI
-	MOVQ ldcin+48(FP), DI
+	MOVQ cin+40(FP), R12
+	MOVQ cout+56(FP), R13
 	LEAQ (R8)(R8*2), R10
 	LEAQ (R8)(R8*4), R11
+cellMul3x16AVX2_tile:
+	MOVQ k+0(FP), CX
+	MOVQ b+24(FP), BX
+	MOVQ R14, AX
+	MOVQ R12, SI
+	MOVQ ldcin+48(FP), DI
 	VMOVUPS 0(SI), Y0
 	VMOVUPS 32(SI), Y1
 	ADDQ DI, SI
@@ -745,6 +971,8 @@ TEXT ·cellMul3x16AVX2(SB), NOSPLIT, $0-72
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Y4
 	VMOVUPS 32(SI), Y5
+	ADDQ DI, SI
+	MOVQ SI, R12
 cellMul3x16AVX2_loop:
 	VMOVUPS 0(BX), Y6
 	VMOVUPS 32(BX), Y7
@@ -761,7 +989,7 @@ cellMul3x16AVX2_loop:
 	ADDQ DX, BX
 	DECQ CX
 	JNZ cellMul3x16AVX2_loop
-	MOVQ cout+56(FP), SI
+	MOVQ R13, SI
 	MOVQ ldcout+64(FP), DI
 	VMOVUPS Y0, 0(SI)
 	VMOVUPS Y1, 32(SI)
@@ -771,20 +999,31 @@ cellMul3x16AVX2_loop:
 	ADDQ DI, SI
 	VMOVUPS Y4, 0(SI)
 	VMOVUPS Y5, 32(SI)
+	ADDQ DI, SI
+	MOVQ SI, R13
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	DECQ tiles+72(FP)
+	JNZ cellMul3x16AVX2_tile
 	VZEROUPPER
 	RET
 
-// func cellMul4x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
-TEXT ·cellMul4x16AVX2(SB), NOSPLIT, $0-72
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
+// func cellMul4x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
+TEXT ·cellMul4x16AVX2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), R14
 	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), BX
 	MOVQ ldb+32(FP), DX
-	MOVQ cin+40(FP), SI
-	MOVQ ldcin+48(FP), DI
+	MOVQ cin+40(FP), R12
+	MOVQ cout+56(FP), R13
 	LEAQ (R8)(R8*2), R10
 	LEAQ (R8)(R8*4), R11
+cellMul4x16AVX2_tile:
+	MOVQ k+0(FP), CX
+	MOVQ b+24(FP), BX
+	MOVQ R14, AX
+	MOVQ R12, SI
+	MOVQ ldcin+48(FP), DI
 	VMOVUPS 0(SI), Y0
 	VMOVUPS 32(SI), Y1
 	ADDQ DI, SI
@@ -796,6 +1035,8 @@ TEXT ·cellMul4x16AVX2(SB), NOSPLIT, $0-72
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Y6
 	VMOVUPS 32(SI), Y7
+	ADDQ DI, SI
+	MOVQ SI, R12
 cellMul4x16AVX2_loop:
 	VMOVUPS 0(BX), Y8
 	VMOVUPS 32(BX), Y9
@@ -815,7 +1056,7 @@ cellMul4x16AVX2_loop:
 	ADDQ DX, BX
 	DECQ CX
 	JNZ cellMul4x16AVX2_loop
-	MOVQ cout+56(FP), SI
+	MOVQ R13, SI
 	MOVQ ldcout+64(FP), DI
 	VMOVUPS Y0, 0(SI)
 	VMOVUPS Y1, 32(SI)
@@ -828,20 +1069,32 @@ cellMul4x16AVX2_loop:
 	ADDQ DI, SI
 	VMOVUPS Y6, 0(SI)
 	VMOVUPS Y7, 32(SI)
+	ADDQ DI, SI
+	MOVQ SI, R13
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	DECQ tiles+72(FP)
+	JNZ cellMul4x16AVX2_tile
 	VZEROUPPER
 	RET
 
-// func cellMul5x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
-TEXT ·cellMul5x16AVX2(SB), NOSPLIT, $0-72
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
+// func cellMul5x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
+TEXT ·cellMul5x16AVX2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), R14
 	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), BX
 	MOVQ ldb+32(FP), DX
-	MOVQ cin+40(FP), SI
-	MOVQ ldcin+48(FP), DI
+	MOVQ cin+40(FP), R12
+	MOVQ cout+56(FP), R13
 	LEAQ (R8)(R8*2), R10
 	LEAQ (R8)(R8*4), R11
+cellMul5x16AVX2_tile:
+	MOVQ k+0(FP), CX
+	MOVQ b+24(FP), BX
+	MOVQ R14, AX
+	MOVQ R12, SI
+	MOVQ ldcin+48(FP), DI
 	VMOVUPS 0(SI), Y0
 	VMOVUPS 32(SI), Y1
 	ADDQ DI, SI
@@ -856,6 +1109,8 @@ TEXT ·cellMul5x16AVX2(SB), NOSPLIT, $0-72
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Y8
 	VMOVUPS 32(SI), Y9
+	ADDQ DI, SI
+	MOVQ SI, R12
 cellMul5x16AVX2_loop:
 	VMOVUPS 0(BX), Y10
 	VMOVUPS 32(BX), Y11
@@ -878,7 +1133,7 @@ cellMul5x16AVX2_loop:
 	ADDQ DX, BX
 	DECQ CX
 	JNZ cellMul5x16AVX2_loop
-	MOVQ cout+56(FP), SI
+	MOVQ R13, SI
 	MOVQ ldcout+64(FP), DI
 	VMOVUPS Y0, 0(SI)
 	VMOVUPS Y1, 32(SI)
@@ -894,20 +1149,33 @@ cellMul5x16AVX2_loop:
 	ADDQ DI, SI
 	VMOVUPS Y8, 0(SI)
 	VMOVUPS Y9, 32(SI)
+	ADDQ DI, SI
+	MOVQ SI, R13
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	DECQ tiles+72(FP)
+	JNZ cellMul5x16AVX2_tile
 	VZEROUPPER
 	RET
 
-// func cellMul6x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
-TEXT ·cellMul6x16AVX2(SB), NOSPLIT, $0-72
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
+// func cellMul6x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
+TEXT ·cellMul6x16AVX2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), R14
 	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), BX
 	MOVQ ldb+32(FP), DX
-	MOVQ cin+40(FP), SI
-	MOVQ ldcin+48(FP), DI
+	MOVQ cin+40(FP), R12
+	MOVQ cout+56(FP), R13
 	LEAQ (R8)(R8*2), R10
 	LEAQ (R8)(R8*4), R11
+cellMul6x16AVX2_tile:
+	MOVQ k+0(FP), CX
+	MOVQ b+24(FP), BX
+	MOVQ R14, AX
+	MOVQ R12, SI
+	MOVQ ldcin+48(FP), DI
 	VMOVUPS 0(SI), Y0
 	VMOVUPS 32(SI), Y1
 	ADDQ DI, SI
@@ -925,6 +1193,8 @@ TEXT ·cellMul6x16AVX2(SB), NOSPLIT, $0-72
 	ADDQ DI, SI
 	VMOVUPS 0(SI), Y10
 	VMOVUPS 32(SI), Y11
+	ADDQ DI, SI
+	MOVQ SI, R12
 cellMul6x16AVX2_loop:
 	VMOVUPS 0(BX), Y12
 	VMOVUPS 32(BX), Y13
@@ -950,7 +1220,7 @@ cellMul6x16AVX2_loop:
 	ADDQ DX, BX
 	DECQ CX
 	JNZ cellMul6x16AVX2_loop
-	MOVQ cout+56(FP), SI
+	MOVQ R13, SI
 	MOVQ ldcout+64(FP), DI
 	VMOVUPS Y0, 0(SI)
 	VMOVUPS Y1, 32(SI)
@@ -969,6 +1239,16 @@ cellMul6x16AVX2_loop:
 	ADDQ DI, SI
 	VMOVUPS Y10, 0(SI)
 	VMOVUPS Y11, 32(SI)
+	ADDQ DI, SI
+	MOVQ SI, R13
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	ADDQ R8, R14
+	DECQ tiles+72(FP)
+	JNZ cellMul6x16AVX2_tile
 	VZEROUPPER
 	RET
 

@@ -7,98 +7,98 @@ package linalg
 import "unsafe"
 
 //go:noescape
-func cellMul1x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
+func cellMul1x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
 
 //go:noescape
-func cellMul2x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
+func cellMul2x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
 
 //go:noescape
-func cellMul3x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
+func cellMul3x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
 
 //go:noescape
-func cellMul4x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
+func cellMul4x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
 
 //go:noescape
-func cellMul5x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
+func cellMul5x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
 
 //go:noescape
-func cellMul6x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
+func cellMul6x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
 
 //go:noescape
-func cellMul7x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
+func cellMul7x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
 
 //go:noescape
-func cellMul8x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
+func cellMul8x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
 
 //go:noescape
-func cellMul9x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
+func cellMul9x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
 
 //go:noescape
-func cellMul10x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
+func cellMul10x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
 
 //go:noescape
-func cellMul11x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
+func cellMul11x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
 
 //go:noescape
-func cellMul12x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
+func cellMul12x16AVX512(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
 
 //go:noescape
-func cellMul1x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
+func cellMul1x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
 
 //go:noescape
-func cellMul2x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
+func cellMul2x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
 
 //go:noescape
-func cellMul3x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
+func cellMul3x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
 
 //go:noescape
-func cellMul4x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
+func cellMul4x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
 
 //go:noescape
-func cellMul5x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
+func cellMul5x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
 
 //go:noescape
-func cellMul6x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)
+func cellMul6x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)
 
 // callMul runs cell product tile id.
-func callMul(id, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int) {
+func callMul(id, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int) {
 	switch id {
 	case 0:
-		cellMul1x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout)
+		cellMul1x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout, tiles)
 	case 1:
-		cellMul2x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout)
+		cellMul2x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout, tiles)
 	case 2:
-		cellMul3x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout)
+		cellMul3x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout, tiles)
 	case 3:
-		cellMul4x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout)
+		cellMul4x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout, tiles)
 	case 4:
-		cellMul5x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout)
+		cellMul5x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout, tiles)
 	case 5:
-		cellMul6x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout)
+		cellMul6x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout, tiles)
 	case 6:
-		cellMul7x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout)
+		cellMul7x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout, tiles)
 	case 7:
-		cellMul8x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout)
+		cellMul8x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout, tiles)
 	case 8:
-		cellMul9x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout)
+		cellMul9x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout, tiles)
 	case 9:
-		cellMul10x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout)
+		cellMul10x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout, tiles)
 	case 10:
-		cellMul11x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout)
+		cellMul11x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout, tiles)
 	case 11:
-		cellMul12x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout)
+		cellMul12x16AVX512(k, a, lda, b, ldb, cin, ldcin, cout, ldcout, tiles)
 	case 12:
-		cellMul1x16AVX2(k, a, lda, b, ldb, cin, ldcin, cout, ldcout)
+		cellMul1x16AVX2(k, a, lda, b, ldb, cin, ldcin, cout, ldcout, tiles)
 	case 13:
-		cellMul2x16AVX2(k, a, lda, b, ldb, cin, ldcin, cout, ldcout)
+		cellMul2x16AVX2(k, a, lda, b, ldb, cin, ldcin, cout, ldcout, tiles)
 	case 14:
-		cellMul3x16AVX2(k, a, lda, b, ldb, cin, ldcin, cout, ldcout)
+		cellMul3x16AVX2(k, a, lda, b, ldb, cin, ldcin, cout, ldcout, tiles)
 	case 15:
-		cellMul4x16AVX2(k, a, lda, b, ldb, cin, ldcin, cout, ldcout)
+		cellMul4x16AVX2(k, a, lda, b, ldb, cin, ldcin, cout, ldcout, tiles)
 	case 16:
-		cellMul5x16AVX2(k, a, lda, b, ldb, cin, ldcin, cout, ldcout)
+		cellMul5x16AVX2(k, a, lda, b, ldb, cin, ldcin, cout, ldcout, tiles)
 	case 17:
-		cellMul6x16AVX2(k, a, lda, b, ldb, cin, ldcin, cout, ldcout)
+		cellMul6x16AVX2(k, a, lda, b, ldb, cin, ldcin, cout, ldcout, tiles)
 	}
 }
 

@@ -19,7 +19,9 @@ import (
 // a's rows are lda bytes apart; cin and cout have their own row strides
 // (cin's may be 0: one shared row of biases). AVX2: 6 rows × 2 YMM (12
 // accumulators, broadcasts in Y14/Y15); AVX-512: 12 rows × 1 ZMM, the
-// broadcast embedded in the FMA.
+// broadcast embedded in the FMA. One call runs tiles ≥ 1 such tiles, each
+// rows further down a, cin and cout, so a sweep over a block's rows costs
+// one call.
 
 type mulTile struct {
 	s    *isa
@@ -57,7 +59,8 @@ func generateCellMul() (asm, decl []byte) {
 // Cell product tiles (see internal/asmgen/cellmul.go): cout = cin + A·B
 // over k for rows × 16 units of one gate slot, one accumulator per
 // element, k in order. Arguments: k (≥ 1), a, lda, b, ldb, cin, ldcin,
-// cout, ldcout; strides in bytes.
+// cout, ldcout (strides in bytes), tiles (≥ 1: row tiles, one after
+// another).
 
 `)
 	var d bytes.Buffer
@@ -66,11 +69,11 @@ func generateCellMul() (asm, decl []byte) {
 	ids := map[*isa][]string{}
 	for i, t := range mulTiles() {
 		t.emit(&e)
-		fmt.Fprintf(&d, "//go:noescape\nfunc %s(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)\n\n", t.name())
-		cases = append(cases, fmt.Sprintf("\tcase %d:\n\t\t%s(k, a, lda, b, ldb, cin, ldcin, cout, ldcout)\n", i, t.name()))
+		fmt.Fprintf(&d, "//go:noescape\nfunc %s(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)\n\n", t.name())
+		cases = append(cases, fmt.Sprintf("\tcase %d:\n\t\t%s(k, a, lda, b, ldb, cin, ldcin, cout, ldcout, tiles)\n", i, t.name()))
 		ids[t.s] = append(ids[t.s], fmt.Sprint(i))
 	}
-	fmt.Fprintf(&d, "// callMul runs cell product tile id.\nfunc callMul(id, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int) {\n\tswitch id {\n%s\t}\n}\n\n", strings.Join(cases, ""))
+	fmt.Fprintf(&d, "// callMul runs cell product tile id.\nfunc callMul(id, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int) {\n\tswitch id {\n%s\t}\n}\n\n", strings.Join(cases, ""))
 	for _, s := range []*isa{avx512, avx2} {
 		fmt.Fprintf(&d, "// mulIDs%s[rows-1] is the %s cell product tile of that many rows.\nvar mulIDs%s = [...]int8{%s}\n\n", s.suffix, s.suffix, s.suffix, strings.Join(ids[s], ", "))
 	}
@@ -94,21 +97,27 @@ func (t mulTile) emit(e *emitter) {
 	if k512 && nacc+nv > 32 || !k512 && nacc+nv > 14 {
 		panic(name + ": out of registers")
 	}
-	e.raw(fmt.Sprintf("// func %s(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout int)\nTEXT ·%s(SB), NOSPLIT, $0-72\n", name, name))
-	e.p("MOVQ k+0(FP), CX")
-	e.p("MOVQ a+8(FP), AX")
+	e.raw(fmt.Sprintf("// func %s(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin int, cout unsafe.Pointer, ldcout, tiles int)\nTEXT ·%s(SB), NOSPLIT, $0-80\n", name, name))
+	// R14, R12, R13: this tile's a, cin and cout; the tile count is
+	// counted down in its argument slot
+	e.p("MOVQ a+8(FP), R14")
 	e.p("MOVQ lda+16(FP), R8")
-	e.p("MOVQ b+24(FP), BX")
 	e.p("MOVQ ldb+32(FP), DX")
-	e.p("MOVQ cin+40(FP), SI")
-	e.p("MOVQ ldcin+48(FP), DI")
+	e.p("MOVQ cin+40(FP), R12")
+	e.p("MOVQ cout+56(FP), R13")
 	e.p("LEAQ (R8)(R8*2), R10")
 	e.p("LEAQ (R8)(R8*4), R11")
+	e.raw(name + "_tile:\n")
+	e.p("MOVQ k+0(FP), CX")
+	e.p("MOVQ b+24(FP), BX")
+	e.p("MOVQ R14, AX")
 	if t.rows > 6 {
 		e.p("LEAQ (R8)(R8*2), R9") // R9 = a + 6·lda: rows 6-11
 		e.p("LEAQ (AX)(R9*2), R9")
 	}
 	// starting values
+	e.p("MOVQ R12, SI")
+	e.p("MOVQ ldcin+48(FP), DI")
 	for row := 0; row < t.rows; row++ {
 		if row > 0 {
 			e.p("ADDQ DI, SI")
@@ -117,6 +126,8 @@ func (t mulTile) emit(e *emitter) {
 			e.p("VMOVUPS %d(SI), %s", 32*v, acc(row, v))
 		}
 	}
+	e.p("ADDQ DI, SI")
+	e.p("MOVQ SI, R12") // the next tile's cin
 	aAddr := func(row int) string {
 		base := "AX"
 		if row >= 6 {
@@ -145,7 +156,7 @@ func (t mulTile) emit(e *emitter) {
 	e.p("ADDQ DX, BX")
 	e.p("DECQ CX")
 	e.p("JNZ %s_loop", name)
-	e.p("MOVQ cout+56(FP), SI")
+	e.p("MOVQ R13, SI")
 	e.p("MOVQ ldcout+64(FP), DI")
 	for row := 0; row < t.rows; row++ {
 		if row > 0 {
@@ -155,6 +166,14 @@ func (t mulTile) emit(e *emitter) {
 			e.p("VMOVUPS %s, %d(SI)", acc(row, v), 32*v)
 		}
 	}
+	e.p("ADDQ DI, SI")
+	e.p("MOVQ SI, R13")
+	// the next tile's a: rows further down
+	for i := 0; i < t.rows; i++ {
+		e.p("ADDQ R8, R14")
+	}
+	e.p("DECQ tiles+72(FP)")
+	e.p("JNZ %s_tile", name)
 	e.p("VZEROUPPER")
 	e.p("RET")
 	e.raw("\n")
