@@ -135,7 +135,13 @@ func cellBlocked(p *CellWeights, a *CellArgs, gru bool) {
 			if gru && !started[2] {
 				// no input rows (I = 0): x·W_hᵀ + init_h is init_h alone
 				for i := 0; i < rows; i++ {
-					copy(scr[i*ldS+2*cellBlock:][:cellBlock], a.Init[(r0+i)*a.LdInit+2*H+u0:][:cellBlock])
+					// element by element: a memmove call per 64 bytes cost
+					// 4 % of a bidirectional GRU(128) at batch 64
+					d := (*[cellBlock]float32)(scr[i*ldS+2*cellBlock:])
+					s := (*[cellBlock]float32)(a.Init[(r0+i)*a.LdInit+2*H+u0:])
+					for j := range d {
+						d[j] = s[j]
+					}
 				}
 			}
 			// the gates, chunk by chunk
