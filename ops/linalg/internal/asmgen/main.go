@@ -469,6 +469,11 @@ func (k kernel) emit(e *emitter) {
 		for j := 0; j < k.chunks; j++ {
 			for a := 0; a < initSlots; a++ {
 				mem := [...]string{"%d(R10)", "%d(R10)(R11*1)", "%d(R10)(R11*2)", "%d(R12)(R11*1)"}[a]
+				if k.gate && !k.s.avx512() {
+					// the blocked step's scratch holds whole 16-unit rows
+					e.p("VMOVUPS %s, %s", fmt.Sprintf(mem, j*vb), k.acc(r, row, j, a))
+					continue
+				}
 				k.loadM(e, r, fmt.Sprintf(mem, j*vb), j, k.acc(r, row, j, a))
 			}
 		}
