@@ -18,8 +18,8 @@ import "unsafe"
 // bits in either path and whatever its batch.
 
 const (
-	maxBlockRows = 96  // rows whose pre-activations one scratch holds
-	blockK       = 128 // k rows per product pass: a slot's 8 KB of panel, 64 rows' 32 KB of input
+	maxBlockRows = 96 // rows whose pre-activations one scratch holds
+	blockK       = 64 // k rows per pass: a slot's panel (4 KB), the rows' inputs (16 KB) and the scratch column share L1's ways
 )
 
 // cellBlockMode forces (1) or forbids (-1) the blocked step; 0 chooses by
