@@ -8,7 +8,7 @@ import "unsafe"
 // larger than L1, the fused kernels (cell_amd64.go) would stream the panel
 // of every chunk from L2 once per row group. Here the step runs per
 // 16-unit block in GotoBLAS order instead: each gate slot's k × 16 panel
-// (at most blockK rows, 16 KB) stays in L1 while product tiles of up to 6
+// (blockK rows at a time, 4 KB) stays in L1 while product tiles of up to 6
 // (AVX2) or 12 (AVX-512) rows sweep every row of the block
 // (cellmul_amd64.s), leaving the pre-activations of the block in a
 // stack scratch; then the gate kernels (the fused kernels' epilogue) turn
