@@ -173,3 +173,91 @@ func BenchmarkCellBlocked(b *testing.B) {
 		}
 	}
 }
+
+// TestCellChunkOrder: single rows give the same bits whichever order their
+// chunks run in (stepBackward), for every cell kind with several-chunk
+// kernels, odd sizes and both SIMD sets.
+func TestCellChunkOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 9))
+	defer func(m int) { cellBackMode = m }(cellBackMode)
+	for _, kern := range kernels() {
+		if kern == SetGo {
+			continue
+		}
+		restore, _ := setKernel(kern)
+		for _, lstm := range []bool{true, false} {
+			slots := 3
+			if lstm {
+				slots = 4
+			}
+			for _, hid := range []int{1, 7, 16, 17, 33, 64, 67, 100} {
+				for _, rows := range []int{1, 3} {
+					in := 5
+					w, r := randVec(rng, slots*hid*in, 0.5), randVec(rng, slots*hid*hid, 0.5)
+					var p CellWeights
+					PackCell(&p, make([]float32, CellSize(slots, in, hid)), slots, in, hid, w, r)
+					mk := func() *CellArgs {
+						return &CellArgs{Rows: rows, X: randVec(rand.New(rand.NewPCG(1, 1)), rows*in, 1), LdX: in,
+							H: randVec(rand.New(rand.NewPCG(2, 2)), rows*hid, 1), LdH: hid,
+							Init: randVec(rand.New(rand.NewPCG(3, 3)), slots*hid, 1), RB: make([]float32, hid),
+							HOut: make([]float32, rows*hid), LdHOut: hid,
+							C: randVec(rand.New(rand.NewPCG(4, 4)), rows*hid, 1), LdC: hid}
+					}
+					var out [2]*CellArgs
+					for i, mode := range []int{-1, 1} {
+						cellBackMode = mode
+						out[i] = mk()
+						if lstm {
+							LSTMCell(&p, out[i])
+						} else {
+							GRUCell(&p, out[i])
+						}
+					}
+					for i := range out[0].HOut {
+						if math.Float32bits(out[0].HOut[i]) != math.Float32bits(out[1].HOut[i]) ||
+							math.Float32bits(out[0].C[i]) != math.Float32bits(out[1].C[i]) {
+							t.Fatalf("%s lstm=%v H=%d rows=%d: element %d differs forward and backward", kern, lstm, hid, rows, i)
+						}
+					}
+				}
+			}
+		}
+		restore()
+	}
+}
+
+// BenchmarkCellOneRow: one row stepping with H and HOut swapped every
+// step, as a sequence runs, chunk order alternating (auto) or always
+// forward; LSTM(64) (the seed model, 66 KB panel) and LSTM(128).
+func BenchmarkCellOneRow(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	defer func(m int) { cellBackMode = m }(cellBackMode)
+	for _, kern := range kernels() {
+		if kern == SetGo {
+			continue
+		}
+		for _, hid := range []int{64, 128} {
+			const in = 1
+			var p CellWeights
+			PackCell(&p, make([]float32, CellSize(4, in, hid)), 4, in, hid, randVec(rng, 4*hid*in, 0.5), randVec(rng, 4*hid*hid, 0.5))
+			h0, h1 := randVec(rng, hid, 1), make([]float32, hid)
+			a := &CellArgs{Rows: 1, X: randVec(rng, in, 1), LdX: in, Init: randVec(rng, 4*hid, 1), C: make([]float32, hid)}
+			for _, mode := range []int{0, -1} {
+				b.Run(fmt.Sprintf("%s/H%d/mode%d", kern, hid, mode), func(b *testing.B) {
+					restore, _ := setKernel(kern)
+					defer restore()
+					cellBackMode = mode
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					t0 := threadCPU()
+					for b.Loop() {
+						a.H, a.HOut = h0, h1
+						LSTMCell(&p, a)
+						h0, h1 = h1, h0
+					}
+					b.ReportMetric(float64((threadCPU()-t0).Nanoseconds())/float64(b.N), "cpu-ns/step")
+				})
+			}
+		}
+	}
+}
