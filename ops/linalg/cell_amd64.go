@@ -50,6 +50,8 @@ type cellKernels struct {
 	group int           // rows × 1 chunk (callCell id)
 	one   int           // 1 row × 1 chunk
 	multi []multiKernel // 1 row × n full chunks, widest first
+	gate  int           // rows × 1 chunk, gates only (blocked step), -1 if none
+	gate1 int           // 1 row × 1 chunk, gates only
 }
 
 // multiKernel is a one-row kernel over n full chunks at once: more
@@ -96,6 +98,10 @@ func chunkOff(c, lanes, bs int) int {
 // panel stays in L1 while the row groups stream past it), then each
 // leftover row over several chunks at once.
 func cellAsm(p *CellWeights, a *CellArgs, gru bool) {
+	if blockedStep(p, a.Rows) {
+		cellBlocked(p, a, gru)
+		return
+	}
 	kind := kindLstmCell
 	if gru {
 		kind = kindGruCell
@@ -143,7 +149,40 @@ func cellAsm(p *CellWeights, a *CellArgs, gru bool) {
 	if !cellMulti {
 		full = 0
 	}
+	back := stepBackward(a)
 	for r := rowsG; r < a.Rows; r++ {
+		if back {
+			// the same calls, last chunk first (see stepBackward)
+			c := 0
+			var seg [4][3]int // first chunk, chunks per call, calls
+			ns := 0
+			for _, m := range ks.multi {
+				if n := (full - c) / m.n; n > 0 && ns < len(seg) {
+					seg[ns] = [3]int{c, m.n, n}
+					ns++
+					c += n * m.n
+				}
+			}
+			for cc := nc - 1; cc >= c; cc-- {
+				f.setLive(H-cc*L, L)
+				setRow(r, cc)
+				callCell(ks.one, &f)
+			}
+			f.setLive(cellBlock, L)
+			for i := ns - 1; i >= 0; i-- {
+				id := ks.multi[0].id
+				for _, m := range ks.multi {
+					if m.n == seg[i][1] {
+						id = m.id
+					}
+				}
+				for k := seg[i][2] - 1; k >= 0; k-- {
+					setRow(r, seg[i][0]+k*seg[i][1])
+					callCell(id, &f)
+				}
+			}
+			continue
+		}
 		c := 0
 		f.setLive(cellBlock, L)
 		for _, m := range ks.multi {
@@ -246,4 +285,29 @@ func rnnCellAsm(p *CellWeights, a *CellArgs) {
 			}
 		}
 	}
+}
+
+// cellBackMode forces the single rows' chunk order backward (1) or
+// forward (-1); 0 alternates (tests compare the orders).
+var cellBackMode = 0
+
+// stepBackward reports whether this step's single rows should visit the
+// hidden-unit chunks last first. Alternating the direction from step to
+// step lets the chunks a step touched last — their panel still in L1 —
+// come first in the next one, so a panel a little larger than L1 (LSTM(64):
+// 66 KB) is not streamed from L2 in full every step. The chunk order
+// changes no result (each chunk's sums are its own). The parity comes from
+// where the step writes: consecutive steps write consecutive rows of Y (or
+// alternate between two state buffers), |HOut - H| apart.
+func stepBackward(a *CellArgs) bool {
+	if cellBackMode != 0 {
+		return cellBackMode > 0
+	}
+	h := uintptr(unsafe.Pointer(&a.H[0]))
+	o := uintptr(unsafe.Pointer(&a.HOut[0]))
+	d := o - h
+	if h > o {
+		d = h - o
+	}
+	return d != 0 && (o/d)&1 == 1
 }
