@@ -58,17 +58,8 @@ func tanhf(x float32) float32 {
 	return t
 }
 
-func sigmoidGo(x []float32) {
-	for i, v := range x {
-		x[i] = sigmoidf(v)
-	}
-}
-
-func tanhGo(x []float32) {
-	for i, v := range x {
-		x[i] = tanhf(v)
-	}
-}
+// sigmoidGo, tanhGo and erfGo, the pure-Go vector forms, are in
+// activation_go.go.
 
 // Sigmoid replaces every x[i] with 1/(1+e^-x[i]).
 func Sigmoid(x []float32) { sigmoidVec(x) }
@@ -106,12 +97,6 @@ func erff(x float32) float32 {
 		return -r
 	}
 	return r
-}
-
-func erfGo(x []float32) {
-	for i, v := range x {
-		x[i] = erff(v)
-	}
 }
 
 // Erf replaces every x[i] with erf(x[i]), within 3e-7 absolute (and 3e-7

@@ -159,91 +159,8 @@ func checkCell(p *CellWeights, a *CellArgs, slots int, lstm bool) {
 	}
 }
 
-// cellAccum adds Σ_k v[k·ld]·panel[k·stride + j] to acc[j] in k order (the
-// pure-Go form of one slot's multiply-adds).
-func cellAccum(acc *[cellBlock]float32, v []float32, panel []float32, kn, stride int) {
-	for k := 0; k < kn; k++ {
-		x := v[k]
-		b := panel[k*stride : k*stride+cellBlock]
-		for j := range acc {
-			acc[j] += x * b[j]
-		}
-	}
-}
-
-func lstmCellGo(p *CellWeights, a *CellArgs) {
-	H, I := p.H, p.I
-	K, S := I+H, 4*cellBlock
-	nb := (H + cellBlock - 1) / cellBlock
-	for r := 0; r < a.Rows; r++ {
-		x := a.X
-		if I > 0 {
-			x = a.X[r*a.LdX:][:I]
-		}
-		h := a.H[r*a.LdH:][:H]
-		init := a.Init[r*a.LdInit:][:4*H]
-		c := a.C[r*a.LdC:][:H]
-		ho := a.HOut[r*a.LdHOut:][:H]
-		for u := 0; u < nb; u++ {
-			blk := p.data[u*K*S:][:K*S]
-			var acc [4][cellBlock]float32
-			w := min(cellBlock, H-u*cellBlock)
-			for g := range acc {
-				copy(acc[g][:w], init[g*H+u*cellBlock:][:w])
-				cellAccum(&acc[g], x, blk[g*cellBlock:], I, S)
-				cellAccum(&acc[g], h, blk[I*S+g*cellBlock:], H, S)
-			}
-			for j := 0; j < w; j++ {
-				k := u*cellBlock + j
-				i := sigmoidf(acc[0][j])
-				o := sigmoidf(acc[1][j])
-				f := sigmoidf(acc[2][j])
-				g := tanhf(acc[3][j])
-				cn := f*c[k] + i*g
-				c[k] = cn
-				ho[k] = o * tanhf(cn)
-			}
-		}
-	}
-}
-
-func gruCellGo(p *CellWeights, a *CellArgs) {
-	H, I := p.H, p.I
-	K, S := I+H, 3*cellBlock
-	nb := (H + cellBlock - 1) / cellBlock
-	for r := 0; r < a.Rows; r++ {
-		x := a.X
-		if I > 0 {
-			x = a.X[r*a.LdX:][:I]
-		}
-		h := a.H[r*a.LdH:][:H]
-		init := a.Init[r*a.LdInit:][:3*H]
-		ho := a.HOut[r*a.LdHOut:][:H]
-		for u := 0; u < nb; u++ {
-			blk := p.data[u*K*S:][:K*S]
-			var z, rr, nx, nh [cellBlock]float32
-			w := min(cellBlock, H-u*cellBlock)
-			copy(z[:w], init[u*cellBlock:][:w])
-			copy(rr[:w], init[H+u*cellBlock:][:w])
-			copy(nx[:w], init[2*H+u*cellBlock:][:w])
-			if a.RB != nil {
-				copy(nh[:w], a.RB[u*cellBlock:][:w])
-			}
-			cellAccum(&z, x, blk, I, S)
-			cellAccum(&rr, x, blk[cellBlock:], I, S)
-			cellAccum(&nx, x, blk[2*cellBlock:], I, S)
-			cellAccum(&z, h, blk[I*S:], H, S)
-			cellAccum(&rr, h, blk[I*S+cellBlock:], H, S)
-			cellAccum(&nh, h, blk[I*S+2*cellBlock:], H, S)
-			for j := 0; j < w; j++ {
-				k := u*cellBlock + j
-				zz := sigmoidf(z[j])
-				n := tanhf(nx[j] + sigmoidf(rr[j])*nh[j])
-				ho[k] = n + zz*(h[k]-n)
-			}
-		}
-	}
-}
+// cellAccum and the pure-Go cells lstmCellGo, gruCellGo, gru0CellGo and
+// rnnCellGo are in cell_go.go.
 
 // GRU0Weights are a GRU's weights for linear_before_reset=0, where the
 // candidate needs (r ⊙ h)·R_hᵀ, so a step takes two passes: ZR holds the z
@@ -309,53 +226,6 @@ func checkOperands(I, H, slots int, a *CellArgs) {
 	need(a.HOut, a.LdHOut, H, "HOut")
 }
 
-func gru0CellGo(p *GRU0Weights, a *CellArgs, zs, rhs []float32) {
-	H, I := p.ZR.H, p.ZR.I
-	K := I + H
-	nb := (H + cellBlock - 1) / cellBlock
-	for r := 0; r < a.Rows; r++ {
-		x := a.X
-		if I > 0 {
-			x = a.X[r*a.LdX:][:I]
-		}
-		h := a.H[r*a.LdH:][:H]
-		init := a.Init[r*a.LdInit:][:3*H]
-		ho := a.HOut[r*a.LdHOut:][:H]
-		z, rh := zs[r*H:][:H], rhs[r*H:][:H]
-		for u := 0; u < nb; u++ {
-			S := 2 * cellBlock
-			blk := p.ZR.data[u*K*S:][:K*S]
-			var az, ar [cellBlock]float32
-			w := min(cellBlock, H-u*cellBlock)
-			copy(az[:w], init[u*cellBlock:][:w])
-			copy(ar[:w], init[H+u*cellBlock:][:w])
-			cellAccum(&az, x, blk, I, S)
-			cellAccum(&ar, x, blk[cellBlock:], I, S)
-			cellAccum(&az, h, blk[I*S:], H, S)
-			cellAccum(&ar, h, blk[I*S+cellBlock:], H, S)
-			for j := 0; j < w; j++ {
-				k := u*cellBlock + j
-				z[k] = sigmoidf(az[j])
-				rh[k] = sigmoidf(ar[j]) * h[k]
-			}
-		}
-		for u := 0; u < nb; u++ {
-			S := cellBlock
-			blk := p.N.data[u*K*S:][:K*S]
-			var an [cellBlock]float32
-			w := min(cellBlock, H-u*cellBlock)
-			copy(an[:w], init[2*H+u*cellBlock:][:w])
-			cellAccum(&an, x, blk, I, S)
-			cellAccum(&an, rh, blk[I*S:], H, S)
-			for j := 0; j < w; j++ {
-				k := u*cellBlock + j
-				n := tanhf(an[j])
-				ho[k] = n + z[k]*(h[k]-n)
-			}
-		}
-	}
-}
-
 // RNNCell runs one plain RNN step with the default activation:
 // h' = tanh(Init + x·Wᵀ + h·Rᵀ) (Init holds Wb+Rb, or a precomputed x·Wᵀ +
 // bias), for weights packed with Slots 1.
@@ -372,30 +242,4 @@ func RNNCell(p *CellWeights, a *CellArgs) {
 		return
 	}
 	rnnCellGo(p, a)
-}
-
-func rnnCellGo(p *CellWeights, a *CellArgs) {
-	H, I := p.H, p.I
-	K, S := I+H, cellBlock
-	nb := (H + cellBlock - 1) / cellBlock
-	for r := 0; r < a.Rows; r++ {
-		x := a.X
-		if I > 0 {
-			x = a.X[r*a.LdX:][:I]
-		}
-		h := a.H[r*a.LdH:][:H]
-		init := a.Init[r*a.LdInit:][:H]
-		ho := a.HOut[r*a.LdHOut:][:H]
-		for u := 0; u < nb; u++ {
-			blk := p.data[u*K*S:][:K*S]
-			var acc [cellBlock]float32
-			w := min(cellBlock, H-u*cellBlock)
-			copy(acc[:w], init[u*cellBlock:][:w])
-			cellAccum(&acc, x, blk, I, S)
-			cellAccum(&acc, h, blk[I*S:], H, S)
-			for j := 0; j < w; j++ {
-				ho[u*cellBlock+j] = tanhf(acc[j])
-			}
-		}
-	}
 }

@@ -303,58 +303,7 @@ func packAT(full, m, kk, q0 int, alpha float32, a []float32, lda int, dst []floa
 	}
 }
 
-// tileGo is the portable tile kernel (tileKernel): one accumulator per
-// element, k in order.
-func tileGo(rows, k int, a []float32, lda int, inter bool, b, c []float32, ldc, cols int) {
-	if inter && cols == nr {
-		kernel6x16Go(k, a, b, c, ldc)
-		return
-	}
-	var acc [mr][nr]float32
-	for q := 0; q < k; q++ {
-		bq := b[q*nr : q*nr+nr]
-		for r := 0; r < rows; r++ {
-			var ar float32
-			if inter {
-				ar = a[q*mr+r]
-			} else {
-				ar = a[r*lda+q]
-			}
-			accR := &acc[r]
-			for j := range accR {
-				accR[j] += ar * bq[j]
-			}
-		}
-	}
-	for r := 0; r < rows; r++ {
-		row := c[r*ldc : r*ldc+cols]
-		for j := range row {
-			row[j] += acc[r][j]
-		}
-	}
-}
-
-// kernel6x16Go is the full 6×16 tile: c[r*ldc+j] += Σ_q a[q*6+r]·b[q*16+j].
-func kernel6x16Go(k int, a, b, c []float32, ldc int) {
-	var acc [mr][nr]float32
-	for q := 0; q < k; q++ {
-		bq := b[q*nr : q*nr+nr]
-		aq := a[q*mr : q*mr+mr]
-		for r := 0; r < mr; r++ {
-			ar := aq[r]
-			acc_r := &acc[r]
-			for j := 0; j < nr; j++ {
-				acc_r[j] += ar * bq[j]
-			}
-		}
-	}
-	for r := 0; r < mr; r++ {
-		row := c[r*ldc : r*ldc+nr]
-		for j := range row {
-			row[j] += acc[r][j]
-		}
-	}
-}
+// tileGo, the portable tile kernel, is in sgemm_go.go.
 
 // gemv computes c[:n] += a[:k]·B for packed B with k ≤ kc.
 func gemv(k, n int, a []float32, pb *PackedB, c []float32) {
