@@ -50,6 +50,8 @@ type cellKernels struct {
 	group int           // rows × 1 chunk (callCell id)
 	one   int           // 1 row × 1 chunk
 	multi []multiKernel // 1 row × n full chunks, widest first
+	gate  int           // rows × 1 chunk, gates only (blocked step), -1 if none
+	gate1 int           // 1 row × 1 chunk, gates only
 }
 
 // multiKernel is a one-row kernel over n full chunks at once: more
@@ -96,6 +98,10 @@ func chunkOff(c, lanes, bs int) int {
 // panel stays in L1 while the row groups stream past it), then each
 // leftover row over several chunks at once.
 func cellAsm(p *CellWeights, a *CellArgs, gru bool) {
+	if blockedStep(p, a.Rows) {
+		cellBlocked(p, a, gru)
+		return
+	}
 	kind := kindLstmCell
 	if gru {
 		kind = kindGruCell

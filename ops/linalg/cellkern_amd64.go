@@ -17,6 +17,12 @@ func lstmCell1x4AVX512(f *cellFrame)
 func lstmCell1x2AVX512(f *cellFrame)
 
 //go:noescape
+func lstmCellG4AVX512(f *cellFrame)
+
+//go:noescape
+func lstmCellG1AVX512(f *cellFrame)
+
+//go:noescape
 func gruCell4AVX512(f *cellFrame)
 
 //go:noescape
@@ -27,6 +33,12 @@ func gruCell1x4AVX512(f *cellFrame)
 
 //go:noescape
 func gruCell1x2AVX512(f *cellFrame)
+
+//go:noescape
+func gruCellG4AVX512(f *cellFrame)
+
+//go:noescape
+func gruCellG1AVX512(f *cellFrame)
 
 //go:noescape
 func gru0ZR4AVX512(f *cellFrame)
@@ -56,6 +68,12 @@ func lstmCell1AVX2(f *cellFrame)
 func lstmCell1x2AVX2(f *cellFrame)
 
 //go:noescape
+func lstmCellG2AVX2(f *cellFrame)
+
+//go:noescape
+func lstmCellG1AVX2(f *cellFrame)
+
+//go:noescape
 func gruCell2AVX2(f *cellFrame)
 
 //go:noescape
@@ -63,6 +81,12 @@ func gruCell1AVX2(f *cellFrame)
 
 //go:noescape
 func gruCell1x2AVX2(f *cellFrame)
+
+//go:noescape
+func gruCellG2AVX2(f *cellFrame)
+
+//go:noescape
+func gruCellG1AVX2(f *cellFrame)
 
 //go:noescape
 func gru0ZR4AVX2(f *cellFrame)
@@ -90,70 +114,86 @@ func callCell(id int, f *cellFrame) {
 	case 1:
 		lstmCell1x2AVX512(f)
 	case 2:
-		lstmCell4AVX512(f)
+		lstmCellG4AVX512(f)
 	case 3:
-		lstmCell1AVX512(f)
+		lstmCellG1AVX512(f)
 	case 4:
-		gruCell1x4AVX512(f)
+		lstmCell4AVX512(f)
 	case 5:
-		gruCell1x2AVX512(f)
+		lstmCell1AVX512(f)
 	case 6:
-		gruCell4AVX512(f)
+		gruCell1x4AVX512(f)
 	case 7:
-		gruCell1AVX512(f)
+		gruCell1x2AVX512(f)
 	case 8:
-		gru0ZR4AVX512(f)
+		gruCellG4AVX512(f)
 	case 9:
-		gru0ZR1AVX512(f)
+		gruCellG1AVX512(f)
 	case 10:
-		gru0N4AVX512(f)
+		gruCell4AVX512(f)
 	case 11:
-		gru0N1AVX512(f)
+		gruCell1AVX512(f)
 	case 12:
-		rnnCell4AVX512(f)
+		gru0ZR4AVX512(f)
 	case 13:
-		rnnCell1AVX512(f)
+		gru0ZR1AVX512(f)
 	case 14:
-		lstmCell1x2AVX2(f)
+		gru0N4AVX512(f)
 	case 15:
-		lstmCell2AVX2(f)
+		gru0N1AVX512(f)
 	case 16:
-		lstmCell1AVX2(f)
+		rnnCell4AVX512(f)
 	case 17:
-		gruCell1x2AVX2(f)
+		rnnCell1AVX512(f)
 	case 18:
-		gruCell2AVX2(f)
+		lstmCell1x2AVX2(f)
 	case 19:
-		gruCell1AVX2(f)
+		lstmCellG2AVX2(f)
 	case 20:
-		gru0ZR4AVX2(f)
+		lstmCellG1AVX2(f)
 	case 21:
-		gru0ZR1AVX2(f)
+		lstmCell2AVX2(f)
 	case 22:
-		gru0N4AVX2(f)
+		lstmCell1AVX2(f)
 	case 23:
-		gru0N1AVX2(f)
+		gruCell1x2AVX2(f)
 	case 24:
-		rnnCell4AVX2(f)
+		gruCellG2AVX2(f)
 	case 25:
+		gruCellG1AVX2(f)
+	case 26:
+		gruCell2AVX2(f)
+	case 27:
+		gruCell1AVX2(f)
+	case 28:
+		gru0ZR4AVX2(f)
+	case 29:
+		gru0ZR1AVX2(f)
+	case 30:
+		gru0N4AVX2(f)
+	case 31:
+		gru0N1AVX2(f)
+	case 32:
+		rnnCell4AVX2(f)
+	case 33:
 		rnnCell1AVX2(f)
 	}
 }
 
 // cellKernelsAVX512 are the AVX512 kernels of every cell kind.
 var cellKernelsAVX512 = [cellKinds]cellKernels{
-	kindLstmCell: {lanes: 16, rows: 4, group: 2, one: 3, multi: []multiKernel{{4, 0}, {2, 1}}},
-	kindGruCell:  {lanes: 16, rows: 4, group: 6, one: 7, multi: []multiKernel{{4, 4}, {2, 5}}},
-	kindGru0ZR:   {lanes: 16, rows: 4, group: 8, one: 9, multi: nil},
-	kindGru0N:    {lanes: 16, rows: 4, group: 10, one: 11, multi: nil},
-	kindRnnCell:  {lanes: 16, rows: 4, group: 12, one: 13, multi: nil},
+	kindLstmCell: {lanes: 16, rows: 4, group: 4, one: 5, multi: []multiKernel{{4, 0}, {2, 1}}, gate: 2, gate1: 3},
+	kindGruCell:  {lanes: 16, rows: 4, group: 10, one: 11, multi: []multiKernel{{4, 6}, {2, 7}}, gate: 8, gate1: 9},
+	kindGru0ZR:   {lanes: 16, rows: 4, group: 12, one: 13, multi: nil, gate: -1, gate1: -1},
+	kindGru0N:    {lanes: 16, rows: 4, group: 14, one: 15, multi: nil, gate: -1, gate1: -1},
+	kindRnnCell:  {lanes: 16, rows: 4, group: 16, one: 17, multi: nil, gate: -1, gate1: -1},
 }
 
 // cellKernelsAVX2 are the AVX2 kernels of every cell kind.
 var cellKernelsAVX2 = [cellKinds]cellKernels{
-	kindLstmCell: {lanes: 8, rows: 2, group: 15, one: 16, multi: []multiKernel{{2, 14}}},
-	kindGruCell:  {lanes: 8, rows: 2, group: 18, one: 19, multi: []multiKernel{{2, 17}}},
-	kindGru0ZR:   {lanes: 8, rows: 4, group: 20, one: 21, multi: nil},
-	kindGru0N:    {lanes: 8, rows: 4, group: 22, one: 23, multi: nil},
-	kindRnnCell:  {lanes: 8, rows: 4, group: 24, one: 25, multi: nil},
+	kindLstmCell: {lanes: 8, rows: 2, group: 21, one: 22, multi: []multiKernel{{2, 18}}, gate: 19, gate1: 20},
+	kindGruCell:  {lanes: 8, rows: 2, group: 26, one: 27, multi: []multiKernel{{2, 23}}, gate: 24, gate1: 25},
+	kindGru0ZR:   {lanes: 8, rows: 4, group: 28, one: 29, multi: nil, gate: -1, gate1: -1},
+	kindGru0N:    {lanes: 8, rows: 4, group: 30, one: 31, multi: nil, gate: -1, gate1: -1},
+	kindRnnCell:  {lanes: 8, rows: 4, group: 32, one: 33, multi: nil, gate: -1, gate1: -1},
 }

@@ -219,6 +219,55 @@ peak5:
 	VZEROUPPER
 	RET
 
+// ERF8 computes Y0 = erf(Y6) for 8 lanes; clobbers Y1-Y12 (Y6 keeps x).
+// |x| < 0.5: x·P(x²), the Taylor series to x¹³; else sign(x)·(1 -
+// t·Q(t)·exp(-x²)), t = 1/(1 + p|x|) (Abramowitz and Stegun 7.1.26).
+#define ERF8 \
+	VBROADCASTSS expconst<>+80(SB), Y5 \
+	VANDPS Y5, Y6, Y7 \
+	VBROADCASTSS expconst<>+120(SB), Y11 \
+	VBROADCASTSS expconst<>+44(SB), Y5 \
+	VFMADD213PS Y5, Y7, Y11 \
+	VDIVPS Y11, Y5, Y10 \
+	VBROADCASTSS expconst<>+140(SB), Y12 \
+	VBROADCASTSS expconst<>+136(SB), Y2 \
+	VFMADD213PS Y2, Y10, Y12 \
+	VBROADCASTSS expconst<>+132(SB), Y2 \
+	VFMADD213PS Y2, Y10, Y12 \
+	VBROADCASTSS expconst<>+128(SB), Y2 \
+	VFMADD213PS Y2, Y10, Y12 \
+	VBROADCASTSS expconst<>+124(SB), Y2 \
+	VFMADD213PS Y2, Y10, Y12 \
+	VMULPS Y10, Y12, Y12 \
+	VMULPS Y7, Y7, Y0 \
+	VBROADCASTSS expconst<>+84(SB), Y5 \
+	VXORPS Y5, Y0, Y0 \
+	EXP8 \
+	VMULPS Y0, Y12, Y12 \
+	VBROADCASTSS expconst<>+44(SB), Y5 \
+	VSUBPS Y12, Y5, Y0 \
+	VBROADCASTSS expconst<>+84(SB), Y5 \
+	VANDPS Y5, Y6, Y2 \
+	VORPS Y2, Y0, Y0 \
+	VMULPS Y6, Y6, Y8 \
+	VBROADCASTSS expconst<>+116(SB), Y9 \
+	VBROADCASTSS expconst<>+112(SB), Y2 \
+	VFMADD213PS Y2, Y8, Y9 \
+	VBROADCASTSS expconst<>+108(SB), Y2 \
+	VFMADD213PS Y2, Y8, Y9 \
+	VBROADCASTSS expconst<>+104(SB), Y2 \
+	VFMADD213PS Y2, Y8, Y9 \
+	VBROADCASTSS expconst<>+100(SB), Y2 \
+	VFMADD213PS Y2, Y8, Y9 \
+	VBROADCASTSS expconst<>+96(SB), Y2 \
+	VFMADD213PS Y2, Y8, Y9 \
+	VBROADCASTSS expconst<>+92(SB), Y2 \
+	VFMADD213PS Y2, Y8, Y9 \
+	VMULPS Y6, Y9, Y9 \
+	VBROADCASTSS expconst<>+144(SB), Y2 \
+	VCMPPS $1, Y2, Y7, Y3 \
+	VBLENDVPS Y3, Y9, Y0, Y0
+
 // func erf8AVX2(x unsafe.Pointer, n int): n a multiple of 8 (erff in Go is
 // the same computation). |x| < 0.5: x·P(x²), the Taylor series to x¹³;
 // else sign(x)·(1 - t·Q(t)·exp(-x²)), t = 1/(1 + p|x|) (Abramowitz and
@@ -230,55 +279,57 @@ TEXT ·erf8AVX2(SB), NOSPLIT, $0-16
 
 erfloop:
 	VMOVUPS (DI), Y6
-	VBROADCASTSS expconst<>+80(SB), Y5
-	VANDPS Y5, Y6, Y7                 // a = |x|
-	// far: t = 1/(1 + p·a)
-	VBROADCASTSS expconst<>+120(SB), Y11
-	VBROADCASTSS expconst<>+44(SB), Y5
-	VFMADD213PS Y5, Y7, Y11           // 1 + p·a
-	VDIVPS Y11, Y5, Y10               // t
-	VBROADCASTSS expconst<>+140(SB), Y12
-	VBROADCASTSS expconst<>+136(SB), Y2
-	VFMADD213PS Y2, Y10, Y12
-	VBROADCASTSS expconst<>+132(SB), Y2
-	VFMADD213PS Y2, Y10, Y12
-	VBROADCASTSS expconst<>+128(SB), Y2
-	VFMADD213PS Y2, Y10, Y12
-	VBROADCASTSS expconst<>+124(SB), Y2
-	VFMADD213PS Y2, Y10, Y12
-	VMULPS Y10, Y12, Y12              // t·Q(t)
-	VMULPS Y7, Y7, Y0
-	VBROADCASTSS expconst<>+84(SB), Y5
-	VXORPS Y5, Y0, Y0                 // -a²
-	EXP8
-	VMULPS Y0, Y12, Y12
-	VBROADCASTSS expconst<>+44(SB), Y5
-	VSUBPS Y12, Y5, Y0                // 1 - t·Q(t)·exp(-a²)
-	VBROADCASTSS expconst<>+84(SB), Y5
-	VANDPS Y5, Y6, Y2
-	VORPS Y2, Y0, Y0                  // sign of x
-	// near: x·P(x²)
-	VMULPS Y6, Y6, Y8
-	VBROADCASTSS expconst<>+116(SB), Y9
-	VBROADCASTSS expconst<>+112(SB), Y2
-	VFMADD213PS Y2, Y8, Y9
-	VBROADCASTSS expconst<>+108(SB), Y2
-	VFMADD213PS Y2, Y8, Y9
-	VBROADCASTSS expconst<>+104(SB), Y2
-	VFMADD213PS Y2, Y8, Y9
-	VBROADCASTSS expconst<>+100(SB), Y2
-	VFMADD213PS Y2, Y8, Y9
-	VBROADCASTSS expconst<>+96(SB), Y2
-	VFMADD213PS Y2, Y8, Y9
-	VBROADCASTSS expconst<>+92(SB), Y2
-	VFMADD213PS Y2, Y8, Y9
-	VMULPS Y6, Y9, Y9
-	VBROADCASTSS expconst<>+144(SB), Y2
-	VCMPPS $1, Y2, Y7, Y3             // a < 0.5
-	VBLENDVPS Y3, Y9, Y0, Y0
+	ERF8
 	VMOVUPS Y0, (DI)
 	ADDQ $32, DI
 	DECQ CX
 	JNZ  erfloop
+	VZEROUPPER
+	RET
+
+// func gelu8AVX2(x unsafe.Pointer, n int, c float32, div, order int): n a
+// multiple of 8; x = GELU(x) in place as the unfused nodes compute it:
+// t = x/c (div ≠ 0) or x·c, e = erf(t) (ERF8, as erf8AVX2), then the
+// product of x, 1 + e and ½ in the association order (0: (x·(1+e))·½,
+// 1: x·((1+e)·½), 2: (x·½)·(1+e)), each a float32 operation.
+TEXT ·gelu8AVX2(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	SHRQ $3, CX
+	MOVQ div+24(FP), R8
+	MOVQ order+32(FP), R9
+
+geluloop:
+	VMOVUPS (DI), Y13
+	VBROADCASTSS c+16(FP), Y14
+	TESTQ R8, R8
+	JZ   gelumul
+	VDIVPS Y14, Y13, Y6
+	JMP  geluerf
+gelumul:
+	VMULPS Y14, Y13, Y6
+geluerf:
+	ERF8
+	VBROADCASTSS expconst<>+44(SB), Y14
+	VADDPS Y14, Y0, Y0                // 1 + e
+	VBROADCASTSS expconst<>+48(SB), Y15
+	CMPQ R9, $1
+	JEQ  geluorder1
+	JGT  geluorder2
+	VMULPS Y0, Y13, Y0                // x·(1+e)
+	VMULPS Y15, Y0, Y0                // ·½
+	JMP  gelustore
+geluorder1:
+	VMULPS Y15, Y0, Y0                // (1+e)·½
+	VMULPS Y0, Y13, Y0                // x·
+	JMP  gelustore
+geluorder2:
+	VMULPS Y15, Y13, Y13              // x·½
+	VMULPS Y13, Y0, Y0                // ·(1+e)
+gelustore:
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  geluloop
 	VZEROUPPER
 	RET

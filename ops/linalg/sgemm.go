@@ -26,6 +26,12 @@ const (
 	mr = 6
 	nr = 16
 	kc = 384 // k-block: an A and a B panel block stay in L1/L2
+	// RowBlock is the row block of a product (a multiple of mr): its A block
+	// (RowBlock×kc: 221 KB) stays in L2 while every column panel of B passes, so
+	// a tall A (all time steps of a sequence at once) is read from memory
+	// once, not once per 16 columns. Callers that prepare C (a bias copy)
+	// do it per RowBlock rows too, so C is still in cache when the tiles add to it.
+	RowBlock = 144
 )
 
 // PackedB is a right-hand matrix laid out in k×16 column panels (zero
@@ -116,6 +122,17 @@ func SgemmPackedWork(transA bool, m int, alpha float32, a []float32, lda int, pb
 		// a single row (the batch-1 recurrence) needs no packing: the
 		// one-row kernel reads A directly
 		gemv(k, n, a[:k], pb, c[:n])
+		return
+	}
+	if m > RowBlock {
+		for i0 := 0; i0 < m; i0 += RowBlock {
+			mb := min(RowBlock, m-i0)
+			ai := a[i0:] // A is k×m: the block's columns
+			if !transA {
+				ai = a[i0*lda:]
+			}
+			SgemmPackedWork(transA, mb, alpha, ai, lda, pb, 1, c[i0*ldc:], ldc, work)
+		}
 		return
 	}
 	np := (n + nr - 1) / nr

@@ -103,6 +103,9 @@ const geluErfChunk = 512
 func geluErf(x []float32, c float32, form int) {
 	var buf [geluErfChunk]float32
 	mul := form&1 != 0
+	// one vector pass over the multiple-of-8 prefix where there is one
+	// (the same float32 operations, so the same bits); the rest below
+	x = x[linalg.GeluErfPrefix(x, c, !mul, form>>1):]
 	for len(x) > 0 {
 		n := min(len(x), geluErfChunk)
 		xs, t := x[:n], buf[:n]

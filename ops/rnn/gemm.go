@@ -68,15 +68,20 @@ func gemmNT[T tensor.Float](m int, a []T, lda int, b *packed[T], bias []T, c []T
 		if bias != nil {
 			bias32 = any(bias).([]float32)
 		}
-		for i := 0; i < m; i++ {
-			row := c32[i*ldc : i*ldc+n]
-			if bias32 != nil {
-				copy(row, bias32[:n])
-			} else {
-				clear(row)
+		// per row block of the product, so the block of C the bias was
+		// just copied into is still in cache when the tiles add to it
+		for i0 := 0; i0 < m; i0 += linalg.RowBlock {
+			mb := min(linalg.RowBlock, m-i0)
+			for i := i0; i < i0+mb; i++ {
+				row := c32[i*ldc : i*ldc+n]
+				if bias32 != nil {
+					copy(row, bias32[:n])
+				} else {
+					clear(row)
+				}
 			}
+			linalg.SgemmPackedWork(false, mb, 1, a32[i0*lda:], lda, &b.pb, 1, c32[i0*ldc:], ldc, work)
 		}
-		linalg.SgemmPackedWork(false, m, 1, a32, lda, &b.pb, 1, c32, ldc, work)
 		return
 	}
 	np := (n + panelW - 1) / panelW

@@ -37,7 +37,9 @@ func main() {
 func outputs() map[string][]byte {
 	casm, cdecl := generate()
 	sasm, sdecl := generateSgemm()
-	return map[string][]byte{"cell_amd64.s": casm, "cellkern_amd64.go": cdecl, "sgemm_amd64.s": sasm, "sgemmkern_amd64.go": sdecl}
+	masm, mdecl := generateCellMul()
+	return map[string][]byte{"cell_amd64.s": casm, "cellkern_amd64.go": cdecl, "sgemm_amd64.s": sasm, "sgemmkern_amd64.go": sdecl,
+		"cellmul_amd64.s": masm, "cellmulkern_amd64.go": mdecl}
 }
 
 // isa is one instruction set's vector shape.
@@ -77,14 +79,21 @@ var (
 // kernel is one generated function: rows batch rows × chunks vectors of
 // units. rows > 1 keeps the panel vectors in registers and broadcasts each
 // row's input; rows == 1 multiplies by the panel straight from memory.
+// A gate kernel (the blocked step's last pass) does no multiply-adds: all
+// A accumulators start from Init (slot stride hb; for the GRU the fourth is
+// h·R_hᵀ + RB, which the fused kernel starts from RB), then the gates.
 type kernel struct {
 	k      *cellKind
 	s      *isa
 	rows   int
 	chunks int
+	gate   bool
 }
 
 func (k kernel) name() string {
+	if k.gate {
+		return fmt.Sprintf("%sG%d%s", k.k.name, k.rows, k.s.suffix)
+	}
 	if k.chunks > 1 {
 		return fmt.Sprintf("%s1x%d%s", k.k.name, k.chunks, k.s.suffix)
 	}
@@ -157,8 +166,17 @@ func generate() (asm, decl []byte) {
 		if len(multi) > 0 {
 			ms = "[]multiKernel{" + strings.Join(multi, ", ") + "}"
 		}
-		tables[t.s] = append(tables[t.s], fmt.Sprintf("\tkind%s: {lanes: %d, rows: %d, group: %s, one: %s, multi: %s},\n",
-			strings.ToUpper(t.k.name[:1])+t.k.name[1:], t.s.lanes, t.rows, id(group), id(one), ms))
+		gate, gate1 := "-1", "-1"
+		if t.k == kLSTM || t.k == kGRU {
+			for _, g := range []kernel{{k: t.k, s: t.s, rows: t.rows, chunks: 1, gate: true}, {k: t.k, s: t.s, rows: 1, chunks: 1, gate: true}} {
+				g.emit(&e)
+				fmt.Fprintf(&d, "//go:noescape\nfunc %s(f *cellFrame)\n\n", g.name())
+			}
+			gate = id(kernel{k: t.k, s: t.s, rows: t.rows, chunks: 1, gate: true})
+			gate1 = id(kernel{k: t.k, s: t.s, rows: 1, chunks: 1, gate: true})
+		}
+		tables[t.s] = append(tables[t.s], fmt.Sprintf("\tkind%s: {lanes: %d, rows: %d, group: %s, one: %s, multi: %s, gate: %s, gate1: %s},\n",
+			strings.ToUpper(t.k.name[:1])+t.k.name[1:], t.s.lanes, t.rows, id(group), id(one), ms, gate, gate1))
 	}
 	// a switch, not func values: calling through a func value would make
 	// the frame escape to the heap
@@ -437,21 +455,25 @@ func (k kernel) emit(e *emitter) {
 	e.p("MOVQ cellFrame_init(DI), R10")
 	e.p("MOVQ cellFrame_hb(DI), R11")
 	e.p("MOVQ cellFrame_ldi(DI), R13")
+	initSlots, rb := kd.initSlots, kd.rb
+	if k.gate {
+		initSlots, rb = kd.A, false
+	}
 	for row := 0; row < k.rows; row++ {
 		if row > 0 {
 			e.p("ADDQ R13, R10")
 		}
-		if kd.initSlots > 3 {
+		if initSlots > 3 {
 			e.p("LEAQ (R10)(R11*2), R12")
 		}
 		for j := 0; j < k.chunks; j++ {
-			for a := 0; a < kd.initSlots; a++ {
+			for a := 0; a < initSlots; a++ {
 				mem := [...]string{"%d(R10)", "%d(R10)(R11*1)", "%d(R10)(R11*2)", "%d(R12)(R11*1)"}[a]
 				k.loadM(e, r, fmt.Sprintf(mem, j*vb), j, k.acc(r, row, j, a))
 			}
 		}
 	}
-	if kd.rb {
+	if rb {
 		for row := 0; row < k.rows; row++ {
 			for j := 0; j < k.chunks; j++ {
 				z := k.acc(r, row, j, 3)
@@ -473,6 +495,10 @@ func (k kernel) emit(e *emitter) {
 		e.raw(name + "_norb:\n")
 	}
 	// the multiply-adds: x phase (k1 rows, may be 0), then h phase (k2 ≥ 1)
+	if k.gate {
+		k.finish(e, r, name)
+		return
+	}
 	e.p("MOVQ cellFrame_pw(DI), AX")
 	if k.chunks > 1 {
 		e.p("MOVQ cellFrame_bs(DI), R12")
@@ -500,6 +526,12 @@ func (k kernel) emit(e *emitter) {
 			e.raw(name + "_xdone:\n")
 		}
 	}
+	k.finish(e, r, name)
+}
+
+// finish emits the gate arithmetic and stores, with a masked copy for a
+// partial AVX2 chunk.
+func (k kernel) finish(e *emitter, r regs, name string) {
 	if k.s.avx512() || k.full() {
 		k.epilogue(e, r, false)
 		return

@@ -114,7 +114,14 @@ func (t tile) emit(e *emitter) {
 	pairs := t.s.avx512()     // even/odd k accumulators
 	nacc := t.rows * nv
 	acc := func(row, v, odd int) string { return fmt.Sprintf("%s%d", r, odd*nacc+row*nv+v) }
-	bReg := func(v, odd int) string { return fmt.Sprintf("%s%d", r, 2*nacc+odd*nv+v) }
+	// B after the accumulators: AVX-512 has two sets of them; AVX2 must stay
+	// in Y0–Y15 (Y16 and up need EVEX, i.e. AVX-512VL: an AVX2-only CPU
+	// faults on them)
+	nsets := 1
+	if pairs {
+		nsets = 2
+	}
+	bReg := func(v, odd int) string { return fmt.Sprintf("%s%d", r, nsets*nacc+odd*nv+v) }
 	bc := func(i int) string { return fmt.Sprintf("%s%d", r, 14+i%2) } // AVX2 broadcasts
 	if pairs && 2*nacc+2*nv > 32 || !pairs && nacc+nv > 14 {
 		panic(name + ": out of registers")

@@ -1,0 +1,169 @@
+//go:build amd64 && !purego
+
+package linalg
+
+import "unsafe"
+
+// The blocked recurrent step: for many rows and a packed block panel
+// larger than L1, the fused kernels (cell_amd64.go) would stream the panel
+// of every chunk from L2 once per row group. Here the step runs per
+// 16-unit block in GotoBLAS order instead: each gate slot's k × 16 panel
+// (at most blockK rows, 16 KB) stays in L1 while product tiles of up to 6
+// (AVX2) or 12 (AVX-512) rows sweep every row of the block
+// (cellmul_amd64.s), leaving the pre-activations of the block in a
+// stack scratch; then the gate kernels (the fused kernels' epilogue) turn
+// them into the new state. Each pre-activation is summed in the fused
+// kernels' order (its start, then x's terms, then h's, one FMA each,
+// stored and reloaded exactly between k blocks), so a row gets the same
+// bits in either path and whatever its batch.
+
+const (
+	maxBlockRows = 96  // rows whose pre-activations one scratch holds
+	blockK       = 128 // k rows per product pass: a slot's 8 KB of panel, 64 rows' 32 KB of input
+)
+
+// cellBlockMode forces (1) or forbids (-1) the blocked step; 0 chooses by
+// size (tests compare both paths).
+var cellBlockMode = 0
+
+// blockedStep reports whether a step over rows rows runs blocked: enough
+// rows to reuse the panel, and a unit block's panel larger than the L1
+// share the fused kernels can keep (the 48 KB L1 also holds the rows).
+func blockedStep(p *CellWeights, rows int) bool {
+	switch cellBlockMode {
+	case 1:
+		return true
+	case -1:
+		return false
+	}
+	return !useAVX512 && rows >= 12 && (p.I+p.H)*p.Slots*cellBlock*4 > 20<<10
+}
+
+// zeroUnits is the start of the GRU's h·R_hᵀ without a recurrence bias.
+var zeroUnits [cellBlock]float32
+
+// cellBlocked runs one LSTM (gru false) or GRU (linear_before_reset=1)
+// step blocked. Scratch row i holds A = 4 accumulators × 16 units: LSTM
+// i o f c; GRU z, r, x·W_hᵀ + init_h, h·R_hᵀ + RB.
+func cellBlocked(p *CellWeights, a *CellArgs, gru bool) {
+	const A = 4
+	var scr [maxBlockRows * A * cellBlock]float32
+	kind, xmap, hmap := kindLstmCell, [4]int{0, 1, 2, 3}, [4]int{0, 1, 2, 3}
+	if gru {
+		kind, xmap, hmap = kindGruCell, [4]int{0, 1, 2}, [4]int{0, 1, 3}
+	}
+	ks := cellSet(kind)
+	ids := mulIDsAVX2[:]
+	if useAVX512 {
+		ids = mulIDsAVX512[:]
+	}
+	T := len(ids)
+	L := ks.lanes
+	H, I, S := p.H, p.I, p.Slots
+	K := I + H
+	bs := K * S * cellBlock
+	nb := (H + cellBlock - 1) / cellBlock
+	ldS := A * cellBlock // scratch row stride, floats
+	nrb := (a.Rows + maxBlockRows - 1) / maxBlockRows
+	per := (a.Rows + nrb - 1) / nrb
+	f := cellFrame{ldi: 4 * ldS, hb: 4 * cellBlock, ldo: 4 * a.LdHOut, ldc: 4 * a.LdC}
+	if gru {
+		f.ldc = 4 * a.LdH
+	}
+	for r0 := 0; r0 < a.Rows; r0 += per {
+		rows := min(per, a.Rows-r0)
+		for u := 0; u < nb; u++ {
+			u0 := u * cellBlock
+			w := min(cellBlock, H-u0)
+			blk := p.data[u*bs:]
+			var started [A]bool
+			if w < cellBlock {
+				// a partial block: its starting values are copied (the
+				// tiles read 16 units, past the end of Init's last slot)
+				for i := 0; i < rows; i++ {
+					row := scr[i*ldS : (i+1)*ldS]
+					clear(row)
+					init := a.Init[(r0+i)*a.LdInit:]
+					for s := 0; s < S; s++ {
+						copy(row[s*cellBlock:s*cellBlock+w], init[s*H+u0:s*H+u0+w])
+					}
+					if gru && a.RB != nil {
+						copy(row[3*cellBlock:3*cellBlock+w], a.RB[u0:u0+w])
+					}
+				}
+				started = [A]bool{true, true, true, true}
+			}
+			// start of accumulator acc for rows from i: its pointer and stride
+			src := func(acc, i int) (unsafe.Pointer, int) {
+				switch {
+				case started[acc]:
+					return unsafe.Pointer(&scr[i*ldS+acc*cellBlock]), 4 * ldS
+				case acc < S:
+					return unsafe.Pointer(&a.Init[(r0+i)*a.LdInit+acc*H+u0]), 4 * a.LdInit
+				case a.RB != nil:
+					return unsafe.Pointer(&a.RB[u0]), 0
+				}
+				return unsafe.Pointer(&zeroUnits[0]), 0
+			}
+			phase := func(v []float32, ld, kOff, kn int, m *[4]int) {
+				// k blocks outside the slots: a block of the rows' inputs
+				// (rows × blockK) stays in L1 for all slots
+				for q0 := 0; q0 < kn; q0 += blockK {
+					kk := min(blockK, kn-q0)
+					for s := 0; s < S; s++ {
+						acc := m[s]
+						b := unsafe.Pointer(&blk[(kOff+q0)*S*cellBlock+s*cellBlock])
+						// the full tiles in one sweep, then the leftover rows
+						for i := 0; i < rows; {
+							t, n := T, rows/T
+							if i > 0 || n == 0 {
+								t, n = rows-i, 1
+							}
+							cin, ldcin := src(acc, i)
+							callMul(int(ids[t-1]), kk, unsafe.Pointer(&v[(r0+i)*ld+q0]), 4*ld, b, 4*S*cellBlock,
+								cin, ldcin, unsafe.Pointer(&scr[i*ldS+acc*cellBlock]), 4*ldS, n)
+							i += t * n
+						}
+						started[acc] = true
+					}
+				}
+			}
+			if I > 0 {
+				phase(a.X, a.LdX, 0, I, &xmap)
+			}
+			phase(a.H, a.LdH, I, H, &hmap)
+			if gru && !started[2] {
+				// no input rows (I = 0): x·W_hᵀ + init_h is init_h alone
+				for i := 0; i < rows; i++ {
+					// element by element: a memmove call per 64 bytes cost
+					// 4 % of a bidirectional GRU(128) at batch 64
+					d := (*[cellBlock]float32)(scr[i*ldS+2*cellBlock:])
+					s := (*[cellBlock]float32)(a.Init[(r0+i)*a.LdInit+2*H+u0:])
+					for j := range d {
+						d[j] = s[j]
+					}
+				}
+			}
+			// the gates, chunk by chunk
+			for c0 := u0; c0 < u0+w; c0 += L {
+				f.setLive(u0+w-c0, L)
+				for i := 0; i < rows; {
+					f.init = unsafe.Pointer(&scr[i*ldS+c0-u0])
+					if gru {
+						f.c = unsafe.Pointer(&a.H[(r0+i)*a.LdH+c0])
+					} else {
+						f.c = unsafe.Pointer(&a.C[(r0+i)*a.LdC+c0])
+					}
+					f.ho = unsafe.Pointer(&a.HOut[(r0+i)*a.LdHOut+c0])
+					if rows-i >= ks.rows {
+						callCell(ks.gate, &f)
+						i += ks.rows
+					} else {
+						callCell(ks.gate1, &f)
+						i++
+					}
+				}
+			}
+		}
+	}
+}

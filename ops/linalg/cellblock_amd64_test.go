@@ -1,0 +1,175 @@
+//go:build amd64 && !purego
+
+package linalg
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// threadCPU is the CPU time of the calling OS thread (Linux
+// RUSAGE_THREAD), for benchmarks on a shared machine.
+func threadCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(1, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestCellBlockedMatchesFused: the blocked step (cellblock_amd64.go) gives
+// the fused kernels' bits and the float64 reference's values, on every
+// SIMD kernel set, over odd sizes (partial unit blocks, k blocks of
+// blockK, row blocks of maxBlockRows, 1–5-row leftover tiles), strides,
+// shared and per-row starting values, with and without RB.
+func TestCellBlockedMatchesFused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	defer func(m int) { cellBlockMode = m }(cellBlockMode)
+	type size struct{ hid, in, rows int }
+	sizes := []size{{300, 0, 7}, {67, 270, 13}, {20, 16, 100}, {48, 1, 197}}
+	for _, hid := range []int{1, 5, 16, 17, 33, 67} {
+		for _, in := range []int{0, 3, 17} {
+			for _, rows := range []int{1, 5, 6, 7, 13, 25} {
+				sizes = append(sizes, size{hid, in, rows})
+			}
+		}
+	}
+	ran := 0
+	for _, kern := range kernels() {
+		if kern == SetGo {
+			continue
+		}
+		restore, _ := setKernel(kern)
+		ran++
+		for _, lstm := range []bool{true, false} {
+			slots := 3
+			if lstm {
+				slots = 4
+			}
+			for n, sz := range sizes {
+				hid, in, rows := sz.hid, sz.in, sz.rows
+				shared := n%2 == 0
+				name := fmt.Sprintf("%s lstm=%v H=%d I=%d rows=%d shared=%v", kern, lstm, hid, in, rows, shared)
+				w := randVec(rng, slots*hid*max(in, 1), 0.5)
+				r := randVec(rng, slots*hid*hid, 0.5)
+				var p CellWeights
+				PackCell(&p, make([]float32, CellSize(slots, in, hid)), slots, in, hid, w, r)
+				a := &CellArgs{Rows: rows, LdX: in + 2, LdH: hid + 1, LdHOut: hid + 3, LdC: hid + 2, LdInit: slots*hid + 1}
+				if shared {
+					a.LdInit = 0
+				}
+				a.X = randVec(rng, rows*a.LdX, 1)
+				a.H = randVec(rng, rows*a.LdH, 1)
+				a.C = randVec(rng, rows*a.LdC, 1)
+				a.Init = randVec(rng, max(rows*a.LdInit, slots*hid), 1)
+				if n%3 != 0 {
+					a.RB = randVec(rng, hid, 0.5)
+				}
+				a.HOut = randVec(rng, rows*a.LdHOut, 1)
+				b := *a
+				b.HOut = append([]float32(nil), a.HOut...)
+				b.C = append([]float32(nil), a.C...)
+				wantH, wantC := cellRef(lstm, in, hid, w, r, a)
+				run := func(mode int, a *CellArgs) {
+					cellBlockMode = mode
+					if lstm {
+						LSTMCell(&p, a)
+					} else {
+						GRUCell(&p, a)
+					}
+				}
+				run(-1, a)
+				run(1, &b)
+				if testing.Verbose() {
+					t.Logf("%s: fused %v blocked %v want %v", name, a.HOut[0], b.HOut[0], wantH[0])
+				}
+				for i := range a.HOut {
+					if math.Float32bits(a.HOut[i]) != math.Float32bits(b.HOut[i]) {
+						t.Fatalf("%s: h element %d: fused %v, blocked %v", name, i, a.HOut[i], b.HOut[i])
+					}
+				}
+				for i := range a.C {
+					if math.Float32bits(a.C[i]) != math.Float32bits(b.C[i]) {
+						t.Fatalf("%s: c element %d: fused %v, blocked %v", name, i, a.C[i], b.C[i])
+					}
+				}
+				tol := 2e-6 * math.Sqrt(float64(in+hid+1))
+				for row := 0; row < rows; row++ {
+					for j := 0; j < hid; j++ {
+						if d := math.Abs(float64(b.HOut[row*a.LdHOut+j]) - wantH[row*hid+j]); d > tol {
+							t.Fatalf("%s: h[%d,%d] = %v, want %v", name, row, j, b.HOut[row*a.LdHOut+j], wantH[row*hid+j])
+						}
+						if lstm {
+							if d := math.Abs(float64(b.C[row*a.LdC+j]) - wantC[row*hid+j]); d > tol {
+								t.Fatalf("%s: c[%d,%d] = %v, want %v", name, row, j, b.C[row*a.LdC+j], wantC[row*hid+j])
+							}
+						}
+					}
+				}
+			}
+		}
+		restore()
+	}
+	if ran == 0 {
+		t.Skip("linalg: no SIMD kernel set on this CPU; the blocked step is not used")
+	}
+}
+
+// BenchmarkCellBlocked compares the fused and the blocked step (mode -1
+// and 1) at the sizes of the issue-16 models at batch 64.
+//
+//	go test ./ops/linalg -run XXX -bench CellBlocked
+func BenchmarkCellBlocked(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	defer func(m int) { cellBlockMode = m }(cellBlockMode)
+	for _, kern := range kernels() {
+		if kern == SetGo {
+			continue
+		}
+		for _, tc := range []struct {
+			lstm          bool
+			rows, in, hid int
+		}{{true, 64, 1, 64}, {true, 64, 16, 256}, {true, 64, 0, 256}, {false, 64, 0, 128}, {true, 64, 0, 128}, {false, 64, 8, 32}} {
+			slots := 3
+			if tc.lstm {
+				slots = 4
+			}
+			var p CellWeights
+			PackCell(&p, make([]float32, CellSize(slots, tc.in, tc.hid)), slots, tc.in, tc.hid,
+				randVec(rng, slots*tc.hid*max(tc.in, 1), 0.5), randVec(rng, slots*tc.hid*tc.hid, 0.5))
+			a := &CellArgs{Rows: tc.rows, X: randVec(rng, tc.rows*max(tc.in, 1), 1), LdX: tc.in,
+				H: randVec(rng, tc.rows*tc.hid, 1), LdH: tc.hid, Init: randVec(rng, tc.rows*slots*tc.hid, 1), LdInit: slots * tc.hid,
+				HOut: make([]float32, tc.rows*tc.hid), LdHOut: tc.hid, C: make([]float32, tc.rows*tc.hid), LdC: tc.hid}
+			name := "gru"
+			if tc.lstm {
+				name = "lstm"
+			}
+			for _, mode := range []int{-1, 1} {
+				b.Run(fmt.Sprintf("%s/%s/rows%d_I%d_H%d/mode%d", kern, name, tc.rows, tc.in, tc.hid, mode), func(b *testing.B) {
+					restore, _ := setKernel(kern)
+					defer restore()
+					cellBlockMode = mode
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					t0 := threadCPU()
+					for b.Loop() {
+						if tc.lstm {
+							LSTMCell(&p, a)
+						} else {
+							GRUCell(&p, a)
+						}
+					}
+					fma := float64(tc.rows*slots*tc.hid*(tc.in+tc.hid)) * float64(b.N)
+					b.ReportMetric(fma/b.Elapsed().Seconds()/1e9, "GFMA/s")
+					// per CPU second of this thread: steadier than wall time on a shared machine
+					b.ReportMetric(fma/(threadCPU()-t0).Seconds()/1e9, "cpuGFMA/s")
+				})
+			}
+		}
+	}
+}
