@@ -391,7 +391,8 @@ func getWeights[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, dm 
 	}
 	var fused [2]bool
 	for d := 0; d < o.numDir; d++ {
-		fused[d] = fusedOK[T](o, in, d)
+		// a traced LSTM that keeps its gates runs the general path
+		fused[d] = fusedOK[T](o, in, d) && !(traced && keptGates(o, in))
 	}
 	// cache only when every weight input given is constant (an omitted
 	// optional input, nil here, counts as constant)
@@ -593,8 +594,10 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, tr *Trace[
 	if err != nil {
 		return nil, err
 	}
+	sa := a // scratch and packed weights
 	if tr != nil {
-		tr.start(o, dm, append([]int(nil), lens...))
+		tr.start(o, dm, append([]int(nil), lens...), keptGates(o, in))
+		sa = tr.scratchArena()
 	}
 	var yShape, hShape [4]int
 	if o.layout == 0 {
@@ -632,7 +635,7 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, tr *Trace[
 		}
 		yc = dataOf[T](outs[2])
 	}
-	wts := getWeights[T](o, a, in, dm, tr != nil)
+	wts := getWeights[T](o, sa, in, dm, tr != nil)
 	var c0 []T
 	if o.cell == cellLSTM {
 		c0 = dataOf[T](input(in, 6))
@@ -670,7 +673,7 @@ func run[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, tr *Trace[
 		for d := 0; d < nd; d++ {
 			j := base
 			j.w, j.d, j.b1 = wts[d], d, dm.batch
-			j.buf = scratch[T](a, j.scratchSize(dm.batch))
+			j.buf = scratch[T](sa, j.scratchSize(dm.batch))
 			runJob(&j)
 		}
 		if err := a.Err(); err != nil {
@@ -950,7 +953,7 @@ func runJob[T tensor.Float](j *job[T]) {
 		rh = take(cb * H)
 		gh = take(cb * H)
 	}
-	take(cb * H) // keeps the layout of scratchSize
+	tc := take(cb * H) // LSTM: tanh of the new cell states
 	// the A-panel work of linalg's float32 GEMM; gemmNT's float64 path
 	// needs none
 	work, _ := any(buf).([]float32)
@@ -1020,6 +1023,8 @@ func runJob[T tensor.Float](j *job[T]) {
 	clip := T(o.clip)
 	hasClip := o.hasClip
 	_, is32 := any(clip).(float32)
+	keep := j.tr != nil && j.tr.keep
+	gStep, tcRow := g, tc[:0]
 
 	for s := 0; s < steps && !j.stopped(s); s++ {
 		if j.tr != nil {
@@ -1036,6 +1041,16 @@ func runJob[T tensor.Float](j *job[T]) {
 					j.tr.record(d, t, j.b0+lb, hs[lb*H:][:H], c)
 				}
 			}
+		}
+		g = gStep
+		if keep && j.lens == nil {
+			// a traced LSTM's gates go straight into the trace, where
+			// lstmFast activates them in place
+			t := s
+			if rev {
+				t = seq - 1 - s
+			}
+			g = j.tr.gates[4*j.tr.at(d, t, j.b0):][:cb*ngate]
 		}
 		gemmNT(cb, hs, H, &w.r, w.rbias, g, ngate, work)
 		if gru && !o.lbr {
@@ -1094,7 +1109,14 @@ func runJob[T tensor.Float](j *job[T]) {
 			case cellLSTM:
 				c := cs[lb*H:][:H]
 				if fast && !hasClip && w.pi == nil && !o.inputForget {
-					lstmFast(x, gr, h, c)
+					tcRow = tc[lb*H:][:H]
+					if keep {
+						tcRow = j.tr.tanhC[j.tr.at(d, t, j.b0+lb):][:H]
+					}
+					lstmFast(x, gr, h, c, tcRow)
+					if keep && j.lens != nil {
+						copy(j.tr.gates[4*j.tr.at(d, t, j.b0+lb):][:4*H], gr)
+					}
 				} else {
 					lstmGeneral(o, w, acts, x, gr, h, c, clip)
 				}
@@ -1142,23 +1164,28 @@ func runJob[T tensor.Float](j *job[T]) {
 }
 
 // lstmFast is the LSTM cell with the default activations and no clip,
-// peepholes or input_forget. x and g hold the iofc pre-activations.
-func lstmFast[T tensor.Float](x, g, h, c []T) {
+// peepholes or input_forget. x and g hold the iofc pre-activations; g is
+// left holding the activated gates i, o, f, c~ and tc (H) tanh of the new
+// cell state, which a traced run keeps.
+func lstmFast[T tensor.Float](x, g, h, c, tc []T) {
 	if x32, ok := any(x).([]float32); ok {
-		lstmFast32(x32, any(g).([]float32), any(h).([]float32), any(c).([]float32))
+		lstmFast32(x32, any(g).([]float32), any(h).([]float32), any(c).([]float32), any(tc).([]float32))
 		return
 	}
 	H := len(h)
-	c = c[:H]
+	c, tc = c[:H], tc[:H]
 	xi, xo, xf, xc := x[:H], x[H:2*H], x[2*H:3*H], x[3*H:4*H]
 	gi, gO, gf, gc := g[:H], g[H:2*H], g[2*H:3*H], g[3*H:4*H]
 	for k := range h {
 		i := sigmoid(xi[k] + gi[k])
 		f := sigmoid(xf[k] + gf[k])
 		cc := tanh(xc[k] + gc[k])
+		o := sigmoid(xo[k] + gO[k])
+		gi[k], gO[k], gf[k], gc[k] = i, o, f, cc
 		cn := f*c[k] + i*cc
 		c[k] = cn
-		h[k] = sigmoid(xo[k]+gO[k]) * tanh(cn)
+		tc[k] = tanh(cn)
+		h[k] = o * tc[k]
 	}
 }
 
@@ -1264,10 +1291,10 @@ func gruStep2[T tensor.Float](fast bool, acts []act, hasClip bool, clip T, xh, z
 }
 
 // lstmFast32 is lstmFast for float32 with the vector activations of
-// ops/linalg: the gate block g (scratch of this step) is overwritten.
-func lstmFast32(x, g, h, c []float32) {
+// ops/linalg, in place in g.
+func lstmFast32(x, g, h, c, tc []float32) {
 	H := len(h)
-	g, x, c = g[:4*H], x[:4*H], c[:H]
+	g, x, c, tc = g[:4*H], x[:4*H], c[:H], tc[:H]
 	for k := range g {
 		g[k] += x[k]
 	}
@@ -1277,11 +1304,11 @@ func lstmFast32(x, g, h, c []float32) {
 	for k := range c {
 		cn := f[k]*c[k] + i[k]*cc[k]
 		c[k] = cn
-		cc[k] = cn
+		tc[k] = cn
 	}
-	linalg.Tanh(cc)
+	linalg.Tanh(tc)
 	for k := range h {
-		h[k] = o[k] * cc[k]
+		h[k] = o[k] * tc[k]
 	}
 }
 

@@ -125,7 +125,9 @@ func (s *rnnSpec) stateAt(d, b int) int {
 }
 
 // The tape keeps, per direction, one row per (time, batch row) in the order
-// t·B+b of the trace's state slabs (rnn.Trace.Hs), so every product that
+// t·B+b of the trace's state slabs (rnn.Trace.Hs; an LSTM's gates and
+// tanh of its cell states are the trace's own, rnn.Trace.Gates, when the
+// traced run kept them), so every product that
 // does not feed the recurrence runs once over all T·B rows: the recurrent
 // part of the gates in the forward pass, and the weight, bias and input
 // gradients in the backward pass. Only dh_prev = da·R is left per step.
@@ -244,6 +246,11 @@ func rnnTapeOf[T tensor.Float](c *Ctx, tp *rnnTape[T]) {
 		z := rnnInputs(s, Hs, X, at(tp.z, d))
 		slot(&tp.z, d, 0)
 		tp.z[d] = z
+		if tr.Gates(d) != nil {
+			// the traced run kept the activated gates and tanh of the
+			// new cell states (tp.gatesOf)
+			continue
+		}
 		zw := H + I + 1
 		wcat := make([]T, GH*zw)
 		wb, rb := rnnBiases[T](c, d, GH)
@@ -380,6 +387,18 @@ func tanhVec[T tensor.Float](x []T) {
 	}
 }
 
+// gatesOf returns direction d's activated gates and (LSTM) tanh of the
+// new cell states: those the traced run kept, else the recomputed ones.
+func (tp *rnnTape[T]) gatesOf(d int) (gates, tanhC []T) {
+	if g := tp.tr.Gates(d); g != nil {
+		return g, tp.tr.TanhC(d)
+	}
+	if d < len(tp.tanhC) {
+		tanhC = tp.tanhC[d]
+	}
+	return tp.gates[d], tanhC
+}
+
 func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 	tp, ok := c.Saved.(*rnnTape[T])
 	if !ok {
@@ -446,10 +465,11 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 	rows := make([]int, B) // tape row of each batch row at a step, -1 when idle
 	for d := 0; d < s.dirs; d++ {
 		Wd, Rd := W[d*GH*I:(d+1)*GH*I], R[d*GH*H:(d+1)*GH*H]
-		Hs, gates := tr.Hs(d), tp.gates[d]
-		var Cs, tanhC, cNext, hr, pd, gPd []T
+		Hs := tr.Hs(d)
+		gates, tanhC := tp.gatesOf(d)
+		var Cs, cNext, hr, pd, gPd []T
 		if s.lstm {
-			Cs, tanhC = tr.Cs(d), tp.tanhC[d]
+			Cs = tr.Cs(d)
 			if peep != nil {
 				cNext, pd, gPd = tp.cNext[d], peep[d*3*H:(d+1)*3*H], gP[d*3*H:(d+1)*3*H]
 			}
