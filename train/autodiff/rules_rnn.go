@@ -494,18 +494,23 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 		if tr.Lens != nil {
 			clear(da)
 		}
-		rPack := packMat(false, recK, H, Rd, H)
+		var rPack *packedMat[T]
 		if xw > 0 {
-			rw := make([]T, GH*nw)
+			rw := getScratch[T](GH * nw)
 			for j := 0; j < GH; j++ {
 				copy(rw[j*nw:], Rd[j*H:(j+1)*H])
 				copy(rw[j*nw+H:], Wd[j*I:(j+1)*I])
 			}
 			rPack = packMat(false, GH, nw, rw, nw)
+			defer putScratch(rw)
+		} else {
+			rPack = packMat(false, recK, H, Rd, H)
 		}
+		defer rPack.release()
 		var rhPack *packedMat[T]
 		if s.gru() && !s.lbr {
 			rhPack = packMat(false, H, H, Rd[2*H*H:], H)
+			defer rhPack.release()
 		}
 		for k := s.T - 1; k >= 0; k-- {
 			// rows of this step; contiguous when every row is at the same time
@@ -627,7 +632,9 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 		// weight and bias gradients of all steps at once: [H | X | 1]ᵀ·da
 		// gives R's, W's and the bias' (transposed)
 		z, zw := tp.z[d], H+I+1
-		out := make([]T, zw*GH)
+		out := getScratch[T](zw * GH)
+		defer putScratch(out)
+		clear(out)
 		gemmS(true, false, zw, GH, TB, z, zw, da, GH, out, GH)
 		gWd, gRd := gW[d*GH*I:(d+1)*GH*I], gR[d*GH*H:(d+1)*GH*H]
 		var gWb, gRb []T
@@ -844,14 +851,25 @@ type packedMat[T tensor.Float] struct {
 	trans     bool
 	k, n, ldb int
 	p         *linalg.PackedB
+	buf       []float32 // p's pooled storage
 }
 
 func packMat[T tensor.Float](trans bool, k, n int, b []T, ldb int) *packedMat[T] {
 	q := &packedMat[T]{b: b, trans: trans, k: k, n: n, ldb: ldb}
 	if b32, ok := any(b).([]float32); ok {
-		q.p = linalg.PackB(trans, k, n, b32, ldb)
+		q.buf = getScratch[float32](linalg.PackedSize(k, n))
+		q.p = new(linalg.PackedB)
+		linalg.PackBInto(q.p, q.buf, trans, k, n, b32, ldb)
 	}
 	return q
+}
+
+// release returns the packed copy's pooled buffer; q is unusable after.
+func (q *packedMat[T]) release() {
+	if q.buf != nil {
+		putScratch(q.buf)
+		q.buf, q.p = nil, nil
+	}
 }
 
 // mulAcc adds a·op(B) into c (m×n, row-major), a being m×k with row
