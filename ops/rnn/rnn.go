@@ -391,8 +391,7 @@ func getWeights[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, dm 
 	}
 	var fused [2]bool
 	for d := 0; d < o.numDir; d++ {
-		// a traced LSTM that keeps its gates runs the general path
-		fused[d] = fusedOK[T](o, in, d) && !(traced && keptGates(o, in))
+		fused[d] = fusedOK[T](o, in, d)
 	}
 	// cache only when every weight input given is constant (an omitted
 	// optional input, nil here, counts as constant)
@@ -826,6 +825,16 @@ func runFused(j *job[float32]) {
 	}
 	xbias := f32(w.xbias)
 	args := linalg.CellArgs{RB: rb, C: cs, LdC: H}
+	keep := j.tr != nil && j.tr.keep
+	// keepAt points the cell's gate outputs at the trace's rows of time t
+	// from local row lb (a traced LSTM keeps them for BPTT)
+	keepAt := func(t, lb int) {
+		if keep {
+			at := j.tr.at(d, t, j.b0+lb)
+			args.Gates, args.LdGates = j.tr.gates[4*at:], 4*H
+			args.TanhC, args.LdTanhC = j.tr.tanhC[at:], H
+		}
+	}
 	step := func() {
 		switch {
 		case lstm:
@@ -856,6 +865,7 @@ func runFused(j *job[float32]) {
 				t = seq - 1 - s
 			}
 			setInput(t, 0, cb)
+			keepAt(t, 0)
 			if j.tr != nil {
 				for lb := 0; lb < cb; lb++ {
 					var c []float32
@@ -891,6 +901,7 @@ func runFused(j *job[float32]) {
 					t = L - 1 - s
 				}
 				setInput(t, lb, 1)
+				keepAt(t, lb)
 				args.H, args.HOut = hs, hB[lb*H:(lb+1)*H]
 				if j.tr != nil {
 					var c []float32

@@ -10,13 +10,14 @@ import (
 // Trace is what a training pass needs from a run of the inference kernel:
 // the node's parsed configuration (so training has no attribute parser of
 // its own) and the state every step started from. The kernel fills it as
-// it runs (RunTraced); its outputs are exactly those of Run on the path
-// the traced run takes. An LSTM with the default activations (no clip,
-// peepholes or input_forget) is traced on the general path (a product per
-// step into a gate block, vector activations in place), which then keeps
-// each step's activated gates and tanh of its new cell state (Gates,
-// TanhC), so a backward pass needs no recomputation; otherwise a backward
-// pass recomputes each step's gates from the states and the weights.
+// it runs (RunTraced); its outputs are exactly those of Run, fused path
+// included. An LSTM with the default activations (no clip, peepholes or
+// input_forget) also keeps each step's activated gates and tanh of its new
+// cell state (Gates, TanhC: the fused cells store them through
+// linalg.CellArgs.Gates, the general path activates its gate block in
+// place), so a backward pass needs no recomputation; for the other cells
+// a backward pass recomputes each step's gates from the states and the
+// weights.
 type Trace[T tensor.Float] struct {
 	Cell                      string // "LSTM", "GRU" or "RNN"
 	Seq, Batch, Input, Hidden int
@@ -72,9 +73,9 @@ func (tr *Trace[T]) TanhC(d int) []T {
 }
 
 // keptGates reports whether a traced run of o keeps the LSTM gates: the
-// default activations and no clip, peepholes or input_forget, which the
-// general path's lstmFast handles (and then fusedOK leaves the fused
-// cells).
+// default activations and no clip, peepholes or input_forget, the cells
+// both the fused path (linalg.LSTMCell) and the general one (lstmFast)
+// run.
 func keptGates(o *rnnOp, in []*tensor.Tensor) bool {
 	if o.cell != cellLSTM || o.hasClip || o.inputForget || input(in, 7) != nil {
 		return false

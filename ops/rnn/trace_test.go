@@ -5,24 +5,14 @@ import (
 	"testing"
 )
 
-// fusedTol bounds how far the general path's outputs are from the fused
-// cells' (float32, summation order; observed up to 3.6e-7 on avx512, 4.8e-7
-// on avx2).
-const fusedTol = 1e-6
-
 // TestTrace: a traced run gives bitwise the outputs of Run, on the fused
 // and the general paths, and records as each step's starting state the
 // initial state (first step) or the hidden state Y holds for the time
-// processed just before. An LSTM that keeps its gates is traced on the
-// general path even where Run takes the fused cells: its outputs are then
-// bitwise those of Run on the general path and within fusedTol of the
-// fused run's (the two sum the products in different orders), and the
-// kept gates give each step's output, h = o⊙tanh(c'), bitwise.
+// processed just before. An LSTM without peepholes keeps its gates, on
+// both paths, and they give each step's output, h = o⊙tanh(c'), bitwise.
 func TestTrace(t *testing.T) {
 	defer func() { forceFused = 0 }()
 	const T, N = 5, 6
-	worst := 0.0
-	defer func() { t.Logf("traced general path vs fused Run: worst difference %.3g", worst) }()
 	for _, mode := range []int{-1, 1} {
 		forceFused = mode
 		for _, c := range arenaCases() {
@@ -36,25 +26,14 @@ func TestTrace(t *testing.T) {
 					t.Fatal(err)
 				}
 				kept := tr.Gates(0) != nil
-				exact := want
 				if kept != (c.op == "LSTM" && !c.peep) {
 					t.Fatalf("%s: gates kept %v", c.name, kept)
 				}
-				if kept && mode == 1 {
-					forceFused = -1
-					exact = mustRun(t, op, rc.inputs)
-					forceFused = mode
-				}
 				for i := range want {
-					a, b, f := got[i].Float32s(), exact[i].Float32s(), want[i].Float32s()
+					a, b := got[i].Float32s(), want[i].Float32s()
 					for k := range b {
 						if math.Float32bits(a[k]) != math.Float32bits(b[k]) {
 							t.Fatalf("%s H=%d fused mode %d: output %d element %d: traced %v, Run %v", c.name, H, mode, i, k, a[k], b[k])
-						}
-						d := math.Abs(float64(a[k] - f[k]))
-						worst = max(worst, d)
-						if d > fusedTol {
-							t.Fatalf("%s H=%d: output %d element %d: traced %v, fused Run %v", c.name, H, i, k, a[k], f[k])
 						}
 					}
 				}

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/mtlrun/mtlrun/graph"
-	"github.com/mtlrun/mtlrun/ops/linalg"
 	"github.com/mtlrun/mtlrun/runtime"
 	"github.com/mtlrun/mtlrun/tensor"
 )
@@ -59,13 +58,7 @@ func TestRecurrentGradients(t *testing.T) {
 // TestTrainingForwardIsInference: the training forward pass of LSTM, GRU and RNN
 // is the inference kernel itself, so its outputs are bitwise those of a
 // runtime session (float32, which runs the fused cells where the CPU has
-// them) for the same weights and input. The exception is an LSTM without
-// peepholes where the fused cells run: training traces it on the kernel's
-// general path, which keeps each step's activated gates for the backward
-// pass (rnn.Trace.Gates), so its outputs differ from the fused cells' by
-// the order of the sums, within fusedTol; ops/rnn's TestTrace checks them
-// bitwise against Run on that general path, and with MTLRUN_KERNELS=go
-// (no fused cells) this test compares them bitwise too.
+// them) for the same weights and input.
 func TestTrainingForwardIsInference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	r := func(shape ...int) *tensor.Tensor {
@@ -104,13 +97,10 @@ func TestTrainingForwardIsInference(t *testing.T) {
 			return []*tensor.Tensor{r(T, B, I), r(2, H, I), r(2, H, H), r(2, 2*H), lens, r(2, B, H)}
 		}, 2},
 	}
-	worst := 0.0
-	defer func() { t.Logf("kept-gate LSTM vs fused inference: worst difference %.3g", worst) }()
 	for _, c := range cases {
 		for _, sz := range [][2]int{{4, 16}, {20, 5}} {
 			I, H := sz[0], sz[1]
 			in := c.in(I, H)
-			exact := !(c.op == "LSTM" && len(in) < 8 && linalg.CellAccelerated())
 			attrs := graph.Attrs{"hidden_size": attrInt(int64(H))}
 			for k, v := range c.attrs {
 				attrs[k] = v
@@ -160,11 +150,7 @@ func TestTrainingForwardIsInference(t *testing.T) {
 						t.Fatalf("%s I=%d H=%d: %s has %d elements, inference %d", c.name, I, H, o, len(a), len(b))
 					}
 					for i := range b {
-						d := math.Abs(float64(a[i] - b[i]))
-						if !exact {
-							worst = max(worst, d)
-						}
-						if exact && math.Float32bits(a[i]) != math.Float32bits(b[i]) || d > fusedTol {
+						if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
 							t.Fatalf("%s I=%d H=%d threads %d: %s[%d] = %v in training, %v in inference", c.name, I, H, threads, o, i, a[i], b[i])
 						}
 					}
@@ -173,11 +159,6 @@ func TestTrainingForwardIsInference(t *testing.T) {
 		}
 	}
 }
-
-// fusedTol bounds the difference between an LSTM's outputs on the general
-// path and on the fused cells (float32 sums in another order; observed
-// up to 3.6e-7 avx512, 4.8e-7 avx2 in ops/rnn's TestTrace).
-const fusedTol = 1e-6
 
 // TestRecurrentFloat32MatchesFloat64: the float32 tape (vector activations
 // of ops/linalg, fused inference cells) gives the float64 gradients, which
