@@ -47,12 +47,11 @@
 // Training: RunTraced runs the same code (on one goroutine, weights packed
 // per run, scratch from an arena the Trace keeps) and fills a Trace with the
 // node's parsed configuration and the state every step started from, which
-// train/autodiff's BPTT builds on; its outputs are bitwise Run's on the path
-// it takes. An LSTM with the default activations (no clip, peepholes or
-// input_forget) is traced on the general path, not the fused cells: there
-// each step's gates are a block of memory, activated in place, which the
-// Trace keeps (Trace.Gates, TanhC), so BPTT recomputes nothing; its outputs
-// are within 1e-6 of the fused cells' (summation order).
+// train/autodiff's BPTT builds on; its outputs are bitwise Run's. An LSTM
+// with the default activations (no clip, peepholes or input_forget) also
+// keeps each step's activated gates and tanh of its cell state
+// (Trace.Gates, TanhC; the fused cells store them through
+// linalg.CellArgs.Gates), so BPTT recomputes nothing.
 //
 // sequence_lens: steps past a row's length leave zeros in Y and the state at
 // the row's last valid step; the reverse direction starts at each row's own

@@ -15,16 +15,15 @@ import (
 // it is), run with a trace (rnn.RunTraced) that records the node's parsed
 // configuration and the state every step started from; so training's
 // outputs are bitwise inference's, and there is one attribute parser, the
-// kernel's. An LSTM with the default activations (no peepholes, clip or
-// input_forget) is traced on the kernel's general path, which keeps each
-// step's activated gates and tanh of its cell state (rnn.Trace.Gates), so
-// its tape recomputes nothing; its outputs are then bitwise those of
-// inference on that path and within 1e-6 of the fused cells'. For the
-// other cells the tape recomputes from the recorded states each step's
-// gate activations (gate orders iofc and zrh, RNN's single tanh;
-// directions; sequence_lens; initial states; peepholes; layout 0 and 1; GRU
-// linear_before_reset 0 and 1), which the backward pass needs: all steps
-// in one product, since every starting state is known. The backward pass runs per step only what the
+// kernel's. For an LSTM with the default activations (no peepholes, clip
+// or input_forget) the traced run also keeps each step's activated gates
+// and tanh of its cell state (rnn.Trace.Gates; the fused cells store
+// them), so its tape recomputes nothing. For the other cells the tape
+// recomputes from the recorded states each step's gate activations (gate
+// orders iofc and zrh, RNN's single tanh; directions; sequence_lens;
+// initial states; peepholes; layout 0 and 1; GRU linear_before_reset 0 and
+// 1), which the backward pass needs: all steps in one product, since every
+// starting state is known. The backward pass runs per step only what the
 // recurrence needs (the element-wise step, ops/linalg's LSTMCellGrad for
 // LSTM, and dh_prev = da·R); the weight, bias and input gradients of all
 // steps are products over all T·B rows after it. A released tape
