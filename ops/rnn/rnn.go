@@ -866,7 +866,10 @@ func runFused(j *job[float32]) {
 			}
 			setInput(t, 0, cb)
 			keepAt(t, 0)
-			if j.tr != nil {
+			if j.tr != nil && args.LdH == H {
+				// rows contiguous in Y (layout 0) and in the trace: one copy
+				j.tr.recordRows(d, t, j.b0, cb, args.H, cs, lstm)
+			} else if j.tr != nil {
 				for lb := 0; lb < cb; lb++ {
 					var c []float32
 					if lstm {

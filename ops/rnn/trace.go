@@ -158,6 +158,16 @@ func (tr *Trace[T]) scratchArena() *ops.Arena {
 	return tr.scratch
 }
 
+// recordRows is record for rows b0…b0+n-1 whose states are contiguous
+// (row stride Hidden) in h and, with lstm, c.
+func (tr *Trace[T]) recordRows(d, t, b0, n int, h, c []T, lstm bool) {
+	at := tr.at(d, t, b0)
+	copy(tr.hPrev[at:at+n*tr.Hidden], h)
+	if lstm {
+		copy(tr.cPrev[at:at+n*tr.Hidden], c)
+	}
+}
+
 // record keeps the states row b's step at time t of direction d starts
 // from (c is nil for GRU and RNN).
 func (tr *Trace[T]) record(d, t, b int, h, c []T) {
