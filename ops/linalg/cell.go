@@ -85,6 +85,9 @@ func PackCell(p *CellWeights, buf []float32, slots, in, hid int, w, r []float32)
 //   - H (LdH): the previous hidden state, HOut (LdHOut) the new one; they
 //     must not overlap.
 //   - C (LdC): LSTM only, the cell state, updated in place.
+//   - Gates (LdGates), TanhC (LdTanhC): LSTM only, optional (nil in
+//     inference): the step's activated gates i, o, f, g (4·H, laid out as
+//     Init) and tanh(c') (H) are stored there too, for a training pass.
 type CellArgs struct {
 	Rows   int
 	X      []float32
@@ -98,6 +101,11 @@ type CellArgs struct {
 	LdHOut int
 	C      []float32
 	LdC    int
+
+	Gates   []float32
+	LdGates int
+	TanhC   []float32
+	LdTanhC int
 }
 
 // LSTMCell runs one LSTM step (default activations, no peepholes or clip):
@@ -107,6 +115,13 @@ func LSTMCell(p *CellWeights, a *CellArgs) {
 		return
 	}
 	checkCell(p, a, 4, true)
+	if a.Gates != nil {
+		checkGates(a, p.H)
+		if !cellAsmOn() {
+			lstmCellKeepGo(p, a)
+			return
+		}
+	}
 	if cellAsmOn() {
 		lstmCellAsm(p, a)
 		return

@@ -30,6 +30,10 @@ type cellFrame struct {
 	bs     int            // bytes between the panels of consecutive packed blocks
 	aux    unsafe.Pointer // GRU0: r⊙h rows (pass 1) or z rows (pass 2)
 	ldaux  int
+	gates  unsafe.Pointer // LSTM: activated gates out (slots hb apart), or nil
+	ldg    int
+	tc     unsafe.Pointer // LSTM, with gates: tanh(c') out
+	ldt    int
 }
 
 // The cell kinds, indexing the generated kernel tables.
@@ -98,7 +102,7 @@ func chunkOff(c, lanes, bs int) int {
 // panel stays in L1 while the row groups stream past it), then each
 // leftover row over several chunks at once.
 func cellAsm(p *CellWeights, a *CellArgs, gru bool) {
-	if blockedStep(p, a.Rows) {
+	if a.Gates == nil && blockedStep(p, a.Rows) {
 		cellBlocked(p, a, gru)
 		return
 	}
@@ -113,7 +117,7 @@ func cellAsm(p *CellWeights, a *CellArgs, gru bool) {
 	nc := (H + L - 1) / L
 	bs := K * S * cellBlock // floats per packed block panel
 	f := cellFrame{k1: I, k2: H, ldx: 4 * a.LdX, ldh: 4 * a.LdH, ldi: 4 * a.LdInit, hb: 4 * H,
-		ldc: 4 * a.LdC, ldo: 4 * a.LdHOut, bs: 4 * bs}
+		ldc: 4 * a.LdC, ldo: 4 * a.LdHOut, bs: 4 * bs, ldg: 4 * a.LdGates, ldt: 4 * a.LdTanhC}
 	if gru {
 		f.ldc = 4 * a.LdH // c is the old h of the chunk
 	}
@@ -135,6 +139,10 @@ func cellAsm(p *CellWeights, a *CellArgs, gru bool) {
 			f.c = unsafe.Pointer(&a.C[r*a.LdC+c0])
 		}
 		f.ho = unsafe.Pointer(&a.HOut[r*a.LdHOut+c0])
+		if a.Gates != nil {
+			f.gates = unsafe.Pointer(&a.Gates[r*a.LdGates+c0])
+			f.tc = unsafe.Pointer(&a.TanhC[r*a.LdTanhC+c0])
+		}
 	}
 	R := ks.rows
 	rowsG := a.Rows - a.Rows%R

@@ -45,9 +45,13 @@
 // fixed order whatever the row block; tested bit for bit).
 //
 // Training: RunTraced runs the same code (on one goroutine, weights packed
-// per run) and fills a Trace with the node's parsed configuration and the
-// state every step started from, which train/autodiff's BPTT builds on; its
-// outputs are bitwise Run's.
+// per run, scratch from an arena the Trace keeps) and fills a Trace with the
+// node's parsed configuration and the state every step started from, which
+// train/autodiff's BPTT builds on; its outputs are bitwise Run's. An LSTM
+// with the default activations (no clip, peepholes or input_forget) also
+// keeps each step's activated gates and tanh of its cell state
+// (Trace.Gates, TanhC; the fused cells store them through
+// linalg.CellArgs.Gates), so BPTT recomputes nothing.
 //
 // sequence_lens: steps past a row's length leave zeros in Y and the state at
 // the row's last valid step; the reverse direction starts at each row's own

@@ -601,8 +601,10 @@ func runChecked[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, dm 
 	if err != nil {
 		return nil, err
 	}
+	sa := a // scratch and packed weights
 	if tr != nil {
-		tr.start(o, dm, append([]int(nil), lens...))
+		tr.start(o, dm, append([]int(nil), lens...), keptGates(o, in))
+		sa = tr.scratchArena()
 	}
 	var yShape, hShape [4]int
 	if o.layout == 0 {
@@ -642,7 +644,7 @@ func runChecked[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, dm 
 	}
 	wts := wb
 	if wts == nil {
-		w := getWeights[T](o, a, in, dm, tr != nil)
+		w := getWeights[T](o, sa, in, dm, tr != nil)
 		wts = &w
 	}
 	var c0 []T
@@ -683,7 +685,7 @@ func runChecked[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, dm 
 		j.b1 = dm.batch
 		for d := 0; d < nd; d++ {
 			j.w, j.d = &wts[d], d
-			j.buf = scratch[T](a, j.scratchSize(dm.batch))
+			j.buf = scratch[T](sa, j.scratchSize(dm.batch))
 			runJob(&j)
 		}
 		if err := a.Err(); err != nil {
@@ -839,6 +841,16 @@ func runFused(j *job[float32]) {
 	}
 	xbias := f32(w.xbias)
 	args := linalg.CellArgs{RB: rb, C: cs, LdC: H}
+	keep := j.tr != nil && j.tr.keep
+	// keepAt points the cell's gate outputs at the trace's rows of time t
+	// from local row lb (a traced LSTM keeps them for BPTT)
+	keepAt := func(t, lb int) {
+		if keep {
+			at := j.tr.at(d, t, j.b0+lb)
+			args.Gates, args.LdGates = j.tr.gates[4*at:], 4*H
+			args.TanhC, args.LdTanhC = j.tr.tanhC[at:], H
+		}
+	}
 	step := func() {
 		switch {
 		case lstm:
@@ -869,7 +881,11 @@ func runFused(j *job[float32]) {
 				t = seq - 1 - s
 			}
 			setInput(t, 0, cb)
-			if j.tr != nil {
+			keepAt(t, 0)
+			if j.tr != nil && args.LdH == H {
+				// rows contiguous in Y (layout 0) and in the trace: one copy
+				j.tr.recordRows(d, t, j.b0, cb, args.H, cs, lstm)
+			} else if j.tr != nil {
 				for lb := 0; lb < cb; lb++ {
 					var c []float32
 					if lstm {
@@ -904,6 +920,7 @@ func runFused(j *job[float32]) {
 					t = L - 1 - s
 				}
 				setInput(t, lb, 1)
+				keepAt(t, lb)
 				args.H, args.HOut = hs, hB[lb*H:(lb+1)*H]
 				if j.tr != nil {
 					var c []float32
@@ -966,7 +983,7 @@ func runJob[T tensor.Float](j *job[T]) {
 		rh = take(cb * H)
 		gh = take(cb * H)
 	}
-	take(cb * H) // keeps the layout of scratchSize
+	tc := take(cb * H) // LSTM: tanh of the new cell states
 	// the A-panel work of linalg's float32 GEMM; gemmNT's float64 path
 	// needs none
 	work, _ := any(buf).([]float32)
@@ -1036,6 +1053,8 @@ func runJob[T tensor.Float](j *job[T]) {
 	clip := T(o.clip)
 	hasClip := o.hasClip
 	_, is32 := any(clip).(float32)
+	keep := j.tr != nil && j.tr.keep
+	gStep, tcRow := g, tc[:0]
 
 	for s := 0; s < steps && !j.stopped(s); s++ {
 		if j.tr != nil {
@@ -1052,6 +1071,16 @@ func runJob[T tensor.Float](j *job[T]) {
 					j.tr.record(d, t, j.b0+lb, hs[lb*H:][:H], c)
 				}
 			}
+		}
+		g = gStep
+		if keep && j.lens == nil {
+			// a traced LSTM's gates go straight into the trace, where
+			// lstmFast activates them in place
+			t := s
+			if rev {
+				t = seq - 1 - s
+			}
+			g = j.tr.gates[4*j.tr.at(d, t, j.b0):][:cb*ngate]
 		}
 		gemmNT(cb, hs, H, &w.r, w.rbias, g, ngate, work)
 		if gru && !o.lbr {
@@ -1110,7 +1139,14 @@ func runJob[T tensor.Float](j *job[T]) {
 			case cellLSTM:
 				c := cs[lb*H:][:H]
 				if fast && !hasClip && w.pi == nil && !o.inputForget {
-					lstmFast(x, gr, h, c)
+					tcRow = tc[lb*H:][:H]
+					if keep {
+						tcRow = j.tr.tanhC[j.tr.at(d, t, j.b0+lb):][:H]
+					}
+					lstmFast(x, gr, h, c, tcRow)
+					if keep && j.lens != nil {
+						copy(j.tr.gates[4*j.tr.at(d, t, j.b0+lb):][:4*H], gr)
+					}
 				} else {
 					lstmGeneral(o, w, acts, x, gr, h, c, clip)
 				}
@@ -1158,23 +1194,28 @@ func runJob[T tensor.Float](j *job[T]) {
 }
 
 // lstmFast is the LSTM cell with the default activations and no clip,
-// peepholes or input_forget. x and g hold the iofc pre-activations.
-func lstmFast[T tensor.Float](x, g, h, c []T) {
+// peepholes or input_forget. x and g hold the iofc pre-activations; g is
+// left holding the activated gates i, o, f, c~ and tc (H) tanh of the new
+// cell state, which a traced run keeps.
+func lstmFast[T tensor.Float](x, g, h, c, tc []T) {
 	if x32, ok := any(x).([]float32); ok {
-		lstmFast32(x32, any(g).([]float32), any(h).([]float32), any(c).([]float32))
+		lstmFast32(x32, any(g).([]float32), any(h).([]float32), any(c).([]float32), any(tc).([]float32))
 		return
 	}
 	H := len(h)
-	c = c[:H]
+	c, tc = c[:H], tc[:H]
 	xi, xo, xf, xc := x[:H], x[H:2*H], x[2*H:3*H], x[3*H:4*H]
 	gi, gO, gf, gc := g[:H], g[H:2*H], g[2*H:3*H], g[3*H:4*H]
 	for k := range h {
 		i := sigmoid(xi[k] + gi[k])
 		f := sigmoid(xf[k] + gf[k])
 		cc := tanh(xc[k] + gc[k])
+		o := sigmoid(xo[k] + gO[k])
+		gi[k], gO[k], gf[k], gc[k] = i, o, f, cc
 		cn := f*c[k] + i*cc
 		c[k] = cn
-		h[k] = sigmoid(xo[k]+gO[k]) * tanh(cn)
+		tc[k] = tanh(cn)
+		h[k] = o * tc[k]
 	}
 }
 
@@ -1280,10 +1321,10 @@ func gruStep2[T tensor.Float](fast bool, acts []act, hasClip bool, clip T, xh, z
 }
 
 // lstmFast32 is lstmFast for float32 with the vector activations of
-// ops/linalg: the gate block g (scratch of this step) is overwritten.
-func lstmFast32(x, g, h, c []float32) {
+// ops/linalg, in place in g.
+func lstmFast32(x, g, h, c, tc []float32) {
 	H := len(h)
-	g, x, c = g[:4*H], x[:4*H], c[:H]
+	g, x, c, tc = g[:4*H], x[:4*H], c[:H], tc[:H]
 	for k := range g {
 		g[k] += x[k]
 	}
@@ -1293,11 +1334,11 @@ func lstmFast32(x, g, h, c []float32) {
 	for k := range c {
 		cn := f[k]*c[k] + i[k]*cc[k]
 		c[k] = cn
-		cc[k] = cn
+		tc[k] = cn
 	}
-	linalg.Tanh(cc)
+	linalg.Tanh(tc)
 	for k := range h {
-		h[k] = o[k] * cc[k]
+		h[k] = o[k] * tc[k]
 	}
 }
 

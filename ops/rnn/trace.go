@@ -11,8 +11,13 @@ import (
 // the node's parsed configuration (so training has no attribute parser of
 // its own) and the state every step started from. The kernel fills it as
 // it runs (RunTraced); its outputs are exactly those of Run, fused path
-// included. A backward pass recomputes each step's gates from these states
-// and the weights.
+// included. An LSTM with the default activations (no clip, peepholes or
+// input_forget) also keeps each step's activated gates and tanh of its new
+// cell state (Gates, TanhC: the fused cells store them through
+// linalg.CellArgs.Gates, the general path activates its gate block in
+// place), so a backward pass needs no recomputation; for the other cells
+// a backward pass recomputes each step's gates from the states and the
+// weights.
 type Trace[T tensor.Float] struct {
 	Cell                      string // "LSTM", "GRU" or "RNN"
 	Seq, Batch, Input, Hidden int
@@ -24,6 +29,9 @@ type Trace[T tensor.Float] struct {
 	Clip                      bool  // the clip attribute is set
 	InputForget               bool  // LSTM input_forget=1
 	hPrev, cPrev              []T
+	gates, tanhC              []T // kept LSTM gates (keep), else nil
+	keep                      bool
+	scratch                   *ops.Arena // the kernel's scratch, reused by the next traced run
 }
 
 // Dirs is the number of directions.
@@ -43,6 +51,42 @@ func (tr *Trace[T]) Hs(d int) []T { return tr.hPrev[tr.at(d, 0, 0):tr.at(d+1, 0,
 
 // Cs is Hs for the LSTM cell states.
 func (tr *Trace[T]) Cs(d int) []T { return tr.cPrev[tr.at(d, 0, 0):tr.at(d+1, 0, 0)] }
+
+// Gates returns direction d's activated gates [Seq][Batch][4·Hidden]
+// (i, o, f, c~ in row t·Batch+b, the step at time t of batch row b), or
+// nil when the run did not keep them (then they must be recomputed). Rows
+// at times past a row's length hold stale values.
+func (tr *Trace[T]) Gates(d int) []T {
+	if !tr.keep {
+		return nil
+	}
+	return tr.gates[4*tr.at(d, 0, 0) : 4*tr.at(d+1, 0, 0)]
+}
+
+// TanhC returns, along with Gates, tanh of each step's new cell state
+// ([Seq][Batch][Hidden]), or nil.
+func (tr *Trace[T]) TanhC(d int) []T {
+	if !tr.keep {
+		return nil
+	}
+	return tr.tanhC[tr.at(d, 0, 0):tr.at(d+1, 0, 0)]
+}
+
+// keptGates reports whether a traced run of o keeps the LSTM gates: the
+// default activations and no clip, peepholes or input_forget, the cells
+// both the fused path (linalg.LSTMCell) and the general one (lstmFast)
+// run.
+func keptGates(o *rnnOp, in []*tensor.Tensor) bool {
+	if o.cell != cellLSTM || o.hasClip || o.inputForget || input(in, 7) != nil {
+		return false
+	}
+	for _, f := range o.fast {
+		if !f {
+			return false
+		}
+	}
+	return true
+}
 
 func (tr *Trace[T]) at(d, t, b int) int { return ((d*tr.Seq+t)*tr.Batch + b) * tr.Hidden }
 
@@ -66,11 +110,11 @@ func RunTraced[T tensor.Float](op ops.Op, in []*tensor.Tensor, tr *Trace[T]) ([]
 
 // start fills the configuration and sizes the state buffers, reusing
 // those of an earlier run of tr when they are large enough.
-func (tr *Trace[T]) start(o *rnnOp, dm dims, lens []int) {
-	hPrev, cPrev := tr.hPrev, tr.cPrev
+func (tr *Trace[T]) start(o *rnnOp, dm dims, lens []int, keep bool) {
+	hPrev, cPrev, gates, tanhC, sa := tr.hPrev, tr.cPrev, tr.gates, tr.tanhC, tr.scratch
 	*tr = Trace[T]{Cell: o.cell.String(), Seq: dm.seq, Batch: dm.batch, Input: dm.in, Hidden: dm.hid,
 		Reverse: append([]bool(nil), o.reverse...), Layout: o.layout, Lens: lens, LinearBeforeReset: o.lbr,
-		Clip: o.hasClip, InputForget: o.inputForget, DefaultActivations: true}
+		Clip: o.hasClip, InputForget: o.inputForget, DefaultActivations: true, keep: keep, scratch: sa}
 	for _, f := range o.fast {
 		tr.DefaultActivations = tr.DefaultActivations && f
 	}
@@ -90,6 +134,37 @@ func (tr *Trace[T]) start(o *rnnOp, dm dims, lens []int) {
 	tr.hPrev = reuse(hPrev)
 	if o.cell == cellLSTM {
 		tr.cPrev = reuse(cPrev)
+	}
+	tr.gates, tr.tanhC = gates, tanhC // kept for a later run even when unused
+	if keep {
+		if cap(gates) < 4*n {
+			gates = make([]T, 4*n)
+		}
+		if cap(tanhC) < n {
+			tanhC = make([]T, n)
+		}
+		tr.gates, tr.tanhC = gates[:4*n], tanhC[:n]
+	}
+}
+
+// scratchArena returns the trace's arena for the run's scratch and packed
+// weights (not its outputs, which the caller keeps), reset: a traced run
+// after the first allocates no scratch.
+func (tr *Trace[T]) scratchArena() *ops.Arena {
+	if tr.scratch == nil {
+		tr.scratch = new(ops.Arena)
+	}
+	tr.scratch.Reset()
+	return tr.scratch
+}
+
+// recordRows is record for rows b0…b0+n-1 whose states are contiguous
+// (row stride Hidden) in h and, with lstm, c.
+func (tr *Trace[T]) recordRows(d, t, b0, n int, h, c []T, lstm bool) {
+	at := tr.at(d, t, b0)
+	copy(tr.hPrev[at:at+n*tr.Hidden], h)
+	if lstm {
+		copy(tr.cPrev[at:at+n*tr.Hidden], c)
 	}
 }
 

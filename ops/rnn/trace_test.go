@@ -8,7 +8,8 @@ import (
 // TestTrace: a traced run gives bitwise the outputs of Run, on the fused
 // and the general paths, and records as each step's starting state the
 // initial state (first step) or the hidden state Y holds for the time
-// processed just before.
+// processed just before. An LSTM without peepholes keeps its gates, on
+// both paths, and they give each step's output, h = o⊙tanh(c'), bitwise.
 func TestTrace(t *testing.T) {
 	defer func() { forceFused = 0 }()
 	const T, N = 5, 6
@@ -24,6 +25,10 @@ func TestTrace(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				kept := tr.Gates(0) != nil
+				if kept != (c.op == "LSTM" && !c.peep) {
+					t.Fatalf("%s: gates kept %v", c.name, kept)
+				}
 				for i := range want {
 					a, b := got[i].Float32s(), want[i].Float32s()
 					for k := range b {
@@ -35,7 +40,7 @@ func TestTrace(t *testing.T) {
 				if tr.Cell != rc.op || tr.Seq != T || tr.Batch != N || tr.Hidden != H || tr.Input != c.in || (tr.Lens != nil) != c.lens {
 					t.Fatalf("%s: trace config %+v", c.name, tr)
 				}
-				y := want[0].Float32s()
+				y := got[0].Float32s()
 				nd := tr.Dirs()
 				yAt := func(t, d, b int) []float32 {
 					if tr.Layout == 0 {
@@ -67,6 +72,14 @@ func TestTrace(t *testing.T) {
 								}
 							default:
 								start = make([]float32, H)
+							}
+							if kept {
+								g, tc := tr.Gates(d)[4*(ti*N+b)*H:][:4*H], tr.TanhC(d)[(ti*N+b)*H:][:H]
+								for j, v := range yAt(ti, d, b) {
+									if o := g[H+j] * tc[j]; math.Float32bits(o) != math.Float32bits(v) {
+										t.Fatalf("%s H=%d: dir %d row %d time %d: o⊙tanh(c')[%d] = %v from the kept gates, h = %v", c.name, H, d, b, ti, j, o, v)
+									}
+								}
 							}
 							for j, v := range tr.H(d, ti, b) {
 								if math.Float32bits(v) != math.Float32bits(start[j]) {

@@ -15,8 +15,12 @@ import (
 // it is), run with a trace (rnn.RunTraced) that records the node's parsed
 // configuration and the state every step started from; so training's
 // outputs are bitwise inference's, and there is one attribute parser, the
-// kernel's. From the recorded states the tape recomputes each step's gate
-// activations (gate orders iofc and zrh, RNN's single tanh; directions; sequence_lens;
+// kernel's. For an LSTM with the default activations (no peepholes, clip
+// or input_forget) the traced run also keeps each step's activated gates
+// and tanh of its cell state (rnn.Trace.Gates; the fused cells store
+// them), so its tape recomputes nothing. For the other cells the tape
+// recomputes from the recorded states each step's gate activations (gate
+// orders iofc and zrh, RNN's single tanh; directions; sequence_lens;
 // initial states; peepholes; layout 0 and 1; GRU linear_before_reset 0 and
 // 1), which the backward pass needs: all steps in one product, since every
 // starting state is known. The backward pass runs per step only what the
@@ -125,7 +129,9 @@ func (s *rnnSpec) stateAt(d, b int) int {
 }
 
 // The tape keeps, per direction, one row per (time, batch row) in the order
-// t·B+b of the trace's state slabs (rnn.Trace.Hs), so every product that
+// t·B+b of the trace's state slabs (rnn.Trace.Hs; an LSTM's gates and
+// tanh of its cell states are the trace's own, rnn.Trace.Gates, when the
+// traced run kept them), so every product that
 // does not feed the recurrence runs once over all T·B rows: the recurrent
 // part of the gates in the forward pass, and the weight, bias and input
 // gradients in the backward pass. Only dh_prev = da·R is left per step.
@@ -221,10 +227,11 @@ func rnnBiases[T tensor.Float](c *Ctx, d, GH int) (wb, rb []T) {
 	return nil, nil
 }
 
-// rnnTapeOf recomputes what the backward pass needs from the states the
-// kernel recorded: each step's gate activations and, for LSTM, tanh of the
-// cell state after it; for GRU the recurrent part of the h gate. All steps
-// at once, since every starting state is known.
+// rnnTapeOf lays out the weight-gradient operand [H | X | 1] and, unless
+// the traced run kept them, recomputes what the backward pass needs from
+// the states the kernel recorded: each step's gate activations and, for
+// LSTM, tanh of the cell state after it; for GRU the recurrent part of the
+// h gate. All steps at once, since every starting state is known.
 func rnnTapeOf[T tensor.Float](c *Ctx, tp *rnnTape[T]) {
 	s, tr := tp.spec, tp.tr
 	X, W, R := data[T](c.In[0]), data[T](c.In[1]), data[T](c.In[2])
@@ -244,6 +251,11 @@ func rnnTapeOf[T tensor.Float](c *Ctx, tp *rnnTape[T]) {
 		z := rnnInputs(s, Hs, X, at(tp.z, d))
 		slot(&tp.z, d, 0)
 		tp.z[d] = z
+		if tr.Gates(d) != nil {
+			// the traced run kept the activated gates and tanh of the
+			// new cell states (tp.gatesOf)
+			continue
+		}
 		zw := H + I + 1
 		wcat := make([]T, GH*zw)
 		wb, rb := rnnBiases[T](c, d, GH)
@@ -380,6 +392,18 @@ func tanhVec[T tensor.Float](x []T) {
 	}
 }
 
+// gatesOf returns direction d's activated gates and (LSTM) tanh of the
+// new cell states: those the traced run kept, else the recomputed ones.
+func (tp *rnnTape[T]) gatesOf(d int) (gates, tanhC []T) {
+	if g := tp.tr.Gates(d); g != nil {
+		return g, tp.tr.TanhC(d)
+	}
+	if d < len(tp.tanhC) {
+		tanhC = tp.tanhC[d]
+	}
+	return tp.gates[d], tanhC
+}
+
 func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 	tp, ok := c.Saved.(*rnnTape[T])
 	if !ok {
@@ -446,10 +470,11 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 	rows := make([]int, B) // tape row of each batch row at a step, -1 when idle
 	for d := 0; d < s.dirs; d++ {
 		Wd, Rd := W[d*GH*I:(d+1)*GH*I], R[d*GH*H:(d+1)*GH*H]
-		Hs, gates := tr.Hs(d), tp.gates[d]
-		var Cs, tanhC, cNext, hr, pd, gPd []T
+		Hs := tr.Hs(d)
+		gates, tanhC := tp.gatesOf(d)
+		var Cs, cNext, hr, pd, gPd []T
 		if s.lstm {
-			Cs, tanhC = tr.Cs(d), tp.tanhC[d]
+			Cs = tr.Cs(d)
 			if peep != nil {
 				cNext, pd, gPd = tp.cNext[d], peep[d*3*H:(d+1)*3*H], gP[d*3*H:(d+1)*3*H]
 			}
@@ -474,18 +499,23 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 		if tr.Lens != nil {
 			clear(da)
 		}
-		rPack := packMat(false, recK, H, Rd, H)
+		var rPack *packedMat[T]
 		if xw > 0 {
-			rw := make([]T, GH*nw)
+			rw := getScratch[T](GH * nw)
 			for j := 0; j < GH; j++ {
 				copy(rw[j*nw:], Rd[j*H:(j+1)*H])
 				copy(rw[j*nw+H:], Wd[j*I:(j+1)*I])
 			}
 			rPack = packMat(false, GH, nw, rw, nw)
+			defer putScratch(rw)
+		} else {
+			rPack = packMat(false, recK, H, Rd, H)
 		}
+		defer rPack.release()
 		var rhPack *packedMat[T]
 		if s.gru() && !s.lbr {
 			rhPack = packMat(false, H, H, Rd[2*H*H:], H)
+			defer rhPack.release()
 		}
 		for k := s.T - 1; k >= 0; k-- {
 			// rows of this step; contiguous when every row is at the same time
@@ -607,7 +637,9 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 		// weight and bias gradients of all steps at once: [H | X | 1]ᵀ·da
 		// gives R's, W's and the bias' (transposed)
 		z, zw := tp.z[d], H+I+1
-		out := make([]T, zw*GH)
+		out := getScratch[T](zw * GH)
+		defer putScratch(out)
+		clear(out)
 		gemmS(true, false, zw, GH, TB, z, zw, da, GH, out, GH)
 		gWd, gRd := gW[d*GH*I:(d+1)*GH*I], gR[d*GH*H:(d+1)*GH*H]
 		var gWb, gRb []T
@@ -824,14 +856,25 @@ type packedMat[T tensor.Float] struct {
 	trans     bool
 	k, n, ldb int
 	p         *linalg.PackedB
+	buf       []float32 // p's pooled storage
 }
 
 func packMat[T tensor.Float](trans bool, k, n int, b []T, ldb int) *packedMat[T] {
 	q := &packedMat[T]{b: b, trans: trans, k: k, n: n, ldb: ldb}
 	if b32, ok := any(b).([]float32); ok {
-		q.p = linalg.PackB(trans, k, n, b32, ldb)
+		q.buf = getScratch[float32](linalg.PackedSize(k, n))
+		q.p = new(linalg.PackedB)
+		linalg.PackBInto(q.p, q.buf, trans, k, n, b32, ldb)
 	}
 	return q
+}
+
+// release returns the packed copy's pooled buffer; q is unusable after.
+func (q *packedMat[T]) release() {
+	if q.buf != nil {
+		putScratch(q.buf)
+		q.buf, q.p = nil, nil
+	}
 }
 
 // mulAcc adds a·op(B) into c (m×n, row-major), a being m×k with row

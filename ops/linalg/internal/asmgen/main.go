@@ -579,7 +579,32 @@ func (k kernel) body(e *emitter, r regs, m []int) {
 
 // epilogue applies the gates and stores, row by row: DX = c (LSTM) or the
 // old h, BX = h out (GRU0 pass 1: z), R10 = aux; strides R8, R9, R11.
+// An LSTM also stores its activated gates and tanh(c') when the frame's
+// gates pointer is set (a traced run): R10 = gates (stride R11, slots
+// R12 apart), SI = tanh(c') (stride CX); a second copy of the epilogue
+// does that, so a run without them takes no extra branch per chunk.
 func (k kernel) epilogue(e *emitter, r regs, part bool) {
+	if k.k != kLSTM {
+		k.epilogueRows(e, r, part, false)
+		return
+	}
+	label := k.name() + "_keep"
+	if part {
+		label += "part"
+	}
+	e.p("MOVQ cellFrame_gates(DI), R10")
+	e.p("TESTQ R10, R10")
+	e.p("JNZ %s", label)
+	k.epilogueRows(e, r, part, false)
+	e.raw(label + ":\n")
+	e.p("MOVQ cellFrame_ldg(DI), R11")
+	e.p("MOVQ cellFrame_hb(DI), R12")
+	e.p("MOVQ cellFrame_tc(DI), SI")
+	e.p("MOVQ cellFrame_ldt(DI), CX")
+	k.epilogueRows(e, r, part, true)
+}
+
+func (k kernel) epilogueRows(e *emitter, r regs, part, keep bool) {
 	kd := k.k
 	vb := k.s.vb()
 	e.p("MOVQ cellFrame_c(DI), DX")
@@ -637,6 +662,13 @@ func (k kernel) epilogue(e *emitter, r regs, part bool) {
 			if kd == kGRU0Z || kd == kGRU0N {
 				e.p("ADDQ R11, R10")
 			}
+			if keep {
+				e.p("ADDQ R11, R10")
+				e.p("ADDQ CX, SI")
+			}
+		}
+		if keep {
+			e.p("LEAQ (R10)(R12*2), R13")
 		}
 		for j := 0; j < k.chunks; j++ {
 			a := func(i int) string { return k.acc(r, row, j, i) }
@@ -649,11 +681,20 @@ func (k kernel) epilogue(e *emitter, r regs, part bool) {
 				sig(a(1))
 				sig(a(2))
 				tanh(a(3))
+				if keep {
+					store(a(0), fmt.Sprintf("%d(R10)", j*vb), j)
+					store(a(1), fmt.Sprintf("%d(R10)(R12*1)", j*vb), j)
+					store(a(2), fmt.Sprintf("%d(R10)(R12*2)", j*vb), j)
+					store(a(3), fmt.Sprintf("%d(R13)(R12*1)", j*vb), j)
+				}
 				load(dx, j, r.t3)
 				e.p("VMULPS %s, %s, %s", a(2), r.t3, r.t3)
 				e.p("VFMADD231PS %s, %s, %s", a(0), a(3), r.t3)
 				store(r.t3, dx, j)
 				tanh(r.t3)
+				if keep {
+					store(r.t3, fmt.Sprintf("%d(SI)", j*vb), j)
+				}
 				e.p("VMULPS %s, %s, %s", a(1), r.t3, r.t3)
 				store(r.t3, bx, j)
 			case kGRU: // z r nx nh: n = tanh(nx + r⊙nh), h' = n + z⊙(h - n)
