@@ -117,8 +117,8 @@ func LSTMCell(p *CellWeights, a *CellArgs) {
 	checkCell(p, a, 4, true)
 	if a.Gates != nil {
 		checkGates(a, p.H)
-		if !cellAsmOn() {
-			lstmCellKeepGo(p, a)
+		if !cellAsmKeepsGates() {
+			lstmCellGo(p, a)
 			return
 		}
 	}
@@ -148,6 +148,13 @@ func GRUCell(p *CellWeights, a *CellArgs) {
 // (AVX-512, AVX2+FMA or NEON); without it a GEMM plus vector activations is
 // faster.
 func CellAccelerated() bool { return cellAsmOn() }
+
+// CellKeepsGates reports whether LSTMCell with CellArgs.Gates set computes
+// h' and c' bit for bit as without it. It does with the AVX cells and the
+// Go cell; the NEON cells do not store gates, so there a step that keeps
+// them runs the Go cell, and a caller that needs the fused cell's exact
+// results (ops/rnn's traced runs) recomputes the gates instead.
+func CellKeepsGates() bool { return !cellAsmOn() || cellAsmKeepsGates() }
 
 // checkCell checks every slice the kernels touch, once per call, because
 // the assembly reads and writes without bounds checks.

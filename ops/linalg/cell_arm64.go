@@ -47,6 +47,10 @@ type neonKernels struct {
 // cellAsmOn is read per call (not cached at init) so setKernel can switch it.
 func cellAsmOn() bool { return useNEON }
 
+// cellAsmKeepsGates: the NEON cells do not store CellArgs.Gates and TanhC
+// (a traced step runs the Go cell).
+func cellAsmKeepsGates() bool { return false }
+
 // neonStage holds a partial chunk's operands padded to full vectors: the
 // kernels load and store whole vectors only, so the last chunk of an H
 // that is not a multiple of the chunk goes through these buffers (the

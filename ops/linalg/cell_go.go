@@ -84,6 +84,13 @@ func lstmCellGo(p *CellWeights, a *CellArgs) {
 			for j := range hb {
 				hb[j] = og[j] * cn[j]
 			}
+			if a.Gates != nil { // a traced step keeps i, o, f, g and tanh(c')
+				gs := a.Gates[r*a.LdGates:][:4*H]
+				for g, act := range [4][]float32{ig, og, fg, gg} {
+					copy(gs[g*H+u*cellBlock:][:w], act)
+				}
+				copy(a.TanhC[r*a.LdTanhC+u*cellBlock:][:w], cn[:w])
+			}
 		}
 	}
 }
