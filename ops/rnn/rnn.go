@@ -1054,7 +1054,7 @@ func runJob[T tensor.Float](j *job[T]) {
 	hasClip := o.hasClip
 	_, is32 := any(clip).(float32)
 	keep := j.tr != nil && j.tr.keep
-	gStep, tcRow := g, tc[:0]
+	gStep := g
 
 	for s := 0; s < steps && !j.stopped(s); s++ {
 		if j.tr != nil {
@@ -1139,7 +1139,7 @@ func runJob[T tensor.Float](j *job[T]) {
 			case cellLSTM:
 				c := cs[lb*H:][:H]
 				if fast && !hasClip && w.pi == nil && !o.inputForget {
-					tcRow = tc[lb*H:][:H]
+					tcRow := tc[lb*H:][:H]
 					if keep {
 						tcRow = j.tr.tanhC[j.tr.at(d, t, j.b0+lb):][:H]
 					}
