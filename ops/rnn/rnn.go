@@ -499,6 +499,17 @@ func scratch[T tensor.Float](a *ops.Arena, n int) []T {
 	return make([]T, n) // New fails only for a negative n, as make does
 }
 
+// jobScratch returns j's scratch of n elements: zeroed, except for a fused
+// job, which clears the few buffers it needs zeroed itself (runFused) and
+// fully overwrites the rest, the input projection of every step (10 MB for
+// GRU(128), T = 100, batch 64) among them.
+func jobScratch[T tensor.Float](a *ops.Arena, j *job[T], n int) []T {
+	if j.w.fused {
+		return any(a.EmptyFloat32s(n)).([]T) // fused implies float32
+	}
+	return scratch[T](a, n)
+}
+
 // parallelWork is the multiply-add count from which a Run splits its batch
 // rows and directions across goroutines. Once ops/parallel's workers poll
 // between calls instead of parking (a parked one needed ~100-230 µs to get
@@ -683,7 +694,7 @@ func runChecked[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, dm 
 		j.b1 = dm.batch
 		for d := 0; d < nd; d++ {
 			j.w, j.d = &wts[d], d
-			j.buf = scratch[T](a, j.scratchSize(dm.batch))
+			j.buf = jobScratch[T](a, &j, j.scratchSize(dm.batch))
 			runJob(&j)
 		}
 		if err := a.Err(); err != nil {
@@ -733,7 +744,7 @@ func runParallel[T tensor.Float](o *rnnOp, a *ops.Arena, base job[T], wts *[2]di
 			j := base
 			j.w, j.d = &p.wts[d], d
 			j.b0, j.b1 = batch*ci/chunks, batch*(ci+1)/chunks
-			j.buf = scratch[T](a, j.scratchSize(j.b1-j.b0))
+			j.buf = jobScratch[T](a, &j, j.scratchSize(j.b1-j.b0))
 			p.jobs = append(p.jobs, j)
 		}
 	}
@@ -783,11 +794,18 @@ func runFused(j *job[float32]) {
 		buf = buf[n:]
 		return s
 	}
+	// the scratch comes uncleared (jobScratch): zero the states and the
+	// GRU buffers here; the input projection and its work are overwritten
 	cs, hA, hB := take(cb*H), take(cb*H), take(cb*H)
+	clear(cs)
+	clear(hA)
+	clear(hB)
 	gru0 := o.cell == cellGRU && !o.lbr
 	var zs, rhs []float32
 	if gru0 {
 		zs, rhs = take(cb*H), take(cb*H)
+		clear(zs)
+		clear(rhs)
 	}
 	var xw []float32
 	// xw row of (t, local row lb) = xwRow + t*xwT + lb*xwB
