@@ -125,6 +125,26 @@ func (a *Arena) Float32s(n int) []float32 {
 	return takeScratch(&a.f32, &a.nextF, n)
 }
 
+// EmptyFloat32s is Float32s without the zeroing: the contents are whatever
+// the buffer held before. For scratch a kernel writes in full before it
+// reads it (a product's output, a packing buffer); clearing megabytes that
+// are overwritten anyway cost 8 % of a batch-64 GRU(128) run.
+func (a *Arena) EmptyFloat32s(n int) []float32 {
+	if a == nil {
+		return make([]float32, n)
+	}
+	if a.nextF == len(a.f32) {
+		a.f32 = append(a.f32, nil)
+	}
+	b := a.f32[a.nextF]
+	a.nextF++
+	if cap(b) < n {
+		b = make([]float32, n)
+		a.f32[a.nextF-1] = b
+	}
+	return b[:n]
+}
+
 // Ints returns a zeroed scratch slice of n ints (indices, strides, shapes).
 func (a *Arena) Ints(n int) []int {
 	if a == nil {

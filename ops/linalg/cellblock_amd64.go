@@ -135,13 +135,15 @@ func cellBlocked(p *CellWeights, a *CellArgs, gru bool) {
 			if gru && !started[2] {
 				// no input rows (I = 0): x·W_hᵀ + init_h is init_h alone
 				for i := 0; i < rows; i++ {
-					// element by element: a memmove call per 64 bytes cost
-					// 4 % of a bidirectional GRU(128) at batch 64
+					// as one array: four 16-byte moves (a memmove call
+					// per 64 bytes cost 4 % of a bidirectional GRU(128)
+					// at batch 64, an element loop 7 %)
 					d := (*[cellBlock]float32)(scr[i*ldS+2*cellBlock:])
 					s := (*[cellBlock]float32)(a.Init[(r0+i)*a.LdInit+2*H+u0:])
-					for j := range d {
-						d[j] = s[j]
-					}
+					*(*[4]float32)(d[0:]) = *(*[4]float32)(s[0:])
+					*(*[4]float32)(d[4:]) = *(*[4]float32)(s[4:])
+					*(*[4]float32)(d[8:]) = *(*[4]float32)(s[8:])
+					*(*[4]float32)(d[12:]) = *(*[4]float32)(s[12:])
 				}
 			}
 			// the gates, chunk by chunk

@@ -499,6 +499,17 @@ func scratch[T tensor.Float](a *ops.Arena, n int) []T {
 	return make([]T, n) // New fails only for a negative n, as make does
 }
 
+// jobScratch returns j's scratch of n elements: zeroed, except for a fused
+// job, which clears the few buffers it needs zeroed itself (runFused) and
+// fully overwrites the rest, the input projection of every step (10 MB for
+// GRU(128), T = 100, batch 64) among them.
+func jobScratch[T tensor.Float](a *ops.Arena, j *job[T], n int) []T {
+	if j.w.fused {
+		return any(a.EmptyFloat32s(n)).([]T) // fused implies float32
+	}
+	return scratch[T](a, n)
+}
+
 // parallelWork is the multiply-add count from which a Run splits its batch
 // rows and directions across goroutines. Once ops/parallel's workers poll
 // between calls instead of parking (a parked one needed ~100-230 µs to get
@@ -544,6 +555,24 @@ func (j *job[T]) stopped(s int) bool {
 	return s%cancelEvery == cancelEvery-1 && j.arena.Err() != nil
 }
 
+// projChunk bounds the input projection a fused job computes ahead of the
+// recurrence (bytes): the steps' rows are projected a few steps at a time,
+// just before those steps run, so they are read back from L2 rather than
+// written to and re-read from memory (all T steps of GRU(128) at batch 64
+// are 10 MB per direction).
+var projChunk = 256 << 10
+
+// projSteps is how many steps' input projection a fused job over cb rows
+// computes at a time: all of them with sequence_lens (each row then runs
+// its own steps), else as many as fit projChunk, at least one.
+func (j *job[T]) projSteps(cb int) int {
+	seq := j.dm.seq
+	if j.lens != nil || cb == 0 || j.dm.gh == 0 {
+		return seq
+	}
+	return max(1, min(seq, projChunk/(4*cb*j.dm.gh)))
+}
+
 // scratchSize is the scratch a job over cb rows needs.
 func (j *job[T]) scratchSize(cb int) int {
 	o, dm := j.o, j.dm
@@ -557,7 +586,8 @@ func (j *job[T]) scratchSize(cb int) int {
 			n += 2 * cb * H // z and r⊙h between the two passes
 		}
 		if !j.w.fuseX {
-			n += dm.seq*cb*GH + linalg.WorkSize(dm.seq*cb, dm.in)
+			steps := j.projSteps(cb)
+			n += steps*cb*GH + linalg.WorkSize(steps*cb, dm.in)
 		}
 		return n
 	}
@@ -685,7 +715,7 @@ func runChecked[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, dm 
 		j.b1 = dm.batch
 		for d := 0; d < nd; d++ {
 			j.w, j.d = &wts[d], d
-			j.buf = scratch[T](sa, j.scratchSize(dm.batch))
+			j.buf = jobScratch[T](sa, &j, j.scratchSize(dm.batch))
 			runJob(&j)
 		}
 		if err := a.Err(); err != nil {
@@ -735,7 +765,7 @@ func runParallel[T tensor.Float](o *rnnOp, a *ops.Arena, base job[T], wts *[2]di
 			j := base
 			j.w, j.d = &p.wts[d], d
 			j.b0, j.b1 = batch*ci/chunks, batch*(ci+1)/chunks
-			j.buf = scratch[T](a, j.scratchSize(j.b1-j.b0))
+			j.buf = jobScratch[T](a, &j, j.scratchSize(j.b1-j.b0))
 			p.jobs = append(p.jobs, j)
 		}
 	}
@@ -785,31 +815,53 @@ func runFused(j *job[float32]) {
 		buf = buf[n:]
 		return s
 	}
+	// the scratch comes uncleared (jobScratch): zero the states and the
+	// GRU buffers here; the input projection and its work are overwritten
 	cs, hA, hB := take(cb*H), take(cb*H), take(cb*H)
+	clear(cs)
+	clear(hA)
+	clear(hB)
 	gru0 := o.cell == cellGRU && !o.lbr
 	var zs, rhs []float32
 	if gru0 {
 		zs, rhs = take(cb*H), take(cb*H)
+		clear(zs)
+		clear(rhs)
 	}
-	var xw []float32
-	// xw row of (t, local row lb) = xwRow + t*xwT + lb*xwB
+	var xw, work []float32
+	// xw row of (t, local row lb) = xw[(t-xw0)*xwT + lb*xwB]
 	xwT, xwB := cb*GH, GH
-	if o.layout == 1 {
+	xw0, xw1 := 0, 0 // the steps xw holds
+	steps := j.projSteps(cb)
+	if o.layout == 1 && steps == seq {
 		xwT, xwB = GH, seq*GH
 	}
-	if !w.fuseX {
-		xw = take(seq * cb * GH)
-		work := take(linalg.WorkSize(seq*cb, I))
-		if o.layout == 0 {
-			if cb == batch {
-				gemmNT(seq*batch, j.x, I, &w.w, w.xbias, xw, GH, work)
-			} else {
-				for t := 0; t < seq; t++ {
-					gemmNT(cb, j.x[(t*batch+j.b0)*I:], I, &w.w, w.xbias, xw[t*cb*GH:], GH, work)
-				}
+	// project computes the rows of steps [t0, t1) into xw. Each row's sum
+	// is the same whatever the block of rows it is computed in
+	// (linalg.TestRowResultIndependentOfBlock), so projecting a few steps
+	// at a time gives the same bits as all at once.
+	project := func(t0, t1 int) {
+		xw0, xw1 = t0, t1
+		switch {
+		case o.layout == 0 && cb == batch:
+			gemmNT((t1-t0)*batch, j.x[t0*batch*I:], I, &w.w, w.xbias, xw, GH, work)
+		case o.layout == 0:
+			for t := t0; t < t1; t++ {
+				gemmNT(cb, j.x[(t*batch+j.b0)*I:], I, &w.w, w.xbias, xw[(t-t0)*cb*GH:], GH, work)
 			}
-		} else {
+		case t1-t0 == seq:
 			gemmNT(cb*seq, j.x[j.b0*seq*I:], I, &w.w, w.xbias, xw, GH, work)
+		default:
+			for t := t0; t < t1; t++ {
+				gemmNT(cb, j.x[(j.b0*seq+t)*I:], seq*I, &w.w, w.xbias, xw[(t-t0)*cb*GH:], GH, work)
+			}
+		}
+	}
+	if !w.fuseX {
+		xw = take(steps * cb * GH)
+		work = take(linalg.WorkSize(steps*cb, I))
+		if steps == seq {
+			project(0, seq)
 		}
 	}
 	// strides of X, Y and the initial/final states between batch rows
@@ -869,8 +921,16 @@ func runFused(j *job[float32]) {
 			args.X, args.LdX = j.x[xBase+t*xT+lb*xB:], xB
 			args.Init, args.LdInit = xbias, 0
 		} else {
+			if t < xw0 || t >= xw1 {
+				// the next steps in the order they run
+				if rev {
+					project(max(0, t+1-steps), t+1)
+				} else {
+					project(t, min(seq, t+steps))
+				}
+			}
 			args.X, args.LdX = nil, 0
-			args.Init, args.LdInit = xw[t*xwT+lb*xwB:], xwB
+			args.Init, args.LdInit = xw[(t-xw0)*xwT+lb*xwB:], xwB
 		}
 	}
 	if j.lens == nil {
