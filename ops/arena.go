@@ -133,16 +133,7 @@ func (a *Arena) EmptyFloat32s(n int) []float32 {
 	if a == nil {
 		return make([]float32, n)
 	}
-	if a.nextF == len(a.f32) {
-		a.f32 = append(a.f32, nil)
-	}
-	b := a.f32[a.nextF]
-	a.nextF++
-	if cap(b) < n {
-		b = make([]float32, n)
-		a.f32[a.nextF-1] = b
-	}
-	return b[:n]
+	return nextScratch(&a.f32, &a.nextF, n)
 }
 
 // Ints returns a zeroed scratch slice of n ints (indices, strides, shapes).
@@ -155,6 +146,13 @@ func (a *Arena) Ints(n int) []int {
 
 // takeScratch hands out the next slot of bufs, grown to n if needed, zeroed.
 func takeScratch[T any](bufs *[][]T, next *int, n int) []T {
+	b := nextScratch(bufs, next, n)
+	clear(b)
+	return b
+}
+
+// nextScratch is takeScratch without the clearing.
+func nextScratch[T any](bufs *[][]T, next *int, n int) []T {
 	if *next == len(*bufs) {
 		*bufs = append(*bufs, nil)
 	}
@@ -163,11 +161,8 @@ func takeScratch[T any](bufs *[][]T, next *int, n int) []T {
 	if cap(b) < n {
 		b = make([]T, n)
 		(*bufs)[*next-1] = b
-		return b
 	}
-	b = b[:n]
-	clear(b)
-	return b
+	return b[:n]
 }
 
 // Outputs returns the kernel's result list holding ts, without allocating
