@@ -41,6 +41,7 @@ func outputs() map[string][]byte {
 		"sgemm_arm64.s":      generate(),
 		"cell_arm64.s":       casm,
 		"cellkern_arm64.go":  cdecl,
+		"cellgrad_arm64.s":   generateGrad(),
 		"../nn/relu_arm64.s": generateRelu(),
 	}
 }
