@@ -150,10 +150,11 @@ func GRUCell(p *CellWeights, a *CellArgs) {
 func CellAccelerated() bool { return cellAsmOn() }
 
 // CellKeepsGates reports whether LSTMCell with CellArgs.Gates set computes
-// h' and c' bit for bit as without it. It does with the AVX cells and the
-// Go cell; the NEON cells do not store gates, so there a step that keeps
-// them runs the Go cell, and a caller that needs the fused cell's exact
-// results (ops/rnn's traced runs) recomputes the gates instead.
+// h' and c' bit for bit as without it. It does with every kernel set: the
+// AVX cells store the gates in a second epilogue, the NEON cells in kernels
+// of their own (the same arithmetic plus the stores), the Go cell in the
+// same loop. A caller that needs the fused cell's exact results (ops/rnn's
+// traced runs) recomputes the gates where it is false.
 func CellKeepsGates() bool { return !cellAsmOn() || cellAsmKeepsGates() }
 
 // checkCell checks every slice the kernels touch, once per call, because

@@ -24,11 +24,17 @@ type neonFrame struct {
 	rb     unsafe.Pointer // GRU recurrence bias of the h gate, or nil
 	aux    unsafe.Pointer // GRU0: r⊙h rows (pass 1) or z rows (pass 2)
 	ldaux  int
+	gates  unsafe.Pointer // keeping LSTM: activated gates i, o, f, g of this chunk
+	ldg    int
+	gb     int            // bytes between gate slots (4·H)
+	tc     unsafe.Pointer // keeping LSTM: tanh(c') of this chunk
+	ldt    int
 }
 
 // The cell kinds, indexing the generated kernel table.
 const (
 	neonKindLSTM = iota
+	neonKindLSTMKeep
 	neonKindGRU
 	neonKindGRU0ZR
 	neonKindGRU0N
@@ -47,17 +53,18 @@ type neonKernels struct {
 // cellAsmOn is read per call (not cached at init) so setKernel can switch it.
 func cellAsmOn() bool { return useNEON }
 
-// cellAsmKeepsGates: the NEON cells do not store CellArgs.Gates and TanhC
-// (a traced step runs the Go cell).
-func cellAsmKeepsGates() bool { return false }
+// cellAsmKeepsGates: a step with CellArgs.Gates set runs the keeping LSTM
+// kernels (the same arithmetic plus the stores), so h' and c' are bitwise
+// the inference kernels'.
+func cellAsmKeepsGates() bool { return true }
 
 // neonStage holds a partial chunk's operands padded to full vectors: the
 // kernels load and store whole vectors only, so the last chunk of an H
 // that is not a multiple of the chunk goes through these buffers (the
 // packed panel is zero past H, so the padding lanes compute harmlessly).
 type neonStage struct {
-	init           [4 * cellBlock]float32
-	c, ho, rb, aux [cellBlock]float32
+	init, gates        [4 * cellBlock]float32
+	c, ho, rb, aux, tc [cellBlock]float32
 }
 
 // neonStaged is one row's operands of a partial chunk (from the chunk's
@@ -73,6 +80,7 @@ type neonStaged struct {
 	rb        []float32 // GRU: read, or nil
 	aux       []float32 // GRU0: read (auxIn) or written, or nil
 	auxIn     bool
+	gates, tc []float32 // keeping LSTM: written (gates slots h apart), or nil
 }
 
 func (s *neonStaged) run(id int, f *neonFrame, w, lanes int) {
@@ -97,8 +105,18 @@ func (s *neonStaged) run(id int, f *neonFrame, w, lanes int) {
 		g.aux = unsafe.Pointer(&st.aux[0])
 	}
 	g.ho = unsafe.Pointer(&st.ho[0])
+	if s.gates != nil {
+		g.gates, g.gb = unsafe.Pointer(&st.gates[0]), 4*lanes
+		g.tc = unsafe.Pointer(&st.tc[0])
+	}
 	callCellNEON(id, &g)
 	copy(s.ho[:w], st.ho[:w])
+	if s.gates != nil {
+		for i := 0; i < 4; i++ {
+			copy(s.gates[i*s.h:][:w], st.gates[i*lanes:i*lanes+w])
+		}
+		copy(s.tc[:w], st.tc[:w])
+	}
 	if s.cOut {
 		copy(s.c[:w], st.c[:w])
 	}
@@ -114,8 +132,11 @@ func (s *neonStaged) run(id int, f *neonFrame, w, lanes int) {
 // row through staging buffers.
 func cellNEON(p *CellWeights, a *CellArgs, gru bool) {
 	kind := neonKindLSTM
+	keep := !gru && a.Gates != nil
 	if gru {
 		kind = neonKindGRU
+	} else if keep {
+		kind = neonKindLSTMKeep
 	}
 	ks := &cellKernelsNEON[kind]
 	L := ks.lanes
@@ -128,6 +149,9 @@ func cellNEON(p *CellWeights, a *CellArgs, gru bool) {
 		ldc: 4 * a.LdC, ldo: 4 * a.LdHOut}
 	if gru {
 		f.ldc = 4 * a.LdH // c is the old h of the chunk
+	}
+	if keep {
+		f.ldg, f.gb, f.ldt = 4*a.LdGates, 4*H, 4*a.LdTanhC
 	}
 	setRow := func(r, c int) {
 		c0 := c * L
@@ -148,6 +172,10 @@ func cellNEON(p *CellWeights, a *CellArgs, gru bool) {
 			}
 		} else {
 			f.c = unsafe.Pointer(&a.C[r*a.LdC+c0])
+			if keep {
+				f.gates = unsafe.Pointer(&a.Gates[r*a.LdGates+c0])
+				f.tc = unsafe.Pointer(&a.TanhC[r*a.LdTanhC+c0])
+			}
 		}
 		f.ho = unsafe.Pointer(&a.HOut[r*a.LdHOut+c0])
 	}
@@ -186,6 +214,9 @@ func cellNEON(p *CellWeights, a *CellArgs, gru bool) {
 			}
 		} else {
 			s.c, s.cOut = a.C[r*a.LdC+c0:], true
+			if keep {
+				s.gates, s.tc = a.Gates[r*a.LdGates+c0:], a.TanhC[r*a.LdTanhC+c0:]
+			}
 		}
 		s.run(ks.one, &f, w, L)
 	}

@@ -43,7 +43,7 @@ func TestLSTMCellKeepsGates(t *testing.T) {
 					LSTMCell(&p, a)
 					for i := range a.C {
 						if !CellKeepsGates() {
-							break // NEON: the Go cell ran (checked against float64 below)
+							break // a set whose cells keep no gates runs the Go cell (checked against float64 below)
 						}
 						if math.Float32bits(a.C[i]) != math.Float32bits(plain.C[i]) {
 							t.Fatalf("%s: c[%d] = %v keeping gates, %v without", name, i, a.C[i], plain.C[i])

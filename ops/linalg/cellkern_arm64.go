@@ -14,6 +14,15 @@ func lstmCell1NEON(f *neonFrame)
 func lstmCell1x2NEON(f *neonFrame)
 
 //go:noescape
+func lstmKeep2NEON(f *neonFrame)
+
+//go:noescape
+func lstmKeep1NEON(f *neonFrame)
+
+//go:noescape
+func lstmKeep1x2NEON(f *neonFrame)
+
+//go:noescape
 func gruCell2NEON(f *neonFrame)
 
 //go:noescape
@@ -50,31 +59,38 @@ func callCellNEON(id int, f *neonFrame) {
 	case 2:
 		lstmCell1x2NEON(f)
 	case 3:
-		gruCell2NEON(f)
+		lstmKeep2NEON(f)
 	case 4:
-		gruCell1NEON(f)
+		lstmKeep1NEON(f)
 	case 5:
-		gruCell1x2NEON(f)
+		lstmKeep1x2NEON(f)
 	case 6:
-		gru0ZR4NEON(f)
+		gruCell2NEON(f)
 	case 7:
-		gru0ZR1NEON(f)
+		gruCell1NEON(f)
 	case 8:
-		gru0N4NEON(f)
+		gruCell1x2NEON(f)
 	case 9:
-		gru0N1NEON(f)
+		gru0ZR4NEON(f)
 	case 10:
-		rnnCell4NEON(f)
+		gru0ZR1NEON(f)
 	case 11:
+		gru0N4NEON(f)
+	case 12:
+		gru0N1NEON(f)
+	case 13:
+		rnnCell4NEON(f)
+	case 14:
 		rnnCell1NEON(f)
 	}
 }
 
 // cellKernelsNEON are the kernels of every cell kind.
 var cellKernelsNEON = [neonCellKinds]neonKernels{
-	neonKindLSTM:   {lanes: 8, rows: 2, group: 0, one: 1, multi: 2},
-	neonKindGRU:    {lanes: 8, rows: 2, group: 3, one: 4, multi: 5},
-	neonKindGRU0ZR: {lanes: 8, rows: 4, group: 6, one: 7, multi: -1},
-	neonKindGRU0N:  {lanes: 16, rows: 4, group: 8, one: 9, multi: -1},
-	neonKindRNN:    {lanes: 16, rows: 4, group: 10, one: 11, multi: -1},
+	neonKindLSTM:     {lanes: 8, rows: 2, group: 0, one: 1, multi: 2},
+	neonKindLSTMKeep: {lanes: 8, rows: 2, group: 3, one: 4, multi: 5},
+	neonKindGRU:      {lanes: 8, rows: 2, group: 6, one: 7, multi: 8},
+	neonKindGRU0ZR:   {lanes: 8, rows: 4, group: 9, one: 10, multi: -1},
+	neonKindGRU0N:    {lanes: 16, rows: 4, group: 11, one: 12, multi: -1},
+	neonKindRNN:      {lanes: 16, rows: 4, group: 13, one: 14, multi: -1},
 }

@@ -11,7 +11,7 @@ import (
 // and the general paths, and records as each step's starting state the
 // initial state (first step) or the hidden state Y holds for the time
 // processed just before. An LSTM without peepholes keeps its gates, on
-// both paths (where linalg.CellKeepsGates; not on arm64's NEON cells), and they give each step's output, h = o⊙tanh(c'), bitwise.
+// both paths (where linalg.CellKeepsGates: every kernel set, NEON included), and they give each step's output, h = o⊙tanh(c'), bitwise.
 func TestTrace(t *testing.T) {
 	defer func() { forceFused = 0 }()
 	const T, N = 5, 6

@@ -17,14 +17,19 @@ type cellKind struct {
 	xmap, hmap []int
 	initSlots  int  // accumulators 0..initSlots-1 start from Init (slot stride hb)
 	rb         bool // accumulator 3 starts from RB (GRU h gate), or zero
+	keep       bool // LSTM: also store the activated gates and tanh(c')
 }
 
 var (
-	kLSTM  = &cellKind{name: "lstmCell", kind: "neonKindLSTM", S: 4, A: 4, xmap: []int{0, 1, 2, 3}, hmap: []int{0, 1, 2, 3}, initSlots: 4}
-	kGRU   = &cellKind{name: "gruCell", kind: "neonKindGRU", S: 3, A: 4, xmap: []int{0, 1, 2}, hmap: []int{0, 1, 3}, initSlots: 3, rb: true}
-	kGRU0Z = &cellKind{name: "gru0ZR", kind: "neonKindGRU0ZR", S: 2, A: 2, xmap: []int{0, 1}, hmap: []int{0, 1}, initSlots: 2}
-	kGRU0N = &cellKind{name: "gru0N", kind: "neonKindGRU0N", S: 1, A: 1, xmap: []int{0}, hmap: []int{0}, initSlots: 1}
-	kRNN   = &cellKind{name: "rnnCell", kind: "neonKindRNN", S: 1, A: 1, xmap: []int{0}, hmap: []int{0}, initSlots: 1}
+	kLSTM = &cellKind{name: "lstmCell", kind: "neonKindLSTM", S: 4, A: 4, xmap: []int{0, 1, 2, 3}, hmap: []int{0, 1, 2, 3}, initSlots: 4}
+	// kLSTMKeep is kLSTM for a traced step (CellArgs.Gates set): the same
+	// arithmetic, plus stores of i, o, f, g and tanh(c'), in kernels of
+	// their own so that inference runs none of those stores or branches.
+	kLSTMKeep = &cellKind{name: "lstmKeep", kind: "neonKindLSTMKeep", S: 4, A: 4, xmap: []int{0, 1, 2, 3}, hmap: []int{0, 1, 2, 3}, initSlots: 4, keep: true}
+	kGRU      = &cellKind{name: "gruCell", kind: "neonKindGRU", S: 3, A: 4, xmap: []int{0, 1, 2}, hmap: []int{0, 1, 3}, initSlots: 3, rb: true}
+	kGRU0Z    = &cellKind{name: "gru0ZR", kind: "neonKindGRU0ZR", S: 2, A: 2, xmap: []int{0, 1}, hmap: []int{0, 1}, initSlots: 2}
+	kGRU0N    = &cellKind{name: "gru0N", kind: "neonKindGRU0N", S: 1, A: 1, xmap: []int{0}, hmap: []int{0}, initSlots: 1}
+	kRNN      = &cellKind{name: "rnnCell", kind: "neonKindRNN", S: 1, A: 1, xmap: []int{0}, hmap: []int{0}, initSlots: 1}
 )
 
 // cellTable is the NEON kernel set of every kind: units per chunk (8 = half
@@ -40,6 +45,7 @@ var cellTable = []struct {
 	multi bool
 }{
 	{kLSTM, 8, 2, true},
+	{kLSTMKeep, 8, 2, true},
 	{kGRU, 8, 2, true},
 	{kGRU0Z, 8, 4, false},
 	{kGRU0N, 16, 4, false},
@@ -161,7 +167,9 @@ func (k cellKernel) emit(e *emitter) {
 }
 
 // epilogue applies the gates and stores, row by row. R1 = c (LSTM) or the
-// old h, R3 = h out (GRU0 pass 1: z), R8 = aux; strides R2, R4, R9.
+// old h, R3 = h out (GRU0 pass 1: z), R8 = aux; strides R2, R4, R9. A
+// keeping LSTM also has R10 = gates (row stride R11, slot stride R12) and
+// R13 = tanh(c') (row stride R14); R15 walks the gate slots.
 // Constants in V28..V31, exp temporaries V16..V19, loaded operands
 // V20.. and V24...
 func (k cellKernel) epilogue(e *emitter) {
@@ -177,6 +185,13 @@ func (k cellKernel) epilogue(e *emitter) {
 		e.p("MOVD\tneonFrame_aux(R0), R8")
 		e.p("MOVD\tneonFrame_ldaux(R0), R9")
 	}
+	if kd.keep {
+		e.p("MOVD\tneonFrame_gates(R0), R10")
+		e.p("MOVD\tneonFrame_ldg(R0), R11")
+		e.p("MOVD\tneonFrame_gb(R0), R12")
+		e.p("MOVD\tneonFrame_tc(R0), R13")
+		e.p("MOVD\tneonFrame_ldt(R0), R14")
+	}
 	sig := func(z int) { m.sigmoid(z, 16, 17, 18, 19) }
 	tanh := func(z int) { m.tanhExp(z, 16, 17, 18, 19) }
 	const L, Z = 20, 24 // loaded c / old h, loaded z
@@ -187,15 +202,33 @@ func (k cellKernel) epilogue(e *emitter) {
 			if gru0 {
 				e.p("ADD\tR9, R8, R8")
 			}
+			if kd.keep {
+				e.p("ADD\tR11, R10, R10")
+				e.p("ADD\tR14, R13, R13")
+			}
 		}
 		a := func(i, v int) int { return k.acc(r, i, v) }
 		switch kd {
-		case kLSTM: // i o f g: c' = f⊙c + i⊙g, h' = o⊙tanh(c')
+		case kLSTM, kLSTMKeep: // i o f g: c' = f⊙c + i⊙g, h' = o⊙tanh(c')
 			for v := 0; v < V; v++ {
 				sig(a(0, v))
 				sig(a(1, v))
 				sig(a(2, v))
 				tanh(a(3, v))
+			}
+			if kd.keep {
+				for g := 0; g < 4; g++ {
+					ptr := "R10"
+					if g > 0 {
+						ptr = "R15"
+						src := "R15"
+						if g == 1 {
+							src = "R10"
+						}
+						e.p("ADD\tR12, %s, R15", src)
+					}
+					e.p("VST1\t%s, (%s)", regList(a(g, 0), V), ptr)
+				}
 			}
 			e.p("VLD1\t(R1), %s", regList(L, V))
 			for v := 0; v < V; v++ {
@@ -203,9 +236,19 @@ func (k cellKernel) epilogue(e *emitter) {
 				m.fmla(L+v, a(0, v), a(3, v))
 			}
 			e.p("VST1\t%s, (R1)", regList(L, V))
-			for v := 0; v < V; v++ {
-				tanh(L + v)
-				m.op3("FMUL", L+v, a(1, v), L+v)
+			if kd.keep {
+				for v := 0; v < V; v++ {
+					tanh(L + v)
+				}
+				e.p("VST1\t%s, (R13)", regList(L, V))
+				for v := 0; v < V; v++ {
+					m.op3("FMUL", L+v, a(1, v), L+v)
+				}
+			} else {
+				for v := 0; v < V; v++ {
+					tanh(L + v)
+					m.op3("FMUL", L+v, a(1, v), L+v)
+				}
 			}
 			e.p("VST1\t%s, (R3)", regList(L, V))
 		case kGRU: // z r nx nh: n = tanh(nx + r⊙nh), h' = n + z⊙(h - n)

@@ -1,7 +1,8 @@
 // Command neongen writes ops/linalg's arm64 NEON assembly: the SGEMM
 // register tiles of 1–6 rows by 16 columns over the packed panels of
 // sgemm.go (sgemm_arm64.s); the vector sigmoid, tanh and erf and the fused
-// LSTM / GRU / RNN cells (cell_arm64.s, declared in cellkern_arm64.go); and
+// LSTM / GRU / RNN cells (cell_arm64.s, declared in cellkern_arm64.go); the
+// LSTM backward step, LSTMCellGrad and LSTMCellState (cellgrad_arm64.s); and
 // ops/nn's Dense epilogues, bias, bias + Relu, Relu and LeakyRelu
 // (../nn/relu_arm64.s).
 // The Go assembler has no mnemonic for most floating-point vector
@@ -41,6 +42,7 @@ func outputs() map[string][]byte {
 		"sgemm_arm64.s":      generate(),
 		"cell_arm64.s":       casm,
 		"cellkern_arm64.go":  cdecl,
+		"cellgrad_arm64.s":   generateGrad(),
 		"../nn/relu_arm64.s": generateRelu(),
 	}
 }
