@@ -427,7 +427,11 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 	if len(c.GradOut) > 2 && c.GradOut[2] != nil {
 		gYc = data[T](c.GradOut[2])
 	}
-	gX, gW, gR := make([]T, len(X)), make([]T, len(W)), make([]T, len(R))
+	var gX []T
+	if len(c.Need) == 0 || c.Need[0] {
+		gX = make([]T, len(X))
+	}
+	gW, gR := make([]T, len(W)), make([]T, len(R))
 	var gBias, gH0, gC0, gP []T
 	if len(c.In) > 3 && c.In[3] != nil {
 		gBias = make([]T, c.In[3].Len())
@@ -453,8 +457,11 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 	// gives dX too: da·[R | W] (a GRU's per-step operand differs from da
 	// in the h~ part, dhr or nothing, so its dX is one product after the
 	// loop)
+	// (skipped, with the GRU's product after the loop, when X needs no
+	// gradient: a graph input of data, as in the seed model)
+	needX := len(c.Need) == 0 || c.Need[0]
 	xw := 0
-	if !s.gru() {
+	if !s.gru() && needX {
 		xw = I
 	}
 	nw := H + xw
@@ -686,7 +693,7 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 		}
 		// GRU: gX += da·W, rows back in X's layout
 		switch {
-		case xw > 0:
+		case xw > 0 || gX == nil:
 		case s.layout == 0:
 			gemmS(false, false, TB, I, GH, da, GH, Wd, I, gX, I)
 		default:
@@ -704,7 +711,10 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 		}
 	}
 	out := make([]*tensor.Tensor, len(c.In))
-	out[0], out[1], out[2] = like(c.In[0], gX), like(c.In[1], gW), like(c.In[2], gR)
+	out[1], out[2] = like(c.In[1], gW), like(c.In[2], gR)
+	if gX != nil {
+		out[0] = like(c.In[0], gX)
+	}
 	if gBias != nil {
 		out[3] = like(c.In[3], gBias)
 	}

@@ -46,6 +46,13 @@ func recurrentGradCases() []gradCase {
 		{name: "rnn_forward_layout1", op: "RNN", outputs: 2, opset: 14,
 			attrs:  graph.Attrs{"hidden_size": attrInt(H), "layout": attrInt(1)},
 			inputs: []*tensor.Tensor{r(B, T, I), r(1, H, I), r(1, H, H), r(1, 2*H)}},
+		// X data, not differentiated: the rules skip its gradient (dX)
+		{name: "lstm_x_constant", op: "LSTM", outputs: 3, attrs: graph.Attrs{"hidden_size": attrInt(H)}, constant: map[int]bool{0: true},
+			inputs: []*tensor.Tensor{r(T, B, I), r(1, 4*H, I), r(1, 4*H, H), r(1, 8*H)}},
+		{name: "gru_x_constant_lens", op: "GRU", outputs: 2, attrs: graph.Attrs{"hidden_size": attrInt(H)}, constant: map[int]bool{0: true},
+			inputs: []*tensor.Tensor{r(T, B, I), r(1, 3*H, I), r(1, 3*H, H), r(1, 6*H), lens, r(1, B, H)}},
+		{name: "rnn_x_constant", op: "RNN", outputs: 2, attrs: graph.Attrs{"hidden_size": attrInt(H)}, constant: map[int]bool{0: true},
+			inputs: []*tensor.Tensor{r(T, B, I), r(1, H, I), r(1, H, H), r(1, 2*H)}},
 	}
 }
 
