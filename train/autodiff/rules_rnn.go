@@ -427,7 +427,11 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 	if len(c.GradOut) > 2 && c.GradOut[2] != nil {
 		gYc = data[T](c.GradOut[2])
 	}
-	gX, gW, gR := make([]T, len(X)), make([]T, len(W)), make([]T, len(R))
+	var gX []T
+	if len(c.Need) == 0 || c.Need[0] {
+		gX = make([]T, len(X))
+	}
+	gW, gR := make([]T, len(W)), make([]T, len(R))
 	var gBias, gH0, gC0, gP []T
 	if len(c.In) > 3 && c.In[3] != nil {
 		gBias = make([]T, c.In[3].Len())
@@ -453,8 +457,11 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 	// gives dX too: da·[R | W] (a GRU's per-step operand differs from da
 	// in the h~ part, dhr or nothing, so its dX is one product after the
 	// loop)
+	// (skipped, with the GRU's product after the loop, when X needs no
+	// gradient: a graph input of data, as in the seed model)
+	needX := len(c.Need) == 0 || c.Need[0]
 	xw := 0
-	if !s.gru() {
+	if !s.gru() && needX {
 		xw = I
 	}
 	nw := H + xw
@@ -493,11 +500,43 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 			}
 		}
 		// da of every step, [T·B, G·H]: the pre-activation gradients (every
-		// row is written at its step, except rows past a sequence length)
-		da := getScratch[T](TB * GH)
+		// row is written at its step, except rows past a sequence length).
+		// An LSTM or RNN over full sequences in float32 keeps only one step's
+		// rows (dr maps a tape row to its row there) and packs them, still in
+		// cache, into a block of the weight-gradient product's right-hand
+		// matrix (daPack, gradBlockRows rows, in L2); a full block is
+		// multiplied at once, so the 1.6 MB of the seed model's da are never
+		// stored and packed from memory.
+		z, zw := tp.z[d], H+I+1
+		out := getScratch[T](zw * GH)
+		defer putScratch(out)
+		clear(out)
+		var daPack *linalg.PackedB
+		var blkBuf []float32
+		stepRows, blkSteps, blkLo := false, 0, 0
+		if _, f32 := any(X).([]float32); f32 && !s.gru() && tr.Lens == nil {
+			stepRows = true
+			blkSteps = max(1, gradBlockRows/B)
+			blkBuf = getScratch[float32](linalg.PackedSize(blkSteps*B, GH))
+			defer putScratch(blkBuf)
+			daPack = &linalg.PackedB{}
+		}
+		var da []T
+		if stepRows {
+			da = getScratch[T](B * GH)
+		} else {
+			da = getScratch[T](TB * GH)
+		}
 		defer putScratch(da)
 		if tr.Lens != nil {
 			clear(da)
+		}
+		r0 := 0
+		dr := func(r int) int {
+			if stepRows {
+				return r - r0
+			}
+			return r
 		}
 		var rPack *packedMat[T]
 		if xw > 0 {
@@ -537,7 +576,7 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 			if !live {
 				continue
 			}
-			r0 := rows[0]
+			r0 = rows[0]
 			// the element-wise part, per run of rows
 			each := func(f func(n, r, b int)) {
 				if contig {
@@ -553,17 +592,17 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 			switch {
 			case s.lstm && peep == nil:
 				each(func(n, r, b int) {
-					lstmGradRows(n, H, dh[b*H:], dc[b*H:], gates[r*GH:], Cs[r*H:], tanhC[r*H:], da[r*GH:])
+					lstmGradRows(n, H, dh[b*H:], dc[b*H:], gates[r*GH:], Cs[r*H:], tanhC[r*H:], da[dr(r)*GH:])
 				})
 			case s.lstm:
 				each(func(n, r, b int) {
-					lstmPeepGradRows(n, H, dh[b*H:], dc[b*H:], gates[r*GH:], Cs[r*H:], cNext[r*H:], tanhC[r*H:], pd, gPd, da[r*GH:])
+					lstmPeepGradRows(n, H, dh[b*H:], dc[b*H:], gates[r*GH:], Cs[r*H:], cNext[r*H:], tanhC[r*H:], pd, gPd, da[dr(r)*GH:])
 				})
 			case s.rnn:
 				each(func(n, r, b int) {
 					for q := 0; q < n*H; q++ {
 						g := gates[r*GH+q]
-						da[r*GH+q] = dh[b*H+q] * (1 - g*g)
+						da[dr(r)*GH+q] = dh[b*H+q] * (1 - g*g)
 					}
 				})
 			default:
@@ -581,7 +620,19 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 			// matrix (lda GH); idle rows zero
 			var rec []T
 			if contig && !s.gru() {
-				rec = da[r0*GH : (r0+B)*GH]
+				rec = da[dr(r0)*GH : (dr(r0)+B)*GH]
+				if stepRows {
+					// steps [blkLo, k] form the block; the first step of a
+					// block (the last in time) sizes it
+					if k == s.T-1 || k%blkSteps == blkSteps-1 {
+						blkLo = k - k%blkSteps
+						linalg.PackBRowsInit(daPack, blkBuf, (k-blkLo+1)*B, GH)
+					}
+					linalg.PackBRows(daPack, (k-blkLo)*B, B, any(rec).([]float32), GH)
+					if k == blkLo {
+						linalg.SgemmPacked(true, zw, 1, any(z).([]float32)[blkLo*B*zw:], zw, daPack, 1, any(out).([]float32), GH)
+					}
+				}
 			} else {
 				rec = sc
 				clear(sc)
@@ -636,11 +687,9 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 		}
 		// weight and bias gradients of all steps at once: [H | X | 1]ᵀ·da
 		// gives R's, W's and the bias' (transposed)
-		z, zw := tp.z[d], H+I+1
-		out := getScratch[T](zw * GH)
-		defer putScratch(out)
-		clear(out)
-		gemmS(true, false, zw, GH, TB, z, zw, da, GH, out, GH)
+		if !stepRows {
+			gemmS(true, false, zw, GH, TB, z, zw, da, GH, out, GH)
+		}
 		gWd, gRd := gW[d*GH*I:(d+1)*GH*I], gR[d*GH*H:(d+1)*GH*H]
 		var gWb, gRb []T
 		if gBias != nil {
@@ -686,7 +735,7 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 		}
 		// GRU: gX += da·W, rows back in X's layout
 		switch {
-		case xw > 0:
+		case xw > 0 || gX == nil:
 		case s.layout == 0:
 			gemmS(false, false, TB, I, GH, da, GH, Wd, I, gX, I)
 		default:
@@ -704,7 +753,10 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 		}
 	}
 	out := make([]*tensor.Tensor, len(c.In))
-	out[0], out[1], out[2] = like(c.In[0], gX), like(c.In[1], gW), like(c.In[2], gR)
+	out[1], out[2] = like(c.In[1], gW), like(c.In[2], gR)
+	if gX != nil {
+		out[0] = like(c.In[0], gX)
+	}
 	if gBias != nil {
 		out[3] = like(c.In[3], gBias)
 	}
@@ -794,6 +846,11 @@ func gruGradRow[T tensor.Float](lbr bool, H int, dh, g, hp, hr, da, dhr []T) {
 // gemmKBlock is the k block of gemmS: ops/linalg's SGEMM k block, whose
 // packed B block of up to G·H columns stays in L2.
 const gemmKBlock = 384
+
+// gradBlockRows is the row block (time steps × batch) in which a recurrent
+// backward pass packs its gate gradients and multiplies them into the
+// weight gradients: 192 rows of the seed model's 256 columns are 196 KB.
+const gradBlockRows = 192
 
 // gemmS adds op(A)·op(B) to C (m×n), row-major with leading dimensions:
 // ops/linalg's SGEMM for float32, a plain loop for float64.
