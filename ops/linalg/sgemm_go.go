@@ -1,5 +1,7 @@
 package linalg
 
+import "unsafe"
+
 // The pure-Go tile kernel: what every kernel set falls back to, and all
 // there is on riscv64, ppc64le, s390x, wasm and with -tags purego.
 //
@@ -49,7 +51,7 @@ func tileGo(rows, k int, a []float32, lda int, inter bool, b, c []float32, ldc, 
 		for ; r+3 <= rows; r += 3 {
 			for j := 0; j < cols; j += 2 {
 				s := (*[2*nr + 2]float32)(acc[r*nr+j:])
-				s[0], s[1], s[nr], s[nr+1], s[2*nr], s[2*nr+1] = inter3x2(a[r:], b[j:])
+				s[0], s[1], s[nr], s[nr+1], s[2*nr], s[2*nr+1] = inter3x2(k, &a[r], &b[j])
 			}
 		}
 		for ; r < rows; r++ {
@@ -69,14 +71,14 @@ func tileGo(rows, k int, a []float32, lda int, inter bool, b, c []float32, ldc, 
 			a0, a1, a2 := a[r*lda:][:k], a[(r+1)*lda:][:k], a[(r+2)*lda:][:k]
 			for j := 0; j < cols; j += 2 {
 				s := (*[2*nr + 2]float32)(acc[r*nr+j:])
-				s[0], s[1], s[nr], s[nr+1], s[2*nr], s[2*nr+1] = rows3x2(a0, a1, a2, b[j:])
+				s[0], s[1], s[nr], s[nr+1], s[2*nr], s[2*nr+1] = rows3x2(k, &a0[0], &a1[0], &a2[0], &b[j])
 			}
 		}
 		if r+2 <= rows {
 			a0, a1 := a[r*lda:][:k], a[(r+1)*lda:][:k]
 			for j := 0; j < cols; j += 2 {
 				s := (*[nr + 2]float32)(acc[r*nr+j:])
-				s[0], s[1], s[nr], s[nr+1] = rows2x2(a0, a1, b[j:])
+				s[0], s[1], s[nr], s[nr+1] = rows2x2(k, &a0[0], &a1[0], &b[j])
 			}
 			r += 2
 		}
@@ -84,7 +86,7 @@ func tileGo(rows, k int, a []float32, lda int, inter bool, b, c []float32, ldc, 
 			a0 := a[r*lda:][:k]
 			for j := 0; j < cols; j += 4 {
 				s := (*[4]float32)(acc[r*nr+j:])
-				s[0], s[1], s[2], s[3] = row1x4(a0, b[j:])
+				s[0], s[1], s[2], s[3] = row1x4(k, &a0[0], &b[j])
 			}
 		}
 	}
@@ -124,37 +126,57 @@ func shortK(acc *[mr * nr]float32, rows, k int, a []float32, lda int, inter bool
 	}
 }
 
-// inter3x2 returns Σ_q a[q·6+r]·b[q·16+j] for r, j < 3, 2 (a and b start
-// at the block's first row and column): six accumulators, two k steps per
-// iteration.
-func inter3x2(a, b []float32) (s00, s01, s10, s11, s20, s21 float32) {
-	for len(a) >= mr+3 && len(b) >= nr+2 {
-		a0, a1, a2 := a[0], a[1], a[2]
-		b0, b1 := b[0], b[1]
+// The blocks below take raw pointers to their first A and B elements and
+// k, the number of steps; the caller has checked (by slicing) that k steps
+// lie inside both slices. Walking pointers with unsafe.Add leaves the k
+// loop with one counter and constant offsets: no bounds checks, no
+// re-slicing (whose length and capacity updates, and the masking that
+// keeps a zero-length slice's pointer in bounds, were a third of the old
+// loop's instructions), and the accumulators stay in their registers
+// across iterations (the old loop moved all six every iteration). A
+// pointer is only advanced while steps remain, so it never points past
+// its slice (checkptr holds under -race).
+
+// inter3x2 returns Σ_q a[q·6+r]·b[q·16+j] for r, j < 3, 2 over k steps of
+// an interleaved 6-row panel (a and b point at the block's first row and
+// column): six accumulators, two k steps per iteration.
+func inter3x2(k int, a, b *float32) (s00, s01, s10, s11, s20, s21 float32) {
+	pa, pb := unsafe.Pointer(a), unsafe.Pointer(b)
+	for k >= 2 {
+		a0 := *(*float32)(pa)
+		a1 := *(*float32)(unsafe.Add(pa, 4))
+		a2 := *(*float32)(unsafe.Add(pa, 8))
+		b0 := *(*float32)(pb)
+		b1 := *(*float32)(unsafe.Add(pb, 4))
 		s00 += a0 * b0
 		s01 += a0 * b1
 		s10 += a1 * b0
 		s11 += a1 * b1
 		s20 += a2 * b0
 		s21 += a2 * b1
-		a0, a1, a2 = a[mr], a[mr+1], a[mr+2]
-		b0, b1 = b[nr], b[nr+1]
+		a0 = *(*float32)(unsafe.Add(pa, 4*mr))
+		a1 = *(*float32)(unsafe.Add(pa, 4*mr+4))
+		a2 = *(*float32)(unsafe.Add(pa, 4*mr+8))
+		b0 = *(*float32)(unsafe.Add(pb, 4*nr))
+		b1 = *(*float32)(unsafe.Add(pb, 4*nr+4))
 		s00 += a0 * b0
 		s01 += a0 * b1
 		s10 += a1 * b0
 		s11 += a1 * b1
 		s20 += a2 * b0
 		s21 += a2 * b1
-		if len(a) < 2*mr || len(b) < 2*nr {
-			// that was the last pair of steps
+		k -= 2
+		if k == 0 {
 			return
 		}
-		a, b = a[2*mr:], b[2*nr:]
+		pa, pb = unsafe.Add(pa, 8*mr), unsafe.Add(pb, 8*nr)
 	}
-	if len(a) >= 3 && len(b) >= 2 {
-		// an odd k: one step left
-		a0, a1, a2 := a[0], a[1], a[2]
-		b0, b1 := b[0], b[1]
+	if k == 1 {
+		a0 := *(*float32)(pa)
+		a1 := *(*float32)(unsafe.Add(pa, 4))
+		a2 := *(*float32)(unsafe.Add(pa, 8))
+		b0 := *(*float32)(pb)
+		b1 := *(*float32)(unsafe.Add(pb, 4))
 		s00 += a0 * b0
 		s01 += a0 * b1
 		s10 += a1 * b0
@@ -165,67 +187,66 @@ func inter3x2(a, b []float32) (s00, s01, s10, s11, s20, s21 float32) {
 	return
 }
 
-// rows3x2 returns Σ_q aᵣ[q]·b[q·16+j] for three rows aᵣ of equal length
-// and two columns (b starts at the block's first column).
-func rows3x2(a0, a1, a2, b []float32) (s00, s01, s10, s11, s20, s21 float32) {
-	a1, a2 = a1[:len(a0)], a2[:len(a0)]
-	for q, x := range a0 {
-		if len(b) < 2 {
-			break
+// rows3x2 returns Σ_q aᵣ[q]·b[q·16+j] over k steps for three rows aᵣ
+// (contiguous in k) and two columns (b points at the block's first column).
+func rows3x2(k int, a0, a1, a2, b *float32) (s00, s01, s10, s11, s20, s21 float32) {
+	p0, p1, p2, pb := unsafe.Pointer(a0), unsafe.Pointer(a1), unsafe.Pointer(a2), unsafe.Pointer(b)
+	for {
+		a0, a1, a2 := *(*float32)(p0), *(*float32)(p1), *(*float32)(p2)
+		b0 := *(*float32)(pb)
+		b1 := *(*float32)(unsafe.Add(pb, 4))
+		s00 += a0 * b0
+		s01 += a0 * b1
+		s10 += a1 * b0
+		s11 += a1 * b1
+		s20 += a2 * b0
+		s21 += a2 * b1
+		if k--; k <= 0 {
+			return
 		}
-		y, z := a1[q], a2[q]
-		b0, b1 := b[0], b[1]
-		s00 += x * b0
-		s01 += x * b1
-		s10 += y * b0
-		s11 += y * b1
-		s20 += z * b0
-		s21 += z * b1
-		if len(b) < nr {
-			break
-		}
-		b = b[nr:]
+		p0, p1, p2 = unsafe.Add(p0, 4), unsafe.Add(p1, 4), unsafe.Add(p2, 4)
+		pb = unsafe.Add(pb, 4*nr)
 	}
-	return
 }
 
 // rows2x2 is rows3x2 for two rows.
-func rows2x2(a0, a1, b []float32) (s00, s01, s10, s11 float32) {
-	a1 = a1[:len(a0)]
-	for q, x := range a0 {
-		if len(b) < 2 {
-			break
+func rows2x2(k int, a0, a1, b *float32) (s00, s01, s10, s11 float32) {
+	p0, p1, pb := unsafe.Pointer(a0), unsafe.Pointer(a1), unsafe.Pointer(b)
+	for {
+		a0, a1 := *(*float32)(p0), *(*float32)(p1)
+		b0 := *(*float32)(pb)
+		b1 := *(*float32)(unsafe.Add(pb, 4))
+		s00 += a0 * b0
+		s01 += a0 * b1
+		s10 += a1 * b0
+		s11 += a1 * b1
+		if k--; k <= 0 {
+			return
 		}
-		y := a1[q]
-		b0, b1 := b[0], b[1]
-		s00 += x * b0
-		s01 += x * b1
-		s10 += y * b0
-		s11 += y * b1
-		if len(b) < nr {
-			break
-		}
-		b = b[nr:]
+		p0, p1 = unsafe.Add(p0, 4), unsafe.Add(p1, 4)
+		pb = unsafe.Add(pb, 4*nr)
 	}
-	return
 }
 
-// row1x4 returns Σ_q a[q]·b[q·16+j] for one row and four columns (b
-// starts at the block's first column, at least 4 from the panel's end).
-func row1x4(a, b []float32) (s0, s1, s2, s3 float32) {
-	for _, x := range a {
-		if len(b) < 4 {
-			break
+// row1x4 returns Σ_q a[q]·b[q·16+j] over k steps for one row and four
+// columns (b points at the block's first column, at least 4 from the
+// panel's end).
+func row1x4(k int, a, b *float32) (s00, s01, s02, s03 float32) {
+	pa, pb := unsafe.Pointer(a), unsafe.Pointer(b)
+	for {
+		a0 := *(*float32)(pa)
+		b0 := *(*float32)(pb)
+		b1 := *(*float32)(unsafe.Add(pb, 4))
+		b2 := *(*float32)(unsafe.Add(pb, 8))
+		b3 := *(*float32)(unsafe.Add(pb, 12))
+		s00 += a0 * b0
+		s01 += a0 * b1
+		s02 += a0 * b2
+		s03 += a0 * b3
+		if k--; k <= 0 {
+			return
 		}
-		bq := b[:4]
-		s0 += x * bq[0]
-		s1 += x * bq[1]
-		s2 += x * bq[2]
-		s3 += x * bq[3]
-		if len(b) < nr {
-			break
-		}
-		b = b[nr:]
+		pa = unsafe.Add(pa, 4)
+		pb = unsafe.Add(pb, 4*nr)
 	}
-	return
 }
