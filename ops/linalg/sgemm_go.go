@@ -18,7 +18,7 @@ import "unsafe"
 // after one length test per step and carry no bounds checks (checked with
 // -gcflags=-d=ssa/check_bce); the interleaved loop is unrolled by two k
 // steps to halve the loop overhead. The blocks' sums gather in a 6×16
-// local and reach C row by row; k = 1 skips the blocks (shortK).
+// local and reach C row by row; k = 1 skips the blocks (oneK).
 //
 // Numerics: every element is summed as before — an accumulator starting
 // at 0, a·b added in k order, then added to C — whatever block computes
@@ -42,10 +42,12 @@ func tileGo(rows, k int, a []float32, lda int, inter bool, b, c []float32, ldc, 
 	// read and written once per element in row order, as the old
 	// one-accumulator kernel did (writing it two columns at a time from
 	// each block ran 3× slower when C streams from memory, k = 1)
+	if k == 1 {
+		oneK(rows, a, lda, inter, b, c, ldc, cols)
+		return
+	}
 	var acc [mr * nr]float32
-	if k < tileGoMinK {
-		shortK(&acc, rows, k, a, lda, inter, b)
-	} else if inter {
+	if inter {
 		a = a[:k*mr]
 		r := 0
 		for ; r+3 <= rows; r += 3 {
@@ -98,30 +100,25 @@ func tileGo(rows, k int, a []float32, lda int, inter bool, b, c []float32, ldc, 
 	}
 }
 
-// tileGoMinK is the shortest k the register blocks take: below it their
-// per-call cost (16 calls of six results per tile) outweighs the k steps
-// (an input projection with one feature, k = 1, ran 1.3× slower through
-// them than through shortK; at k = 2 and 3 they break even, at 4 they
-// are 1.2× faster, at 6 1.4×).
-const tileGoMinK = 2
-
-// shortK is tileGo's product for k < tileGoMinK: each row's 16 sums
-// updated in memory per k step (the loop the blocks replaced), from 0, k
-// in order like the blocks.
-func shortK(acc *[mr * nr]float32, rows, k int, a []float32, lda int, inter bool, b []float32) {
-	for q := 0; q < k; q++ {
-		bq := (*[nr]float32)(b[q*nr:])
-		for r := 0; r < rows; r++ {
-			var av float32
-			if inter {
-				av = a[q*mr+r]
-			} else {
-				av = a[r*lda+q]
-			}
-			accR := (*[nr]float32)(acc[r*nr:])
-			for j := range accR {
-				accR[j] += av * bq[j]
-			}
+// oneK is tileGo for k = 1 (a one-feature input projection): each C
+// element gets one product, added straight to C row by row. The blocks'
+// per-call cost (16 calls of six results per tile) outweighs a single k
+// step, and the 6×16 local would be cleared, written and read again for
+// it (the old shortK loop through the local took 6 % of the seed LSTM at
+// batch 64). The product is rounded before the add (the conversion keeps
+// compilers that fuse a·b + s from fusing it), as the blocks' 0 + a·b is.
+func oneK(rows int, a []float32, lda int, inter bool, b, c []float32, ldc, cols int) {
+	for r := 0; r < rows; r++ {
+		var av float32
+		if inter {
+			av = a[r]
+		} else {
+			av = a[r*lda]
+		}
+		cr := c[r*ldc:][:cols]
+		bq := b[:len(cr)]
+		for j := range cr {
+			cr[j] += float32(av * bq[j])
 		}
 	}
 }
