@@ -68,21 +68,23 @@ func tileGo(rows, k int, a []float32, lda int, inter bool, b, c []float32, ldc, 
 			}
 		}
 	} else {
+		// threes, then twos; four rows go 2 + 2, so a single row (the
+		// costliest per element: five loads per four multiply-adds) is
+		// left only when rows is 1 (mod 3) and not 4
 		r := 0
-		for ; r+3 <= rows; r += 3 {
-			a0, a1, a2 := a[r*lda:][:k], a[(r+1)*lda:][:k], a[(r+2)*lda:][:k]
+		for ; r+3 <= rows && rows-r != 4; r += 3 {
+			a0 := a[r*lda:][:2*lda+k] // the three rows, checked once
 			for j := 0; j < cols; j += 2 {
 				s := (*[2*nr + 2]float32)(acc[r*nr+j:])
-				s[0], s[1], s[nr], s[nr+1], s[2*nr], s[2*nr+1] = rows3x2(k, &a0[0], &a1[0], &a2[0], &b[j])
+				s[0], s[1], s[nr], s[nr+1], s[2*nr], s[2*nr+1] = rows3x2(k, lda, &a0[0], &b[j])
 			}
 		}
-		if r+2 <= rows {
-			a0, a1 := a[r*lda:][:k], a[(r+1)*lda:][:k]
+		for ; r+2 <= rows; r += 2 {
+			a0 := a[r*lda:][:lda+k] // both rows
 			for j := 0; j < cols; j += 2 {
 				s := (*[nr + 2]float32)(acc[r*nr+j:])
-				s[0], s[1], s[nr], s[nr+1] = rows2x2(k, &a0[0], &a1[0], &b[j])
+				s[0], s[1], s[nr], s[nr+1] = rows2x2(k, lda, &a0[0], &b[j])
 			}
-			r += 2
 		}
 		if r < rows {
 			a0 := a[r*lda:][:k]
@@ -185,44 +187,80 @@ func inter3x2(k int, a, b *float32) (s00, s01, s10, s11, s20, s21 float32) {
 }
 
 // rows3x2 returns Σ_q aᵣ[q]·b[q·16+j] over k steps for three rows aᵣ
-// (contiguous in k) and two columns (b points at the block's first column).
-func rows3x2(k int, a0, a1, a2, b *float32) (s00, s01, s10, s11, s20, s21 float32) {
-	p0, p1, p2, pb := unsafe.Pointer(a0), unsafe.Pointer(a1), unsafe.Pointer(a2), unsafe.Pointer(b)
-	for {
-		a0, a1, a2 := *(*float32)(p0), *(*float32)(p1), *(*float32)(p2)
-		b0 := *(*float32)(pb)
-		b1 := *(*float32)(unsafe.Add(pb, 4))
+// (contiguous in k, lda apart from a) and two columns (b points at the
+// block's first column), two k steps per iteration. One A pointer with
+// the rows at constant offsets keeps the loop to two pointer updates.
+func rows3x2(k, lda int, a, b *float32) (s00, s01, s10, s11, s20, s21 float32) {
+	pa, pb := unsafe.Pointer(a), unsafe.Pointer(b)
+	o1, o2 := 4*lda, 8*lda
+	for k >= 2 {
+		a0, a1, a2 := *(*float32)(pa), *(*float32)(unsafe.Add(pa, o1)), *(*float32)(unsafe.Add(pa, o2))
+		b0, b1 := *(*float32)(pb), *(*float32)(unsafe.Add(pb, 4))
 		s00 += a0 * b0
 		s01 += a0 * b1
 		s10 += a1 * b0
 		s11 += a1 * b1
 		s20 += a2 * b0
 		s21 += a2 * b1
-		if k--; k <= 0 {
-			return
-		}
-		p0, p1, p2 = unsafe.Add(p0, 4), unsafe.Add(p1, 4), unsafe.Add(p2, 4)
-		pb = unsafe.Add(pb, 4*nr)
-	}
-}
-
-// rows2x2 is rows3x2 for two rows.
-func rows2x2(k int, a0, a1, b *float32) (s00, s01, s10, s11 float32) {
-	p0, p1, pb := unsafe.Pointer(a0), unsafe.Pointer(a1), unsafe.Pointer(b)
-	for {
-		a0, a1 := *(*float32)(p0), *(*float32)(p1)
-		b0 := *(*float32)(pb)
-		b1 := *(*float32)(unsafe.Add(pb, 4))
+		a0, a1, a2 = *(*float32)(unsafe.Add(pa, 4)), *(*float32)(unsafe.Add(pa, o1+4)), *(*float32)(unsafe.Add(pa, o2+4))
+		b0, b1 = *(*float32)(unsafe.Add(pb, 4*nr)), *(*float32)(unsafe.Add(pb, 4*nr+4))
 		s00 += a0 * b0
 		s01 += a0 * b1
 		s10 += a1 * b0
 		s11 += a1 * b1
-		if k--; k <= 0 {
+		s20 += a2 * b0
+		s21 += a2 * b1
+		k -= 2
+		if k == 0 {
 			return
 		}
-		p0, p1 = unsafe.Add(p0, 4), unsafe.Add(p1, 4)
-		pb = unsafe.Add(pb, 4*nr)
+		pa, pb = unsafe.Add(pa, 8), unsafe.Add(pb, 8*nr)
 	}
+	if k == 1 {
+		a0, a1, a2 := *(*float32)(pa), *(*float32)(unsafe.Add(pa, o1)), *(*float32)(unsafe.Add(pa, o2))
+		b0, b1 := *(*float32)(pb), *(*float32)(unsafe.Add(pb, 4))
+		s00 += a0 * b0
+		s01 += a0 * b1
+		s10 += a1 * b0
+		s11 += a1 * b1
+		s20 += a2 * b0
+		s21 += a2 * b1
+	}
+	return
+}
+
+// rows2x2 is rows3x2 for two rows.
+func rows2x2(k, lda int, a, b *float32) (s00, s01, s10, s11 float32) {
+	pa, pb := unsafe.Pointer(a), unsafe.Pointer(b)
+	o1 := 4 * lda
+	for k >= 2 {
+		a0, a1 := *(*float32)(pa), *(*float32)(unsafe.Add(pa, o1))
+		b0, b1 := *(*float32)(pb), *(*float32)(unsafe.Add(pb, 4))
+		s00 += a0 * b0
+		s01 += a0 * b1
+		s10 += a1 * b0
+		s11 += a1 * b1
+		a0, a1 = *(*float32)(unsafe.Add(pa, 4)), *(*float32)(unsafe.Add(pa, o1+4))
+		b0, b1 = *(*float32)(unsafe.Add(pb, 4*nr)), *(*float32)(unsafe.Add(pb, 4*nr+4))
+		s00 += a0 * b0
+		s01 += a0 * b1
+		s10 += a1 * b0
+		s11 += a1 * b1
+		k -= 2
+		if k == 0 {
+			return
+		}
+		pa, pb = unsafe.Add(pa, 8), unsafe.Add(pb, 8*nr)
+	}
+	if k == 1 {
+		a0, a1 := *(*float32)(pa), *(*float32)(unsafe.Add(pa, o1))
+		b0, b1 := *(*float32)(pb), *(*float32)(unsafe.Add(pb, 4))
+		s00 += a0 * b0
+		s01 += a0 * b1
+		s10 += a1 * b0
+		s11 += a1 * b1
+	}
+	return
 }
 
 // row1x4 returns Σ_q a[q]·b[q·16+j] over k steps for one row and four
