@@ -116,11 +116,7 @@ func LSTMCell(p *CellWeights, a *CellArgs) {
 	}
 	checkCell(p, a, 4, true)
 	if a.Gates != nil {
-		checkGates(a, p.H)
-		if !cellAsmKeepsGates() {
-			lstmCellGo(p, a)
-			return
-		}
+		checkGates(a, p.H) // every set's cells store them (AVX: a second epilogue; NEON: kernels of their own)
 	}
 	if cellAsmOn() {
 		lstmCellAsm(p, a)
@@ -148,14 +144,6 @@ func GRUCell(p *CellWeights, a *CellArgs) {
 // (AVX-512, AVX2+FMA or NEON); without it a GEMM plus vector activations is
 // faster.
 func CellAccelerated() bool { return cellAsmOn() }
-
-// CellKeepsGates reports whether LSTMCell with CellArgs.Gates set computes
-// h' and c' bit for bit as without it. It does with every kernel set: the
-// AVX cells store the gates in a second epilogue, the NEON cells in kernels
-// of their own (the same arithmetic plus the stores), the Go cell in the
-// same loop. A caller that needs the fused cell's exact results (ops/rnn's
-// traced runs) recomputes the gates where it is false.
-func CellKeepsGates() bool { return !cellAsmOn() || cellAsmKeepsGates() }
 
 // checkCell checks every slice the kernels touch, once per call, because
 // the assembly reads and writes without bounds checks.

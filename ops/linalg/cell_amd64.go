@@ -71,9 +71,6 @@ var laneTab = [32]int32{-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 
 // cellAsmOn is read per call (not cached at init) so setKernel can switch it.
 func cellAsmOn() bool { return useAVX2 }
 
-// cellAsmKeepsGates: the AVX cells store CellArgs.Gates and TanhC.
-func cellAsmKeepsGates() bool { return useAVX2 }
-
 // cellSet returns the kernels of one kind for the kernel set in use.
 func cellSet(kind int) *cellKernels {
 	if useAVX512 {

@@ -53,11 +53,6 @@ type neonKernels struct {
 // cellAsmOn is read per call (not cached at init) so setKernel can switch it.
 func cellAsmOn() bool { return useNEON }
 
-// cellAsmKeepsGates: a step with CellArgs.Gates set runs the keeping LSTM
-// kernels (the same arithmetic plus the stores), so h' and c' are bitwise
-// the inference kernels'.
-func cellAsmKeepsGates() bool { return true }
-
 // neonStage holds a partial chunk's operands padded to full vectors: the
 // kernels load and store whole vectors only, so the last chunk of an H
 // that is not a multiple of the chunk goes through these buffers (the

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/mtlrun/mtlrun/ops"
-	"github.com/mtlrun/mtlrun/ops/linalg"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -78,7 +77,7 @@ func (tr *Trace[T]) TanhC(d int) []T {
 // both the fused path (linalg.LSTMCell) and the general one (lstmFast)
 // run.
 func keptGates(o *rnnOp, in []*tensor.Tensor) bool {
-	if o.cell != cellLSTM || o.hasClip || o.inputForget || input(in, 7) != nil || !linalg.CellKeepsGates() {
+	if o.cell != cellLSTM || o.hasClip || o.inputForget || input(in, 7) != nil {
 		return false
 	}
 	for _, f := range o.fast {

@@ -3,15 +3,13 @@ package rnn
 import (
 	"math"
 	"testing"
-
-	"github.com/mtlrun/mtlrun/ops/linalg"
 )
 
 // TestTrace: a traced run gives bitwise the outputs of Run, on the fused
 // and the general paths, and records as each step's starting state the
 // initial state (first step) or the hidden state Y holds for the time
 // processed just before. An LSTM without peepholes keeps its gates, on
-// both paths (where linalg.CellKeepsGates: every kernel set, NEON included), and they give each step's output, h = o⊙tanh(c'), bitwise.
+// both paths and on every kernel set, and they give each step's output, h = o⊙tanh(c'), bitwise.
 func TestTrace(t *testing.T) {
 	defer func() { forceFused = 0 }()
 	const T, N = 5, 6
@@ -28,7 +26,7 @@ func TestTrace(t *testing.T) {
 					t.Fatal(err)
 				}
 				kept := tr.Gates(0) != nil
-				if kept != (c.op == "LSTM" && !c.peep && linalg.CellKeepsGates()) {
+				if kept != (c.op == "LSTM" && !c.peep) {
 					t.Fatalf("%s: gates kept %v", c.name, kept)
 				}
 				for i := range want {
