@@ -17,41 +17,18 @@ func init() {
 // b (k×n, or n×k when tb). It is the one matrix product of the backward
 // pass; float32 goes through the same loop order the compiler vectorises.
 func gemmAcc[T tensor.Float](ta, tb bool, m, n, k int, a, b, c []T) {
+	lda, ldb := k, n
+	if ta {
+		lda = m
+	}
+	if tb {
+		ldb = k
+	}
 	if a32, ok := any(a).([]float32); ok {
-		lda, ldb := k, n
-		if ta {
-			lda = m
-		}
-		if tb {
-			ldb = k
-		}
 		linalg.Sgemm(ta, tb, m, n, k, 1, a32, lda, any(b).([]float32), ldb, 1, any(c).([]float32), n)
 		return
 	}
-	for i := 0; i < m; i++ {
-		ci := c[i*n : i*n+n]
-		for p := 0; p < k; p++ {
-			var av T
-			if ta {
-				av = a[p*m+i]
-			} else {
-				av = a[i*k+p]
-			}
-			if av == 0 {
-				continue
-			}
-			if tb {
-				for j := range ci {
-					ci[j] += av * b[j*k+p]
-				}
-			} else {
-				bp := b[p*n : p*n+n]
-				for j := range ci {
-					ci[j] += av * bp[j]
-				}
-			}
-		}
-	}
+	gemmLoop(ta, tb, m, n, k, a, lda, b, ldb, c, n)
 }
 
 func gradMatMul[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {

@@ -880,6 +880,12 @@ func gemmS[T tensor.Float](ta, tb bool, m, n, k int, a []T, lda int, b []T, ldb 
 		putScratch(buf)
 		return
 	}
+	gemmLoop(ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+// gemmLoop is the plain product loop of gemmS and gemmAcc (float64, and
+// what has no SIMD kernel): c += op(a)·op(b), skipping zero entries of a.
+func gemmLoop[T tensor.Float](ta, tb bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int) {
 	for i := 0; i < m; i++ {
 		ci := c[i*ldc : i*ldc+n]
 		for p := 0; p < k; p++ {
