@@ -54,7 +54,8 @@ type cellKernels struct {
 	group int           // rows × 1 chunk (callCell id)
 	one   int           // 1 row × 1 chunk
 	multi []multiKernel // 1 row × n full chunks, widest first
-	gate  int           // rows × 1 chunk, gates only (blocked step), -1 if none
+	gate  int           // grows × 1 chunk, gates only (blocked step), -1 if none
+	grows int           // rows of the gate kernel
 	gate1 int           // 1 row × 1 chunk, gates only
 }
 

@@ -157,9 +157,9 @@ func cellBlocked(p *CellWeights, a *CellArgs, gru bool) {
 						f.c = unsafe.Pointer(&a.C[(r0+i)*a.LdC+c0])
 					}
 					f.ho = unsafe.Pointer(&a.HOut[(r0+i)*a.LdHOut+c0])
-					if rows-i >= ks.rows {
+					if rows-i >= ks.grows {
 						callCell(ks.gate, &f)
-						i += ks.rows
+						i += ks.grows
 					} else {
 						callCell(ks.gate1, &f)
 						i++

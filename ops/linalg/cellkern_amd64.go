@@ -59,7 +59,7 @@ func rnnCell4AVX512(f *cellFrame)
 func rnnCell1AVX512(f *cellFrame)
 
 //go:noescape
-func lstmCell2AVX2(f *cellFrame)
+func lstmCell3AVX2(f *cellFrame)
 
 //go:noescape
 func lstmCell1AVX2(f *cellFrame)
@@ -74,7 +74,7 @@ func lstmCellG2AVX2(f *cellFrame)
 func lstmCellG1AVX2(f *cellFrame)
 
 //go:noescape
-func gruCell2AVX2(f *cellFrame)
+func gruCell3AVX2(f *cellFrame)
 
 //go:noescape
 func gruCell1AVX2(f *cellFrame)
@@ -152,7 +152,7 @@ func callCell(id int, f *cellFrame) {
 	case 20:
 		lstmCellG1AVX2(f)
 	case 21:
-		lstmCell2AVX2(f)
+		lstmCell3AVX2(f)
 	case 22:
 		lstmCell1AVX2(f)
 	case 23:
@@ -162,7 +162,7 @@ func callCell(id int, f *cellFrame) {
 	case 25:
 		gruCellG1AVX2(f)
 	case 26:
-		gruCell2AVX2(f)
+		gruCell3AVX2(f)
 	case 27:
 		gruCell1AVX2(f)
 	case 28:
@@ -182,18 +182,18 @@ func callCell(id int, f *cellFrame) {
 
 // cellKernelsAVX512 are the AVX512 kernels of every cell kind.
 var cellKernelsAVX512 = [cellKinds]cellKernels{
-	kindLstmCell: {lanes: 16, rows: 4, group: 4, one: 5, multi: []multiKernel{{4, 0}, {2, 1}}, gate: 2, gate1: 3},
-	kindGruCell:  {lanes: 16, rows: 4, group: 10, one: 11, multi: []multiKernel{{4, 6}, {2, 7}}, gate: 8, gate1: 9},
-	kindGru0ZR:   {lanes: 16, rows: 4, group: 12, one: 13, multi: nil, gate: -1, gate1: -1},
-	kindGru0N:    {lanes: 16, rows: 4, group: 14, one: 15, multi: nil, gate: -1, gate1: -1},
-	kindRnnCell:  {lanes: 16, rows: 4, group: 16, one: 17, multi: nil, gate: -1, gate1: -1},
+	kindLstmCell: {lanes: 16, rows: 4, group: 4, one: 5, multi: []multiKernel{{4, 0}, {2, 1}}, gate: 2, grows: 4, gate1: 3},
+	kindGruCell:  {lanes: 16, rows: 4, group: 10, one: 11, multi: []multiKernel{{4, 6}, {2, 7}}, gate: 8, grows: 4, gate1: 9},
+	kindGru0ZR:   {lanes: 16, rows: 4, group: 12, one: 13, multi: nil, gate: -1, grows: 0, gate1: -1},
+	kindGru0N:    {lanes: 16, rows: 4, group: 14, one: 15, multi: nil, gate: -1, grows: 0, gate1: -1},
+	kindRnnCell:  {lanes: 16, rows: 4, group: 16, one: 17, multi: nil, gate: -1, grows: 0, gate1: -1},
 }
 
 // cellKernelsAVX2 are the AVX2 kernels of every cell kind.
 var cellKernelsAVX2 = [cellKinds]cellKernels{
-	kindLstmCell: {lanes: 8, rows: 2, group: 21, one: 22, multi: []multiKernel{{2, 18}}, gate: 19, gate1: 20},
-	kindGruCell:  {lanes: 8, rows: 2, group: 26, one: 27, multi: []multiKernel{{2, 23}}, gate: 24, gate1: 25},
-	kindGru0ZR:   {lanes: 8, rows: 4, group: 28, one: 29, multi: nil, gate: -1, gate1: -1},
-	kindGru0N:    {lanes: 8, rows: 4, group: 30, one: 31, multi: nil, gate: -1, gate1: -1},
-	kindRnnCell:  {lanes: 8, rows: 4, group: 32, one: 33, multi: nil, gate: -1, gate1: -1},
+	kindLstmCell: {lanes: 8, rows: 3, group: 21, one: 22, multi: []multiKernel{{2, 18}}, gate: 19, grows: 2, gate1: 20},
+	kindGruCell:  {lanes: 8, rows: 3, group: 26, one: 27, multi: []multiKernel{{2, 23}}, gate: 24, grows: 2, gate1: 25},
+	kindGru0ZR:   {lanes: 8, rows: 4, group: 28, one: 29, multi: nil, gate: -1, grows: 0, gate1: -1},
+	kindGru0N:    {lanes: 8, rows: 4, group: 30, one: 31, multi: nil, gate: -1, grows: 0, gate1: -1},
+	kindRnnCell:  {lanes: 8, rows: 4, group: 32, one: 33, multi: nil, gate: -1, grows: 0, gate1: -1},
 }

@@ -104,29 +104,33 @@ func (k kernel) name() string {
 // kernels per instruction set: the row-group kernel, the one-row kernel and
 // the one-row several-chunk kernels (widest first). AVX2 has 16 vector
 // registers, so its groups are smaller; its several-chunk kernels cover
-// the two halves of one packed block.
+// the two halves of one packed block. The AVX2 LSTM and GRU groups are 3
+// rows (12 accumulators, streamed panel: see spill); their gate-only
+// kernels keep 2 rows, which need no spill.
 func kernelTable() []struct {
 	s     *isa
 	k     *cellKind
 	rows  int
 	multi []int
+	grows int // rows of the gate-only kernel (LSTM, GRU)
 } {
 	return []struct {
 		s     *isa
 		k     *cellKind
 		rows  int
 		multi []int
+		grows int
 	}{
-		{avx512, kLSTM, 4, []int{4, 2}},
-		{avx512, kGRU, 4, []int{4, 2}},
-		{avx512, kGRU0Z, 4, nil},
-		{avx512, kGRU0N, 4, nil},
-		{avx512, kRNN, 4, nil},
-		{avx2, kLSTM, 2, []int{2}},
-		{avx2, kGRU, 2, []int{2}},
-		{avx2, kGRU0Z, 4, nil},
-		{avx2, kGRU0N, 4, nil},
-		{avx2, kRNN, 4, nil},
+		{avx512, kLSTM, 4, []int{4, 2}, 4},
+		{avx512, kGRU, 4, []int{4, 2}, 4},
+		{avx512, kGRU0Z, 4, nil, 0},
+		{avx512, kGRU0N, 4, nil, 0},
+		{avx512, kRNN, 4, nil, 0},
+		{avx2, kLSTM, 3, []int{2}, 2},
+		{avx2, kGRU, 3, []int{2}, 2},
+		{avx2, kGRU0Z, 4, nil, 0},
+		{avx2, kGRU0N, 4, nil, 0},
+		{avx2, kRNN, 4, nil, 0},
 	}
 }
 
@@ -169,15 +173,15 @@ func generate() (asm, decl []byte) {
 		}
 		gate, gate1 := "-1", "-1"
 		if t.k == kLSTM || t.k == kGRU {
-			for _, g := range []kernel{{k: t.k, s: t.s, rows: t.rows, chunks: 1, gate: true}, {k: t.k, s: t.s, rows: 1, chunks: 1, gate: true}} {
+			for _, g := range []kernel{{k: t.k, s: t.s, rows: t.grows, chunks: 1, gate: true}, {k: t.k, s: t.s, rows: 1, chunks: 1, gate: true}} {
 				g.emit(&e)
 				fmt.Fprintf(&d, "//go:noescape\nfunc %s(f *cellFrame)\n\n", g.name())
 			}
-			gate = id(kernel{k: t.k, s: t.s, rows: t.rows, chunks: 1, gate: true})
+			gate = id(kernel{k: t.k, s: t.s, rows: t.grows, chunks: 1, gate: true})
 			gate1 = id(kernel{k: t.k, s: t.s, rows: 1, chunks: 1, gate: true})
 		}
-		tables[t.s] = append(tables[t.s], fmt.Sprintf("\tkind%s: {lanes: %d, rows: %d, group: %s, one: %s, multi: %s, gate: %s, gate1: %s},\n",
-			strings.ToUpper(t.k.name[:1])+t.k.name[1:], t.s.lanes, t.rows, id(group), id(one), ms, gate, gate1))
+		tables[t.s] = append(tables[t.s], fmt.Sprintf("\tkind%s: {lanes: %d, rows: %d, group: %s, one: %s, multi: %s, gate: %s, grows: %d, gate1: %s},\n",
+			strings.ToUpper(t.k.name[:1])+t.k.name[1:], t.s.lanes, t.rows, id(group), id(one), ms, gate, t.grows, gate1))
 	}
 	// a switch, not func values: calling through a func value would make
 	// the frame escape to the heap
@@ -376,6 +380,9 @@ func (k kernel) regs() regs {
 		r.t3, r.t4 = "Z24", "Z23"
 		return r
 	}
+	if k.spill() {
+		return k.spillRegs()
+	}
 	next := n
 	if k.rows > 1 {
 		for i := 0; i < k.k.S; i++ {
@@ -442,7 +449,7 @@ func (k kernel) emit(e *emitter) {
 	name := k.name()
 	kd := k.k
 	vb := k.s.vb()
-	e.raw(fmt.Sprintf("// func %s(f *cellFrame): %d row(s) × %d chunk(s) of %d units.\nTEXT ·%s(SB), NOSPLIT, $0-8\n", name, k.rows, k.chunks, k.s.lanes, name))
+	e.raw(fmt.Sprintf("// func %s(f *cellFrame): %d row(s) × %d chunk(s) of %d units.\nTEXT ·%s(SB), NOSPLIT, $%d-8\n", name, k.rows, k.chunks, k.s.lanes, name, k.frame()))
 	e.p("MOVQ f+0(FP), DI")
 	if k.s.avx512() {
 		e.p("KMOVW cellFrame_mask(DI), K1")
@@ -457,6 +464,10 @@ func (k kernel) emit(e *emitter) {
 	e.p("MOVQ cellFrame_hb(DI), R11")
 	e.p("MOVQ cellFrame_ldi(DI), R13")
 	initSlots, rb := kd.initSlots, kd.rb
+	pr := r // the starting values' registers
+	if k.spill() {
+		pr.mask = r.panel[0] // the gate temporaries' mask is a row's accumulator
+	}
 	if k.gate {
 		initSlots, rb = kd.A, false
 	}
@@ -475,7 +486,7 @@ func (k kernel) emit(e *emitter) {
 					e.p("VMOVUPS %s, %s", fmt.Sprintf(mem, j*vb), k.acc(r, row, j, a))
 					continue
 				}
-				k.loadM(e, r, fmt.Sprintf(mem, j*vb), j, k.acc(r, row, j, a))
+				k.loadM(e, pr, fmt.Sprintf(mem, j*vb), j, k.acc(r, row, j, a))
 			}
 		}
 	}
@@ -495,7 +506,7 @@ func (k kernel) emit(e *emitter) {
 		e.p("JZ %s_norb", name)
 		for row := 0; row < k.rows; row++ {
 			for j := 0; j < k.chunks; j++ {
-				k.loadM(e, r, fmt.Sprintf("%d(R12)", j*vb), j, k.acc(r, row, j, 3))
+				k.loadM(e, pr, fmt.Sprintf("%d(R12)", j*vb), j, k.acc(r, row, j, 3))
 			}
 		}
 		e.raw(name + "_norb:\n")
@@ -538,6 +549,9 @@ func (k kernel) emit(e *emitter) {
 // finish emits the gate arithmetic and stores, with a masked copy for a
 // partial AVX2 chunk.
 func (k kernel) finish(e *emitter, r regs, name string) {
+	if k.spill() {
+		r = k.spillOut(e, r)
+	}
 	if k.s.avx512() || k.full() {
 		k.epilogue(e, r, false)
 		return
@@ -553,7 +567,9 @@ func (k kernel) finish(e *emitter, r regs, name string) {
 func (k kernel) body(e *emitter, r regs, m []int) {
 	S := k.k.S
 	vb := 64 // a packed slot vector is 16 units
-	if k.rows > 1 {
+	if k.rows > 1 && len(r.panel) < S {
+		k.streamBody(e, r, m)
+	} else if k.rows > 1 {
 		for s := 0; s < S; s++ {
 			e.p("VMOVUPS %d(AX), %s", s*vb, r.panel[s])
 		}
@@ -656,6 +672,13 @@ func (k kernel) epilogueRows(e *emitter, r regs, part, keep bool) {
 		}
 	}
 	for row := 0; row < k.rows; row++ {
+		ar := row // the row whose accumulators a() names
+		if k.spill() {
+			ar = 0
+			if row > 0 {
+				k.reload(e, r, row)
+			}
+		}
 		if row > 0 {
 			e.p("ADDQ R8, DX")
 			e.p("ADDQ R9, BX")
@@ -671,7 +694,7 @@ func (k kernel) epilogueRows(e *emitter, r regs, part, keep bool) {
 			e.p("LEAQ (R10)(R12*2), R13")
 		}
 		for j := 0; j < k.chunks; j++ {
-			a := func(i int) string { return k.acc(r, row, j, i) }
+			a := func(i int) string { return k.acc(r, ar, j, i) }
 			dx := fmt.Sprintf("%d(DX)", j*vb)
 			bx := fmt.Sprintf("%d(BX)", j*vb)
 			aux := fmt.Sprintf("%d(R10)", j*vb)
