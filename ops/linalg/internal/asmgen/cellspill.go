@@ -15,16 +15,23 @@ import "fmt"
 
 // spill reports whether the kernel's accumulators outgrow what the gate
 // arithmetic leaves (AVX2: Y13-Y15 are its constants, 5 temporaries).
+// A twoPhase kernel spills too: its epilogue takes the registers of
+// every row but the first.
 func (k kernel) spill() bool {
-	return !k.s.avx512() && !k.gate && k.chunks == 1 && k.rows*k.k.A+5 > 13
+	return k.twoPhase() || !k.s.avx512() && !k.gate && k.chunks == 1 && k.rows*k.k.A+5 > 13
 }
 
-// frame is the kernel's stack frame in bytes: the spilled rows.
+// frame is the kernel's stack frame in bytes: the spilled rows, and o
+// and c' of every row (twoPhase).
 func (k kernel) frame() int {
-	if !k.spill() {
-		return 0
+	n := 0
+	if k.spill() {
+		n = (k.rows - 1) * k.k.A * k.s.vb()
 	}
-	return (k.rows - 1) * k.k.A * k.s.vb()
+	if k.twoPhase() {
+		n += 2 * k.rows * k.s.vb()
+	}
+	return n
 }
 
 // spillRegs: accumulators first, then the broadcasts, one panel register
@@ -83,3 +90,114 @@ func (k kernel) reload(e *emitter, r regs, row int) {
 }
 
 func (k kernel) spillOff(row, a int) int { return ((row-1)*k.k.A + a) * k.s.vb() }
+
+// twoPhase reports whether an AVX2 LSTM kernel of several rows runs its
+// gate arithmetic in two passes over the rows. One row's arithmetic is a
+// chain — the gates, c' = f⊙c + i⊙g, then tanh(c') and h' = o⊙tanh(c') —
+// ~120 cycles long for ~130 instructions; row by row, the next row's
+// gates cannot all enter the out-of-order window while a row waits on its
+// tanh(c'). The first pass does the gates and c' of every row (c' and o to
+// the stack frame), the second the rows' tanh(c') and h', all independent.
+// The operations and their order per element are those of one pass.
+func (k kernel) twoPhase() bool {
+	return !k.s.avx512() && k.k == kLSTM && k.rows > 1 && k.chunks == 1
+}
+
+// phaseOff is the frame offset of row's o (w = 0) or c' (w = 1).
+func (k kernel) phaseOff(row, w int) int {
+	base := 0
+	if k.spill() {
+		base = (k.rows - 1) * k.k.A * k.s.vb()
+	}
+	return base + (2*row+w)*k.s.vb()
+}
+
+// epilogueTwoPhase is epilogueRows for twoPhase kernels (one chunk,
+// accumulators in Y0-Y3 row by row). Activations go two at a time,
+// interleaved (cellact.go): temporaries Y4-Y7 and Y8-Y11, Y12 the old c,
+// Y4 a partial chunk's mask once the activations are done.
+func (k kernel) epilogueTwoPhase(e *emitter, r regs, part, keep bool) {
+	const mask = "Y4"
+	load := func(mem, dst string) {
+		if part {
+			e.p("VMOVUPS 0(R14), %s", mask)
+			e.p("VMASKMOVPS %s, %s, %s", mem, mask, dst)
+			return
+		}
+		e.p("VMOVUPS %s, %s", mem, dst)
+	}
+	store := func(src, mem string) {
+		if part {
+			e.p("VMOVUPS 0(R14), %s", mask)
+			e.p("VMASKMOVPS %s, %s, %s", src, mask, mem)
+			return
+		}
+		e.p("VMOVUPS %s, %s", src, mem)
+	}
+	ta := []string{"Y4", "Y5", "Y6", "Y7"}
+	tb := []string{"Y8", "Y9", "Y10", "Y11"}
+	pair := func(l ...[]string) {
+		for _, op := range interleave(l...) {
+			e.p("%s", op)
+		}
+	}
+	e.p("MOVQ cellFrame_c(DI), DX")
+	e.p("MOVQ cellFrame_ho(DI), BX")
+	e.p("MOVQ cellFrame_ldc(DI), R8")
+	e.p("MOVQ cellFrame_ldo(DI), R9")
+	e.p("GATECONST256")
+	// pass 1: the gates and c'
+	for row := 0; row < k.rows; row++ {
+		if row > 0 {
+			k.reload(e, r, row)
+			e.p("ADDQ R8, DX")
+			if keep {
+				e.p("ADDQ R11, R10")
+			}
+		}
+		a := func(i int) string { return k.acc(r, 0, 0, i) }
+		pair(sigOps(a(0), ta[0], ta[1], ta[2], ta[3]), sigOps(a(1), tb[0], tb[1], tb[2], tb[3]))
+		pair(sigOps(a(2), ta[0], ta[1], ta[2], ta[3]), tanhOps(a(3), tb[0], tb[1], tb[2], tb[3]))
+		if keep {
+			e.p("LEAQ (R10)(R12*2), R13")
+			store(a(0), "0(R10)")
+			store(a(1), "0(R10)(R12*1)")
+			store(a(2), "0(R10)(R12*2)")
+			store(a(3), "0(R13)(R12*1)")
+		}
+		load("0(DX)", "Y12")
+		e.p("VMULPS %s, Y12, Y12", a(2))
+		e.p("VFMADD231PS %s, %s, Y12", a(0), a(3))
+		store("Y12", "0(DX)")
+		e.p("VMOVUPS Y12, %d(SP)", k.phaseOff(row, 1))
+		e.p("VMOVUPS %s, %d(SP)", a(1), k.phaseOff(row, 0))
+	}
+	// pass 2: h' = o⊙tanh(c'), two rows at a time
+	for row := 0; row < k.rows; row += 2 {
+		n := min(2, k.rows-row)
+		e.p("VMOVUPS %d(SP), Y0", k.phaseOff(row, 1))
+		if n == 2 {
+			e.p("VMOVUPS %d(SP), Y1", k.phaseOff(row+1, 1))
+			pair(tanhOps("Y0", ta[0], ta[1], ta[2], ta[3]), tanhOps("Y1", tb[0], tb[1], tb[2], tb[3]))
+		} else {
+			pair(tanhOps("Y0", ta[0], ta[1], ta[2], ta[3]))
+		}
+		for i := 0; i < n; i++ {
+			y := fmt.Sprintf("Y%d", i)
+			if row+i > 0 {
+				e.p("ADDQ R9, BX")
+				if keep {
+					e.p("ADDQ CX, SI")
+				}
+			}
+			if keep {
+				store(y, "0(SI)")
+			}
+			e.p("VMULPS %d(SP), %s, %s", k.phaseOff(row+i, 0), y, y)
+			store(y, "0(BX)")
+		}
+	}
+	e.p("VZEROUPPER")
+	e.p("RET")
+	e.raw("\n")
+}

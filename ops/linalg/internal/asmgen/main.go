@@ -283,65 +283,20 @@ GLOBL cellc<>(SB), RODATA|NOPTR, $60
 
 // AVX2: Y13/Y14 hold the exp clamps and Y15 = 1.0 during the gate
 // arithmetic; other constants are whole vectors (cellv) used as memory
-// operands. 2^n is built in the exponent bits, so the upper clamp is 88.0
-// (n ≤ 127: 2^n stays finite); 1/d is a division.
-// The polynomial is evaluated by Estrin's scheme, not Horner's: the gate
-// arithmetic is a latency chain, and this shortens it from 7 to 4 FMAs.
-#define EXP256(z, t1, t2, t3, t4) \
-	VMINPS z, Y13, z \
-	VMAXPS z, Y14, z \
-	VMULPS cellv<>+64(SB), z, t1 \
-	VROUNDPS $0, t1, t1 \
-	VFNMADD231PS cellv<>+96(SB), t1, z \
-	VFNMADD231PS cellv<>+128(SB), t1, z \
-	VMULPS z, z, t2 \
-	VMOVUPS cellv<>+192(SB), t3 \
-	VFMADD231PS cellv<>+160(SB), z, t3 \
-	VMOVUPS cellv<>+256(SB), t4 \
-	VFMADD231PS cellv<>+224(SB), z, t4 \
-	VFMADD213PS t4, t2, t3 \
-	VMOVUPS cellv<>+320(SB), t4 \
-	VFMADD231PS cellv<>+288(SB), z, t4 \
-	VFMADD213PS t4, t2, t3 \
-	VADDPS Y15, z, t4 \
-	VFMADD213PS t4, t2, t3 \
-	VCVTPS2DQ t1, t1 \
-	VPADDD cellv<>+448(SB), t1, t1 \
-	VPSLLD $23, t1, t1 \
-	VMULPS t1, t3, z
-
-// z = 1/z, correctly rounded: a 12-bit estimate with one Newton step
-// leaves ~2e-7, which tanh's 1 - 2/(e+1) turns into an absolute error
-// that small outputs notice (ONNX's test_gru_seq_length does).
-#define RECIP256(z, t) \
-	VDIVPS z, Y15, z
-
-#define SIG256(z, t1, t2, t3, t4) \
-	VXORPS cellv<>+352(SB), z, z \
-	EXP256(z, t1, t2, t3, t4) \
-	VADDPS Y15, z, z \
-	RECIP256(z, t1)
-
-#define TANH256(z, t1, t2, t3, t4) \
-	VADDPS z, z, z \
-	EXP256(z, t1, t2, t3, t4) \
-	VADDPS Y15, z, z \
-	RECIP256(z, t1) \
-	VADDPS z, z, z \
-	VSUBPS z, Y15, z
-
-// the AVX2 gate constants (Y13-Y15), loaded after the multiply-adds
+// operands. EXP256, SIG256, TANH256: see internal/asmgen/cellact.go.
+` + avx2Macros() + `// the AVX2 gate constants (Y13-Y15), loaded after the multiply-adds
 #define GATECONST256 \
 	VMOVUPS cellv<>+0(SB), Y13 \
 	VMOVUPS cellv<>+32(SB), Y14 \
 	VMOVUPS cellv<>+384(SB), Y15
 `
 
-// avx2Consts is cellc's first 15 constants as 8-lane vectors (32 bytes each).
+// avx2Consts is cellc's first 15 constants as 8-lane vectors (32 bytes
+// each), then exp's rounding constant 1.5·2²³ + 127 (cellact.go).
 var avx2Consts = func() string {
 	vals := []string{"0x42b00000", "0xc2aeac50", "0x3fb8aa3b", "0x3f318000", "0xb95e8083",
 		"0x39506967", "0x3ab743ce", "0x3c088908", "0x3d2aa9c1", "0x3e2aaaaa", "0x3f000000",
-		"0x80000000", "0x3f800000", "0x40000000", "0x0000007f"}
+		"0x80000000", "0x3f800000", "0x40000000", "0x0000007f", "0x4b40007f"}
 	var b strings.Builder
 	b.WriteString("// cellc's constants as 8-lane vectors for AVX2 (the first, exp's upper clamp, is 88.0)\n")
 	for i, v := range vals {
@@ -621,6 +576,10 @@ func (k kernel) epilogue(e *emitter, r regs, part bool) {
 }
 
 func (k kernel) epilogueRows(e *emitter, r regs, part, keep bool) {
+	if k.twoPhase() {
+		k.epilogueTwoPhase(e, r, part, keep)
+		return
+	}
 	kd := k.k
 	vb := k.s.vb()
 	e.p("MOVQ cellFrame_c(DI), DX")
