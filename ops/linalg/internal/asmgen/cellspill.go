@@ -98,12 +98,15 @@ func (k kernel) spillOff(row, a int) int { return ((row-1)*k.k.A + a) * k.s.vb()
 // gates cannot all enter the out-of-order window while a row waits on its
 // tanh(c'). The first pass does the gates and c' of every row (c' and o to
 // the stack frame), the second the rows' tanh(c') and h', all independent.
-// The operations and their order per element are those of one pass.
+// A GRU likewise: z, r and nx + r⊙nh first, then n = tanh(·) and
+// h' = n + z⊙(h - n). The operations and their order per element are
+// those of one pass.
 func (k kernel) twoPhase() bool {
-	return !k.s.avx512() && k.k == kLSTM && k.rows > 1 && k.chunks == 1
+	return !k.s.avx512() && (k.k == kLSTM || k.k == kGRU) && k.rows > 1 && k.chunks == 1
 }
 
-// phaseOff is the frame offset of row's o (w = 0) or c' (w = 1).
+// phaseOff is the frame offset of row's o (w = 0) or c' (w = 1); GRU: z
+// and nx + r⊙nh.
 func (k kernel) phaseOff(row, w int) int {
 	base := 0
 	if k.spill() {
@@ -146,6 +149,10 @@ func (k kernel) epilogueTwoPhase(e *emitter, r regs, part, keep bool) {
 	e.p("MOVQ cellFrame_ldc(DI), R8")
 	e.p("MOVQ cellFrame_ldo(DI), R9")
 	e.p("GATECONST256")
+	if k.k == kGRU {
+		k.gruTwoPhase(e, r, part, load, store, pair, ta, tb)
+		return
+	}
 	// pass 1: the gates and c'
 	for row := 0; row < k.rows; row++ {
 		if row > 0 {
@@ -194,6 +201,46 @@ func (k kernel) epilogueTwoPhase(e *emitter, r regs, part, keep bool) {
 				store(y, "0(SI)")
 			}
 			e.p("VMULPS %d(SP), %s, %s", k.phaseOff(row+i, 0), y, y)
+			store(y, "0(BX)")
+		}
+	}
+	e.p("VZEROUPPER")
+	e.p("RET")
+	e.raw("\n")
+}
+
+// gruTwoPhase is epilogueTwoPhase's GRU (accumulators z r nx nh).
+func (k kernel) gruTwoPhase(e *emitter, r regs, part bool, load, store func(string, string), pair func(...[]string), ta, tb []string) {
+	// pass 1: z, r and nx + r⊙nh
+	for row := 0; row < k.rows; row++ {
+		if row > 0 {
+			k.reload(e, r, row)
+		}
+		a := func(i int) string { return k.acc(r, 0, 0, i) }
+		pair(sigOps(a(0), ta[0], ta[1], ta[2], ta[3]), sigOps(a(1), tb[0], tb[1], tb[2], tb[3]))
+		e.p("VFMADD231PS %s, %s, %s", a(1), a(3), a(2))
+		e.p("VMOVUPS %s, %d(SP)", a(2), k.phaseOff(row, 1))
+		e.p("VMOVUPS %s, %d(SP)", a(0), k.phaseOff(row, 0))
+	}
+	// pass 2: n = tanh(·), h' = n + z⊙(h - n), two rows at a time
+	for row := 0; row < k.rows; row += 2 {
+		n := min(2, k.rows-row)
+		e.p("VMOVUPS %d(SP), Y0", k.phaseOff(row, 1))
+		if n == 2 {
+			e.p("VMOVUPS %d(SP), Y1", k.phaseOff(row+1, 1))
+			pair(tanhOps("Y0", ta[0], ta[1], ta[2], ta[3]), tanhOps("Y1", tb[0], tb[1], tb[2], tb[3]))
+		} else {
+			pair(tanhOps("Y0", ta[0], ta[1], ta[2], ta[3]))
+		}
+		for i := 0; i < n; i++ {
+			y := fmt.Sprintf("Y%d", i)
+			if row+i > 0 {
+				e.p("ADDQ R8, DX")
+				e.p("ADDQ R9, BX")
+			}
+			load("0(DX)", "Y12")
+			e.p("VSUBPS %s, Y12, Y12", y)
+			e.p("VFMADD231PS %d(SP), Y12, %s", k.phaseOff(row+i, 0), y)
 			store(y, "0(BX)")
 		}
 	}
