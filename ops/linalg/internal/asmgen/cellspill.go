@@ -21,15 +21,22 @@ func (k kernel) spill() bool {
 	return k.twoPhase() || !k.s.avx512() && !k.gate && k.chunks == 1 && k.rows*k.k.A+5 > 13
 }
 
+// units are a kernel's rows × chunks, row-major: the epilogue's unit of
+// work (one vector of each accumulator).
+func (k kernel) units() int { return k.rows * k.chunks }
+
+// unit is unit u's row and chunk.
+func (k kernel) unit(u int) (row, j int) { return u / k.chunks, u % k.chunks }
+
 // frame is the kernel's stack frame in bytes: the spilled rows, and o
 // and c' of every row (twoPhase).
 func (k kernel) frame() int {
 	n := 0
 	if k.spill() {
-		n = (k.rows - 1) * k.k.A * k.s.vb()
+		n = (k.units() - 1) * k.k.A * k.s.vb()
 	}
 	if k.twoPhase() {
-		n += 2 * k.rows * k.s.vb()
+		n += 2 * k.units() * k.s.vb()
 	}
 	return n
 }
@@ -40,7 +47,7 @@ func (k kernel) frame() int {
 // values) borrows the panel register before the loop.
 func (k kernel) spillRegs() regs {
 	var r regs
-	n := k.rows * k.k.A
+	n := k.units() * k.k.A
 	v := func(i int) string { return fmt.Sprintf("%s%d", k.s.reg, i) }
 	for i := 0; i < n; i++ {
 		r.acc = append(r.acc, v(i))
@@ -72,24 +79,25 @@ func (k kernel) streamBody(e *emitter, r regs, m []int) {
 	}
 }
 
-// spillOut stores the accumulators of rows 1.. to the stack frame.
+// spillOut stores the accumulators of units 1.. to the stack frame.
 func (k kernel) spillOut(e *emitter, r regs) regs {
-	for row := 1; row < k.rows; row++ {
+	for u := 1; u < k.units(); u++ {
+		row, j := k.unit(u)
 		for a := 0; a < k.k.A; a++ {
-			e.p("VMOVUPS %s, %d(SP)", k.acc(r, row, 0, a), k.spillOff(row, a))
+			e.p("VMOVUPS %s, %d(SP)", k.acc(r, row, j, a), k.spillOff(u, a))
 		}
 	}
 	return r
 }
 
-// reload brings row's accumulators back into the first row's registers.
-func (k kernel) reload(e *emitter, r regs, row int) {
+// reload brings unit u's accumulators back into the first unit's registers.
+func (k kernel) reload(e *emitter, r regs, u int) {
 	for a := 0; a < k.k.A; a++ {
-		e.p("VMOVUPS %d(SP), %s", k.spillOff(row, a), k.acc(r, 0, 0, a))
+		e.p("VMOVUPS %d(SP), %s", k.spillOff(u, a), k.acc(r, 0, 0, a))
 	}
 }
 
-func (k kernel) spillOff(row, a int) int { return ((row-1)*k.k.A + a) * k.s.vb() }
+func (k kernel) spillOff(u, a int) int { return ((u-1)*k.k.A + a) * k.s.vb() }
 
 // twoPhase reports whether an AVX2 LSTM kernel of several rows runs its
 // gate arithmetic in two passes over the rows. One row's arithmetic is a
@@ -101,18 +109,21 @@ func (k kernel) spillOff(row, a int) int { return ((row-1)*k.k.A + a) * k.s.vb()
 // A GRU likewise: z, r and nx + r⊙nh first, then n = tanh(·) and
 // h' = n + z⊙(h - n). The operations and their order per element are
 // those of one pass.
+//
+// The one-row kernels over two chunks (the halves of a packed block) do
+// the same over their chunks: two independent chains again.
 func (k kernel) twoPhase() bool {
-	return !k.s.avx512() && (k.k == kLSTM || k.k == kGRU) && k.rows > 1 && k.chunks == 1
+	return !k.s.avx512() && (k.k == kLSTM || k.k == kGRU) && k.units() > 1 && (k.rows == 1 || k.chunks == 1)
 }
 
-// phaseOff is the frame offset of row's o (w = 0) or c' (w = 1); GRU: z
-// and nx + r⊙nh.
-func (k kernel) phaseOff(row, w int) int {
+// phaseOff is the frame offset of unit u's o (w = 0) or c' (w = 1); GRU:
+// z and nx + r⊙nh.
+func (k kernel) phaseOff(u, w int) int {
 	base := 0
 	if k.spill() {
-		base = (k.rows - 1) * k.k.A * k.s.vb()
+		base = (k.units() - 1) * k.k.A * k.s.vb()
 	}
-	return base + (2*row+w)*k.s.vb()
+	return base + (2*u+w)*k.s.vb()
 }
 
 // epilogueTwoPhase is epilogueRows for twoPhase kernels (one chunk,
@@ -153,10 +164,14 @@ func (k kernel) epilogueTwoPhase(e *emitter, r regs, part, keep bool) {
 		k.gruTwoPhase(e, r, part, load, store, pair, ta, tb)
 		return
 	}
+	vb := k.s.vb()
 	// pass 1: the gates and c'
-	for row := 0; row < k.rows; row++ {
-		if row > 0 {
-			k.reload(e, r, row)
+	for u := 0; u < k.units(); u++ {
+		row, j := k.unit(u)
+		if u > 0 {
+			k.reload(e, r, u)
+		}
+		if row > 0 && j == 0 {
 			e.p("ADDQ R8, DX")
 			if keep {
 				e.p("ADDQ R11, R10")
@@ -166,42 +181,46 @@ func (k kernel) epilogueTwoPhase(e *emitter, r regs, part, keep bool) {
 		pair(sigOps(a(0), ta[0], ta[1], ta[2], ta[3]), sigOps(a(1), tb[0], tb[1], tb[2], tb[3]))
 		pair(sigOps(a(2), ta[0], ta[1], ta[2], ta[3]), tanhOps(a(3), tb[0], tb[1], tb[2], tb[3]))
 		if keep {
-			e.p("LEAQ (R10)(R12*2), R13")
-			store(a(0), "0(R10)")
-			store(a(1), "0(R10)(R12*1)")
-			store(a(2), "0(R10)(R12*2)")
-			store(a(3), "0(R13)(R12*1)")
+			if j == 0 {
+				e.p("LEAQ (R10)(R12*2), R13")
+			}
+			store(a(0), fmt.Sprintf("%d(R10)", j*vb))
+			store(a(1), fmt.Sprintf("%d(R10)(R12*1)", j*vb))
+			store(a(2), fmt.Sprintf("%d(R10)(R12*2)", j*vb))
+			store(a(3), fmt.Sprintf("%d(R13)(R12*1)", j*vb))
 		}
-		load("0(DX)", "Y12")
+		dx := fmt.Sprintf("%d(DX)", j*vb)
+		load(dx, "Y12")
 		e.p("VMULPS %s, Y12, Y12", a(2))
 		e.p("VFMADD231PS %s, %s, Y12", a(0), a(3))
-		store("Y12", "0(DX)")
-		e.p("VMOVUPS Y12, %d(SP)", k.phaseOff(row, 1))
-		e.p("VMOVUPS %s, %d(SP)", a(1), k.phaseOff(row, 0))
+		store("Y12", dx)
+		e.p("VMOVUPS Y12, %d(SP)", k.phaseOff(u, 1))
+		e.p("VMOVUPS %s, %d(SP)", a(1), k.phaseOff(u, 0))
 	}
-	// pass 2: h' = o⊙tanh(c'), two rows at a time
-	for row := 0; row < k.rows; row += 2 {
-		n := min(2, k.rows-row)
-		e.p("VMOVUPS %d(SP), Y0", k.phaseOff(row, 1))
+	// pass 2: h' = o⊙tanh(c'), two units at a time
+	for u0 := 0; u0 < k.units(); u0 += 2 {
+		n := min(2, k.units()-u0)
+		e.p("VMOVUPS %d(SP), Y0", k.phaseOff(u0, 1))
 		if n == 2 {
-			e.p("VMOVUPS %d(SP), Y1", k.phaseOff(row+1, 1))
+			e.p("VMOVUPS %d(SP), Y1", k.phaseOff(u0+1, 1))
 			pair(tanhOps("Y0", ta[0], ta[1], ta[2], ta[3]), tanhOps("Y1", tb[0], tb[1], tb[2], tb[3]))
 		} else {
 			pair(tanhOps("Y0", ta[0], ta[1], ta[2], ta[3]))
 		}
 		for i := 0; i < n; i++ {
 			y := fmt.Sprintf("Y%d", i)
-			if row+i > 0 {
+			row, j := k.unit(u0 + i)
+			if row > 0 && j == 0 {
 				e.p("ADDQ R9, BX")
 				if keep {
 					e.p("ADDQ CX, SI")
 				}
 			}
 			if keep {
-				store(y, "0(SI)")
+				store(y, fmt.Sprintf("%d(SI)", j*vb))
 			}
-			e.p("VMULPS %d(SP), %s, %s", k.phaseOff(row+i, 0), y, y)
-			store(y, "0(BX)")
+			e.p("VMULPS %d(SP), %s, %s", k.phaseOff(u0+i, 0), y, y)
+			store(y, fmt.Sprintf("%d(BX)", j*vb))
 		}
 	}
 	e.p("VZEROUPPER")
@@ -211,37 +230,39 @@ func (k kernel) epilogueTwoPhase(e *emitter, r regs, part, keep bool) {
 
 // gruTwoPhase is epilogueTwoPhase's GRU (accumulators z r nx nh).
 func (k kernel) gruTwoPhase(e *emitter, r regs, part bool, load, store func(string, string), pair func(...[]string), ta, tb []string) {
+	vb := k.s.vb()
 	// pass 1: z, r and nx + r⊙nh
-	for row := 0; row < k.rows; row++ {
-		if row > 0 {
-			k.reload(e, r, row)
+	for u := 0; u < k.units(); u++ {
+		if u > 0 {
+			k.reload(e, r, u)
 		}
 		a := func(i int) string { return k.acc(r, 0, 0, i) }
 		pair(sigOps(a(0), ta[0], ta[1], ta[2], ta[3]), sigOps(a(1), tb[0], tb[1], tb[2], tb[3]))
 		e.p("VFMADD231PS %s, %s, %s", a(1), a(3), a(2))
-		e.p("VMOVUPS %s, %d(SP)", a(2), k.phaseOff(row, 1))
-		e.p("VMOVUPS %s, %d(SP)", a(0), k.phaseOff(row, 0))
+		e.p("VMOVUPS %s, %d(SP)", a(2), k.phaseOff(u, 1))
+		e.p("VMOVUPS %s, %d(SP)", a(0), k.phaseOff(u, 0))
 	}
-	// pass 2: n = tanh(·), h' = n + z⊙(h - n), two rows at a time
-	for row := 0; row < k.rows; row += 2 {
-		n := min(2, k.rows-row)
-		e.p("VMOVUPS %d(SP), Y0", k.phaseOff(row, 1))
+	// pass 2: n = tanh(·), h' = n + z⊙(h - n), two units at a time
+	for u0 := 0; u0 < k.units(); u0 += 2 {
+		n := min(2, k.units()-u0)
+		e.p("VMOVUPS %d(SP), Y0", k.phaseOff(u0, 1))
 		if n == 2 {
-			e.p("VMOVUPS %d(SP), Y1", k.phaseOff(row+1, 1))
+			e.p("VMOVUPS %d(SP), Y1", k.phaseOff(u0+1, 1))
 			pair(tanhOps("Y0", ta[0], ta[1], ta[2], ta[3]), tanhOps("Y1", tb[0], tb[1], tb[2], tb[3]))
 		} else {
 			pair(tanhOps("Y0", ta[0], ta[1], ta[2], ta[3]))
 		}
 		for i := 0; i < n; i++ {
 			y := fmt.Sprintf("Y%d", i)
-			if row+i > 0 {
+			row, j := k.unit(u0 + i)
+			if row > 0 && j == 0 {
 				e.p("ADDQ R8, DX")
 				e.p("ADDQ R9, BX")
 			}
-			load("0(DX)", "Y12")
+			load(fmt.Sprintf("%d(DX)", j*vb), "Y12")
 			e.p("VSUBPS %s, Y12, Y12", y)
-			e.p("VFMADD231PS %d(SP), Y12, %s", k.phaseOff(row+i, 0), y)
-			store(y, "0(BX)")
+			e.p("VFMADD231PS %d(SP), Y12, %s", k.phaseOff(u0+i, 0), y)
+			store(y, fmt.Sprintf("%d(BX)", j*vb))
 		}
 	}
 	e.p("VZEROUPPER")
