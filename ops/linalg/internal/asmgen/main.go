@@ -5,7 +5,8 @@
 // SGEMM register tiles (sgemm_amd64.s, sgemmkern_amd64.go) and the blocked
 // step's product tiles (cellmul_amd64.s, cellmulkern_amd64.go), and the
 // vector erf and one-pass GELU (erf_amd64.s, erfkern_amd64.go, with the
-// pure-Go path's table erftab.go). Both sets get the same tiles, summation order and
+// pure-Go path's table erftab.go) and the vector exp (exp_amd64.s,
+// expkern_amd64.go). Both sets get the same tiles, summation order and
 // gate arithmetic, differing only in vector width, masking and register
 // count.
 //
@@ -44,6 +45,9 @@ func outputs() map[string][]byte {
 	out := map[string][]byte{"cell_amd64.s": casm, "cellkern_amd64.go": cdecl, "sgemm_amd64.s": sasm, "sgemmkern_amd64.go": sdecl,
 		"cellmul_amd64.s": masm, "cellmulkern_amd64.go": mdecl}
 	for name, data := range erfOutputs() {
+		out[name] = data
+	}
+	for name, data := range expOutputs() {
 		out[name] = data
 	}
 	return out
