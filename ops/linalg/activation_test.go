@@ -84,7 +84,8 @@ var xs256 = func() []float32 {
 }()
 
 // TestErfAccuracy: every kernel set against math.Erf over a dense grid and
-// the special values, within the bound Erf documents.
+// the special values, within the bound Erf documents (measured 8.2e-8
+// absolute, 1.6e-7 relative below 0.5).
 func TestErfAccuracy(t *testing.T) {
 	var xs []float32
 	for x := -6.0; x <= 6; x += 1.0 / 4096 {
@@ -104,7 +105,7 @@ func TestErfAccuracy(t *testing.T) {
 			if math.Abs(float64(x)) < 0.5 && w != 0 {
 				worstRel = math.Max(worstRel, d/math.Abs(w))
 			}
-			if d > 3e-7 || (math.Abs(float64(x)) < 0.5 && d > 3e-7*math.Abs(w)) {
+			if d > 1.2e-7 || (math.Abs(float64(x)) < 0.5 && d > 2.5e-7*math.Abs(w)) {
 				t.Fatalf("%s erf(%g) = %g, want %g (diff %g)", kern, x, got[i], w, d)
 			}
 		}

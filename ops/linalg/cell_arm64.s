@@ -14,7 +14,7 @@
 // exp clamps its input with FMIN/FMAX, which return NaN when an input is
 // NaN: NaN propagates.
 
-// exp, sigmoid, tanh and erf constants (activation.go's values), four to
+// exp, sigmoid and tanh constants (activation.go's values), four to
 // a register, used by element
 DATA neonc<>+0(SB)/4, $0x42b0c0a5
 DATA neonc<>+4(SB)/4, $0xc2aeac50
@@ -38,25 +38,9 @@ DATA neonc<>+72(SB)/4, $0x3ca9134e
 DATA neonc<>+76(SB)/4, $0xbd5c1e2d
 DATA neonc<>+80(SB)/4, $0x3e088393
 DATA neonc<>+84(SB)/4, $0xbeaaaa99
-DATA neonc<>+88(SB)/4, $0x3f000000
-DATA neonc<>+92(SB)/4, $0x3ea7ba05
-DATA neonc<>+96(SB)/4, $0x3f906ebb
-DATA neonc<>+100(SB)/4, $0xbec093a3
-DATA neonc<>+104(SB)/4, $0x3de71791
-DATA neonc<>+108(SB)/4, $0xbcdc1672
-DATA neonc<>+112(SB)/4, $0x3bab2de7
-DATA neonc<>+116(SB)/4, $0xba6016da
-DATA neonc<>+120(SB)/4, $0x38fcd193
-DATA neonc<>+124(SB)/4, $0x00000000
-DATA neonc<>+128(SB)/4, $0x3e827906
-DATA neonc<>+132(SB)/4, $0xbe91a98e
-DATA neonc<>+136(SB)/4, $0x3fb5f0e3
-DATA neonc<>+140(SB)/4, $0xbfba00e3
-DATA neonc<>+144(SB)/4, $0x3f87dc22
-DATA neonc<>+148(SB)/4, $0x00000000
-DATA neonc<>+152(SB)/4, $0x00000000
-DATA neonc<>+156(SB)/4, $0x00000000
-GLOBL neonc<>(SB), RODATA|NOPTR, $160
+DATA neonc<>+88(SB)/4, $0x00000000
+DATA neonc<>+92(SB)/4, $0x00000000
+GLOBL neonc<>(SB), RODATA|NOPTR, $96
 
 // func sigmoid4NEON(x unsafe.Pointer, n int): x[i] = 1/(1+exp(−x)) for i < n, n a
 // positive multiple of 4.
@@ -65,8 +49,7 @@ TEXT ·sigmoid4NEON(SB), NOSPLIT, $0-16
 	MOVD	n+8(FP), R1
 	MOVD	$neonc<>(SB), R2
 	VLD1.P	64(R2), [V22.S4, V23.S4, V24.S4, V25.S4]
-	VLD1.P	64(R2), [V26.S4, V27.S4, V28.S4, V29.S4]
-	VLD1	(R2), [V30.S4, V31.S4]
+	VLD1	(R2), [V26.S4, V27.S4]
 	LSR	$2, R1, R1
 loop:
 	VLD1	(R0), [V0.S4]
@@ -114,8 +97,7 @@ TEXT ·tanh4NEON(SB), NOSPLIT, $0-16
 	MOVD	n+8(FP), R1
 	MOVD	$neonc<>(SB), R2
 	VLD1.P	64(R2), [V22.S4, V23.S4, V24.S4, V25.S4]
-	VLD1.P	64(R2), [V26.S4, V27.S4, V28.S4, V29.S4]
-	VLD1	(R2), [V30.S4, V31.S4]
+	VLD1	(R2), [V26.S4, V27.S4]
 	LSR	$2, R1, R1
 loop:
 	VLD1	(R0), [V0.S4]
@@ -177,88 +159,140 @@ loop:
 	BNE	loop
 	RET
 
-// func erf4NEON(x unsafe.Pointer, n int): x[i] = erf(x) (erff's two branches) for i < n, n a
-// positive multiple of 4.
+// erf4NEON's tables and constants (internal/erfcoef)
+DATA erfn<>+0(SB)/4, $0x00000000
+DATA erfn<>+4(SB)/4, $0x3f360e4c
+DATA erfn<>+8(SB)/4, $0x3f6c432f
+DATA erfn<>+12(SB)/4, $0x3f7c9684
+DATA erfn<>+16(SB)/4, $0x3f7fa024
+DATA erfn<>+20(SB)/4, $0x3f7ff968
+DATA erfn<>+24(SB)/4, $0x3f7fffb8
+DATA erfn<>+28(SB)/4, $0x3f7ffffe
+DATA erfn<>+32(SB)/4, $0x3f906ebb
+DATA erfn<>+36(SB)/4, $0x3f249721
+DATA erfn<>+40(SB)/4, $0x3e723298
+DATA erfn<>+44(SB)/4, $0x3d582a98
+DATA erfn<>+48(SB)/4, $0x3bea0a1e
+DATA erfn<>+52(SB)/4, $0x3a19b068
+DATA erfn<>+56(SB)/4, $0x37f4dae8
+DATA erfn<>+60(SB)/4, $0x356c9b7d
+DATA erfn<>+64(SB)/4, $0xb5d9b432
+DATA erfn<>+68(SB)/4, $0xbef6e2ad
+DATA erfn<>+72(SB)/4, $0xbe975faa
+DATA erfn<>+76(SB)/4, $0xbdbd2540
+DATA erfn<>+80(SB)/4, $0xbc83a590
+DATA erfn<>+84(SB)/4, $0xbad352b7
+DATA erfn<>+88(SB)/4, $0xb8c6f496
+DATA erfn<>+92(SB)/4, $0xb65dddd2
+DATA erfn<>+96(SB)/4, $0xbec08d15
+DATA erfn<>+100(SB)/4, $0x3cdb72d5
+DATA erfn<>+104(SB)/4, $0x3e2b8e8a
+DATA erfn<>+108(SB)/4, $0x3db8a476
+DATA erfn<>+112(SB)/4, $0x3cb1f790
+DATA erfn<>+116(SB)/4, $0x3b34e770
+DATA erfn<>+120(SB)/4, $0x394d5363
+DATA erfn<>+124(SB)/4, $0x3705b73f
+DATA erfn<>+128(SB)/4, $0xba166d44
+DATA erfn<>+132(SB)/4, $0x3e1a4abf
+DATA erfn<>+136(SB)/4, $0xbbc8ef6c
+DATA erfn<>+140(SB)/4, $0xbd450a43
+DATA erfn<>+144(SB)/4, $0xbc9c5ef7
+DATA erfn<>+148(SB)/4, $0xbb557f59
+DATA erfn<>+152(SB)/4, $0xb99608fe
+DATA erfn<>+156(SB)/4, $0xb7674863
+DATA erfn<>+160(SB)/4, $0x3ded642b
+DATA erfn<>+164(SB)/4, $0xbd59f389
+DATA erfn<>+168(SB)/4, $0xbd414829
+DATA erfn<>+172(SB)/4, $0x3bd8d3ad
+DATA erfn<>+176(SB)/4, $0x3c2eaa38
+DATA erfn<>+180(SB)/4, $0x3b34a4c9
+DATA erfn<>+184(SB)/4, $0x39a4692d
+DATA erfn<>+188(SB)/4, $0x3799d277
+DATA erfn<>+192(SB)/4, $0xbc043860
+DATA erfn<>+196(SB)/4, $0xbcd9c739
+DATA erfn<>+200(SB)/4, $0x3ca8bd12
+DATA erfn<>+204(SB)/4, $0x3c1442cb
+DATA erfn<>+208(SB)/4, $0xbb362a48
+DATA erfn<>+212(SB)/4, $0xbada9afc
+DATA erfn<>+216(SB)/4, $0xb98f8773
+DATA erfn<>+220(SB)/4, $0xb7ad91db
+DATA erfn<>+224(SB)/4, $0xbc92e97c
+DATA erfn<>+228(SB)/4, $0x3c920ac5
+DATA erfn<>+232(SB)/4, $0x3b764795
+DATA erfn<>+236(SB)/4, $0xbbc1fb13
+DATA erfn<>+240(SB)/4, $0xba3ead52
+DATA erfn<>+244(SB)/4, $0x3a266734
+DATA erfn<>+248(SB)/4, $0x39366a40
+DATA erfn<>+252(SB)/4, $0x378f53dd
+DATA erfn<>+256(SB)/4, $0x00000000
+DATA erfn<>+260(SB)/4, $0x3f400000
+DATA erfn<>+264(SB)/4, $0x3fa00000
+DATA erfn<>+268(SB)/4, $0x3fe00000
+DATA erfn<>+272(SB)/4, $0x40100000
+DATA erfn<>+276(SB)/4, $0x40300000
+DATA erfn<>+280(SB)/4, $0x40500000
+DATA erfn<>+284(SB)/4, $0x40700000
+DATA erfn<>+288(SB)/4, $0x407fffff
+DATA erfn<>+292(SB)/4, $0x407fffff
+DATA erfn<>+296(SB)/4, $0x407fffff
+DATA erfn<>+300(SB)/4, $0x407fffff
+DATA erfn<>+304(SB)/4, $0x00000000
+DATA erfn<>+308(SB)/4, $0x04040404
+DATA erfn<>+312(SB)/4, $0x08080808
+DATA erfn<>+316(SB)/4, $0x0c0c0c0c
+DATA erfn<>+320(SB)/4, $0x03020100
+DATA erfn<>+324(SB)/4, $0x03020100
+DATA erfn<>+328(SB)/4, $0x03020100
+DATA erfn<>+332(SB)/4, $0x03020100
+DATA erfn<>+336(SB)/4, $0x80000000
+DATA erfn<>+340(SB)/4, $0x80000000
+DATA erfn<>+344(SB)/4, $0x80000000
+DATA erfn<>+348(SB)/4, $0x80000000
+GLOBL erfn<>(SB), RODATA|NOPTR, $352
+
+// func erf4NEON(x unsafe.Pointer, n int): x[i] = erf(x[i]) for i < n, n a
+// positive multiple of 4 (as erff: the table of internal/erfcoef).
 TEXT ·erf4NEON(SB), NOSPLIT, $0-16
 	MOVD	x+0(FP), R0
 	MOVD	n+8(FP), R1
-	MOVD	$neonc<>(SB), R2
+	MOVD	$erfn<>(SB), R2
+	VLD1.P	64(R2), [V14.S4, V15.S4, V16.S4, V17.S4]
+	VLD1.P	64(R2), [V18.S4, V19.S4, V20.S4, V21.S4]
 	VLD1.P	64(R2), [V22.S4, V23.S4, V24.S4, V25.S4]
 	VLD1.P	64(R2), [V26.S4, V27.S4, V28.S4, V29.S4]
-	VLD1	(R2), [V30.S4, V31.S4]
+	VLD1.P	32(R2), [V30.S4, V31.S4]
+	VLD1	(R2), [V10.S4, V11.S4, V12.S4, V13.S4]
 	LSR	$2, R1, R1
-loop:
+erfloop:
 	VLD1	(R0), [V0.S4]
-	WORD	$0x4ea0f805 // FABS V5.4S, V0.4S
-	VDUP	V25.S[0], V1.S4
-	VORR	V1.B16, V1.B16, V2.B16
-	WORD	$0x4fbb18a2 // FMLA V2.4S, V5.4S, V27.S[3]
-	WORD	$0x6e22fc26 // FDIV V6.4S, V1.4S, V2.4S
-	VDUP	V30.S[3], V7.S4
-	WORD	$0x4f9f10c7 // FMLA V7.4S, V6.4S, V31.S[0]
-	VDUP	V30.S[2], V1.S4
-	VFMLA	V6.S4, V7.S4, V1.S4
-	VDUP	V30.S[1], V7.S4
-	VFMLA	V6.S4, V1.S4, V7.S4
-	VDUP	V30.S[0], V1.S4
-	VFMLA	V6.S4, V7.S4, V1.S4
-	WORD	$0x6e26dc27 // FMUL V7.4S, V1.4S, V6.4S
-	WORD	$0x6e25dca8 // FMUL V8.4S, V5.4S, V5.4S
-	WORD	$0x6ea0f908 // FNEG V8.4S, V8.4S
-	VDUP	V22.S[0], V1.S4
-	WORD	$0x4ea1f508 // FMIN V8.4S, V8.4S, V1.4S
-	VDUP	V22.S[1], V1.S4
-	WORD	$0x4e21f508 // FMAX V8.4S, V8.4S, V1.4S
-	VDUP	V22.S[3], V1.S4
-	WORD	$0x4f961901 // FMLA V1.4S, V8.4S, V22.S[2]
-	WORD	$0x4e219821 // FRINTM V1.4S, V1.4S
-	WORD	$0x4f975028 // FMLS V8.4S, V1.4S, V23.S[0]
-	WORD	$0x4fb75028 // FMLS V8.4S, V1.4S, V23.S[1]
-	VDUP	V23.S[3], V2.S4
-	WORD	$0x4f971902 // FMLA V2.4S, V8.4S, V23.S[2]
-	VDUP	V24.S[0], V3.S4
-	VFMLA	V8.S4, V2.S4, V3.S4
-	VDUP	V24.S[1], V2.S4
-	VFMLA	V8.S4, V3.S4, V2.S4
-	VDUP	V24.S[2], V3.S4
-	VFMLA	V8.S4, V2.S4, V3.S4
-	VDUP	V24.S[3], V2.S4
-	VFMLA	V8.S4, V3.S4, V2.S4
-	WORD	$0x6e28dd03 // FMUL V3.4S, V8.4S, V8.4S
-	VDUP	V25.S[0], V4.S4
-	WORD	$0x4e24d508 // FADD V8.4S, V8.4S, V4.4S
-	VFMLA	V3.S4, V2.S4, V8.S4
-	WORD	$0x4ea1b821 // FCVTZS V1.4S, V1.4S
-	VDUP	V25.S[2], V4.S4
-	VADD	V4.S4, V1.S4, V1.S4
-	VSHL	$23, V1.S4, V1.S4
-	WORD	$0x6e21dd08 // FMUL V8.4S, V8.4S, V1.4S
-	WORD	$0x6e28dce7 // FMUL V7.4S, V7.4S, V8.4S
-	VDUP	V25.S[0], V1.S4
-	WORD	$0x4ea7d429 // FSUB V9.4S, V1.4S, V7.4S
-	VDUP	V25.S[3], V2.S4
-	VBIT	V2.B16, V0.B16, V9.B16
-	WORD	$0x6e20dc08 // FMUL V8.4S, V0.4S, V0.4S
-	VDUP	V29.S[1], V7.S4
-	WORD	$0x4f9d1907 // FMLA V7.4S, V8.4S, V29.S[2]
-	VDUP	V29.S[0], V1.S4
-	VFMLA	V8.S4, V7.S4, V1.S4
-	VDUP	V28.S[3], V7.S4
-	VFMLA	V8.S4, V1.S4, V7.S4
-	VDUP	V28.S[2], V1.S4
-	VFMLA	V8.S4, V7.S4, V1.S4
-	VDUP	V28.S[1], V7.S4
-	VFMLA	V8.S4, V1.S4, V7.S4
-	VDUP	V28.S[0], V1.S4
-	VFMLA	V8.S4, V7.S4, V1.S4
-	WORD	$0x6e20dc21 // FMUL V1.4S, V1.4S, V0.4S
-	VDUP	V27.S[2], V2.S4
-	WORD	$0x6ea5e443 // FCMGT V3.4S, V2.4S, V5.4S
-	VBIT	V3.B16, V1.B16, V9.B16
-	VORR	V9.B16, V9.B16, V0.B16
-	VST1.P	[V0.S4], 16(R0)
+	WORD	$0x4ea0f801 // FABS V1.4S, V0.4S
+	WORD	$0x4eaaf421 // FMIN V1.4S, V1.4S, V10.4S
+	WORD	$0x4e21d422 // FADD V2.4S, V1.4S, V1.4S
+	WORD	$0x4ea1b842 // FCVTZS V2.4S, V2.4S
+	VSHL	$2, V2.S4, V2.S4
+	VTBL	V11.B16, [V2.B16], V2.B16
+	VORR	V12.B16, V2.B16, V2.B16
+	VTBL	V2.B16, [V30.B16, V31.B16], V3.B16
+	WORD	$0x4ea3d423 // FSUB V3.4S, V1.4S, V3.4S
+	VTBL	V2.B16, [V28.B16, V29.B16], V4.B16
+	VTBL	V2.B16, [V26.B16, V27.B16], V5.B16
+	VFMLA	V3.S4, V4.S4, V5.S4
+	VTBL	V2.B16, [V24.B16, V25.B16], V4.B16
+	VFMLA	V3.S4, V5.S4, V4.S4
+	VTBL	V2.B16, [V22.B16, V23.B16], V5.B16
+	VFMLA	V3.S4, V4.S4, V5.S4
+	VTBL	V2.B16, [V20.B16, V21.B16], V4.B16
+	VFMLA	V3.S4, V5.S4, V4.S4
+	VTBL	V2.B16, [V18.B16, V19.B16], V5.B16
+	VFMLA	V3.S4, V4.S4, V5.S4
+	VTBL	V2.B16, [V16.B16, V17.B16], V4.B16
+	VFMLA	V3.S4, V5.S4, V4.S4
+	VTBL	V2.B16, [V14.B16, V15.B16], V5.B16
+	VFMLA	V3.S4, V4.S4, V5.S4
+	VBIT	V13.B16, V0.B16, V5.B16
+	VST1.P	[V5.S4], 16(R0)
 	SUBS	$1, R1, R1
-	BNE	loop
+	BNE	erfloop
 	RET
 
 // func lstmCell2NEON(f *neonFrame): 2 row(s) × 8 units.

@@ -125,15 +125,16 @@ func tanhVec(x []float32) {
 	tanhGo(x)
 }
 
-//go:noescape
-func erf8AVX2(x unsafe.Pointer, n int)
-
+// erfVec: the SIMD kernels (erf_amd64.s) cover the whole slice, the last
+// partial vector under a mask.
 func erfVec(x []float32) {
-	n := len(x) &^ 7
-	if useAVX2 && n > 0 {
-		erf8AVX2(unsafe.Pointer(&x[0]), n)
-		erfGo(x[n:])
-		return
+	switch {
+	case len(x) == 0:
+	case useAVX512:
+		erfAVX512(unsafe.Pointer(&x[0]), len(x))
+	case useAVX2:
+		erfAVX2(unsafe.Pointer(&x[0]), len(x))
+	default:
+		erfGo(x)
 	}
-	erfGo(x)
 }

@@ -311,10 +311,7 @@ func (j *denseJob) setC(out []float32, b0, b1 int) {
 			out[i] = v
 		}
 	case cRow:
-		bias := c.data[:n]
-		for r := 0; r < b1-b0; r++ {
-			copy(out[r*n:r*n+n], bias)
-		}
+		fillRows(out[:(b1-b0)*n], c.data[:n])
 	case cCol:
 		for r := 0; r < b1-b0; r++ {
 			v := c.data[b0+r]
@@ -325,6 +322,20 @@ func (j *denseJob) setC(out []float32, b0, b1 int) {
 		}
 	case cFull:
 		copy(out, c.data[b0*n:b1*n])
+	}
+}
+
+// fillRows sets every len(row)-element row of out (a whole number of
+// them) to row: the first copied, then what is filled copied after
+// itself, doubling, so m rows take about log₂ m copies instead of m
+// (64 rows of a few to a few hundred floats: the calls were most of it).
+func fillRows(out, row []float32) {
+	if len(out) == 0 {
+		return
+	}
+	done := copy(out, row)
+	for done < len(out) {
+		done += copy(out[done:], out[:done])
 	}
 }
 

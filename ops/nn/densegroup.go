@@ -267,16 +267,18 @@ func (g *denseGroup) compute(ar *ops.Arena, in []*tensor.Tensor, h, k, m int, of
 		wide = ar.Float32s(m * total)
 	}
 	if oneKBlock {
+		// the first row holds every head's C (or 0), then fillRows
+		// repeats it
+		row := wide[:total]
 		for i := 0; i < h; i++ {
-			c := headC(in, i)
-			if c == nil {
-				continue
-			}
-			off, bias := offs[i], c.Float32s()
-			for r := 0; r < m; r++ {
-				copy(wide[r*total+off:], bias)
+			part := row[offs[i]:offs[i+1]]
+			if c := headC(in, i); c != nil {
+				copy(part, c.Float32s())
+			} else {
+				clear(part)
 			}
 		}
+		fillRows(wide[:m*total], row)
 	}
 	if k > 0 && pre != nil && m < 6 {
 		// a bound group on a few rows (a stream step): product's
@@ -300,8 +302,14 @@ func (g *denseGroup) compute(ar *ops.Arena, in []*tensor.Tensor, h, k, m int, of
 	for i := 0; i < h; i++ {
 		off, n := offs[i], offs[i+1]-offs[i]
 		o := outs[i].Float32s()
+		// heads are a few columns wide: an element loop, not a copy
+		// call per row
+		src := wide[off:]
 		for r := 0; r < m; r++ {
-			copy(o[r*n:r*n+n], wide[r*total+off:])
+			d, s := o[r*n:r*n+n], src[r*total:r*total+n]
+			for j := range d {
+				d[j] = s[j]
+			}
 		}
 		act, alpha := g.act(i)
 		if c := headC(in, i); c != nil && !oneKBlock {

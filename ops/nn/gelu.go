@@ -103,8 +103,8 @@ const geluErfChunk = 512
 func geluErf(x []float32, c float32, form int) {
 	var buf [geluErfChunk]float32
 	mul := form&1 != 0
-	// one vector pass over the multiple-of-8 prefix where there is one
-	// (the same float32 operations, so the same bits); the rest below
+	// one vector pass over all of x on a SIMD kernel set (the same
+	// float32 operations, so the same bits); without one, the loop below
 	x = x[linalg.GeluErfPrefix(x, c, !mul, form>>1):]
 	for len(x) > 0 {
 		n := min(len(x), geluErfChunk)

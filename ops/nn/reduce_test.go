@@ -10,23 +10,6 @@ import (
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
-func TestExp32(t *testing.T) {
-	for x := -90.0; x < 89; x += 0.0137 {
-		got, want := float64(exp32(float32(x))), math.Exp(float64(float32(x)))
-		if math.Abs(got-want) > 4e-7*want && want > 1.2e-38 && want < math.MaxFloat32 {
-			t.Fatalf("exp32(%v) = %v, want %v", x, got, want)
-		}
-	}
-	for _, x := range []float32{float32(math.Inf(-1)), float32(math.Inf(1)), 0, -87.5, 88.5} {
-		if got, want := float64(exp32(x)), math.Exp(float64(x)); got != float64(float32(want)) {
-			t.Errorf("exp32(%v) = %v, want %v", x, got, want)
-		}
-	}
-	if v := exp32(float32(math.NaN())); v == v {
-		t.Error("exp32(NaN) is not NaN")
-	}
-}
-
 // refSoftmax normalises x over [outer, n, inner] in float64.
 func refSoftmax(x []float64, outer, n, inner int, log bool) []float64 {
 	y := make([]float64, len(x))

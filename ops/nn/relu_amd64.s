@@ -4,22 +4,18 @@
 
 // relu on the bits of Y0 (as Go's max(v, 0)): lanes with the sign set
 // become +0, except NaNs, which keep their payload with the sign cleared.
-// Y8 = 0x7fffffff, Y9 = 0x7f800000 in every lane.
+// MAXPS returns its second source (x) unless the first (0) is greater:
+// x for NaN and for −0, which clearing the sign bit then makes +0 (and a
+// negative NaN positive). Y8 = 0x7fffffff in every lane, Y9 = 0.
 #define RELU8 \
-	VPSRAD  $31, Y0, Y2 \
-	VPANDN  Y0, Y2, Y3  \
-	VPAND   Y0, Y8, Y4  \
-	VPCMPGTD Y9, Y4, Y5 \
-	VPAND   Y4, Y5, Y5  \
-	VPOR    Y3, Y5, Y0
+	VMAXPS Y0, Y9, Y0 \
+	VANDPS Y8, Y0, Y0
 
 #define CONSTS \
 	MOVL $0x7fffffff, AX \
 	MOVD AX, X8 \
 	VPBROADCASTD X8, Y8 \
-	MOVL $0x7f800000, AX \
-	MOVD AX, X9 \
-	VPBROADCASTD X9, Y9
+	VXORPS Y9, Y9, Y9
 
 // func biasRelu8AVX2(x, b unsafe.Pointer, n int)
 TEXT ·biasRelu8AVX2(SB), NOSPLIT, $0-24

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/mtlrun/mtlrun/ops"
+	"github.com/mtlrun/mtlrun/ops/linalg"
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
@@ -109,26 +110,43 @@ func softmaxT[T tensor.Float](x, y []T, outer, n, inner int, log bool) {
 	}
 }
 
-// softmaxRowsF32 is the contiguous float32 case (the axis is innermost).
+// softmaxRowsF32 is the contiguous float32 case (the axis is innermost):
+// x minus its row's max into y for every row, one vector linalg.Exp over
+// all of y (rows of a few classes are too short to vectorise one at a
+// time), then each row's float64 sum and scaling (or, for LogSoftmax,
+// x - max - log sum).
 func softmaxRowsF32(x, y []float32, rows, n int, log bool) {
+	if n == 0 {
+		return
+	}
+	x, y = x[:rows*n], y[:rows*n]
 	for r := 0; r < rows; r++ {
 		row, dst := x[r*n:(r+1)*n], y[r*n:(r+1)*n]
-		if n == 0 {
-			continue
-		}
 		mx := row[0]
 		for _, v := range row[1:] {
 			if v > mx {
 				mx = v
 			}
 		}
-		var sum float64
 		for i, v := range row {
-			e := exp32(v - mx)
-			dst[i] = e
+			dst[i] = v - mx
+		}
+	}
+	linalg.Exp(y)
+	for r := 0; r < rows; r++ {
+		dst := y[r*n : (r+1)*n]
+		var sum float64
+		for _, e := range dst {
 			sum += float64(e)
 		}
 		if log {
+			row := x[r*n : (r+1)*n]
+			mx := row[0]
+			for _, v := range row[1:] {
+				if v > mx {
+					mx = v
+				}
+			}
 			lse := float32(math.Log(sum))
 			for i, v := range row {
 				dst[i] = v - mx - lse
@@ -140,26 +158,4 @@ func softmaxRowsF32(x, y []float32, rows, n int, log bool) {
 			dst[i] *= inv
 		}
 	}
-}
-
-// exp32 is e^x for float32 to within a few ulp: x = n·ln2 + r with
-// |r| ≤ ln2/2, e^r by its degree-7 Taylor polynomial, scaled by 2^n through
-// the exponent bits. Arguments whose result is not a normal float32 (and
-// NaN) go to math.Exp.
-func exp32(x float32) float32 {
-	if !(x > -87 && x < 88) {
-		return float32(math.Exp(float64(x)))
-	}
-	const (
-		log2e = 1.44269504088896341
-		ln2hi = 0.693359375
-		ln2lo = -2.12194440e-4
-	)
-	// round x·log2e to the nearest integer without a branch: adding
-	// 1.5·2^23 leaves the integer in the low mantissa bits
-	n := int32(math.Float32bits(x*log2e+12582912)) - 0x4b400000
-	fn := float32(n)
-	r := x - fn*ln2hi - fn*ln2lo
-	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720+r*(1.0/5040)))))))
-	return p * math.Float32frombits(uint32(n+127)<<23)
 }

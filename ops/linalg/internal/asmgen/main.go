@@ -3,7 +3,10 @@
 // fused recurrent-cell kernels (cell_amd64.s, declared in
 // cellkern_amd64.go, with the gate-only kernels of the blocked step), the
 // SGEMM register tiles (sgemm_amd64.s, sgemmkern_amd64.go) and the blocked
-// step's product tiles (cellmul_amd64.s, cellmulkern_amd64.go). Both sets get the same tiles, summation order and
+// step's product tiles (cellmul_amd64.s, cellmulkern_amd64.go), and the
+// vector erf and one-pass GELU (erf_amd64.s, erfkern_amd64.go, with the
+// pure-Go path's table erftab.go) and the vector exp (exp_amd64.s,
+// expkern_amd64.go). Both sets get the same tiles, summation order and
 // gate arithmetic, differing only in vector width, masking and register
 // count.
 //
@@ -39,8 +42,15 @@ func outputs() map[string][]byte {
 	casm, cdecl := generate()
 	sasm, sdecl := generateSgemm()
 	masm, mdecl := generateCellMul()
-	return map[string][]byte{"cell_amd64.s": casm, "cellkern_amd64.go": cdecl, "sgemm_amd64.s": sasm, "sgemmkern_amd64.go": sdecl,
+	out := map[string][]byte{"cell_amd64.s": casm, "cellkern_amd64.go": cdecl, "sgemm_amd64.s": sasm, "sgemmkern_amd64.go": sdecl,
 		"cellmul_amd64.s": masm, "cellmulkern_amd64.go": mdecl}
+	for name, data := range erfOutputs() {
+		out[name] = data
+	}
+	for name, data := range expOutputs() {
+		out[name] = data
+	}
+	return out
 }
 
 // isa is one instruction set's vector shape.

@@ -6,8 +6,9 @@ import (
 	"strings"
 )
 
-// The constants of exp, sigmoid, tanh and erf: activation.go's values (the
-// scalar expf, tanhf and erff and the AVX kernels use the same ones). They
+// The constants of exp, sigmoid and tanh: activation.go's values (the
+// scalar expf and tanhf and the AVX kernels use the same ones; erf's
+// table is erf.go's). They
 // live four to a register and are used by element (FMLA by element) or
 // broadcast with VDUP, so the cells, whose accumulators fill half the
 // register file, need only four registers for them.
@@ -36,21 +37,6 @@ const (
 	cT2
 	cT3
 	cT4
-	cErfCut // 0.5, the erf branch point
-	cErfP   // erf far: t = 1/(1 + p·|x|)
-	cE0     // erf near c0..c6
-	cE1
-	cE2
-	cE3
-	cE4
-	cE5
-	cE6
-	cPad0
-	cA1 // erf far a1..a5
-	cA2
-	cA3
-	cA4
-	cA5
 	nConst
 )
 
@@ -64,9 +50,6 @@ var constBits = func() []uint32 {
 		cP0: 1.9875691500e-4, cP1: 1.3981999507e-3, cP2: 8.3334519073e-3, cP3: 4.1665795894e-2, cP4: 1.6666665459e-1, cP5: 5.0000001201e-1,
 		cOne: 1, cTwo: 2, cTanhCut: 0.625,
 		cT0: -5.70498872745e-3, cT1: 2.06390887954e-2, cT2: -5.37397155531e-2, cT3: 1.33314422036e-1, cT4: -3.33332819422e-1,
-		cErfCut: 0.5, cErfP: 0.3275911,
-		cE0: 1.1283791671, cE1: -0.37612638903, cE2: 0.11283791671, cE3: -0.026866170645, cE4: 0.0052239776254, cE5: -0.00085483270234, cE6: 0.00012055332982,
-		cA1: 0.254829592, cA2: -0.284496736, cA3: 1.421413741, cA4: -1.453152027, cA5: 1.061405429,
 	}
 	for k, v := range vals {
 		b[k] = f(v)
@@ -79,7 +62,7 @@ var constBits = func() []uint32 {
 // constData is the DATA table neonc<> of every constant.
 func constData() string {
 	var s strings.Builder
-	s.WriteString("// exp, sigmoid, tanh and erf constants (activation.go's values), four to\n// a register, used by element\n")
+	s.WriteString("// exp, sigmoid and tanh constants (activation.go's values), four to\n// a register, used by element\n")
 	for i, v := range constBits {
 		fmt.Fprintf(&s, "DATA neonc<>+%d(SB)/4, $0x%08x\n", 4*i, v)
 	}
@@ -206,38 +189,10 @@ func (m mathEmitter) tanh(x int, t [8]int) {
 	m.mov(x, f)
 }
 
-// erf sets Vx = erf(Vx) as the scalar erff: x·P(x²) for |x| < 0.5, else
-// sign(x)·(1 − t·Q(t)·exp(−x²)), t = 1/(1 + p|x|). t[0..8] are clobbered.
-func (m mathEmitter) erf(x int, t [9]int) {
-	a, tt, q, e, f := t[4], t[5], t[6], t[7], t[8]
-	m.op2("FABS", a, x)
-	m.dupC(t[0], cOne)
-	m.mov(t[1], t[0])
-	m.fmlaC(t[1], a, cErfP)       // 1 + p·a
-	m.op3("FDIV", tt, t[0], t[1]) // t
-	qr := m.horner(q, t[0], tt, cA5, cA4, cA3, cA2, cA1)
-	m.op3("FMUL", q, qr, tt) // t·Q(t)
-	m.op3("FMUL", e, a, a)
-	m.op2("FNEG", e, e)
-	m.exp(e, t[0], t[1], t[2], t[3])
-	m.op3("FMUL", q, q, e)
-	m.dupC(t[0], cOne)
-	m.op3("FSUB", f, t[0], q) // ≥ 0
-	m.dupC(t[1], cSign)
-	m.bit(f, x, t[1])
-	// near
-	m.op3("FMUL", e, x, x)
-	p := m.horner(q, t[0], e, cE6, cE5, cE4, cE3, cE2, cE1, cE0)
-	m.op3("FMUL", p, p, x)
-	m.dupC(t[1], cErfCut)
-	m.op3("FCMGT", t[2], t[1], a) // |x| < 0.5
-	m.bit(f, p, t[2])
-	m.mov(x, f)
-}
-
 // activations writes sigmoid4NEON, tanh4NEON and erf4NEON(x unsafe.Pointer,
 // n int): x[i] = f(x[i]) for i < n, n a positive multiple of 4. The
-// constants sit in V22..V31, the working registers below.
+// constants sit in V22.., the working registers below; erf4NEON is
+// erf.go's.
 func activations(e *emitter) {
 	m := mathEmitter{emitter: e, cbase: 22}
 	for _, fn := range []struct {
@@ -246,13 +201,12 @@ func activations(e *emitter) {
 	}{
 		{"sigmoid4NEON", "1/(1+exp(−x))", func() { m.sigmoid(0, 1, 2, 3, 4) }},
 		{"tanh4NEON", "tanh(x) (tanhf's two branches)", func() { m.tanh(0, [8]int{1, 2, 3, 4, 5, 6, 7, 8}) }},
-		{"erf4NEON", "erf(x) (erff's two branches)", func() { m.erf(0, [9]int{1, 2, 3, 4, 5, 6, 7, 8, 9}) }},
 	} {
 		e.raw("\n// func %s(x unsafe.Pointer, n int): x[i] = %s for i < n, n a\n// positive multiple of 4.\n", fn.name, fn.doc)
 		e.raw("TEXT ·%s(SB), NOSPLIT, $0-16\n", fn.name)
 		e.p("MOVD\tx+0(FP), R0")
 		e.p("MOVD\tn+8(FP), R1")
-		loadConsts(e, 22, 10)
+		loadConsts(e, 22, (nConst+3)/4)
 		e.p("LSR\t$2, R1, R1")
 		e.raw("loop:\n")
 		e.p("VLD1\t(R0), [V0.S4]")
@@ -262,6 +216,7 @@ func activations(e *emitter) {
 		e.p("BNE\tloop")
 		e.p("RET")
 	}
+	erfNEON(e)
 }
 
 // loadConsts loads the first n constant registers into Vbase.. (R2 is
