@@ -32,10 +32,15 @@ func PackBRows(p *PackedB, q0, kk int, b []float32, ldb int) {
 		cols := min(nr, n-c0)
 		dst := p.panels[j*p.K*nr+q0*nr : j*p.K*nr+(q0+kk)*nr]
 		if cols == nr {
-			// one 64-byte array copy a row, inlined (copy's call costs as
-			// much as the move at this size)
+			// four 16-byte array copies a row, each one SSE move (copy's
+			// call, and the memmove call a 64-byte array copy compiles
+			// to, cost as much as the move at this size)
 			for q := 0; q < kk; q++ {
-				*(*[nr]float32)(dst[q*nr:]) = *(*[nr]float32)(b[q*ldb+c0:])
+				d, s := dst[q*nr:q*nr+nr], b[q*ldb+c0:q*ldb+c0+nr]
+				*(*[4]float32)(d) = *(*[4]float32)(s)
+				*(*[4]float32)(d[4:]) = *(*[4]float32)(s[4:])
+				*(*[4]float32)(d[8:]) = *(*[4]float32)(s[8:])
+				*(*[4]float32)(d[12:]) = *(*[4]float32)(s[12:])
 			}
 			continue
 		}
