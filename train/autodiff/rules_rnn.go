@@ -3,6 +3,7 @@ package autodiff
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"sync"
 
 	"github.com/mtlrun/mtlrun/ops/linalg"
@@ -452,7 +453,11 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 	if s.gru() && !s.lbr {
 		recK = 2 * H
 	}
-	dh, dc := make([]T, B*H), make([]T, B*H)
+	// per-step buffers from the scratch pool: each is cleared or written
+	// in full before it is read
+	dh, dc := getScratch[T](B*H), getScratch[T](B*H)
+	defer putScratch(dh)
+	defer putScratch(dc)
 	// LSTM and RNN reach X only through da·W, so the per-step product
 	// gives dX too: da·[R | W] (a GRU's per-step operand differs from da
 	// in the h~ part, dhr or nothing, so its dX is one product after the
@@ -465,8 +470,9 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 		xw = I
 	}
 	nw := H + xw
-	dhNew := make([]T, B*nw)
-	sc := make([]T, B*GH) // a step's recurrent gradients, gathered
+	dhNew := getScratch[T](B * nw)
+	defer putScratch(dhNew)
+	var sc []T // a step's recurrent gradients, gathered (rows not contiguous, or GRU)
 	var dsrc, dhr []T
 	if s.gru() {
 		dsrc = make([]T, B*H)
@@ -634,6 +640,10 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 					}
 				}
 			} else {
+				if sc == nil {
+					sc = getScratch[T](B * GH)
+					defer putScratch(sc)
+				}
 				rec = sc
 				clear(sc)
 				for b, r := range rows {
@@ -968,14 +978,25 @@ func (q *packedMat[T]) mulAcc(m int, a []T, lda int, c []T) {
 	}
 }
 
-// scratchPool keeps backward's da buffers between calls (float32 only).
-var scratchPool sync.Pool
+// scratchPools keep the recurrent backward pass's buffers between calls,
+// one pool per power-of-two capacity, so a request for a large buffer is
+// not handed (and made to drop) a small one.
+var scratchPools [64]sync.Pool
 
+// getScratch returns a slice of n elements, stale, not zeroed.
 func getScratch[T tensor.Float](n int) []T {
-	if p, ok := scratchPool.Get().(*[]T); ok && cap(*p) >= n {
+	c := bits.Len(uint(max(n, 1) - 1)) // the class whose buffers hold ≥ n
+	if p, ok := scratchPools[c].Get().(*[]T); ok && cap(*p) >= n {
 		return (*p)[:n]
 	}
-	return make([]T, n)
+	return make([]T, n, 1<<c)
 }
 
-func putScratch[T tensor.Float](s []T) { scratchPool.Put(&s) }
+// putScratch hands s back for getScratch to reuse.
+func putScratch[T tensor.Float](s []T) {
+	if cap(s) == 0 {
+		return
+	}
+	c := bits.Len(uint(cap(s))) - 1 // the largest class s can serve
+	scratchPools[c].Put(&s)
+}
