@@ -54,6 +54,11 @@ func recurrentGradCases() []gradCase {
 		// gradBlockRows rows as the steps go (350 rows: a short block, then a full one)
 		{name: "lstm_x_constant_long", op: "LSTM", outputs: 2, attrs: graph.Attrs{"hidden_size": attrInt(H)}, constant: map[int]bool{0: true},
 			inputs: []*tensor.Tensor{r(70, 5, I), r(1, 4*H, I), r(1, 4*H, H), r(1, 8*H), nil, r(1, 5, H), r(1, 5, H)}},
+		// the same with [H | X | 1] 8 wide (a 6-row block and 2 leftover
+		// rows of the packed zᵀ) and 7 batch rows (blocks of 27, 27 and 6
+		// steps)
+		{name: "lstm_x_constant_wide_long", op: "LSTM", outputs: 2, attrs: graph.Attrs{"hidden_size": attrInt(4)}, constant: map[int]bool{0: true},
+			inputs: []*tensor.Tensor{r(60, 7, 3), r(1, 16, 3), r(1, 16, 4), r(1, 32), nil, r(1, 7, 4), r(1, 7, 4)}},
 		{name: "gru_x_constant_lens", op: "GRU", outputs: 2, attrs: graph.Attrs{"hidden_size": attrInt(H)}, constant: map[int]bool{0: true},
 			inputs: []*tensor.Tensor{r(T, B, I), r(1, 3*H, I), r(1, 3*H, H), r(1, 6*H), lens, r(1, B, H)}},
 		{name: "rnn_x_constant", op: "RNN", outputs: 2, attrs: graph.Attrs{"hidden_size": attrInt(H)}, constant: map[int]bool{0: true},
