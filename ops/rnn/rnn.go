@@ -648,7 +648,7 @@ func runChecked[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, dm 
 	var outs [3]*tensor.Tensor
 	var y, yh, yc []T
 	nOut := min(o.numOutputs, o.cell.maxOutputs())
-	if nOut >= 1 {
+	if nOut >= 1 && (tr == nil || !tr.omitY) {
 		// without sequence_lens every element of Y is written
 		if lens != nil {
 			outs[0], err = a.New(dt, yShape[:])

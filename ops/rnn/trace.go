@@ -31,8 +31,14 @@ type Trace[T tensor.Float] struct {
 	hPrev, cPrev              []T
 	gates, tanhC              []T // kept LSTM gates (keep), else nil
 	keep                      bool
+	omitY                     bool       // OmitY
 	scratch                   *ops.Arena // the kernel's scratch, reused by the next traced run
 }
+
+// OmitY makes the traced runs that follow leave out the Y output (every
+// step's hidden state): it is nil among their outputs, for a caller that
+// nothing reads it from. The trace records the same states either way.
+func (tr *Trace[T]) OmitY(omit bool) { tr.omitY = omit }
 
 // Dirs is the number of directions.
 func (tr *Trace[T]) Dirs() int { return len(tr.Reverse) }
@@ -114,7 +120,7 @@ func (tr *Trace[T]) start(o *rnnOp, dm dims, lens []int, keep bool) {
 	hPrev, cPrev, gates, tanhC, sa := tr.hPrev, tr.cPrev, tr.gates, tr.tanhC, tr.scratch
 	*tr = Trace[T]{Cell: o.cell.String(), Seq: dm.seq, Batch: dm.batch, Input: dm.in, Hidden: dm.hid,
 		Reverse: append([]bool(nil), o.reverse...), Layout: o.layout, Lens: lens, LinearBeforeReset: o.lbr,
-		Clip: o.hasClip, InputForget: o.inputForget, DefaultActivations: true, keep: keep, scratch: sa}
+		Clip: o.hasClip, InputForget: o.inputForget, DefaultActivations: true, keep: keep, omitY: tr.omitY, scratch: sa}
 	for _, f := range o.fast {
 		tr.DefaultActivations = tr.DefaultActivations && f
 	}

@@ -230,6 +230,10 @@ func rnnForward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, any, error) {
 	if q, ok := tapePool.Get().(*rnnTape[T]); ok {
 		tp = q // buffers of a released tape, overwritten below
 	}
+	// Y (every step's hidden state, 400 KB a pass in the seed model) is
+	// not computed when nothing reads it: the backward pass needs only the
+	// states the trace records
+	tp.tr.OmitY(len(c.Unread) > 0 && c.Unread[0])
 	outs, err := rnn.RunTraced(c.Kernel, c.In, tp.tr)
 	if err != nil {
 		return nil, nil, err

@@ -338,3 +338,60 @@ func TestRecurrentTapeReuse(t *testing.T) {
 		}
 	}
 }
+
+// TestRecurrentUnreadY: when nothing reads an LSTM's Y (the program's
+// only output is Y_h), the training forward pass leaves Y out (its Value
+// is nil) and the gradients are bitwise those of a program that also
+// outputs Y and is given no gradient for it, on the fused float32 path
+// with the gates kept.
+func TestRecurrentUnreadY(t *testing.T) {
+	var gc gradCase
+	for _, c := range recurrentGradCases() {
+		if c.name == "lstm_x_constant_wide_long" {
+			gc = c
+		}
+	}
+	for i, x := range gc.inputs {
+		if x != nil && x.DType == tensor.Float64 {
+			v := make([]float32, x.Len())
+			for k, f := range x.Float64s() {
+				v[k] = float32(f)
+			}
+			gc.inputs[i] = tensor.From(append([]int(nil), x.Shape...), v)
+		}
+	}
+	m, outs, params := gc.build() // outs: Y, Y_h
+	grads := func(outputs []string) (map[string]*tensor.Tensor, *Tape) {
+		prog, err := NewProgram(m, outputs, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tape, err := prog.Forward(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		yh := tape.Value(outs[1])
+		w := make([]float32, yh.Len())
+		for k := range w {
+			w[k] = float32(math.Sin(float64(k)))
+		}
+		g, err := tape.Backward(map[string]*tensor.Tensor{outs[1]: tensor.From(append([]int(nil), yh.Shape...), w)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g, tape
+	}
+	want, full := grads(outs)
+	got, part := grads(outs[1:])
+	if full.Value(outs[0]) == nil || part.Value(outs[0]) != nil {
+		t.Fatalf("Y computed: %v with Y an output, %v without (want true, false)", full.Value(outs[0]) != nil, part.Value(outs[0]) != nil)
+	}
+	for p, w := range want {
+		a, b := got[p].Float32s(), w.Float32s()
+		for k := range b {
+			if math.Float32bits(a[k]) != math.Float32bits(b[k]) {
+				t.Fatalf("d/d %s[%d]: %v without Y, %v with it", p, k, a[k], b[k])
+			}
+		}
+	}
+}
