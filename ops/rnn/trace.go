@@ -164,11 +164,22 @@ func (tr *Trace[T]) scratchArena() *ops.Arena {
 	return tr.scratch
 }
 
+// hRows returns the trace's hidden states of rows b0…b0+n-1 at time t of
+// direction d (row stride Hidden): a fused step with no Y writes its new
+// states there, for recordRows to find in place at the next step.
+func (tr *Trace[T]) hRows(d, t, b0, n int) []T {
+	at := tr.at(d, t, b0)
+	return tr.hPrev[at : at+n*tr.Hidden]
+}
+
 // recordRows is record for rows b0…b0+n-1 whose states are contiguous
-// (row stride Hidden) in h and, with lstm, c.
+// (row stride Hidden) in h and, with lstm, c. h may already be the
+// trace's own rows (hRows): then it is not copied.
 func (tr *Trace[T]) recordRows(d, t, b0, n int, h, c []T, lstm bool) {
 	at := tr.at(d, t, b0)
-	copy(tr.hPrev[at:at+n*tr.Hidden], h)
+	if dst := tr.hPrev[at : at+n*tr.Hidden]; len(dst) > 0 && &dst[0] != &h[0] {
+		copy(dst, h)
+	}
 	if lstm {
 		copy(tr.cPrev[at:at+n*tr.Hidden], c)
 	}
