@@ -75,9 +75,11 @@ func PackAColumn(dst []float32, m, k, q int, col []float32) {
 	}
 	full := m / mr
 	for i := 0; i < full; i++ {
-		d := dst[i*mr*k+q*mr : i*mr*k+q*mr+mr]
-		s := col[i*mr : i*mr+mr]
-		d[0], d[1], d[2], d[3], d[4], d[5] = s[0], s[1], s[2], s[3], s[4], s[5]
+		// a 16- and an 8-byte array move, each one load and one store (a
+		// 24-byte array move compiles to a memmove call)
+		d, s := dst[i*mr*k+q*mr:i*mr*k+q*mr+mr], col[i*mr:i*mr+mr]
+		*(*[4]float32)(d) = *(*[4]float32)(s)
+		*(*[2]float32)(d[4:]) = *(*[2]float32)(s[4:])
 	}
 	d := dst[full*mr*k:]
 	for r := full * mr; r < m; r++ {
