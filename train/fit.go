@@ -121,6 +121,8 @@ type Trainer struct {
 	fingerprint string // of the training data, recorded in checkpoints
 	resumed     bool   // Resume has loaded the checkpoint
 	crashAt     int    // tests: stop dead after this step
+	// the optimiser's moment buffers before the step's update (keepSlots)
+	kept [2]map[string][]float32
 }
 
 // NewTrainer validates the recipe against the model.
@@ -389,7 +391,7 @@ func (t *Trainer) Step(batch *Dataset) (StepResult, error) {
 	// the optimiser keeps its moments per parameter: a rejected update must
 	// not have touched them, so work on a copy until all values are finite
 	saved := t.opt.State()
-	momentsBefore := cloneSlots(saved)
+	keepSlots(&t.kept, saved)
 	updated := make(map[string][]float32, len(t.params))
 	for _, p := range t.params {
 		updated[p] = t.opt.Step(p, t.model.Graph.Initializers[p].Float32s(), g.grads[p])
@@ -404,7 +406,8 @@ func (t *Trainer) Step(batch *Dataset) (StepResult, error) {
 		check = append(append([]string(nil), t.params...), name)
 	}
 	if p, v := firstBad(updated, check); p != "" {
-		t.opt.Restore(momentsBefore)
+		restoreSlots(saved, &t.kept)
+		t.opt.Restore(saved)
 		return res, t.nonFinite(&NonFiniteError{Step: t.run.Step + 1, Task: strings.Join(t.tasks, "+"), What: "the update of " + p, Value: v})
 	}
 	t.weighting.Observe(losses, g.norms)
@@ -420,21 +423,38 @@ func (t *Trainer) Step(batch *Dataset) (StepResult, error) {
 	return res, nil
 }
 
-// cloneSlots deep-copies an optimiser state (its moment buffers are
-// updated in place by Step).
-func cloneSlots(s OptimizerState) OptimizerState {
-	c := s
-	for _, m := range []*map[string][]float32{&c.Slots1, &c.Slots2} {
-		if *m == nil {
-			continue
+// keepSlots copies the moment buffers of an optimiser state into kept,
+// reusing kept's slices, so that a rejected update can put them back
+// (restoreSlots; Step updates them in place) without every step
+// allocating a copy of all of them.
+func keepSlots(kept *[2]map[string][]float32, s OptimizerState) {
+	for i, m := range [2]map[string][]float32{s.Slots1, s.Slots2} {
+		if kept[i] == nil {
+			kept[i] = make(map[string][]float32, len(m))
 		}
-		cp := make(map[string][]float32, len(*m))
-		for k, v := range *m {
-			cp[k] = append([]float32(nil), v...)
+		for k := range kept[i] {
+			if _, ok := m[k]; !ok {
+				delete(kept[i], k)
+			}
 		}
-		*m = cp
+		for k, v := range m {
+			kept[i][k] = append(kept[i][k][:0], v...)
+		}
 	}
-	return c
+}
+
+// restoreSlots writes the buffers keepSlots kept back into s's, in place,
+// and drops the buffers made since (a parameter's first update makes them).
+func restoreSlots(s OptimizerState, kept *[2]map[string][]float32) {
+	for i, m := range [2]map[string][]float32{s.Slots1, s.Slots2} {
+		for k, v := range m {
+			if b, ok := kept[i][k]; ok {
+				copy(v, b)
+			} else {
+				delete(m, k)
+			}
+		}
+	}
 }
 
 // Skipped reports whether the last Step skipped its batch (--on-nan skip-batch).
@@ -451,10 +471,13 @@ func (t *Trainer) nonFinite(e *NonFiniteError) error {
 func bad(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }
 
 // firstBad finds the first parameter (in order) with a non-finite gradient.
+// A float32 is NaN or infinite exactly when its exponent bits are all set:
+// one mask and compare an element, no conversion to float64.
 func firstBad(grads map[string][]float32, params []string) (string, float64) {
+	const exp = 0x7f800000
 	for _, p := range params {
 		for _, v := range grads[p] {
-			if bad(float64(v)) {
+			if math.Float32bits(v)&exp == exp {
 				return p, float64(v)
 			}
 		}

@@ -291,6 +291,78 @@ func TestNonFiniteStopsOrSkips(t *testing.T) {
 	}
 }
 
+// TestRejectedUpdateKeepsMoments: an update that is not finite (finite
+// gradients, an absurd learning rate) is rejected with the optimiser's
+// moments bitwise as before the step and the weights untouched, on the
+// first step (no moments yet) and on a later one; the next good step then
+// runs from those moments.
+func TestRejectedUpdateKeepsMoments(t *testing.T) {
+	d := tinyData(8, 3, 2, 1)
+	cfg := Config{Losses: tinyLosses(2), Optimizer: OptimizerConfig{Kind: Adam, LR: 0.01}, BatchSize: 4, NoShuffle: true}
+	snapshot := func(tr *Trainer) (m, v map[string][]float32) {
+		s := tr.opt.State()
+		m, v = map[string][]float32{}, map[string][]float32{}
+		for k, x := range s.Slots1 {
+			m[k] = append([]float32(nil), x...)
+		}
+		for k, x := range s.Slots2 {
+			v[k] = append([]float32(nil), x...)
+		}
+		return m, v
+	}
+	same := func(a, b map[string][]float32) bool {
+		if len(a) != len(b) {
+			return false
+		}
+		for k, x := range a {
+			y, ok := b[k]
+			if !ok || len(x) != len(y) {
+				return false
+			}
+			for i := range x {
+				if math.Float32bits(x[i]) != math.Float32bits(y[i]) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	for _, good := range []int{0, 2} {
+		tr, err := NewTrainer(tinyModel(2, 3, 4, "", 1), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < good; i++ {
+			if _, err := tr.Step(d.Take([]int{0, 1, 2, 3})); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m0, v0 := snapshot(tr)
+		w0 := map[string]*tensor.Tensor{}
+		for k, w := range tr.model.Graph.Initializers {
+			w0[k] = w
+		}
+		tr.opt.SetLR(1e300) // float32(lr) overflows: every update is ±Inf or NaN
+		_, err = tr.Step(d.Take([]int{4, 5, 6, 7}))
+		var nf *NonFiniteError
+		if !errors.As(err, &nf) || !strings.Contains(nf.What, "the update of") {
+			t.Fatalf("after %d good steps: got %v, want a rejected update", good, err)
+		}
+		if m1, v1 := snapshot(tr); !same(m0, m1) || !same(v0, v1) {
+			t.Errorf("after %d good steps: the rejected update changed the moments (%d, %d buffers; before %d, %d)", good, len(m1), len(v1), len(m0), len(v0))
+		}
+		for k, w := range w0 {
+			if tr.model.Graph.Initializers[k] != w {
+				t.Errorf("after %d good steps: parameter %q changed by the rejected update", good, k)
+			}
+		}
+		tr.opt.SetLR(0.01)
+		if _, err := tr.Step(d.Take([]int{4, 5, 6, 7})); err != nil {
+			t.Fatalf("after %d good steps: the next step: %v", good, err)
+		}
+	}
+}
+
 // TestEarlyStopNeedsValidation: the library refuses it too.
 func TestEarlyStopNeedsValidation(t *testing.T) {
 	cfg := Config{Losses: tinyLosses(2), Optimizer: OptimizerConfig{LR: 0.1}, EarlyStop: 2}

@@ -59,3 +59,53 @@ func TestPackBRows(t *testing.T) {
 		restore()
 	}
 }
+
+// TestSgemmPackedA: an A packed a column at a time (columns written out of
+// order, over a buffer full of garbage) multiplies into C exactly as
+// SgemmPacked multiplies the same transposed A, on every kernel set, for
+// odd sizes (leftover rows 1…5, partial column panels), and within
+// float64 rounding of the plain sum.
+func TestSgemmPackedA(t *testing.T) {
+	for _, kern := range kernels() {
+		restore, _ := setKernel(kern)
+		rng := rand.New(rand.NewPCG(7, 3))
+		for _, sz := range [][3]int{{1, 1, 1}, {5, 3, 2}, {6, 16, 7}, {7, 17, 33}, {11, 5, 64}, {13, 40, 67}, {66, 256, 192}, {67, 33, 384}} {
+			m, n, k := sz[0], sz[1], sz[2]
+			a := make([]float32, k*m) // A transposed: row q is column q of A
+			b := make([]float32, k*n)
+			c0 := make([]float32, m*n)
+			for _, s := range [][]float32{a, b, c0} {
+				for i := range s {
+					s[i] = float32(rng.NormFloat64())
+				}
+			}
+			pb := PackB(false, k, n, b, n)
+			want := append([]float32(nil), c0...)
+			SgemmPacked(true, m, 1, a, m, pb, 1, want, n)
+			buf := make([]float32, PackedASize(m, k))
+			for i := range buf {
+				buf[i] = float32(i%5) - 2
+			}
+			for _, q := range rng.Perm(k) {
+				PackAColumn(buf, m, k, q, a[q*m:(q+1)*m])
+			}
+			got := append([]float32(nil), c0...)
+			SgemmPackedA(m, buf, pb, got, n)
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					if got[i*n+j] != want[i*n+j] {
+						t.Fatalf("%s %dx%dx%d: (%d,%d): %g, SgemmPacked gives %g", kern, m, n, k, i, j, got[i*n+j], want[i*n+j])
+					}
+					s := float64(c0[i*n+j])
+					for q := 0; q < k; q++ {
+						s += float64(a[q*m+i]) * float64(b[q*n+j])
+					}
+					if d := float64(got[i*n+j]) - s; d > 1e-3 || d < -1e-3 {
+						t.Fatalf("%s %dx%dx%d: (%d,%d): %g, float64 %g", kern, m, n, k, i, j, got[i*n+j], s)
+					}
+				}
+			}
+		}
+		restore()
+	}
+}

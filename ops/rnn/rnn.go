@@ -648,7 +648,7 @@ func runChecked[T tensor.Float](o *rnnOp, a *ops.Arena, in []*tensor.Tensor, dm 
 	var outs [3]*tensor.Tensor
 	var y, yh, yc []T
 	nOut := min(o.numOutputs, o.cell.maxOutputs())
-	if nOut >= 1 {
+	if nOut >= 1 && (tr == nil || !tr.omitY) {
 		// without sequence_lens every element of Y is written
 		if lens != nil {
 			outs[0], err = a.New(dt, yShape[:])
@@ -944,6 +944,7 @@ func runFused(j *job[float32]) {
 			keepAt(t, 0)
 			if j.tr != nil && args.LdH == H {
 				// rows contiguous in Y (layout 0) and in the trace: one copy
+				// (none for h when the step before wrote it there)
 				j.tr.recordRows(d, t, j.b0, cb, args.H, cs, lstm)
 			} else if j.tr != nil {
 				for lb := 0; lb < cb; lb++ {
@@ -954,8 +955,16 @@ func runFused(j *job[float32]) {
 					j.tr.record(d, t, j.b0+lb, args.H[lb*args.LdH:][:H], c)
 				}
 			}
+			next := t + 1
+			if rev {
+				next = t - 1
+			}
 			if j.y != nil {
 				args.HOut, args.LdHOut = j.y[yBase+t*yT:], yB
+			} else if j.tr != nil && s+1 < seq {
+				// no Y (a trace told to omit it): the new state goes
+				// straight into the trace's row of the next step
+				args.HOut, args.LdHOut = j.tr.hRows(d, next, j.b0, cb), H
 			} else if &args.H[0] == &hB[0] {
 				args.HOut, args.LdHOut = hA, H
 			} else {

@@ -31,8 +31,14 @@ type Trace[T tensor.Float] struct {
 	hPrev, cPrev              []T
 	gates, tanhC              []T // kept LSTM gates (keep), else nil
 	keep                      bool
+	omitY                     bool       // OmitY
 	scratch                   *ops.Arena // the kernel's scratch, reused by the next traced run
 }
+
+// OmitY makes the traced runs that follow leave out the Y output (every
+// step's hidden state): it is nil among their outputs, for a caller that
+// nothing reads it from. The trace records the same states either way.
+func (tr *Trace[T]) OmitY(omit bool) { tr.omitY = omit }
 
 // Dirs is the number of directions.
 func (tr *Trace[T]) Dirs() int { return len(tr.Reverse) }
@@ -114,7 +120,7 @@ func (tr *Trace[T]) start(o *rnnOp, dm dims, lens []int, keep bool) {
 	hPrev, cPrev, gates, tanhC, sa := tr.hPrev, tr.cPrev, tr.gates, tr.tanhC, tr.scratch
 	*tr = Trace[T]{Cell: o.cell.String(), Seq: dm.seq, Batch: dm.batch, Input: dm.in, Hidden: dm.hid,
 		Reverse: append([]bool(nil), o.reverse...), Layout: o.layout, Lens: lens, LinearBeforeReset: o.lbr,
-		Clip: o.hasClip, InputForget: o.inputForget, DefaultActivations: true, keep: keep, scratch: sa}
+		Clip: o.hasClip, InputForget: o.inputForget, DefaultActivations: true, keep: keep, omitY: tr.omitY, scratch: sa}
 	for _, f := range o.fast {
 		tr.DefaultActivations = tr.DefaultActivations && f
 	}
@@ -158,11 +164,22 @@ func (tr *Trace[T]) scratchArena() *ops.Arena {
 	return tr.scratch
 }
 
+// hRows returns the trace's hidden states of rows b0…b0+n-1 at time t of
+// direction d (row stride Hidden): a fused step with no Y writes its new
+// states there, for recordRows to find in place at the next step.
+func (tr *Trace[T]) hRows(d, t, b0, n int) []T {
+	at := tr.at(d, t, b0)
+	return tr.hPrev[at : at+n*tr.Hidden]
+}
+
 // recordRows is record for rows b0…b0+n-1 whose states are contiguous
-// (row stride Hidden) in h and, with lstm, c.
+// (row stride Hidden) in h and, with lstm, c. h may already be the
+// trace's own rows (hRows): then it is not copied.
 func (tr *Trace[T]) recordRows(d, t, b0, n int, h, c []T, lstm bool) {
 	at := tr.at(d, t, b0)
-	copy(tr.hPrev[at:at+n*tr.Hidden], h)
+	if dst := tr.hPrev[at : at+n*tr.Hidden]; len(dst) > 0 && &dst[0] != &h[0] {
+		copy(dst, h)
+	}
 	if lstm {
 		copy(tr.cPrev[at:at+n*tr.Hidden], c)
 	}

@@ -93,3 +93,58 @@ func TestTrace(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceOmitY: a traced run told to leave out Y returns no Y and
+// otherwise bitwise the outputs, recorded states and kept gates of one
+// that computes it, on the fused and the general paths; a later run of
+// the same trace computes Y again once told to.
+func TestTraceOmitY(t *testing.T) {
+	defer func() { forceFused = 0 }()
+	const T, N, H = 5, 6, 16
+	same := func(a, b []float32) bool {
+		if len(a) != len(b) {
+			return false
+		}
+		for k := range a {
+			if math.Float32bits(a[k]) != math.Float32bits(b[k]) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, mode := range []int{-1, 1} {
+		forceFused = mode
+		for _, c := range arenaCases() {
+			rc := c.randCase(12, T, N, H)
+			op := buildOp(t, rc, 1, true)
+			var full, omit Trace[float32]
+			want, err := RunTraced(op, rc.inputs, &full)
+			if err != nil {
+				t.Fatal(err)
+			}
+			omit.OmitY(true)
+			got, err := RunTraced(op, rc.inputs, &omit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[0] != nil {
+				t.Fatalf("%s mode %d: Y computed though omitted", c.name, mode)
+			}
+			for i := 1; i < len(want); i++ {
+				if !same(got[i].Float32s(), want[i].Float32s()) {
+					t.Fatalf("%s mode %d: output %d differs without Y", c.name, mode, i)
+				}
+			}
+			for d := 0; d < full.Dirs(); d++ {
+				if !same(omit.Hs(d), full.Hs(d)) || (c.op == "LSTM" && !same(omit.Cs(d), full.Cs(d))) ||
+					!same(omit.Gates(d), full.Gates(d)) || !same(omit.TanhC(d), full.TanhC(d)) {
+					t.Fatalf("%s mode %d: direction %d: recorded states or gates differ without Y", c.name, mode, d)
+				}
+			}
+			omit.OmitY(false)
+			if again, err := RunTraced(op, rc.inputs, &omit); err != nil || again[0] == nil || !same(again[0].Float32s(), want[0].Float32s()) {
+				t.Fatalf("%s mode %d: Y after OmitY(false): %v", c.name, mode, err)
+			}
+		}
+	}
+}

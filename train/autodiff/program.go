@@ -28,6 +28,10 @@ type Ctx struct {
 	Need    []bool           // which inputs need a gradient
 	Saved   any              // what a custom forward kept
 	Kernel  ops.Op           // the node's forward kernel (for custom forwards and rules that re-run it)
+	// Unread marks (custom forwards only; nil: none) the outputs that
+	// nothing reads: no node and no output of the program. A custom
+	// forward may leave them nil rather than compute them.
+	Unread []bool
 }
 
 // Rule returns the gradient for each input (nil where not needed or zero).
@@ -92,6 +96,7 @@ type Program struct {
 	outputs  []string
 	params   []string
 	freeNeed []string // bodies: outer values read here whose gradient is needed
+	unread   [][]bool // per node: its outputs nothing reads (markUnread)
 }
 
 // NotDifferentiableError lists nodes on a gradient path without a rule.
@@ -134,6 +139,7 @@ func NewProgram(m *graph.Model, outputs, params []string) (*Program, error) {
 		return nil, err
 	}
 	p.outputs, p.params = outputs, params
+	p.markUnread()
 	if len(missing) > 0 {
 		return nil, &NotDifferentiableError{Nodes: missing}
 	}
@@ -193,6 +199,36 @@ func compile(m *graph.Model, g *graph.Graph, main bool, a *analysis, needGrad, m
 	return p, nil
 }
 
+// markUnread fills p.unread: the outputs of each node that no node reads
+// and that are not among the program's outputs. Only for a graph without
+// subgraphs (a body may read any outer value by name), so every reader
+// is in p.nodes.
+func (p *Program) markUnread() {
+	read := map[string]bool{}
+	for _, o := range p.outputs {
+		read[o] = true
+	}
+	for i, n := range p.nodes {
+		if p.subs[i] != nil {
+			return
+		}
+		for _, in := range n.Inputs {
+			read[in] = true
+		}
+	}
+	p.unread = make([][]bool, len(p.nodes))
+	for i, n := range p.nodes {
+		for j, o := range n.Outputs {
+			if o != "" && !read[o] {
+				if p.unread[i] == nil {
+					p.unread[i] = make([]bool, len(n.Outputs))
+				}
+				p.unread[i][j] = true
+			}
+		}
+	}
+}
+
 // Params returns the parameter names the program differentiates.
 func (p *Program) Params() []string { return p.params }
 
@@ -207,7 +243,9 @@ type Tape struct {
 	saved  []any
 }
 
-// Value returns a value computed (or fed) in the forward pass.
+// Value returns a value computed (or fed) in the forward pass. An output
+// of a recurrent node that nothing reads (no node, no output of the
+// program) may not be computed: then it is nil.
 func (t *Tape) Value(name string) *tensor.Tensor { v, _ := t.get(name); return v }
 
 func (t *Tape) get(name string) (*tensor.Tensor, bool) {
@@ -261,7 +299,11 @@ func (p *Program) run(inputs map[string]*tensor.Tensor, parent *Tape) (*Tape, er
 		case p.subs[i] != nil:
 			outs, t.saved[i], err = p.runControl(i, in, t)
 		case p.entries[i].forward != nil && p.nodeNeedsBackward(i):
-			outs, t.saved[i], err = p.entries[i].forward(&Ctx{Node: n, Attrs: n.Attrs, Opset: p.opsets[i], In: in, Kernel: p.kernels[i]})
+			var unread []bool
+			if i < len(p.unread) {
+				unread = p.unread[i]
+			}
+			outs, t.saved[i], err = p.entries[i].forward(&Ctx{Node: n, Attrs: n.Attrs, Opset: p.opsets[i], In: in, Kernel: p.kernels[i], Unread: unread})
 		default:
 			outs, err = p.kernels[i].Run(in)
 		}

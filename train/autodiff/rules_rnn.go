@@ -3,6 +3,7 @@ package autodiff
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"sync"
 
 	"github.com/mtlrun/mtlrun/ops/linalg"
@@ -148,8 +149,10 @@ type rnnTape[T tensor.Float] struct {
 	// [dir] → [T·B, H] GRU: H·Rhᵀ + Rbh (linear_before_reset=1) or r⊙H (0)
 	hr [][]T
 	// [dir] → [T·B, H+I+1]: each row's starting state, input and a 1
-	// (rnnInputs)
-	z [][]T
+	// (rnnInputs), or, when zPacked, the same rows packed for the weight
+	// gradients' products (rnnInputsPacked)
+	z       [][]T
+	zPacked bool
 }
 
 // rnnInputs lays out, for every step of a direction, what the gates are a
@@ -172,6 +175,54 @@ func rnnInputs[T tensor.Float](s *rnnSpec, Hs, X, z []T) []T {
 	return z
 }
 
+// gradBlockSteps is how many steps of B rows form a block of the
+// weight-gradient product (gradBlockRows rows, at least one step).
+func gradBlockSteps(B int) int { return max(1, gradBlockRows/max(B, 1)) }
+
+// packedZ reports whether the tape keeps direction d's [H | X | 1] packed
+// (rnnInputsPacked): when the backward pass multiplies it a block of steps
+// at a time (stepwiseGrad) and the traced run kept the gates, so nothing
+// else reads it.
+func packedZ[T tensor.Float](s *rnnSpec, tr *rnn.Trace[T], d int) bool {
+	return stepwiseGrad[T](s, tr) && tr.Gates(d) != nil
+}
+
+// stepwiseGrad reports whether the backward pass multiplies the weight
+// gradients during its loop, a block of steps at a time, from each step's
+// da packed while it is in cache: an LSTM or RNN over full sequences in
+// float32.
+func stepwiseGrad[T tensor.Float](s *rnnSpec, tr *rnn.Trace[T]) bool {
+	var z T
+	_, f32 := any(z).(float32)
+	return f32 && !s.gru() && tr.Lens == nil
+}
+
+// rnnInputsPacked is rnnInputs for a float32 tape whose weight gradients
+// are multiplied a block of gradBlockSteps steps at a time: block i (its
+// steps' rows, in row order) is stored from row i·gradBlockSteps·B on as
+// the left-hand matrix [H | X | 1]ᵀ of that block's product, packed
+// (linalg.PackAColumn), so the product packs nothing.
+func rnnInputsPacked(s *rnnSpec, Hs, X, z []float32) []float32 {
+	H, I, B := s.H, s.I, s.B
+	zw := H + I + 1
+	z = grow(z, s.T*B*zw)
+	bs := gradBlockSteps(B)
+	col := make([]float32, zw)
+	col[H+I] = 1
+	for t := 0; t < s.T; t++ {
+		t0 := t - t%bs
+		blk := z[t0*B*zw:]
+		kb := min(bs, s.T-t0) * B
+		for b := 0; b < B; b++ {
+			r := t*B + b
+			copy(col, Hs[r*H:(r+1)*H])
+			copy(col[H:], X[s.xAt(t, b):][:I])
+			linalg.PackAColumn(blk, zw, kb, (t-t0)*B+b, col)
+		}
+	}
+	return z
+}
+
 // rnnForward runs the node's inference kernel with a trace and builds the
 // tape from it.
 func rnnForward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, any, error) {
@@ -179,6 +230,10 @@ func rnnForward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, any, error) {
 	if q, ok := tapePool.Get().(*rnnTape[T]); ok {
 		tp = q // buffers of a released tape, overwritten below
 	}
+	// Y (every step's hidden state, 400 KB a pass in the seed model) is
+	// not computed when nothing reads it: the backward pass needs only the
+	// states the trace records
+	tp.tr.OmitY(len(c.Unread) > 0 && c.Unread[0])
 	outs, err := rnn.RunTraced(c.Kernel, c.In, tp.tr)
 	if err != nil {
 		return nil, nil, err
@@ -248,7 +303,14 @@ func rnnTapeOf[T tensor.Float](c *Ctx, tp *rnnTape[T]) {
 		// with GRU's h~ rows of R zero (its recurrent part sees the reset
 		// gate) and its Rbh only where it is added before that
 		// (linear_before_reset=0)
-		z := rnnInputs(s, Hs, X, at(tp.z, d))
+		tp.zPacked = packedZ(s, tr, d)
+		var z []T
+		if tp.zPacked {
+			z32 := rnnInputsPacked(s, any(Hs).([]float32), any(X).([]float32), any(at(tp.z, d)).([]float32))
+			z = any(z32).([]T)
+		} else {
+			z = rnnInputs(s, Hs, X, at(tp.z, d))
+		}
 		slot(&tp.z, d, 0)
 		tp.z[d] = z
 		if tr.Gates(d) != nil {
@@ -452,7 +514,11 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 	if s.gru() && !s.lbr {
 		recK = 2 * H
 	}
-	dh, dc := make([]T, B*H), make([]T, B*H)
+	// per-step buffers from the scratch pool: each is cleared or written
+	// in full before it is read
+	dh, dc := getScratch[T](B*H), getScratch[T](B*H)
+	defer putScratch(dh)
+	defer putScratch(dc)
 	// LSTM and RNN reach X only through da·W, so the per-step product
 	// gives dX too: da·[R | W] (a GRU's per-step operand differs from da
 	// in the h~ part, dhr or nothing, so its dX is one product after the
@@ -465,8 +531,9 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 		xw = I
 	}
 	nw := H + xw
-	dhNew := make([]T, B*nw)
-	sc := make([]T, B*GH) // a step's recurrent gradients, gathered
+	dhNew := getScratch[T](B * nw)
+	defer putScratch(dhNew)
+	var sc []T // a step's recurrent gradients, gathered (rows not contiguous, or GRU)
 	var dsrc, dhr []T
 	if s.gru() {
 		dsrc = make([]T, B*H)
@@ -514,9 +581,9 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 		var daPack *linalg.PackedB
 		var blkBuf []float32
 		stepRows, blkSteps, blkLo := false, 0, 0
-		if _, f32 := any(X).([]float32); f32 && !s.gru() && tr.Lens == nil {
+		if stepwiseGrad(s, tr) {
 			stepRows = true
-			blkSteps = max(1, gradBlockRows/B)
+			blkSteps = gradBlockSteps(B)
 			blkBuf = getScratch[float32](linalg.PackedSize(blkSteps*B, GH))
 			defer putScratch(blkBuf)
 			daPack = &linalg.PackedB{}
@@ -630,10 +697,19 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 					}
 					linalg.PackBRows(daPack, (k-blkLo)*B, B, any(rec).([]float32), GH)
 					if k == blkLo {
-						linalg.SgemmPacked(true, zw, 1, any(z).([]float32)[blkLo*B*zw:], zw, daPack, 1, any(out).([]float32), GH)
+						zb, o32 := any(z).([]float32)[blkLo*B*zw:], any(out).([]float32)
+						if tp.zPacked {
+							linalg.SgemmPackedA(zw, zb, daPack, o32, GH)
+						} else {
+							linalg.SgemmPacked(true, zw, 1, zb, zw, daPack, 1, o32, GH)
+						}
 					}
 				}
 			} else {
+				if sc == nil {
+					sc = getScratch[T](B * GH)
+					defer putScratch(sc)
+				}
 				rec = sc
 				clear(sc)
 				for b, r := range rows {
@@ -968,14 +1044,25 @@ func (q *packedMat[T]) mulAcc(m int, a []T, lda int, c []T) {
 	}
 }
 
-// scratchPool keeps backward's da buffers between calls (float32 only).
-var scratchPool sync.Pool
+// scratchPools keep the recurrent backward pass's buffers between calls,
+// one pool per power-of-two capacity, so a request for a large buffer is
+// not handed (and made to drop) a small one.
+var scratchPools [64]sync.Pool
 
+// getScratch returns a slice of n elements, stale, not zeroed.
 func getScratch[T tensor.Float](n int) []T {
-	if p, ok := scratchPool.Get().(*[]T); ok && cap(*p) >= n {
+	c := bits.Len(uint(max(n, 1) - 1)) // the class whose buffers hold ≥ n
+	if p, ok := scratchPools[c].Get().(*[]T); ok && cap(*p) >= n {
 		return (*p)[:n]
 	}
-	return make([]T, n)
+	return make([]T, n, 1<<c)
 }
 
-func putScratch[T tensor.Float](s []T) { scratchPool.Put(&s) }
+// putScratch hands s back for getScratch to reuse.
+func putScratch[T tensor.Float](s []T) {
+	if cap(s) == 0 {
+		return
+	}
+	c := bits.Len(uint(cap(s))) - 1 // the largest class s can serve
+	scratchPools[c].Put(&s)
+}

@@ -54,6 +54,11 @@ func recurrentGradCases() []gradCase {
 		// gradBlockRows rows as the steps go (350 rows: a short block, then a full one)
 		{name: "lstm_x_constant_long", op: "LSTM", outputs: 2, attrs: graph.Attrs{"hidden_size": attrInt(H)}, constant: map[int]bool{0: true},
 			inputs: []*tensor.Tensor{r(70, 5, I), r(1, 4*H, I), r(1, 4*H, H), r(1, 8*H), nil, r(1, 5, H), r(1, 5, H)}},
+		// the same with [H | X | 1] 8 wide (a 6-row block and 2 leftover
+		// rows of the packed zᵀ) and 7 batch rows (blocks of 27, 27 and 6
+		// steps)
+		{name: "lstm_x_constant_wide_long", op: "LSTM", outputs: 2, attrs: graph.Attrs{"hidden_size": attrInt(4)}, constant: map[int]bool{0: true},
+			inputs: []*tensor.Tensor{r(60, 7, 3), r(1, 16, 3), r(1, 16, 4), r(1, 32), nil, r(1, 7, 4), r(1, 7, 4)}},
 		{name: "gru_x_constant_lens", op: "GRU", outputs: 2, attrs: graph.Attrs{"hidden_size": attrInt(H)}, constant: map[int]bool{0: true},
 			inputs: []*tensor.Tensor{r(T, B, I), r(1, 3*H, I), r(1, 3*H, H), r(1, 6*H), lens, r(1, B, H)}},
 		{name: "rnn_x_constant", op: "RNN", outputs: 2, attrs: graph.Attrs{"hidden_size": attrInt(H)}, constant: map[int]bool{0: true},
@@ -329,6 +334,63 @@ func TestRecurrentTapeReuse(t *testing.T) {
 						t.Fatalf("round %d %s: d/d %s[%d] = %v from reused buffers, %v fresh", round, cases[k].name, p, j, a[j], b[j])
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestRecurrentUnreadY: when nothing reads an LSTM's Y (the program's
+// only output is Y_h), the training forward pass leaves Y out (its Value
+// is nil) and the gradients are bitwise those of a program that also
+// outputs Y and is given no gradient for it, on the fused float32 path
+// with the gates kept.
+func TestRecurrentUnreadY(t *testing.T) {
+	var gc gradCase
+	for _, c := range recurrentGradCases() {
+		if c.name == "lstm_x_constant_wide_long" {
+			gc = c
+		}
+	}
+	for i, x := range gc.inputs {
+		if x != nil && x.DType == tensor.Float64 {
+			v := make([]float32, x.Len())
+			for k, f := range x.Float64s() {
+				v[k] = float32(f)
+			}
+			gc.inputs[i] = tensor.From(append([]int(nil), x.Shape...), v)
+		}
+	}
+	m, outs, params := gc.build() // outs: Y, Y_h
+	grads := func(outputs []string) (map[string]*tensor.Tensor, *Tape) {
+		prog, err := NewProgram(m, outputs, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tape, err := prog.Forward(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		yh := tape.Value(outs[1])
+		w := make([]float32, yh.Len())
+		for k := range w {
+			w[k] = float32(math.Sin(float64(k)))
+		}
+		g, err := tape.Backward(map[string]*tensor.Tensor{outs[1]: tensor.From(append([]int(nil), yh.Shape...), w)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g, tape
+	}
+	want, full := grads(outs)
+	got, part := grads(outs[1:])
+	if full.Value(outs[0]) == nil || part.Value(outs[0]) != nil {
+		t.Fatalf("Y computed: %v with Y an output, %v without (want true, false)", full.Value(outs[0]) != nil, part.Value(outs[0]) != nil)
+	}
+	for p, w := range want {
+		a, b := got[p].Float32s(), w.Float32s()
+		for k := range b {
+			if math.Float32bits(a[k]) != math.Float32bits(b[k]) {
+				t.Fatalf("d/d %s[%d]: %v without Y, %v with it", p, k, a[k], b[k])
 			}
 		}
 	}
