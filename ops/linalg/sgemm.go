@@ -32,6 +32,10 @@ const (
 	// once, not once per 16 columns. Callers that prepare C (a bias copy)
 	// do it per RowBlock rows too, so C is still in cache when the tiles add to it.
 	RowBlock = 144
+	// TileRows is a row count that whole tiles of every kernel set fill (the
+	// 6-row blocks, AVX2's 4-row group tiles): a caller cutting a product
+	// into row blocks cuts at multiples of it.
+	TileRows = 12
 )
 
 // PackedB is a right-hand matrix laid out in k×16 column panels (zero
@@ -137,6 +141,9 @@ func SgemmPackedWork(transA bool, m int, alpha float32, a []float32, lda int, pb
 	}
 	np := (n + nr - 1) / nr
 	if !transA && alpha == 1 && packInPlace() {
+		if sgemmGroups(m, n, k, a, lda, pb, c, ldc) {
+			return // AVX2's 4×24 tiles
+		}
 		// the tiles read A's rows where they are
 		for q0 := 0; q0 < k; q0 += kc {
 			kk := min(kc, k-q0)

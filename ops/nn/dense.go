@@ -230,9 +230,10 @@ func blockRows(n int) int {
 }
 
 // blockAlign is the row granularity of blocks and thread chunks: a
-// multiple of the micro-kernel's six rows that makes every block start at
-// a multiple of actAlign elements.
-func blockAlign(n int) int { return lcm(6, actAlign/gcd(n, actAlign)) }
+// multiple of linalg.TileRows (whole tiles on every kernel set: a 6-row
+// block left AVX2's 4-row tiles a 2-row remainder in every block) that
+// makes every block start at a multiple of actAlign elements.
+func blockAlign(n int) int { return lcm(linalg.TileRows, actAlign/gcd(n, actAlign)) }
 
 func gcd(a, b int) int {
 	for b != 0 {

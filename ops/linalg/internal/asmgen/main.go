@@ -39,8 +39,10 @@ func outputs() map[string][]byte {
 	casm, cdecl := generate()
 	sasm, sdecl := generateSgemm()
 	masm, mdecl := generateCellMul()
+	gasm, gdecl := generateSgemmGroups()
 	return map[string][]byte{"cell_amd64.s": casm, "cellkern_amd64.go": cdecl, "sgemm_amd64.s": sasm, "sgemmkern_amd64.go": sdecl,
-		"cellmul_amd64.s": masm, "cellmulkern_amd64.go": mdecl}
+		"cellmul_amd64.s": masm, "cellmulkern_amd64.go": mdecl,
+		"sgemm24_amd64.s": gasm, "sgemm24kern_amd64.go": gdecl}
 }
 
 // isa is one instruction set's vector shape.
