@@ -15,8 +15,9 @@ func groupMask(c int) unsafe.Pointer { return unsafe.Pointer(&laneTab[16-c]) }
 // tile does poorly what one 6-row tile does). Per k block of kc, per 24
 // columns (three groups of 8, a group being either half of a 16-wide
 // packed panel: the tiles take a pointer per group), every 4 rows of A,
-// then the 1–3 rows left; the last column tile has the 1–3 groups left
-// and masks its last group when N is not a multiple of 8. Each element is
+// then the 1–3 rows left; the last column tiles have the 1–4 groups left
+// (4 as 2 + 2) and the last masks its last group when N is not a multiple
+// of 8. Each element is
 // summed in k order within a k block, then added to C, as every other
 // AVX2 tile sums it, so a row's result does not depend on the path.
 func sgemmGroups(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ldc int) bool {
@@ -33,8 +34,11 @@ func sgemmGroups(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ld
 	off := func(g, q0 int) int { return (g/2)*k*nr + q0*nr + (g%2)*8 }
 	for q0 := 0; q0 < k; q0 += kc {
 		kk := min(kc, k-q0)
-		for g0 := 0; g0 < groups; g0 += 3 {
+		for g0 := 0; g0 < groups; {
 			w := min(3, groups-g0)
+			if groups-g0 == 4 {
+				w = 2 // 2 + 2 groups, not 3 + 1: a one-group tile has a quarter of the accumulators
+			}
 			cols := min(8*w, n-8*g0)
 			masked := cols < 8*w
 			b0 := off(g0, q0)
@@ -56,6 +60,7 @@ func sgemmGroups(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ld
 			if i < m {
 				groupTileFuncs[(m-i-1)*6+fi](kk, unsafe.Pointer(&a[i*lda+q0]), 4*lda, bp, d1, d2, unsafe.Pointer(&c[i*ldc+8*g0]), 4*ldc, mask)
 			}
+			g0 += w
 		}
 	}
 	return true
