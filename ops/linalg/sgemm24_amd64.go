@@ -52,13 +52,12 @@ func sgemmGroups(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ld
 			mask := groupMask(cols - 8*(w-1))
 			bp := unsafe.Pointer(&pb.panels[b0])
 			fi := (w-1)*2 + boolInt(masked)
-			tile := groupTileFuncs[3*6+fi]
 			i := 0
 			for ; i+4 <= m; i += 4 {
-				tile(kk, unsafe.Pointer(&a[i*lda+q0]), 4*lda, bp, d1, d2, unsafe.Pointer(&c[i*ldc+8*g0]), 4*ldc, mask)
+				callGroupTile(3*6+fi, kk, unsafe.Pointer(&a[i*lda+q0]), 4*lda, bp, d1, d2, unsafe.Pointer(&c[i*ldc+8*g0]), 4*ldc, mask)
 			}
 			if i < m {
-				groupTileFuncs[(m-i-1)*6+fi](kk, unsafe.Pointer(&a[i*lda+q0]), 4*lda, bp, d1, d2, unsafe.Pointer(&c[i*ldc+8*g0]), 4*ldc, mask)
+				callGroupTile((m-i-1)*6+fi, kk, unsafe.Pointer(&a[i*lda+q0]), 4*lda, bp, d1, d2, unsafe.Pointer(&c[i*ldc+8*g0]), 4*ldc, mask)
 			}
 			g0 += w
 		}

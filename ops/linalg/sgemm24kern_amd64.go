@@ -78,31 +78,57 @@ func sgemmG4x24AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 i
 //go:noescape
 func sgemmG4x24MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
 
-// groupTileFuncs[(rows-1)·6 + (w-1)·2 + masked] is the group tile of
-// rows × 8w columns.
-var groupTileFuncs = [24]func(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer){
-	sgemmG1x8AVX2,
-	sgemmG1x8MAVX2,
-	sgemmG1x16AVX2,
-	sgemmG1x16MAVX2,
-	sgemmG1x24AVX2,
-	sgemmG1x24MAVX2,
-	sgemmG2x8AVX2,
-	sgemmG2x8MAVX2,
-	sgemmG2x16AVX2,
-	sgemmG2x16MAVX2,
-	sgemmG2x24AVX2,
-	sgemmG2x24MAVX2,
-	sgemmG3x8AVX2,
-	sgemmG3x8MAVX2,
-	sgemmG3x16AVX2,
-	sgemmG3x16MAVX2,
-	sgemmG3x24AVX2,
-	sgemmG3x24MAVX2,
-	sgemmG4x8AVX2,
-	sgemmG4x8MAVX2,
-	sgemmG4x16AVX2,
-	sgemmG4x16MAVX2,
-	sgemmG4x24AVX2,
-	sgemmG4x24MAVX2,
+// callGroupTile runs group tile id = (rows-1)·6 + (w-1)·2 + masked, the
+// tile of rows × 8w columns.
+func callGroupTile(id, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer) {
+	switch id {
+	case 0:
+		sgemmG1x8AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 1:
+		sgemmG1x8MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 2:
+		sgemmG1x16AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 3:
+		sgemmG1x16MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 4:
+		sgemmG1x24AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 5:
+		sgemmG1x24MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 6:
+		sgemmG2x8AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 7:
+		sgemmG2x8MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 8:
+		sgemmG2x16AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 9:
+		sgemmG2x16MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 10:
+		sgemmG2x24AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 11:
+		sgemmG2x24MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 12:
+		sgemmG3x8AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 13:
+		sgemmG3x8MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 14:
+		sgemmG3x16AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 15:
+		sgemmG3x16MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 16:
+		sgemmG3x24AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 17:
+		sgemmG3x24MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 18:
+		sgemmG4x8AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 19:
+		sgemmG4x8MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 20:
+		sgemmG4x16AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 21:
+		sgemmG4x16MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 22:
+		sgemmG4x24AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	case 23:
+		sgemmG4x24MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+	}
 }

@@ -65,13 +65,15 @@ func generateSgemmGroups() (asm, decl []byte) {
 `)
 	var d bytes.Buffer
 	d.WriteString(declHeader)
-	var tab []string
-	for _, t := range groupTiles() {
+	var cases []string
+	for i, t := range groupTiles() {
 		t.emit(&e)
 		fmt.Fprintf(&d, "//go:noescape\nfunc %s(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)\n\n", t.name())
-		tab = append(tab, t.name())
+		cases = append(cases, fmt.Sprintf("\tcase %d:\n\t\t%s(k, a, lda, b, d1, d2, c, ldc, mask)\n", i, t.name()))
 	}
-	fmt.Fprintf(&d, "// groupTileFuncs[(rows-1)·6 + (w-1)·2 + masked] is the group tile of\n// rows × 8w columns.\nvar groupTileFuncs = [24]func(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer){\n\t%s,\n}\n", strings.Join(tab, ",\n\t"))
+	// a switch, not a table of func values: a call through a func value
+	// would make every pointer argument escape
+	fmt.Fprintf(&d, "// callGroupTile runs group tile id = (rows-1)·6 + (w-1)·2 + masked, the\n// tile of rows × 8w columns.\nfunc callGroupTile(id, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer) {\n\tswitch id {\n%s\t}\n}\n", strings.Join(cases, ""))
 	src := bytes.Replace(d.Bytes(), []byte("package linalg\n"), []byte("package linalg\n\nimport \"unsafe\"\n"), 1)
 	out, err := format.Source(src)
 	if err != nil {
