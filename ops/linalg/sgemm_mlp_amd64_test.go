@@ -61,8 +61,9 @@ func BenchmarkSgemmMLP(b *testing.B) {
 // BenchmarkSgemmChain runs products as a model runs them, one after
 // another with C holding a bias (beta 1): mlp_gelu at batch 64 (input
 // 64×256 → 1024 → 512, the second product reading the first's output,
-// lda 1024) and lstm2x256's input projections at batch 64 (6400 rows,
-// K 16 and 256, N 1024). It reports GFMA/s and ms of CPU time per
+// lda 1024) and lstm2x256's input projections at batch 64, one per
+// layer (6400 rows, K 16 and 256, N 1024), per linalg.RowBlock rows as
+// ops/rnn runs them. It reports GFMA/s and ms of CPU time per
 // sequence, and the fastest sequence's wall time (best-ms: on a shared
 // machine the least disturbed one).
 func BenchmarkSgemmChain(b *testing.B) {
@@ -74,7 +75,8 @@ func BenchmarkSgemmChain(b *testing.B) {
 		chain bool // product i+1 reads product i's output
 	}{
 		{"mlp_gelu", []prod{{64, 256, 1024}, {64, 1024, 512}}, true},
-		{"lstm2x256_in", []prod{{6400, 16, 1024}, {6400, 256, 1024}}, false},
+		{"lstm2x256_in16", []prod{{6400, 16, 1024}}, false},
+		{"lstm2x256_in256", []prod{{6400, 256, 1024}}, false},
 	} {
 		var fma int
 		as, bs, cs, bias := make([][]float32, len(ch.prods)), make([]*PackedB, len(ch.prods)), make([][]float32, len(ch.prods)), make([][]float32, len(ch.prods))
