@@ -1,6 +1,7 @@
 // Package linalg holds mtlrun's dense float32 kernels: a packed SGEMM whose
 // register tiles (6×16 blocks, 1–5-row leftover tiles, masked tiles for a
-// partial column panel) are Go assembly for AVX2+FMA and AVX-512,
+// partial column panel; AVX2 also 4×24 tiles spanning two panels) are Go
+// assembly for AVX2+FMA and AVX-512,
 // generated from one source by internal/asmgen and chosen at run time
 // (KernelSet, MTLRUN_KERNELS), plus NEON tiles for arm64
 // (internal/neongen, with the activations, cells and ops/nn's bias/Relu

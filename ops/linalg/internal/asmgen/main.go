@@ -2,7 +2,8 @@
 // from one description, so the two instruction sets share one source: the
 // fused recurrent-cell kernels (cell_amd64.s, declared in
 // cellkern_amd64.go, with the gate-only kernels of the blocked step), the
-// SGEMM register tiles (sgemm_amd64.s, sgemmkern_amd64.go) and the blocked
+// SGEMM register tiles (sgemm_amd64.s, sgemmkern_amd64.go; AVX2's 4×24
+// group tiles in sgemm24_amd64.s, sgemm24kern_amd64.go) and the blocked
 // step's product tiles (cellmul_amd64.s, cellmulkern_amd64.go). Both sets get the same tiles, summation order and
 // gate arithmetic, differing only in vector width, masking and register
 // count.
