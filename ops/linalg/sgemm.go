@@ -1,6 +1,7 @@
 // Package linalg holds mtlrun's dense float32 kernels: a packed SGEMM whose
 // register tiles (6×16 blocks, 1–5-row leftover tiles, masked tiles for a
-// partial column panel) are Go assembly for AVX2+FMA and AVX-512,
+// partial column panel; AVX2 also 4×24 tiles spanning two panels) are Go
+// assembly for AVX2+FMA and AVX-512,
 // generated from one source by internal/asmgen and chosen at run time
 // (KernelSet, MTLRUN_KERNELS), plus NEON tiles for arm64
 // (internal/neongen, with the activations, cells and ops/nn's bias/Relu
@@ -32,6 +33,10 @@ const (
 	// once, not once per 16 columns. Callers that prepare C (a bias copy)
 	// do it per RowBlock rows too, so C is still in cache when the tiles add to it.
 	RowBlock = 144
+	// TileRows is a row count that whole tiles of every kernel set fill (the
+	// 6-row blocks, AVX2's 4-row group tiles): a caller cutting a product
+	// into row blocks cuts at multiples of it.
+	TileRows = 12
 )
 
 // PackedB is a right-hand matrix laid out in k×16 column panels (zero
@@ -137,6 +142,9 @@ func SgemmPackedWork(transA bool, m int, alpha float32, a []float32, lda int, pb
 	}
 	np := (n + nr - 1) / nr
 	if !transA && alpha == 1 && packInPlace() {
+		if sgemmGroups(m, n, k, a, lda, pb, c, ldc) {
+			return // AVX2's 4×24 tiles
+		}
 		// the tiles read A's rows where they are
 		for q0 := 0; q0 < k; q0 += kc {
 			kk := min(kc, k-q0)

@@ -113,14 +113,16 @@ func BenchmarkSgemm(b *testing.B) {
 
 // TestRowResultIndependentOfBlock: a row computed alone (one-row tile)
 // equals the same row computed inside a block of six or a leftover tile of
-// 1–5 rows, bit for bit, in full and partial column panels, for every
-// kernel set — so batching never changes an answer.
+// 1–5 rows (AVX2: a 4-row group tile or one of 1–3 rows, 8–24 columns
+// spanning two packed panels), bit for bit, in full and partial column
+// panels, over one k block and several, for every kernel set — so
+// batching never changes an answer.
 func TestRowResultIndependentOfBlock(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	for _, kern := range kernels() {
 		restore, _ := setKernel(kern)
-		for _, k := range []int{1, 2, 7, 64, 65} {
-			for _, mn := range [][2]int{{7, 40}, {8, 37}, {9, 16}, {10, 5}, {11, 24}, {13, 40}} {
+		for _, k := range []int{1, 2, 7, 64, 65, 2*kc + 5} {
+			for _, mn := range [][2]int{{7, 40}, {8, 37}, {9, 16}, {10, 5}, {11, 24}, {13, 40}, {16, 70}} {
 				m, n := mn[0], mn[1]
 				a, b := randSlice(rng, m*k), randSlice(rng, k*n)
 				pb := PackB(false, k, n, b, n)

@@ -173,7 +173,7 @@ func (g *linGemm) product(transA bool, m, n int, a []float32, lda int, pb linalg
 	j := denseJob{transA: transA, alpha: g.alpha, a: a, lda: lda, pb: pb, c: c, out: out, n: n,
 		block: m, act: act, leakyAlpha: leakyAlpha}
 	if c.kind != cNone || act != actNone {
-		j.block = blockRows(n)
+		j.block = blockRows(n, pb.K)
 	}
 	k := pb.K
 	oneKBlock := k > 0 && linalg.WorkSize(6, k) == 6*k

@@ -1,0 +1,66 @@
+//go:build amd64 && !purego
+
+package linalg
+
+import "unsafe"
+
+// groupMask is laneTab seen from a group's view: &laneTab[16-c] holds 8
+// lane masks whose first c (1…8) are set.
+func groupMask(c int) unsafe.Pointer { return unsafe.Pointer(&laneTab[16-c]) }
+
+// sgemmGroups computes C += A·B on AVX2 for an A read in place (alpha 1,
+// not transposed) with the group tiles (sgemm24_amd64.s), reporting false
+// (doing nothing) when the caller should use the 6-row tiles instead: a
+// short product whose rows 4-row tiles would leave 2 or 3 of (a 2-row
+// tile does poorly what one 6-row tile does). Per k block of kc, per 24
+// columns (three groups of 8, a group being either half of a 16-wide
+// packed panel: the tiles take a pointer per group), every 4 rows of A,
+// then the 1–3 rows left; the last column tiles have the 1–4 groups left
+// (4 as 2 + 2) and the last masks its last group when N is not a multiple
+// of 8. Each element is
+// summed in k order within a k block, then added to C, as every other
+// AVX2 tile sums it, so a row's result does not depend on the path.
+func sgemmGroups(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ldc int) bool {
+	if m%4 != 0 && m < 12 {
+		return false
+	}
+	// bounds the assembly relies on: every A row read to k, every C row to
+	// n; B reads stay inside the panels, which cover ceil(n/16) panels of k
+	_ = a[(m-1)*lda+k-1]
+	_ = c[(m-1)*ldc+n-1]
+	groups := (n + 7) / 8
+	_ = pb.panels[((groups+1)/2)*k*nr-1]
+	// off(g, q0) is the float offset of group g's k row q0 in the panels
+	off := func(g, q0 int) int { return (g/2)*k*nr + q0*nr + (g%2)*8 }
+	for q0 := 0; q0 < k; q0 += kc {
+		kk := min(kc, k-q0)
+		for g0 := 0; g0 < groups; {
+			w := min(3, groups-g0)
+			if groups-g0 == 4 {
+				w = 2 // 2 + 2 groups, not 3 + 1: a one-group tile has a quarter of the accumulators
+			}
+			cols := min(8*w, n-8*g0)
+			masked := cols < 8*w
+			b0 := off(g0, q0)
+			var d1, d2 int
+			if w > 1 {
+				d1 = 4 * (off(g0+1, q0) - b0)
+			}
+			if w > 2 {
+				d2 = 4 * (off(g0+2, q0) - b0)
+			}
+			mask := groupMask(cols - 8*(w-1))
+			bp := unsafe.Pointer(&pb.panels[b0])
+			fi := (w-1)*2 + boolInt(masked)
+			i := 0
+			for ; i+4 <= m; i += 4 {
+				callGroupTile(3*6+fi, kk, unsafe.Pointer(&a[i*lda+q0]), 4*lda, bp, d1, d2, unsafe.Pointer(&c[i*ldc+8*g0]), 4*ldc, mask)
+			}
+			if i < m {
+				callGroupTile((m-i-1)*6+fi, kk, unsafe.Pointer(&a[i*lda+q0]), 4*lda, bp, d1, d2, unsafe.Pointer(&c[i*ldc+8*g0]), 4*ldc, mask)
+			}
+			g0 += w
+		}
+	}
+	return true
+}
