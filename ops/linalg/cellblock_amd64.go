@@ -22,11 +22,11 @@ import "unsafe"
 // blockK was 64 (a slot's 4 KB panel slice to stay in L1, every row
 // swept per slot): each tile call then ran 64 k steps between reloads of
 // its accumulators, 4 scratch passes at H = 256. Whole k up to 256 per
-// call in chunks of 3 tiles runs LSTM(256) × 64 rows at 38–40 GFMA/s of
-// CPU time instead of 36–38 (AVX2, docs/PERFORMANCE.md). L1 misses, as
-// counted by cachegrind, do not decide it: padding the rows' stride
-// (1 KB rows alias every 4 in a 32 KB 8-way L1) cut them 45 % and gained
-// nothing measurable.
+// call in chunks of 3 tiles is 5–10 % faster for LSTM(256) × 64 rows
+// (AVX2, docs/PERFORMANCE.md). L1 misses, as counted by cachegrind, do
+// not decide it: padding the rows' stride (1 KB rows alias every 4 in
+// this machine's 32 KB 8-way L1) cut them by 45 % and gained nothing
+// measurable.
 
 const (
 	maxBlockRows = 96  // rows whose pre-activations one scratch holds
@@ -40,7 +40,8 @@ var cellBlockMode = 0
 
 // blockedStep reports whether a step over rows rows runs blocked: enough
 // rows to reuse the panel, and a unit block's panel larger than the L1
-// share the fused kernels can keep (the 48 KB L1 also holds the rows).
+// share the fused kernels can keep (the L1, 32 KB on Zen 4, also holds the
+// rows).
 func blockedStep(p *CellWeights, rows int) bool {
 	switch cellBlockMode {
 	case 1:
