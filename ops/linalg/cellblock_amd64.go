@@ -7,19 +7,31 @@ import "unsafe"
 // The blocked recurrent step: for many rows and a packed block panel
 // larger than L1, the fused kernels (cell_amd64.go) would stream the panel
 // of every chunk from L2 once per row group. Here the step runs per
-// 16-unit block in GotoBLAS order instead: each gate slot's k × 16 panel
-// (blockK rows at a time, 4 KB) stays in L1 while product tiles of up to 6
-// (AVX2) or 12 (AVX-512) rows sweep every row of the block
-// (cellmul_amd64.s), leaving the pre-activations of the block in a
-// stack scratch; then the gate kernels (the fused kernels' epilogue) turn
-// them into the new state. Each pre-activation is summed in the fused
-// kernels' order (its start, then x's terms, then h's, one FMA each,
-// stored and reloaded exactly between k blocks), so a row gets the same
-// bits in either path and whatever its batch.
+// 16-unit block instead: product tiles of up to 6 (AVX2) or 12 (AVX-512)
+// rows × 16 units of one gate slot (cellmul_amd64.s) run over blockK k
+// rows at a time, a chunk of blockTiles tiles of rows through every slot
+// before the next chunk (the chunk's inputs are reread from L1 per slot,
+// the slot's panel slice streams from L2 like the fused kernels' panel),
+// leaving the pre-activations of the block in a stack scratch; then the
+// gate kernels (the fused kernels' epilogue) turn them into the new state.
+// Each pre-activation is summed in the fused kernels' order (its start,
+// then x's terms, then h's, one FMA each, stored and reloaded exactly
+// between k blocks), so a row gets the same bits in either path and
+// whatever its batch.
+//
+// blockK was 64 (a slot's 4 KB panel slice to stay in L1, every row
+// swept per slot): each tile call then ran 64 k steps between reloads of
+// its accumulators, 4 scratch passes at H = 256. Whole k up to 256 per
+// call in chunks of 3 tiles is 5–10 % faster for LSTM(256) × 64 rows
+// (AVX2, docs/PERFORMANCE.md). L1 misses, as counted by cachegrind, do
+// not decide it: padding the rows' stride (1 KB rows alias every 4 in
+// this machine's 32 KB 8-way L1) cut them by 45 % and gained nothing
+// measurable.
 
 const (
-	maxBlockRows = 96 // rows whose pre-activations one scratch holds
-	blockK       = 64 // k rows per pass: a slot's panel (4 KB), the rows' inputs (16 KB) and the scratch column share L1's ways
+	maxBlockRows = 96  // rows whose pre-activations one scratch holds
+	blockK       = 256 // k rows per tile call: the accumulators stay in registers over a whole H ≤ 256
+	blockTiles   = 3   // row tiles per chunk, which runs every slot before the next chunk
 )
 
 // cellBlockMode forces (1) or forbids (-1) the blocked step; 0 chooses by
@@ -28,7 +40,8 @@ var cellBlockMode = 0
 
 // blockedStep reports whether a step over rows rows runs blocked: enough
 // rows to reuse the panel, and a unit block's panel larger than the L1
-// share the fused kernels can keep (the 48 KB L1 also holds the rows).
+// share the fused kernels can keep (the L1, 32 KB on Zen 4, also holds the
+// rows).
 func blockedStep(p *CellWeights, rows int) bool {
 	switch cellBlockMode {
 	case 1:
@@ -106,25 +119,36 @@ func cellBlocked(p *CellWeights, a *CellArgs, gru bool) {
 				return unsafe.Pointer(&zeroUnits[0]), 0
 			}
 			phase := func(v []float32, ld, kOff, kn int, m *[4]int) {
-				// k blocks outside the slots: a block of the rows' inputs
-				// (rows × blockK) stays in L1 for all slots
+				// k blocks outside the row chunks, chunks outside the
+				// slots: a chunk's inputs (rows × blockK) stay in L1 for
+				// all slots
 				for q0 := 0; q0 < kn; q0 += blockK {
 					kk := min(blockK, kn-q0)
-					for s := 0; s < S; s++ {
-						acc := m[s]
-						b := unsafe.Pointer(&blk[(kOff+q0)*S*cellBlock+s*cellBlock])
-						// the full tiles in one sweep, then the leftover rows
-						for i := 0; i < rows; {
-							t, n := T, rows/T
-							if i > 0 || n == 0 {
-								t, n = rows-i, 1
-							}
-							cin, ldcin := src(acc, i)
-							callMul(int(ids[t-1]), kk, unsafe.Pointer(&v[(r0+i)*ld+q0]), 4*ld, b, 4*S*cellBlock,
-								cin, ldcin, unsafe.Pointer(&scr[i*ldS+acc*cellBlock]), 4*ldS, n)
-							i += t * n
+					for c0, ce := 0, 0; c0 < rows; c0 = ce {
+						// blockTiles full tiles; fewer than T rows left
+						// over join the last chunk
+						ce = min(c0+T*blockTiles, rows)
+						if rows-ce < T {
+							ce = rows
 						}
-						started[acc] = true
+						for s := 0; s < S; s++ {
+							acc := m[s]
+							b := unsafe.Pointer(&blk[(kOff+q0)*S*cellBlock+s*cellBlock])
+							// the chunk's full tiles in one call, then its leftover rows
+							for i := c0; i < ce; {
+								t, n := T, (ce-i)/T
+								if n == 0 {
+									t, n = ce-i, 1
+								}
+								cin, ldcin := src(acc, i)
+								callMul(int(ids[t-1]), kk, unsafe.Pointer(&v[(r0+i)*ld+q0]), 4*ld, b, 4*S*cellBlock,
+									cin, ldcin, unsafe.Pointer(&scr[i*ldS+acc*cellBlock]), 4*ldS, n)
+								i += t * n
+							}
+						}
+					}
+					for s := 0; s < S; s++ {
+						started[m[s]] = true
 					}
 				}
 			}

@@ -25,13 +25,14 @@ func threadCPU() time.Duration {
 // TestCellBlockedMatchesFused: the blocked step (cellblock_amd64.go) gives
 // the fused kernels' bits and the float64 reference's values, on every
 // SIMD kernel set, over odd sizes (partial unit blocks, k blocks of
-// blockK, row blocks of maxBlockRows, 1–5-row leftover tiles), strides,
+// blockK, row blocks of maxBlockRows, row chunks of blockTiles tiles, 1–5-row
+// leftover tiles alone or joining the last chunk), strides,
 // shared and per-row starting values, with and without RB.
 func TestCellBlockedMatchesFused(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	defer func(m int) { cellBlockMode = m }(cellBlockMode)
 	type size struct{ hid, in, rows int }
-	sizes := []size{{300, 0, 7}, {67, 270, 13}, {20, 16, 100}, {48, 1, 197}}
+	sizes := []size{{300, 0, 7}, {67, 270, 13}, {20, 16, 100}, {48, 1, 197}, {33, 5, 40}, {17, 0, 64}}
 	for _, hid := range []int{1, 5, 16, 17, 33, 67} {
 		for _, in := range []int{0, 3, 17} {
 			for _, rows := range []int{1, 5, 6, 7, 13, 25} {
