@@ -65,17 +65,55 @@ func expm1Poly(r float32) float32 {
 	return p*r2 + r
 }
 
+// tanhC4 … tanhC0 are tanhf's odd polynomial for |x| < tanhCut:
+// tanh(x) ≈ x + x·z·P(z), z = x².
+const (
+	tanhC4 = -5.70498872745e-3
+	tanhC3 = 2.06390887954e-2
+	tanhC2 = -5.37397155531e-2
+	tanhC1 = 1.33314422036e-1
+	tanhC0 = -3.33332819422e-1
+)
+
+// sigmoidGo and tanhGo run a tight loop while the inputs stay in the
+// polynomial range (where an LSTM's gates and states mostly lie) and hand
+// the rest of the slice to the general loop at the first input beyond it.
+// The tight loop keeps its constants in registers: with the exp path in
+// the same loop the compiler reloaded seven of them after every element,
+// and the range test is one compare of z = x² (tanh no longer takes |x|
+// through the integer registers). Measured per element over 256-element
+// slices, inputs N(0, 0.3²) (best of 300, load ~9): sigmoid 4.3 → 3.2 ns,
+// tanh 4.2 → 3.0 ns; N(0, 2²) unchanged within the noise.
 func sigmoidGo(x []float32) {
 	for i, v := range x {
-		if h := 0.5 * v; h < tanhCut && h > -tanhCut {
-			// σ(x) = (1 + tanh(x/2))/2 with tanhf's odd polynomial: no
-			// exp and no division where most gate inputs lie
-			z := h * h
-			p := float32(-5.70498872745e-3)
-			p = p*z + 2.06390887954e-2
-			p = p*z - 5.37397155531e-2
-			p = p*z + 1.33314422036e-1
-			p = p*z - 3.33332819422e-1
+		h := 0.5 * v
+		z := h * h
+		if !(z < tanhCut*tanhCut) {
+			sigmoidMixed(x[i:])
+			return
+		}
+		// σ(x) = (1 + tanh(x/2))/2 with tanhf's odd polynomial: no
+		// exp and no division where most gate inputs lie
+		p := float32(tanhC4)
+		p = p*z + tanhC3
+		p = p*z + tanhC2
+		p = p*z + tanhC1
+		p = p*z + tanhC0
+		x[i] = 0.5 + 0.5*(h+h*z*p)
+	}
+}
+
+// sigmoidMixed is sigmoidGo for inputs on either side of the polynomial
+// range.
+func sigmoidMixed(x []float32) {
+	for i, v := range x {
+		h := 0.5 * v
+		if z := h * h; z < tanhCut*tanhCut {
+			p := float32(tanhC4)
+			p = p*z + tanhC3
+			p = p*z + tanhC2
+			p = p*z + tanhC1
+			p = p*z + tanhC0
 			x[i] = 0.5 + 0.5*(h+h*z*p)
 			continue
 		}
@@ -94,21 +132,36 @@ func sigmoidGo(x []float32) {
 
 func tanhGo(x []float32) {
 	for i, v := range x {
-		bits := math.Float32bits(v)
-		a := math.Float32frombits(bits &^ signBit)
-		if a < tanhCut {
-			// the odd polynomial of tanhf: cheaper than the exp form
-			// where most recurrent states and gates lie
-			z := v * v
-			p := float32(-5.70498872745e-3)
-			p = p*z + 2.06390887954e-2
-			p = p*z - 5.37397155531e-2
-			p = p*z + 1.33314422036e-1
-			p = p*z - 3.33332819422e-1
-			// (the sign bit keeps tanh(-0) = -0)
-			x[i] = math.Float32frombits(math.Float32bits(v+v*z*p) | bits&signBit)
+		z := v * v
+		if !(z < tanhCut*tanhCut) {
+			tanhMixed(x[i:])
+			return
+		}
+		p := float32(tanhC4)
+		p = p*z + tanhC3
+		p = p*z + tanhC2
+		p = p*z + tanhC1
+		p = p*z + tanhC0
+		// x·(1 + z·P) rather than x + x·z·P: tanh(-0) stays -0 without
+		// copying the sign bit
+		x[i] = v * (1 + z*p)
+	}
+}
+
+// tanhMixed is tanhGo for inputs on either side of the polynomial range.
+func tanhMixed(x []float32) {
+	for i, v := range x {
+		if z := v * v; z < tanhCut*tanhCut {
+			p := float32(tanhC4)
+			p = p*z + tanhC3
+			p = p*z + tanhC2
+			p = p*z + tanhC1
+			p = p*z + tanhC0
+			x[i] = v * (1 + z*p)
 			continue
 		}
+		bits := math.Float32bits(v)
+		a := math.Float32frombits(bits &^ signBit)
 		if a > tanhClamp {
 			a = tanhClamp
 		}
