@@ -47,6 +47,10 @@ func tileGo(rows, k int, a []float32, lda int, inter bool, b, c []float32, ldc, 
 		oneK(rows, a, lda, inter, b, c, ldc, cols)
 		return
 	}
+	if inter && rows == mr && cols == nr && k >= directK {
+		fullTile(k, a[:k*mr], b, c[:(mr-1)*ldc+nr], ldc)
+		return
+	}
 	var acc [mr * nr]float32
 	if inter {
 		a = a[:k*mr]
@@ -113,6 +117,46 @@ func tileGo(rows, k int, a []float32, lda int, inter bool, b, c []float32, ldc, 
 		cr, ar := c[r*ldc:][:cols], acc[r*nr:][:cols]
 		for j := range cr {
 			cr[j] += ar[j]
+		}
+	}
+}
+
+// directK is the depth from which a full interleaved tile adds each
+// block's sums straight into C (fullTile): the block's k loop then
+// outweighs C's scattered accesses, and the clearing, storing and reloading
+// of the 6×16 local go.
+const directK = 8
+
+// fullTile is tileGo for a whole interleaved 6×16 tile with k ≥ directK:
+// the same blocks (3×3 four times, then 3×2 twice, for each three rows),
+// each adding its sums to C itself, so the elements' sums are those of the
+// gathered path bit for bit.
+func fullTile(k int, a, b, c []float32, ldc int) {
+	for r := 0; r < mr; r += 3 {
+		c0, c1, c2 := c[r*ldc:][:nr], c[(r+1)*ldc:][:nr], c[(r+2)*ldc:][:nr]
+		ar := &a[r]
+		for j := 0; j < 12; j += 3 {
+			s00, s01, s02, s10, s11, s12, s20, s21, s22 := inter3x3(k, ar, &b[j])
+			d0, d1, d2 := (*[3]float32)(c0[j:]), (*[3]float32)(c1[j:]), (*[3]float32)(c2[j:])
+			d0[0] += s00
+			d0[1] += s01
+			d0[2] += s02
+			d1[0] += s10
+			d1[1] += s11
+			d1[2] += s12
+			d2[0] += s20
+			d2[1] += s21
+			d2[2] += s22
+		}
+		for j := 12; j < nr; j += 2 {
+			s00, s01, s10, s11, s20, s21 := inter3x2(k, ar, &b[j])
+			d0, d1, d2 := (*[2]float32)(c0[j:]), (*[2]float32)(c1[j:]), (*[2]float32)(c2[j:])
+			d0[0] += s00
+			d0[1] += s01
+			d1[0] += s10
+			d1[1] += s11
+			d2[0] += s20
+			d2[1] += s21
 		}
 	}
 }
