@@ -10,7 +10,7 @@ import "unsafe"
 // them in registers for the whole k loop: 3 rows × 3 columns (nine
 // accumulators, six loads per nine multiply-adds) for the interleaved 6-row
 // panel and for groups of three A rows, 16 columns going 3+3+3+3+2+2 (a
-// block reads at most three columns past cols, inside the zero-padded
+// block reads at most one column past cols, inside the zero-padded
 // panel; writes land in a local), 2 × 4, 2 × 2 and 1 × 4 for the rows left
 // over; a full interleaved tile goes in twelve 2 × 4 blocks (fullTile). 3 × 3
 // is the largest block the Go compiler allocates without spilling on amd64
