@@ -54,9 +54,12 @@ func tileGo(rows, k int, a []float32, lda int, inter bool, b, c []float32, ldc, 
 	}
 	var acc [mr * nr]float32
 	if inter {
+		// an interleaved panel holds all six rows, so a partial one (never
+		// passed by SgemmPackedWork) still goes in 3-row blocks, the rows
+		// past rows landing in the local unused: every element is summed
+		// by the same block loops, fused or not alike
 		a = a[:k*mr]
-		r := 0
-		for ; r+3 <= rows; r += 3 {
+		for r := 0; r < rows; r += 3 {
 			for j := 0; j < cols; {
 				if n := cols - j; n >= 3 && n != 4 {
 					s := (*[2*nr + 3]float32)(acc[r*nr+j:])
@@ -67,17 +70,6 @@ func tileGo(rows, k int, a []float32, lda int, inter bool, b, c []float32, ldc, 
 				s := (*[2*nr + 2]float32)(acc[r*nr+j:])
 				s[0], s[1], s[nr], s[nr+1], s[2*nr], s[2*nr+1] = inter3x2(k, &a[r], &b[j])
 				j += 2
-			}
-		}
-		for ; r < rows; r++ {
-			// never taken by SgemmPackedWork (interleaved panels have 6
-			// rows); kept so the contract holds for any rows
-			for j := 0; j < cols; j++ {
-				var s float32
-				for q := 0; q < k; q++ {
-					s += a[q*mr+r] * b[q*nr+j]
-				}
-				acc[r*nr+j] = s
 			}
 		}
 	} else {
