@@ -65,18 +65,51 @@ func expm1Poly(r float32) float32 {
 	return p*r2 + r
 }
 
+// tanhPoly holds tanhf's odd polynomial for |x| < tanhCut, tanh(x) ≈
+// x·(1 + z·P(z)), z = x², P(z) = Σ tanhPoly[i]·zⁱ. A variable, not
+// constants: the loops copy it to locals once, and the compiler keeps those
+// in registers, where it reloaded every constant from memory at every use
+// (it rematerialises constants rather than hoist them out of a loop).
+var tanhPoly = [5]float32{-3.33332819422e-1, 1.33314422036e-1, -5.37397155531e-2, 2.06390887954e-2, -5.70498872745e-3}
+
+// sigmoidGo and tanhGo run a tight loop while the inputs stay in the
+// polynomial range (where an LSTM's gates and states mostly lie: all of
+// them in the seed LSTM with random inputs) and hand the rest of the slice
+// to the mixed loop at the first input beyond it. The tight loop is a dozen
+// multiply-adds and one compare of z = x² (tanh no longer takes |x|
+// through the integer registers for the sign); P is evaluated by Estrin's
+// scheme (c0 + c1·z) + z²·((c2 + c3·z) + z²·c4), whose dependency chain is
+// a third shorter than Horner's: the loops are bound by that chain (the
+// scheduler holds only a few elements' worth of it), not by their
+// instruction count. The mixed loops compute the polynomial range the
+// same way, so an element's result never depends on its neighbours.
 func sigmoidGo(x []float32) {
+	c0, c1, c2, c3, c4 := tanhPoly[0], tanhPoly[1], tanhPoly[2], tanhPoly[3], tanhPoly[4]
 	for i, v := range x {
-		if h := 0.5 * v; h < tanhCut && h > -tanhCut {
-			// σ(x) = (1 + tanh(x/2))/2 with tanhf's odd polynomial: no
-			// exp and no division where most gate inputs lie
-			z := h * h
-			p := float32(-5.70498872745e-3)
-			p = p*z + 2.06390887954e-2
-			p = p*z - 5.37397155531e-2
-			p = p*z + 1.33314422036e-1
-			p = p*z - 3.33332819422e-1
-			x[i] = 0.5 + 0.5*(h+h*z*p)
+		h := 0.5 * v
+		z := h * h
+		if !(z < tanhCut*tanhCut) {
+			sigmoidMixed(x[i:])
+			return
+		}
+		// σ(x) = (1 + tanh(x/2))/2 = (0.5 + 0.5·h) + 0.5·h·z·P: no exp
+		// and no division where most gate inputs lie
+		z2 := z * z
+		p := (c1*z + c0) + z2*((c3*z+c2)+z2*c4)
+		x[i] = (0.5 + 0.5*h) + 0.5*h*z*p
+	}
+}
+
+// sigmoidMixed is sigmoidGo for inputs on either side of the polynomial
+// range.
+func sigmoidMixed(x []float32) {
+	c0, c1, c2, c3, c4 := tanhPoly[0], tanhPoly[1], tanhPoly[2], tanhPoly[3], tanhPoly[4]
+	for i, v := range x {
+		h := 0.5 * v
+		if z := h * h; z < tanhCut*tanhCut {
+			z2 := z * z
+			p := (c1*z + c0) + z2*((c3*z+c2)+z2*c4)
+			x[i] = (0.5 + 0.5*h) + 0.5*h*z*p
 			continue
 		}
 		t := -v
@@ -93,22 +126,33 @@ func sigmoidGo(x []float32) {
 }
 
 func tanhGo(x []float32) {
+	c0, c1, c2, c3, c4 := tanhPoly[0], tanhPoly[1], tanhPoly[2], tanhPoly[3], tanhPoly[4]
 	for i, v := range x {
-		bits := math.Float32bits(v)
-		a := math.Float32frombits(bits &^ signBit)
-		if a < tanhCut {
-			// the odd polynomial of tanhf: cheaper than the exp form
-			// where most recurrent states and gates lie
-			z := v * v
-			p := float32(-5.70498872745e-3)
-			p = p*z + 2.06390887954e-2
-			p = p*z - 5.37397155531e-2
-			p = p*z + 1.33314422036e-1
-			p = p*z - 3.33332819422e-1
-			// (the sign bit keeps tanh(-0) = -0)
-			x[i] = math.Float32frombits(math.Float32bits(v+v*z*p) | bits&signBit)
+		z := v * v
+		if !(z < tanhCut*tanhCut) {
+			tanhMixed(x[i:])
+			return
+		}
+		z2 := z * z
+		p := (c1*z + c0) + z2*((c3*z+c2)+z2*c4)
+		// x·(1 + z·P) rather than x + x·z·P: tanh(-0) stays -0 without
+		// copying the sign bit
+		x[i] = v * (1 + z*p)
+	}
+}
+
+// tanhMixed is tanhGo for inputs on either side of the polynomial range.
+func tanhMixed(x []float32) {
+	c0, c1, c2, c3, c4 := tanhPoly[0], tanhPoly[1], tanhPoly[2], tanhPoly[3], tanhPoly[4]
+	for i, v := range x {
+		if z := v * v; z < tanhCut*tanhCut {
+			z2 := z * z
+			p := (c1*z + c0) + z2*((c3*z+c2)+z2*c4)
+			x[i] = v * (1 + z*p)
 			continue
 		}
+		bits := math.Float32bits(v)
+		a := math.Float32frombits(bits &^ signBit)
 		if a > tanhClamp {
 			a = tanhClamp
 		}

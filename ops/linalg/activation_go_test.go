@@ -19,35 +19,48 @@ func TestGoActivationsAccuracy(t *testing.T) {
 		xs = append(xs, v, -v)
 	}
 	xs = append(xs, float32(math.Copysign(0, -1)))
-	sig := append([]float32(nil), xs...)
-	th := append([]float32(nil), xs...)
-	er := append([]float32(nil), xs...)
-	sigmoidGo(sig)
-	tanhGo(th)
-	erfGo(er)
+	// whole slices (the grid starts far out, so sigmoidGo and tanhGo
+	// hand it to their mixed loops at once) and one element at a time
+	// (each polynomial-range input through the tight loop)
 	var worstSig, worstTanh, worstErf float64
-	for i, x := range xs {
-		ws := 1 / (1 + math.Exp(-float64(x)))
-		d := math.Abs(float64(sig[i]) - ws)
-		if d > 1e-37 {
-			worstSig = math.Max(worstSig, d/ws)
+	for _, whole := range []bool{true, false} {
+		sig := append([]float32(nil), xs...)
+		th := append([]float32(nil), xs...)
+		er := append([]float32(nil), xs...)
+		if whole {
+			sigmoidGo(sig)
+			tanhGo(th)
+			erfGo(er)
+		} else {
+			for i := range xs {
+				sigmoidGo(sig[i : i+1])
+				tanhGo(th[i : i+1])
+				erfGo(er[i : i+1])
+			}
 		}
-		if d > 2e-7*ws && d > 1e-37 {
-			t.Errorf("sigmoidGo(%g) = %g, want %g (relative %.3g)", x, sig[i], ws, d/ws)
-		}
-		wt := math.Tanh(float64(x))
-		d = math.Abs(float64(th[i]) - wt)
-		if wt != 0 {
-			worstTanh = math.Max(worstTanh, d/math.Abs(wt))
-		}
-		if d > 3e-7*math.Abs(wt) || math.Signbit(float64(th[i])) != math.Signbit(float64(x)) {
-			t.Errorf("tanhGo(%g) = %g, want %g", x, th[i], wt)
-		}
-		we := math.Erf(float64(x))
-		d = math.Abs(float64(er[i]) - we)
-		worstErf = math.Max(worstErf, d)
-		if d > 3e-7 {
-			t.Errorf("erfGo(%g) = %g, want %g (diff %.3g)", x, er[i], we, d)
+		for i, x := range xs {
+			ws := 1 / (1 + math.Exp(-float64(x)))
+			d := math.Abs(float64(sig[i]) - ws)
+			if d > 1e-37 {
+				worstSig = math.Max(worstSig, d/ws)
+			}
+			if d > 2e-7*ws && d > 1e-37 {
+				t.Errorf("sigmoidGo(%g) = %g, want %g (relative %.3g)", x, sig[i], ws, d/ws)
+			}
+			wt := math.Tanh(float64(x))
+			d = math.Abs(float64(th[i]) - wt)
+			if wt != 0 {
+				worstTanh = math.Max(worstTanh, d/math.Abs(wt))
+			}
+			if d > 3e-7*math.Abs(wt) || math.Signbit(float64(th[i])) != math.Signbit(float64(x)) {
+				t.Errorf("tanhGo(%g) = %g, want %g", x, th[i], wt)
+			}
+			we := math.Erf(float64(x))
+			d = math.Abs(float64(er[i]) - we)
+			worstErf = math.Max(worstErf, d)
+			if d > 3e-7 {
+				t.Errorf("erfGo(%g) = %g, want %g (diff %.3g)", x, er[i], we, d)
+			}
 		}
 	}
 	t.Logf("max error: sigmoid %.3g relative, tanh %.3g relative, erf %.3g absolute", worstSig, worstTanh, worstErf)
