@@ -98,3 +98,31 @@ func TestLSTMCellGradPackChecksOperands(t *testing.T) {
 		}()
 	}
 }
+
+// BenchmarkLSTMCellGradPack: one step of the seed model's backward pass
+// (32 rows of 64 units into a block of 192 rows), LSTMCellGrad then
+// PackBRows against LSTMCellGradPack, on every kernel set.
+func BenchmarkLSTMCellGradPack(b *testing.B) {
+	const rows, hid, k = 32, 64, 192
+	rng := rand.New(rand.NewPCG(1, 2))
+	n := rows * hid
+	gates := randVec(rng, 4*n, 1)
+	dh, dc, c, th, da := randVec(rng, n, 1), randVec(rng, n, 1), randVec(rng, n, 1), randVec(rng, n, 1), make([]float32, 4*n)
+	var p PackedB
+	PackBRowsInit(&p, make([]float32, PackedSize(k, 4*hid)), k, 4*hid)
+	for _, kern := range kernels() {
+		restore, _ := setKernel(kern)
+		b.Run(kern+"/separate", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				LSTMCellGrad(rows, hid, dh, dc, gates, c, th, da)
+				PackBRows(&p, 64, rows, da, 4*hid)
+			}
+		})
+		b.Run(kern+"/fused", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				LSTMCellGradPack(rows, hid, dh, dc, gates, c, th, da, &p, 64)
+			}
+		})
+		restore()
+	}
+}
