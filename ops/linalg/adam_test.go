@@ -65,3 +65,20 @@ func TestAdamUpdateChecksOperands(t *testing.T) {
 	}()
 	AdamUpdate(make([]float32, 4), make([]float32, 4), make([]float32, 3), make([]float32, 4), 0.9, 0.1, 0.999, 0.001, 1, 1e-8, 1e-3)
 }
+
+// BenchmarkAdamUpdate: one Adam step over 16384 parameters (the seed
+// model's recurrent weights, most of its parameters) on every kernel set.
+func BenchmarkAdamUpdate(b *testing.B) {
+	const n = 16384
+	rng := rand.New(rand.NewPCG(1, 2))
+	p, g, m, v := randVec(rng, n, 1), randVec(rng, n, 1), make([]float32, n), make([]float32, n)
+	for _, kern := range kernels() {
+		restore, _ := setKernel(kern)
+		b.Run(kern, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				AdamUpdate(p, g, m, v, 0.9, 0.1, 0.999, 0.001, 0.03, 1e-8, 1e-6)
+			}
+		})
+		restore()
+	}
+}
