@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/mtlrun/mtlrun/ops/linalg"
 )
 
 // Optimizer updates parameters from their gradients with PyTorch's formulas
@@ -189,13 +191,9 @@ func (o *adam) Step(name string, p, g []float32) []float32 {
 	bc2 := 1 - math.Pow(o.b2, float64(t))
 	stepSize := float32(o.lr / bc1)
 	bc2Sqrt := float32(math.Sqrt(bc2))
-	eps := float32(o.eps)
-	for i := range out {
-		m[i] = m[i]*b1 + grad[i]*c1
-		v[i] = v[i]*b2 + c2*grad[i]*grad[i]
-		denom := float32(math.Sqrt(float64(v[i])))/bc2Sqrt + eps
-		out[i] += -stepSize * (m[i] / denom)
-	}
+	// m ← m·b1 + g·c1, v ← v·b2 + c2·g·g, out += -stepSize·m/(√v/bc2Sqrt + eps),
+	// in float32 (vector kernels, bitwise the Go loop)
+	linalg.AdamUpdate(out, grad, m, v, b1, c1, b2, c2, bc2Sqrt, float32(o.eps), stepSize)
 	return out
 }
 

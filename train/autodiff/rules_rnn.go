@@ -656,7 +656,21 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 					}
 				}
 			}
+			// a step of a weight-gradient block: the first step of a block
+			// (the last in time) sizes it
+			packed := false
+			if stepRows && contig {
+				if k == s.T-1 || k%blkSteps == blkSteps-1 {
+					blkLo = k - k%blkSteps
+					linalg.PackBRowsInit(daPack, blkBuf, (k-blkLo+1)*B, GH)
+				}
+				packed = s.lstm && peep == nil
+			}
 			switch {
+			case packed:
+				// da also straight into the block, in the same pass
+				f := func(v []T) []float32 { return any(v).([]float32) }
+				linalg.LSTMCellGradPack(B, H, f(dh), f(dc), f(gates[r0*GH:]), f(Cs[r0*H:]), f(tanhC[r0*H:]), f(da), daPack, (k-blkLo)*B)
 			case s.lstm && peep == nil:
 				each(func(n, r, b int) {
 					lstmGradRows(n, H, dh[b*H:], dc[b*H:], gates[r*GH:], Cs[r*H:], tanhC[r*H:], da[dr(r)*GH:])
@@ -689,13 +703,10 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 			if contig && !s.gru() {
 				rec = da[dr(r0)*GH : (dr(r0)+B)*GH]
 				if stepRows {
-					// steps [blkLo, k] form the block; the first step of a
-					// block (the last in time) sizes it
-					if k == s.T-1 || k%blkSteps == blkSteps-1 {
-						blkLo = k - k%blkSteps
-						linalg.PackBRowsInit(daPack, blkBuf, (k-blkLo+1)*B, GH)
+					// steps [blkLo, k] form the block
+					if !packed {
+						linalg.PackBRows(daPack, (k-blkLo)*B, B, any(rec).([]float32), GH)
 					}
-					linalg.PackBRows(daPack, (k-blkLo)*B, B, any(rec).([]float32), GH)
 					if k == blkLo {
 						zb, o32 := any(z).([]float32)[blkLo*B*zw:], any(out).([]float32)
 						if tp.zPacked {
