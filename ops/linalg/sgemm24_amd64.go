@@ -17,10 +17,11 @@ func groupMask(c int) unsafe.Pointer { return unsafe.Pointer(&laneTab[16-c]) }
 // packed panel: the tiles take a pointer per group), every 4 rows of A,
 // then the 1–3 rows left; the last column tiles have the 1–4 groups left
 // (4 as 2 + 2) and the last masks its last group when N is not a multiple
-// of 8. Each element is
+// of 8; epi (if not nil) runs on each column strip after its last k
+// block, while the strip is in L1. Each element is
 // summed in k order within a k block, then added to C, as every other
 // AVX2 tile sums it, so a row's result does not depend on the path.
-func sgemmGroups(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ldc int) bool {
+func sgemmGroups(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ldc int, epi *Epilogue) bool {
 	if m%4 != 0 && m < 12 {
 		return false
 	}
@@ -58,6 +59,9 @@ func sgemmGroups(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ld
 			}
 			if i < m {
 				callGroupTile((m-i-1)*6+fi, kk, unsafe.Pointer(&a[i*lda+q0]), 4*lda, bp, d1, d2, unsafe.Pointer(&c[i*ldc+8*g0]), 4*ldc, mask)
+			}
+			if q0+kk == k {
+				epi.apply(c, ldc, m, 8*g0, cols)
 			}
 			g0 += w
 		}
