@@ -33,3 +33,9 @@ func SgemmPackedEpi(m int, a []float32, lda int, pb *PackedB, beta float32, c []
 // GeluEpilogue reports whether SgemmPackedEpi has a kernel in the set in
 // use (the SIMD sets of GeluErfPrefix).
 func GeluEpilogue() bool { return geluSIMD() }
+
+// EpilogueBiasInTiles reports whether SgemmPackedEpi with beta 0 adds
+// Bias in the tiles of a one-k-block product (C is then neither cleared
+// nor read: the AVX2 group tiles), so a caller need not write a bias into
+// C first.
+func EpilogueBiasInTiles() bool { return packInPlace() }

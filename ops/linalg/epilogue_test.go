@@ -10,7 +10,8 @@ import (
 // bit the product, then a bias pass, then the one-pass GELU over the whole
 // output, on every set with a kernel, over odd sizes (partial strips and
 // vectors, leftover rows, several k blocks and row blocks), beta 0 and 1,
-// with and without a bias, every variant.
+// with and without a bias (added by the epilogue, or with beta 0 and one
+// k block by the AVX2 tiles), every variant; and beta 0 never reads C.
 func TestSgemmPackedEpiBits(t *testing.T) {
 	rng := rand.New(rand.NewPCG(16, 3))
 	ran := false
@@ -31,6 +32,18 @@ func TestSgemmPackedEpiBits(t *testing.T) {
 			bias := randSlice(rng, n)
 			pb := PackB(false, k, n, b, n)
 			c0 := randSlice(rng, m*ldc)
+			c0[0], c0[len(c0)-1] = float32(math.NaN()), float32(math.Inf(1)) // beta 0 must not read them
+			// plain beta 0 (the AVX2 group tiles overwrite C without
+			// clearing it) against clearing C and adding the product
+			want, got := append([]float32(nil), c0...), append([]float32(nil), c0...)
+			clearRows(want, m, n, ldc)
+			SgemmPacked(false, m, 1, a, lda, pb, 1, want, ldc)
+			SgemmPacked(false, m, 1, a, lda, pb, 0, got, ldc)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s m=%d n=%d k=%d beta 0: C[%d] = %g, want %g", kern, m, n, k, i, got[i], want[i])
+				}
+			}
 			for v := 0; v < 12; v++ {
 				epi := Epilogue{Scale: 1.4142135, Div: v%6 >= 3, Order: v % 3}
 				if v >= 6 {
@@ -38,7 +51,10 @@ func TestSgemmPackedEpiBits(t *testing.T) {
 				}
 				for _, beta := range []float32{0, 1} {
 					want, got := append([]float32(nil), c0...), append([]float32(nil), c0...)
-					SgemmPacked(false, m, 1, a, lda, pb, beta, want, ldc)
+					if beta == 0 {
+						clearRows(want, m, n, ldc)
+					}
+					SgemmPacked(false, m, 1, a, lda, pb, 1, want, ldc)
 					for r := 0; r < m; r++ {
 						row := want[r*ldc : r*ldc+n]
 						if epi.Bias != nil {
@@ -61,5 +77,12 @@ func TestSgemmPackedEpiBits(t *testing.T) {
 	}
 	if !ran {
 		t.Skip("no kernel set here has the GELU epilogue")
+	}
+}
+
+// clearRows zeroes the m×n matrix in c (rows ldc apart), not the padding.
+func clearRows(c []float32, m, n, ldc int) {
+	for r := 0; r < m; r++ {
+		clear(c[r*ldc : r*ldc+n])
 	}
 }

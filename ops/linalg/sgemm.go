@@ -126,7 +126,22 @@ func sgemmWork(transA bool, m int, alpha float32, a []float32, lda int, pb *Pack
 	if ldc < n || len(c) < (m-1)*ldc+n {
 		panic(fmt.Sprintf("linalg: C of %d elements (ldc %d) cannot hold %d×%d", len(c), ldc, m, n))
 	}
-	scaleC(m, n, beta, c, ldc)
+	if m > RowBlock {
+		for i0 := 0; i0 < m; i0 += RowBlock {
+			mb := min(RowBlock, m-i0)
+			ai := a[i0:] // A is k×m: the block's columns
+			if !transA {
+				ai = a[i0*lda:]
+			}
+			sgemmWork(transA, mb, alpha, ai, lda, pb, beta, c[i0*ldc:], ldc, work, epi)
+		}
+		return
+	}
+	// the group tiles can overwrite C instead of clearing it first
+	overwrite := beta == 0 && k > 0 && alpha == 1 && !transA && packInPlace() && groupsTake(m) && m > 1
+	if !overwrite {
+		scaleC(m, n, beta, c, ldc)
+	}
 	if k == 0 || alpha == 0 {
 		epi.apply(c, ldc, m, 0, n)
 		return
@@ -138,20 +153,9 @@ func sgemmWork(transA bool, m int, alpha float32, a []float32, lda int, pb *Pack
 		epi.apply(c, ldc, 1, 0, n)
 		return
 	}
-	if m > RowBlock {
-		for i0 := 0; i0 < m; i0 += RowBlock {
-			mb := min(RowBlock, m-i0)
-			ai := a[i0:] // A is k×m: the block's columns
-			if !transA {
-				ai = a[i0*lda:]
-			}
-			sgemmWork(transA, mb, alpha, ai, lda, pb, 1, c[i0*ldc:], ldc, work, epi)
-		}
-		return
-	}
 	np := (n + nr - 1) / nr
 	if !transA && alpha == 1 && packInPlace() {
-		if sgemmGroups(m, n, k, a, lda, pb, c, ldc, epi) {
+		if sgemmGroups(m, n, k, a, lda, pb, c, ldc, epi, overwrite) {
 			return // AVX2's 4×24 tiles
 		}
 		// the tiles read A's rows where they are

@@ -312,8 +312,9 @@ func (j *denseJob) rows(r0, r1 int) {
 // GELU's erf form on a kernel set with the epilogue kernel, for a product
 // the tiles take in place. It returns the epilogue and the beta the
 // product takes: 1 when C is written first (cFirst; the epilogue adds no
-// bias), else 0, the epilogue adding a row bias itself, which is the bias
-// pass's float32 add (the same bits as out + bias after the product).
+// bias), else 0, a row bias then added by the epilogue or, on AVX2 with
+// one k block, by the tiles (linalg.EpilogueBiasInTiles): either is the
+// bias pass's float32 add, acc + bias, the bits of cFirst's bias + acc.
 func (j *denseJob) epilogue() (linalg.Epilogue, float32, bool) {
 	if j.act < actGeluErf || j.act >= actGeluTanh || j.transA || j.alpha != 1 || j.rowWise || !linalg.GeluEpilogue() {
 		return linalg.Epilogue{}, 0, false
@@ -321,12 +322,12 @@ func (j *denseJob) epilogue() (linalg.Epilogue, float32, bool) {
 	form := int(j.act - actGeluErf)
 	epi := linalg.Epilogue{Scale: j.leakyAlpha, Div: form&1 == 0, Order: form >> 1}
 	switch {
+	case j.c.kind == cRow && j.c.beta == 1 && (!j.cFirst || linalg.EpilogueBiasInTiles()):
+		epi.Bias = j.c.data[:j.n]
+		return epi, 0, true
 	case j.cFirst:
 		return epi, 1, true
 	case j.c.kind == cNone:
-		return epi, 0, true
-	case j.c.kind == cRow && j.c.beta == 1:
-		epi.Bias = j.c.data[:j.n]
 		return epi, 0, true
 	}
 	return linalg.Epilogue{}, 0, false
