@@ -67,8 +67,11 @@ func TestGeluFusion(t *testing.T) {
 		for _, swap := range []bool{false, true} {
 			t.Run(fmt.Sprintf("form%d/swap=%v", form, swap), func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(uint64(form), 16))
-				for _, n := range []int{1, 7, 67, 1030} {
-					m := model(geluGraph(rng, form, swap, 13, n), 17)
+				// k 400: more than one k block of the product, the bias
+				// then added in the GELU epilogue instead of first
+				for _, kn := range [][2]int{{13, 1}, {13, 7}, {13, 67}, {13, 1030}, {400, 67}} {
+					k, n := kn[0], kn[1]
+					m := model(geluGraph(rng, form, swap, k, n), 17)
 					fused, err := runtime.NewSession(m, runtime.Options{})
 					if err != nil {
 						t.Fatal(err)
@@ -88,7 +91,7 @@ func TestGeluFusion(t *testing.T) {
 						if len(xs) > 2 {
 							xs[1], xs[2] = float32(math.NaN()), 1e-30 // NaN, and a product that underflows
 						}
-						sameRunsNaN(t, fused, plain, map[string]*tensor.Tensor{"z": randTensor(rng, b, 13), "x": x})
+						sameRunsNaN(t, fused, plain, map[string]*tensor.Tensor{"z": randTensor(rng, b, k), "x": x})
 					}
 				}
 			})

@@ -13,7 +13,13 @@ func erfAVX2(x unsafe.Pointer, n int)
 func geluErfAVX2(x unsafe.Pointer, n int, c float32, variant int)
 
 //go:noescape
+func geluErfRowsAVX2(x unsafe.Pointer, rows, n, stride int, bias unsafe.Pointer, c float32, variant int)
+
+//go:noescape
 func erfAVX512(x unsafe.Pointer, n int)
 
 //go:noescape
 func geluErfAVX512(x unsafe.Pointer, n int, c float32, variant int)
+
+//go:noescape
+func geluErfRowsAVX512(x unsafe.Pointer, rows, n, stride int, bias unsafe.Pointer, c float32, variant int)

@@ -112,22 +112,19 @@ func WorkSize(m, k int) int { return ((m + mr - 1) / mr) * mr * min(k, kc) }
 // kernel with an arena allocates nothing, not even after a GC empties the
 // pool.
 func SgemmPackedWork(transA bool, m int, alpha float32, a []float32, lda int, pb *PackedB, beta float32, c []float32, ldc int, work []float32) {
+	sgemmWork(transA, m, alpha, a, lda, pb, beta, c, ldc, work, nil)
+}
+
+// sgemmWork is SgemmPackedWork, then epi (if not nil) over C: per column
+// strip right after the strip's last k block where the tiles allow it,
+// else over all of C at the end.
+func sgemmWork(transA bool, m int, alpha float32, a []float32, lda int, pb *PackedB, beta float32, c []float32, ldc int, work []float32, epi *Epilogue) {
 	n, k := pb.N, pb.K
 	if m == 0 || n == 0 {
 		return
 	}
 	if ldc < n || len(c) < (m-1)*ldc+n {
 		panic(fmt.Sprintf("linalg: C of %d elements (ldc %d) cannot hold %d×%d", len(c), ldc, m, n))
-	}
-	scaleC(m, n, beta, c, ldc)
-	if k == 0 || alpha == 0 {
-		return
-	}
-	if m == 1 && alpha == 1 && !transA && k <= kc {
-		// a single row (the batch-1 recurrence) needs no packing: the
-		// one-row kernel reads A directly
-		gemv(k, n, a[:k], pb, c[:n])
-		return
 	}
 	if m > RowBlock {
 		for i0 := 0; i0 < m; i0 += RowBlock {
@@ -136,13 +133,29 @@ func SgemmPackedWork(transA bool, m int, alpha float32, a []float32, lda int, pb
 			if !transA {
 				ai = a[i0*lda:]
 			}
-			SgemmPackedWork(transA, mb, alpha, ai, lda, pb, 1, c[i0*ldc:], ldc, work)
+			sgemmWork(transA, mb, alpha, ai, lda, pb, beta, c[i0*ldc:], ldc, work, epi)
 		}
+		return
+	}
+	// the group tiles can overwrite C instead of clearing it first
+	overwrite := beta == 0 && k > 0 && alpha == 1 && !transA && packInPlace() && groupsTake(m) && m > 1
+	if !overwrite {
+		scaleC(m, n, beta, c, ldc)
+	}
+	if k == 0 || alpha == 0 {
+		epi.apply(c, ldc, m, 0, n)
+		return
+	}
+	if m == 1 && alpha == 1 && !transA && k <= kc {
+		// a single row (the batch-1 recurrence) needs no packing: the
+		// one-row kernel reads A directly
+		gemv(k, n, a[:k], pb, c[:n])
+		epi.apply(c, ldc, 1, 0, n)
 		return
 	}
 	np := (n + nr - 1) / nr
 	if !transA && alpha == 1 && packInPlace() {
-		if sgemmGroups(m, n, k, a, lda, pb, c, ldc) {
+		if sgemmGroups(m, n, k, a, lda, pb, c, ldc, epi, overwrite) {
 			return // AVX2's 4×24 tiles
 		}
 		// the tiles read A's rows where they are
@@ -157,6 +170,9 @@ func SgemmPackedWork(transA bool, m int, alpha float32, a []float32, lda int, pb
 				}
 				if full := m / mr * mr; full < m {
 					tileKernel(m-full, kk, a[full*lda+q0:], lda, false, bp, c[full*ldc+c0:], ldc, cols)
+				}
+				if q0+kk == k {
+					epi.apply(c, ldc, m, c0, cols)
 				}
 			}
 		}
@@ -189,6 +205,9 @@ func SgemmPackedWork(transA bool, m int, alpha float32, a []float32, lda int, pb
 			// sized to them
 			if rem := m - full*mr; rem > 0 {
 				tileKernel(rem, kk, apack[full*mr*kk:], kk, false, bp, c[full*mr*ldc+c0:], ldc, cols)
+			}
+			if q0+kk == k {
+				epi.apply(c, ldc, m, c0, cols)
 			}
 		}
 	}

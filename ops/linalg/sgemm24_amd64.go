@@ -17,12 +17,26 @@ func groupMask(c int) unsafe.Pointer { return unsafe.Pointer(&laneTab[16-c]) }
 // packed panel: the tiles take a pointer per group), every 4 rows of A,
 // then the 1–3 rows left; the last column tiles have the 1–4 groups left
 // (4 as 2 + 2) and the last masks its last group when N is not a multiple
-// of 8. Each element is
+// of 8; epi (if not nil) runs on each column strip after its last k
+// block, while the strip is in L1. Each element is
 // summed in k order within a k block, then added to C, as every other
 // AVX2 tile sums it, so a row's result does not depend on the path.
-func sgemmGroups(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ldc int) bool {
-	if m%4 != 0 && m < 12 {
+//
+// With overwrite, C's old values are not read: the first k block's tiles
+// add a row of zeros instead (C = A·B without clearing C first; the sums
+// are never −0, so + 0 changes no bit), or, when it is the only k block,
+// epi's bias row, which the epilogue then does not add again (acc + bias,
+// the bits of a bias pass after the product).
+func sgemmGroups(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ldc int, epi *Epilogue, overwrite bool) bool {
+	if !groupsTake(m) {
 		return false
+	}
+	var bias []float32
+	if overwrite && k <= kc && epi != nil && epi.Bias != nil {
+		bias = epi.Bias[:n]
+		e := *epi
+		e.Bias = nil
+		epi = &e
 	}
 	// bounds the assembly relies on: every A row read to k, every C row to
 	// n; B reads stay inside the panels, which cover ceil(n/16) panels of k
@@ -52,15 +66,39 @@ func sgemmGroups(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ld
 			mask := groupMask(cols - 8*(w-1))
 			bp := unsafe.Pointer(&pb.panels[b0])
 			fi := (w-1)*2 + boolInt(masked)
-			i := 0
-			for ; i+4 <= m; i += 4 {
-				callGroupTile(3*6+fi, kk, unsafe.Pointer(&a[i*lda+q0]), 4*lda, bp, d1, d2, unsafe.Pointer(&c[i*ldc+8*g0]), 4*ldc, mask)
+			// the addend: C, or (overwrite, first k block) one row
+			var row unsafe.Pointer
+			if overwrite && q0 == 0 {
+				row = unsafe.Pointer(&zeroRow[0])
+				if bias != nil {
+					row = unsafe.Pointer(&bias[8*g0 : 8*g0+cols][0])
+				}
 			}
-			if i < m {
-				callGroupTile((m-i-1)*6+fi, kk, unsafe.Pointer(&a[i*lda+q0]), 4*lda, bp, d1, d2, unsafe.Pointer(&c[i*ldc+8*g0]), 4*ldc, mask)
+			i := 0
+			for ; i < m; i += 4 {
+				id := 3*6 + fi
+				if m-i < 4 {
+					id = (m-i-1)*6 + fi
+				}
+				ci := unsafe.Pointer(&c[i*ldc+8*g0])
+				s, lds := ci, 4*ldc
+				if row != nil {
+					s, lds = row, 0
+				}
+				callGroupTile(id, kk, unsafe.Pointer(&a[i*lda+q0]), 4*lda, bp, d1, d2, ci, 4*ldc, mask, s, lds)
+			}
+			if q0+kk == k {
+				epi.apply(c, ldc, m, 8*g0, cols)
 			}
 			g0 += w
 		}
 	}
 	return true
 }
+
+// zeroRow is the row of zeros an overwriting first k block adds (a
+// group tile reads at most 24 columns of it).
+var zeroRow [24]float32
+
+// groupsTake reports whether sgemmGroups computes an m-row product.
+func groupsTake(m int) bool { return m%4 == 0 || m >= 12 }

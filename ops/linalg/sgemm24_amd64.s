@@ -7,10 +7,11 @@
 // AVX2 group tiles (see internal/asmgen/sgemm24.go): C[rows×8w] += A·B
 // over k, A in place (lda bytes between rows), B as w groups of 8
 // columns at b, b+d1, b+d2 (64 bytes per k), ldc bytes between C rows,
-// mask: the 8 int32 lane masks of a masked tile's last group.
+// mask: the 8 int32 lane masks of a masked tile's last group; the
+// addend read from s, lds bytes between rows (s = c: C += A·B).
 
-// func sgemmG1x8AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG1x8AVX2(SB), NOSPLIT, $0-72
+// func sgemmG1x8AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG1x8AVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -54,13 +55,16 @@ sgemmG1x8AVX2_one:
 	DECQ CX
 	JNZ sgemmG1x8AVX2_one
 sgemmG1x8AVX2_done:
-	VADDPS 0(DX), Y0, Y0
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
+	VADDPS 0(DI), Y0, Y0
 	VMOVUPS Y0, 0(DX)
 	VZEROUPPER
 	RET
 
-// func sgemmG1x8MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG1x8MAVX2(SB), NOSPLIT, $0-72
+// func sgemmG1x8MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG1x8MAVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -104,16 +108,19 @@ sgemmG1x8MAVX2_one:
 	DECQ CX
 	JNZ sgemmG1x8MAVX2_one
 sgemmG1x8MAVX2_done:
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
 	MOVQ mask+64(FP), SI
 	VMOVUPS (SI), Y15
-	VMASKMOVPS 0(DX), Y15, Y12
+	VMASKMOVPS 0(DI), Y15, Y12
 	VADDPS Y12, Y0, Y0
 	VMASKMOVPS Y0, Y15, 0(DX)
 	VZEROUPPER
 	RET
 
-// func sgemmG1x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG1x16AVX2(SB), NOSPLIT, $0-72
+// func sgemmG1x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG1x16AVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -168,15 +175,18 @@ sgemmG1x16AVX2_one:
 	DECQ CX
 	JNZ sgemmG1x16AVX2_one
 sgemmG1x16AVX2_done:
-	VADDPS 0(DX), Y0, Y0
-	VADDPS 32(DX), Y1, Y1
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
+	VADDPS 0(DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
 	VMOVUPS Y0, 0(DX)
 	VMOVUPS Y1, 32(DX)
 	VZEROUPPER
 	RET
 
-// func sgemmG1x16MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG1x16MAVX2(SB), NOSPLIT, $0-72
+// func sgemmG1x16MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG1x16MAVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -231,18 +241,21 @@ sgemmG1x16MAVX2_one:
 	DECQ CX
 	JNZ sgemmG1x16MAVX2_one
 sgemmG1x16MAVX2_done:
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
 	MOVQ mask+64(FP), SI
 	VMOVUPS (SI), Y15
-	VADDPS 0(DX), Y0, Y0
-	VMASKMOVPS 32(DX), Y15, Y12
+	VADDPS 0(DI), Y0, Y0
+	VMASKMOVPS 32(DI), Y15, Y12
 	VADDPS Y12, Y1, Y1
 	VMOVUPS Y0, 0(DX)
 	VMASKMOVPS Y1, Y15, 32(DX)
 	VZEROUPPER
 	RET
 
-// func sgemmG1x24AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG1x24AVX2(SB), NOSPLIT, $0-72
+// func sgemmG1x24AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG1x24AVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -308,17 +321,20 @@ sgemmG1x24AVX2_one:
 	DECQ CX
 	JNZ sgemmG1x24AVX2_one
 sgemmG1x24AVX2_done:
-	VADDPS 0(DX), Y0, Y0
-	VADDPS 32(DX), Y1, Y1
-	VADDPS 64(DX), Y2, Y2
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
+	VADDPS 0(DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
 	VMOVUPS Y0, 0(DX)
 	VMOVUPS Y1, 32(DX)
 	VMOVUPS Y2, 64(DX)
 	VZEROUPPER
 	RET
 
-// func sgemmG1x24MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG1x24MAVX2(SB), NOSPLIT, $0-72
+// func sgemmG1x24MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG1x24MAVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -384,11 +400,14 @@ sgemmG1x24MAVX2_one:
 	DECQ CX
 	JNZ sgemmG1x24MAVX2_one
 sgemmG1x24MAVX2_done:
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
 	MOVQ mask+64(FP), SI
 	VMOVUPS (SI), Y15
-	VADDPS 0(DX), Y0, Y0
-	VADDPS 32(DX), Y1, Y1
-	VMASKMOVPS 64(DX), Y15, Y12
+	VADDPS 0(DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VMASKMOVPS 64(DI), Y15, Y12
 	VADDPS Y12, Y2, Y2
 	VMOVUPS Y0, 0(DX)
 	VMOVUPS Y1, 32(DX)
@@ -396,8 +415,8 @@ sgemmG1x24MAVX2_done:
 	VZEROUPPER
 	RET
 
-// func sgemmG2x8AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG2x8AVX2(SB), NOSPLIT, $0-72
+// func sgemmG2x8AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG2x8AVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -452,15 +471,18 @@ sgemmG2x8AVX2_one:
 	DECQ CX
 	JNZ sgemmG2x8AVX2_one
 sgemmG2x8AVX2_done:
-	VADDPS 0(DX), Y0, Y0
-	VADDPS 0(DX)(R9*1), Y1, Y1
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
+	VADDPS 0(DI), Y0, Y0
+	VADDPS 0(DI)(R8*1), Y1, Y1
 	VMOVUPS Y0, 0(DX)
 	VMOVUPS Y1, 0(DX)(R9*1)
 	VZEROUPPER
 	RET
 
-// func sgemmG2x8MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG2x8MAVX2(SB), NOSPLIT, $0-72
+// func sgemmG2x8MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG2x8MAVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -515,19 +537,22 @@ sgemmG2x8MAVX2_one:
 	DECQ CX
 	JNZ sgemmG2x8MAVX2_one
 sgemmG2x8MAVX2_done:
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
 	MOVQ mask+64(FP), SI
 	VMOVUPS (SI), Y15
-	VMASKMOVPS 0(DX), Y15, Y12
+	VMASKMOVPS 0(DI), Y15, Y12
 	VADDPS Y12, Y0, Y0
-	VMASKMOVPS 0(DX)(R9*1), Y15, Y12
+	VMASKMOVPS 0(DI)(R8*1), Y15, Y12
 	VADDPS Y12, Y1, Y1
 	VMASKMOVPS Y0, Y15, 0(DX)
 	VMASKMOVPS Y1, Y15, 0(DX)(R9*1)
 	VZEROUPPER
 	RET
 
-// func sgemmG2x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG2x16AVX2(SB), NOSPLIT, $0-72
+// func sgemmG2x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG2x16AVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -599,10 +624,13 @@ sgemmG2x16AVX2_one:
 	DECQ CX
 	JNZ sgemmG2x16AVX2_one
 sgemmG2x16AVX2_done:
-	VADDPS 0(DX), Y0, Y0
-	VADDPS 32(DX), Y1, Y1
-	VADDPS 0(DX)(R9*1), Y2, Y2
-	VADDPS 32(DX)(R9*1), Y3, Y3
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
+	VADDPS 0(DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 0(DI)(R8*1), Y2, Y2
+	VADDPS 32(DI)(R8*1), Y3, Y3
 	VMOVUPS Y0, 0(DX)
 	VMOVUPS Y1, 32(DX)
 	VMOVUPS Y2, 0(DX)(R9*1)
@@ -610,8 +638,8 @@ sgemmG2x16AVX2_done:
 	VZEROUPPER
 	RET
 
-// func sgemmG2x16MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG2x16MAVX2(SB), NOSPLIT, $0-72
+// func sgemmG2x16MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG2x16MAVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -683,13 +711,16 @@ sgemmG2x16MAVX2_one:
 	DECQ CX
 	JNZ sgemmG2x16MAVX2_one
 sgemmG2x16MAVX2_done:
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
 	MOVQ mask+64(FP), SI
 	VMOVUPS (SI), Y15
-	VADDPS 0(DX), Y0, Y0
-	VMASKMOVPS 32(DX), Y15, Y12
+	VADDPS 0(DI), Y0, Y0
+	VMASKMOVPS 32(DI), Y15, Y12
 	VADDPS Y12, Y1, Y1
-	VADDPS 0(DX)(R9*1), Y2, Y2
-	VMASKMOVPS 32(DX)(R9*1), Y15, Y12
+	VADDPS 0(DI)(R8*1), Y2, Y2
+	VMASKMOVPS 32(DI)(R8*1), Y15, Y12
 	VADDPS Y12, Y3, Y3
 	VMOVUPS Y0, 0(DX)
 	VMASKMOVPS Y1, Y15, 32(DX)
@@ -698,8 +729,8 @@ sgemmG2x16MAVX2_done:
 	VZEROUPPER
 	RET
 
-// func sgemmG2x24AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG2x24AVX2(SB), NOSPLIT, $0-72
+// func sgemmG2x24AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG2x24AVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -788,12 +819,15 @@ sgemmG2x24AVX2_one:
 	DECQ CX
 	JNZ sgemmG2x24AVX2_one
 sgemmG2x24AVX2_done:
-	VADDPS 0(DX), Y0, Y0
-	VADDPS 32(DX), Y1, Y1
-	VADDPS 64(DX), Y2, Y2
-	VADDPS 0(DX)(R9*1), Y3, Y3
-	VADDPS 32(DX)(R9*1), Y4, Y4
-	VADDPS 64(DX)(R9*1), Y5, Y5
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
+	VADDPS 0(DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 0(DI)(R8*1), Y3, Y3
+	VADDPS 32(DI)(R8*1), Y4, Y4
+	VADDPS 64(DI)(R8*1), Y5, Y5
 	VMOVUPS Y0, 0(DX)
 	VMOVUPS Y1, 32(DX)
 	VMOVUPS Y2, 64(DX)
@@ -803,8 +837,8 @@ sgemmG2x24AVX2_done:
 	VZEROUPPER
 	RET
 
-// func sgemmG2x24MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG2x24MAVX2(SB), NOSPLIT, $0-72
+// func sgemmG2x24MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG2x24MAVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -893,15 +927,18 @@ sgemmG2x24MAVX2_one:
 	DECQ CX
 	JNZ sgemmG2x24MAVX2_one
 sgemmG2x24MAVX2_done:
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
 	MOVQ mask+64(FP), SI
 	VMOVUPS (SI), Y15
-	VADDPS 0(DX), Y0, Y0
-	VADDPS 32(DX), Y1, Y1
-	VMASKMOVPS 64(DX), Y15, Y12
+	VADDPS 0(DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VMASKMOVPS 64(DI), Y15, Y12
 	VADDPS Y12, Y2, Y2
-	VADDPS 0(DX)(R9*1), Y3, Y3
-	VADDPS 32(DX)(R9*1), Y4, Y4
-	VMASKMOVPS 64(DX)(R9*1), Y15, Y12
+	VADDPS 0(DI)(R8*1), Y3, Y3
+	VADDPS 32(DI)(R8*1), Y4, Y4
+	VMASKMOVPS 64(DI)(R8*1), Y15, Y12
 	VADDPS Y12, Y5, Y5
 	VMOVUPS Y0, 0(DX)
 	VMOVUPS Y1, 32(DX)
@@ -912,8 +949,8 @@ sgemmG2x24MAVX2_done:
 	VZEROUPPER
 	RET
 
-// func sgemmG3x8AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG3x8AVX2(SB), NOSPLIT, $0-72
+// func sgemmG3x8AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG3x8AVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -979,17 +1016,20 @@ sgemmG3x8AVX2_one:
 	DECQ CX
 	JNZ sgemmG3x8AVX2_one
 sgemmG3x8AVX2_done:
-	VADDPS 0(DX), Y0, Y0
-	VADDPS 0(DX)(R9*1), Y1, Y1
-	VADDPS 0(DX)(R9*2), Y2, Y2
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
+	VADDPS 0(DI), Y0, Y0
+	VADDPS 0(DI)(R8*1), Y1, Y1
+	VADDPS 0(DI)(R8*2), Y2, Y2
 	VMOVUPS Y0, 0(DX)
 	VMOVUPS Y1, 0(DX)(R9*1)
 	VMOVUPS Y2, 0(DX)(R9*2)
 	VZEROUPPER
 	RET
 
-// func sgemmG3x8MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG3x8MAVX2(SB), NOSPLIT, $0-72
+// func sgemmG3x8MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG3x8MAVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -1055,13 +1095,16 @@ sgemmG3x8MAVX2_one:
 	DECQ CX
 	JNZ sgemmG3x8MAVX2_one
 sgemmG3x8MAVX2_done:
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
 	MOVQ mask+64(FP), SI
 	VMOVUPS (SI), Y15
-	VMASKMOVPS 0(DX), Y15, Y12
+	VMASKMOVPS 0(DI), Y15, Y12
 	VADDPS Y12, Y0, Y0
-	VMASKMOVPS 0(DX)(R9*1), Y15, Y12
+	VMASKMOVPS 0(DI)(R8*1), Y15, Y12
 	VADDPS Y12, Y1, Y1
-	VMASKMOVPS 0(DX)(R9*2), Y15, Y12
+	VMASKMOVPS 0(DI)(R8*2), Y15, Y12
 	VADDPS Y12, Y2, Y2
 	VMASKMOVPS Y0, Y15, 0(DX)
 	VMASKMOVPS Y1, Y15, 0(DX)(R9*1)
@@ -1069,8 +1112,8 @@ sgemmG3x8MAVX2_done:
 	VZEROUPPER
 	RET
 
-// func sgemmG3x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG3x16AVX2(SB), NOSPLIT, $0-72
+// func sgemmG3x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG3x16AVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -1159,12 +1202,15 @@ sgemmG3x16AVX2_one:
 	DECQ CX
 	JNZ sgemmG3x16AVX2_one
 sgemmG3x16AVX2_done:
-	VADDPS 0(DX), Y0, Y0
-	VADDPS 32(DX), Y1, Y1
-	VADDPS 0(DX)(R9*1), Y2, Y2
-	VADDPS 32(DX)(R9*1), Y3, Y3
-	VADDPS 0(DX)(R9*2), Y4, Y4
-	VADDPS 32(DX)(R9*2), Y5, Y5
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
+	VADDPS 0(DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 0(DI)(R8*1), Y2, Y2
+	VADDPS 32(DI)(R8*1), Y3, Y3
+	VADDPS 0(DI)(R8*2), Y4, Y4
+	VADDPS 32(DI)(R8*2), Y5, Y5
 	VMOVUPS Y0, 0(DX)
 	VMOVUPS Y1, 32(DX)
 	VMOVUPS Y2, 0(DX)(R9*1)
@@ -1174,8 +1220,8 @@ sgemmG3x16AVX2_done:
 	VZEROUPPER
 	RET
 
-// func sgemmG3x16MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG3x16MAVX2(SB), NOSPLIT, $0-72
+// func sgemmG3x16MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG3x16MAVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -1264,16 +1310,19 @@ sgemmG3x16MAVX2_one:
 	DECQ CX
 	JNZ sgemmG3x16MAVX2_one
 sgemmG3x16MAVX2_done:
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
 	MOVQ mask+64(FP), SI
 	VMOVUPS (SI), Y15
-	VADDPS 0(DX), Y0, Y0
-	VMASKMOVPS 32(DX), Y15, Y12
+	VADDPS 0(DI), Y0, Y0
+	VMASKMOVPS 32(DI), Y15, Y12
 	VADDPS Y12, Y1, Y1
-	VADDPS 0(DX)(R9*1), Y2, Y2
-	VMASKMOVPS 32(DX)(R9*1), Y15, Y12
+	VADDPS 0(DI)(R8*1), Y2, Y2
+	VMASKMOVPS 32(DI)(R8*1), Y15, Y12
 	VADDPS Y12, Y3, Y3
-	VADDPS 0(DX)(R9*2), Y4, Y4
-	VMASKMOVPS 32(DX)(R9*2), Y15, Y12
+	VADDPS 0(DI)(R8*2), Y4, Y4
+	VMASKMOVPS 32(DI)(R8*2), Y15, Y12
 	VADDPS Y12, Y5, Y5
 	VMOVUPS Y0, 0(DX)
 	VMASKMOVPS Y1, Y15, 32(DX)
@@ -1284,8 +1333,8 @@ sgemmG3x16MAVX2_done:
 	VZEROUPPER
 	RET
 
-// func sgemmG3x24AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG3x24AVX2(SB), NOSPLIT, $0-72
+// func sgemmG3x24AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG3x24AVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -1397,15 +1446,18 @@ sgemmG3x24AVX2_one:
 	DECQ CX
 	JNZ sgemmG3x24AVX2_one
 sgemmG3x24AVX2_done:
-	VADDPS 0(DX), Y0, Y0
-	VADDPS 32(DX), Y1, Y1
-	VADDPS 64(DX), Y2, Y2
-	VADDPS 0(DX)(R9*1), Y3, Y3
-	VADDPS 32(DX)(R9*1), Y4, Y4
-	VADDPS 64(DX)(R9*1), Y5, Y5
-	VADDPS 0(DX)(R9*2), Y6, Y6
-	VADDPS 32(DX)(R9*2), Y7, Y7
-	VADDPS 64(DX)(R9*2), Y8, Y8
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
+	VADDPS 0(DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 0(DI)(R8*1), Y3, Y3
+	VADDPS 32(DI)(R8*1), Y4, Y4
+	VADDPS 64(DI)(R8*1), Y5, Y5
+	VADDPS 0(DI)(R8*2), Y6, Y6
+	VADDPS 32(DI)(R8*2), Y7, Y7
+	VADDPS 64(DI)(R8*2), Y8, Y8
 	VMOVUPS Y0, 0(DX)
 	VMOVUPS Y1, 32(DX)
 	VMOVUPS Y2, 64(DX)
@@ -1418,8 +1470,8 @@ sgemmG3x24AVX2_done:
 	VZEROUPPER
 	RET
 
-// func sgemmG3x24MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG3x24MAVX2(SB), NOSPLIT, $0-72
+// func sgemmG3x24MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG3x24MAVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -1531,19 +1583,22 @@ sgemmG3x24MAVX2_one:
 	DECQ CX
 	JNZ sgemmG3x24MAVX2_one
 sgemmG3x24MAVX2_done:
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
 	MOVQ mask+64(FP), SI
 	VMOVUPS (SI), Y15
-	VADDPS 0(DX), Y0, Y0
-	VADDPS 32(DX), Y1, Y1
-	VMASKMOVPS 64(DX), Y15, Y12
+	VADDPS 0(DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VMASKMOVPS 64(DI), Y15, Y12
 	VADDPS Y12, Y2, Y2
-	VADDPS 0(DX)(R9*1), Y3, Y3
-	VADDPS 32(DX)(R9*1), Y4, Y4
-	VMASKMOVPS 64(DX)(R9*1), Y15, Y12
+	VADDPS 0(DI)(R8*1), Y3, Y3
+	VADDPS 32(DI)(R8*1), Y4, Y4
+	VMASKMOVPS 64(DI)(R8*1), Y15, Y12
 	VADDPS Y12, Y5, Y5
-	VADDPS 0(DX)(R9*2), Y6, Y6
-	VADDPS 32(DX)(R9*2), Y7, Y7
-	VMASKMOVPS 64(DX)(R9*2), Y15, Y12
+	VADDPS 0(DI)(R8*2), Y6, Y6
+	VADDPS 32(DI)(R8*2), Y7, Y7
+	VMASKMOVPS 64(DI)(R8*2), Y15, Y12
 	VADDPS Y12, Y8, Y8
 	VMOVUPS Y0, 0(DX)
 	VMOVUPS Y1, 32(DX)
@@ -1557,8 +1612,8 @@ sgemmG3x24MAVX2_done:
 	VZEROUPPER
 	RET
 
-// func sgemmG4x8AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG4x8AVX2(SB), NOSPLIT, $0-72
+// func sgemmG4x8AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG4x8AVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -1635,10 +1690,13 @@ sgemmG4x8AVX2_one:
 	DECQ CX
 	JNZ sgemmG4x8AVX2_one
 sgemmG4x8AVX2_done:
-	VADDPS 0(DX), Y0, Y0
-	VADDPS 0(DX)(R9*1), Y1, Y1
-	VADDPS 0(DX)(R9*2), Y2, Y2
-	VADDPS 0(DX)(R11*1), Y3, Y3
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
+	VADDPS 0(DI), Y0, Y0
+	VADDPS 0(DI)(R8*1), Y1, Y1
+	VADDPS 0(DI)(R8*2), Y2, Y2
+	VADDPS 0(DI)(R10*1), Y3, Y3
 	VMOVUPS Y0, 0(DX)
 	VMOVUPS Y1, 0(DX)(R9*1)
 	VMOVUPS Y2, 0(DX)(R9*2)
@@ -1646,8 +1704,8 @@ sgemmG4x8AVX2_done:
 	VZEROUPPER
 	RET
 
-// func sgemmG4x8MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG4x8MAVX2(SB), NOSPLIT, $0-72
+// func sgemmG4x8MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG4x8MAVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -1724,15 +1782,18 @@ sgemmG4x8MAVX2_one:
 	DECQ CX
 	JNZ sgemmG4x8MAVX2_one
 sgemmG4x8MAVX2_done:
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
 	MOVQ mask+64(FP), SI
 	VMOVUPS (SI), Y15
-	VMASKMOVPS 0(DX), Y15, Y12
+	VMASKMOVPS 0(DI), Y15, Y12
 	VADDPS Y12, Y0, Y0
-	VMASKMOVPS 0(DX)(R9*1), Y15, Y12
+	VMASKMOVPS 0(DI)(R8*1), Y15, Y12
 	VADDPS Y12, Y1, Y1
-	VMASKMOVPS 0(DX)(R9*2), Y15, Y12
+	VMASKMOVPS 0(DI)(R8*2), Y15, Y12
 	VADDPS Y12, Y2, Y2
-	VMASKMOVPS 0(DX)(R11*1), Y15, Y12
+	VMASKMOVPS 0(DI)(R10*1), Y15, Y12
 	VADDPS Y12, Y3, Y3
 	VMASKMOVPS Y0, Y15, 0(DX)
 	VMASKMOVPS Y1, Y15, 0(DX)(R9*1)
@@ -1741,8 +1802,8 @@ sgemmG4x8MAVX2_done:
 	VZEROUPPER
 	RET
 
-// func sgemmG4x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG4x16AVX2(SB), NOSPLIT, $0-72
+// func sgemmG4x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG4x16AVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -1848,14 +1909,17 @@ sgemmG4x16AVX2_one:
 	DECQ CX
 	JNZ sgemmG4x16AVX2_one
 sgemmG4x16AVX2_done:
-	VADDPS 0(DX), Y0, Y0
-	VADDPS 32(DX), Y1, Y1
-	VADDPS 0(DX)(R9*1), Y2, Y2
-	VADDPS 32(DX)(R9*1), Y3, Y3
-	VADDPS 0(DX)(R9*2), Y4, Y4
-	VADDPS 32(DX)(R9*2), Y5, Y5
-	VADDPS 0(DX)(R11*1), Y6, Y6
-	VADDPS 32(DX)(R11*1), Y7, Y7
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
+	VADDPS 0(DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 0(DI)(R8*1), Y2, Y2
+	VADDPS 32(DI)(R8*1), Y3, Y3
+	VADDPS 0(DI)(R8*2), Y4, Y4
+	VADDPS 32(DI)(R8*2), Y5, Y5
+	VADDPS 0(DI)(R10*1), Y6, Y6
+	VADDPS 32(DI)(R10*1), Y7, Y7
 	VMOVUPS Y0, 0(DX)
 	VMOVUPS Y1, 32(DX)
 	VMOVUPS Y2, 0(DX)(R9*1)
@@ -1867,8 +1931,8 @@ sgemmG4x16AVX2_done:
 	VZEROUPPER
 	RET
 
-// func sgemmG4x16MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG4x16MAVX2(SB), NOSPLIT, $0-72
+// func sgemmG4x16MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG4x16MAVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -1974,19 +2038,22 @@ sgemmG4x16MAVX2_one:
 	DECQ CX
 	JNZ sgemmG4x16MAVX2_one
 sgemmG4x16MAVX2_done:
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
 	MOVQ mask+64(FP), SI
 	VMOVUPS (SI), Y15
-	VADDPS 0(DX), Y0, Y0
-	VMASKMOVPS 32(DX), Y15, Y12
+	VADDPS 0(DI), Y0, Y0
+	VMASKMOVPS 32(DI), Y15, Y12
 	VADDPS Y12, Y1, Y1
-	VADDPS 0(DX)(R9*1), Y2, Y2
-	VMASKMOVPS 32(DX)(R9*1), Y15, Y12
+	VADDPS 0(DI)(R8*1), Y2, Y2
+	VMASKMOVPS 32(DI)(R8*1), Y15, Y12
 	VADDPS Y12, Y3, Y3
-	VADDPS 0(DX)(R9*2), Y4, Y4
-	VMASKMOVPS 32(DX)(R9*2), Y15, Y12
+	VADDPS 0(DI)(R8*2), Y4, Y4
+	VMASKMOVPS 32(DI)(R8*2), Y15, Y12
 	VADDPS Y12, Y5, Y5
-	VADDPS 0(DX)(R11*1), Y6, Y6
-	VMASKMOVPS 32(DX)(R11*1), Y15, Y12
+	VADDPS 0(DI)(R10*1), Y6, Y6
+	VMASKMOVPS 32(DI)(R10*1), Y15, Y12
 	VADDPS Y12, Y7, Y7
 	VMOVUPS Y0, 0(DX)
 	VMASKMOVPS Y1, Y15, 32(DX)
@@ -1999,8 +2066,8 @@ sgemmG4x16MAVX2_done:
 	VZEROUPPER
 	RET
 
-// func sgemmG4x24AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG4x24AVX2(SB), NOSPLIT, $0-72
+// func sgemmG4x24AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG4x24AVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -2135,18 +2202,21 @@ sgemmG4x24AVX2_one:
 	DECQ CX
 	JNZ sgemmG4x24AVX2_one
 sgemmG4x24AVX2_done:
-	VADDPS 0(DX), Y0, Y0
-	VADDPS 32(DX), Y1, Y1
-	VADDPS 64(DX), Y2, Y2
-	VADDPS 0(DX)(R9*1), Y3, Y3
-	VADDPS 32(DX)(R9*1), Y4, Y4
-	VADDPS 64(DX)(R9*1), Y5, Y5
-	VADDPS 0(DX)(R9*2), Y6, Y6
-	VADDPS 32(DX)(R9*2), Y7, Y7
-	VADDPS 64(DX)(R9*2), Y8, Y8
-	VADDPS 0(DX)(R11*1), Y9, Y9
-	VADDPS 32(DX)(R11*1), Y10, Y10
-	VADDPS 64(DX)(R11*1), Y11, Y11
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
+	VADDPS 0(DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 0(DI)(R8*1), Y3, Y3
+	VADDPS 32(DI)(R8*1), Y4, Y4
+	VADDPS 64(DI)(R8*1), Y5, Y5
+	VADDPS 0(DI)(R8*2), Y6, Y6
+	VADDPS 32(DI)(R8*2), Y7, Y7
+	VADDPS 64(DI)(R8*2), Y8, Y8
+	VADDPS 0(DI)(R10*1), Y9, Y9
+	VADDPS 32(DI)(R10*1), Y10, Y10
+	VADDPS 64(DI)(R10*1), Y11, Y11
 	VMOVUPS Y0, 0(DX)
 	VMOVUPS Y1, 32(DX)
 	VMOVUPS Y2, 64(DX)
@@ -2162,8 +2232,8 @@ sgemmG4x24AVX2_done:
 	VZEROUPPER
 	RET
 
-// func sgemmG4x24MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
-TEXT ·sgemmG4x24MAVX2(SB), NOSPLIT, $0-72
+// func sgemmG4x24MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
+TEXT ·sgemmG4x24MAVX2(SB), NOSPLIT, $0-88
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ lda+16(FP), R8
@@ -2298,23 +2368,26 @@ sgemmG4x24MAVX2_one:
 	DECQ CX
 	JNZ sgemmG4x24MAVX2_one
 sgemmG4x24MAVX2_done:
+	MOVQ s+72(FP), DI
+	MOVQ lds+80(FP), R8
+	LEAQ (R8)(R8*2), R10
 	MOVQ mask+64(FP), SI
 	VMOVUPS (SI), Y15
-	VADDPS 0(DX), Y0, Y0
-	VADDPS 32(DX), Y1, Y1
-	VMASKMOVPS 64(DX), Y15, Y12
+	VADDPS 0(DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VMASKMOVPS 64(DI), Y15, Y12
 	VADDPS Y12, Y2, Y2
-	VADDPS 0(DX)(R9*1), Y3, Y3
-	VADDPS 32(DX)(R9*1), Y4, Y4
-	VMASKMOVPS 64(DX)(R9*1), Y15, Y12
+	VADDPS 0(DI)(R8*1), Y3, Y3
+	VADDPS 32(DI)(R8*1), Y4, Y4
+	VMASKMOVPS 64(DI)(R8*1), Y15, Y12
 	VADDPS Y12, Y5, Y5
-	VADDPS 0(DX)(R9*2), Y6, Y6
-	VADDPS 32(DX)(R9*2), Y7, Y7
-	VMASKMOVPS 64(DX)(R9*2), Y15, Y12
+	VADDPS 0(DI)(R8*2), Y6, Y6
+	VADDPS 32(DI)(R8*2), Y7, Y7
+	VMASKMOVPS 64(DI)(R8*2), Y15, Y12
 	VADDPS Y12, Y8, Y8
-	VADDPS 0(DX)(R11*1), Y9, Y9
-	VADDPS 32(DX)(R11*1), Y10, Y10
-	VMASKMOVPS 64(DX)(R11*1), Y15, Y12
+	VADDPS 0(DI)(R10*1), Y9, Y9
+	VADDPS 32(DI)(R10*1), Y10, Y10
+	VMASKMOVPS 64(DI)(R10*1), Y15, Y12
 	VADDPS Y12, Y11, Y11
 	VMOVUPS Y0, 0(DX)
 	VMOVUPS Y1, 32(DX)

@@ -7,128 +7,128 @@ package linalg
 import "unsafe"
 
 //go:noescape
-func sgemmG1x8AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG1x8AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG1x8MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG1x8MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG1x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG1x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG1x16MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG1x16MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG1x24AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG1x24AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG1x24MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG1x24MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG2x8AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG2x8AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG2x8MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG2x8MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG2x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG2x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG2x16MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG2x16MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG2x24AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG2x24AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG2x24MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG2x24MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG3x8AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG3x8AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG3x8MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG3x8MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG3x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG3x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG3x16MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG3x16MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG3x24AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG3x24AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG3x24MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG3x24MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG4x8AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG4x8AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG4x8MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG4x8MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG4x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG4x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG4x16MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG4x16MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG4x24AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG4x24AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 //go:noescape
-func sgemmG4x24MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)
+func sgemmG4x24MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)
 
 // callGroupTile runs group tile id = (rows-1)·6 + (w-1)·2 + masked, the
 // tile of rows × 8w columns.
-func callGroupTile(id, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer) {
+func callGroupTile(id, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int) {
 	switch id {
 	case 0:
-		sgemmG1x8AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG1x8AVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 1:
-		sgemmG1x8MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG1x8MAVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 2:
-		sgemmG1x16AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG1x16AVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 3:
-		sgemmG1x16MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG1x16MAVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 4:
-		sgemmG1x24AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG1x24AVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 5:
-		sgemmG1x24MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG1x24MAVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 6:
-		sgemmG2x8AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG2x8AVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 7:
-		sgemmG2x8MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG2x8MAVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 8:
-		sgemmG2x16AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG2x16AVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 9:
-		sgemmG2x16MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG2x16MAVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 10:
-		sgemmG2x24AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG2x24AVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 11:
-		sgemmG2x24MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG2x24MAVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 12:
-		sgemmG3x8AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG3x8AVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 13:
-		sgemmG3x8MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG3x8MAVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 14:
-		sgemmG3x16AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG3x16AVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 15:
-		sgemmG3x16MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG3x16MAVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 16:
-		sgemmG3x24AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG3x24AVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 17:
-		sgemmG3x24MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG3x24MAVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 18:
-		sgemmG4x8AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG4x8AVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 19:
-		sgemmG4x8MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG4x8MAVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 20:
-		sgemmG4x16AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG4x16AVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 21:
-		sgemmG4x16MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG4x16MAVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 22:
-		sgemmG4x24AVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG4x24AVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	case 23:
-		sgemmG4x24MAVX2(k, a, lda, b, d1, d2, c, ldc, mask)
+		sgemmG4x24MAVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	}
 }

@@ -272,6 +272,14 @@ func (j *denseJob) rows(r0, r1 int) {
 			j.gemm(a, b1-b0, 1, out)
 			continue
 		}
+		if epi, beta, ok := j.epilogue(); ok {
+			// GELU (and the bias) per column strip, in L1 (see epilogue)
+			if beta == 1 {
+				j.setC(out, b0, b1)
+			}
+			linalg.SgemmPackedEpi(b1-b0, a, j.lda, &j.pb, beta, out, n, nil, &epi)
+			continue
+		}
 		if j.cFirst {
 			// C first, the product added to it: one pass fewer
 			j.setC(out, b0, b1)
@@ -296,6 +304,33 @@ func (j *denseJob) rows(r0, r1 int) {
 		j.addC(out, b0, b1)
 		applyAct(out, j.act, j.leakyAlpha)
 	}
+}
+
+// epilogue says whether the block's activation (and bias) can run as
+// linalg's SGEMM epilogue, on each column strip right after its sums are
+// complete, while it is in L1, instead of a pass over the whole block:
+// GELU's erf form on a kernel set with the epilogue kernel, for a product
+// the tiles take in place. It returns the epilogue and the beta the
+// product takes: 1 when C is written first (cFirst; the epilogue adds no
+// bias), else 0, a row bias then added by the epilogue or, on AVX2 with
+// one k block, by the tiles (linalg.EpilogueBiasInTiles): either is the
+// bias pass's float32 add, acc + bias, the bits of cFirst's bias + acc.
+func (j *denseJob) epilogue() (linalg.Epilogue, float32, bool) {
+	if j.act < actGeluErf || j.act >= actGeluTanh || j.transA || j.alpha != 1 || j.rowWise || !linalg.GeluEpilogue() {
+		return linalg.Epilogue{}, 0, false
+	}
+	form := int(j.act - actGeluErf)
+	epi := linalg.Epilogue{Scale: j.leakyAlpha, Div: form&1 == 0, Order: form >> 1}
+	switch {
+	case j.c.kind == cRow && j.c.beta == 1 && (!j.cFirst || linalg.EpilogueBiasInTiles()):
+		epi.Bias = j.c.data[:j.n]
+		return epi, 0, true
+	case j.cFirst:
+		return epi, 1, true
+	case j.c.kind == cNone:
+		return epi, 0, true
+	}
+	return linalg.Epilogue{}, 0, false
 }
 
 // gemm computes out (rows×n) = op(A)·B + beta·out for the rows of a.

@@ -86,6 +86,8 @@ func erfOutputs() map[string][]byte {
 		fmt.Fprintf(&d, "//go:noescape\nfunc erf%s(x unsafe.Pointer, n int)\n\n", s.suffix)
 		erfKernel(&e, s, true)
 		fmt.Fprintf(&d, "//go:noescape\nfunc geluErf%s(x unsafe.Pointer, n int, c float32, variant int)\n\n", s.suffix)
+		geluRowsKernel(&e, s)
+		d.WriteString(geluRowsDecl(s))
 	}
 	decl, err := format.Source(d.Bytes())
 	if err != nil {
@@ -230,14 +232,25 @@ func erfStep(e *emitter, s *isa, r erfRegs, v int, masked bool) {
 	if v >= 0 {
 		in = r.x
 	}
+	erfLoad(e, s, r, "(DI)", in, masked)
+	erfCompute(e, s, r, v)
+	erfStore(e, s, r, masked)
+}
+
+// erfLoad loads the (masked: partial) vector at addr into dst.
+func erfLoad(e *emitter, s *isa, r erfRegs, addr, dst string, masked bool) {
 	switch {
 	case masked && s.avx512():
-		e.p("VMOVUPS.Z (DI), K1, %s", in)
+		e.p("VMOVUPS.Z %s, K1, %s", addr, dst)
 	case masked:
-		e.p("VMASKMOVPS (DI), %s, %s", r.mask, in)
+		e.p("VMASKMOVPS %s, %s, %s", addr, r.mask, dst)
 	default:
-		e.p("VMOVUPS (DI), %s", in)
+		e.p("VMOVUPS %s, %s", addr, dst)
 	}
+}
+
+// erfCompute sets r.p to erf(r.t) (v < 0) or the GELU variant v of r.x.
+func erfCompute(e *emitter, s *isa, r erfRegs, v int) {
 	if v >= 0 {
 		if div, _ := geluVariant(v); div {
 			e.p("VDIVPS %s, %s, %s", r.c, r.x, r.t) // t = x/c
@@ -261,6 +274,10 @@ func erfStep(e *emitter, s *isa, r erfRegs, v int, masked bool) {
 			e.p("VMULPS %s, %s, %s", r.x, r.p, r.p)
 		}
 	}
+}
+
+// erfStore stores r.p to the (masked: partial) vector at DI.
+func erfStore(e *emitter, s *isa, r erfRegs, masked bool) {
 	switch {
 	case masked && s.avx512():
 		e.p("VMOVUPS %s, K1, (DI)", r.p)

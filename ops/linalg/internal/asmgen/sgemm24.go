@@ -20,6 +20,10 @@ import (
 // C, the order of every other AVX2 tile. A masked tile (M) masks its last
 // group (mask: 8 int32 lane masks). C is read before any of it is
 // written, so no load waits on a store 4 KB away (ldc a multiple of 4 KB).
+// What is added to the sums is read from s (rows lds bytes apart), not
+// necessarily C: s = c, lds = ldc is C += A·B; lds = 0 adds one row to
+// every row (C = A·B + bias, or + a row of zeros: C = A·B without
+// clearing C first).
 
 type groupTile struct {
 	rows, w int
@@ -60,7 +64,8 @@ func generateSgemmGroups() (asm, decl []byte) {
 // AVX2 group tiles (see internal/asmgen/sgemm24.go): C[rows×8w] += A·B
 // over k, A in place (lda bytes between rows), B as w groups of 8
 // columns at b, b+d1, b+d2 (64 bytes per k), ldc bytes between C rows,
-// mask: the 8 int32 lane masks of a masked tile's last group.
+// mask: the 8 int32 lane masks of a masked tile's last group; the
+// addend read from s, lds bytes between rows (s = c: C += A·B).
 
 `)
 	var d bytes.Buffer
@@ -68,12 +73,12 @@ func generateSgemmGroups() (asm, decl []byte) {
 	var cases []string
 	for i, t := range groupTiles() {
 		t.emit(&e)
-		fmt.Fprintf(&d, "//go:noescape\nfunc %s(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)\n\n", t.name())
-		cases = append(cases, fmt.Sprintf("\tcase %d:\n\t\t%s(k, a, lda, b, d1, d2, c, ldc, mask)\n", i, t.name()))
+		fmt.Fprintf(&d, "//go:noescape\nfunc %s(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)\n\n", t.name())
+		cases = append(cases, fmt.Sprintf("\tcase %d:\n\t\t%s(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)\n", i, t.name()))
 	}
 	// a switch, not a table of func values: a call through a func value
 	// would make every pointer argument escape
-	fmt.Fprintf(&d, "// callGroupTile runs group tile id = (rows-1)·6 + (w-1)·2 + masked, the\n// tile of rows × 8w columns.\nfunc callGroupTile(id, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer) {\n\tswitch id {\n%s\t}\n}\n", strings.Join(cases, ""))
+	fmt.Fprintf(&d, "// callGroupTile runs group tile id = (rows-1)·6 + (w-1)·2 + masked, the\n// tile of rows × 8w columns.\nfunc callGroupTile(id, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int) {\n\tswitch id {\n%s\t}\n}\n", strings.Join(cases, ""))
 	src := bytes.Replace(d.Bytes(), []byte("package linalg\n"), []byte("package linalg\n\nimport \"unsafe\"\n"), 1)
 	out, err := format.Source(src)
 	if err != nil {
@@ -90,7 +95,7 @@ func (t groupTile) emit(e *emitter) {
 	if t.rows*t.w > 12 {
 		panic(name + ": out of registers")
 	}
-	e.raw(fmt.Sprintf("// func %s(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask unsafe.Pointer)\nTEXT ·%s(SB), NOSPLIT, $0-72\n", name, name))
+	e.raw(fmt.Sprintf("// func %s(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)\nTEXT ·%s(SB), NOSPLIT, $0-88\n", name, name))
 	e.p("MOVQ k+0(FP), CX")
 	e.p("MOVQ a+8(FP), AX")
 	e.p("MOVQ lda+16(FP), R8")
@@ -140,8 +145,12 @@ func (t groupTile) emit(e *emitter) {
 	e.p("DECQ CX")
 	e.p("JNZ %s_one", name)
 	e.raw(name + "_done:\n")
-	// C += acc: every load (add) first, then every store
+	// C = acc + S: every load (add) first, then every store
 	cRow := [...]string{"(DX)", "(DX)(R9*1)", "(DX)(R9*2)", "(DX)(R11*1)"}
+	sRow := [...]string{"(DI)", "(DI)(R8*1)", "(DI)(R8*2)", "(DI)(R10*1)"}
+	e.p("MOVQ s+72(FP), DI")
+	e.p("MOVQ lds+80(FP), R8")
+	e.p("LEAQ (R8)(R8*2), R10")
 	if t.masked {
 		e.p("MOVQ mask+64(FP), SI")
 		e.p("VMOVUPS (SI), %s", bc)
@@ -149,7 +158,7 @@ func (t groupTile) emit(e *emitter) {
 	last := t.w - 1
 	for row := 0; row < t.rows; row++ {
 		for v := 0; v < t.w; v++ {
-			mem := fmt.Sprintf("%d%s", 32*v, cRow[row])
+			mem := fmt.Sprintf("%d%s", 32*v, sRow[row])
 			if t.masked && v == last {
 				e.p("VMASKMOVPS %s, %s, %s", mem, bc, bReg(0))
 				e.p("VADDPS %s, %s, %s", bReg(0), acc(row, v), acc(row, v))
