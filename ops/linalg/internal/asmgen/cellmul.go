@@ -135,6 +135,9 @@ func (t mulTile) emit(e *emitter) {
 		}
 		return fmt.Sprintf([...]string{"(%s)", "(%s)(R8*1)", "(%s)(R8*2)", "(%s)(R10*1)", "(%s)(R8*4)", "(%s)(R11*1)"}[row%6], base)
 	}
+	if !k512 {
+		t.unrolled(e, aAddr, acc, bReg, bc)
+	}
 	e.raw(name + "_loop:\n")
 	for v := 0; v < nv; v++ {
 		e.p("VMOVUPS %d(BX), %s", 32*v, bReg(v))
@@ -154,8 +157,14 @@ func (t mulTile) emit(e *emitter) {
 		e.p("ADDQ $4, R9")
 	}
 	e.p("ADDQ DX, BX")
-	e.p("DECQ CX")
-	e.p("JNZ %s_loop", name)
+	if k512 {
+		e.p("DECQ CX")
+		e.p("JNZ %s_loop", name)
+	} else {
+		e.p("DECQ SI")
+		e.p("JNZ %s_loop", name)
+		e.raw(name + "_done:\n")
+	}
 	e.p("MOVQ R13, SI")
 	e.p("MOVQ ldcout+64(FP), DI")
 	for row := 0; row < t.rows; row++ {
@@ -177,4 +186,39 @@ func (t mulTile) emit(e *emitter) {
 	e.p("VZEROUPPER")
 	e.p("RET")
 	e.raw("\n")
+}
+
+// unrolled emits the AVX2 tiles' k loop unrolled by 4 (three fewer loop
+// µops per k step: 20 instead of 23 for 6 rows, as the 4×24 SGEMM tiles'),
+// k/4 times, leaving the k%4 last steps in SI for the one-step loop that
+// follows; each accumulator still takes its k terms in order. R9 holds
+// 3·ldb (the AVX2 tiles have at most 6 rows, so R9 is free).
+func (t mulTile) unrolled(e *emitter, aAddr func(int) string, acc func(int, int) string, bReg func(int) string, bc func(int) string) {
+	name := t.name()
+	nv := 16 / t.s.lanes
+	bAddr := [...]string{"%d(BX)", "%d(BX)(DX*1)", "%d(BX)(DX*2)", "%d(BX)(R9*1)"}
+	e.p("LEAQ (DX)(DX*2), R9")
+	e.p("MOVQ CX, SI")
+	e.p("ANDQ $3, SI")
+	e.p("SHRQ $2, CX")
+	e.p("JZ %s_rest", name)
+	e.raw(name + "_loop4:\n")
+	for u := 0; u < 4; u++ {
+		for v := 0; v < nv; v++ {
+			e.p("VMOVUPS "+bAddr[u]+", %s", 32*v, bReg(v))
+		}
+		for row := 0; row < t.rows; row++ {
+			e.p("VBROADCASTSS %d%s, %s", 4*u, aAddr(row), bc(row))
+			for v := 0; v < nv; v++ {
+				e.p("VFMADD231PS %s, %s, %s", bReg(v), bc(row), acc(row, v))
+			}
+		}
+	}
+	e.p("ADDQ $16, AX")
+	e.p("LEAQ (BX)(DX*4), BX")
+	e.p("DECQ CX")
+	e.p("JNZ %s_loop4", name)
+	e.raw(name + "_rest:\n")
+	e.p("TESTQ SI, SI")
+	e.p("JZ %s_done", name)
 }

@@ -1,0 +1,76 @@
+//go:build linux && amd64 && !purego
+
+package linalg
+
+import (
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"syscall"
+	"testing"
+	"unsafe"
+)
+
+// threadClock is this thread's CPU time in ns (CLOCK_THREAD_CPUTIME_ID),
+// finer than getrusage's scheduler ticks.
+func threadClock() int64 {
+	var ts syscall.Timespec
+	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 3, uintptr(unsafe.Pointer(&ts)), 0)
+	return ts.Nano()
+}
+
+// TestCellStepEvictedPaired (MTLRUN_PAIR=1 only) times one LSTM(256) step
+// over 64 rows, avx512 fused against avx2 blocked, warm (the same Init
+// and panel every step) or as in a model (Init a fresh 256 KB of a 26 MB
+// projection each step, a 1 MB weight panel streamed between steps as the
+// input projection's SGEMM does), alternating every step, CPU time of the
+// steps alone.
+func TestCellStepEvictedPaired(t *testing.T) {
+	if os.Getenv("MTLRUN_PAIR") == "" {
+		t.Skip("measurement: set MTLRUN_PAIR=1")
+	}
+	if !cpuHas(SetAVX512) {
+		t.Skip("no avx512")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	defer func(m int) { cellBlockMode = m }(cellBlockMode)
+	const rows, hid, slots, T = 64, 256, 4, 100
+	var p CellWeights
+	PackCell(&p, make([]float32, CellSize(slots, 0, hid)), slots, 0, hid,
+		randVec(rng, slots*hid, 0.5), randVec(rng, slots*hid*hid, 0.5))
+	proj := randVec(rng, T*rows*slots*hid, 1)
+	other := randVec(rng, 256<<10, 1) // 1 MB
+	a := &CellArgs{Rows: rows, LdX: 0,
+		H: randVec(rng, rows*hid, 1), LdH: hid, Init: proj, LdInit: slots * hid,
+		HOut: make([]float32, rows*hid), LdHOut: hid, C: make([]float32, rows*hid), LdC: hid}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var ns [4][]float64
+	var sink float32
+	for r := 0; r < 1200; r++ {
+		cfg := r % 4
+		restore, _ := setKernel([]string{SetAVX512, SetAVX2}[cfg%2])
+		cellBlockMode = []int{-1, 1}[cfg%2]
+		cold := cfg >= 2
+		a.Init = proj[:rows*slots*hid]
+		if cold {
+			a.Init = proj[(r/4)%T*rows*slots*hid:]
+			for i := 0; i < len(other); i += 16 {
+				sink += other[i]
+			}
+		}
+		t0 := threadClock()
+		LSTMCell(&p, a)
+		ns[cfg] = append(ns[cfg], float64(threadClock()-t0))
+		restore()
+	}
+	_ = sink
+	fma := float64(rows * slots * hid * hid)
+	for cfg := range 4 {
+		slices.Sort(ns[cfg])
+		m := ns[cfg][len(ns[cfg])/2]
+		t.Logf("%s cold=%v: %.1f us %.1f GFMA/s (q25 %.1f q75 %.1f)", []string{"avx512 fused", "avx2 blocked"}[cfg%2], cfg >= 2,
+			m/1e3, fma/m, ns[cfg][len(ns[cfg])/4]/1e3, ns[cfg][3*len(ns[cfg])/4]/1e3)
+	}
+}
