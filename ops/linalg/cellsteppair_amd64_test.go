@@ -4,34 +4,33 @@ package linalg
 
 import (
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"slices"
-	"syscall"
 	"testing"
-	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // threadClock is this thread's CPU time in ns (CLOCK_THREAD_CPUTIME_ID),
 // finer than getrusage's scheduler ticks.
 func threadClock() int64 {
-	var ts syscall.Timespec
-	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 3, uintptr(unsafe.Pointer(&ts)), 0)
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) != nil {
+		return 0
+	}
 	return ts.Nano()
 }
 
-// TestCellStepEvictedPaired (MTLRUN_PAIR=1 only) times one LSTM(256) step
+// BenchmarkCellStepEvictedPaired times one LSTM(256) step
 // over 64 rows, avx512 fused against avx2 blocked, warm (the same Init
 // and panel every step) or as in a model (Init a fresh 256 KB of a 26 MB
 // projection each step, a 1 MB weight panel streamed between steps as the
 // input projection's SGEMM does), alternating every step, CPU time of the
-// steps alone.
-func TestCellStepEvictedPaired(t *testing.T) {
-	if os.Getenv("MTLRUN_PAIR") == "" {
-		t.Skip("measurement: set MTLRUN_PAIR=1")
-	}
+// steps alone (1200 steps whatever b.N is; the medians are reported as
+// us/step metrics).
+func BenchmarkCellStepEvictedPaired(b *testing.B) {
 	if !cpuHas(SetAVX512) {
-		t.Skip("no avx512")
+		b.Skip("no avx512")
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	defer func(m int) { cellBlockMode = m }(cellBlockMode)
@@ -48,6 +47,7 @@ func TestCellStepEvictedPaired(t *testing.T) {
 	defer runtime.UnlockOSThread()
 	var ns [4][]float64
 	var sink float32
+	b.ResetTimer()
 	for r := 0; r < 1200; r++ {
 		cfg := r % 4
 		restore, _ := setKernel([]string{SetAVX512, SetAVX2}[cfg%2])
@@ -66,11 +66,8 @@ func TestCellStepEvictedPaired(t *testing.T) {
 		restore()
 	}
 	_ = sink
-	fma := float64(rows * slots * hid * hid)
 	for cfg := range 4 {
 		slices.Sort(ns[cfg])
-		m := ns[cfg][len(ns[cfg])/2]
-		t.Logf("%s cold=%v: %.1f us %.1f GFMA/s (q25 %.1f q75 %.1f)", []string{"avx512 fused", "avx2 blocked"}[cfg%2], cfg >= 2,
-			m/1e3, fma/m, ns[cfg][len(ns[cfg])/4]/1e3, ns[cfg][3*len(ns[cfg])/4]/1e3)
+		b.ReportMetric(ns[cfg][len(ns[cfg])/2]/1e3, []string{"avx512-warm-us", "avx2-warm-us", "avx512-cold-us", "avx2-cold-us"}[cfg])
 	}
 }
