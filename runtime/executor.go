@@ -33,6 +33,8 @@ type Executor struct {
 	names    []string         // slot → value name
 	vals     []*tensor.Tensor // slot → current value
 	feedSlot []int            // per feed input of the graph: its slot, or -1 if unread
+	feedVals []*tensor.Tensor // per feed input: this run's tensor, nil if not fed
+	reqFeeds []int            // required as indices into the feeds (nil: check by name)
 	inits    []slotName       // initializers read by the plan, re-read every run
 	steps    []step
 	outSlots []int
@@ -56,9 +58,11 @@ type slotName struct {
 
 type step struct {
 	node   int
+	n      *graph.Node
 	k      kernel
-	in     []int // slot per input, -1 for an omitted one
-	out    []int // slot per output, -1 for an unused one
+	ak     ops.ArenaOp // k as an ArenaOp (resolved once), or nil
+	in     []int       // slot per input, -1 for an omitted one
+	out    []int       // slot per output, -1 for an unused one
 	args   []*tensor.Tensor
 	static bool
 }
@@ -102,7 +106,7 @@ func (s *Session) NewExecutor(outputs ...string) (*Executor, error) {
 	}
 	for _, i := range p.steps {
 		n := c.g.Nodes[i]
-		st := step{node: i, k: c.kernels[i], in: make([]int, len(n.Inputs)), out: make([]int, len(n.Outputs)), args: make([]*tensor.Tensor, len(n.Inputs))}
+		st := step{node: i, n: n, k: c.kernels[i], in: make([]int, len(n.Inputs)), out: make([]int, len(n.Outputs)), args: make([]*tensor.Tensor, len(n.Inputs))}
 		for j, in := range n.Inputs {
 			st.in[j] = -1
 			if in != "" {
@@ -116,12 +120,16 @@ func (s *Session) NewExecutor(outputs ...string) (*Executor, error) {
 			}
 		}
 		st.static = c.static.isStatic[i]
+		st.ak, _ = st.k.(ops.ArenaOp)
 		e.steps = append(e.steps, st)
 	}
 	for _, o := range outputs {
 		e.outSlots = append(e.outSlots, slotOf(o))
 	}
 	e.vals = make([]*tensor.Tensor, len(e.names))
+	e.feedVals = make([]*tensor.Tensor, len(feeds))
+	e.reqFeeds = c.requiredFeeds(p.required)
+	e.internInitNames(slots)
 	e.sig = make([]int, 0, 4*len(feeds))
 	return e, nil
 }
@@ -144,11 +152,11 @@ func (e *Executor) RunContext(ctx context.Context, inputs map[string]*tensor.Ten
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := c.checkInputs(inputs, e.required); err != nil {
+	if err := c.gatherFeeds(inputs, e.required, e.reqFeeds, e.feedVals); err != nil {
 		return nil, err
 	}
-	for i, f := range c.feeds {
-		e.vals[e.feedSlot[i]] = inputs[f.Name]
+	for i, t := range e.feedVals {
+		e.vals[e.feedSlot[i]] = t
 	}
 	for _, in := range e.inits {
 		e.vals[in.slot] = c.g.Initializers[in.name]
@@ -158,7 +166,7 @@ func (e *Executor) RunContext(ctx context.Context, inputs map[string]*tensor.Ten
 			}
 		}
 	}
-	skipStatic, capture, key := e.prepareStatic(inputs)
+	skipStatic, capture, key := e.prepareStatic(inputs, e.feedVals)
 	e.arena.Reset()
 	e.arena.SetContext(ctx)
 	defer e.arena.ClearContext()
@@ -208,18 +216,41 @@ func (e *Executor) RunContext(ctx context.Context, inputs map[string]*tensor.Ten
 	return e.result, nil
 }
 
+// internInitNames makes each entry of e.inits name its initializer with
+// the key string stored in the graph's map, so that the lookup of every
+// run compares equal strings by pointer instead of by bytes. (An entry
+// replaced later may bring a new key string; the lookup stays right, only
+// that fast path is lost.)
+func (e *Executor) internInitNames(slots map[string]int) {
+	if len(e.inits) == 0 {
+		return
+	}
+	at := make(map[int]int, len(e.inits)) // slot → index in e.inits
+	for i, in := range e.inits {
+		at[in.slot] = i
+	}
+	for k := range e.c.g.Initializers {
+		if s, ok := slots[k]; ok {
+			if i, ok := at[s]; ok {
+				e.inits[i].name = k
+			}
+		}
+	}
+}
+
 // prepareStatic decides how this run gets the static values: kept in the
 // slot table from the last run (same input shapes), copied from the
 // session's cache, or computed (skip false) and captured for the cache.
-func (e *Executor) prepareStatic(inputs map[string]*tensor.Tensor) (skip bool, capture map[string]*tensor.Tensor, key string) {
+// feedVals holds the inputs per feed (nil when absent), as gatherFeeds
+// gives them.
+func (e *Executor) prepareStatic(inputs map[string]*tensor.Tensor, feedVals []*tensor.Tensor) (skip bool, capture map[string]*tensor.Tensor, key string) {
 	st := e.c.static
 	if !st.any {
 		return false, nil, ""
 	}
 	e.sig = e.sig[:0]
-	for _, f := range e.c.feeds {
-		t, ok := inputs[f.Name]
-		if !ok {
+	for _, t := range feedVals {
+		if t == nil {
 			e.sig = append(e.sig, -1)
 			continue
 		}
@@ -254,7 +285,7 @@ func (e *Executor) prepareStatic(inputs map[string]*tensor.Tensor) (skip bool, c
 // runStep runs one node with its inputs from the slot table and stores its
 // outputs there.
 func (e *Executor) runStep(st *step, arena *ops.Arena) (err error) {
-	n := e.c.g.Nodes[st.node]
+	n := st.n
 	for j, s := range st.in {
 		st.args[j] = nil
 		if s < 0 {
@@ -267,21 +298,10 @@ func (e *Executor) runStep(st *step, arena *ops.Arena) (err error) {
 		st.args[j] = t
 	}
 	var outs []*tensor.Tensor
-	switch k := st.k.(type) {
-	case ops.ArenaOp:
-		outs, err = runGuarded(n, st.args, func() ([]*tensor.Tensor, error) { return k.RunWith(arena, st.args) })
-	case scopedOp:
-		env := &scope{vals: make(map[string]*tensor.Tensor, len(e.names)), consts: e.c.g.Initializers, ctx: e.ctx}
-		for i, v := range e.vals {
-			if v != nil {
-				env.vals[e.names[i]] = v
-			}
-		}
-		outs, err = runGuarded(n, st.args, func() ([]*tensor.Tensor, error) { return k.runScoped(env, st.args) })
-	case ops.Op:
-		outs, err = runGuarded(n, st.args, func() ([]*tensor.Tensor, error) { return k.Run(st.args) })
-	default:
-		err = &NodeError{n.Label(), n.OpType, errors.New("node was not compiled")}
+	if st.ak != nil {
+		outs, err = runArena(n, st.ak, arena, st.args)
+	} else {
+		outs, err = e.runOther(st, n, arena)
 	}
 	if err != nil {
 		return err
@@ -298,21 +318,58 @@ func (e *Executor) runStep(st *step, arena *ops.Arena) (err error) {
 	return nil
 }
 
+// runOther runs a node whose kernel is not an ops.ArenaOp.
+func (e *Executor) runOther(st *step, n *graph.Node, arena *ops.Arena) (outs []*tensor.Tensor, err error) {
+	switch k := st.k.(type) {
+	case ops.ArenaOp:
+		outs, err = runGuarded(n, st.args, func() ([]*tensor.Tensor, error) { return k.RunWith(arena, st.args) })
+	case scopedOp:
+		env := &scope{vals: make(map[string]*tensor.Tensor, len(e.names)), consts: e.c.g.Initializers, ctx: e.ctx}
+		for i, v := range e.vals {
+			if v != nil {
+				env.vals[e.names[i]] = v
+			}
+		}
+		outs, err = runGuarded(n, st.args, func() ([]*tensor.Tensor, error) { return k.runScoped(env, st.args) })
+	case ops.Op:
+		outs, err = runGuarded(n, st.args, func() ([]*tensor.Tensor, error) { return k.Run(st.args) })
+	default:
+		err = &NodeError{n.Label(), n.OpType, errors.New("node was not compiled")}
+	}
+	return outs, err
+}
+
 // runGuarded runs a kernel, turning an error or a panic into a *NodeError
 // that names the node and describes its inputs.
 func runGuarded(n *graph.Node, in []*tensor.Tensor, run func() ([]*tensor.Tensor, error)) (outs []*tensor.Tensor, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			buf := make([]byte, 2048)
-			buf = buf[:rt.Stack(buf, false)]
-			if e, ok := r.(error); ok { // e.g. a worker chunk's *parallel.PanicError
-				err = &NodeError{n.Label(), n.OpType, fmt.Errorf("kernel panicked: %w (inputs %s)\n%s", e, describe(in), buf)}
-			} else {
-				err = &NodeError{n.Label(), n.OpType, fmt.Errorf("kernel panicked: %v (inputs %s)\n%s", r, describe(in), buf)}
-			}
-		}
-	}()
+	defer guardNode(n, in, &err)
 	outs, err = run()
+	return nodeResult(n, in, outs, err)
+}
+
+// runArena is runGuarded for an ops.ArenaOp, without the closure: the
+// executor's path for nearly every node.
+func runArena(n *graph.Node, k ops.ArenaOp, arena *ops.Arena, in []*tensor.Tensor) (outs []*tensor.Tensor, err error) {
+	defer guardNode(n, in, &err)
+	outs, err = k.RunWith(arena, in)
+	return nodeResult(n, in, outs, err)
+}
+
+// guardNode, deferred, turns a kernel's panic into a *NodeError in *err.
+func guardNode(n *graph.Node, in []*tensor.Tensor, err *error) {
+	if r := recover(); r != nil {
+		buf := make([]byte, 2048)
+		buf = buf[:rt.Stack(buf, false)]
+		if e, ok := r.(error); ok { // e.g. a worker chunk's *parallel.PanicError
+			*err = &NodeError{n.Label(), n.OpType, fmt.Errorf("kernel panicked: %w (inputs %s)\n%s", e, describe(in), buf)}
+		} else {
+			*err = &NodeError{n.Label(), n.OpType, fmt.Errorf("kernel panicked: %v (inputs %s)\n%s", r, describe(in), buf)}
+		}
+	}
+}
+
+// nodeResult wraps a kernel's error in a *NodeError naming the node.
+func nodeResult(n *graph.Node, in []*tensor.Tensor, outs []*tensor.Tensor, err error) ([]*tensor.Tensor, error) {
 	if err != nil {
 		var ne *NodeError
 		if errors.As(err, &ne) && ne.Node == n.Label() {

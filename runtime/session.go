@@ -59,6 +59,7 @@ type compiled struct {
 	inputInfo   map[string]graph.ValueInfo
 	nodeOutputs map[string]bool
 	symDims     [][]dimRef // per symbolic dim name shared by several feeds
+	uniqueFeeds bool       // no two feeds share a name (gatherFeeds' fast path)
 }
 
 // dimRef is one dim of one feed input.
@@ -151,6 +152,12 @@ func compileMain(m *graph.Model, g *graph.Graph, opts Options) (*compiled, error
 	root.inputInfo = map[string]graph.ValueInfo{}
 	for _, v := range g.Inputs {
 		root.inputInfo[v.Name] = v
+	}
+	root.uniqueFeeds = true
+	for i, v := range root.feeds {
+		for _, w := range root.feeds[:i] {
+			root.uniqueFeeds = root.uniqueFeeds && w.Name != v.Name
+		}
 	}
 	root.nodeOutputs = map[string]bool{}
 	for _, n := range g.Nodes {
@@ -431,33 +438,114 @@ func (c *compiled) checkInputs(inputs map[string]*tensor.Tensor, required []stri
 			}
 			return ops.BadFeed(name, fmt.Sprintf("the model has no such input (its inputs are %s)", strings.Join(names, ", ")))
 		}
-		if t == nil {
-			return ops.BadFeed(name, "nil tensor")
-		}
-		if err := t.Validate(); err != nil {
-			return ops.BadFeed(name, err.Error())
-		}
-		if v.DType != tensor.Undefined && t.DType != v.DType {
-			return ops.BadFeed(name, fmt.Sprintf("dtype %v, the model expects %v", t.DType, v.DType))
-		}
-		if v.HasShape {
-			if len(t.Shape) != len(v.Shape) {
-				return ops.BadFeed(name, fmt.Sprintf("rank %d (shape %v), the model expects rank %d %s", len(t.Shape), t.Shape, len(v.Shape), v.ShapeString()))
-			}
-			for i, d := range v.Shape {
-				if d.Known() && int64(t.Shape[i]) != d.Value {
-					return ops.BadFeed(name, fmt.Sprintf("shape %v, the model expects %s (dim %d must be %d)", t.Shape, v.ShapeString(), i, d.Value))
-				}
-			}
+		if err := checkFeed(name, t, v); err != nil {
+			return err
 		}
 	}
 	// a symbolic dim shared by several inputs must agree
+	if err := c.checkSymDims(func(feed int) *tensor.Tensor { return inputs[c.feeds[feed].Name] }); err != nil {
+		return err
+	}
+	for _, name := range required {
+		if _, ok := inputs[name]; !ok {
+			v := c.inputInfo[name]
+			return ops.BadFeed(name, fmt.Sprintf("missing: the requested outputs need it (%v%s)", v.DType, v.ShapeString()))
+		}
+	}
+	return nil
+}
+
+// gatherFeeds is checkInputs that also stores each feed's tensor (nil when
+// absent) in vals, one per c.feeds. When every input names a distinct feed
+// it checks them in feed order without iterating the map (the common case,
+// a few map lookups per run); otherwise it runs the full check, which
+// reports an unknown name. The errors are those checkInputs can return.
+func (c *compiled) gatherFeeds(inputs map[string]*tensor.Tensor, required []string, reqFeeds []int, vals []*tensor.Tensor) error {
+	n := 0
+	for i, f := range c.feeds {
+		t, ok := inputs[f.Name]
+		vals[i] = t
+		if ok {
+			n++
+		}
+	}
+	if n != len(inputs) || !c.uniqueFeeds || reqFeeds == nil && len(required) > 0 {
+		return c.checkInputs(inputs, required)
+	}
+	for i, f := range c.feeds {
+		if t := vals[i]; t != nil {
+			if err := checkFeed(f.Name, t, f); err != nil {
+				return err
+			}
+		} else if _, ok := inputs[f.Name]; ok {
+			return ops.BadFeed(f.Name, "nil tensor")
+		}
+	}
+	if err := c.checkSymDims(func(feed int) *tensor.Tensor { return vals[feed] }); err != nil {
+		return err
+	}
+	for _, i := range reqFeeds {
+		if vals[i] == nil {
+			v := c.feeds[i]
+			return ops.BadFeed(v.Name, fmt.Sprintf("missing: the requested outputs need it (%v%s)", v.DType, v.ShapeString()))
+		}
+	}
+	return nil
+}
+
+// requiredFeeds maps required feed names to their indices in c.feeds, or
+// returns nil when one is not a feed (then gatherFeeds checks by name).
+func (c *compiled) requiredFeeds(required []string) []int {
+	out := make([]int, 0, len(required))
+	for _, name := range required {
+		j := -1
+		for i, f := range c.feeds {
+			if f.Name == name {
+				j = i
+				break
+			}
+		}
+		if j < 0 {
+			return nil
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+// checkFeed checks one fed tensor against the input's declared type.
+func checkFeed(name string, t *tensor.Tensor, v graph.ValueInfo) error {
+	if t == nil {
+		return ops.BadFeed(name, "nil tensor")
+	}
+	if err := t.Validate(); err != nil {
+		return ops.BadFeed(name, err.Error())
+	}
+	if v.DType != tensor.Undefined && t.DType != v.DType {
+		return ops.BadFeed(name, fmt.Sprintf("dtype %v, the model expects %v", t.DType, v.DType))
+	}
+	if v.HasShape {
+		if len(t.Shape) != len(v.Shape) {
+			return ops.BadFeed(name, fmt.Sprintf("rank %d (shape %v), the model expects rank %d %s", len(t.Shape), t.Shape, len(v.Shape), v.ShapeString()))
+		}
+		for i, d := range v.Shape {
+			if d.Known() && int64(t.Shape[i]) != d.Value {
+				return ops.BadFeed(name, fmt.Sprintf("shape %v, the model expects %s (dim %d must be %d)", t.Shape, v.ShapeString(), i, d.Value))
+			}
+		}
+	}
+	return nil
+}
+
+// checkSymDims checks that a symbolic dim shared by several feeds has one
+// value; feed gives a feed's tensor or nil when it is absent.
+func (c *compiled) checkSymDims(feed func(int) *tensor.Tensor) error {
 	for _, refs := range c.symDims {
 		var first *dimRef
 		want := 0
 		for k, r := range refs {
-			t, ok := inputs[c.feeds[r.feed].Name]
-			if !ok || r.dim >= len(t.Shape) {
+			t := feed(r.feed)
+			if t == nil || r.dim >= len(t.Shape) {
 				continue
 			}
 			if first == nil {
@@ -469,12 +557,6 @@ func (c *compiled) checkInputs(inputs map[string]*tensor.Tensor, required []stri
 				param := v.Shape[r.dim].Param
 				return ops.BadFeed(v.Name, fmt.Sprintf("dim %d (%s) is %d but input %q has %s = %d", r.dim, param, got, f.Name, param, want))
 			}
-		}
-	}
-	for _, name := range required {
-		if _, ok := inputs[name]; !ok {
-			v := c.inputInfo[name]
-			return ops.BadFeed(name, fmt.Sprintf("missing: the requested outputs need it (%v%s)", v.DType, v.ShapeString()))
 		}
 	}
 	return nil

@@ -122,7 +122,7 @@ func (x *streamExec) run(ctx context.Context, inputs []*tensor.Tensor, states []
 		for i, f := range c.feeds {
 			m[f.Name] = x.feedVals[i]
 		}
-		skipStatic, capture, key = e.prepareStatic(m)
+		skipStatic, capture, key = e.prepareStatic(m, x.feedVals)
 		for i, t := range x.feedVals {
 			x.lastShapes[i] = append(x.lastShapes[i][:0], t.Shape...)
 			x.lastDTypes[i] = t.DType
