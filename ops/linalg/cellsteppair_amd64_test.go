@@ -55,7 +55,9 @@ func BenchmarkCellStepEvictedPaired(b *testing.B) {
 		cold := cfg >= 2
 		a.Init = proj[:rows*slots*hid]
 		if cold {
-			a.Init = proj[(r/4)%T*rows*slots*hid:]
+			// the two sets' cold steps read different steps' rows (the
+			// second would otherwise find the first's in cache)
+			a.Init = proj[(r/4+cfg%2*T/2)%T*rows*slots*hid:]
 			for i := 0; i < len(other); i += 16 {
 				sink += other[i]
 			}
