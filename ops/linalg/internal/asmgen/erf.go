@@ -175,24 +175,7 @@ func erfKernel(e *emitter, s *isa, gelu bool) {
 		e.p("MOVQ variant+24(FP), R8")
 		variants = []int{0, 1, 2, 3, 4, 5}
 	}
-	e.p("MOVQ CX, R11")
-	e.p("ANDQ $%d, R11", s.lanes-1) // the partial vector's lanes
-	e.p("SHRQ $%d, CX", map[int]int{8: 3, 16: 4}[s.lanes])
-	if s.avx512() {
-		// K1: the low R11 lanes
-		e.p("MOVQ CX, R10")
-		e.p("MOVQ R11, CX")
-		e.p("MOVL $1, AX")
-		e.p("SHLL CX, AX")
-		e.p("DECL AX")
-		e.p("KMOVW AX, K1")
-		e.p("MOVQ R10, CX")
-	} else {
-		e.p("LEAQ %s, R10", erfRow(erfRowMask))
-		e.p("MOVQ R11, R9")
-		e.p("NEGQ R9")
-		e.p("VMOVUPS 32(R10)(R9*4), %s", r.mask)
-	}
+	tailSplit(e, s, erfRow(erfRowMask), r.mask)
 	if gelu {
 		for _, v := range variants[1:] {
 			e.p("CMPQ R8, $%d", v)

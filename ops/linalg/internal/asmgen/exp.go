@@ -108,23 +108,7 @@ func expKernel(e *emitter, s *isa) {
 	e.p("VMOVUPS %s, %s", expRow(expRowLo), lo)
 	e.p("VMOVUPS %s, %s", expRow(expRowHi), hi)
 	e.p("VMOVUPS %s, %s", expRow(expRowOne), one)
-	e.p("MOVQ CX, R11")
-	e.p("ANDQ $%d, R11", s.lanes-1)
-	e.p("SHRQ $%d, CX", map[int]int{8: 3, 16: 4}[s.lanes])
-	if s.avx512() {
-		e.p("MOVQ CX, R10")
-		e.p("MOVQ R11, CX")
-		e.p("MOVL $1, AX")
-		e.p("SHLL CX, AX")
-		e.p("DECL AX")
-		e.p("KMOVW AX, K1")
-		e.p("MOVQ R10, CX")
-	} else {
-		e.p("LEAQ %s, R10", expRow(expRowMask))
-		e.p("MOVQ R11, R9")
-		e.p("NEGQ R9")
-		e.p("VMOVUPS 32(R10)(R9*4), %s", mask)
-	}
+	tailSplit(e, s, expRow(expRowMask), mask)
 	body := func() {
 		e.p("VMAXPS %s, %s, %s", x, lo, x)
 		e.p("VMINPS %s, %s, %s", x, hi, x)
