@@ -25,31 +25,37 @@
 	VADDPS (DI), V1, V1 \
 	VMOVUPS V1, (DI)
 
-#define ADAMARGS \
-	MOVQ p+0(FP), DI  \
-	MOVQ grad+8(FP), SI  \
-	MOVQ m+16(FP), BX \
-	MOVQ v+24(FP), DX \
-	MOVQ n+32(FP), CX
+// ADAMARGS loads the pointers and n, and the constants into every lane
+// of B1 … NLR.
+#define ADAMARGS(B1, C1, B2, C2, BC, EPS, NLR) \
+	MOVQ p+0(FP), DI             \
+	MOVQ grad+8(FP), SI          \
+	MOVQ m+16(FP), BX            \
+	MOVQ v+24(FP), DX            \
+	MOVQ n+32(FP), CX            \
+	VBROADCASTSS b1+40(FP), B1   \
+	VBROADCASTSS c1+44(FP), C1   \
+	VBROADCASTSS b2+48(FP), B2   \
+	VBROADCASTSS c2+52(FP), C2   \
+	VBROADCASTSS bc2+56(FP), BC  \
+	VBROADCASTSS eps+60(FP), EPS \
+	VBROADCASTSS nlr+64(FP), NLR
+
+// ADAMNEXT advances the four pointers by one vector of W bytes.
+#define ADAMNEXT(W) \
+	ADDQ W, DI \
+	ADDQ W, SI \
+	ADDQ W, BX \
+	ADDQ W, DX
 
 // func adam8AVX2(p, grad, m, v *float32, n int, b1, c1, b2, c2, bc2, eps, nlr float32)
 TEXT ·adam8AVX2(SB), NOSPLIT, $0-68
-	ADAMARGS
-	VBROADCASTSS b1+40(FP), Y9
-	VBROADCASTSS c1+44(FP), Y10
-	VBROADCASTSS b2+48(FP), Y11
-	VBROADCASTSS c2+52(FP), Y12
-	VBROADCASTSS bc2+56(FP), Y13
-	VBROADCASTSS eps+60(FP), Y14
-	VBROADCASTSS nlr+64(FP), Y15
+	ADAMARGS(Y9, Y10, Y11, Y12, Y13, Y14, Y15)
 	SHRQ $3, CX
 
 aloop8:
 	ADAM(Y0, Y1, Y2, Y3, Y4, Y9, Y10, Y11, Y12, Y13, Y14, Y15)
-	ADDQ $32, DI
-	ADDQ $32, SI
-	ADDQ $32, BX
-	ADDQ $32, DX
+	ADAMNEXT($32)
 	DECQ CX
 	JNZ  aloop8
 	VZEROUPPER
@@ -57,22 +63,12 @@ aloop8:
 
 // func adam16AVX512(p, grad, m, v *float32, n int, b1, c1, b2, c2, bc2, eps, nlr float32)
 TEXT ·adam16AVX512(SB), NOSPLIT, $0-68
-	ADAMARGS
-	VBROADCASTSS b1+40(FP), Z9
-	VBROADCASTSS c1+44(FP), Z10
-	VBROADCASTSS b2+48(FP), Z11
-	VBROADCASTSS c2+52(FP), Z12
-	VBROADCASTSS bc2+56(FP), Z13
-	VBROADCASTSS eps+60(FP), Z14
-	VBROADCASTSS nlr+64(FP), Z15
+	ADAMARGS(Z9, Z10, Z11, Z12, Z13, Z14, Z15)
 	SHRQ $4, CX
 
 aloop16:
 	ADAM(Z0, Z1, Z2, Z3, Z4, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
-	ADDQ $64, DI
-	ADDQ $64, SI
-	ADDQ $64, BX
-	ADDQ $64, DX
+	ADAMNEXT($64)
 	DECQ CX
 	JNZ  aloop16
 	VZEROUPPER
