@@ -199,14 +199,7 @@ func (k kernel) epilogueTwoPhase(e *emitter, r regs, part, keep bool) {
 	}
 	// pass 2: h' = o⊙tanh(c'), two units at a time
 	for u0 := 0; u0 < k.units(); u0 += 2 {
-		n := min(2, k.units()-u0)
-		e.p("VMOVUPS %d(SP), Y0", k.phaseOff(u0, 1))
-		if n == 2 {
-			e.p("VMOVUPS %d(SP), Y1", k.phaseOff(u0+1, 1))
-			pair(tanhOps("Y0", ta[0], ta[1], ta[2], ta[3]), tanhOps("Y1", tb[0], tb[1], tb[2], tb[3]))
-		} else {
-			pair(tanhOps("Y0", ta[0], ta[1], ta[2], ta[3]))
-		}
+		n := k.tanhFromStack(e, u0, pair, ta, tb)
 		for i := 0; i < n; i++ {
 			y := fmt.Sprintf("Y%d", i)
 			row, j := k.unit(u0 + i)
@@ -228,6 +221,21 @@ func (k kernel) epilogueTwoPhase(e *emitter, r regs, part, keep bool) {
 	e.raw("\n")
 }
 
+// tanhFromStack loads the phase-1 values of units u0 and u0+1 (only u0
+// when it is the last) from the stack into Y0 and Y1 and takes their tanh
+// as one paired instruction list; it returns how many units it took.
+func (k kernel) tanhFromStack(e *emitter, u0 int, pair func(...[]string), ta, tb []string) int {
+	n := min(2, k.units()-u0)
+	e.p("VMOVUPS %d(SP), Y0", k.phaseOff(u0, 1))
+	if n == 1 {
+		pair(tanhOps("Y0", ta[0], ta[1], ta[2], ta[3]))
+		return 1
+	}
+	e.p("VMOVUPS %d(SP), Y1", k.phaseOff(u0+1, 1))
+	pair(tanhOps("Y0", ta[0], ta[1], ta[2], ta[3]), tanhOps("Y1", tb[0], tb[1], tb[2], tb[3]))
+	return 2
+}
+
 // gruTwoPhase is epilogueTwoPhase's GRU (accumulators z r nx nh).
 func (k kernel) gruTwoPhase(e *emitter, r regs, part bool, load, store func(string, string), pair func(...[]string), ta, tb []string) {
 	vb := k.s.vb()
@@ -244,14 +252,7 @@ func (k kernel) gruTwoPhase(e *emitter, r regs, part bool, load, store func(stri
 	}
 	// pass 2: n = tanh(·), h' = n + z⊙(h - n), two units at a time
 	for u0 := 0; u0 < k.units(); u0 += 2 {
-		n := min(2, k.units()-u0)
-		e.p("VMOVUPS %d(SP), Y0", k.phaseOff(u0, 1))
-		if n == 2 {
-			e.p("VMOVUPS %d(SP), Y1", k.phaseOff(u0+1, 1))
-			pair(tanhOps("Y0", ta[0], ta[1], ta[2], ta[3]), tanhOps("Y1", tb[0], tb[1], tb[2], tb[3]))
-		} else {
-			pair(tanhOps("Y0", ta[0], ta[1], ta[2], ta[3]))
-		}
+		n := k.tanhFromStack(e, u0, pair, ta, tb)
 		for i := 0; i < n; i++ {
 			y := fmt.Sprintf("Y%d", i)
 			row, j := k.unit(u0 + i)

@@ -53,31 +53,25 @@ func erfRow(r int) string { return fmt.Sprintf("erfc<>+%d(SB)", 64*r) }
 func erfOutputs() map[string][]byte {
 	var e emitter
 	e.raw(erfAsmHeader)
-	for r := 0; r < erfRows; r++ {
-		for l := 0; l < 16; l++ {
-			var v uint32
-			switch {
-			case r < 8:
-				v = erfCoef[r][l%8]
-			case r == erfRowMid:
-				v = math.Float32bits(erfMid[l%8])
-			case r == erfRowAbs:
-				v = 0x7fffffff
-			case r == erfRowClamp:
-				v = erfClampBits
-			case r == erfRowOne:
-				v = math.Float32bits(1)
-			case r == erfRowHalf:
-				v = math.Float32bits(0.5)
-			case r == erfRowMask:
-				if l < 8 {
-					v = 0xffffffff
-				}
-			}
-			fmt.Fprintf(&e.b, "DATA erfc<>+%d(SB)/4, $0x%08x\n", 64*r+4*l, v)
+	laneTable(&e, "erfc", erfRows, func(r, l int) uint32 {
+		switch {
+		case r < 8:
+			return erfCoef[r][l%8]
+		case r == erfRowMid:
+			return math.Float32bits(erfMid[l%8])
+		case r == erfRowAbs:
+			return 0x7fffffff
+		case r == erfRowClamp:
+			return erfClampBits
+		case r == erfRowOne:
+			return math.Float32bits(1)
+		case r == erfRowHalf:
+			return math.Float32bits(0.5)
+		case r == erfRowMask && l < 8:
+			return 0xffffffff
 		}
-	}
-	fmt.Fprintf(&e.b, "GLOBL erfc<>(SB), RODATA|NOPTR, $%d\n\n", 64*erfRows)
+		return 0
+	})
 	var d bytes.Buffer
 	d.WriteString(declHeader)
 	d.WriteString("import \"unsafe\"\n\n")

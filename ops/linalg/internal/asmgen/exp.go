@@ -58,19 +58,15 @@ func expRow(r int) string { return fmt.Sprintf("expc<>+%d(SB)", 64*r) }
 func expOutputs() map[string][]byte {
 	var e emitter
 	e.raw(expAsmHeader)
-	for r := 0; r < expRows; r++ {
-		for l := 0; l < 16; l++ {
-			v := expRowBits[r]
-			if r == expRowMask {
-				v = 0
-				if l < 8 {
-					v = 0xffffffff
-				}
+	laneTable(&e, "expc", expRows, func(r, l int) uint32 {
+		if r == expRowMask {
+			if l < 8 {
+				return 0xffffffff
 			}
-			fmt.Fprintf(&e.b, "DATA expc<>+%d(SB)/4, $0x%08x\n", 64*r+4*l, v)
+			return 0
 		}
-	}
-	fmt.Fprintf(&e.b, "GLOBL expc<>(SB), RODATA|NOPTR, $%d\n\n", 64*expRows)
+		return expRowBits[r]
+	})
 	var d bytes.Buffer
 	d.WriteString(declHeader)
 	d.WriteString("import \"unsafe\"\n\n")

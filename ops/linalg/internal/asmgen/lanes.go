@@ -1,5 +1,19 @@
 package main
 
+import "fmt"
+
+// laneTable writes the read-only table name<> of rows 64-byte rows, 16
+// float32 lanes each (an AVX-512 vector; AVX2 reads the first 8), lane
+// giving each lane's bits.
+func laneTable(e *emitter, name string, rows int, lane func(r, l int) uint32) {
+	for r := 0; r < rows; r++ {
+		for l := 0; l < 16; l++ {
+			fmt.Fprintf(&e.b, "DATA %s<>+%d(SB)/4, $0x%08x\n", name, 64*r+4*l, lane(r, l))
+		}
+	}
+	fmt.Fprintf(&e.b, "GLOBL %s<>(SB), RODATA|NOPTR, $%d\n\n", name, 64*rows)
+}
+
 // tailSplit divides CX elements into CX whole vectors and R11 lanes of a
 // partial last one, and readies that vector's mask: K1 on AVX-512, the
 // given register on AVX2, loaded from maskTable (8 lanes of -1 then 8 of
