@@ -7,10 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
-	"syscall"
 	"testing"
 
 	"github.com/mtlrun/mtlrun/internal/fixtures"
+	"github.com/mtlrun/mtlrun/internal/threadcpu"
 	"github.com/mtlrun/mtlrun/runtime"
 )
 
@@ -48,22 +48,13 @@ func BenchmarkLargeModels(b *testing.B) {
 			goruntime.LockOSThread()
 			defer goruntime.UnlockOSThread()
 			b.ReportAllocs()
-			cpu0 := threadCPU()
+			cpu0 := threadcpu.Now()
 			for b.Loop() {
 				if _, err := ex.Run(feeds); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(threadCPU()-cpu0)/1e6/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64(threadcpu.Now()-cpu0)/1e6/float64(b.N), "cpu-ms/op")
 		})
 	}
-}
-
-// threadCPU is the CPU time of the calling OS thread (RUSAGE_THREAD).
-func threadCPU() int64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(1, &ru) != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }

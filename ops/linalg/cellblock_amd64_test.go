@@ -7,20 +7,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"syscall"
 	"testing"
-	"time"
-)
 
-// threadCPU is the CPU time of the calling OS thread (Linux
-// RUSAGE_THREAD), for benchmarks on a shared machine.
-func threadCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(1, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+	"github.com/mtlrun/mtlrun/internal/threadcpu"
+)
 
 // TestCellBlockedMatchesFused: the blocked step (cellblock_amd64.go) gives
 // the fused kernels' bits and the float64 reference's values, on every
@@ -157,7 +147,7 @@ func BenchmarkCellBlocked(b *testing.B) {
 					cellBlockMode = mode
 					runtime.LockOSThread()
 					defer runtime.UnlockOSThread()
-					t0 := threadCPU()
+					t0 := threadcpu.Now()
 					for b.Loop() {
 						if tc.lstm {
 							LSTMCell(&p, a)
@@ -168,7 +158,7 @@ func BenchmarkCellBlocked(b *testing.B) {
 					fma := float64(tc.rows*slots*tc.hid*(tc.in+tc.hid)) * float64(b.N)
 					b.ReportMetric(fma/b.Elapsed().Seconds()/1e9, "GFMA/s")
 					// per CPU second of this thread: steadier than wall time on a shared machine
-					b.ReportMetric(fma/(threadCPU()-t0).Seconds()/1e9, "cpuGFMA/s")
+					b.ReportMetric(fma/(threadcpu.Now()-t0).Seconds()/1e9, "cpuGFMA/s")
 				})
 			}
 		}
@@ -250,13 +240,13 @@ func BenchmarkCellOneRow(b *testing.B) {
 					cellBackMode = mode
 					runtime.LockOSThread()
 					defer runtime.UnlockOSThread()
-					t0 := threadCPU()
+					t0 := threadcpu.Now()
 					for b.Loop() {
 						a.H, a.HOut = h0, h1
 						LSTMCell(&p, a)
 						h0, h1 = h1, h0
 					}
-					b.ReportMetric(float64((threadCPU()-t0).Nanoseconds())/float64(b.N), "cpu-ns/step")
+					b.ReportMetric(float64((threadcpu.Now()-t0).Nanoseconds())/float64(b.N), "cpu-ns/step")
 				})
 			}
 		}

@@ -8,18 +8,8 @@ import (
 	"slices"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/mtlrun/mtlrun/internal/threadcpu"
 )
-
-// threadClock is this thread's CPU time in ns (CLOCK_THREAD_CPUTIME_ID),
-// finer than getrusage's scheduler ticks.
-func threadClock() int64 {
-	var ts unix.Timespec
-	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) != nil {
-		return 0
-	}
-	return ts.Nano()
-}
 
 // BenchmarkCellStepEvictedPaired times one LSTM(256) step
 // over 64 rows, avx512 fused against avx2 blocked, warm (the same Init
@@ -62,9 +52,9 @@ func BenchmarkCellStepEvictedPaired(b *testing.B) {
 				sink += other[i]
 			}
 		}
-		t0 := threadClock()
+		t0 := int64(threadcpu.Now())
 		LSTMCell(&p, a)
-		ns[cfg] = append(ns[cfg], float64(threadClock()-t0))
+		ns[cfg] = append(ns[cfg], float64(int64(threadcpu.Now())-t0))
 		restore()
 	}
 	_ = sink

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+
+	"github.com/mtlrun/mtlrun/internal/threadcpu"
 )
 
 // BenchmarkGeluErfPrefix: the one-pass GELU against the unfused passes
@@ -34,7 +36,7 @@ func BenchmarkGeluErfPrefix(b *testing.B) {
 			}
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			t0 := threadCPU()
+			t0 := threadcpu.Now()
 			for b.Loop() {
 				copy(x, src)
 				if onePass {
@@ -50,7 +52,7 @@ func BenchmarkGeluErfPrefix(b *testing.B) {
 					x[i] = p * 0.5
 				}
 			}
-			b.ReportMetric(float64((threadCPU()-t0).Nanoseconds())/float64(b.N*len(x)), "cpu-ns/elem")
+			b.ReportMetric(float64((threadcpu.Now()-t0).Nanoseconds())/float64(b.N*len(x)), "cpu-ns/elem")
 		})
 	}
 }

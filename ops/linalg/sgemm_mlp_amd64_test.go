@@ -8,11 +8,13 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/mtlrun/mtlrun/internal/threadcpu"
 )
 
 // BenchmarkSgemmMLP runs mlp_gelu's two products at batch 64 (64×1024×256
 // and 64×512×1024, B packed once) on every kernel set and reports
-// GFMA/s of CPU time (RUSAGE_THREAD), steadier than wall time on a shared
+// GFMA/s of CPU time (threadcpu), steadier than wall time on a shared
 // machine. "cold" sweeps 8 MB between runs so the weights come from L3
 // or memory, as they do when another program ran in between.
 // best-GFMA/s is the fastest single call (wall time): on a loaded machine
@@ -43,12 +45,12 @@ func BenchmarkSgemmMLP(b *testing.B) {
 								junk[j]++
 							}
 						}
-						t0, w0 := threadCPU(), time.Now()
+						t0, w0 := threadcpu.Now(), time.Now()
 						SgemmPacked(false, m, 1, a, k, pb, 0, c, n)
 						best = min(best, time.Since(w0))
-						cpu += int64(threadCPU() - t0)
+						cpu += int64(threadcpu.Now() - t0)
 					}
-					if cpu > 0 { // RUSAGE_THREAD ticks coarsely: a single short call may read 0
+					if cpu > 0 { // 0 where the clock did not move
 						b.ReportMetric(float64(m*n*k)*float64(b.N)/float64(cpu), "GFMA/s")
 					}
 					b.ReportMetric(float64(m*n*k)/float64(best), "best-GFMA/s")
@@ -96,7 +98,7 @@ func BenchmarkSgemmChain(b *testing.B) {
 				defer restore()
 				runtime.LockOSThread()
 				defer runtime.UnlockOSThread()
-				t0 := threadCPU()
+				t0 := threadcpu.Now()
 				best := time.Duration(1 << 62)
 				for i := 0; i < b.N; i++ {
 					w0 := time.Now()
@@ -116,7 +118,7 @@ func BenchmarkSgemmChain(b *testing.B) {
 					best = min(best, time.Since(w0))
 				}
 				b.ReportMetric(float64(best)/1e6, "best-ms")
-				if cpu := threadCPU() - t0; cpu > 0 {
+				if cpu := threadcpu.Now() - t0; cpu > 0 {
 					b.ReportMetric(float64(fma)*float64(b.N)/float64(cpu), "GFMA/s")
 					b.ReportMetric(float64(cpu)/1e6/float64(b.N), "cpu-ms/op")
 				}

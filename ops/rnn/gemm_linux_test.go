@@ -6,21 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/mtlrun/mtlrun/internal/threadcpu"
 	"github.com/mtlrun/mtlrun/ops/linalg"
 )
-
-// threadCPU is the CPU time of the calling OS thread (RUSAGE_THREAD).
-func threadCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(1, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkGemmNTLarge times the input projections of the issue-16 models
 // at batch 64 (all T·batch rows at once, with bias): LSTM(256) layer 2
@@ -38,13 +28,13 @@ func BenchmarkGemmNTLarge(b *testing.B) {
 			work := make([]float32, linalg.WorkSize(m, k))
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			t0 := threadCPU()
+			t0 := threadcpu.Now()
 			for b.Loop() {
 				gemmNT(m, a, k, &p, bias, c, n, work)
 			}
 			fma := float64(m*n*k) * float64(b.N)
 			b.ReportMetric(fma/b.Elapsed().Seconds()/1e9, "GFMA/s")
-			b.ReportMetric(fma/(threadCPU()-t0).Seconds()/1e9, "cpuGFMA/s")
+			b.ReportMetric(fma/(threadcpu.Now()-t0).Seconds()/1e9, "cpuGFMA/s")
 		})
 	}
 }
