@@ -34,6 +34,7 @@ type cellFrame struct {
 	ldg    int
 	tc     unsafe.Pointer // LSTM, with gates: tanh(c') out
 	ldt    int
+	n      int // gate-pass kernels (…GatesAVX2): rows
 }
 
 // The cell kinds, indexing the generated kernel tables.

@@ -13,7 +13,8 @@ import "unsafe"
 // before the next chunk (the chunk's inputs are reread from L1 per slot,
 // the slot's panel slice streams from L2 like the fused kernels' panel),
 // leaving the pre-activations of the block in a stack scratch; then the
-// gate kernels (the fused kernels' epilogue) turn them into the new state.
+// gate kernels (the fused kernels' epilogue; on AVX2 the gate-pass
+// kernels, every row of a chunk per call) turn them into the new state.
 // Each pre-activation is summed in the fused kernels' order (its start,
 // then x's terms, then h's, one FMA each, stored and reloaded exactly
 // between k blocks), so a row gets the same bits in either path and
@@ -52,6 +53,12 @@ func blockedStep(p *CellWeights, rows int) bool {
 	return !useAVX512 && rows >= 12 && (p.I+p.H)*p.Slots*cellBlock*4 > 20<<10
 }
 
+// cellGateMode 0 runs an AVX2 block's full chunks through the gate-pass
+// kernels (lstmCellGatesAVX2, gruCellGatesAVX2: all rows per call, see
+// internal/asmgen/cellgates.go); -1 through the 2-row gate kernels, as a
+// partial chunk always does (tests and benchmarks compare both).
+var cellGateMode = 0
+
 // zeroUnits is the start of the GRU's h·R_hᵀ without a recurrence bias.
 var zeroUnits [cellBlock]float32
 
@@ -71,7 +78,6 @@ func cellBlocked(p *CellWeights, a *CellArgs, gru bool) {
 		ids = mulIDsAVX512[:]
 	}
 	T := len(ids)
-	L := ks.lanes
 	H, I, S := p.H, p.I, p.Slots
 	K := I + H
 	bs := K * S * cellBlock
@@ -170,25 +176,51 @@ func cellBlocked(p *CellWeights, a *CellArgs, gru bool) {
 					*(*[4]float32)(d[12:]) = *(*[4]float32)(s[12:])
 				}
 			}
-			// the gates, chunk by chunk
-			for c0 := u0; c0 < u0+w; c0 += L {
-				f.setLive(u0+w-c0, L)
-				for i := 0; i < rows; {
-					f.init = unsafe.Pointer(&scr[i*ldS+c0-u0])
-					if gru {
-						f.c = unsafe.Pointer(&a.H[(r0+i)*a.LdH+c0])
-					} else {
-						f.c = unsafe.Pointer(&a.C[(r0+i)*a.LdC+c0])
-					}
-					f.ho = unsafe.Pointer(&a.HOut[(r0+i)*a.LdHOut+c0])
-					if rows-i >= ks.grows {
-						callCell(ks.gate, &f)
-						i += ks.grows
-					} else {
-						callCell(ks.gate1, &f)
-						i++
-					}
-				}
+			blockGates(ks, f, scr[:], a, r0, rows, u0, w, gru)
+		}
+	}
+}
+
+// blockGates runs the gates of a block's rows (from r0) and units u0 to
+// u0+w from the scratch scr (rows 4·16 floats apart), chunk by chunk. f
+// (the strides) comes by value: pointing a caller's frame at scr would
+// move scr to the heap.
+func blockGates(ks *cellKernels, f cellFrame, scr []float32, a *CellArgs, r0, rows, u0, w int, gru bool) {
+	const ldS = 4 * cellBlock
+	L := ks.lanes
+	for c0 := u0; c0 < u0+w; c0 += L {
+		f.setLive(u0+w-c0, L)
+		if L == 8 && f.part == 0 && cellGateMode == 0 {
+			// AVX2, a full chunk: every row in one call
+			f.init = unsafe.Pointer(&scr[c0-u0])
+			if gru {
+				f.c = unsafe.Pointer(&a.H[r0*a.LdH+c0])
+			} else {
+				f.c = unsafe.Pointer(&a.C[r0*a.LdC+c0])
+			}
+			f.ho = unsafe.Pointer(&a.HOut[r0*a.LdHOut+c0])
+			f.n = rows
+			if gru {
+				gruCellGatesAVX2(&f)
+			} else {
+				lstmCellGatesAVX2(&f)
+			}
+			continue
+		}
+		for i := 0; i < rows; {
+			f.init = unsafe.Pointer(&scr[i*ldS+c0-u0])
+			if gru {
+				f.c = unsafe.Pointer(&a.H[(r0+i)*a.LdH+c0])
+			} else {
+				f.c = unsafe.Pointer(&a.C[(r0+i)*a.LdC+c0])
+			}
+			f.ho = unsafe.Pointer(&a.HOut[(r0+i)*a.LdHOut+c0])
+			if rows-i >= ks.grows {
+				callCell(ks.gate, &f)
+				i += ks.grows
+			} else {
+				callCell(ks.gate1, &f)
+				i++
 			}
 		}
 	}

@@ -111,13 +111,69 @@ func TestCellBlockedMatchesFused(t *testing.T) {
 	}
 }
 
+// TestCellGatePass: the AVX2 gate-pass kernels (lstmCellGatesAVX2,
+// gruCellGatesAVX2) give the 2-row gate kernels' bits — h out and c, NaN
+// payloads included — over every row count of a trip and its leftovers,
+// full and partial unit blocks, and pre-activations from NaN, ±Inf and
+// saturating ±200 to subnormals.
+func TestCellGatePass(t *testing.T) {
+	restore, ok := setKernel(SetAVX2)
+	if !ok {
+		t.Skip("linalg: no AVX2 on this CPU; the gate-pass kernels are not used")
+	}
+	defer restore()
+	defer func(m int) { cellGateMode = m }(cellGateMode)
+	rng := rand.New(rand.NewPCG(5, 8))
+	const ldS = 4 * cellBlock
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 200, -200, 1e-40, -1e-40, 0, float32(math.Copysign(0, -1)), 88.5, -88.5}
+	for _, lstm := range []bool{true, false} {
+		kind := kindGruCell
+		if lstm {
+			kind = kindLstmCell
+		}
+		for _, rows := range []int{1, 2, 3, 4, 5, 6, 7, 12, 13, 64, 96} {
+			for _, w := range []int{16, 13, 8, 5} {
+				pre := randVec(rng, rows*ldS, 3)
+				for i := range pre {
+					if rng.IntN(8) == 0 {
+						pre[i] = special[rng.IntN(len(special))]
+					}
+				}
+				ld := w + 3
+				h, c := randVec(rng, rows*ld, 1), randVec(rng, rows*ld, 1)
+				h[rng.IntN(len(h))] = float32(math.NaN())
+				var out [2]*CellArgs
+				for m, mode := range []int{0, -1} {
+					cellGateMode = mode
+					a := &CellArgs{Rows: rows, H: append([]float32(nil), h...), LdH: ld, HOut: make([]float32, rows*ld), LdHOut: ld,
+						C: append([]float32(nil), c...), LdC: ld}
+					f := cellFrame{ldi: 4 * ldS, hb: 4 * cellBlock, ldo: 4 * a.LdHOut, ldc: 4 * a.LdC}
+					if !lstm {
+						f.ldc = 4 * a.LdH
+					}
+					blockGates(cellSet(kind), f, append([]float32(nil), pre...), a, 0, rows, 0, w, !lstm)
+					out[m] = a
+				}
+				for i := range out[0].HOut {
+					if math.Float32bits(out[0].HOut[i]) != math.Float32bits(out[1].HOut[i]) ||
+						math.Float32bits(out[0].C[i]) != math.Float32bits(out[1].C[i]) {
+						t.Fatalf("lstm=%v rows=%d w=%d: element %d: gate pass h %v c %v, 2-row kernels h %v c %v",
+							lstm, rows, w, i, out[0].HOut[i], out[0].C[i], out[1].HOut[i], out[1].C[i])
+					}
+				}
+			}
+		}
+	}
+}
+
 // BenchmarkCellBlocked compares the fused and the blocked step (mode -1
-// and 1) at the sizes of the issue-16 models at batch 64.
+// and 1; 2: blocked with the 2-row gate kernels instead of the AVX2
+// gate-pass kernels) at the sizes of the issue-16 models at batch 64.
 //
 //	go test ./ops/linalg -run XXX -bench CellBlocked
 func BenchmarkCellBlocked(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	defer func(m int) { cellBlockMode = m }(cellBlockMode)
+	defer func(m, g int) { cellBlockMode, cellGateMode = m, g }(cellBlockMode, cellGateMode)
 	for _, kern := range kernels() {
 		if kern == SetGo {
 			continue
@@ -140,11 +196,14 @@ func BenchmarkCellBlocked(b *testing.B) {
 			if tc.lstm {
 				name = "lstm"
 			}
-			for _, mode := range []int{-1, 1} {
+			for _, mode := range []int{-1, 1, 2} {
 				b.Run(fmt.Sprintf("%s/%s/rows%d_I%d_H%d/mode%d", kern, name, tc.rows, tc.in, tc.hid, mode), func(b *testing.B) {
 					restore, _ := setKernel(kern)
 					defer restore()
-					cellBlockMode = mode
+					cellBlockMode, cellGateMode = min(mode, 1), 0
+					if mode == 2 {
+						cellGateMode = -1
+					}
 					runtime.LockOSThread()
 					defer runtime.UnlockOSThread()
 					t0 := threadcpu.Now()
@@ -249,6 +308,63 @@ func BenchmarkCellOneRow(b *testing.B) {
 					b.ReportMetric(float64((threadcpu.Now()-t0).Nanoseconds())/float64(b.N), "cpu-ns/step")
 				})
 			}
+		}
+	}
+}
+
+// BenchmarkCellGates times the blocked step's gate pass alone (every unit
+// block of one step over 64 rows, scratch already filled): the AVX2
+// gate-pass kernels (mode 0) against the 2-row gate kernels (mode -1).
+//
+//	go test ./ops/linalg -run XXX -bench CellGates
+func BenchmarkCellGates(b *testing.B) {
+	if restore, ok := setKernel(SetAVX2); !ok {
+		b.Skip("linalg: no AVX2 on this CPU")
+	} else {
+		restore()
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	defer func(m int) { cellGateMode = m }(cellGateMode)
+	for _, tc := range []struct {
+		lstm      bool
+		rows, hid int
+	}{{true, 64, 256}, {false, 64, 128}} {
+		const ldS = 4 * cellBlock
+		kind, name := kindGruCell, "gru"
+		if tc.lstm {
+			kind, name = kindLstmCell, "lstm"
+		}
+		nb := (tc.hid + cellBlock - 1) / cellBlock
+		// the pre-activations, copied into the one scratch per block as the
+		// products would write them (the gate-pass kernels work in place;
+		// gates over their own outputs drift into slow denormal divisions)
+		pre := randVec(rng, tc.rows*ldS, 2)
+		scr := make([]float32, len(pre))
+		c0 := randVec(rng, tc.rows*tc.hid, 1)
+		a := &CellArgs{Rows: tc.rows, H: randVec(rng, tc.rows*tc.hid, 1), LdH: tc.hid,
+			HOut: make([]float32, tc.rows*tc.hid), LdHOut: tc.hid, C: make([]float32, len(c0)), LdC: tc.hid}
+		f := cellFrame{ldi: 4 * ldS, hb: 4 * cellBlock, ldo: 4 * a.LdHOut, ldc: 4 * a.LdC}
+		if !tc.lstm {
+			f.ldc = 4 * a.LdH
+		}
+		for _, mode := range []int{0, -1} {
+			b.Run(fmt.Sprintf("avx2/%s/rows%d_H%d/mode%d", name, tc.rows, tc.hid, mode), func(b *testing.B) {
+				restore, _ := setKernel(SetAVX2)
+				defer restore()
+				cellGateMode = mode
+				ks := cellSet(kind)
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				t0 := threadcpu.Now()
+				for b.Loop() {
+					copy(a.C, c0)
+					for u := 0; u < nb; u++ {
+						copy(scr, pre)
+						blockGates(ks, f, scr, a, 0, tc.rows, u*cellBlock, min(cellBlock, tc.hid-u*cellBlock), !tc.lstm)
+					}
+				}
+				b.ReportMetric(float64((threadcpu.Now()-t0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			})
 		}
 	}
 }

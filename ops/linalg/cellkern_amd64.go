@@ -106,6 +106,12 @@ func rnnCell4AVX2(f *cellFrame)
 //go:noescape
 func rnnCell1AVX2(f *cellFrame)
 
+//go:noescape
+func lstmCellGatesAVX2(f *cellFrame)
+
+//go:noescape
+func gruCellGatesAVX2(f *cellFrame)
+
 // callCell runs kernel id on f.
 func callCell(id int, f *cellFrame) {
 	switch id {

@@ -196,6 +196,7 @@ func generate() (asm, decl []byte) {
 		tables[t.s] = append(tables[t.s], fmt.Sprintf("\tkind%s: {lanes: %d, rows: %d, group: %s, one: %s, multi: %s, gate: %s, grows: %d, gate1: %s},\n",
 			strings.ToUpper(t.k.name[:1])+t.k.name[1:], t.s.lanes, t.rows, id(group), id(one), ms, gate, t.grows, gate1))
 	}
+	emitGatePasses(&e, &d)
 	// a switch, not func values: calling through a func value would make
 	// the frame escape to the heap
 	fmt.Fprintf(&d, "// callCell runs kernel id on f.\nfunc callCell(id int, f *cellFrame) {\n\tswitch id {\n%s\t}\n}\n\n", strings.Join(calls, ""))
