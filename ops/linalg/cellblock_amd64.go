@@ -18,7 +18,9 @@ import "unsafe"
 // Each pre-activation is summed in the fused kernels' order (its start,
 // then x's terms, then h's, one FMA each, stored and reloaded exactly
 // between k blocks), so a row gets the same bits in either path and
-// whatever its batch.
+// whatever its batch. With a narrow input (I ≤ blockK, H ≤ blockK) on
+// AVX2, two-input tiles (cellmulxh_amd64.s) take a slot's x and h terms
+// in one call, without the store and reload in between.
 //
 // blockK was 64 (a slot's 4 KB panel slice to stay in L1, every row
 // swept per slot): each tile call then ran 64 k steps between reloads of
@@ -131,25 +133,20 @@ func cellBlocked(p *CellWeights, a *CellArgs, gru bool) {
 				for q0 := 0; q0 < kn; q0 += blockK {
 					kk := min(blockK, kn-q0)
 					for c0, ce := 0, 0; c0 < rows; c0 = ce {
-						// blockTiles full tiles; fewer than T rows left
-						// over join the last chunk
-						ce = min(c0+T*blockTiles, rows)
-						if rows-ce < T {
-							ce = rows
-						}
+						ce = chunkEnd(c0, rows, T)
 						for s := 0; s < S; s++ {
 							acc := m[s]
 							b := unsafe.Pointer(&blk[(kOff+q0)*S*cellBlock+s*cellBlock])
-							// the chunk's full tiles in one call, then its leftover rows
-							for i := c0; i < ce; {
-								t, n := T, (ce-i)/T
-								if n == 0 {
-									t, n = ce-i, 1
+							// the chunk's tiles, a call per run of equal heights
+							i := c0
+							for _, sg := range tileRuns(ce-c0, T) {
+								if sg.n == 0 {
+									continue
 								}
 								cin, ldcin := src(acc, i)
-								callMul(int(ids[t-1]), kk, unsafe.Pointer(&v[(r0+i)*ld+q0]), 4*ld, b, 4*S*cellBlock,
-									cin, ldcin, unsafe.Pointer(&scr[i*ldS+acc*cellBlock]), 4*ldS, n)
-								i += t * n
+								callMul(int(ids[sg.t-1]), kk, unsafe.Pointer(&v[(r0+i)*ld+q0]), 4*ld, b, 4*S*cellBlock,
+									cin, ldcin, unsafe.Pointer(&scr[i*ldS+acc*cellBlock]), 4*ldS, sg.n)
+								i += sg.t * sg.n
 							}
 						}
 					}
@@ -158,10 +155,53 @@ func cellBlocked(p *CellWeights, a *CellArgs, gru bool) {
 					}
 				}
 			}
-			if I > 0 {
-				phase(a.X, a.LdX, 0, I, &xmap)
+			// phaseXH is both phases in one for the slots whose x and h
+			// terms feed one accumulator (all of LSTM's, GRU's z and r):
+			// two-input tiles sum x's terms then h's without storing
+			// the accumulators in between (same order, same bits);
+			// GRU's third slot keeps two calls (two accumulators)
+			phaseXH := func() {
+				for c0, ce := 0, 0; c0 < rows; c0 = ce {
+					ce = chunkEnd(c0, rows, T)
+					for s := 0; s < S; s++ {
+						b := unsafe.Pointer(&blk[s*cellBlock])
+						bh := unsafe.Pointer(&blk[I*S*cellBlock+s*cellBlock])
+						i := c0
+						for _, sg := range tileRuns(ce-c0, T) {
+							if sg.n == 0 {
+								continue
+							}
+							xa, ha := unsafe.Pointer(&a.X[(r0+i)*a.LdX]), unsafe.Pointer(&a.H[(r0+i)*a.LdH])
+							if acc := xmap[s]; acc == hmap[s] {
+								cin, ldcin := src(acc, i)
+								callMulXH(int(mulXHIDsAVX2[sg.t-1]), I, xa, 4*a.LdX, H, ha, 4*a.LdH, b, 4*S*cellBlock,
+									cin, ldcin, unsafe.Pointer(&scr[i*ldS+acc*cellBlock]), 4*ldS, sg.n)
+							} else {
+								cin, ldcin := src(acc, i)
+								callMul(int(ids[sg.t-1]), I, xa, 4*a.LdX, b, 4*S*cellBlock,
+									cin, ldcin, unsafe.Pointer(&scr[i*ldS+acc*cellBlock]), 4*ldS, sg.n)
+								acc = hmap[s]
+								cin, ldcin = src(acc, i)
+								callMul(int(ids[sg.t-1]), H, ha, 4*a.LdH, bh, 4*S*cellBlock,
+									cin, ldcin, unsafe.Pointer(&scr[i*ldS+acc*cellBlock]), 4*ldS, sg.n)
+							}
+							i += sg.t * sg.n
+						}
+					}
+				}
+				for s := 0; s < S; s++ {
+					started[xmap[s]], started[hmap[s]] = true, true
+				}
 			}
-			phase(a.H, a.LdH, I, H, &hmap)
+			switch {
+			case !useAVX512 && I > 0 && I <= blockK && H <= blockK:
+				phaseXH()
+			case I > 0:
+				phase(a.X, a.LdX, 0, I, &xmap)
+				fallthrough
+			default:
+				phase(a.H, a.LdH, I, H, &hmap)
+			}
 			if gru && !started[2] {
 				// no input rows (I = 0): x·W_hᵀ + init_h is init_h alone
 				for i := 0; i < rows; i++ {
@@ -224,4 +264,38 @@ func blockGates(ks *cellKernels, f cellFrame, scr []float32, a *CellArgs, r0, ro
 			}
 		}
 	}
+}
+
+// tileRun is n tiles of t rows.
+type tileRun struct{ t, n int }
+
+// tileRuns splits r rows into tiles of at most T rows: full tiles, then
+// the rows left over, which join the last full tile in two tiles of
+// near-equal height when they are T/2 or fewer (7 rows as 4 + 3, not 6
+// + 1): per row, AVX2's 1-, 2- and 3-row tiles run at 30, 60 and 80 %
+// of the 4- to 6-row tiles' speed (BenchmarkCellMulRows). Runs with n =
+// 0 are empty.
+func tileRuns(r, T int) [3]tileRun {
+	n, left := r/T, r%T
+	if n == 0 {
+		return [3]tileRun{{r, 1}}
+	}
+	if left == 0 || left > T/2 {
+		return [3]tileRun{{T, n}, {left, min(left, 1)}}
+	}
+	a := (T + left + 1) / 2
+	if b := T + left - a; b != a {
+		return [3]tileRun{{T, n - 1}, {a, 1}, {b, 1}}
+	}
+	return [3]tileRun{{T, n - 1}, {a, 2}}
+}
+
+// chunkEnd is the end of the row chunk from c0: blockTiles tiles of T
+// rows, fewer than T rows left over joining the last chunk.
+func chunkEnd(c0, rows, T int) int {
+	ce := min(c0+T*blockTiles, rows)
+	if rows-ce < T {
+		ce = rows
+	}
+	return ce
 }

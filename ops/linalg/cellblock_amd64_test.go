@@ -8,8 +8,10 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+	"unsafe"
 
 	"github.com/mtlrun/mtlrun/internal/threadcpu"
+	"golang.org/x/sys/cpu"
 )
 
 // TestCellBlockedMatchesFused: the blocked step (cellblock_amd64.go) gives
@@ -366,5 +368,80 @@ func BenchmarkCellGates(b *testing.B) {
 				b.ReportMetric(float64((threadcpu.Now()-t0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 			})
 		}
+	}
+}
+
+// TestTileRuns: the row split covers every row once with tiles of 1…T
+// rows and leaves no tile shorter than (T+1)/2 rows beside full ones.
+func TestTileRuns(t *testing.T) {
+	for _, tc := range []struct {
+		r, T int
+		want [3]tileRun
+	}{
+		{4, 6, [3]tileRun{{4, 1}}},
+		{6, 6, [3]tileRun{{6, 1}, {0, 0}}},
+		{7, 6, [3]tileRun{{6, 0}, {4, 1}, {3, 1}}},
+		{8, 6, [3]tileRun{{6, 0}, {4, 2}}},
+		{9, 6, [3]tileRun{{6, 0}, {5, 1}, {4, 1}}},
+		{10, 6, [3]tileRun{{6, 1}, {4, 1}}},
+		{28, 6, [3]tileRun{{6, 4}, {4, 1}}},
+		{25, 12, [3]tileRun{{12, 1}, {7, 1}, {6, 1}}},
+	} {
+		if got := tileRuns(tc.r, tc.T); got != tc.want {
+			t.Errorf("tileRuns(%d, %d) = %v, want %v", tc.r, tc.T, got, tc.want)
+		}
+	}
+	for T := 1; T <= 12; T++ {
+		for r := 1; r <= 60; r++ {
+			sum := 0
+			for _, sg := range tileRuns(r, T) {
+				if sg.n > 0 && (sg.t < 1 || sg.t > T) {
+					t.Fatalf("tileRuns(%d, %d): a tile of %d rows", r, T, sg.t)
+				}
+				if sg.n > 0 && r > T && sg.t < (T+1)/2 {
+					t.Fatalf("tileRuns(%d, %d): a tile of %d rows beside full ones", r, T, sg.t)
+				}
+				sum += sg.t * sg.n
+			}
+			if sum != r {
+				t.Fatalf("tileRuns(%d, %d) covers %d rows", r, T, sum)
+			}
+		}
+	}
+}
+
+// BenchmarkCellMulRows: the AVX2 product tiles by height, 60 rows of
+// LSTM(256)'s h phase in tiles of t rows (4 per call, as cellBlocked's
+// chunks), every unit block and slot: the per-row speeds behind
+// tileRuns. cpuGFMA/s per CPU second of this thread.
+func BenchmarkCellMulRows(b *testing.B) {
+	if !cpu.X86.HasAVX2 || !cpu.X86.HasFMA {
+		b.Skip("linalg: no AVX2+FMA")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	const H, S, rows = 256, 4, 60
+	panel := randVec(rng, H*H*S, 0.5)
+	h := randVec(rng, rows*H, 1)
+	init := randVec(rng, rows*S*H, 1)
+	scr := make([]float32, rows*S*cellBlock)
+	for t := 6; t >= 1; t-- {
+		b.Run(fmt.Sprintf("rows%d", t), func(b *testing.B) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			t0 := threadcpu.Now()
+			for b.Loop() {
+				for u := 0; u < H/cellBlock; u++ {
+					blk := panel[u*H*S*cellBlock:]
+					for c0 := 0; c0 < rows; c0 += 4 * t {
+						n := (min(rows, c0+4*t) - c0) / t
+						for s := 0; s < S; s++ {
+							callMul(int(mulIDsAVX2[t-1]), H, unsafe.Pointer(&h[c0*H]), 4*H, unsafe.Pointer(&blk[s*cellBlock]), 4*S*cellBlock,
+								unsafe.Pointer(&init[c0*S*H+s*H+u*cellBlock]), 4*S*H, unsafe.Pointer(&scr[c0*S*cellBlock+s*cellBlock]), 4*S*cellBlock, n)
+						}
+					}
+				}
+			}
+			b.ReportMetric(float64(rows*S*H*H)*float64(b.N)/(threadcpu.Now()-t0).Seconds()/1e9, "cpuGFMA/s")
+		})
 	}
 }

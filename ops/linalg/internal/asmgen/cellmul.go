@@ -136,27 +136,10 @@ func (t mulTile) emit(e *emitter) {
 		return fmt.Sprintf([...]string{"(%s)", "(%s)(R8*1)", "(%s)(R8*2)", "(%s)(R10*1)", "(%s)(R8*4)", "(%s)(R11*1)"}[row%6], base)
 	}
 	if !k512 {
-		t.unrolled(e, aAddr, acc, bReg, bc)
+		t.unrolled(e, name, aAddr, acc, bReg, bc)
 	}
 	e.raw(name + "_loop:\n")
-	for v := 0; v < nv; v++ {
-		e.p("VMOVUPS %d(BX), %s", 32*v, bReg(v))
-	}
-	for row := 0; row < t.rows; row++ {
-		if k512 {
-			e.p("VFMADD231PS.BCST %s, %s, %s", aAddr(row), bReg(0), acc(row, 0))
-			continue
-		}
-		e.p("VBROADCASTSS %s, %s", aAddr(row), bc(row))
-		for v := 0; v < nv; v++ {
-			e.p("VFMADD231PS %s, %s, %s", bReg(v), bc(row), acc(row, v))
-		}
-	}
-	e.p("ADDQ $4, AX")
-	if t.rows > 6 {
-		e.p("ADDQ $4, R9")
-	}
-	e.p("ADDQ DX, BX")
+	t.step(e, aAddr, acc, bReg, bc)
 	if k512 {
 		e.p("DECQ CX")
 		e.p("JNZ %s_loop", name)
@@ -188,13 +171,37 @@ func (t mulTile) emit(e *emitter) {
 	e.raw("\n")
 }
 
+// step emits one k step of the tile: B's k row, every row's a[r][q]
+// times it, then a and b one k further.
+func (t mulTile) step(e *emitter, aAddr func(int) string, acc func(int, int) string, bReg func(int) string, bc func(int) string) {
+	nv := 16 / t.s.lanes
+	for v := 0; v < nv; v++ {
+		e.p("VMOVUPS %d(BX), %s", 32*v, bReg(v))
+	}
+	for row := 0; row < t.rows; row++ {
+		if t.s.avx512() {
+			e.p("VFMADD231PS.BCST %s, %s, %s", aAddr(row), bReg(0), acc(row, 0))
+			continue
+		}
+		e.p("VBROADCASTSS %s, %s", aAddr(row), bc(row))
+		for v := 0; v < nv; v++ {
+			e.p("VFMADD231PS %s, %s, %s", bReg(v), bc(row), acc(row, v))
+		}
+	}
+	e.p("ADDQ $4, AX")
+	if t.rows > 6 {
+		e.p("ADDQ $4, R9")
+	}
+	e.p("ADDQ DX, BX")
+}
+
 // unrolled emits the AVX2 tiles' k loop unrolled by 4 (three fewer loop
 // µops per k step: 20 instead of 23 for 6 rows, as the 4×24 SGEMM tiles'),
 // k/4 times, leaving the k%4 last steps in SI for the one-step loop that
 // follows; each accumulator still takes its k terms in order. R9 holds
-// 3·ldb (the AVX2 tiles have at most 6 rows, so R9 is free).
-func (t mulTile) unrolled(e *emitter, aAddr func(int) string, acc func(int, int) string, bReg func(int) string, bc func(int) string) {
-	name := t.name()
+// 3·ldb (the AVX2 tiles have at most 6 rows, so R9 is free). Labels
+// start with name.
+func (t mulTile) unrolled(e *emitter, name string, aAddr func(int) string, acc func(int, int) string, bReg func(int) string, bc func(int) string) {
 	nv := 16 / t.s.lanes
 	bAddr := [...]string{"%d(BX)", "%d(BX)(DX*1)", "%d(BX)(DX*2)", "%d(BX)(R9*1)"}
 	e.p("LEAQ (DX)(DX*2), R9")

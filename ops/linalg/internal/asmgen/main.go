@@ -53,6 +53,9 @@ func outputs() map[string][]byte {
 	for name, data := range expOutputs() {
 		out[name] = data
 	}
+	for name, data := range cellMulXHOutputs() {
+		out[name] = data
+	}
 	return out
 }
 
