@@ -4152,6 +4152,7 @@ lstmCell1AVX2_keeppart:
 TEXT ·lstmCell1x2AVX2(SB), NOSPLIT, $256-8
 	MOVQ f+0(FP), DI
 	MOVQ cellFrame_lanes(DI), R14
+lstmCell1x2AVX2_blk:
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_hb(DI), R11
 	MOVQ cellFrame_ldi(DI), R13
@@ -4474,8 +4475,7 @@ lstmCell1x2AVX2_h:
 	VMOVUPS Y0, 0(BX)
 	VMULPS 192(SP), Y1, Y1
 	VMOVUPS Y1, 32(BX)
-	VZEROUPPER
-	RET
+	JMP lstmCell1x2AVX2_next
 
 lstmCell1x2AVX2_keep:
 	MOVQ cellFrame_ldg(DI), R11
@@ -4758,6 +4758,27 @@ lstmCell1x2AVX2_keep:
 	VMOVUPS Y1, 32(SI)
 	VMULPS 192(SP), Y1, Y1
 	VMOVUPS Y1, 32(BX)
+	JMP lstmCell1x2AVX2_next
+
+lstmCell1x2AVX2_next:
+	DECQ cellFrame_nblk(DI)
+	JLE lstmCell1x2AVX2_done
+	MOVQ cellFrame_pstep(DI), AX
+	ADDQ AX, cellFrame_pw(DI)
+	MOVQ cellFrame_ustep(DI), AX
+	ADDQ AX, cellFrame_init(DI)
+	ADDQ AX, cellFrame_c(DI)
+	ADDQ AX, cellFrame_ho(DI)
+	CMPQ cellFrame_gates(DI), $0
+	JEQ lstmCell1x2AVX2_advgates
+	ADDQ AX, cellFrame_gates(DI)
+lstmCell1x2AVX2_advgates:
+	CMPQ cellFrame_tc(DI), $0
+	JEQ lstmCell1x2AVX2_advtc
+	ADDQ AX, cellFrame_tc(DI)
+lstmCell1x2AVX2_advtc:
+	JMP lstmCell1x2AVX2_blk
+lstmCell1x2AVX2_done:
 	VZEROUPPER
 	RET
 
@@ -6772,6 +6793,7 @@ gruCell1AVX2_part:
 TEXT ·gruCell1x2AVX2(SB), NOSPLIT, $256-8
 	MOVQ f+0(FP), DI
 	MOVQ cellFrame_lanes(DI), R14
+gruCell1x2AVX2_blk:
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_hb(DI), R11
 	MOVQ cellFrame_ldi(DI), R13
@@ -6994,6 +7016,23 @@ gruCell1x2AVX2_h:
 	VSUBPS Y1, Y12, Y12
 	VFMADD231PS 192(SP), Y12, Y1
 	VMOVUPS Y1, 32(BX)
+	JMP gruCell1x2AVX2_next
+
+gruCell1x2AVX2_next:
+	DECQ cellFrame_nblk(DI)
+	JLE gruCell1x2AVX2_done
+	MOVQ cellFrame_pstep(DI), AX
+	ADDQ AX, cellFrame_pw(DI)
+	MOVQ cellFrame_ustep(DI), AX
+	ADDQ AX, cellFrame_init(DI)
+	ADDQ AX, cellFrame_c(DI)
+	ADDQ AX, cellFrame_ho(DI)
+	CMPQ cellFrame_rb(DI), $0
+	JEQ gruCell1x2AVX2_advrb
+	ADDQ AX, cellFrame_rb(DI)
+gruCell1x2AVX2_advrb:
+	JMP gruCell1x2AVX2_blk
+gruCell1x2AVX2_done:
 	VZEROUPPER
 	RET
 

@@ -216,9 +216,7 @@ func (k kernel) epilogueTwoPhase(e *emitter, r regs, part, keep bool) {
 			store(y, fmt.Sprintf("%d(BX)", j*vb))
 		}
 	}
-	e.p("VZEROUPPER")
-	e.p("RET")
-	e.raw("\n")
+	k.ret(e)
 }
 
 // tanhFromStack loads the phase-1 values of units u0 and u0+1 (only u0
@@ -266,7 +264,5 @@ func (k kernel) gruTwoPhase(e *emitter, r regs, part bool, load, store func(stri
 			store(y, fmt.Sprintf("%d(BX)", j*vb))
 		}
 	}
-	e.p("VZEROUPPER")
-	e.p("RET")
-	e.raw("\n")
+	k.ret(e)
 }

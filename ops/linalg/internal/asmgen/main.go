@@ -174,7 +174,7 @@ func generate() (asm, decl []byte) {
 		for _, n := range t.multi {
 			m := kernel{k: t.k, s: t.s, rows: 1, chunks: n}
 			ks = append(ks, m)
-			multi = append(multi, fmt.Sprintf("{%d, %s}", n, id(m)))
+			multi = append(multi, fmt.Sprintf("{%d, %s, %v}", n, id(m), m.loops()))
 		}
 		for _, k := range ks {
 			k.emit(&e)
@@ -427,6 +427,7 @@ func (k kernel) emit(e *emitter) {
 	} else {
 		e.p("MOVQ cellFrame_lanes(DI), R14")
 	}
+	k.blockTop(e, name)
 	// starting values
 	e.p("MOVQ cellFrame_init(DI), R10")
 	e.p("MOVQ cellFrame_hb(DI), R11")
@@ -512,6 +513,7 @@ func (k kernel) emit(e *emitter) {
 		}
 	}
 	k.finish(e, r, name)
+	k.blockNext(e, name)
 }
 
 // finish emits the gate arithmetic and stores, with a masked copy for a
