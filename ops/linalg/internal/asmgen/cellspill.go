@@ -38,7 +38,7 @@ func (k kernel) frame() int {
 	if k.twoPhase() {
 		n += 2 * k.units() * k.s.vb()
 	}
-	return n
+	return n + k.pipeFrame()
 }
 
 // spillRegs: accumulators first, then the broadcasts, one panel register

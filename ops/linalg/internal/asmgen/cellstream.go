@@ -1,5 +1,7 @@
 package main
 
+import "fmt"
+
 // Batch 1 on AVX2: the one-row several-chunk kernels (the two halves of
 // one packed block) loop over cellFrame_nblk consecutive blocks in one
 // call instead of one call per block.
@@ -24,6 +26,9 @@ func (k kernel) loops() bool {
 
 // blockTop labels the start of a block of a looping kernel.
 func (k kernel) blockTop(e *emitter, name string) {
+	if k.pipelines() {
+		e.p("MOVQ $0, %d(SP)", k.pipeFlag())
+	}
 	if k.loops() {
 		e.raw(name + "_blk:\n")
 	}
@@ -72,4 +77,129 @@ func (k kernel) blockNext(e *emitter, name string) {
 	e.p("VZEROUPPER")
 	e.p("RET")
 	e.raw("\n")
+}
+
+// The LSTM's looping kernel also pipelines the gate arithmetic: a block
+// that another block follows (and no gates are kept) leaves its 8 sums in
+// the stack frame (pending) instead of running its epilogue, and the next
+// block's h phase runs that epilogue in pieces (tasks) between segments
+// of its k loop, where the out-of-order window holds each piece together
+// with streaming multiply-adds instead of stalling the stream on the
+// chain. The k loop takes Y0-Y7 (sums) and Y8 (the broadcast, dead
+// between rows); a task takes Y8-Y12 and the gate constants Y13-Y15. The
+// last block runs the epilogue as before. A task's instructions per
+// element are the two-pass epilogue's (epilogueTwoPhase), with the same
+// operands (a product's operands may be swapped: exact either way), so
+// the bits are the same.
+
+// pipelines reports whether the kernel runs pending epilogues as tasks.
+func (k kernel) pipelines() bool { return k.loops() && k.k == kLSTM }
+
+// pipeTasks is how many tasks a pending block's epilogue takes: per unit,
+// its 4 gate activations, then c', tanh(c') and h'.
+func (k kernel) pipeTasks() int { return k.units() * (k.k.A + 1) }
+
+// The pipelined kernel's frame after the epilogue's: the pending sums,
+// then the flag saying a pending block exists.
+func (k kernel) pipeBase() int        { return k.frame() - k.pipeFrame() }
+func (k kernel) pipeFlag() int        { return k.pipeBase() + k.units()*k.k.A*k.s.vb() }
+func (k kernel) pendOff(u, a int) int { return k.pipeBase() + (u*k.k.A+a)*k.s.vb() }
+
+func (k kernel) pipeFrame() int {
+	if !k.pipelines() {
+		return 0
+	}
+	return k.units()*k.k.A*k.s.vb() + 8
+}
+
+// pipeEnter: before the x loop the flag is cleared on the first block;
+// before the h loop a block with a pending one goes to the pipelined loop.
+func (k kernel) pipeEnter(e *emitter, name, phase string) {
+	if !k.pipelines() || phase != "h" {
+		return
+	}
+	e.p("CMPQ %d(SP), $0", k.pipeFlag())
+	e.p("JNE %s_pipe", name)
+}
+
+// pipeTail follows the plain h loop: the pipelined h loop (the rows in
+// segments of k2/16, a task after each of the first pipeTasks segments,
+// then the rest of the rows), then the choice between leaving this
+// block's sums pending and running its epilogue now.
+func (k kernel) pipeTail(e *emitter, r regs, name, phase string, m []int) {
+	if !k.pipelines() || phase != "h" {
+		return
+	}
+	e.p("JMP %s_hdone", name)
+	e.raw(name + "_pipe:\n")
+	e.p("GATECONST256")
+	e.p("SHRQ $4, CX")
+	e.p("MOVQ CX, R8")
+	nt := k.pipeTasks()
+	for t := 0; t < nt; t++ {
+		if t > 0 {
+			e.p("MOVQ R8, CX")
+		}
+		e.raw(fmt.Sprintf("%s_seg%d:\n", name, t))
+		k.body(e, r, m)
+		e.p("DECQ CX")
+		e.p("JNZ %s_seg%d", name, t)
+		k.task(e, t)
+	}
+	// the rest: k2 - nt·(k2/16) > 0 rows
+	e.p("IMUL3Q $%d, R8, R8", nt)
+	e.p("MOVQ cellFrame_k2(DI), CX")
+	e.p("SUBQ R8, CX")
+	e.raw(name + "_rest:\n")
+	k.body(e, r, m)
+	e.p("DECQ CX")
+	e.p("JNZ %s_rest", name)
+	e.raw(name + "_hdone:\n")
+	e.p("CMPQ cellFrame_nblk(DI), $1")
+	e.p("JLE %s_epi", name)
+	e.p("CMPQ cellFrame_gates(DI), $0")
+	e.p("JNE %s_epi", name)
+	for u := 0; u < k.units(); u++ {
+		for a := 0; a < k.k.A; a++ {
+			e.p("VMOVUPS %s, %d(SP)", k.acc(r, 0, u, a), k.pendOff(u, a))
+		}
+	}
+	e.p("MOVQ $1, %d(SP)", k.pipeFlag())
+	e.p("JMP %s_next", name)
+	e.raw(name + "_epi:\n")
+}
+
+// task t of the pending block's epilogue; the frame's c and ho already
+// point at the current block, ustep past the pending one's.
+func (k kernel) task(e *emitter, t int) {
+	u, a := t/(k.k.A+1), t%(k.k.A+1)
+	z, tt := "Y8", []string{"Y9", "Y10", "Y11", "Y12"}
+	if a < k.k.A {
+		ops := sigOps
+		if a == 3 {
+			ops = tanhOps
+		}
+		e.p("VMOVUPS %d(SP), %s", k.pendOff(u, a), z)
+		for _, op := range ops(z, tt[0], tt[1], tt[2], tt[3]) {
+			e.p("%s", op)
+		}
+		e.p("VMOVUPS %s, %d(SP)", z, k.pendOff(u, a))
+		return
+	}
+	// c' = f⊙c + i⊙g, h' = o⊙tanh(c')
+	vb := k.s.vb()
+	e.p("MOVQ cellFrame_c(DI), DX")
+	e.p("SUBQ cellFrame_ustep(DI), DX")
+	e.p("VMOVUPS %d(DX), %s", u*vb, z)
+	e.p("VMULPS %d(SP), %s, %s", k.pendOff(u, 2), z, z)
+	e.p("VMOVUPS %d(SP), %s", k.pendOff(u, 0), tt[0])
+	e.p("VFMADD231PS %d(SP), %s, %s", k.pendOff(u, 3), tt[0], z)
+	e.p("VMOVUPS %s, %d(DX)", z, u*vb)
+	for _, op := range tanhOps(z, tt[0], tt[1], tt[2], tt[3]) {
+		e.p("%s", op)
+	}
+	e.p("VMULPS %d(SP), %s, %s", k.pendOff(u, 1), z, z)
+	e.p("MOVQ cellFrame_ho(DI), BX")
+	e.p("SUBQ cellFrame_ustep(DI), BX")
+	e.p("VMOVUPS %s, %d(BX)", z, u*vb)
 }

@@ -504,6 +504,7 @@ func (k kernel) emit(e *emitter) {
 			e.p("TESTQ CX, CX")
 			e.p("JZ %s_xdone", name)
 		}
+		k.pipeEnter(e, name, ph.label)
 		e.raw(fmt.Sprintf("%s_%s:\n", name, ph.label))
 		k.body(e, r, ph.m)
 		e.p("DECQ CX")
@@ -511,6 +512,7 @@ func (k kernel) emit(e *emitter) {
 		if ph.label == "x" {
 			e.raw(name + "_xdone:\n")
 		}
+		k.pipeTail(e, r, name, ph.label, ph.m)
 	}
 	k.finish(e, r, name)
 	k.blockNext(e, name)
