@@ -4172,7 +4172,7 @@ lstmCell1x2AVX2_blk:
 	MOVQ cellFrame_k1(DI), CX
 	MOVQ cellFrame_x(DI), SI
 	TESTQ CX, CX
-	JZ lstmCell1x2AVX2_xdone
+	JZ lstmCell1x2AVX2_x_end
 lstmCell1x2AVX2_x:
 	VBROADCASTSS (SI), Y8
 	VFMADD231PS 0(AX), Y8, Y0
@@ -4187,11 +4187,13 @@ lstmCell1x2AVX2_x:
 	ADDQ $4, SI
 	DECQ CX
 	JNZ lstmCell1x2AVX2_x
-lstmCell1x2AVX2_xdone:
+lstmCell1x2AVX2_x_end:
 	MOVQ cellFrame_k2(DI), CX
 	MOVQ cellFrame_h(DI), SI
 	CMPQ 512(SP), $0
 	JNE lstmCell1x2AVX2_pipe
+	TESTQ CX, CX
+	JZ lstmCell1x2AVX2_h_end
 lstmCell1x2AVX2_h:
 	VBROADCASTSS (SI), Y8
 	VFMADD231PS 0(AX), Y8, Y0
@@ -4206,11 +4208,15 @@ lstmCell1x2AVX2_h:
 	ADDQ $4, SI
 	DECQ CX
 	JNZ lstmCell1x2AVX2_h
+lstmCell1x2AVX2_h_end:
 	JMP lstmCell1x2AVX2_hdone
 lstmCell1x2AVX2_pipe:
 	GATECONST256
+	MOVQ CX, R9
 	SHRQ $4, CX
 	MOVQ CX, R8
+	TESTQ CX, CX
+	JZ lstmCell1x2AVX2_seg0_end
 lstmCell1x2AVX2_seg0:
 	VBROADCASTSS (SI), Y8
 	VFMADD231PS 0(AX), Y8, Y0
@@ -4225,6 +4231,7 @@ lstmCell1x2AVX2_seg0:
 	ADDQ $4, SI
 	DECQ CX
 	JNZ lstmCell1x2AVX2_seg0
+lstmCell1x2AVX2_seg0_end:
 	VMOVUPS 256(SP), Y8
 	VXORPS cellv<>+352(SB), Y8, Y8
 	VMINPS Y8, Y13, Y8
@@ -4251,6 +4258,8 @@ lstmCell1x2AVX2_seg0:
 	VDIVPS Y8, Y15, Y8
 	VMOVUPS Y8, 256(SP)
 	MOVQ R8, CX
+	TESTQ CX, CX
+	JZ lstmCell1x2AVX2_seg1_end
 lstmCell1x2AVX2_seg1:
 	VBROADCASTSS (SI), Y8
 	VFMADD231PS 0(AX), Y8, Y0
@@ -4265,6 +4274,7 @@ lstmCell1x2AVX2_seg1:
 	ADDQ $4, SI
 	DECQ CX
 	JNZ lstmCell1x2AVX2_seg1
+lstmCell1x2AVX2_seg1_end:
 	VMOVUPS 288(SP), Y8
 	VXORPS cellv<>+352(SB), Y8, Y8
 	VMINPS Y8, Y13, Y8
@@ -4291,6 +4301,8 @@ lstmCell1x2AVX2_seg1:
 	VDIVPS Y8, Y15, Y8
 	VMOVUPS Y8, 288(SP)
 	MOVQ R8, CX
+	TESTQ CX, CX
+	JZ lstmCell1x2AVX2_seg2_end
 lstmCell1x2AVX2_seg2:
 	VBROADCASTSS (SI), Y8
 	VFMADD231PS 0(AX), Y8, Y0
@@ -4305,6 +4317,7 @@ lstmCell1x2AVX2_seg2:
 	ADDQ $4, SI
 	DECQ CX
 	JNZ lstmCell1x2AVX2_seg2
+lstmCell1x2AVX2_seg2_end:
 	VMOVUPS 320(SP), Y8
 	VXORPS cellv<>+352(SB), Y8, Y8
 	VMINPS Y8, Y13, Y8
@@ -4331,6 +4344,8 @@ lstmCell1x2AVX2_seg2:
 	VDIVPS Y8, Y15, Y8
 	VMOVUPS Y8, 320(SP)
 	MOVQ R8, CX
+	TESTQ CX, CX
+	JZ lstmCell1x2AVX2_seg3_end
 lstmCell1x2AVX2_seg3:
 	VBROADCASTSS (SI), Y8
 	VFMADD231PS 0(AX), Y8, Y0
@@ -4345,6 +4360,7 @@ lstmCell1x2AVX2_seg3:
 	ADDQ $4, SI
 	DECQ CX
 	JNZ lstmCell1x2AVX2_seg3
+lstmCell1x2AVX2_seg3_end:
 	VMOVUPS 352(SP), Y8
 	VADDPS Y8, Y8, Y8
 	VMINPS Y8, Y13, Y8
@@ -4373,6 +4389,8 @@ lstmCell1x2AVX2_seg3:
 	VSUBPS Y8, Y15, Y8
 	VMOVUPS Y8, 352(SP)
 	MOVQ R8, CX
+	TESTQ CX, CX
+	JZ lstmCell1x2AVX2_seg4_end
 lstmCell1x2AVX2_seg4:
 	VBROADCASTSS (SI), Y8
 	VFMADD231PS 0(AX), Y8, Y0
@@ -4387,6 +4405,7 @@ lstmCell1x2AVX2_seg4:
 	ADDQ $4, SI
 	DECQ CX
 	JNZ lstmCell1x2AVX2_seg4
+lstmCell1x2AVX2_seg4_end:
 	MOVQ cellFrame_c(DI), DX
 	SUBQ cellFrame_ustep(DI), DX
 	VMOVUPS 0(DX), Y8
@@ -4424,6 +4443,8 @@ lstmCell1x2AVX2_seg4:
 	SUBQ cellFrame_ustep(DI), BX
 	VMOVUPS Y8, 0(BX)
 	MOVQ R8, CX
+	TESTQ CX, CX
+	JZ lstmCell1x2AVX2_seg5_end
 lstmCell1x2AVX2_seg5:
 	VBROADCASTSS (SI), Y8
 	VFMADD231PS 0(AX), Y8, Y0
@@ -4438,6 +4459,7 @@ lstmCell1x2AVX2_seg5:
 	ADDQ $4, SI
 	DECQ CX
 	JNZ lstmCell1x2AVX2_seg5
+lstmCell1x2AVX2_seg5_end:
 	VMOVUPS 384(SP), Y8
 	VXORPS cellv<>+352(SB), Y8, Y8
 	VMINPS Y8, Y13, Y8
@@ -4464,6 +4486,8 @@ lstmCell1x2AVX2_seg5:
 	VDIVPS Y8, Y15, Y8
 	VMOVUPS Y8, 384(SP)
 	MOVQ R8, CX
+	TESTQ CX, CX
+	JZ lstmCell1x2AVX2_seg6_end
 lstmCell1x2AVX2_seg6:
 	VBROADCASTSS (SI), Y8
 	VFMADD231PS 0(AX), Y8, Y0
@@ -4478,6 +4502,7 @@ lstmCell1x2AVX2_seg6:
 	ADDQ $4, SI
 	DECQ CX
 	JNZ lstmCell1x2AVX2_seg6
+lstmCell1x2AVX2_seg6_end:
 	VMOVUPS 416(SP), Y8
 	VXORPS cellv<>+352(SB), Y8, Y8
 	VMINPS Y8, Y13, Y8
@@ -4504,6 +4529,8 @@ lstmCell1x2AVX2_seg6:
 	VDIVPS Y8, Y15, Y8
 	VMOVUPS Y8, 416(SP)
 	MOVQ R8, CX
+	TESTQ CX, CX
+	JZ lstmCell1x2AVX2_seg7_end
 lstmCell1x2AVX2_seg7:
 	VBROADCASTSS (SI), Y8
 	VFMADD231PS 0(AX), Y8, Y0
@@ -4518,6 +4545,7 @@ lstmCell1x2AVX2_seg7:
 	ADDQ $4, SI
 	DECQ CX
 	JNZ lstmCell1x2AVX2_seg7
+lstmCell1x2AVX2_seg7_end:
 	VMOVUPS 448(SP), Y8
 	VXORPS cellv<>+352(SB), Y8, Y8
 	VMINPS Y8, Y13, Y8
@@ -4544,6 +4572,8 @@ lstmCell1x2AVX2_seg7:
 	VDIVPS Y8, Y15, Y8
 	VMOVUPS Y8, 448(SP)
 	MOVQ R8, CX
+	TESTQ CX, CX
+	JZ lstmCell1x2AVX2_seg8_end
 lstmCell1x2AVX2_seg8:
 	VBROADCASTSS (SI), Y8
 	VFMADD231PS 0(AX), Y8, Y0
@@ -4558,6 +4588,7 @@ lstmCell1x2AVX2_seg8:
 	ADDQ $4, SI
 	DECQ CX
 	JNZ lstmCell1x2AVX2_seg8
+lstmCell1x2AVX2_seg8_end:
 	VMOVUPS 480(SP), Y8
 	VADDPS Y8, Y8, Y8
 	VMINPS Y8, Y13, Y8
@@ -4586,6 +4617,8 @@ lstmCell1x2AVX2_seg8:
 	VSUBPS Y8, Y15, Y8
 	VMOVUPS Y8, 480(SP)
 	MOVQ R8, CX
+	TESTQ CX, CX
+	JZ lstmCell1x2AVX2_seg9_end
 lstmCell1x2AVX2_seg9:
 	VBROADCASTSS (SI), Y8
 	VFMADD231PS 0(AX), Y8, Y0
@@ -4600,6 +4633,7 @@ lstmCell1x2AVX2_seg9:
 	ADDQ $4, SI
 	DECQ CX
 	JNZ lstmCell1x2AVX2_seg9
+lstmCell1x2AVX2_seg9_end:
 	MOVQ cellFrame_c(DI), DX
 	SUBQ cellFrame_ustep(DI), DX
 	VMOVUPS 32(DX), Y8
@@ -4637,8 +4671,10 @@ lstmCell1x2AVX2_seg9:
 	SUBQ cellFrame_ustep(DI), BX
 	VMOVUPS Y8, 32(BX)
 	IMUL3Q $10, R8, R8
-	MOVQ cellFrame_k2(DI), CX
+	MOVQ R9, CX
 	SUBQ R8, CX
+	TESTQ CX, CX
+	JZ lstmCell1x2AVX2_rest_end
 lstmCell1x2AVX2_rest:
 	VBROADCASTSS (SI), Y8
 	VFMADD231PS 0(AX), Y8, Y0
@@ -4653,6 +4689,7 @@ lstmCell1x2AVX2_rest:
 	ADDQ $4, SI
 	DECQ CX
 	JNZ lstmCell1x2AVX2_rest
+lstmCell1x2AVX2_rest_end:
 lstmCell1x2AVX2_hdone:
 	CMPQ cellFrame_nblk(DI), $1
 	JLE lstmCell1x2AVX2_epi
@@ -7283,7 +7320,7 @@ gruCell1x2AVX2_norb:
 	MOVQ cellFrame_k1(DI), CX
 	MOVQ cellFrame_x(DI), SI
 	TESTQ CX, CX
-	JZ gruCell1x2AVX2_xdone
+	JZ gruCell1x2AVX2_x_end
 gruCell1x2AVX2_x:
 	VBROADCASTSS (SI), Y8
 	VFMADD231PS 0(AX), Y8, Y0
@@ -7296,9 +7333,11 @@ gruCell1x2AVX2_x:
 	ADDQ $4, SI
 	DECQ CX
 	JNZ gruCell1x2AVX2_x
-gruCell1x2AVX2_xdone:
+gruCell1x2AVX2_x_end:
 	MOVQ cellFrame_k2(DI), CX
 	MOVQ cellFrame_h(DI), SI
+	TESTQ CX, CX
+	JZ gruCell1x2AVX2_h_end
 gruCell1x2AVX2_h:
 	VBROADCASTSS (SI), Y8
 	VFMADD231PS 0(AX), Y8, Y0
@@ -7311,6 +7350,7 @@ gruCell1x2AVX2_h:
 	ADDQ $4, SI
 	DECQ CX
 	JNZ gruCell1x2AVX2_h
+gruCell1x2AVX2_h_end:
 	VMOVUPS Y4, 0(SP)
 	VMOVUPS Y5, 32(SP)
 	VMOVUPS Y6, 64(SP)

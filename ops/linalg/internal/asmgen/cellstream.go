@@ -112,27 +112,30 @@ func (k kernel) pipeFrame() int {
 	return k.units()*k.k.A*k.s.vb() + 8
 }
 
-// pipeEnter: before the x loop the flag is cleared on the first block;
-// before the h loop a block with a pending one goes to the pipelined loop.
-func (k kernel) pipeEnter(e *emitter, name, phase string) {
-	if !k.pipelines() || phase != "h" {
+// streamPhases is a looping kernel's multiply-adds: the x rows, then the
+// h rows, the latter in segments with the pending block's tasks between
+// them when there is one, then the choice between leaving this block's
+// sums pending and running its epilogue now (at name_epi, which finish
+// follows).
+func (k kernel) streamPhases(e *emitter, r regs, name string) {
+	e.p("MOVQ cellFrame_k1(DI), CX")
+	e.p("MOVQ cellFrame_x(DI), SI")
+	k.rowLoop(e, r, k.k.xmap, name+"_x")
+	e.p("MOVQ cellFrame_k2(DI), CX")
+	e.p("MOVQ cellFrame_h(DI), SI")
+	if !k.pipelines() {
+		k.rowLoop(e, r, k.k.hmap, name+"_h")
 		return
 	}
 	e.p("CMPQ %d(SP), $0", k.pipeFlag())
 	e.p("JNE %s_pipe", name)
-}
-
-// pipeTail follows the plain h loop: the pipelined h loop (the rows in
-// segments of k2/16, a task after each of the first pipeTasks segments,
-// then the rest of the rows), then the choice between leaving this
-// block's sums pending and running its epilogue now.
-func (k kernel) pipeTail(e *emitter, r regs, name, phase string, m []int) {
-	if !k.pipelines() || phase != "h" {
-		return
-	}
+	k.rowLoop(e, r, k.k.hmap, name+"_h")
 	e.p("JMP %s_hdone", name)
+	// segments of k2/16 rows (may be 0), a task after each of the first
+	// pipeTasks, then the rest of the rows (k2 - pipeTasks·(k2/16) > 0)
 	e.raw(name + "_pipe:\n")
 	e.p("GATECONST256")
+	e.p("MOVQ CX, R9")
 	e.p("SHRQ $4, CX")
 	e.p("MOVQ CX, R8")
 	nt := k.pipeTasks()
@@ -140,20 +143,13 @@ func (k kernel) pipeTail(e *emitter, r regs, name, phase string, m []int) {
 		if t > 0 {
 			e.p("MOVQ R8, CX")
 		}
-		e.raw(fmt.Sprintf("%s_seg%d:\n", name, t))
-		k.body(e, r, m)
-		e.p("DECQ CX")
-		e.p("JNZ %s_seg%d", name, t)
+		k.rowLoop(e, r, k.k.hmap, fmt.Sprintf("%s_seg%d", name, t))
 		k.task(e, t)
 	}
-	// the rest: k2 - nt·(k2/16) > 0 rows
 	e.p("IMUL3Q $%d, R8, R8", nt)
-	e.p("MOVQ cellFrame_k2(DI), CX")
+	e.p("MOVQ R9, CX")
 	e.p("SUBQ R8, CX")
-	e.raw(name + "_rest:\n")
-	k.body(e, r, m)
-	e.p("DECQ CX")
-	e.p("JNZ %s_rest", name)
+	k.rowLoop(e, r, k.k.hmap, name+"_rest")
 	e.raw(name + "_hdone:\n")
 	e.p("CMPQ cellFrame_nblk(DI), $1")
 	e.p("JLE %s_epi", name)
@@ -167,6 +163,17 @@ func (k kernel) pipeTail(e *emitter, r regs, name, phase string, m []int) {
 	e.p("MOVQ $1, %d(SP)", k.pipeFlag())
 	e.p("JMP %s_next", name)
 	e.raw(name + "_epi:\n")
+}
+
+// rowLoop runs CX rows (may be 0) from AX (panel) and SI (inputs).
+func (k kernel) rowLoop(e *emitter, r regs, m []int, label string) {
+	e.p("TESTQ CX, CX")
+	e.p("JZ %s_end", label)
+	e.raw(label + ":\n")
+	k.body(e, r, m)
+	e.p("DECQ CX")
+	e.p("JNZ %s", label)
+	e.raw(label + "_end:\n")
 }
 
 // task t of the pending block's epilogue; the frame's c and ho already

@@ -490,6 +490,12 @@ func (k kernel) emit(e *emitter) {
 		e.p("MOVQ cellFrame_bs(DI), R12")
 		e.p("LEAQ (R12)(R12*2), R13")
 	}
+	if k.loops() {
+		k.streamPhases(e, r, name)
+		k.finish(e, r, name)
+		k.blockNext(e, name)
+		return
+	}
 	for _, ph := range []struct {
 		kf, vf, lf, label string
 		m                 []int
@@ -504,7 +510,6 @@ func (k kernel) emit(e *emitter) {
 			e.p("TESTQ CX, CX")
 			e.p("JZ %s_xdone", name)
 		}
-		k.pipeEnter(e, name, ph.label)
 		e.raw(fmt.Sprintf("%s_%s:\n", name, ph.label))
 		k.body(e, r, ph.m)
 		e.p("DECQ CX")
@@ -512,10 +517,8 @@ func (k kernel) emit(e *emitter) {
 		if ph.label == "x" {
 			e.raw(name + "_xdone:\n")
 		}
-		k.pipeTail(e, r, name, ph.label, ph.m)
 	}
 	k.finish(e, r, name)
-	k.blockNext(e, name)
 }
 
 // finish emits the gate arithmetic and stores, with a masked copy for a
