@@ -93,11 +93,20 @@ func (k kernel) blockNext(e *emitter, name string) {
 // the bits are the same.
 
 // pipelines reports whether the kernel runs pending epilogues as tasks.
-func (k kernel) pipelines() bool { return k.loops() && k.k == kLSTM }
+func (k kernel) pipelines() bool { return k.loops() && (k.k == kLSTM || k.k == kGRU) }
 
-// pipeTasks is how many tasks a pending block's epilogue takes: per unit,
-// its 4 gate activations, then c', tanh(c') and h'.
-func (k kernel) pipeTasks() int { return k.units() * (k.k.A + 1) }
+// unitTasks is how many tasks one unit's epilogue takes: LSTM, its 4 gate
+// activations, then c', tanh(c') and h'; GRU, z and r, then
+// n = tanh(nx + r⊙nh) and h'.
+func (k kernel) unitTasks() int {
+	if k.k == kGRU {
+		return 3
+	}
+	return k.k.A + 1
+}
+
+// pipeTasks is how many tasks a pending block's epilogue takes.
+func (k kernel) pipeTasks() int { return k.units() * k.unitTasks() }
 
 // The pipelined kernel's frame after the epilogue's: the pending sums,
 // then the flag saying a pending block exists.
@@ -179,9 +188,9 @@ func (k kernel) rowLoop(e *emitter, r regs, m []int, label string) {
 // task t of the pending block's epilogue; the frame's c and ho already
 // point at the current block, ustep past the pending one's.
 func (k kernel) task(e *emitter, t int) {
-	u, a := t/(k.k.A+1), t%(k.k.A+1)
+	u, a := t/k.unitTasks(), t%k.unitTasks()
 	z, tt := "Y8", []string{"Y9", "Y10", "Y11", "Y12"}
-	if a < k.k.A {
+	if a < k.unitTasks()-1 {
 		ops := sigOps
 		if a == 3 {
 			ops = tanhOps
@@ -193,8 +202,24 @@ func (k kernel) task(e *emitter, t int) {
 		e.p("VMOVUPS %s, %d(SP)", z, k.pendOff(u, a))
 		return
 	}
-	// c' = f⊙c + i⊙g, h' = o⊙tanh(c')
 	vb := k.s.vb()
+	if k.k == kGRU {
+		// n = tanh(nx + r⊙nh), h' = n + z⊙(h - n), h the old state (c)
+		e.p("VMOVUPS %d(SP), %s", k.pendOff(u, 1), tt[0])
+		e.p("VMOVUPS %d(SP), %s", k.pendOff(u, 2), z)
+		e.p("VFMADD231PS %d(SP), %s, %s", k.pendOff(u, 3), tt[0], z)
+		for _, op := range tanhOps(z, tt[0], tt[1], tt[2], tt[3]) {
+			e.p("%s", op)
+		}
+		e.p("MOVQ cellFrame_c(DI), DX")
+		e.p("SUBQ cellFrame_ustep(DI), DX")
+		e.p("VMOVUPS %d(DX), %s", u*vb, tt[0])
+		e.p("VSUBPS %s, %s, %s", z, tt[0], tt[0])
+		e.p("VFMADD231PS %d(SP), %s, %s", k.pendOff(u, 0), tt[0], z)
+		k.storeHO(e, z, u)
+		return
+	}
+	// c' = f⊙c + i⊙g, h' = o⊙tanh(c')
 	e.p("MOVQ cellFrame_c(DI), DX")
 	e.p("SUBQ cellFrame_ustep(DI), DX")
 	e.p("VMOVUPS %d(DX), %s", u*vb, z)
@@ -206,7 +231,12 @@ func (k kernel) task(e *emitter, t int) {
 		e.p("%s", op)
 	}
 	e.p("VMULPS %d(SP), %s, %s", k.pendOff(u, 1), z, z)
+	k.storeHO(e, z, u)
+}
+
+// storeHO stores the pending block's unit u of h'.
+func (k kernel) storeHO(e *emitter, z string, u int) {
 	e.p("MOVQ cellFrame_ho(DI), BX")
 	e.p("SUBQ cellFrame_ustep(DI), BX")
-	e.p("VMOVUPS %s, %d(BX)", z, u*vb)
+	e.p("VMOVUPS %s, %d(BX)", z, u*k.s.vb())
 }
