@@ -4,20 +4,27 @@ import "fmt"
 
 // Batch 1 on AVX2: the one-row several-chunk kernels (the two halves of
 // one packed block) loop over cellFrame_nblk consecutive blocks in one
-// call instead of one call per block.
+// call instead of one call per block, and the LSTM and GRU ones run a
+// block's gate arithmetic while the next block's products stream (below).
 //
 // At batch 1 a step streams the whole packed panel (LSTM(256): 1 MB,
 // about this L2) through one row's 8 accumulators. One call per 16-unit
-// block cost the Go-side call and pointer setup 16 times a step, and each
-// block's gate arithmetic (a latency-bound chain) stalled the stream at
-// the block boundary with nothing of the next block in flight. The loop
-// keeps the pointers in the frame: after a block's epilogue it adds
-// cellFrame_pstep to the panel pointer and cellFrame_ustep to init, c, ho
-// (and gates, tc, rb when set) and starts the next block. Each block's
-// sums and gates are the one-block kernel's, in the same order.
-// (Software prefetch of the panel — rows ahead in the k loop, or the next
-// block's first rows before the epilogue — measured no faster: the
-// hardware prefetcher already follows the stream.)
+// block paid the Go-side call and pointer setup 16 times a step (~0.5 %),
+// and each block's gate arithmetic, a latency-bound chain of ~270
+// instructions, filled the out-of-order window at the block boundary so
+// that the next block's panel loads waited behind it (~4 %). The loop
+// keeps the pointers in the frame: after a block it adds cellFrame_pstep
+// to the panel pointer and cellFrame_ustep to init, c, ho (and gates, tc,
+// rb when set) and starts the next block. Each block's sums and gates are
+// the one-block kernel's, in the same order.
+//
+// Measured and dropped (paired CPU time against the AVX-512 kernel,
+// noise ±2 %): software prefetch of the panel 1, 2, 4 or 8 KB ahead in
+// the k loop (T0: no gain; T1/T2: 5-15 % slower), of the next block's
+// first rows before the gates, or of the next block's Init; the k loop
+// unrolled by 2; the FMAs in address order; one 16-byte load and
+// in-lane permutes for four rows' broadcasts instead of four broadcast
+// loads; the tasks spread over k2/11 rows instead of k2/16.
 
 // loops reports whether the kernel runs cellFrame_nblk blocks per call.
 func (k kernel) loops() bool {
