@@ -86,18 +86,18 @@ func (k kernel) blockNext(e *emitter, name string) {
 	e.raw("\n")
 }
 
-// The LSTM's looping kernel also pipelines the gate arithmetic: a block
-// that another block follows (and no gates are kept) leaves its 8 sums in
-// the stack frame (pending) instead of running its epilogue, and the next
-// block's h phase runs that epilogue in pieces (tasks) between segments
-// of its k loop, where the out-of-order window holds each piece together
-// with streaming multiply-adds instead of stalling the stream on the
-// chain. The k loop takes Y0-Y7 (sums) and Y8 (the broadcast, dead
+// The LSTM and GRU looping kernels also pipeline the gate arithmetic: a
+// block that another block follows (and no gates are kept) leaves its 8
+// sums in the stack frame (pending) instead of running its epilogue, and
+// the next block's h phase runs that epilogue in pieces (tasks) between
+// segments of its k loop, where the out-of-order window holds each piece
+// together with streaming multiply-adds instead of stalling the stream on
+// the chain. The k loop takes Y0-Y7 (sums) and Y8 (the broadcast, dead
 // between rows); a task takes Y8-Y12 and the gate constants Y13-Y15. The
 // last block runs the epilogue as before. A task's instructions per
-// element are the two-pass epilogue's (epilogueTwoPhase), with the same
-// operands (a product's operands may be swapped: exact either way), so
-// the bits are the same.
+// element are the two-pass epilogue's (epilogueTwoPhase, gruTwoPhase),
+// with the same operands (a product's operands may be swapped: exact
+// either way), so the bits are the same.
 
 // pipelines reports whether the kernel runs pending epilogues as tasks.
 func (k kernel) pipelines() bool { return k.loops() && (k.k == kLSTM || k.k == kGRU) }
