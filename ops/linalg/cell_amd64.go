@@ -35,6 +35,9 @@ type cellFrame struct {
 	tc     unsafe.Pointer // LSTM, with gates: tanh(c') out
 	ldt    int
 	n      int // gate-pass kernels (…GatesAVX2): rows
+	nblk   int // a looping kernel (multiKernel.loops): blocks this call
+	pstep  int // bytes from one block's panel to the next one's (±bs)
+	ustep  int // bytes from one block's units to the next one's (±64)
 }
 
 // The cell kinds, indexing the generated kernel tables.
@@ -61,9 +64,12 @@ type cellKernels struct {
 }
 
 // multiKernel is a one-row kernel over n full chunks at once: more
-// independent accumulators hide the FMA latency a single row has.
+// independent accumulators hide the FMA latency a single row has. A
+// looping one (AVX2: n chunks are one packed block) runs f.nblk such
+// blocks per call, pstep and ustep apart (internal/asmgen/cellstream.go).
 type multiKernel struct {
 	n, id int
+	loops bool
 }
 
 // laneTab gives, from &laneTab[16-w], the AVX2 lane masks of a chunk pair
@@ -180,11 +186,17 @@ func cellAsm(p *CellWeights, a *CellArgs, gru bool) {
 			}
 			f.setLive(cellBlock, L)
 			for i := ns - 1; i >= 0; i-- {
-				id := ks.multi[0].id
+				id, loops := ks.multi[0].id, ks.multi[0].loops
 				for _, m := range ks.multi {
 					if m.n == seg[i][1] {
-						id = m.id
+						id, loops = m.id, m.loops
 					}
+				}
+				if loops && cellLoopBlocks {
+					setRow(r, seg[i][0]+(seg[i][2]-1)*seg[i][1])
+					f.nblk, f.pstep, f.ustep = seg[i][2], -f.bs*seg[i][1]*L/cellBlock, -4*seg[i][1]*L
+					callCell(id, &f)
+					continue
 				}
 				for k := seg[i][2] - 1; k >= 0; k-- {
 					setRow(r, seg[i][0]+k*seg[i][1])
@@ -196,6 +208,12 @@ func cellAsm(p *CellWeights, a *CellArgs, gru bool) {
 		c := 0
 		f.setLive(cellBlock, L)
 		for _, m := range ks.multi {
+			if n := (full - c) / m.n; m.loops && cellLoopBlocks && n > 0 {
+				setRow(r, c)
+				f.nblk, f.pstep, f.ustep = n, f.bs*m.n*L/cellBlock, 4*m.n*L
+				callCell(m.id, &f)
+				c += n * m.n
+			}
 			for ; c+m.n <= full; c += m.n {
 				setRow(r, c)
 				callCell(m.id, &f)
@@ -208,6 +226,10 @@ func cellAsm(p *CellWeights, a *CellArgs, gru bool) {
 		}
 	}
 }
+
+// cellLoopBlocks lets a looping multiKernel run all its blocks in one
+// call (benchmarks compare against one call per block).
+var cellLoopBlocks = true
 
 // cellMulti enables the several-chunks-per-row kernels (tests and
 // benchmarks compare against the chunk-at-a-time ones).

@@ -188,8 +188,8 @@ func callCell(id int, f *cellFrame) {
 
 // cellKernelsAVX512 are the AVX512 kernels of every cell kind.
 var cellKernelsAVX512 = [cellKinds]cellKernels{
-	kindLstmCell: {lanes: 16, rows: 4, group: 4, one: 5, multi: []multiKernel{{4, 0}, {2, 1}}, gate: 2, grows: 4, gate1: 3},
-	kindGruCell:  {lanes: 16, rows: 4, group: 10, one: 11, multi: []multiKernel{{4, 6}, {2, 7}}, gate: 8, grows: 4, gate1: 9},
+	kindLstmCell: {lanes: 16, rows: 4, group: 4, one: 5, multi: []multiKernel{{4, 0, false}, {2, 1, false}}, gate: 2, grows: 4, gate1: 3},
+	kindGruCell:  {lanes: 16, rows: 4, group: 10, one: 11, multi: []multiKernel{{4, 6, false}, {2, 7, false}}, gate: 8, grows: 4, gate1: 9},
 	kindGru0ZR:   {lanes: 16, rows: 4, group: 12, one: 13, multi: nil, gate: -1, grows: 0, gate1: -1},
 	kindGru0N:    {lanes: 16, rows: 4, group: 14, one: 15, multi: nil, gate: -1, grows: 0, gate1: -1},
 	kindRnnCell:  {lanes: 16, rows: 4, group: 16, one: 17, multi: nil, gate: -1, grows: 0, gate1: -1},
@@ -197,8 +197,8 @@ var cellKernelsAVX512 = [cellKinds]cellKernels{
 
 // cellKernelsAVX2 are the AVX2 kernels of every cell kind.
 var cellKernelsAVX2 = [cellKinds]cellKernels{
-	kindLstmCell: {lanes: 8, rows: 3, group: 21, one: 22, multi: []multiKernel{{2, 18}}, gate: 19, grows: 2, gate1: 20},
-	kindGruCell:  {lanes: 8, rows: 3, group: 26, one: 27, multi: []multiKernel{{2, 23}}, gate: 24, grows: 2, gate1: 25},
+	kindLstmCell: {lanes: 8, rows: 3, group: 21, one: 22, multi: []multiKernel{{2, 18, true}}, gate: 19, grows: 2, gate1: 20},
+	kindGruCell:  {lanes: 8, rows: 3, group: 26, one: 27, multi: []multiKernel{{2, 23, true}}, gate: 24, grows: 2, gate1: 25},
 	kindGru0ZR:   {lanes: 8, rows: 4, group: 28, one: 29, multi: nil, gate: -1, grows: 0, gate1: -1},
 	kindGru0N:    {lanes: 8, rows: 4, group: 30, one: 31, multi: nil, gate: -1, grows: 0, gate1: -1},
 	kindRnnCell:  {lanes: 8, rows: 4, group: 32, one: 33, multi: nil, gate: -1, grows: 0, gate1: -1},

@@ -38,7 +38,7 @@ func (k kernel) frame() int {
 	if k.twoPhase() {
 		n += 2 * k.units() * k.s.vb()
 	}
-	return n
+	return n + k.pipeFrame()
 }
 
 // spillRegs: accumulators first, then the broadcasts, one panel register
@@ -216,9 +216,7 @@ func (k kernel) epilogueTwoPhase(e *emitter, r regs, part, keep bool) {
 			store(y, fmt.Sprintf("%d(BX)", j*vb))
 		}
 	}
-	e.p("VZEROUPPER")
-	e.p("RET")
-	e.raw("\n")
+	k.ret(e)
 }
 
 // tanhFromStack loads the phase-1 values of units u0 and u0+1 (only u0
@@ -266,7 +264,5 @@ func (k kernel) gruTwoPhase(e *emitter, r regs, part bool, load, store func(stri
 			store(y, fmt.Sprintf("%d(BX)", j*vb))
 		}
 	}
-	e.p("VZEROUPPER")
-	e.p("RET")
-	e.raw("\n")
+	k.ret(e)
 }

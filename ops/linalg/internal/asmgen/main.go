@@ -177,7 +177,7 @@ func generate() (asm, decl []byte) {
 		for _, n := range t.multi {
 			m := kernel{k: t.k, s: t.s, rows: 1, chunks: n}
 			ks = append(ks, m)
-			multi = append(multi, fmt.Sprintf("{%d, %s}", n, id(m)))
+			multi = append(multi, fmt.Sprintf("{%d, %s, %v}", n, id(m), m.loops()))
 		}
 		for _, k := range ks {
 			k.emit(&e)
@@ -431,6 +431,7 @@ func (k kernel) emit(e *emitter) {
 	} else {
 		e.p("MOVQ cellFrame_lanes(DI), R14")
 	}
+	k.blockTop(e, name)
 	// starting values
 	e.p("MOVQ cellFrame_init(DI), R10")
 	e.p("MOVQ cellFrame_hb(DI), R11")
@@ -492,6 +493,12 @@ func (k kernel) emit(e *emitter) {
 	if k.chunks > 1 {
 		e.p("MOVQ cellFrame_bs(DI), R12")
 		e.p("LEAQ (R12)(R12*2), R13")
+	}
+	if k.loops() {
+		k.streamPhases(e, r, name)
+		k.finish(e, r, name)
+		k.blockNext(e, name)
+		return
 	}
 	for _, ph := range []struct {
 		kf, vf, lf, label string
