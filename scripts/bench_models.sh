@@ -6,31 +6,48 @@
 # ONNXRUNTIME_LIB (scripts/install-onnxruntime.sh).
 #
 #   sh scripts/bench_models.sh main   > main.jsonl   # the larger models + seed LSTM, avx512 and avx2
+#   sh scripts/bench_models.sh avx2   > avx2.jsonl   # avx2 against onnxruntime's AVX-512 and its AVX2 kernels
 #   sh scripts/bench_models.sh grid   > grid.jsonl   # sequence length, batch and hidden size axes
 #   /usr/bin/python3 scripts/bench_table.py main.jsonl grid.jsonl
 #
 # Run counts are chosen so each point takes a few seconds on one core; the
 # kernel set is forced with MTLRUN_KERNELS (a set the CPU lacks is refused).
+# onnxruntime picks its own kernels (AVX-512 where the CPU has it); "avx2"
+# also runs it from the copy scripts/ortavx2 makes, whose dispatch skips
+# AVX-512: both sides then run what an AVX2-only server runs. Each line
+# says which onnxruntime ran ("ort": "native" or "avx2").
 set -e
 cd "$(dirname "$0")/.."
 M=${MTLRUN:-./mtlrun}
 [ -x "$M" ] || go build -o "$M" ./cmd/mtlrun
 [ -f bench/models/lstm2x256/model.onnx ] || /usr/bin/python3 scripts/gen_bench_models.py >&2
 one() { # kernels model batch time runs
-	MTLRUN_KERNELS=$1 "$M" bench "$2" --batch "$3" --time "$4" --runs "$5" --threads 1 --vs-ort --json |
-		/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); r=d["results"]; print(json.dumps({"model": d["model"], "batch": d["batch"], "time": '"$4"', "kernels": d["kernel_set"], "mtlrun_p50_ms": r[0]["p50_ms"], "ort_p50_ms": r[1]["p50_ms"], "ratio_p50": d["ratio"]["p50"], "runs": '"$5"'}))'
+	MTLRUN_KERNELS=$1 "$M" bench "$2" --batch "$3" --time "$4" --runs "$5" --threads 1 --vs-ort --json </dev/null |
+		/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); r=d["results"]; print(json.dumps({"model": d["model"], "batch": d["batch"], "time": '"$4"', "kernels": d["kernel_set"], "ort": "'"${ORT:-native}"'", "mtlrun_p50_ms": r[0]["p50_ms"], "ort_p50_ms": r[1]["p50_ms"], "ratio_p50": d["ratio"]["p50"], "runs": '"$5"'}))'
+}
+main_rows() { # model batch time runs, one row each
+	cat <<-EOF
+	models/seed_lstm/model.onnx 1 50 1000
+	models/seed_lstm/model.onnx 64 50 200
+	bench/models/lstm2x256/model.onnx 1 100 200
+	bench/models/lstm2x256/model.onnx 64 100 20
+	bench/models/bigru128/model.onnx 1 100 400
+	bench/models/bigru128/model.onnx 64 100 40
+	bench/models/mlp_gelu/model.onnx 1 1 1000
+	bench/models/mlp_gelu/model.onnx 64 1 100
+	EOF
 }
 case "$1" in
 main)
 	for k in avx512 avx2; do
-		one $k models/seed_lstm/model.onnx 1 50 1000
-		one $k models/seed_lstm/model.onnx 64 50 200
-		one $k bench/models/lstm2x256/model.onnx 1 100 200
-		one $k bench/models/lstm2x256/model.onnx 64 100 20
-		one $k bench/models/bigru128/model.onnx 1 100 400
-		one $k bench/models/bigru128/model.onnx 64 100 40
-		one $k bench/models/mlp_gelu/model.onnx 1 1 1000
-		one $k bench/models/mlp_gelu/model.onnx 64 1 100
+		main_rows | while read -r model batch time runs; do one $k "$model" "$batch" "$time" "$runs"; done
+	done ;;
+avx2)
+	# onnxruntime's AVX2 kernels (the tool refuses a build it does not know)
+	lib=$(go run ./scripts/ortavx2)
+	main_rows | while read -r model batch time runs; do
+		one avx2 "$model" "$batch" "$time" "$runs"
+		ONNXRUNTIME_LIB=$lib ORT=avx2 one avx2 "$model" "$batch" "$time" "$runs"
 	done ;;
 grid)
 	k=${KERNELS:-avx2}
@@ -40,5 +57,5 @@ grid)
 		one $k bench/models/lstm_h$h/model.onnx 1 50 $((40000 / h))
 		one $k bench/models/lstm_h$h/model.onnx 64 50 $((2000 / h + 5))
 	done ;;
-*) echo "usage: $0 main|grid" >&2; exit 2 ;;
+*) echo "usage: $0 main|avx2|grid" >&2; exit 2 ;;
 esac

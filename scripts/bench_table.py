@@ -3,8 +3,8 @@
 
     /usr/bin/python3 scripts/bench_table.py main.jsonl [grid.jsonl ...]
 
-Prints one row per (model, batch, time, kernel set): p50 of mtlrun and of
-onnxruntime in ms, the ratio, and each runtime's GFLOP/s counting only the
+Prints one row per (model, batch, time, kernel set, onnxruntime's
+kernels): p50 of mtlrun and of onnxruntime in ms, the ratio, and each runtime's GFLOP/s counting only the
 multiply-adds of the products (2 flops each; gate and activation
 arithmetic not counted), so rows of different sizes compare.
 """
@@ -33,8 +33,8 @@ def flops_per_row(model, T):
 
 
 def main():
-    print("| model | kernels | batch | T | mtlrun p50 ms | onnxruntime p50 ms | ratio | mtlrun GFLOP/s | ort GFLOP/s |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model | kernels | onnxruntime | batch | T | mtlrun p50 ms | onnxruntime p50 ms | ratio | mtlrun GFLOP/s | ort GFLOP/s |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for path in sys.argv[1:]:
         for line in open(path):
             d = json.loads(line)
@@ -46,8 +46,8 @@ def main():
                 g2 = "%.1f" % (work / d["ort_p50_ms"] / 1e6)
             name = os.path.basename(os.path.dirname(d["model"]))
             t = d["time"] if not name.startswith("mlp") else "-"
-            print("| %s | %s | %d | %s | %.3f | %.3f | **%.2f** | %s | %s |" % (
-                name, d["kernels"], d["batch"], t, d["mtlrun_p50_ms"], d["ort_p50_ms"], d["ratio_p50"], g1, g2))
+            print("| %s | %s | %s | %d | %s | %.3f | %.3f | **%.2f** | %s | %s |" % (
+                name, d["kernels"], d.get("ort", "native"), d["batch"], t, d["mtlrun_p50_ms"], d["ort_p50_ms"], d["ratio_p50"], g1, g2))
 
 
 if __name__ == "__main__":
