@@ -56,6 +56,9 @@ func outputs() map[string][]byte {
 	for name, data := range cellMulXHOutputs() {
 		out[name] = data
 	}
+	for name, data := range cellMulGateOutputs() {
+		out[name] = data
+	}
 	return out
 }
 
