@@ -61,14 +61,6 @@ func blockedStep(p *CellWeights, rows int) bool {
 // partial chunk always does (tests and benchmarks compare both).
 var cellGateMode = 0
 
-// cellPipeMode chooses how the AVX2 LSTM blocked step schedules a block's
-// gate pass (an experiment, measured slower: docs/PERFORMANCE.md). 0:
-// after the block's products (6-row tiles). 1: the gate tiles
-// (cellmulgate_amd64.go) run it inside the next block's products. 2: the
-// gate tiles, the gate pass after the products. 3: 6-row tiles, the gate
-// pass in shares of rows between the next block's tile calls.
-var cellPipeMode = 0
-
 // zeroUnits is the start of the GRU's h·R_hᵀ without a recurrence bias.
 var zeroUnits [cellBlock]float32
 
@@ -77,9 +69,7 @@ var zeroUnits [cellBlock]float32
 // i o f c; GRU z, r, x·W_hᵀ + init_h, h·R_hᵀ + RB.
 func cellBlocked(p *CellWeights, a *CellArgs, gru bool) {
 	const A = 4
-	// two scratches: with the gate tiles (pipe), a block's pre-activations
-	// stay pending in one while the next block's products fill the other
-	var scrs [2][maxBlockRows * A * cellBlock]float32
+	var scr [maxBlockRows * A * cellBlock]float32
 	kind, xmap, hmap := kindLstmCell, [4]int{0, 1, 2, 3}, [4]int{0, 1, 2, 3}
 	if gru {
 		kind, xmap, hmap = kindGruCell, [4]int{0, 1, 2}, [4]int{0, 1, 3}
@@ -101,49 +91,12 @@ func cellBlocked(p *CellWeights, a *CellArgs, gru bool) {
 	if gru {
 		f.ldc = 4 * a.LdH
 	}
-	// the gate tiles (internal/asmgen/cellmulgate.go): AVX2 LSTM, whole k
-	// per call
-	pipe := !useAVX512 && !gru && I <= blockK && H <= blockK && (cellPipeMode == 1 || cellPipeMode == 2)
-	coarse := !useAVX512 && !gru && cellPipeMode == 3
 	for r0 := 0; r0 < a.Rows; r0 += per {
 		rows := min(per, a.Rows-r0)
-		// the pending block (pipe): its scratch, first unit and the
-		// first of its rows whose gates have not run
-		var pend *[maxBlockRows * A * cellBlock]float32
-		pu0, pi := 0, 0
 		for u := 0; u < nb; u++ {
 			u0 := u * cellBlock
 			w := min(cellBlock, H-u0)
 			blk := p.data[u*bs:]
-			scr := &scrs[0]
-			if pipe || coarse {
-				scr = &scrs[u%2]
-			}
-			// coarse: the pending block's gates, a share of its rows
-			// after each tile call of this block (calls left: n)
-			gateSome := func(n int) {
-				if pend == nil || pi >= rows {
-					return
-				}
-				q := (rows - pi + n - 1) / n
-				blockGates(ks, f, pend[pi*ldS:], a, r0+pi, q, pu0, cellBlock, gru)
-				pi += q
-			}
-			calls := 0
-			if coarse {
-				for c0, ce := 0, 0; c0 < rows; c0 = ce {
-					ce = chunkEnd(c0, rows, T)
-					for _, sg := range tileRuns(ce-c0, T) {
-						calls += S * min(sg.n, 1)
-					}
-				}
-				if !(I > 0 && I <= blockK && H <= blockK) {
-					calls *= (H + blockK - 1) / blockK
-					if I > 0 {
-						calls += calls / ((H + blockK - 1) / blockK) * ((I + blockK - 1) / blockK)
-					}
-				}
-			}
 			var started [A]bool
 			if w < cellBlock {
 				// a partial block: its starting values are copied (the
@@ -193,8 +146,6 @@ func cellBlocked(p *CellWeights, a *CellArgs, gru bool) {
 								cin, ldcin := src(acc, i)
 								callMul(int(ids[sg.t-1]), kk, unsafe.Pointer(&v[(r0+i)*ld+q0]), 4*ld, b, 4*S*cellBlock,
 									cin, ldcin, unsafe.Pointer(&scr[i*ldS+acc*cellBlock]), 4*ldS, sg.n)
-								gateSome(max(calls, 1))
-								calls--
 								i += sg.t * sg.n
 							}
 						}
@@ -234,8 +185,6 @@ func cellBlocked(p *CellWeights, a *CellArgs, gru bool) {
 								callMul(int(ids[sg.t-1]), H, ha, 4*a.LdH, bh, 4*S*cellBlock,
 									cin, ldcin, unsafe.Pointer(&scr[i*ldS+acc*cellBlock]), 4*ldS, sg.n)
 							}
-							gateSome(max(calls, 1))
-							calls--
 							i += sg.t * sg.n
 						}
 					}
@@ -244,70 +193,7 @@ func cellBlocked(p *CellWeights, a *CellArgs, gru bool) {
 					started[xmap[s]], started[hmap[s]] = true, true
 				}
 			}
-			// phaseG is phaseXH with the gate tiles (LSTM on AVX2): every
-			// tile call also runs the pending block's gates, a row per
-			// tile, while rows are left
-			phaseG := func() {
-				T := len(mulGateIDsAVX2)
-				var g mulGateFrame
-				g.kx, g.ldx, g.kh, g.ldh = I, 4*a.LdX, H, 4*a.LdH
-				g.ldb, g.ldcout = 4*S*cellBlock, 4*ldS
-				g.pldc, g.pldo = 4*a.LdC, 4*a.LdHOut
-				if I == 0 {
-					g.ldx = 0
-				}
-				// tile calls left, to spread the pending rows over
-				left := 0
-				for c0, ce := 0, 0; c0 < rows; c0 = ce {
-					ce = chunkEnd(c0, rows, T)
-					for _, sg := range tileRuns(ce-c0, T) {
-						left += S * sg.n
-					}
-				}
-				for c0, ce := 0, 0; c0 < rows; c0 = ce {
-					ce = chunkEnd(c0, rows, T)
-					for s := 0; s < S; s++ {
-						g.b = unsafe.Pointer(&blk[s*cellBlock])
-						i := c0
-						for _, sg := range tileRuns(ce-c0, T) {
-							if sg.n == 0 {
-								continue
-							}
-							g.h = unsafe.Pointer(&a.H[(r0+i)*a.LdH])
-							g.x = g.h
-							if I > 0 {
-								g.x = unsafe.Pointer(&a.X[(r0+i)*a.LdX])
-							}
-							g.cin, g.ldcin = src(s, i)
-							g.cout = unsafe.Pointer(&scr[i*ldS+s*cellBlock])
-							g.tiles = sg.n
-							g.pn = 0
-							if pend != nil && pi < rows {
-								g.pscr = unsafe.Pointer(&pend[pi*ldS])
-								g.pc = unsafe.Pointer(&a.C[(r0+pi)*a.LdC+pu0])
-								g.pho = unsafe.Pointer(&a.HOut[(r0+pi)*a.LdHOut+pu0])
-								g.pn = rows - pi
-								g.pt = 1
-								if g.pn > left {
-									g.pt = 2
-								}
-							}
-							left -= sg.n
-							callMulGate(int(mulGateIDsAVX2[sg.t-1]), &g)
-							if pend != nil {
-								pi = rows - g.pn
-							}
-							i += sg.t * sg.n
-						}
-					}
-				}
-				for s := 0; s < S; s++ {
-					started[s] = true
-				}
-			}
 			switch {
-			case pipe:
-				phaseG()
 			case !useAVX512 && I > 0 && I <= blockK && H <= blockK:
 				phaseXH()
 			case I > 0:
@@ -329,17 +215,6 @@ func cellBlocked(p *CellWeights, a *CellArgs, gru bool) {
 					*(*[4]float32)(d[8:]) = *(*[4]float32)(s[8:])
 					*(*[4]float32)(d[12:]) = *(*[4]float32)(s[12:])
 				}
-			}
-			if pend != nil {
-				// the pending block's rows no tile took
-				if pi < rows {
-					blockGates(ks, f, pend[pi*ldS:], a, r0+pi, rows-pi, pu0, cellBlock, gru)
-				}
-				pend = nil
-			}
-			if (pipe || coarse) && w == cellBlock && u+1 < nb && cellPipeMode != 2 {
-				pend, pu0, pi = scr, u0, 0
-				continue
 			}
 			blockGates(ks, f, scr[:], a, r0, rows, u0, w, gru)
 		}

@@ -170,13 +170,12 @@ func TestCellGatePass(t *testing.T) {
 
 // BenchmarkCellBlocked compares the fused and the blocked step (mode -1
 // and 1; 2: blocked with the 2-row gate kernels instead of the AVX2
-// gate-pass kernels; 3, 4, 5: AVX2 LSTM with cellPipeMode 1, 2, 3) at the
-// sizes of the issue-16 models at batch 64.
+// gate-pass kernels) at the sizes of the issue-16 models at batch 64.
 //
 //	go test ./ops/linalg -run XXX -bench CellBlocked
 func BenchmarkCellBlocked(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	defer func(m, g, p int) { cellBlockMode, cellGateMode, cellPipeMode = m, g, p }(cellBlockMode, cellGateMode, cellPipeMode)
+	defer func(m, g int) { cellBlockMode, cellGateMode = m, g }(cellBlockMode, cellGateMode)
 	for _, kern := range kernels() {
 		if kern == SetGo {
 			continue
@@ -199,16 +198,13 @@ func BenchmarkCellBlocked(b *testing.B) {
 			if tc.lstm {
 				name = "lstm"
 			}
-			for _, mode := range []int{-1, 1, 2, 3, 4, 5} {
+			for _, mode := range []int{-1, 1, 2} {
 				b.Run(fmt.Sprintf("%s/%s/rows%d_I%d_H%d/mode%d", kern, name, tc.rows, tc.in, tc.hid, mode), func(b *testing.B) {
 					restore, _ := setKernel(kern)
 					defer restore()
-					cellBlockMode, cellGateMode, cellPipeMode = min(mode, 1), 0, 0
-					switch {
-					case mode == 2:
+					cellBlockMode, cellGateMode = min(mode, 1), 0
+					if mode == 2 {
 						cellGateMode = -1
-					case mode > 2:
-						cellPipeMode = mode - 2
 					}
 					runtime.LockOSThread()
 					defer runtime.UnlockOSThread()
@@ -447,77 +443,5 @@ func BenchmarkCellMulRows(b *testing.B) {
 			}
 			b.ReportMetric(float64(rows*S*H*H)*float64(b.N)/(threadcpu.Now()-t0).Seconds()/1e9, "cpuGFMA/s")
 		})
-	}
-}
-
-// TestCellPipeModes: the AVX2 LSTM blocked step's gate-pass schedules
-// (cellPipeMode 1-3: the gate tiles running a block's gates inside the
-// next block's products, the gate tiles alone, the gate pass in shares
-// between tile calls) give the default schedule's bits, h and c, NaN
-// payloads included, over odd row counts (1-5-row tiles, one or two
-// pending rows per tile, rows left to the gate pass, row blocks of
-// maxBlockRows), partial last unit blocks, k too short to spread the
-// tasks, and inputs from NaN and ±Inf to saturating ±100.
-func TestCellPipeModes(t *testing.T) {
-	restore, ok := setKernel(SetAVX2)
-	if !ok {
-		t.Skip("linalg: no AVX2 on this CPU; the gate tiles are not used")
-	}
-	defer restore()
-	defer func(m, p int) { cellBlockMode, cellPipeMode = m, p }(cellBlockMode, cellPipeMode)
-	cellBlockMode = 1
-	rng := rand.New(rand.NewPCG(3, 4))
-	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 100, -100}
-	type size struct{ hid, in, rows int }
-	var sizes []size
-	for _, hid := range []int{17, 32, 33, 67, 256} {
-		for _, in := range []int{0, 3, 16} {
-			for _, rows := range []int{1, 4, 5, 7, 11, 16, 23, 64, 97} {
-				sizes = append(sizes, size{hid, in, rows})
-			}
-		}
-	}
-	for n, sz := range sizes {
-		hid, in, rows := sz.hid, sz.in, sz.rows
-		w := randVec(rng, 4*hid*max(in, 1), 0.5)
-		r := randVec(rng, 4*hid*hid, 0.5)
-		var p CellWeights
-		PackCell(&p, make([]float32, CellSize(4, in, hid)), 4, in, hid, w, r)
-		a := &CellArgs{Rows: rows, LdX: in + 1, LdH: hid + 2, LdHOut: hid + 1, LdC: hid + 3, LdInit: 4*hid + 1}
-		if n%2 == 0 {
-			a.LdInit = 0
-		}
-		a.X = randVec(rng, rows*a.LdX+1, 1)
-		a.H = randVec(rng, rows*a.LdH, 1)
-		a.C = randVec(rng, rows*a.LdC, 1)
-		a.Init = randVec(rng, max(rows*a.LdInit, 4*hid), 1)
-		for _, v := range [][]float32{a.H, a.C} {
-			for i := 0; i < 3; i++ {
-				v[rng.IntN(len(v))] = special[rng.IntN(len(special))]
-			}
-		}
-		a.HOut = make([]float32, rows*a.LdHOut)
-		var want *CellArgs
-		for _, mode := range []int{0, 1, 2, 3} {
-			cellPipeMode = mode
-			b := *a
-			b.HOut = append([]float32(nil), a.HOut...)
-			b.C = append([]float32(nil), a.C...)
-			LSTMCell(&p, &b)
-			if mode == 0 {
-				want = &b
-				continue
-			}
-			for i := range b.HOut {
-				if math.Float32bits(b.HOut[i]) != math.Float32bits(want.HOut[i]) {
-					t.Fatalf("mode %d H=%d I=%d rows=%d: h element %d: %v, want %v", mode, hid, in, rows, i, b.HOut[i], want.HOut[i])
-				}
-			}
-			for i := range b.C {
-				if math.Float32bits(b.C[i]) != math.Float32bits(want.C[i]) {
-					t.Fatalf("mode %d H=%d I=%d rows=%d: c element %d: %v, want %v", mode, hid, in, rows, i, b.C[i], want.C[i])
-				}
-			}
-		}
 	}
 }

@@ -56,9 +56,6 @@ func outputs() map[string][]byte {
 	for name, data := range cellMulXHOutputs() {
 		out[name] = data
 	}
-	for name, data := range cellMulGateOutputs() {
-		out[name] = data
-	}
 	return out
 }
 
