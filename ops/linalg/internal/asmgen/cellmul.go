@@ -118,15 +118,7 @@ func (t mulTile) emit(e *emitter) {
 	// starting values
 	e.p("MOVQ R12, SI")
 	e.p("MOVQ ldcin+48(FP), DI")
-	for row := 0; row < t.rows; row++ {
-		if row > 0 {
-			e.p("ADDQ DI, SI")
-		}
-		for v := 0; v < nv; v++ {
-			e.p("VMOVUPS %d(SI), %s", 32*v, acc(row, v))
-		}
-	}
-	e.p("ADDQ DI, SI")
+	t.moveRows(e, acc, nv, true)
 	e.p("MOVQ SI, R12") // the next tile's cin
 	aAddr := func(row int) string {
 		base := "AX"
@@ -150,15 +142,7 @@ func (t mulTile) emit(e *emitter) {
 	}
 	e.p("MOVQ R13, SI")
 	e.p("MOVQ ldcout+64(FP), DI")
-	for row := 0; row < t.rows; row++ {
-		if row > 0 {
-			e.p("ADDQ DI, SI")
-		}
-		for v := 0; v < nv; v++ {
-			e.p("VMOVUPS %s, %d(SI)", acc(row, v), 32*v)
-		}
-	}
-	e.p("ADDQ DI, SI")
+	t.moveRows(e, acc, nv, false)
 	e.p("MOVQ SI, R13")
 	// the next tile's a: rows further down
 	for i := 0; i < t.rows; i++ {
@@ -169,6 +153,25 @@ func (t mulTile) emit(e *emitter) {
 	e.p("VZEROUPPER")
 	e.p("RET")
 	e.raw("\n")
+}
+
+// moveRows loads (in) or stores the tile's accumulators from or to the
+// rows at SI, DI bytes apart, leaving SI one row past the tile: where the
+// next tile's rows start.
+func (t mulTile) moveRows(e *emitter, acc func(int, int) string, nv int, in bool) {
+	for row := 0; row < t.rows; row++ {
+		if row > 0 {
+			e.p("ADDQ DI, SI")
+		}
+		for v := 0; v < nv; v++ {
+			if in {
+				e.p("VMOVUPS %d(SI), %s", 32*v, acc(row, v))
+			} else {
+				e.p("VMOVUPS %s, %d(SI)", acc(row, v), 32*v)
+			}
+		}
+	}
+	e.p("ADDQ DI, SI")
 }
 
 // step emits one k step of the tile: B's k row, every row's a[r][q]

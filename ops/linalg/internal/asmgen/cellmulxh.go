@@ -91,15 +91,7 @@ func (t mulXHTile) emit(e *emitter) {
 	e.p("MOVQ b+48(FP), BX")
 	e.p("MOVQ R12, SI")
 	e.p("MOVQ ldcin+72(FP), DI")
-	for row := 0; row < t.rows; row++ {
-		if row > 0 {
-			e.p("ADDQ DI, SI")
-		}
-		for v := 0; v < nv; v++ {
-			e.p("VMOVUPS %d(SI), %s", 32*v, acc(row, v))
-		}
-	}
-	e.p("ADDQ DI, SI")
+	t.moveRows(e, acc, nv, true)
 	e.p("MOVQ SI, R12") // the next tile's cin
 	// x's k rows, then h's (B runs on from x's last row into h's first)
 	for _, in := range []struct{ seg, k, a, lda string }{{"x", "kx+0", "x+8", "ldx+16"}, {"h", "kh+24", "h+32", "ldh+40"}} {
@@ -118,15 +110,7 @@ func (t mulXHTile) emit(e *emitter) {
 	}
 	e.p("MOVQ R13, SI")
 	e.p("MOVQ ldcout+88(FP), DI")
-	for row := 0; row < t.rows; row++ {
-		if row > 0 {
-			e.p("ADDQ DI, SI")
-		}
-		for v := 0; v < nv; v++ {
-			e.p("VMOVUPS %s, %d(SI)", acc(row, v), 32*v)
-		}
-	}
-	e.p("ADDQ DI, SI")
+	t.moveRows(e, acc, nv, false)
 	e.p("MOVQ SI, R13")
 	// the next tile's x and h rows: rows further down
 	for _, in := range []struct{ a, lda string }{{"x+8", "ldx+16"}, {"h+32", "ldh+40"}} {
