@@ -18,7 +18,10 @@ func groupMask(c int) unsafe.Pointer { return unsafe.Pointer(&laneTab[16-c]) }
 // then the 1–3 rows left; the last column tiles have the 1–4 groups left
 // (4 as 2 + 2) and the last masks its last group when N is not a multiple
 // of 8; epi (if not nil) runs on each column strip after its last k
-// block, while the strip is in L1. Each element is
+// block, while the strip is in L1. The 4-row tiles also prefetch the
+// B panel lines of the column tile that comes next (nextPanels), a line
+// per 4 k, so that tile's first rows do not wait on L3 for weights that
+// do not fit L2 (1 MB and 2 MB in mlp_gelu). Each element is
 // summed in k order within a k block, then added to C, as every other
 // AVX2 tile sums it, so a row's result does not depend on the path.
 //
@@ -49,10 +52,9 @@ func sgemmGroups(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ld
 	for q0 := 0; q0 < k; q0 += kc {
 		kk := min(kc, k-q0)
 		for g0 := 0; g0 < groups; {
-			w := min(3, groups-g0)
-			if groups-g0 == 4 {
-				w = 2 // 2 + 2 groups, not 3 + 1: a one-group tile has a quarter of the accumulators
-			}
+			w := tileGroups(groups - g0)
+			pf := nextPanels(groups, k, q0, g0, w)
+			perTile := groupPrefetchLines * (kk / 4) // lines a 4-row tile prefetches
 			cols := min(8*w, n-8*g0)
 			masked := cols < 8*w
 			b0 := off(g0, q0)
@@ -85,6 +87,12 @@ func sgemmGroups(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ld
 				if row != nil {
 					s, lds = row, 0
 				}
+				if m-i >= 4 {
+					if p := pf.line(pb, (i/4)*perTile); p != nil {
+						callGroupTilePF(id, kk, unsafe.Pointer(&a[i*lda+q0]), 4*lda, bp, d1, d2, ci, 4*ldc, mask, s, lds, p)
+						continue
+					}
+				}
 				callGroupTile(id, kk, unsafe.Pointer(&a[i*lda+q0]), 4*lda, bp, d1, d2, ci, 4*ldc, mask, s, lds)
 			}
 			if q0+kk == k {
@@ -94,6 +102,64 @@ func sgemmGroups(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ld
 		}
 	}
 	return true
+}
+
+// tileGroups is the width in groups of the column tile that starts with
+// left groups to go: 3, but 2 + 2 for the last 4 (not 3 + 1: a
+// one-group tile has a quarter of the accumulators).
+func tileGroups(left int) int {
+	if left == 4 {
+		return 2
+	}
+	return min(3, left)
+}
+
+// groupPrefetchLines is the cache lines a prefetching 4-row tile touches
+// per 4 k (asmgen's groupPrefetch).
+const groupPrefetchLines = 1
+
+// panelRuns are the B panel lines the column tile after the current one
+// reads and the current one does not: up to two runs of n 64-byte k rows
+// (one per 16-wide panel), from float offsets off[0], off[1].
+type panelRuns struct {
+	off  [2]int
+	runs int
+	n    int
+}
+
+// nextPanels finds the lines of the column tile that follows tile
+// (q0, g0, w) of a product with groups groups and k rows: the next 24
+// columns of the k block, else the next k block's first; nothing after
+// the last. A panel the current tile shares with the next one (a
+// 16-wide panel split between them) is skipped: it is being read now.
+func nextPanels(groups, k, q0, g0, w int) panelRuns {
+	var r panelRuns
+	h, q := g0+w, q0
+	if h >= groups {
+		h, q = 0, q0+kc
+		if q >= k {
+			return r
+		}
+	}
+	hw := tileGroups(groups - h)
+	r.n = min(kc, k-q)
+	for p := h / 2; p <= (h+hw-1)/2; p++ {
+		if q == q0 && p == (g0+w-1)/2 {
+			continue
+		}
+		r.off[r.runs] = p*k*nr + q*nr
+		r.runs++
+	}
+	return r
+}
+
+// line is the address of the runs' line l (counted over both runs), or
+// nil past the last.
+func (r *panelRuns) line(pb *PackedB, l int) unsafe.Pointer {
+	if r.n == 0 || l >= r.runs*r.n {
+		return nil
+	}
+	return unsafe.Pointer(&pb.panels[r.off[l/r.n]+(l%r.n)*nr])
 }
 
 // zeroRow is the row of zeros an overwriting first k block adds (a
