@@ -9,7 +9,9 @@ import "unsafe"
 func groupMask(c int) unsafe.Pointer { return unsafe.Pointer(&laneTab[16-c]) }
 
 // sgemmGroups computes C += A·B on AVX2 for an A read in place (alpha 1,
-// not transposed) with the group tiles (sgemm24_amd64.s), reporting false
+// not transposed) with the panel-pair tiles (sgemm32_amd64.s: every whole
+// 32 columns, see pairColumns) and the group tiles (sgemm24_amd64.s: the
+// columns left), reporting false
 // (doing nothing) when the caller should use the 6-row tiles instead: a
 // short product whose rows 4-row tiles would leave 2 or 3 of (a 2-row
 // tile does poorly what one 6-row tile does). Per k block of kc, per 24
@@ -51,7 +53,8 @@ func sgemmGroups(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ld
 	off := func(g, q0 int) int { return (g/2)*k*nr + q0*nr + (g%2)*8 }
 	for q0 := 0; q0 < k; q0 += kc {
 		kk := min(kc, k-q0)
-		for g0 := 0; g0 < groups; {
+		g0 := pairColumns(m, n, k, a, lda, pb, c, ldc, epi, overwrite, bias, q0)
+		for g0 < groups {
 			w := tileGroups(groups - g0)
 			pf := nextPanels(groups, k, q0, g0, w)
 			perTile := groupPrefetchLines * (kk / 4) // lines a 4-row tile prefetches
@@ -162,9 +165,86 @@ func (r *panelRuns) line(pb *PackedB, l int) unsafe.Pointer {
 	return unsafe.Pointer(&pb.panels[r.off[l/r.n]+(l%r.n)*nr])
 }
 
+// pairColumns runs k block q0 of the product over every whole 32 columns
+// of C from the left with the panel-pair tiles (sgemm32_amd64.s), which
+// leave no narrow tile at the right edge when N is a multiple of 32
+// (mlp_gelu's 1024 and 512; the 4×24 group tiles ended those in two
+// 4×16 tiles, 8 accumulators, 7 % of the run for 4.7 % of the work):
+// rows in threes, the last 1, 2 or 4 (2 + 2) by the 1- and 2-row tiles,
+// the 3-row ones prefetching the next tile's panels as sgemmGroups'
+// do. Elements are summed as in the group tiles, so the bits do not
+// change. It returns the group the remaining columns start at.
+func pairColumns(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ldc int, epi *Epilogue, overwrite bool, bias []float32, q0 int) int {
+	groups := (n + 7) / 8
+	kk := min(kc, k-q0)
+	d := 4 * k * nr // bytes between two panels' same k row
+	perTile := groupPrefetchLines * (kk / 4)
+	g0 := 0
+	for ; 8*(g0+4) <= n; g0 += 4 {
+		bp := unsafe.Pointer(&pb.panels[(g0/2)*k*nr+q0*nr])
+		var row unsafe.Pointer
+		if overwrite && q0 == 0 {
+			row = unsafe.Pointer(&zeroRow[0])
+			if bias != nil {
+				row = unsafe.Pointer(&bias[8*g0 : 8*g0+32][0])
+			}
+		}
+		// the next tile's panels: the next 32 columns, else the next k
+		// block's first
+		pf := panelRuns{}
+		if h := g0 + 4; h < groups {
+			pf.n = kk
+			for p := h / 2; p <= min(h/2+1, (groups-1)/2); p++ {
+				pf.off[pf.runs] = p*k*nr + q0*nr
+				pf.runs++
+			}
+		} else if q0+kc < k {
+			pf.n = min(kc, k-q0-kc)
+			for p := 0; p <= min(1, (groups-1)/2); p++ {
+				pf.off[pf.runs] = p*k*nr + (q0+kc)*nr
+				pf.runs++
+			}
+		}
+		tile := func(i, rows, t int) {
+			ci := unsafe.Pointer(&c[i*ldc+8*g0])
+			s, lds := ci, 4*ldc
+			if row != nil {
+				s, lds = row, 0
+			}
+			ai := unsafe.Pointer(&a[i*lda+q0])
+			p := pf.line(pb, t*perTile)
+			switch {
+			case rows == 3 && p != nil:
+				sgemmWP3x32AVX2(kk, ai, 4*lda, bp, d, ci, 4*ldc, s, lds, p)
+			case rows == 3:
+				sgemmW3x32AVX2(kk, ai, 4*lda, bp, d, ci, 4*ldc, s, lds, nil)
+			case rows == 2:
+				sgemmW2x32AVX2(kk, ai, 4*lda, bp, d, ci, 4*ldc, s, lds, nil)
+			default:
+				sgemmW1x32AVX2(kk, ai, 4*lda, bp, d, ci, 4*ldc, s, lds, nil)
+			}
+		}
+		i, t := 0, 0
+		for ; m-i >= 3 && m-i != 4; i, t = i+3, t+1 {
+			tile(i, 3, t)
+		}
+		switch m - i {
+		case 4:
+			tile(i, 2, t)
+			tile(i+2, 2, t)
+		case 2, 1:
+			tile(i, m-i, t)
+		}
+		if q0+kk == k {
+			epi.apply(c, ldc, m, 8*g0, 32)
+		}
+	}
+	return g0
+}
+
 // zeroRow is the row of zeros an overwriting first k block adds (a
 // group tile reads at most 24 columns of it).
-var zeroRow [24]float32
+var zeroRow [32]float32
 
 // groupsTake reports whether sgemmGroups computes an m-row product.
 func groupsTake(m int) bool { return m%4 == 0 || m >= 12 }
