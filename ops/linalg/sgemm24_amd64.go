@@ -178,7 +178,12 @@ func pairColumns(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ld
 	groups := (n + 7) / 8
 	kk := min(kc, k-q0)
 	d := 4 * k * nr // bytes between two panels' same k row
-	perTile := groupPrefetchLines * (kk / 4)
+	// row tiles: 3 rows each, then 1 or 2 rows, or 4 as 2 + 2
+	nt, rest, restRows := m/3, m%3, m%3
+	if rest == 1 && m >= 4 {
+		nt, rest, restRows = nt-1, 2, 2
+	}
+	r0 := 3 * nt
 	g0 := 0
 	for ; 8*(g0+4) <= n; g0 += 4 {
 		bp := unsafe.Pointer(&pb.panels[(g0/2)*k*nr+q0*nr])
@@ -189,51 +194,44 @@ func pairColumns(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ld
 				row = unsafe.Pointer(&bias[8*g0 : 8*g0+32][0])
 			}
 		}
-		// the next tile's panels: the next 32 columns, else the next k
-		// block's first
-		pf := panelRuns{}
-		if h := g0 + 4; h < groups {
-			pf.n = kk
-			for p := h / 2; p <= min(h/2+1, (groups-1)/2); p++ {
-				pf.off[pf.runs] = p*k*nr + q0*nr
-				pf.runs++
-			}
-		} else if q0+kc < k {
-			pf.n = min(kc, k-q0-kc)
-			for p := 0; p <= min(1, (groups-1)/2); p++ {
-				pf.off[pf.runs] = p*k*nr + (q0+kc)*nr
-				pf.runs++
-			}
-		}
-		tile := func(i, rows, t int) {
-			ci := unsafe.Pointer(&c[i*ldc+8*g0])
-			s, lds := ci, 4*ldc
+		// at row i: A, C and the addend
+		at := func(i int) (ai, ci, s unsafe.Pointer, lds int) {
+			ci = unsafe.Pointer(&c[i*ldc+8*g0])
+			s, lds = ci, 4*ldc
 			if row != nil {
 				s, lds = row, 0
 			}
-			ai := unsafe.Pointer(&a[i*lda+q0])
-			p := pf.line(pb, t*perTile)
-			switch {
-			case rows == 3 && p != nil:
-				sgemmWP3x32AVX2(kk, ai, 4*lda, bp, d, ci, 4*ldc, s, lds, p)
-			case rows == 3:
-				sgemmW3x32AVX2(kk, ai, 4*lda, bp, d, ci, 4*ldc, s, lds, nil)
-			case rows == 2:
-				sgemmW2x32AVX2(kk, ai, 4*lda, bp, d, ci, 4*ldc, s, lds, nil)
-			default:
-				sgemmW1x32AVX2(kk, ai, 4*lda, bp, d, ci, 4*ldc, s, lds, nil)
+			return unsafe.Pointer(&a[i*lda+q0]), ci, s, lds
+		}
+		// the next tile's two panels: the next 32 columns, else the next
+		// k block's first; the first pfT row tiles prefetch them (kk/4
+		// lines of each per tile)
+		pfT, nextK, pfOff := 0, 0, 0
+		if h := g0 + 4; h < groups {
+			nextK, pfOff = kk, (h/2)*k*nr+q0*nr
+		} else if q0+kc < k {
+			nextK, pfOff = min(kc, k-q0-kc), (q0+kc)*nr
+		}
+		if per := kk / 4; per > 0 && nextK > 0 {
+			pfT = min(nt, (nextK+per-1)/per)
+		}
+		i := 0
+		if pfT > 0 {
+			ai, ci, s, lds := at(0)
+			sgemmWP3x32AVX2(pfT, kk, ai, 4*lda, bp, d, ci, 4*ldc, s, lds, unsafe.Pointer(&pb.panels[pfOff]))
+			i = 3 * pfT
+		}
+		if i < r0 {
+			ai, ci, s, lds := at(i)
+			sgemmW3x32AVX2(nt-pfT, kk, ai, 4*lda, bp, d, ci, 4*ldc, s, lds, nil)
+		}
+		if rest > 0 {
+			ai, ci, s, lds := at(r0)
+			if restRows == 2 {
+				sgemmW2x32AVX2((m-r0)/2, kk, ai, 4*lda, bp, d, ci, 4*ldc, s, lds, nil)
+			} else {
+				sgemmW1x32AVX2(1, kk, ai, 4*lda, bp, d, ci, 4*ldc, s, lds, nil)
 			}
-		}
-		i, t := 0, 0
-		for ; m-i >= 3 && m-i != 4; i, t = i+3, t+1 {
-			tile(i, 3, t)
-		}
-		switch m - i {
-		case 4:
-			tile(i, 2, t)
-			tile(i+2, 2, t)
-		case 2, 1:
-			tile(i, m-i, t)
 		}
 		if q0+kk == k {
 			epi.apply(c, ldc, m, 8*g0, 32)

@@ -7,19 +7,13 @@ package linalg
 import "unsafe"
 
 //go:noescape
-func sgemmW1x32AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d int, c unsafe.Pointer, ldc int, s unsafe.Pointer, lds int, pf unsafe.Pointer)
+func sgemmW1x32AVX2(tiles, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d int, c unsafe.Pointer, ldc int, s unsafe.Pointer, lds int, pf unsafe.Pointer)
 
 //go:noescape
-func sgemmW2x32AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d int, c unsafe.Pointer, ldc int, s unsafe.Pointer, lds int, pf unsafe.Pointer)
+func sgemmW2x32AVX2(tiles, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d int, c unsafe.Pointer, ldc int, s unsafe.Pointer, lds int, pf unsafe.Pointer)
 
 //go:noescape
-func sgemmW3x32AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d int, c unsafe.Pointer, ldc int, s unsafe.Pointer, lds int, pf unsafe.Pointer)
+func sgemmW3x32AVX2(tiles, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d int, c unsafe.Pointer, ldc int, s unsafe.Pointer, lds int, pf unsafe.Pointer)
 
 //go:noescape
-func sgemmWP1x32AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d int, c unsafe.Pointer, ldc int, s unsafe.Pointer, lds int, pf unsafe.Pointer)
-
-//go:noescape
-func sgemmWP2x32AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d int, c unsafe.Pointer, ldc int, s unsafe.Pointer, lds int, pf unsafe.Pointer)
-
-//go:noescape
-func sgemmWP3x32AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d int, c unsafe.Pointer, ldc int, s unsafe.Pointer, lds int, pf unsafe.Pointer)
+func sgemmWP3x32AVX2(tiles, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d int, c unsafe.Pointer, ldc int, s unsafe.Pointer, lds int, pf unsafe.Pointer)

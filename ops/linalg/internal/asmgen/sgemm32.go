@@ -31,14 +31,12 @@ func (t pairTile) name() string {
 }
 
 func pairTiles() []pairTile {
-	var out []pairTile
-	for _, pf := range []bool{false, true} {
-		for rows := 1; rows <= 3; rows++ {
-			out = append(out, pairTile{rows, pf})
-		}
-	}
-	return out
+	return []pairTile{{1, false}, {2, false}, {3, false}, {3, true}}
 }
+
+// pairArgs are the kernels' arguments: tiles row tiles of rows rows one
+// below the other (A, C and S advance by rows rows per tile).
+const pairArgs = "tiles, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d int, c unsafe.Pointer, ldc int, s unsafe.Pointer, lds int, pf unsafe.Pointer"
 
 func generatePairTiles() (asm, decl []byte) {
 	var e emitter
@@ -59,7 +57,7 @@ func generatePairTiles() (asm, decl []byte) {
 	d.WriteString("import \"unsafe\"\n\n")
 	for _, t := range pairTiles() {
 		t.emit(&e)
-		fmt.Fprintf(&d, "//go:noescape\nfunc %s(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d int, c unsafe.Pointer, ldc int, s unsafe.Pointer, lds int, pf unsafe.Pointer)\n\n", t.name())
+		fmt.Fprintf(&d, "//go:noescape\nfunc %s(%s)\n\n", t.name(), pairArgs)
 	}
 	out, err := format.Source(d.Bytes())
 	if err != nil {
@@ -73,17 +71,22 @@ func (t pairTile) emit(e *emitter) {
 	acc := func(row, v int) string { return fmt.Sprintf("Y%d", row*4+v) }
 	bcast := func(row int) string { return fmt.Sprintf("Y%d", 12+row) }
 	const bv = "Y15"
-	e.raw(fmt.Sprintf("// func %s(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d int, c unsafe.Pointer, ldc int, s unsafe.Pointer, lds int, pf unsafe.Pointer)\nTEXT ·%s(SB), NOSPLIT, $0-80\n", name, name))
-	e.p("MOVQ k+0(FP), CX")
-	e.p("MOVQ a+8(FP), AX")
-	e.p("MOVQ lda+16(FP), R8")
-	e.p("MOVQ b+24(FP), BX")
-	e.p("MOVQ d+32(FP), R12")
-	e.p("MOVQ c+40(FP), DX")
-	e.p("MOVQ ldc+48(FP), R9")
+	e.raw(fmt.Sprintf("// func %s(%s)\nTEXT ·%s(SB), NOSPLIT, $0-88\n", name, pairArgs, name))
+	e.p("MOVQ tiles+0(FP), R13")
+	e.p("MOVQ k+8(FP), R11")
+	e.p("MOVQ a+16(FP), AX")
+	e.p("MOVQ lda+24(FP), R8")
+	e.p("MOVQ b+32(FP), BX")
+	e.p("MOVQ d+40(FP), R12")
+	e.p("MOVQ c+48(FP), DX")
+	e.p("MOVQ ldc+56(FP), R9")
+	e.p("MOVQ s+64(FP), DI")
+	e.p("MOVQ lds+72(FP), R10")
 	if t.pf {
-		e.p("MOVQ pf+72(FP), SI")
+		e.p("MOVQ pf+80(FP), SI")
 	}
+	e.raw(name + "_tile:\n")
+	e.p("MOVQ R11, CX")
 	for row := 0; row < t.rows; row++ {
 		for v := 0; v < 4; v++ {
 			e.p("VXORPS %s, %s, %s", acc(row, v), acc(row, v), acc(row, v))
@@ -112,10 +115,10 @@ func (t pairTile) emit(e *emitter) {
 	e.p("JLT %s_tail", name)
 	e.raw(name + "_loop:\n")
 	if t.pf {
-		for j := 0; j < groupPrefetch; j++ {
-			e.p("PREFETCHT0 %d(SI)", 64*j)
-		}
-		e.p("ADDQ $%d, SI", 64*groupPrefetch)
+		// the same line of both next panels (d apart, as this tile's)
+		e.p("PREFETCHT0 (SI)")
+		e.p("PREFETCHT0 (SI)(R12*1)")
+		e.p("ADDQ $64, SI")
 	}
 	for u := 0; u < groupUnroll; u++ {
 		step(u)
@@ -137,9 +140,7 @@ func (t pairTile) emit(e *emitter) {
 	e.raw(name + "_done:\n")
 	// C = acc + S: every load (add) first, then every store
 	cRow := [...]string{"(DX)", "(DX)(R9*1)", "(DX)(R9*2)"}
-	sRow := [...]string{"(DI)", "(DI)(R8*1)", "(DI)(R8*2)"}
-	e.p("MOVQ s+56(FP), DI")
-	e.p("MOVQ lds+64(FP), R8")
+	sRow := [...]string{"(DI)", "(DI)(R10*1)", "(DI)(R10*2)"}
 	for row := 0; row < t.rows; row++ {
 		for v := 0; v < 4; v++ {
 			e.p("VADDPS %d%s, %s, %s", 32*v, sRow[row], acc(row, v), acc(row, v))
@@ -150,6 +151,20 @@ func (t pairTile) emit(e *emitter) {
 			e.p("VMOVUPS %s, %d%s", acc(row, v), 32*v, cRow[row])
 		}
 	}
+	// the next row tile: A back by k floats and down rows rows, B back
+	// to the block's first k row, C and S down rows rows
+	e.p("MOVQ R11, CX")
+	e.p("SHLQ $2, CX")
+	e.p("SUBQ CX, AX")
+	e.p("SHLQ $4, CX")
+	e.p("SUBQ CX, BX")
+	for row := 0; row < t.rows; row++ {
+		e.p("ADDQ R8, AX")
+		e.p("ADDQ R9, DX")
+		e.p("ADDQ R10, DI")
+	}
+	e.p("DECQ R13")
+	e.p("JNZ %s_tile", name)
 	e.p("VZEROUPPER")
 	e.p("RET")
 	e.raw("\n")
