@@ -178,10 +178,10 @@ func pairColumns(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ld
 	groups := (n + 7) / 8
 	kk := min(kc, k-q0)
 	d := 4 * k * nr // bytes between two panels' same k row
-	// row tiles: 3 rows each, then 1 or 2 rows, or 4 as 2 + 2
-	nt, rest, restRows := m/3, m%3, m%3
+	// row tiles: 3 rows each, then the rest: 1 or 2 rows, or 4 as 2 + 2
+	nt, rest := m/3, m%3
 	if rest == 1 && m >= 4 {
-		nt, rest, restRows = nt-1, 2, 2
+		nt, rest = nt-1, 4
 	}
 	r0 := 3 * nt
 	g0 := 0
@@ -205,7 +205,9 @@ func pairColumns(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ld
 		}
 		// the next tile's two panels: the next 32 columns, else the next
 		// k block's first; the first pfT row tiles prefetch them (kk/4
-		// lines of each per tile)
+		// lines of each per tile). Where the next tile has one panel only
+		// the kernel's second prefetch (pf + d) points past the panels: a
+		// prefetch never faults, and reads nothing into a register.
 		pfT, nextK, pfOff := 0, 0, 0
 		if h := g0 + 4; h < groups {
 			nextK, pfOff = kk, (h/2)*k*nr+q0*nr
@@ -227,8 +229,8 @@ func pairColumns(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ld
 		}
 		if rest > 0 {
 			ai, ci, s, lds := at(r0)
-			if restRows == 2 {
-				sgemmW2x32AVX2((m-r0)/2, kk, ai, 4*lda, bp, d, ci, 4*ldc, s, lds, nil)
+			if rest > 1 {
+				sgemmW2x32AVX2(rest/2, kk, ai, 4*lda, bp, d, ci, 4*ldc, s, lds, nil)
 			} else {
 				sgemmW1x32AVX2(1, kk, ai, 4*lda, bp, d, ci, 4*ldc, s, lds, nil)
 			}
