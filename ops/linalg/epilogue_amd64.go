@@ -21,6 +21,6 @@ func (e *Epilogue) apply(c []float32, ldc, rows, c0, cols int) {
 	if useAVX512 {
 		geluErfRowsAVX512(x, rows, cols, 4*ldc, bias, e.Scale, v)
 	} else {
-		geluErfRowsAVX2(x, rows, cols, 4*ldc, bias, e.Scale, v)
+		geluErfRows2AVX2(x, rows, cols, 4*ldc, bias, e.Scale, v)
 	}
 }

@@ -23,3 +23,6 @@ func geluErfAVX512(x unsafe.Pointer, n int, c float32, variant int)
 
 //go:noescape
 func geluErfRowsAVX512(x unsafe.Pointer, rows, n, stride int, bias unsafe.Pointer, c float32, variant int)
+
+//go:noescape
+func geluErfRows2AVX2(x unsafe.Pointer, rows, n, stride int, bias unsafe.Pointer, c float32, variant int)

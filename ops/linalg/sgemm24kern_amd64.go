@@ -132,3 +132,40 @@ func callGroupTile(id, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d
 		sgemmG4x24MAVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds)
 	}
 }
+
+//go:noescape
+func sgemmGP4x8AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int, pf unsafe.Pointer)
+
+//go:noescape
+func sgemmGP4x8MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int, pf unsafe.Pointer)
+
+//go:noescape
+func sgemmGP4x16AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int, pf unsafe.Pointer)
+
+//go:noescape
+func sgemmGP4x16MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int, pf unsafe.Pointer)
+
+//go:noescape
+func sgemmGP4x24AVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int, pf unsafe.Pointer)
+
+//go:noescape
+func sgemmGP4x24MAVX2(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int, pf unsafe.Pointer)
+
+// callGroupTilePF runs the prefetching 4-row tile of id (as for
+// callGroupTile, 18…23), touching the cache lines from pf on.
+func callGroupTilePF(id, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int, pf unsafe.Pointer) {
+	switch id {
+	case 18:
+		sgemmGP4x8AVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds, pf)
+	case 19:
+		sgemmGP4x8MAVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds, pf)
+	case 20:
+		sgemmGP4x16AVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds, pf)
+	case 21:
+		sgemmGP4x16MAVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds, pf)
+	case 22:
+		sgemmGP4x24AVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds, pf)
+	case 23:
+		sgemmGP4x24MAVX2(k, a, lda, b, d1, d2, c, ldc, mask, s, lds, pf)
+	}
+}

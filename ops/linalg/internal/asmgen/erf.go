@@ -83,6 +83,8 @@ func erfOutputs() map[string][]byte {
 		geluRowsKernel(&e, s)
 		d.WriteString(geluRowsDecl(s))
 	}
+	geluRows2Kernel(&e)
+	d.WriteString(geluRows2Decl())
 	decl, err := format.Source(d.Bytes())
 	if err != nil {
 		panic(err)

@@ -3,7 +3,8 @@
 // fused recurrent-cell kernels (cell_amd64.s, declared in
 // cellkern_amd64.go, with the gate-only kernels of the blocked step), the
 // SGEMM register tiles (sgemm_amd64.s, sgemmkern_amd64.go; AVX2's 4×24
-// group tiles in sgemm24_amd64.s, sgemm24kern_amd64.go) and the blocked
+// group tiles in sgemm24_amd64.s, sgemm24kern_amd64.go, its 3×32 panel-
+// pair tiles in sgemm32_amd64.s, sgemm32kern_amd64.go) and the blocked
 // step's product tiles (cellmul_amd64.s, cellmulkern_amd64.go), and the
 // vector erf and one-pass GELU (erf_amd64.s, erfkern_amd64.go, with the
 // pure-Go path's table erftab.go) and the vector exp (exp_amd64.s,
@@ -47,6 +48,8 @@ func outputs() map[string][]byte {
 	out := map[string][]byte{"cell_amd64.s": casm, "cellkern_amd64.go": cdecl, "sgemm_amd64.s": sasm, "sgemmkern_amd64.go": sdecl,
 		"cellmul_amd64.s": masm, "cellmulkern_amd64.go": mdecl,
 		"sgemm24_amd64.s": gasm, "sgemm24kern_amd64.go": gdecl}
+	wasm, wdecl := generatePairTiles()
+	out["sgemm32_amd64.s"], out["sgemm32kern_amd64.go"] = wasm, wdecl
 	for name, data := range erfOutputs() {
 		out[name] = data
 	}

@@ -28,6 +28,7 @@ import (
 type groupTile struct {
 	rows, w int
 	masked  bool
+	pf      bool // prefetching variant (see groupPrefetch)
 }
 
 func (t groupTile) name() string {
@@ -35,7 +36,31 @@ func (t groupTile) name() string {
 	if t.masked {
 		m = "M"
 	}
-	return fmt.Sprintf("sgemmG%dx%d%sAVX2", t.rows, 8*t.w, m)
+	p := ""
+	if t.pf {
+		p = "P"
+	}
+	return fmt.Sprintf("sgemmG%s%dx%d%sAVX2", p, t.rows, 8*t.w, m)
+}
+
+// groupPrefetch is the prefetching tiles' number of PREFETCHT0 per
+// unrolled k step: a 4-row tile with pf set also touches the cache lines
+// pf, pf+64, … (groupPrefetch per groupUnroll k, none in the k tail), so
+// sgemmGroups can bring the next column tile's B panels from L3 into
+// L2 while this tile's 4 rows multiply, spread over the tile's 16 row
+// tiles at batch 64, instead of having the next tile's first 4 rows wait
+// for them. Only the prefetch differs: the arithmetic is the plain tile's.
+const groupPrefetch = 1
+
+// pfTiles are the prefetching variants: the 4-row tiles.
+func pfTiles() []groupTile {
+	var out []groupTile
+	for w := 1; w <= 3; w++ {
+		for _, m := range []bool{false, true} {
+			out = append(out, groupTile{4, w, m, true})
+		}
+	}
+	return out
 }
 
 // groupUnroll is the k unrolling of the group tiles.
@@ -46,7 +71,7 @@ func groupTiles() []groupTile {
 	for rows := 1; rows <= 4; rows++ {
 		for w := 1; w <= 3; w++ {
 			for _, m := range []bool{false, true} {
-				out = append(out, groupTile{rows, w, m})
+				out = append(out, groupTile{rows, w, m, false})
 			}
 		}
 	}
@@ -78,7 +103,14 @@ func generateSgemmGroups() (asm, decl []byte) {
 	}
 	// a switch, not a table of func values: a call through a func value
 	// would make every pointer argument escape
-	fmt.Fprintf(&d, "// callGroupTile runs group tile id = (rows-1)·6 + (w-1)·2 + masked, the\n// tile of rows × 8w columns.\nfunc callGroupTile(id, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int) {\n\tswitch id {\n%s\t}\n}\n", strings.Join(cases, ""))
+	fmt.Fprintf(&d, "// callGroupTile runs group tile id = (rows-1)·6 + (w-1)·2 + masked, the\n// tile of rows × 8w columns.\nfunc callGroupTile(id, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int) {\n\tswitch id {\n%s\t}\n}\n\n", strings.Join(cases, ""))
+	cases = cases[:0]
+	for i, t := range pfTiles() {
+		t.emit(&e)
+		fmt.Fprintf(&d, "//go:noescape\nfunc %s(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int, pf unsafe.Pointer)\n\n", t.name())
+		cases = append(cases, fmt.Sprintf("\tcase %d:\n\t\t%s(k, a, lda, b, d1, d2, c, ldc, mask, s, lds, pf)\n", 18+i, t.name()))
+	}
+	fmt.Fprintf(&d, "// callGroupTilePF runs the prefetching 4-row tile of id (as for\n// callGroupTile, 18…23), touching the cache lines from pf on.\nfunc callGroupTilePF(id, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int, pf unsafe.Pointer) {\n\tswitch id {\n%s\t}\n}\n", strings.Join(cases, ""))
 	src := bytes.Replace(d.Bytes(), []byte("package linalg\n"), []byte("package linalg\n\nimport \"unsafe\"\n"), 1)
 	out, err := format.Source(src)
 	if err != nil {
@@ -95,7 +127,11 @@ func (t groupTile) emit(e *emitter) {
 	if t.rows*t.w > 12 {
 		panic(name + ": out of registers")
 	}
-	e.raw(fmt.Sprintf("// func %s(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int)\nTEXT ·%s(SB), NOSPLIT, $0-88\n", name, name))
+	args, frame := "", 88
+	if t.pf {
+		args, frame = ", pf unsafe.Pointer", 96
+	}
+	e.raw(fmt.Sprintf("// func %s(k int, a unsafe.Pointer, lda int, b unsafe.Pointer, d1, d2 int, c unsafe.Pointer, ldc int, mask, s unsafe.Pointer, lds int%s)\nTEXT ·%s(SB), NOSPLIT, $0-%d\n", name, args, name, frame))
 	e.p("MOVQ k+0(FP), CX")
 	e.p("MOVQ a+8(FP), AX")
 	e.p("MOVQ lda+16(FP), R8")
@@ -106,6 +142,9 @@ func (t groupTile) emit(e *emitter) {
 	e.p("MOVQ ldc+56(FP), R9")
 	e.p("LEAQ (R8)(R8*2), R10")
 	e.p("LEAQ (R9)(R9*2), R11")
+	if t.pf {
+		e.p("MOVQ pf+88(FP), SI")
+	}
 	for row := 0; row < t.rows; row++ {
 		for v := 0; v < t.w; v++ {
 			e.p("VXORPS %s, %s, %s", acc(row, v), acc(row, v), acc(row, v))
@@ -127,6 +166,12 @@ func (t groupTile) emit(e *emitter) {
 	e.p("CMPQ CX, $%d", groupUnroll)
 	e.p("JLT %s_tail", name)
 	e.raw(name + "_loop:\n")
+	if t.pf {
+		for j := 0; j < groupPrefetch; j++ {
+			e.p("PREFETCHT0 %d(SI)", 64*j)
+		}
+		e.p("ADDQ $%d, SI", 64*groupPrefetch)
+	}
 	for u := 0; u < groupUnroll; u++ {
 		step(u)
 	}
