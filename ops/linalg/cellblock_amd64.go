@@ -64,11 +64,6 @@ func blockedStep(p *CellWeights, rows int) bool {
 // always does (tests and benchmarks compare them).
 var cellGateMode = 0
 
-// cellPairMode 0 runs the AVX2 blocked step's one-input products over
-// pairs of neighbouring slots in 3×32 tiles (cellMulPair3x32AVX2); -1
-// a slot at a time in the 6×16 tiles (tests and benchmarks compare both).
-var cellPairMode = 0
-
 // zeroUnits is the start of the GRU's h·R_hᵀ without a recurrence bias.
 var zeroUnits [cellBlock]float32
 
@@ -145,27 +140,8 @@ func cellBlocked(p *CellWeights, a *CellArgs, gru bool) {
 						for s := 0; s < S; s++ {
 							acc := m[s]
 							b := unsafe.Pointer(&blk[(kOff+q0)*S*cellBlock+s*cellBlock])
-							i := c0
-							if cellPairMode == 0 && !useAVX512 && s+1 < S && m[s+1] == acc+1 {
-								// slots s and s+1 in the 32-unit pair tiles
-								cin, ldcin := src(acc, c0)
-								cin1, ldcin1 := src(acc+1, c0)
-								if ldcin == ldcin1 {
-									slot := int(uintptr(cin1) - uintptr(cin))
-									for _, sg := range pairRuns(ce - c0) {
-										if sg.n == 0 {
-											continue
-										}
-										cin, ldcin := src(acc, i)
-										callMulPair(sg.t, kk, unsafe.Pointer(&v[(r0+i)*ld+q0]), 4*ld, b, 4*S*cellBlock,
-											cin, ldcin, slot, unsafe.Pointer(&scr[i*ldS+acc*cellBlock]), 4*ldS, sg.n)
-										i += sg.t * sg.n
-									}
-									s++
-									continue
-								}
-							}
 							// the chunk's tiles, a call per run of equal heights
+							i := c0
 							for _, sg := range tileRuns(ce-c0, T) {
 								if sg.n == 0 {
 									continue
@@ -307,29 +283,6 @@ func blockGates(ks *cellKernels, f cellFrame, scr []float32, a *CellArgs, r0, ro
 				i++
 			}
 		}
-	}
-}
-
-// pairRuns splits r rows into the pair tiles' 3-row tiles, a row left
-// over joining the last in two 2-row tiles (per row, 1-row tiles run
-// slower than 2-row ones).
-func pairRuns(r int) [3]tileRun {
-	n, left := r/3, r%3
-	if left == 1 && n > 0 {
-		return [3]tileRun{{3, n - 1}, {2, 2}}
-	}
-	return [3]tileRun{{3, n}, {left, min(left, 1)}}
-}
-
-// callMulPair runs the pair tile of t rows.
-func callMulPair(t, k int, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, cin unsafe.Pointer, ldcin, cinSlot int, cout unsafe.Pointer, ldcout, tiles int) {
-	switch t {
-	case 1:
-		cellMulPair1x32AVX2(k, a, lda, b, ldb, cin, ldcin, cinSlot, cout, ldcout, tiles)
-	case 2:
-		cellMulPair2x32AVX2(k, a, lda, b, ldb, cin, ldcin, cinSlot, cout, ldcout, tiles)
-	default:
-		cellMulPair3x32AVX2(k, a, lda, b, ldb, cin, ldcin, cinSlot, cout, ldcout, tiles)
 	}
 }
 

@@ -59,9 +59,6 @@ func outputs() map[string][]byte {
 	for name, data := range cellMulXHOutputs() {
 		out[name] = data
 	}
-	for name, data := range cellMulPairOutputs() {
-		out[name] = data
-	}
 	return out
 }
 
