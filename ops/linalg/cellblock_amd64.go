@@ -55,10 +55,13 @@ func blockedStep(p *CellWeights, rows int) bool {
 	return !useAVX512 && rows >= 12 && (p.I+p.H)*p.Slots*cellBlock*4 > 20<<10
 }
 
-// cellGateMode 0 runs an AVX2 block's full chunks through the gate-pass
-// kernels (lstmCellGatesAVX2, gruCellGatesAVX2: all rows per call, see
-// internal/asmgen/cellgates.go); -1 through the 2-row gate kernels, as a
-// partial chunk always does (tests and benchmarks compare both).
+// cellGateMode 0 runs an AVX2 block through the gate-pass kernels: a full
+// block through the wide ones (lstmCellGates16AVX2, gruCellGates16AVX2:
+// every row's 16 units per call), a partial block's full chunks through
+// the narrow ones (lstmCellGatesAVX2, gruCellGatesAVX2: every row's 8
+// units per call; see internal/asmgen/cellgates.go); 1 takes the narrow
+// ones for full blocks too; -1 the 2-row gate kernels, as a partial chunk
+// always does (tests and benchmarks compare them).
 var cellGateMode = 0
 
 // zeroUnits is the start of the GRU's h·R_hᵀ without a recurrence bias.
@@ -228,9 +231,26 @@ func cellBlocked(p *CellWeights, a *CellArgs, gru bool) {
 func blockGates(ks *cellKernels, f cellFrame, scr []float32, a *CellArgs, r0, rows, u0, w int, gru bool) {
 	const ldS = 4 * cellBlock
 	L := ks.lanes
+	if L == 8 && w == cellBlock && cellGateMode == 0 && rows > 0 {
+		// AVX2, a full block: both chunks of every row in one call
+		f.init = unsafe.Pointer(&scr[0])
+		if gru {
+			f.c = unsafe.Pointer(&a.H[r0*a.LdH+u0])
+		} else {
+			f.c = unsafe.Pointer(&a.C[r0*a.LdC+u0])
+		}
+		f.ho = unsafe.Pointer(&a.HOut[r0*a.LdHOut+u0])
+		f.n = rows
+		if gru {
+			gruCellGates16AVX2(&f)
+		} else {
+			lstmCellGates16AVX2(&f)
+		}
+		return
+	}
 	for c0 := u0; c0 < u0+w; c0 += L {
 		f.setLive(u0+w-c0, L)
-		if L == 8 && f.part == 0 && cellGateMode == 0 {
+		if L == 8 && f.part == 0 && cellGateMode >= 0 {
 			// AVX2, a full chunk: every row in one call
 			f.init = unsafe.Pointer(&scr[c0-u0])
 			if gru {

@@ -113,8 +113,9 @@ func TestCellBlockedMatchesFused(t *testing.T) {
 	}
 }
 
-// TestCellGatePass: the AVX2 gate-pass kernels (lstmCellGatesAVX2,
-// gruCellGatesAVX2) give the 2-row gate kernels' bits — h out and c, NaN
+// TestCellGatePass: the AVX2 gate-pass kernels, wide (…Gates16AVX2, mode
+// 0) and narrow (lstmCellGatesAVX2, gruCellGatesAVX2, mode 1), give the
+// 2-row gate kernels' bits — h out and c, NaN
 // payloads included — over every row count of a trip and its leftovers,
 // full and partial unit blocks, and pre-activations from NaN, ±Inf and
 // saturating ±200 to subnormals.
@@ -144,8 +145,8 @@ func TestCellGatePass(t *testing.T) {
 				ld := w + 3
 				h, c := randVec(rng, rows*ld, 1), randVec(rng, rows*ld, 1)
 				h[rng.IntN(len(h))] = float32(math.NaN())
-				var out [2]*CellArgs
-				for m, mode := range []int{0, -1} {
+				var out [3]*CellArgs
+				for m, mode := range []int{0, 1, -1} {
 					cellGateMode = mode
 					a := &CellArgs{Rows: rows, H: append([]float32(nil), h...), LdH: ld, HOut: make([]float32, rows*ld), LdHOut: ld,
 						C: append([]float32(nil), c...), LdC: ld}
@@ -156,11 +157,13 @@ func TestCellGatePass(t *testing.T) {
 					blockGates(cellSet(kind), f, append([]float32(nil), pre...), a, 0, rows, 0, w, !lstm)
 					out[m] = a
 				}
-				for i := range out[0].HOut {
-					if math.Float32bits(out[0].HOut[i]) != math.Float32bits(out[1].HOut[i]) ||
-						math.Float32bits(out[0].C[i]) != math.Float32bits(out[1].C[i]) {
-						t.Fatalf("lstm=%v rows=%d w=%d: element %d: gate pass h %v c %v, 2-row kernels h %v c %v",
-							lstm, rows, w, i, out[0].HOut[i], out[0].C[i], out[1].HOut[i], out[1].C[i])
+				for m := range 2 {
+					for i := range out[m].HOut {
+						if math.Float32bits(out[m].HOut[i]) != math.Float32bits(out[2].HOut[i]) ||
+							math.Float32bits(out[m].C[i]) != math.Float32bits(out[2].C[i]) {
+							t.Fatalf("lstm=%v rows=%d w=%d: element %d: gate pass (mode %d) h %v c %v, 2-row kernels h %v c %v",
+								lstm, rows, w, i, m, out[m].HOut[i], out[m].C[i], out[2].HOut[i], out[2].C[i])
+						}
 					}
 				}
 			}
@@ -316,7 +319,8 @@ func BenchmarkCellOneRow(b *testing.B) {
 
 // BenchmarkCellGates times the blocked step's gate pass alone (every unit
 // block of one step over 64 rows, scratch already filled): the AVX2
-// gate-pass kernels (mode 0) against the 2-row gate kernels (mode -1).
+// gate-pass kernels, wide (mode 0) and narrow (mode 1), against the 2-row
+// gate kernels (mode -1).
 //
 //	go test ./ops/linalg -run XXX -bench CellGates
 func BenchmarkCellGates(b *testing.B) {
@@ -349,7 +353,7 @@ func BenchmarkCellGates(b *testing.B) {
 		if !tc.lstm {
 			f.ldc = 4 * a.LdH
 		}
-		for _, mode := range []int{0, -1} {
+		for _, mode := range []int{0, 1, -1} {
 			b.Run(fmt.Sprintf("avx2/%s/rows%d_H%d/mode%d", name, tc.rows, tc.hid, mode), func(b *testing.B) {
 				restore, _ := setKernel(SetAVX2)
 				defer restore()

@@ -112,6 +112,12 @@ func lstmCellGatesAVX2(f *cellFrame)
 //go:noescape
 func gruCellGatesAVX2(f *cellFrame)
 
+//go:noescape
+func lstmCellGates16AVX2(f *cellFrame)
+
+//go:noescape
+func gruCellGates16AVX2(f *cellFrame)
+
 // callCell runs kernel id on f.
 func callCell(id int, f *cellFrame) {
 	switch id {
