@@ -231,15 +231,20 @@ func cellBlocked(p *CellWeights, a *CellArgs, gru bool) {
 func blockGates(ks *cellKernels, f cellFrame, scr []float32, a *CellArgs, r0, rows, u0, w int, gru bool) {
 	const ldS = 4 * cellBlock
 	L := ks.lanes
+	// point aims the frame at row r0+i, unit c: its pre-activations, its
+	// state (GRU: h) and its new h
+	point := func(i, c int) {
+		f.init = unsafe.Pointer(&scr[i*ldS+c-u0])
+		if gru {
+			f.c = unsafe.Pointer(&a.H[(r0+i)*a.LdH+c])
+		} else {
+			f.c = unsafe.Pointer(&a.C[(r0+i)*a.LdC+c])
+		}
+		f.ho = unsafe.Pointer(&a.HOut[(r0+i)*a.LdHOut+c])
+	}
 	if L == 8 && w == cellBlock && cellGateMode == 0 && rows > 0 {
 		// AVX2, a full block: both chunks of every row in one call
-		f.init = unsafe.Pointer(&scr[0])
-		if gru {
-			f.c = unsafe.Pointer(&a.H[r0*a.LdH+u0])
-		} else {
-			f.c = unsafe.Pointer(&a.C[r0*a.LdC+u0])
-		}
-		f.ho = unsafe.Pointer(&a.HOut[r0*a.LdHOut+u0])
+		point(0, u0)
 		f.n = rows
 		if gru {
 			gruCellGates16AVX2(&f)
@@ -252,13 +257,7 @@ func blockGates(ks *cellKernels, f cellFrame, scr []float32, a *CellArgs, r0, ro
 		f.setLive(u0+w-c0, L)
 		if L == 8 && f.part == 0 && cellGateMode >= 0 {
 			// AVX2, a full chunk: every row in one call
-			f.init = unsafe.Pointer(&scr[c0-u0])
-			if gru {
-				f.c = unsafe.Pointer(&a.H[r0*a.LdH+c0])
-			} else {
-				f.c = unsafe.Pointer(&a.C[r0*a.LdC+c0])
-			}
-			f.ho = unsafe.Pointer(&a.HOut[r0*a.LdHOut+c0])
+			point(0, c0)
 			f.n = rows
 			if gru {
 				gruCellGatesAVX2(&f)
@@ -268,13 +267,7 @@ func blockGates(ks *cellKernels, f cellFrame, scr []float32, a *CellArgs, r0, ro
 			continue
 		}
 		for i := 0; i < rows; {
-			f.init = unsafe.Pointer(&scr[i*ldS+c0-u0])
-			if gru {
-				f.c = unsafe.Pointer(&a.H[(r0+i)*a.LdH+c0])
-			} else {
-				f.c = unsafe.Pointer(&a.C[(r0+i)*a.LdC+c0])
-			}
-			f.ho = unsafe.Pointer(&a.HOut[(r0+i)*a.LdHOut+c0])
+			point(i, c0)
 			if rows-i >= ks.grows {
 				callCell(ks.gate, &f)
 				i += ks.grows

@@ -82,16 +82,28 @@ func geluRowsKernel(e *emitter, s *isa) {
 		e.p("ADDQ $%d, R10", s.vb())
 		e.p("DECQ CX")
 		e.p("JNZ %s_loop", lbl)
-		e.raw(lbl + "_tail:\n")
-		e.p("TESTQ R11, R11")
-		e.p("JZ %s_next", lbl)
-		step(true)
-		e.raw(lbl + "_next:\n")
-		e.p("ADDQ R12, AX")
-		e.p("DECQ BX")
-		e.p("JNZ %s_row", lbl)
-		e.p("JMP %s_done", name)
+		erfRowEnd(e, lbl, name, func() { step(true) })
 	}
+	erfDone(e, name)
+}
+
+// erfRowEnd ends a row of an erf/GELU rows kernel: its masked last
+// vector when R11 says there is one (masked), then the next row (AX +=
+// R12) while BX counts rows, then on to name_done.
+func erfRowEnd(e *emitter, lbl, name string, masked func()) {
+	e.raw(lbl + "_tail:\n")
+	e.p("TESTQ R11, R11")
+	e.p("JZ %s_next", lbl)
+	masked()
+	e.raw(lbl + "_next:\n")
+	e.p("ADDQ R12, AX")
+	e.p("DECQ BX")
+	e.p("JNZ %s_row", lbl)
+	e.p("JMP %s_done", name)
+}
+
+// erfDone is a rows kernel's common exit.
+func erfDone(e *emitter, name string) {
 	e.raw(name + "_done:\n")
 	e.p("VZEROUPPER")
 	e.p("RET")

@@ -163,33 +163,14 @@ func (t groupTile) emit(e *emitter) {
 			}
 		}
 	}
-	e.p("CMPQ CX, $%d", groupUnroll)
-	e.p("JLT %s_tail", name)
-	e.raw(name + "_loop:\n")
-	if t.pf {
-		for j := 0; j < groupPrefetch; j++ {
-			e.p("PREFETCHT0 %d(SI)", 64*j)
+	groupKLoop(e, name, step, func() {
+		if t.pf {
+			for j := 0; j < groupPrefetch; j++ {
+				e.p("PREFETCHT0 %d(SI)", 64*j)
+			}
+			e.p("ADDQ $%d, SI", 64*groupPrefetch)
 		}
-		e.p("ADDQ $%d, SI", 64*groupPrefetch)
-	}
-	for u := 0; u < groupUnroll; u++ {
-		step(u)
-	}
-	e.p("ADDQ $%d, AX", 4*groupUnroll)
-	e.p("ADDQ $%d, BX", 64*groupUnroll)
-	e.p("SUBQ $%d, CX", groupUnroll)
-	e.p("CMPQ CX, $%d", groupUnroll)
-	e.p("JGE %s_loop", name)
-	e.raw(name + "_tail:\n")
-	e.p("TESTQ CX, CX")
-	e.p("JZ %s_done", name)
-	e.raw(name + "_one:\n")
-	step(0)
-	e.p("ADDQ $4, AX")
-	e.p("ADDQ $64, BX")
-	e.p("DECQ CX")
-	e.p("JNZ %s_one", name)
-	e.raw(name + "_done:\n")
+	})
 	// C = acc + S: every load (add) first, then every store
 	cRow := [...]string{"(DX)", "(DX)(R9*1)", "(DX)(R9*2)", "(DX)(R11*1)"}
 	sRow := [...]string{"(DI)", "(DI)(R8*1)", "(DI)(R8*2)", "(DI)(R10*1)"}
@@ -225,4 +206,33 @@ func (t groupTile) emit(e *emitter) {
 	e.p("VZEROUPPER")
 	e.p("RET")
 	e.raw("\n")
+}
+
+// groupKLoop emits a group tile's k loop over CX k rows: step(u) for
+// groupUnroll k at a time (after prefetch, once per trip), then one k at
+// a time, A advancing 4 bytes and B 64 bytes per k; it ends at the
+// label name_done.
+func groupKLoop(e *emitter, name string, step func(u int), prefetch func()) {
+	e.p("CMPQ CX, $%d", groupUnroll)
+	e.p("JLT %s_tail", name)
+	e.raw(name + "_loop:\n")
+	prefetch()
+	for u := 0; u < groupUnroll; u++ {
+		step(u)
+	}
+	e.p("ADDQ $%d, AX", 4*groupUnroll)
+	e.p("ADDQ $%d, BX", 64*groupUnroll)
+	e.p("SUBQ $%d, CX", groupUnroll)
+	e.p("CMPQ CX, $%d", groupUnroll)
+	e.p("JGE %s_loop", name)
+	e.raw(name + "_tail:\n")
+	e.p("TESTQ CX, CX")
+	e.p("JZ %s_done", name)
+	e.raw(name + "_one:\n")
+	step(0)
+	e.p("ADDQ $4, AX")
+	e.p("ADDQ $64, BX")
+	e.p("DECQ CX")
+	e.p("JNZ %s_one", name)
+	e.raw(name + "_done:\n")
 }

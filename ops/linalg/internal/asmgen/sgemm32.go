@@ -111,33 +111,14 @@ func (t pairTile) emit(e *emitter) {
 			}
 		}
 	}
-	e.p("CMPQ CX, $%d", groupUnroll)
-	e.p("JLT %s_tail", name)
-	e.raw(name + "_loop:\n")
-	if t.pf {
-		// the same line of both next panels (d apart, as this tile's)
-		e.p("PREFETCHT0 (SI)")
-		e.p("PREFETCHT0 (SI)(R12*1)")
-		e.p("ADDQ $64, SI")
-	}
-	for u := 0; u < groupUnroll; u++ {
-		step(u)
-	}
-	e.p("ADDQ $%d, AX", 4*groupUnroll)
-	e.p("ADDQ $%d, BX", 64*groupUnroll)
-	e.p("SUBQ $%d, CX", groupUnroll)
-	e.p("CMPQ CX, $%d", groupUnroll)
-	e.p("JGE %s_loop", name)
-	e.raw(name + "_tail:\n")
-	e.p("TESTQ CX, CX")
-	e.p("JZ %s_done", name)
-	e.raw(name + "_one:\n")
-	step(0)
-	e.p("ADDQ $4, AX")
-	e.p("ADDQ $64, BX")
-	e.p("DECQ CX")
-	e.p("JNZ %s_one", name)
-	e.raw(name + "_done:\n")
+	groupKLoop(e, name, step, func() {
+		if t.pf {
+			// the same line of both next panels (d apart, as this tile's)
+			e.p("PREFETCHT0 (SI)")
+			e.p("PREFETCHT0 (SI)(R12*1)")
+			e.p("ADDQ $64, SI")
+		}
+	})
 	// C = acc + S: every load (add) first, then every store
 	cRow := [...]string{"(DX)", "(DX)(R9*1)", "(DX)(R9*2)"}
 	sRow := [...]string{"(DI)", "(DI)(R10*1)", "(DI)(R10*2)"}
