@@ -45,17 +45,9 @@ func geluRowsKernel(e *emitter, s *isa) {
 		e.p("DECL DX")
 		e.p("KMOVW DX, K1")
 	} else {
-		e.p("LEAQ %s, R10", erfRow(erfRowMask))
-		e.p("MOVQ R11, R9")
-		e.p("NEGQ R9")
-		e.p("VMOVUPS 32(R10)(R9*4), %s", r.mask)
+		erfAVX2Mask(e, r.mask)
 	}
-	e.p("TESTQ BX, BX")
-	e.p("JZ %s_done", name)
-	for v := 1; v < 12; v++ {
-		e.p("CMPQ R8, $%d", v)
-		e.p("JEQ %s_v%d", name, v)
-	}
+	erfVariantJump(e, name)
 	bv := fmt.Sprintf("%s7", s.reg) // the bias vector
 	for v := 0; v < 12; v++ {
 		bias := v >= 6
@@ -100,6 +92,26 @@ func erfRowEnd(e *emitter, lbl, name string, masked func()) {
 	e.p("DECQ BX")
 	e.p("JNZ %s_row", lbl)
 	e.p("JMP %s_done", name)
+}
+
+// erfAVX2Mask loads into mask the AVX2 lane mask of a row's last R11
+// lanes.
+func erfAVX2Mask(e *emitter, mask string) {
+	e.p("LEAQ %s, R10", erfRow(erfRowMask))
+	e.p("MOVQ R11, R9")
+	e.p("NEGQ R9")
+	e.p("VMOVUPS 32(R10)(R9*4), %s", mask)
+}
+
+// erfVariantJump leaves a rows kernel with no rows (BX) and jumps to the
+// code of variant R8 (0 falls through to name_v0).
+func erfVariantJump(e *emitter, name string) {
+	e.p("TESTQ BX, BX")
+	e.p("JZ %s_done", name)
+	for v := 1; v < 12; v++ {
+		e.p("CMPQ R8, $%d", v)
+		e.p("JEQ %s_v%d", name, v)
+	}
 }
 
 // erfDone is a rows kernel's common exit.

@@ -57,16 +57,8 @@ func geluRows2Kernel(e *emitter) {
 	e.p("ANDQ $7, R11") // the partial vector's lanes
 	e.p("SHRQ $3, CX")
 	e.p("MOVQ CX, R13") // whole vectors per row
-	e.p("LEAQ %s, R10", erfRow(erfRowMask))
-	e.p("MOVQ R11, R9")
-	e.p("NEGQ R9")
-	e.p("VMOVUPS 32(R10)(R9*4), %s", ra.mask)
-	e.p("TESTQ BX, BX")
-	e.p("JZ %s_done", name)
-	for v := 1; v < 12; v++ {
-		e.p("CMPQ R8, $%d", v)
-		e.p("JEQ %s_v%d", name, v)
-	}
+	erfAVX2Mask(e, ra.mask)
+	erfVariantJump(e, name)
 	for v := 0; v < 12; v++ {
 		bias := v >= 6
 		lbl := fmt.Sprintf("%s_v%d", name, v)
