@@ -34,8 +34,9 @@ import (
 	"github.com/mtlrun/mtlrun/parity"
 )
 
-// avx512Check is the AVX512F test and its branch in MLAS's platform
-// constructor (onnxruntime 1.24.1, linux x64 from onnxruntime-node):
+// avx512Before and avx512After are the instructions around the branch of
+// the AVX512F test in MLAS's platform constructor (onnxruntime 1.24.1,
+// linux x64 from onnxruntime-node):
 //
 //	41 f7 c2 00 00 01 00   test $0x10000,%r10d   (CPUID.7:EBX bit 16, AVX512F)
 //	74 ??                  je   <no AVX-512>
