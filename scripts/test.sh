@@ -50,14 +50,28 @@ if [ -n "$dead" ]; then
 fi
 echo "staticcheck, deadcode: clean"
 
+# quiet runs a command with its output held back: on success nothing is
+# shown (the caller prints one line), on failure its output (less the
+# passing packages) and the command, and the script stops. ("cmd && echo
+# ok" would not stop it: set -e ignores a failure inside an && list.)
+quiet() {
+  local out
+  if ! out=$("$@" 2>&1); then
+    printf '%s\n' "$out" | grep -v '^ok ' >&2
+    echo "test.sh: FAILED: $*" >&2
+    exit 1
+  fi
+}
+
 # short fuzz runs of every parser (bounded; see docs/ARCHITECTURE.md)
 for target in $(go test ./importer -list '^Fuzz' 2>/dev/null | grep '^Fuzz' || true); do
-  go test ./importer -run '^$' -fuzz "^${target}\$" -fuzztime "${MTLRUN_FUZZTIME:-15s}" -fuzzminimizetime 5s >/dev/null
+  quiet go test ./importer -run '^$' -fuzz "^${target}\$" -fuzztime "${MTLRUN_FUZZTIME:-15s}" -fuzzminimizetime 5s
   echo "fuzz importer/${target}: ok"
 done
 
 # the pure-Go kernel path, forced by the purego tag, against the same references
-go test -count=1 -tags purego ./ops/... ./train/autodiff >/dev/null && echo "purego kernels: ok"
+quiet go test -count=1 -tags purego ./ops/... ./train/autodiff
+echo "purego kernels: ok"
 # which kernel sets the linalg tests ran, and which they skipped and why
 # (MTLRUN_KERNELS caps them; a CPU without AVX-512 skips it)
 for tags in "" purego; do
@@ -97,7 +111,8 @@ fi
 # on an AVX-512 machine, the AVX2 kernel set end to end too (what an
 # AVX2-only server runs), forced with MTLRUN_KERNELS
 if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
-  MTLRUN_KERNELS=avx2 go test -count=1 ./ops/... ./runtime ./conformance >/dev/null && echo "kernel set avx2 (forced): ok"
+  quiet env MTLRUN_KERNELS=avx2 go test -count=1 ./ops/... ./runtime ./conformance
+  echo "kernel set avx2 (forced): ok"
 fi
 
 # arm64 under emulation: the NEON kernel set against the naive references
@@ -109,8 +124,8 @@ fi
 # conformance 11 s (ONNX node tests: 571 passed), the ops/nn subset 2.4 min.
 GOARCH=arm64 go test -count=1 -exec qemu-aarch64-static -run '^TestKernelSetChoice$' -v ./ops/linalg |
   grep '^linalg kernel sets:' | sed 's/^/arm64 (qemu): /'
-GOARCH=arm64 go test -count=1 -short -exec qemu-aarch64-static ./ops/linalg/... ./ops/math ./ops/shape ./ops/rnn ./runtime ./conformance >/dev/null
-GOARCH=arm64 go test -count=1 -short -exec qemu-aarch64-static -run 'Relu|Dense|Gemm|Gelu|BiasAdd' ./ops/nn >/dev/null
+quiet env GOARCH=arm64 go test -count=1 -short -exec qemu-aarch64-static ./ops/linalg/... ./ops/math ./ops/shape ./ops/rnn ./runtime ./conformance
+quiet env GOARCH=arm64 go test -count=1 -short -exec qemu-aarch64-static -run 'Relu|Dense|Gemm|Gelu|BiasAdd' ./ops/nn
 arm64bin="$(mktemp -d)/mtlrun"
 GOARCH=arm64 CGO_ENABLED=0 go build -o "$arm64bin" ./cmd/mtlrun
 qemu-aarch64-static "$arm64bin" version | grep '^kernel set' | sed 's/^/arm64 (qemu) mtlrun version: /'
@@ -126,7 +141,8 @@ done
 echo "cross-builds (linux/arm64, darwin/arm64, windows/amd64, linux/riscv64, wasip1/wasm, linux/386): ok"
 
 # the data-race detector over the concurrent parts: server, sessions, kernels
-go test -count=1 -race -short ./serve ./runtime ./ops/rnn >/dev/null && echo "race detector (serve, runtime, ops/rnn): ok"
+quiet go test -count=1 -race -short ./serve ./runtime ./ops/rnn
+echo "race detector (serve, runtime, ops/rnn): ok"
 
 # grpcurl (pinned) for serve/internal/interop's grpcurl test
 G=.cache/tools/grpcurl-v1.9.3; [ -x "$G/grpcurl" ] || GOBIN="$PWD/$G" go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3 2>/dev/null || echo "test.sh: could not install grpcurl; its test skips"; export PATH="$PWD/$G:$PATH"
