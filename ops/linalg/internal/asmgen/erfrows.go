@@ -52,11 +52,7 @@ func geluRowsKernel(e *emitter, s *isa) {
 	for v := 0; v < 12; v++ {
 		bias := v >= 6
 		lbl := fmt.Sprintf("%s_v%d", name, v)
-		e.raw(lbl + ":\n")
-		e.raw(lbl + "_row:\n")
-		e.p("MOVQ AX, DI")
-		e.p("MOVQ SI, R10")
-		e.p("MOVQ R13, CX")
+		erfRowStart(e, lbl)
 		e.p("TESTQ CX, CX")
 		e.p("JZ %s_tail", lbl)
 		e.raw(lbl + "_loop:\n")
@@ -77,6 +73,16 @@ func geluRowsKernel(e *emitter, s *isa) {
 		erfRowEnd(e, lbl, name, func() { step(true) })
 	}
 	erfDone(e, name)
+}
+
+// erfRowStart starts variant lbl's code and each of its rows: DI walks
+// the row from AX, R10 the bias from SI, CX counts its whole vectors.
+func erfRowStart(e *emitter, lbl string) {
+	e.raw(lbl + ":\n")
+	e.raw(lbl + "_row:\n")
+	e.p("MOVQ AX, DI")
+	e.p("MOVQ SI, R10")
+	e.p("MOVQ R13, CX")
 }
 
 // erfRowEnd ends a row of an erf/GELU rows kernel: its masked last

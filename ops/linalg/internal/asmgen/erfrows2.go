@@ -81,11 +81,7 @@ func geluRows2Kernel(e *emitter) {
 			erfCompute(e, s, r, v%6)
 			e.p("VMOVUPS %s, %d(DI)", r.p, off)
 		}
-		e.raw(lbl + ":\n")
-		e.raw(lbl + "_row:\n")
-		e.p("MOVQ AX, DI")
-		e.p("MOVQ SI, R10")
-		e.p("MOVQ R13, CX")
+		erfRowStart(e, lbl)
 		e.p("CMPQ CX, $2")
 		e.p("JLT %s_one", lbl)
 		e.raw(lbl + "_pair:\n")
