@@ -243,7 +243,7 @@ func pairColumns(m, n, k int, a []float32, lda int, pb *PackedB, c []float32, ld
 }
 
 // zeroRow is the row of zeros an overwriting first k block adds (a
-// group tile reads at most 24 columns of it).
+// panel-pair tile reads at most 32 columns of it).
 var zeroRow [32]float32
 
 // groupsTake reports whether sgemmGroups computes an m-row product.
