@@ -21,23 +21,13 @@ func geluRowsDecl(s *isa) string {
 func geluRowsKernel(e *emitter, s *isa) {
 	r := erfRegsOf(s)
 	name := "geluErfRows" + s.suffix
-	e.raw(fmt.Sprintf("// func %s(x unsafe.Pointer, rows, n, stride int, bias unsafe.Pointer, c float32, variant int)\nTEXT ·%s(SB), NOSPLIT, $0-56\n", name, name))
-	e.p("MOVQ x+0(FP), AX") // row start
-	e.p("MOVQ rows+8(FP), BX")
-	e.p("MOVQ n+16(FP), CX")
-	e.p("MOVQ stride+24(FP), R12")
-	e.p("MOVQ bias+32(FP), SI")
-	e.p("VBROADCASTSS c+40(FP), %s", r.c)
-	e.p("MOVQ variant+48(FP), R8")
+	erfRowsEntry(e, name, r.c)
 	load := func(row int, dst string) { e.p("VMOVUPS %s, %s", erfRow(row), dst) }
 	load(erfRowAbs, r.abs)
 	load(erfRowClamp, r.clamp)
 	load(erfRowOne, r.one)
 	load(erfRowHalf, r.half)
-	e.p("MOVQ CX, R11")
-	e.p("ANDQ $%d, R11", s.lanes-1) // the partial vector's lanes
-	e.p("SHRQ $%d, CX", map[int]int{8: 3, 16: 4}[s.lanes])
-	e.p("MOVQ CX, R13") // whole vectors per row
+	erfRowsSplit(e, s)
 	if s.avx512() {
 		e.p("MOVQ R11, CX")
 		e.p("MOVL $1, DX")
@@ -98,6 +88,29 @@ func erfRowEnd(e *emitter, lbl, name string, masked func()) {
 	e.p("DECQ BX")
 	e.p("JNZ %s_row", lbl)
 	e.p("JMP %s_done", name)
+}
+
+// erfRowsEntry starts a rows kernel (x, rows, n, stride, bias, c,
+// variant): AX the row, BX the rows, CX n, R12 the stride, SI the bias, R8
+// the variant, c broadcast into register c.
+func erfRowsEntry(e *emitter, name, c string) {
+	e.raw(fmt.Sprintf("// func %s(x unsafe.Pointer, rows, n, stride int, bias unsafe.Pointer, c float32, variant int)\nTEXT ·%s(SB), NOSPLIT, $0-56\n", name, name))
+	e.p("MOVQ x+0(FP), AX") // row start
+	e.p("MOVQ rows+8(FP), BX")
+	e.p("MOVQ n+16(FP), CX")
+	e.p("MOVQ stride+24(FP), R12")
+	e.p("MOVQ bias+32(FP), SI")
+	e.p("VBROADCASTSS c+40(FP), %s", c)
+	e.p("MOVQ variant+48(FP), R8")
+}
+
+// erfRowsSplit splits n (CX) into whole vectors per row (R13) and the
+// partial vector's lanes (R11).
+func erfRowsSplit(e *emitter, s *isa) {
+	e.p("MOVQ CX, R11")
+	e.p("ANDQ $%d, R11", s.lanes-1) // the partial vector's lanes
+	e.p("SHRQ $%d, CX", map[int]int{8: 3, 16: 4}[s.lanes])
+	e.p("MOVQ CX, R13") // whole vectors per row
 }
 
 // erfAVX2Mask loads into mask the AVX2 lane mask of a row's last R11

@@ -43,20 +43,10 @@ func geluRows2Kernel(e *emitter) {
 	s := avx2
 	ra, rb := geluRows2Regs(0), geluRows2Regs(6)
 	const name = "geluErfRows2AVX2"
-	e.raw(fmt.Sprintf("// func %s(x unsafe.Pointer, rows, n, stride int, bias unsafe.Pointer, c float32, variant int)\nTEXT ·%s(SB), NOSPLIT, $0-56\n", name, name))
-	e.p("MOVQ x+0(FP), AX") // row start
-	e.p("MOVQ rows+8(FP), BX")
-	e.p("MOVQ n+16(FP), CX")
-	e.p("MOVQ stride+24(FP), R12")
-	e.p("MOVQ bias+32(FP), SI")
-	e.p("VBROADCASTSS c+40(FP), %s", ra.c)
-	e.p("MOVQ variant+48(FP), R8")
+	erfRowsEntry(e, name, ra.c)
 	e.p("VMOVUPS %s, %s", erfRow(erfRowAbs), ra.abs)
 	e.p("VMOVUPS %s, %s", erfRow(erfRowClamp), ra.clamp)
-	e.p("MOVQ CX, R11")
-	e.p("ANDQ $7, R11") // the partial vector's lanes
-	e.p("SHRQ $3, CX")
-	e.p("MOVQ CX, R13") // whole vectors per row
+	erfRowsSplit(e, s)
 	erfAVX2Mask(e, ra.mask)
 	erfVariantJump(e, name)
 	for v := 0; v < 12; v++ {
