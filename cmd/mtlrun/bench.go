@@ -34,13 +34,16 @@ type benchResult struct {
 type benchRunner func() error
 
 // measure times runs of f after a warm-up, interleaving several runners
-// run by run so they see the same machine conditions.
-func measure(runners []benchRunner, runs, batch int) ([]benchResult, error) {
+// run by run so they see the same machine conditions. With two runners it
+// also returns the ratio of each of the first's runs to the second's run
+// right after it, sorted: conditions on a shared machine drift over
+// seconds, so a ratio per pair moves less than the ratio of the p50s.
+func measure(runners []benchRunner, runs, batch int) ([]benchResult, []float64, error) {
 	warm := max(runs/10, 5)
 	for i := 0; i < warm; i++ {
 		for _, r := range runners {
 			if err := r(); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
@@ -54,13 +57,17 @@ func measure(runners []benchRunner, runs, batch int) ([]benchResult, error) {
 			m0, b0 := mem.Mallocs, mem.TotalAlloc
 			start := time.Now()
 			if err := r(); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			lat[k] = append(lat[k], time.Since(start))
 			goruntime.ReadMemStats(&mem)
 			allocs[k] += mem.Mallocs - m0
 			bytes[k] += mem.TotalAlloc - b0
 		}
+	}
+	var paired []float64
+	if len(runners) == 2 {
+		paired = pairedRatios(lat[0], lat[1])
 	}
 	out := make([]benchResult, len(runners))
 	for k, l := range lat {
@@ -75,7 +82,27 @@ func measure(runners []benchRunner, runs, batch int) ([]benchResult, error) {
 			RowsPerSecond: float64(batch) / mean, AllocsPerRun: float64(allocs[k]) / float64(runs), BytesPerRun: float64(bytes[k]) / float64(runs),
 		}
 	}
-	return out, nil
+	return out, paired, nil
+}
+
+// pairedRatios is a[i]/b[i] for every pair with b[i] > 0, sorted.
+func pairedRatios(a, b []time.Duration) []float64 {
+	var r []float64
+	for i := range min(len(a), len(b)) {
+		if b[i] > 0 {
+			r = append(r, float64(a[i])/float64(b[i]))
+		}
+	}
+	sort.Float64s(r)
+	return r
+}
+
+// quantile is the q-quantile (0…1) of sorted values, 0 when there are none.
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
 }
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
@@ -202,7 +229,7 @@ CPU lacks is refused with an error.`,
 			if concurrent > 1 && vsORT {
 				return fmt.Errorf("--concurrent and --vs-ort do not mix: onnxruntime would compete for the same cores")
 			}
-			res, err := measure(runners, runs, batch)
+			res, paired, err := measure(runners, runs, batch)
 			if err != nil {
 				return err
 			}
@@ -235,7 +262,8 @@ CPU lacks is refused with an error.`,
 			if asJSON {
 				doc := map[string]any{"model": args[0], "kernel_set": linalg.KernelSet(), "inputs": shapes, "threads": max(threads, 1), "batch": batch, "results": res}
 				if vsORT {
-					doc["ratio"] = map[string]float64{"p50": res[0].P50Millis / res[1].P50Millis, "p99": res[0].P99Millis / res[1].P99Millis}
+					doc["ratio"] = map[string]float64{"p50": res[0].P50Millis / res[1].P50Millis, "p99": res[0].P99Millis / res[1].P99Millis,
+						"paired_p10": quantile(paired, 0.1), "paired_p50": quantile(paired, 0.5), "paired_p90": quantile(paired, 0.9)}
 				}
 				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
@@ -251,7 +279,9 @@ CPU lacks is refused with an error.`,
 				fmt.Fprintf(w, "%-12s %-7s %10.3f %10.3f %14.0f %12.1f %12.0f\n", r.Runtime, ks, r.P50Millis, r.P99Millis, r.RowsPerSecond, r.AllocsPerRun, r.BytesPerRun)
 			}
 			if vsORT {
-				fmt.Fprintf(w, "ratio mtlrun(%s)/ort p50=%.2f p99=%.2f\n", linalg.KernelSet(), res[0].P50Millis/res[1].P50Millis, res[0].P99Millis/res[1].P99Millis)
+				fmt.Fprintf(w, "ratio mtlrun(%s)/ort p50=%.2f p99=%.2f; run by run (each mtlrun run over the onnxruntime run after it) p10=%.2f p50=%.2f p90=%.2f\n",
+					linalg.KernelSet(), res[0].P50Millis/res[1].P50Millis, res[0].P99Millis/res[1].P99Millis,
+					quantile(paired, 0.1), quantile(paired, 0.5), quantile(paired, 0.9))
 			}
 			return nil
 		},
@@ -261,7 +291,7 @@ CPU lacks is refused with an error.`,
 	f.IntVar(&timeSteps, "time", 50, "sequence length (other free dims; ignored by models without a time axis)")
 	f.IntVar(&threads, "threads", 1, "intra-op threads, for mtlrun and onnxruntime alike")
 	f.IntVar(&runs, "runs", 200, "measured runs")
-	f.BoolVar(&vsORT, "vs-ort", false, "also run onnxruntime, interleaved, and print the ratio")
+	f.BoolVar(&vsORT, "vs-ort", false, "also run onnxruntime, interleaved, and print the ratio of the p50s and the spread of the run-by-run ratios")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	f.IntVar(&concurrent, "concurrent", 1, "also run this many executors at once, one goroutine each, and report their combined rows/s")
 	f.BoolVar(&noFusion, "no-fusion", false, "run the graph as written, without fusing Dense+bias+activation")
