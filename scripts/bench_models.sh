@@ -2,7 +2,8 @@
 # Benchmark grid of issue 16 (docs/PERFORMANCE.md, "Larger models" and
 # "Cost against size"): mtlrun against onnxruntime, interleaved, one thread,
 # one JSON object per line on stdout (model, batch, time, kernel set, p50s,
-# ratio). Needs the models of scripts/gen_bench_models.py and
+# their ratio, and the median of the run-by-run ratios, "paired_p50"). Needs
+# the models of scripts/gen_bench_models.py and
 # ONNXRUNTIME_LIB (scripts/install-onnxruntime.sh).
 #
 #   sh scripts/bench_models.sh main   > main.jsonl   # the larger models + seed LSTM, avx512 and avx2
