@@ -233,6 +233,7 @@ CPU lacks is refused with an error.`,
 			if err != nil {
 				return err
 			}
+			p10, p50, p90 := quantile(paired, 0.1), quantile(paired, 0.5), quantile(paired, 0.9)
 			if concurrent > 1 {
 				conc := []benchRunner{runners[0]}
 				for len(conc) < concurrent {
@@ -263,7 +264,7 @@ CPU lacks is refused with an error.`,
 				doc := map[string]any{"model": args[0], "kernel_set": linalg.KernelSet(), "inputs": shapes, "threads": max(threads, 1), "batch": batch, "results": res}
 				if vsORT {
 					doc["ratio"] = map[string]float64{"p50": res[0].P50Millis / res[1].P50Millis, "p99": res[0].P99Millis / res[1].P99Millis,
-						"paired_p10": quantile(paired, 0.1), "paired_p50": quantile(paired, 0.5), "paired_p90": quantile(paired, 0.9)}
+						"paired_p10": p10, "paired_p50": p50, "paired_p90": p90}
 				}
 				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
@@ -281,7 +282,7 @@ CPU lacks is refused with an error.`,
 			if vsORT {
 				fmt.Fprintf(w, "ratio mtlrun(%s)/ort p50=%.2f p99=%.2f; run by run (each mtlrun run over the onnxruntime run after it) p10=%.2f p50=%.2f p90=%.2f\n",
 					linalg.KernelSet(), res[0].P50Millis/res[1].P50Millis, res[0].P99Millis/res[1].P99Millis,
-					quantile(paired, 0.1), quantile(paired, 0.5), quantile(paired, 0.9))
+					p10, p50, p90)
 			}
 			return nil
 		},
