@@ -78,7 +78,7 @@ func measure(runners []benchRunner, runs, batch int) ([]benchResult, []float64, 
 		}
 		mean := sum.Seconds() / float64(len(l))
 		out[k] = benchResult{
-			Runs: runs, P50Millis: ms(l[len(l)/2]), P99Millis: ms(l[min(len(l)-1, len(l)*99/100)]), MeanMillis: mean * 1e3,
+			Runs: runs, P50Millis: ms(l[pctIndex(len(l), 50)]), P99Millis: ms(l[pctIndex(len(l), 99)]), MeanMillis: mean * 1e3,
 			RowsPerSecond: float64(batch) / mean, AllocsPerRun: float64(allocs[k]) / float64(runs), BytesPerRun: float64(bytes[k]) / float64(runs),
 		}
 	}
@@ -97,12 +97,16 @@ func pairedRatios(a, b []time.Duration) []float64 {
 	return r
 }
 
-// quantile is the q-quantile (0…1) of sorted values, 0 when there are none.
-func quantile(sorted []float64, q float64) float64 {
+// pctIndex is where the p-th percentile stands among n sorted values: the
+// one rule behind every p50, p99 and ratio quantile bench and stream print.
+func pctIndex(n, p int) int { return min(n-1, n*p/100) }
+
+// quantile is the p-th percentile of sorted values, 0 when there are none.
+func quantile(sorted []float64, p int) float64 {
 	if len(sorted) == 0 {
 		return 0
 	}
-	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
+	return sorted[pctIndex(len(sorted), p)]
 }
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
@@ -158,7 +162,7 @@ func measureConcurrent(runners []benchRunner, runs, batch int) (benchResult, err
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
 	return benchResult{
 		Runtime: fmt.Sprintf("mtlrun×%d", len(runners)), Runs: len(all),
-		P50Millis: ms(all[len(all)/2]), P99Millis: ms(all[min(len(all)-1, len(all)*99/100)]),
+		P50Millis: ms(all[pctIndex(len(all), 50)]), P99Millis: ms(all[pctIndex(len(all), 99)]),
 		MeanMillis:    wall.Seconds() * 1e3 / float64(runs),
 		RowsPerSecond: float64(batch*len(all)) / wall.Seconds(),
 		// the latency slices grow too; a few appends over thousands of runs
@@ -233,7 +237,7 @@ CPU lacks is refused with an error.`,
 			if err != nil {
 				return err
 			}
-			p10, p50, p90 := quantile(paired, 0.1), quantile(paired, 0.5), quantile(paired, 0.9)
+			p10, p50, p90 := quantile(paired, 10), quantile(paired, 50), quantile(paired, 90)
 			if concurrent > 1 {
 				conc := []benchRunner{runners[0]}
 				for len(conc) < concurrent {

@@ -38,14 +38,14 @@ func TestPairedRatios(t *testing.T) {
 func TestQuantile(t *testing.T) {
 	v := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
 	for _, tc := range []struct {
-		q    float64
+		p    int
 		want float64
-	}{{0, 1}, {0.1, 2}, {0.5, 6}, {0.9, 10}, {1, 10}} {
-		if got := quantile(v, tc.q); got != tc.want {
-			t.Errorf("quantile(%v) = %v, want %v", tc.q, got, tc.want)
+	}{{0, 1}, {10, 2}, {50, 6}, {90, 10}, {100, 10}} {
+		if got := quantile(v, tc.p); got != tc.want {
+			t.Errorf("quantile(%v) = %v, want %v", tc.p, got, tc.want)
 		}
 	}
-	if got := quantile(nil, 0.5); got != 0 {
+	if got := quantile(nil, 50); got != 0 {
 		t.Errorf("quantile of nothing = %v, want 0", got)
 	}
 }

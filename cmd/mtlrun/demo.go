@@ -113,7 +113,7 @@ func init() {
 		}
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 		x := d.inputs[d.model.Graph.FeedInputs()[0].Name]
-		fmt.Fprintf(w, "%d runs on input %v: p50 %v, p99 %v (see `mtlrun bench` for more)\n", runs, x.Shape, lat[runs/2].Round(time.Microsecond), lat[runs*99/100].Round(time.Microsecond))
+		fmt.Fprintf(w, "%d runs on input %v: p50 %v, p99 %v (see `mtlrun bench` for more)\n", runs, x.Shape, lat[pctIndex(runs, 50)].Round(time.Microsecond), lat[pctIndex(runs, 99)].Round(time.Microsecond))
 		return nil
 	})
 	rootCmd.AddCommand(&cobra.Command{
