@@ -2,7 +2,8 @@
 # Benchmark grid of issue 16 (docs/PERFORMANCE.md, "Larger models" and
 # "Cost against size"): mtlrun against onnxruntime, interleaved, one thread,
 # one JSON object per line on stdout (model, batch, time, kernel set, p50s,
-# their ratio, and the median of the run-by-run ratios, "paired_p50"). Needs
+# their ratio, the median of the run-by-run ratios, "paired_p50", and the
+# ratio of the fastest runs, "ratio_min", what quiet moments allow). Needs
 # the models of scripts/gen_bench_models.py and
 # ONNXRUNTIME_LIB (scripts/install-onnxruntime.sh).
 #
@@ -24,7 +25,7 @@ M=${MTLRUN:-./mtlrun}
 [ -f bench/models/lstm2x256/model.onnx ] || /usr/bin/python3 scripts/gen_bench_models.py >&2
 one() { # kernels model batch time runs
 	MTLRUN_KERNELS=$1 "$M" bench "$2" --batch "$3" --time "$4" --runs "$5" --threads 1 --vs-ort --json </dev/null |
-		/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); r=d["results"]; print(json.dumps({"model": d["model"], "batch": d["batch"], "time": '"$4"', "kernels": d["kernel_set"], "ort": "'"${ORT:-native}"'", "mtlrun_p50_ms": r[0]["p50_ms"], "ort_p50_ms": r[1]["p50_ms"], "ratio_p50": d["ratio"]["p50"], "paired_p50": d["ratio"]["paired_p50"], "runs": '"$5"'}))'
+		/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); r=d["results"]; print(json.dumps({"model": d["model"], "batch": d["batch"], "time": '"$4"', "kernels": d["kernel_set"], "ort": "'"${ORT:-native}"'", "mtlrun_p50_ms": r[0]["p50_ms"], "ort_p50_ms": r[1]["p50_ms"], "ratio_p50": d["ratio"]["p50"], "paired_p50": d["ratio"]["paired_p50"], "ratio_min": d["ratio"]["min"], "runs": '"$5"'}))'
 }
 main_rows() { # model batch time runs, one row each
 	cat <<-EOF

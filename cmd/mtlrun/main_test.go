@@ -132,7 +132,7 @@ func TestBenchConcurrent(t *testing.T) {
 		t.Fatalf("results %+v", doc.Results)
 	}
 	for _, r := range doc.Results {
-		if !(r.RowsPerSecond > 0 && r.P50Millis > 0 && r.P99Millis >= r.P50Millis) {
+		if !(r.RowsPerSecond > 0 && r.MinMillis > 0 && r.P50Millis >= r.MinMillis && r.P99Millis >= r.P50Millis) {
 			t.Fatalf("implausible result %+v", r)
 		}
 	}

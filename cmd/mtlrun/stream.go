@@ -497,7 +497,7 @@ func measureGrouped(runners []benchRunner, groups []int, runs, batch int) ([]ben
 		}
 		mean := sum.Seconds() / float64(len(l))
 		out[k] = benchResult{
-			Runs: runs * groups[k], P50Millis: ms(l[pctIndex(len(l), 50)]), P99Millis: ms(l[pctIndex(len(l), 99)]), MeanMillis: mean * 1e3,
+			Runs: runs * groups[k], MinMillis: ms(l[0]), P50Millis: ms(l[pctIndex(len(l), 50)]), P99Millis: ms(l[pctIndex(len(l), 99)]), MeanMillis: mean * 1e3,
 			RowsPerSecond: float64(batch) / mean, AllocsPerRun: float64(mem.Mallocs-m0) / n, BytesPerRun: float64(mem.TotalAlloc-b0) / n,
 		}
 	}
