@@ -127,6 +127,27 @@ class MLPFourHeads(nn.Module):
     trunk = ["fc1.", "fc2."]
 
 
+class ReluRNNTwoHeads(nn.Module):
+    """(batch, time, 8) -> RNN(24, ReLU) -> last step -> level, spread (ONNX RNN
+    with activations=["Relu"]: training differentiates the function's own
+    derivative, not tanh's)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(8, 24, nonlinearity="relu", batch_first=True)
+        self.level = nn.Linear(24, 1)
+        self.spread = nn.Linear(24, 2)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        h = y[:, -1, :]
+        return self.level(h), self.spread(h)
+
+    outputs = ["level", "spread"]
+    inputs = ["input"]
+    trunk = ["rnn."]
+
+
 # ------------------------------------------------------------------ data
 
 def seq_data(rng, n, t):
@@ -164,6 +185,15 @@ def data_gru():
     px = np.random.default_rng(4).standard_normal((8, 10, 8)).astype(np.float32)
     return ({"input": x, "regression": reg, "class_probs": labels, "is_positive": pos},
             {"input": px})
+
+
+def data_rnn():
+    rng = np.random.default_rng(7)
+    x = (0.5 * rng.standard_normal((N, 10, 8))).astype(np.float32)
+    level = x[:, -4:, :2].mean(axis=(1, 2))[:, None].astype(np.float32)
+    spread = np.stack([x[:, :, 3].std(axis=1), np.abs(x[:, -1, 4])], axis=1).astype(np.float32)
+    px = (0.5 * np.random.default_rng(8).standard_normal((8, 10, 8))).astype(np.float32)
+    return {"input": x, "level": level, "spread": spread}, {"input": px}
 
 
 def data_mlp():
@@ -218,6 +248,8 @@ def export(model, path, example):
 
 def reorder(w, kind):
     """ONNX gate blocks (axis 0) -> PyTorch's order."""
+    if kind == "RNN":
+        return w
     if kind == "LSTM":   # ONNX i o f c -> torch i f g o
         i, o, f, c = np.split(w, 4, axis=0)
         return np.concatenate([i, f, c, o], axis=0)
@@ -231,11 +263,11 @@ def load_onnx_weights(model_cls, m):
     net = model_cls()
     sd = {}
     for node in m.graph.node:
-        if node.op_type in ("LSTM", "GRU"):
-            mod = "lstm" if node.op_type == "LSTM" else "gru"
+        if node.op_type in ("LSTM", "GRU", "RNN"):
+            mod = node.op_type.lower()
             W, R, B = (inits[node.input[k]][0] for k in (1, 2, 3))
             hid = R.shape[1]
-            g = 4 if node.op_type == "LSTM" else 3
+            g = {"LSTM": 4, "GRU": 3, "RNN": 1}[node.op_type]
             sd[mod + ".weight_ih_l0"] = reorder(W, node.op_type)
             sd[mod + ".weight_hh_l0"] = reorder(R, node.op_type)
             sd[mod + ".bias_ih_l0"] = reorder(B[:g * hid], node.op_type)
@@ -325,10 +357,12 @@ RECIPES = [
     ("e_mlp_adamw_two_of_four", MLPFourHeads, data_mlp,
      recipe({"price": "mse", "churn": "bce"}, {"price": 1.0, "churn": 1.0}, "adamw", 0.01,
             wd=0.05, epochs=3, decay_params_without_grad=False)),
+    ("f_rnn_relu_adam", ReluRNNTwoHeads, data_rnn,
+     recipe({"level": "mse", "spread": "mae"}, {"level": 1.0, "spread": 0.5}, "adam", 0.01, epochs=3)),
 ]
 
 # All three LSTM recipes start from the same initial weights.
-INIT_SEED = {LSTMTwoHeads: 0, GRUThreeHeads: 10, MLPFourHeads: 20}
+INIT_SEED = {LSTMTwoHeads: 0, GRUThreeHeads: 10, MLPFourHeads: 20, ReluRNNTwoHeads: 30}
 
 
 def max_diff(a, b):

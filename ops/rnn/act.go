@@ -1,6 +1,7 @@
 package rnn
 
 import (
+	"fmt"
 	"math"
 	"strings"
 
@@ -160,4 +161,101 @@ func applyT[T tensor.Float](f act, x T) T {
 		return 0
 	}
 	return T(f.apply(float64(x)))
+}
+
+// Activation is one of a recurrent node's activation functions as its
+// kernel applies it, for a training pass (Trace.Activations).
+type Activation struct{ f act }
+
+// String names the function with its parameters, as in error messages.
+func (a Activation) String() string {
+	for name, info := range actTable {
+		if info.kind != a.f.kind {
+			continue
+		}
+		switch {
+		case info.usesAlpha && info.usesBet:
+			return fmt.Sprintf("%s(alpha=%g, beta=%g)", name, a.f.alpha, a.f.beta)
+		case info.usesAlpha:
+			return fmt.Sprintf("%s(alpha=%g)", name, a.f.alpha)
+		}
+		return name
+	}
+	return fmt.Sprintf("activation %d", a.f.kind)
+}
+
+// ApplyActivation applies a to every element of x in place, as the
+// kernel's general path does.
+func ApplyActivation[T tensor.Float](a Activation, x []T) {
+	for i, v := range x {
+		x[i] = applyT(a.f, v)
+	}
+}
+
+// Apply evaluates the function at x in float64.
+func (a Activation) Apply(x float64) float64 { return a.f.apply(x) }
+
+// SlopeFromOutput reports whether the function's derivative at a point is
+// determined by its output there (Slope): true for every function but a
+// LeakyRelu or Elu with a negative alpha, whose negative side also yields
+// positive outputs.
+func (a Activation) SlopeFromOutput() bool {
+	switch a.f.kind {
+	case actLeakyRelu, actElu:
+		return a.f.alpha >= 0
+	}
+	return true
+}
+
+// Slope is the derivative at the point where the function's output is y
+// (see SlopeFromOutput). At a kink it takes the left side's slope where
+// the output is 0 (Relu at 0: 0).
+func (a Activation) Slope(y float64) float64 {
+	f := a.f
+	switch f.kind {
+	case actSigmoid:
+		return y * (1 - y)
+	case actTanh:
+		return 1 - y*y
+	case actRelu:
+		return step(y > 0)
+	case actAffine:
+		return f.alpha
+	case actLeakyRelu:
+		if y > 0 || (y == 0 && f.alpha == 0) {
+			return step(y > 0)
+		}
+		return f.alpha
+	case actThresholdedRelu:
+		return step(y != 0)
+	case actScaledTanh:
+		if f.alpha == 0 {
+			return 0
+		}
+		t := y / f.alpha
+		return f.alpha * f.beta * (1 - t*t)
+	case actHardSigmoid:
+		if y > 0 && y < 1 {
+			return f.alpha
+		}
+		return 0
+	case actElu:
+		if y > 0 {
+			return 1
+		}
+		return y + f.alpha
+	case actSoftsign:
+		t := 1 - math.Abs(y)
+		return t * t
+	case actSoftplus:
+		return -math.Expm1(-y)
+	}
+	return 1
+}
+
+func step(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

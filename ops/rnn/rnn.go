@@ -47,8 +47,9 @@ type rnnOp struct {
 	layout      int
 	hasClip     bool
 	clip        float64
-	acts        [][]act // [direction][function]
-	fast        []bool  // per direction: default activations
+	acts        [][]act        // [direction][function]
+	fast        []bool         // per direction: default activations
+	activations [][]Activation // acts for Trace.Activations (shared, read-only)
 	inputForget bool
 	lbr         bool // GRU linear_before_reset
 	numOutputs  int
@@ -120,6 +121,12 @@ func newOp(c *ops.Config, cell cellKind) (ops.Op, error) {
 		return nil, err
 	}
 	o.acts = acts
+	o.activations = make([][]Activation, len(acts))
+	for d, fs := range acts {
+		for _, f := range fs {
+			o.activations[d] = append(o.activations[d], Activation{f})
+		}
+	}
 	o.fast = make([]bool, o.numDir)
 	for d, fs := range acts {
 		ok := true

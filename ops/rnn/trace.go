@@ -23,11 +23,12 @@ type Trace[T tensor.Float] struct {
 	Seq, Batch, Input, Hidden int
 	Reverse                   []bool // per direction
 	Layout                    int
-	Lens                      []int // per batch row; nil when every row runs Seq steps
-	LinearBeforeReset         bool  // GRU
-	DefaultActivations        bool  // every direction uses the default activations
-	Clip                      bool  // the clip attribute is set
-	InputForget               bool  // LSTM input_forget=1
+	Lens                      []int          // per batch row; nil when every row runs Seq steps
+	LinearBeforeReset         bool           // GRU
+	DefaultActivations        bool           // every direction uses the default activations
+	Clip                      bool           // the clip attribute is set
+	InputForget               bool           // LSTM input_forget=1
+	Activations               [][]Activation // per direction, in the node's order: LSTM f, g, h; GRU f, g; RNN f
 	hPrev, cPrev              []T
 	gates, tanhC              []T // kept LSTM gates (keep), else nil
 	keep                      bool
@@ -124,6 +125,7 @@ func (tr *Trace[T]) start(o *rnnOp, dm dims, lens []int, keep bool) {
 	for _, f := range o.fast {
 		tr.DefaultActivations = tr.DefaultActivations && f
 	}
+	tr.Activations = o.activations
 	n := o.numDir * dm.seq * dm.batch * dm.hid
 	// every step is recorded, except times past a row's length, which
 	// must read as zeros

@@ -21,9 +21,10 @@ import (
 // and tanh of its cell state (rnn.Trace.Gates; the fused cells store
 // them), so its tape recomputes nothing. For the other cells the tape
 // recomputes from the recorded states each step's gate activations (gate
-// orders iofc and zrh, RNN's single tanh; directions; sequence_lens;
+// orders iofc and zrh, RNN's single function; directions; sequence_lens;
 // initial states; peepholes; layout 0 and 1; GRU linear_before_reset 0 and
-// 1), which the backward pass needs: all steps in one product, since every
+// 1; any activation functions, whose derivatives are taken from their
+// outputs), which the backward pass needs: all steps in one product, since every
 // starting state is known. The backward pass runs per step only what the
 // recurrence needs (the element-wise step, ops/linalg's LSTMCellGrad for
 // LSTM, and dh_prev = da·R); the weight, bias and input gradients of all
@@ -58,14 +59,40 @@ type rnnSpec struct {
 	G          int // gates: 4 for LSTM, 3 for GRU, 1 for RNN
 	layout     int
 	lens       []int
+	acts       []*gateActs // per direction; nil entries (all of them) for the default functions
 }
+
+// gateActs are a direction's activation functions when the node does not
+// use the defaults (sigmoid gates, tanh candidate and output), indexed by
+// actF (the gates: LSTM i, o, f; GRU z, r; RNN's only one), actG (the
+// candidate: LSTM c~, GRU h~) and actH (LSTM's output). The rules take
+// each derivative from the function's output (rnn.Activation.Slope), as
+// they take the defaults' from the activated gates the tape keeps.
+type gateActs [3]rnn.Activation
+
+const (
+	actF = iota
+	actG
+	actH
+)
+
+// activate applies function which of ga to x in place, or dflt (the
+// default function) when ga is nil (the node uses the defaults).
+func activate[T tensor.Float](ga *gateActs, which int, x []T, dflt func([]T)) {
+	if ga == nil {
+		dflt(x)
+		return
+	}
+	rnn.ApplyActivation(ga[which], x)
+}
+
+// slope is a's derivative where its output is y, in T.
+func slope[T tensor.Float](a rnn.Activation, y T) T { return T(a.Slope(float64(y))) }
 
 // specOf checks that training supports the traced node and returns its
 // sizes and layout.
 func specOf[T tensor.Float](tr *rnn.Trace[T]) (*rnnSpec, error) {
 	switch {
-	case !tr.DefaultActivations:
-		return nil, fmt.Errorf("training supports only the default activations")
 	case tr.Clip:
 		return nil, fmt.Errorf("training does not support the clip attribute")
 	case tr.InputForget:
@@ -80,6 +107,19 @@ func specOf[T tensor.Float](tr *rnn.Trace[T]) (*rnnSpec, error) {
 		s.G = 4
 	case s.rnn:
 		s.G = 1
+	}
+	s.acts = make([]*gateActs, s.dirs)
+	if !tr.DefaultActivations {
+		for d, fs := range tr.Activations {
+			for _, f := range fs {
+				if !f.SlopeFromOutput() {
+					return nil, fmt.Errorf("training does not support the activation %v: its derivative is not a function of its output", f)
+				}
+			}
+			var ga gateActs
+			copy(ga[:], fs)
+			s.acts[d] = &ga
+		}
 	}
 	if s.lens == nil {
 		s.lens = make([]int, s.B)
@@ -337,39 +377,44 @@ func rnnTapeOf[T tensor.Float](c *Ctx, tp *rnnTape[T]) {
 		a := slot(&tp.gates, d, TB*GH)
 		clear(a)
 		gemmS(false, true, TB, GH, zw, z, zw, wcat, zw, a, GH)
+		ga := s.acts[d]
 		switch {
 		case s.rnn:
-			tanhVec(a)
+			activate(ga, actF, a, tanhVec)
 		case s.lstm && peep == nil:
 			for r := 0; r < TB; r++ {
-				sigmoidVec(a[r*GH : r*GH+3*H])
-				tanhVec(a[r*GH+3*H : (r+1)*GH])
+				activate(ga, actF, a[r*GH:r*GH+3*H], sigmoidVec)
+				activate(ga, actG, a[r*GH+3*H:(r+1)*GH], tanhVec)
 			}
 			tc := slot(&tp.tanhC, d, TB*H)
 			lstmState(TB, H, a, tr.Cs(d), tc)
-			tanhVec(tc)
+			activate(ga, actH, tc, tanhVec)
 		case s.lstm:
 			// peepholes: the gates see the cell state, scalar float64
 			Cs := tr.Cs(d)
 			pd := peep[d*3*H : (d+1)*3*H]
 			tc, cnAll := slot(&tp.tanhC, d, TB*H), slot(&tp.cNext, d, TB*H)
+			gateFn, candFn, outFn := sig, math.Tanh, math.Tanh
+			if ga != nil {
+				gateFn, candFn, outFn = ga[actF].Apply, ga[actG].Apply, ga[actH].Apply
+			}
 			for r := 0; r < TB; r++ {
 				g, cp := a[r*GH:(r+1)*GH], Cs[r*H:(r+1)*H]
 				for j := 0; j < H; j++ {
 					ai, ao, af, ac := float64(g[j]), float64(g[H+j]), float64(g[2*H+j]), float64(g[3*H+j])
 					ai += float64(pd[j] * cp[j])
 					af += float64(pd[2*H+j] * cp[j])
-					i, f, gg := sig(ai), sig(af), math.Tanh(ac)
+					i, f, gg := gateFn(ai), gateFn(af), candFn(ac)
 					cn := f*float64(cp[j]) + i*gg
-					o := sig(ao + float64(pd[H+j])*cn)
+					o := gateFn(ao + float64(pd[H+j])*cn)
 					g[j], g[H+j], g[2*H+j], g[3*H+j] = T(i), T(o), T(f), T(gg)
 					cnAll[r*H+j] = T(cn)
-					tc[r*H+j] = T(math.Tanh(cn))
+					tc[r*H+j] = T(outFn(cn))
 				}
 			}
 		default: // GRU
 			for r := 0; r < TB; r++ {
-				sigmoidVec(a[r*GH : r*GH+2*H])
+				activate(ga, actF, a[r*GH:r*GH+2*H], sigmoidVec)
 			}
 			Rh := Rd[2*H*H:]
 			hr := slot(&tp.hr, d, TB*H)
@@ -400,7 +445,7 @@ func rnnTapeOf[T tensor.Float](c *Ctx, tp *rnnTape[T]) {
 				gemmS(false, true, TB, H, H, hr, H, Rh, H, a[2*H:], GH)
 			}
 			for r := 0; r < TB; r++ {
-				tanhVec(a[r*GH+2*H : (r+1)*GH])
+				activate(ga, actG, a[r*GH+2*H:(r+1)*GH], tanhVec)
 			}
 		}
 	}
@@ -546,6 +591,7 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 		Wd, Rd := W[d*GH*I:(d+1)*GH*I], R[d*GH*H:(d+1)*GH*H]
 		Hs := tr.Hs(d)
 		gates, tanhC := tp.gatesOf(d)
+		ga := s.acts[d]
 		var Cs, cNext, hr, pd, gPd []T
 		if s.lstm {
 			Cs = tr.Cs(d)
@@ -664,7 +710,7 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 					blkLo = k - k%blkSteps
 					linalg.PackBRowsInit(daPack, blkBuf, (k-blkLo+1)*B, GH)
 				}
-				packed = s.lstm && peep == nil
+				packed = s.lstm && peep == nil && ga == nil
 			}
 			switch {
 			case packed:
@@ -673,17 +719,21 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 				linalg.LSTMCellGradPack(B, H, f(dh), f(dc), f(gates[r0*GH:]), f(Cs[r0*H:]), f(tanhC[r0*H:]), f(da), daPack, (k-blkLo)*B)
 			case s.lstm && peep == nil:
 				each(func(n, r, b int) {
-					lstmGradRows(n, H, dh[b*H:], dc[b*H:], gates[r*GH:], Cs[r*H:], tanhC[r*H:], da[dr(r)*GH:])
+					lstmGradRows(n, H, dh[b*H:], dc[b*H:], gates[r*GH:], Cs[r*H:], tanhC[r*H:], da[dr(r)*GH:], ga)
 				})
 			case s.lstm:
 				each(func(n, r, b int) {
-					lstmPeepGradRows(n, H, dh[b*H:], dc[b*H:], gates[r*GH:], Cs[r*H:], cNext[r*H:], tanhC[r*H:], pd, gPd, da[dr(r)*GH:])
+					lstmPeepGradRows(n, H, dh[b*H:], dc[b*H:], gates[r*GH:], Cs[r*H:], cNext[r*H:], tanhC[r*H:], pd, gPd, da[dr(r)*GH:], ga)
 				})
 			case s.rnn:
 				each(func(n, r, b int) {
 					for q := 0; q < n*H; q++ {
 						g := gates[r*GH+q]
-						da[dr(r)*GH+q] = dh[b*H+q] * (1 - g*g)
+						sl := 1 - g*g
+						if ga != nil {
+							sl = slope(ga[actF], g)
+						}
+						da[dr(r)*GH+q] = dh[b*H+q] * sl
 					}
 				})
 			default:
@@ -693,7 +743,7 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 						if dhr != nil {
 							dhrm = dhr[(r+m)*H : (r+m+1)*H]
 						}
-						gruGradRow(s.lbr, H, dh[(b+m)*H:(b+m+1)*H], gates[(r+m)*GH:(r+m+1)*GH], Hs[(r+m)*H:(r+m+1)*H], hr[(r+m)*H:(r+m+1)*H], da[(r+m)*GH:(r+m+1)*GH], dhrm)
+						gruGradRow(s.lbr, H, dh[(b+m)*H:(b+m+1)*H], gates[(r+m)*GH:(r+m+1)*GH], Hs[(r+m)*H:(r+m+1)*H], hr[(r+m)*H:(r+m+1)*H], da[(r+m)*GH:(r+m+1)*GH], dhrm, ga)
 					}
 				})
 			}
@@ -744,7 +794,11 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 					dar, scr, hb := da[r*GH+H:r*GH+2*H], sc[b*GH+H:b*GH+2*H], dh[b*H:(b+1)*H]
 					for j := 0; j < H; j++ {
 						rr := g[H+j]
-						dar[j] = ds[j] * hp[j] * rr * (1 - rr)
+						sr := rr * (1 - rr)
+						if ga != nil {
+							sr = slope(ga[actF], rr)
+						}
+						dar[j] = ds[j] * hp[j] * sr
 						scr[j] = dar[j]
 						hb[j] += ds[j] * rr
 					}
@@ -864,10 +918,11 @@ func rnnBackward[T tensor.Float](c *Ctx) ([]*tensor.Tensor, error) {
 // dc (w.r.t. its cell state) it writes the gate pre-activation gradients
 // da (i, o, f, c~; row stride 4H) and leaves in dc the gradient w.r.t.
 // the cell state the step started from. g are the activated gates, cp the
-// starting cell states, tc tanh of the new ones (row stride H).
-// For float32 it is ops/linalg's LSTMCellGrad (vector kernels).
-func lstmGradRows[T tensor.Float](n, H int, dh, dc, g, cp, tc, da []T) {
-	if dh32, ok := any(dh).([]float32); ok {
+// starting cell states, tc tanh (ga's h) of the new ones (row stride H);
+// ga is nil for the default functions. For float32 with those it is
+// ops/linalg's LSTMCellGrad (vector kernels).
+func lstmGradRows[T tensor.Float](n, H int, dh, dc, g, cp, tc, da []T, ga *gateActs) {
+	if dh32, ok := any(dh).([]float32); ok && ga == nil {
 		f := func(s []T) []float32 { return any(s).([]float32) }
 		linalg.LSTMCellGrad(n, H, dh32, f(dc), f(g), f(cp), f(tc), f(da))
 		return
@@ -879,30 +934,41 @@ func lstmGradRows[T tensor.Float](n, H int, dh, dc, g, cp, tc, da []T) {
 		di, dO, df, dcc := dam[:H], dam[H:2*H], dam[2*H:3*H], dam[3*H:]
 		for j := 0; j < H; j++ {
 			i, o, f, gg, t, y := gi[j], gO[j], gf[j], gc[j], tcm[j], dhm[j]
-			dO[j] = y * t * o * (1 - o)
-			dC := dcm[j] + y*o*(1-t*t)
-			di[j] = dC * gg * i * (1 - i)
-			df[j] = dC * cpm[j] * f * (1 - f)
-			dcc[j] = dC * i * (1 - gg*gg)
+			si, so, sf, sg, st := lstmSlopes(ga, i, o, f, gg, t)
+			dO[j] = y * t * so
+			dC := dcm[j] + y*o*st
+			di[j] = dC * gg * si
+			df[j] = dC * cpm[j] * sf
+			dcc[j] = dC * i * sg
 			dcm[j] = dC * f
 		}
 	}
 }
 
+// lstmSlopes are the derivatives of an LSTM step's activations where they
+// gave the gates i, o, f, the candidate gg and the output function's t.
+func lstmSlopes[T tensor.Float](ga *gateActs, i, o, f, gg, t T) (si, so, sf, sg, st T) {
+	if ga == nil {
+		return i * (1 - i), o * (1 - o), f * (1 - f), 1 - gg*gg, 1 - t*t
+	}
+	return slope(ga[actF], i), slope(ga[actF], o), slope(ga[actF], f), slope(ga[actG], gg), slope(ga[actH], t)
+}
+
 // lstmPeepGradRows is lstmGradRows with peepholes p (i, o, f; 3H), whose
 // gradients it adds to gp; cn are the new cell states.
-func lstmPeepGradRows[T tensor.Float](n, H int, dh, dc, g, cp, cn, tc, p, gp, da []T) {
+func lstmPeepGradRows[T tensor.Float](n, H int, dh, dc, g, cp, cn, tc, p, gp, da []T, ga *gateActs) {
 	for m := 0; m < n; m++ {
 		for j := 0; j < H; j++ {
 			q, e := m*H+j, m*4*H+j
 			i, o, f, gg, t, y := g[e], g[e+H], g[e+2*H], g[e+3*H], tc[q], dh[q]
-			dao := y * t * o * (1 - o)
-			dC := dc[q] + y*o*(1-t*t) + dao*p[H+j]
+			si, so, sf, sg, st := lstmSlopes(ga, i, o, f, gg, t)
+			dao := y * t * so
+			dC := dc[q] + y*o*st + dao*p[H+j]
 			gp[H+j] += dao * cn[q]
 			c := cp[q]
-			dai := dC * gg * i * (1 - i)
-			daf := dC * c * f * (1 - f)
-			da[e], da[e+H], da[e+2*H], da[e+3*H] = dai, dao, daf, dC*i*(1-gg*gg)
+			dai := dC * gg * si
+			daf := dC * c * sf
+			da[e], da[e+H], da[e+2*H], da[e+3*H] = dai, dao, daf, dC*i*sg
 			dc[q] = dC*f + dai*p[j] + daf*p[2*H+j]
 			gp[j] += dai * c
 			gp[2*H+j] += daf * c
@@ -914,16 +980,21 @@ func lstmPeepGradRows[T tensor.Float](n, H int, dh, dc, g, cp, cn, tc, p, gp, da
 // writes da (z, r, h~ pre-activations; r only with linear_before_reset=1,
 // else it needs dh~'s product with Rh first), dhr = da_h~ ⊙ r (lbr=1),
 // and leaves in dh the direct part of the gradient w.r.t. the starting
-// state, dh ⊙ z. hp is that state, hr the tape's H·Rhᵀ + Rbh (lbr=1).
-func gruGradRow[T tensor.Float](lbr bool, H int, dh, g, hp, hr, da, dhr []T) {
+// state, dh ⊙ z. hp is that state, hr the tape's H·Rhᵀ + Rbh (lbr=1); ga
+// the functions, nil for the defaults.
+func gruGradRow[T tensor.Float](lbr bool, H int, dh, g, hp, hr, da, dhr []T, ga *gateActs) {
 	z, r, hh := g[:H], g[H:2*H], g[2*H:3*H]
 	for j := 0; j < H; j++ {
 		y := dh[j]
-		da[j] = y * (hp[j] - hh[j]) * z[j] * (1 - z[j])
-		dah := y * (1 - z[j]) * (1 - hh[j]*hh[j])
+		sz, sr, sh := z[j]*(1-z[j]), r[j]*(1-r[j]), 1-hh[j]*hh[j]
+		if ga != nil {
+			sz, sr, sh = slope(ga[actF], z[j]), slope(ga[actF], r[j]), slope(ga[actG], hh[j])
+		}
+		da[j] = y * (hp[j] - hh[j]) * sz
+		dah := y * (1 - z[j]) * sh
 		da[2*H+j] = dah
 		if lbr {
-			da[H+j] = dah * hr[j] * r[j] * (1 - r[j])
+			da[H+j] = dah * hr[j] * sr
 			dhr[j] = dah * r[j]
 		}
 		dh[j] = y * z[j]

@@ -63,8 +63,38 @@ func recurrentGradCases() []gradCase {
 			inputs: []*tensor.Tensor{r(T, B, I), r(1, 3*H, I), r(1, 3*H, H), r(1, 6*H), lens, r(1, B, H)}},
 		{name: "rnn_x_constant", op: "RNN", outputs: 2, attrs: graph.Attrs{"hidden_size": attrInt(H)}, constant: map[int]bool{0: true},
 			inputs: []*tensor.Tensor{r(T, B, I), r(1, H, I), r(1, H, H), r(1, 2*H)}},
+		// functions other than the defaults: every derivative is taken from
+		// the function's output (alpha and beta consumed in order by the
+		// functions that have them)
+		{name: "lstm_activations", op: "LSTM", outputs: 3, attrs: graph.Attrs{"hidden_size": attrInt(H),
+			"activations": strs("HardSigmoid", "Elu", "ScaledTanh"), "activation_alpha": attrFloats(0.3, 0.7, 1.3), "activation_beta": attrFloats(0.45, 0.8)},
+			inputs: []*tensor.Tensor{r(T, B, I), r(1, 4*H, I), r(1, 4*H, H), r(1, 8*H), nil, r(1, B, H), r(1, B, H)}},
+		{name: "lstm_activations_bidirectional_lens_peepholes", op: "LSTM", outputs: 3, attrs: graph.Attrs{"hidden_size": attrInt(H), "direction": str("bidirectional"),
+			"activations": strs("Sigmoid", "Softplus", "Softsign", "LeakyRelu", "Affine", "Tanh"), "activation_alpha": attrFloats(0.1, 0.9), "activation_beta": attrFloats(0.2)},
+			inputs: []*tensor.Tensor{r(T, B, I), r(2, 4*H, I), r(2, 4*H, H), r(2, 8*H), lens, r(2, B, H), r(2, B, H), r(2, 3*H)}},
+		// float32 tapes: the weight gradients in blocks as the steps go
+		{name: "lstm_activations_x_constant_long", op: "LSTM", outputs: 2, constant: map[int]bool{0: true}, attrs: graph.Attrs{"hidden_size": attrInt(4),
+			"activations": strs("HardSigmoid", "Softsign", "Softplus")},
+			inputs: []*tensor.Tensor{r(60, 7, 3), r(1, 16, 3), r(1, 16, 4), r(1, 32), nil, r(1, 7, 4), r(1, 7, 4)}},
+		{name: "gru_lbr1_activations", op: "GRU", outputs: 2, attrs: graph.Attrs{"hidden_size": attrInt(H), "linear_before_reset": attrInt(1),
+			"activations": strs("HardSigmoid", "Relu")},
+			inputs: []*tensor.Tensor{r(T, B, I), r(1, 3*H, I), r(1, 3*H, H), r(1, 6*H), lens, r(1, B, H)}},
+		{name: "gru_lbr0_activations_bidirectional", op: "GRU", outputs: 2, attrs: graph.Attrs{"hidden_size": attrInt(H), "direction": str("bidirectional"),
+			"activations": strs("Sigmoid", "Softsign", "HardSigmoid", "Tanh")},
+			inputs: []*tensor.Tensor{r(T, B, I), r(2, 3*H, I), r(2, 3*H, H), r(2, 6*H), nil, r(2, B, H)}},
+		{name: "rnn_relu", op: "RNN", outputs: 2, attrs: graph.Attrs{"hidden_size": attrInt(H), "activations": strs("Relu")},
+			inputs: []*tensor.Tensor{r(T, B, I), r(1, H, I), r(1, H, H), r(1, 2*H), nil, r(1, B, H)}},
+		{name: "rnn_activations_bidirectional_lens", op: "RNN", outputs: 2, attrs: graph.Attrs{"hidden_size": attrInt(H), "direction": str("bidirectional"),
+			"activations": strs("ThresholdedRelu", "Softplus"), "activation_alpha": attrFloats(0.05)},
+			inputs: []*tensor.Tensor{r(T, B, I), r(2, H, I), r(2, H, H), r(2, 2*H), lens, r(2, B, H)}},
+		{name: "rnn_relu_x_constant_long", op: "RNN", outputs: 2, constant: map[int]bool{0: true}, attrs: graph.Attrs{"hidden_size": attrInt(H), "activations": strs("Relu")},
+			inputs: []*tensor.Tensor{r(50, 5, I), r(1, H, I), r(1, H, H), r(1, 2*H)}},
 	}
 }
+
+func strs(v ...string) graph.Attr { return graph.Attr{Type: graph.AttrStrings, Strings: v} }
+
+func attrFloats(v ...float32) graph.Attr { return graph.Attr{Type: graph.AttrFloats, Floats: v} }
 
 func TestRecurrentGradients(t *testing.T) {
 	for _, c := range recurrentGradCases() {
@@ -409,5 +439,23 @@ func TestRecurrentUnreadY(t *testing.T) {
 				t.Fatalf("d/d %s[%d]: %v without Y, %v with it", p, k, a[k], b[k])
 			}
 		}
+	}
+}
+
+// TestRecurrentActivationRefused: a function whose derivative its output
+// does not determine (LeakyRelu with a negative alpha) is refused with its
+// name and parameter, not differentiated wrongly.
+func TestRecurrentActivationRefused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	gc := gradCase{name: "rnn_leaky_negative", op: "RNN", outputs: 2,
+		attrs:  graph.Attrs{"hidden_size": attrInt(2), "activations": strs("LeakyRelu"), "activation_alpha": attrFloats(-0.5)},
+		inputs: []*tensor.Tensor{randT(rng, false, 3, 2, 2), randT(rng, false, 1, 2, 2), randT(rng, false, 1, 2, 2)}}
+	m, outs, params := gc.build()
+	prog, err := NewProgram(m, outs, params)
+	if err == nil {
+		_, err = prog.Forward(nil)
+	}
+	if err == nil || !strings.Contains(err.Error(), "leakyrelu(alpha=-0.5)") {
+		t.Fatalf("got error %v, want one naming leakyrelu(alpha=-0.5)", err)
 	}
 }
