@@ -208,8 +208,7 @@ func (a Activation) SlopeFromOutput() bool {
 }
 
 // Slope is the derivative at the point where the function's output is y
-// (see SlopeFromOutput). At a kink it takes the left side's slope where
-// the output is 0 (Relu at 0: 0).
+// (see SlopeFromOutput). At a kink it takes one of the two sides' slopes.
 func (a Activation) Slope(y float64) float64 {
 	f := a.f
 	switch f.kind {
@@ -218,16 +217,16 @@ func (a Activation) Slope(y float64) float64 {
 	case actTanh:
 		return 1 - y*y
 	case actRelu:
-		return step(y > 0)
+		return unitStep(y > 0)
 	case actAffine:
 		return f.alpha
 	case actLeakyRelu:
-		if y > 0 || (y == 0 && f.alpha == 0) {
-			return step(y > 0)
+		if y > 0 {
+			return 1
 		}
 		return f.alpha
 	case actThresholdedRelu:
-		return step(y != 0)
+		return unitStep(y != 0)
 	case actScaledTanh:
 		if f.alpha == 0 {
 			return 0
@@ -253,7 +252,7 @@ func (a Activation) Slope(y float64) float64 {
 	return 1
 }
 
-func step(b bool) float64 {
+func unitStep(b bool) float64 {
 	if b {
 		return 1
 	}
