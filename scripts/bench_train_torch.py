@@ -53,6 +53,9 @@ def main():
     for _ in range(a.steps):
         step()
     dt = time.perf_counter() - t0
+    if a.steps == 0:  # import and warm-up only: the baseline "--steps 0" run
+        print(f"pytorch {torch.__version__} threads={a.threads}: warm-up only")
+        return
     print(f"pytorch {torch.__version__} threads={a.threads} batch={a.batch} T={a.time}: "
           f"{a.steps * a.batch / dt:.0f} samples/s ({dt / a.steps * 1e3:.2f} ms/step)")
 

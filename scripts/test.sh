@@ -6,6 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# ok NAME prints "NAME: ok (N s)", the seconds since the previous section
+# ended, so a slow section shows in every CI log (the whole suite is to
+# stay well under 15 minutes on a 2-core machine)
+lap=$SECONDS
+ok() { echo "$1: ok ($((SECONDS - lap)) s)"; lap=$SECONDS; }
+
 need_apt=()
 [ -d /usr/share/libonnx-testdata/data/node ] || need_apt+=(libonnx-testdata)
 /usr/bin/python3 -c 'import onnx' 2>/dev/null || need_apt+=(python3-onnx)
@@ -48,7 +54,7 @@ if [ -n "$dead" ]; then
   printf 'deadcode: unreachable functions (remove them, or test the API they are):\n%s\n' "$dead" >&2
   exit 1
 fi
-echo "staticcheck, deadcode: clean"
+ok "install, vet, build, staticcheck, deadcode"
 
 # quiet runs a command with its output held back: on success nothing is
 # shown (the caller prints one line), on failure its output (less the
@@ -66,12 +72,12 @@ quiet() {
 # short fuzz runs of every parser (bounded; see docs/ARCHITECTURE.md)
 for target in $(go test ./importer -list '^Fuzz' 2>/dev/null | grep '^Fuzz' || true); do
   quiet go test ./importer -run '^$' -fuzz "^${target}\$" -fuzztime "${MTLRUN_FUZZTIME:-15s}" -fuzzminimizetime 5s
-  echo "fuzz importer/${target}: ok"
+  ok "fuzz importer/${target}"
 done
 
 # the pure-Go kernel path, forced by the purego tag, against the same references
 quiet go test -count=1 -tags purego ./ops/... ./train/autodiff
-echo "purego kernels: ok"
+ok "purego kernels"
 # which kernel sets the linalg tests ran, and which they skipped and why
 # (MTLRUN_KERNELS caps them; a CPU without AVX-512 skips it)
 for tags in "" purego; do
@@ -105,14 +111,14 @@ if [ "$(go env GOARCH)" = amd64 ]; then
   $haswell "$hbin" version 2>/dev/null | grep '^kernel set' | sed 's/^/AVX2-only CPU (qemu Haswell) mtlrun version: /'
   $haswell "$hbin" test models/* 2>/dev/null | tail -1 | sed 's/^/AVX2-only CPU (qemu Haswell) mtlrun test models\/*: /'
   rm -rf "$(dirname "$hbin")" "$log"
-  echo "AVX2-only CPU under qemu: ok"
+  ok "AVX2-only CPU under qemu"
 fi
 
 # on an AVX-512 machine, the AVX2 kernel set end to end too (what an
 # AVX2-only server runs), forced with MTLRUN_KERNELS
 if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
   quiet env MTLRUN_KERNELS=avx2 go test -count=1 ./ops/... ./runtime ./conformance
-  echo "kernel set avx2 (forced): ok"
+  ok "kernel set avx2 (forced)"
 fi
 
 # arm64 under emulation: the NEON kernel set against the naive references
@@ -131,19 +137,21 @@ GOARCH=arm64 CGO_ENABLED=0 go build -o "$arm64bin" ./cmd/mtlrun
 qemu-aarch64-static "$arm64bin" version | grep '^kernel set' | sed 's/^/arm64 (qemu) mtlrun version: /'
 qemu-aarch64-static "$arm64bin" test models/* 2>/dev/null | tail -1 | sed 's/^/arm64 (qemu) mtlrun test models\/*: /'
 rm -rf "$(dirname "$arm64bin")"
-echo "arm64 under qemu: ok"
+ok "arm64 under qemu"
 
 # cross-builds with CGO_ENABLED=0 (linux/386: tensor.MaxElements is
 # min(2^31, math.MaxInt), so a 32-bit build caps tensors at 2^31-1 elements)
 for p in linux/arm64 darwin/arm64 windows/amd64 linux/riscv64 wasip1/wasm linux/386; do
   GOOS="${p%/*}" GOARCH="${p#*/}" CGO_ENABLED=0 go build ./... || { echo "cross-build $p: FAILED"; exit 1; }
 done
-echo "cross-builds (linux/arm64, darwin/arm64, windows/amd64, linux/riscv64, wasip1/wasm, linux/386): ok"
+ok "cross-builds (linux/arm64, darwin/arm64, windows/amd64, linux/riscv64, wasip1/wasm, linux/386)"
 
 # the data-race detector over the concurrent parts: server, sessions, kernels
 quiet go test -count=1 -race -short ./serve ./runtime ./ops/rnn
-echo "race detector (serve, runtime, ops/rnn): ok"
+ok "race detector (serve, runtime, ops/rnn)"
 
 # grpcurl (pinned) for serve/internal/interop's grpcurl test
 G=.cache/tools/grpcurl-v1.9.3; [ -x "$G/grpcurl" ] || GOBIN="$PWD/$G" go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3 2>/dev/null || echo "test.sh: could not install grpcurl; its test skips"; export PATH="$PWD/$G:$PATH"
 go test -count=1 "$@" ./...
+ok "go test ./..."
+echo "test.sh: all passed in $SECONDS s"
