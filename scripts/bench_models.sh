@@ -7,7 +7,7 @@
 # the models of scripts/gen_bench_models.py and
 # ONNXRUNTIME_LIB (scripts/install-onnxruntime.sh).
 #
-#   sh scripts/bench_models.sh main   > main.jsonl   # the larger models + seed LSTM, avx512 and avx2
+#   sh scripts/bench_models.sh main   > main.jsonl   # every issue-16 row (seed LSTM, GRU3, MLP4, the larger models), avx512 and avx2
 #   sh scripts/bench_models.sh avx2   > avx2.jsonl   # avx2 against onnxruntime's AVX-512 and its AVX2 kernels
 #   sh scripts/bench_models.sh grid   > grid.jsonl   # sequence length, batch and hidden size axes
 #   /usr/bin/python3 scripts/bench_table.py main.jsonl grid.jsonl
@@ -31,6 +31,10 @@ main_rows() { # model batch time runs, one row each
 	cat <<-EOF
 	models/seed_lstm/model.onnx 1 50 1000
 	models/seed_lstm/model.onnx 64 50 200
+	testdata/pytorch/gru3/model.onnx 1 50 2000
+	testdata/pytorch/gru3/model.onnx 64 50 300
+	models/mlp4/model.onnx 1 1 20000
+	models/mlp4/model.onnx 64 1 5000
 	bench/models/lstm2x256/model.onnx 1 100 200
 	bench/models/lstm2x256/model.onnx 64 100 40
 	bench/models/bigru128/model.onnx 1 100 400
