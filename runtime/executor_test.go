@@ -13,6 +13,13 @@ import (
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
+// allocRuns is how many runs an allocation check averages over.
+// testing.AllocsPerRun divides the allocations by the runs in integers,
+// so an allocation in every run shows at any count and one in a few runs
+// at none; more runs only cost time, a minute or more per test under the
+// emulators scripts/test.sh runs these tests in.
+const allocRuns = 5
+
 // sampleModels are the repository's own models, each with a float32 or
 // int64 input whose symbolic dims are batch and (for sequences) time.
 var sampleModels = []string{
@@ -154,7 +161,7 @@ func TestSteadyStateRunAllocatesNothing(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				n := testing.AllocsPerRun(20, func() {
+				n := testing.AllocsPerRun(allocRuns, func() {
 					if _, err := ex.Run(feeds); err != nil {
 						t.Fatal(err)
 					}

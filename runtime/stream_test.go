@@ -313,7 +313,7 @@ func TestStreamStepAllocatesNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if n := testing.AllocsPerRun(50, func() {
+		if n := testing.AllocsPerRun(allocRuns, func() {
 			if _, err := st.Step(in); err != nil {
 				t.Fatal(err)
 			}

@@ -391,7 +391,7 @@ func TestDenseGroupAllocs(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				allocs := testing.AllocsPerRun(100, func() {
+				allocs := testing.AllocsPerRun(allocRuns, func() {
 					ar.Reset()
 					if _, err := op.RunWith(&ar, in); err != nil {
 						t.Fatal(err)
