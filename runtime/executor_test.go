@@ -13,11 +13,8 @@ import (
 	"github.com/mtlrun/mtlrun/tensor"
 )
 
-// allocRuns is how many runs an allocation check averages over.
-// testing.AllocsPerRun divides the allocations by the runs in integers,
-// so an allocation in every run shows at any count and one in a few runs
-// at none; more runs only cost time, a minute or more per test under the
-// emulators scripts/test.sh runs these tests in.
+// allocRuns is how many runs an allocation check averages over: few, as
+// in ops/rnn's arena_test.go, which says why.
 const allocRuns = 5
 
 // sampleModels are the repository's own models, each with a float32 or
