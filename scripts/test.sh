@@ -97,7 +97,10 @@ fi
 # avx2 kernels run where AVX-512 instructions or registers fault; forcing
 # MTLRUN_KERNELS=avx2 on an AVX-512 CPU cannot show that (the avx2 SGEMM
 # tiles once held B in Y24/Y25 and raised SIGILL here). The kernel set is
-# chosen by CPUID, as on a real server. ~1.5 min CPU: linalg 25 s, rnn 36 s.
+# chosen by CPUID, as on a real server. 3 min on the 2-core Intel Xeon of
+# 2026-12-04 (linalg 156 s and rnn ~100 s of CPU, in parallel): the
+# emulated AVX2 is slow; the SGEMM sweep against the naive product is
+# the largest test (53 s).
 haswell="qemu-x86_64-static -cpu Haswell-v4"
 if [ "$(go env GOARCH)" = amd64 ]; then
   log=$(mktemp)
@@ -124,10 +127,12 @@ fi
 # arm64 under emulation: the NEON kernel set against the naive references
 # and the Go path, the op families, runtime and conformance suites (-short),
 # and the sample models end to end (mtlrun test built for arm64). ops/nn
-# runs only its Dense/Gemm/Relu/Gelu/BiasAdd tests: all of it takes ~7 min
-# under qemu on 2 cores. CPU time with the NEON activations, cells and
-# epilogues: linalg + rnn 45 s, math + shape 18 s, runtime 57 s,
-# conformance 11 s (ONNX node tests: 571 passed), the ops/nn subset 2.4 min.
+# runs only its Dense/Gemm/Relu/Gelu/BiasAdd tests. All of it took 3 min
+# on the 2-core Intel Xeon of 2026-12-04, ~1 min of it the arm64 builds
+# with a cold cache. CPU time of the tests, measured before their
+# allocation checks went down to 5 runs (the ops/nn one from 100: 85 s →
+# 7 s): linalg 22 s, rnn 24 s, math 11 s, runtime 53 s (37 s of it the
+# 20-run allocation check), conformance 8 s, the ops/nn subset 135 s.
 GOARCH=arm64 go test -count=1 -exec qemu-aarch64-static -run '^TestKernelSetChoice$' -v ./ops/linalg |
   grep '^linalg kernel sets:' | sed 's/^/arm64 (qemu): /'
 quiet env GOARCH=arm64 go test -count=1 -short -exec qemu-aarch64-static ./ops/linalg/... ./ops/math ./ops/shape ./ops/rnn ./runtime ./conformance
