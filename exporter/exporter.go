@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mtlrun/mtlrun/graph"
+	"github.com/mtlrun/mtlrun/internal/exitgate"
 	"github.com/mtlrun/mtlrun/internal/onnxpb"
 	"github.com/mtlrun/mtlrun/internal/version"
 	"github.com/mtlrun/mtlrun/tensor"
@@ -72,7 +73,13 @@ func Encode(m *graph.Model, opts Options) ([]byte, error) {
 }
 
 func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	// the temporary file and the rename go through exitgate, so a process
+	// exiting at once can remove the temporary with none made behind it
+	var tmp *os.File
+	err := exitgate.Do(func() (err error) {
+		tmp, err = os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -91,7 +98,7 @@ func writeAtomic(path string, data []byte) error {
 		os.Remove(tmp.Name())
 		return err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := exitgate.Do(func() error { return os.Rename(tmp.Name(), path) }); err != nil {
 		os.Remove(tmp.Name()) // e.g. path is a folder: leave nothing behind
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/mtlrun/mtlrun/internal/exitgate"
 	"github.com/mtlrun/mtlrun/tensor"
 	"github.com/mtlrun/mtlrun/tensorio"
 )
@@ -89,18 +90,22 @@ func (t *Trainer) saveCheckpoint(dir string) error {
 		os.RemoveAll(tmp)
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	// swap: dir → dir.old, tmp → dir. If dir does not exist, dir.old may
-	// be the only complete checkpoint (a crash between the renames): keep it
-	// until the new one is in place.
-	if _, err := os.Stat(dir); err == nil {
-		if err := os.RemoveAll(old); err != nil {
-			return fmt.Errorf("checkpoint: %w", err)
+	// swap: dir → dir.old, tmp → dir, both renames through one gate
+	// (exitgate) so an exit at once never falls between them. If dir does
+	// not exist, dir.old may be the only complete checkpoint (a crash
+	// between the renames): keep it until the new one is in place.
+	err := exitgate.Do(func() error {
+		if _, err := os.Stat(dir); err == nil {
+			if err := os.RemoveAll(old); err != nil {
+				return err
+			}
+			if err := os.Rename(dir, old); err != nil {
+				return err
+			}
 		}
-		if err := os.Rename(dir, old); err != nil {
-			return fmt.Errorf("checkpoint: %w", err)
-		}
-	}
-	if err := os.Rename(tmp, dir); err != nil {
+		return os.Rename(tmp, dir)
+	})
+	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	if err := syncDir(filepath.Dir(dir)); err != nil {
@@ -113,7 +118,9 @@ func (t *Trainer) saveCheckpoint(dir string) error {
 }
 
 func (t *Trainer) writeCheckpoint(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// the folder and each file are made through exitgate: a process that
+	// exits at once removes dir and knows nothing is made behind it
+	if err := exitgate.Do(func() error { return os.MkdirAll(dir, 0o755) }); err != nil {
 		return err
 	}
 	os.Chmod(dir, 0o755)
@@ -150,6 +157,11 @@ func (t *Trainer) writeCheckpoint(dir string) error {
 		}
 	}
 	wpath := filepath.Join(dir, weightsFile)
+	f, err := createGated(wpath)
+	if err != nil {
+		return err
+	}
+	f.Close() // WriteNPZ rewrites the entry made here; if dir is gone, it fails
 	if err := tensorio.WriteNPZ(wpath, arrays); err != nil {
 		return err
 	}
@@ -186,8 +198,18 @@ func syncAndHash(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// createGated creates (or truncates) path through exitgate.
+func createGated(path string) (*os.File, error) {
+	var f *os.File
+	err := exitgate.Do(func() (err error) {
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		return err
+	})
+	return f, err
+}
+
 func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := createGated(path)
 	if err != nil {
 		return err
 	}

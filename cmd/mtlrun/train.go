@@ -19,6 +19,7 @@ import (
 	"github.com/mtlrun/mtlrun/exporter"
 	"github.com/mtlrun/mtlrun/graph"
 	"github.com/mtlrun/mtlrun/importer"
+	"github.com/mtlrun/mtlrun/internal/exitgate"
 	"github.com/mtlrun/mtlrun/train"
 )
 
@@ -431,6 +432,7 @@ func notifyStop(f *trainFlags) (ctx context.Context, sig func() os.Signal, stop 
 					cancel()
 					continue
 				}
+				exitgate.Close() // nothing more is made behind the removals
 				if f.checkpoint != "" {
 					os.RemoveAll(filepath.Clean(f.checkpoint) + ".tmp")
 				}
