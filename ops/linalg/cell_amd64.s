@@ -30,136 +30,208 @@ DATA cellc<>+52(SB)/4, $0x40000000  // 2
 DATA cellc<>+56(SB)/4, $0x0000007f  // 127, the exponent bias
 GLOBL cellc<>(SB), RODATA|NOPTR, $60
 
-// cellc's constants as 8-lane vectors for AVX2 (the first, exp's upper clamp, is 88.0)
-DATA cellv<>+0(SB)/4, $0x42b00000
-DATA cellv<>+4(SB)/4, $0x42b00000
-DATA cellv<>+8(SB)/4, $0x42b00000
-DATA cellv<>+12(SB)/4, $0x42b00000
-DATA cellv<>+16(SB)/4, $0x42b00000
-DATA cellv<>+20(SB)/4, $0x42b00000
-DATA cellv<>+24(SB)/4, $0x42b00000
-DATA cellv<>+28(SB)/4, $0x42b00000
-DATA cellv<>+32(SB)/4, $0xc2aeac50
-DATA cellv<>+36(SB)/4, $0xc2aeac50
-DATA cellv<>+40(SB)/4, $0xc2aeac50
-DATA cellv<>+44(SB)/4, $0xc2aeac50
-DATA cellv<>+48(SB)/4, $0xc2aeac50
-DATA cellv<>+52(SB)/4, $0xc2aeac50
-DATA cellv<>+56(SB)/4, $0xc2aeac50
-DATA cellv<>+60(SB)/4, $0xc2aeac50
-DATA cellv<>+64(SB)/4, $0x3fb8aa3b
-DATA cellv<>+68(SB)/4, $0x3fb8aa3b
-DATA cellv<>+72(SB)/4, $0x3fb8aa3b
-DATA cellv<>+76(SB)/4, $0x3fb8aa3b
-DATA cellv<>+80(SB)/4, $0x3fb8aa3b
-DATA cellv<>+84(SB)/4, $0x3fb8aa3b
-DATA cellv<>+88(SB)/4, $0x3fb8aa3b
-DATA cellv<>+92(SB)/4, $0x3fb8aa3b
-DATA cellv<>+96(SB)/4, $0x3f318000
-DATA cellv<>+100(SB)/4, $0x3f318000
-DATA cellv<>+104(SB)/4, $0x3f318000
-DATA cellv<>+108(SB)/4, $0x3f318000
-DATA cellv<>+112(SB)/4, $0x3f318000
-DATA cellv<>+116(SB)/4, $0x3f318000
-DATA cellv<>+120(SB)/4, $0x3f318000
-DATA cellv<>+124(SB)/4, $0x3f318000
-DATA cellv<>+128(SB)/4, $0xb95e8083
-DATA cellv<>+132(SB)/4, $0xb95e8083
-DATA cellv<>+136(SB)/4, $0xb95e8083
-DATA cellv<>+140(SB)/4, $0xb95e8083
-DATA cellv<>+144(SB)/4, $0xb95e8083
-DATA cellv<>+148(SB)/4, $0xb95e8083
-DATA cellv<>+152(SB)/4, $0xb95e8083
-DATA cellv<>+156(SB)/4, $0xb95e8083
-DATA cellv<>+160(SB)/4, $0x39506967
-DATA cellv<>+164(SB)/4, $0x39506967
-DATA cellv<>+168(SB)/4, $0x39506967
-DATA cellv<>+172(SB)/4, $0x39506967
-DATA cellv<>+176(SB)/4, $0x39506967
-DATA cellv<>+180(SB)/4, $0x39506967
-DATA cellv<>+184(SB)/4, $0x39506967
-DATA cellv<>+188(SB)/4, $0x39506967
-DATA cellv<>+192(SB)/4, $0x3ab743ce
-DATA cellv<>+196(SB)/4, $0x3ab743ce
-DATA cellv<>+200(SB)/4, $0x3ab743ce
-DATA cellv<>+204(SB)/4, $0x3ab743ce
-DATA cellv<>+208(SB)/4, $0x3ab743ce
-DATA cellv<>+212(SB)/4, $0x3ab743ce
-DATA cellv<>+216(SB)/4, $0x3ab743ce
-DATA cellv<>+220(SB)/4, $0x3ab743ce
-DATA cellv<>+224(SB)/4, $0x3c088908
-DATA cellv<>+228(SB)/4, $0x3c088908
-DATA cellv<>+232(SB)/4, $0x3c088908
-DATA cellv<>+236(SB)/4, $0x3c088908
-DATA cellv<>+240(SB)/4, $0x3c088908
-DATA cellv<>+244(SB)/4, $0x3c088908
-DATA cellv<>+248(SB)/4, $0x3c088908
-DATA cellv<>+252(SB)/4, $0x3c088908
-DATA cellv<>+256(SB)/4, $0x3d2aa9c1
-DATA cellv<>+260(SB)/4, $0x3d2aa9c1
-DATA cellv<>+264(SB)/4, $0x3d2aa9c1
-DATA cellv<>+268(SB)/4, $0x3d2aa9c1
-DATA cellv<>+272(SB)/4, $0x3d2aa9c1
-DATA cellv<>+276(SB)/4, $0x3d2aa9c1
-DATA cellv<>+280(SB)/4, $0x3d2aa9c1
-DATA cellv<>+284(SB)/4, $0x3d2aa9c1
-DATA cellv<>+288(SB)/4, $0x3e2aaaaa
-DATA cellv<>+292(SB)/4, $0x3e2aaaaa
-DATA cellv<>+296(SB)/4, $0x3e2aaaaa
-DATA cellv<>+300(SB)/4, $0x3e2aaaaa
-DATA cellv<>+304(SB)/4, $0x3e2aaaaa
-DATA cellv<>+308(SB)/4, $0x3e2aaaaa
-DATA cellv<>+312(SB)/4, $0x3e2aaaaa
-DATA cellv<>+316(SB)/4, $0x3e2aaaaa
-DATA cellv<>+320(SB)/4, $0x3f000000
-DATA cellv<>+324(SB)/4, $0x3f000000
-DATA cellv<>+328(SB)/4, $0x3f000000
-DATA cellv<>+332(SB)/4, $0x3f000000
-DATA cellv<>+336(SB)/4, $0x3f000000
-DATA cellv<>+340(SB)/4, $0x3f000000
-DATA cellv<>+344(SB)/4, $0x3f000000
-DATA cellv<>+348(SB)/4, $0x3f000000
-DATA cellv<>+352(SB)/4, $0x80000000
-DATA cellv<>+356(SB)/4, $0x80000000
-DATA cellv<>+360(SB)/4, $0x80000000
-DATA cellv<>+364(SB)/4, $0x80000000
-DATA cellv<>+368(SB)/4, $0x80000000
-DATA cellv<>+372(SB)/4, $0x80000000
-DATA cellv<>+376(SB)/4, $0x80000000
-DATA cellv<>+380(SB)/4, $0x80000000
-DATA cellv<>+384(SB)/4, $0x3f800000
-DATA cellv<>+388(SB)/4, $0x3f800000
-DATA cellv<>+392(SB)/4, $0x3f800000
-DATA cellv<>+396(SB)/4, $0x3f800000
-DATA cellv<>+400(SB)/4, $0x3f800000
-DATA cellv<>+404(SB)/4, $0x3f800000
-DATA cellv<>+408(SB)/4, $0x3f800000
-DATA cellv<>+412(SB)/4, $0x3f800000
-DATA cellv<>+416(SB)/4, $0x40000000
-DATA cellv<>+420(SB)/4, $0x40000000
-DATA cellv<>+424(SB)/4, $0x40000000
-DATA cellv<>+428(SB)/4, $0x40000000
-DATA cellv<>+432(SB)/4, $0x40000000
-DATA cellv<>+436(SB)/4, $0x40000000
-DATA cellv<>+440(SB)/4, $0x40000000
-DATA cellv<>+444(SB)/4, $0x40000000
-DATA cellv<>+448(SB)/4, $0x0000007f
-DATA cellv<>+452(SB)/4, $0x0000007f
-DATA cellv<>+456(SB)/4, $0x0000007f
-DATA cellv<>+460(SB)/4, $0x0000007f
-DATA cellv<>+464(SB)/4, $0x0000007f
-DATA cellv<>+468(SB)/4, $0x0000007f
-DATA cellv<>+472(SB)/4, $0x0000007f
-DATA cellv<>+476(SB)/4, $0x0000007f
-DATA cellv<>+480(SB)/4, $0x4b40007f
-DATA cellv<>+484(SB)/4, $0x4b40007f
-DATA cellv<>+488(SB)/4, $0x4b40007f
-DATA cellv<>+492(SB)/4, $0x4b40007f
-DATA cellv<>+496(SB)/4, $0x4b40007f
-DATA cellv<>+500(SB)/4, $0x4b40007f
-DATA cellv<>+504(SB)/4, $0x4b40007f
-DATA cellv<>+508(SB)/4, $0x4b40007f
-GLOBL cellv<>(SB), RODATA|NOPTR, $512
+// the AVX2 activations' constants as 8-lane vectors (internal/asmgen/cellact.go)
+DATA cellv<>+0(SB)/4, $0x41100000
+DATA cellv<>+4(SB)/4, $0x41100000
+DATA cellv<>+8(SB)/4, $0x41100000
+DATA cellv<>+12(SB)/4, $0x41100000
+DATA cellv<>+16(SB)/4, $0x41100000
+DATA cellv<>+20(SB)/4, $0x41100000
+DATA cellv<>+24(SB)/4, $0x41100000
+DATA cellv<>+28(SB)/4, $0x41100000
+DATA cellv<>+32(SB)/4, $0xc1100000
+DATA cellv<>+36(SB)/4, $0xc1100000
+DATA cellv<>+40(SB)/4, $0xc1100000
+DATA cellv<>+44(SB)/4, $0xc1100000
+DATA cellv<>+48(SB)/4, $0xc1100000
+DATA cellv<>+52(SB)/4, $0xc1100000
+DATA cellv<>+56(SB)/4, $0xc1100000
+DATA cellv<>+60(SB)/4, $0xc1100000
+DATA cellv<>+64(SB)/4, $0x41900000
+DATA cellv<>+68(SB)/4, $0x41900000
+DATA cellv<>+72(SB)/4, $0x41900000
+DATA cellv<>+76(SB)/4, $0x41900000
+DATA cellv<>+80(SB)/4, $0x41900000
+DATA cellv<>+84(SB)/4, $0x41900000
+DATA cellv<>+88(SB)/4, $0x41900000
+DATA cellv<>+92(SB)/4, $0x41900000
+DATA cellv<>+96(SB)/4, $0xc1900000
+DATA cellv<>+100(SB)/4, $0xc1900000
+DATA cellv<>+104(SB)/4, $0xc1900000
+DATA cellv<>+108(SB)/4, $0xc1900000
+DATA cellv<>+112(SB)/4, $0xc1900000
+DATA cellv<>+116(SB)/4, $0xc1900000
+DATA cellv<>+120(SB)/4, $0xc1900000
+DATA cellv<>+124(SB)/4, $0xc1900000
+DATA cellv<>+128(SB)/4, $0x3f000000
+DATA cellv<>+132(SB)/4, $0x3f000000
+DATA cellv<>+136(SB)/4, $0x3f000000
+DATA cellv<>+140(SB)/4, $0x3f000000
+DATA cellv<>+144(SB)/4, $0x3f000000
+DATA cellv<>+148(SB)/4, $0x3f000000
+DATA cellv<>+152(SB)/4, $0x3f000000
+DATA cellv<>+156(SB)/4, $0x3f000000
+DATA cellv<>+160(SB)/4, $0x3f800000
+DATA cellv<>+164(SB)/4, $0x3f800000
+DATA cellv<>+168(SB)/4, $0x3f800000
+DATA cellv<>+172(SB)/4, $0x3f800000
+DATA cellv<>+176(SB)/4, $0x3f800000
+DATA cellv<>+180(SB)/4, $0x3f800000
+DATA cellv<>+184(SB)/4, $0x3f800000
+DATA cellv<>+188(SB)/4, $0x3f800000
+DATA cellv<>+192(SB)/4, $0x3e090592
+DATA cellv<>+196(SB)/4, $0x3e090592
+DATA cellv<>+200(SB)/4, $0x3e090592
+DATA cellv<>+204(SB)/4, $0x3e090592
+DATA cellv<>+208(SB)/4, $0x3e090592
+DATA cellv<>+212(SB)/4, $0x3e090592
+DATA cellv<>+216(SB)/4, $0x3e090592
+DATA cellv<>+220(SB)/4, $0x3e090592
+DATA cellv<>+224(SB)/4, $0x3b651656
+DATA cellv<>+228(SB)/4, $0x3b651656
+DATA cellv<>+232(SB)/4, $0x3b651656
+DATA cellv<>+236(SB)/4, $0x3b651656
+DATA cellv<>+240(SB)/4, $0x3b651656
+DATA cellv<>+244(SB)/4, $0x3b651656
+DATA cellv<>+248(SB)/4, $0x3b651656
+DATA cellv<>+252(SB)/4, $0x3b651656
+DATA cellv<>+256(SB)/4, $0x37ace1dc
+DATA cellv<>+260(SB)/4, $0x37ace1dc
+DATA cellv<>+264(SB)/4, $0x37ace1dc
+DATA cellv<>+268(SB)/4, $0x37ace1dc
+DATA cellv<>+272(SB)/4, $0x37ace1dc
+DATA cellv<>+276(SB)/4, $0x37ace1dc
+DATA cellv<>+280(SB)/4, $0x37ace1dc
+DATA cellv<>+284(SB)/4, $0x37ace1dc
+DATA cellv<>+288(SB)/4, $0x32656eeb
+DATA cellv<>+292(SB)/4, $0x32656eeb
+DATA cellv<>+296(SB)/4, $0x32656eeb
+DATA cellv<>+300(SB)/4, $0x32656eeb
+DATA cellv<>+304(SB)/4, $0x32656eeb
+DATA cellv<>+308(SB)/4, $0x32656eeb
+DATA cellv<>+312(SB)/4, $0x32656eeb
+DATA cellv<>+316(SB)/4, $0x32656eeb
+DATA cellv<>+320(SB)/4, $0x3f800000
+DATA cellv<>+324(SB)/4, $0x3f800000
+DATA cellv<>+328(SB)/4, $0x3f800000
+DATA cellv<>+332(SB)/4, $0x3f800000
+DATA cellv<>+336(SB)/4, $0x3f800000
+DATA cellv<>+340(SB)/4, $0x3f800000
+DATA cellv<>+344(SB)/4, $0x3f800000
+DATA cellv<>+348(SB)/4, $0x3f800000
+DATA cellv<>+352(SB)/4, $0x3eef2d6e
+DATA cellv<>+356(SB)/4, $0x3eef2d6e
+DATA cellv<>+360(SB)/4, $0x3eef2d6e
+DATA cellv<>+364(SB)/4, $0x3eef2d6e
+DATA cellv<>+368(SB)/4, $0x3eef2d6e
+DATA cellv<>+372(SB)/4, $0x3eef2d6e
+DATA cellv<>+376(SB)/4, $0x3eef2d6e
+DATA cellv<>+380(SB)/4, $0x3eef2d6e
+DATA cellv<>+384(SB)/4, $0x3cd3fc03
+DATA cellv<>+388(SB)/4, $0x3cd3fc03
+DATA cellv<>+392(SB)/4, $0x3cd3fc03
+DATA cellv<>+396(SB)/4, $0x3cd3fc03
+DATA cellv<>+400(SB)/4, $0x3cd3fc03
+DATA cellv<>+404(SB)/4, $0x3cd3fc03
+DATA cellv<>+408(SB)/4, $0x3cd3fc03
+DATA cellv<>+412(SB)/4, $0x3cd3fc03
+DATA cellv<>+416(SB)/4, $0x39ac432b
+DATA cellv<>+420(SB)/4, $0x39ac432b
+DATA cellv<>+424(SB)/4, $0x39ac432b
+DATA cellv<>+428(SB)/4, $0x39ac432b
+DATA cellv<>+432(SB)/4, $0x39ac432b
+DATA cellv<>+436(SB)/4, $0x39ac432b
+DATA cellv<>+440(SB)/4, $0x39ac432b
+DATA cellv<>+444(SB)/4, $0x39ac432b
+DATA cellv<>+448(SB)/4, $0x3550c070
+DATA cellv<>+452(SB)/4, $0x3550c070
+DATA cellv<>+456(SB)/4, $0x3550c070
+DATA cellv<>+460(SB)/4, $0x3550c070
+DATA cellv<>+464(SB)/4, $0x3550c070
+DATA cellv<>+468(SB)/4, $0x3550c070
+DATA cellv<>+472(SB)/4, $0x3550c070
+DATA cellv<>+476(SB)/4, $0x3550c070
+DATA cellv<>+480(SB)/4, $0x3f800000
+DATA cellv<>+484(SB)/4, $0x3f800000
+DATA cellv<>+488(SB)/4, $0x3f800000
+DATA cellv<>+492(SB)/4, $0x3f800000
+DATA cellv<>+496(SB)/4, $0x3f800000
+DATA cellv<>+500(SB)/4, $0x3f800000
+DATA cellv<>+504(SB)/4, $0x3f800000
+DATA cellv<>+508(SB)/4, $0x3f800000
+DATA cellv<>+512(SB)/4, $0x3d090592
+DATA cellv<>+516(SB)/4, $0x3d090592
+DATA cellv<>+520(SB)/4, $0x3d090592
+DATA cellv<>+524(SB)/4, $0x3d090592
+DATA cellv<>+528(SB)/4, $0x3d090592
+DATA cellv<>+532(SB)/4, $0x3d090592
+DATA cellv<>+536(SB)/4, $0x3d090592
+DATA cellv<>+540(SB)/4, $0x3d090592
+DATA cellv<>+544(SB)/4, $0x39651656
+DATA cellv<>+548(SB)/4, $0x39651656
+DATA cellv<>+552(SB)/4, $0x39651656
+DATA cellv<>+556(SB)/4, $0x39651656
+DATA cellv<>+560(SB)/4, $0x39651656
+DATA cellv<>+564(SB)/4, $0x39651656
+DATA cellv<>+568(SB)/4, $0x39651656
+DATA cellv<>+572(SB)/4, $0x39651656
+DATA cellv<>+576(SB)/4, $0x34ace1dc
+DATA cellv<>+580(SB)/4, $0x34ace1dc
+DATA cellv<>+584(SB)/4, $0x34ace1dc
+DATA cellv<>+588(SB)/4, $0x34ace1dc
+DATA cellv<>+592(SB)/4, $0x34ace1dc
+DATA cellv<>+596(SB)/4, $0x34ace1dc
+DATA cellv<>+600(SB)/4, $0x34ace1dc
+DATA cellv<>+604(SB)/4, $0x34ace1dc
+DATA cellv<>+608(SB)/4, $0x2e656eeb
+DATA cellv<>+612(SB)/4, $0x2e656eeb
+DATA cellv<>+616(SB)/4, $0x2e656eeb
+DATA cellv<>+620(SB)/4, $0x2e656eeb
+DATA cellv<>+624(SB)/4, $0x2e656eeb
+DATA cellv<>+628(SB)/4, $0x2e656eeb
+DATA cellv<>+632(SB)/4, $0x2e656eeb
+DATA cellv<>+636(SB)/4, $0x2e656eeb
+DATA cellv<>+640(SB)/4, $0x40800000
+DATA cellv<>+644(SB)/4, $0x40800000
+DATA cellv<>+648(SB)/4, $0x40800000
+DATA cellv<>+652(SB)/4, $0x40800000
+DATA cellv<>+656(SB)/4, $0x40800000
+DATA cellv<>+660(SB)/4, $0x40800000
+DATA cellv<>+664(SB)/4, $0x40800000
+DATA cellv<>+668(SB)/4, $0x40800000
+DATA cellv<>+672(SB)/4, $0x3eef2d6e
+DATA cellv<>+676(SB)/4, $0x3eef2d6e
+DATA cellv<>+680(SB)/4, $0x3eef2d6e
+DATA cellv<>+684(SB)/4, $0x3eef2d6e
+DATA cellv<>+688(SB)/4, $0x3eef2d6e
+DATA cellv<>+692(SB)/4, $0x3eef2d6e
+DATA cellv<>+696(SB)/4, $0x3eef2d6e
+DATA cellv<>+700(SB)/4, $0x3eef2d6e
+DATA cellv<>+704(SB)/4, $0x3bd3fc03
+DATA cellv<>+708(SB)/4, $0x3bd3fc03
+DATA cellv<>+712(SB)/4, $0x3bd3fc03
+DATA cellv<>+716(SB)/4, $0x3bd3fc03
+DATA cellv<>+720(SB)/4, $0x3bd3fc03
+DATA cellv<>+724(SB)/4, $0x3bd3fc03
+DATA cellv<>+728(SB)/4, $0x3bd3fc03
+DATA cellv<>+732(SB)/4, $0x3bd3fc03
+DATA cellv<>+736(SB)/4, $0x37ac432b
+DATA cellv<>+740(SB)/4, $0x37ac432b
+DATA cellv<>+744(SB)/4, $0x37ac432b
+DATA cellv<>+748(SB)/4, $0x37ac432b
+DATA cellv<>+752(SB)/4, $0x37ac432b
+DATA cellv<>+756(SB)/4, $0x37ac432b
+DATA cellv<>+760(SB)/4, $0x37ac432b
+DATA cellv<>+764(SB)/4, $0x37ac432b
+DATA cellv<>+768(SB)/4, $0x3250c070
+DATA cellv<>+772(SB)/4, $0x3250c070
+DATA cellv<>+776(SB)/4, $0x3250c070
+DATA cellv<>+780(SB)/4, $0x3250c070
+DATA cellv<>+784(SB)/4, $0x3250c070
+DATA cellv<>+788(SB)/4, $0x3250c070
+DATA cellv<>+792(SB)/4, $0x3250c070
+DATA cellv<>+796(SB)/4, $0x3250c070
+GLOBL cellv<>(SB), RODATA|NOPTR, $800
 
 // AVX-512. Z28/Z29 hold the exp clamps, Z31 = 1.0; Z24-Z27 are temporaries.
 // z = exp(z): n = round(z·log2e), r = z - n·ln2 (two parts), then
@@ -203,88 +275,50 @@ GLOBL cellv<>(SB), RODATA|NOPTR, $512
 	VADDPS z, z, z \
 	VSUBPS z, Z31, z
 
-// AVX2: Y13/Y14 hold the exp clamps and Y15 = 1.0 during the gate
+// AVX2: Y13-Y15 hold the clamps of tanh and σ during the gate
 // arithmetic; other constants are whole vectors (cellv) used as memory
-// operands. EXP256, SIG256, TANH256: see internal/asmgen/cellact.go.
-#define EXP256(z, t1, t2, t3, t4) \
-	VMINPS z, Y13, z \
-	VMAXPS z, Y14, z \
-	VMOVUPS cellv<>+480(SB), t1 \
-	VFMADD231PS cellv<>+64(SB), z, t1 \
-	VSUBPS cellv<>+480(SB), t1, t2 \
-	VFNMADD231PS cellv<>+96(SB), t2, z \
-	VFNMADD231PS cellv<>+128(SB), t2, z \
-	VPSLLD $23, t1, t1 \
-	VMULPS z, z, t2 \
-	VMOVUPS cellv<>+192(SB), t3 \
-	VFMADD231PS cellv<>+160(SB), z, t3 \
-	VMOVUPS cellv<>+256(SB), t4 \
-	VFMADD231PS cellv<>+224(SB), z, t4 \
-	VFMADD213PS t4, t2, t3 \
-	VMOVUPS cellv<>+320(SB), t4 \
-	VFMADD231PS cellv<>+288(SB), z, t4 \
-	VFMADD213PS t4, t2, t3 \
-	VADDPS Y15, z, t4 \
-	VFMADD213PS t4, t2, t3 \
-	VMULPS t1, t3, z
+// operands. SIG256, TANH256, GATECONST256: see internal/asmgen/cellact.go.
+#define SIG256(z, t1, t2, t3) \
+	VMINPS z, Y15, z \
+	VMOVUPS cellv<>+96(SB), t1 \
+	VMAXPS z, t1, z \
+	VMULPS z, z, t1 \
+	VMOVUPS cellv<>+608(SB), t2 \
+	VMOVUPS cellv<>+768(SB), t3 \
+	VFMADD213PS cellv<>+576(SB), t1, t2 \
+	VFMADD213PS cellv<>+736(SB), t1, t3 \
+	VFMADD213PS cellv<>+544(SB), t1, t2 \
+	VFMADD213PS cellv<>+704(SB), t1, t3 \
+	VFMADD213PS cellv<>+512(SB), t1, t2 \
+	VFMADD213PS cellv<>+672(SB), t1, t3 \
+	VFMADD213PS cellv<>+480(SB), t1, t2 \
+	VFMADD213PS cellv<>+640(SB), t1, t3 \
+	VMULPS z, t2, t2 \
+	VDIVPS t3, t2, z \
+	VADDPS cellv<>+128(SB), z, z
 
-#define SIG256(z, t1, t2, t3, t4) \
-	VXORPS cellv<>+352(SB), z, z \
+#define TANH256(z, t1, t2, t3) \
 	VMINPS z, Y13, z \
 	VMAXPS z, Y14, z \
-	VMOVUPS cellv<>+480(SB), t1 \
-	VFMADD231PS cellv<>+64(SB), z, t1 \
-	VSUBPS cellv<>+480(SB), t1, t2 \
-	VFNMADD231PS cellv<>+96(SB), t2, z \
-	VFNMADD231PS cellv<>+128(SB), t2, z \
-	VPSLLD $23, t1, t1 \
-	VMULPS z, z, t2 \
-	VMOVUPS cellv<>+192(SB), t3 \
-	VFMADD231PS cellv<>+160(SB), z, t3 \
-	VMOVUPS cellv<>+256(SB), t4 \
-	VFMADD231PS cellv<>+224(SB), z, t4 \
-	VFMADD213PS t4, t2, t3 \
-	VMOVUPS cellv<>+320(SB), t4 \
-	VFMADD231PS cellv<>+288(SB), z, t4 \
-	VFMADD213PS t4, t2, t3 \
-	VADDPS Y15, z, t4 \
-	VFMADD213PS t4, t2, t3 \
-	VMULPS t1, t3, z \
-	VADDPS Y15, z, z \
-	VDIVPS z, Y15, z
-
-#define TANH256(z, t1, t2, t3, t4) \
-	VADDPS z, z, z \
-	VMINPS z, Y13, z \
-	VMAXPS z, Y14, z \
-	VMOVUPS cellv<>+480(SB), t1 \
-	VFMADD231PS cellv<>+64(SB), z, t1 \
-	VSUBPS cellv<>+480(SB), t1, t2 \
-	VFNMADD231PS cellv<>+96(SB), t2, z \
-	VFNMADD231PS cellv<>+128(SB), t2, z \
-	VPSLLD $23, t1, t1 \
-	VMULPS z, z, t2 \
-	VMOVUPS cellv<>+192(SB), t3 \
-	VFMADD231PS cellv<>+160(SB), z, t3 \
-	VMOVUPS cellv<>+256(SB), t4 \
-	VFMADD231PS cellv<>+224(SB), z, t4 \
-	VFMADD213PS t4, t2, t3 \
-	VMOVUPS cellv<>+320(SB), t4 \
-	VFMADD231PS cellv<>+288(SB), z, t4 \
-	VFMADD213PS t4, t2, t3 \
-	VADDPS Y15, z, t4 \
-	VFMADD213PS t4, t2, t3 \
-	VMULPS t1, t3, z \
-	VADDPS Y15, z, z \
-	VMOVUPS cellv<>+416(SB), t1 \
-	VDIVPS z, t1, z \
-	VSUBPS z, Y15, z
+	VMULPS z, z, t1 \
+	VMOVUPS cellv<>+288(SB), t2 \
+	VMOVUPS cellv<>+448(SB), t3 \
+	VFMADD213PS cellv<>+256(SB), t1, t2 \
+	VFMADD213PS cellv<>+416(SB), t1, t3 \
+	VFMADD213PS cellv<>+224(SB), t1, t2 \
+	VFMADD213PS cellv<>+384(SB), t1, t3 \
+	VFMADD213PS cellv<>+192(SB), t1, t2 \
+	VFMADD213PS cellv<>+352(SB), t1, t3 \
+	VFMADD213PS cellv<>+160(SB), t1, t2 \
+	VFMADD213PS cellv<>+320(SB), t1, t3 \
+	VMULPS z, t2, t2 \
+	VDIVPS t3, t2, z
 
 // the AVX2 gate constants (Y13-Y15), loaded after the multiply-adds
 #define GATECONST256 \
 	VMOVUPS cellv<>+0(SB), Y13 \
 	VMOVUPS cellv<>+32(SB), Y14 \
-	VMOVUPS cellv<>+384(SB), Y15
+	VMOVUPS cellv<>+64(SB), Y15
 // func lstmCell4AVX512(f *cellFrame): 4 row(s) × 1 chunk(s) of 16 units.
 TEXT ·lstmCell4AVX512(SB), NOSPLIT, $0-8
 	MOVQ f+0(FP), DI
@@ -2284,100 +2318,72 @@ lstmCell3AVX2_h:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	VMOVUPS 0(DX), Y12
 	VMULPS Y2, Y12, Y12
 	VFMADD231PS Y0, Y3, Y12
@@ -2389,100 +2395,72 @@ lstmCell3AVX2_h:
 	VMOVUPS 64(SP), Y2
 	VMOVUPS 96(SP), Y3
 	ADDQ R8, DX
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	VMOVUPS 0(DX), Y12
 	VMULPS Y2, Y12, Y12
 	VFMADD231PS Y0, Y3, Y12
@@ -2494,100 +2472,72 @@ lstmCell3AVX2_h:
 	VMOVUPS 192(SP), Y2
 	VMOVUPS 224(SP), Y3
 	ADDQ R8, DX
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	VMOVUPS 0(DX), Y12
 	VMULPS Y2, Y12, Y12
 	VFMADD231PS Y0, Y3, Y12
@@ -2596,87 +2546,57 @@ lstmCell3AVX2_h:
 	VMOVUPS Y1, 384(SP)
 	VMOVUPS 288(SP), Y0
 	VMOVUPS 352(SP), Y1
-	VADDPS Y0, Y0, Y0
-	VADDPS Y1, Y1, Y1
 	VMINPS Y0, Y13, Y0
 	VMINPS Y1, Y13, Y1
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VMOVUPS cellv<>+416(SB), Y4
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y0, Y4, Y0
-	VDIVPS Y1, Y8, Y1
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y1, Y15, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+448(SB), Y6
+	VMOVUPS cellv<>+448(SB), Y10
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
 	VMULPS 256(SP), Y0, Y0
 	VMOVUPS Y0, 0(BX)
 	ADDQ R9, BX
 	VMULPS 320(SP), Y1, Y1
 	VMOVUPS Y1, 0(BX)
 	VMOVUPS 416(SP), Y0
-	VADDPS Y0, Y0, Y0
 	VMINPS Y0, Y13, Y0
 	VMAXPS Y0, Y14, Y0
-	VMOVUPS cellv<>+480(SB), Y4
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VPSLLD $23, Y4, Y4
-	VMULPS Y0, Y0, Y5
-	VMOVUPS cellv<>+192(SB), Y6
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VMOVUPS cellv<>+256(SB), Y7
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD213PS Y7, Y5, Y6
-	VMOVUPS cellv<>+320(SB), Y7
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD213PS Y7, Y5, Y6
-	VADDPS Y15, Y0, Y7
-	VFMADD213PS Y7, Y5, Y6
-	VMULPS Y4, Y6, Y0
-	VADDPS Y15, Y0, Y0
-	VMOVUPS cellv<>+416(SB), Y4
-	VDIVPS Y0, Y4, Y0
-	VSUBPS Y0, Y15, Y0
+	VMULPS Y0, Y0, Y4
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VMULPS Y0, Y5, Y5
+	VDIVPS Y6, Y5, Y0
 	ADDQ R9, BX
 	VMULPS 384(SP), Y0, Y0
 	VMOVUPS Y0, 0(BX)
@@ -2693,100 +2613,72 @@ lstmCell3AVX2_keep:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	LEAQ (R10)(R12*2), R13
 	VMOVUPS Y0, 0(R10)
 	VMOVUPS Y1, 0(R10)(R12*1)
@@ -2804,100 +2696,72 @@ lstmCell3AVX2_keep:
 	VMOVUPS 96(SP), Y3
 	ADDQ R8, DX
 	ADDQ R11, R10
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	LEAQ (R10)(R12*2), R13
 	VMOVUPS Y0, 0(R10)
 	VMOVUPS Y1, 0(R10)(R12*1)
@@ -2915,100 +2779,72 @@ lstmCell3AVX2_keep:
 	VMOVUPS 224(SP), Y3
 	ADDQ R8, DX
 	ADDQ R11, R10
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	LEAQ (R10)(R12*2), R13
 	VMOVUPS Y0, 0(R10)
 	VMOVUPS Y1, 0(R10)(R12*1)
@@ -3022,56 +2858,36 @@ lstmCell3AVX2_keep:
 	VMOVUPS Y1, 384(SP)
 	VMOVUPS 288(SP), Y0
 	VMOVUPS 352(SP), Y1
-	VADDPS Y0, Y0, Y0
-	VADDPS Y1, Y1, Y1
 	VMINPS Y0, Y13, Y0
 	VMINPS Y1, Y13, Y1
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VMOVUPS cellv<>+416(SB), Y4
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y0, Y4, Y0
-	VDIVPS Y1, Y8, Y1
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y1, Y15, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+448(SB), Y6
+	VMOVUPS cellv<>+448(SB), Y10
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
 	VMOVUPS Y0, 0(SI)
 	VMULPS 256(SP), Y0, Y0
 	VMOVUPS Y0, 0(BX)
@@ -3081,31 +2897,21 @@ lstmCell3AVX2_keep:
 	VMULPS 320(SP), Y1, Y1
 	VMOVUPS Y1, 0(BX)
 	VMOVUPS 416(SP), Y0
-	VADDPS Y0, Y0, Y0
 	VMINPS Y0, Y13, Y0
 	VMAXPS Y0, Y14, Y0
-	VMOVUPS cellv<>+480(SB), Y4
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VPSLLD $23, Y4, Y4
-	VMULPS Y0, Y0, Y5
-	VMOVUPS cellv<>+192(SB), Y6
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VMOVUPS cellv<>+256(SB), Y7
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD213PS Y7, Y5, Y6
-	VMOVUPS cellv<>+320(SB), Y7
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD213PS Y7, Y5, Y6
-	VADDPS Y15, Y0, Y7
-	VFMADD213PS Y7, Y5, Y6
-	VMULPS Y4, Y6, Y0
-	VADDPS Y15, Y0, Y0
-	VMOVUPS cellv<>+416(SB), Y4
-	VDIVPS Y0, Y4, Y0
-	VSUBPS Y0, Y15, Y0
+	VMULPS Y0, Y0, Y4
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VMULPS Y0, Y5, Y5
+	VDIVPS Y6, Y5, Y0
 	ADDQ R9, BX
 	ADDQ CX, SI
 	VMOVUPS Y0, 0(SI)
@@ -3123,100 +2929,72 @@ lstmCell3AVX2_part:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	VMOVUPS 0(R14), Y4
 	VMASKMOVPS 0(DX), Y4, Y12
 	VMULPS Y2, Y12, Y12
@@ -3230,100 +3008,72 @@ lstmCell3AVX2_part:
 	VMOVUPS 64(SP), Y2
 	VMOVUPS 96(SP), Y3
 	ADDQ R8, DX
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	VMOVUPS 0(R14), Y4
 	VMASKMOVPS 0(DX), Y4, Y12
 	VMULPS Y2, Y12, Y12
@@ -3337,100 +3087,72 @@ lstmCell3AVX2_part:
 	VMOVUPS 192(SP), Y2
 	VMOVUPS 224(SP), Y3
 	ADDQ R8, DX
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	VMOVUPS 0(R14), Y4
 	VMASKMOVPS 0(DX), Y4, Y12
 	VMULPS Y2, Y12, Y12
@@ -3441,56 +3163,36 @@ lstmCell3AVX2_part:
 	VMOVUPS Y1, 384(SP)
 	VMOVUPS 288(SP), Y0
 	VMOVUPS 352(SP), Y1
-	VADDPS Y0, Y0, Y0
-	VADDPS Y1, Y1, Y1
 	VMINPS Y0, Y13, Y0
 	VMINPS Y1, Y13, Y1
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VMOVUPS cellv<>+416(SB), Y4
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y0, Y4, Y0
-	VDIVPS Y1, Y8, Y1
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y1, Y15, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+448(SB), Y6
+	VMOVUPS cellv<>+448(SB), Y10
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
 	VMULPS 256(SP), Y0, Y0
 	VMOVUPS 0(R14), Y4
 	VMASKMOVPS Y0, Y4, 0(BX)
@@ -3499,31 +3201,21 @@ lstmCell3AVX2_part:
 	VMOVUPS 0(R14), Y4
 	VMASKMOVPS Y1, Y4, 0(BX)
 	VMOVUPS 416(SP), Y0
-	VADDPS Y0, Y0, Y0
 	VMINPS Y0, Y13, Y0
 	VMAXPS Y0, Y14, Y0
-	VMOVUPS cellv<>+480(SB), Y4
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VPSLLD $23, Y4, Y4
-	VMULPS Y0, Y0, Y5
-	VMOVUPS cellv<>+192(SB), Y6
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VMOVUPS cellv<>+256(SB), Y7
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD213PS Y7, Y5, Y6
-	VMOVUPS cellv<>+320(SB), Y7
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD213PS Y7, Y5, Y6
-	VADDPS Y15, Y0, Y7
-	VFMADD213PS Y7, Y5, Y6
-	VMULPS Y4, Y6, Y0
-	VADDPS Y15, Y0, Y0
-	VMOVUPS cellv<>+416(SB), Y4
-	VDIVPS Y0, Y4, Y0
-	VSUBPS Y0, Y15, Y0
+	VMULPS Y0, Y0, Y4
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VMULPS Y0, Y5, Y5
+	VDIVPS Y6, Y5, Y0
 	ADDQ R9, BX
 	VMULPS 384(SP), Y0, Y0
 	VMOVUPS 0(R14), Y4
@@ -3541,100 +3233,72 @@ lstmCell3AVX2_keeppart:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	LEAQ (R10)(R12*2), R13
 	VMOVUPS 0(R14), Y4
 	VMASKMOVPS Y0, Y4, 0(R10)
@@ -3658,100 +3322,72 @@ lstmCell3AVX2_keeppart:
 	VMOVUPS 96(SP), Y3
 	ADDQ R8, DX
 	ADDQ R11, R10
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	LEAQ (R10)(R12*2), R13
 	VMOVUPS 0(R14), Y4
 	VMASKMOVPS Y0, Y4, 0(R10)
@@ -3775,100 +3411,72 @@ lstmCell3AVX2_keeppart:
 	VMOVUPS 224(SP), Y3
 	ADDQ R8, DX
 	ADDQ R11, R10
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	LEAQ (R10)(R12*2), R13
 	VMOVUPS 0(R14), Y4
 	VMASKMOVPS Y0, Y4, 0(R10)
@@ -3888,56 +3496,36 @@ lstmCell3AVX2_keeppart:
 	VMOVUPS Y1, 384(SP)
 	VMOVUPS 288(SP), Y0
 	VMOVUPS 352(SP), Y1
-	VADDPS Y0, Y0, Y0
-	VADDPS Y1, Y1, Y1
 	VMINPS Y0, Y13, Y0
 	VMINPS Y1, Y13, Y1
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VMOVUPS cellv<>+416(SB), Y4
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y0, Y4, Y0
-	VDIVPS Y1, Y8, Y1
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y1, Y15, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+448(SB), Y6
+	VMOVUPS cellv<>+448(SB), Y10
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
 	VMOVUPS 0(R14), Y4
 	VMASKMOVPS Y0, Y4, 0(SI)
 	VMULPS 256(SP), Y0, Y0
@@ -3951,31 +3539,21 @@ lstmCell3AVX2_keeppart:
 	VMOVUPS 0(R14), Y4
 	VMASKMOVPS Y1, Y4, 0(BX)
 	VMOVUPS 416(SP), Y0
-	VADDPS Y0, Y0, Y0
 	VMINPS Y0, Y13, Y0
 	VMAXPS Y0, Y14, Y0
-	VMOVUPS cellv<>+480(SB), Y4
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VPSLLD $23, Y4, Y4
-	VMULPS Y0, Y0, Y5
-	VMOVUPS cellv<>+192(SB), Y6
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VMOVUPS cellv<>+256(SB), Y7
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD213PS Y7, Y5, Y6
-	VMOVUPS cellv<>+320(SB), Y7
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD213PS Y7, Y5, Y6
-	VADDPS Y15, Y0, Y7
-	VFMADD213PS Y7, Y5, Y6
-	VMULPS Y4, Y6, Y0
-	VADDPS Y15, Y0, Y0
-	VMOVUPS cellv<>+416(SB), Y4
-	VDIVPS Y0, Y4, Y0
-	VSUBPS Y0, Y15, Y0
+	VMULPS Y0, Y0, Y4
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VMULPS Y0, Y5, Y5
+	VDIVPS Y6, Y5, Y0
 	ADDQ R9, BX
 	ADDQ CX, SI
 	VMOVUPS 0(R14), Y4
@@ -4040,15 +3618,15 @@ lstmCell1AVX2_h:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	SIG256(Y0, Y4, Y5, Y7, Y8)
-	SIG256(Y1, Y4, Y5, Y7, Y8)
-	SIG256(Y2, Y4, Y5, Y7, Y8)
-	TANH256(Y3, Y4, Y5, Y7, Y8)
+	SIG256(Y0, Y4, Y5, Y7)
+	SIG256(Y1, Y4, Y5, Y7)
+	SIG256(Y2, Y4, Y5, Y7)
+	TANH256(Y3, Y4, Y5, Y7)
 	VMOVUPS 0(DX), Y6
 	VMULPS Y2, Y6, Y6
 	VFMADD231PS Y0, Y3, Y6
 	VMOVUPS Y6, 0(DX)
-	TANH256(Y6, Y4, Y5, Y7, Y8)
+	TANH256(Y6, Y4, Y5, Y7)
 	VMULPS Y1, Y6, Y6
 	VMOVUPS Y6, 0(BX)
 	VZEROUPPER
@@ -4065,10 +3643,10 @@ lstmCell1AVX2_keep:
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
 	LEAQ (R10)(R12*2), R13
-	SIG256(Y0, Y4, Y5, Y7, Y8)
-	SIG256(Y1, Y4, Y5, Y7, Y8)
-	SIG256(Y2, Y4, Y5, Y7, Y8)
-	TANH256(Y3, Y4, Y5, Y7, Y8)
+	SIG256(Y0, Y4, Y5, Y7)
+	SIG256(Y1, Y4, Y5, Y7)
+	SIG256(Y2, Y4, Y5, Y7)
+	TANH256(Y3, Y4, Y5, Y7)
 	VMOVUPS Y0, 0(R10)
 	VMOVUPS Y1, 0(R10)(R12*1)
 	VMOVUPS Y2, 0(R10)(R12*2)
@@ -4077,7 +3655,7 @@ lstmCell1AVX2_keep:
 	VMULPS Y2, Y6, Y6
 	VFMADD231PS Y0, Y3, Y6
 	VMOVUPS Y6, 0(DX)
-	TANH256(Y6, Y4, Y5, Y7, Y8)
+	TANH256(Y6, Y4, Y5, Y7)
 	VMOVUPS Y6, 0(SI)
 	VMULPS Y1, Y6, Y6
 	VMOVUPS Y6, 0(BX)
@@ -4093,17 +3671,17 @@ lstmCell1AVX2_part:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	SIG256(Y0, Y4, Y5, Y7, Y8)
-	SIG256(Y1, Y4, Y5, Y7, Y8)
-	SIG256(Y2, Y4, Y5, Y7, Y8)
-	TANH256(Y3, Y4, Y5, Y7, Y8)
+	SIG256(Y0, Y4, Y5, Y7)
+	SIG256(Y1, Y4, Y5, Y7)
+	SIG256(Y2, Y4, Y5, Y7)
+	TANH256(Y3, Y4, Y5, Y7)
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS 0(DX), Y8, Y6
 	VMULPS Y2, Y6, Y6
 	VFMADD231PS Y0, Y3, Y6
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS Y6, Y8, 0(DX)
-	TANH256(Y6, Y4, Y5, Y7, Y8)
+	TANH256(Y6, Y4, Y5, Y7)
 	VMULPS Y1, Y6, Y6
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS Y6, Y8, 0(BX)
@@ -4121,10 +3699,10 @@ lstmCell1AVX2_keeppart:
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
 	LEAQ (R10)(R12*2), R13
-	SIG256(Y0, Y4, Y5, Y7, Y8)
-	SIG256(Y1, Y4, Y5, Y7, Y8)
-	SIG256(Y2, Y4, Y5, Y7, Y8)
-	TANH256(Y3, Y4, Y5, Y7, Y8)
+	SIG256(Y0, Y4, Y5, Y7)
+	SIG256(Y1, Y4, Y5, Y7)
+	SIG256(Y2, Y4, Y5, Y7)
+	TANH256(Y3, Y4, Y5, Y7)
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS Y0, Y8, 0(R10)
 	VMOVUPS 0(R14), Y8
@@ -4139,7 +3717,7 @@ lstmCell1AVX2_keeppart:
 	VFMADD231PS Y0, Y3, Y6
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS Y6, Y8, 0(DX)
-	TANH256(Y6, Y4, Y5, Y7, Y8)
+	TANH256(Y6, Y4, Y5, Y7)
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS Y6, Y8, 0(SI)
 	VMULPS Y1, Y6, Y6
@@ -4233,29 +3811,23 @@ lstmCell1x2AVX2_seg0:
 	JNZ lstmCell1x2AVX2_seg0
 lstmCell1x2AVX2_seg0_end:
 	VMOVUPS 256(SP), Y8
-	VXORPS cellv<>+352(SB), Y8, Y8
-	VMINPS Y8, Y13, Y8
-	VMAXPS Y8, Y14, Y8
-	VMOVUPS cellv<>+480(SB), Y9
-	VFMADD231PS cellv<>+64(SB), Y8, Y9
-	VSUBPS cellv<>+480(SB), Y9, Y10
-	VFNMADD231PS cellv<>+96(SB), Y10, Y8
-	VFNMADD231PS cellv<>+128(SB), Y10, Y8
-	VPSLLD $23, Y9, Y9
-	VMULPS Y8, Y8, Y10
-	VMOVUPS cellv<>+192(SB), Y11
-	VFMADD231PS cellv<>+160(SB), Y8, Y11
-	VMOVUPS cellv<>+256(SB), Y12
-	VFMADD231PS cellv<>+224(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMOVUPS cellv<>+320(SB), Y12
-	VFMADD231PS cellv<>+288(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VADDPS Y15, Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMULPS Y9, Y11, Y8
-	VADDPS Y15, Y8, Y8
-	VDIVPS Y8, Y15, Y8
+	VMINPS Y8, Y15, Y8
+	VMOVUPS cellv<>+96(SB), Y9
+	VMAXPS Y8, Y9, Y8
+	VMULPS Y8, Y8, Y9
+	VMOVUPS cellv<>+608(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y11
+	VFMADD213PS cellv<>+576(SB), Y9, Y10
+	VFMADD213PS cellv<>+736(SB), Y9, Y11
+	VFMADD213PS cellv<>+544(SB), Y9, Y10
+	VFMADD213PS cellv<>+704(SB), Y9, Y11
+	VFMADD213PS cellv<>+512(SB), Y9, Y10
+	VFMADD213PS cellv<>+672(SB), Y9, Y11
+	VFMADD213PS cellv<>+480(SB), Y9, Y10
+	VFMADD213PS cellv<>+640(SB), Y9, Y11
+	VMULPS Y8, Y10, Y10
+	VDIVPS Y11, Y10, Y8
+	VADDPS cellv<>+128(SB), Y8, Y8
 	VMOVUPS Y8, 256(SP)
 	MOVQ R8, CX
 	TESTQ CX, CX
@@ -4276,29 +3848,23 @@ lstmCell1x2AVX2_seg1:
 	JNZ lstmCell1x2AVX2_seg1
 lstmCell1x2AVX2_seg1_end:
 	VMOVUPS 288(SP), Y8
-	VXORPS cellv<>+352(SB), Y8, Y8
-	VMINPS Y8, Y13, Y8
-	VMAXPS Y8, Y14, Y8
-	VMOVUPS cellv<>+480(SB), Y9
-	VFMADD231PS cellv<>+64(SB), Y8, Y9
-	VSUBPS cellv<>+480(SB), Y9, Y10
-	VFNMADD231PS cellv<>+96(SB), Y10, Y8
-	VFNMADD231PS cellv<>+128(SB), Y10, Y8
-	VPSLLD $23, Y9, Y9
-	VMULPS Y8, Y8, Y10
-	VMOVUPS cellv<>+192(SB), Y11
-	VFMADD231PS cellv<>+160(SB), Y8, Y11
-	VMOVUPS cellv<>+256(SB), Y12
-	VFMADD231PS cellv<>+224(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMOVUPS cellv<>+320(SB), Y12
-	VFMADD231PS cellv<>+288(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VADDPS Y15, Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMULPS Y9, Y11, Y8
-	VADDPS Y15, Y8, Y8
-	VDIVPS Y8, Y15, Y8
+	VMINPS Y8, Y15, Y8
+	VMOVUPS cellv<>+96(SB), Y9
+	VMAXPS Y8, Y9, Y8
+	VMULPS Y8, Y8, Y9
+	VMOVUPS cellv<>+608(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y11
+	VFMADD213PS cellv<>+576(SB), Y9, Y10
+	VFMADD213PS cellv<>+736(SB), Y9, Y11
+	VFMADD213PS cellv<>+544(SB), Y9, Y10
+	VFMADD213PS cellv<>+704(SB), Y9, Y11
+	VFMADD213PS cellv<>+512(SB), Y9, Y10
+	VFMADD213PS cellv<>+672(SB), Y9, Y11
+	VFMADD213PS cellv<>+480(SB), Y9, Y10
+	VFMADD213PS cellv<>+640(SB), Y9, Y11
+	VMULPS Y8, Y10, Y10
+	VDIVPS Y11, Y10, Y8
+	VADDPS cellv<>+128(SB), Y8, Y8
 	VMOVUPS Y8, 288(SP)
 	MOVQ R8, CX
 	TESTQ CX, CX
@@ -4319,29 +3885,23 @@ lstmCell1x2AVX2_seg2:
 	JNZ lstmCell1x2AVX2_seg2
 lstmCell1x2AVX2_seg2_end:
 	VMOVUPS 320(SP), Y8
-	VXORPS cellv<>+352(SB), Y8, Y8
-	VMINPS Y8, Y13, Y8
-	VMAXPS Y8, Y14, Y8
-	VMOVUPS cellv<>+480(SB), Y9
-	VFMADD231PS cellv<>+64(SB), Y8, Y9
-	VSUBPS cellv<>+480(SB), Y9, Y10
-	VFNMADD231PS cellv<>+96(SB), Y10, Y8
-	VFNMADD231PS cellv<>+128(SB), Y10, Y8
-	VPSLLD $23, Y9, Y9
-	VMULPS Y8, Y8, Y10
-	VMOVUPS cellv<>+192(SB), Y11
-	VFMADD231PS cellv<>+160(SB), Y8, Y11
-	VMOVUPS cellv<>+256(SB), Y12
-	VFMADD231PS cellv<>+224(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMOVUPS cellv<>+320(SB), Y12
-	VFMADD231PS cellv<>+288(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VADDPS Y15, Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMULPS Y9, Y11, Y8
-	VADDPS Y15, Y8, Y8
-	VDIVPS Y8, Y15, Y8
+	VMINPS Y8, Y15, Y8
+	VMOVUPS cellv<>+96(SB), Y9
+	VMAXPS Y8, Y9, Y8
+	VMULPS Y8, Y8, Y9
+	VMOVUPS cellv<>+608(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y11
+	VFMADD213PS cellv<>+576(SB), Y9, Y10
+	VFMADD213PS cellv<>+736(SB), Y9, Y11
+	VFMADD213PS cellv<>+544(SB), Y9, Y10
+	VFMADD213PS cellv<>+704(SB), Y9, Y11
+	VFMADD213PS cellv<>+512(SB), Y9, Y10
+	VFMADD213PS cellv<>+672(SB), Y9, Y11
+	VFMADD213PS cellv<>+480(SB), Y9, Y10
+	VFMADD213PS cellv<>+640(SB), Y9, Y11
+	VMULPS Y8, Y10, Y10
+	VDIVPS Y11, Y10, Y8
+	VADDPS cellv<>+128(SB), Y8, Y8
 	VMOVUPS Y8, 320(SP)
 	MOVQ R8, CX
 	TESTQ CX, CX
@@ -4362,31 +3922,21 @@ lstmCell1x2AVX2_seg3:
 	JNZ lstmCell1x2AVX2_seg3
 lstmCell1x2AVX2_seg3_end:
 	VMOVUPS 352(SP), Y8
-	VADDPS Y8, Y8, Y8
 	VMINPS Y8, Y13, Y8
 	VMAXPS Y8, Y14, Y8
-	VMOVUPS cellv<>+480(SB), Y9
-	VFMADD231PS cellv<>+64(SB), Y8, Y9
-	VSUBPS cellv<>+480(SB), Y9, Y10
-	VFNMADD231PS cellv<>+96(SB), Y10, Y8
-	VFNMADD231PS cellv<>+128(SB), Y10, Y8
-	VPSLLD $23, Y9, Y9
-	VMULPS Y8, Y8, Y10
-	VMOVUPS cellv<>+192(SB), Y11
-	VFMADD231PS cellv<>+160(SB), Y8, Y11
-	VMOVUPS cellv<>+256(SB), Y12
-	VFMADD231PS cellv<>+224(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMOVUPS cellv<>+320(SB), Y12
-	VFMADD231PS cellv<>+288(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VADDPS Y15, Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMULPS Y9, Y11, Y8
-	VADDPS Y15, Y8, Y8
-	VMOVUPS cellv<>+416(SB), Y9
-	VDIVPS Y8, Y9, Y8
-	VSUBPS Y8, Y15, Y8
+	VMULPS Y8, Y8, Y9
+	VMOVUPS cellv<>+288(SB), Y10
+	VMOVUPS cellv<>+448(SB), Y11
+	VFMADD213PS cellv<>+256(SB), Y9, Y10
+	VFMADD213PS cellv<>+416(SB), Y9, Y11
+	VFMADD213PS cellv<>+224(SB), Y9, Y10
+	VFMADD213PS cellv<>+384(SB), Y9, Y11
+	VFMADD213PS cellv<>+192(SB), Y9, Y10
+	VFMADD213PS cellv<>+352(SB), Y9, Y11
+	VFMADD213PS cellv<>+160(SB), Y9, Y10
+	VFMADD213PS cellv<>+320(SB), Y9, Y11
+	VMULPS Y8, Y10, Y10
+	VDIVPS Y11, Y10, Y8
 	VMOVUPS Y8, 352(SP)
 	MOVQ R8, CX
 	TESTQ CX, CX
@@ -4413,31 +3963,21 @@ lstmCell1x2AVX2_seg4_end:
 	VMOVUPS 256(SP), Y9
 	VFMADD231PS 352(SP), Y9, Y8
 	VMOVUPS Y8, 0(DX)
-	VADDPS Y8, Y8, Y8
 	VMINPS Y8, Y13, Y8
 	VMAXPS Y8, Y14, Y8
-	VMOVUPS cellv<>+480(SB), Y9
-	VFMADD231PS cellv<>+64(SB), Y8, Y9
-	VSUBPS cellv<>+480(SB), Y9, Y10
-	VFNMADD231PS cellv<>+96(SB), Y10, Y8
-	VFNMADD231PS cellv<>+128(SB), Y10, Y8
-	VPSLLD $23, Y9, Y9
-	VMULPS Y8, Y8, Y10
-	VMOVUPS cellv<>+192(SB), Y11
-	VFMADD231PS cellv<>+160(SB), Y8, Y11
-	VMOVUPS cellv<>+256(SB), Y12
-	VFMADD231PS cellv<>+224(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMOVUPS cellv<>+320(SB), Y12
-	VFMADD231PS cellv<>+288(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VADDPS Y15, Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMULPS Y9, Y11, Y8
-	VADDPS Y15, Y8, Y8
-	VMOVUPS cellv<>+416(SB), Y9
-	VDIVPS Y8, Y9, Y8
-	VSUBPS Y8, Y15, Y8
+	VMULPS Y8, Y8, Y9
+	VMOVUPS cellv<>+288(SB), Y10
+	VMOVUPS cellv<>+448(SB), Y11
+	VFMADD213PS cellv<>+256(SB), Y9, Y10
+	VFMADD213PS cellv<>+416(SB), Y9, Y11
+	VFMADD213PS cellv<>+224(SB), Y9, Y10
+	VFMADD213PS cellv<>+384(SB), Y9, Y11
+	VFMADD213PS cellv<>+192(SB), Y9, Y10
+	VFMADD213PS cellv<>+352(SB), Y9, Y11
+	VFMADD213PS cellv<>+160(SB), Y9, Y10
+	VFMADD213PS cellv<>+320(SB), Y9, Y11
+	VMULPS Y8, Y10, Y10
+	VDIVPS Y11, Y10, Y8
 	VMULPS 288(SP), Y8, Y8
 	MOVQ cellFrame_ho(DI), BX
 	SUBQ cellFrame_ustep(DI), BX
@@ -4461,29 +4001,23 @@ lstmCell1x2AVX2_seg5:
 	JNZ lstmCell1x2AVX2_seg5
 lstmCell1x2AVX2_seg5_end:
 	VMOVUPS 384(SP), Y8
-	VXORPS cellv<>+352(SB), Y8, Y8
-	VMINPS Y8, Y13, Y8
-	VMAXPS Y8, Y14, Y8
-	VMOVUPS cellv<>+480(SB), Y9
-	VFMADD231PS cellv<>+64(SB), Y8, Y9
-	VSUBPS cellv<>+480(SB), Y9, Y10
-	VFNMADD231PS cellv<>+96(SB), Y10, Y8
-	VFNMADD231PS cellv<>+128(SB), Y10, Y8
-	VPSLLD $23, Y9, Y9
-	VMULPS Y8, Y8, Y10
-	VMOVUPS cellv<>+192(SB), Y11
-	VFMADD231PS cellv<>+160(SB), Y8, Y11
-	VMOVUPS cellv<>+256(SB), Y12
-	VFMADD231PS cellv<>+224(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMOVUPS cellv<>+320(SB), Y12
-	VFMADD231PS cellv<>+288(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VADDPS Y15, Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMULPS Y9, Y11, Y8
-	VADDPS Y15, Y8, Y8
-	VDIVPS Y8, Y15, Y8
+	VMINPS Y8, Y15, Y8
+	VMOVUPS cellv<>+96(SB), Y9
+	VMAXPS Y8, Y9, Y8
+	VMULPS Y8, Y8, Y9
+	VMOVUPS cellv<>+608(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y11
+	VFMADD213PS cellv<>+576(SB), Y9, Y10
+	VFMADD213PS cellv<>+736(SB), Y9, Y11
+	VFMADD213PS cellv<>+544(SB), Y9, Y10
+	VFMADD213PS cellv<>+704(SB), Y9, Y11
+	VFMADD213PS cellv<>+512(SB), Y9, Y10
+	VFMADD213PS cellv<>+672(SB), Y9, Y11
+	VFMADD213PS cellv<>+480(SB), Y9, Y10
+	VFMADD213PS cellv<>+640(SB), Y9, Y11
+	VMULPS Y8, Y10, Y10
+	VDIVPS Y11, Y10, Y8
+	VADDPS cellv<>+128(SB), Y8, Y8
 	VMOVUPS Y8, 384(SP)
 	MOVQ R8, CX
 	TESTQ CX, CX
@@ -4504,29 +4038,23 @@ lstmCell1x2AVX2_seg6:
 	JNZ lstmCell1x2AVX2_seg6
 lstmCell1x2AVX2_seg6_end:
 	VMOVUPS 416(SP), Y8
-	VXORPS cellv<>+352(SB), Y8, Y8
-	VMINPS Y8, Y13, Y8
-	VMAXPS Y8, Y14, Y8
-	VMOVUPS cellv<>+480(SB), Y9
-	VFMADD231PS cellv<>+64(SB), Y8, Y9
-	VSUBPS cellv<>+480(SB), Y9, Y10
-	VFNMADD231PS cellv<>+96(SB), Y10, Y8
-	VFNMADD231PS cellv<>+128(SB), Y10, Y8
-	VPSLLD $23, Y9, Y9
-	VMULPS Y8, Y8, Y10
-	VMOVUPS cellv<>+192(SB), Y11
-	VFMADD231PS cellv<>+160(SB), Y8, Y11
-	VMOVUPS cellv<>+256(SB), Y12
-	VFMADD231PS cellv<>+224(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMOVUPS cellv<>+320(SB), Y12
-	VFMADD231PS cellv<>+288(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VADDPS Y15, Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMULPS Y9, Y11, Y8
-	VADDPS Y15, Y8, Y8
-	VDIVPS Y8, Y15, Y8
+	VMINPS Y8, Y15, Y8
+	VMOVUPS cellv<>+96(SB), Y9
+	VMAXPS Y8, Y9, Y8
+	VMULPS Y8, Y8, Y9
+	VMOVUPS cellv<>+608(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y11
+	VFMADD213PS cellv<>+576(SB), Y9, Y10
+	VFMADD213PS cellv<>+736(SB), Y9, Y11
+	VFMADD213PS cellv<>+544(SB), Y9, Y10
+	VFMADD213PS cellv<>+704(SB), Y9, Y11
+	VFMADD213PS cellv<>+512(SB), Y9, Y10
+	VFMADD213PS cellv<>+672(SB), Y9, Y11
+	VFMADD213PS cellv<>+480(SB), Y9, Y10
+	VFMADD213PS cellv<>+640(SB), Y9, Y11
+	VMULPS Y8, Y10, Y10
+	VDIVPS Y11, Y10, Y8
+	VADDPS cellv<>+128(SB), Y8, Y8
 	VMOVUPS Y8, 416(SP)
 	MOVQ R8, CX
 	TESTQ CX, CX
@@ -4547,29 +4075,23 @@ lstmCell1x2AVX2_seg7:
 	JNZ lstmCell1x2AVX2_seg7
 lstmCell1x2AVX2_seg7_end:
 	VMOVUPS 448(SP), Y8
-	VXORPS cellv<>+352(SB), Y8, Y8
-	VMINPS Y8, Y13, Y8
-	VMAXPS Y8, Y14, Y8
-	VMOVUPS cellv<>+480(SB), Y9
-	VFMADD231PS cellv<>+64(SB), Y8, Y9
-	VSUBPS cellv<>+480(SB), Y9, Y10
-	VFNMADD231PS cellv<>+96(SB), Y10, Y8
-	VFNMADD231PS cellv<>+128(SB), Y10, Y8
-	VPSLLD $23, Y9, Y9
-	VMULPS Y8, Y8, Y10
-	VMOVUPS cellv<>+192(SB), Y11
-	VFMADD231PS cellv<>+160(SB), Y8, Y11
-	VMOVUPS cellv<>+256(SB), Y12
-	VFMADD231PS cellv<>+224(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMOVUPS cellv<>+320(SB), Y12
-	VFMADD231PS cellv<>+288(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VADDPS Y15, Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMULPS Y9, Y11, Y8
-	VADDPS Y15, Y8, Y8
-	VDIVPS Y8, Y15, Y8
+	VMINPS Y8, Y15, Y8
+	VMOVUPS cellv<>+96(SB), Y9
+	VMAXPS Y8, Y9, Y8
+	VMULPS Y8, Y8, Y9
+	VMOVUPS cellv<>+608(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y11
+	VFMADD213PS cellv<>+576(SB), Y9, Y10
+	VFMADD213PS cellv<>+736(SB), Y9, Y11
+	VFMADD213PS cellv<>+544(SB), Y9, Y10
+	VFMADD213PS cellv<>+704(SB), Y9, Y11
+	VFMADD213PS cellv<>+512(SB), Y9, Y10
+	VFMADD213PS cellv<>+672(SB), Y9, Y11
+	VFMADD213PS cellv<>+480(SB), Y9, Y10
+	VFMADD213PS cellv<>+640(SB), Y9, Y11
+	VMULPS Y8, Y10, Y10
+	VDIVPS Y11, Y10, Y8
+	VADDPS cellv<>+128(SB), Y8, Y8
 	VMOVUPS Y8, 448(SP)
 	MOVQ R8, CX
 	TESTQ CX, CX
@@ -4590,31 +4112,21 @@ lstmCell1x2AVX2_seg8:
 	JNZ lstmCell1x2AVX2_seg8
 lstmCell1x2AVX2_seg8_end:
 	VMOVUPS 480(SP), Y8
-	VADDPS Y8, Y8, Y8
 	VMINPS Y8, Y13, Y8
 	VMAXPS Y8, Y14, Y8
-	VMOVUPS cellv<>+480(SB), Y9
-	VFMADD231PS cellv<>+64(SB), Y8, Y9
-	VSUBPS cellv<>+480(SB), Y9, Y10
-	VFNMADD231PS cellv<>+96(SB), Y10, Y8
-	VFNMADD231PS cellv<>+128(SB), Y10, Y8
-	VPSLLD $23, Y9, Y9
-	VMULPS Y8, Y8, Y10
-	VMOVUPS cellv<>+192(SB), Y11
-	VFMADD231PS cellv<>+160(SB), Y8, Y11
-	VMOVUPS cellv<>+256(SB), Y12
-	VFMADD231PS cellv<>+224(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMOVUPS cellv<>+320(SB), Y12
-	VFMADD231PS cellv<>+288(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VADDPS Y15, Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMULPS Y9, Y11, Y8
-	VADDPS Y15, Y8, Y8
-	VMOVUPS cellv<>+416(SB), Y9
-	VDIVPS Y8, Y9, Y8
-	VSUBPS Y8, Y15, Y8
+	VMULPS Y8, Y8, Y9
+	VMOVUPS cellv<>+288(SB), Y10
+	VMOVUPS cellv<>+448(SB), Y11
+	VFMADD213PS cellv<>+256(SB), Y9, Y10
+	VFMADD213PS cellv<>+416(SB), Y9, Y11
+	VFMADD213PS cellv<>+224(SB), Y9, Y10
+	VFMADD213PS cellv<>+384(SB), Y9, Y11
+	VFMADD213PS cellv<>+192(SB), Y9, Y10
+	VFMADD213PS cellv<>+352(SB), Y9, Y11
+	VFMADD213PS cellv<>+160(SB), Y9, Y10
+	VFMADD213PS cellv<>+320(SB), Y9, Y11
+	VMULPS Y8, Y10, Y10
+	VDIVPS Y11, Y10, Y8
 	VMOVUPS Y8, 480(SP)
 	MOVQ R8, CX
 	TESTQ CX, CX
@@ -4641,31 +4153,21 @@ lstmCell1x2AVX2_seg9_end:
 	VMOVUPS 384(SP), Y9
 	VFMADD231PS 480(SP), Y9, Y8
 	VMOVUPS Y8, 32(DX)
-	VADDPS Y8, Y8, Y8
 	VMINPS Y8, Y13, Y8
 	VMAXPS Y8, Y14, Y8
-	VMOVUPS cellv<>+480(SB), Y9
-	VFMADD231PS cellv<>+64(SB), Y8, Y9
-	VSUBPS cellv<>+480(SB), Y9, Y10
-	VFNMADD231PS cellv<>+96(SB), Y10, Y8
-	VFNMADD231PS cellv<>+128(SB), Y10, Y8
-	VPSLLD $23, Y9, Y9
-	VMULPS Y8, Y8, Y10
-	VMOVUPS cellv<>+192(SB), Y11
-	VFMADD231PS cellv<>+160(SB), Y8, Y11
-	VMOVUPS cellv<>+256(SB), Y12
-	VFMADD231PS cellv<>+224(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMOVUPS cellv<>+320(SB), Y12
-	VFMADD231PS cellv<>+288(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VADDPS Y15, Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMULPS Y9, Y11, Y8
-	VADDPS Y15, Y8, Y8
-	VMOVUPS cellv<>+416(SB), Y9
-	VDIVPS Y8, Y9, Y8
-	VSUBPS Y8, Y15, Y8
+	VMULPS Y8, Y8, Y9
+	VMOVUPS cellv<>+288(SB), Y10
+	VMOVUPS cellv<>+448(SB), Y11
+	VFMADD213PS cellv<>+256(SB), Y9, Y10
+	VFMADD213PS cellv<>+416(SB), Y9, Y11
+	VFMADD213PS cellv<>+224(SB), Y9, Y10
+	VFMADD213PS cellv<>+384(SB), Y9, Y11
+	VFMADD213PS cellv<>+192(SB), Y9, Y10
+	VFMADD213PS cellv<>+352(SB), Y9, Y11
+	VFMADD213PS cellv<>+160(SB), Y9, Y10
+	VFMADD213PS cellv<>+320(SB), Y9, Y11
+	VMULPS Y8, Y10, Y10
+	VDIVPS Y11, Y10, Y8
 	VMULPS 416(SP), Y8, Y8
 	MOVQ cellFrame_ho(DI), BX
 	SUBQ cellFrame_ustep(DI), BX
@@ -4718,100 +4220,72 @@ lstmCell1x2AVX2_epi:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	VMOVUPS 0(DX), Y12
 	VMULPS Y2, Y12, Y12
 	VFMADD231PS Y0, Y3, Y12
@@ -4822,100 +4296,72 @@ lstmCell1x2AVX2_epi:
 	VMOVUPS 32(SP), Y1
 	VMOVUPS 64(SP), Y2
 	VMOVUPS 96(SP), Y3
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	VMOVUPS 32(DX), Y12
 	VMULPS Y2, Y12, Y12
 	VFMADD231PS Y0, Y3, Y12
@@ -4924,56 +4370,36 @@ lstmCell1x2AVX2_epi:
 	VMOVUPS Y1, 192(SP)
 	VMOVUPS 160(SP), Y0
 	VMOVUPS 224(SP), Y1
-	VADDPS Y0, Y0, Y0
-	VADDPS Y1, Y1, Y1
 	VMINPS Y0, Y13, Y0
 	VMINPS Y1, Y13, Y1
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VMOVUPS cellv<>+416(SB), Y4
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y0, Y4, Y0
-	VDIVPS Y1, Y8, Y1
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y1, Y15, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+448(SB), Y6
+	VMOVUPS cellv<>+448(SB), Y10
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
 	VMULPS 128(SP), Y0, Y0
 	VMOVUPS Y0, 0(BX)
 	VMULPS 192(SP), Y1, Y1
@@ -4990,100 +4416,72 @@ lstmCell1x2AVX2_keep:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	LEAQ (R10)(R12*2), R13
 	VMOVUPS Y0, 0(R10)
 	VMOVUPS Y1, 0(R10)(R12*1)
@@ -5099,100 +4497,72 @@ lstmCell1x2AVX2_keep:
 	VMOVUPS 32(SP), Y1
 	VMOVUPS 64(SP), Y2
 	VMOVUPS 96(SP), Y3
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	VMOVUPS Y0, 32(R10)
 	VMOVUPS Y1, 32(R10)(R12*1)
 	VMOVUPS Y2, 32(R10)(R12*2)
@@ -5205,56 +4575,36 @@ lstmCell1x2AVX2_keep:
 	VMOVUPS Y1, 192(SP)
 	VMOVUPS 160(SP), Y0
 	VMOVUPS 224(SP), Y1
-	VADDPS Y0, Y0, Y0
-	VADDPS Y1, Y1, Y1
 	VMINPS Y0, Y13, Y0
 	VMINPS Y1, Y13, Y1
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VMOVUPS cellv<>+416(SB), Y4
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y0, Y4, Y0
-	VDIVPS Y1, Y8, Y1
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y1, Y15, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+448(SB), Y6
+	VMOVUPS cellv<>+448(SB), Y10
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
 	VMOVUPS Y0, 0(SI)
 	VMULPS 128(SP), Y0, Y0
 	VMOVUPS Y0, 0(BX)
@@ -5317,100 +4667,72 @@ TEXT ·lstmCellG2AVX2(SB), NOSPLIT, $256-8
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	VMOVUPS 0(DX), Y12
 	VMULPS Y2, Y12, Y12
 	VFMADD231PS Y0, Y3, Y12
@@ -5422,100 +4744,72 @@ TEXT ·lstmCellG2AVX2(SB), NOSPLIT, $256-8
 	VMOVUPS 64(SP), Y2
 	VMOVUPS 96(SP), Y3
 	ADDQ R8, DX
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	VMOVUPS 0(DX), Y12
 	VMULPS Y2, Y12, Y12
 	VFMADD231PS Y0, Y3, Y12
@@ -5524,56 +4818,36 @@ TEXT ·lstmCellG2AVX2(SB), NOSPLIT, $256-8
 	VMOVUPS Y1, 192(SP)
 	VMOVUPS 160(SP), Y0
 	VMOVUPS 224(SP), Y1
-	VADDPS Y0, Y0, Y0
-	VADDPS Y1, Y1, Y1
 	VMINPS Y0, Y13, Y0
 	VMINPS Y1, Y13, Y1
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VMOVUPS cellv<>+416(SB), Y4
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y0, Y4, Y0
-	VDIVPS Y1, Y8, Y1
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y1, Y15, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+448(SB), Y6
+	VMOVUPS cellv<>+448(SB), Y10
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
 	VMULPS 128(SP), Y0, Y0
 	VMOVUPS Y0, 0(BX)
 	ADDQ R9, BX
@@ -5592,100 +4866,72 @@ lstmCellG2AVX2_keep:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	LEAQ (R10)(R12*2), R13
 	VMOVUPS Y0, 0(R10)
 	VMOVUPS Y1, 0(R10)(R12*1)
@@ -5703,100 +4949,72 @@ lstmCellG2AVX2_keep:
 	VMOVUPS 96(SP), Y3
 	ADDQ R8, DX
 	ADDQ R11, R10
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	LEAQ (R10)(R12*2), R13
 	VMOVUPS Y0, 0(R10)
 	VMOVUPS Y1, 0(R10)(R12*1)
@@ -5810,56 +5028,36 @@ lstmCellG2AVX2_keep:
 	VMOVUPS Y1, 192(SP)
 	VMOVUPS 160(SP), Y0
 	VMOVUPS 224(SP), Y1
-	VADDPS Y0, Y0, Y0
-	VADDPS Y1, Y1, Y1
 	VMINPS Y0, Y13, Y0
 	VMINPS Y1, Y13, Y1
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VMOVUPS cellv<>+416(SB), Y4
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y0, Y4, Y0
-	VDIVPS Y1, Y8, Y1
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y1, Y15, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+448(SB), Y6
+	VMOVUPS cellv<>+448(SB), Y10
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
 	VMOVUPS Y0, 0(SI)
 	VMULPS 128(SP), Y0, Y0
 	VMOVUPS Y0, 0(BX)
@@ -5880,100 +5078,72 @@ lstmCellG2AVX2_part:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	VMOVUPS 0(R14), Y4
 	VMASKMOVPS 0(DX), Y4, Y12
 	VMULPS Y2, Y12, Y12
@@ -5987,100 +5157,72 @@ lstmCellG2AVX2_part:
 	VMOVUPS 64(SP), Y2
 	VMOVUPS 96(SP), Y3
 	ADDQ R8, DX
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	VMOVUPS 0(R14), Y4
 	VMASKMOVPS 0(DX), Y4, Y12
 	VMULPS Y2, Y12, Y12
@@ -6091,56 +5233,36 @@ lstmCellG2AVX2_part:
 	VMOVUPS Y1, 192(SP)
 	VMOVUPS 160(SP), Y0
 	VMOVUPS 224(SP), Y1
-	VADDPS Y0, Y0, Y0
-	VADDPS Y1, Y1, Y1
 	VMINPS Y0, Y13, Y0
 	VMINPS Y1, Y13, Y1
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VMOVUPS cellv<>+416(SB), Y4
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y0, Y4, Y0
-	VDIVPS Y1, Y8, Y1
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y1, Y15, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+448(SB), Y6
+	VMOVUPS cellv<>+448(SB), Y10
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
 	VMULPS 128(SP), Y0, Y0
 	VMOVUPS 0(R14), Y4
 	VMASKMOVPS Y0, Y4, 0(BX)
@@ -6161,100 +5283,72 @@ lstmCellG2AVX2_keeppart:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	LEAQ (R10)(R12*2), R13
 	VMOVUPS 0(R14), Y4
 	VMASKMOVPS Y0, Y4, 0(R10)
@@ -6278,100 +5372,72 @@ lstmCellG2AVX2_keeppart:
 	VMOVUPS 96(SP), Y3
 	ADDQ R8, DX
 	ADDQ R11, R10
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
-	VXORPS cellv<>+352(SB), Y2, Y2
-	VADDPS Y3, Y3, Y3
-	VMINPS Y2, Y13, Y2
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
+	VMINPS Y2, Y15, Y2
 	VMINPS Y3, Y13, Y3
-	VMAXPS Y2, Y14, Y2
+	VMOVUPS cellv<>+96(SB), Y4
 	VMAXPS Y3, Y14, Y3
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y2, Y4
-	VFMADD231PS cellv<>+64(SB), Y3, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y2
-	VFNMADD231PS cellv<>+96(SB), Y9, Y3
-	VFNMADD231PS cellv<>+128(SB), Y5, Y2
-	VFNMADD231PS cellv<>+128(SB), Y9, Y3
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y2, Y2, Y5
-	VMULPS Y3, Y3, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y2, Y6
-	VFMADD231PS cellv<>+160(SB), Y3, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y2, Y7
-	VFMADD231PS cellv<>+224(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y2, Y7
-	VFMADD231PS cellv<>+288(SB), Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y2, Y7
-	VADDPS Y15, Y3, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y2
-	VMULPS Y8, Y10, Y3
-	VADDPS Y15, Y2, Y2
-	VADDPS Y15, Y3, Y3
-	VDIVPS Y2, Y15, Y2
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y3, Y8, Y3
-	VSUBPS Y3, Y15, Y3
+	VMAXPS Y2, Y4, Y2
+	VMULPS Y3, Y3, Y8
+	VMULPS Y2, Y2, Y4
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VMULPS Y3, Y9, Y9
+	VMULPS Y2, Y5, Y5
+	VDIVPS Y10, Y9, Y3
+	VDIVPS Y6, Y5, Y2
+	VADDPS cellv<>+128(SB), Y2, Y2
 	LEAQ (R10)(R12*2), R13
 	VMOVUPS 0(R14), Y4
 	VMASKMOVPS Y0, Y4, 0(R10)
@@ -6391,56 +5457,36 @@ lstmCellG2AVX2_keeppart:
 	VMOVUPS Y1, 192(SP)
 	VMOVUPS 160(SP), Y0
 	VMOVUPS 224(SP), Y1
-	VADDPS Y0, Y0, Y0
-	VADDPS Y1, Y1, Y1
 	VMINPS Y0, Y13, Y0
 	VMINPS Y1, Y13, Y1
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VMOVUPS cellv<>+416(SB), Y4
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y0, Y4, Y0
-	VDIVPS Y1, Y8, Y1
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y1, Y15, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+448(SB), Y6
+	VMOVUPS cellv<>+448(SB), Y10
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
 	VMOVUPS 0(R14), Y4
 	VMASKMOVPS Y0, Y4, 0(SI)
 	VMULPS 128(SP), Y0, Y0
@@ -6478,15 +5524,15 @@ TEXT ·lstmCellG1AVX2(SB), NOSPLIT, $0-8
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	SIG256(Y0, Y4, Y5, Y7, Y8)
-	SIG256(Y1, Y4, Y5, Y7, Y8)
-	SIG256(Y2, Y4, Y5, Y7, Y8)
-	TANH256(Y3, Y4, Y5, Y7, Y8)
+	SIG256(Y0, Y4, Y5, Y7)
+	SIG256(Y1, Y4, Y5, Y7)
+	SIG256(Y2, Y4, Y5, Y7)
+	TANH256(Y3, Y4, Y5, Y7)
 	VMOVUPS 0(DX), Y6
 	VMULPS Y2, Y6, Y6
 	VFMADD231PS Y0, Y3, Y6
 	VMOVUPS Y6, 0(DX)
-	TANH256(Y6, Y4, Y5, Y7, Y8)
+	TANH256(Y6, Y4, Y5, Y7)
 	VMULPS Y1, Y6, Y6
 	VMOVUPS Y6, 0(BX)
 	VZEROUPPER
@@ -6503,10 +5549,10 @@ lstmCellG1AVX2_keep:
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
 	LEAQ (R10)(R12*2), R13
-	SIG256(Y0, Y4, Y5, Y7, Y8)
-	SIG256(Y1, Y4, Y5, Y7, Y8)
-	SIG256(Y2, Y4, Y5, Y7, Y8)
-	TANH256(Y3, Y4, Y5, Y7, Y8)
+	SIG256(Y0, Y4, Y5, Y7)
+	SIG256(Y1, Y4, Y5, Y7)
+	SIG256(Y2, Y4, Y5, Y7)
+	TANH256(Y3, Y4, Y5, Y7)
 	VMOVUPS Y0, 0(R10)
 	VMOVUPS Y1, 0(R10)(R12*1)
 	VMOVUPS Y2, 0(R10)(R12*2)
@@ -6515,7 +5561,7 @@ lstmCellG1AVX2_keep:
 	VMULPS Y2, Y6, Y6
 	VFMADD231PS Y0, Y3, Y6
 	VMOVUPS Y6, 0(DX)
-	TANH256(Y6, Y4, Y5, Y7, Y8)
+	TANH256(Y6, Y4, Y5, Y7)
 	VMOVUPS Y6, 0(SI)
 	VMULPS Y1, Y6, Y6
 	VMOVUPS Y6, 0(BX)
@@ -6531,17 +5577,17 @@ lstmCellG1AVX2_part:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	SIG256(Y0, Y4, Y5, Y7, Y8)
-	SIG256(Y1, Y4, Y5, Y7, Y8)
-	SIG256(Y2, Y4, Y5, Y7, Y8)
-	TANH256(Y3, Y4, Y5, Y7, Y8)
+	SIG256(Y0, Y4, Y5, Y7)
+	SIG256(Y1, Y4, Y5, Y7)
+	SIG256(Y2, Y4, Y5, Y7)
+	TANH256(Y3, Y4, Y5, Y7)
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS 0(DX), Y8, Y6
 	VMULPS Y2, Y6, Y6
 	VFMADD231PS Y0, Y3, Y6
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS Y6, Y8, 0(DX)
-	TANH256(Y6, Y4, Y5, Y7, Y8)
+	TANH256(Y6, Y4, Y5, Y7)
 	VMULPS Y1, Y6, Y6
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS Y6, Y8, 0(BX)
@@ -6559,10 +5605,10 @@ lstmCellG1AVX2_keeppart:
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
 	LEAQ (R10)(R12*2), R13
-	SIG256(Y0, Y4, Y5, Y7, Y8)
-	SIG256(Y1, Y4, Y5, Y7, Y8)
-	SIG256(Y2, Y4, Y5, Y7, Y8)
-	TANH256(Y3, Y4, Y5, Y7, Y8)
+	SIG256(Y0, Y4, Y5, Y7)
+	SIG256(Y1, Y4, Y5, Y7)
+	SIG256(Y2, Y4, Y5, Y7)
+	TANH256(Y3, Y4, Y5, Y7)
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS Y0, Y8, 0(R10)
 	VMOVUPS 0(R14), Y8
@@ -6577,7 +5623,7 @@ lstmCellG1AVX2_keeppart:
 	VFMADD231PS Y0, Y3, Y6
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS Y6, Y8, 0(DX)
-	TANH256(Y6, Y4, Y5, Y7, Y8)
+	TANH256(Y6, Y4, Y5, Y7)
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS Y6, Y8, 0(SI)
 	VMULPS Y1, Y6, Y6
@@ -6693,52 +5739,40 @@ gruCell3AVX2_h:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
 	VFMADD231PS Y1, Y3, Y2
 	VMOVUPS Y2, 288(SP)
 	VMOVUPS Y0, 256(SP)
@@ -6746,52 +5780,40 @@ gruCell3AVX2_h:
 	VMOVUPS 32(SP), Y1
 	VMOVUPS 64(SP), Y2
 	VMOVUPS 96(SP), Y3
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
 	VFMADD231PS Y1, Y3, Y2
 	VMOVUPS Y2, 352(SP)
 	VMOVUPS Y0, 320(SP)
@@ -6799,107 +5821,75 @@ gruCell3AVX2_h:
 	VMOVUPS 160(SP), Y1
 	VMOVUPS 192(SP), Y2
 	VMOVUPS 224(SP), Y3
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
 	VFMADD231PS Y1, Y3, Y2
 	VMOVUPS Y2, 416(SP)
 	VMOVUPS Y0, 384(SP)
 	VMOVUPS 288(SP), Y0
 	VMOVUPS 352(SP), Y1
-	VADDPS Y0, Y0, Y0
-	VADDPS Y1, Y1, Y1
 	VMINPS Y0, Y13, Y0
 	VMINPS Y1, Y13, Y1
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VMOVUPS cellv<>+416(SB), Y4
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y0, Y4, Y0
-	VDIVPS Y1, Y8, Y1
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y1, Y15, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+448(SB), Y6
+	VMOVUPS cellv<>+448(SB), Y10
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
 	VMOVUPS 0(DX), Y12
 	VSUBPS Y0, Y12, Y12
 	VFMADD231PS 256(SP), Y12, Y0
@@ -6911,31 +5901,21 @@ gruCell3AVX2_h:
 	VFMADD231PS 320(SP), Y12, Y1
 	VMOVUPS Y1, 0(BX)
 	VMOVUPS 416(SP), Y0
-	VADDPS Y0, Y0, Y0
 	VMINPS Y0, Y13, Y0
 	VMAXPS Y0, Y14, Y0
-	VMOVUPS cellv<>+480(SB), Y4
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VPSLLD $23, Y4, Y4
-	VMULPS Y0, Y0, Y5
-	VMOVUPS cellv<>+192(SB), Y6
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VMOVUPS cellv<>+256(SB), Y7
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD213PS Y7, Y5, Y6
-	VMOVUPS cellv<>+320(SB), Y7
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD213PS Y7, Y5, Y6
-	VADDPS Y15, Y0, Y7
-	VFMADD213PS Y7, Y5, Y6
-	VMULPS Y4, Y6, Y0
-	VADDPS Y15, Y0, Y0
-	VMOVUPS cellv<>+416(SB), Y4
-	VDIVPS Y0, Y4, Y0
-	VSUBPS Y0, Y15, Y0
+	VMULPS Y0, Y0, Y4
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VMULPS Y0, Y5, Y5
+	VDIVPS Y6, Y5, Y0
 	ADDQ R8, DX
 	ADDQ R9, BX
 	VMOVUPS 0(DX), Y12
@@ -6951,52 +5931,40 @@ gruCell3AVX2_part:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
 	VFMADD231PS Y1, Y3, Y2
 	VMOVUPS Y2, 288(SP)
 	VMOVUPS Y0, 256(SP)
@@ -7004,52 +5972,40 @@ gruCell3AVX2_part:
 	VMOVUPS 32(SP), Y1
 	VMOVUPS 64(SP), Y2
 	VMOVUPS 96(SP), Y3
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
 	VFMADD231PS Y1, Y3, Y2
 	VMOVUPS Y2, 352(SP)
 	VMOVUPS Y0, 320(SP)
@@ -7057,107 +6013,75 @@ gruCell3AVX2_part:
 	VMOVUPS 160(SP), Y1
 	VMOVUPS 192(SP), Y2
 	VMOVUPS 224(SP), Y3
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
 	VFMADD231PS Y1, Y3, Y2
 	VMOVUPS Y2, 416(SP)
 	VMOVUPS Y0, 384(SP)
 	VMOVUPS 288(SP), Y0
 	VMOVUPS 352(SP), Y1
-	VADDPS Y0, Y0, Y0
-	VADDPS Y1, Y1, Y1
 	VMINPS Y0, Y13, Y0
 	VMINPS Y1, Y13, Y1
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VMOVUPS cellv<>+416(SB), Y4
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y0, Y4, Y0
-	VDIVPS Y1, Y8, Y1
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y1, Y15, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+448(SB), Y6
+	VMOVUPS cellv<>+448(SB), Y10
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
 	VMOVUPS 0(R14), Y4
 	VMASKMOVPS 0(DX), Y4, Y12
 	VSUBPS Y0, Y12, Y12
@@ -7173,31 +6097,21 @@ gruCell3AVX2_part:
 	VMOVUPS 0(R14), Y4
 	VMASKMOVPS Y1, Y4, 0(BX)
 	VMOVUPS 416(SP), Y0
-	VADDPS Y0, Y0, Y0
 	VMINPS Y0, Y13, Y0
 	VMAXPS Y0, Y14, Y0
-	VMOVUPS cellv<>+480(SB), Y4
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VPSLLD $23, Y4, Y4
-	VMULPS Y0, Y0, Y5
-	VMOVUPS cellv<>+192(SB), Y6
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VMOVUPS cellv<>+256(SB), Y7
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD213PS Y7, Y5, Y6
-	VMOVUPS cellv<>+320(SB), Y7
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD213PS Y7, Y5, Y6
-	VADDPS Y15, Y0, Y7
-	VFMADD213PS Y7, Y5, Y6
-	VMULPS Y4, Y6, Y0
-	VADDPS Y15, Y0, Y0
-	VMOVUPS cellv<>+416(SB), Y4
-	VDIVPS Y0, Y4, Y0
-	VSUBPS Y0, Y15, Y0
+	VMULPS Y0, Y0, Y4
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+448(SB), Y6
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VMULPS Y0, Y5, Y5
+	VDIVPS Y6, Y5, Y0
 	ADDQ R8, DX
 	ADDQ R9, BX
 	VMOVUPS 0(R14), Y4
@@ -7262,10 +6176,10 @@ gruCell1AVX2_h:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	SIG256(Y0, Y4, Y5, Y7, Y8)
-	SIG256(Y1, Y4, Y5, Y7, Y8)
+	SIG256(Y0, Y4, Y5, Y7)
+	SIG256(Y1, Y4, Y5, Y7)
 	VFMADD231PS Y1, Y3, Y2
-	TANH256(Y2, Y4, Y5, Y7, Y8)
+	TANH256(Y2, Y4, Y5, Y7)
 	VMOVUPS 0(DX), Y6
 	VSUBPS Y2, Y6, Y6
 	VFMADD231PS Y0, Y6, Y2
@@ -7279,10 +6193,10 @@ gruCell1AVX2_part:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	SIG256(Y0, Y4, Y5, Y7, Y8)
-	SIG256(Y1, Y4, Y5, Y7, Y8)
+	SIG256(Y0, Y4, Y5, Y7)
+	SIG256(Y1, Y4, Y5, Y7)
 	VFMADD231PS Y1, Y3, Y2
-	TANH256(Y2, Y4, Y5, Y7, Y8)
+	TANH256(Y2, Y4, Y5, Y7)
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS 0(DX), Y8, Y6
 	VSUBPS Y2, Y6, Y6
@@ -7376,29 +6290,23 @@ gruCell1x2AVX2_seg0:
 	JNZ gruCell1x2AVX2_seg0
 gruCell1x2AVX2_seg0_end:
 	VMOVUPS 256(SP), Y8
-	VXORPS cellv<>+352(SB), Y8, Y8
-	VMINPS Y8, Y13, Y8
-	VMAXPS Y8, Y14, Y8
-	VMOVUPS cellv<>+480(SB), Y9
-	VFMADD231PS cellv<>+64(SB), Y8, Y9
-	VSUBPS cellv<>+480(SB), Y9, Y10
-	VFNMADD231PS cellv<>+96(SB), Y10, Y8
-	VFNMADD231PS cellv<>+128(SB), Y10, Y8
-	VPSLLD $23, Y9, Y9
-	VMULPS Y8, Y8, Y10
-	VMOVUPS cellv<>+192(SB), Y11
-	VFMADD231PS cellv<>+160(SB), Y8, Y11
-	VMOVUPS cellv<>+256(SB), Y12
-	VFMADD231PS cellv<>+224(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMOVUPS cellv<>+320(SB), Y12
-	VFMADD231PS cellv<>+288(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VADDPS Y15, Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMULPS Y9, Y11, Y8
-	VADDPS Y15, Y8, Y8
-	VDIVPS Y8, Y15, Y8
+	VMINPS Y8, Y15, Y8
+	VMOVUPS cellv<>+96(SB), Y9
+	VMAXPS Y8, Y9, Y8
+	VMULPS Y8, Y8, Y9
+	VMOVUPS cellv<>+608(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y11
+	VFMADD213PS cellv<>+576(SB), Y9, Y10
+	VFMADD213PS cellv<>+736(SB), Y9, Y11
+	VFMADD213PS cellv<>+544(SB), Y9, Y10
+	VFMADD213PS cellv<>+704(SB), Y9, Y11
+	VFMADD213PS cellv<>+512(SB), Y9, Y10
+	VFMADD213PS cellv<>+672(SB), Y9, Y11
+	VFMADD213PS cellv<>+480(SB), Y9, Y10
+	VFMADD213PS cellv<>+640(SB), Y9, Y11
+	VMULPS Y8, Y10, Y10
+	VDIVPS Y11, Y10, Y8
+	VADDPS cellv<>+128(SB), Y8, Y8
 	VMOVUPS Y8, 256(SP)
 	MOVQ R8, CX
 	TESTQ CX, CX
@@ -7417,29 +6325,23 @@ gruCell1x2AVX2_seg1:
 	JNZ gruCell1x2AVX2_seg1
 gruCell1x2AVX2_seg1_end:
 	VMOVUPS 288(SP), Y8
-	VXORPS cellv<>+352(SB), Y8, Y8
-	VMINPS Y8, Y13, Y8
-	VMAXPS Y8, Y14, Y8
-	VMOVUPS cellv<>+480(SB), Y9
-	VFMADD231PS cellv<>+64(SB), Y8, Y9
-	VSUBPS cellv<>+480(SB), Y9, Y10
-	VFNMADD231PS cellv<>+96(SB), Y10, Y8
-	VFNMADD231PS cellv<>+128(SB), Y10, Y8
-	VPSLLD $23, Y9, Y9
-	VMULPS Y8, Y8, Y10
-	VMOVUPS cellv<>+192(SB), Y11
-	VFMADD231PS cellv<>+160(SB), Y8, Y11
-	VMOVUPS cellv<>+256(SB), Y12
-	VFMADD231PS cellv<>+224(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMOVUPS cellv<>+320(SB), Y12
-	VFMADD231PS cellv<>+288(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VADDPS Y15, Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMULPS Y9, Y11, Y8
-	VADDPS Y15, Y8, Y8
-	VDIVPS Y8, Y15, Y8
+	VMINPS Y8, Y15, Y8
+	VMOVUPS cellv<>+96(SB), Y9
+	VMAXPS Y8, Y9, Y8
+	VMULPS Y8, Y8, Y9
+	VMOVUPS cellv<>+608(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y11
+	VFMADD213PS cellv<>+576(SB), Y9, Y10
+	VFMADD213PS cellv<>+736(SB), Y9, Y11
+	VFMADD213PS cellv<>+544(SB), Y9, Y10
+	VFMADD213PS cellv<>+704(SB), Y9, Y11
+	VFMADD213PS cellv<>+512(SB), Y9, Y10
+	VFMADD213PS cellv<>+672(SB), Y9, Y11
+	VFMADD213PS cellv<>+480(SB), Y9, Y10
+	VFMADD213PS cellv<>+640(SB), Y9, Y11
+	VMULPS Y8, Y10, Y10
+	VDIVPS Y11, Y10, Y8
+	VADDPS cellv<>+128(SB), Y8, Y8
 	VMOVUPS Y8, 288(SP)
 	MOVQ R8, CX
 	TESTQ CX, CX
@@ -7460,31 +6362,21 @@ gruCell1x2AVX2_seg2_end:
 	VMOVUPS 288(SP), Y9
 	VMOVUPS 320(SP), Y8
 	VFMADD231PS 352(SP), Y9, Y8
-	VADDPS Y8, Y8, Y8
 	VMINPS Y8, Y13, Y8
 	VMAXPS Y8, Y14, Y8
-	VMOVUPS cellv<>+480(SB), Y9
-	VFMADD231PS cellv<>+64(SB), Y8, Y9
-	VSUBPS cellv<>+480(SB), Y9, Y10
-	VFNMADD231PS cellv<>+96(SB), Y10, Y8
-	VFNMADD231PS cellv<>+128(SB), Y10, Y8
-	VPSLLD $23, Y9, Y9
-	VMULPS Y8, Y8, Y10
-	VMOVUPS cellv<>+192(SB), Y11
-	VFMADD231PS cellv<>+160(SB), Y8, Y11
-	VMOVUPS cellv<>+256(SB), Y12
-	VFMADD231PS cellv<>+224(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMOVUPS cellv<>+320(SB), Y12
-	VFMADD231PS cellv<>+288(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VADDPS Y15, Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMULPS Y9, Y11, Y8
-	VADDPS Y15, Y8, Y8
-	VMOVUPS cellv<>+416(SB), Y9
-	VDIVPS Y8, Y9, Y8
-	VSUBPS Y8, Y15, Y8
+	VMULPS Y8, Y8, Y9
+	VMOVUPS cellv<>+288(SB), Y10
+	VMOVUPS cellv<>+448(SB), Y11
+	VFMADD213PS cellv<>+256(SB), Y9, Y10
+	VFMADD213PS cellv<>+416(SB), Y9, Y11
+	VFMADD213PS cellv<>+224(SB), Y9, Y10
+	VFMADD213PS cellv<>+384(SB), Y9, Y11
+	VFMADD213PS cellv<>+192(SB), Y9, Y10
+	VFMADD213PS cellv<>+352(SB), Y9, Y11
+	VFMADD213PS cellv<>+160(SB), Y9, Y10
+	VFMADD213PS cellv<>+320(SB), Y9, Y11
+	VMULPS Y8, Y10, Y10
+	VDIVPS Y11, Y10, Y8
 	MOVQ cellFrame_c(DI), DX
 	SUBQ cellFrame_ustep(DI), DX
 	VMOVUPS 0(DX), Y9
@@ -7510,29 +6402,23 @@ gruCell1x2AVX2_seg3:
 	JNZ gruCell1x2AVX2_seg3
 gruCell1x2AVX2_seg3_end:
 	VMOVUPS 384(SP), Y8
-	VXORPS cellv<>+352(SB), Y8, Y8
-	VMINPS Y8, Y13, Y8
-	VMAXPS Y8, Y14, Y8
-	VMOVUPS cellv<>+480(SB), Y9
-	VFMADD231PS cellv<>+64(SB), Y8, Y9
-	VSUBPS cellv<>+480(SB), Y9, Y10
-	VFNMADD231PS cellv<>+96(SB), Y10, Y8
-	VFNMADD231PS cellv<>+128(SB), Y10, Y8
-	VPSLLD $23, Y9, Y9
-	VMULPS Y8, Y8, Y10
-	VMOVUPS cellv<>+192(SB), Y11
-	VFMADD231PS cellv<>+160(SB), Y8, Y11
-	VMOVUPS cellv<>+256(SB), Y12
-	VFMADD231PS cellv<>+224(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMOVUPS cellv<>+320(SB), Y12
-	VFMADD231PS cellv<>+288(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VADDPS Y15, Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMULPS Y9, Y11, Y8
-	VADDPS Y15, Y8, Y8
-	VDIVPS Y8, Y15, Y8
+	VMINPS Y8, Y15, Y8
+	VMOVUPS cellv<>+96(SB), Y9
+	VMAXPS Y8, Y9, Y8
+	VMULPS Y8, Y8, Y9
+	VMOVUPS cellv<>+608(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y11
+	VFMADD213PS cellv<>+576(SB), Y9, Y10
+	VFMADD213PS cellv<>+736(SB), Y9, Y11
+	VFMADD213PS cellv<>+544(SB), Y9, Y10
+	VFMADD213PS cellv<>+704(SB), Y9, Y11
+	VFMADD213PS cellv<>+512(SB), Y9, Y10
+	VFMADD213PS cellv<>+672(SB), Y9, Y11
+	VFMADD213PS cellv<>+480(SB), Y9, Y10
+	VFMADD213PS cellv<>+640(SB), Y9, Y11
+	VMULPS Y8, Y10, Y10
+	VDIVPS Y11, Y10, Y8
+	VADDPS cellv<>+128(SB), Y8, Y8
 	VMOVUPS Y8, 384(SP)
 	MOVQ R8, CX
 	TESTQ CX, CX
@@ -7551,29 +6437,23 @@ gruCell1x2AVX2_seg4:
 	JNZ gruCell1x2AVX2_seg4
 gruCell1x2AVX2_seg4_end:
 	VMOVUPS 416(SP), Y8
-	VXORPS cellv<>+352(SB), Y8, Y8
-	VMINPS Y8, Y13, Y8
-	VMAXPS Y8, Y14, Y8
-	VMOVUPS cellv<>+480(SB), Y9
-	VFMADD231PS cellv<>+64(SB), Y8, Y9
-	VSUBPS cellv<>+480(SB), Y9, Y10
-	VFNMADD231PS cellv<>+96(SB), Y10, Y8
-	VFNMADD231PS cellv<>+128(SB), Y10, Y8
-	VPSLLD $23, Y9, Y9
-	VMULPS Y8, Y8, Y10
-	VMOVUPS cellv<>+192(SB), Y11
-	VFMADD231PS cellv<>+160(SB), Y8, Y11
-	VMOVUPS cellv<>+256(SB), Y12
-	VFMADD231PS cellv<>+224(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMOVUPS cellv<>+320(SB), Y12
-	VFMADD231PS cellv<>+288(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VADDPS Y15, Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMULPS Y9, Y11, Y8
-	VADDPS Y15, Y8, Y8
-	VDIVPS Y8, Y15, Y8
+	VMINPS Y8, Y15, Y8
+	VMOVUPS cellv<>+96(SB), Y9
+	VMAXPS Y8, Y9, Y8
+	VMULPS Y8, Y8, Y9
+	VMOVUPS cellv<>+608(SB), Y10
+	VMOVUPS cellv<>+768(SB), Y11
+	VFMADD213PS cellv<>+576(SB), Y9, Y10
+	VFMADD213PS cellv<>+736(SB), Y9, Y11
+	VFMADD213PS cellv<>+544(SB), Y9, Y10
+	VFMADD213PS cellv<>+704(SB), Y9, Y11
+	VFMADD213PS cellv<>+512(SB), Y9, Y10
+	VFMADD213PS cellv<>+672(SB), Y9, Y11
+	VFMADD213PS cellv<>+480(SB), Y9, Y10
+	VFMADD213PS cellv<>+640(SB), Y9, Y11
+	VMULPS Y8, Y10, Y10
+	VDIVPS Y11, Y10, Y8
+	VADDPS cellv<>+128(SB), Y8, Y8
 	VMOVUPS Y8, 416(SP)
 	MOVQ R8, CX
 	TESTQ CX, CX
@@ -7594,31 +6474,21 @@ gruCell1x2AVX2_seg5_end:
 	VMOVUPS 416(SP), Y9
 	VMOVUPS 448(SP), Y8
 	VFMADD231PS 480(SP), Y9, Y8
-	VADDPS Y8, Y8, Y8
 	VMINPS Y8, Y13, Y8
 	VMAXPS Y8, Y14, Y8
-	VMOVUPS cellv<>+480(SB), Y9
-	VFMADD231PS cellv<>+64(SB), Y8, Y9
-	VSUBPS cellv<>+480(SB), Y9, Y10
-	VFNMADD231PS cellv<>+96(SB), Y10, Y8
-	VFNMADD231PS cellv<>+128(SB), Y10, Y8
-	VPSLLD $23, Y9, Y9
-	VMULPS Y8, Y8, Y10
-	VMOVUPS cellv<>+192(SB), Y11
-	VFMADD231PS cellv<>+160(SB), Y8, Y11
-	VMOVUPS cellv<>+256(SB), Y12
-	VFMADD231PS cellv<>+224(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMOVUPS cellv<>+320(SB), Y12
-	VFMADD231PS cellv<>+288(SB), Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VADDPS Y15, Y8, Y12
-	VFMADD213PS Y12, Y10, Y11
-	VMULPS Y9, Y11, Y8
-	VADDPS Y15, Y8, Y8
-	VMOVUPS cellv<>+416(SB), Y9
-	VDIVPS Y8, Y9, Y8
-	VSUBPS Y8, Y15, Y8
+	VMULPS Y8, Y8, Y9
+	VMOVUPS cellv<>+288(SB), Y10
+	VMOVUPS cellv<>+448(SB), Y11
+	VFMADD213PS cellv<>+256(SB), Y9, Y10
+	VFMADD213PS cellv<>+416(SB), Y9, Y11
+	VFMADD213PS cellv<>+224(SB), Y9, Y10
+	VFMADD213PS cellv<>+384(SB), Y9, Y11
+	VFMADD213PS cellv<>+192(SB), Y9, Y10
+	VFMADD213PS cellv<>+352(SB), Y9, Y11
+	VFMADD213PS cellv<>+160(SB), Y9, Y10
+	VFMADD213PS cellv<>+320(SB), Y9, Y11
+	VMULPS Y8, Y10, Y10
+	VDIVPS Y11, Y10, Y8
 	MOVQ cellFrame_c(DI), DX
 	SUBQ cellFrame_ustep(DI), DX
 	VMOVUPS 32(DX), Y9
@@ -7670,52 +6540,40 @@ gruCell1x2AVX2_epi:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
 	VFMADD231PS Y1, Y3, Y2
 	VMOVUPS Y2, 160(SP)
 	VMOVUPS Y0, 128(SP)
@@ -7723,107 +6581,75 @@ gruCell1x2AVX2_epi:
 	VMOVUPS 32(SP), Y1
 	VMOVUPS 64(SP), Y2
 	VMOVUPS 96(SP), Y3
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
 	VFMADD231PS Y1, Y3, Y2
 	VMOVUPS Y2, 224(SP)
 	VMOVUPS Y0, 192(SP)
 	VMOVUPS 160(SP), Y0
 	VMOVUPS 224(SP), Y1
-	VADDPS Y0, Y0, Y0
-	VADDPS Y1, Y1, Y1
 	VMINPS Y0, Y13, Y0
 	VMINPS Y1, Y13, Y1
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VMOVUPS cellv<>+416(SB), Y4
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y0, Y4, Y0
-	VDIVPS Y1, Y8, Y1
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y1, Y15, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+448(SB), Y6
+	VMOVUPS cellv<>+448(SB), Y10
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
 	VMOVUPS 0(DX), Y12
 	VSUBPS Y0, Y12, Y12
 	VFMADD231PS 128(SP), Y12, Y0
@@ -7881,52 +6707,40 @@ TEXT ·gruCellG2AVX2(SB), NOSPLIT, $256-8
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
 	VFMADD231PS Y1, Y3, Y2
 	VMOVUPS Y2, 160(SP)
 	VMOVUPS Y0, 128(SP)
@@ -7934,107 +6748,75 @@ TEXT ·gruCellG2AVX2(SB), NOSPLIT, $256-8
 	VMOVUPS 32(SP), Y1
 	VMOVUPS 64(SP), Y2
 	VMOVUPS 96(SP), Y3
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
 	VFMADD231PS Y1, Y3, Y2
 	VMOVUPS Y2, 224(SP)
 	VMOVUPS Y0, 192(SP)
 	VMOVUPS 160(SP), Y0
 	VMOVUPS 224(SP), Y1
-	VADDPS Y0, Y0, Y0
-	VADDPS Y1, Y1, Y1
 	VMINPS Y0, Y13, Y0
 	VMINPS Y1, Y13, Y1
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VMOVUPS cellv<>+416(SB), Y4
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y0, Y4, Y0
-	VDIVPS Y1, Y8, Y1
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y1, Y15, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+448(SB), Y6
+	VMOVUPS cellv<>+448(SB), Y10
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
 	VMOVUPS 0(DX), Y12
 	VSUBPS Y0, Y12, Y12
 	VFMADD231PS 128(SP), Y12, Y0
@@ -8054,52 +6836,40 @@ gruCellG2AVX2_part:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
 	VFMADD231PS Y1, Y3, Y2
 	VMOVUPS Y2, 160(SP)
 	VMOVUPS Y0, 128(SP)
@@ -8107,107 +6877,75 @@ gruCellG2AVX2_part:
 	VMOVUPS 32(SP), Y1
 	VMOVUPS 64(SP), Y2
 	VMOVUPS 96(SP), Y3
-	VXORPS cellv<>+352(SB), Y0, Y0
-	VXORPS cellv<>+352(SB), Y1, Y1
-	VMINPS Y0, Y13, Y0
-	VMINPS Y1, Y13, Y1
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y1, Y15, Y1
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS cellv<>+96(SB), Y4
+	VMOVUPS cellv<>+96(SB), Y8
+	VMAXPS Y0, Y4, Y0
+	VMAXPS Y1, Y8, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+608(SB), Y5
+	VMOVUPS cellv<>+608(SB), Y9
+	VMOVUPS cellv<>+768(SB), Y6
+	VMOVUPS cellv<>+768(SB), Y10
+	VFMADD213PS cellv<>+576(SB), Y4, Y5
+	VFMADD213PS cellv<>+576(SB), Y8, Y9
+	VFMADD213PS cellv<>+736(SB), Y4, Y6
+	VFMADD213PS cellv<>+736(SB), Y8, Y10
+	VFMADD213PS cellv<>+544(SB), Y4, Y5
+	VFMADD213PS cellv<>+544(SB), Y8, Y9
+	VFMADD213PS cellv<>+704(SB), Y4, Y6
+	VFMADD213PS cellv<>+704(SB), Y8, Y10
+	VFMADD213PS cellv<>+512(SB), Y4, Y5
+	VFMADD213PS cellv<>+512(SB), Y8, Y9
+	VFMADD213PS cellv<>+672(SB), Y4, Y6
+	VFMADD213PS cellv<>+672(SB), Y8, Y10
+	VFMADD213PS cellv<>+480(SB), Y4, Y5
+	VFMADD213PS cellv<>+480(SB), Y8, Y9
+	VFMADD213PS cellv<>+640(SB), Y4, Y6
+	VFMADD213PS cellv<>+640(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y1, Y1
 	VFMADD231PS Y1, Y3, Y2
 	VMOVUPS Y2, 224(SP)
 	VMOVUPS Y0, 192(SP)
 	VMOVUPS 160(SP), Y0
 	VMOVUPS 224(SP), Y1
-	VADDPS Y0, Y0, Y0
-	VADDPS Y1, Y1, Y1
 	VMINPS Y0, Y13, Y0
 	VMINPS Y1, Y13, Y1
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y1, Y14, Y1
-	VMOVUPS cellv<>+480(SB), Y4
-	VMOVUPS cellv<>+480(SB), Y8
-	VFMADD231PS cellv<>+64(SB), Y0, Y4
-	VFMADD231PS cellv<>+64(SB), Y1, Y8
-	VSUBPS cellv<>+480(SB), Y4, Y5
-	VSUBPS cellv<>+480(SB), Y8, Y9
-	VFNMADD231PS cellv<>+96(SB), Y5, Y0
-	VFNMADD231PS cellv<>+96(SB), Y9, Y1
-	VFNMADD231PS cellv<>+128(SB), Y5, Y0
-	VFNMADD231PS cellv<>+128(SB), Y9, Y1
-	VPSLLD $23, Y4, Y4
-	VPSLLD $23, Y8, Y8
-	VMULPS Y0, Y0, Y5
-	VMULPS Y1, Y1, Y9
-	VMOVUPS cellv<>+192(SB), Y6
-	VMOVUPS cellv<>+192(SB), Y10
-	VFMADD231PS cellv<>+160(SB), Y0, Y6
-	VFMADD231PS cellv<>+160(SB), Y1, Y10
-	VMOVUPS cellv<>+256(SB), Y7
-	VMOVUPS cellv<>+256(SB), Y11
-	VFMADD231PS cellv<>+224(SB), Y0, Y7
-	VFMADD231PS cellv<>+224(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMOVUPS cellv<>+320(SB), Y7
-	VMOVUPS cellv<>+320(SB), Y11
-	VFMADD231PS cellv<>+288(SB), Y0, Y7
-	VFMADD231PS cellv<>+288(SB), Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VADDPS Y15, Y0, Y7
-	VADDPS Y15, Y1, Y11
-	VFMADD213PS Y7, Y5, Y6
-	VFMADD213PS Y11, Y9, Y10
-	VMULPS Y4, Y6, Y0
-	VMULPS Y8, Y10, Y1
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y1, Y1
-	VMOVUPS cellv<>+416(SB), Y4
-	VMOVUPS cellv<>+416(SB), Y8
-	VDIVPS Y0, Y4, Y0
-	VDIVPS Y1, Y8, Y1
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y1, Y15, Y1
+	VMULPS Y0, Y0, Y4
+	VMULPS Y1, Y1, Y8
+	VMOVUPS cellv<>+288(SB), Y5
+	VMOVUPS cellv<>+288(SB), Y9
+	VMOVUPS cellv<>+448(SB), Y6
+	VMOVUPS cellv<>+448(SB), Y10
+	VFMADD213PS cellv<>+256(SB), Y4, Y5
+	VFMADD213PS cellv<>+256(SB), Y8, Y9
+	VFMADD213PS cellv<>+416(SB), Y4, Y6
+	VFMADD213PS cellv<>+416(SB), Y8, Y10
+	VFMADD213PS cellv<>+224(SB), Y4, Y5
+	VFMADD213PS cellv<>+224(SB), Y8, Y9
+	VFMADD213PS cellv<>+384(SB), Y4, Y6
+	VFMADD213PS cellv<>+384(SB), Y8, Y10
+	VFMADD213PS cellv<>+192(SB), Y4, Y5
+	VFMADD213PS cellv<>+192(SB), Y8, Y9
+	VFMADD213PS cellv<>+352(SB), Y4, Y6
+	VFMADD213PS cellv<>+352(SB), Y8, Y10
+	VFMADD213PS cellv<>+160(SB), Y4, Y5
+	VFMADD213PS cellv<>+160(SB), Y8, Y9
+	VFMADD213PS cellv<>+320(SB), Y4, Y6
+	VFMADD213PS cellv<>+320(SB), Y8, Y10
+	VMULPS Y0, Y5, Y5
+	VMULPS Y1, Y9, Y9
+	VDIVPS Y6, Y5, Y0
+	VDIVPS Y10, Y9, Y1
 	VMOVUPS 0(R14), Y4
 	VMASKMOVPS 0(DX), Y4, Y12
 	VSUBPS Y0, Y12, Y12
@@ -8244,10 +6982,10 @@ TEXT ·gruCellG1AVX2(SB), NOSPLIT, $0-8
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	SIG256(Y0, Y4, Y5, Y7, Y8)
-	SIG256(Y1, Y4, Y5, Y7, Y8)
+	SIG256(Y0, Y4, Y5, Y7)
+	SIG256(Y1, Y4, Y5, Y7)
 	VFMADD231PS Y1, Y3, Y2
-	TANH256(Y2, Y4, Y5, Y7, Y8)
+	TANH256(Y2, Y4, Y5, Y7)
 	VMOVUPS 0(DX), Y6
 	VSUBPS Y2, Y6, Y6
 	VFMADD231PS Y0, Y6, Y2
@@ -8261,10 +6999,10 @@ gruCellG1AVX2_part:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	SIG256(Y0, Y4, Y5, Y7, Y8)
-	SIG256(Y1, Y4, Y5, Y7, Y8)
+	SIG256(Y0, Y4, Y5, Y7)
+	SIG256(Y1, Y4, Y5, Y7)
 	VFMADD231PS Y1, Y3, Y2
-	TANH256(Y2, Y4, Y5, Y7, Y8)
+	TANH256(Y2, Y4, Y5, Y7)
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS 0(DX), Y8, Y6
 	VSUBPS Y2, Y6, Y6
@@ -8359,36 +7097,36 @@ gru0ZR4AVX2_h:
 	MOVQ cellFrame_aux(DI), R10
 	MOVQ cellFrame_ldaux(DI), R11
 	GATECONST256
-	SIG256(Y0, Y8, Y9, Y11, Y12)
+	SIG256(Y0, Y8, Y9, Y11)
 	VMOVUPS Y0, 0(BX)
-	SIG256(Y1, Y8, Y9, Y11, Y12)
+	SIG256(Y1, Y8, Y9, Y11)
 	VMOVUPS 0(DX), Y10
 	VMULPS Y10, Y1, Y1
 	VMOVUPS Y1, 0(R10)
 	ADDQ R8, DX
 	ADDQ R9, BX
 	ADDQ R11, R10
-	SIG256(Y2, Y8, Y9, Y11, Y12)
+	SIG256(Y2, Y8, Y9, Y11)
 	VMOVUPS Y2, 0(BX)
-	SIG256(Y3, Y8, Y9, Y11, Y12)
+	SIG256(Y3, Y8, Y9, Y11)
 	VMOVUPS 0(DX), Y10
 	VMULPS Y10, Y3, Y3
 	VMOVUPS Y3, 0(R10)
 	ADDQ R8, DX
 	ADDQ R9, BX
 	ADDQ R11, R10
-	SIG256(Y4, Y8, Y9, Y11, Y12)
+	SIG256(Y4, Y8, Y9, Y11)
 	VMOVUPS Y4, 0(BX)
-	SIG256(Y5, Y8, Y9, Y11, Y12)
+	SIG256(Y5, Y8, Y9, Y11)
 	VMOVUPS 0(DX), Y10
 	VMULPS Y10, Y5, Y5
 	VMOVUPS Y5, 0(R10)
 	ADDQ R8, DX
 	ADDQ R9, BX
 	ADDQ R11, R10
-	SIG256(Y6, Y8, Y9, Y11, Y12)
+	SIG256(Y6, Y8, Y9, Y11)
 	VMOVUPS Y6, 0(BX)
-	SIG256(Y7, Y8, Y9, Y11, Y12)
+	SIG256(Y7, Y8, Y9, Y11)
 	VMOVUPS 0(DX), Y10
 	VMULPS Y10, Y7, Y7
 	VMOVUPS Y7, 0(R10)
@@ -8403,10 +7141,10 @@ gru0ZR4AVX2_part:
 	MOVQ cellFrame_aux(DI), R10
 	MOVQ cellFrame_ldaux(DI), R11
 	GATECONST256
-	SIG256(Y0, Y8, Y9, Y11, Y12)
+	SIG256(Y0, Y8, Y9, Y11)
 	VMOVUPS 0(R14), Y12
 	VMASKMOVPS Y0, Y12, 0(BX)
-	SIG256(Y1, Y8, Y9, Y11, Y12)
+	SIG256(Y1, Y8, Y9, Y11)
 	VMOVUPS 0(R14), Y12
 	VMASKMOVPS 0(DX), Y12, Y10
 	VMULPS Y10, Y1, Y1
@@ -8415,10 +7153,10 @@ gru0ZR4AVX2_part:
 	ADDQ R8, DX
 	ADDQ R9, BX
 	ADDQ R11, R10
-	SIG256(Y2, Y8, Y9, Y11, Y12)
+	SIG256(Y2, Y8, Y9, Y11)
 	VMOVUPS 0(R14), Y12
 	VMASKMOVPS Y2, Y12, 0(BX)
-	SIG256(Y3, Y8, Y9, Y11, Y12)
+	SIG256(Y3, Y8, Y9, Y11)
 	VMOVUPS 0(R14), Y12
 	VMASKMOVPS 0(DX), Y12, Y10
 	VMULPS Y10, Y3, Y3
@@ -8427,10 +7165,10 @@ gru0ZR4AVX2_part:
 	ADDQ R8, DX
 	ADDQ R9, BX
 	ADDQ R11, R10
-	SIG256(Y4, Y8, Y9, Y11, Y12)
+	SIG256(Y4, Y8, Y9, Y11)
 	VMOVUPS 0(R14), Y12
 	VMASKMOVPS Y4, Y12, 0(BX)
-	SIG256(Y5, Y8, Y9, Y11, Y12)
+	SIG256(Y5, Y8, Y9, Y11)
 	VMOVUPS 0(R14), Y12
 	VMASKMOVPS 0(DX), Y12, Y10
 	VMULPS Y10, Y5, Y5
@@ -8439,10 +7177,10 @@ gru0ZR4AVX2_part:
 	ADDQ R8, DX
 	ADDQ R9, BX
 	ADDQ R11, R10
-	SIG256(Y6, Y8, Y9, Y11, Y12)
+	SIG256(Y6, Y8, Y9, Y11)
 	VMOVUPS 0(R14), Y12
 	VMASKMOVPS Y6, Y12, 0(BX)
-	SIG256(Y7, Y8, Y9, Y11, Y12)
+	SIG256(Y7, Y8, Y9, Y11)
 	VMOVUPS 0(R14), Y12
 	VMASKMOVPS 0(DX), Y12, Y10
 	VMULPS Y10, Y7, Y7
@@ -8495,9 +7233,9 @@ gru0ZR1AVX2_h:
 	MOVQ cellFrame_aux(DI), R10
 	MOVQ cellFrame_ldaux(DI), R11
 	GATECONST256
-	SIG256(Y0, Y2, Y3, Y5, Y6)
+	SIG256(Y0, Y2, Y3, Y5)
 	VMOVUPS Y0, 0(BX)
-	SIG256(Y1, Y2, Y3, Y5, Y6)
+	SIG256(Y1, Y2, Y3, Y5)
 	VMOVUPS 0(DX), Y4
 	VMULPS Y4, Y1, Y1
 	VMOVUPS Y1, 0(R10)
@@ -8512,10 +7250,10 @@ gru0ZR1AVX2_part:
 	MOVQ cellFrame_aux(DI), R10
 	MOVQ cellFrame_ldaux(DI), R11
 	GATECONST256
-	SIG256(Y0, Y2, Y3, Y5, Y6)
+	SIG256(Y0, Y2, Y3, Y5)
 	VMOVUPS 0(R14), Y6
 	VMASKMOVPS Y0, Y6, 0(BX)
-	SIG256(Y1, Y2, Y3, Y5, Y6)
+	SIG256(Y1, Y2, Y3, Y5)
 	VMOVUPS 0(R14), Y6
 	VMASKMOVPS 0(DX), Y6, Y4
 	VMULPS Y4, Y1, Y1
@@ -8591,7 +7329,7 @@ gru0N4AVX2_h:
 	MOVQ cellFrame_aux(DI), R10
 	MOVQ cellFrame_ldaux(DI), R11
 	GATECONST256
-	TANH256(Y0, Y4, Y5, Y7, Y8)
+	TANH256(Y0, Y4, Y5, Y7)
 	VMOVUPS 0(DX), Y6
 	VSUBPS Y0, Y6, Y6
 	VMOVUPS 0(R10), Y7
@@ -8600,7 +7338,7 @@ gru0N4AVX2_h:
 	ADDQ R8, DX
 	ADDQ R9, BX
 	ADDQ R11, R10
-	TANH256(Y1, Y4, Y5, Y7, Y8)
+	TANH256(Y1, Y4, Y5, Y7)
 	VMOVUPS 0(DX), Y6
 	VSUBPS Y1, Y6, Y6
 	VMOVUPS 0(R10), Y7
@@ -8609,7 +7347,7 @@ gru0N4AVX2_h:
 	ADDQ R8, DX
 	ADDQ R9, BX
 	ADDQ R11, R10
-	TANH256(Y2, Y4, Y5, Y7, Y8)
+	TANH256(Y2, Y4, Y5, Y7)
 	VMOVUPS 0(DX), Y6
 	VSUBPS Y2, Y6, Y6
 	VMOVUPS 0(R10), Y7
@@ -8618,7 +7356,7 @@ gru0N4AVX2_h:
 	ADDQ R8, DX
 	ADDQ R9, BX
 	ADDQ R11, R10
-	TANH256(Y3, Y4, Y5, Y7, Y8)
+	TANH256(Y3, Y4, Y5, Y7)
 	VMOVUPS 0(DX), Y6
 	VSUBPS Y3, Y6, Y6
 	VMOVUPS 0(R10), Y7
@@ -8635,7 +7373,7 @@ gru0N4AVX2_part:
 	MOVQ cellFrame_aux(DI), R10
 	MOVQ cellFrame_ldaux(DI), R11
 	GATECONST256
-	TANH256(Y0, Y4, Y5, Y7, Y8)
+	TANH256(Y0, Y4, Y5, Y7)
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS 0(DX), Y8, Y6
 	VSUBPS Y0, Y6, Y6
@@ -8647,7 +7385,7 @@ gru0N4AVX2_part:
 	ADDQ R8, DX
 	ADDQ R9, BX
 	ADDQ R11, R10
-	TANH256(Y1, Y4, Y5, Y7, Y8)
+	TANH256(Y1, Y4, Y5, Y7)
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS 0(DX), Y8, Y6
 	VSUBPS Y1, Y6, Y6
@@ -8659,7 +7397,7 @@ gru0N4AVX2_part:
 	ADDQ R8, DX
 	ADDQ R9, BX
 	ADDQ R11, R10
-	TANH256(Y2, Y4, Y5, Y7, Y8)
+	TANH256(Y2, Y4, Y5, Y7)
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS 0(DX), Y8, Y6
 	VSUBPS Y2, Y6, Y6
@@ -8671,7 +7409,7 @@ gru0N4AVX2_part:
 	ADDQ R8, DX
 	ADDQ R9, BX
 	ADDQ R11, R10
-	TANH256(Y3, Y4, Y5, Y7, Y8)
+	TANH256(Y3, Y4, Y5, Y7)
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS 0(DX), Y8, Y6
 	VSUBPS Y3, Y6, Y6
@@ -8723,7 +7461,7 @@ gru0N1AVX2_h:
 	MOVQ cellFrame_aux(DI), R10
 	MOVQ cellFrame_ldaux(DI), R11
 	GATECONST256
-	TANH256(Y0, Y1, Y2, Y4, Y5)
+	TANH256(Y0, Y1, Y2, Y4)
 	VMOVUPS 0(DX), Y3
 	VSUBPS Y0, Y3, Y3
 	VMOVUPS 0(R10), Y4
@@ -8740,7 +7478,7 @@ gru0N1AVX2_part:
 	MOVQ cellFrame_aux(DI), R10
 	MOVQ cellFrame_ldaux(DI), R11
 	GATECONST256
-	TANH256(Y0, Y1, Y2, Y4, Y5)
+	TANH256(Y0, Y1, Y2, Y4)
 	VMOVUPS 0(R14), Y5
 	VMASKMOVPS 0(DX), Y5, Y3
 	VSUBPS Y0, Y3, Y3
@@ -8817,19 +7555,19 @@ rnnCell4AVX2_h:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	TANH256(Y0, Y4, Y5, Y7, Y8)
+	TANH256(Y0, Y4, Y5, Y7)
 	VMOVUPS Y0, 0(BX)
 	ADDQ R8, DX
 	ADDQ R9, BX
-	TANH256(Y1, Y4, Y5, Y7, Y8)
+	TANH256(Y1, Y4, Y5, Y7)
 	VMOVUPS Y1, 0(BX)
 	ADDQ R8, DX
 	ADDQ R9, BX
-	TANH256(Y2, Y4, Y5, Y7, Y8)
+	TANH256(Y2, Y4, Y5, Y7)
 	VMOVUPS Y2, 0(BX)
 	ADDQ R8, DX
 	ADDQ R9, BX
-	TANH256(Y3, Y4, Y5, Y7, Y8)
+	TANH256(Y3, Y4, Y5, Y7)
 	VMOVUPS Y3, 0(BX)
 	VZEROUPPER
 	RET
@@ -8840,22 +7578,22 @@ rnnCell4AVX2_part:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	TANH256(Y0, Y4, Y5, Y7, Y8)
+	TANH256(Y0, Y4, Y5, Y7)
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS Y0, Y8, 0(BX)
 	ADDQ R8, DX
 	ADDQ R9, BX
-	TANH256(Y1, Y4, Y5, Y7, Y8)
+	TANH256(Y1, Y4, Y5, Y7)
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS Y1, Y8, 0(BX)
 	ADDQ R8, DX
 	ADDQ R9, BX
-	TANH256(Y2, Y4, Y5, Y7, Y8)
+	TANH256(Y2, Y4, Y5, Y7)
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS Y2, Y8, 0(BX)
 	ADDQ R8, DX
 	ADDQ R9, BX
-	TANH256(Y3, Y4, Y5, Y7, Y8)
+	TANH256(Y3, Y4, Y5, Y7)
 	VMOVUPS 0(R14), Y8
 	VMASKMOVPS Y3, Y8, 0(BX)
 	VZEROUPPER
@@ -8899,7 +7637,7 @@ rnnCell1AVX2_h:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	TANH256(Y0, Y1, Y2, Y4, Y5)
+	TANH256(Y0, Y1, Y2, Y4)
 	VMOVUPS Y0, 0(BX)
 	VZEROUPPER
 	RET
@@ -8910,7 +7648,7 @@ rnnCell1AVX2_part:
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	TANH256(Y0, Y1, Y2, Y4, Y5)
+	TANH256(Y0, Y1, Y2, Y4)
 	VMOVUPS 0(R14), Y5
 	VMASKMOVPS Y0, Y5, 0(BX)
 	VZEROUPPER
@@ -8924,9 +7662,9 @@ TEXT ·lstmCellGatesAVX2(SB), NOSPLIT, $0-8
 	IMUL3Q $2, R8, R12
 	IMUL3Q $2, R9, R14
 	GATECONST256
-	VMOVUPS cellv<>+64(SB), Y11
-	VMOVUPS cellv<>+352(SB), Y12
-	VMOVUPS cellv<>+480(SB), Y10
+	VMOVUPS cellv<>+96(SB), Y10
+	VMOVUPS cellv<>+608(SB), Y11
+	VMOVUPS cellv<>+768(SB), Y12
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_c(DI), DX
 	MOVQ cellFrame_ho(DI), BX
@@ -8936,206 +7674,150 @@ lstmCellGatesAVX2_p1:
 	JLT lstmCellGatesAVX2_p1tail
 	VMOVUPS 0(R10), Y0
 	VMOVUPS 256(R10), Y5
-	VXORPS Y12, Y0, Y0
-	VXORPS Y12, Y5, Y5
-	VMINPS Y0, Y13, Y0
-	VMINPS Y5, Y13, Y5
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y5, Y14, Y5
+	VMINPS Y0, Y15, Y0
+	VMINPS Y5, Y15, Y5
 	VMOVAPS Y10, Y1
 	VMOVAPS Y10, Y6
-	VFMADD231PS Y11, Y0, Y1
-	VFMADD231PS Y11, Y5, Y6
-	VSUBPS Y10, Y1, Y2
-	VSUBPS Y10, Y6, Y7
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+96(SB), Y7, Y5
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y7, Y5
-	VPSLLD $23, Y1, Y1
-	VPSLLD $23, Y6, Y6
-	VMULPS Y0, Y0, Y2
-	VMULPS Y5, Y5, Y7
-	VMOVUPS cellv<>+192(SB), Y3
-	VMOVUPS cellv<>+192(SB), Y8
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VFMADD231PS cellv<>+160(SB), Y5, Y8
-	VMOVUPS cellv<>+256(SB), Y4
-	VMOVUPS cellv<>+256(SB), Y9
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD231PS cellv<>+224(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMOVUPS cellv<>+320(SB), Y4
-	VMOVUPS cellv<>+320(SB), Y9
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD231PS cellv<>+288(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VADDPS Y15, Y0, Y4
-	VADDPS Y15, Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMULPS Y1, Y3, Y0
-	VMULPS Y6, Y8, Y5
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y5, Y5
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y5, Y15, Y5
+	VMAXPS Y0, Y1, Y0
+	VMAXPS Y5, Y6, Y5
+	VMULPS Y0, Y0, Y1
+	VMULPS Y5, Y5, Y6
+	VMOVAPS Y11, Y2
+	VMOVAPS Y11, Y7
+	VMOVAPS Y12, Y3
+	VMOVAPS Y12, Y8
+	VFMADD213PS cellv<>+576(SB), Y1, Y2
+	VFMADD213PS cellv<>+576(SB), Y6, Y7
+	VFMADD213PS cellv<>+736(SB), Y1, Y3
+	VFMADD213PS cellv<>+736(SB), Y6, Y8
+	VFMADD213PS cellv<>+544(SB), Y1, Y2
+	VFMADD213PS cellv<>+544(SB), Y6, Y7
+	VFMADD213PS cellv<>+704(SB), Y1, Y3
+	VFMADD213PS cellv<>+704(SB), Y6, Y8
+	VFMADD213PS cellv<>+512(SB), Y1, Y2
+	VFMADD213PS cellv<>+512(SB), Y6, Y7
+	VFMADD213PS cellv<>+672(SB), Y1, Y3
+	VFMADD213PS cellv<>+672(SB), Y6, Y8
+	VFMADD213PS cellv<>+480(SB), Y1, Y2
+	VFMADD213PS cellv<>+480(SB), Y6, Y7
+	VFMADD213PS cellv<>+640(SB), Y1, Y3
+	VFMADD213PS cellv<>+640(SB), Y6, Y8
+	VMULPS Y0, Y2, Y2
+	VMULPS Y5, Y7, Y7
+	VDIVPS Y3, Y2, Y0
+	VDIVPS Y8, Y7, Y5
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y5, Y5
 	VMOVUPS Y0, 0(R10)
 	VMOVUPS Y5, 256(R10)
 	VMOVUPS 64(R10), Y0
 	VMOVUPS 320(R10), Y5
-	VXORPS Y12, Y0, Y0
-	VXORPS Y12, Y5, Y5
-	VMINPS Y0, Y13, Y0
-	VMINPS Y5, Y13, Y5
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y5, Y14, Y5
+	VMINPS Y0, Y15, Y0
+	VMINPS Y5, Y15, Y5
 	VMOVAPS Y10, Y1
 	VMOVAPS Y10, Y6
-	VFMADD231PS Y11, Y0, Y1
-	VFMADD231PS Y11, Y5, Y6
-	VSUBPS Y10, Y1, Y2
-	VSUBPS Y10, Y6, Y7
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+96(SB), Y7, Y5
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y7, Y5
-	VPSLLD $23, Y1, Y1
-	VPSLLD $23, Y6, Y6
-	VMULPS Y0, Y0, Y2
-	VMULPS Y5, Y5, Y7
-	VMOVUPS cellv<>+192(SB), Y3
-	VMOVUPS cellv<>+192(SB), Y8
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VFMADD231PS cellv<>+160(SB), Y5, Y8
-	VMOVUPS cellv<>+256(SB), Y4
-	VMOVUPS cellv<>+256(SB), Y9
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD231PS cellv<>+224(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMOVUPS cellv<>+320(SB), Y4
-	VMOVUPS cellv<>+320(SB), Y9
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD231PS cellv<>+288(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VADDPS Y15, Y0, Y4
-	VADDPS Y15, Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMULPS Y1, Y3, Y0
-	VMULPS Y6, Y8, Y5
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y5, Y5
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y5, Y15, Y5
+	VMAXPS Y0, Y1, Y0
+	VMAXPS Y5, Y6, Y5
+	VMULPS Y0, Y0, Y1
+	VMULPS Y5, Y5, Y6
+	VMOVAPS Y11, Y2
+	VMOVAPS Y11, Y7
+	VMOVAPS Y12, Y3
+	VMOVAPS Y12, Y8
+	VFMADD213PS cellv<>+576(SB), Y1, Y2
+	VFMADD213PS cellv<>+576(SB), Y6, Y7
+	VFMADD213PS cellv<>+736(SB), Y1, Y3
+	VFMADD213PS cellv<>+736(SB), Y6, Y8
+	VFMADD213PS cellv<>+544(SB), Y1, Y2
+	VFMADD213PS cellv<>+544(SB), Y6, Y7
+	VFMADD213PS cellv<>+704(SB), Y1, Y3
+	VFMADD213PS cellv<>+704(SB), Y6, Y8
+	VFMADD213PS cellv<>+512(SB), Y1, Y2
+	VFMADD213PS cellv<>+512(SB), Y6, Y7
+	VFMADD213PS cellv<>+672(SB), Y1, Y3
+	VFMADD213PS cellv<>+672(SB), Y6, Y8
+	VFMADD213PS cellv<>+480(SB), Y1, Y2
+	VFMADD213PS cellv<>+480(SB), Y6, Y7
+	VFMADD213PS cellv<>+640(SB), Y1, Y3
+	VFMADD213PS cellv<>+640(SB), Y6, Y8
+	VMULPS Y0, Y2, Y2
+	VMULPS Y5, Y7, Y7
+	VDIVPS Y3, Y2, Y0
+	VDIVPS Y8, Y7, Y5
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y5, Y5
 	VMOVUPS Y0, 64(R10)
 	VMOVUPS Y5, 320(R10)
 	VMOVUPS 128(R10), Y0
 	VMOVUPS 384(R10), Y5
-	VXORPS Y12, Y0, Y0
-	VXORPS Y12, Y5, Y5
-	VMINPS Y0, Y13, Y0
-	VMINPS Y5, Y13, Y5
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y5, Y14, Y5
+	VMINPS Y0, Y15, Y0
+	VMINPS Y5, Y15, Y5
 	VMOVAPS Y10, Y1
 	VMOVAPS Y10, Y6
-	VFMADD231PS Y11, Y0, Y1
-	VFMADD231PS Y11, Y5, Y6
-	VSUBPS Y10, Y1, Y2
-	VSUBPS Y10, Y6, Y7
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+96(SB), Y7, Y5
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y7, Y5
-	VPSLLD $23, Y1, Y1
-	VPSLLD $23, Y6, Y6
-	VMULPS Y0, Y0, Y2
-	VMULPS Y5, Y5, Y7
-	VMOVUPS cellv<>+192(SB), Y3
-	VMOVUPS cellv<>+192(SB), Y8
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VFMADD231PS cellv<>+160(SB), Y5, Y8
-	VMOVUPS cellv<>+256(SB), Y4
-	VMOVUPS cellv<>+256(SB), Y9
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD231PS cellv<>+224(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMOVUPS cellv<>+320(SB), Y4
-	VMOVUPS cellv<>+320(SB), Y9
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD231PS cellv<>+288(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VADDPS Y15, Y0, Y4
-	VADDPS Y15, Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMULPS Y1, Y3, Y0
-	VMULPS Y6, Y8, Y5
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y5, Y5
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y5, Y15, Y5
+	VMAXPS Y0, Y1, Y0
+	VMAXPS Y5, Y6, Y5
+	VMULPS Y0, Y0, Y1
+	VMULPS Y5, Y5, Y6
+	VMOVAPS Y11, Y2
+	VMOVAPS Y11, Y7
+	VMOVAPS Y12, Y3
+	VMOVAPS Y12, Y8
+	VFMADD213PS cellv<>+576(SB), Y1, Y2
+	VFMADD213PS cellv<>+576(SB), Y6, Y7
+	VFMADD213PS cellv<>+736(SB), Y1, Y3
+	VFMADD213PS cellv<>+736(SB), Y6, Y8
+	VFMADD213PS cellv<>+544(SB), Y1, Y2
+	VFMADD213PS cellv<>+544(SB), Y6, Y7
+	VFMADD213PS cellv<>+704(SB), Y1, Y3
+	VFMADD213PS cellv<>+704(SB), Y6, Y8
+	VFMADD213PS cellv<>+512(SB), Y1, Y2
+	VFMADD213PS cellv<>+512(SB), Y6, Y7
+	VFMADD213PS cellv<>+672(SB), Y1, Y3
+	VFMADD213PS cellv<>+672(SB), Y6, Y8
+	VFMADD213PS cellv<>+480(SB), Y1, Y2
+	VFMADD213PS cellv<>+480(SB), Y6, Y7
+	VFMADD213PS cellv<>+640(SB), Y1, Y3
+	VFMADD213PS cellv<>+640(SB), Y6, Y8
+	VMULPS Y0, Y2, Y2
+	VMULPS Y5, Y7, Y7
+	VDIVPS Y3, Y2, Y0
+	VDIVPS Y8, Y7, Y5
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y5, Y5
 	VMOVUPS Y0, 128(R10)
 	VMOVUPS Y5, 384(R10)
 	VMOVUPS 192(R10), Y0
 	VMOVUPS 448(R10), Y5
-	VADDPS Y0, Y0, Y0
-	VADDPS Y5, Y5, Y5
 	VMINPS Y0, Y13, Y0
 	VMINPS Y5, Y13, Y5
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y5, Y14, Y5
-	VMOVAPS Y10, Y1
-	VMOVAPS Y10, Y6
-	VFMADD231PS Y11, Y0, Y1
-	VFMADD231PS Y11, Y5, Y6
-	VSUBPS Y10, Y1, Y2
-	VSUBPS Y10, Y6, Y7
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+96(SB), Y7, Y5
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y7, Y5
-	VPSLLD $23, Y1, Y1
-	VPSLLD $23, Y6, Y6
-	VMULPS Y0, Y0, Y2
-	VMULPS Y5, Y5, Y7
-	VMOVUPS cellv<>+192(SB), Y3
-	VMOVUPS cellv<>+192(SB), Y8
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VFMADD231PS cellv<>+160(SB), Y5, Y8
-	VMOVUPS cellv<>+256(SB), Y4
-	VMOVUPS cellv<>+256(SB), Y9
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD231PS cellv<>+224(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMOVUPS cellv<>+320(SB), Y4
-	VMOVUPS cellv<>+320(SB), Y9
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD231PS cellv<>+288(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VADDPS Y15, Y0, Y4
-	VADDPS Y15, Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMULPS Y1, Y3, Y0
-	VMULPS Y6, Y8, Y5
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y5, Y5
-	VMOVUPS cellv<>+416(SB), Y1
-	VMOVUPS cellv<>+416(SB), Y6
-	VDIVPS Y0, Y1, Y0
-	VDIVPS Y5, Y6, Y5
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y5, Y15, Y5
+	VMULPS Y0, Y0, Y1
+	VMULPS Y5, Y5, Y6
+	VMOVUPS cellv<>+288(SB), Y2
+	VMOVUPS cellv<>+288(SB), Y7
+	VMOVUPS cellv<>+448(SB), Y3
+	VMOVUPS cellv<>+448(SB), Y8
+	VFMADD213PS cellv<>+256(SB), Y1, Y2
+	VFMADD213PS cellv<>+256(SB), Y6, Y7
+	VFMADD213PS cellv<>+416(SB), Y1, Y3
+	VFMADD213PS cellv<>+416(SB), Y6, Y8
+	VFMADD213PS cellv<>+224(SB), Y1, Y2
+	VFMADD213PS cellv<>+224(SB), Y6, Y7
+	VFMADD213PS cellv<>+384(SB), Y1, Y3
+	VFMADD213PS cellv<>+384(SB), Y6, Y8
+	VFMADD213PS cellv<>+192(SB), Y1, Y2
+	VFMADD213PS cellv<>+192(SB), Y6, Y7
+	VFMADD213PS cellv<>+352(SB), Y1, Y3
+	VFMADD213PS cellv<>+352(SB), Y6, Y8
+	VFMADD213PS cellv<>+160(SB), Y1, Y2
+	VFMADD213PS cellv<>+160(SB), Y6, Y7
+	VFMADD213PS cellv<>+320(SB), Y1, Y3
+	VFMADD213PS cellv<>+320(SB), Y6, Y8
+	VMULPS Y0, Y2, Y2
+	VMULPS Y5, Y7, Y7
+	VDIVPS Y3, Y2, Y0
+	VDIVPS Y8, Y7, Y5
 	VMOVUPS (DX), Y1
 	VMULPS 128(R10), Y1, Y1
 	VFMADD231PS 0(R10), Y0, Y1
@@ -9155,106 +7837,78 @@ lstmCellGatesAVX2_p1tail:
 	CMPQ CX, $1
 	JNE lstmCellGatesAVX2_p1not1
 	VMOVUPS 0(R10), Y0
-	VXORPS Y12, Y0, Y0
-	VMINPS Y0, Y13, Y0
-	VMAXPS Y0, Y14, Y0
+	VMINPS Y0, Y15, Y0
 	VMOVAPS Y10, Y1
-	VFMADD231PS Y11, Y0, Y1
-	VSUBPS Y10, Y1, Y2
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VPSLLD $23, Y1, Y1
-	VMULPS Y0, Y0, Y2
-	VMOVUPS cellv<>+192(SB), Y3
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VMOVUPS cellv<>+256(SB), Y4
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VMOVUPS cellv<>+320(SB), Y4
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VADDPS Y15, Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VMULPS Y1, Y3, Y0
-	VADDPS Y15, Y0, Y0
-	VDIVPS Y0, Y15, Y0
+	VMAXPS Y0, Y1, Y0
+	VMULPS Y0, Y0, Y1
+	VMOVAPS Y11, Y2
+	VMOVAPS Y12, Y3
+	VFMADD213PS cellv<>+576(SB), Y1, Y2
+	VFMADD213PS cellv<>+736(SB), Y1, Y3
+	VFMADD213PS cellv<>+544(SB), Y1, Y2
+	VFMADD213PS cellv<>+704(SB), Y1, Y3
+	VFMADD213PS cellv<>+512(SB), Y1, Y2
+	VFMADD213PS cellv<>+672(SB), Y1, Y3
+	VFMADD213PS cellv<>+480(SB), Y1, Y2
+	VFMADD213PS cellv<>+640(SB), Y1, Y3
+	VMULPS Y0, Y2, Y2
+	VDIVPS Y3, Y2, Y0
+	VADDPS cellv<>+128(SB), Y0, Y0
 	VMOVUPS Y0, 0(R10)
 	VMOVUPS 64(R10), Y0
-	VXORPS Y12, Y0, Y0
-	VMINPS Y0, Y13, Y0
-	VMAXPS Y0, Y14, Y0
+	VMINPS Y0, Y15, Y0
 	VMOVAPS Y10, Y1
-	VFMADD231PS Y11, Y0, Y1
-	VSUBPS Y10, Y1, Y2
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VPSLLD $23, Y1, Y1
-	VMULPS Y0, Y0, Y2
-	VMOVUPS cellv<>+192(SB), Y3
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VMOVUPS cellv<>+256(SB), Y4
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VMOVUPS cellv<>+320(SB), Y4
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VADDPS Y15, Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VMULPS Y1, Y3, Y0
-	VADDPS Y15, Y0, Y0
-	VDIVPS Y0, Y15, Y0
+	VMAXPS Y0, Y1, Y0
+	VMULPS Y0, Y0, Y1
+	VMOVAPS Y11, Y2
+	VMOVAPS Y12, Y3
+	VFMADD213PS cellv<>+576(SB), Y1, Y2
+	VFMADD213PS cellv<>+736(SB), Y1, Y3
+	VFMADD213PS cellv<>+544(SB), Y1, Y2
+	VFMADD213PS cellv<>+704(SB), Y1, Y3
+	VFMADD213PS cellv<>+512(SB), Y1, Y2
+	VFMADD213PS cellv<>+672(SB), Y1, Y3
+	VFMADD213PS cellv<>+480(SB), Y1, Y2
+	VFMADD213PS cellv<>+640(SB), Y1, Y3
+	VMULPS Y0, Y2, Y2
+	VDIVPS Y3, Y2, Y0
+	VADDPS cellv<>+128(SB), Y0, Y0
 	VMOVUPS Y0, 64(R10)
 	VMOVUPS 128(R10), Y0
-	VXORPS Y12, Y0, Y0
-	VMINPS Y0, Y13, Y0
-	VMAXPS Y0, Y14, Y0
+	VMINPS Y0, Y15, Y0
 	VMOVAPS Y10, Y1
-	VFMADD231PS Y11, Y0, Y1
-	VSUBPS Y10, Y1, Y2
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VPSLLD $23, Y1, Y1
-	VMULPS Y0, Y0, Y2
-	VMOVUPS cellv<>+192(SB), Y3
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VMOVUPS cellv<>+256(SB), Y4
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VMOVUPS cellv<>+320(SB), Y4
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VADDPS Y15, Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VMULPS Y1, Y3, Y0
-	VADDPS Y15, Y0, Y0
-	VDIVPS Y0, Y15, Y0
+	VMAXPS Y0, Y1, Y0
+	VMULPS Y0, Y0, Y1
+	VMOVAPS Y11, Y2
+	VMOVAPS Y12, Y3
+	VFMADD213PS cellv<>+576(SB), Y1, Y2
+	VFMADD213PS cellv<>+736(SB), Y1, Y3
+	VFMADD213PS cellv<>+544(SB), Y1, Y2
+	VFMADD213PS cellv<>+704(SB), Y1, Y3
+	VFMADD213PS cellv<>+512(SB), Y1, Y2
+	VFMADD213PS cellv<>+672(SB), Y1, Y3
+	VFMADD213PS cellv<>+480(SB), Y1, Y2
+	VFMADD213PS cellv<>+640(SB), Y1, Y3
+	VMULPS Y0, Y2, Y2
+	VDIVPS Y3, Y2, Y0
+	VADDPS cellv<>+128(SB), Y0, Y0
 	VMOVUPS Y0, 128(R10)
 	VMOVUPS 192(R10), Y0
-	VADDPS Y0, Y0, Y0
 	VMINPS Y0, Y13, Y0
 	VMAXPS Y0, Y14, Y0
-	VMOVAPS Y10, Y1
-	VFMADD231PS Y11, Y0, Y1
-	VSUBPS Y10, Y1, Y2
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VPSLLD $23, Y1, Y1
-	VMULPS Y0, Y0, Y2
-	VMOVUPS cellv<>+192(SB), Y3
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VMOVUPS cellv<>+256(SB), Y4
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VMOVUPS cellv<>+320(SB), Y4
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VADDPS Y15, Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VMULPS Y1, Y3, Y0
-	VADDPS Y15, Y0, Y0
-	VMOVUPS cellv<>+416(SB), Y1
-	VDIVPS Y0, Y1, Y0
-	VSUBPS Y0, Y15, Y0
+	VMULPS Y0, Y0, Y1
+	VMOVUPS cellv<>+288(SB), Y2
+	VMOVUPS cellv<>+448(SB), Y3
+	VFMADD213PS cellv<>+256(SB), Y1, Y2
+	VFMADD213PS cellv<>+416(SB), Y1, Y3
+	VFMADD213PS cellv<>+224(SB), Y1, Y2
+	VFMADD213PS cellv<>+384(SB), Y1, Y3
+	VFMADD213PS cellv<>+192(SB), Y1, Y2
+	VFMADD213PS cellv<>+352(SB), Y1, Y3
+	VFMADD213PS cellv<>+160(SB), Y1, Y2
+	VFMADD213PS cellv<>+320(SB), Y1, Y3
+	VMULPS Y0, Y2, Y2
+	VDIVPS Y3, Y2, Y0
 	VMOVUPS (DX), Y1
 	VMULPS 128(R10), Y1, Y1
 	VFMADD231PS 0(R10), Y0, Y1
@@ -9270,56 +7924,36 @@ lstmCellGatesAVX2_p2:
 	JLT lstmCellGatesAVX2_p2tail
 	VMOVUPS 128(R10), Y0
 	VMOVUPS 384(R10), Y5
-	VADDPS Y0, Y0, Y0
-	VADDPS Y5, Y5, Y5
 	VMINPS Y0, Y13, Y0
 	VMINPS Y5, Y13, Y5
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y5, Y14, Y5
-	VMOVAPS Y10, Y1
-	VMOVAPS Y10, Y6
-	VFMADD231PS Y11, Y0, Y1
-	VFMADD231PS Y11, Y5, Y6
-	VSUBPS Y10, Y1, Y2
-	VSUBPS Y10, Y6, Y7
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+96(SB), Y7, Y5
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y7, Y5
-	VPSLLD $23, Y1, Y1
-	VPSLLD $23, Y6, Y6
-	VMULPS Y0, Y0, Y2
-	VMULPS Y5, Y5, Y7
-	VMOVUPS cellv<>+192(SB), Y3
-	VMOVUPS cellv<>+192(SB), Y8
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VFMADD231PS cellv<>+160(SB), Y5, Y8
-	VMOVUPS cellv<>+256(SB), Y4
-	VMOVUPS cellv<>+256(SB), Y9
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD231PS cellv<>+224(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMOVUPS cellv<>+320(SB), Y4
-	VMOVUPS cellv<>+320(SB), Y9
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD231PS cellv<>+288(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VADDPS Y15, Y0, Y4
-	VADDPS Y15, Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMULPS Y1, Y3, Y0
-	VMULPS Y6, Y8, Y5
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y5, Y5
-	VMOVUPS cellv<>+416(SB), Y1
-	VMOVUPS cellv<>+416(SB), Y6
-	VDIVPS Y0, Y1, Y0
-	VDIVPS Y5, Y6, Y5
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y5, Y15, Y5
+	VMULPS Y0, Y0, Y1
+	VMULPS Y5, Y5, Y6
+	VMOVUPS cellv<>+288(SB), Y2
+	VMOVUPS cellv<>+288(SB), Y7
+	VMOVUPS cellv<>+448(SB), Y3
+	VMOVUPS cellv<>+448(SB), Y8
+	VFMADD213PS cellv<>+256(SB), Y1, Y2
+	VFMADD213PS cellv<>+256(SB), Y6, Y7
+	VFMADD213PS cellv<>+416(SB), Y1, Y3
+	VFMADD213PS cellv<>+416(SB), Y6, Y8
+	VFMADD213PS cellv<>+224(SB), Y1, Y2
+	VFMADD213PS cellv<>+224(SB), Y6, Y7
+	VFMADD213PS cellv<>+384(SB), Y1, Y3
+	VFMADD213PS cellv<>+384(SB), Y6, Y8
+	VFMADD213PS cellv<>+192(SB), Y1, Y2
+	VFMADD213PS cellv<>+192(SB), Y6, Y7
+	VFMADD213PS cellv<>+352(SB), Y1, Y3
+	VFMADD213PS cellv<>+352(SB), Y6, Y8
+	VFMADD213PS cellv<>+160(SB), Y1, Y2
+	VFMADD213PS cellv<>+160(SB), Y6, Y7
+	VFMADD213PS cellv<>+320(SB), Y1, Y3
+	VFMADD213PS cellv<>+320(SB), Y6, Y8
+	VMULPS Y0, Y2, Y2
+	VMULPS Y5, Y7, Y7
+	VDIVPS Y3, Y2, Y0
+	VDIVPS Y8, Y7, Y5
 	VMULPS 64(R10), Y0, Y0
 	VMOVUPS Y0, (BX)
 	VMULPS 320(R10), Y5, Y5
@@ -9333,31 +7967,21 @@ lstmCellGatesAVX2_p2tail:
 	CMPQ CX, $1
 	JNE lstmCellGatesAVX2_p2not1
 	VMOVUPS 128(R10), Y0
-	VADDPS Y0, Y0, Y0
 	VMINPS Y0, Y13, Y0
 	VMAXPS Y0, Y14, Y0
-	VMOVAPS Y10, Y1
-	VFMADD231PS Y11, Y0, Y1
-	VSUBPS Y10, Y1, Y2
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VPSLLD $23, Y1, Y1
-	VMULPS Y0, Y0, Y2
-	VMOVUPS cellv<>+192(SB), Y3
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VMOVUPS cellv<>+256(SB), Y4
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VMOVUPS cellv<>+320(SB), Y4
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VADDPS Y15, Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VMULPS Y1, Y3, Y0
-	VADDPS Y15, Y0, Y0
-	VMOVUPS cellv<>+416(SB), Y1
-	VDIVPS Y0, Y1, Y0
-	VSUBPS Y0, Y15, Y0
+	VMULPS Y0, Y0, Y1
+	VMOVUPS cellv<>+288(SB), Y2
+	VMOVUPS cellv<>+448(SB), Y3
+	VFMADD213PS cellv<>+256(SB), Y1, Y2
+	VFMADD213PS cellv<>+416(SB), Y1, Y3
+	VFMADD213PS cellv<>+224(SB), Y1, Y2
+	VFMADD213PS cellv<>+384(SB), Y1, Y3
+	VFMADD213PS cellv<>+192(SB), Y1, Y2
+	VFMADD213PS cellv<>+352(SB), Y1, Y3
+	VFMADD213PS cellv<>+160(SB), Y1, Y2
+	VFMADD213PS cellv<>+320(SB), Y1, Y3
+	VMULPS Y0, Y2, Y2
+	VDIVPS Y3, Y2, Y0
 	VMULPS 64(R10), Y0, Y0
 	VMOVUPS Y0, (BX)
 lstmCellGatesAVX2_p2not1:
@@ -9372,9 +7996,9 @@ TEXT ·gruCellGatesAVX2(SB), NOSPLIT, $0-8
 	IMUL3Q $2, R8, R12
 	IMUL3Q $2, R9, R14
 	GATECONST256
-	VMOVUPS cellv<>+64(SB), Y11
-	VMOVUPS cellv<>+352(SB), Y12
-	VMOVUPS cellv<>+480(SB), Y10
+	VMOVUPS cellv<>+96(SB), Y10
+	VMOVUPS cellv<>+608(SB), Y11
+	VMOVUPS cellv<>+768(SB), Y12
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_c(DI), DX
 	MOVQ cellFrame_ho(DI), BX
@@ -9384,102 +8008,78 @@ gruCellGatesAVX2_p1:
 	JLT gruCellGatesAVX2_p1tail
 	VMOVUPS 0(R10), Y0
 	VMOVUPS 256(R10), Y5
-	VXORPS Y12, Y0, Y0
-	VXORPS Y12, Y5, Y5
-	VMINPS Y0, Y13, Y0
-	VMINPS Y5, Y13, Y5
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y5, Y14, Y5
+	VMINPS Y0, Y15, Y0
+	VMINPS Y5, Y15, Y5
 	VMOVAPS Y10, Y1
 	VMOVAPS Y10, Y6
-	VFMADD231PS Y11, Y0, Y1
-	VFMADD231PS Y11, Y5, Y6
-	VSUBPS Y10, Y1, Y2
-	VSUBPS Y10, Y6, Y7
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+96(SB), Y7, Y5
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y7, Y5
-	VPSLLD $23, Y1, Y1
-	VPSLLD $23, Y6, Y6
-	VMULPS Y0, Y0, Y2
-	VMULPS Y5, Y5, Y7
-	VMOVUPS cellv<>+192(SB), Y3
-	VMOVUPS cellv<>+192(SB), Y8
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VFMADD231PS cellv<>+160(SB), Y5, Y8
-	VMOVUPS cellv<>+256(SB), Y4
-	VMOVUPS cellv<>+256(SB), Y9
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD231PS cellv<>+224(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMOVUPS cellv<>+320(SB), Y4
-	VMOVUPS cellv<>+320(SB), Y9
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD231PS cellv<>+288(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VADDPS Y15, Y0, Y4
-	VADDPS Y15, Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMULPS Y1, Y3, Y0
-	VMULPS Y6, Y8, Y5
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y5, Y5
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y5, Y15, Y5
+	VMAXPS Y0, Y1, Y0
+	VMAXPS Y5, Y6, Y5
+	VMULPS Y0, Y0, Y1
+	VMULPS Y5, Y5, Y6
+	VMOVAPS Y11, Y2
+	VMOVAPS Y11, Y7
+	VMOVAPS Y12, Y3
+	VMOVAPS Y12, Y8
+	VFMADD213PS cellv<>+576(SB), Y1, Y2
+	VFMADD213PS cellv<>+576(SB), Y6, Y7
+	VFMADD213PS cellv<>+736(SB), Y1, Y3
+	VFMADD213PS cellv<>+736(SB), Y6, Y8
+	VFMADD213PS cellv<>+544(SB), Y1, Y2
+	VFMADD213PS cellv<>+544(SB), Y6, Y7
+	VFMADD213PS cellv<>+704(SB), Y1, Y3
+	VFMADD213PS cellv<>+704(SB), Y6, Y8
+	VFMADD213PS cellv<>+512(SB), Y1, Y2
+	VFMADD213PS cellv<>+512(SB), Y6, Y7
+	VFMADD213PS cellv<>+672(SB), Y1, Y3
+	VFMADD213PS cellv<>+672(SB), Y6, Y8
+	VFMADD213PS cellv<>+480(SB), Y1, Y2
+	VFMADD213PS cellv<>+480(SB), Y6, Y7
+	VFMADD213PS cellv<>+640(SB), Y1, Y3
+	VFMADD213PS cellv<>+640(SB), Y6, Y8
+	VMULPS Y0, Y2, Y2
+	VMULPS Y5, Y7, Y7
+	VDIVPS Y3, Y2, Y0
+	VDIVPS Y8, Y7, Y5
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y5, Y5
 	VMOVUPS Y0, 0(R10)
 	VMOVUPS Y5, 256(R10)
 	VMOVUPS 64(R10), Y0
 	VMOVUPS 320(R10), Y5
-	VXORPS Y12, Y0, Y0
-	VXORPS Y12, Y5, Y5
-	VMINPS Y0, Y13, Y0
-	VMINPS Y5, Y13, Y5
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y5, Y14, Y5
+	VMINPS Y0, Y15, Y0
+	VMINPS Y5, Y15, Y5
 	VMOVAPS Y10, Y1
 	VMOVAPS Y10, Y6
-	VFMADD231PS Y11, Y0, Y1
-	VFMADD231PS Y11, Y5, Y6
-	VSUBPS Y10, Y1, Y2
-	VSUBPS Y10, Y6, Y7
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+96(SB), Y7, Y5
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y7, Y5
-	VPSLLD $23, Y1, Y1
-	VPSLLD $23, Y6, Y6
-	VMULPS Y0, Y0, Y2
-	VMULPS Y5, Y5, Y7
-	VMOVUPS cellv<>+192(SB), Y3
-	VMOVUPS cellv<>+192(SB), Y8
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VFMADD231PS cellv<>+160(SB), Y5, Y8
-	VMOVUPS cellv<>+256(SB), Y4
-	VMOVUPS cellv<>+256(SB), Y9
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD231PS cellv<>+224(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMOVUPS cellv<>+320(SB), Y4
-	VMOVUPS cellv<>+320(SB), Y9
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD231PS cellv<>+288(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VADDPS Y15, Y0, Y4
-	VADDPS Y15, Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMULPS Y1, Y3, Y0
-	VMULPS Y6, Y8, Y5
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y5, Y5
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y5, Y15, Y5
+	VMAXPS Y0, Y1, Y0
+	VMAXPS Y5, Y6, Y5
+	VMULPS Y0, Y0, Y1
+	VMULPS Y5, Y5, Y6
+	VMOVAPS Y11, Y2
+	VMOVAPS Y11, Y7
+	VMOVAPS Y12, Y3
+	VMOVAPS Y12, Y8
+	VFMADD213PS cellv<>+576(SB), Y1, Y2
+	VFMADD213PS cellv<>+576(SB), Y6, Y7
+	VFMADD213PS cellv<>+736(SB), Y1, Y3
+	VFMADD213PS cellv<>+736(SB), Y6, Y8
+	VFMADD213PS cellv<>+544(SB), Y1, Y2
+	VFMADD213PS cellv<>+544(SB), Y6, Y7
+	VFMADD213PS cellv<>+704(SB), Y1, Y3
+	VFMADD213PS cellv<>+704(SB), Y6, Y8
+	VFMADD213PS cellv<>+512(SB), Y1, Y2
+	VFMADD213PS cellv<>+512(SB), Y6, Y7
+	VFMADD213PS cellv<>+672(SB), Y1, Y3
+	VFMADD213PS cellv<>+672(SB), Y6, Y8
+	VFMADD213PS cellv<>+480(SB), Y1, Y2
+	VFMADD213PS cellv<>+480(SB), Y6, Y7
+	VFMADD213PS cellv<>+640(SB), Y1, Y3
+	VFMADD213PS cellv<>+640(SB), Y6, Y8
+	VMULPS Y0, Y2, Y2
+	VMULPS Y5, Y7, Y7
+	VDIVPS Y3, Y2, Y0
+	VDIVPS Y8, Y7, Y5
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y5, Y5
 	VMOVUPS 128(R10), Y1
 	VMOVUPS 192(R10), Y2
 	VFMADD231PS Y0, Y2, Y1
@@ -9497,54 +8097,42 @@ gruCellGatesAVX2_p1tail:
 	CMPQ CX, $1
 	JNE gruCellGatesAVX2_p1not1
 	VMOVUPS 0(R10), Y0
-	VXORPS Y12, Y0, Y0
-	VMINPS Y0, Y13, Y0
-	VMAXPS Y0, Y14, Y0
+	VMINPS Y0, Y15, Y0
 	VMOVAPS Y10, Y1
-	VFMADD231PS Y11, Y0, Y1
-	VSUBPS Y10, Y1, Y2
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VPSLLD $23, Y1, Y1
-	VMULPS Y0, Y0, Y2
-	VMOVUPS cellv<>+192(SB), Y3
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VMOVUPS cellv<>+256(SB), Y4
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VMOVUPS cellv<>+320(SB), Y4
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VADDPS Y15, Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VMULPS Y1, Y3, Y0
-	VADDPS Y15, Y0, Y0
-	VDIVPS Y0, Y15, Y0
+	VMAXPS Y0, Y1, Y0
+	VMULPS Y0, Y0, Y1
+	VMOVAPS Y11, Y2
+	VMOVAPS Y12, Y3
+	VFMADD213PS cellv<>+576(SB), Y1, Y2
+	VFMADD213PS cellv<>+736(SB), Y1, Y3
+	VFMADD213PS cellv<>+544(SB), Y1, Y2
+	VFMADD213PS cellv<>+704(SB), Y1, Y3
+	VFMADD213PS cellv<>+512(SB), Y1, Y2
+	VFMADD213PS cellv<>+672(SB), Y1, Y3
+	VFMADD213PS cellv<>+480(SB), Y1, Y2
+	VFMADD213PS cellv<>+640(SB), Y1, Y3
+	VMULPS Y0, Y2, Y2
+	VDIVPS Y3, Y2, Y0
+	VADDPS cellv<>+128(SB), Y0, Y0
 	VMOVUPS Y0, 0(R10)
 	VMOVUPS 64(R10), Y0
-	VXORPS Y12, Y0, Y0
-	VMINPS Y0, Y13, Y0
-	VMAXPS Y0, Y14, Y0
+	VMINPS Y0, Y15, Y0
 	VMOVAPS Y10, Y1
-	VFMADD231PS Y11, Y0, Y1
-	VSUBPS Y10, Y1, Y2
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VPSLLD $23, Y1, Y1
-	VMULPS Y0, Y0, Y2
-	VMOVUPS cellv<>+192(SB), Y3
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VMOVUPS cellv<>+256(SB), Y4
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VMOVUPS cellv<>+320(SB), Y4
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VADDPS Y15, Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VMULPS Y1, Y3, Y0
-	VADDPS Y15, Y0, Y0
-	VDIVPS Y0, Y15, Y0
+	VMAXPS Y0, Y1, Y0
+	VMULPS Y0, Y0, Y1
+	VMOVAPS Y11, Y2
+	VMOVAPS Y12, Y3
+	VFMADD213PS cellv<>+576(SB), Y1, Y2
+	VFMADD213PS cellv<>+736(SB), Y1, Y3
+	VFMADD213PS cellv<>+544(SB), Y1, Y2
+	VFMADD213PS cellv<>+704(SB), Y1, Y3
+	VFMADD213PS cellv<>+512(SB), Y1, Y2
+	VFMADD213PS cellv<>+672(SB), Y1, Y3
+	VFMADD213PS cellv<>+480(SB), Y1, Y2
+	VFMADD213PS cellv<>+640(SB), Y1, Y3
+	VMULPS Y0, Y2, Y2
+	VDIVPS Y3, Y2, Y0
+	VADDPS cellv<>+128(SB), Y0, Y0
 	VMOVUPS 128(R10), Y1
 	VMOVUPS 192(R10), Y2
 	VFMADD231PS Y0, Y2, Y1
@@ -9559,56 +8147,36 @@ gruCellGatesAVX2_p2:
 	JLT gruCellGatesAVX2_p2tail
 	VMOVUPS 128(R10), Y0
 	VMOVUPS 384(R10), Y5
-	VADDPS Y0, Y0, Y0
-	VADDPS Y5, Y5, Y5
 	VMINPS Y0, Y13, Y0
 	VMINPS Y5, Y13, Y5
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y5, Y14, Y5
-	VMOVAPS Y10, Y1
-	VMOVAPS Y10, Y6
-	VFMADD231PS Y11, Y0, Y1
-	VFMADD231PS Y11, Y5, Y6
-	VSUBPS Y10, Y1, Y2
-	VSUBPS Y10, Y6, Y7
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+96(SB), Y7, Y5
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y7, Y5
-	VPSLLD $23, Y1, Y1
-	VPSLLD $23, Y6, Y6
-	VMULPS Y0, Y0, Y2
-	VMULPS Y5, Y5, Y7
-	VMOVUPS cellv<>+192(SB), Y3
-	VMOVUPS cellv<>+192(SB), Y8
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VFMADD231PS cellv<>+160(SB), Y5, Y8
-	VMOVUPS cellv<>+256(SB), Y4
-	VMOVUPS cellv<>+256(SB), Y9
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD231PS cellv<>+224(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMOVUPS cellv<>+320(SB), Y4
-	VMOVUPS cellv<>+320(SB), Y9
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD231PS cellv<>+288(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VADDPS Y15, Y0, Y4
-	VADDPS Y15, Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMULPS Y1, Y3, Y0
-	VMULPS Y6, Y8, Y5
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y5, Y5
-	VMOVUPS cellv<>+416(SB), Y1
-	VMOVUPS cellv<>+416(SB), Y6
-	VDIVPS Y0, Y1, Y0
-	VDIVPS Y5, Y6, Y5
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y5, Y15, Y5
+	VMULPS Y0, Y0, Y1
+	VMULPS Y5, Y5, Y6
+	VMOVUPS cellv<>+288(SB), Y2
+	VMOVUPS cellv<>+288(SB), Y7
+	VMOVUPS cellv<>+448(SB), Y3
+	VMOVUPS cellv<>+448(SB), Y8
+	VFMADD213PS cellv<>+256(SB), Y1, Y2
+	VFMADD213PS cellv<>+256(SB), Y6, Y7
+	VFMADD213PS cellv<>+416(SB), Y1, Y3
+	VFMADD213PS cellv<>+416(SB), Y6, Y8
+	VFMADD213PS cellv<>+224(SB), Y1, Y2
+	VFMADD213PS cellv<>+224(SB), Y6, Y7
+	VFMADD213PS cellv<>+384(SB), Y1, Y3
+	VFMADD213PS cellv<>+384(SB), Y6, Y8
+	VFMADD213PS cellv<>+192(SB), Y1, Y2
+	VFMADD213PS cellv<>+192(SB), Y6, Y7
+	VFMADD213PS cellv<>+352(SB), Y1, Y3
+	VFMADD213PS cellv<>+352(SB), Y6, Y8
+	VFMADD213PS cellv<>+160(SB), Y1, Y2
+	VFMADD213PS cellv<>+160(SB), Y6, Y7
+	VFMADD213PS cellv<>+320(SB), Y1, Y3
+	VFMADD213PS cellv<>+320(SB), Y6, Y8
+	VMULPS Y0, Y2, Y2
+	VMULPS Y5, Y7, Y7
+	VDIVPS Y3, Y2, Y0
+	VDIVPS Y8, Y7, Y5
 	VMOVUPS (DX), Y1
 	VSUBPS Y0, Y1, Y1
 	VFMADD231PS 0(R10), Y1, Y0
@@ -9626,31 +8194,21 @@ gruCellGatesAVX2_p2tail:
 	CMPQ CX, $1
 	JNE gruCellGatesAVX2_p2not1
 	VMOVUPS 128(R10), Y0
-	VADDPS Y0, Y0, Y0
 	VMINPS Y0, Y13, Y0
 	VMAXPS Y0, Y14, Y0
-	VMOVAPS Y10, Y1
-	VFMADD231PS Y11, Y0, Y1
-	VSUBPS Y10, Y1, Y2
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VPSLLD $23, Y1, Y1
-	VMULPS Y0, Y0, Y2
-	VMOVUPS cellv<>+192(SB), Y3
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VMOVUPS cellv<>+256(SB), Y4
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VMOVUPS cellv<>+320(SB), Y4
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VADDPS Y15, Y0, Y4
-	VFMADD213PS Y4, Y2, Y3
-	VMULPS Y1, Y3, Y0
-	VADDPS Y15, Y0, Y0
-	VMOVUPS cellv<>+416(SB), Y1
-	VDIVPS Y0, Y1, Y0
-	VSUBPS Y0, Y15, Y0
+	VMULPS Y0, Y0, Y1
+	VMOVUPS cellv<>+288(SB), Y2
+	VMOVUPS cellv<>+448(SB), Y3
+	VFMADD213PS cellv<>+256(SB), Y1, Y2
+	VFMADD213PS cellv<>+416(SB), Y1, Y3
+	VFMADD213PS cellv<>+224(SB), Y1, Y2
+	VFMADD213PS cellv<>+384(SB), Y1, Y3
+	VFMADD213PS cellv<>+192(SB), Y1, Y2
+	VFMADD213PS cellv<>+352(SB), Y1, Y3
+	VFMADD213PS cellv<>+160(SB), Y1, Y2
+	VFMADD213PS cellv<>+320(SB), Y1, Y3
+	VMULPS Y0, Y2, Y2
+	VDIVPS Y3, Y2, Y0
 	VMOVUPS (DX), Y1
 	VSUBPS Y0, Y1, Y1
 	VFMADD231PS 0(R10), Y1, Y0
@@ -9665,9 +8223,9 @@ TEXT ·lstmCellGates16AVX2(SB), NOSPLIT, $0-8
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	VMOVUPS cellv<>+64(SB), Y11
-	VMOVUPS cellv<>+352(SB), Y12
-	VMOVUPS cellv<>+480(SB), Y10
+	VMOVUPS cellv<>+96(SB), Y10
+	VMOVUPS cellv<>+608(SB), Y11
+	VMOVUPS cellv<>+768(SB), Y12
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_c(DI), DX
 	MOVQ cellFrame_ho(DI), BX
@@ -9675,206 +8233,150 @@ TEXT ·lstmCellGates16AVX2(SB), NOSPLIT, $0-8
 lstmCellGates16AVX2_p1:
 	VMOVUPS 0(R10), Y0
 	VMOVUPS 32(R10), Y5
-	VXORPS Y12, Y0, Y0
-	VXORPS Y12, Y5, Y5
-	VMINPS Y0, Y13, Y0
-	VMINPS Y5, Y13, Y5
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y5, Y14, Y5
+	VMINPS Y0, Y15, Y0
+	VMINPS Y5, Y15, Y5
 	VMOVAPS Y10, Y1
 	VMOVAPS Y10, Y6
-	VFMADD231PS Y11, Y0, Y1
-	VFMADD231PS Y11, Y5, Y6
-	VSUBPS Y10, Y1, Y2
-	VSUBPS Y10, Y6, Y7
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+96(SB), Y7, Y5
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y7, Y5
-	VPSLLD $23, Y1, Y1
-	VPSLLD $23, Y6, Y6
-	VMULPS Y0, Y0, Y2
-	VMULPS Y5, Y5, Y7
-	VMOVUPS cellv<>+192(SB), Y3
-	VMOVUPS cellv<>+192(SB), Y8
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VFMADD231PS cellv<>+160(SB), Y5, Y8
-	VMOVUPS cellv<>+256(SB), Y4
-	VMOVUPS cellv<>+256(SB), Y9
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD231PS cellv<>+224(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMOVUPS cellv<>+320(SB), Y4
-	VMOVUPS cellv<>+320(SB), Y9
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD231PS cellv<>+288(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VADDPS Y15, Y0, Y4
-	VADDPS Y15, Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMULPS Y1, Y3, Y0
-	VMULPS Y6, Y8, Y5
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y5, Y5
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y5, Y15, Y5
+	VMAXPS Y0, Y1, Y0
+	VMAXPS Y5, Y6, Y5
+	VMULPS Y0, Y0, Y1
+	VMULPS Y5, Y5, Y6
+	VMOVAPS Y11, Y2
+	VMOVAPS Y11, Y7
+	VMOVAPS Y12, Y3
+	VMOVAPS Y12, Y8
+	VFMADD213PS cellv<>+576(SB), Y1, Y2
+	VFMADD213PS cellv<>+576(SB), Y6, Y7
+	VFMADD213PS cellv<>+736(SB), Y1, Y3
+	VFMADD213PS cellv<>+736(SB), Y6, Y8
+	VFMADD213PS cellv<>+544(SB), Y1, Y2
+	VFMADD213PS cellv<>+544(SB), Y6, Y7
+	VFMADD213PS cellv<>+704(SB), Y1, Y3
+	VFMADD213PS cellv<>+704(SB), Y6, Y8
+	VFMADD213PS cellv<>+512(SB), Y1, Y2
+	VFMADD213PS cellv<>+512(SB), Y6, Y7
+	VFMADD213PS cellv<>+672(SB), Y1, Y3
+	VFMADD213PS cellv<>+672(SB), Y6, Y8
+	VFMADD213PS cellv<>+480(SB), Y1, Y2
+	VFMADD213PS cellv<>+480(SB), Y6, Y7
+	VFMADD213PS cellv<>+640(SB), Y1, Y3
+	VFMADD213PS cellv<>+640(SB), Y6, Y8
+	VMULPS Y0, Y2, Y2
+	VMULPS Y5, Y7, Y7
+	VDIVPS Y3, Y2, Y0
+	VDIVPS Y8, Y7, Y5
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y5, Y5
 	VMOVUPS Y0, 0(R10)
 	VMOVUPS Y5, 32(R10)
 	VMOVUPS 64(R10), Y0
 	VMOVUPS 96(R10), Y5
-	VXORPS Y12, Y0, Y0
-	VXORPS Y12, Y5, Y5
-	VMINPS Y0, Y13, Y0
-	VMINPS Y5, Y13, Y5
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y5, Y14, Y5
+	VMINPS Y0, Y15, Y0
+	VMINPS Y5, Y15, Y5
 	VMOVAPS Y10, Y1
 	VMOVAPS Y10, Y6
-	VFMADD231PS Y11, Y0, Y1
-	VFMADD231PS Y11, Y5, Y6
-	VSUBPS Y10, Y1, Y2
-	VSUBPS Y10, Y6, Y7
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+96(SB), Y7, Y5
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y7, Y5
-	VPSLLD $23, Y1, Y1
-	VPSLLD $23, Y6, Y6
-	VMULPS Y0, Y0, Y2
-	VMULPS Y5, Y5, Y7
-	VMOVUPS cellv<>+192(SB), Y3
-	VMOVUPS cellv<>+192(SB), Y8
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VFMADD231PS cellv<>+160(SB), Y5, Y8
-	VMOVUPS cellv<>+256(SB), Y4
-	VMOVUPS cellv<>+256(SB), Y9
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD231PS cellv<>+224(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMOVUPS cellv<>+320(SB), Y4
-	VMOVUPS cellv<>+320(SB), Y9
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD231PS cellv<>+288(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VADDPS Y15, Y0, Y4
-	VADDPS Y15, Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMULPS Y1, Y3, Y0
-	VMULPS Y6, Y8, Y5
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y5, Y5
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y5, Y15, Y5
+	VMAXPS Y0, Y1, Y0
+	VMAXPS Y5, Y6, Y5
+	VMULPS Y0, Y0, Y1
+	VMULPS Y5, Y5, Y6
+	VMOVAPS Y11, Y2
+	VMOVAPS Y11, Y7
+	VMOVAPS Y12, Y3
+	VMOVAPS Y12, Y8
+	VFMADD213PS cellv<>+576(SB), Y1, Y2
+	VFMADD213PS cellv<>+576(SB), Y6, Y7
+	VFMADD213PS cellv<>+736(SB), Y1, Y3
+	VFMADD213PS cellv<>+736(SB), Y6, Y8
+	VFMADD213PS cellv<>+544(SB), Y1, Y2
+	VFMADD213PS cellv<>+544(SB), Y6, Y7
+	VFMADD213PS cellv<>+704(SB), Y1, Y3
+	VFMADD213PS cellv<>+704(SB), Y6, Y8
+	VFMADD213PS cellv<>+512(SB), Y1, Y2
+	VFMADD213PS cellv<>+512(SB), Y6, Y7
+	VFMADD213PS cellv<>+672(SB), Y1, Y3
+	VFMADD213PS cellv<>+672(SB), Y6, Y8
+	VFMADD213PS cellv<>+480(SB), Y1, Y2
+	VFMADD213PS cellv<>+480(SB), Y6, Y7
+	VFMADD213PS cellv<>+640(SB), Y1, Y3
+	VFMADD213PS cellv<>+640(SB), Y6, Y8
+	VMULPS Y0, Y2, Y2
+	VMULPS Y5, Y7, Y7
+	VDIVPS Y3, Y2, Y0
+	VDIVPS Y8, Y7, Y5
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y5, Y5
 	VMOVUPS Y0, 64(R10)
 	VMOVUPS Y5, 96(R10)
 	VMOVUPS 128(R10), Y0
 	VMOVUPS 160(R10), Y5
-	VXORPS Y12, Y0, Y0
-	VXORPS Y12, Y5, Y5
-	VMINPS Y0, Y13, Y0
-	VMINPS Y5, Y13, Y5
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y5, Y14, Y5
+	VMINPS Y0, Y15, Y0
+	VMINPS Y5, Y15, Y5
 	VMOVAPS Y10, Y1
 	VMOVAPS Y10, Y6
-	VFMADD231PS Y11, Y0, Y1
-	VFMADD231PS Y11, Y5, Y6
-	VSUBPS Y10, Y1, Y2
-	VSUBPS Y10, Y6, Y7
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+96(SB), Y7, Y5
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y7, Y5
-	VPSLLD $23, Y1, Y1
-	VPSLLD $23, Y6, Y6
-	VMULPS Y0, Y0, Y2
-	VMULPS Y5, Y5, Y7
-	VMOVUPS cellv<>+192(SB), Y3
-	VMOVUPS cellv<>+192(SB), Y8
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VFMADD231PS cellv<>+160(SB), Y5, Y8
-	VMOVUPS cellv<>+256(SB), Y4
-	VMOVUPS cellv<>+256(SB), Y9
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD231PS cellv<>+224(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMOVUPS cellv<>+320(SB), Y4
-	VMOVUPS cellv<>+320(SB), Y9
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD231PS cellv<>+288(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VADDPS Y15, Y0, Y4
-	VADDPS Y15, Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMULPS Y1, Y3, Y0
-	VMULPS Y6, Y8, Y5
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y5, Y5
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y5, Y15, Y5
+	VMAXPS Y0, Y1, Y0
+	VMAXPS Y5, Y6, Y5
+	VMULPS Y0, Y0, Y1
+	VMULPS Y5, Y5, Y6
+	VMOVAPS Y11, Y2
+	VMOVAPS Y11, Y7
+	VMOVAPS Y12, Y3
+	VMOVAPS Y12, Y8
+	VFMADD213PS cellv<>+576(SB), Y1, Y2
+	VFMADD213PS cellv<>+576(SB), Y6, Y7
+	VFMADD213PS cellv<>+736(SB), Y1, Y3
+	VFMADD213PS cellv<>+736(SB), Y6, Y8
+	VFMADD213PS cellv<>+544(SB), Y1, Y2
+	VFMADD213PS cellv<>+544(SB), Y6, Y7
+	VFMADD213PS cellv<>+704(SB), Y1, Y3
+	VFMADD213PS cellv<>+704(SB), Y6, Y8
+	VFMADD213PS cellv<>+512(SB), Y1, Y2
+	VFMADD213PS cellv<>+512(SB), Y6, Y7
+	VFMADD213PS cellv<>+672(SB), Y1, Y3
+	VFMADD213PS cellv<>+672(SB), Y6, Y8
+	VFMADD213PS cellv<>+480(SB), Y1, Y2
+	VFMADD213PS cellv<>+480(SB), Y6, Y7
+	VFMADD213PS cellv<>+640(SB), Y1, Y3
+	VFMADD213PS cellv<>+640(SB), Y6, Y8
+	VMULPS Y0, Y2, Y2
+	VMULPS Y5, Y7, Y7
+	VDIVPS Y3, Y2, Y0
+	VDIVPS Y8, Y7, Y5
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y5, Y5
 	VMOVUPS Y0, 128(R10)
 	VMOVUPS Y5, 160(R10)
 	VMOVUPS 192(R10), Y0
 	VMOVUPS 224(R10), Y5
-	VADDPS Y0, Y0, Y0
-	VADDPS Y5, Y5, Y5
 	VMINPS Y0, Y13, Y0
 	VMINPS Y5, Y13, Y5
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y5, Y14, Y5
-	VMOVAPS Y10, Y1
-	VMOVAPS Y10, Y6
-	VFMADD231PS Y11, Y0, Y1
-	VFMADD231PS Y11, Y5, Y6
-	VSUBPS Y10, Y1, Y2
-	VSUBPS Y10, Y6, Y7
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+96(SB), Y7, Y5
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y7, Y5
-	VPSLLD $23, Y1, Y1
-	VPSLLD $23, Y6, Y6
-	VMULPS Y0, Y0, Y2
-	VMULPS Y5, Y5, Y7
-	VMOVUPS cellv<>+192(SB), Y3
-	VMOVUPS cellv<>+192(SB), Y8
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VFMADD231PS cellv<>+160(SB), Y5, Y8
-	VMOVUPS cellv<>+256(SB), Y4
-	VMOVUPS cellv<>+256(SB), Y9
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD231PS cellv<>+224(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMOVUPS cellv<>+320(SB), Y4
-	VMOVUPS cellv<>+320(SB), Y9
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD231PS cellv<>+288(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VADDPS Y15, Y0, Y4
-	VADDPS Y15, Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMULPS Y1, Y3, Y0
-	VMULPS Y6, Y8, Y5
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y5, Y5
-	VMOVUPS cellv<>+416(SB), Y1
-	VMOVUPS cellv<>+416(SB), Y6
-	VDIVPS Y0, Y1, Y0
-	VDIVPS Y5, Y6, Y5
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y5, Y15, Y5
+	VMULPS Y0, Y0, Y1
+	VMULPS Y5, Y5, Y6
+	VMOVUPS cellv<>+288(SB), Y2
+	VMOVUPS cellv<>+288(SB), Y7
+	VMOVUPS cellv<>+448(SB), Y3
+	VMOVUPS cellv<>+448(SB), Y8
+	VFMADD213PS cellv<>+256(SB), Y1, Y2
+	VFMADD213PS cellv<>+256(SB), Y6, Y7
+	VFMADD213PS cellv<>+416(SB), Y1, Y3
+	VFMADD213PS cellv<>+416(SB), Y6, Y8
+	VFMADD213PS cellv<>+224(SB), Y1, Y2
+	VFMADD213PS cellv<>+224(SB), Y6, Y7
+	VFMADD213PS cellv<>+384(SB), Y1, Y3
+	VFMADD213PS cellv<>+384(SB), Y6, Y8
+	VFMADD213PS cellv<>+192(SB), Y1, Y2
+	VFMADD213PS cellv<>+192(SB), Y6, Y7
+	VFMADD213PS cellv<>+352(SB), Y1, Y3
+	VFMADD213PS cellv<>+352(SB), Y6, Y8
+	VFMADD213PS cellv<>+160(SB), Y1, Y2
+	VFMADD213PS cellv<>+160(SB), Y6, Y7
+	VFMADD213PS cellv<>+320(SB), Y1, Y3
+	VFMADD213PS cellv<>+320(SB), Y6, Y8
+	VMULPS Y0, Y2, Y2
+	VMULPS Y5, Y7, Y7
+	VDIVPS Y3, Y2, Y0
+	VDIVPS Y8, Y7, Y5
 	VMOVUPS (DX), Y1
 	VMULPS 128(R10), Y1, Y1
 	VFMADD231PS 0(R10), Y0, Y1
@@ -9897,56 +8399,36 @@ lstmCellGates16AVX2_p1:
 lstmCellGates16AVX2_p2:
 	VMOVUPS 128(R10), Y0
 	VMOVUPS 160(R10), Y5
-	VADDPS Y0, Y0, Y0
-	VADDPS Y5, Y5, Y5
 	VMINPS Y0, Y13, Y0
 	VMINPS Y5, Y13, Y5
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y5, Y14, Y5
-	VMOVAPS Y10, Y1
-	VMOVAPS Y10, Y6
-	VFMADD231PS Y11, Y0, Y1
-	VFMADD231PS Y11, Y5, Y6
-	VSUBPS Y10, Y1, Y2
-	VSUBPS Y10, Y6, Y7
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+96(SB), Y7, Y5
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y7, Y5
-	VPSLLD $23, Y1, Y1
-	VPSLLD $23, Y6, Y6
-	VMULPS Y0, Y0, Y2
-	VMULPS Y5, Y5, Y7
-	VMOVUPS cellv<>+192(SB), Y3
-	VMOVUPS cellv<>+192(SB), Y8
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VFMADD231PS cellv<>+160(SB), Y5, Y8
-	VMOVUPS cellv<>+256(SB), Y4
-	VMOVUPS cellv<>+256(SB), Y9
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD231PS cellv<>+224(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMOVUPS cellv<>+320(SB), Y4
-	VMOVUPS cellv<>+320(SB), Y9
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD231PS cellv<>+288(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VADDPS Y15, Y0, Y4
-	VADDPS Y15, Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMULPS Y1, Y3, Y0
-	VMULPS Y6, Y8, Y5
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y5, Y5
-	VMOVUPS cellv<>+416(SB), Y1
-	VMOVUPS cellv<>+416(SB), Y6
-	VDIVPS Y0, Y1, Y0
-	VDIVPS Y5, Y6, Y5
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y5, Y15, Y5
+	VMULPS Y0, Y0, Y1
+	VMULPS Y5, Y5, Y6
+	VMOVUPS cellv<>+288(SB), Y2
+	VMOVUPS cellv<>+288(SB), Y7
+	VMOVUPS cellv<>+448(SB), Y3
+	VMOVUPS cellv<>+448(SB), Y8
+	VFMADD213PS cellv<>+256(SB), Y1, Y2
+	VFMADD213PS cellv<>+256(SB), Y6, Y7
+	VFMADD213PS cellv<>+416(SB), Y1, Y3
+	VFMADD213PS cellv<>+416(SB), Y6, Y8
+	VFMADD213PS cellv<>+224(SB), Y1, Y2
+	VFMADD213PS cellv<>+224(SB), Y6, Y7
+	VFMADD213PS cellv<>+384(SB), Y1, Y3
+	VFMADD213PS cellv<>+384(SB), Y6, Y8
+	VFMADD213PS cellv<>+192(SB), Y1, Y2
+	VFMADD213PS cellv<>+192(SB), Y6, Y7
+	VFMADD213PS cellv<>+352(SB), Y1, Y3
+	VFMADD213PS cellv<>+352(SB), Y6, Y8
+	VFMADD213PS cellv<>+160(SB), Y1, Y2
+	VFMADD213PS cellv<>+160(SB), Y6, Y7
+	VFMADD213PS cellv<>+320(SB), Y1, Y3
+	VFMADD213PS cellv<>+320(SB), Y6, Y8
+	VMULPS Y0, Y2, Y2
+	VMULPS Y5, Y7, Y7
+	VDIVPS Y3, Y2, Y0
+	VDIVPS Y8, Y7, Y5
 	VMULPS 64(R10), Y0, Y0
 	VMOVUPS Y0, (BX)
 	VMULPS 96(R10), Y5, Y5
@@ -9965,9 +8447,9 @@ TEXT ·gruCellGates16AVX2(SB), NOSPLIT, $0-8
 	MOVQ cellFrame_ldc(DI), R8
 	MOVQ cellFrame_ldo(DI), R9
 	GATECONST256
-	VMOVUPS cellv<>+64(SB), Y11
-	VMOVUPS cellv<>+352(SB), Y12
-	VMOVUPS cellv<>+480(SB), Y10
+	VMOVUPS cellv<>+96(SB), Y10
+	VMOVUPS cellv<>+608(SB), Y11
+	VMOVUPS cellv<>+768(SB), Y12
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_c(DI), DX
 	MOVQ cellFrame_ho(DI), BX
@@ -9975,102 +8457,78 @@ TEXT ·gruCellGates16AVX2(SB), NOSPLIT, $0-8
 gruCellGates16AVX2_p1:
 	VMOVUPS 0(R10), Y0
 	VMOVUPS 32(R10), Y5
-	VXORPS Y12, Y0, Y0
-	VXORPS Y12, Y5, Y5
-	VMINPS Y0, Y13, Y0
-	VMINPS Y5, Y13, Y5
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y5, Y14, Y5
+	VMINPS Y0, Y15, Y0
+	VMINPS Y5, Y15, Y5
 	VMOVAPS Y10, Y1
 	VMOVAPS Y10, Y6
-	VFMADD231PS Y11, Y0, Y1
-	VFMADD231PS Y11, Y5, Y6
-	VSUBPS Y10, Y1, Y2
-	VSUBPS Y10, Y6, Y7
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+96(SB), Y7, Y5
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y7, Y5
-	VPSLLD $23, Y1, Y1
-	VPSLLD $23, Y6, Y6
-	VMULPS Y0, Y0, Y2
-	VMULPS Y5, Y5, Y7
-	VMOVUPS cellv<>+192(SB), Y3
-	VMOVUPS cellv<>+192(SB), Y8
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VFMADD231PS cellv<>+160(SB), Y5, Y8
-	VMOVUPS cellv<>+256(SB), Y4
-	VMOVUPS cellv<>+256(SB), Y9
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD231PS cellv<>+224(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMOVUPS cellv<>+320(SB), Y4
-	VMOVUPS cellv<>+320(SB), Y9
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD231PS cellv<>+288(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VADDPS Y15, Y0, Y4
-	VADDPS Y15, Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMULPS Y1, Y3, Y0
-	VMULPS Y6, Y8, Y5
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y5, Y5
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y5, Y15, Y5
+	VMAXPS Y0, Y1, Y0
+	VMAXPS Y5, Y6, Y5
+	VMULPS Y0, Y0, Y1
+	VMULPS Y5, Y5, Y6
+	VMOVAPS Y11, Y2
+	VMOVAPS Y11, Y7
+	VMOVAPS Y12, Y3
+	VMOVAPS Y12, Y8
+	VFMADD213PS cellv<>+576(SB), Y1, Y2
+	VFMADD213PS cellv<>+576(SB), Y6, Y7
+	VFMADD213PS cellv<>+736(SB), Y1, Y3
+	VFMADD213PS cellv<>+736(SB), Y6, Y8
+	VFMADD213PS cellv<>+544(SB), Y1, Y2
+	VFMADD213PS cellv<>+544(SB), Y6, Y7
+	VFMADD213PS cellv<>+704(SB), Y1, Y3
+	VFMADD213PS cellv<>+704(SB), Y6, Y8
+	VFMADD213PS cellv<>+512(SB), Y1, Y2
+	VFMADD213PS cellv<>+512(SB), Y6, Y7
+	VFMADD213PS cellv<>+672(SB), Y1, Y3
+	VFMADD213PS cellv<>+672(SB), Y6, Y8
+	VFMADD213PS cellv<>+480(SB), Y1, Y2
+	VFMADD213PS cellv<>+480(SB), Y6, Y7
+	VFMADD213PS cellv<>+640(SB), Y1, Y3
+	VFMADD213PS cellv<>+640(SB), Y6, Y8
+	VMULPS Y0, Y2, Y2
+	VMULPS Y5, Y7, Y7
+	VDIVPS Y3, Y2, Y0
+	VDIVPS Y8, Y7, Y5
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y5, Y5
 	VMOVUPS Y0, 0(R10)
 	VMOVUPS Y5, 32(R10)
 	VMOVUPS 64(R10), Y0
 	VMOVUPS 96(R10), Y5
-	VXORPS Y12, Y0, Y0
-	VXORPS Y12, Y5, Y5
-	VMINPS Y0, Y13, Y0
-	VMINPS Y5, Y13, Y5
-	VMAXPS Y0, Y14, Y0
-	VMAXPS Y5, Y14, Y5
+	VMINPS Y0, Y15, Y0
+	VMINPS Y5, Y15, Y5
 	VMOVAPS Y10, Y1
 	VMOVAPS Y10, Y6
-	VFMADD231PS Y11, Y0, Y1
-	VFMADD231PS Y11, Y5, Y6
-	VSUBPS Y10, Y1, Y2
-	VSUBPS Y10, Y6, Y7
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+96(SB), Y7, Y5
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y7, Y5
-	VPSLLD $23, Y1, Y1
-	VPSLLD $23, Y6, Y6
-	VMULPS Y0, Y0, Y2
-	VMULPS Y5, Y5, Y7
-	VMOVUPS cellv<>+192(SB), Y3
-	VMOVUPS cellv<>+192(SB), Y8
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VFMADD231PS cellv<>+160(SB), Y5, Y8
-	VMOVUPS cellv<>+256(SB), Y4
-	VMOVUPS cellv<>+256(SB), Y9
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD231PS cellv<>+224(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMOVUPS cellv<>+320(SB), Y4
-	VMOVUPS cellv<>+320(SB), Y9
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD231PS cellv<>+288(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VADDPS Y15, Y0, Y4
-	VADDPS Y15, Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMULPS Y1, Y3, Y0
-	VMULPS Y6, Y8, Y5
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y5, Y5
-	VDIVPS Y0, Y15, Y0
-	VDIVPS Y5, Y15, Y5
+	VMAXPS Y0, Y1, Y0
+	VMAXPS Y5, Y6, Y5
+	VMULPS Y0, Y0, Y1
+	VMULPS Y5, Y5, Y6
+	VMOVAPS Y11, Y2
+	VMOVAPS Y11, Y7
+	VMOVAPS Y12, Y3
+	VMOVAPS Y12, Y8
+	VFMADD213PS cellv<>+576(SB), Y1, Y2
+	VFMADD213PS cellv<>+576(SB), Y6, Y7
+	VFMADD213PS cellv<>+736(SB), Y1, Y3
+	VFMADD213PS cellv<>+736(SB), Y6, Y8
+	VFMADD213PS cellv<>+544(SB), Y1, Y2
+	VFMADD213PS cellv<>+544(SB), Y6, Y7
+	VFMADD213PS cellv<>+704(SB), Y1, Y3
+	VFMADD213PS cellv<>+704(SB), Y6, Y8
+	VFMADD213PS cellv<>+512(SB), Y1, Y2
+	VFMADD213PS cellv<>+512(SB), Y6, Y7
+	VFMADD213PS cellv<>+672(SB), Y1, Y3
+	VFMADD213PS cellv<>+672(SB), Y6, Y8
+	VFMADD213PS cellv<>+480(SB), Y1, Y2
+	VFMADD213PS cellv<>+480(SB), Y6, Y7
+	VFMADD213PS cellv<>+640(SB), Y1, Y3
+	VFMADD213PS cellv<>+640(SB), Y6, Y8
+	VMULPS Y0, Y2, Y2
+	VMULPS Y5, Y7, Y7
+	VDIVPS Y3, Y2, Y0
+	VDIVPS Y8, Y7, Y5
+	VADDPS cellv<>+128(SB), Y0, Y0
+	VADDPS cellv<>+128(SB), Y5, Y5
 	VMOVUPS 128(R10), Y1
 	VMOVUPS 192(R10), Y2
 	VFMADD231PS Y0, Y2, Y1
@@ -10091,56 +8549,36 @@ gruCellGates16AVX2_p1:
 gruCellGates16AVX2_p2:
 	VMOVUPS 128(R10), Y0
 	VMOVUPS 160(R10), Y5
-	VADDPS Y0, Y0, Y0
-	VADDPS Y5, Y5, Y5
 	VMINPS Y0, Y13, Y0
 	VMINPS Y5, Y13, Y5
 	VMAXPS Y0, Y14, Y0
 	VMAXPS Y5, Y14, Y5
-	VMOVAPS Y10, Y1
-	VMOVAPS Y10, Y6
-	VFMADD231PS Y11, Y0, Y1
-	VFMADD231PS Y11, Y5, Y6
-	VSUBPS Y10, Y1, Y2
-	VSUBPS Y10, Y6, Y7
-	VFNMADD231PS cellv<>+96(SB), Y2, Y0
-	VFNMADD231PS cellv<>+96(SB), Y7, Y5
-	VFNMADD231PS cellv<>+128(SB), Y2, Y0
-	VFNMADD231PS cellv<>+128(SB), Y7, Y5
-	VPSLLD $23, Y1, Y1
-	VPSLLD $23, Y6, Y6
-	VMULPS Y0, Y0, Y2
-	VMULPS Y5, Y5, Y7
-	VMOVUPS cellv<>+192(SB), Y3
-	VMOVUPS cellv<>+192(SB), Y8
-	VFMADD231PS cellv<>+160(SB), Y0, Y3
-	VFMADD231PS cellv<>+160(SB), Y5, Y8
-	VMOVUPS cellv<>+256(SB), Y4
-	VMOVUPS cellv<>+256(SB), Y9
-	VFMADD231PS cellv<>+224(SB), Y0, Y4
-	VFMADD231PS cellv<>+224(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMOVUPS cellv<>+320(SB), Y4
-	VMOVUPS cellv<>+320(SB), Y9
-	VFMADD231PS cellv<>+288(SB), Y0, Y4
-	VFMADD231PS cellv<>+288(SB), Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VADDPS Y15, Y0, Y4
-	VADDPS Y15, Y5, Y9
-	VFMADD213PS Y4, Y2, Y3
-	VFMADD213PS Y9, Y7, Y8
-	VMULPS Y1, Y3, Y0
-	VMULPS Y6, Y8, Y5
-	VADDPS Y15, Y0, Y0
-	VADDPS Y15, Y5, Y5
-	VMOVUPS cellv<>+416(SB), Y1
-	VMOVUPS cellv<>+416(SB), Y6
-	VDIVPS Y0, Y1, Y0
-	VDIVPS Y5, Y6, Y5
-	VSUBPS Y0, Y15, Y0
-	VSUBPS Y5, Y15, Y5
+	VMULPS Y0, Y0, Y1
+	VMULPS Y5, Y5, Y6
+	VMOVUPS cellv<>+288(SB), Y2
+	VMOVUPS cellv<>+288(SB), Y7
+	VMOVUPS cellv<>+448(SB), Y3
+	VMOVUPS cellv<>+448(SB), Y8
+	VFMADD213PS cellv<>+256(SB), Y1, Y2
+	VFMADD213PS cellv<>+256(SB), Y6, Y7
+	VFMADD213PS cellv<>+416(SB), Y1, Y3
+	VFMADD213PS cellv<>+416(SB), Y6, Y8
+	VFMADD213PS cellv<>+224(SB), Y1, Y2
+	VFMADD213PS cellv<>+224(SB), Y6, Y7
+	VFMADD213PS cellv<>+384(SB), Y1, Y3
+	VFMADD213PS cellv<>+384(SB), Y6, Y8
+	VFMADD213PS cellv<>+192(SB), Y1, Y2
+	VFMADD213PS cellv<>+192(SB), Y6, Y7
+	VFMADD213PS cellv<>+352(SB), Y1, Y3
+	VFMADD213PS cellv<>+352(SB), Y6, Y8
+	VFMADD213PS cellv<>+160(SB), Y1, Y2
+	VFMADD213PS cellv<>+160(SB), Y6, Y7
+	VFMADD213PS cellv<>+320(SB), Y1, Y3
+	VFMADD213PS cellv<>+320(SB), Y6, Y8
+	VMULPS Y0, Y2, Y2
+	VMULPS Y5, Y7, Y7
+	VDIVPS Y3, Y2, Y0
+	VDIVPS Y8, Y7, Y5
 	VMOVUPS (DX), Y1
 	VSUBPS Y0, Y1, Y1
 	VFMADD231PS 0(R10), Y1, Y0

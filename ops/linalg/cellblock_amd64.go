@@ -42,9 +42,15 @@ const (
 var cellBlockMode = 0
 
 // blockedStep reports whether a step over rows rows runs blocked: enough
-// rows to reuse the panel, and a unit block's panel larger than the L1
-// share the fused kernels can keep (the L1, 32 KB on Zen 4, also holds the
-// rows).
+// rows to reuse the panel, and a unit block's panel over 8 KB. The bound
+// was 20 KB, what the fused kernels could keep of Zen 4's 32 KB L1 (at
+// H = 64, 64 rows, the fused step was 9 % faster there, before the
+// blocked step's gate pass took all rows per call). On the Intel Xeon of
+// session 10 (48 KB L1), at 64 rows, the blocked step is 2–18 % faster
+// than the fused one at every size measured (BenchmarkCellBlocked, LSTM
+// H = 32 … 96, GRU H = 32 … 96, best of 6), and 4 % in the seed LSTM at
+// batch 64 (docs/PERFORMANCE.md, session 10). The smallest models (GRU3's
+// 7.7 KB block) keep the fused step.
 func blockedStep(p *CellWeights, rows int) bool {
 	switch cellBlockMode {
 	case 1:
@@ -52,7 +58,7 @@ func blockedStep(p *CellWeights, rows int) bool {
 	case -1:
 		return false
 	}
-	return !useAVX512 && rows >= 12 && (p.I+p.H)*p.Slots*cellBlock*4 > 20<<10
+	return !useAVX512 && rows >= 12 && (p.I+p.H)*p.Slots*cellBlock*4 > 8<<10
 }
 
 // cellGateMode 0 runs an AVX2 block through the gate-pass kernels: a full

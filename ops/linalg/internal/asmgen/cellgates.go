@@ -25,10 +25,9 @@ import (
 // A loop trip takes gateChains rows and runs each gate of theirs side by
 // side (one activation per row, interleaved); loop 2's tanh(c') find their
 // inputs long ready. Rows left over take one shorter trip. The registers
-// the two chains leave (Y13-Y15 hold GATECONST256's clamps and 1.0) hold
-// three more of the activations' constants (gateHeld): every activation
-// reads ~14 constant vectors from memory otherwise, and the loads limit
-// too. Measured on the LSTM(256) × 64 rows gate pass (BenchmarkCellGates,
+// the two chains leave (Y13-Y15 hold GATECONST256's clamps) hold three more of the
+// activations' constants (gateHeld): every activation reads ~10
+// constant vectors from memory otherwise. Measured on the LSTM(256) × 64 rows gate pass (BenchmarkCellGates,
 // Zen 4): 2-row kernels ~50 µs; this ~32 µs; three chains with the clamps
 // from memory ~35 µs; a loop over whole rows instead of gates ~41 µs;
 // three rows as streams staggered by a third of a row (software
@@ -56,9 +55,34 @@ const (
 	gateChains = 2      // rows per trip: z and 4 temporaries each
 )
 
-// gateHeld are the constants held in registers (cellv offset → register):
-// exp's rounding constant (used twice), log2 e and the sign bit.
-var gateHeld = map[int]string{480: "Y10", 64: "Y11", 352: "Y12"}
+// gateHeld are the constants held in registers (cellv row → register):
+// the sigmoid's lower clamp and the first coefficients of both Horner
+// chains of the sigmoid (three activations in four for the LSTM).
+var gateHeld = map[string]string{"sigLo": "Y10", "sigP4": "Y11", "sigQ4": "Y12"}
+
+func heldNames() []string {
+	var names []string
+	for name := range gateHeld {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// hold rewrites ops to take the held constants from their registers.
+func hold(ops []string) []string {
+	for i, op := range ops {
+		for _, name := range heldNames() {
+			m, r := cv(name), gateHeld[name]
+			if strings.HasPrefix(op, "VMOVUPS "+m) {
+				op = strings.Replace(op, "VMOVUPS "+m, "VMOVAPS "+r, 1)
+			}
+			op = strings.ReplaceAll(op, m, r)
+		}
+		ops[i] = op
+	}
+	return ops
+}
 
 // gatePass is one kind's gate-pass kernel. A wide one takes both 8-unit
 // chunks of a full 16-unit block: a trip is one row, its two chains the
@@ -75,30 +99,6 @@ func (p gatePass) name() string {
 		return p.k.name + "Gates16AVX2"
 	}
 	return p.k.name + "GatesAVX2"
-}
-
-func heldOffs() []int {
-	var offs []int
-	for off := range gateHeld {
-		offs = append(offs, off)
-	}
-	sort.Ints(offs)
-	return offs
-}
-
-// hold rewrites ops to take the held constants from their registers.
-func hold(ops []string) []string {
-	for i, op := range ops {
-		for _, off := range heldOffs() {
-			m, r := fmt.Sprintf("cellv<>+%d(SB)", off), gateHeld[off]
-			if strings.HasPrefix(op, "VMOVUPS "+m) {
-				op = strings.Replace(op, "VMOVUPS "+m, "VMOVAPS "+r, 1)
-			}
-			ops[i] = strings.ReplaceAll(op, m, r)
-			op = ops[i]
-		}
-	}
-	return ops
 }
 
 // chain is row r's registers in a trip: z, then 4 temporaries.
@@ -149,7 +149,7 @@ func (p gatePass) slotAct(e *emitter, t, s int, tanh, store bool) {
 		if tanh {
 			op = tanhOps
 		}
-		lists = append(lists, hold(op(c[0], c[1], c[2], c[3], c[4])))
+		lists = append(lists, hold(op(c[0], c[1], c[2], c[3])))
 	}
 	for _, op := range interleave(lists...) {
 		e.p("%s", op)
@@ -269,8 +269,8 @@ func (p gatePass) emit(e *emitter) {
 		e.p("IMUL3Q $%d, R9, R14", gateChains)
 	}
 	e.p("GATECONST256")
-	for _, off := range heldOffs() {
-		e.p("VMOVUPS cellv<>+%d(SB), %s", off, gateHeld[off])
+	for _, name := range heldNames() {
+		e.p("VMOVUPS %s, %s", cv(name), gateHeld[name])
 	}
 	p.loop(e, "p1", p.trip1)
 	p.loop(e, "p2", p.trip2)

@@ -178,8 +178,8 @@ func (k kernel) epilogueTwoPhase(e *emitter, r regs, part, keep bool) {
 			}
 		}
 		a := func(i int) string { return k.acc(r, 0, 0, i) }
-		pair(sigOps(a(0), ta[0], ta[1], ta[2], ta[3]), sigOps(a(1), tb[0], tb[1], tb[2], tb[3]))
-		pair(sigOps(a(2), ta[0], ta[1], ta[2], ta[3]), tanhOps(a(3), tb[0], tb[1], tb[2], tb[3]))
+		pair(sigOps(a(0), ta[0], ta[1], ta[2]), sigOps(a(1), tb[0], tb[1], tb[2]))
+		pair(sigOps(a(2), ta[0], ta[1], ta[2]), tanhOps(a(3), tb[0], tb[1], tb[2]))
 		if keep {
 			if j == 0 {
 				e.p("LEAQ (R10)(R12*2), R13")
@@ -226,11 +226,11 @@ func (k kernel) tanhFromStack(e *emitter, u0 int, pair func(...[]string), ta, tb
 	n := min(2, k.units()-u0)
 	e.p("VMOVUPS %d(SP), Y0", k.phaseOff(u0, 1))
 	if n == 1 {
-		pair(tanhOps("Y0", ta[0], ta[1], ta[2], ta[3]))
+		pair(tanhOps("Y0", ta[0], ta[1], ta[2]))
 		return 1
 	}
 	e.p("VMOVUPS %d(SP), Y1", k.phaseOff(u0+1, 1))
-	pair(tanhOps("Y0", ta[0], ta[1], ta[2], ta[3]), tanhOps("Y1", tb[0], tb[1], tb[2], tb[3]))
+	pair(tanhOps("Y0", ta[0], ta[1], ta[2]), tanhOps("Y1", tb[0], tb[1], tb[2]))
 	return 2
 }
 
@@ -243,7 +243,7 @@ func (k kernel) gruTwoPhase(e *emitter, r regs, part bool, load, store func(stri
 			k.reload(e, r, u)
 		}
 		a := func(i int) string { return k.acc(r, 0, 0, i) }
-		pair(sigOps(a(0), ta[0], ta[1], ta[2], ta[3]), sigOps(a(1), tb[0], tb[1], tb[2], tb[3]))
+		pair(sigOps(a(0), ta[0], ta[1], ta[2]), sigOps(a(1), tb[0], tb[1], tb[2]))
 		e.p("VFMADD231PS %s, %s, %s", a(1), a(3), a(2))
 		e.p("VMOVUPS %s, %d(SP)", a(2), k.phaseOff(u, 1))
 		e.p("VMOVUPS %s, %d(SP)", a(0), k.phaseOff(u, 0))

@@ -203,7 +203,7 @@ func (k kernel) task(e *emitter, t int) {
 			ops = tanhOps
 		}
 		e.p("VMOVUPS %d(SP), %s", k.pendOff(u, a), z)
-		for _, op := range ops(z, tt[0], tt[1], tt[2], tt[3]) {
+		for _, op := range ops(z, tt[0], tt[1], tt[2]) {
 			e.p("%s", op)
 		}
 		e.p("VMOVUPS %s, %d(SP)", z, k.pendOff(u, a))
@@ -215,7 +215,7 @@ func (k kernel) task(e *emitter, t int) {
 		e.p("VMOVUPS %d(SP), %s", k.pendOff(u, 1), tt[0])
 		e.p("VMOVUPS %d(SP), %s", k.pendOff(u, 2), z)
 		e.p("VFMADD231PS %d(SP), %s, %s", k.pendOff(u, 3), tt[0], z)
-		for _, op := range tanhOps(z, tt[0], tt[1], tt[2], tt[3]) {
+		for _, op := range tanhOps(z, tt[0], tt[1], tt[2]) {
 			e.p("%s", op)
 		}
 		e.p("MOVQ cellFrame_c(DI), DX")
@@ -234,7 +234,7 @@ func (k kernel) task(e *emitter, t int) {
 	e.p("VMOVUPS %d(SP), %s", k.pendOff(u, 0), tt[0])
 	e.p("VFMADD231PS %d(SP), %s, %s", k.pendOff(u, 3), tt[0], z)
 	e.p("VMOVUPS %s, %d(DX)", z, u*vb)
-	for _, op := range tanhOps(z, tt[0], tt[1], tt[2], tt[3]) {
+	for _, op := range tanhOps(z, tt[0], tt[1], tt[2]) {
 		e.p("%s", op)
 	}
 	e.p("VMULPS %d(SP), %s, %s", k.pendOff(u, 1), z, z)

@@ -301,39 +301,17 @@ GLOBL cellc<>(SB), RODATA|NOPTR, $60
 	VADDPS z, z, z \
 	VSUBPS z, Z31, z
 
-// AVX2: Y13/Y14 hold the exp clamps and Y15 = 1.0 during the gate
+// AVX2: Y13-Y15 hold the clamps of tanh and σ during the gate
 // arithmetic; other constants are whole vectors (cellv) used as memory
-// operands. EXP256, SIG256, TANH256: see internal/asmgen/cellact.go.
-` + avx2Macros() + `// the AVX2 gate constants (Y13-Y15), loaded after the multiply-adds
-#define GATECONST256 \
-	VMOVUPS cellv<>+0(SB), Y13 \
-	VMOVUPS cellv<>+32(SB), Y14 \
-	VMOVUPS cellv<>+384(SB), Y15
-`
-
-// avx2Consts is cellc's first 15 constants as 8-lane vectors (32 bytes
-// each), then exp's rounding constant 1.5·2²³ + 127 (cellact.go).
-var avx2Consts = func() string {
-	vals := []string{"0x42b00000", "0xc2aeac50", "0x3fb8aa3b", "0x3f318000", "0xb95e8083",
-		"0x39506967", "0x3ab743ce", "0x3c088908", "0x3d2aa9c1", "0x3e2aaaaa", "0x3f000000",
-		"0x80000000", "0x3f800000", "0x40000000", "0x0000007f", "0x4b40007f"}
-	var b strings.Builder
-	b.WriteString("// cellc's constants as 8-lane vectors for AVX2 (the first, exp's upper clamp, is 88.0)\n")
-	for i, v := range vals {
-		for l := 0; l < 8; l++ {
-			fmt.Fprintf(&b, "DATA cellv<>+%d(SB)/4, $%s\n", 32*i+4*l, v)
-		}
-	}
-	fmt.Fprintf(&b, "GLOBL cellv<>(SB), RODATA|NOPTR, $%d\n", 32*len(vals))
-	return b.String()
-}()
+// operands. SIG256, TANH256, GATECONST256: see internal/asmgen/cellact.go.
+` + avx2Macros()
 
 // regs of one kernel.
 type regs struct {
 	acc    []string // (row·chunks + chunk)·A + a
 	panel  []string
 	bcast  []string
-	t1, t2 string // exp temporaries (AVX2; AVX-512 uses Z25/Z26)
+	t1, t2 string // activation temporaries (AVX2; AVX-512 uses Z25/Z26)
 	t3, t4 string // row temporaries
 	mask   string // AVX2: the lane mask of a chunk
 }
@@ -625,14 +603,14 @@ func (k kernel) epilogueRows(e *emitter, r regs, part, keep bool) {
 		if k512 {
 			e.p("SIG512(%s)", z)
 		} else {
-			e.p("SIG256(%s, %s, %s, %s, %s)", z, r.t1, r.t2, r.t4, r.mask)
+			e.p("SIG256(%s, %s, %s, %s)", z, r.t1, r.t2, r.t4)
 		}
 	}
 	tanh := func(z string) {
 		if k512 {
 			e.p("TANH512(%s)", z)
 		} else {
-			e.p("TANH256(%s, %s, %s, %s, %s)", z, r.t1, r.t2, r.t4, r.mask)
+			e.p("TANH256(%s, %s, %s, %s)", z, r.t1, r.t2, r.t4)
 		}
 	}
 	load := func(mem string, j int, dst string) {

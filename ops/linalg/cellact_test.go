@@ -1,0 +1,84 @@
+package linalg
+
+import (
+	"fmt"
+	"math"
+	"testing"
+)
+
+// TestCellActivationAccuracy measures the fused cells' σ and tanh on every
+// kernel set against float64, through the LSTM gates a step keeps
+// (CellArgs.Gates) with zero weights, so each gate's pre-activation is
+// exactly its Init value: a dense sweep of [-30, 30], tiny values of both
+// signs, zeros and ±Inf, in full and partial chunks and every row kernel.
+//
+// Bounds follow what the kernels do. Every set: σ and tanh within 4e-7
+// absolute (measured: the AVX2 rational functions 3.2e-7 for tanh near
+// ±1 and 1.7e-7 for σ, internal/asmgen/cellact.go; the exp-based sets a
+// few 1e-8). The AVX2 tanh is also within 6 ulp of float64's tanh rounded
+// to float32 at every input (measured 5.4 over 3 million inputs by
+// scripts/fit_tanh.py), tiny inputs included; the exp-based sets' 1 -
+// 2/(e+1) loses those to cancellation, so the ulp bound is AVX2's only.
+func TestCellActivationAccuracy(t *testing.T) {
+	var in []float32
+	for i := -30000; i <= 30000; i++ {
+		in = append(in, float32(i)/1000+float32(i%7)*1e-5)
+	}
+	for e := -40; e <= 0; e++ {
+		v := float32(math.Pow(10, float64(e)))
+		in = append(in, v, -v, 1.37*v, -1.37*v)
+	}
+	in = append(in, 0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)))
+	for _, kern := range kernels() {
+		restore, _ := setKernel(kern)
+		for _, hid := range []int{16, 13} {
+			for _, rows := range []int{64, 5, 1} {
+				name := fmt.Sprintf("%s H=%d rows=%d", kern, hid, rows)
+				var p CellWeights
+				PackCell(&p, make([]float32, CellSize(4, 0, hid)), 4, 0, hid, nil, make([]float32, 4*hid*hid))
+				a := &CellArgs{Rows: rows, LdH: hid, LdHOut: hid, LdC: hid, LdInit: 4 * hid, LdGates: 4 * hid, LdTanhC: hid}
+				a.H, a.C, a.HOut, a.TanhC = make([]float32, rows*hid), make([]float32, rows*hid), make([]float32, rows*hid), make([]float32, rows*hid)
+				a.Init, a.Gates = make([]float32, rows*4*hid), make([]float32, rows*4*hid)
+				var sigAbs, tanhAbs, tanhUlp float64
+				for done := 0; done < len(in); {
+					for i := range a.Init {
+						a.Init[i] = in[(done+i)%len(in)]
+					}
+					clear(a.C)
+					LSTMCell(&p, a)
+					for i, x := range a.Init {
+						got, want := float64(a.Gates[i]), 1/(1+math.Exp(-float64(x)))
+						isTanh := i%(4*hid) >= 3*hid
+						if isTanh {
+							want = math.Tanh(float64(x))
+						}
+						d := math.Abs(got - want)
+						if math.IsNaN(got) || d > 4e-7 {
+							t.Fatalf("%s: gate input %v: got %v, want %v (|diff| %.3g > 4e-7)", name, x, got, want, d)
+						}
+						if !isTanh {
+							sigAbs = max(sigAbs, d)
+							continue
+						}
+						tanhAbs = max(tanhAbs, d)
+						w32 := math.Abs(float64(float32(want)))
+						ulp := float64(math.Nextafter32(float32(w32), 2)) - w32
+						if w32 == 0 {
+							ulp = math.SmallestNonzeroFloat32
+						}
+						u := d / ulp
+						tanhUlp = max(tanhUlp, u)
+						if kern == SetAVX2 && u > 6 {
+							t.Fatalf("%s: tanh(%v) = %v, want %v: %.2f ulp > 6", name, x, got, want, u)
+						}
+					}
+					done += len(a.Init)
+				}
+				if hid == 16 && rows == 64 {
+					t.Logf("%s: σ max abs error %.3g, tanh %.3g (%.3g ulp)", kern, sigAbs, tanhAbs, tanhUlp)
+				}
+			}
+		}
+		restore()
+	}
+}
