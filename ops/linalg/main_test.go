@@ -3,6 +3,7 @@ package linalg
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -10,6 +11,19 @@ import (
 // testCeiling is the kernel set chosen at init (the CPU's best, or
 // MTLRUN_KERNELS): the tests run every set up to it. TestMain sets it.
 var testCeiling = SetAVX512
+
+// envTestSets, when set, narrows the tests to the kernel sets it lists
+// (comma-separated; still only those up to the ceiling the CPU runs).
+// scripts/test.sh runs the emulated AVX2-only CPU with avx2 alone: the
+// pure-Go set gains nothing from emulation (it is tested natively) and
+// took a third of that section's time.
+const envTestSets = "MTLRUN_TEST_SETS"
+
+// testSetWanted reports whether envTestSets lets the tests run set k.
+func testSetWanted(k string) bool {
+	v := os.Getenv(envTestSets)
+	return v == "" || slices.Contains(strings.Split(v, ","), k)
+}
 
 // kernelSetLine says which kernel sets the tests run and which they skip,
 // and why, so a machine without AVX-512 cannot pass silently untested.
@@ -23,6 +37,8 @@ func kernelSetLine() string {
 			skipped = append(skipped, k+" (this CPU or build lacks it)")
 		case above:
 			skipped = append(skipped, k+" ("+EnvKernels+"="+testCeiling+")")
+		case !testSetWanted(k):
+			skipped = append(skipped, k+" ("+envTestSets+"="+os.Getenv(envTestSets)+")")
 		}
 		if k == testCeiling {
 			above = true
