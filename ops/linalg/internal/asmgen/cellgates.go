@@ -25,10 +25,14 @@ import (
 // A loop trip takes gateChains rows and runs each gate of theirs side by
 // side (one activation per row, interleaved); loop 2's tanh(c') find their
 // inputs long ready. Rows left over take one shorter trip. The registers
-// the two chains leave (Y13-Y15 hold GATECONST256's clamps) hold three more of the
-// activations' constants (gateHeld): every activation reads ~10
-// constant vectors from memory otherwise. Measured on the LSTM(256) × 64 rows gate pass (BenchmarkCellGates,
-// Zen 4): 2-row kernels ~50 µs; this ~32 µs; three chains with the clamps
+// the two chains leave (Y13-Y15 hold GATECONST256's clamps) hold five
+// more of the activations' constants (gateHeld): every activation reads
+// ~10 constant vectors from memory otherwise (with the rational
+// activations, five held or three: the same time, the pass being bound
+// by its vector operations, not its loads). Measured with the
+// exp-based activations of before (three constants held) on the
+// LSTM(256) × 64 rows gate pass (BenchmarkCellGates, Zen 4): 2-row
+// kernels ~50 µs; this ~32 µs; three chains with the clamps
 // from memory ~35 µs; a loop over whole rows instead of gates ~41 µs;
 // three rows as streams staggered by a third of a row (software
 // pipelined) ~40 µs; splitting each activation into two stages through
@@ -52,13 +56,14 @@ import (
 
 const (
 	gateScrRow = 4 * 64 // bytes per scratch row: 4 accumulators × 16 units
-	gateChains = 2      // rows per trip: z and 4 temporaries each
+	gateChains = 2      // rows per trip
+	chainRegs  = 4      // registers per row in a trip: z and 3 temporaries (sigOps, tanhOps)
 )
 
 // gateHeld are the constants held in registers (cellv row → register):
-// the sigmoid's lower clamp and the first coefficients of both Horner
-// chains of the sigmoid (three activations in four for the LSTM).
-var gateHeld = map[string]string{"sigLo": "Y10", "sigP4": "Y11", "sigQ4": "Y12"}
+// the sigmoid's lower clamp and the leading coefficients of the Horner
+// chains of both activations.
+var gateHeld = map[string]string{"sigLo": "Y8", "sigP4": "Y9", "sigQ4": "Y10", "tanhP4": "Y11", "tanhQ4": "Y12"}
 
 func heldNames() []string {
 	var names []string
@@ -101,11 +106,11 @@ func (p gatePass) name() string {
 	return p.k.name + "GatesAVX2"
 }
 
-// chain is row r's registers in a trip: z, then 4 temporaries.
+// chain is row r's registers in a trip: z, then 3 temporaries.
 func chain(r int) []string {
-	c := make([]string, 5)
+	c := make([]string, chainRegs)
 	for i := range c {
-		c[i] = fmt.Sprintf("Y%d", 5*r+i)
+		c[i] = fmt.Sprintf("Y%d", chainRegs*r+i)
 	}
 	return c
 }
@@ -250,7 +255,7 @@ func (p gatePass) loop(e *emitter, label string, trip func(*emitter, int)) {
 // out with strides R8 and R9 (times gateChains: R12, R14), CX the rows left.
 func (p gatePass) emit(e *emitter) {
 	name := p.name()
-	if 5*gateChains+3+len(gateHeld) > 16 || gateChains > 3 {
+	if chainRegs*gateChains+3+len(gateHeld) > 16 || gateChains > 3 {
 		panic(name + ": out of registers")
 	}
 	if p.wide && gateChains != 2 {
