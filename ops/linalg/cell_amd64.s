@@ -10,27 +10,12 @@
 // block; masked loads and stores with VMASKMOVPS for a partial chunk). The
 // operands come in a cellFrame, read at the offsets go_asm.h gives.
 //
-// exp clamps its input with VMINPS/VMAXPS with the input as the second
-// source, the one x86 returns when either is NaN: NaN propagates.
+// σ and tanh are rational functions, the same operations on both sets
+// (internal/asmgen/cellact.go), their clamps compared with the input as
+// the second source, the one x86 returns when either is NaN: NaN
+// propagates.
 
-DATA cellc<>+0(SB)/4, $0x42b0c0a5   // 88.3762626647949: exp input max
-DATA cellc<>+4(SB)/4, $0xc2aeac50   // -87.3365478515625: exp input min
-DATA cellc<>+8(SB)/4, $0x3fb8aa3b   // log2(e)
-DATA cellc<>+12(SB)/4, $0x3f318000  // ln2 hi
-DATA cellc<>+16(SB)/4, $0xb95e8083  // ln2 lo
-DATA cellc<>+20(SB)/4, $0x39506967  // exp polynomial p0..p5
-DATA cellc<>+24(SB)/4, $0x3ab743ce
-DATA cellc<>+28(SB)/4, $0x3c088908
-DATA cellc<>+32(SB)/4, $0x3d2aa9c1
-DATA cellc<>+36(SB)/4, $0x3e2aaaaa
-DATA cellc<>+40(SB)/4, $0x3f000000
-DATA cellc<>+44(SB)/4, $0x80000000  // sign bit
-DATA cellc<>+48(SB)/4, $0x3f800000  // 1
-DATA cellc<>+52(SB)/4, $0x40000000  // 2
-DATA cellc<>+56(SB)/4, $0x0000007f  // 127, the exponent bias
-GLOBL cellc<>(SB), RODATA|NOPTR, $60
-
-// the AVX2 activations' constants as 8-lane vectors (internal/asmgen/cellact.go)
+// the activations' constants (internal/asmgen/cellact.go): 8-lane vectors for AVX2, scalars for AVX-512
 DATA cellv<>+0(SB)/4, $0x41100000
 DATA cellv<>+4(SB)/4, $0x41100000
 DATA cellv<>+8(SB)/4, $0x41100000
@@ -232,52 +217,33 @@ DATA cellv<>+788(SB)/4, $0x3250c070
 DATA cellv<>+792(SB)/4, $0x3250c070
 DATA cellv<>+796(SB)/4, $0x3250c070
 GLOBL cellv<>(SB), RODATA|NOPTR, $800
+DATA cellr<>+0(SB)/4, $0x41100000 // tanhHi
+DATA cellr<>+4(SB)/4, $0xc1100000 // tanhLo
+DATA cellr<>+8(SB)/4, $0x41900000 // sigHi
+DATA cellr<>+12(SB)/4, $0xc1900000 // sigLo
+DATA cellr<>+16(SB)/4, $0x3f000000 // half
+DATA cellr<>+20(SB)/4, $0x3f800000 // tanhP0
+DATA cellr<>+24(SB)/4, $0x3e090592 // tanhP1
+DATA cellr<>+28(SB)/4, $0x3b651656 // tanhP2
+DATA cellr<>+32(SB)/4, $0x37ace1dc // tanhP3
+DATA cellr<>+36(SB)/4, $0x32656eeb // tanhP4
+DATA cellr<>+40(SB)/4, $0x3f800000 // tanhQ0
+DATA cellr<>+44(SB)/4, $0x3eef2d6e // tanhQ1
+DATA cellr<>+48(SB)/4, $0x3cd3fc03 // tanhQ2
+DATA cellr<>+52(SB)/4, $0x39ac432b // tanhQ3
+DATA cellr<>+56(SB)/4, $0x3550c070 // tanhQ4
+DATA cellr<>+60(SB)/4, $0x3f800000 // sigP0
+DATA cellr<>+64(SB)/4, $0x3d090592 // sigP1
+DATA cellr<>+68(SB)/4, $0x39651656 // sigP2
+DATA cellr<>+72(SB)/4, $0x34ace1dc // sigP3
+DATA cellr<>+76(SB)/4, $0x2e656eeb // sigP4
+DATA cellr<>+80(SB)/4, $0x40800000 // sigQ0
+DATA cellr<>+84(SB)/4, $0x3eef2d6e // sigQ1
+DATA cellr<>+88(SB)/4, $0x3bd3fc03 // sigQ2
+DATA cellr<>+92(SB)/4, $0x37ac432b // sigQ3
+DATA cellr<>+96(SB)/4, $0x3250c070 // sigQ4
+GLOBL cellr<>(SB), RODATA|NOPTR, $100
 
-// AVX-512. Z28/Z29 hold the exp clamps, Z31 = 1.0; Z24-Z27 are temporaries.
-// z = exp(z): n = round(z·log2e), r = z - n·ln2 (two parts), then
-// 2^n · (1 + r + r²·P(r)) with VSCALEFPS doing the 2^n.
-#define EXP512(z, t1, t2) \
-	VMINPS z, Z28, z \
-	VMAXPS z, Z29, z \
-	VMULPS.BCST cellc<>+8(SB), z, t1 \
-	VRNDSCALEPS $0, t1, t1 \
-	VFNMADD231PS.BCST cellc<>+12(SB), t1, z \
-	VFNMADD231PS.BCST cellc<>+16(SB), t1, z \
-	VBROADCASTSS cellc<>+20(SB), t2 \
-	VFMADD213PS.BCST cellc<>+24(SB), z, t2 \
-	VFMADD213PS.BCST cellc<>+28(SB), z, t2 \
-	VFMADD213PS.BCST cellc<>+32(SB), z, t2 \
-	VFMADD213PS.BCST cellc<>+36(SB), z, t2 \
-	VFMADD213PS.BCST cellc<>+40(SB), z, t2 \
-	VFMADD213PS Z31, z, t2 \
-	VFMADD213PS Z31, z, t2 \
-	VSCALEFPS t1, t2, z
-
-// z = 1/z: 14-bit reciprocal estimate and one Newton step.
-#define RECIP512(z, t) \
-	VRCP14PS z, t \
-	VFNMADD213PS Z31, t, z \
-	VFMADD213PS t, t, z
-
-// z = 1/(1+exp(-z))
-#define SIG512(z) \
-	VPXORD.BCST cellc<>+44(SB), z, z \
-	EXP512(z, Z25, Z26) \
-	VADDPS Z31, z, z \
-	RECIP512(z, Z27)
-
-// z = tanh(z) = 1 - 2/(exp(2z)+1)
-#define TANH512(z) \
-	VADDPS z, z, z \
-	EXP512(z, Z25, Z26) \
-	VADDPS Z31, z, z \
-	RECIP512(z, Z27) \
-	VADDPS z, z, z \
-	VSUBPS z, Z31, z
-
-// AVX2: Y13-Y15 hold the clamps of tanh and σ during the gate
-// arithmetic; other constants are whole vectors (cellv) used as memory
-// operands. SIG256, TANH256, GATECONST256: see internal/asmgen/cellact.go.
 #define SIG256(z, t1, t2, t3) \
 	VMINPS z, Y15, z \
 	VMOVUPS cellv<>+96(SB), t1 \
@@ -314,18 +280,59 @@ GLOBL cellv<>(SB), RODATA|NOPTR, $800
 	VMULPS z, t2, t2 \
 	VDIVPS t3, t2, z
 
-// the AVX2 gate constants (Y13-Y15), loaded after the multiply-adds
+#define SIG512(z) \
+	VMINPS z, Z30, z \
+	VMAXPS z, Z31, z \
+	VMULPS z, z, Z25 \
+	VBROADCASTSS cellr<>+76(SB), Z26 \
+	VBROADCASTSS cellr<>+96(SB), Z27 \
+	VFMADD213PS.BCST cellr<>+72(SB), Z25, Z26 \
+	VFMADD213PS.BCST cellr<>+92(SB), Z25, Z27 \
+	VFMADD213PS.BCST cellr<>+68(SB), Z25, Z26 \
+	VFMADD213PS.BCST cellr<>+88(SB), Z25, Z27 \
+	VFMADD213PS.BCST cellr<>+64(SB), Z25, Z26 \
+	VFMADD213PS.BCST cellr<>+84(SB), Z25, Z27 \
+	VFMADD213PS.BCST cellr<>+60(SB), Z25, Z26 \
+	VFMADD213PS.BCST cellr<>+80(SB), Z25, Z27 \
+	VMULPS z, Z26, Z26 \
+	VDIVPS Z27, Z26, z \
+	VADDPS.BCST cellr<>+16(SB), z, z
+
+#define TANH512(z) \
+	VMINPS z, Z28, z \
+	VMAXPS z, Z29, z \
+	VMULPS z, z, Z25 \
+	VBROADCASTSS cellr<>+36(SB), Z26 \
+	VBROADCASTSS cellr<>+56(SB), Z27 \
+	VFMADD213PS.BCST cellr<>+32(SB), Z25, Z26 \
+	VFMADD213PS.BCST cellr<>+52(SB), Z25, Z27 \
+	VFMADD213PS.BCST cellr<>+28(SB), Z25, Z26 \
+	VFMADD213PS.BCST cellr<>+48(SB), Z25, Z27 \
+	VFMADD213PS.BCST cellr<>+24(SB), Z25, Z26 \
+	VFMADD213PS.BCST cellr<>+44(SB), Z25, Z27 \
+	VFMADD213PS.BCST cellr<>+20(SB), Z25, Z26 \
+	VFMADD213PS.BCST cellr<>+40(SB), Z25, Z27 \
+	VMULPS z, Z26, Z26 \
+	VDIVPS Z27, Z26, z
+
+// the clamps in registers, loaded after the multiply-adds
 #define GATECONST256 \
 	VMOVUPS cellv<>+0(SB), Y13 \
 	VMOVUPS cellv<>+32(SB), Y14 \
 	VMOVUPS cellv<>+64(SB), Y15
+
+// the clamps in registers, loaded after the multiply-adds
+#define GATECONST512 \
+	VBROADCASTSS cellr<>+0(SB), Z28 \
+	VBROADCASTSS cellr<>+4(SB), Z29 \
+	VBROADCASTSS cellr<>+8(SB), Z30 \
+	VBROADCASTSS cellr<>+12(SB), Z31
+
 // func lstmCell4AVX512(f *cellFrame): 4 row(s) × 1 chunk(s) of 16 units.
 TEXT ·lstmCell4AVX512(SB), NOSPLIT, $0-8
 	MOVQ f+0(FP), DI
 	KMOVW cellFrame_mask(DI), K1
-	VBROADCASTSS cellc<>+48(SB), Z31
-	VBROADCASTSS cellc<>+0(SB), Z28
-	VBROADCASTSS cellc<>+4(SB), Z29
+	GATECONST512
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_hb(DI), R11
 	MOVQ cellFrame_ldi(DI), R13
@@ -578,9 +585,7 @@ lstmCell4AVX512_keep:
 TEXT ·lstmCell1AVX512(SB), NOSPLIT, $0-8
 	MOVQ f+0(FP), DI
 	KMOVW cellFrame_mask(DI), K1
-	VBROADCASTSS cellc<>+48(SB), Z31
-	VBROADCASTSS cellc<>+0(SB), Z28
-	VBROADCASTSS cellc<>+4(SB), Z29
+	GATECONST512
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_hb(DI), R11
 	MOVQ cellFrame_ldi(DI), R13
@@ -671,9 +676,7 @@ lstmCell1AVX512_keep:
 TEXT ·lstmCell1x4AVX512(SB), NOSPLIT, $0-8
 	MOVQ f+0(FP), DI
 	KMOVW cellFrame_mask(DI), K1
-	VBROADCASTSS cellc<>+48(SB), Z31
-	VBROADCASTSS cellc<>+0(SB), Z28
-	VBROADCASTSS cellc<>+4(SB), Z29
+	GATECONST512
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_hb(DI), R11
 	MOVQ cellFrame_ldi(DI), R13
@@ -883,9 +886,7 @@ lstmCell1x4AVX512_keep:
 TEXT ·lstmCell1x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ f+0(FP), DI
 	KMOVW cellFrame_mask(DI), K1
-	VBROADCASTSS cellc<>+48(SB), Z31
-	VBROADCASTSS cellc<>+0(SB), Z28
-	VBROADCASTSS cellc<>+4(SB), Z29
+	GATECONST512
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_hb(DI), R11
 	MOVQ cellFrame_ldi(DI), R13
@@ -1017,9 +1018,7 @@ lstmCell1x2AVX512_keep:
 TEXT ·lstmCellG4AVX512(SB), NOSPLIT, $0-8
 	MOVQ f+0(FP), DI
 	KMOVW cellFrame_mask(DI), K1
-	VBROADCASTSS cellc<>+48(SB), Z31
-	VBROADCASTSS cellc<>+0(SB), Z28
-	VBROADCASTSS cellc<>+4(SB), Z29
+	GATECONST512
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_hb(DI), R11
 	MOVQ cellFrame_ldi(DI), R13
@@ -1202,9 +1201,7 @@ lstmCellG4AVX512_keep:
 TEXT ·lstmCellG1AVX512(SB), NOSPLIT, $0-8
 	MOVQ f+0(FP), DI
 	KMOVW cellFrame_mask(DI), K1
-	VBROADCASTSS cellc<>+48(SB), Z31
-	VBROADCASTSS cellc<>+0(SB), Z28
-	VBROADCASTSS cellc<>+4(SB), Z29
+	GATECONST512
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_hb(DI), R11
 	MOVQ cellFrame_ldi(DI), R13
@@ -1267,9 +1264,7 @@ lstmCellG1AVX512_keep:
 TEXT ·gruCell4AVX512(SB), NOSPLIT, $0-8
 	MOVQ f+0(FP), DI
 	KMOVW cellFrame_mask(DI), K1
-	VBROADCASTSS cellc<>+48(SB), Z31
-	VBROADCASTSS cellc<>+0(SB), Z28
-	VBROADCASTSS cellc<>+4(SB), Z29
+	GATECONST512
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_hb(DI), R11
 	MOVQ cellFrame_ldi(DI), R13
@@ -1409,9 +1404,7 @@ gruCell4AVX512_h:
 TEXT ·gruCell1AVX512(SB), NOSPLIT, $0-8
 	MOVQ f+0(FP), DI
 	KMOVW cellFrame_mask(DI), K1
-	VBROADCASTSS cellc<>+48(SB), Z31
-	VBROADCASTSS cellc<>+0(SB), Z28
-	VBROADCASTSS cellc<>+4(SB), Z29
+	GATECONST512
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_hb(DI), R11
 	MOVQ cellFrame_ldi(DI), R13
@@ -1469,9 +1462,7 @@ gruCell1AVX512_h:
 TEXT ·gruCell1x4AVX512(SB), NOSPLIT, $0-8
 	MOVQ f+0(FP), DI
 	KMOVW cellFrame_mask(DI), K1
-	VBROADCASTSS cellc<>+48(SB), Z31
-	VBROADCASTSS cellc<>+0(SB), Z28
-	VBROADCASTSS cellc<>+4(SB), Z29
+	GATECONST512
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_hb(DI), R11
 	MOVQ cellFrame_ldi(DI), R13
@@ -1588,9 +1579,7 @@ gruCell1x4AVX512_h:
 TEXT ·gruCell1x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ f+0(FP), DI
 	KMOVW cellFrame_mask(DI), K1
-	VBROADCASTSS cellc<>+48(SB), Z31
-	VBROADCASTSS cellc<>+0(SB), Z28
-	VBROADCASTSS cellc<>+4(SB), Z29
+	GATECONST512
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_hb(DI), R11
 	MOVQ cellFrame_ldi(DI), R13
@@ -1669,9 +1658,7 @@ gruCell1x2AVX512_h:
 TEXT ·gruCellG4AVX512(SB), NOSPLIT, $0-8
 	MOVQ f+0(FP), DI
 	KMOVW cellFrame_mask(DI), K1
-	VBROADCASTSS cellc<>+48(SB), Z31
-	VBROADCASTSS cellc<>+0(SB), Z28
-	VBROADCASTSS cellc<>+4(SB), Z29
+	GATECONST512
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_hb(DI), R11
 	MOVQ cellFrame_ldi(DI), R13
@@ -1747,9 +1734,7 @@ TEXT ·gruCellG4AVX512(SB), NOSPLIT, $0-8
 TEXT ·gruCellG1AVX512(SB), NOSPLIT, $0-8
 	MOVQ f+0(FP), DI
 	KMOVW cellFrame_mask(DI), K1
-	VBROADCASTSS cellc<>+48(SB), Z31
-	VBROADCASTSS cellc<>+0(SB), Z28
-	VBROADCASTSS cellc<>+4(SB), Z29
+	GATECONST512
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_hb(DI), R11
 	MOVQ cellFrame_ldi(DI), R13
@@ -1777,9 +1762,7 @@ TEXT ·gruCellG1AVX512(SB), NOSPLIT, $0-8
 TEXT ·gru0ZR4AVX512(SB), NOSPLIT, $0-8
 	MOVQ f+0(FP), DI
 	KMOVW cellFrame_mask(DI), K1
-	VBROADCASTSS cellc<>+48(SB), Z31
-	VBROADCASTSS cellc<>+0(SB), Z28
-	VBROADCASTSS cellc<>+4(SB), Z29
+	GATECONST512
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_hb(DI), R11
 	MOVQ cellFrame_ldi(DI), R13
@@ -1890,9 +1873,7 @@ gru0ZR4AVX512_h:
 TEXT ·gru0ZR1AVX512(SB), NOSPLIT, $0-8
 	MOVQ f+0(FP), DI
 	KMOVW cellFrame_mask(DI), K1
-	VBROADCASTSS cellc<>+48(SB), Z31
-	VBROADCASTSS cellc<>+0(SB), Z28
-	VBROADCASTSS cellc<>+4(SB), Z29
+	GATECONST512
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_hb(DI), R11
 	MOVQ cellFrame_ldi(DI), R13
@@ -1941,9 +1922,7 @@ gru0ZR1AVX512_h:
 TEXT ·gru0N4AVX512(SB), NOSPLIT, $0-8
 	MOVQ f+0(FP), DI
 	KMOVW cellFrame_mask(DI), K1
-	VBROADCASTSS cellc<>+48(SB), Z31
-	VBROADCASTSS cellc<>+0(SB), Z28
-	VBROADCASTSS cellc<>+4(SB), Z29
+	GATECONST512
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_hb(DI), R11
 	MOVQ cellFrame_ldi(DI), R13
@@ -2040,9 +2019,7 @@ gru0N4AVX512_h:
 TEXT ·gru0N1AVX512(SB), NOSPLIT, $0-8
 	MOVQ f+0(FP), DI
 	KMOVW cellFrame_mask(DI), K1
-	VBROADCASTSS cellc<>+48(SB), Z31
-	VBROADCASTSS cellc<>+0(SB), Z28
-	VBROADCASTSS cellc<>+4(SB), Z29
+	GATECONST512
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_hb(DI), R11
 	MOVQ cellFrame_ldi(DI), R13
@@ -2088,9 +2065,7 @@ gru0N1AVX512_h:
 TEXT ·rnnCell4AVX512(SB), NOSPLIT, $0-8
 	MOVQ f+0(FP), DI
 	KMOVW cellFrame_mask(DI), K1
-	VBROADCASTSS cellc<>+48(SB), Z31
-	VBROADCASTSS cellc<>+0(SB), Z28
-	VBROADCASTSS cellc<>+4(SB), Z29
+	GATECONST512
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_hb(DI), R11
 	MOVQ cellFrame_ldi(DI), R13
@@ -2166,9 +2141,7 @@ rnnCell4AVX512_h:
 TEXT ·rnnCell1AVX512(SB), NOSPLIT, $0-8
 	MOVQ f+0(FP), DI
 	KMOVW cellFrame_mask(DI), K1
-	VBROADCASTSS cellc<>+48(SB), Z31
-	VBROADCASTSS cellc<>+0(SB), Z28
-	VBROADCASTSS cellc<>+4(SB), Z29
+	GATECONST512
 	MOVQ cellFrame_init(DI), R10
 	MOVQ cellFrame_hb(DI), R11
 	MOVQ cellFrame_ldi(DI), R13

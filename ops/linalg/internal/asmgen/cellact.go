@@ -5,10 +5,13 @@ import (
 	"strings"
 )
 
-// The AVX2 activations as instruction lists, so one text gives both the
-// SIG256/TANH256 macros (every AVX2 cell) and the interleaved sequences
-// of the two-pass epilogues and gate passes (cellspill.go, cellgates.go,
-// cellstream.go): a row computed by any of them gets the same bits.
+// The cells' activations as instruction lists, so one text gives the
+// SIG256/TANH256 and SIG512/TANH512 macros (every cell kernel) and the
+// interleaved sequences of the AVX2 two-pass epilogues and gate passes
+// (cellspill.go, cellgates.go, cellstream.go). Both sets run the same
+// operations in the same order (a clamp, u = x·x, two Horner chains of
+// fused multiply-adds, x·P, a correctly rounded division), so σ and tanh
+// have the same bits on AVX2 and AVX-512, whichever kernel computes them.
 //
 // tanh is a rational function, tanh(x) = x·P(x²)/Q(x²) on |x| ≤ 9, P and
 // Q of degree 4 (scripts/fit_tanh.py fits them: largest relative error
@@ -31,16 +34,23 @@ import (
 //
 // Register operands: the clamps are compared with z as the second
 // source, which x86 returns when either is NaN, so NaN propagates. The
-// constants come from memory (cellv) except the clamps in Y13-Y15
-// (GATECONST256).
+// constants come from memory, AVX2 whole vectors (cellv), AVX-512
+// broadcast scalars (cellr), except the clamps: Y13-Y15 (GATECONST256;
+// σ's lower clamp is loaded into a temporary) and Z28-Z31
+// (GATECONST512).
+//
+// On AVX2 it replaced 1/(1+exp(-x)) and 1 - 2/(exp(2x)+1) (18 operations
+// each, see above). On AVX-512 the exp-based forms (VSCALEFPS, a 14-bit
+// reciprocal and a Newton step) took 19 and 21: dropping 3 of them, as a
+// trial, sped the fused LSTM(256) × 64-row step by 15 %.
 
-// avx2Const is one 8-lane row of cellv.
-type avx2Const struct {
+// actConst is one constant of the activations.
+type actConst struct {
 	name string
 	bits uint32
 }
 
-var avx2ConstRows = []avx2Const{
+var actConstRows = []actConst{
 	{"tanhHi", 0x41100000}, // 9
 	{"tanhLo", 0xc1100000}, // -9
 	{"sigHi", 0x41900000},  // 18
@@ -53,51 +63,77 @@ var avx2ConstRows = []avx2Const{
 	{"sigQ0", 0x40800000}, {"sigQ1", 0x3eef2d6e}, {"sigQ2", 0x3bd3fc03}, {"sigQ3", 0x37ac432b}, {"sigQ4", 0x3250c070},
 }
 
-// cv is the memory operand of the named cellv row.
-func cv(name string) string {
-	for i, c := range avx2ConstRows {
+func actIndex(name string) int {
+	for i, c := range actConstRows {
 		if c.name == name {
-			return fmt.Sprintf("cellv<>+%d(SB)", 32*i)
+			return i
 		}
 	}
-	panic("asmgen: no cellv row " + name)
+	panic("asmgen: no activation constant " + name)
 }
 
-// gateConstRegs are the cellv rows GATECONST256 holds in Y13-Y15.
-var gateConstRegs = []struct{ name, reg string }{{"tanhHi", "Y13"}, {"tanhLo", "Y14"}, {"sigHi", "Y15"}}
+// cv is the named constant as an AVX2 memory operand: an 8-lane cellv row.
+func cv(name string) string { return fmt.Sprintf("cellv<>+%d(SB)", 32*actIndex(name)) }
+
+// actSet is how one instruction set reads the constants.
+type actSet struct {
+	mem   func(name string) string // a constant as a memory operand
+	load  string                   // moves a memory constant into a register
+	bcst  string                   // suffix of an arithmetic instruction with a memory constant
+	clamp map[string]string        // the clamps held in registers
+}
+
+var (
+	act256 = actSet{mem: cv, load: "VMOVUPS", clamp: map[string]string{"tanhHi": "Y13", "tanhLo": "Y14", "sigHi": "Y15"}}
+	act512 = actSet{mem: func(name string) string { return fmt.Sprintf("cellr<>+%d(SB)", 4*actIndex(name)) },
+		load: "VBROADCASTSS", bcst: ".BCST", clamp: map[string]string{"tanhHi": "Z28", "tanhLo": "Z29", "sigHi": "Z30", "sigLo": "Z31"}}
+)
+
+// clampOps: z = min(hi, max(lo, z)), a clamp held nowhere loaded into t.
+func (a actSet) clampOps(prefix, z, t string) []string {
+	var out []string
+	for _, c := range []struct{ op, name string }{{"VMINPS", prefix + "Hi"}, {"VMAXPS", prefix + "Lo"}} {
+		r, ok := a.clamp[c.name]
+		if !ok {
+			out = append(out, a.load+" "+a.mem(c.name)+", "+t)
+			r = t
+		}
+		out = append(out, c.op+" "+z+", "+r+", "+z)
+	}
+	return out
+}
 
 // rationalOps: z = z·P(z²)/Q(z²) with the named coefficients (prefix P0…P4,
 // Q0…Q4), z already clamped; the two Horner chains interleaved.
-func rationalOps(prefix, z, t1, t2, t3 string) []string {
+func (a actSet) rationalOps(prefix, z, t1, t2, t3 string) []string {
 	out := []string{
 		"VMULPS " + z + ", " + z + ", " + t1,
-		"VMOVUPS " + cv(prefix+"P4") + ", " + t2,
-		"VMOVUPS " + cv(prefix+"Q4") + ", " + t3,
+		a.load + " " + a.mem(prefix+"P4") + ", " + t2,
+		a.load + " " + a.mem(prefix+"Q4") + ", " + t3,
 	}
 	for k := 3; k >= 0; k-- {
 		out = append(out,
-			fmt.Sprintf("VFMADD213PS %s, %s, %s", cv(fmt.Sprintf("%sP%d", prefix, k)), t1, t2),
-			fmt.Sprintf("VFMADD213PS %s, %s, %s", cv(fmt.Sprintf("%sQ%d", prefix, k)), t1, t3))
+			fmt.Sprintf("VFMADD213PS%s %s, %s, %s", a.bcst, a.mem(fmt.Sprintf("%sP%d", prefix, k)), t1, t2),
+			fmt.Sprintf("VFMADD213PS%s %s, %s, %s", a.bcst, a.mem(fmt.Sprintf("%sQ%d", prefix, k)), t1, t3))
 	}
 	return append(out, "VMULPS "+z+", "+t2+", "+t2, "VDIVPS "+t3+", "+t2+", "+z)
 }
 
-// sigOps: z = σ(z) (see above); t1-t3 are temporaries.
-func sigOps(z, t1, t2, t3 string) []string {
-	out := []string{
-		"VMINPS " + z + ", Y15, " + z,
-		"VMOVUPS " + cv("sigLo") + ", " + t1,
-		"VMAXPS " + z + ", " + t1 + ", " + z,
-	}
-	out = append(out, rationalOps("sig", z, t1, t2, t3)...)
-	return append(out, "VADDPS "+cv("half")+", "+z+", "+z)
+// sig: z = σ(z) (see above); t1-t3 are temporaries.
+func (a actSet) sig(z, t1, t2, t3 string) []string {
+	out := append(a.clampOps("sig", z, t1), a.rationalOps("sig", z, t1, t2, t3)...)
+	return append(out, "VADDPS"+a.bcst+" "+a.mem("half")+", "+z+", "+z)
 }
 
-// tanhOps: z = tanh(z).
-func tanhOps(z, t1, t2, t3 string) []string {
-	out := []string{"VMINPS " + z + ", Y13, " + z, "VMAXPS " + z + ", Y14, " + z}
-	return append(out, rationalOps("tanh", z, t1, t2, t3)...)
+// tanh: z = tanh(z).
+func (a actSet) tanh(z, t1, t2, t3 string) []string {
+	return append(a.clampOps("tanh", z, t1), a.rationalOps("tanh", z, t1, t2, t3)...)
 }
+
+// sigOps and tanhOps are the AVX2 lists, which the AVX2 kernels
+// interleave.
+func sigOps(z, t1, t2, t3 string) []string  { return act256.sig(z, t1, t2, t3) }
+func tanhOps(z, t1, t2, t3 string) []string { return act256.tanh(z, t1, t2, t3) }
 
 // interleave merges instruction lists round-robin: independent chains
 // side by side, so the out-of-order scheduler holds the next steps of
@@ -118,34 +154,51 @@ func interleave(lists ...[]string) []string {
 	}
 }
 
-// avx2Macros are SIG256 and TANH256 from the lists above, and
-// GATECONST256, which loads their clamps into Y13-Y15.
-func avx2Macros() string {
+// actMacros are SIG256/TANH256(z, t1, t2, t3) and SIG512/TANH512(z)
+// (temporaries Z25-Z27) from the lists above, and GATECONST256 and
+// GATECONST512, which load their register clamps.
+func actMacros() string {
 	var b strings.Builder
 	for _, m := range []struct {
+		name, args string
+		ops        []string
+	}{
+		{"SIG256", "z, t1, t2, t3", act256.sig("z", "t1", "t2", "t3")},
+		{"TANH256", "z, t1, t2, t3", act256.tanh("z", "t1", "t2", "t3")},
+		{"SIG512", "z", act512.sig("z", "Z25", "Z26", "Z27")},
+		{"TANH512", "z", act512.tanh("z", "Z25", "Z26", "Z27")},
+	} {
+		fmt.Fprintf(&b, "#define %s(%s) \\\n\t%s\n\n", m.name, m.args, strings.Join(m.ops, " \\\n\t"))
+	}
+	for _, g := range []struct {
 		name string
-		ops  func(z, t1, t2, t3 string) []string
-	}{{"SIG256", sigOps}, {"TANH256", tanhOps}} {
-		fmt.Fprintf(&b, "#define %s(z, t1, t2, t3) \\\n\t%s\n\n", m.name,
-			strings.Join(m.ops("z", "t1", "t2", "t3"), " \\\n\t"))
+		a    actSet
+	}{{"GATECONST256", act256}, {"GATECONST512", act512}} {
+		fmt.Fprintf(&b, "// the clamps in registers, loaded after the multiply-adds\n#define %s", g.name)
+		for _, c := range actConstRows {
+			if r, ok := g.a.clamp[c.name]; ok {
+				fmt.Fprintf(&b, " \\\n\t%s %s, %s", g.a.load, g.a.mem(c.name), r)
+			}
+		}
+		b.WriteString("\n\n")
 	}
-	b.WriteString("// the AVX2 gate constants (Y13-Y15), loaded after the multiply-adds\n#define GATECONST256")
-	for _, c := range gateConstRegs {
-		fmt.Fprintf(&b, " \\\n\tVMOVUPS %s, %s", cv(c.name), c.reg)
-	}
-	b.WriteString("\n")
 	return b.String()
 }
 
-// avx2Consts is cellv: the rows above as 8-lane vectors (32 bytes each).
-var avx2Consts = func() string {
+// actConsts are the constants as 8-lane vectors for AVX2 (cellv, 32
+// bytes a row) and as scalars for AVX-512's broadcasts (cellr).
+var actConsts = func() string {
 	var b strings.Builder
-	b.WriteString("// the AVX2 activations' constants as 8-lane vectors (internal/asmgen/cellact.go)\n")
-	for i, c := range avx2ConstRows {
+	b.WriteString("// the activations' constants (internal/asmgen/cellact.go): 8-lane vectors for AVX2, scalars for AVX-512\n")
+	for i, c := range actConstRows {
 		for l := 0; l < 8; l++ {
 			fmt.Fprintf(&b, "DATA cellv<>+%d(SB)/4, $0x%08x\n", 32*i+4*l, c.bits)
 		}
 	}
-	fmt.Fprintf(&b, "GLOBL cellv<>(SB), RODATA|NOPTR, $%d\n", 32*len(avx2ConstRows))
+	fmt.Fprintf(&b, "GLOBL cellv<>(SB), RODATA|NOPTR, $%d\n", 32*len(actConstRows))
+	for i, c := range actConstRows {
+		fmt.Fprintf(&b, "DATA cellr<>+%d(SB)/4, $0x%08x // %s\n", 4*i, c.bits, c.name)
+	}
+	fmt.Fprintf(&b, "GLOBL cellr<>(SB), RODATA|NOPTR, $%d\n\n", 4*len(actConstRows))
 	return b.String()
 }()
