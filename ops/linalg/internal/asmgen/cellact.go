@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strings"
+
+	"github.com/mtlrun/mtlrun/ops/linalg/internal/tanhcoef"
 )
 
 // The cells' activations as instruction lists, so one text gives the
@@ -22,7 +25,11 @@ import (
 // is clamped there. The sigmoid is the same function scaled:
 // σ(x) = 0.5 + 0.5·tanh(x/2) = 0.5 + x·P'(x²)/Q'(x²) with P'_k = P_k/4ᵏ
 // and Q'_k = 4·Q_k/4ᵏ (powers of two: exact), the input clamped to ±18;
-// largest absolute error 1.7e-7.
+// largest absolute error 1.7e-7 (σ(-20) comes out as -6e-8: outputs can
+// leave [0, 1] by that much). The coefficients live in
+// internal/tanhcoef, which neongen reads too: the NEON cells compute
+// 0.5 + 0.5·tanh(x/2) with the same operations, so all three sets give
+// the same bits (TestCellActivationAccuracy's golden table).
 //
 // It replaced 1/(1+exp(-x)) and 1 - 2/(exp(2x)+1), exp by range
 // reduction: 12 (tanh) or 13 (σ) vector operations per activation
@@ -50,18 +57,28 @@ type actConst struct {
 	bits uint32
 }
 
-var actConstRows = []actConst{
-	{"tanhHi", 0x41100000}, // 9
-	{"tanhLo", 0xc1100000}, // -9
-	{"sigHi", 0x41900000},  // 18
-	{"sigLo", 0xc1900000},  // -18
-	{"half", 0x3f000000},
-	// scripts/fit_tanh.py: P0…P4 and Q0…Q4 of tanh, then of σ
-	{"tanhP0", 0x3f800000}, {"tanhP1", 0x3e090592}, {"tanhP2", 0x3b651656}, {"tanhP3", 0x37ace1dc}, {"tanhP4", 0x32656eeb},
-	{"tanhQ0", 0x3f800000}, {"tanhQ1", 0x3eef2d6e}, {"tanhQ2", 0x3cd3fc03}, {"tanhQ3", 0x39ac432b}, {"tanhQ4", 0x3550c070},
-	{"sigP0", 0x3f800000}, {"sigP1", 0x3d090592}, {"sigP2", 0x39651656}, {"sigP3", 0x34ace1dc}, {"sigP4", 0x2e656eeb},
-	{"sigQ0", 0x40800000}, {"sigQ1", 0x3eef2d6e}, {"sigQ2", 0x3bd3fc03}, {"sigQ3", 0x37ac432b}, {"sigQ4", 0x3250c070},
-}
+// actConstRows are the constants: tanhcoef's fit for tanh, and for σ the
+// same coefficients scaled by powers of two (exact), P'_k = P_k/4ᵏ and
+// Q'_k = 4·Q_k/4ᵏ, with the clamps doubled.
+var actConstRows = func() []actConst {
+	f := func(b uint32) float32 { return math.Float32frombits(b) }
+	bits := math.Float32bits
+	clamp := f(tanhcoef.ClampBits)
+	rows := []actConst{{"tanhHi", bits(clamp)}, {"tanhLo", bits(-clamp)}, {"sigHi", bits(2 * clamp)}, {"sigLo", bits(-2 * clamp)}, {"half", bits(0.5)}}
+	for _, poly := range []struct {
+		name  string
+		c     [5]uint32
+		scale float32
+	}{{"P", tanhcoef.P, 1}, {"Q", tanhcoef.Q, 4}} {
+		for k, b := range poly.c {
+			rows = append(rows, actConst{fmt.Sprintf("tanh%s%d", poly.name, k), b})
+		}
+		for k, b := range poly.c {
+			rows = append(rows, actConst{fmt.Sprintf("sig%s%d", poly.name, k), bits(poly.scale * f(b) / float32(math.Pow(4, float64(k))))})
+		}
+	}
+	return rows
+}()
 
 func actIndex(name string) int {
 	for i, c := range actConstRows {

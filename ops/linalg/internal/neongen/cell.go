@@ -170,12 +170,12 @@ func (k cellKernel) emit(e *emitter) {
 // old h, R3 = h out (GRU0 pass 1: z), R8 = aux; strides R2, R4, R9. A
 // keeping LSTM also has R10 = gates (row stride R11, slot stride R12) and
 // R13 = tanh(c') (row stride R14); R15 walks the gate slots.
-// Constants in V28..V31, exp temporaries V16..V19, loaded operands
-// V20.. and V24...
+// Constants in V28..V30 (neonr<>), activation temporaries V16..V18,
+// loaded operands V20.. and V24...
 func (k cellKernel) epilogue(e *emitter) {
 	kd, V := k.k, k.V()
 	m := mathEmitter{emitter: e, cbase: 28}
-	loadConsts(e, 28, 4)
+	loadRat(e, 28)
 	e.p("MOVD\tneonFrame_c(R0), R1")
 	e.p("MOVD\tneonFrame_ldc(R0), R2")
 	e.p("MOVD\tneonFrame_ho(R0), R3")
@@ -192,8 +192,8 @@ func (k cellKernel) epilogue(e *emitter) {
 		e.p("MOVD\tneonFrame_tc(R0), R13")
 		e.p("MOVD\tneonFrame_ldt(R0), R14")
 	}
-	sig := func(z int) { m.sigmoid(z, 16, 17, 18, 19) }
-	tanh := func(z int) { m.tanhExp(z, 16, 17, 18, 19) }
+	sig := func(z int) { m.sigRat(z, 16, 17, 18) }
+	tanh := func(z int) { m.tanhRat(z, 16, 17, 18) }
 	const L, Z = 20, 24 // loaded c / old h, loaded z
 	for r := 0; r < k.rows; r++ {
 		if r > 0 {
@@ -353,6 +353,7 @@ func generateCell() (asm, decl []byte) {
 
 `)
 	e.raw("%s", constData())
+	e.raw("%s", ratData())
 	activations(&e)
 	decl = cellKernels(&e)
 	return e.b.Bytes(), decl

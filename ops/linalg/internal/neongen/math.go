@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/mtlrun/mtlrun/ops/linalg/internal/tanhcoef"
 )
 
 // The constants of exp, sigmoid and tanh: activation.go's values (the
@@ -112,6 +114,82 @@ func (m mathEmitter) horner(acc, tmp, z int, coef ...int) int {
 	return acc
 }
 
+// The cells' σ and tanh (the amd64 cells' rational functions, the same
+// operations, so the same bits: internal/asmgen/cellact.go): constants
+// in their own table neonr<>, three registers from cbase.
+const (
+	rHi   = iota // tanh's input clamp, 9
+	rLo          // -9
+	rHalf        // 0.5
+	rOne         // 1 = P0 = Q0
+	rP1          // P1..P4
+	rP2
+	rP3
+	rP4
+	rQ1 // Q1..Q4
+	rQ2
+	rQ3
+	rQ4
+	nRat
+)
+
+// ratBits are the neonr<> constants' bit patterns, in slot order.
+var ratBits = func() []uint32 {
+	clamp := math.Float32frombits(tanhcoef.ClampBits)
+	b := []uint32{math.Float32bits(clamp), math.Float32bits(-clamp), math.Float32bits(0.5), math.Float32bits(1)}
+	b = append(b, tanhcoef.P[1:]...)
+	b = append(b, tanhcoef.Q[1:]...)
+	if len(b) != nRat || tanhcoef.P[0] != b[rOne] || tanhcoef.Q[0] != b[rOne] {
+		panic("neongen: the rational tanh's constants do not fit the table")
+	}
+	return b
+}()
+
+// ratData is the DATA table neonr<>.
+func ratData() string {
+	var s strings.Builder
+	s.WriteString("// the cells' rational σ and tanh (ops/linalg/internal/tanhcoef)\n")
+	for i, v := range ratBits {
+		fmt.Fprintf(&s, "DATA neonr<>+%d(SB)/4, $0x%08x\n", 4*i, v)
+	}
+	fmt.Fprintf(&s, "GLOBL neonr<>(SB), RODATA|NOPTR, $%d\n", 4*len(ratBits))
+	return s.String()
+}
+
+// loadRat loads neonr<> into Vbase.. (R2 is clobbered).
+func loadRat(e *emitter, base int) {
+	e.p("MOVD\t$neonr<>(SB), R2")
+	e.p("VLD1\t(R2), %s", regList(base, (nRat+3)/4))
+}
+
+// tanhRat sets Vz = tanh(Vz) = z·P(z²)/Q(z²), z clamped to ±9 (FMIN and
+// FMAX give NaN for a NaN input); t1..t3 are clobbered. Per element the
+// operations of the amd64 cells: u = z·z, P and Q by Horner's rule in
+// fused multiply-adds, z·P, one division.
+func (m mathEmitter) tanhRat(z, t1, t2, t3 int) {
+	m.dupC(t1, rHi)
+	m.op3("FMIN", z, z, t1)
+	m.dupC(t1, rLo)
+	m.op3("FMAX", z, z, t1)
+	m.op3("FMUL", t1, z, z) // u
+	p := m.horner(t2, t3, t1, rP4, rP3, rP2, rP1, rOne)
+	m.op3("FMUL", z, z, p)
+	q := m.horner(t2, t3, t1, rQ4, rQ3, rQ2, rQ1, rOne)
+	m.op3("FDIV", z, z, q)
+}
+
+// sigRat sets Vz = σ(Vz) = 0.5 + 0.5·tanh(z/2): the halving and the
+// product by 0.5 are exact, so the one rounding of the sum gives the
+// amd64 cells' bits (their σ is tanh's fit scaled by powers of two).
+func (m mathEmitter) sigRat(z, t1, t2, t3 int) {
+	m.dupC(t1, rHalf)
+	m.op3("FMUL", z, z, t1)
+	m.tanhRat(z, t1, t2, t3)
+	m.dupC(t1, rHalf)
+	m.op3("FMUL", z, z, t1)
+	m.op3("FADD", z, z, t1)
+}
+
 // exp sets Vz = exp(Vz) (the scalar expf): clamp (FMIN/FMAX return NaN for
 // a NaN input, so NaN propagates), n = ⌊z·log2e + ½⌋, r = z − n·ln2 in two
 // parts, 1 + r + r²·P(r), times 2^n built in the exponent bits. t1..t4 are
@@ -149,18 +227,6 @@ func (m mathEmitter) sigmoid(z, t1, t2, t3, t4 int) {
 	m.dupC(t1, cOne)
 	m.op3("FADD", z, z, t1)
 	m.op3("FDIV", z, t1, z)
-}
-
-// tanhExp sets Vz = tanh(Vz) as 1 − 2/(exp(2z)+1), the cells' form (the
-// AVX kernels' too): within a few 1e-7 absolute everywhere.
-func (m mathEmitter) tanhExp(z, t1, t2, t3, t4 int) {
-	m.op3("FADD", z, z, z)
-	m.exp(z, t1, t2, t3, t4)
-	m.dupC(t1, cOne)
-	m.op3("FADD", z, z, t1)
-	m.dupC(t2, cTwo)
-	m.op3("FDIV", z, t2, z)
-	m.op3("FSUB", z, t1, z)
 }
 
 // tanh sets Vx = tanh(Vx) as the scalar tanhf: x + x·z·P(z), z = x², for
