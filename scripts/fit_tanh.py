@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Fit the rational tanh of the AVX2 cell kernels (ops/linalg/internal/asmgen/cellact.go).
+"""Fit the rational tanh of the fused cell kernels (ops/linalg/internal/tanhcoef).
 
 tanh(x) = x * P(x^2) / Q(x^2) on |x| <= X (X = 9; beyond it tanh rounds to
 within one float32 ulp of +-1), P and Q of degree 4 in u = x^2, Q(0) = 1.
@@ -14,7 +14,8 @@ float32 arithmetic (u = x*x, Horner by fused multiply-adds, x*P, P/Q) on
 sigmoid is 0.5 + x*P'(x^2)/Q'(x^2) with P'_k = P_k/4^k, Q'_k = 4*Q_k/4^k
 (sigma(x) = 0.5 + 0.5*tanh(x/2); the scaling by powers of two is exact).
 
-Prints the coefficients as float32 bit patterns for cellact.go.
+Prints the coefficients as float32 bit patterns for internal/tanhcoef
+(the sigmoid's are derived from them by the generators).
 
     /usr/bin/python3 scripts/fit_tanh.py      # Debian: python3-numpy python3-mpmath
 """
