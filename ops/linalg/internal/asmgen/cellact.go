@@ -17,27 +17,30 @@ import (
 // have the same bits on AVX2 and AVX-512, whichever kernel computes them.
 //
 // tanh is a rational function, tanh(x) = x·P(x²)/Q(x²) on |x| ≤ 9, P and
-// Q of degree 4 (scripts/fit_tanh.py fits them: largest relative error
-// 2.1e-8 in exact arithmetic; in float32, with u = x·x, both polynomials
-// by Horner's rule in fused multiply-adds, x·P and one division, at most
-// 5.4 ulp, 3.2e-7 absolute, over 3 million inputs, so a result can pass
-// ±1 by up to 2 ulp). Beyond ±9 tanh is within an ulp of ±1, so the input
-// is clamped there. The sigmoid is the same function scaled:
-// σ(x) = 0.5 + 0.5·tanh(x/2) = 0.5 + x·P'(x²)/Q'(x²) with P'_k = P_k/4ᵏ
-// and Q'_k = 4·Q_k/4ᵏ (powers of two: exact), the input clamped to ±18;
-// largest absolute error 1.7e-7 (σ(-20) comes out as -6e-8: outputs can
-// leave [0, 1] by that much). The coefficients live in
-// internal/tanhcoef, which neongen reads too: the NEON cells compute
-// 0.5 + 0.5·tanh(x/2) with the same operations, so all three sets give
-// the same bits (TestCellActivationAccuracy's golden table).
+// Q of degree 4 (internal/tanhcoef; scripts/fit_tanh.py fits them:
+// largest relative error 2.1e-8 in exact arithmetic; in float32, with
+// u = x·x, both polynomials by Horner's rule in fused multiply-adds, x·P
+// and one division, at most 5.4 ulp, 3.2e-7 absolute, over 3 million
+// inputs, so a result can pass ±1 by up to 2 ulp). Beyond ±9 tanh is
+// within an ulp of ±1, so the input is clamped there. The sigmoid is the
+// same function scaled: σ(x) = 0.5 + 0.5·tanh(x/2) = 0.5 + x·P'(x²)/Q'(x²)
+// with P'_k = P_k/4ᵏ and Q'_k = 4·Q_k/4ᵏ (powers of two: exact), the
+// input clamped to ±18; largest absolute error 1.7e-7 (σ(-20) comes out
+// as -6e-8: outputs can leave [0, 1] by that much). neongen reads
+// internal/tanhcoef too: the NEON cells compute 0.5 + 0.5·tanh(x/2) with
+// the same operations, so all three sets give the same bits
+// (TestCellActivationAccuracy's golden table).
 //
-// It replaced 1/(1+exp(-x)) and 1 - 2/(exp(2x)+1), exp by range
+// They replaced 1/(1+exp(-x)) and 1 - 2/(exp(2x)+1), exp by range
 // reduction: 12 (tanh) or 13 (σ) vector operations per activation
-// besides the division and the loads, against 18. The gate arithmetic is
-// bound by the vector ports (taking 4 of the 18 out, as a trial, sped the
-// blocked step's gate pass up by 22 %; this change by 17 %, LSTM(256) ×
-// 64 rows, Intel Xeon), and the rational tanh is also accurate in
-// relative terms near 0, where 1 - 2/(e+1) cancels.
+// besides the division and the loads, against 18 on AVX2 and 19 and 21
+// on AVX-512 (VSCALEFPS, a 14-bit reciprocal and a Newton step). The
+// gate arithmetic is bound by its vector operations: as trials, taking 4
+// of the 18 out sped the AVX2 blocked step's gate pass up by 22 % and 3
+// of AVX-512's the fused LSTM(256) × 64-row step by 15 %; interleaving
+// the AVX-512 activations in pairs or replacing its division by a
+// reciprocal and a Newton step gained nothing. The rational tanh is also
+// accurate in relative terms near 0, where 1 - 2/(e+1) cancels.
 //
 // Register operands: the clamps are compared with z as the second
 // source, which x86 returns when either is NaN, so NaN propagates. The
@@ -45,11 +48,6 @@ import (
 // broadcast scalars (cellr), except the clamps: Y13-Y15 (GATECONST256;
 // σ's lower clamp is loaded into a temporary) and Z28-Z31
 // (GATECONST512).
-//
-// On AVX2 it replaced 1/(1+exp(-x)) and 1 - 2/(exp(2x)+1) (18 operations
-// each, see above). On AVX-512 the exp-based forms (VSCALEFPS, a 14-bit
-// reciprocal and a Newton step) took 19 and 21: dropping 3 of them, as a
-// trial, sped the fused LSTM(256) × 64-row step by 15 %.
 
 // actConst is one constant of the activations.
 type actConst struct {
