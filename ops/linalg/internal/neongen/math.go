@@ -63,12 +63,17 @@ var constBits = func() []uint32 {
 
 // constData is the DATA table neonc<> of every constant.
 func constData() string {
+	return dataTable("neonc", "exp, sigmoid and tanh constants (activation.go's values), four to\n// a register, used by element", constBits)
+}
+
+// dataTable is a read-only table sym<> of 32-bit words, after a comment.
+func dataTable(sym, comment string, bits []uint32) string {
 	var s strings.Builder
-	s.WriteString("// exp, sigmoid and tanh constants (activation.go's values), four to\n// a register, used by element\n")
-	for i, v := range constBits {
-		fmt.Fprintf(&s, "DATA neonc<>+%d(SB)/4, $0x%08x\n", 4*i, v)
+	fmt.Fprintf(&s, "// %s\n", comment)
+	for i, v := range bits {
+		fmt.Fprintf(&s, "DATA %s<>+%d(SB)/4, $0x%08x\n", sym, 4*i, v)
 	}
-	fmt.Fprintf(&s, "GLOBL neonc<>(SB), RODATA|NOPTR, $%d\n", 4*len(constBits))
+	fmt.Fprintf(&s, "GLOBL %s<>(SB), RODATA|NOPTR, $%d\n", sym, 4*len(bits))
 	return s.String()
 }
 
@@ -147,13 +152,7 @@ var ratBits = func() []uint32 {
 
 // ratData is the DATA table neonr<>.
 func ratData() string {
-	var s strings.Builder
-	s.WriteString("// the cells' rational σ and tanh (ops/linalg/internal/tanhcoef)\n")
-	for i, v := range ratBits {
-		fmt.Fprintf(&s, "DATA neonr<>+%d(SB)/4, $0x%08x\n", 4*i, v)
-	}
-	fmt.Fprintf(&s, "GLOBL neonr<>(SB), RODATA|NOPTR, $%d\n", 4*len(ratBits))
-	return s.String()
+	return dataTable("neonr", "the cells' rational σ and tanh (ops/linalg/internal/tanhcoef)", ratBits)
 }
 
 // loadRat loads neonr<> into Vbase.. (R2 is clobbered).
