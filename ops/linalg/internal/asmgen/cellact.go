@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"strings"
 
@@ -92,25 +93,50 @@ func cv(name string) string { return fmt.Sprintf("cellv<>+%d(SB)", 32*actIndex(n
 
 // actSet is how one instruction set reads the constants.
 type actSet struct {
-	mem   func(name string) string // a constant as a memory operand
-	load  string                   // moves a memory constant into a register
-	bcst  string                   // suffix of an arithmetic instruction with a memory constant
-	clamp map[string]string        // the clamps held in registers
+	mem  func(name string) string // a constant as a memory operand
+	load string                   // moves a memory constant into a register
+	bcst string                   // suffix of an arithmetic instruction with a memory constant
+	regs map[string]string        // the constants held in registers (the clamps, at least)
 }
 
 var (
-	act256 = actSet{mem: cv, load: "VMOVUPS", clamp: map[string]string{"tanhHi": "Y13", "tanhLo": "Y14", "sigHi": "Y15"}}
+	act256 = actSet{mem: cv, load: "VMOVUPS", regs: map[string]string{"tanhHi": "Y13", "tanhLo": "Y14", "sigHi": "Y15"}}
 	act512 = actSet{mem: func(name string) string { return fmt.Sprintf("cellr<>+%d(SB)", 4*actIndex(name)) },
-		load: "VBROADCASTSS", bcst: ".BCST", clamp: map[string]string{"tanhHi": "Z28", "tanhLo": "Z29", "sigHi": "Z30", "sigLo": "Z31"}}
+		load: "VBROADCASTSS", bcst: ".BCST", regs: map[string]string{"tanhHi": "Z28", "tanhLo": "Z29", "sigHi": "Z30", "sigLo": "Z31"}}
 )
+
+// holding is a with more constants held in registers (name → register).
+func (a actSet) holding(more map[string]string) actSet {
+	regs := maps.Clone(a.regs)
+	maps.Copy(regs, more)
+	a.regs = regs
+	return a
+}
+
+// loadOp moves the named constant into register t.
+func (a actSet) loadOp(name, t string) string {
+	if r, ok := a.regs[name]; ok {
+		return "VMOVAPS " + r + ", " + t
+	}
+	return a.load + " " + a.mem(name) + ", " + t
+}
+
+// arith is op with the named constant as its first source: a register
+// if held, else memory (with the set's broadcast suffix).
+func (a actSet) arith(op, name, rest string) string {
+	if r, ok := a.regs[name]; ok {
+		return op + " " + r + ", " + rest
+	}
+	return op + a.bcst + " " + a.mem(name) + ", " + rest
+}
 
 // clampOps: z = min(hi, max(lo, z)), a clamp held nowhere loaded into t.
 func (a actSet) clampOps(prefix, z, t string) []string {
 	var out []string
 	for _, c := range []struct{ op, name string }{{"VMINPS", prefix + "Hi"}, {"VMAXPS", prefix + "Lo"}} {
-		r, ok := a.clamp[c.name]
+		r, ok := a.regs[c.name]
 		if !ok {
-			out = append(out, a.load+" "+a.mem(c.name)+", "+t)
+			out = append(out, a.loadOp(c.name, t))
 			r = t
 		}
 		out = append(out, c.op+" "+z+", "+r+", "+z)
@@ -123,13 +149,13 @@ func (a actSet) clampOps(prefix, z, t string) []string {
 func (a actSet) rationalOps(prefix, z, t1, t2, t3 string) []string {
 	out := []string{
 		"VMULPS " + z + ", " + z + ", " + t1,
-		a.load + " " + a.mem(prefix+"P4") + ", " + t2,
-		a.load + " " + a.mem(prefix+"Q4") + ", " + t3,
+		a.loadOp(prefix+"P4", t2),
+		a.loadOp(prefix+"Q4", t3),
 	}
 	for k := 3; k >= 0; k-- {
 		out = append(out,
-			fmt.Sprintf("VFMADD213PS%s %s, %s, %s", a.bcst, a.mem(fmt.Sprintf("%sP%d", prefix, k)), t1, t2),
-			fmt.Sprintf("VFMADD213PS%s %s, %s, %s", a.bcst, a.mem(fmt.Sprintf("%sQ%d", prefix, k)), t1, t3))
+			a.arith("VFMADD213PS", fmt.Sprintf("%sP%d", prefix, k), t1+", "+t2),
+			a.arith("VFMADD213PS", fmt.Sprintf("%sQ%d", prefix, k), t1+", "+t3))
 	}
 	return append(out, "VMULPS "+z+", "+t2+", "+t2, "VDIVPS "+t3+", "+t2+", "+z)
 }
@@ -137,7 +163,7 @@ func (a actSet) rationalOps(prefix, z, t1, t2, t3 string) []string {
 // sig: z = σ(z) (see above); t1-t3 are temporaries.
 func (a actSet) sig(z, t1, t2, t3 string) []string {
 	out := append(a.clampOps("sig", z, t1), a.rationalOps("sig", z, t1, t2, t3)...)
-	return append(out, "VADDPS"+a.bcst+" "+a.mem("half")+", "+z+", "+z)
+	return append(out, a.arith("VADDPS", "half", z+", "+z))
 }
 
 // tanh: z = tanh(z).
@@ -191,7 +217,7 @@ func actMacros() string {
 	}{{"GATECONST256", act256}, {"GATECONST512", act512}} {
 		fmt.Fprintf(&b, "// the clamps in registers, loaded after the multiply-adds\n#define %s", g.name)
 		for _, c := range actConstRows {
-			if r, ok := g.a.clamp[c.name]; ok {
+			if r, ok := g.a.regs[c.name]; ok {
 				fmt.Fprintf(&b, " \\\n\t%s %s, %s", g.a.load, g.a.mem(c.name), r)
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"sort"
-	"strings"
 )
 
 // The blocked step's AVX2 gate pass over many rows (cellblock_amd64.go).
@@ -49,10 +48,10 @@ import (
 // with c and h in L2 (BenchmarkCellGates), both take the same time.
 //
 // Every element sees the 2-row kernels' operations in their order (the
-// same sigOps/tanhOps lists, a held constant read from a register instead
-// of memory, the same operand order in the products), so a row gets the
-// same bits as in the fused kernels. A partial chunk keeps the 2-row
-// kernels (masked loads and stores).
+// same activation lists, gateAct reading a held constant from its
+// register instead of memory), so a row gets the same bits as in the
+// fused kernels. A partial chunk keeps the 2-row kernels (masked loads
+// and stores).
 
 const (
 	gateScrRow = 4 * 64 // bytes per scratch row: 4 accumulators × 16 units
@@ -74,20 +73,9 @@ func heldNames() []string {
 	return names
 }
 
-// hold rewrites ops to take the held constants from their registers.
-func hold(ops []string) []string {
-	for i, op := range ops {
-		for _, name := range heldNames() {
-			m, r := cv(name), gateHeld[name]
-			if strings.HasPrefix(op, "VMOVUPS "+m) {
-				op = strings.Replace(op, "VMOVUPS "+m, "VMOVAPS "+r, 1)
-			}
-			op = strings.ReplaceAll(op, m, r)
-		}
-		ops[i] = op
-	}
-	return ops
-}
+// gateAct is the AVX2 activations with gateHeld's constants read from
+// their registers.
+var gateAct = act256.holding(gateHeld)
 
 // gatePass is one kind's gate-pass kernel. A wide one takes both 8-unit
 // chunks of a full 16-unit block: a trip is one row, its two chains the
@@ -150,11 +138,11 @@ func (p gatePass) slotAct(e *emitter, t, s int, tanh, store bool) {
 	for r := 0; r < t; r++ {
 		c := chain(r)
 		e.p("VMOVUPS %s, %s", p.scr(r, s), c[0])
-		op := sigOps
+		op := gateAct.sig
 		if tanh {
-			op = tanhOps
+			op = gateAct.tanh
 		}
-		lists = append(lists, hold(op(c[0], c[1], c[2], c[3])))
+		lists = append(lists, op(c[0], c[1], c[2], c[3]))
 	}
 	for _, op := range interleave(lists...) {
 		e.p("%s", op)
