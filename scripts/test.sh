@@ -97,11 +97,10 @@ fi
 # avx2 kernels run where AVX-512 instructions or registers fault; forcing
 # MTLRUN_KERNELS=avx2 on an AVX-512 CPU cannot show that (the avx2 SGEMM
 # tiles once held B in Y24/Y25 and raised SIGILL here). The kernel set is
-# chosen by CPUID, as on a real server. 3 min on the 2-core Intel Xeon of
-# 2026-12-04 (linalg 156 s and rnn ~100 s of CPU, in parallel): the
-# emulated AVX2 is slow; the SGEMM sweep against the naive product is
-# the largest test (53 s). The linalg tests run the avx2 set alone here
-# (MTLRUN_TEST_SETS): the pure-Go set is tested natively above.
+# chosen by CPUID, as on a real server. The linalg tests run the avx2 set
+# alone here (MTLRUN_TEST_SETS): the pure-Go set is tested natively above.
+# 134 s on the 2-core Intel Xeon of 2026-12-04 (warm cache; linalg ~115 s
+# and rnn ~119 s of CPU, in parallel): the emulated AVX2 is slow.
 haswell="qemu-x86_64-static -cpu Haswell-v4"
 if [ "$(go env GOARCH)" = amd64 ]; then
   log=$(mktemp)

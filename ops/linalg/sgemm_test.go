@@ -19,8 +19,9 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 
 // kernels lists the kernel sets the tests run: every set this machine and
 // build can run, up to the one chosen at init (so MTLRUN_KERNELS=avx2 also
-// caps the tests; MTLRUN_TEST_SETS narrows them). Each is checked against a naive or float64 reference,
-// so CI covers asm and pure Go alike. TestMain prints the list.
+// caps the tests; MTLRUN_TEST_SETS narrows them). Each is checked against
+// a naive or float64 reference, so CI covers asm and pure Go alike.
+// TestMain prints the list.
 func kernels() []string {
 	var out []string
 	for _, k := range kernelSets {
